@@ -1,0 +1,193 @@
+package hooks
+
+import (
+	"context"
+	"sync/atomic"
+
+	"github.com/rs/zerolog"
+
+	"github.com/plumemq/plume/core/packets"
+)
+
+// Failure says what a chain does when a link's call returns an error (a trap,
+// a deadline, a bad answer). The zero value is the documented default:
+// authenticate and authorize fail closed, on-publish and transform fail open.
+type Failure struct {
+	// AuthFailOpen makes a failed authenticate or authorize call pass to the
+	// next link instead of denying.
+	AuthFailOpen bool
+	// MessageFailClosed makes a failed on-publish reject the message and a
+	// failed transform drop it, instead of continuing unchanged.
+	MessageFailClosed bool
+}
+
+// Link is one named element of a Chain.
+type Link struct {
+	Name    string
+	Hooks   Hooks
+	OnError Failure
+}
+
+// Chain runs links in order with the chain rules of the design: for
+// authenticate and authorize the first Allow or Deny wins; on-publish stops at
+// the first Drop or Reject; transforms feed one into the next. The link list is
+// copy-on-write, so Swap never blocks a call in flight.
+type Chain struct {
+	links  atomic.Pointer[[]Link]
+	points atomic.Uint32 // union of the points the links provide
+	log    zerolog.Logger
+	errors atomic.Uint64
+}
+
+// NewChain returns a chain of links that logs link failures to log.
+func NewChain(log zerolog.Logger, links ...Link) *Chain {
+	c := &Chain{log: log}
+	c.Swap(links)
+	return c
+}
+
+// Swap replaces the links atomically. Calls already running finish on the old list.
+func (c *Chain) Swap(links []Link) {
+	cp := append([]Link(nil), links...)
+	var pts uint32
+	for _, l := range cp {
+		for p := PointAuthenticate; p <= PointLifecycle; p <<= 1 {
+			if l.Hooks.Provides(p) {
+				pts |= uint32(p)
+			}
+		}
+	}
+	c.links.Store(&cp)
+	c.points.Store(pts)
+}
+
+// Links returns the current links.
+func (c *Chain) Links() []Link { return *c.links.Load() }
+
+// Errors counts link calls that failed since the chain was made.
+func (c *Chain) Errors() uint64 { return c.errors.Load() }
+
+// Provides reports whether any link provides p.
+func (c *Chain) Provides(p Point) bool { return c.points.Load()&uint32(p) != 0 }
+
+func (c *Chain) failed(l *Link, p Point, client *Client, err error) {
+	c.errors.Add(1)
+	ev := c.log.Warn().Err(err).Str("plugin", l.Name).Str("point", p.String())
+	if client != nil {
+		ev = ev.Str("client_id", client.ID).Str("remote", client.RemoteAddr)
+	}
+	ev.Msg("plugin call failed")
+}
+
+// Authenticate asks each providing link until one allows, denies or continues.
+func (c *Chain) Authenticate(ctx context.Context, req *AuthRequest) (AuthResult, error) {
+	for i, links := 0, *c.links.Load(); i < len(links); i++ {
+		l := &links[i]
+		if !l.Hooks.Provides(PointAuthenticate) {
+			continue
+		}
+		res, err := l.Hooks.Authenticate(ctx, req)
+		if err != nil {
+			c.failed(l, PointAuthenticate, req.Client, err)
+			if l.OnError.AuthFailOpen {
+				continue
+			}
+			return AuthResult{Verdict: Deny, Reason: packets.NotAuthorized}, nil
+		}
+		if res.Verdict != Pass || res.Continue {
+			return res, nil
+		}
+	}
+	return AuthResult{}, nil
+}
+
+// Authorize asks each providing link until one allows or denies. QoS caps
+// from passing links accumulate (the lowest wins).
+func (c *Chain) Authorize(ctx context.Context, req *AuthzRequest) (AuthzResult, error) {
+	var out AuthzResult
+	for i, links := 0, *c.links.Load(); i < len(links); i++ {
+		l := &links[i]
+		if !l.Hooks.Provides(PointAuthorize) {
+			continue
+		}
+		res, err := l.Hooks.Authorize(ctx, req)
+		if err != nil {
+			c.failed(l, PointAuthorize, req.Client, err)
+			if l.OnError.AuthFailOpen {
+				continue
+			}
+			return AuthzResult{Verdict: Deny, Reason: packets.NotAuthorized}, nil
+		}
+		if res.LowerQoS && (!out.LowerQoS || res.QoS < out.QoS) {
+			out.LowerQoS, out.QoS = true, res.QoS
+		}
+		if res.Verdict != Pass {
+			out.Verdict, out.Reason, out.ReasonString = res.Verdict, res.Reason, res.ReasonString
+			return out, nil
+		}
+	}
+	return out, nil
+}
+
+// OnPublish calls each providing link; the first Drop or Reject stops the chain.
+func (c *Chain) OnPublish(ctx context.Context, client *Client, m *packets.Publish) (PublishResult, error) {
+	for i, links := 0, *c.links.Load(); i < len(links); i++ {
+		l := &links[i]
+		if !l.Hooks.Provides(PointOnPublish) {
+			continue
+		}
+		res, err := l.Hooks.OnPublish(ctx, client, m)
+		if err != nil {
+			c.failed(l, PointOnPublish, client, err)
+			if l.OnError.MessageFailClosed {
+				return PublishResult{Action: Reject, Reason: packets.ImplementationSpecificError}, nil
+			}
+			continue
+		}
+		if res.Action != Continue {
+			return res, nil
+		}
+	}
+	return PublishResult{}, nil
+}
+
+// Transform runs each providing link's transform on the output of the one before.
+// A failing link leaves the message as it was before that link, unless the link
+// fails closed, in which case ErrDropped tells the broker to drop the message.
+func (c *Chain) Transform(ctx context.Context, client *Client, m *packets.Publish) error {
+	for i, links := 0, *c.links.Load(); i < len(links); i++ {
+		l := &links[i]
+		if !l.Hooks.Provides(PointTransform) {
+			continue
+		}
+		before := *m
+		if err := l.Hooks.Transform(ctx, client, m); err != nil {
+			*m = before
+			c.failed(l, PointTransform, client, err)
+			if l.OnError.MessageFailClosed {
+				return ErrDropped
+			}
+		}
+	}
+	return nil
+}
+
+// OnConnect notifies every link that provides PointLifecycle.
+func (c *Chain) OnConnect(ctx context.Context, client *Client) {
+	for _, l := range *c.links.Load() {
+		if l.Hooks.Provides(PointLifecycle) {
+			l.Hooks.OnConnect(ctx, client)
+		}
+	}
+}
+
+// OnDisconnect notifies every link that provides PointLifecycle.
+func (c *Chain) OnDisconnect(ctx context.Context, client *Client, reason packets.ReasonCode) {
+	for _, l := range *c.links.Load() {
+		if l.Hooks.Provides(PointLifecycle) {
+			l.Hooks.OnDisconnect(ctx, client, reason)
+		}
+	}
+}
+
+var _ Hooks = (*Chain)(nil)

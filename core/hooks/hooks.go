@@ -1,0 +1,223 @@
+// Package hooks is the Go face of Plume's extension points: authenticate,
+// authorize, on-publish and transform, plus client lifecycle notifications.
+//
+// The broker calls one Hooks value; a Chain composes many (the Wasm plugin host
+// supplies one Hooks per plugin, tests supply plain Go). A message that no hook
+// touches pays only for a Provides check.
+package hooks
+
+import (
+	"context"
+
+	"github.com/plumemq/plume/core/packets"
+)
+
+// Point names one extension point; Hooks.Provides is asked with these.
+type Point uint8
+
+// The extension points, in the order a PUBLISH meets them.
+const (
+	PointAuthenticate Point = 1 << iota // each CONNECT, and each AUTH
+	PointAuthorize                      // each SUBSCRIBE filter and PUBLISH topic
+	PointOnPublish                      // each accepted PUBLISH
+	PointTransform                      // each accepted PUBLISH, after on-publish
+	PointLifecycle                      // client connected / disconnected notifications
+)
+
+// String names the point as configs and logs spell it.
+func (p Point) String() string {
+	switch p {
+	case PointAuthenticate:
+		return "authenticate"
+	case PointAuthorize:
+		return "authorize"
+	case PointOnPublish:
+		return "on-publish"
+	case PointTransform:
+		return "transform"
+	case PointLifecycle:
+		return "lifecycle"
+	}
+	return "unknown"
+}
+
+// Verdict is a hook's three-way answer. Pass hands the decision to the next hook
+// in the chain; the first Allow or Deny wins.
+type Verdict uint8
+
+// The verdicts.
+const (
+	Pass Verdict = iota
+	Allow
+	Deny
+)
+
+// String spells the verdict for logs.
+func (v Verdict) String() string {
+	switch v {
+	case Allow:
+		return "allow"
+	case Deny:
+		return "deny"
+	}
+	return "pass"
+}
+
+// Client is what the hooks know of a connected client. The broker fills it
+// before authenticate; Attributes are those attached by authenticate and are
+// read-only once the CONNACK is sent.
+type Client struct {
+	ID              string
+	Username        string
+	Password        []byte
+	ProtocolVersion byte
+	RemoteAddr      string
+	Listener        string
+	CertSubject     string // TLS client-certificate subject, "" without one
+	UserProperties  []packets.UserProperty
+	Attributes      map[string]string
+}
+
+// AuthStep tells which exchange an authenticate call belongs to.
+type AuthStep uint8
+
+// The authentication steps.
+const (
+	AuthConnect  AuthStep = iota // the CONNECT packet
+	AuthContinue                 // an AUTH 0x18 in an enhanced-authentication exchange
+	AuthReauth                   // an AUTH 0x19 from a connected client
+)
+
+// AuthRequest is one authenticate call.
+type AuthRequest struct {
+	Client *Client
+	Step   AuthStep
+	Method string // Authentication Method, "" for plain username/password
+	Data   []byte // Authentication Data
+}
+
+// AuthResult is a hook's answer to an AuthRequest.
+type AuthResult struct {
+	Verdict Verdict
+	// Reason is the CONNACK (or DISCONNECT, on re-authentication) reason on Deny;
+	// zero means NotAuthorized.
+	Reason       packets.ReasonCode
+	ReasonString string
+	// Continue asks the client for another round of enhanced authentication:
+	// the broker sends AUTH 0x18 carrying Data and calls again with AuthContinue.
+	Continue bool
+	Data     []byte
+	// Attributes are attached to the client (roles, tenant, device group) on Allow.
+	Attributes map[string]string
+}
+
+// Action is what an authorize call asks permission for.
+type Action uint8
+
+// The actions.
+const (
+	ActionPublish Action = iota
+	ActionSubscribe
+)
+
+// String spells the action for logs.
+func (a Action) String() string {
+	if a == ActionSubscribe {
+		return "subscribe"
+	}
+	return "publish"
+}
+
+// AuthzRequest is one authorize call: a PUBLISH topic or a SUBSCRIBE filter.
+type AuthzRequest struct {
+	Client *Client
+	Action Action
+	Topic  string // topic name, or the filter as subscribed ($share prefix included)
+	QoS    byte
+	Retain bool
+}
+
+// AuthzResult is a hook's answer to an AuthzRequest.
+type AuthzResult struct {
+	Verdict Verdict
+	// Reason answers a Deny; zero means NotAuthorized.
+	Reason       packets.ReasonCode
+	ReasonString string
+	// LowerQoS, with Allow or Pass, caps the granted (subscribe) or accepted
+	// (publish) QoS at QoS.
+	LowerQoS bool
+	QoS      byte
+}
+
+// PublishAction is what on-publish decides for a message.
+type PublishAction uint8
+
+// The on-publish outcomes.
+const (
+	Continue PublishAction = iota // deliver (and go on to the next hook)
+	Drop                          // accept from the publisher but deliver to no one
+	Reject                        // refuse: a v5 publisher sees Reason on its ack
+)
+
+// PublishResult is a hook's answer to an on-publish call.
+type PublishResult struct {
+	Action       PublishAction
+	Reason       packets.ReasonCode // for Reject; zero means ImplementationSpecificError
+	ReasonString string
+}
+
+// Hooks is the extension-point interface. The broker asks Provides before each
+// call, so an implementation only does the work of the points it provides.
+// Implementations must be safe for concurrent use: the broker calls them from
+// every connection's goroutine.
+type Hooks interface {
+	Provides(Point) bool
+	Authenticate(ctx context.Context, req *AuthRequest) (AuthResult, error)
+	Authorize(ctx context.Context, req *AuthzRequest) (AuthzResult, error)
+	OnPublish(ctx context.Context, c *Client, m *packets.Publish) (PublishResult, error)
+	// Transform may rewrite m's topic, payload and properties in place. It must
+	// not modify the slices m holds on entry; it replaces them instead, since they
+	// may alias the publisher's read buffer.
+	Transform(ctx context.Context, c *Client, m *packets.Publish) error
+	OnConnect(ctx context.Context, c *Client)
+	OnDisconnect(ctx context.Context, c *Client, reason packets.ReasonCode)
+}
+
+// Base provides nothing and passes on everything. Embed it to implement only
+// the points you need (and override Provides).
+type Base struct{}
+
+// Provides reports false for every point.
+func (Base) Provides(Point) bool { return false }
+
+// Authenticate passes.
+func (Base) Authenticate(context.Context, *AuthRequest) (AuthResult, error) {
+	return AuthResult{}, nil
+}
+
+// Authorize passes.
+func (Base) Authorize(context.Context, *AuthzRequest) (AuthzResult, error) {
+	return AuthzResult{}, nil
+}
+
+// OnPublish continues.
+func (Base) OnPublish(context.Context, *Client, *packets.Publish) (PublishResult, error) {
+	return PublishResult{}, nil
+}
+
+// Transform leaves the message unchanged.
+func (Base) Transform(context.Context, *Client, *packets.Publish) error { return nil }
+
+// OnConnect does nothing.
+func (Base) OnConnect(context.Context, *Client) {}
+
+// OnDisconnect does nothing.
+func (Base) OnDisconnect(context.Context, *Client, packets.ReasonCode) {}
+
+// ErrDropped is returned by Transform when the message must not be delivered
+// (a fail-closed transform failed). The publisher still gets its acknowledgement.
+var ErrDropped = errDropped{}
+
+type errDropped struct{}
+
+func (errDropped) Error() string { return "message dropped by a failed transform" }
