@@ -17,9 +17,15 @@ type Group struct {
 }
 
 func newGroup(name, filter string) *Group {
-	g := &Group{name: name, filter: filter}
-	g.members.Store(&[]Subscription{})
-	return g
+	return &Group{name: name, filter: filter}
+}
+
+// load returns the current members; the zero Group has none.
+func (g *Group) load() []Subscription {
+	if p := g.members.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Name returns the share name of the group.
@@ -29,10 +35,10 @@ func (g *Group) Name() string { return g.name }
 func (g *Group) Filter() string { return g.filter }
 
 // Len returns the number of members.
-func (g *Group) Len() int { return len(*g.members.Load()) }
+func (g *Group) Len() int { return len(g.load()) }
 
 // Members returns a snapshot of the members. The caller must not modify it.
-func (g *Group) Members() []Subscription { return *g.members.Load() }
+func (g *Group) Members() []Subscription { return g.load() }
 
 // Pick chooses the next member round-robin among those for which eligible returns
 // true (the broker passes "is the client connected"). When no member is eligible it
@@ -41,7 +47,7 @@ func (g *Group) Members() []Subscription { return *g.members.Load() }
 // empty group. Pick is safe for concurrent use; eligible is called without any lock
 // held.
 func (g *Group) Pick(eligible func(client string) bool) (Subscription, bool) {
-	members := *g.members.Load()
+	members := g.load()
 	n := uint64(len(members))
 	if n == 0 {
 		return Subscription{}, false
@@ -67,7 +73,7 @@ func (g *Group) Pick(eligible func(client string) bool) (Subscription, bool) {
 // put adds or replaces the member with s.Client; it reports a replacement. The
 // caller holds the Router's write lock, so there is a single writer.
 func (g *Group) put(s Subscription) (existed bool) {
-	old := *g.members.Load()
+	old := g.load()
 	for i := range old {
 		if old[i].Client == s.Client {
 			members := append([]Subscription(nil), old...)
@@ -86,7 +92,7 @@ func (g *Group) put(s Subscription) (existed bool) {
 // remove removes the member client and reports whether it was a member. The caller
 // holds the Router's write lock.
 func (g *Group) remove(client string) bool {
-	old := *g.members.Load()
+	old := g.load()
 	for i := range old {
 		if old[i].Client == client {
 			members := make([]Subscription, 0, len(old)-1)

@@ -52,7 +52,7 @@ func ValidateFilter(filter string) error {
 	}
 	if shared {
 		if inner == "" {
-			return fmt.Errorf("%w: %q [MQTT-4.8.2-1]", ErrSharedFilterMiss, filter)
+			return fmt.Errorf("%w: %q [MQTT-4.8.2-2]", ErrSharedFilterMiss, filter)
 		}
 		filter = inner
 	}
@@ -97,9 +97,9 @@ func validateWildcards(filter string) error {
 
 // ParseShared splits a shared-subscription filter "$share/{group}/{filter}" into its
 // group name and inner filter. For a filter that does not start with "$share/", ok is
-// false and the filter is not otherwise checked. For a shared filter with an empty
-// share name or one containing '+', '#' or '/', err is set [MQTT-4.8.2-1]
-// [MQTT-4.8.2-2]. The inner filter is returned as is; ValidateFilter checks it.
+// false and the filter is not otherwise checked. For a shared filter, err is set when
+// the share name is empty [MQTT-4.8.2-1], contains '+' or '#', or is not followed by
+// "/" [MQTT-4.8.2-2]. The inner filter is returned as is; ValidateFilter checks it.
 func ParseShared(filter string) (group, inner string, ok bool, err error) {
 	if !strings.HasPrefix(filter, sharePrefix) {
 		return "", "", false, nil
@@ -111,7 +111,8 @@ func ParseShared(filter string) (group, inner string, ok bool, err error) {
 		if i := strings.IndexAny(rest, "+#"); i >= 0 {
 			return "", "", true, fmt.Errorf("%w: %q contains %q [MQTT-4.8.2-2]", ErrShareName, rest, rest[i])
 		}
-		return rest, "", true, fmt.Errorf("%w: %q [MQTT-4.8.2-1]", ErrSharedFilterMiss, filter)
+		// [MQTT-4.8.2-2] The share name must be followed by "/" and a topic filter.
+		return "", "", true, fmt.Errorf("%w: %q [MQTT-4.8.2-2]", ErrSharedFilterMiss, filter)
 	}
 	group, inner = rest[:slash], rest[slash+1:]
 	if group == "" {
