@@ -1,0 +1,140 @@
+//go:build wasip1
+
+package plume
+
+// The exports of ABI v1. They decode the event header, call the registered
+// handler and encode its answer; see ABI.md, "Exports" and "Results".
+
+//go:wasmexport plume_abi_version
+func plumeABIVersion() int32 { return ABIVersion }
+
+//go:wasmexport plume_init
+func plumeInit(configLen int32) int32 {
+	if p := declaredPoints(); hostDeclare(p) < 0 {
+		return errResultCode
+	}
+	for _, f := range handlers.filters {
+		if hostDeclareFilter(strPtr(f), uint32(len(f))) < 0 {
+			setError(errorString("bad topic filter " + f))
+			return errResultCode
+		}
+	}
+	if handlers.init != nil {
+		if err := handlers.init(Config()); err != nil {
+			setError(err)
+			return errResultCode
+		}
+	}
+	return 0
+}
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
+
+var hdrBuf [headerSize]byte
+
+// cur is the header of the call in progress; an instance runs one call at a time.
+var cur header
+
+func readHeader() *header {
+	hostEventGet(fieldHeader, bytesPtr(hdrBuf[:]), headerSize)
+	cur = decodeHeader(hdrBuf[:])
+	return &cur
+}
+
+func setReason(s string) {
+	if s != "" {
+		hostResultSet(fieldReasonString, strPtr(s), uint32(len(s)))
+	}
+}
+
+// packResult builds the i64 result of ABI.md: outcome, reason code, flags, QoS.
+func packResult(outcome, reason byte, flags, qos byte) int64 {
+	return int64(outcome) | int64(reason)<<8 | int64(flags)<<16 | int64(qos)<<24
+}
+
+func decisionResult(d Decision) int64 {
+	setReason(d.ReasonString)
+	if len(d.Attributes) > 0 {
+		b := encodePairs(d.Attributes)
+		hostResultSet(fieldAttributes, bytesPtr(b), uint32(len(b)))
+	}
+	if d.AuthData != nil {
+		hostResultSet(fieldAuthData, bytesPtr(d.AuthData), uint32(len(d.AuthData)))
+	}
+	var flags byte
+	if d.HasMaxQoS {
+		flags = 1
+	}
+	return packResult(byte(d.Verdict), byte(d.Reason), flags, d.MaxQoS)
+}
+
+//go:wasmexport plume_authenticate
+func plumeAuthenticate() int64 {
+	if handlers.authn == nil {
+		return 0
+	}
+	h := readHeader()
+	return decisionResult(handlers.authn(&AuthEvent{Client: Client{h}, Step: AuthStep(h.kind)}))
+}
+
+//go:wasmexport plume_authorize
+func plumeAuthorize() int64 {
+	if handlers.authz == nil {
+		return 0
+	}
+	h := readHeader()
+	return decisionResult(handlers.authz(&AuthzEvent{
+		Client: Client{h}, Action: Action(h.kind), QoS: h.qos, Retain: h.flags&flagRetain != 0, h: h,
+	}))
+}
+
+func message(h *header) *Message {
+	return &Message{
+		Client: Client{h}, QoS: h.qos, Retain: h.flags&flagRetain != 0,
+		Dup: h.flags&flagDup != 0, PacketID: h.packetID, h: h,
+	}
+}
+
+//go:wasmexport plume_on_publish
+func plumeOnPublish() int64 {
+	if handlers.publish == nil {
+		return 0
+	}
+	h := readHeader()
+	d := handlers.publish(message(h))
+	setReason(d.ReasonString)
+	return packResult(byte(d.Action), byte(d.Reason), 0, 0)
+}
+
+//go:wasmexport plume_transform
+func plumeTransform() int64 {
+	if handlers.transform == nil {
+		return 0
+	}
+	h := readHeader()
+	m := message(h)
+	if err := handlers.transform(m); err != nil {
+		setError(err)
+		return errResultCode
+	}
+	m.commit()
+	return 0
+}
+
+//go:wasmexport plume_on_connect
+func plumeOnConnect() {
+	if handlers.connect != nil {
+		h := readHeader()
+		handlers.connect(Client{h})
+	}
+}
+
+//go:wasmexport plume_on_disconnect
+func plumeOnDisconnect() {
+	if handlers.disconnect != nil {
+		h := readHeader()
+		handlers.disconnect(Client{h}, ReasonCode(h.kind))
+	}
+}
