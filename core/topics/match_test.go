@@ -28,22 +28,22 @@ var wildcardMatrix = []struct {
 	{"sport/tennis/player1/#", "sport/tennis/player1/ranking", true},
 	{"sport/tennis/player1/#", "sport/tennis/player1/score/wimbledon", true},
 	{"sport/tennis/player1/#", "sport/tennis/player2", false},
-	{"sport/#", "sport", true},    // '#' matches its parent level
-	{"sport/#", "sport/", true},   // and an empty child level
-	{"sport/#", "sports", false},  // not a prefix of a level
-	{"sport/#", "/sport", false},  // nor a later level
-	{"#", "sport/tennis", true},   // everything
-	{"#", "/", true},              // even empty levels
-	{"#", "a", true},              // one level
-	{"/#", "/a/b", true},          // under an empty first level
-	{"/#", "a/b", false},          // not under "a"
-	{"/#", "/", true},             //
-	{"a/b/#", "a", false},         // two levels up is not the parent
-	{"a/+/#", "a/b", true},        // '#' after '+' matches the '+' level
-	{"a/+/#", "a", false},         //
-	{"+/#", "a", true},            //
-	{"+/#", "a/b/c", true},        //
-	{"+/+/#", "a", false},         //
+	{"sport/#", "sport", true},   // '#' matches its parent level
+	{"sport/#", "sport/", true},  // and an empty child level
+	{"sport/#", "sports", false}, // not a prefix of a level
+	{"sport/#", "/sport", false}, // nor a later level
+	{"#", "sport/tennis", true},  // everything
+	{"#", "/", true},             // even empty levels
+	{"#", "a", true},             // one level
+	{"/#", "/a/b", true},         // under an empty first level
+	{"/#", "a/b", false},         // not under "a"
+	{"/#", "/", true},            //
+	{"a/b/#", "a", false},        // two levels up is not the parent
+	{"a/+/#", "a/b", true},       // '#' after '+' matches the '+' level
+	{"a/+/#", "a", false},        //
+	{"+/#", "a", true},           //
+	{"+/#", "a/b/c", true},       //
+	{"+/+/#", "a", false},        //
 
 	// Single-level wildcard [MQTT-4.7.1-2].
 	{"sport/tennis/+", "sport/tennis/player1", true},
@@ -94,10 +94,10 @@ var wildcardMatrix = []struct {
 	{"#", "$", false},
 	{"$", "$", true},
 	{"+/monitor/Clients", "$SYS/monitor/Clients", false},
-	{"#", "a/$SYS", true},    // only the first character of the topic counts
-	{"a/+", "a/$x", true},    //
-	{"a/#", "a/$x/y", true},  //
-	{"#", "x$", true},        //
+	{"#", "a/$SYS", true},   // only the first character of the topic counts
+	{"a/+", "a/$x", true},   //
+	{"a/#", "a/$x/y", true}, //
+	{"#", "x$", true},       //
 	{"$share/#", "$share/x", true},
 }
 

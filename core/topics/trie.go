@@ -12,7 +12,7 @@ type node struct {
 	hash     *node // child for "#"
 
 	subs   []Subscription // non-shared subscriptions, in no particular order
-	index  map[string]int // client -> position in subs
+	index  map[string]int // client -> position in subs, once there are indexFrom
 	groups []*Group       // shared groups, few per node
 }
 
@@ -102,36 +102,69 @@ func nextLevel(s string, i int) (level string, next int) {
 	return s[i:], -1
 }
 
+// indexFrom is the number of subscriptions at a node from which a client index is
+// kept; below it a linear scan is faster and saves a map per node (most filters
+// have one subscriber).
+const indexFrom = 16
+
+// position returns the index in n.subs of client's subscription, or -1.
+func (n *node) position(client string) int {
+	if n.index != nil {
+		if i, ok := n.index[client]; ok {
+			return i
+		}
+		return -1
+	}
+	for i := range n.subs {
+		if n.subs[i].Client == client {
+			return i
+		}
+	}
+	return -1
+}
+
 // putSub adds or replaces the subscription of s.Client; it reports a replacement.
 func (n *node) putSub(s Subscription) (existed bool) {
-	if i, ok := n.index[s.Client]; ok {
+	if i := n.position(s.Client); i >= 0 {
 		n.subs[i] = s
 		return true
 	}
-	if n.index == nil {
-		n.index = make(map[string]int)
-	}
-	n.index[s.Client] = len(n.subs)
 	n.subs = append(n.subs, s)
+	switch {
+	case n.index != nil:
+		n.index[s.Client] = len(n.subs) - 1
+	case len(n.subs) >= indexFrom:
+		n.index = make(map[string]int, len(n.subs))
+		for i := range n.subs {
+			n.index[n.subs[i].Client] = i
+		}
+	}
 	return false
 }
 
 // deleteSub removes the subscription of client; it reports whether there was one.
 func (n *node) deleteSub(client string) bool {
-	i, ok := n.index[client]
-	if !ok {
+	i := n.position(client)
+	if i < 0 {
 		return false
 	}
 	last := len(n.subs) - 1
 	if i != last {
 		n.subs[i] = n.subs[last]
-		n.index[n.subs[i].Client] = i
+		if n.index != nil {
+			n.index[n.subs[i].Client] = i
+		}
 	}
 	n.subs[last] = Subscription{}
 	n.subs = n.subs[:last]
-	delete(n.index, client)
+	if n.index != nil {
+		delete(n.index, client)
+		if len(n.subs) < indexFrom/2 {
+			n.index = nil // a map never shrinks; the scan serves again
+		}
+	}
 	if len(n.subs) == 0 {
-		n.subs, n.index = nil, nil
+		n.subs = nil
 	} else if cap(n.subs) > 64 && len(n.subs) < cap(n.subs)/4 {
 		n.subs = append([]Subscription(nil), n.subs...) // give memory back
 	}
