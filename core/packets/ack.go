@@ -33,7 +33,7 @@ func (a *Ack) decode(h FixedHeader, body []byte, v byte) error {
 	c, _ := r.byte("reason code")
 	a.Reason = ReasonCode(c)
 	if !a.Reason.ValidFor(a.Kind) {
-		return r.protocol("reason code 0x" + hex(int(c)) + " is not valid here (§2.4)")
+		return r.protocol("reason code 0x" + hexStr(int(c)) + " is not valid here (§2.4)")
 	}
 	if r.left() > 0 {
 		if err := decodeProps(&r, &a.Properties, 1<<a.Kind); err != nil {

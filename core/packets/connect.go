@@ -34,7 +34,7 @@ func (c *Connect) decode(h FixedHeader, body []byte, _ byte) error {
 			c.ProtocolVersion = V311
 		}
 		return reasonErr(UnsupportedProtocolVersion, "CONNECT: protocol \""+c.ProtocolName+
-			"\" level "+hex(int(ver))+" is not supported [MQTT-3.1.2-2]")
+			"\" level "+hexStr(int(ver))+" is not supported [MQTT-3.1.2-2]")
 	}
 	v := ver
 	flags, err := r.byte("connect flags")
@@ -200,13 +200,13 @@ func (c *Connack) decode(h FixedHeader, body []byte, v byte) error {
 	}
 	if !isV5(v) {
 		if int(code) >= len(v3ConnackReasons) {
-			return r.malformed("return code 0x" + hex(int(code)) + " is reserved (§3.2.2.3)")
+			return r.malformed("return code 0x" + hexStr(int(code)) + " is reserved (§3.2.2.3)")
 		}
 		c.Reason = v3ConnackReasons[code]
 	} else {
 		c.Reason = ReasonCode(code)
 		if !c.Reason.ValidFor(TypeConnack) {
-			return r.protocol("reason code 0x" + hex(int(code)) + " is not valid here (§3.2.2.2)")
+			return r.protocol("reason code 0x" + hexStr(int(code)) + " is not valid here (§3.2.2.2)")
 		}
 		if err := decodeProps(&r, &c.Properties, inConnack); err != nil {
 			return err

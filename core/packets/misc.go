@@ -31,7 +31,7 @@ func decodeReasonAndProps(r *reader, t Type, reason *ReasonCode, p *Properties) 
 	c, _ := r.byte("reason code")
 	*reason = ReasonCode(c)
 	if !reason.ValidFor(t) {
-		return r.protocol("reason code 0x" + hex(int(c)) + " is not valid here (§2.4)")
+		return r.protocol("reason code 0x" + hexStr(int(c)) + " is not valid here (§2.4)")
 	}
 	if r.left() > 0 {
 		if err := decodeProps(r, p, 1<<t); err != nil {

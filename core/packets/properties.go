@@ -213,12 +213,13 @@ func decodeProp(r *reader, p *Properties, ctx uint16) error {
 		return err
 	}
 	if v >= len(props) || props[v].kind == 0 {
-		return r.malformed("unknown property identifier 0x" + hex(v) + " (§2.2.2.2)")
+		return r.malformed("unknown property identifier 0x" + hexStr(v) + " (§2.2.2.2)")
 	}
 	id := PropID(v)
 	info := &props[id]
 	if info.allowed&ctx == 0 {
-		return r.protocol("property " + info.name + " is not allowed here (Table 2-4)")
+		// An identifier not valid for the packet type is malformed (§2.2.2.2).
+		return r.malformed("property " + info.name + " is not allowed here (§2.2.2.2, Table 2-4)")
 	}
 	repeatable := id == PropUser || (id == PropSubscriptionID && ctx == inPublish)
 	if p.Has(id) && !repeatable {

@@ -122,7 +122,7 @@ func (s *Suback) decode(h FixedHeader, body []byte, v byte) error {
 		c, _ := r.byte("reason code")
 		rc := ReasonCode(c)
 		if isV5(v) && !rc.ValidFor(TypeSuback) || !isV5(v) && c > 2 && c != 0x80 {
-			return r.protocol("reason code 0x" + hex(int(c)) + " is not valid here (§3.9.3)")
+			return r.protocol("reason code 0x" + hexStr(int(c)) + " is not valid here (§3.9.3)")
 		}
 		s.Reasons = append(s.Reasons, rc)
 	}
@@ -221,7 +221,7 @@ func (u *Unsuback) decode(h FixedHeader, body []byte, v byte) error {
 	for r.left() > 0 {
 		c, _ := r.byte("reason code")
 		if !ReasonCode(c).ValidFor(TypeUnsuback) {
-			return r.protocol("reason code 0x" + hex(int(c)) + " is not valid here (§3.11.3)")
+			return r.protocol("reason code 0x" + hexStr(int(c)) + " is not valid here (§3.11.3)")
 		}
 		u.Reasons = append(u.Reasons, ReasonCode(c))
 	}

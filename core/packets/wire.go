@@ -184,4 +184,4 @@ func hasWildcard(s string) bool {
 	return false
 }
 
-func hex(x int) string { return strconv.FormatInt(int64(x), 16) }
+func hexStr(x int) string { return strconv.FormatInt(int64(x), 16) }
