@@ -102,9 +102,18 @@ func (r *Router) Unsubscribe(client, filter string) bool {
 	keys := r.clients[client]
 	delete(keys, subKey{inner, group})
 	if len(keys) == 0 {
-		delete(r.clients, client)
+		r.forget(client)
 	}
 	return true
+}
+
+// forget drops client from the client index. A Go map never shrinks, so once the
+// last client has gone the index is replaced, and the memory comes back.
+func (r *Router) forget(client string) {
+	delete(r.clients, client)
+	if len(r.clients) == 0 {
+		r.clients = make(map[string]map[subKey]struct{})
+	}
 }
 
 // UnsubscribeAll removes every subscription of client, as when its session ends, and
@@ -118,7 +127,7 @@ func (r *Router) UnsubscribeAll(client string) int {
 			removed++
 		}
 	}
-	delete(r.clients, client)
+	r.forget(client)
 	return removed
 }
 
