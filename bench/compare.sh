@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# compare.sh runs the whole-broker load benchmark: every scenario against
+# Plume, mochi-mqtt v2 and Mosquitto, one broker process at a time (a fresh
+# one for each scenario), then prints one table and writes
+# bench/results/latest.json. `make bench-compare` runs it; see bench/README.md.
+#
+# Environment:
+#   BENCH_DURATION     measured window of each throughput scenario (10s)
+#   BENCH_WARMUP       publishing before the window opens (1s)
+#   BENCH_IDLE_CONNS   connections in the idle scenario (8000)
+#   BENCH_OUTSTANDING  max messages in flight end to end, per publisher (1000)
+#   BENCH_SCENARIOS    subset of "pairs fanin fanout idle"
+#   BENCH_BROKERS      subset of "plume mochi mosquitto"
+#   BENCH_PORT         first loopback port; brokers use PORT, PORT+1, PORT+2 (18830)
+set -uo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$BENCH_DIR/.." && pwd)
+BIN=$BENCH_DIR/bin
+DURATION=${BENCH_DURATION:-10s}
+WARMUP=${BENCH_WARMUP:-1s}
+IDLE_CONNS=${BENCH_IDLE_CONNS:-8000}
+OUTSTANDING=${BENCH_OUTSTANDING:-1000}
+SCENARIOS=${BENCH_SCENARIOS:-pairs fanin fanout idle}
+BROKERS=${BENCH_BROKERS:-plume mochi mosquitto}
+BASE_PORT=${BENCH_PORT:-18830}
+
+RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/plume-bench.XXXXXX")
+mkdir -p "$BIN" "$BENCH_DIR/results"
+BROKER_PID=""
+
+cleanup() {
+	stop_broker
+	rm -rf "$RUN_DIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { printf '== %s\n' "$*" >&2; }
+
+# record_error BROKER SCENARIO MESSAGE writes a result that says why there is
+# no measurement, so the table shows it instead of silently omitting a row.
+record_error() {
+	local msg=${3//\"/\'}
+	printf '[{"broker":"%s","scenario":"%s","error":"%s","lost":0}]\n' "$1" "$2" "$msg" >"$RUN_DIR/$1-$2.json"
+}
+
+# ---- build ------------------------------------------------------------------
+log "building loadgen and the mochi peer"
+(cd "$BENCH_DIR" && go build -o "$BIN/loadgen" ./loadgen && go build -o "$BIN/mochi" ./peers/mochi) || {
+	echo "compare.sh: building bench/loadgen or bench/peers/mochi failed" >&2
+	exit 1
+}
+
+declare -A UNAVAILABLE=()
+log "building plume"
+if ! (cd "$ROOT" && go build -o "$BIN/plume" ./cmd/plume) >"$RUN_DIR/plume-build.log" 2>&1; then
+	UNAVAILABLE[plume]="not built (go build ./cmd/plume failed)"
+	log "plume: not built; continuing with the peers ($(head -c 300 "$RUN_DIR/plume-build.log" | tr '\n' ' '))"
+	rm -f "$BIN/plume"
+fi
+
+MOSQUITTO=$(command -v mosquitto || true)
+[ -z "$MOSQUITTO" ] && [ -x /usr/sbin/mosquitto ] && MOSQUITTO=/usr/sbin/mosquitto
+if [ -z "$MOSQUITTO" ]; then
+	UNAVAILABLE[mosquitto]="not installed (apt-get install mosquitto)"
+	log "mosquitto: not found; install it with: sudo apt-get install -y mosquitto (Debian/Ubuntu)"
+fi
+
+# ---- brokers ----------------------------------------------------------------
+port_of() {
+	case $1 in
+	plume) echo $((BASE_PORT)) ;;
+	mochi) echo $((BASE_PORT + 1)) ;;
+	mosquitto) echo $((BASE_PORT + 2)) ;;
+	esac
+}
+
+# mosquitto_conf PORT writes a configuration comparable to the Go brokers'
+# defaults: anonymous access, no persistence, TCP_NODELAY as Go sets it on
+# every socket, no limit on QoS 1 messages in flight to a client (mochi sets
+# none for 3.1.1 clients) and a queue deep enough that the QoS 1 scenario is
+# never dropped by a queue limit rather than a broker's speed.
+mosquitto_conf() {
+	cat >"$RUN_DIR/mosquitto.conf" <<CONF
+listener $1 127.0.0.1
+allow_anonymous true
+persistence false
+set_tcp_nodelay true
+max_inflight_messages 0
+max_queued_messages 1000000
+max_queued_bytes 0
+max_keepalive 65535
+log_dest stderr
+log_type error
+log_type warning
+connection_messages false
+CONF
+	echo "$RUN_DIR/mosquitto.conf"
+}
+
+# start_broker NAME starts a fresh broker with a raised open-file limit and
+# waits until it answers CONNECT. It sets BROKER_PID.
+start_broker() {
+	local name=$1 port
+	port=$(port_of "$name")
+	local cmd
+	case $name in
+	plume) cmd=("$BIN/plume" --listen "127.0.0.1:$port" --log-level warn) ;;
+	mochi) cmd=("$BIN/mochi" -addr "127.0.0.1:$port") ;;
+	mosquitto) cmd=("$MOSQUITTO" -c "$(mosquitto_conf "$port")") ;;
+	esac
+	# exec keeps the PID, so /proc/$BROKER_PID is the broker's own.
+	bash -c 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"' broker "${cmd[@]}" \
+		>>"$RUN_DIR/$name.log" 2>&1 &
+	BROKER_PID=$!
+	if ! "$BIN/loadgen" wait -addr "127.0.0.1:$port" -timeout 10s 2>>"$RUN_DIR/$name.log"; then
+		stop_broker
+		return 1
+	fi
+}
+
+stop_broker() {
+	[ -z "$BROKER_PID" ] && return 0
+	kill "$BROKER_PID" 2>/dev/null
+	for _ in $(seq 50); do
+		kill -0 "$BROKER_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$BROKER_PID" 2>/dev/null
+	wait "$BROKER_PID" 2>/dev/null
+	BROKER_PID=""
+}
+
+# ---- run --------------------------------------------------------------------
+for broker in $BROKERS; do
+	for scenario in $SCENARIOS; do
+		if [ -n "${UNAVAILABLE[$broker]:-}" ]; then
+			record_error "$broker" "$scenario" "${UNAVAILABLE[$broker]}"
+			continue
+		fi
+		if ! start_broker "$broker"; then
+			record_error "$broker" "$scenario" "did not start (see its log)"
+			log "$broker: did not start for $scenario; log tail:"
+			tail -5 "$RUN_DIR/$broker.log" >&2
+			continue
+		fi
+		log "$broker: $scenario"
+		out="$RUN_DIR/$broker-$scenario.json"
+		if ! timeout 180 "$BIN/loadgen" run -addr "127.0.0.1:$(port_of "$broker")" -broker "$broker" \
+			-scenario "$scenario" -pid "$BROKER_PID" -duration "$DURATION" -warmup "$WARMUP" \
+			-conns "$IDLE_CONNS" -outstanding "$OUTSTANDING" -out "$out" >/dev/null; then
+			record_error "$broker" "$scenario" "loadgen failed or timed out"
+		fi
+		if ! kill -0 "$BROKER_PID" 2>/dev/null; then
+			log "$broker exited during $scenario; log tail:"
+			tail -5 "$RUN_DIR/$broker.log" >&2
+		fi
+		stop_broker
+	done
+done
+
+echo
+"$BIN/loadgen" report -out "$BENCH_DIR/results/latest.json" "$RUN_DIR"/*.json
+echo "results: $BENCH_DIR/results/latest.json (window $DURATION per throughput scenario, $(nproc) CPUs shared by broker and load generator)"

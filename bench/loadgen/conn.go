@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/plumemq/plume/bench/internal/wire"
+)
+
+// conn is one MQTT connection of the load generator. Exactly one goroutine
+// writes to w at a time (the publisher loop, or the reader for PUBACKs on a
+// subscriber), so no lock guards it; the reader goroutine started by readLoop
+// owns r.
+type conn struct {
+	nc  net.Conn
+	r   *bufio.Reader
+	w   *bufio.Writer
+	buf []byte // encode scratch, owned by the writer
+}
+
+// keepAlive is the keep-alive every benchmark client asks for: long enough
+// that no PINGREQ is due during a run, and not 0, which some brokers warn
+// about once per connection (mochi logs a line for each).
+const keepAlive = 3600
+
+// handshakeTimeout bounds CONNECT/CONNACK and SUBSCRIBE/SUBACK.
+const handshakeTimeout = 10 * time.Second
+
+// dial connects, sends CONNECT and waits for a successful CONNACK.
+func dial(addr, clientID string, keepAlive uint16, bufSize int) (*conn, error) {
+	nc, err := net.DialTimeout("tcp", addr, handshakeTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	c := &conn{nc: nc, r: bufio.NewReaderSize(nc, bufSize), w: bufio.NewWriterSize(nc, bufSize)}
+	_ = nc.SetDeadline(time.Now().Add(handshakeTimeout))
+	c.buf = wire.AppendConnect(c.buf[:0], clientID, keepAlive, true)
+	if _, err := nc.Write(c.buf); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("write CONNECT for %s: %w", clientID, err)
+	}
+	h, body, err := wire.Read(c.r, nil)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("read CONNACK for %s: %w", clientID, err)
+	}
+	c.buf = body[:0]
+	if h.Type != wire.CONNACK {
+		nc.Close()
+		return nil, fmt.Errorf("client %s: got packet type %d, want CONNACK", clientID, h.Type)
+	}
+	ack, err := wire.ParseConnAck(h.Body)
+	if err != nil || ack.ReturnCode != 0 {
+		nc.Close()
+		return nil, fmt.Errorf("client %s: CONNACK return code %d (err %v)", clientID, ack.ReturnCode, err)
+	}
+	_ = nc.SetDeadline(time.Time{})
+	return c, nil
+}
+
+// subscribe sends SUBSCRIBE and waits for its SUBACK; call it before readLoop.
+func (c *conn) subscribe(filter string, qos byte) error {
+	_ = c.nc.SetDeadline(time.Now().Add(handshakeTimeout))
+	defer c.nc.SetDeadline(time.Time{})
+	c.buf = wire.AppendSubscribe(c.buf[:0], 1, filter, qos)
+	if _, err := c.nc.Write(c.buf); err != nil {
+		return fmt.Errorf("write SUBSCRIBE %q: %w", filter, err)
+	}
+	for {
+		h, body, err := wire.Read(c.r, c.buf)
+		c.buf = body[:0]
+		if err != nil {
+			return fmt.Errorf("read SUBACK %q: %w", filter, err)
+		}
+		if h.Type != wire.SUBACK {
+			continue // e.g. a stray retained PUBLISH; the benchmark topics have none
+		}
+		_, codes, err := wire.ParseSubAck(h.Body)
+		if err != nil {
+			return fmt.Errorf("SUBACK %q: %w", filter, err)
+		}
+		if len(codes) != 1 || codes[0] > 2 {
+			return fmt.Errorf("SUBACK %q refused: return codes %v", filter, codes)
+		}
+		return nil
+	}
+}
+
+// readLoop reads packets until the connection fails or is closed, calling
+// handle for each. It runs in the caller's goroutine.
+func (c *conn) readLoop(handle func(h wire.Header)) error {
+	var buf []byte
+	for {
+		h, b, err := wire.Read(c.r, buf)
+		buf = b
+		if err != nil {
+			return err
+		}
+		handle(h)
+	}
+}
+
+// close sends DISCONNECT (best effort) and closes the socket.
+func (c *conn) close() {
+	_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+	_ = c.w.Flush()
+	_, _ = c.nc.Write(wire.AppendDisconnect(nil))
+	_ = c.nc.Close()
+}

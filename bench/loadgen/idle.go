@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// idleConfig sets the idle-connection scenario.
+type idleConfig struct {
+	addr        string
+	pid         int
+	conns       int
+	concurrency int           // connections being opened at once
+	settle      time.Duration // longest wait for RSS to stop moving
+}
+
+type idleResult struct {
+	conns          int
+	connectTime    time.Duration
+	rssBeforeKiB   int64
+	rssAfterKiB    int64
+	perConnKiB     float64
+	droppedByPeer  int64
+	settleReadings []int64
+}
+
+// readRSS returns VmRSS of pid in KiB, from /proc/PID/status.
+func readRSS(pid int) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read RSS of pid %d: %w", pid, err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			fields := strings.Fields(rest)
+			if len(fields) == 0 {
+				break
+			}
+			return strconv.ParseInt(fields[0], 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS line in /proc/%d/status", pid)
+}
+
+// stableRSS reads RSS every 500 ms until three readings in a row agree
+// within 1%, or settle runs out, and returns the last reading.
+func stableRSS(pid int, settle time.Duration) (int64, []int64, error) {
+	var readings []int64
+	deadline := time.Now().Add(settle)
+	for {
+		v, err := readRSS(pid)
+		if err != nil {
+			return 0, readings, err
+		}
+		readings = append(readings, v)
+		if n := len(readings); n >= 3 {
+			lo, hi := v, v
+			for _, r := range readings[n-3:] {
+				lo, hi = min(lo, r), max(hi, r)
+			}
+			if float64(hi-lo) <= 0.01*float64(hi) {
+				return v, readings, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return v, readings, nil
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func runIdle(cfg idleConfig) (res idleResult, err error) {
+	before, _, err := stableRSS(cfg.pid, 5*time.Second)
+	if err != nil {
+		return res, err
+	}
+	res.rssBeforeKiB = before
+
+	conns := make([]*conn, cfg.conns)
+	var mu sync.Mutex
+	var firstErr error
+	var closedByPeer atomic.Int64
+	var readers sync.WaitGroup
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				_ = c.nc.Close()
+			}
+		}
+		readers.Wait()
+	}()
+
+	start := time.Now()
+	next := atomic.Int64{}
+	var dialers sync.WaitGroup
+	for range cfg.concurrency {
+		dialers.Add(1)
+		go func() {
+			defer dialers.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= cfg.conns {
+					return
+				}
+				c, err := dial(cfg.addr, fmt.Sprintf("bench-idle-%d", i), keepAlive, 256)
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = fmt.Errorf("connection %d of %d: %w", i+1, cfg.conns, err)
+					}
+					mu.Unlock()
+					next.Store(int64(cfg.conns)) // stop the other dialers too
+					return
+				}
+				conns[i] = c
+				readers.Add(1)
+				go func() {
+					defer readers.Done()
+					var buf [64]byte
+					// Idle clients expect nothing; a read returning means the
+					// broker closed the connection (or we did, at the end).
+					if _, err := c.nc.Read(buf[:]); err != nil {
+						closedByPeer.Add(1)
+					}
+				}()
+			}
+		}()
+	}
+	dialers.Wait()
+	if firstErr != nil {
+		return res, firstErr
+	}
+	res.conns = cfg.conns
+	res.connectTime = time.Since(start)
+
+	after, readings, err := stableRSS(cfg.pid, cfg.settle)
+	if err != nil {
+		return res, err
+	}
+	res.rssAfterKiB, res.settleReadings = after, readings
+	res.perConnKiB = float64(after-before) / float64(cfg.conns)
+	res.droppedByPeer = closedByPeer.Load()
+	return res, nil
+}

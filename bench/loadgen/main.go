@@ -1,0 +1,202 @@
+// Command loadgen drives an MQTT 3.1.1 broker with the comparison benchmark's
+// scenarios and prints the results as JSON; `loadgen report` turns the
+// results of several brokers into one table. See bench/README.md.
+//
+//	loadgen run -addr 127.0.0.1:18830 -broker mochi -pid 1234 -scenario pairs
+//	loadgen wait -addr 127.0.0.1:18830
+//	loadgen report -out results/latest.json results/run/*.json
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+)
+
+// Result is one scenario against one broker; the JSON in results/ holds a
+// list of them.
+type Result struct {
+	Broker     string  `json:"broker"`
+	Scenario   string  `json:"scenario"`
+	Error      string  `json:"error,omitempty"`
+	WindowSecs float64 `json:"window_s,omitempty"`
+
+	// Throughput scenarios.
+	Delivered  uint64  `json:"delivered_in_window,omitempty"`
+	MsgsPerSec float64 `json:"msgs_per_s,omitempty"`
+	P50Micros  float64 `json:"p50_us,omitempty"`
+	P99Micros  float64 `json:"p99_us,omitempty"`
+	Sent       uint64  `json:"sent,omitempty"`
+	Acked      uint64  `json:"acked,omitempty"`
+	Received   uint64  `json:"received,omitempty"`
+	Lost       uint64  `json:"lost"`
+	Duplicates uint64  `json:"duplicates,omitempty"`
+	Stalls     int     `json:"stalls,omitempty"`
+
+	// Idle scenario.
+	IdleConns     int     `json:"idle_conns,omitempty"`
+	ConnectSecs   float64 `json:"connect_s,omitempty"`
+	RSSBeforeKiB  int64   `json:"rss_before_kib,omitempty"`
+	RSSAfterKiB   int64   `json:"rss_after_kib,omitempty"`
+	RSSPerConnKiB float64 `json:"rss_per_conn_kib,omitempty"`
+	ClosedByPeer  int64   `json:"closed_by_broker,omitempty"`
+}
+
+var scenarios = map[string]flowSpec{
+	"pairs": {
+		name: "pairs", pubs: 8, subs: 8, qos: 0,
+		topic:    func(i int) string { return fmt.Sprintf("bench/pair/%d", i) },
+		filter:   func(i int) string { return fmt.Sprintf("bench/pair/%d", i) },
+		receives: func(i int) []int { return []int{i} },
+	},
+	"fanin": {
+		name: "fanin", pubs: 8, subs: 1, qos: 1,
+		topic:    func(i int) string { return fmt.Sprintf("bench/in/%d", i) },
+		filter:   func(int) string { return "bench/in/+" },
+		receives: func(int) []int { return []int{0} },
+	},
+	"fanout": {
+		name: "fanout", pubs: 1, subs: 32, qos: 0,
+		topic:  func(int) string { return "bench/out" },
+		filter: func(int) string { return "bench/out" },
+		receives: func(int) []int {
+			all := make([]int, 32)
+			for i := range all {
+				all[i] = i
+			}
+			return all
+		},
+	},
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: loadgen run|wait|report [flags]")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "run":
+		err = cmdRun(os.Args[2:])
+	case "wait":
+		err = cmdWait(os.Args[2:])
+	case "report":
+		err = cmdReport(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown command %q (want run, wait or report)", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+// raiseFileLimit lifts RLIMIT_NOFILE to its hard limit (and tries 65536 if
+// that is lower), so the idle scenario can hold thousands of sockets.
+func raiseFileLimit() {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return
+	}
+	if lim.Max < 65536 {
+		want := syscall.Rlimit{Cur: 65536, Max: 65536}
+		if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want) == nil {
+			return
+		}
+	}
+	lim.Cur = lim.Max
+	_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+}
+
+func cmdRun(args []string) error {
+	fs := flag.NewFlagSet("run", flag.ExitOnError)
+	addr := fs.String("addr", "127.0.0.1:1883", "broker address")
+	broker := fs.String("broker", "broker", "name to record in the results")
+	scenario := fs.String("scenario", "pairs", "pairs, fanin, fanout or idle")
+	pid := fs.Int("pid", 0, "broker process id, for the idle scenario's RSS")
+	window := fs.Duration("duration", 10*time.Second, "measured window of each throughput scenario")
+	warmup := fs.Duration("warmup", time.Second, "publishing before the measured window starts")
+	drain := fs.Duration("drain", 5*time.Second, "longest wait for in-flight messages after publishing stops")
+	outstanding := fs.Uint64("outstanding", 1000, "max messages sent but not yet received, per publisher")
+	inflight := fs.Int64("inflight", 64, "max unacknowledged QoS 1 publishes, per publisher")
+	payload := fs.Int("payload", 64, "payload size in bytes (>= 20)")
+	idleConns := fs.Int("conns", 8000, "connections in the idle scenario")
+	settle := fs.Duration("settle", 15*time.Second, "longest wait for the broker's RSS to stabilise")
+	out := fs.String("out", "", "write the JSON result to this file as well as stdout")
+	_ = fs.Parse(args)
+	raiseFileLimit()
+
+	res := Result{Broker: *broker, Scenario: *scenario}
+	switch *scenario {
+	case "idle":
+		if *pid == 0 {
+			return fmt.Errorf("idle scenario needs -pid")
+		}
+		r, err := runIdle(idleConfig{addr: *addr, pid: *pid, conns: *idleConns, concurrency: 32, settle: *settle})
+		if err != nil {
+			res.Error = err.Error()
+		}
+		res.IdleConns, res.ConnectSecs = r.conns, r.connectTime.Seconds()
+		res.RSSBeforeKiB, res.RSSAfterKiB, res.RSSPerConnKiB = r.rssBeforeKiB, r.rssAfterKiB, r.perConnKiB
+		res.ClosedByPeer = r.droppedByPeer
+	default:
+		spec, ok := scenarios[*scenario]
+		if !ok {
+			return fmt.Errorf("unknown scenario %q", *scenario)
+		}
+		if *payload < payloadHeader {
+			return fmt.Errorf("-payload %d: must be at least %d bytes", *payload, payloadHeader)
+		}
+		r, err := runFlow(spec, flowConfig{
+			addr: *addr, warmup: *warmup, window: *window, drain: *drain,
+			outstanding: *outstanding, inflight: *inflight, payload: *payload, bufSize: 64 << 10,
+		})
+		if err != nil {
+			res.Error = err.Error()
+		}
+		res.WindowSecs = r.elapsed.Seconds()
+		res.Delivered = r.delivered
+		if r.elapsed > 0 {
+			res.MsgsPerSec = float64(r.delivered) / r.elapsed.Seconds()
+		}
+		res.P50Micros = float64(r.hist.quantile(0.50)) / 1e3
+		res.P99Micros = float64(r.hist.quantile(0.99)) / 1e3
+		res.Sent, res.Acked, res.Received, res.Lost = r.sent, r.acked, r.received, r.lost
+		res.Duplicates, res.Stalls = r.dups, r.stalls
+	}
+
+	b, err := json.Marshal([]Result{res})
+	if err != nil {
+		return err
+	}
+	fmt.Println(string(b))
+	if *out != "" {
+		if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", *out, err)
+		}
+	}
+	return nil
+}
+
+// cmdWait connects to addr until the broker answers CONNECT with CONNACK, for up to -timeout.
+func cmdWait(args []string) error {
+	fs := flag.NewFlagSet("wait", flag.ExitOnError)
+	addr := fs.String("addr", "127.0.0.1:1883", "broker address")
+	timeout := fs.Duration("timeout", 10*time.Second, "give up after this long")
+	_ = fs.Parse(args)
+	deadline := time.Now().Add(*timeout)
+	for {
+		c, err := dial(*addr, "bench-wait", keepAlive, 256)
+		if err == nil {
+			c.close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not accepting connections after %s: %w", *addr, *timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

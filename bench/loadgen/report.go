@@ -1,0 +1,212 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Targets from the issue: Plume's throughput against mochi's, and its memory
+// per idle connection.
+const (
+	targetThroughputRatio = 1.3
+	targetIdleKiB         = 4.0
+	subject               = "plume"
+)
+
+var (
+	scenarioOrder = []string{"pairs", "fanin", "fanout", "idle"}
+	peers         = []string{"mochi", "mosquitto"}
+)
+
+// Ratio compares Plume with one peer in one scenario: msgs/s divided by the
+// peer's for throughput (higher is better), RSS per connection divided by the
+// peer's for idle (lower is better).
+type Ratio struct {
+	Scenario string  `json:"scenario"`
+	Peer     string  `json:"peer"`
+	Metric   string  `json:"metric"`
+	Ratio    float64 `json:"ratio"`
+}
+
+// Report is what results/latest.json holds.
+type Report struct {
+	Generated string   `json:"generated"`
+	Host      Host     `json:"host"`
+	Results   []Result `json:"results"`
+	Ratios    []Ratio  `json:"plume_ratios"`
+	Targets   []string `json:"plume_targets"`
+}
+
+// Host records what the numbers were measured on.
+type Host struct {
+	CPUs      int    `json:"cpus"`
+	GoVersion string `json:"loadgen_go"`
+	Note      string `json:"note"`
+}
+
+func cmdReport(args []string) error {
+	fs := flag.NewFlagSet("report", flag.ExitOnError)
+	out := fs.String("out", "", "write the combined JSON report here")
+	_ = fs.Parse(args)
+
+	var all []Result
+	for _, path := range fs.Args() {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("read result: %w", err)
+		}
+		var rs []Result
+		if err := json.Unmarshal(b, &rs); err != nil {
+			return fmt.Errorf("parse %s: %w", path, err)
+		}
+		all = append(all, rs...)
+	}
+	rank := func(list []string, s string) int {
+		if i := slices.Index(list, s); i >= 0 {
+			return i
+		}
+		return len(list)
+	}
+	brokerOrder := append([]string{subject}, peers...)
+	slices.SortStableFunc(all, func(a, b Result) int {
+		if d := rank(scenarioOrder, a.Scenario) - rank(scenarioOrder, b.Scenario); d != 0 {
+			return d
+		}
+		return rank(brokerOrder, a.Broker) - rank(brokerOrder, b.Broker)
+	})
+
+	find := func(scenario, broker string) *Result {
+		for i := range all {
+			if all[i].Scenario == scenario && all[i].Broker == broker && all[i].Error == "" {
+				return &all[i]
+			}
+		}
+		return nil
+	}
+	var ratios []Ratio
+	for _, sc := range scenarioOrder {
+		p := find(sc, subject)
+		if p == nil {
+			continue
+		}
+		for _, peer := range peers {
+			q := find(sc, peer)
+			if q == nil {
+				continue
+			}
+			switch {
+			case sc == "idle" && q.RSSPerConnKiB > 0:
+				ratios = append(ratios, Ratio{sc, peer, "rss_per_conn", p.RSSPerConnKiB / q.RSSPerConnKiB})
+			case sc != "idle" && q.MsgsPerSec > 0:
+				ratios = append(ratios, Ratio{sc, peer, "msgs_per_s", p.MsgsPerSec / q.MsgsPerSec})
+			}
+		}
+	}
+	ratioOf := func(sc, peer string) string {
+		for _, r := range ratios {
+			if r.Scenario == sc && r.Peer == peer {
+				return fmt.Sprintf("%.2fx", r.Ratio)
+			}
+		}
+		return ""
+	}
+
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\tbroker\tmsgs/s\tp50\tp99\tlost\tRSS/idle conn\tplume vs mochi\tplume vs mosquitto\t")
+	for _, r := range all {
+		if r.Error != "" {
+			msg := r.Error
+			if len(msg) > 60 {
+				msg = msg[:60] + "..."
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t\t\t\t\t\t\t\n", r.Scenario, r.Broker, msg)
+			continue
+		}
+		var rate, p50, p99, lost, rss, vsMochi, vsMosq string
+		if r.Scenario == "idle" {
+			rss = fmt.Sprintf("%.2f KiB", r.RSSPerConnKiB)
+		} else {
+			rate = fmt.Sprintf("%.0f", r.MsgsPerSec)
+			p50, p99 = fmtMicros(r.P50Micros), fmtMicros(r.P99Micros)
+			lost = fmt.Sprint(r.Lost)
+		}
+		if r.Broker == subject {
+			vsMochi, vsMosq = ratioOf(r.Scenario, "mochi"), ratioOf(r.Scenario, "mosquitto")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Scenario, r.Broker, rate, p50, p99, lost, rss, vsMochi, vsMosq)
+	}
+	_ = tw.Flush()
+	fmt.Println("(throughput ratios: Plume msgs/s / peer, higher is better; idle ratio: Plume KiB/conn / peer, lower is better)")
+
+	targets := checkTargets(find)
+	for _, t := range targets {
+		fmt.Println(t)
+	}
+
+	if *out != "" {
+		rep := Report{
+			Generated: time.Now().UTC().Format(time.RFC3339),
+			Host: Host{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(),
+				Note: "load generator and broker share the machine's CPUs"},
+			Results: all, Ratios: ratios, Targets: targets,
+		}
+		b, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", *out, err)
+		}
+	}
+	return nil
+}
+
+func fmtMicros(us float64) string {
+	switch {
+	case us == 0:
+		return "-"
+	case us >= 10000:
+		return fmt.Sprintf("%.1f ms", us/1000)
+	case us >= 1000:
+		return fmt.Sprintf("%.2f ms", us/1000)
+	default:
+		return fmt.Sprintf("%.0f us", us)
+	}
+}
+
+// checkTargets states, one line per target, whether Plume met it.
+func checkTargets(find func(scenario, broker string) *Result) []string {
+	var lines []string
+	verdict := func(ok bool) string {
+		if ok {
+			return "PASS"
+		}
+		return "FAIL"
+	}
+	for _, sc := range []string{"pairs", "fanin", "fanout"} {
+		p, m := find(sc, subject), find(sc, "mochi")
+		if p == nil || m == nil || m.MsgsPerSec == 0 {
+			lines = append(lines, fmt.Sprintf("target %s >= %.1fx mochi msgs/s: not measured", sc, targetThroughputRatio))
+			continue
+		}
+		r := p.MsgsPerSec / m.MsgsPerSec
+		line := fmt.Sprintf("target %s >= %.1fx mochi msgs/s: %s (%.2fx)", sc, targetThroughputRatio, verdict(r >= targetThroughputRatio), r)
+		if sc == "fanin" {
+			line += fmt.Sprintf("; nothing lost at QoS 1: %s (%d lost)", verdict(p.Lost == 0), p.Lost)
+		}
+		lines = append(lines, line)
+	}
+	if p := find("idle", subject); p != nil {
+		lines = append(lines, fmt.Sprintf("target idle <= %.0f KiB/conn: %s (%.2f KiB)", targetIdleKiB, verdict(p.RSSPerConnKiB <= targetIdleKiB), p.RSSPerConnKiB))
+	} else {
+		lines = append(lines, fmt.Sprintf("target idle <= %.0f KiB/conn: not measured", targetIdleKiB))
+	}
+	return slices.DeleteFunc(lines, func(s string) bool { return strings.TrimSpace(s) == "" })
+}

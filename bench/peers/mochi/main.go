@@ -1,0 +1,45 @@
+// Command mochi runs mochi-mqtt v2 as a standalone peer broker for the
+// comparison benchmark (bench/compare.sh).
+//
+// It is configured the way a user who takes mochi's defaults would run it:
+// mqtt.New with default Options and Capabilities, the inline client off (the
+// default), one TCP listener, and the allow-all auth hook, which any mochi
+// deployment needs before it accepts a connection. The only change is the log
+// level: warn, to match Plume's --log-level warn, so that per-connection info
+// lines do not cost either broker a write to stdout during the idle scenario.
+package main
+
+import (
+	"flag"
+	"log"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:1883", "TCP address to listen on")
+	flag.Parse()
+
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	server := mqtt.New(&mqtt.Options{Logger: logger, InlineClient: false})
+	if err := server.AddHook(new(auth.AllowHook), nil); err != nil {
+		log.Fatalf("add allow hook: %v", err)
+	}
+	if err := server.AddListener(listeners.NewTCP(listeners.Config{ID: "tcp", Address: *addr})); err != nil {
+		log.Fatalf("add listener %s: %v", *addr, err)
+	}
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	if err := server.Serve(); err != nil {
+		log.Fatalf("serve: %v", err)
+	}
+	<-sigs
+	_ = server.Close()
+}
