@@ -225,3 +225,52 @@ func TestMatchDoesNotAllocate(t *testing.T) {
 		t.Fatalf("Match gave %d subscriptions and %d groups, want 101 and 1", len(m.Subs), len(m.Groups))
 	}
 }
+
+func TestCrowdedFilterKeepsTrackOfEachClient(t *testing.T) {
+	// Enough subscribers to switch the node to its client index and back.
+	r := NewRouter()
+	want := map[string]bool{}
+	for i := range 3 * indexFrom {
+		c := fmt.Sprint("c", i)
+		r.Subscribe(Subscription{Client: c, Filter: "a/b"})
+		want[c] = true
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	order := rng.Perm(3 * indexFrom)
+	var m Matches
+	for step, i := range order {
+		c := fmt.Sprint("c", i)
+		if step%5 == 0 { // a replacement in between must not duplicate anyone
+			for other := range want {
+				if r.Subscribe(Subscription{Client: other, Filter: "a/b", QoS: 1}) != true {
+					t.Fatalf("re-subscribing %s: existed = false", other)
+				}
+				break
+			}
+		}
+		if !r.Unsubscribe(c, "a/b") {
+			t.Fatalf("Unsubscribe(%s): false", c)
+		}
+		delete(want, c)
+		m.Reset()
+		r.Match("a/b", &m)
+		got := map[string]bool{}
+		for _, s := range m.Subs {
+			if got[s.Client] {
+				t.Fatalf("%s matched twice", s.Client)
+			}
+			got[s.Client] = true
+		}
+		if len(got) != len(want) {
+			t.Fatalf("after removing %d clients: %d matched, want %d", step+1, len(got), len(want))
+		}
+		for c := range want {
+			if !got[c] {
+				t.Fatalf("%s no longer matched", c)
+			}
+		}
+	}
+	if r.nodes != 0 {
+		t.Fatalf("%d nodes left", r.nodes)
+	}
+}
