@@ -86,7 +86,7 @@ func (d *Disconnect) Append(dst []byte, v byte) []byte {
 func (a *Auth) decode(h FixedHeader, body []byte, v byte) error {
 	r := reader{b: body, pkt: "AUTH"}
 	if !isV5(v) {
-		return r.malformed("AUTH does not exist before MQTT 5.0 (packet type 15 is reserved)")
+		return r.malformed("AUTH does not exist before MQTT 5.0 (packet type 15 is reserved in 3.1.1, §2.2.1)")
 	}
 	if err := decodeReasonAndProps(&r, TypeAuth, &a.Reason, &a.Properties); err != nil {
 		return err

@@ -119,6 +119,7 @@ type propInfo struct {
 	name    string
 	kind    propKind
 	allowed uint16
+	sec     string // the section of the 5.0 specification that defines it
 }
 
 const (
@@ -136,33 +137,33 @@ const (
 )
 
 var props = [0x2B]propInfo{
-	PropPayloadFormat:        {"Payload Format Indicator", kindByte, inPublish | ctxWill},
-	PropMessageExpiry:        {"Message Expiry Interval", kindU32, inPublish | ctxWill},
-	PropContentType:          {"Content Type", kindString, inPublish | ctxWill},
-	PropResponseTopic:        {"Response Topic", kindString, inPublish | ctxWill},
-	PropCorrelationData:      {"Correlation Data", kindBinary, inPublish | ctxWill},
-	PropSubscriptionID:       {"Subscription Identifier", kindVarint, inPublish | inSubscribe},
-	PropSessionExpiry:        {"Session Expiry Interval", kindU32, inConnect | inConnack | inDisconnect},
-	PropAssignedClientID:     {"Assigned Client Identifier", kindString, inConnack},
-	PropServerKeepAlive:      {"Server Keep Alive", kindU16, inConnack},
-	PropAuthMethod:           {"Authentication Method", kindString, inConnect | inConnack | inAuth},
-	PropAuthData:             {"Authentication Data", kindBinary, inConnect | inConnack | inAuth},
-	PropRequestProblemInfo:   {"Request Problem Information", kindByte, inConnect},
-	PropWillDelay:            {"Will Delay Interval", kindU32, ctxWill},
-	PropRequestResponseInfo:  {"Request Response Information", kindByte, inConnect},
-	PropResponseInfo:         {"Response Information", kindString, inConnack},
-	PropServerReference:      {"Server Reference", kindString, inConnack | inDisconnect},
-	PropReasonString:         {"Reason String", kindString, inConnack | inAcks | inSuback | inUnsuback | inDisconnect | inAuth},
-	PropReceiveMaximum:       {"Receive Maximum", kindU16, inConnect | inConnack},
-	PropTopicAliasMaximum:    {"Topic Alias Maximum", kindU16, inConnect | inConnack},
-	PropTopicAlias:           {"Topic Alias", kindU16, inPublish},
-	PropMaximumQoS:           {"Maximum QoS", kindByte, inConnack},
-	PropRetainAvailable:      {"Retain Available", kindByte, inConnack},
-	PropUser:                 {"User Property", kindPair, inAll},
-	PropMaximumPacketSize:    {"Maximum Packet Size", kindU32, inConnect | inConnack},
-	PropWildcardSubAvailable: {"Wildcard Subscription Available", kindByte, inConnack},
-	PropSubIDAvailable:       {"Subscription Identifier Available", kindByte, inConnack},
-	PropSharedSubAvailable:   {"Shared Subscription Available", kindByte, inConnack},
+	PropPayloadFormat:        {"Payload Format Indicator", kindByte, inPublish | ctxWill, "§3.3.2.3.2"},
+	PropMessageExpiry:        {"Message Expiry Interval", kindU32, inPublish | ctxWill, "§3.3.2.3.3"},
+	PropContentType:          {"Content Type", kindString, inPublish | ctxWill, "§3.3.2.3.9"},
+	PropResponseTopic:        {"Response Topic", kindString, inPublish | ctxWill, "§3.3.2.3.5"},
+	PropCorrelationData:      {"Correlation Data", kindBinary, inPublish | ctxWill, "§3.3.2.3.6"},
+	PropSubscriptionID:       {"Subscription Identifier", kindVarint, inPublish | inSubscribe, "§3.3.2.3.8"},
+	PropSessionExpiry:        {"Session Expiry Interval", kindU32, inConnect | inConnack | inDisconnect, "§3.1.2.11.2"},
+	PropAssignedClientID:     {"Assigned Client Identifier", kindString, inConnack, "§3.2.2.3.7"},
+	PropServerKeepAlive:      {"Server Keep Alive", kindU16, inConnack, "§3.2.2.3.14"},
+	PropAuthMethod:           {"Authentication Method", kindString, inConnect | inConnack | inAuth, "§3.1.2.11.9"},
+	PropAuthData:             {"Authentication Data", kindBinary, inConnect | inConnack | inAuth, "§3.1.2.11.10"},
+	PropRequestProblemInfo:   {"Request Problem Information", kindByte, inConnect, "§3.1.2.11.7"},
+	PropWillDelay:            {"Will Delay Interval", kindU32, ctxWill, "§3.1.3.2.2"},
+	PropRequestResponseInfo:  {"Request Response Information", kindByte, inConnect, "§3.1.2.11.6"},
+	PropResponseInfo:         {"Response Information", kindString, inConnack, "§3.2.2.3.15"},
+	PropServerReference:      {"Server Reference", kindString, inConnack | inDisconnect, "§3.2.2.3.16"},
+	PropReasonString:         {"Reason String", kindString, inConnack | inAcks | inSuback | inUnsuback | inDisconnect | inAuth, "§3.2.2.3.9"},
+	PropReceiveMaximum:       {"Receive Maximum", kindU16, inConnect | inConnack, "§3.1.2.11.3"},
+	PropTopicAliasMaximum:    {"Topic Alias Maximum", kindU16, inConnect | inConnack, "§3.1.2.11.5"},
+	PropTopicAlias:           {"Topic Alias", kindU16, inPublish, "§3.3.2.3.4"},
+	PropMaximumQoS:           {"Maximum QoS", kindByte, inConnack, "§3.2.2.3.4"},
+	PropRetainAvailable:      {"Retain Available", kindByte, inConnack, "§3.2.2.3.5"},
+	PropUser:                 {"User Property", kindPair, inAll, "§3.1.2.11.8"},
+	PropMaximumPacketSize:    {"Maximum Packet Size", kindU32, inConnect | inConnack, "§3.1.2.11.4"},
+	PropWildcardSubAvailable: {"Wildcard Subscription Available", kindByte, inConnack, "§3.2.2.3.11"},
+	PropSubIDAvailable:       {"Subscription Identifier Available", kindByte, inConnack, "§3.2.2.3.12"},
+	PropSharedSubAvailable:   {"Shared Subscription Available", kindByte, inConnack, "§3.2.2.3.13"},
 }
 
 // String returns the property's name as the specification spells it.
@@ -223,7 +224,7 @@ func decodeProp(r *reader, p *Properties, ctx uint16) error {
 	}
 	repeatable := id == PropUser || (id == PropSubscriptionID && ctx == inPublish)
 	if p.Has(id) && !repeatable {
-		return r.protocol("property " + info.name + " appears more than once (§2.2.2.2)")
+		return r.protocol("property " + info.name + " appears more than once (" + info.sec + ")")
 	}
 	p.Set(id)
 	switch info.kind {
@@ -236,7 +237,7 @@ func decodeProp(r *reader, p *Properties, ctx uint16) error {
 			if id == PropPayloadFormat {
 				return r.protocol("Payload Format Indicator must be 0 or 1 (§3.3.2.3.2)")
 			}
-			return r.protocol("property " + info.name + " must be 0 or 1")
+			return r.protocol("property " + info.name + " must be 0 or 1 (" + info.sec + ")")
 		}
 		setByteProp(p, id, b)
 	case kindU16:
@@ -246,7 +247,7 @@ func decodeProp(r *reader, p *Properties, ctx uint16) error {
 		}
 		if x == 0 && id != PropServerKeepAlive && id != PropTopicAliasMaximum {
 			// Receive Maximum and Topic Alias must not be 0 [MQTT-3.3.2-8].
-			return r.protocol("property " + info.name + " must not be 0")
+			return r.protocol("property " + info.name + " must not be 0 (" + info.sec + ")")
 		}
 		switch id {
 		case PropServerKeepAlive:
