@@ -1,0 +1,250 @@
+// Package broker is Plume's MQTT server: connection lifecycle, session attach
+// and takeover, routing and delivery. Transports hand it net.Conns (Serve,
+// ServeConn); policy comes from a hooks.Hooks.
+package broker
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/plumemq/plume/core/hooks"
+	"github.com/plumemq/plume/core/packets"
+	"github.com/plumemq/plume/core/session"
+	"github.com/plumemq/plume/core/topics"
+)
+
+// Broker is an MQTT 3.1, 3.1.1 and 5.0 server.
+type Broker struct {
+	opts      Options
+	log       zerolog.Logger
+	hooks     hooks.Hooks
+	router    *topics.Router
+	retained  *topics.Retained[*session.Message]
+	maxPacket uint32
+	started   time.Time
+	stats     stats
+
+	sessions sync.Map // client id -> *entry; written under mu, read anywhere
+
+	mu        sync.Mutex
+	clients   map[*client]struct{}
+	listeners map[net.Listener]struct{}
+	closing   bool
+
+	wg      sync.WaitGroup // every goroutine the broker starts
+	sysStop chan struct{}
+}
+
+// entry is a session together with what the broker keeps beside it: the
+// connection attached to it, its expiry timer and a will waiting for its delay.
+// client, expiry and will are guarded by Broker.mu.
+type entry struct {
+	*session.Session
+	client *client
+	expiry *time.Timer
+	will   *pendingWill
+}
+
+type pendingWill struct {
+	msg    *session.Message
+	client hooks.Client
+	timer  *time.Timer
+}
+
+// New makes a broker from opts (see Options.Defaults) and restores what
+// opts.Store holds.
+func New(opts Options) (*Broker, error) {
+	opts = opts.Defaults()
+	b := &Broker{
+		opts:      opts,
+		log:       opts.Log,
+		hooks:     opts.Hooks,
+		router:    topics.NewRouter(),
+		retained:  topics.NewRetained[*session.Message](),
+		maxPacket: opts.Limits.MaxPacketSize,
+		started:   time.Now(),
+		clients:   map[*client]struct{}{},
+		listeners: map[net.Listener]struct{}{},
+		sysStop:   make(chan struct{}),
+	}
+	if b.hooks == nil {
+		b.hooks = hooks.Base{}
+	}
+	if err := b.restore(); err != nil {
+		return nil, err
+	}
+	if opts.SysInterval > 0 {
+		b.wg.Add(1)
+		go b.sysLoop(opts.SysInterval)
+	}
+	return b, nil
+}
+
+// ErrClosed is returned by Serve once Shutdown has begun.
+var ErrClosed = errors.New("broker: shut down")
+
+// Serve accepts connections on l until l fails or the broker shuts down. name
+// is the listener's name as hooks and logs see it.
+func (b *Broker) Serve(l net.Listener, name string) error {
+	b.mu.Lock()
+	if b.closing {
+		b.mu.Unlock()
+		return ErrClosed
+	}
+	b.listeners[l] = struct{}{}
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		delete(b.listeners, l)
+		b.mu.Unlock()
+	}()
+	var backoff time.Duration
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			if b.isClosing() {
+				return ErrClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				b.log.Warn().Err(err).Dur("retry_in", backoff).Msg("accept failed")
+				time.Sleep(backoff) // nothing to await: the kernel refused us
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		b.ServeConn(conn, name)
+	}
+}
+
+// ServeConn serves one connection that a transport accepted. It returns at once.
+func (b *Broker) ServeConn(conn net.Conn, listener string) {
+	b.wg.Add(1)
+	go b.handle(conn, listener)
+}
+
+func (b *Broker) isClosing() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.closing
+}
+
+func (b *Broker) track(c *client) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closing {
+		return false
+	}
+	b.clients[c] = struct{}{}
+	return true
+}
+
+func (b *Broker) untrack(c *client) {
+	b.mu.Lock()
+	delete(b.clients, c)
+	b.mu.Unlock()
+}
+
+// Shutdown stops accepting, disconnects every client (5.0 clients with
+// DISCONNECT 0x8B), saves sessions to the store and waits for every goroutine,
+// or until ctx ends.
+func (b *Broker) Shutdown(ctx context.Context) error {
+	b.mu.Lock()
+	if !b.closing {
+		b.closing = true
+		close(b.sysStop)
+	}
+	for l := range b.listeners {
+		_ = l.Close()
+	}
+	for c := range b.clients {
+		c.kick(packets.ServerShuttingDown, true)
+	}
+	b.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() { b.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return b.persistAll()
+}
+
+// persistAll stops session timers and saves every session to the store.
+func (b *Broker) persistAll() error {
+	var errs []error
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.sessions.Range(func(_, v any) bool {
+		e := v.(*entry)
+		if e.expiry != nil {
+			e.expiry.Stop()
+		}
+		rec := e.Snapshot()
+		rec.DisconnectedAt = time.Now().UnixNano()
+		if e.will != nil {
+			e.will.timer.Stop()
+			rec.Will = &session.Will{Msg: *e.will.msg, PublishAt: time.Now().UnixNano()}
+		}
+		if err := b.opts.Store.SaveSession(rec); err != nil {
+			errs = append(errs, err)
+		}
+		return true
+	})
+	return errors.Join(errs...)
+}
+
+// restore loads sessions and retained messages from the store.
+func (b *Broker) restore() error {
+	snap, err := b.opts.Store.Load()
+	if err != nil {
+		return err
+	}
+	for _, m := range snap.Retained {
+		m := m
+		b.retained.Set(m.Topic, &m)
+	}
+	now := time.Now()
+	for _, rec := range snap.Sessions {
+		gone := time.Duration(now.UnixNano() - rec.DisconnectedAt)
+		left := time.Duration(rec.Expiry)*time.Second - gone
+		if rec.DisconnectedAt == 0 || left <= 0 {
+			_ = b.opts.Store.DeleteSession(rec.ID)
+			continue
+		}
+		e := &entry{Session: session.Restore(rec, b.opts.Limits.MaxQueued)}
+		for _, sub := range rec.Subscriptions {
+			b.router.Subscribe(routerSubscription(e.ID, sub))
+		}
+		b.sessions.Store(rec.ID, e)
+		b.mu.Lock()
+		e.expiry = time.AfterFunc(left, func() { b.expire(e) })
+		if rec.Will != nil {
+			msg := rec.Will.Msg
+			pw := &pendingWill{msg: &msg, client: hooks.Client{ID: rec.ID}}
+			pw.timer = time.AfterFunc(0, func() { b.fireWill(e, pw) })
+			e.will = pw
+		}
+		b.mu.Unlock()
+	}
+	return nil
+}
+
+// Addr-free helpers for embedders and tests.
+
+// ClientCount is the number of connected clients.
+func (b *Broker) ClientCount() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.clients)
+}

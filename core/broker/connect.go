@@ -1,0 +1,321 @@
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net"
+	"time"
+
+	"github.com/plumemq/plume/core/hooks"
+	"github.com/plumemq/plume/core/packets"
+)
+
+// handle runs the CONNECT exchange on a new connection and, when it succeeds,
+// starts the client's read loop on a goroutine of its own. handle's goroutine
+// then ends, so the deep stack that authentication may have grown is freed and
+// an idle connection keeps only a small one.
+func (b *Broker) handle(conn net.Conn, listener string) {
+	defer b.wg.Done()
+	c := newClient(b, conn, listener)
+	if !b.track(c) {
+		_ = conn.Close()
+		return
+	}
+	if !c.handshake() {
+		c.closeWrites(time.Second)
+		_ = conn.Close()
+		c.rd.release()
+		b.untrack(c)
+		close(c.done)
+		return
+	}
+	b.wg.Add(1)
+	go c.run()
+}
+
+// handshake reads and answers CONNECT (and any AUTH exchange). It returns
+// true when the client is connected and its session attached.
+func (c *client) handshake() bool {
+	b := c.b
+	_ = c.conn.SetReadDeadline(time.Now().Add(b.opts.Limits.ConnectTimeout))
+	h, body, err := c.rd.next(b.maxPacket)
+	if err != nil {
+		c.log.Debug().Err(err).Msg("no CONNECT")
+		return false
+	}
+	if h.Type != packets.TypeConnect {
+		// [MQTT-3.1.0-1] the first packet must be CONNECT.
+		c.log.Info().Str("packet", h.Type.String()).Msg("first packet is not CONNECT")
+		return false
+	}
+	p, err := packets.Decode(h, body, 0)
+	if err != nil {
+		c.refuseMalformed(body, err)
+		return false
+	}
+	cp := p.(*packets.Connect)
+	c.version = cp.ProtocolVersion
+	c.info.ProtocolVersion = cp.ProtocolVersion
+	c.info.ID = cp.ClientID
+	c.info.Username = cp.Username
+	c.info.Password = cp.Password
+	c.info.UserProperties = cp.Properties.User
+	c.will = cp.Will
+
+	var ack packets.Connack
+	if reason := c.negotiate(cp, &ack); reason != packets.Success {
+		c.refuse(reason, "")
+		return false
+	}
+	if reason, why := c.authenticate(cp, &ack); reason != packets.Success {
+		c.refuse(reason, why)
+		return false
+	}
+	c.log = c.log.With().Str("client_id", c.info.ID).Logger()
+	present, err := b.attach(c, cp.CleanStart)
+	if err != nil {
+		c.refuse(packets.ServerUnavailable, err.Error())
+		return false
+	}
+	ack.SessionPresent = present
+	// CONNACK goes into the write buffer before anything the session resends.
+	c.send(&ack)
+	c.entry.Attach(c, c.window)
+	c.connAt = time.Now()
+	b.stats.connects.Add(1)
+	c.log.Info().
+		Uint8("protocol_version", c.version).
+		Str("username", c.info.Username).
+		Bool("clean_start", cp.CleanStart).
+		Bool("session_present", present).
+		Uint16("keep_alive", cp.KeepAlive).
+		Str("listener", c.info.Listener).
+		Msg("client connected")
+	if b.hooks.Provides(hooks.PointLifecycle) {
+		b.hooks.OnConnect(context.Background(), &c.info)
+	}
+	return true
+}
+
+// negotiate checks the CONNECT against our limits and fills the CONNACK's
+// capability properties.
+func (c *client) negotiate(cp *packets.Connect, ack *packets.Connack) packets.ReasonCode {
+	b := c.b
+	l := &b.opts.Limits
+	v5 := c.version == packets.V5
+	if cp.ClientID == "" {
+		// [MQTT-3.1.3-8] 3.1.1 allows an empty id only with Clean Session;
+		// 3.1 never. 5.0 assigns one [MQTT-3.1.3-6].
+		if c.version == packets.V31 || (c.version == packets.V311 && !cp.CleanStart) {
+			return packets.ClientIdentifierNotValid
+		}
+		c.info.ID = "plume-" + randomID()
+		if v5 {
+			ack.Properties.AssignedClientID = c.info.ID
+			ack.Properties.Set(packets.PropAssignedClientID)
+		}
+	}
+	if len(c.info.ID) > l.MaxClientIDLength || (c.version == packets.V31 && len(c.info.ID) > 23) {
+		return packets.ClientIdentifierNotValid
+	}
+	if c.will != nil {
+		if err := b.checkTopicName(c.will.Topic); err != nil {
+			return packets.TopicNameInvalid
+		}
+		if c.will.QoS > *l.MaxQoS {
+			return packets.QoSNotSupported // [MQTT-3.2.2-12]
+		}
+		if c.will.Retain && !*l.RetainAvailable {
+			return packets.RetainNotSupported // [MQTT-3.2.2-13]
+		}
+	}
+	keep := cp.KeepAlive
+	if v5 && keep > l.MaxKeepAlive {
+		keep = l.MaxKeepAlive // [MQTT-3.2.2-21] the client must use ours
+		ack.Properties.ServerKeepAlive = keep
+		ack.Properties.Set(packets.PropServerKeepAlive)
+	}
+	c.keep = time.Duration(keep) * 1500 * time.Millisecond
+	c.window = int(l.MaxInflight)
+	c.problemInfo = true
+	switch {
+	case v5:
+		c.sessionExpiry = min(cp.Properties.SessionExpiry, l.MaxSessionExpiry)
+		if cp.Properties.SessionExpiry > l.MaxSessionExpiry {
+			ack.Properties.SessionExpiry = c.sessionExpiry
+			ack.Properties.Set(packets.PropSessionExpiry)
+		}
+		if cp.Properties.Has(packets.PropReceiveMaximum) {
+			c.window = min(c.window, int(cp.Properties.ReceiveMaximum))
+		}
+		c.maxOut = cp.Properties.MaximumPacketSize
+		if l.OutboundTopicAliases {
+			c.aliasMaxOut = cp.Properties.TopicAliasMaximum
+		}
+		if cp.Properties.Has(packets.PropRequestProblemInfo) {
+			c.problemInfo = cp.Properties.RequestProblemInfo == 1
+		}
+		c.authMeth = cp.Properties.AuthMethod
+		c.capabilities(ack)
+	case !cp.CleanStart:
+		c.sessionExpiry = l.MaxSessionExpiry // 3.1.1 persistent session
+	}
+	return packets.Success
+}
+
+// capabilities announces what this broker supports [MQTT-3.2.2-9 ...].
+func (c *client) capabilities(ack *packets.Connack) {
+	l := &c.b.opts.Limits
+	p := &ack.Properties
+	p.ReceiveMaximum = l.MaxInflight
+	p.Set(packets.PropReceiveMaximum)
+	p.MaximumPacketSize = c.b.maxPacket
+	p.Set(packets.PropMaximumPacketSize)
+	p.TopicAliasMaximum = l.TopicAliasMaximum
+	p.Set(packets.PropTopicAliasMaximum)
+	if *l.MaxQoS < 2 {
+		p.MaximumQoS = *l.MaxQoS
+		p.Set(packets.PropMaximumQoS)
+	}
+	if !*l.RetainAvailable {
+		p.RetainAvailable = 0
+		p.Set(packets.PropRetainAvailable)
+	}
+	// Wildcards, subscription identifiers and shared subscriptions are all
+	// available; saying so explicitly costs 6 bytes and spares clients a guess.
+	p.WildcardSubAvailable, p.SubIDAvailable, p.SharedSubAvailable = 1, 1, 1
+	p.Set(packets.PropWildcardSubAvailable)
+	p.Set(packets.PropSubIDAvailable)
+	p.Set(packets.PropSharedSubAvailable)
+}
+
+// authenticate runs the authenticate hooks, including an enhanced
+// authentication exchange of AUTH packets [MQTT-4.12].
+func (c *client) authenticate(cp *packets.Connect, ack *packets.Connack) (packets.ReasonCode, string) {
+	b := c.b
+	if !b.hooks.Provides(hooks.PointAuthenticate) {
+		if c.authMeth != "" {
+			return packets.BadAuthenticationMethod, "no authentication method is configured"
+		}
+		if b.opts.AllowAnonymous {
+			return packets.Success, ""
+		}
+		return packets.NotAuthorized, "anonymous clients are not allowed"
+	}
+	req := hooks.AuthRequest{Client: &c.info, Step: hooks.AuthConnect, Method: c.authMeth, Data: cp.Properties.AuthData}
+	for {
+		res, err := b.hooks.Authenticate(context.Background(), &req)
+		if err != nil {
+			return packets.UnspecifiedError, "authentication failed"
+		}
+		switch {
+		case res.Continue && c.version == packets.V5 && c.authMeth != "":
+			// [MQTT-4.12.0-2] AUTH 0x18 with the same method, then wait for the client's AUTH.
+			a := packets.Auth{Reason: packets.ContinueAuthentication}
+			a.Properties.AuthMethod, a.Properties.AuthData = c.authMeth, res.Data
+			a.Properties.Set(packets.PropAuthMethod)
+			if res.Data != nil {
+				a.Properties.Set(packets.PropAuthData)
+			}
+			c.send(&a)
+			next, err := c.readAuth()
+			if err != nil {
+				return packets.ProtocolError, err.Error()
+			}
+			req.Step, req.Data = hooks.AuthContinue, next.Properties.AuthData
+			continue
+		case res.Verdict == hooks.Allow:
+			c.info.Attributes = res.Attributes
+			if c.authMeth != "" {
+				ack.Properties.AuthMethod = c.authMeth
+				ack.Properties.Set(packets.PropAuthMethod)
+				if res.Data != nil {
+					ack.Properties.AuthData = res.Data
+					ack.Properties.Set(packets.PropAuthData)
+				}
+			}
+			return packets.Success, ""
+		case res.Verdict == hooks.Deny:
+			b.stats.authDenied.Add(1)
+			reason := res.Reason
+			if reason == 0 {
+				reason = packets.NotAuthorized
+			}
+			return reason, res.ReasonString
+		}
+		// Every hook passed.
+		if c.authMeth != "" {
+			return packets.BadAuthenticationMethod, "no plugin accepts this authentication method"
+		}
+		if b.opts.AllowAnonymous {
+			return packets.Success, ""
+		}
+		return packets.NotAuthorized, "no plugin authenticated the client"
+	}
+}
+
+// readAuth reads the client's next AUTH in an enhanced-authentication exchange.
+func (c *client) readAuth() (*packets.Auth, error) {
+	h, body, err := c.rd.next(c.b.maxPacket)
+	if err != nil {
+		return nil, err
+	}
+	if h.Type != packets.TypeAuth {
+		return nil, errors.New("expected AUTH during authentication [MQTT-4.12.0-4]")
+	}
+	p, err := packets.Decode(h, body, c.version)
+	if err != nil {
+		return nil, err
+	}
+	a := p.(*packets.Auth)
+	if a.Reason != packets.ContinueAuthentication || a.Properties.AuthMethod != c.authMeth {
+		return nil, errors.New("AUTH with another method or reason [MQTT-4.12.0-5]")
+	}
+	return a, nil
+}
+
+// refuse answers CONNECT with an error CONNACK [MQTT-3.2.2-6] and logs it.
+func (c *client) refuse(reason packets.ReasonCode, why string) {
+	ack := packets.Connack{Reason: reason}
+	if c.version != packets.V5 {
+		ack.Reason = packets.ReasonCode(reason.V3ConnackCode())
+	} else if why != "" && c.problemInfo {
+		ack.Properties.ReasonString = why
+		ack.Properties.Set(packets.PropReasonString)
+	}
+	c.send(&ack)
+	c.b.stats.refused.Add(1)
+	c.log.Warn().Str("client_id", c.info.ID).Str("username", c.info.Username).
+		Uint8("protocol_version", c.version).Str("reason", reason.String()).Str("why", why).
+		Msg("connection refused")
+}
+
+// refuseMalformed answers a CONNECT that did not decode. An unknown protocol
+// version gets return code 0x01 / reason 0x84 [MQTT-3.1.2-2]; other errors
+// get a CONNACK only when the version is known to be 5.0 [MQTT-3.1.4-1].
+func (c *client) refuseMalformed(body []byte, err error) {
+	var perr *packets.Error
+	if !errors.As(err, &perr) {
+		return
+	}
+	c.version = packets.V311
+	if len(body) >= 7 && body[6] == packets.V5 {
+		c.version = packets.V5
+	}
+	switch {
+	case perr.Reason == packets.UnsupportedProtocolVersion:
+		c.refuse(perr.Reason, perr.Msg)
+	case c.version == packets.V5:
+		c.refuse(perr.Reason, perr.Msg)
+	default:
+		c.log.Info().Str("error", perr.Msg).Msg("malformed CONNECT")
+	}
+}
+
+func randomID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

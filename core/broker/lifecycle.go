@@ -1,0 +1,203 @@
+package broker
+
+import (
+	"context"
+	"time"
+
+	"github.com/plumemq/plume/core/hooks"
+	"github.com/plumemq/plume/core/packets"
+	"github.com/plumemq/plume/core/session"
+	"github.com/plumemq/plume/core/topics"
+)
+
+// attach binds c to its session: it takes over a connected session (the old
+// connection gets DISCONNECT 0x8E [MQTT-3.1.4-3]), discards it on Clean Start
+// [MQTT-3.1.2-4], or resumes it [MQTT-3.1.2-5]. It reports Session Present.
+func (b *Broker) attach(c *client, cleanStart bool) (present bool, err error) {
+	id := c.info.ID
+	for {
+		b.mu.Lock()
+		if b.closing {
+			b.mu.Unlock()
+			return false, ErrClosed
+		}
+		v, _ := b.sessions.Load(id)
+		e, _ := v.(*entry)
+		if e == nil || e.client == nil {
+			break
+		}
+		old := e.client
+		b.mu.Unlock()
+		old.log.Info().Msg("session taken over")
+		old.kick(packets.SessionTakenOver, true)
+		<-old.done
+	}
+	// b.mu held.
+	v, _ := b.sessions.Load(id)
+	e, _ := v.(*entry)
+	var will *pendingWill
+	if e != nil {
+		if e.expiry != nil {
+			e.expiry.Stop()
+			e.expiry = nil
+		}
+		if e.will != nil {
+			e.will.timer.Stop()
+			if cleanStart {
+				will = e.will // the old session ends now, and its will with it
+			} // else [MQTT-3.1.3-9] a new connection in time cancels the will
+			e.will = nil
+		}
+		if cleanStart {
+			b.dropSession(e)
+			e = nil
+		}
+	}
+	present = e != nil
+	if e == nil {
+		e = &entry{Session: session.New(id, b.opts.Limits.MaxQueued)}
+		b.sessions.Store(id, e)
+	}
+	e.SetExpiry(c.sessionExpiry)
+	e.client = c
+	c.entry = e
+	b.mu.Unlock()
+	if will != nil {
+		b.publishWill(will)
+	}
+	return present, nil
+}
+
+// detach ends c's connection to its session: publishes or schedules the will
+// [MQTT-3.1.2-8], and ends the session now (expiry 0) or schedules its end.
+func (b *Broker) detach(c *client, reason packets.ReasonCode, sendWill bool) {
+	b.untrack(c)
+	e := c.entry
+	b.mu.Lock()
+	if e.client != c {
+		b.mu.Unlock()
+		return
+	}
+	e.client = nil
+	e.Detach(c)
+	expiry := e.Expiry()
+	var now *pendingWill
+	if sendWill && c.will != nil {
+		pw := &pendingWill{msg: willMessage(c), client: c.info}
+		delay := c.will.Properties.WillDelay
+		if expiry == 0 || delay == 0 {
+			now = pw
+		} else {
+			// [MQTT-3.1.3-9] publish after the delay or when the session ends, whichever is first.
+			pw.timer = time.AfterFunc(time.Duration(min(delay, expiry))*time.Second, func() { b.fireWill(e, pw) })
+			e.will = pw
+		}
+	}
+	if expiry == 0 {
+		b.dropSession(e)
+	} else {
+		e.expiry = time.AfterFunc(time.Duration(expiry)*time.Second, func() { b.expire(e) })
+		rec := e.Snapshot()
+		rec.DisconnectedAt = time.Now().UnixNano()
+		if err := b.opts.Store.SaveSession(rec); err != nil {
+			c.log.Error().Err(err).Msg("saving session")
+		}
+	}
+	b.mu.Unlock()
+	if now != nil {
+		b.publishWill(now)
+	}
+	if b.hooks.Provides(hooks.PointLifecycle) {
+		b.hooks.OnDisconnect(context.Background(), &c.info, reason)
+	}
+	c.log.Info().Str("reason", reason.String()).Bool("will", now != nil || e.will != nil && sendWill).
+		Dur("connected_for", time.Since(c.connAt)).Msg("client disconnected")
+}
+
+// expire ends an offline session whose expiry interval has passed [MQTT-4.1.0-2].
+func (b *Broker) expire(e *entry) {
+	b.mu.Lock()
+	if e.client != nil {
+		b.mu.Unlock()
+		return
+	}
+	if v, _ := b.sessions.Load(e.ID); v != e {
+		b.mu.Unlock()
+		return
+	}
+	will := e.will
+	e.will = nil
+	if will != nil {
+		will.timer.Stop()
+	}
+	b.dropSession(e)
+	b.mu.Unlock()
+	if will != nil {
+		b.publishWill(will)
+	}
+	b.log.Debug().Str("client_id", e.ID).Msg("session expired")
+}
+
+// dropSession forgets a session and its subscriptions. b.mu is held.
+func (b *Broker) dropSession(e *entry) {
+	b.router.UnsubscribeAll(e.ID)
+	b.sessions.CompareAndDelete(e.ID, e)
+	if err := b.opts.Store.DeleteSession(e.ID); err != nil {
+		b.log.Error().Err(err).Str("client_id", e.ID).Msg("deleting session")
+	}
+}
+
+// fireWill publishes a delayed will whose delay has passed.
+func (b *Broker) fireWill(e *entry, pw *pendingWill) {
+	b.mu.Lock()
+	if e.will != pw {
+		b.mu.Unlock()
+		return
+	}
+	e.will = nil
+	b.mu.Unlock()
+	b.publishWill(pw)
+}
+
+func willMessage(c *client) *session.Message {
+	w := c.will
+	m := &session.Message{Topic: w.Topic, Payload: w.Payload, QoS: w.QoS, Retain: w.Retain, Publisher: c.info.ID}
+	if c.version == packets.V5 {
+		m.Props = messageProps(&w.Properties)
+		if w.Properties.Has(packets.PropMessageExpiry) {
+			m.Expires = time.Now().Add(time.Duration(w.Properties.MessageExpiry) * time.Second).UnixNano()
+		}
+	}
+	return m
+}
+
+// publishWill authorizes and publishes a will as its client would have.
+func (b *Broker) publishWill(pw *pendingWill) {
+	m := pw.msg
+	if b.hooks.Provides(hooks.PointAuthorize) {
+		res, _ := b.hooks.Authorize(context.Background(), &hooks.AuthzRequest{
+			Client: &pw.client, Action: hooks.ActionPublish, Topic: m.Topic, QoS: m.QoS, Retain: m.Retain})
+		if res.Verdict == hooks.Deny {
+			b.stats.authzDenied.Add(1)
+			b.log.Warn().Str("client_id", pw.client.ID).Str("topic", m.Topic).Msg("will denied")
+			return
+		}
+		if res.LowerQoS && res.QoS < m.QoS {
+			m.QoS = res.QoS
+		}
+	}
+	b.stats.willsSent.Add(1)
+	b.publish(m)
+}
+
+// routerSubscription turns a session subscription into the router's form.
+func routerSubscription(client string, s session.Subscription) topics.Subscription {
+	group, filter, _, _ := topics.ParseShared(s.Filter)
+	if group == "" {
+		filter = s.Filter
+	}
+	return topics.Subscription{
+		Client: client, Filter: filter, Group: group, QoS: s.QoS, NoLocal: s.NoLocal,
+		RetainAsPublished: s.RetainAsPublished, RetainHandling: s.RetainHandling, Identifier: s.Identifier,
+	}
+}

@@ -1,0 +1,90 @@
+package broker
+
+import (
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/plumemq/plume/core/hooks"
+	"github.com/plumemq/plume/core/session"
+)
+
+// Options configure a Broker. The zero value of every field means "the
+// default", which Defaults fills in; the defaults live here and nowhere else.
+type Options struct {
+	Log   zerolog.Logger
+	Hooks hooks.Hooks         // nil: no plugins
+	Store session.Store       // nil: a MemoryStore
+	// AllowAnonymous admits clients that no authenticate hook decided on. The
+	// binary's embedded default sets it for a loopback listener only.
+	AllowAnonymous bool
+
+	Limits Limits
+	// SysInterval is how often $SYS topics are published; negative disables them.
+	SysInterval time.Duration
+	// Version is reported on $SYS/broker/version.
+	Version string
+}
+
+// Limits bound what one client may cost the broker.
+type Limits struct {
+	MaxPacketSize        uint32        // bytes, both ways; 0 = default
+	MaxTopicLength       int           // bytes
+	MaxTopicLevels       int           // levels
+	MaxSubscriptions     int           // per client
+	MaxInflight          uint16        // outbound QoS 1/2 window per client (and our Receive Maximum)
+	MaxQueued            int           // messages queued per session while offline or backed up
+	MaxWriteBuffer       int           // bytes pending on a connection before QoS 0 is shed
+	MaxKeepAlive         uint16        // seconds; a larger client keep-alive is lowered (5.0 Server Keep Alive)
+	MaxSessionExpiry     uint32        // seconds; caps the client's Session Expiry Interval
+	TopicAliasMaximum    uint16        // inbound aliases we accept per connection
+	OutboundTopicAliases bool          // assign topic aliases on messages we send
+	MaxClientIDLength    int           // bytes
+	ConnectTimeout       time.Duration // to receive CONNECT after the TCP accept
+	WriteTimeout         time.Duration // a write that takes longer closes the connection
+	MaxQoS               *byte         // highest QoS the broker accepts; nil = 2
+	RetainAvailable      *bool         // nil = true
+}
+
+// Defaults returns o with every zero field set to its default.
+func (o Options) Defaults() Options {
+	l := &o.Limits
+	setDefault(&l.MaxPacketSize, 1<<20)
+	setDefault(&l.MaxTopicLength, 65535)
+	setDefault(&l.MaxTopicLevels, 128)
+	setDefault(&l.MaxSubscriptions, 1000)
+	setDefault(&l.MaxInflight, 1024)
+	setDefault(&l.MaxQueued, 10000)
+	setDefault(&l.MaxWriteBuffer, 4<<20)
+	setDefault(&l.MaxKeepAlive, 3600)
+	setDefault(&l.MaxSessionExpiry, 7*24*3600)
+	setDefault(&l.TopicAliasMaximum, 64)
+	setDefault(&l.MaxClientIDLength, 256)
+	setDefault(&l.ConnectTimeout, 10*time.Second)
+	setDefault(&l.WriteTimeout, 30*time.Second)
+	if l.MaxQoS == nil {
+		q := byte(2)
+		l.MaxQoS = &q
+	}
+	if l.RetainAvailable == nil {
+		t := true
+		l.RetainAvailable = &t
+	}
+	if o.SysInterval == 0 {
+		o.SysInterval = 10 * time.Second
+	}
+	if o.Store == nil {
+		o.Store = session.NewMemoryStore()
+	}
+	if o.Version == "" {
+		o.Version = "plume-dev"
+	}
+	return o
+}
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}

@@ -1,0 +1,191 @@
+package broker
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/plumemq/plume/core/hooks"
+	"github.com/plumemq/plume/core/packets"
+	"github.com/plumemq/plume/core/session"
+	"github.com/plumemq/plume/core/topics"
+)
+
+// handlePublish takes one PUBLISH from the client through topic-alias
+// resolution, limits, the hooks and routing, then acknowledges it. The
+// acknowledgement is sent only after the message was routed, so what a client
+// sees acknowledged is in every matching session [MQTT-4.5.0-1].
+func (c *client) handlePublish(h packets.FixedHeader, body []byte) error {
+	var p packets.Publish
+	if err := p.Decode(h, body, c.version); err != nil {
+		return err
+	}
+	c.b.stats.msgsIn.Add(1)
+	if err := c.resolveAlias(&p); err != nil {
+		return err
+	}
+	l := &c.b.opts.Limits
+	if p.QoS > *l.MaxQoS {
+		return &packets.Error{Reason: packets.QoSNotSupported, Msg: "QoS above the server's Maximum QoS [MQTT-3.2.2-11]"}
+	}
+	if p.Retain && !*l.RetainAvailable {
+		return &packets.Error{Reason: packets.RetainNotSupported, Msg: "retain is not available [MQTT-3.2.2-14]"}
+	}
+	if err := c.b.checkTopicName(p.Topic); err != nil {
+		return &packets.Error{Reason: packets.TopicNameInvalid, Msg: err.Error()}
+	}
+	if p.QoS == 2 {
+		if c.entry.InboundQoS2() >= int(l.MaxInflight) {
+			// [MQTT-3.3.4-9] more unacknowledged QoS 2 than our Receive Maximum.
+			return &packets.Error{Reason: packets.ReceiveMaximumExceeded, Msg: "Receive Maximum exceeded"}
+		}
+		if c.entry.ReceiveQoS2(p.PacketID) {
+			// [MQTT-4.3.3-10] a resent PUBLISH: acknowledge, do not deliver twice.
+			c.sendAck(packets.TypePubrec, p.PacketID, packets.Success, "")
+			return nil
+		}
+	}
+	reason, why := c.accept(&p)
+	switch p.QoS {
+	case 1:
+		c.sendAck(packets.TypePuback, p.PacketID, c.ackReason(reason), why)
+	case 2:
+		if reason.IsError() {
+			c.entry.ReleaseQoS2(p.PacketID) // an error PUBREC ends the exchange [MQTT-4.3.3-?]
+		}
+		c.sendAck(packets.TypePubrec, p.PacketID, c.ackReason(reason), why)
+	}
+	return nil
+}
+
+// ackReason maps a verdict to the acknowledgement reason: 3.1.1 has no reason
+// codes, so a refused message is acknowledged and dropped there.
+func (c *client) ackReason(r packets.ReasonCode) packets.ReasonCode {
+	if c.version != packets.V5 {
+		return packets.Success
+	}
+	return r
+}
+
+// accept authorizes, runs the message hooks and routes p. It returns the
+// reason for the acknowledgement.
+func (c *client) accept(p *packets.Publish) (packets.ReasonCode, string) {
+	b := c.b
+	ctx := context.Background()
+	if p.Topic == "$SYS" || strings.HasPrefix(p.Topic, "$SYS/") {
+		// $SYS belongs to the broker (section 4.7.2).
+		b.stats.authzDenied.Add(1)
+		return packets.NotAuthorized, "$SYS topics are the broker's"
+	}
+	qos := p.QoS
+	if b.hooks.Provides(hooks.PointAuthorize) {
+		res, _ := b.hooks.Authorize(ctx, &hooks.AuthzRequest{
+			Client: &c.info, Action: hooks.ActionPublish, Topic: p.Topic, QoS: p.QoS, Retain: p.Retain})
+		if res.Verdict == hooks.Deny {
+			b.stats.authzDenied.Add(1)
+			c.log.Info().Str("topic", p.Topic).Str("action", "publish").Msg("denied")
+			return orDefault(res.Reason, packets.NotAuthorized), res.ReasonString
+		}
+		if res.LowerQoS && res.QoS < qos {
+			qos = res.QoS
+		}
+	}
+	if b.hooks.Provides(hooks.PointOnPublish) {
+		res, _ := b.hooks.OnPublish(ctx, &c.info, p)
+		switch res.Action {
+		case hooks.Drop:
+			b.stats.dropped.Add(1)
+			return packets.Success, ""
+		case hooks.Reject:
+			return orDefault(res.Reason, packets.ImplementationSpecificError), res.ReasonString
+		}
+	}
+	if b.hooks.Provides(hooks.PointTransform) {
+		if err := b.hooks.Transform(ctx, &c.info, p); err != nil {
+			b.stats.dropped.Add(1)
+			return packets.Success, ""
+		}
+	}
+	m := &session.Message{
+		Topic: p.Topic, Payload: p.Payload, QoS: qos, Retain: p.Retain,
+		Publisher: c.info.ID,
+	}
+	if c.version == packets.V5 {
+		m.Props = messageProps(&p.Properties)
+		if p.Properties.Has(packets.PropMessageExpiry) {
+			m.Expires = time.Now().Add(time.Duration(p.Properties.MessageExpiry) * time.Second).UnixNano()
+		}
+	}
+	if b.publish(m) == 0 && c.version == packets.V5 {
+		return packets.NoMatchingSubscribers, ""
+	}
+	return packets.Success, ""
+}
+
+func orDefault(r, def packets.ReasonCode) packets.ReasonCode {
+	if r == 0 {
+		return def
+	}
+	return r
+}
+
+// messageProps keeps the properties that travel with a message to its
+// subscribers [MQTT-3.3.2-*]: not the topic alias, the subscription
+// identifiers or the expiry interval, which are per hop.
+func messageProps(in *packets.Properties) packets.Properties {
+	const keep = 1<<packets.PropPayloadFormat | 1<<packets.PropContentType | 1<<packets.PropResponseTopic |
+		1<<packets.PropCorrelationData | 1<<packets.PropUser
+	out := packets.Properties{
+		Present:         in.Present & keep,
+		PayloadFormat:   in.PayloadFormat,
+		ContentType:     in.ContentType,
+		ResponseTopic:   in.ResponseTopic,
+		CorrelationData: in.CorrelationData,
+		User:            in.User,
+	}
+	return out
+}
+
+// resolveAlias applies a 5.0 Topic Alias [MQTT-3.3.2-12 ... -13].
+func (c *client) resolveAlias(p *packets.Publish) error {
+	if !p.Properties.Has(packets.PropTopicAlias) {
+		if p.Topic == "" {
+			return protocolError("PUBLISH without topic name or alias [MQTT-3.3.2-1]")
+		}
+		return nil
+	}
+	a := p.Properties.TopicAlias
+	if a == 0 || a > c.b.opts.Limits.TopicAliasMaximum {
+		return &packets.Error{Reason: packets.TopicAliasInvalid, Msg: "topic alias out of range [MQTT-3.2.2-17]"}
+	}
+	if c.aliasesIn == nil {
+		c.aliasesIn = make([]string, c.b.opts.Limits.TopicAliasMaximum+1)
+	}
+	if p.Topic == "" {
+		p.Topic = c.aliasesIn[a]
+		if p.Topic == "" {
+			return protocolError("unknown topic alias [MQTT-3.3.2-7]")
+		}
+	} else {
+		c.aliasesIn[a] = p.Topic
+	}
+	p.Properties.Clear(packets.PropTopicAlias)
+	return nil
+}
+
+// checkTopicName applies the broker's topic limits on top of the spec's rules.
+func (b *Broker) checkTopicName(t string) error {
+	if err := topics.ValidateName(t); err != nil {
+		return err
+	}
+	if len(t) > b.opts.Limits.MaxTopicLength || topics.Levels(t) > b.opts.Limits.MaxTopicLevels {
+		return errTopicLimit
+	}
+	return nil
+}
+
+type limitError string
+
+func (e limitError) Error() string { return string(e) }
+
+const errTopicLimit = limitError("topic exceeds the broker's length or level limit")

@@ -1,0 +1,199 @@
+package broker
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/plumemq/plume/core/packets"
+	"github.com/plumemq/plume/core/session"
+	"github.com/plumemq/plume/core/topics"
+)
+
+var matchesPool = sync.Pool{New: func() any { return new(topics.Matches) }}
+
+// publish stores m if retained and hands it to every matching session. It
+// returns how many sessions it was offered to.
+func (b *Broker) publish(m *session.Message) int {
+	if m.Retain {
+		b.retain(m)
+	}
+	ms := matchesPool.Get().(*topics.Matches)
+	defer func() { ms.Reset(); matchesPool.Put(ms) }()
+	b.router.Match(m.Topic, ms)
+	now := time.Now().UnixNano()
+	n := 0
+	subs := ms.Subs
+	if len(subs) > 1 {
+		// One copy per client: overlapping subscriptions merge into one
+		// delivery at the highest QoS with every identifier [MQTT-3.3.4-2, -3.3.4-4].
+		slices.SortFunc(subs, func(a, b topics.Subscription) int { return cmp.Compare(a.Client, b.Client) })
+	}
+	for i := 0; i < len(subs); {
+		j := i + 1
+		for j < len(subs) && subs[j].Client == subs[i].Client {
+			j++
+		}
+		if b.deliverMerged(m, subs[i:j], now) {
+			n++
+		}
+		i = j
+	}
+	for _, g := range ms.Groups {
+		// [MQTT-4.8.2-4] one member of the group gets each message, an online one if any.
+		if s, ok := g.Pick(b.online); ok {
+			if s.NoLocal && s.Client == m.Publisher {
+				continue
+			}
+			one := [1]topics.Subscription{s}
+			if b.deliverMerged(m, one[:], now) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// deliverMerged offers m to the session of subs[0].Client, all of whose
+// subscriptions are in subs.
+func (b *Broker) deliverMerged(m *session.Message, subs []topics.Subscription, now int64) bool {
+	d := session.Delivery{Msg: m}
+	matched := false
+	for i := range subs {
+		s := &subs[i]
+		if s.NoLocal && s.Client == m.Publisher {
+			continue // [MQTT-3.8.3-3]
+		}
+		matched = true
+		d.QoS = max(d.QoS, min(m.QoS, s.QoS))
+		// [MQTT-3.3.1-12] / [MQTT-3.3.1-13] Retain As Published keeps the flag.
+		d.Retain = d.Retain || m.Retain && s.RetainAsPublished
+		if s.Identifier != 0 {
+			d.SubIDs = append(d.SubIDs, s.Identifier)
+		}
+	}
+	if !matched {
+		return false
+	}
+	v, ok := b.sessions.Load(subs[0].Client)
+	if !ok {
+		return false
+	}
+	e := v.(*entry)
+	if !e.Deliver(d, now) {
+		b.noteDrop(e, d.QoS)
+		return false
+	}
+	return true
+}
+
+// online reports whether client has a connection, for shared-subscription picks.
+func (b *Broker) online(client string) bool {
+	v, ok := b.sessions.Load(client)
+	return ok && v.(*entry).Online()
+}
+
+// retain stores or clears the retained message of m's topic [MQTT-3.3.1-5, -6, -7].
+func (b *Broker) retain(m *session.Message) {
+	if len(m.Payload) == 0 {
+		if b.retained.Delete(m.Topic) {
+			_ = b.opts.Store.DeleteRetained(m.Topic)
+		}
+		return
+	}
+	b.retained.Set(m.Topic, m)
+	if err := b.opts.Store.SaveRetained(*m); err != nil {
+		b.log.Error().Err(err).Str("topic", m.Topic).Msg("saving retained message")
+	}
+}
+
+// noteDrop counts a delivery the session could not take and logs it, at most
+// once every ten seconds per session.
+func (b *Broker) noteDrop(e *entry, qos byte) {
+	b.stats.dropped.Add(1)
+	b.mu.Lock()
+	c := e.client
+	b.mu.Unlock()
+	log := b.log.Warn().Str("client_id", e.ID).Uint8("qos", qos)
+	if c != nil {
+		now := time.Now().UnixNano()
+		last := c.lastDrop.Load()
+		if now-last < int64(10*time.Second) || !c.lastDrop.CompareAndSwap(last, now) {
+			return
+		}
+		log = log.Str("remote", c.info.RemoteAddr)
+	}
+	log.Int("queued", e.Stats().Queued).Msg("message dropped: client backed up or queue full")
+}
+
+// SendPublish encodes d for this connection (session.Sink). It runs with the
+// session's lock held.
+func (c *client) SendPublish(d *session.Delivery) bool {
+	c.wmu.Lock()
+	if c.wclosed {
+		c.wmu.Unlock()
+		return d.QoS > 0 // kept in flight, resent on the next connection
+	}
+	if d.QoS == 0 && c.backedUp() {
+		c.wmu.Unlock()
+		return false
+	}
+	if c.out == nil {
+		c.out = getWriteBuf()
+	}
+	m := d.Msg
+	p := packets.Publish{Topic: m.Topic, Payload: m.Payload, QoS: d.QoS, Retain: d.Retain, PacketID: d.PacketID, Dup: d.Dup}
+	if c.version == packets.V5 {
+		p.Properties = m.Props
+		if m.Expires != 0 {
+			p.Properties.MessageExpiry = m.RemainingExpiry(time.Now().UnixNano())
+			p.Properties.Set(packets.PropMessageExpiry)
+		}
+		if len(d.SubIDs) > 0 {
+			p.Properties.SubscriptionIDs = d.SubIDs
+			p.Properties.Set(packets.PropSubscriptionID)
+		}
+		if c.aliasMaxOut > 0 {
+			c.aliasOutbound(&p)
+		}
+	}
+	start := len(c.out)
+	c.out = p.Append(c.out, c.version)
+	if c.maxOut != 0 && uint32(len(c.out)-start) > c.maxOut {
+		// [MQTT-3.1.2-25] too large for the client: discard as if delivered.
+		c.out = c.out[:start]
+		c.end()
+		c.b.stats.dropped.Add(1)
+		return false
+	}
+	c.b.stats.msgsOut.Add(1)
+	c.end()
+	return true
+}
+
+// SendPubrel queues a PUBREL (session.Sink).
+func (c *client) SendPubrel(id uint16) {
+	c.sendAck(packets.TypePubrel, id, packets.Success, "")
+}
+
+// aliasOutbound replaces p's topic with an alias the client already knows, or
+// assigns one while the client's Topic Alias Maximum allows [MQTT-3.3.2-*].
+func (c *client) aliasOutbound(p *packets.Publish) {
+	if a, ok := c.aliasesOut[p.Topic]; ok {
+		p.Topic = ""
+		p.Properties.TopicAlias = a
+		p.Properties.Set(packets.PropTopicAlias)
+		return
+	}
+	if len(c.aliasesOut) >= int(c.aliasMaxOut) {
+		return
+	}
+	if c.aliasesOut == nil {
+		c.aliasesOut = make(map[string]uint16)
+	}
+	a := uint16(len(c.aliasesOut) + 1)
+	c.aliasesOut[p.Topic] = a
+	p.Properties.TopicAlias = a
+	p.Properties.Set(packets.PropTopicAlias)
+}

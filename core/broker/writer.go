@@ -1,0 +1,139 @@
+package broker
+
+import (
+	"sync"
+	"time"
+
+	"github.com/plumemq/plume/core/packets"
+)
+
+// Writes are coalesced per connection: whoever has something to send (the
+// connection's own reader, or a publisher's goroutine delivering to it)
+// appends encoded packets to the connection's pending buffer under wmu, and a
+// flusher goroutine, started only while there is something to write, writes
+// everything pending in one system call. An idle connection has no writer
+// goroutine and no buffer.
+
+var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// maxPooledWriteBuf keeps unusually large buffers out of the pool.
+const maxPooledWriteBuf = 256 << 10
+
+func getWriteBuf() []byte { return (*writeBufs.Get().(*[]byte))[:0] }
+
+func putWriteBuf(b []byte) {
+	if cap(b) == 0 || cap(b) > maxPooledWriteBuf {
+		return
+	}
+	b = b[:0]
+	writeBufs.Put(&b)
+}
+
+// begin locks the write side and returns whether the connection still takes
+// bytes; the caller appends to c.out and calls end.
+func (c *client) begin() bool {
+	c.wmu.Lock()
+	if c.wclosed {
+		return false
+	}
+	if c.out == nil {
+		c.out = getWriteBuf()
+	}
+	return true
+}
+
+// end unlocks the write side and makes sure a flusher will write what is pending.
+func (c *client) end() {
+	if !c.flushing && len(c.out) > 0 && !c.wclosed {
+		c.flushing = true
+		c.b.wg.Add(1)
+		go c.flush()
+	}
+	c.wmu.Unlock()
+}
+
+// send encodes p for the connection's protocol version and queues it.
+func (c *client) send(p packets.Packet) {
+	if c.begin() {
+		c.out = p.Append(c.out, c.version)
+	}
+	c.end()
+}
+
+// sendAck queues a PUBACK, PUBREC, PUBREL or PUBCOMP without allocating.
+func (c *client) sendAck(kind packets.Type, id uint16, reason packets.ReasonCode, reasonString string) {
+	a := packets.Ack{Kind: kind, PacketID: id, Reason: reason}
+	if reasonString != "" && c.problemInfo {
+		a.Properties.ReasonString = reasonString
+		a.Properties.Set(packets.PropReasonString)
+	}
+	if c.begin() {
+		c.out = a.Append(c.out, c.version)
+	}
+	c.end()
+}
+
+// flush writes pending bytes until there are none, then exits.
+func (c *client) flush() {
+	defer c.b.wg.Done()
+	for {
+		c.wmu.Lock()
+		buf := c.out
+		if len(buf) == 0 || c.wclosed {
+			c.flushing = false
+			c.wcond.Broadcast()
+			c.wmu.Unlock()
+			return
+		}
+		c.out = nil
+		c.wmu.Unlock()
+
+		if err := c.write(buf); err != nil {
+			c.wmu.Lock()
+			c.wclosed = true
+			c.flushing = false
+			c.wcond.Broadcast()
+			c.wmu.Unlock()
+			c.log.Debug().Err(err).Msg("write failed")
+			_ = c.conn.Close() // the reader sees the error and cleans up
+			putWriteBuf(buf)
+			return
+		}
+		putWriteBuf(buf)
+	}
+}
+
+func (c *client) write(buf []byte) error {
+	if !c.draining.Load() { // closeWrites has set a short deadline of its own
+		_ = c.conn.SetWriteDeadline(time.Now().Add(c.b.opts.Limits.WriteTimeout))
+	}
+	n, err := c.conn.Write(buf)
+	c.b.stats.bytesOut.Add(uint64(n))
+	return err
+}
+
+// closeWrites waits (at most grace) for the flusher, writes whatever is still
+// pending, and stops the write side for good. Used by the reader on its way out,
+// so a final DISCONNECT or CONNACK reaches the client before the close.
+func (c *client) closeWrites(grace time.Duration) {
+	c.draining.Store(true)
+	_ = c.conn.SetWriteDeadline(time.Now().Add(grace))
+	c.wmu.Lock()
+	for c.flushing {
+		c.wcond.Wait()
+	}
+	buf := c.out
+	c.out = nil
+	already := c.wclosed
+	c.wclosed = true
+	c.wmu.Unlock()
+	if !already && len(buf) > 0 {
+		n, _ := c.conn.Write(buf)
+		c.b.stats.bytesOut.Add(uint64(n))
+	}
+	putWriteBuf(buf)
+}
+
+// backedUp reports whether more than the limit is waiting to be written; the
+// caller holds wmu.
+func (c *client) backedUp() bool { return len(c.out) > c.b.opts.Limits.MaxWriteBuffer }

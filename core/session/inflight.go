@@ -1,0 +1,121 @@
+package session
+
+// inflight is the outbound in-flight window: deliveries sent and not yet fully
+// acknowledged, in the order they were sent, so a resumed session resends them
+// in order [MQTT-4.6.0-1]. Acknowledgements normally arrive in order, so
+// removal marks an entry and advances the head instead of shifting.
+type inflight struct {
+	entries []Delivery
+	head    int
+	count   int
+	index   map[uint16]int // packet id -> position in entries
+}
+
+func (f *inflight) len() int { return f.count }
+
+func (f *inflight) has(id uint16) bool {
+	_, ok := f.index[id]
+	return ok
+}
+
+func (f *inflight) add(d Delivery) {
+	if f.index == nil {
+		f.index = make(map[uint16]int)
+	}
+	if f.head > 0 && f.head >= len(f.entries)/2 {
+		f.compact()
+	}
+	f.index[d.PacketID] = len(f.entries)
+	f.entries = append(f.entries, d)
+	f.count++
+}
+
+func (f *inflight) get(id uint16) *Delivery {
+	i, ok := f.index[id]
+	if !ok {
+		return nil
+	}
+	return &f.entries[i]
+}
+
+func (f *inflight) remove(id uint16) (Delivery, bool) {
+	i, ok := f.index[id]
+	if !ok {
+		return Delivery{}, false
+	}
+	d := f.entries[i]
+	delete(f.index, id)
+	f.entries[i] = Delivery{acked: true}
+	f.count--
+	for f.head < len(f.entries) && f.entries[f.head].acked {
+		f.head++
+	}
+	if f.count == 0 {
+		f.entries = f.entries[:0]
+		f.head = 0
+	}
+	return d, true
+}
+
+// compact drops acknowledged entries before head and re-indexes.
+func (f *inflight) compact() {
+	n := 0
+	for _, d := range f.entries[f.head:] {
+		if d.acked {
+			continue
+		}
+		f.entries[n] = d
+		f.index[d.PacketID] = n
+		n++
+	}
+	clear(f.entries[n:])
+	f.entries = f.entries[:n]
+	f.head = 0
+}
+
+// each calls fn for every unacknowledged delivery in send order.
+func (f *inflight) each(fn func(*Delivery)) {
+	for i := f.head; i < len(f.entries); i++ {
+		if !f.entries[i].acked {
+			fn(&f.entries[i])
+		}
+	}
+}
+
+// queue is a FIFO of deliveries waiting for the window or a connection.
+type queue struct {
+	items []Delivery
+	head  int
+}
+
+func (q *queue) len() int { return len(q.items) - q.head }
+
+func (q *queue) push(d Delivery) {
+	if q.head > 0 && q.head >= len(q.items)/2 {
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items = q.items[:n]
+		q.head = 0
+	}
+	q.items = append(q.items, d)
+}
+
+func (q *queue) pop() (Delivery, bool) {
+	if q.head == len(q.items) {
+		return Delivery{}, false
+	}
+	d := q.items[q.head]
+	q.items[q.head] = Delivery{}
+	q.head++
+	if q.head == len(q.items) {
+		q.items = q.items[:0]
+		q.head = 0
+	}
+	return d, true
+}
+
+func (q *queue) each(fn func(*Delivery)) {
+	for i := q.head; i < len(q.items); i++ {
+		fn(&q.items[i])
+	}
+}

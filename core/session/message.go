@@ -1,0 +1,54 @@
+// Package session holds the server side of an MQTT session: what outlives a
+// network connection [MQTT-4.1.0-1]. A Session keeps the client's
+// subscriptions, the messages in flight and those queued for it, the QoS 2
+// packet ids it has received, and its expiry. The broker encodes and writes;
+// the session decides what goes out, in what order, with which packet id.
+package session
+
+import (
+	"time"
+
+	"github.com/plumemq/plume/core/packets"
+)
+
+// Message is one application message as the broker routes it. It is shared,
+// read-only, by every delivery of it.
+type Message struct {
+	Topic   string
+	Payload []byte
+	QoS     byte // as published, after any authorization cap
+	Retain  bool
+	// Props are the properties that travel with the message: payload format,
+	// content type, response topic, correlation data, user properties. Never
+	// a topic alias or subscription identifiers, which belong to one hop.
+	Props packets.Properties
+	// Expires is the Unix time in nanoseconds after which the message must not
+	// be delivered, 0 for never [MQTT-3.3.2-5].
+	Expires   int64
+	Publisher string // client id, for No Local
+}
+
+// Expired reports whether m must no longer be sent at time now (Unix ns).
+func (m *Message) Expired(now int64) bool { return m.Expires != 0 && now >= m.Expires }
+
+// RemainingExpiry is the Message Expiry Interval to send at now: the original
+// interval less the time spent waiting in the server [MQTT-3.3.2-6].
+func (m *Message) RemainingExpiry(now int64) uint32 {
+	left := (m.Expires - now + int64(time.Second) - 1) / int64(time.Second)
+	if left < 1 {
+		return 1
+	}
+	return uint32(left)
+}
+
+// Delivery is one message on its way to one session.
+type Delivery struct {
+	Msg      *Message
+	QoS      byte     // granted: min(message QoS, subscription QoS)
+	Retain   bool     // the RETAIN flag to send
+	SubIDs   []uint32 // subscription identifiers of the matching subscriptions
+	PacketID uint16   // set when it enters the in-flight window (QoS > 0)
+	Dup      bool     // set on resend [MQTT-3.3.1-1]
+	Released bool     // QoS 2: PUBREC received and PUBREL sent
+	acked    bool
+}

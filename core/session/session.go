@@ -1,0 +1,223 @@
+package session
+
+import (
+	"sync"
+
+	"github.com/plumemq/plume/core/packets"
+)
+
+// Sink is the connection a session is attached to. The session calls it with
+// its own lock held, so what it sends goes out in the order it decided
+// [MQTT-4.6.0-6].
+type Sink interface {
+	// SendPublish encodes d as a PUBLISH and queues it for writing. It may
+	// refuse (false) a QoS 0 delivery when the connection is backed up; QoS 1
+	// and 2 deliveries are bounded by the in-flight window and always taken.
+	SendPublish(d *Delivery) bool
+	// SendPubrel queues a PUBREL for a QoS 2 delivery that was PUBRECed.
+	SendPubrel(id uint16)
+}
+
+// Subscription is one of the session's subscriptions, as the client sent it.
+type Subscription struct {
+	packets.Subscription        // Filter is as sent, "$share/..." included
+	Identifier           uint32 // 0 = none
+}
+
+// Session is one client's session state. All methods are safe for concurrent use.
+type Session struct {
+	ID string
+
+	mu       sync.Mutex
+	sink     Sink
+	window   int // in-flight limit of the attached connection
+	maxQueue int
+	subs     map[string]Subscription
+	out      inflight
+	pending  queue
+	inbound  map[uint16]struct{} // QoS 2 packet ids received, PUBREL awaited
+	nextID   uint16
+	expiry   uint32 // Session Expiry Interval, seconds
+	dropped  uint64
+}
+
+// New makes an empty session that queues at most maxQueue messages while its
+// client is offline or its window is full.
+func New(id string, maxQueue int) *Session {
+	return &Session{ID: id, maxQueue: maxQueue}
+}
+
+// Attach connects the session to sink with an in-flight window of window
+// messages, and resends what was in flight, in order, with DUP set
+// [MQTT-4.4.0-1]: PUBLISH for unacknowledged messages, PUBREL for released
+// QoS 2 ones. Then queued messages fill the window.
+func (s *Session) Attach(sink Sink, window int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sink, s.window = sink, max(window, 1)
+	s.out.each(func(d *Delivery) {
+		if d.Released {
+			sink.SendPubrel(d.PacketID)
+			return
+		}
+		d.Dup = true
+		sink.SendPublish(d)
+	})
+	s.drain(0)
+}
+
+// Detach disconnects sink from the session; a sink that was already replaced
+// (session taken over) changes nothing. It reports whether sink was attached.
+func (s *Session) Detach(sink Sink) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sink != sink {
+		return false
+	}
+	s.sink = nil
+	return true
+}
+
+// Online reports whether a connection is attached.
+func (s *Session) Online() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sink != nil
+}
+
+// Deliver offers d to the session at time now (Unix ns). QoS 0 goes straight to
+// the connection or nowhere; QoS 1 and 2 enter the in-flight window or the
+// queue behind what is already waiting. It reports false when the delivery was
+// dropped (offline QoS 0, backed-up connection, or a full queue).
+func (s *Session) Deliver(d Delivery, now int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d.QoS == 0 {
+		if s.sink == nil || !s.sink.SendPublish(&d) {
+			s.dropped++
+			return false
+		}
+		return true
+	}
+	if s.sink != nil && s.pending.len() == 0 && s.out.len() < s.window {
+		s.send(d)
+		return true
+	}
+	if s.pending.len() >= s.maxQueue {
+		s.dropped++
+		return false
+	}
+	s.pending.push(d)
+	return true
+}
+
+// send assigns a packet id, records d as in flight, and hands it to the sink.
+func (s *Session) send(d Delivery) {
+	d.PacketID = s.newPacketID()
+	s.out.add(d)
+	if !s.sink.SendPublish(s.out.get(d.PacketID)) {
+		s.out.remove(d.PacketID) // too large for the client: treated as delivered
+	}
+}
+
+// newPacketID returns a non-zero id not in flight [MQTT-2.2.1-3].
+func (s *Session) newPacketID() uint16 {
+	for {
+		s.nextID++
+		if s.nextID != 0 && !s.out.has(s.nextID) {
+			return s.nextID
+		}
+	}
+}
+
+// drain moves queued messages into the window while there is room, skipping
+// those that expired while they waited [MQTT-3.3.2-5].
+func (s *Session) drain(now int64) {
+	for s.sink != nil && s.out.len() < s.window {
+		d, ok := s.pending.pop()
+		if !ok {
+			return
+		}
+		if now != 0 && d.Msg.Expired(now) {
+			continue
+		}
+		s.send(d)
+	}
+}
+
+// Acknowledge handles a PUBACK, PUBREC or PUBCOMP for an outbound message at
+// time now. It reports false when no message with that id and state is in
+// flight. A PUBREC answers with PUBREL, unless its reason code is an error, in
+// which case the exchange ends there [MQTT-4.3.3-4].
+func (s *Session) Acknowledge(kind packets.Type, id uint16, reason packets.ReasonCode, now int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.out.get(id)
+	if d == nil {
+		return false
+	}
+	switch kind {
+	case packets.TypePuback:
+		if d.QoS != 1 {
+			return false
+		}
+		s.out.remove(id)
+	case packets.TypePubrec:
+		if d.QoS != 2 || d.Released {
+			return d.Released // a repeated PUBREC: PUBREL again below
+		}
+		if reason.IsError() {
+			s.out.remove(id)
+			break
+		}
+		d.Released = true
+		d.Msg = nil // the payload is no longer needed [MQTT-4.3.3-5]
+		if s.sink != nil {
+			s.sink.SendPubrel(id)
+		}
+		return true
+	case packets.TypePubcomp:
+		if d.QoS != 2 || !d.Released {
+			return false
+		}
+		s.out.remove(id)
+	default:
+		return false
+	}
+	s.drain(now)
+	return true
+}
+
+// ReceiveQoS2 records an inbound QoS 2 packet id. It reports true when the id
+// was already recorded: a resent PUBLISH that must not be delivered again
+// [MQTT-4.3.3-10].
+func (s *Session) ReceiveQoS2(id uint16) (duplicate bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.inbound[id]; ok {
+		return true
+	}
+	if s.inbound == nil {
+		s.inbound = make(map[uint16]struct{})
+	}
+	s.inbound[id] = struct{}{}
+	return false
+}
+
+// ReleaseQoS2 forgets an inbound QoS 2 packet id on PUBREL; false if unknown.
+func (s *Session) ReleaseQoS2(id uint16) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.inbound[id]; !ok {
+		return false
+	}
+	delete(s.inbound, id)
+	return true
+}
+
+// InboundQoS2 is the number of inbound QoS 2 messages awaiting PUBREL.
+func (s *Session) InboundQoS2() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.inbound)
+}

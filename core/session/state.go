@@ -1,0 +1,123 @@
+package session
+
+// Subscribe records a subscription; existed reports that it replaced one with
+// the same filter [MQTT-3.8.4-3].
+func (s *Session) Subscribe(sub Subscription) (existed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.subs == nil {
+		s.subs = make(map[string]Subscription)
+	}
+	_, existed = s.subs[sub.Filter]
+	s.subs[sub.Filter] = sub
+	return existed
+}
+
+// Unsubscribe forgets the subscription to filter; false if there was none.
+func (s *Session) Unsubscribe(filter string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.subs[filter]; !ok {
+		return false
+	}
+	delete(s.subs, filter)
+	return true
+}
+
+// HasSubscription reports whether the session subscribes to filter.
+func (s *Session) HasSubscription(filter string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.subs[filter]
+	return ok
+}
+
+// Subscriptions returns a copy of the session's subscriptions.
+func (s *Session) Subscriptions() []Subscription {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Subscription, 0, len(s.subs))
+	for _, sub := range s.subs {
+		out = append(out, sub)
+	}
+	return out
+}
+
+// SubscriptionCount is the number of subscriptions.
+func (s *Session) SubscriptionCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.subs)
+}
+
+// Expiry is the Session Expiry Interval in seconds.
+func (s *Session) Expiry() uint32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.expiry
+}
+
+// SetExpiry changes the Session Expiry Interval (CONNECT, or DISCONNECT [MQTT-3.14.2-2]).
+func (s *Session) SetExpiry(seconds uint32) {
+	s.mu.Lock()
+	s.expiry = seconds
+	s.mu.Unlock()
+}
+
+// Stats are a session's counters.
+type Stats struct {
+	Inflight, Queued int
+	Dropped          uint64
+}
+
+// Stats returns the session's counters.
+func (s *Session) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Stats{Inflight: s.out.len(), Queued: s.pending.len(), Dropped: s.dropped}
+}
+
+// Snapshot returns the session's durable state: subscriptions, in-flight and
+// queued deliveries in order, inbound QoS 2 ids.
+func (s *Session) Snapshot() Record {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := Record{ID: s.ID, Expiry: s.expiry}
+	for _, sub := range s.subs {
+		r.Subscriptions = append(r.Subscriptions, sub)
+	}
+	s.out.each(func(d *Delivery) { r.Inflight = append(r.Inflight, *d) })
+	s.pending.each(func(d *Delivery) { r.Queued = append(r.Queued, *d) })
+	for id := range s.inbound {
+		r.InboundQoS2 = append(r.InboundQoS2, id)
+	}
+	return r
+}
+
+// Restore makes a session from a Record, as Snapshot wrote it.
+func Restore(r Record, maxQueue int) *Session {
+	s := New(r.ID, maxQueue)
+	s.expiry = r.Expiry
+	for _, sub := range r.Subscriptions {
+		if s.subs == nil {
+			s.subs = make(map[string]Subscription)
+		}
+		s.subs[sub.Filter] = sub
+	}
+	for _, d := range r.Inflight {
+		s.out.add(d)
+		if d.PacketID > s.nextID {
+			s.nextID = d.PacketID
+		}
+	}
+	for _, d := range r.Queued {
+		s.pending.push(d)
+	}
+	for _, id := range r.InboundQoS2 {
+		if s.inbound == nil {
+			s.inbound = make(map[uint16]struct{})
+		}
+		s.inbound[id] = struct{}{}
+	}
+	return s
+}
