@@ -9,5 +9,12 @@
 // filters are compared byte for byte, without normalisation [MQTT-4.7.3-4].
 //
 // Both indexes are tries keyed by topic level. A topic is split by walking its
-// indexes, so matching a topic allocates nothing.
+// indexes, so matching a topic allocates nothing. Each index has one sync.RWMutex:
+// matching holds it for reading, changes hold it for writing, and nodes left empty
+// by a change are pruned at once. Shared-subscription groups keep their members in a
+// copy-on-write slice, so Group.Pick takes no lock at all.
+//
+// Validation is separate from indexing: the broker validates a filter with
+// ValidateFilter (and splits a shared one with ParseShared) before it subscribes,
+// and a topic name with ValidateName before it routes or retains it.
 package topics

@@ -71,7 +71,9 @@ func (g *Group) Pick(eligible func(client string) bool) (Subscription, bool) {
 }
 
 // put adds or replaces the member with s.Client; it reports a replacement. The
-// caller holds the Router's write lock, so there is a single writer.
+// caller holds the Router's write lock, so there is a single writer. Copying the
+// members costs O(members) per join or leave: cheap for the tens of members a
+// shared subscription usually has, and it keeps Pick free of locks.
 func (g *Group) put(s Subscription) (existed bool) {
 	old := g.load()
 	for i := range old {
