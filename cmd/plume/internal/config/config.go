@@ -1,0 +1,174 @@
+// Package config reads plume.yaml: one typed struct, defaults in one place,
+// and errors that name the key and the line.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	Listeners []Listener `yaml:"listeners"`
+	Log       Log        `yaml:"log"`
+	// AllowAnonymous admits clients that no plugin authenticated. Unset, it is
+	// true only when every listener is on loopback.
+	AllowAnonymous *bool    `yaml:"allow_anonymous"`
+	SysInterval    Duration `yaml:"sys_interval"`
+	Limits         Limits   `yaml:"limits"`
+	// Plugins is reserved for the Wasm plugin host; its keys are checked there.
+	Plugins yaml.Node `yaml:"plugins"`
+}
+
+// Listener is one address the broker serves.
+type Listener struct {
+	Name    string `yaml:"name"`
+	Type    string `yaml:"type"` // tcp
+	Address string `yaml:"address"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // trace, debug, info, warn, error
+	Format string `yaml:"format"` // auto (console on a terminal, JSON otherwise), console, json
+}
+
+// Limits mirrors broker.Limits; zero means the broker's default.
+type Limits struct {
+	MaxPacketSize        uint32   `yaml:"max_packet_size"`
+	MaxTopicLength       int      `yaml:"max_topic_length"`
+	MaxTopicLevels       int      `yaml:"max_topic_levels"`
+	MaxSubscriptions     int      `yaml:"max_subscriptions"`
+	MaxInflight          uint16   `yaml:"max_inflight"`
+	MaxQueued            int      `yaml:"max_queued"`
+	MaxWriteBuffer       int      `yaml:"max_write_buffer"`
+	MaxKeepAlive         uint16   `yaml:"max_keep_alive"`
+	MaxSessionExpiry     uint32   `yaml:"max_session_expiry"`
+	TopicAliasMaximum    uint16   `yaml:"topic_alias_maximum"`
+	OutboundTopicAliases bool     `yaml:"outbound_topic_aliases"`
+	MaxClientIDLength    int      `yaml:"max_client_id_length"`
+	ConnectTimeout       Duration `yaml:"connect_timeout"`
+	WriteTimeout         Duration `yaml:"write_timeout"`
+	MaxQoS               *QoS     `yaml:"max_qos"`
+	RetainAvailable      *bool    `yaml:"retain_available"`
+}
+
+// Default is the configuration used without a file: one loopback TCP listener
+// on the standard port, anonymous clients allowed there, as Mosquitto 2 does.
+func Default() Config {
+	return Config{
+		Listeners: []Listener{{Name: "default", Type: "tcp", Address: "127.0.0.1:1883"}},
+		Log:       Log{Level: "info", Format: "auto"},
+	}
+}
+
+// Load reads and validates the file at path.
+func Load(path string) (Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Config{}, err
+	}
+	defer f.Close()
+	cfg, err := Parse(f)
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Parse reads a configuration from r. Unknown keys and bad values are errors
+// that name the key and its line.
+func Parse(r io.Reader) (Config, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return Config{}, err
+	}
+	cfg := Config{Log: Log{Level: "info", Format: "auto"}}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, cleanYAMLError(err)
+	}
+	if len(cfg.Listeners) == 0 {
+		cfg.Listeners = Default().Listeners
+	}
+	return cfg, cfg.Validate()
+}
+
+// Validate checks what the types alone cannot.
+func (c *Config) Validate() error {
+	names := map[string]bool{}
+	for i := range c.Listeners {
+		l := &c.Listeners[i]
+		if l.Name == "" {
+			l.Name = fmt.Sprintf("listener-%d", i)
+		}
+		if names[l.Name] {
+			return fmt.Errorf("listeners[%d].name: %q is used twice", i, l.Name)
+		}
+		names[l.Name] = true
+		if l.Type == "" {
+			l.Type = "tcp"
+		}
+		if l.Type != "tcp" {
+			return fmt.Errorf("listeners[%d].type: %q is not supported (tcp)", i, l.Type)
+		}
+		if l.Address == "" {
+			return fmt.Errorf("listeners[%d].address: required", i)
+		}
+	}
+	switch c.Log.Level {
+	case "trace", "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log.level: %q is not one of trace, debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "auto", "console", "json":
+	default:
+		return fmt.Errorf("log.format: %q is not one of auto, console, json", c.Log.Format)
+	}
+	if c.SysInterval < 0 {
+		return errors.New("sys_interval: must not be negative (use 0 for the default)")
+	}
+	return nil
+}
+
+// cleanYAMLError drops the library's prefix so the message starts at the line.
+func cleanYAMLError(err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg = strings.TrimPrefix(msg, "unmarshal errors:\n  ")
+	return errors.New(strings.ReplaceAll(msg, "\n  ", "; "))
+}
+
+// Duration is a time.Duration written as "10s", "1m30s".
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration like 10s or 1m", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// QoS is a quality-of-service level, 0 to 2.
+type QoS byte
+
+// UnmarshalYAML accepts 0, 1 or 2.
+func (q *QoS) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Value {
+	case "0", "1", "2":
+		*q = QoS(n.Value[0] - '0')
+		return nil
+	}
+	return fmt.Errorf("line %d: %q is not a QoS (0, 1 or 2)", n.Line, n.Value)
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+
+	"github.com/plumemq/plume/cmd/plume/internal/config"
+	"github.com/plumemq/plume/core/broker"
+	"github.com/plumemq/plume/transport"
+)
+
+// server is a running broker with its listeners.
+type server struct {
+	log       zerolog.Logger
+	broker    *broker.Broker
+	listeners []net.Listener
+	wg        sync.WaitGroup
+}
+
+// start wires a broker from cfg and starts serving its listeners.
+func start(cfg config.Config, configPath string, logOut io.Writer) (*server, error) {
+	log, err := newLogger(cfg.Log, logOut)
+	if err != nil {
+		return nil, err
+	}
+	anonymous := allowAnonymous(cfg)
+	first := log.Info().Str("version", version).Bool("anonymous", anonymous)
+	if configPath == "" {
+		first = first.Str("config", "embedded default")
+	} else {
+		first = first.Str("config", configPath)
+	}
+	addrs := make([]string, len(cfg.Listeners))
+	for i, l := range cfg.Listeners {
+		addrs[i] = l.Address
+	}
+	msg := "plume starting on " + strings.Join(addrs, ", ")
+	if anonymous {
+		msg += "; anonymous clients are allowed"
+	}
+	first.Msg(msg)
+
+	b, err := broker.New(brokerOptions(cfg, log, anonymous))
+	if err != nil {
+		return nil, err
+	}
+	s := &server{log: log, broker: b}
+	for _, lc := range cfg.Listeners {
+		l, err := transport.ListenTCP(lc.Address)
+		if err != nil {
+			s.closeListeners()
+			_ = b.Shutdown(context.Background())
+			return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
+		}
+		s.listeners = append(s.listeners, l)
+		log.Info().Str("listener", lc.Name).Str("type", lc.Type).Str("address", l.Addr().String()).Msg("listening")
+		s.wg.Add(1)
+		go func(name string) {
+			defer s.wg.Done()
+			if err := b.Serve(l, name); err != nil && !errors.Is(err, broker.ErrClosed) {
+				log.Error().Err(err).Str("listener", name).Msg("listener stopped")
+			}
+		}(lc.Name)
+	}
+	return s, nil
+}
+
+func (s *server) closeListeners() {
+	for _, l := range s.listeners {
+		_ = l.Close()
+	}
+}
+
+// stop shuts the broker down (closing its listeners) and waits for the accept loops.
+func (s *server) stop(ctx context.Context) error {
+	err := s.broker.Shutdown(ctx)
+	s.closeListeners()
+	s.wg.Wait()
+	return err
+}
+
+// allowAnonymous: as configured, or by default only when every listener is on loopback.
+func allowAnonymous(cfg config.Config) bool {
+	if cfg.AllowAnonymous != nil {
+		return *cfg.AllowAnonymous
+	}
+	for _, l := range cfg.Listeners {
+		if !transport.IsLoopback(l.Address) {
+			return false
+		}
+	}
+	return true
+}
+
+func brokerOptions(cfg config.Config, log zerolog.Logger, anonymous bool) broker.Options {
+	l := cfg.Limits
+	o := broker.Options{
+		Log:            log,
+		AllowAnonymous: anonymous,
+		SysInterval:    time.Duration(cfg.SysInterval),
+		Version:        "plume " + version,
+		Limits: broker.Limits{
+			MaxPacketSize:        l.MaxPacketSize,
+			MaxTopicLength:       l.MaxTopicLength,
+			MaxTopicLevels:       l.MaxTopicLevels,
+			MaxSubscriptions:     l.MaxSubscriptions,
+			MaxInflight:          l.MaxInflight,
+			MaxQueued:            l.MaxQueued,
+			MaxWriteBuffer:       l.MaxWriteBuffer,
+			MaxKeepAlive:         l.MaxKeepAlive,
+			MaxSessionExpiry:     l.MaxSessionExpiry,
+			TopicAliasMaximum:    l.TopicAliasMaximum,
+			OutboundTopicAliases: l.OutboundTopicAliases,
+			MaxClientIDLength:    l.MaxClientIDLength,
+			ConnectTimeout:       time.Duration(l.ConnectTimeout),
+			WriteTimeout:         time.Duration(l.WriteTimeout),
+			RetainAvailable:      l.RetainAvailable,
+		},
+	}
+	if l.MaxQoS != nil {
+		q := byte(*l.MaxQoS)
+		o.Limits.MaxQoS = &q
+	}
+	return o
+}
+
+// newLogger makes the zerolog logger: human-readable on a terminal, JSON otherwise.
+func newLogger(c config.Log, out io.Writer) (zerolog.Logger, error) {
+	level, err := zerolog.ParseLevel(c.Level)
+	if err != nil {
+		return zerolog.Logger{}, fmt.Errorf("log.level: %w", err)
+	}
+	console := c.Format == "console"
+	if c.Format == "auto" {
+		if f, ok := out.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+			console = true
+		}
+	}
+	if console {
+		out = zerolog.ConsoleWriter{Out: out, TimeFormat: time.TimeOnly}
+	}
+	return zerolog.New(out).Level(level).With().Timestamp().Logger(), nil
+}
