@@ -3,6 +3,7 @@ package packets
 import (
 	"bytes"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -85,15 +86,16 @@ func parseVarint(b []byte) (x, n int) {
 // bin reads Binary Data: a two-byte length and that many bytes (§1.5.6).
 // The result aliases the packet.
 func (r *reader) bin(field string) ([]byte, error) {
-	n, err := r.u16(field + " length")
-	if err != nil {
-		return nil, err
+	if r.left() < 2 {
+		return nil, r.short(field + " length")
 	}
-	if int(n) > r.left() {
+	n := int(r.b[r.i])<<8 | int(r.b[r.i+1])
+	r.i += 2
+	if n > r.left() {
 		return nil, r.short(field)
 	}
-	b := r.b[r.i : r.i+int(n) : r.i+int(n)]
-	r.i += int(n)
+	b := r.b[r.i : r.i+n : r.i+n]
+	r.i += n
 	return b, nil
 }
 
@@ -176,12 +178,7 @@ func grow(dst []byte, n int) []byte {
 
 // hasWildcard reports whether a topic name contains + or #.
 func hasWildcard(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '+' || s[i] == '#' {
-			return true
-		}
-	}
-	return false
+	return strings.IndexByte(s, '+') >= 0 || strings.IndexByte(s, '#') >= 0
 }
 
 func hexStr(x int) string { return strconv.FormatInt(int64(x), 16) }
