@@ -1,0 +1,48 @@
+# Plume — one obvious entry for every routine task.
+GO        ?= go
+PKGS      := ./...
+CORE      := ./core/...
+BIN       := bin/plume
+STATICCHECK := $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin/staticcheck)
+
+.PHONY: build run test test-unit test-race check fmt vet lint bench fuzz bench-compare conformance-report tools
+
+build: ## the broker binary
+	$(GO) build -o $(BIN) ./cmd/plume
+
+run: build ## start the broker with the embedded default (127.0.0.1:1883)
+	./$(BIN)
+
+test: test-unit test-race ## everything CI runs
+
+test-unit:
+	$(GO) test -count=1 $(PKGS)
+
+test-race: ## the race detector on the core packages
+	$(GO) test -count=1 -race $(CORE)
+
+check: fmt vet lint test ## before every stop: format, vet, lint, tests, race detector
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+lint: tools
+	$(STATICCHECK) $(PKGS)
+
+tools:
+	@test -x $(STATICCHECK) || $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+bench: ## micro-benchmarks beside the code
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 500ms ./core/...
+
+FUZZTIME ?= 30s
+fuzz: ## each fuzz target for FUZZTIME; new corpus entries land in testdata/fuzz
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./core/packets/
+	$(GO) test -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(FUZZTIME) ./core/topics/
+	$(GO) test -run '^$$' -fuzz '^FuzzValidateFilter$$' -fuzztime $(FUZZTIME) ./core/topics/
+
+bench-compare: ## whole-broker load benchmark against mochi-mqtt and Mosquitto
+	bash bench/compare.sh
