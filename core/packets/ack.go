@@ -43,10 +43,10 @@ func (a *Ack) decode(h FixedHeader, body []byte, v byte) error {
 	return checkEnd(&r)
 }
 
-// Append encodes a for version v and appends it to dst. In 5.0 it omits a Success
-// reason code without properties, and the property length when there are none.
-func (a *Ack) Append(dst []byte, v byte) []byte {
-	n, ps := 2, 0
+// remaining returns the remaining length of a encoded for v, and the size of its
+// properties.
+func (a *Ack) remaining(v byte) (n, ps int) {
+	n = 2
 	if isV5(v) {
 		if !a.Properties.Empty() {
 			ps = a.Properties.size()
@@ -55,6 +55,13 @@ func (a *Ack) Append(dst []byte, v byte) []byte {
 			n++
 		}
 	}
+	return n, ps
+}
+
+// Append encodes a for version v and appends it to dst. In 5.0 it omits a Success
+// reason code without properties, and the property length when there are none.
+func (a *Ack) Append(dst []byte, v byte) []byte {
+	n, ps := a.remaining(v)
 	dst = grow(dst, 2+n)
 	dst = appendHeader(dst, a.Kind, headerFlags(a.Kind), n)
 	dst = appendU16(dst, a.PacketID)

@@ -34,7 +34,7 @@ func (c *Connect) decode(h FixedHeader, body []byte, _ byte) error {
 			c.ProtocolVersion = V311
 		}
 		return reasonErr(UnsupportedProtocolVersion, "CONNECT: protocol \""+c.ProtocolName+
-			"\" level "+hexStr(int(ver))+" is not supported [MQTT-3.1.2-2]")
+			"\" level "+hexStr(int(ver))+" is not supported [MQTT-3.1.2-1] [MQTT-3.1.2-2]")
 	}
 	v := ver
 	flags, err := r.byte("connect flags")
@@ -107,7 +107,7 @@ func (w *Will) decode(r *reader, v byte) error {
 		return err
 	}
 	if w.Topic == "" || hasWildcard(w.Topic) {
-		return reasonErr(TopicNameInvalid, "CONNECT: will topic is empty or contains a wildcard [MQTT-3.1.3-11] [MQTT-4.7.3-1]")
+		return reasonErr(TopicNameInvalid, "CONNECT: will topic is empty or contains a wildcard [MQTT-4.7.3-1] [MQTT-4.7.0-1]")
 	}
 	if w.Payload, err = r.bin("will payload"); err != nil {
 		return err

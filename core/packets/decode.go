@@ -11,7 +11,7 @@ package packets
 // in the client's version.
 func Decode(h FixedHeader, body []byte, v byte) (Packet, error) {
 	if h.Remaining != len(body) {
-		return nil, malformed(h.Type.String() + ": body length differs from the remaining length [MQTT-2.1.4]")
+		return nil, malformed(h.Type.String() + ": body length differs from the remaining length (§2.1.4)")
 	}
 	if err := checkFlags(h.Type, h.Flags); err != nil {
 		return nil, err
@@ -66,7 +66,7 @@ func checkBody(h FixedHeader, body []byte, want Type) error {
 		return malformed("decoding a " + h.Type.String() + " as " + want.String())
 	}
 	if h.Remaining != len(body) {
-		return malformed(want.String() + ": body length differs from the remaining length [MQTT-2.1.4]")
+		return malformed(want.String() + ": body length differs from the remaining length (§2.1.4)")
 	}
 	return nil
 }
@@ -74,7 +74,7 @@ func checkBody(h FixedHeader, body []byte, want Type) error {
 // checkEnd reports leftover bytes after the last field.
 func checkEnd(r *reader) error {
 	if r.left() != 0 {
-		return r.malformed("bytes left after the last field (remaining length too large) [MQTT-2.1.4]")
+		return r.malformed("bytes left after the last field (remaining length too large) (§2.1.4)")
 	}
 	return nil
 }

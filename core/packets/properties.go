@@ -194,7 +194,7 @@ func decodeProps(r *reader, p *Properties, ctx uint16) error {
 		return err
 	}
 	if n > len(r.b)-r.i {
-		return r.malformed("property length exceeds the packet [MQTT-2.2.2]")
+		return r.malformed("property length exceeds the packet (§2.2.2.1)")
 	}
 	end := r.i + n
 	sub := reader{b: r.b[:end], i: r.i, pkt: r.pkt}

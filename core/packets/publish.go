@@ -27,7 +27,7 @@ func (p *Publish) decode(h FixedHeader, body []byte, v byte) error {
 	if p.Topic, err = r.str("topic name"); err != nil {
 		return err
 	}
-	if hasWildcard(p.Topic) {
+	if hasWildcard(p.Topic) { // [MQTT-3.3.2-2] [MQTT-4.7.0-1]
 		return reasonErr(TopicNameInvalid, "PUBLISH: topic name contains a wildcard [MQTT-3.3.2-2]")
 	}
 	p.PacketID = 0
@@ -57,23 +57,29 @@ func (p *Publish) decode(h FixedHeader, body []byte, v byte) error {
 	}
 	p.Payload = body[r.i:len(body):len(body)]
 	if p.Properties.PayloadFormat == 1 && !utf8.Valid(p.Payload) {
-		// [MQTT-3.3.2-4] the payload must be UTF-8 when the indicator says so.
-		return reasonErr(PayloadFormatInvalid, "PUBLISH: payload is not valid UTF-8 but Payload Format Indicator is 1 [MQTT-3.3.2-4]")
+		// The receiver may check the payload against the indicator (§3.3.2.3.2).
+		return reasonErr(PayloadFormatInvalid, "PUBLISH: payload is not valid UTF-8 but Payload Format Indicator is 1 (§3.3.2.3.2)")
 	}
 	return nil
 }
 
-// Append encodes p for version v and appends it to dst.
-func (p *Publish) Append(dst []byte, v byte) []byte {
-	n := 2 + len(p.Topic) + len(p.Payload)
+// remaining returns the remaining length of p encoded for v, and the size of its
+// properties.
+func (p *Publish) remaining(v byte) (n, ps int) {
+	n = 2 + len(p.Topic) + len(p.Payload)
 	if p.QoS > 0 {
 		n += 2
 	}
-	ps := 0
 	if isV5(v) {
 		ps = p.Properties.size()
 		n += varintLen(ps) + ps
 	}
+	return n, ps
+}
+
+// Append encodes p for version v and appends it to dst.
+func (p *Publish) Append(dst []byte, v byte) []byte {
+	n, ps := p.remaining(v)
 	flags := p.QoS << 1
 	if p.Dup {
 		flags |= 0x08

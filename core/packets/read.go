@@ -34,7 +34,7 @@ func ReadPacket(r io.Reader, v byte, maxSize int) (Packet, error) {
 	}
 	if maxSize > 0 && hl+h.Remaining > maxSize {
 		return nil, reasonErr(PacketTooLarge, h.Type.String()+": packet of "+
-			strconv.Itoa(hl+h.Remaining)+" bytes exceeds the maximum of "+strconv.Itoa(maxSize)+" [MQTT-3.2.2-15]")
+			strconv.Itoa(hl+h.Remaining)+" bytes exceeds the maximum of "+strconv.Itoa(maxSize)+" (§3.1.2.11.4, §3.2.2.3.6)")
 	}
 	body := make([]byte, h.Remaining)
 	if _, err := io.ReadFull(r, body); err != nil {

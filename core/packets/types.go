@@ -231,3 +231,20 @@ var (
 	_ Packet = (*Disconnect)(nil)
 	_ Packet = (*Auth)(nil)
 )
+
+// EncodedLen returns the length of p encoded for version v, fixed header included,
+// so that a sender can honour the peer's Maximum Packet Size [MQTT-3.1.2-24]
+// before encoding. It does not allocate for PUBLISH and the acknowledgements; for
+// other packets it encodes into a scratch buffer.
+func EncodedLen(p Packet, v byte) int {
+	var n int
+	switch p := p.(type) {
+	case *Publish:
+		n, _ = p.remaining(v)
+	case *Ack:
+		n, _ = p.remaining(v)
+	default:
+		return len(p.Append(nil, v))
+	}
+	return 1 + varintLen(n) + n
+}

@@ -24,7 +24,7 @@ func (r *reader) protocol(msg string) error  { return protocolErr(r.pkt + ": " +
 func (r *reader) left() int { return len(r.b) - r.i }
 
 func (r *reader) short(field string) error {
-	return r.malformed(field + " runs past the end of the packet [MQTT-1.5]")
+	return r.malformed(field + " runs past the end of the packet (§1.5)")
 }
 
 func (r *reader) byte(field string) (byte, error) {
