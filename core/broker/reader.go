@@ -48,6 +48,9 @@ var errPacketTooLarge = &packets.Error{Reason: packets.PacketTooLarge, Msg: "pac
 // alias for as long as they like; other bodies may point into the read buffer
 // and are valid only until the next call.
 func (rd *reader) next(limit uint32) (packets.FixedHeader, []byte, error) {
+	// The previous body may have pointed into the buffer; only now, when the
+	// caller is done with it, may the buffer go back to the pool.
+	rd.releaseIfEmpty()
 	for {
 		if rd.buf != nil && rd.w > rd.r {
 			h, n, err := packets.DecodeFixedHeader((*rd.buf)[rd.r:rd.w])
@@ -74,7 +77,7 @@ func (rd *reader) body(h packets.FixedHeader) ([]byte, error) {
 	if h.Remaining <= avail && !keepsBody(h.Type) {
 		b := (*rd.buf)[rd.r : rd.r+h.Remaining]
 		rd.r += h.Remaining
-		rd.releaseIfEmpty()
+		// Not released here: b aliases the buffer until the next call.
 		return b, nil
 	}
 	body := make([]byte, h.Remaining)
