@@ -1,0 +1,342 @@
+// Package host runs Plume's WebAssembly plugins: it compiles them with wazero
+// (caching compiled code on disk), checks that they speak ABI v1
+// (plugin-sdk/ABI.md), keeps a pool of instances per plugin, enforces memory
+// and time limits, contains traps, and reloads a plugin when its file changes.
+//
+// A Host turns the plugin section of the broker config into a *hooks.Chain,
+// one Plugin per configured plugin in config order:
+//
+//	h, err := host.New(ctx, log, host.Config{CacheDir: dir, Plugins: plugins})
+//	broker.Hooks = h.Chain()
+//	...
+//	err = h.Reload(ctx, newCfg) // on SIGHUP or a changed config
+//	err = h.Close(ctx)
+package host
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/rs/zerolog"
+	"github.com/tetratelabs/wazero"
+
+	"github.com/plumemq/plume/core/hooks"
+)
+
+// Host owns the plugins of one broker: their modules, pools, shared state,
+// the watchdog that enforces call deadlines and the watcher of their files.
+type Host struct {
+	log   zerolog.Logger
+	cache wazero.CompilationCache
+	mode  deadlineMode
+	chain *hooks.Chain
+
+	epoch  atomic.Int64
+	instMu sync.Mutex
+	insts  map[*instance]struct{}
+
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	watcher *fsnotify.Watcher
+	paths   atomic.Pointer[map[string][]string] // cleaned file path -> plugin names
+
+	mu      sync.Mutex // serializes loads, reloads and Close
+	cfg     Config
+	plugins map[string]*Plugin
+	configs map[string]PluginConfig
+	watched map[string]bool // directories
+	closed  bool
+}
+
+// New loads every plugin of cfg, in order, and starts watching their files.
+// It fails if any plugin fails to load: a broker should not start with a
+// policy missing.
+func New(ctx context.Context, log zerolog.Logger, cfg Config) (*Host, error) {
+	return newHost(ctx, log, cfg, deadlineWatchdog)
+}
+
+func newHost(ctx context.Context, log zerolog.Logger, cfg Config, mode deadlineMode) (*Host, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("plugin config: %w", err)
+	}
+	h := &Host{
+		log: log, mode: mode, insts: map[*instance]struct{}{}, stop: make(chan struct{}),
+		plugins: map[string]*Plugin{}, configs: map[string]PluginConfig{}, watched: map[string]bool{},
+		cfg: cfg,
+	}
+	if cfg.CacheDir != "" {
+		c, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("plugin cache dir %q: %w", cfg.CacheDir, err)
+		}
+		h.cache = c
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, fmt.Errorf("watch plugin files: %w", err)
+	}
+	h.watcher = w
+	h.wg.Add(2)
+	go h.watchdog()
+	go h.watchFiles()
+
+	links := make([]hooks.Link, 0, len(cfg.Plugins))
+	for _, pc := range cfg.Plugins {
+		p := &Plugin{name: pc.Name, shared: newShared()}
+		m, err := h.loadFile(ctx, pc, p.shared)
+		if err != nil {
+			_ = h.Close(ctx)
+			return nil, fmt.Errorf("load plugin %q from %s: %w", pc.Name, pc.Path, err)
+		}
+		p.cur.Store(m)
+		h.plugins[pc.Name], h.configs[pc.Name] = p, pc
+		links = append(links, hooks.Link{Name: pc.Name, Hooks: p, OnError: pc.OnError})
+		h.log.Info().Str("plugin", pc.Name).Str("path", pc.Path).Str("points", pointsString(m.points)).Msg("plugin loaded")
+	}
+	h.chain = hooks.NewChain(log, links...)
+	h.mu.Lock()
+	h.updateWatches()
+	h.mu.Unlock()
+	return h, nil
+}
+
+// Chain is the chain of the configured plugins, for the broker to call.
+func (h *Host) Chain() *hooks.Chain { return h.chain }
+
+// Plugin returns the configured plugin called name, or nil.
+func (h *Host) Plugin(name string) *Plugin {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.plugins[name]
+}
+
+func (h *Host) loadFile(ctx context.Context, pc PluginConfig, sh *shared) (*module, error) {
+	bin, err := os.ReadFile(pc.Path)
+	if err != nil {
+		return nil, err
+	}
+	return h.load(ctx, pc, sh, bin)
+}
+
+// Reload applies cfg: plugins whose file or config changed are loaded anew,
+// new ones are added, missing ones removed, and the chain takes the new
+// order in one swap. A plugin that fails to load keeps its old module serving
+// (or, if new, stays out of the chain); the errors are logged and returned.
+func (h *Host) Reload(ctx context.Context, cfg Config) error {
+	if err := cfg.validate(); err != nil {
+		return fmt.Errorf("plugin config: %w", err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return errors.New("plugin host closed")
+	}
+	var errs []error
+	plugins := map[string]*Plugin{}
+	configs := map[string]PluginConfig{}
+	links := make([]hooks.Link, 0, len(cfg.Plugins))
+	for _, pc := range cfg.Plugins {
+		p, old := h.plugins[pc.Name], h.configs[pc.Name]
+		if p == nil {
+			p = &Plugin{name: pc.Name, shared: newShared()}
+		}
+		err := h.reloadPlugin(ctx, p, pc, !reflect.DeepEqual(old, pc))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("reload plugin %q: %w", pc.Name, err))
+			if p.cur.Load() == nil {
+				continue
+			}
+			pc = old // it keeps serving as it was
+		}
+		plugins[pc.Name], configs[pc.Name] = p, pc
+		links = append(links, hooks.Link{Name: pc.Name, Hooks: p, OnError: pc.OnError})
+	}
+	h.chain.Swap(links)
+	for name, p := range h.plugins {
+		if plugins[name] == nil {
+			p.cur.Load().retire()
+			h.log.Info().Str("plugin", name).Msg("plugin removed")
+		}
+	}
+	h.plugins, h.configs = plugins, configs
+	h.cfg.Plugins = cfg.Plugins
+	h.updateWatches()
+	return errors.Join(errs...)
+}
+
+// reloadPlugin loads p's file anew unless neither it nor the config changed,
+// and swaps the module in. On failure the old module keeps serving.
+func (h *Host) reloadPlugin(ctx context.Context, p *Plugin, pc PluginConfig, configChanged bool) error {
+	err := h.swapModule(ctx, p, pc, configChanged)
+	if err != nil {
+		ev := h.log.Error().Err(err).Str("plugin", pc.Name).Str("path", pc.Path)
+		if p.cur.Load() != nil {
+			ev.Msg("plugin reload failed; the old module keeps serving")
+		} else {
+			ev.Msg("plugin load failed")
+		}
+	}
+	if h.cfg.OnReload != nil {
+		h.cfg.OnReload(pc.Name, err)
+	}
+	return err
+}
+
+func (h *Host) swapModule(ctx context.Context, p *Plugin, pc PluginConfig, configChanged bool) error {
+	bin, err := os.ReadFile(pc.Path)
+	if err != nil {
+		return err
+	}
+	old := p.cur.Load()
+	if old != nil && !configChanged && old.sum == sha256.Sum256(bin) {
+		return nil
+	}
+	m, err := h.load(ctx, pc, p.shared, bin)
+	if err != nil {
+		return err
+	}
+	p.cur.Store(m)
+	if old != nil {
+		old.retire()
+		h.log.Info().Str("plugin", pc.Name).Str("path", pc.Path).Str("points", pointsString(m.points)).Msg("plugin reloaded")
+	}
+	return nil
+}
+
+// reloadFile reloads the plugins loaded from path after it changed.
+func (h *Host) reloadFile(ctx context.Context, name string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p, ok := h.plugins[name]
+	if h.closed || !ok {
+		return
+	}
+	if err := h.reloadPlugin(ctx, p, h.configs[name], false); err == nil {
+		h.chain.Swap(h.chain.Links()) // the points provided may have changed
+	}
+}
+
+// Close stops watching, retires every module (each closes when its calls in
+// flight return) and empties the chain.
+func (h *Host) Close(ctx context.Context) error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	h.mu.Unlock()
+	close(h.stop)
+	err := h.watcher.Close()
+	h.wg.Wait()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.chain != nil {
+		h.chain.Swap(nil)
+	}
+	for _, p := range h.plugins {
+		p.cur.Load().retire()
+	}
+	if h.cache != nil {
+		err = errors.Join(err, h.cache.Close(ctx))
+	}
+	return err
+}
+
+// updateWatches watches the directory of every plugin file: editors and build
+// tools replace a file by renaming another over it, which a watch on the file
+// itself would not survive.
+func (h *Host) updateWatches() {
+	paths := map[string][]string{}
+	dirs := map[string]bool{}
+	for name, pc := range h.configs {
+		abs, err := filepath.Abs(pc.Path)
+		if err != nil {
+			continue
+		}
+		paths[abs] = append(paths[abs], name)
+		dirs[filepath.Dir(abs)] = true
+	}
+	for d := range dirs {
+		if !h.watched[d] {
+			if err := h.watcher.Add(d); err != nil {
+				h.log.Warn().Err(err).Str("dir", d).Msg("cannot watch plugin directory; reload with SIGHUP")
+				continue
+			}
+			h.watched[d] = true
+		}
+	}
+	for d := range h.watched {
+		if !dirs[d] {
+			_ = h.watcher.Remove(d)
+			delete(h.watched, d)
+		}
+	}
+	h.paths.Store(&paths)
+}
+
+// watchFiles collects changes to plugin files and reloads each changed plugin
+// once its file has been quiet for the debounce time, so a file being
+// copied over is read only when complete.
+func (h *Host) watchFiles() {
+	defer h.wg.Done()
+	debounce := h.cfg.ReloadDebounce
+	if debounce <= 0 {
+		debounce = DefaultReloadDebounce
+	}
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	pending := map[string]bool{}
+	for {
+		select {
+		case <-h.stop:
+			timer.Stop()
+			return
+		case ev, ok := <-h.watcher.Events:
+			if !ok {
+				return
+			}
+			if !ev.Has(fsnotify.Write) && !ev.Has(fsnotify.Create) {
+				continue
+			}
+			for _, name := range (*h.paths.Load())[filepath.Clean(ev.Name)] {
+				pending[name] = true
+			}
+			if len(pending) > 0 {
+				timer.Reset(debounce)
+			}
+		case err, ok := <-h.watcher.Errors:
+			if !ok {
+				return
+			}
+			h.log.Warn().Err(err).Msg("plugin file watcher")
+		case <-timer.C:
+			for name := range pending {
+				h.reloadFile(context.Background(), name)
+				delete(pending, name)
+			}
+		}
+	}
+}
+
+func pointsString(p hooks.Point) string {
+	s := ""
+	for q := hooks.PointAuthenticate; q <= hooks.PointLifecycle; q <<= 1 {
+		if p&q != 0 {
+			if s != "" {
+				s += ","
+			}
+			s += q.String()
+		}
+	}
+	return s
+}

@@ -1,0 +1,291 @@
+package host
+
+import (
+	"context"
+	"crypto/rand"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// instKey finds the calling instance from the context of a host function:
+// each instance calls with its own long-lived context, so the lookup needs no
+// map and no allocation per call.
+type instKey struct{}
+
+func instanceOf(ctx context.Context) *instance { return ctx.Value(instKey{}).(*instance) }
+
+var (
+	i32 = api.ValueTypeI32
+	i64 = api.ValueTypeI64
+)
+
+// hostFunc is one import of module "plume".
+type hostFunc struct {
+	name            string
+	fn              api.GoModuleFunc
+	params, results []api.ValueType
+}
+
+// hostFuncs are the capabilities of ABI v1, built with wazero's stack-based
+// builder (reflection-built host functions cost ~20x more per call).
+var hostFuncs = []hostFunc{
+	{"event_get", eventGet, []api.ValueType{i32, i32, i32}, []api.ValueType{i32}},
+	{"attr_get", attrGet, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}},
+	{"result_set", resultSet, []api.ValueType{i32, i32, i32}, []api.ValueType{i32}},
+	{"config_get", configGet, []api.ValueType{i32, i32}, []api.ValueType{i32}},
+	{"declare", declare, []api.ValueType{i32}, []api.ValueType{i32}},
+	{"declare_filter", declareFilter, []api.ValueType{i32, i32}, []api.ValueType{i32}},
+	{"log", logFn, []api.ValueType{i32, i32, i32}, nil},
+	{"kv_get", kvGet, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}},
+	{"kv_set", kvSet, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}},
+	{"kv_delete", kvDelete, []api.ValueType{i32, i32}, []api.ValueType{i32}},
+	{"kv_add", kvAdd, []api.ValueType{i32, i32, i64}, []api.ValueType{i64}},
+	{"client_state_get", clientStateGet, []api.ValueType{i32, i32}, []api.ValueType{i32}},
+	{"client_state_set", clientStateSet, []api.ValueType{i32, i32}, []api.ValueType{i32}},
+	{"now", now, nil, []api.ValueType{i64}},
+	{"random", random, []api.ValueType{i32, i32}, []api.ValueType{i32}},
+}
+
+func hostFuncNames() map[string]bool {
+	m := make(map[string]bool, len(hostFuncs))
+	for _, f := range hostFuncs {
+		m[f.name] = true
+	}
+	return m
+}
+
+func instantiateHostModule(ctx context.Context, rt wazero.Runtime) error {
+	b := rt.NewHostModuleBuilder(importModule)
+	for _, f := range hostFuncs {
+		b.NewFunctionBuilder().WithGoModuleFunction(f.fn, f.params, f.results).WithName(f.name).Export(f.name)
+	}
+	_, err := b.Instantiate(ctx)
+	return err
+}
+
+func status(s int32) uint64 { return uint64(uint32(s)) }
+
+// put answers a pull: it writes v at buf when it fits in limit and returns
+// v's full length either way, so the guest can retry with a larger buffer.
+func put(mod api.Module, buf, limit uint32, v []byte) uint64 {
+	if len(v) <= int(limit) && len(v) > 0 && !mod.Memory().Write(buf, v) {
+		return status(statusBadMemory)
+	}
+	return uint64(len(v))
+}
+
+func putString(mod api.Module, buf, limit uint32, v string) uint64 {
+	if len(v) <= int(limit) && len(v) > 0 && !mod.Memory().WriteString(buf, v) {
+		return status(statusBadMemory)
+	}
+	return uint64(len(v))
+}
+
+// read returns a view of guest memory; copy it before the call returns.
+func read(mod api.Module, ptr, n uint32) ([]byte, bool) {
+	if n == 0 {
+		return nil, true
+	}
+	return mod.Memory().Read(ptr, n)
+}
+
+func eventGet(ctx context.Context, mod api.Module, stack []uint64) {
+	inst := instanceOf(ctx)
+	field, buf, limit := uint32(stack[0]), uint32(stack[1]), uint32(stack[2])
+	stack[0] = inst.c.get(inst, mod, field, buf, limit)
+}
+
+func attrGet(ctx context.Context, mod api.Module, stack []uint64) {
+	inst := instanceOf(ctx)
+	key, ok := read(mod, uint32(stack[0]), uint32(stack[1]))
+	switch {
+	case !ok:
+		stack[0] = status(statusBadMemory)
+	case inst.c.client == nil:
+		stack[0] = status(statusBadField)
+	default:
+		v, found := inst.c.client.Attributes[string(key)]
+		if !found {
+			stack[0] = status(statusAbsent)
+			return
+		}
+		stack[0] = putString(mod, uint32(stack[2]), uint32(stack[3]), v)
+	}
+}
+
+func resultSet(ctx context.Context, mod api.Module, stack []uint64) {
+	inst := instanceOf(ctx)
+	field, ptr, n := uint32(stack[0]), uint32(stack[1]), uint32(stack[2])
+	stack[0] = status(inst.c.set(mod, field, ptr, n))
+}
+
+func configGet(ctx context.Context, mod api.Module, stack []uint64) {
+	inst := instanceOf(ctx)
+	stack[0] = put(mod, uint32(stack[0]), uint32(stack[1]), inst.m.cfg.Config)
+}
+
+func declare(ctx context.Context, mod api.Module, stack []uint64) {
+	inst := instanceOf(ctx)
+	if !inst.c.init {
+		stack[0] = status(statusWrongPhase)
+		return
+	}
+	inst.c.declared, inst.c.hasDeclared = uint32(stack[0]), true
+	stack[0] = statusOK
+}
+
+func declareFilter(ctx context.Context, mod api.Module, stack []uint64) {
+	inst := instanceOf(ctx)
+	b, ok := read(mod, uint32(stack[0]), uint32(stack[1]))
+	switch {
+	case !ok:
+		stack[0] = status(statusBadMemory)
+	case !inst.c.init:
+		stack[0] = status(statusWrongPhase)
+	default:
+		f, err := parseFilter(string(b))
+		if err != nil {
+			stack[0] = status(statusBadEncoding)
+			return
+		}
+		inst.c.filters = append(inst.c.filters, f)
+		stack[0] = statusOK
+	}
+}
+
+func logFn(ctx context.Context, mod api.Module, stack []uint64) {
+	inst := instanceOf(ctx)
+	msg, ok := read(mod, uint32(stack[1]), uint32(stack[2]))
+	if !ok {
+		return
+	}
+	lvl := zerolog.InfoLevel
+	switch stack[0] {
+	case levelDebug:
+		lvl = zerolog.DebugLevel
+	case levelWarn:
+		lvl = zerolog.WarnLevel
+	case levelError:
+		lvl = zerolog.ErrorLevel
+	}
+	ev := inst.m.log.WithLevel(lvl)
+	if c := inst.c.client; c != nil {
+		ev = ev.Str("client_id", c.ID).Str("remote", c.RemoteAddr)
+	}
+	ev.Msg(string(msg))
+}
+
+func kvGet(ctx context.Context, mod api.Module, stack []uint64) {
+	inst := instanceOf(ctx)
+	key, ok := read(mod, uint32(stack[0]), uint32(stack[1]))
+	if !ok {
+		stack[0] = status(statusBadMemory)
+		return
+	}
+	v, found := inst.m.shared.get(string(key))
+	if !found {
+		stack[0] = status(statusAbsent)
+		return
+	}
+	stack[0] = put(mod, uint32(stack[2]), uint32(stack[3]), v)
+}
+
+func kvSet(ctx context.Context, mod api.Module, stack []uint64) {
+	inst := instanceOf(ctx)
+	key, ok1 := read(mod, uint32(stack[0]), uint32(stack[1]))
+	val, ok2 := read(mod, uint32(stack[2]), uint32(stack[3]))
+	switch {
+	case !ok1 || !ok2:
+		stack[0] = status(statusBadMemory)
+	case len(key) > maxKeyLen || len(val) > maxValueLen:
+		stack[0] = status(statusTooLarge)
+	case !inst.m.shared.set(string(key), append([]byte(nil), val...)):
+		stack[0] = status(statusTooLarge)
+	default:
+		stack[0] = statusOK
+	}
+}
+
+func kvDelete(ctx context.Context, mod api.Module, stack []uint64) {
+	inst := instanceOf(ctx)
+	key, ok := read(mod, uint32(stack[0]), uint32(stack[1]))
+	switch {
+	case !ok:
+		stack[0] = status(statusBadMemory)
+	case !inst.m.shared.delete(string(key)):
+		stack[0] = status(statusAbsent)
+	default:
+		stack[0] = statusOK
+	}
+}
+
+// kvAdd answers the new value; a refused add (bad memory, store full)
+// answers 0 and is logged, since every i64 is a valid counter value.
+func kvAdd(ctx context.Context, mod api.Module, stack []uint64) {
+	inst := instanceOf(ctx)
+	key, ok := read(mod, uint32(stack[0]), uint32(stack[1]))
+	if !ok || len(key) > maxKeyLen {
+		inst.m.log.Warn().Msg("kv_add refused: bad key")
+		stack[0] = 0
+		return
+	}
+	n, ok := inst.m.shared.add(string(key), int64(stack[2]))
+	if !ok {
+		inst.m.log.Warn().Msg("kv_add refused: store full")
+	}
+	stack[0] = uint64(n)
+}
+
+func clientStateGet(ctx context.Context, mod api.Module, stack []uint64) {
+	inst := instanceOf(ctx)
+	e := inst.c.entry
+	if e == nil {
+		stack[0] = status(statusBadField)
+		return
+	}
+	e.mu.Lock()
+	v := e.state
+	e.mu.Unlock()
+	if v == nil {
+		stack[0] = status(statusAbsent)
+		return
+	}
+	stack[0] = put(mod, uint32(stack[0]), uint32(stack[1]), v)
+}
+
+func clientStateSet(ctx context.Context, mod api.Module, stack []uint64) {
+	inst := instanceOf(ctx)
+	e := inst.c.entry
+	v, ok := read(mod, uint32(stack[0]), uint32(stack[1]))
+	switch {
+	case e == nil:
+		stack[0] = status(statusBadField)
+	case !ok:
+		stack[0] = status(statusBadMemory)
+	case len(v) > maxClientData:
+		stack[0] = status(statusTooLarge)
+	default:
+		cp := append(make([]byte, 0, len(v)), v...)
+		e.mu.Lock()
+		e.state = cp
+		e.mu.Unlock()
+		stack[0] = statusOK
+	}
+}
+
+func now(_ context.Context, _ api.Module, stack []uint64) {
+	stack[0] = uint64(time.Now().UnixNano())
+}
+
+func random(_ context.Context, mod api.Module, stack []uint64) {
+	b, ok := read(mod, uint32(stack[0]), uint32(stack[1]))
+	if !ok {
+		stack[0] = status(statusBadMemory)
+		return
+	}
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	stack[0] = statusOK
+}

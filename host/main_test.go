@@ -1,0 +1,87 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
+
+	"github.com/plumemq/plume/host/internal/wasmbuild"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	wasmbuild.Cleanup()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			os.Stderr.WriteString("goleak: " + err.Error() + "\n")
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// testPlugin builds host/testdata/plugins/<name> and returns the .wasm path.
+func testPlugin(tb testing.TB, name string, ldflags ...string) string {
+	tb.Helper()
+	return wasmbuild.Go(tb, "testdata/plugins", "./"+name, ldflags...)
+}
+
+// logBuffer collects log output for assertions; safe for concurrent writes.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// startHost starts a Host on cfg and closes it when the test ends.
+func startHost(tb testing.TB, cfg Config) (*Host, *logBuffer) {
+	tb.Helper()
+	logs := &logBuffer{}
+	h, err := New(context.Background(), zerolog.New(logs), cfg)
+	if err != nil {
+		tb.Fatalf("New: %v\nlog:\n%s", err, logs)
+	}
+	tb.Cleanup(func() {
+		if err := h.Close(context.Background()); err != nil {
+			tb.Errorf("Close: %v", err)
+		}
+	})
+	return h, logs
+}
+
+// one returns a Config of a single plugin at path.
+func one(name, path string) Config {
+	return Config{Plugins: []PluginConfig{{Name: name, Path: path, PoolSize: 2, CallTimeout: 200 * time.Millisecond}}}
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(tb testing.TB, d time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	end := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(end) {
+			tb.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

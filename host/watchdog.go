@@ -1,0 +1,72 @@
+package host
+
+import (
+	"time"
+)
+
+// deadlineMode is how call deadlines are enforced; docs/decisions/0006 has the
+// measurements behind the default.
+type deadlineMode uint8
+
+const (
+	// deadlineWatchdog: code is compiled with termination checks, each
+	// instance calls with one long-lived context, and a watchdog goroutine
+	// cancels that context when a call overruns. A call costs two atomic stores.
+	deadlineWatchdog deadlineMode = iota
+	// deadlinePerCall: a context.WithTimeout per call (for comparison).
+	deadlinePerCall
+	// deadlineNone: no termination checks, no deadline (for comparison only:
+	// an endless loop is never cut off).
+	deadlineNone
+)
+
+// minInitTimeout bounds instantiation and init, which do more than a call.
+const minInitTimeout = 2 * time.Second
+
+// watchdogTick is the epoch length: deadlines are enforced to within a tick.
+const watchdogTick = 5 * time.Millisecond
+
+func (h *Host) ticksFor(d time.Duration) int64 {
+	return int64((d+watchdogTick-1)/watchdogTick) + 1
+}
+
+func (h *Host) watch(inst *instance) {
+	h.instMu.Lock()
+	h.insts[inst] = struct{}{}
+	h.instMu.Unlock()
+}
+
+func (h *Host) unwatch(inst *instance) {
+	h.instMu.Lock()
+	delete(h.insts, inst)
+	h.instMu.Unlock()
+}
+
+// watchdog advances the epoch every tick and cuts off the calls whose deadline
+// epoch has passed, by cancelling their instance's context; wazero's
+// termination checks then end the guest code.
+func (h *Host) watchdog() {
+	defer h.wg.Done()
+	t := time.NewTicker(watchdogTick)
+	defer t.Stop()
+	var overdue []*instance
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+		}
+		e := h.epoch.Add(1)
+		overdue = overdue[:0]
+		h.instMu.Lock()
+		for inst := range h.insts {
+			if d := inst.deadline.Load(); d > 0 && e > d && inst.deadline.CompareAndSwap(d, expiredMark) {
+				overdue = append(overdue, inst)
+			}
+		}
+		h.instMu.Unlock()
+		for _, inst := range overdue {
+			inst.cancel()
+		}
+	}
+}
