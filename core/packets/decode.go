@@ -59,11 +59,15 @@ func Decode(h FixedHeader, body []byte, v byte) (Packet, error) {
 	return p, nil
 }
 
-// checkBody is the start of every decode method: the body must be exactly as long
-// as the remaining length, and the header must be one of the method's types.
+// checkBody is the start of every exported decode method: the header must be of
+// the method's type with valid flags, and the body exactly as long as the
+// remaining length.
 func checkBody(h FixedHeader, body []byte, want Type) error {
 	if h.Type != want {
 		return malformed("decoding a " + h.Type.String() + " as " + want.String())
+	}
+	if err := checkFlags(h.Type, h.Flags); err != nil {
+		return err
 	}
 	if h.Remaining != len(body) {
 		return malformed(want.String() + ": body length differs from the remaining length (§2.1.4)")

@@ -126,6 +126,7 @@ var fixtures = []fixture{
 	{"UNSUBSCRIBE 5.0", V5, "A2 06 00 02 00 00 01 61", &Unsubscribe{PacketID: 2, Filters: []string{"a"}}},
 	{"UNSUBACK 5.0", V5, "B0 05 00 02 00 00 11", &Unsuback{PacketID: 2, Reasons: []ReasonCode{Success, NoSubscriptionExisted}}},
 	{"PINGREQ 5.0", V5, "C0 00", &Pingreq{}},
+	{"PINGRESP 5.0", V5, "D0 00", &Pingresp{}},
 	{"DISCONNECT 5.0 normal shortest", V5, "E0 00", &Disconnect{}},
 	{"DISCONNECT 5.0 with will", V5, "E0 01 04", &Disconnect{Reason: DisconnectWithWill}},
 	{"DISCONNECT 5.0 session expiry", V5, "E0 07 00 05 11 00 00 00 00",

@@ -204,6 +204,9 @@ func TestDecodeRemainingLengthMismatch(t *testing.T) {
 	if err := p.Decode(FixedHeader{Type: TypePuback, Remaining: 2}, hx(t, "00 01"), V5); err == nil {
 		t.Fatal("Publish.Decode accepted a PUBACK")
 	}
+	if err := a.Decode(FixedHeader{Type: TypePubrel, Remaining: 2}, hx(t, "00 01"), V5); err == nil {
+		t.Fatal("Ack.Decode accepted PUBREL flags 0000")
+	}
 }
 
 // TestConnectUnsupportedVersionKeepsVersion checks that a server learns which
