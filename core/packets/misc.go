@@ -91,7 +91,10 @@ func (a *Auth) decode(h FixedHeader, body []byte, v byte) error {
 	if err := decodeReasonAndProps(&r, TypeAuth, &a.Reason, &a.Properties); err != nil {
 		return err
 	}
-	if len(body) > 0 && !a.Properties.Has(PropAuthMethod) {
+	// The method is required (§3.15.2.2.2), but §3.15.2.1 lets a Success without
+	// properties omit everything; we accept that, with or without the empty
+	// property length.
+	if !a.Properties.Has(PropAuthMethod) && (a.Reason != Success || !a.Properties.Empty()) {
 		return r.protocol("no Authentication Method (§3.15.2.2.2)")
 	}
 	return nil
