@@ -210,6 +210,7 @@ func TestDecodeNonCanonical(t *testing.T) {
 		{"5.0 PUBACK Success with empty properties", V5, "40 04 00 01 00 00", "40 02 00 01"},
 		{"5.0 PUBACK Success without properties", V5, "40 03 00 01 00", "40 02 00 01"},
 		{"5.0 DISCONNECT Success with empty properties", V5, "E0 02 00 00", "E0 00"},
+		{"5.0 AUTH Success with empty properties", V5, "F0 02 00 00", "F0 00"},
 		{"5.0 property length in two bytes", V5, "30 07 00 01 61 80 00 68 69", "30 06 00 01 61 00 68 69"},
 		{"5.0 Subscription Identifier in two bytes", V5, "82 0A 00 01 03 0B 81 00 00 01 61 00", "82 09 00 01 02 0B 01 00 01 61 00"},
 		{"properties in another order", V5, "30 0A 00 01 61 05 23 00 01 01 01 78", "30 0A 00 01 61 05 01 01 23 00 01 78"},

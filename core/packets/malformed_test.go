@@ -157,6 +157,8 @@ var malformedInputs = []struct {
 	{"DISCONNECT 5.0 Topic Alias not allowed", V5, "E0 | 00 03 23 00 01", MalformedPacket},
 	{"AUTH in 3.1.1", V311, "F0 00", MalformedPacket},
 	{"AUTH 5.0 without Authentication Method", V5, "F0 | 18 00", ProtocolError},
+	{"AUTH 5.0 continue without properties", V5, "F0 | 18", ProtocolError},
+	{"AUTH 5.0 success with properties but no method", V5, "F0 | 00 04 1F 00 01 61", ProtocolError},
 	{"AUTH 5.0 reason not valid for AUTH", V5, "F0 | 10 04 15 00 01 58", ProtocolError},
 }
 
