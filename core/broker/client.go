@@ -39,7 +39,7 @@ type client struct {
 	aliasesOut map[string]uint16 // outbound topic aliases we assigned
 
 	will          *packets.Will
-	sessionExpiry uint32 // as negotiated in CONNECT, 5.0 DISCONNECT may change it
+	sessionExpiry uint32             // as negotiated in CONNECT, 5.0 DISCONNECT may change it
 	clientReason  packets.ReasonCode // the reason of the client's DISCONNECT
 
 	// Write side: see writer.go.
@@ -86,9 +86,17 @@ func (c *client) run() {
 	defer c.b.wg.Done()
 	reason, will := packets.NormalDisconnection, true
 	var err error
+	if c.keep == 0 {
+		_ = c.conn.SetReadDeadline(time.Time{}) // lift the CONNECT timeout of the handshake
+	}
 	for {
 		if c.keep > 0 {
 			_ = c.conn.SetReadDeadline(time.Now().Add(c.keep))
+		}
+		if c.stop.Load() != nil {
+			// A kick's deadline in the past may have been replaced by the
+			// line above; the request itself is never lost.
+			break
 		}
 		var h packets.FixedHeader
 		var body []byte

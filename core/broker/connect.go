@@ -279,9 +279,9 @@ func (c *client) readAuth() (*packets.Auth, error) {
 // refuse answers CONNECT with an error CONNACK [MQTT-3.2.2-6] and logs it.
 func (c *client) refuse(reason packets.ReasonCode, why string) {
 	ack := packets.Connack{Reason: reason}
-	if c.version != packets.V5 {
-		ack.Reason = packets.ReasonCode(reason.V3ConnackCode())
-	} else if why != "" && c.problemInfo {
+	// A 3.1.1 CONNACK is mapped to its return code by Connack.Append; mapping
+	// here too turned 0x85 into 2 and then 2 into 3 [MQTT-3.2.2-6].
+	if c.version == packets.V5 && why != "" && c.problemInfo {
 		ack.Properties.ReasonString = why
 		ack.Properties.Set(packets.PropReasonString)
 	}

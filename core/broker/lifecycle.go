@@ -93,6 +93,7 @@ func (b *Broker) detach(c *client, reason packets.ReasonCode, sendWill bool) {
 			e.will = pw
 		}
 	}
+	willPending := e.will != nil && sendWill // read under b.mu: a timer may clear it
 	if expiry == 0 {
 		b.dropSession(e)
 	} else {
@@ -110,7 +111,7 @@ func (b *Broker) detach(c *client, reason packets.ReasonCode, sendWill bool) {
 	if b.hooks.Provides(hooks.PointLifecycle) {
 		b.hooks.OnDisconnect(context.Background(), &c.info, reason)
 	}
-	c.log.Info().Str("reason", reason.String()).Bool("will", now != nil || e.will != nil && sendWill).
+	c.log.Info().Str("reason", reason.String()).Bool("will", now != nil || willPending).
 		Dur("connected_for", time.Since(c.connAt)).Msg("client disconnected")
 }
 
