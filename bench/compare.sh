@@ -11,7 +11,9 @@
 #   BENCH_OUTSTANDING  max messages in flight end to end, per publisher (1000)
 #   BENCH_SCENARIOS    subset of "pairs fanin fanout idle"
 #   BENCH_BROKERS      subset of "plume mochi mosquitto"
-#   BENCH_PORT         first loopback port; brokers use PORT, PORT+1, PORT+2 (18830)
+#   BENCH_ROUNDS       run everything this many times, report the median (1)
+#   BENCH_PORT         first loopback port to try; each broker gets the first
+#                      free one from PORT, PORT+10, PORT+20 (28830)
 set -uo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -23,7 +25,8 @@ IDLE_CONNS=${BENCH_IDLE_CONNS:-8000}
 OUTSTANDING=${BENCH_OUTSTANDING:-1000}
 SCENARIOS=${BENCH_SCENARIOS:-pairs fanin fanout idle}
 BROKERS=${BENCH_BROKERS:-plume mochi mosquitto}
-BASE_PORT=${BENCH_PORT:-18830}
+BASE_PORT=${BENCH_PORT:-28830}
+ROUNDS=${BENCH_ROUNDS:-1}
 
 RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/plume-bench.XXXXXX")
 mkdir -p "$BIN" "$BENCH_DIR/results"
@@ -38,11 +41,11 @@ trap 'exit 130' INT TERM
 
 log() { printf '== %s\n' "$*" >&2; }
 
-# record_error BROKER SCENARIO MESSAGE writes a result that says why there is
+# record_error BROKER SCENARIO MESSAGE FILE writes a result that says why there is
 # no measurement, so the table shows it instead of silently omitting a row.
 record_error() {
 	local msg=${3//\"/\'}
-	printf '[{"broker":"%s","scenario":"%s","error":"%s","lost":0}]\n' "$1" "$2" "$msg" >"$RUN_DIR/$1-$2.json"
+	printf '[{"broker":"%s","scenario":"%s","error":"%s","lost":0}]\n' "$1" "$2" "$msg" >"$4"
 }
 
 # ---- build ------------------------------------------------------------------
@@ -68,12 +71,17 @@ if [ -z "$MOSQUITTO" ]; then
 fi
 
 # ---- brokers ----------------------------------------------------------------
+# port_of NAME prints the first free port in the broker's own range, checked
+# afresh before each start: another broker left listening on a fixed port
+# would otherwise answer CONNECT and be measured in place of ours.
 port_of() {
+	local from
 	case $1 in
-	plume) echo $((BASE_PORT)) ;;
-	mochi) echo $((BASE_PORT + 1)) ;;
-	mosquitto) echo $((BASE_PORT + 2)) ;;
+	plume) from=$BASE_PORT ;;
+	mochi) from=$((BASE_PORT + 10)) ;;
+	mosquitto) from=$((BASE_PORT + 20)) ;;
 	esac
+	"$BIN/loadgen" freeport -from "$from"
 }
 
 # mosquitto_conf PORT writes a configuration comparable to the Go brokers'
@@ -100,10 +108,10 @@ CONF
 }
 
 # start_broker NAME starts a fresh broker with a raised open-file limit and
-# waits until it answers CONNECT. It sets BROKER_PID.
+# waits until it answers CONNECT. It sets BROKER_PID and BROKER_PORT.
 start_broker() {
 	local name=$1 port
-	port=$(port_of "$name")
+	port=$(port_of "$name") || return 1
 	local cmd
 	case $name in
 	plume) cmd=("$BIN/plume" --listen "127.0.0.1:$port" --log-level warn) ;;
@@ -113,8 +121,9 @@ start_broker() {
 	# exec keeps the PID, so /proc/$BROKER_PID is the broker's own.
 	bash -c 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"' broker "${cmd[@]}" \
 		>>"$RUN_DIR/$name.log" 2>&1 &
-	BROKER_PID=$!
-	if ! "$BIN/loadgen" wait -addr "127.0.0.1:$port" -timeout 10s 2>>"$RUN_DIR/$name.log"; then
+	BROKER_PID=$! BROKER_PORT=$port
+	if ! "$BIN/loadgen" wait -addr "127.0.0.1:$port" -timeout 10s 2>>"$RUN_DIR/$name.log" ||
+		! kill -0 "$BROKER_PID" 2>/dev/null; then
 		stop_broker
 		return 1
 	fi
@@ -133,30 +142,34 @@ stop_broker() {
 }
 
 # ---- run --------------------------------------------------------------------
-for broker in $BROKERS; do
+# Brokers take turns within each scenario, so a burst of other load on the
+# machine is spread across them rather than landing on one broker's runs.
+for round in $(seq "$ROUNDS"); do
 	for scenario in $SCENARIOS; do
-		if [ -n "${UNAVAILABLE[$broker]:-}" ]; then
-			record_error "$broker" "$scenario" "${UNAVAILABLE[$broker]}"
-			continue
-		fi
-		if ! start_broker "$broker"; then
-			record_error "$broker" "$scenario" "did not start (see its log)"
-			log "$broker: did not start for $scenario; log tail:"
-			tail -5 "$RUN_DIR/$broker.log" >&2
-			continue
-		fi
-		log "$broker: $scenario"
-		out="$RUN_DIR/$broker-$scenario.json"
-		if ! timeout 180 "$BIN/loadgen" run -addr "127.0.0.1:$(port_of "$broker")" -broker "$broker" \
-			-scenario "$scenario" -pid "$BROKER_PID" -duration "$DURATION" -warmup "$WARMUP" \
-			-conns "$IDLE_CONNS" -outstanding "$OUTSTANDING" -out "$out" >/dev/null; then
-			record_error "$broker" "$scenario" "loadgen failed or timed out"
-		fi
-		if ! kill -0 "$BROKER_PID" 2>/dev/null; then
-			log "$broker exited during $scenario; log tail:"
-			tail -5 "$RUN_DIR/$broker.log" >&2
-		fi
-		stop_broker
+		for broker in $BROKERS; do
+			out="$RUN_DIR/$broker-$scenario-r$round.json"
+			if [ -n "${UNAVAILABLE[$broker]:-}" ]; then
+				record_error "$broker" "$scenario" "${UNAVAILABLE[$broker]}" "$out"
+				continue
+			fi
+			if ! start_broker "$broker"; then
+				record_error "$broker" "$scenario" "did not start (see its log)" "$out"
+				log "$broker: did not start for $scenario; log tail:"
+				tail -5 "$RUN_DIR/$broker.log" >&2
+				continue
+			fi
+			log "round $round/$ROUNDS: $scenario on $broker"
+			if ! timeout 180 "$BIN/loadgen" run -addr "127.0.0.1:$BROKER_PORT" -broker "$broker" \
+				-scenario "$scenario" -pid "$BROKER_PID" -duration "$DURATION" -warmup "$WARMUP" \
+				-conns "$IDLE_CONNS" -outstanding "$OUTSTANDING" -out "$out" >/dev/null; then
+				record_error "$broker" "$scenario" "loadgen failed or timed out" "$out"
+			fi
+			if ! kill -0 "$BROKER_PID" 2>/dev/null; then
+				log "$broker exited during $scenario; log tail:"
+				tail -5 "$RUN_DIR/$broker.log" >&2
+			fi
+			stop_broker
+		done
 	done
 done
 

@@ -35,6 +35,7 @@ type flowConfig struct {
 	inflight    int64         // max QoS 1 publishes awaiting PUBACK, per publisher
 	payload     int
 	bufSize     int
+	pid         int // broker process, for its CPU time; 0 to skip
 }
 
 // Payload layout: send time (ns since the generator started), publisher index,
@@ -128,6 +129,9 @@ type flowResult struct {
 	lost      uint64
 	dups      uint64
 	stalls    int
+
+	brokerCPU  time.Duration // CPU the broker used in the measured window, if known
+	loadgenCPU time.Duration // CPU the load generator used in the measured window
 }
 
 func runFlow(spec flowSpec, cfg flowConfig) (res flowResult, err error) {
@@ -210,11 +214,20 @@ func runFlow(spec flowSpec, cfg flowConfig) (res flowResult, err error) {
 		}
 		return n
 	}
+	brokerCPU := func() time.Duration {
+		if cfg.pid == 0 {
+			return 0
+		}
+		d, _ := processCPU(cfg.pid)
+		return d
+	}
+	b0, l0 := brokerCPU(), selfCPU()
 	start, d0 := time.Now(), delivered()
 	measuring.Store(true)
 	time.Sleep(cfg.window)
 	measuring.Store(false)
 	res.elapsed, res.delivered = time.Since(start), delivered()-d0
+	res.brokerCPU, res.loadgenCPU = brokerCPU()-b0, selfCPU()-l0
 	stop.Store(true)
 	for _, p := range pubs {
 		p.signal()

@@ -4,12 +4,14 @@
 //
 //	loadgen run -addr 127.0.0.1:18830 -broker mochi -pid 1234 -scenario pairs
 //	loadgen wait -addr 127.0.0.1:18830
+//	loadgen freeport -from 28830
 //	loadgen report -out results/latest.json results/run/*.json
 package main
 
 import (
 	"encoding/json"
 	"flag"
+	"net"
 	"fmt"
 	"os"
 	"syscall"
@@ -23,6 +25,11 @@ type Result struct {
 	Scenario   string  `json:"scenario"`
 	Error      string  `json:"error,omitempty"`
 	WindowSecs float64 `json:"window_s,omitempty"`
+	// Runs and AllRuns are set by the report when a scenario ran several
+	// times (BENCH_ROUNDS): the result shown is the median run, AllRuns lists
+	// every run's msgs/s (or KiB per idle connection).
+	Runs    int       `json:"runs,omitempty"`
+	AllRuns []float64 `json:"all_runs,omitempty"`
 
 	// Throughput scenarios.
 	Delivered  uint64  `json:"delivered_in_window,omitempty"`
@@ -35,6 +42,12 @@ type Result struct {
 	Lost       uint64  `json:"lost"`
 	Duplicates uint64  `json:"duplicates,omitempty"`
 	Stalls     int     `json:"stalls,omitempty"`
+	// CPU used in the measured window, in cores (CPU seconds per second).
+	BrokerCores  float64 `json:"broker_cores,omitempty"`
+	LoadgenCores float64 `json:"loadgen_cores,omitempty"`
+	// MsgsPerCPUSec is deliveries per CPU second of the broker: less
+	// sensitive than msgs/s to other load on a shared machine.
+	MsgsPerCPUSec float64 `json:"msgs_per_broker_cpu_s,omitempty"`
 
 	// Idle scenario.
 	IdleConns     int     `json:"idle_conns,omitempty"`
@@ -74,7 +87,7 @@ var scenarios = map[string]flowSpec{
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen run|wait|report [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadgen run|wait|report|freeport [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -85,8 +98,10 @@ func main() {
 		err = cmdWait(os.Args[2:])
 	case "report":
 		err = cmdReport(os.Args[2:])
+	case "freeport":
+		err = cmdFreePort(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q (want run, wait or report)", os.Args[1])
+		err = fmt.Errorf("unknown command %q (want run, wait, report or freeport)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
@@ -116,7 +131,7 @@ func cmdRun(args []string) error {
 	addr := fs.String("addr", "127.0.0.1:1883", "broker address")
 	broker := fs.String("broker", "broker", "name to record in the results")
 	scenario := fs.String("scenario", "pairs", "pairs, fanin, fanout or idle")
-	pid := fs.Int("pid", 0, "broker process id, for the idle scenario's RSS")
+	pid := fs.Int("pid", 0, "broker process id, for its RSS (idle) and CPU time (throughput)")
 	window := fs.Duration("duration", 10*time.Second, "measured window of each throughput scenario")
 	warmup := fs.Duration("warmup", time.Second, "publishing before the measured window starts")
 	drain := fs.Duration("drain", 5*time.Second, "longest wait for in-flight messages after publishing stops")
@@ -152,7 +167,7 @@ func cmdRun(args []string) error {
 		}
 		r, err := runFlow(spec, flowConfig{
 			addr: *addr, warmup: *warmup, window: *window, drain: *drain,
-			outstanding: *outstanding, inflight: *inflight, payload: *payload, bufSize: 64 << 10,
+			outstanding: *outstanding, inflight: *inflight, payload: *payload, bufSize: 64 << 10, pid: *pid,
 		})
 		if err != nil {
 			res.Error = err.Error()
@@ -166,6 +181,13 @@ func cmdRun(args []string) error {
 		res.P99Micros = float64(r.hist.quantile(0.99)) / 1e3
 		res.Sent, res.Acked, res.Received, res.Lost = r.sent, r.acked, r.received, r.lost
 		res.Duplicates, res.Stalls = r.dups, r.stalls
+		if r.elapsed > 0 {
+			res.BrokerCores = r.brokerCPU.Seconds() / r.elapsed.Seconds()
+			res.LoadgenCores = r.loadgenCPU.Seconds() / r.elapsed.Seconds()
+		}
+		if r.brokerCPU > 0 {
+			res.MsgsPerCPUSec = float64(r.delivered) / r.brokerCPU.Seconds()
+		}
 	}
 
 	b, err := json.Marshal([]Result{res})
@@ -199,4 +221,23 @@ func cmdWait(args []string) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// cmdFreePort prints the first loopback port at or above -from that nothing
+// listens on, so a broker left running by someone else is never measured in
+// place of the one compare.sh starts.
+func cmdFreePort(args []string) error {
+	fs := flag.NewFlagSet("freeport", flag.ExitOnError)
+	from := fs.Int("from", 28830, "first port to try")
+	_ = fs.Parse(args)
+	for port := *from; port < *from+200 && port < 65536; port++ {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		_ = l.Close()
+		fmt.Println(port)
+		return nil
+	}
+	return fmt.Errorf("no free loopback port in %d..%d", *from, *from+199)
 }

@@ -68,6 +68,7 @@ func cmdReport(args []string) error {
 		}
 		all = append(all, rs...)
 	}
+	all = medianRuns(all)
 	rank := func(list []string, s string) int {
 		if i := slices.Index(list, s); i >= 0 {
 			return i
@@ -119,28 +120,32 @@ func cmdReport(args []string) error {
 	}
 
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tbroker\tmsgs/s\tp50\tp99\tlost\tRSS/idle conn\tplume vs mochi\tplume vs mosquitto\t")
+	fmt.Fprintln(tw, "scenario\tbroker\tmsgs/s\tp50\tp99\tlost\tbroker CPU\tmsgs/CPU-s\tRSS/idle conn\tplume vs mochi\tplume vs mosquitto\t")
 	for _, r := range all {
 		if r.Error != "" {
 			msg := r.Error
 			if len(msg) > 60 {
 				msg = msg[:60] + "..."
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t\t\t\t\t\t\t\n", r.Scenario, r.Broker, msg)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t\t\t\t\t\t\t\t\t\n", r.Scenario, r.Broker, msg)
 			continue
 		}
-		var rate, p50, p99, lost, rss, vsMochi, vsMosq string
+		var rate, p50, p99, lost, cores, perCPU, rss, vsMochi, vsMosq string
 		if r.Scenario == "idle" {
 			rss = fmt.Sprintf("%.2f KiB", r.RSSPerConnKiB)
 		} else {
 			rate = fmt.Sprintf("%.0f", r.MsgsPerSec)
 			p50, p99 = fmtMicros(r.P50Micros), fmtMicros(r.P99Micros)
 			lost = fmt.Sprint(r.Lost)
+			if r.BrokerCores > 0 {
+				cores = fmt.Sprintf("%.2f cores", r.BrokerCores)
+				perCPU = fmt.Sprintf("%.0f", r.MsgsPerCPUSec)
+			}
 		}
 		if r.Broker == subject {
 			vsMochi, vsMosq = ratioOf(r.Scenario, "mochi"), ratioOf(r.Scenario, "mosquitto")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Scenario, r.Broker, rate, p50, p99, lost, rss, vsMochi, vsMosq)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Scenario, r.Broker, rate, p50, p99, lost, cores, perCPU, rss, vsMochi, vsMosq)
 	}
 	_ = tw.Flush()
 	fmt.Println("(throughput ratios: Plume msgs/s / peer, higher is better; idle ratio: Plume KiB/conn / peer, lower is better)")
@@ -209,4 +214,53 @@ func checkTargets(find func(scenario, broker string) *Result) []string {
 		lines = append(lines, fmt.Sprintf("target idle <= %.0f KiB/conn: not measured", targetIdleKiB))
 	}
 	return slices.DeleteFunc(lines, func(s string) bool { return strings.TrimSpace(s) == "" })
+}
+
+// medianRuns reduces several runs of the same scenario against the same
+// broker to the median one (by msgs/s, or by RSS per connection for idle),
+// recording every run's figure in AllRuns. Failed runs are dropped when a
+// successful one exists.
+func medianRuns(all []Result) []Result {
+	type key struct{ scenario, broker string }
+	groups := map[key][]Result{}
+	var order []key
+	for _, r := range all {
+		k := key{r.Scenario, r.Broker}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], r)
+	}
+	var out []Result
+	for _, k := range order {
+		runs := slices.DeleteFunc(slices.Clone(groups[k]), func(r Result) bool { return r.Error != "" })
+		if len(runs) == 0 {
+			out = append(out, groups[k][0])
+			continue
+		}
+		figure := func(r Result) float64 {
+			if r.Scenario == "idle" {
+				return r.RSSPerConnKiB
+			}
+			return r.MsgsPerSec
+		}
+		slices.SortFunc(runs, func(a, b Result) int {
+			switch fa, fb := figure(a), figure(b); {
+			case fa < fb:
+				return -1
+			case fa > fb:
+				return 1
+			}
+			return 0
+		})
+		m := runs[(len(runs)-1)/2]
+		if len(runs) > 1 {
+			m.Runs = len(runs)
+			for _, r := range runs {
+				m.AllRuns = append(m.AllRuns, figure(r))
+			}
+		}
+		out = append(out, m)
+	}
+	return out
 }
