@@ -49,9 +49,7 @@ func decodeProp(r *reader, p *Properties, ctx uint16) error {
 			return err
 		}
 		if b > 1 {
-			if id == PropPayloadFormat {
-				return r.protocol("Payload Format Indicator must be 0 or 1 (§3.3.2.3.2)")
-			}
+			// Every byte-valued property is a 0/1 flag, Maximum QoS included.
 			return r.protocol("property " + info.name + " must be 0 or 1 (" + info.sec + ")")
 		}
 		setByteProp(p, id, b)
@@ -61,7 +59,8 @@ func decodeProp(r *reader, p *Properties, ctx uint16) error {
 			return err
 		}
 		if x == 0 && id != PropServerKeepAlive && id != PropTopicAliasMaximum {
-			// Receive Maximum and Topic Alias must not be 0 [MQTT-3.3.2-8].
+			// Receive Maximum 0 is a protocol error (§3.1.2.11.3, §3.2.2.3.3), and
+			// so is Topic Alias 0 [MQTT-3.3.2-8].
 			return r.protocol("property " + info.name + " must not be 0 (" + info.sec + ")")
 		}
 		switch id {
