@@ -61,7 +61,7 @@ type Host struct {
 // It fails if any plugin fails to load: a broker should not start with a
 // policy missing.
 func New(ctx context.Context, log zerolog.Logger, cfg Config) (*Host, error) {
-	return newHost(ctx, log, cfg, deadlineWatchdog)
+	return newHost(ctx, log, cfg, deadlineInterrupt)
 }
 
 func newHost(ctx context.Context, log zerolog.Logger, cfg Config, mode deadlineMode) (*Host, error) {

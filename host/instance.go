@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 
 	"github.com/tetratelabs/wazero/api"
+
+	"github.com/plumemq/plume/host/internal/interrupt"
 )
 
 // instance is one instantiation of a plugin's module. It serves one call at a
@@ -17,6 +19,7 @@ type instance struct {
 	cancel context.CancelFunc
 	fns    [numFns]api.Function
 	stack  [1]uint64
+	stop   api.MutableGlobal // the interrupt global; nil without instrumentation
 
 	// deadline is the watchdog epoch after which the running call is cut off;
 	// 0 when idle, expiredMark once the watchdog has cut it.
@@ -57,6 +60,13 @@ func (inst *instance) start(ctx context.Context) error {
 		return fmt.Errorf("instantiate: %w", err)
 	}
 	inst.mod = mod
+	if m.mode == deadlineInterrupt {
+		g, ok := mod.ExportedGlobal(interrupt.Export).(api.MutableGlobal)
+		if !ok {
+			return fmt.Errorf("instrumented module lacks the %s global", interrupt.Export)
+		}
+		inst.stop = g
+	}
 	for i, name := range fnNames {
 		if m.exports[i] {
 			inst.fns[i] = mod.ExportedFunction(name)
@@ -96,7 +106,7 @@ func (inst *instance) start(ctx context.Context) error {
 func (inst *instance) invoke(fn int) (uint64, bool, error) {
 	h := inst.m.h
 	var err error
-	switch h.mode {
+	switch inst.m.mode {
 	case deadlinePerCall:
 		ctx, cancel := context.WithTimeout(inst.ctx, inst.m.cfg.CallTimeout)
 		err = inst.fns[fn].CallWithStack(ctx, inst.stack[:])
@@ -120,6 +130,15 @@ func (inst *instance) invoke(fn int) (uint64, bool, error) {
 		return 0, false, fmt.Errorf("%w: %v", ErrTrap, err)
 	}
 	return inst.stack[0], true, nil
+}
+
+// interrupt cuts off the running call; the instance is dead afterwards.
+func (inst *instance) interrupt() {
+	if inst.stop != nil {
+		inst.stop.Set(1)
+		return
+	}
+	inst.cancel()
 }
 
 func (inst *instance) close() {

@@ -17,6 +17,7 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/plumemq/plume/core/hooks"
+	"github.com/plumemq/plume/host/internal/interrupt"
 )
 
 // module is one loaded version of a plugin: its own wazero runtime (so that
@@ -34,6 +35,7 @@ type module struct {
 	compiled wazero.CompiledModule
 	modCfg   wazero.ModuleConfig
 	ticks    int64 // the call deadline in watchdog ticks
+	mode     deadlineMode
 
 	points  hooks.Point // declared and exported
 	filters []filter    // nil: every topic
@@ -74,9 +76,18 @@ func (h *Host) load(ctx context.Context, cfg PluginConfig, sh *shared, bin []byt
 		sem: make(chan struct{}, cfg.PoolSize),
 	}
 	m.ticks = h.ticksFor(cfg.CallTimeout)
+	m.mode = h.mode
+	if m.mode == deadlineInterrupt {
+		if ib, err := interrupt.Instrument(bin); err == nil {
+			bin = ib
+		} else {
+			m.mode = deadlineWatchdog
+			m.log.Info().Err(err).Msg("module not instrumented for interrupts; using wazero's slower termination checks")
+		}
+	}
 	rc := wazero.NewRuntimeConfig().
 		WithMemoryLimitPages(cfg.MemoryPages).
-		WithCloseOnContextDone(h.mode != deadlineNone)
+		WithCloseOnContextDone(m.mode == deadlineWatchdog || m.mode == deadlinePerCall)
 	if h.cache != nil {
 		rc = rc.WithCompilationCache(h.cache)
 	}

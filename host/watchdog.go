@@ -9,10 +9,16 @@ import (
 type deadlineMode uint8
 
 const (
+	// deadlineInterrupt: the module is rewritten to check an exported global
+	// at every loop head (package interrupt); the watchdog sets the global
+	// of an overrunning call. A call costs two atomic stores, a loop
+	// iteration one load and branch. Modules the rewriter cannot read fall
+	// back to deadlineWatchdog.
+	deadlineInterrupt deadlineMode = iota
 	// deadlineWatchdog: code is compiled with termination checks, each
 	// instance calls with one long-lived context, and a watchdog goroutine
 	// cancels that context when a call overruns. A call costs two atomic stores.
-	deadlineWatchdog deadlineMode = iota
+	deadlineWatchdog
 	// deadlinePerCall: a context.WithTimeout per call (for comparison).
 	deadlinePerCall
 	// deadlineNone: no termination checks, no deadline (for comparison only:
@@ -43,8 +49,9 @@ func (h *Host) unwatch(inst *instance) {
 }
 
 // watchdog advances the epoch every tick and cuts off the calls whose deadline
-// epoch has passed, by cancelling their instance's context; wazero's
-// termination checks then end the guest code.
+// epoch has passed: by setting the instance's interrupt global, or, for a
+// module compiled with wazero's termination checks, by cancelling the
+// instance's context.
 func (h *Host) watchdog() {
 	defer h.wg.Done()
 	t := time.NewTicker(watchdogTick)
@@ -66,7 +73,7 @@ func (h *Host) watchdog() {
 		}
 		h.instMu.Unlock()
 		for _, inst := range overdue {
-			inst.cancel()
+			inst.interrupt()
 		}
 	}
 }

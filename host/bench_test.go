@@ -1,0 +1,116 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/plumemq/plume/core/hooks"
+	"github.com/plumemq/plume/core/packets"
+)
+
+func benchHost(b *testing.B, plugin string, mode deadlineMode) *Plugin {
+	b.Helper()
+	cfg := one(plugin, testPlugin(b, plugin))
+	cfg.Plugins[0].PoolSize = 1
+	h, err := newHost(context.Background(), zerolog.Nop(), cfg, mode)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = h.Close(context.Background()) })
+	return h.Plugin(plugin)
+}
+
+// pointCall returns one call of point with a payload (topic for authorize,
+// password for authenticate) of size n.
+func pointCall(p *Plugin, point string, n int) func(ctx context.Context) error {
+	client := &hooks.Client{ID: "bench", Username: "u", Password: make([]byte, n), RemoteAddr: "127.0.0.1:1", ProtocolVersion: 5}
+	payload := make([]byte, n)
+	switch point {
+	case "authenticate":
+		req := &hooks.AuthRequest{Client: client}
+		return func(ctx context.Context) error { _, err := p.Authenticate(ctx, req); return err }
+	case "authorize":
+		req := &hooks.AuthzRequest{Client: client, Topic: strings.Repeat("t", n)}
+		return func(ctx context.Context) error { _, err := p.Authorize(ctx, req); return err }
+	case "on-publish":
+		m := &packets.Publish{Topic: "bench/topic", Payload: payload}
+		return func(ctx context.Context) error { _, err := p.OnPublish(ctx, client, m); return err }
+	default:
+		m := &packets.Publish{Topic: "bench/topic", Payload: payload}
+		return func(ctx context.Context) error {
+			m.Topic, m.Payload = "bench/topic", payload
+			return p.Transform(ctx, client, m)
+		}
+	}
+}
+
+// runTimed runs call b.N times and reports the median latency besides ns/op.
+func runTimed(b *testing.B, call func(context.Context) error) {
+	ctx := context.Background()
+	samples := make([]time.Duration, 0, min(b.N, 1<<16))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		if err := call(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if len(samples) < cap(samples) {
+			samples = append(samples, time.Since(t0))
+		}
+	}
+	b.StopTimer()
+	slices.Sort(samples)
+	if len(samples) > 0 {
+		b.ReportMetric(float64(samples[len(samples)/2].Nanoseconds()), "p50-ns")
+	}
+}
+
+// BenchmarkPoint measures one call of each point through a Plugin, with an
+// empty Go handler ("empty") and with one that reads the event's data and,
+// in transform, writes the payload back ("copy").
+func BenchmarkPoint(b *testing.B) {
+	for _, plugin := range []string{"empty", "copy"} {
+		p := benchHost(b, plugin, deadlineInterrupt)
+		for _, point := range []string{"authenticate", "authorize", "on-publish", "transform"} {
+			for _, n := range []int{64, 4096} {
+				b.Run(fmt.Sprintf("%s/%s/%dB", plugin, point, n), func(b *testing.B) {
+					runTimed(b, pointCall(p, point, n))
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkDeadline compares the ways of enforcing call deadlines
+// (docs/decisions/0006-plugin-deadlines.md): none at all, the interrupt
+// global, wazero's termination checks with the watchdog, and with a
+// context.WithTimeout per call, on an empty call and a 256 B transform that
+// does work in the guest.
+func BenchmarkDeadline(b *testing.B) {
+	for _, mode := range []struct {
+		name string
+		mode deadlineMode
+	}{{"none", deadlineNone}, {"interrupt", deadlineInterrupt}, {"watchdog", deadlineWatchdog}, {"per-call", deadlinePerCall}} {
+		empty := benchHost(b, "empty", mode.mode)
+		probe := benchHost(b, "probe", mode.mode)
+		b.Run(mode.name+"/empty-authorize", func(b *testing.B) {
+			runTimed(b, pointCall(empty, "authorize", 16))
+		})
+		b.Run(mode.name+"/transform-256B", func(b *testing.B) {
+			client := &hooks.Client{ID: "bench"}
+			payload := []byte(strings.Repeat("abcdefgh", 32))
+			m := &packets.Publish{}
+			runTimed(b, func(ctx context.Context) error {
+				*m = packets.Publish{Topic: "msg/x", Payload: payload}
+				return probe.Transform(ctx, client, m)
+			})
+		})
+	}
+}
