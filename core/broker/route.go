@@ -143,6 +143,7 @@ func (c *client) SendPublish(d *session.Delivery) bool {
 		c.out = getWriteBuf()
 	}
 	m := d.Msg
+	assigned := false // this packet introduces a new outbound alias
 	p := packets.Publish{Topic: m.Topic, Payload: m.Payload, QoS: d.QoS, Retain: d.Retain, PacketID: d.PacketID, Dup: d.Dup}
 	if c.version == packets.V5 {
 		p.Properties = m.Props
@@ -155,7 +156,7 @@ func (c *client) SendPublish(d *session.Delivery) bool {
 			p.Properties.Set(packets.PropSubscriptionID)
 		}
 		if c.aliasMaxOut > 0 {
-			c.aliasOutbound(&p)
+			assigned = c.aliasOutbound(&p)
 		}
 	}
 	start := len(c.out)
@@ -163,6 +164,9 @@ func (c *client) SendPublish(d *session.Delivery) bool {
 	if c.maxOut != 0 && uint32(len(c.out)-start) > c.maxOut {
 		// [MQTT-3.1.2-25] too large for the client: discard as if delivered.
 		c.out = c.out[:start]
+		if assigned {
+			delete(c.aliasesOut, m.Topic) // the client never saw it [MQTT-3.3.2-10]
+		}
 		c.end()
 		c.b.stats.dropped.Add(1)
 		return false
@@ -179,15 +183,16 @@ func (c *client) SendPubrel(id uint16) {
 
 // aliasOutbound replaces p's topic with an alias the client already knows, or
 // assigns one while the client's Topic Alias Maximum allows [MQTT-3.3.2-*].
-func (c *client) aliasOutbound(p *packets.Publish) {
+// It reports whether it assigned a new alias.
+func (c *client) aliasOutbound(p *packets.Publish) bool {
 	if a, ok := c.aliasesOut[p.Topic]; ok {
 		p.Topic = ""
 		p.Properties.TopicAlias = a
 		p.Properties.Set(packets.PropTopicAlias)
-		return
+		return false
 	}
 	if len(c.aliasesOut) >= int(c.aliasMaxOut) {
-		return
+		return false
 	}
 	if c.aliasesOut == nil {
 		c.aliasesOut = make(map[string]uint16)
@@ -196,4 +201,5 @@ func (c *client) aliasOutbound(p *packets.Publish) {
 	c.aliasesOut[p.Topic] = a
 	p.Properties.TopicAlias = a
 	p.Properties.Set(packets.PropTopicAlias)
+	return true
 }

@@ -2,6 +2,7 @@ package session
 
 import (
 	"sync"
+	"time"
 
 	"github.com/plumemq/plume/core/packets"
 )
@@ -63,7 +64,9 @@ func (s *Session) Attach(sink Sink, window int) {
 		d.Dup = true
 		sink.SendPublish(d)
 	})
-	s.drain(0)
+	// [MQTT-3.3.2-5] messages that expired while the client was away are
+	// dropped, not sent: drain(0) would skip the expiry check.
+	s.drain(time.Now().UnixNano())
 }
 
 // Detach disconnects sink from the session; a sink that was already replaced
