@@ -174,5 +174,10 @@ for round in $(seq "$ROUNDS"); do
 done
 
 echo
-"$BIN/loadgen" report -out "$BENCH_DIR/results/latest.json" "$RUN_DIR"/*.json
+MOSQ_VERSION=$([ -n "$MOSQUITTO" ] && "$MOSQUITTO" -h 2>/dev/null | head -1 | awk '{print $3}')
+PLUME_COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)
+SETTINGS="window=$DURATION warmup=$WARMUP outstanding=$OUTSTANDING idle_conns=$IDLE_CONNS rounds=$ROUNDS"
+SETTINGS+=" plume=${PLUME_COMMIT:-unknown} mochi=$(cd "$BENCH_DIR" && go list -m -f '{{.Version}}' github.com/mochi-mqtt/server/v2)"
+SETTINGS+=" mosquitto=${MOSQ_VERSION:-none}"
+"$BIN/loadgen" report -settings "$SETTINGS" -out "$BENCH_DIR/results/latest.json" "$RUN_DIR"/*.json
 echo "results: $BENCH_DIR/results/latest.json (window $DURATION per throughput scenario, $(nproc) CPUs shared by broker and load generator)"

@@ -38,6 +38,7 @@ type Ratio struct {
 // Report is what results/latest.json holds.
 type Report struct {
 	Generated string   `json:"generated"`
+	Settings  string   `json:"settings,omitempty"`
 	Host      Host     `json:"host"`
 	Results   []Result `json:"results"`
 	Ratios    []Ratio  `json:"plume_ratios"`
@@ -54,6 +55,7 @@ type Host struct {
 func cmdReport(args []string) error {
 	fs := flag.NewFlagSet("report", flag.ExitOnError)
 	out := fs.String("out", "", "write the combined JSON report here")
+	settings := fs.String("settings", "", "how the run was configured, recorded in the JSON")
 	_ = fs.Parse(args)
 
 	var all []Result
@@ -158,6 +160,7 @@ func cmdReport(args []string) error {
 	if *out != "" {
 		rep := Report{
 			Generated: time.Now().UTC().Format(time.RFC3339),
+			Settings:  *settings,
 			Host: Host{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(),
 				Note: "load generator and broker share the machine's CPUs"},
 			Results: all, Ratios: ratios, Targets: targets,
