@@ -63,11 +63,7 @@ func (b *bitset) set(i uint64) bool {
 	return !was
 }
 
-func (b bitset) has(i uint64) bool {
-	w := int(i / 64)
-	return w < len(b) && b[w]&(1<<(i%64)) != 0
-}
-
+// publisher is one publishing connection and the state its pacing needs.
 type publisher struct {
 	idx   int
 	c     *conn

@@ -11,8 +11,8 @@ package main
 import (
 	"encoding/json"
 	"flag"
-	"net"
 	"fmt"
+	"net"
 	"os"
 	"syscall"
 	"time"
