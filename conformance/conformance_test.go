@@ -1,0 +1,56 @@
+package conformance
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+var (
+	brokerFlag  = flag.String("broker", "", "broker to check, tcp://host:port (the suite is skipped without it)")
+	deniedFlag  = flag.String("denied-topic", "", "a topic the broker refuses to let clients publish to")
+	versionFlag = flag.String("version", "", "3 or 5: run one protocol version only")
+)
+
+// TestBroker runs the whole suite against -broker, one subtest per case and
+// version.
+func TestBroker(t *testing.T) {
+	if *brokerFlag == "" {
+		t.Skip("no -broker given; run: go test ./conformance/... -broker tcp://HOST:PORT")
+	}
+	o := Options{Broker: *brokerFlag, DeniedTopic: *deniedFlag, ServerKeepAlive: -1}
+	switch *versionFlag {
+	case "3", "4", "3.1.1":
+		o.Versions = []byte{4}
+	case "5":
+		o.Versions = []byte{5}
+	}
+	byTest := map[string][]Result{}
+	var order []string
+	for _, r := range Run(context.Background(), o, nil) {
+		key := fmt.Sprintf("v%d/%s", r.Version, r.Test)
+		if _, ok := byTest[key]; !ok {
+			order = append(order, key)
+		}
+		byTest[key] = append(byTest[key], r)
+	}
+	for _, key := range order {
+		rs := byTest[key]
+		t.Run(key, func(t *testing.T) {
+			var ids []string
+			for _, r := range rs {
+				ids = append(ids, r.Statement)
+			}
+			for _, r := range rs {
+				switch r.Status {
+				case Fail:
+					t.Errorf("[%s] %s", r.Statement, r.Detail)
+				case Skip:
+					t.Skipf("%s: %s", strings.Join(ids, " "), r.Detail)
+				}
+			}
+		})
+	}
+}

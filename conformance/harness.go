@@ -1,0 +1,446 @@
+package conformance
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/plumemq/plume/conformance/wire"
+)
+
+// T is what a test case gets: the broker's address, the protocol version
+// under test, a deadline, unique names, and ways to fail or skip.
+type T struct {
+	ctx    context.Context
+	o      *Options
+	V      byte // protocol version: 4 (3.1.1) or 5
+	name   string
+	prefix string // unique topic prefix of this test
+	tag    string // unique short tag of this test, for client ids
+
+	// oldConnackOK accepts a 3.1.1-shaped CONNACK 0x01 as the refusal of an
+	// unknown protocol version in a 5.0 test.
+	oldConnackOK bool
+	deadline     time.Time
+
+	mu         sync.Mutex
+	conns      []*wire.Conn
+	status     Status
+	detail     string
+	violations []wire.Violation
+	cleanups   []func()
+}
+
+// Fatalf fails the test and stops it.
+func (t *T) Fatalf(format string, a ...any) {
+	t.mu.Lock()
+	if t.status != Fail {
+		t.status, t.detail = Fail, fmt.Sprintf(format, a...)
+	}
+	t.mu.Unlock()
+	runtime.Goexit()
+}
+
+// Skipf marks the test skipped and stops it.
+func (t *T) Skipf(format string, a ...any) {
+	t.mu.Lock()
+	t.status, t.detail = Skip, fmt.Sprintf(format, a...)
+	t.mu.Unlock()
+	runtime.Goexit()
+}
+
+// Opts returns the suite's options.
+func (t *T) Opts() *Options { return t.o }
+
+// Topic returns a topic unique to this run and test.
+func (t *T) Topic(s string) string { return t.prefix + "/" + s }
+
+// ID returns a client identifier unique to this run and test (at most 23
+// characters from the set every broker must accept).
+func (t *T) ID(s string) string {
+	id := t.tag + s
+	if len(id) > 23 {
+		id = id[:23]
+	}
+	return id
+}
+
+// Left is the time left before the test's deadline.
+func (t *T) Left() time.Duration {
+	d := time.Until(t.deadline)
+	if d < 0 {
+		return 0
+	}
+	return d
+}
+
+// Wait is how long to wait for a broker reaction: the time left, capped.
+func (t *T) Wait(max time.Duration) time.Duration {
+	if d := t.Left(); d < max {
+		return d
+	}
+	return max
+}
+
+// Cleanup registers f to run after the test, also after a failure.
+func (t *T) Cleanup(f func()) {
+	t.mu.Lock()
+	t.cleanups = append(t.cleanups, f)
+	t.mu.Unlock()
+}
+
+func (t *T) track(c *wire.Conn) {
+	t.mu.Lock()
+	t.conns = append(t.conns, c)
+	t.mu.Unlock()
+}
+
+func (t *T) closeAll() {
+	t.mu.Lock()
+	cs := t.conns
+	t.conns = nil
+	t.mu.Unlock()
+	for _, c := range cs {
+		c.Close()
+	}
+}
+
+func (t *T) noteViolations(p *wire.Packet) {
+	if len(p.Violations) == 0 {
+		return
+	}
+	t.mu.Lock()
+	t.violations = append(t.violations, p.Violations...)
+	t.mu.Unlock()
+}
+
+// Dial opens a raw connection for this test's version.
+func (t *T) Dial() *Client {
+	ctx, cancel := context.WithDeadline(t.ctx, t.deadline)
+	defer cancel()
+	c, err := wire.Dial(ctx, t.o.Broker, t.V)
+	if err != nil {
+		t.Fatalf("dial %s: %v", t.o.Broker, err)
+	}
+	t.track(c)
+	return &Client{Conn: c, t: t, nextID: 1}
+}
+
+// ConnectPacket returns a valid CONNECT for this test: clean start, a unique
+// client id built from name, keep alive 60 s.
+func (t *T) ConnectPacket(name string) wire.Connect {
+	return wire.Connect{Version: t.V, ClientID: t.ID(name), CleanStart: true, KeepAlive: 60}
+}
+
+// Connect dials and connects with the given CONNECT, failing the test unless
+// the broker accepts it.
+func (t *T) Connect(c wire.Connect) (*Client, *wire.Packet) {
+	cl := t.Dial()
+	cl.Send(c.Encode())
+	ack := cl.Expect(wire.CONNACK)
+	if ack.ReasonCode != 0 {
+		t.Fatalf("CONNECT %q refused with code 0x%02x", c.ClientID, ack.ReasonCode)
+	}
+	cl.ClientID = c.ClientID
+	if c.ClientID == "" {
+		if p, ok := ack.Props.Get(wire.PropAssignedClientID); ok {
+			cl.ClientID = p.Str
+		}
+	}
+	return cl, ack
+}
+
+// Client connects with a default CONNECT built from name.
+func (t *T) Client(name string) *Client {
+	c, _ := t.Connect(t.ConnectPacket(name))
+	return c
+}
+
+// Check fails the test unless cond holds.
+func (t *T) Check(cond bool, format string, a ...any) {
+	if !cond {
+		t.Fatalf(format, a...)
+	}
+}
+
+// Client is a raw connection with small helpers that fail the test on
+// surprises.
+type Client struct {
+	*wire.Conn
+	t        *T
+	nextID   uint16
+	pending  []*wire.Packet
+	ClientID string
+}
+
+// Send writes raw bytes.
+func (c *Client) Send(b []byte) {
+	if err := c.Write(b, c.t.Wait(2*time.Second)+time.Millisecond); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+// ID returns a fresh packet identifier.
+func (c *Client) ID() uint16 {
+	id := c.nextID
+	c.nextID++
+	if c.nextID == 0 {
+		c.nextID = 1
+	}
+	return id
+}
+
+// TryNext reads the next packet within d; it returns the error instead of
+// failing.
+func (c *Client) TryNext(d time.Duration) (*wire.Packet, error) {
+	if len(c.pending) > 0 {
+		p := c.pending[0]
+		c.pending = c.pending[1:]
+		return p, nil
+	}
+	p, err := c.Read(d)
+	if err == nil {
+		c.t.noteViolations(p)
+	}
+	return p, err
+}
+
+// Next reads the next packet, failing the test on a timeout or close.
+func (c *Client) Next() *wire.Packet {
+	p, err := c.TryNext(c.t.Left())
+	if err != nil {
+		c.t.Fatalf("waiting for a packet: %v", err)
+	}
+	return p
+}
+
+// Expect reads the next packet and fails unless it has the given type.
+func (c *Client) Expect(typ byte) *wire.Packet {
+	p, err := c.TryNext(c.t.Left())
+	if err != nil {
+		c.t.Fatalf("waiting for %s: %v", wire.TypeName(typ), err)
+	}
+	if p.Type != typ {
+		c.t.Fatalf("expected %s, got %v", wire.TypeName(typ), p)
+	}
+	return p
+}
+
+// ExpectClosed waits (at most d, within the deadline) for the broker to close
+// the connection and returns the packets sent before it, failing if it
+// stays open.
+func (c *Client) ExpectClosed(d time.Duration, why string) []*wire.Packet {
+	var seen []*wire.Packet
+	seen = append(seen, c.pending...)
+	c.pending = nil
+	out, more := c.Conn.ExpectClosed(c.t.Wait(d))
+	for _, p := range more {
+		c.t.noteViolations(p)
+	}
+	seen = append(seen, more...)
+	if out != wire.Closed {
+		c.t.Fatalf("%s: connection still open after %v (saw %v)", why, d, seen)
+	}
+	return seen
+}
+
+// Sync sends PINGREQ and returns everything that arrives before the
+// PINGRESP: what the broker had queued for this client by then.
+func (c *Client) Sync() []*wire.Packet {
+	c.Send(wire.Pingreq())
+	var got []*wire.Packet
+	for {
+		p := c.Next()
+		if p.Type == wire.PINGRESP {
+			return got
+		}
+		got = append(got, p)
+	}
+}
+
+// ExpectNothing fails if anything but the given types arrives before a
+// PINGRESP.
+func (c *Client) ExpectNothing(why string) {
+	if got := c.Sync(); len(got) > 0 {
+		c.t.Fatalf("%s: got %v", why, got)
+	}
+}
+
+// Subscribe subscribes to one filter with the options byte and returns the
+// SUBACK's reason code.
+func (c *Client) Subscribe(filter string, opts byte, props ...wire.Property) byte {
+	return c.SubscribeMany([]wire.Subscription{{Filter: filter, Options: opts}}, props...)[0]
+}
+
+// SubscribeMany sends one SUBSCRIBE and returns the SUBACK's codes.
+func (c *Client) SubscribeMany(subs []wire.Subscription, props ...wire.Property) []byte {
+	id := c.ID()
+	c.Send(wire.Subscribe{PacketID: id, Subs: subs, Props: props}.Encode(c.Version))
+	ack := c.expectSkippingPublish(wire.SUBACK)
+	if ack.PacketID != id {
+		c.t.Fatalf("SUBACK for packet id %d, want %d", ack.PacketID, id)
+	}
+	if len(ack.ReasonCodes) != len(subs) {
+		c.t.Fatalf("SUBACK with %d codes for %d filters", len(ack.ReasonCodes), len(subs))
+	}
+	return ack.ReasonCodes
+}
+
+// MustSubscribe subscribes and fails unless the broker grants the QoS asked.
+func (c *Client) MustSubscribe(filter string, opts byte, props ...wire.Property) {
+	if rc := c.Subscribe(filter, opts, props...); rc != opts&3 {
+		c.t.Fatalf("SUBSCRIBE %q options 0x%02x: SUBACK code 0x%02x", filter, opts, rc)
+	}
+}
+
+// Unsubscribe unsubscribes and returns the UNSUBACK.
+func (c *Client) Unsubscribe(filters ...string) *wire.Packet {
+	id := c.ID()
+	c.Send(wire.Unsubscribe{PacketID: id, Filters: filters}.Encode(c.Version))
+	ack := c.expectSkippingPublish(wire.UNSUBACK)
+	if ack.PacketID != id {
+		c.t.Fatalf("UNSUBACK for packet id %d, want %d", ack.PacketID, id)
+	}
+	return ack
+}
+
+// expectSkippingPublish waits for typ, keeping PUBLISH packets that arrive
+// first (retained messages) for later reads.
+func (c *Client) expectSkippingPublish(typ byte) *wire.Packet {
+	var kept []*wire.Packet
+	for {
+		p, err := c.Read(c.t.Left())
+		if err != nil {
+			c.t.Fatalf("waiting for %s: %v", wire.TypeName(typ), err)
+		}
+		c.t.noteViolations(p)
+		if p.Type == typ {
+			c.pending = append(c.pending, kept...)
+			return p
+		}
+		if p.Type != wire.PUBLISH {
+			c.t.Fatalf("expected %s, got %v", wire.TypeName(typ), p)
+		}
+		kept = append(kept, p)
+	}
+}
+
+// Publish publishes and completes the QoS flow; it returns the final
+// acknowledgement (nil at QoS 0).
+func (c *Client) Publish(topic string, payload string, qos byte, retain bool, props ...wire.Property) *wire.Packet {
+	return c.PublishPacket(wire.Publish{Topic: topic, Payload: []byte(payload), QoS: qos, Retain: retain, Props: props})
+}
+
+// PublishPacket sends p (assigning a packet id if it needs one) and
+// completes its QoS flow.
+func (c *Client) PublishPacket(p wire.Publish) *wire.Packet {
+	if p.QoS > 0 && p.PacketID == 0 {
+		p.PacketID = c.ID()
+	}
+	c.Send(p.Encode(c.Version))
+	switch p.QoS {
+	case 1:
+		ack := c.expectSkippingPublish(wire.PUBACK)
+		c.t.Check(ack.PacketID == p.PacketID, "PUBACK id %d, want %d", ack.PacketID, p.PacketID)
+		return ack
+	case 2:
+		rec := c.expectSkippingPublish(wire.PUBREC)
+		c.t.Check(rec.PacketID == p.PacketID, "PUBREC id %d, want %d", rec.PacketID, p.PacketID)
+		if rec.ReasonCode >= 0x80 {
+			return rec
+		}
+		c.Send(wire.Ack(c.Version, wire.PUBREL, p.PacketID, 0, nil))
+		comp := c.expectSkippingPublish(wire.PUBCOMP)
+		c.t.Check(comp.PacketID == p.PacketID, "PUBCOMP id %d, want %d", comp.PacketID, p.PacketID)
+		return comp
+	}
+	return nil
+}
+
+// ExpectPublish reads the next packet, fails unless it is a PUBLISH, and
+// acknowledges it according to its QoS.
+func (c *Client) ExpectPublish() *wire.Packet {
+	p := c.Expect(wire.PUBLISH)
+	c.Ack(p)
+	return p
+}
+
+// Ack acknowledges a received PUBLISH (QoS 2: PUBREC, PUBREL, PUBCOMP).
+func (c *Client) Ack(p *wire.Packet) {
+	switch p.QoS {
+	case 1:
+		c.Send(wire.Ack(c.Version, wire.PUBACK, p.PacketID, 0, nil))
+	case 2:
+		c.Send(wire.Ack(c.Version, wire.PUBREC, p.PacketID, 0, nil))
+		var kept []*wire.Packet
+		for {
+			q := c.Next()
+			if q.Type == wire.PUBREL && q.PacketID == p.PacketID {
+				break
+			}
+			kept = append(kept, q)
+		}
+		c.pending = append(c.pending, kept...)
+		c.Send(wire.Ack(c.Version, wire.PUBCOMP, p.PacketID, 0, nil))
+	}
+}
+
+// Disconnect sends a normal DISCONNECT and closes the connection.
+func (c *Client) Disconnect() {
+	c.Write(wire.Disconnect(c.Version, 0, nil), time.Second)
+	c.Close()
+}
+
+// ClearRetained removes a retained message with a fresh connection.
+func (t *T) ClearRetained(topic string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	c, err := wire.Dial(ctx, t.o.Broker, t.V)
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	c.Write(wire.Connect{Version: t.V, ClientID: t.ID("clr"), CleanStart: true}.Encode(), time.Second)
+	if p, err := c.Read(2 * time.Second); err != nil || p.Type != wire.CONNACK {
+		return
+	}
+	c.Write(wire.Publish{Topic: topic, Retain: true, QoS: 1, PacketID: 1}.Encode(t.V), time.Second)
+	c.Read(2 * time.Second)
+	c.Write(wire.Disconnect(t.V, 0, nil), time.Second)
+}
+
+// RetainedTopic returns a unique topic whose retained message is cleared
+// after the test.
+func (t *T) RetainedTopic(s string) string {
+	topic := t.Topic(s)
+	t.Cleanup(func() { t.ClearRetained(topic) })
+	return topic
+}
+
+// EndSession removes a persistent session with a clean start connection.
+func (t *T) EndSession(clientID string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	c, err := wire.Dial(ctx, t.o.Broker, t.V)
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	c.Write(wire.Connect{Version: t.V, ClientID: clientID, CleanStart: true}.Encode(), time.Second)
+	c.Read(2 * time.Second)
+	c.Write(wire.Disconnect(t.V, 0, nil), time.Second)
+}
+
+// newTag returns a random tag of 8 hex digits.
+func newTag() string {
+	var b [4]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+var errHung = errors.New("test did not finish")
