@@ -1,0 +1,284 @@
+package session_test
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/plumemq/plume/core/packets"
+	"github.com/plumemq/plume/core/session"
+)
+
+// sink records what a session sends, as a connection would write it.
+type sink struct {
+	sent     []string // "publish <payload> id=<id> dup=<dup>" or "pubrel <id>"
+	ids      []uint16
+	refuseQ0 bool
+}
+
+func (k *sink) SendPublish(d *session.Delivery) bool {
+	if d.QoS == 0 && k.refuseQ0 {
+		return false
+	}
+	k.sent = append(k.sent, fmt.Sprintf("publish %s dup=%v", d.Msg.Payload, d.Dup))
+	k.ids = append(k.ids, d.PacketID)
+	return true
+}
+
+func (k *sink) SendPubrel(id uint16) { k.sent = append(k.sent, fmt.Sprintf("pubrel %d", id)) }
+
+func msg(payload string, qos byte) session.Delivery {
+	return session.Delivery{Msg: &session.Message{Topic: "t", Payload: []byte(payload), QoS: qos}, QoS: qos}
+}
+
+func TestWindowBoundsInflightAndQueueFillsItInOrder(t *testing.T) {
+	s := session.New("c", 100)
+	k := &sink{}
+	s.Attach(k, 2)
+	for _, p := range []string{"a", "b", "c", "d"} {
+		if !s.Deliver(msg(p, 1), 1) {
+			t.Fatalf("delivery %s refused", p)
+		}
+	}
+	if st := s.Stats(); st.Inflight != 2 || st.Queued != 2 {
+		t.Fatalf("stats %+v, want 2 in flight and 2 queued", st)
+	}
+	if !s.Acknowledge(packets.TypePuback, k.ids[1], packets.Success, 1) { // out of order
+		t.Fatal("PUBACK of the second message refused")
+	}
+	if !s.Acknowledge(packets.TypePuback, k.ids[0], packets.Success, 1) {
+		t.Fatal("PUBACK of the first message refused")
+	}
+	want := []string{"publish a dup=false", "publish b dup=false", "publish c dup=false", "publish d dup=false"}
+	if !slices.Equal(k.sent, want) {
+		t.Fatalf("sent %v, want %v", k.sent, want)
+	}
+	if s.Acknowledge(packets.TypePuback, k.ids[0], packets.Success, 1) {
+		t.Fatal("a repeated PUBACK was accepted")
+	}
+}
+
+func TestPacketIDsAreNonZeroAndUniqueInFlightAcrossWrap(t *testing.T) {
+	s := session.New("c", 10)
+	k := &sink{}
+	s.Attach(k, 65535)
+	inflight := map[uint16]bool{}
+	for i := 0; i < 150000; i++ {
+		s.Deliver(msg("x", 1), 1)
+		id := k.ids[len(k.ids)-1]
+		if id == 0 {
+			t.Fatal("packet id 0 [MQTT-2.2.1-3]")
+		}
+		if inflight[id] {
+			t.Fatalf("id %d handed out while in flight", id)
+		}
+		inflight[id] = true
+		if i%4 != 0 || len(inflight) > 20000 { // every fourth stays in flight, up to 20000
+			s.Acknowledge(packets.TypePuback, id, packets.Success, 1)
+			delete(inflight, id)
+		}
+	}
+	if st := s.Stats(); st.Inflight != len(inflight) {
+		t.Fatalf("Inflight = %d, want %d", st.Inflight, len(inflight))
+	}
+}
+
+func TestQueueBoundDropsAndCounts(t *testing.T) {
+	s := session.New("c", 2) // offline: everything queues
+	for i, want := range []bool{true, true, false, false} {
+		if got := s.Deliver(msg(fmt.Sprint(i), 1), 1); got != want {
+			t.Fatalf("delivery %d: %v, want %v", i, got, want)
+		}
+	}
+	if s.Deliver(msg("q0", 0), 1) {
+		t.Fatal("QoS 0 accepted while offline")
+	}
+	if st := s.Stats(); st.Queued != 2 || st.Dropped != 3 {
+		t.Fatalf("stats %+v, want 2 queued, 3 dropped", st)
+	}
+}
+
+func TestQoS0RefusedByBackedUpSinkIsDropped(t *testing.T) {
+	s := session.New("c", 10)
+	s.Attach(&sink{refuseQ0: true}, 10)
+	if s.Deliver(msg("x", 0), 1) {
+		t.Fatal("QoS 0 reported delivered")
+	}
+	if st := s.Stats(); st.Dropped != 1 {
+		t.Fatalf("Dropped = %d", st.Dropped)
+	}
+}
+
+func TestQoS2OutboundFlow(t *testing.T) {
+	s := session.New("c", 10)
+	k := &sink{}
+	s.Attach(k, 10)
+	s.Deliver(msg("x", 2), 1)
+	id := k.ids[0]
+	if s.Acknowledge(packets.TypePubcomp, id, packets.Success, 1) {
+		t.Fatal("PUBCOMP before PUBREC accepted")
+	}
+	if !s.Acknowledge(packets.TypePubrec, id, packets.Success, 1) {
+		t.Fatal("PUBREC refused")
+	}
+	if k.sent[len(k.sent)-1] != fmt.Sprintf("pubrel %d", id) {
+		t.Fatalf("no PUBREL after PUBREC: %v", k.sent)
+	}
+	if s.Acknowledge(packets.TypePuback, id, packets.Success, 1) {
+		t.Fatal("PUBACK for a QoS 2 message accepted")
+	}
+	if !s.Acknowledge(packets.TypePubcomp, id, packets.Success, 1) {
+		t.Fatal("PUBCOMP refused")
+	}
+	if st := s.Stats(); st.Inflight != 0 {
+		t.Fatalf("Inflight = %d after PUBCOMP", st.Inflight)
+	}
+}
+
+func TestPubrecWithErrorEndsExchange(t *testing.T) {
+	s := session.New("c", 10)
+	k := &sink{}
+	s.Attach(k, 10)
+	s.Deliver(msg("x", 2), 1)
+	if !s.Acknowledge(packets.TypePubrec, k.ids[0], packets.QuotaExceeded, 1) {
+		t.Fatal("error PUBREC refused")
+	}
+	if st := s.Stats(); st.Inflight != 0 || len(k.sent) != 1 {
+		t.Fatalf("after error PUBREC: %+v, sent %v; want nothing in flight, no PUBREL [MQTT-4.3.3-4]", st, k.sent)
+	}
+}
+
+func TestAttachResendsInFlightInOrderWithDup(t *testing.T) {
+	s := session.New("c", 10)
+	k := &sink{}
+	s.Attach(k, 10)
+	s.Deliver(msg("a", 1), 1)
+	s.Deliver(msg("b", 2), 1)
+	s.Deliver(msg("c", 1), 1)
+	s.Acknowledge(packets.TypePubrec, k.ids[1], packets.Success, 1)
+	s.Detach(k)
+	s.Deliver(msg("d", 1), 1) // queued while offline
+
+	k2 := &sink{}
+	s.Attach(k2, 10)
+	want := []string{"publish a dup=true", fmt.Sprintf("pubrel %d", k.ids[1]), "publish c dup=true", "publish d dup=false"}
+	if !slices.Equal(k2.sent, want) {
+		t.Fatalf("resent %v, want %v", k2.sent, want)
+	}
+}
+
+func TestDetachOfReplacedSinkChangesNothing(t *testing.T) {
+	s := session.New("c", 10)
+	old, nu := &sink{}, &sink{}
+	s.Attach(old, 10)
+	s.Attach(nu, 10)
+	if s.Detach(old) {
+		t.Fatal("detaching a replaced sink reported true")
+	}
+	if !s.Online() {
+		t.Fatal("session went offline")
+	}
+}
+
+func TestExpiredQueuedMessagesAreSkipped(t *testing.T) {
+	s := session.New("c", 10)
+	now := time.Now()
+	stale := msg("stale", 1)
+	stale.Msg.Expires = now.Add(-time.Second).UnixNano()
+	fresh := msg("fresh", 1)
+	fresh.Msg.Expires = now.Add(time.Hour).UnixNano()
+	s.Deliver(stale, now.UnixNano())
+	s.Deliver(fresh, now.UnixNano())
+	k := &sink{}
+	s.Attach(k, 10)
+	if !slices.Equal(k.sent, []string{"publish fresh dup=false"}) {
+		t.Fatalf("sent %v: an expired message went out [MQTT-3.3.2-5]", k.sent)
+	}
+}
+
+func TestRemainingExpiry(t *testing.T) {
+	m := session.Message{Expires: 10 * int64(time.Second)}
+	for _, tc := range []struct {
+		now  int64
+		want uint32
+	}{
+		{0, 10}, {int64(1500 * time.Millisecond), 9}, {int64(9999 * time.Millisecond), 1}, {int64(20 * time.Second), 1},
+	} {
+		if got := m.RemainingExpiry(tc.now); got != tc.want {
+			t.Errorf("RemainingExpiry(%d) = %d, want %d", tc.now, got, tc.want)
+		}
+	}
+}
+
+func TestInboundQoS2IDs(t *testing.T) {
+	s := session.New("c", 10)
+	if s.ReceiveQoS2(5) {
+		t.Fatal("first PUBLISH reported duplicate")
+	}
+	if !s.ReceiveQoS2(5) {
+		t.Fatal("resent PUBLISH not recognised [MQTT-4.3.3-10]")
+	}
+	if s.InboundQoS2() != 1 || !s.ReleaseQoS2(5) || s.ReleaseQoS2(5) || s.InboundQoS2() != 0 {
+		t.Fatal("PUBREL bookkeeping wrong")
+	}
+}
+
+func TestSnapshotRestoreRoundTrip(t *testing.T) {
+	s := session.New("c", 10)
+	s.SetExpiry(300)
+	s.Subscribe(session.Subscription{Subscription: packets.Subscription{Filter: "a/#", QoS: 1}, Identifier: 4})
+	s.Subscribe(session.Subscription{Subscription: packets.Subscription{Filter: "$share/g/b", QoS: 2}})
+	k := &sink{}
+	s.Attach(k, 2)
+	s.Deliver(msg("1", 1), 1)
+	s.Deliver(msg("2", 2), 1)
+	s.Deliver(msg("3", 1), 1) // queued: window 2
+	s.Acknowledge(packets.TypePubrec, k.ids[1], packets.Success, 1)
+	s.ReceiveQoS2(77)
+	s.Detach(k)
+
+	store := session.NewMemoryStore()
+	if err := store.SaveSession(s.Snapshot()); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := store.Load()
+	if err != nil || len(snap.Sessions) != 1 {
+		t.Fatalf("Load: %v, %d sessions", err, len(snap.Sessions))
+	}
+	r := session.Restore(snap.Sessions[0], 10)
+	if r.ID != "c" || r.Expiry() != 300 || r.SubscriptionCount() != 2 || !r.HasSubscription("$share/g/b") {
+		t.Fatalf("restored id %q expiry %d subs %v", r.ID, r.Expiry(), r.Subscriptions())
+	}
+	if !r.ReceiveQoS2(77) {
+		t.Fatal("inbound QoS 2 id lost")
+	}
+	k2 := &sink{}
+	r.Attach(k2, 10)
+	want := []string{"publish 1 dup=true", fmt.Sprintf("pubrel %d", k.ids[1]), "publish 3 dup=false"}
+	if !slices.Equal(k2.sent, want) {
+		t.Fatalf("restored session sent %v, want %v", k2.sent, want)
+	}
+	// New ids do not collide with restored ones.
+	r.Deliver(msg("4", 1), 1)
+	if id := k2.ids[len(k2.ids)-1]; id == k.ids[0] || id == k.ids[1] || id == k2.ids[1] {
+		t.Fatalf("new packet id %d collides with one in flight", id)
+	}
+}
+
+func TestMemoryStoreRetained(t *testing.T) {
+	store := session.NewMemoryStore()
+	_ = store.SaveRetained(session.Message{Topic: "a", Payload: []byte("1")})
+	_ = store.SaveRetained(session.Message{Topic: "a", Payload: []byte("2")})
+	_ = store.SaveRetained(session.Message{Topic: "b", Payload: []byte("3")})
+	_ = store.DeleteRetained("b")
+	snap, _ := store.Load()
+	if len(snap.Retained) != 1 || string(snap.Retained[0].Payload) != "2" {
+		t.Fatalf("retained %+v", snap.Retained)
+	}
+	_ = store.SaveSession(session.Record{ID: "x"})
+	_ = store.DeleteSession("x")
+	if snap, _ := store.Load(); len(snap.Sessions) != 0 {
+		t.Fatal("deleted session still stored")
+	}
+}
