@@ -55,6 +55,7 @@ type pendingWill struct {
 	msg    *session.Message
 	client hooks.Client
 	timer  *time.Timer
+	due    time.Time // when the timer fires; saved so a restart keeps the delay
 }
 
 // New makes a broker from opts (see Options.Defaults) and restores what
@@ -194,7 +195,7 @@ func (b *Broker) persistAll() error {
 		rec.DisconnectedAt = time.Now().UnixNano()
 		if e.will != nil {
 			e.will.timer.Stop()
-			rec.Will = &session.Will{Msg: *e.will.msg, PublishAt: time.Now().UnixNano()}
+			rec.Will = &session.Will{Msg: *e.will.msg, PublishAt: e.will.due.UnixNano()}
 		}
 		if err := b.opts.Store.SaveSession(rec); err != nil {
 			errs = append(errs, err)
@@ -231,8 +232,10 @@ func (b *Broker) restore() error {
 		e.expiry = time.AfterFunc(left, func() { b.expire(e) })
 		if rec.Will != nil {
 			msg := rec.Will.Msg
-			pw := &pendingWill{msg: &msg, client: hooks.Client{ID: rec.ID}}
-			pw.timer = time.AfterFunc(0, func() { b.fireWill(e, pw) })
+			// [MQTT-3.1.3-9] the rest of the Will Delay Interval, not zero:
+			// the client may still come back in time.
+			pw := &pendingWill{msg: &msg, client: hooks.Client{ID: rec.ID}, due: time.Unix(0, rec.Will.PublishAt)}
+			pw.timer = time.AfterFunc(max(time.Until(pw.due), 0), func() { b.fireWill(e, pw) })
 			e.will = pw
 		}
 		b.mu.Unlock()

@@ -58,7 +58,7 @@ type client struct {
 // stopRequest asks a client's reader to end the connection.
 type stopRequest struct {
 	reason packets.ReasonCode
-	will   bool // publish the will (takeover: yes; shutdown: no)
+	will   bool // publish the will: yes for takeover and shutdown, as for any close without DISCONNECT 0x00 [MQTT-3.1.2-8]
 }
 
 func newClient(b *Broker, conn net.Conn, listener string) *client {

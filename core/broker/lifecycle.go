@@ -89,7 +89,9 @@ func (b *Broker) detach(c *client, reason packets.ReasonCode, sendWill bool) {
 			now = pw
 		} else {
 			// [MQTT-3.1.3-9] publish after the delay or when the session ends, whichever is first.
-			pw.timer = time.AfterFunc(time.Duration(min(delay, expiry))*time.Second, func() { b.fireWill(e, pw) })
+			wait := time.Duration(min(delay, expiry)) * time.Second
+			pw.due = time.Now().Add(wait)
+			pw.timer = time.AfterFunc(wait, func() { b.fireWill(e, pw) })
 			e.will = pw
 		}
 	}

@@ -35,15 +35,18 @@ func (c *client) handlePublish(h packets.FixedHeader, body []byte) error {
 		return &packets.Error{Reason: packets.TopicNameInvalid, Msg: err.Error()}
 	}
 	if p.QoS == 2 {
-		if c.entry.InboundQoS2() >= int(l.MaxInflight) {
-			// [MQTT-3.3.4-9] more unacknowledged QoS 2 than our Receive Maximum.
-			return &packets.Error{Reason: packets.ReceiveMaximumExceeded, Msg: "Receive Maximum exceeded"}
-		}
-		if c.entry.ReceiveQoS2(p.PacketID) {
+		// A resend of an id already counted is checked first: it does not
+		// add to the window, so it must not trip the Receive Maximum.
+		if c.entry.HasInboundQoS2(p.PacketID) {
 			// [MQTT-4.3.3-10] a resent PUBLISH: acknowledge, do not deliver twice.
 			c.sendAck(packets.TypePubrec, p.PacketID, packets.Success, "")
 			return nil
 		}
+		if c.entry.InboundQoS2() >= int(l.MaxInflight) {
+			// [MQTT-3.3.4-9] more unacknowledged QoS 2 than our Receive Maximum.
+			return &packets.Error{Reason: packets.ReceiveMaximumExceeded, Msg: "Receive Maximum exceeded"}
+		}
+		c.entry.ReceiveQoS2(p.PacketID)
 	}
 	reason, why := c.accept(&p)
 	switch p.QoS {

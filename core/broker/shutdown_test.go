@@ -114,3 +114,29 @@ func TestSessionWithoutExpiryNotRestored(t *testing.T) {
 		t.Fatalf("Sessions = %d: a session with expiry 0 outlived its connection", n)
 	}
 }
+
+func TestDelayedWillKeepsItsDelayAcrossRestart(t *testing.T) {
+	store := session.NewMemoryStore()
+	first := startBrokerNoCleanup(t, broker.Options{AllowAnonymous: true, Store: store})
+	// A persistent watcher: a will published at any time lands in its session.
+	w, _ := connectRaw(t, first.addr, persistent("will-watcher", 600))
+	w.subscribe(1, sub("will/restart", 1))
+	w.disconnect(packets.NormalDisconnection)
+	c, _ := connectRaw(t, first.addr, willConnect("patient", "will/restart", 60, 600))
+	_ = c.conn.Close()
+	eventually(t, "drop noticed", func() bool { return first.ClientCount() == 0 })
+	first.shutdown(t)
+
+	second := startBroker(t, broker.Options{AllowAnonymous: true, Store: store})
+	wp := persistent("will-watcher", 600)
+	wp.CleanStart = false
+	w2, _ := connectRaw(t, second.addr, wp)
+	w2.expectNothing(300 * time.Millisecond) // 60 s have not passed
+	// The client comes back in time: the will is cancelled for good [MQTT-3.1.3-9].
+	cp := willConnect("patient", "will/restart", 60, 600)
+	cp.CleanStart = false
+	if _, ack := connectRaw(t, second.addr, cp); !ack.SessionPresent {
+		t.Fatal("session not present after restart")
+	}
+	w2.expectNothing(100 * time.Millisecond)
+}

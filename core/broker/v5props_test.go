@@ -260,3 +260,15 @@ func TestOutboundAliasNotAssignedByADiscardedMessage(t *testing.T) {
 		t.Fatalf("topic %q alias %d: the client never learnt this alias", m.Topic, m.Properties.TopicAlias)
 	}
 }
+
+func TestResentQoS2AtReceiveMaximumIsAcknowledged(t *testing.T) {
+	tb := startBroker(t, broker.Options{AllowAnonymous: true, Limits: broker.Limits{MaxInflight: 2}})
+	c, _ := connectRaw(t, tb.addr, v5Connect("resender"))
+	for i := uint16(1); i <= 2; i++ {
+		c.publish(&packets.Publish{Topic: "rm/dup", QoS: 2, PacketID: i, Payload: []byte("x")})
+		c.expectAck(packets.TypePubrec, i)
+	}
+	// Resending an id already counted does not add to the window [MQTT-4.3.3-10].
+	c.publish(&packets.Publish{Topic: "rm/dup", QoS: 2, PacketID: 2, Dup: true, Payload: []byte("x")})
+	c.expectAck(packets.TypePubrec, 2)
+}

@@ -207,6 +207,14 @@ func (s *Session) ReceiveQoS2(id uint16) (duplicate bool) {
 	return false
 }
 
+// HasInboundQoS2 reports whether an inbound QoS 2 packet id awaits its PUBREL.
+func (s *Session) HasInboundQoS2(id uint16) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.inbound[id]
+	return ok
+}
+
 // ReleaseQoS2 forgets an inbound QoS 2 packet id on PUBREL; false if unknown.
 func (s *Session) ReleaseQoS2(id uint16) bool {
 	s.mu.Lock()
