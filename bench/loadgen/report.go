@@ -109,12 +109,15 @@ func cmdReport(args []string) error {
 				ratios = append(ratios, Ratio{sc, peer, "rss_per_conn", p.RSSPerConnKiB / q.RSSPerConnKiB})
 			case sc != "idle" && q.MsgsPerSec > 0:
 				ratios = append(ratios, Ratio{sc, peer, "msgs_per_s", p.MsgsPerSec / q.MsgsPerSec})
+				if p.MsgsPerCPUSec > 0 && q.MsgsPerCPUSec > 0 {
+					ratios = append(ratios, Ratio{sc, peer, "msgs_per_broker_cpu_s", p.MsgsPerCPUSec / q.MsgsPerCPUSec})
+				}
 			}
 		}
 	}
 	ratioOf := func(sc, peer string) string {
 		for _, r := range ratios {
-			if r.Scenario == sc && r.Peer == peer {
+			if r.Scenario == sc && r.Peer == peer && r.Metric != "msgs_per_broker_cpu_s" {
 				return fmt.Sprintf("%.2fx", r.Ratio)
 			}
 		}
@@ -151,6 +154,15 @@ func cmdReport(args []string) error {
 	}
 	_ = tw.Flush()
 	fmt.Println("(throughput ratios: Plume msgs/s / peer, higher is better; idle ratio: Plume KiB/conn / peer, lower is better)")
+	var perCPU []string
+	for _, r := range ratios {
+		if r.Metric == "msgs_per_broker_cpu_s" {
+			perCPU = append(perCPU, fmt.Sprintf("%s %.2fx %s", r.Scenario, r.Ratio, r.Peer))
+		}
+	}
+	if len(perCPU) > 0 {
+		fmt.Println("Plume msgs per broker CPU-second / peer's (steadier on a shared machine):", strings.Join(perCPU, ", "))
+	}
 
 	targets := checkTargets(find)
 	for _, t := range targets {
