@@ -351,3 +351,5 @@ func ctxWait(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+func deadline() time.Time { return time.Now().Add(wait) }
