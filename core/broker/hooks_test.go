@@ -261,3 +261,34 @@ func TestLifecycleHooksCalled(t *testing.T) {
 		t.Fatalf("OnConnect called %d times", n)
 	}
 }
+
+func TestFailedReauthenticationDisconnects(t *testing.T) {
+	tb, _ := startPolicyBroker(t)
+	c := dialRaw(t, tb.addr)
+	cp := v5Connect("reauth-fail")
+	cp.Properties.AuthMethod = "challenge"
+	cp.Properties.Set(packets.PropAuthMethod)
+	c.v = packets.V5
+	c.send(cp)
+	answer := func(data string) {
+		t.Helper()
+		if a, ok := c.next().(*packets.Auth); !ok || a.Reason != packets.ContinueAuthentication {
+			t.Fatalf("want AUTH 0x18, got %+v", a)
+		}
+		a := &packets.Auth{Reason: packets.ContinueAuthentication}
+		a.Properties.AuthMethod, a.Properties.AuthData = "challenge", []byte(data)
+		a.Properties.Set(packets.PropAuthMethod)
+		a.Properties.Set(packets.PropAuthData)
+		c.send(a)
+	}
+	answer("answer")
+	if ack, ok := c.next().(*packets.Connack); !ok || ack.Reason != packets.Success {
+		t.Fatalf("CONNACK %+v", ack)
+	}
+	re := &packets.Auth{Reason: packets.ReAuthenticate}
+	re.Properties.AuthMethod = "challenge"
+	re.Properties.Set(packets.PropAuthMethod)
+	c.send(re)
+	answer("wrong")
+	c.expectDisconnect(packets.NotAuthorized)
+}
