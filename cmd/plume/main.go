@@ -43,6 +43,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	listen := fs.String("listen", "", "serve one TCP address instead of the configured listeners")
 	level := fs.String("log-level", "", "log level: trace, debug, info, warn, error")
 	format := fs.String("log-format", "", "log format: auto, console, json")
+	pprofAddr := fs.String("pprof", "", "serve Go's net/http/pprof profiles on this address (for diagnosis; keep it on loopback)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -68,6 +69,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
+	if *pprofAddr != "" {
+		if err := servePprof(*pprofAddr); err != nil {
+			fmt.Fprintln(stderr, "plume: pprof:", err)
+			return 2
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	srv, err := start(cfg, *configPath, stderr)

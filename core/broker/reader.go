@@ -157,6 +157,9 @@ func (rd *reader) fill() error {
 	return err
 }
 
+// empty reports whether no unparsed bytes are buffered: the next read waits on the socket.
+func (rd *reader) empty() bool { return rd.buf == nil || rd.r == rd.w }
+
 // release returns the buffer, for a connection that is done.
 func (rd *reader) release() {
 	if rd.buf != nil {

@@ -73,43 +73,52 @@ func (c *client) sendAck(kind packets.Type, id uint16, reason packets.ReasonCode
 	c.end()
 }
 
-// flush writes pending bytes until there are none, then exits.
+// flush writes pending bytes until there are none, then exits. It swaps the
+// pending buffer with one of its own each round, so a busy connection keeps two
+// buffers of the capacity it needs instead of growing fresh ones; an idle
+// connection gives both back to the pool.
 func (c *client) flush() {
 	defer c.b.wg.Done()
+	var spare []byte
+	var deadlineSet time.Time
 	for {
 		c.wmu.Lock()
 		buf := c.out
 		if len(buf) == 0 || c.wclosed {
 			c.flushing = false
+			if len(buf) == 0 {
+				c.out = nil
+				putWriteBuf(buf)
+			}
 			c.wcond.Broadcast()
 			c.wmu.Unlock()
+			putWriteBuf(spare)
 			return
 		}
-		c.out = nil
+		c.out = spare[:0]
 		c.wmu.Unlock()
 
-		if err := c.write(buf); err != nil {
+		// A deadline change costs a timer update: refresh it only as it nears.
+		if now := time.Now(); !c.draining.Load() && now.Sub(deadlineSet) > c.b.opts.Limits.WriteTimeout/4 {
+			_ = c.conn.SetWriteDeadline(now.Add(c.b.opts.Limits.WriteTimeout))
+			deadlineSet = now
+		}
+		n, err := c.conn.Write(buf)
+		c.b.stats.bytesOut.Add(uint64(n))
+		if err != nil {
 			c.wmu.Lock()
 			c.wclosed = true
 			c.flushing = false
 			c.wcond.Broadcast()
 			c.wmu.Unlock()
-			c.log.Debug().Err(err).Msg("write failed")
+			c.b.log.Debug().Err(err).Str("client_id", c.info.ID).Str("remote", c.info.RemoteAddr).Msg("write failed")
 			_ = c.conn.Close() // the reader sees the error and cleans up
 			putWriteBuf(buf)
+			putWriteBuf(spare)
 			return
 		}
-		putWriteBuf(buf)
+		spare = buf
 	}
-}
-
-func (c *client) write(buf []byte) error {
-	if !c.draining.Load() { // closeWrites has set a short deadline of its own
-		_ = c.conn.SetWriteDeadline(time.Now().Add(c.b.opts.Limits.WriteTimeout))
-	}
-	n, err := c.conn.Write(buf)
-	c.b.stats.bytesOut.Add(uint64(n))
-	return err
 }
 
 // closeWrites waits (at most grace) for the flusher, writes whatever is still

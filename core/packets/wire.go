@@ -2,6 +2,7 @@ package packets
 
 import (
 	"bytes"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -168,12 +169,9 @@ func appendHeader(dst []byte, t Type, flags byte, remaining int) []byte {
 // grow makes sure dst has room for n more bytes, so that the appends that follow
 // allocate at most once.
 func grow(dst []byte, n int) []byte {
-	if cap(dst)-len(dst) >= n {
-		return dst
-	}
-	nb := make([]byte, len(dst), len(dst)+n)
-	copy(nb, dst)
-	return nb
+	// slices.Grow grows geometrically: callers append many packets to one
+	// buffer, and exact-size growth would copy it once per packet.
+	return slices.Grow(dst, n)
 }
 
 // hasWildcard reports whether a topic name contains + or #.
