@@ -1,0 +1,247 @@
+package interop
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// proc is a client process whose stdout lines are read as they come.
+type proc struct {
+	cmd   *exec.Cmd
+	lines chan string
+	done  chan struct{}
+}
+
+func start(t *testing.T, name string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	p := &proc{cmd: cmd, lines: make(chan string, 256), done: make(chan struct{})}
+	go func() {
+		defer close(p.lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+	}()
+	go func() { cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() && stderr.Len() > 0 {
+			t.Logf("%s stderr: %s", name, stderr.String())
+		}
+	})
+	return p
+}
+
+func (p *proc) kill() {
+	p.cmd.Process.Kill()
+	<-p.done
+}
+
+// waitFor reads lines until one satisfies ok.
+func (p *proc) waitFor(t *testing.T, what string, ok func(string) bool) {
+	t.Helper()
+	deadline := time.After(wait)
+	for {
+		select {
+		case l, open := <-p.lines:
+			if !open {
+				t.Fatalf("%s exited before %s", filepath.Base(p.cmd.Path), what)
+			}
+			if ok(l) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("%s: no %s within %v", filepath.Base(p.cmd.Path), what, wait)
+		}
+	}
+}
+
+func hostPort(t *testing.T) (string, string) {
+	h, port, err := net.SplitHostPort(strings.TrimPrefix(broker(t), "tcp://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, port
+}
+
+// mosquittoClients is mosquitto_pub and mosquitto_sub from Debian's
+// mosquitto-clients.
+type mosquittoClients struct{}
+
+func (mosquittoClients) name() string     { return "mosquitto_pub+sub" }
+func (mosquittoClients) versions() []byte { return []byte{4, 5} }
+
+func (mosquittoClients) base(t *testing.T, v byte, tool string) []string {
+	if _, err := exec.LookPath(tool); err != nil {
+		t.Skipf("%s not installed (Debian package mosquitto-clients)", tool)
+	}
+	h, port := hostPort(t)
+	ver := "mqttv311"
+	if v == 5 {
+		ver = "mqttv5"
+	}
+	return []string{"-h", h, "-p", port, "-V", ver}
+}
+
+const msgPrefix = "=msg=\t" // -F treats @ and % specially
+
+func (m mosquittoClients) subscribe(t *testing.T, v byte, s subSpec) (<-chan msg, func()) {
+	args := append(m.base(t, v, "mosquitto_sub"), "-i", s.ClientID, "-t", s.Topic, "-q", strconv.Itoa(int(s.QoS)),
+		"-d", "-F", msgPrefix+"%t\t%q\t%r\t%p")
+	if !s.Clean {
+		args = append(args, "-c")
+		if v == 5 {
+			args = append(args, "-x", "300")
+		}
+	}
+	if s.Detach {
+		args = append(args, "-E")
+	}
+	if s.Count > 0 {
+		args = append(args, "-C", strconv.Itoa(s.Count))
+	}
+	p := start(t, "stdbuf", append([]string{"-oL", "mosquitto_sub"}, args...)...) // line-buffered through the pipe
+	ready := "received SUBACK"
+	if !s.Subscribe {
+		// Resuming: mosquitto_sub subscribes again, but stored messages may
+		// come before the SUBACK.
+		ready = "received CONNACK"
+	}
+	p.waitFor(t, ready, func(l string) bool { return strings.Contains(l, ready) })
+	if s.Detach {
+		<-p.done
+		return nil, func() {}
+	}
+	ch := make(chan msg, 64)
+	go func() {
+		defer close(ch)
+		for l := range p.lines {
+			if rest, ok := strings.CutPrefix(l, msgPrefix); ok {
+				f := strings.SplitN(rest, "\t", 4)
+				if len(f) == 4 {
+					q, _ := strconv.Atoi(f[1])
+					ch <- msg{Topic: f[0], QoS: byte(q), Retain: f[2] == "1", Payload: f[3]}
+				}
+			}
+		}
+	}()
+	return ch, p.kill
+}
+
+func (m mosquittoClients) publish(t *testing.T, v byte, msg msg) {
+	args := append(m.base(t, v, "mosquitto_pub"), "-i", "pub"+tag(), "-t", msg.Topic, "-m", msg.Payload, "-q", strconv.Itoa(int(msg.QoS)))
+	if msg.Retain {
+		args = append(args, "-r")
+	}
+	if out, err := exec.Command("mosquitto_pub", args...).CombinedOutput(); err != nil {
+		t.Fatalf("mosquitto_pub: %v: %s", err, out)
+	}
+}
+
+func (m mosquittoClients) withWill(t *testing.T, v byte, will msg) func() {
+	args := append(m.base(t, v, "mosquitto_sub"), "-i", "will"+tag(), "-t", will.Topic+"/unused", "-d",
+		"--will-topic", will.Topic, "--will-payload", will.Payload, "--will-qos", strconv.Itoa(int(will.QoS)))
+	if will.Retain {
+		args = append(args, "--will-retain")
+	}
+	p := start(t, "stdbuf", append([]string{"-oL", "mosquitto_sub"}, args...)...)
+	p.waitFor(t, "SUBACK", func(l string) bool { return strings.Contains(l, "received SUBACK") })
+	return p.kill // SIGKILL: no DISCONNECT, the broker sees the connection drop
+}
+
+// mqttJS is the npm package mqtt (MQTT.js) on Node, driven by js/interop.js.
+type mqttJS struct{}
+
+func (mqttJS) name() string     { return "MQTT.js" }
+func (mqttJS) versions() []byte { return []byte{4, 5} }
+
+var npmOnce sync.Once
+var npmErr error
+
+// script returns the path of interop.js, installing its pinned dependencies
+// (npm ci, from package-lock.json) on first use.
+func (mqttJS) script(t *testing.T) string {
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("node not installed")
+	}
+	dir, _ := filepath.Abs("js")
+	npmOnce.Do(func() {
+		if _, err := os.Stat(filepath.Join(dir, "node_modules", "mqtt")); err == nil {
+			return
+		}
+		cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			npmErr = fmt.Errorf("npm ci: %v: %s", err, out)
+		}
+	})
+	if npmErr != nil {
+		t.Fatal(npmErr)
+	}
+	return filepath.Join(dir, "interop.js")
+}
+
+func (j mqttJS) run(t *testing.T, cmd map[string]any) *proc {
+	script := j.script(t)
+	cmd["url"] = "mqtt://" + strings.TrimPrefix(broker(t), "tcp://")
+	b, _ := json.Marshal(cmd)
+	return start(t, "node", script, string(b))
+}
+
+func (j mqttJS) subscribe(t *testing.T, v byte, s subSpec) (<-chan msg, func()) {
+	cmd := map[string]any{"op": "sub", "version": v, "clientId": s.ClientID, "clean": s.Clean, "topic": s.Topic,
+		"qos": s.QoS, "subscribe": s.Subscribe, "count": s.Count, "exitAfterSubscribe": s.Detach}
+	if !s.Clean {
+		cmd["sessionExpiry"] = 300
+	}
+	p := j.run(t, cmd)
+	p.waitFor(t, "READY", func(l string) bool { return l == "READY" })
+	if s.Detach {
+		p.waitFor(t, "DONE", func(l string) bool { return l == "DONE" })
+		return nil, func() {}
+	}
+	ch := make(chan msg, 64)
+	go func() {
+		defer close(ch)
+		for l := range p.lines {
+			var m msg
+			if strings.HasPrefix(l, "{") && json.Unmarshal([]byte(l), &m) == nil {
+				ch <- m
+			}
+		}
+	}()
+	return ch, p.kill
+}
+
+func (j mqttJS) publish(t *testing.T, v byte, m msg) {
+	p := j.run(t, map[string]any{"op": "pub", "version": v, "clientId": "pub" + tag(), "topic": m.Topic,
+		"payload": m.Payload, "qos": m.QoS, "retain": m.Retain})
+	p.waitFor(t, "DONE", func(l string) bool { return l == "DONE" })
+}
+
+func (j mqttJS) withWill(t *testing.T, v byte, will msg) func() {
+	p := j.run(t, map[string]any{"op": "will", "version": v, "clientId": "will" + tag(),
+		"will": map[string]any{"topic": will.Topic, "payload": will.Payload, "qos": will.QoS, "retain": will.Retain}})
+	p.waitFor(t, "READY", func(l string) bool { return l == "READY" })
+	return p.kill
+}

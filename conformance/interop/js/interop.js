@@ -1,0 +1,53 @@
+// The MQTT.js side of the interop matrix. The Go tests in conformance/interop
+// run it as: node interop.js '<json command>'. It prints READY once connected
+// (and subscribed), one JSON line per message received, and DONE at the end.
+'use strict';
+const mqtt = require('mqtt');
+
+const cmd = JSON.parse(process.argv[2]);
+const say = (x) => process.stdout.write((typeof x === 'string' ? x : JSON.stringify(x)) + '\n');
+const fail = (err) => { process.stderr.write(String(err && err.stack || err) + '\n'); process.exit(1); };
+setTimeout(() => fail('timed out'), cmd.timeoutMs || 10000).unref();
+
+const opts = {
+  protocolVersion: cmd.version,
+  clientId: cmd.clientId,
+  clean: cmd.clean !== false,
+  reconnectPeriod: 0,
+  connectTimeout: 5000,
+};
+if (cmd.version === 5 && cmd.sessionExpiry) opts.properties = { sessionExpiryInterval: cmd.sessionExpiry };
+if (cmd.will) opts.will = { topic: cmd.will.topic, payload: Buffer.from(cmd.will.payload), qos: cmd.will.qos, retain: !!cmd.will.retain };
+
+const client = mqtt.connect(cmd.url, opts);
+client.on('error', fail);
+let received = 0;
+client.on('message', (topic, payload, packet) => {
+  say({ topic, qos: packet.qos, retain: !!packet.retain, payload: payload.toString() });
+  received++;
+  if (cmd.count && received >= cmd.count) client.end(false, () => { say('DONE'); process.exit(0); });
+});
+client.once('connect', (connack) => {
+  switch (cmd.op) {
+    case 'sub':
+      if (cmd.subscribe === false) { say('READY'); return; }
+      client.subscribe(cmd.topic, { qos: cmd.qos }, (err, granted) => {
+        if (err) return fail(err);
+        if (!granted.length || granted[0].qos >= 0x80) return fail('subscription refused: ' + JSON.stringify(granted));
+        say('READY');
+        if (cmd.exitAfterSubscribe) client.end(false, () => { say('DONE'); process.exit(0); });
+      });
+      break;
+    case 'pub':
+      client.publish(cmd.topic, cmd.payload, { qos: cmd.qos, retain: !!cmd.retain }, (err) => {
+        if (err) return fail(err);
+        client.end(false, () => { say('DONE'); process.exit(0); });
+      });
+      break;
+    case 'will':
+      say('READY'); // the Go test kills the process: the connection drops without DISCONNECT
+      break;
+    default:
+      fail('unknown op ' + cmd.op);
+  }
+});
