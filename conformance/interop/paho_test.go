@@ -8,8 +8,8 @@ import (
 	"sync"
 	"testing"
 
-	pahov3 "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.golang/paho"
+	pahov3 "github.com/eclipse/paho.mqtt.golang"
 )
 
 func dialTCP(t *testing.T) net.Conn {
