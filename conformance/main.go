@@ -34,8 +34,8 @@ type RunFile struct {
 }
 
 // Main is the conformance command. It returns the exit status: 0 when no
-// statement failed (or every failure is listed in --expect-fail), 1 on
-// failures, 2 on usage errors.
+// statement failed, or every failure is a known deviation listed in
+// --expect-fail; 1 on other failures; 2 on usage errors.
 func Main(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		switch args[0] {
@@ -118,11 +118,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if len(known) > 0 {
 		fmt.Fprintf(stdout, "known deviations: %d of the failures are listed in %s\n", f-len(unexpected), *expect)
 		if len(fixed) > 0 {
-			fmt.Fprintf(stdout, "listed as known deviations but passed (update the list): %s\n", strings.Join(fixed, ", "))
+			// Timing-dependent deviations pass now and then: note, not fail.
+			fmt.Fprintf(stdout, "listed as known deviations but passed this time: %s\n", strings.Join(fixed, ", "))
 		}
 	}
 	fmt.Fprintf(stdout, "%d passed, %d failed, %d skipped\n", p, f, s)
-	if len(unexpected) > 0 || len(fixed) > 0 {
+	if len(unexpected) > 0 {
 		return 1
 	}
 	return 0

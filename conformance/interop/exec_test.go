@@ -36,13 +36,14 @@ func start(t *testing.T, name string, args ...string) *proc {
 	}
 	p := &proc{cmd: cmd, lines: make(chan string, 256), done: make(chan struct{})}
 	go func() {
-		defer close(p.lines)
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			p.lines <- sc.Text()
 		}
+		close(p.lines)
+		cmd.Wait() // only after every read: Wait closes the pipe
+		close(p.done)
 	}()
-	go func() { cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
 		p.kill()
 		if t.Failed() && stderr.Len() > 0 {
@@ -54,6 +55,10 @@ func start(t *testing.T, name string, args ...string) *proc {
 
 func (p *proc) kill() {
 	p.cmd.Process.Kill()
+	go func() { // unblock the reader if nobody else reads any more
+		for range p.lines {
+		}
+	}()
 	<-p.done
 }
 
