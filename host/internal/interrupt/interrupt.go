@@ -1,7 +1,16 @@
-// Package interrupt makes a WebAssembly module interruptible at low cost: it
-// adds an exported mutable i32 global and, at the head of every loop, code
-// that traps (unreachable) when the global is non-zero. The host sets the
-// global from another goroutine to cut off a call that overran its deadline.
+// Package interrupt makes a WebAssembly module interruptible at low cost. It
+// adds two mutable i32 globals, an exported interrupt flag and a private
+// countdown, and at the head of every loop code that decrements the
+// countdown; every YieldEvery iterations the code
+//
+//   - executes memory.grow 0, which in wazero leaves machine code for Go: a
+//     point where the Go scheduler can stop the goroutine, so that a guest
+//     looping forever cannot stall the garbage collector's stop-the-world
+//     (and with it the whole process), and
+//   - traps (unreachable) if the interrupt flag is set.
+//
+// The host sets the flag from another goroutine to cut off a call that overran
+// its deadline.
 //
 // This is the scheme of wasmtime's epoch interruption done on the binary, so
 // that it works with wazero without WithCloseOnContextDone, which checks for
@@ -24,6 +33,10 @@ import (
 // Export is the name under which the interrupt global is exported.
 const Export = "plume_interrupt"
 
+// YieldEvery is the number of loop iterations between two visits to the host,
+// which check the interrupt flag and let the Go runtime preempt the guest.
+const YieldEvery = 4096
+
 // ErrUnsupported reports a module that Instrument cannot rewrite.
 var ErrUnsupported = errors.New("cannot instrument module")
 
@@ -31,6 +44,7 @@ var ErrUnsupported = errors.New("cannot instrument module")
 const (
 	secCustom = 0
 	secImport = 2
+	secMemory = 5
 	secGlobal = 6
 	secExport = 7
 	secCode   = 10
@@ -67,11 +81,16 @@ func Instrument(bin []byte) ([]byte, error) {
 	}
 
 	var importedGlobals, definedGlobals uint32
+	hasMemory := false
 	for _, s := range secs {
 		var err error
 		switch s.id {
+		case secMemory:
+			hasMemory = true
 		case secImport:
-			importedGlobals, err = countGlobalImports(s.body)
+			var mems uint32
+			importedGlobals, mems, err = countImports(s.body)
+			hasMemory = hasMemory || mems > 0
 		case secGlobal:
 			definedGlobals, err = (&reader{b: s.body}).count()
 		case secExport:
@@ -81,11 +100,16 @@ func Instrument(bin []byte) ([]byte, error) {
 			return nil, fmt.Errorf("%w: %v", ErrUnsupported, err)
 		}
 	}
-	g := importedGlobals + definedGlobals
-	check := appendU32([]byte{0x23}, g)           // global.get g
-	check = append(check, 0x04, 0x40, 0x00, 0x0B) // if; unreachable; end
+	if !hasMemory {
+		return nil, fmt.Errorf("%w: the module has no memory", ErrUnsupported)
+	}
+	g := importedGlobals + definedGlobals // the interrupt flag
+	fuel := g + 1                         // the countdown
+	check := loopCheck(g, fuel)
 
 	newGlobal := []byte{0x7F, 0x01, 0x41, 0x00, 0x0B} // mut i32 = i32.const 0
+	newGlobal = append(newGlobal, 0x7F, 0x01, 0x41)   // mut i32 = i32.const YieldEvery
+	newGlobal = append(appendS32(newGlobal, YieldEvery), 0x0B)
 	newExport := appendName(nil, Export)
 	newExport = appendU32(append(newExport, 0x03), g)
 
@@ -102,7 +126,7 @@ func Instrument(bin []byte) ([]byte, error) {
 			return
 		}
 		if !sawGlobal && rank[id] > rank[secGlobal] {
-			emit(secGlobal, append(appendU32(nil, 1), newGlobal...))
+			emit(secGlobal, append(appendU32(nil, 2), newGlobal...))
 			sawGlobal = true
 		}
 		if !sawExport && rank[id] > rank[secExport] {
@@ -114,14 +138,14 @@ func Instrument(bin []byte) ([]byte, error) {
 		before(s.id)
 		switch s.id {
 		case secGlobal:
-			body, err := appendEntry(s.body, newGlobal)
+			body, err := appendEntries(s.body, 2, newGlobal)
 			if err != nil {
 				return nil, fmt.Errorf("%w: %v", ErrUnsupported, err)
 			}
 			emit(secGlobal, body)
 			sawGlobal = true
 		case secExport:
-			body, err := appendEntry(s.body, newExport)
+			body, err := appendEntries(s.body, 1, newExport)
 			if err != nil {
 				return nil, fmt.Errorf("%w: %v", ErrUnsupported, err)
 			}
@@ -141,22 +165,37 @@ func Instrument(bin []byte) ([]byte, error) {
 	return out, nil
 }
 
-// appendEntry adds one entry to a vector-shaped section body.
-func appendEntry(body, entry []byte) ([]byte, error) {
+// loopCheck is the code inserted at the head of every loop.
+func loopCheck(flag, fuel uint32) []byte {
+	b := appendU32([]byte{0x23}, fuel) // global.get fuel
+	b = append(b, 0x41, 0x01, 0x6B)    // i32.const 1; i32.sub
+	b = appendU32(append(b, 0x24), fuel)
+	b = appendU32(append(b, 0x23), fuel)
+	b = append(b, 0x45, 0x04, 0x40) // i32.eqz; if
+	b = appendS32(append(b, 0x41), YieldEvery)
+	b = appendU32(append(b, 0x24), fuel)       // fuel = YieldEvery
+	b = append(b, 0x41, 0x00, 0x40, 0x00, 0x1A) // drop(memory.grow 0): visit the host
+	b = appendU32(append(b, 0x23), flag)        // global.get flag
+	b = append(b, 0x04, 0x40, 0x00, 0x0B)       // if; unreachable; end
+	return append(b, 0x0B)                      // end
+}
+
+// appendEntries adds k entries (encoded in entries) to a vector-shaped
+// section body.
+func appendEntries(body []byte, k uint32, entries []byte) ([]byte, error) {
 	r := &reader{b: body}
 	n := r.u32()
 	if r.err != nil {
 		return nil, r.err
 	}
-	out := appendU32(nil, n+1)
+	out := appendU32(nil, n+k)
 	out = append(out, body[r.p:]...)
-	return append(out, entry...), nil
+	return append(out, entries...), nil
 }
 
-func countGlobalImports(body []byte) (uint32, error) {
+func countImports(body []byte) (globals, memories uint32, err error) {
 	r := &reader{b: body}
 	n := r.u32()
-	var globals uint32
 	for i := uint32(0); i < n && r.err == nil; i++ {
 		r.name()
 		r.name()
@@ -168,6 +207,7 @@ func countGlobalImports(body []byte) (uint32, error) {
 			r.limits()
 		case 0x02: // memory
 			r.limits()
+			memories++
 		case 0x03: // global
 			r.byte()
 			r.byte()
@@ -176,10 +216,10 @@ func countGlobalImports(body []byte) (uint32, error) {
 			r.byte()
 			r.u32()
 		default:
-			return 0, fmt.Errorf("import kind %#x", kind)
+			return 0, 0, fmt.Errorf("import kind %#x", kind)
 		}
 	}
-	return globals, r.err
+	return globals, memories, r.err
 }
 
 func checkExports(body []byte) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -53,6 +54,14 @@ func TestInstrumentedLoopIsCutOff(t *testing.T) {
 			case err := <-done:
 				t.Fatalf("spin(1) returned early: %v", err)
 			case <-time.After(50 * time.Millisecond):
+			}
+			// The looping guest must not stall a stop-the-world.
+			gc := make(chan struct{})
+			go func() { runtime.GC(); close(gc) }()
+			select {
+			case <-gc:
+			case <-time.After(5 * time.Second):
+				t.Fatal("runtime.GC stalled by a looping guest")
 			}
 			g.Set(1)
 			select {

@@ -1,0 +1,146 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/plumemq/plume/core/hooks"
+)
+
+func authorize(h *Host, topic string) (hooks.AuthzResult, error) {
+	c := &hooks.Client{ID: "c-" + topic, RemoteAddr: "127.0.0.1:1"}
+	return h.Chain().Authorize(context.Background(), &hooks.AuthzRequest{Client: c, Topic: topic})
+}
+
+func authorizeDirect(h *Host, name, topic string) (hooks.AuthzResult, error) {
+	c := &hooks.Client{ID: "c-" + topic, RemoteAddr: "127.0.0.1:1"}
+	return h.Plugin(name).Authorize(context.Background(), &hooks.AuthzRequest{Client: c, Topic: topic})
+}
+
+// A plugin that loops forever is cut off at its deadline: the client is
+// denied (authorize fails closed), the instance is replaced, and calls from
+// other clients meanwhile are answered.
+func TestEndlessLoopDeniedAtDeadline(t *testing.T) {
+	cfg := one("hostile", testPlugin(t, "hostile"))
+	cfg.Plugins[0].CallTimeout = 100 * time.Millisecond
+	cfg.Plugins[0].PoolSize = 2
+	h, logs := startHost(t, cfg)
+
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	var others, otherErrs int
+	wg.Add(1)
+	go func() { // another client, served by the other instance meanwhile
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			res, err := authorize(h, "fine")
+			others++
+			if err != nil || res.Verdict != hooks.Allow {
+				otherErrs++
+			}
+		}
+	}()
+	start := time.Now()
+	_, err := authorizeDirect(h, "hostile", "loop")
+	took := time.Since(start)
+	close(stop)
+	wg.Wait()
+	if !errors.Is(err, ErrDeadline) {
+		t.Fatalf("loop: err = %v, want ErrDeadline", err)
+	}
+	if took < 100*time.Millisecond || took > 2*time.Second {
+		t.Errorf("loop cut off after %s, want about the 100ms deadline", took)
+	}
+	if others == 0 || otherErrs != 0 {
+		t.Errorf("other client: %d calls, %d failed during the loop; want some, none failed", others, otherErrs)
+	}
+	res, err := authorize(h, "loop") // through the chain: denied, not an error
+	if err != nil || res.Verdict != hooks.Deny {
+		t.Errorf("chain verdict for loop = %v, %v; want deny", res.Verdict, err)
+	}
+	if res, err := authorize(h, "fine"); err != nil || res.Verdict != hooks.Allow {
+		t.Errorf("after the loop: %v, %v; want allow from a fresh instance", res.Verdict, err)
+	}
+	if n := h.Plugin("hostile").Traps(); n != 2 {
+		t.Errorf("traps = %d, want 2", n)
+	}
+	if !strings.Contains(logs.String(), "plugin instance discarded") {
+		t.Errorf("log does not mention the discarded instance:\n%s", logs)
+	}
+}
+
+// A plugin that allocates without end hits its memory cap and traps; the next
+// call gets a fresh instance.
+func TestMemoryBombCapped(t *testing.T) {
+	cfg := one("hostile", testPlugin(t, "hostile"))
+	cfg.Plugins[0].MemoryPages = 512 // 32 MiB
+	cfg.Plugins[0].CallTimeout = 10 * time.Second
+	h, logs := startHost(t, cfg)
+	_, err := authorizeDirect(h, "hostile", "bomb")
+	if !errors.Is(err, ErrTrap) {
+		t.Fatalf("bomb: err = %v, want ErrTrap\n%s", err, logs)
+	}
+	if res, err := authorizeDirect(h, "hostile", "fine"); err != nil || res.Verdict != hooks.Allow {
+		t.Errorf("after the bomb: %v, %v; want allow", res.Verdict, err)
+	}
+	if h.Plugin("hostile").Traps() != 1 {
+		t.Errorf("traps = %d, want 1", h.Plugin("hostile").Traps())
+	}
+}
+
+// A Go panic ends the instance (the Go runtime exits); the panic message is
+// logged and the next call is served.
+func TestPanicReplacesInstance(t *testing.T) {
+	h, logs := startHost(t, one("hostile", testPlugin(t, "hostile")))
+	for i := 0; i < 3; i++ {
+		if _, err := authorizeDirect(h, "hostile", "panic"); !errors.Is(err, ErrTrap) {
+			t.Fatalf("panic %d: err = %v, want ErrTrap", i, err)
+		}
+		if res, err := authorizeDirect(h, "hostile", "fine"); err != nil || res.Verdict != hooks.Allow {
+			t.Fatalf("after panic %d: %v, %v; want allow", i, res.Verdict, err)
+		}
+	}
+	if !strings.Contains(logs.String(), "hostile plugin panics on purpose") {
+		t.Errorf("log lacks the guest's panic message:\n%s", logs)
+	}
+}
+
+// Without a grant a plugin cannot open a host file; with AllowFS it can read
+// (only) the granted directory.
+func TestWASIFileAccessNeedsGrant(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret.txt")
+	if err := os.WriteFile(secret, []byte("s3cret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wasm := testPlugin(t, "hostile")
+
+	h, _ := startHost(t, one("hostile", wasm))
+	for _, path := range []string{secret, "/etc/passwd"} {
+		res, err := authorizeDirect(h, "hostile", "open:"+path)
+		if err != nil || res.Verdict != hooks.Deny {
+			t.Errorf("open %s without grant: %v, %v; want deny (open failed)", path, res.Verdict, err)
+		}
+	}
+
+	cfg := one("granted", wasm)
+	cfg.Plugins[0].AllowFS = []string{dir}
+	g, _ := startHost(t, cfg)
+	if res, err := authorizeDirect(g, "granted", "open:"+secret); err != nil || res.Verdict != hooks.Allow {
+		t.Errorf("open granted file: %v %q, %v; want allow", res.Verdict, res.ReasonString, err)
+	}
+	if res, err := authorizeDirect(g, "granted", "open:/etc/passwd"); err != nil || res.Verdict != hooks.Deny {
+		t.Errorf("open outside the grant: %v, %v; want deny", res.Verdict, err)
+	}
+}
