@@ -17,7 +17,7 @@ import (
 const usage = `usage:
   conformance --broker tcp://HOST:PORT [--version 3|5] [--only PATTERN] [flags]
       check a broker; one line per statement, then "N passed, N failed, N skipped"
-  conformance report [--out FILE] NAME=RESULTS.json ...
+  conformance report [--out FILE] NAME=RESULTS.json[,MORE.json] ...
       merge --json outputs into the markdown report, one column per NAME
   conformance list
       print the statement catalogue and the coverage counts
@@ -194,18 +194,23 @@ func mainReport(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "report: %q: want NAME=FILE.json\n", a)
 			return 2
 		}
-		var rf RunFile
-		if file != "" {
-			b, err := os.ReadFile(file)
+		var results []Result
+		for _, f := range strings.Split(file, ",") {
+			if f == "" {
+				continue
+			}
+			var rf RunFile
+			b, err := os.ReadFile(f)
 			if err == nil {
 				err = json.Unmarshal(b, &rf)
 			}
 			if err != nil {
-				fmt.Fprintf(stderr, "report: %s: %v\n", file, err)
+				fmt.Fprintf(stderr, "report: %s: %v\n", f, err)
 				return 2
 			}
+			results = append(results, rf.Results...)
 		}
-		columns[name] = rf.Results
+		columns[name] = results
 	}
 	w := stdout
 	if *out != "" {

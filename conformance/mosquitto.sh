@@ -6,6 +6,9 @@
 #
 #   conformance/mosquitto.sh [--json FILE] [--no-interop]
 #
+# With --json, the main run's results go to FILE and those of the restricted
+# Mosquitto (max_qos 1, retain_available false) to FILE less .json plus
+# .restricted.json.
 # Needs: apt-get install -y mosquitto mosquitto-clients; node and npm for the
 # MQTT.js part of the interop matrix.
 set -euo pipefail
@@ -65,7 +68,9 @@ args=(--broker "tcp://127.0.0.1:$port" --denied-topic '$SYS/cf' --expect-fail co
 "$work/conformance" "${args[@]}" || status=1
 # The statements about brokers without QoS 2 or retained messages, on a
 # Mosquitto configured that way.
-"$work/conformance" --broker "tcp://127.0.0.1:$restricted" --version 5 --only 'MQTT-3\.2\.2-1[23]$' || status=1
+rargs=(--broker "tcp://127.0.0.1:$restricted" --version 5 --only 'MQTT-3\.2\.2-1[23]$')
+[ -n "$json" ] && rargs+=(--json "${json%.json}.restricted.json")
+"$work/conformance" "${rargs[@]}" || status=1
 if [ "$interop" = 1 ]; then
 	go test -count=1 ./conformance/interop -broker "tcp://127.0.0.1:$port" || status=1
 fi
