@@ -84,7 +84,7 @@ var connectCases = []Case{
 		}), "password without password flag")
 	}},
 	{Name: "PasswordWithoutUsernameRefused", V4: []string{"3.1.2-22"}, Run: func(t *T) {
-		connectRefused(t, malformedConnect(t, func(c *wire.Connect) { c.Password = []byte("pw") }), "password flag without user name flag")
+		connectRefused(t, malformedConnect(t, func(c *wire.Connect) { c.Username, c.Password = nil, []byte("pw") }), "password flag without user name flag")
 	}},
 	{Name: "MissingClientIDRefused", V5: []string{"3.1.3-3"}, V4: []string{"3.1.3-3"}, Run: func(t *T) {
 		full := t.ConnectPacket("m").Encode()
@@ -235,16 +235,25 @@ var connectCases = []Case{
 			}
 		}
 	}},
-	{Name: "KeepAliveEnforced", V5: []string{"3.1.2-22", "3.2.2-22"}, V4: []string{"3.1.2-24"}, Timeout: 9 * time.Second, Run: func(t *T) {
+	{Name: "KeepAliveEnforced", V5: []string{"3.1.2-22", "3.2.2-22"}, V4: []string{"3.1.2-24"}, Timeout: 10 * time.Second, Run: func(t *T) {
 		cp := t.ConnectPacket("k")
 		cp.KeepAlive = 1
 		c, ack := t.Connect(cp)
 		ka := 1.0
-		if p, ok := ack.Props.Get(wire.PropServerKeepAlive); ok {
-			if p.Int > 3 || p.Int == 0 {
-				t.Skipf("broker sets Server Keep Alive %d s; too long (or off) to test here", p.Int)
+		p, ok := ack.Props.Get(wire.PropServerKeepAlive)
+		if want := t.Opts().ServerKeepAlive; want >= 0 && t.V >= 5 {
+			t.Check(ok && int(p.Int) == want, "Server Keep Alive %d (sent: %v), the broker is said to impose %d", p.Int, ok, want)
+		}
+		if ok {
+			if p.Int > 4 || p.Int == 0 {
+				t.Skipf("broker sets Server Keep Alive %d s; too long (or off) to wait for here", p.Int)
 			}
 			ka = float64(p.Int)
+		} else if want := t.Opts().ServerKeepAlive; want > 0 && t.V == 4 {
+			if want > 4 {
+				t.Skipf("broker imposes a keep alive of %d s; too long to wait for here", want)
+			}
+			ka = float64(want)
 		}
 		start := time.Now()
 		limit := time.Duration(ka*1.5*float64(time.Second)) + 2*time.Second

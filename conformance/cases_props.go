@@ -96,9 +96,11 @@ var propertyCases = []Case{
 			pub.Publish(tp, "x", 1, false)
 		}
 		alias := map[uint32]string{}
+		used := false
 		for _, want := range topics {
 			p := sub.ExpectPublish()
 			a, ok := p.Props.Get(wire.PropTopicAlias)
+			used = used || ok
 			if ok {
 				t.Check(a.Int >= 1 && a.Int <= 1, "Topic Alias %d beyond the client's maximum 1", a.Int)
 				if p.Topic != "" {
@@ -109,6 +111,10 @@ var propertyCases = []Case{
 			} else {
 				t.Check(p.Topic == want, "topic %q, want %q", p.Topic, want)
 			}
+		}
+		if !used {
+			t.Check(!t.Opts().SendsTopicAliases, "no topic alias sent, although the broker is said to send them")
+			t.Skipf("the broker sent no topic alias, so there was none to check (say --sends-topic-aliases if it should)")
 		}
 	}},
 	{Name: "NoServerTopicAliasWithoutClientMaximum", V5: []string{"3.1.2-27"}, Run: func(t *T) {

@@ -12,6 +12,9 @@ var (
 	brokerFlag  = flag.String("broker", "", "broker to check, tcp://host:port (the suite is skipped without it)")
 	deniedFlag  = flag.String("denied-topic", "", "a topic the broker refuses to let clients publish to")
 	versionFlag = flag.String("version", "", "3 or 5: run one protocol version only")
+	onlyFlag    = flag.String("only", "", "regular expression on statement id or test name")
+	keepFlag    = flag.Int("server-keep-alive", -1, "the keep alive (s) the broker imposes as Server Keep Alive, -1 if unknown")
+	aliasFlag   = flag.Bool("sends-topic-aliases", false, "the broker sends topic aliases to clients that allow them")
 )
 
 // TestBroker runs the whole suite against -broker, one subtest per case and
@@ -20,7 +23,8 @@ func TestBroker(t *testing.T) {
 	if *brokerFlag == "" {
 		t.Skip("no -broker given; run: go test ./conformance/... -broker tcp://HOST:PORT")
 	}
-	o := Options{Broker: *brokerFlag, DeniedTopic: *deniedFlag, ServerKeepAlive: -1}
+	o := Options{Broker: *brokerFlag, DeniedTopic: *deniedFlag, ServerKeepAlive: *keepFlag,
+		SendsTopicAliases: *aliasFlag, Only: *onlyFlag}
 	switch *versionFlag {
 	case "3", "4", "3.1.1":
 		o.Versions = []byte{4}

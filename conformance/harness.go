@@ -134,7 +134,20 @@ func (t *T) Dial() *Client {
 // ConnectPacket returns a valid CONNECT for this test: clean start, a unique
 // client id built from name, keep alive 60 s.
 func (t *T) ConnectPacket(name string) wire.Connect {
-	return wire.Connect{Version: t.V, ClientID: t.ID(name), CleanStart: true, KeepAlive: 60}
+	cp := wire.Connect{Version: t.V, ClientID: t.ID(name), CleanStart: true, KeepAlive: 60}
+	t.credentials(&cp)
+	return cp
+}
+
+// credentials adds the user name and password of the options, if any.
+func (t *T) credentials(cp *wire.Connect) {
+	if t.o.Username != "" {
+		u := t.o.Username
+		cp.Username = &u
+	}
+	if t.o.Password != "" {
+		cp.Password = []byte(t.o.Password)
+	}
 }
 
 // Connect dials and connects with the given CONNECT, failing the test unless
@@ -405,7 +418,9 @@ func (t *T) ClearRetained(topic string) {
 		return
 	}
 	defer c.Close()
-	c.Write(wire.Connect{Version: t.V, ClientID: t.ID("clr"), CleanStart: true}.Encode(), time.Second)
+	cp := wire.Connect{Version: t.V, ClientID: t.ID("clr"), CleanStart: true}
+	t.credentials(&cp)
+	c.Write(cp.Encode(), time.Second)
 	if p, err := c.Read(2 * time.Second); err != nil || p.Type != wire.CONNACK {
 		return
 	}
@@ -431,7 +446,9 @@ func (t *T) EndSession(clientID string) {
 		return
 	}
 	defer c.Close()
-	c.Write(wire.Connect{Version: t.V, ClientID: clientID, CleanStart: true}.Encode(), time.Second)
+	cp := wire.Connect{Version: t.V, ClientID: clientID, CleanStart: true}
+	t.credentials(&cp)
+	c.Write(cp.Encode(), time.Second)
 	c.Read(2 * time.Second)
 	c.Write(wire.Disconnect(t.V, 0, nil), time.Second)
 }

@@ -27,9 +27,14 @@ type Options struct {
 	// DeniedTopic is a topic the broker refuses to let clients publish to or
 	// subscribe to; "" skips the tests that need one.
 	DeniedTopic string
-	// ServerKeepAlive is the largest keep alive the broker allows (it answers
-	// a larger request with Server Keep Alive); -1 means unknown.
+	// ServerKeepAlive is the keep alive, in seconds, that the broker imposes
+	// on every client by returning it as Server Keep Alive; -1 means unknown
+	// (the broker keeps the client's value unless its CONNACK says otherwise).
 	ServerKeepAlive int
+	// SendsTopicAliases says the broker uses topic aliases towards clients
+	// that allow them; without it, tests of the aliases a broker sends skip
+	// when it sends none.
+	SendsTopicAliases bool
 	// Username and Password are sent on every CONNECT when set.
 	Username string
 	Password string
