@@ -173,7 +173,7 @@ func loopCheck(flag, fuel uint32) []byte {
 	b = appendU32(append(b, 0x23), fuel)
 	b = append(b, 0x45, 0x04, 0x40) // i32.eqz; if
 	b = appendS32(append(b, 0x41), YieldEvery)
-	b = appendU32(append(b, 0x24), fuel)       // fuel = YieldEvery
+	b = appendU32(append(b, 0x24), fuel)        // fuel = YieldEvery
 	b = append(b, 0x41, 0x00, 0x40, 0x00, 0x1A) // drop(memory.grow 0): visit the host
 	b = appendU32(append(b, 0x23), flag)        // global.get flag
 	b = append(b, 0x04, 0x40, 0x00, 0x0B)       // if; unreachable; end
