@@ -75,3 +75,27 @@ func TestV311SubscribeFailureIs0x80(t *testing.T) {
 		t.Fatalf("SUBACK % x, want % x", got, want)
 	}
 }
+
+func TestMQTT31ClientConnects(t *testing.T) {
+	tb := startBroker(t, broker.Options{AllowAnonymous: true})
+	c, _ := connectRaw(t, tb.addr, &packets.Connect{ProtocolName: "MQIsdp", ProtocolVersion: packets.V31, CleanStart: true, ClientID: "old-timer"})
+	c.subscribe(1, sub("v31/t", 1))
+	c.publish(&packets.Publish{Topic: "v31/t", QoS: 1, PacketID: 2, Payload: []byte("x")})
+	if m := c.nextPublish(); string(m.Payload) != "x" {
+		t.Fatalf("got %q", m.Payload)
+	}
+	// 3.1 limits client ids to 23 bytes.
+	c2 := dialRaw(t, tb.addr)
+	ack := c2.connect(&packets.Connect{ProtocolName: "MQIsdp", ProtocolVersion: packets.V31, CleanStart: true, ClientID: strings.Repeat("z", 24)})
+	if ack.Reason != packets.ClientIdentifierNotValid {
+		t.Fatalf("CONNACK %v", ack.Reason)
+	}
+}
+
+func TestClientPublishWithSubscriptionIdentifierIsProtocolError(t *testing.T) {
+	tb := startBroker(t, broker.Options{AllowAnonymous: true})
+	c, _ := connectRaw(t, tb.addr, v5Connect("subid-pub"))
+	// PUBLISH "t" with property 0x0B = 1: only the server may send it [MQTT-3.3.4-6].
+	c.write([]byte{0x30, 0x06, 0, 1, 't', 0x02, 0x0b, 0x01})
+	c.expectDisconnect(packets.ProtocolError)
+}

@@ -292,3 +292,19 @@ func TestFailedReauthenticationDisconnects(t *testing.T) {
 	answer("wrong")
 	c.expectDisconnect(packets.NotAuthorized)
 }
+
+func TestWillDeniedByAuthorizeIsNotPublished(t *testing.T) {
+	tb, _ := startPolicyBroker(t)
+	w, _ := goodClient(t, tb.addr, "will-watch")
+	w.subscribe(1, sub("#", 1))
+	for _, topic := range []string{"deny/will", "ok/will"} {
+		cp := willConnect("will-"+topic, topic, 0, 0)
+		cp.HasUsername, cp.Username = true, "good"
+		c, _ := connectRaw(t, tb.addr, cp)
+		_ = c.conn.Close()
+	}
+	// Only the allowed will arrives.
+	if m := w.nextPublish(); m.Topic != "ok/will" {
+		t.Fatalf("will on %q published", m.Topic)
+	}
+}

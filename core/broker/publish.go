@@ -21,6 +21,10 @@ func (c *client) handlePublish(h packets.FixedHeader, body []byte) error {
 		return err
 	}
 	c.b.stats.msgsIn.Add(1)
+	if p.Properties.Has(packets.PropSubscriptionID) {
+		// [MQTT-3.3.4-6] only the server puts Subscription Identifiers on a PUBLISH.
+		return protocolError("PUBLISH from a client carries a Subscription Identifier [MQTT-3.3.4-6]")
+	}
 	if err := c.resolveAlias(&p); err != nil {
 		return err
 	}

@@ -146,3 +146,24 @@ func TestRetainedWillIsRetained(t *testing.T) {
 		t.Fatalf("got %+v", m)
 	}
 }
+
+func TestWillPropertiesForwarded(t *testing.T) {
+	tb := startBroker(t, broker.Options{AllowAnonymous: true})
+	w := watch(t, tb.addr, "will/props")
+	cp := willConnect("props", "will/props", 0, 0)
+	wp := &cp.Will.Properties
+	wp.ContentType, wp.ResponseTopic, wp.CorrelationData = "text/plain", "r/t", []byte{9}
+	wp.User = []packets.UserProperty{{Key: "k", Value: "v"}}
+	wp.MessageExpiry = 100
+	for _, id := range []packets.PropID{packets.PropContentType, packets.PropResponseTopic, packets.PropCorrelationData, packets.PropMessageExpiry} {
+		wp.Set(id)
+	}
+	c, _ := connectRaw(t, tb.addr, cp)
+	_ = c.conn.Close()
+	m := w.nextPublish()
+	p := m.Properties
+	if p.ContentType != "text/plain" || p.ResponseTopic != "r/t" || len(p.CorrelationData) != 1 ||
+		len(p.User) != 1 || p.User[0].Key != "k" || !p.Has(packets.PropMessageExpiry) || p.MessageExpiry > 100 {
+		t.Fatalf("will properties %+v", p)
+	}
+}
