@@ -39,6 +39,11 @@ type Broker struct {
 
 	wg      sync.WaitGroup // every goroutine the broker starts
 	sysStop chan struct{}
+
+	parkAfter time.Duration // idle time after which a connection is parked; 0 = never
+	pollOnce  sync.Once
+	poll      *poller // nil until the first park, or where there is none
+	pollDone  chan struct{}
 }
 
 // entry is a session together with what the broker keeps beside it: the
@@ -73,6 +78,7 @@ func New(opts Options) (*Broker, error) {
 		clients:   map[*client]struct{}{},
 		listeners: map[net.Listener]struct{}{},
 		sysStop:   make(chan struct{}),
+		parkAfter: max(opts.ParkIdleAfter, 0),
 	}
 	if b.hooks == nil {
 		b.hooks = hooks.Base{}
@@ -170,6 +176,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		c.kick(packets.ServerShuttingDown, true)
 	}
 	b.mu.Unlock()
+	b.stopPoller()
 
 	done := make(chan struct{})
 	go func() { b.wg.Wait(); close(done) }()
@@ -250,4 +257,27 @@ func (b *Broker) ClientCount() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return len(b.clients)
+}
+
+// idlePoller returns the poller for parked connections, starting it on first use.
+func (b *Broker) idlePoller() *poller {
+	b.pollOnce.Do(func() {
+		p, err := newPoller()
+		if err != nil {
+			b.log.Warn().Err(err).Msg("no idle poller: idle connections keep their goroutines")
+			return
+		}
+		b.poll, b.pollDone = p, make(chan struct{})
+		go func() { defer close(b.pollDone); p.loop() }()
+	})
+	return b.poll
+}
+
+// stopPoller ends the poller's loop; parked connections were kicked before.
+func (b *Broker) stopPoller() {
+	b.pollOnce.Do(func() {}) // no poller may start from now on
+	if b.poll != nil {
+		b.poll.stop()
+		<-b.pollDone
+	}
 }

@@ -21,7 +21,6 @@ type client struct {
 	b        *Broker
 	conn     net.Conn
 	rd       reader
-	log      zerolog.Logger
 	info     hooks.Client
 	version  byte
 	entry    *entry
@@ -53,6 +52,13 @@ type client struct {
 	stop     atomic.Pointer[stopRequest] // set by kick
 	done     chan struct{}               // closed when cleanup has finished
 	lastDrop atomic.Int64                // Unix ns of the last logged drop, for rate limiting
+
+	// Parking (park.go): an idle connection has no goroutine.
+	parked      atomic.Bool
+	keepExpired atomic.Bool // the keep-alive ran out while parked
+	keepTimer   *time.Timer // keep-alive while parked; owned by whoever parks or unparks
+	fd          int         // the socket, for the poller; -1 without one
+	armed       bool        // fd is in the poller's set; owned by the reader
 }
 
 // stopRequest asks a client's reader to end the connection.
@@ -62,11 +68,10 @@ type stopRequest struct {
 }
 
 func newClient(b *Broker, conn net.Conn, listener string) *client {
-	c := &client{b: b, conn: conn, rd: newReader(conn), done: make(chan struct{})}
+	c := &client{b: b, conn: conn, rd: newReader(conn), done: make(chan struct{}), fd: -1}
 	c.wcond.L = &c.wmu
 	c.info.RemoteAddr = conn.RemoteAddr().String()
 	c.info.Listener = listener
-	c.log = b.log.With().Str("remote", c.info.RemoteAddr).Logger()
 	return c
 }
 
@@ -74,6 +79,7 @@ func newClient(b *Broker, conn net.Conn, listener string) *client {
 func (c *client) kick(reason packets.ReasonCode, will bool) {
 	if c.stop.CompareAndSwap(nil, &stopRequest{reason: reason, will: will}) {
 		_ = c.conn.SetReadDeadline(time.Unix(1, 0)) // wakes the reader now
+		c.unpark()                                  // or starts one, if parked
 	}
 }
 
@@ -81,49 +87,84 @@ func (c *client) kick(reason packets.ReasonCode, will bool) {
 var errClientDisconnect = errors.New("client disconnected")
 
 // run is the connection's read loop, after CONNACK. It returns when the
-// connection is over, having cleaned up.
+// connection is over, having cleaned up, or when the connection was parked
+// (see park.go): a later readiness event starts run again.
 func (c *client) run() {
 	defer c.b.wg.Done()
-	reason, will := packets.NormalDisconnection, true
-	var err error
-	if c.keep == 0 {
+	err := c.serve()
+	if err == errParked {
+		return
+	}
+	c.finish(err)
+}
+
+// errParked ends serve when the connection was handed to the idle poller.
+var errParked = errors.New("parked")
+
+// serve reads and dispatches packets until the connection ends or is parked.
+func (c *client) serve() error {
+	idle := c.b.parkAfter
+	var deadlineSet time.Time
+	var wait time.Duration // the read deadline's distance: keep-alive or the park timer
+	switch {
+	case c.keep > 0 && idle > 0:
+		wait = min(c.keep+c.keep/10, idle)
+	case c.keep > 0:
+		wait = c.keep + c.keep/10
+	default:
+		wait = idle
+	}
+	if wait == 0 {
 		_ = c.conn.SetReadDeadline(time.Time{}) // lift the CONNECT timeout of the handshake
 	}
-	var deadlineSet time.Time
 	for {
-		if c.keep > 0 && c.rd.empty() {
-			// Refresh the keep-alive deadline only when about to wait on the
-			// socket, and at most every tenth of the period: a timer change per
-			// packet costs more than the packet. The close then comes between
-			// 1.5 and 1.65 times the keep-alive [MQTT-3.1.2-22].
-			if now := time.Now(); now.Sub(deadlineSet) > c.keep/10 {
-				_ = c.conn.SetReadDeadline(now.Add(c.keep + c.keep/10))
+		if c.rd.empty() {
+			if c.stop.Load() != nil || c.keepExpired.Load() {
+				// A kick's deadline in the past may have been replaced below;
+				// the request itself is never lost.
+				return nil
+			}
+			// Refresh the read deadline only when about to wait on the socket,
+			// and at most every tenth of its distance: a timer change per
+			// packet costs more than the packet. A keep-alive close then comes
+			// between 1.5 and 1.65 times the keep-alive [MQTT-3.1.2-22].
+			if now := time.Now(); wait > 0 && now.Sub(deadlineSet) > wait/10 {
+				_ = c.conn.SetReadDeadline(now.Add(wait))
 				deadlineSet = now
 			}
 		}
-		if c.stop.Load() != nil {
-			// A kick's deadline in the past may have been replaced by the
-			// line above; the request itself is never lost.
-			break
+		h, body, err := c.rd.next(c.b.maxPacket)
+		if errors.Is(err, os.ErrDeadlineExceeded) && c.stop.Load() == nil {
+			now := time.Now()
+			if c.keep > 0 && now.Sub(c.rd.lastRead) >= c.keep {
+				return err // [MQTT-3.1.2-22] no packet within 1.5 x keep-alive
+			}
+			if idle > 0 && now.Sub(c.rd.lastRead) >= idle && c.park() {
+				return errParked
+			}
+			deadlineSet = time.Time{}
+			continue
 		}
-		var h packets.FixedHeader
-		var body []byte
-		h, body, err = c.rd.next(c.b.maxPacket)
 		if err == nil {
 			err = c.dispatch(h, body)
 		}
 		if err != nil {
-			break
+			return err
 		}
 	}
+}
+
+// finish ends the connection after serve: the right DISCONNECT, the log line,
+// the will and the session's fate.
+func (c *client) finish(err error) {
+	reason, will := packets.NormalDisconnection, true
 	switch stop := c.stop.Load(); {
 	case stop != nil:
 		reason, will = stop.reason, stop.will
 		c.disconnect(reason, "")
 	case errors.Is(err, errClientDisconnect):
 		reason, will = c.clientReason, c.clientReason == packets.DisconnectWithWill
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		// [MQTT-3.1.2-22] no packet within 1.5 x keep-alive.
+	case c.keepExpired.Load() || errors.Is(err, os.ErrDeadlineExceeded):
 		reason = packets.KeepAliveTimeout
 		c.disconnect(reason, "keep alive timeout")
 	default:
@@ -131,11 +172,12 @@ func (c *client) run() {
 		if errors.As(err, &perr) {
 			reason = perr.Reason
 			c.disconnect(reason, perr.Msg)
-			c.log.Info().Str("client_id", c.info.ID).Str("reason", reason.String()).Str("error", perr.Msg).Msg("protocol violation")
+			c.logInfo().Str("reason", reason.String()).Str("error", perr.Msg).Msg("protocol violation")
 		} else {
 			reason = packets.UnspecifiedError // the network went away
 		}
 	}
+	c.unregister()
 	c.closeWrites(time.Second)
 	_ = c.conn.Close()
 	c.rd.release()
@@ -231,4 +273,19 @@ func (c *client) handleDisconnect(d *packets.Disconnect) error {
 	}
 	c.clientReason = d.Reason
 	return errClientDisconnect
+}
+
+// Log events about a client carry its client id and remote address. They are
+// built per event rather than kept as a logger per client: an idle connection
+// should not pay for a copy of the log context.
+func (c *client) logInfo() *zerolog.Event  { return c.logFields(c.b.log.Info()) }
+func (c *client) logDebug() *zerolog.Event { return c.logFields(c.b.log.Debug()) }
+func (c *client) logWarn() *zerolog.Event  { return c.logFields(c.b.log.Warn()) }
+func (c *client) logError() *zerolog.Event { return c.logFields(c.b.log.Error()) }
+
+func (c *client) logFields(e *zerolog.Event) *zerolog.Event {
+	if c.info.ID != "" {
+		e = e.Str("client_id", c.info.ID)
+	}
+	return e.Str("remote", c.info.RemoteAddr)
 }

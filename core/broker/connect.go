@@ -31,6 +31,12 @@ func (b *Broker) handle(conn net.Conn, listener string) {
 		close(c.done)
 		return
 	}
+	// A client is usually quiet right after CONNACK: park at once rather
+	// than keep a goroutine waiting (the poller wakes it when bytes arrive).
+	c.register()
+	if c.rd.empty() && b.parkAfter > 0 && c.park() {
+		return
+	}
 	b.wg.Add(1)
 	go c.run()
 }
@@ -42,12 +48,12 @@ func (c *client) handshake() bool {
 	_ = c.conn.SetReadDeadline(time.Now().Add(b.opts.Limits.ConnectTimeout))
 	h, body, err := c.rd.next(b.maxPacket)
 	if err != nil {
-		c.log.Debug().Err(err).Msg("no CONNECT")
+		c.logDebug().Err(err).Msg("no CONNECT")
 		return false
 	}
 	if h.Type != packets.TypeConnect {
 		// [MQTT-3.1.0-1] the first packet must be CONNECT.
-		c.log.Info().Str("packet", h.Type.String()).Msg("first packet is not CONNECT")
+		c.logInfo().Str("packet", h.Type.String()).Msg("first packet is not CONNECT")
 		return false
 	}
 	p, err := packets.Decode(h, body, 0)
@@ -73,7 +79,6 @@ func (c *client) handshake() bool {
 		c.refuse(reason, why)
 		return false
 	}
-	c.log = c.log.With().Str("client_id", c.info.ID).Logger()
 	present, err := b.attach(c, cp.CleanStart)
 	if err != nil {
 		c.refuse(packets.ServerUnavailable, err.Error())
@@ -85,7 +90,7 @@ func (c *client) handshake() bool {
 	c.entry.Attach(c, c.window)
 	c.connAt = time.Now()
 	b.stats.connects.Add(1)
-	c.log.Info().
+	c.logInfo().
 		Uint8("protocol_version", c.version).
 		Str("username", c.info.Username).
 		Bool("clean_start", cp.CleanStart).
@@ -287,7 +292,7 @@ func (c *client) refuse(reason packets.ReasonCode, why string) {
 	}
 	c.send(&ack)
 	c.b.stats.refused.Add(1)
-	c.log.Warn().Str("client_id", c.info.ID).Str("username", c.info.Username).
+	c.logWarn().Str("username", c.info.Username).
 		Uint8("protocol_version", c.version).Str("reason", reason.String()).Str("why", why).
 		Msg("connection refused")
 }
@@ -310,7 +315,7 @@ func (c *client) refuseMalformed(body []byte, err error) {
 	case c.version == packets.V5:
 		c.refuse(perr.Reason, perr.Msg)
 	default:
-		c.log.Info().Str("error", perr.Msg).Msg("malformed CONNECT")
+		c.logInfo().Str("error", perr.Msg).Msg("malformed CONNECT")
 	}
 }
 

@@ -28,7 +28,7 @@ func (b *Broker) attach(c *client, cleanStart bool) (present bool, err error) {
 		}
 		old := e.client
 		b.mu.Unlock()
-		old.log.Info().Msg("session taken over")
+		old.logInfo().Msg("session taken over")
 		old.kick(packets.SessionTakenOver, true)
 		<-old.done
 	}
@@ -103,7 +103,7 @@ func (b *Broker) detach(c *client, reason packets.ReasonCode, sendWill bool) {
 		rec := e.Snapshot()
 		rec.DisconnectedAt = time.Now().UnixNano()
 		if err := b.opts.Store.SaveSession(rec); err != nil {
-			c.log.Error().Err(err).Msg("saving session")
+			c.logError().Err(err).Msg("saving session")
 		}
 	}
 	b.mu.Unlock()
@@ -113,7 +113,7 @@ func (b *Broker) detach(c *client, reason packets.ReasonCode, sendWill bool) {
 	if b.hooks.Provides(hooks.PointLifecycle) {
 		b.hooks.OnDisconnect(context.Background(), &c.info, reason)
 	}
-	c.log.Info().Str("reason", reason.String()).Bool("will", now != nil || willPending).
+	c.logInfo().Str("reason", reason.String()).Bool("will", now != nil || willPending).
 		Dur("connected_for", time.Since(c.connAt)).Msg("client disconnected")
 }
 

@@ -13,8 +13,8 @@ import (
 // default", which Defaults fills in; the defaults live here and nowhere else.
 type Options struct {
 	Log   zerolog.Logger
-	Hooks hooks.Hooks         // nil: no plugins
-	Store session.Store       // nil: a MemoryStore
+	Hooks hooks.Hooks   // nil: no plugins
+	Store session.Store // nil: a MemoryStore
 	// AllowAnonymous admits clients that no authenticate hook decided on. The
 	// binary's embedded default sets it for a loopback listener only.
 	AllowAnonymous bool
@@ -24,6 +24,10 @@ type Options struct {
 	SysInterval time.Duration
 	// Version is reported on $SYS/broker/version.
 	Version string
+	// ParkIdleAfter is how long a connection may send nothing before its
+	// goroutine is released and its socket waits in the idle poller (Linux).
+	// Zero means the default; negative disables parking.
+	ParkIdleAfter time.Duration
 }
 
 // Limits bound what one client may cost the broker.
@@ -75,6 +79,9 @@ func (o Options) Defaults() Options {
 	}
 	if o.Store == nil {
 		o.Store = session.NewMemoryStore()
+	}
+	if o.ParkIdleAfter == 0 {
+		o.ParkIdleAfter = 2 * time.Second
 	}
 	if o.Version == "" {
 		o.Version = "plume-dev"

@@ -90,7 +90,7 @@ func (c *client) accept(p *packets.Publish) (packets.ReasonCode, string) {
 			Client: &c.info, Action: hooks.ActionPublish, Topic: p.Topic, QoS: p.QoS, Retain: p.Retain})
 		if res.Verdict == hooks.Deny {
 			b.stats.authzDenied.Add(1)
-			c.log.Info().Str("topic", p.Topic).Str("action", "publish").Msg("denied")
+			c.logInfo().Str("topic", p.Topic).Str("action", "publish").Msg("denied")
 			return orDefault(res.Reason, packets.NotAuthorized), res.ReasonString
 		}
 		if res.LowerQoS && res.QoS < qos {

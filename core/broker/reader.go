@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/plumemq/plume/core/packets"
 )
@@ -28,6 +29,8 @@ type reader struct {
 	raw  syscall.RawConn // nil when the connection has no file descriptor
 	buf  *[]byte
 	r, w int
+	// lastRead is when bytes last came off the socket, for keep-alive and parking.
+	lastRead time.Time
 }
 
 func newReader(conn net.Conn) reader {
@@ -122,6 +125,7 @@ func (rd *reader) fill() error {
 		n, err := rd.conn.Read((*rd.buf)[rd.w:])
 		rd.w += n
 		if n > 0 {
+			rd.lastRead = time.Now()
 			return nil
 		}
 		rd.releaseIfEmpty()
@@ -148,6 +152,7 @@ func (rd *reader) fill() error {
 	}
 	if n > 0 {
 		rd.w += n
+		rd.lastRead = time.Now()
 		return nil
 	}
 	rd.releaseIfEmpty()

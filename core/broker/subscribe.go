@@ -77,7 +77,7 @@ func (c *client) subscribe(s packets.Subscription, id uint32) (byte, bool, packe
 			Client: &c.info, Action: hooks.ActionSubscribe, Topic: s.Filter, QoS: s.QoS})
 		if res.Verdict == hooks.Deny {
 			b.stats.authzDenied.Add(1)
-			c.log.Info().Str("filter", s.Filter).Str("action", "subscribe").Msg("denied")
+			c.logInfo().Str("filter", s.Filter).Str("action", "subscribe").Msg("denied")
 			return 0, false, orDefault(res.Reason, packets.NotAuthorized)
 		}
 		if res.LowerQoS && res.QoS < granted {

@@ -87,12 +87,16 @@ func (c *client) flush() {
 		if len(buf) == 0 || c.wclosed {
 			c.flushing = false
 			if len(buf) == 0 {
+				// An empty c.out is spare's array when there is a spare: give
+				// the array back once, never twice.
 				c.out = nil
-				putWriteBuf(buf)
+				if spare == nil {
+					putWriteBuf(buf)
+				}
+				putWriteBuf(spare)
 			}
 			c.wcond.Broadcast()
 			c.wmu.Unlock()
-			putWriteBuf(spare)
 			return
 		}
 		c.out = spare[:0]
@@ -113,8 +117,7 @@ func (c *client) flush() {
 			c.wmu.Unlock()
 			c.b.log.Debug().Err(err).Str("client_id", c.info.ID).Str("remote", c.info.RemoteAddr).Msg("write failed")
 			_ = c.conn.Close() // the reader sees the error and cleans up
-			putWriteBuf(buf)
-			putWriteBuf(spare)
+			putWriteBuf(buf)   // spare may share buf's array: let it go
 			return
 		}
 		spare = buf

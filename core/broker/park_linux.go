@@ -1,0 +1,100 @@
+package broker
+
+import (
+	"sync"
+	"syscall"
+)
+
+// poller waits, on one goroutine, for any parked connection's socket to turn
+// readable. Sockets are armed one-shot and level-triggered, so bytes that
+// arrived between the reader's last read and arm are reported at once.
+type poller struct {
+	epfd  int
+	wake  [2]int // a pipe whose read end stops the loop
+	mu    sync.Mutex
+	conns map[int]*client
+}
+
+func newPoller() (*poller, error) {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	p := &poller{epfd: epfd, conns: map[int]*client{}}
+	if err := syscall.Pipe2(p.wake[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+		syscall.Close(epfd)
+		return nil, err
+	}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(p.wake[0])}
+	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, p.wake[0], &ev); err != nil {
+		p.close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// prepare registers c for the poller and tells how to arm it. Called on c's
+// reader goroutine before it marks itself parked, so that whatever goroutine
+// the wake-up starts sees these writes.
+func (p *poller) prepare(c *client) (op int) {
+	p.mu.Lock()
+	p.conns[c.fd] = c
+	p.mu.Unlock()
+	op = syscall.EPOLL_CTL_MOD
+	if !c.armed {
+		op = syscall.EPOLL_CTL_ADD
+	}
+	c.armed = true
+	return op
+}
+
+// arm adds or re-arms c's socket, one-shot: from here on, c may be woken.
+func (p *poller) arm(c *client, op int) error {
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: int32(c.fd)}
+	return syscall.EpollCtl(p.epfd, op, c.fd, &ev)
+}
+
+// forget removes c's socket before it is closed.
+func (p *poller) forget(c *client) {
+	_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
+	p.mu.Lock()
+	if p.conns[c.fd] == c {
+		delete(p.conns, c.fd)
+	}
+	p.mu.Unlock()
+}
+
+// loop wakes parked connections until stop is called.
+func (p *poller) loop() {
+	events := make([]syscall.EpollEvent, 256)
+	for {
+		n, err := syscall.EpollWait(p.epfd, events, -1)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return
+		}
+		for _, ev := range events[:n] {
+			fd := int(ev.Fd)
+			if fd == p.wake[0] {
+				return
+			}
+			p.mu.Lock()
+			c := p.conns[fd]
+			p.mu.Unlock()
+			if c != nil {
+				c.unpark()
+			}
+		}
+	}
+}
+
+// stop ends loop; close releases the descriptors once loop has returned.
+func (p *poller) stop() { _, _ = syscall.Write(p.wake[1], []byte{1}) }
+
+func (p *poller) close() {
+	syscall.Close(p.epfd)
+	syscall.Close(p.wake[0])
+	syscall.Close(p.wake[1])
+}

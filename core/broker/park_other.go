@@ -1,0 +1,20 @@
+//go:build !linux
+
+package broker
+
+// poller is Linux-only; elsewhere connections keep their goroutines.
+type poller struct{}
+
+func newPoller() (*poller, error)             { return nil, errNoPoller }
+func (p *poller) prepare(c *client) int       { return 0 }
+func (p *poller) arm(c *client, op int) error { return errNoPoller }
+func (p *poller) forget(c *client)            {}
+func (p *poller) loop()                       {}
+func (p *poller) stop()                       {}
+func (p *poller) close()                      {}
+
+type noPoller struct{}
+
+func (noPoller) Error() string { return "no idle poller on this system" }
+
+var errNoPoller error = noPoller{}
