@@ -159,6 +159,26 @@ var connectCases = []Case{
 		t.Check(len(seen) > 0 && seen[0].Type == wire.CONNACK && seen[0].ReasonCode == 0x02,
 			"want CONNACK 0x02 (identifier rejected), got %v", seen)
 	}},
+	{Name: "RefusedClientIDClosed", V5: []string{"3.1.3-8"}, V4: []string{"3.1.3-9"}, Run: func(t *T) {
+		id := t.Opts().RefusedClientID
+		if id == "" {
+			t.Skipf("no --refused-client-id given")
+		}
+		seen := connectRefused(t, malformedConnect(t, func(c *wire.Connect) { c.ClientID = id }), "refused client id")
+		if t.V == 4 {
+			t.Check(len(seen) > 0 && seen[0].Type == wire.CONNACK && seen[0].ReasonCode == 0x02,
+				"want CONNACK 0x02 (identifier rejected) before the close, got %v", seen)
+		}
+	}},
+	{Name: "RefusedCredentialsClosed", V5: []string{"3.1.4-2"}, Run: func(t *T) {
+		user := t.Opts().RefusedUsername
+		if user == "" {
+			t.Skipf("no --refused-username given")
+		}
+		connectRefused(t, malformedConnect(t, func(c *wire.Connect) {
+			c.Username, c.Password = &user, []byte("wrong-"+t.tag)
+		}), "refused user name and password")
+	}},
 	{Name: "TakeoverClosesExistingConnection", V5: []string{"3.1.4-3"}, V4: []string{"3.1.4-2"}, Run: func(t *T) {
 		first := t.Client("dup")
 		second := t.Client("dup")

@@ -140,7 +140,7 @@ var propertyCases = []Case{
 		pub.Send(wire.Publish{Topic: topic, Payload: []byte("x"), QoS: 1, PacketID: 1,
 			Props: props(wire.Str(wire.PropResponseTopic, t.Topic("#")))}.Encode(t.V))
 		pub.TryNext(t.Wait(closeWait))
-		for _, p := range t.barrier(sub, topic) {
+		for _, p := range t.barrier(sub, nil, topic) {
 			r, _ := p.Props.Get(wire.PropResponseTopic)
 			t.Check(!strings.ContainsAny(r.Str, "+#"), "broker forwarded a PUBLISH with Response Topic %q", r.Str)
 		}

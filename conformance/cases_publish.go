@@ -95,7 +95,7 @@ var publishCases = []Case{
 		t.Check(rec.PacketID == 9, "PUBREC id %d for the duplicate", rec.PacketID)
 		pub.Send(wire.Ack(t.V, wire.PUBREL, 9, 0, nil))
 		pub.Expect(wire.PUBCOMP)
-		before := t.barrier(sub, topic)
+		before := t.barrier(sub, pub, topic)
 		t.Check(len(before) == 1 && string(before[0].Payload) == "once", "delivered %v, want \"once\" exactly once", before)
 	}},
 	{Name: "QoS2SameIDAfterPubcompIsNewMessage", V5: []string{"4.3.3-12"}, Run: func(t *T) {
@@ -139,7 +139,7 @@ var publishCases = []Case{
 		sub.MustSubscribe(topic, 2)
 		pub := t.Client("pub")
 		pub.Publish(topic, "x", 2, false)
-		got := t.barrier(sub, topic)
+		got := t.barrier(sub, pub, topic)
 		best := -1
 		for _, p := range got {
 			best = max(best, int(p.QoS))
@@ -157,7 +157,7 @@ var publishCases = []Case{
 		sub.MustSubscribe(t.Topic("i/#"), 1) // no identifier
 		pub := t.Client("pub")
 		pub.Publish(topic, "x", 1, false)
-		copies := t.barrier(sub, topic)
+		copies := t.barrier(sub, pub, topic)
 		var all []uint32
 		for _, p := range copies {
 			var ids []uint32

@@ -112,7 +112,7 @@ var retainCases = []Case{
 		p := sub.ExpectPublish()
 		t.Check(string(p.Payload) == "kept" && p.Retain, "got %v, want the retained message again", p)
 		pub.Publish(topic, "live", 1, false)
-		live := t.barrier(sub, topic)
+		live := t.barrier(sub, pub, topic)
 		t.Check(len(live) == 1 && live[0].QoS == 1, "live deliveries %v, want one copy at QoS 1", live)
 	}},
 }

@@ -54,7 +54,7 @@ var willCases = []Case{
 		c := t.withWill("w", wire.Will{Topic: topic, Payload: []byte("gone"), QoS: 1}, true)
 		c.Send(wire.Disconnect(t.V, 0, nil))
 		c.ExpectClosed(closeWait, "after DISCONNECT")
-		if before := t.barrier(sub, topic); len(before) > 0 {
+		if before := t.barrier(sub, nil, topic); len(before) > 0 {
 			t.Fatalf("will published after a normal DISCONNECT: %v", before)
 		}
 	}},
@@ -80,7 +80,7 @@ var willCases = []Case{
 		c.drop()
 		t.withWill("w", w, false, wire.Int(wire.PropSessionExpiry, 60))
 		time.Sleep(3 * time.Second) // past the Will Delay Interval: the will must not come
-		if before := t.barrier(sub, topic); len(before) > 0 {
+		if before := t.barrier(sub, nil, topic); len(before) > 0 {
 			t.Fatalf("will published although the client reconnected within the delay: %v", before)
 		}
 	}},

@@ -14,6 +14,8 @@ var (
 	versionFlag = flag.String("version", "", "3 or 5: run one protocol version only")
 	onlyFlag    = flag.String("only", "", "regular expression on statement id or test name")
 	keepFlag    = flag.Int("server-keep-alive", -1, "the keep alive (s) the broker imposes as Server Keep Alive, -1 if unknown")
+	refIDFlag   = flag.String("refused-client-id", "", "a client identifier the broker refuses")
+	refUserFlag = flag.String("refused-username", "", "a user name the broker refuses with a wrong password")
 	aliasFlag   = flag.Bool("sends-topic-aliases", false, "the broker sends topic aliases to clients that allow them")
 )
 
@@ -24,7 +26,7 @@ func TestBroker(t *testing.T) {
 		t.Skip("no -broker given; run: go test ./conformance/... -broker tcp://HOST:PORT")
 	}
 	o := Options{Broker: *brokerFlag, DeniedTopic: *deniedFlag, ServerKeepAlive: *keepFlag,
-		SendsTopicAliases: *aliasFlag, Only: *onlyFlag}
+		SendsTopicAliases: *aliasFlag, Only: *onlyFlag, RefusedClientID: *refIDFlag, RefusedUsername: *refUserFlag}
 	switch *versionFlag {
 	case "3", "4", "3.1.1":
 		o.Versions = []byte{4}

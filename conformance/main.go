@@ -56,6 +56,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	denied := fs.String("denied-topic", "", "a topic the broker refuses to let clients publish to (tests needing one are skipped without it)")
 	keepAlive := fs.Int("server-keep-alive", -1, "the keep alive (s) the broker imposes on every client as Server Keep Alive, -1 if unknown")
 	aliases := fs.Bool("sends-topic-aliases", false, "the broker sends topic aliases to clients that allow them")
+	refusedID := fs.String("refused-client-id", "", "a client identifier the broker refuses")
+	refusedUser := fs.String("refused-username", "", "a user name the broker refuses with a wrong password")
 	user := fs.String("username", "", "user name sent on every CONNECT")
 	pass := fs.String("password", "", "password sent on every CONNECT")
 	jsonOut := fs.String("json", "", "also write every result to this JSON file")
@@ -68,7 +70,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	o := Options{Broker: *broker, Only: *only, Timeout: *timeout, Parallel: *parallel,
-		DeniedTopic: *denied, ServerKeepAlive: *keepAlive, SendsTopicAliases: *aliases, Username: *user, Password: *pass}
+		DeniedTopic: *denied, ServerKeepAlive: *keepAlive, SendsTopicAliases: *aliases,
+		RefusedClientID: *refusedID, RefusedUsername: *refusedUser, Username: *user, Password: *pass}
 	switch *version {
 	case "":
 	case "3", "4", "3.1.1":

@@ -7,8 +7,9 @@
 #   conformance/mosquitto.sh [--json FILE] [--no-interop]
 #
 # With --json, the main run's results go to FILE and those of the restricted
-# Mosquitto (max_qos 1, retain_available false) to FILE less .json plus
-# .restricted.json.
+# Mosquitto (max_qos 1, retain_available false) and of the strict one (client
+# id prefix and password file) to FILE less .json plus .restricted.json and
+# .strict.json.
 # Needs: apt-get install -y mosquitto mosquitto-clients; node and npm for the
 # MQTT.js part of the interop matrix.
 set -euo pipefail
@@ -61,6 +62,14 @@ start plain "$port"
 restricted=$(free_port $((port + 1)))
 start restricted "$restricted" "max_qos 1" "retain_available false"
 
+# A Mosquitto that refuses client ids not starting with "ok" and knows one
+# user, for the statements about refused CONNECTs.
+strict=$(free_port $((restricted + 1)))
+mosquitto_passwd -b -c "$work/passwd" cfuser cfpassword
+chmod 755 "$work" # started as root, Mosquitto drops to its own user and must read this
+chmod 644 "$work/passwd"
+start strict "$strict" "clientid_prefixes ok" "password_file $work/passwd"
+
 go build -o "$work/conformance" ./conformance/cmd/conformance
 status=0
 args=(--broker "tcp://127.0.0.1:$port" --denied-topic '$SYS/cf' --expect-fail conformance/testdata/mosquitto-2.0.expect-fail)
@@ -71,6 +80,10 @@ args=(--broker "tcp://127.0.0.1:$port" --denied-topic '$SYS/cf' --expect-fail co
 rargs=(--broker "tcp://127.0.0.1:$restricted" --version 5 --only 'MQTT-3\.2\.2-1[23]$')
 [ -n "$json" ] && rargs+=(--json "${json%.json}.restricted.json")
 "$work/conformance" "${rargs[@]}" || status=1
+sargs=(--broker "tcp://127.0.0.1:$strict" --only '^(RefusedClientIDClosed|RefusedCredentialsClosed)$'
+	--refused-client-id refused-id --refused-username cfuser --expect-fail conformance/testdata/mosquitto-2.0.expect-fail)
+[ -n "$json" ] && sargs+=(--json "${json%.json}.strict.json")
+"$work/conformance" "${sargs[@]}" || status=1
 if [ "$interop" = 1 ]; then
 	go test -count=1 ./conformance/interop -broker "tcp://127.0.0.1:$port" || status=1
 fi

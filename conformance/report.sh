@@ -30,7 +30,7 @@ case "$2" in
 debian)
 	conformance/mosquitto.sh --no-interop --json "$work/mosquitto.json" >"$work/mosquitto.txt" || true
 	grep -E 'passed, .* failed' "$work/mosquitto.txt" | head -1
-	columns+=("Mosquitto=$work/mosquitto.json,$work/mosquitto.restricted.json")
+	columns+=("Mosquitto=$work/mosquitto.json,$work/mosquitto.restricted.json,$work/mosquitto.strict.json")
 	;;
 *)
 	# shellcheck disable=SC2086

@@ -35,6 +35,12 @@ type Options struct {
 	// that allow them; without it, tests of the aliases a broker sends skip
 	// when it sends none.
 	SendsTopicAliases bool
+	// RefusedClientID is a client identifier the broker refuses; "" skips
+	// the tests that need one.
+	RefusedClientID string
+	// RefusedUsername is a user name whose CONNECT the broker refuses when
+	// it comes with a wrong password; "" skips the tests that need one.
+	RefusedUsername string
 	// Username and Password are sent on every CONNECT when set.
 	Username string
 	Password string
