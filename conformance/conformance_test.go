@@ -2,36 +2,30 @@ package conformance
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"strings"
 	"testing"
-)
 
-var (
-	brokerFlag  = flag.String("broker", "", "broker to check, tcp://host:port (the suite is skipped without it)")
-	deniedFlag  = flag.String("denied-topic", "", "a topic the broker refuses to let clients publish to")
-	versionFlag = flag.String("version", "", "3 or 5: run one protocol version only")
-	onlyFlag    = flag.String("only", "", "regular expression on statement id or test name")
-	keepFlag    = flag.Int("server-keep-alive", -1, "the keep alive (s) the broker imposes as Server Keep Alive, -1 if unknown")
-	refIDFlag   = flag.String("refused-client-id", "", "a client identifier the broker refuses")
-	refUserFlag = flag.String("refused-username", "", "a user name the broker refuses with a wrong password")
-	aliasFlag   = flag.Bool("sends-topic-aliases", false, "the broker sends topic aliases to clients that allow them")
+	f "github.com/plumemq/plume/conformance/internal/testflags"
 )
 
 // TestBroker runs the whole suite against -broker, one subtest per case and
 // version.
 func TestBroker(t *testing.T) {
-	if *brokerFlag == "" {
+	if *f.Broker == "" {
 		t.Skip("no -broker given; run: go test ./conformance/... -broker tcp://HOST:PORT")
 	}
-	o := Options{Broker: *brokerFlag, DeniedTopic: *deniedFlag, ServerKeepAlive: *keepFlag,
-		SendsTopicAliases: *aliasFlag, Only: *onlyFlag, RefusedClientID: *refIDFlag, RefusedUsername: *refUserFlag}
-	switch *versionFlag {
+	o := Options{Broker: *f.Broker, DeniedTopic: *f.DeniedTopic, ServerKeepAlive: *f.ServerKeepAlive,
+		SendsTopicAliases: *f.SendsTopicAliases, Only: *f.Only, RefusedClientID: *f.RefusedClientID, RefusedUsername: *f.RefusedUsername}
+	switch *f.Version {
 	case "3", "4", "3.1.1":
 		o.Versions = []byte{4}
 	case "5":
 		o.Versions = []byte{5}
+	}
+	known, err := readExpected(*f.ExpectFail)
+	if err != nil {
+		t.Fatal(err)
 	}
 	byTest := map[string][]Result{}
 	var order []string
@@ -52,7 +46,11 @@ func TestBroker(t *testing.T) {
 			for _, r := range rs {
 				switch r.Status {
 				case Fail:
-					t.Errorf("[%s] %s", r.Statement, r.Detail)
+					if known[key(r.Version, r.Statement)] {
+						t.Logf("[%s] known deviation: %s", r.Statement, r.Detail)
+					} else {
+						t.Errorf("[%s] %s", r.Statement, r.Detail)
+					}
 				case Skip:
 					t.Skipf("%s: %s", strings.Join(ids, " "), r.Detail)
 				}

@@ -4,15 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"flag"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/plumemq/plume/conformance/internal/testflags"
 	"github.com/plumemq/plume/conformance/wire"
 )
 
-var brokerFlag = flag.String("broker", "", "broker to check, tcp://host:port (the interop tests are skipped without it)")
+var brokerFlag = testflags.Broker
 
 // msg is a message as a client saw it.
 type msg struct {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+
+	_ "github.com/plumemq/plume/conformance/internal/testflags" // accept go test ./conformance/... -broker ...
 )
 
 func str(s string) *string { return &s }
