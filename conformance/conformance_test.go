@@ -30,15 +30,15 @@ func TestBroker(t *testing.T) {
 	byTest := map[string][]Result{}
 	var order []string
 	for _, r := range Run(context.Background(), o, nil) {
-		key := fmt.Sprintf("v%d/%s", r.Version, r.Test)
-		if _, ok := byTest[key]; !ok {
-			order = append(order, key)
+		name := fmt.Sprintf("v%d/%s", r.Version, r.Test)
+		if _, ok := byTest[name]; !ok {
+			order = append(order, name)
 		}
-		byTest[key] = append(byTest[key], r)
+		byTest[name] = append(byTest[name], r)
 	}
-	for _, key := range order {
-		rs := byTest[key]
-		t.Run(key, func(t *testing.T) {
+	for _, name := range order {
+		rs := byTest[name]
+		t.Run(name, func(t *testing.T) {
 			var ids []string
 			for _, r := range rs {
 				ids = append(ids, r.Statement)
