@@ -43,6 +43,7 @@ fuzz: ## each fuzz target for FUZZTIME; new corpus entries land in testdata/fuzz
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./core/packets/
 	$(GO) test -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(FUZZTIME) ./core/topics/
 	$(GO) test -run '^$$' -fuzz '^FuzzValidateFilter$$' -fuzztime $(FUZZTIME) ./core/topics/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./cmd/plume/internal/config/
 
 bench-compare: ## whole-broker load benchmark against mochi-mqtt and Mosquitto
 	bash bench/compare.sh
