@@ -39,11 +39,8 @@ bench: ## micro-benchmarks beside the code
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 500ms ./core/...
 
 FUZZTIME ?= 30s
-fuzz: ## each fuzz target for FUZZTIME; new corpus entries land in testdata/fuzz
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./core/packets/
-	$(GO) test -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(FUZZTIME) ./core/topics/
-	$(GO) test -run '^$$' -fuzz '^FuzzValidateFilter$$' -fuzztime $(FUZZTIME) ./core/topics/
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./cmd/plume/internal/config/
+fuzz: ## every fuzz target for FUZZTIME; new corpus entries are copied into testdata/fuzz
+	bash scripts/fuzz.sh $(FUZZTIME)
 
 bench-compare: ## whole-broker load benchmark against mochi-mqtt and Mosquitto
 	bash bench/compare.sh
