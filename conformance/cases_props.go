@@ -221,7 +221,7 @@ var propertyCases = []Case{
 		}
 	}},
 	{Name: "DisconnectWithinClientMaximumSize", V5: []string{"3.14.2-3", "3.14.2-4"}, Run: func(t *T) {
-		const max = 40
+		const max = 64 // room for a CONNACK with the usual properties
 		cp := t.ConnectPacket("c")
 		cp.Props = props(wire.Int(wire.PropMaximumPacketSize, max), wire.Int(wire.PropRequestProblemInfo, 1))
 		c, _ := t.Connect(cp)

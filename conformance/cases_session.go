@@ -68,9 +68,9 @@ var connackCases = []Case{
 	}},
 	{Name: "ConnackWithinClientMaximumPacketSize", V5: []string{"3.2.2-19", "3.2.2-20"}, Run: func(t *T) {
 		cp := t.ConnectPacket("a")
-		cp.Props = props(wire.Int(wire.PropMaximumPacketSize, 40), wire.Int(wire.PropRequestProblemInfo, 1))
+		cp.Props = props(wire.Int(wire.PropMaximumPacketSize, 64), wire.Int(wire.PropRequestProblemInfo, 1))
 		_, ack := t.Connect(cp)
-		t.Check(ack.Size <= 40, "CONNACK of %d bytes to a client whose Maximum Packet Size is 40", ack.Size)
+		t.Check(ack.Size <= 64, "CONNACK of %d bytes to a client whose Maximum Packet Size is 64", ack.Size)
 	}},
 	{Name: "SubscribeAtEveryQoSAccepted", V5: []string{"3.2.2-10", "3.8.4-7"}, V4: []string{"3.8.4-5"}, Run: func(t *T) {
 		c, ack := t.Connect(t.ConnectPacket("s"))
@@ -80,8 +80,8 @@ var connackCases = []Case{
 		}
 		codes := c.SubscribeMany([]wire.Subscription{{Filter: t.Topic("q0"), Options: 0}, {Filter: t.Topic("q1"), Options: 1}, {Filter: t.Topic("q2"), Options: 2}})
 		for i, rc := range codes {
-			want := min(byte(i), max)
-			t.Check(rc == want, "SUBSCRIBE at QoS %d: code 0x%02x, want 0x%02x (Maximum QoS %d)", i, rc, want, max)
+			// Granting less than asked is allowed; refusing is not.
+			t.Check(rc <= byte(i) && rc <= max, "SUBSCRIBE at QoS %d: code 0x%02x, want a granted QoS of at most %d (Maximum QoS %d)", i, rc, i, max)
 		}
 	}},
 	{Name: "WillQoSAboveMaximumRefused", V5: []string{"3.2.2-12"}, Run: func(t *T) {

@@ -36,7 +36,10 @@ var subscribeCases = []Case{
 					valid = slices.Contains([]byte{0, 1, 2, 0x80}, rc)
 				}
 				t.Check(valid, "SUBACK code 0x%02x is not a SUBACK code", rc)
-				t.Check(rc == min(qos[i], max), "code %d is 0x%02x, want 0x%02x (the order of the filters)", i, rc, min(qos[i], max))
+				// A broker may grant less than asked, never more: with the
+				// QoS asked in the order 2, 0, 1 any other order of the codes
+				// shows up as a grant above the request.
+				t.Check(rc <= min(qos[i], max), "code %d is 0x%02x for a filter asking QoS %d (the codes must follow the filters' order)", i, rc, qos[i])
 			}
 			pub := t.Client("pub")
 			for _, s := range subs {
