@@ -1,12 +1,13 @@
 package main
 
 import (
-	"fmt"
 	"io"
+
+	"github.com/plumemq/plume/conformance"
 )
 
-// runConformance is wired to the conformance suite once it lands.
+// runConformance is `plume conformance`: the conformance suite against any
+// broker address (see conformance/README.md).
 func runConformance(args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "plume conformance: not built yet")
-	return 2
+	return conformance.Main(args, stdout, stderr)
 }
