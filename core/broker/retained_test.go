@@ -152,3 +152,24 @@ func TestClientMayNotPublishToSys(t *testing.T) {
 		t.Fatalf("PUBACK reason %v, want 0x87", a.Reason)
 	}
 }
+
+func TestExpiredRetainedMessageNotDelivered(t *testing.T) {
+	tb := startBroker(t, broker.Options{AllowAnonymous: true})
+	p, _ := connectRaw(t, tb.addr, v5Connect("ret-exp-pub"))
+	for i, e := range []uint32{1, 60} {
+		m := &packets.Publish{Topic: "retexp/" + string(rune('a'+i)), QoS: 1, PacketID: uint16(i + 1), Retain: true, Payload: []byte("x")}
+		m.Properties.MessageExpiry = e
+		m.Properties.Set(packets.PropMessageExpiry)
+		p.publish(m)
+		p.expectAck(packets.TypePuback, uint16(i+1))
+	}
+	time.Sleep(1100 * time.Millisecond) // the first one's lifetime must pass; nothing to await
+	c, _ := connectRaw(t, tb.addr, v5Connect("ret-exp-sub"))
+	c.subscribe(1, sub("retexp/#", 1))
+	m := c.nextPublish()
+	if m.Topic != "retexp/b" || m.Properties.MessageExpiry >= 60 {
+		t.Fatalf("got %q with expiry %d, want only retexp/b with a reduced expiry", m.Topic, m.Properties.MessageExpiry)
+	}
+	c.ack(packets.TypePuback, m.PacketID)
+	c.expectNothing(100 * time.Millisecond)
+}
