@@ -5,19 +5,23 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // silentBroker accepts connections, reads everything and never answers: a
-// hung broker.
-func silentBroker(t *testing.T) string {
+// hung broker. stop closes it and waits for its goroutines.
+func silentBroker(t *testing.T) (addr string, stop func()) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
-	t.Cleanup(func() { ln.Close(); <-done })
+	var readers sync.WaitGroup
+	stop = func() { ln.Close(); <-done; readers.Wait() }
 	go func() {
 		defer close(done)
 		var conns []net.Conn
@@ -32,16 +36,19 @@ func silentBroker(t *testing.T) string {
 				return
 			}
 			conns = append(conns, c)
-			go io.Copy(io.Discard, c)
+			readers.Add(1)
+			go func() { defer readers.Done(); io.Copy(io.Discard, c) }()
 		}
 	}()
-	return "tcp://" + ln.Addr().String()
+	return "tcp://" + ln.Addr().String(), stop
 }
 
 // TestHungBrokerFailsTestsInsteadOfHanging runs part of the suite against a
 // broker that never answers: every test must fail, within its deadline.
 func TestHungBrokerFailsTestsInsteadOfHanging(t *testing.T) {
-	addr := silentBroker(t)
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	addr, stop := silentBroker(t)
+	defer stop()
 	start := time.Now()
 	rs := Run(context.Background(), Options{Broker: addr, Timeout: 300 * time.Millisecond,
 		Only: "^(QoS1Flow|SessionResumed|PingreqAnswered|SecondConnectIsProtocolError)$"}, nil)
