@@ -194,6 +194,7 @@ func (c *client) disconnect(reason packets.ReasonCode, why string) {
 	if why != "" && c.problemInfo {
 		d.Properties.ReasonString = why
 		d.Properties.Set(packets.PropReasonString)
+		c.fitReason(&d, &d.Properties) // [MQTT-3.14.2-3]
 	}
 	c.send(&d)
 }

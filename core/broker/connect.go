@@ -289,6 +289,7 @@ func (c *client) refuse(reason packets.ReasonCode, why string) {
 	if c.version == packets.V5 && why != "" && c.problemInfo {
 		ack.Properties.ReasonString = why
 		ack.Properties.Set(packets.PropReasonString)
+		c.fitReason(&ack, &ack.Properties) // [MQTT-3.2.2-19]
 	}
 	c.send(&ack)
 	c.b.stats.refused.Add(1)

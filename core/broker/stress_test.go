@@ -95,7 +95,7 @@ func TestConcurrentPublishSubscribeUnsubscribe(t *testing.T) {
 			defer conn.Close()
 			var wmu sync.Mutex
 			window := make(chan struct{}, 100) // honour the broker's Receive Maximum
-			go func() { // drain acknowledgements, completing QoS 2
+			go func() {                        // drain acknowledgements, completing QoS 2
 				for {
 					p, err := packets.ReadPacket(r, packets.V5, 0)
 					if err != nil {

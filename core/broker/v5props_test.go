@@ -272,3 +272,17 @@ func TestResentQoS2AtReceiveMaximumIsAcknowledged(t *testing.T) {
 	c.publish(&packets.Publish{Topic: "rm/dup", QoS: 2, PacketID: 2, Dup: true, Payload: []byte("x")})
 	c.expectAck(packets.TypePubrec, 2)
 }
+
+func TestReasonStringDroppedWhenAboveClientMaximumPacketSize(t *testing.T) {
+	tb := startBroker(t, broker.Options{AllowAnonymous: true})
+	cp := v5Connect("tiny")
+	cp.Properties.MaximumPacketSize = 16
+	cp.Properties.Set(packets.PropMaximumPacketSize)
+	c, _ := connectRaw(t, tb.addr, cp)
+	c.write([]byte{0x30, 0x04, 0, 1, '#', 0}) // a wildcard in a topic name
+	got := readToClose(t, c)
+	// [MQTT-3.14.2-3] the Reason String is left out rather than exceed the limit.
+	if len(got) > 16 || len(got) < 3 || got[0] != 0xe0 || got[2] != byte(packets.TopicNameInvalid) {
+		t.Fatalf("DISCONNECT % x (%d bytes), want 0x90 within 16 bytes", got, len(got))
+	}
+}

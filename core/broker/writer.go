@@ -66,6 +66,7 @@ func (c *client) sendAck(kind packets.Type, id uint16, reason packets.ReasonCode
 	if reasonString != "" && c.problemInfo {
 		a.Properties.ReasonString = reasonString
 		a.Properties.Set(packets.PropReasonString)
+		c.fitReason(&a, &a.Properties) // [MQTT-3.4.2-2] and its kin for PUBREC, PUBREL, PUBCOMP
 	}
 	if c.begin() {
 		c.out = a.Append(c.out, c.version)
@@ -149,3 +150,17 @@ func (c *client) closeWrites(grace time.Duration) {
 // backedUp reports whether more than the limit is waiting to be written; the
 // caller holds wmu.
 func (c *client) backedUp() bool { return len(c.out) > c.b.opts.Limits.MaxWriteBuffer }
+
+// fitReason leaves the Reason String out of p (whose properties are props)
+// when it would make p larger than the client's Maximum Packet Size: the
+// property is optional, the packet is not [MQTT-3.1.2-25]. Only packets that
+// carry a reason string pay for the trial encoding.
+func (c *client) fitReason(p packets.Packet, props *packets.Properties) {
+	if c.maxOut == 0 || !props.Has(packets.PropReasonString) {
+		return
+	}
+	if uint32(len(p.Append(nil, c.version))) > c.maxOut {
+		props.Clear(packets.PropReasonString)
+		props.ReasonString = ""
+	}
+}
