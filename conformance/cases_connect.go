@@ -170,7 +170,7 @@ var connectCases = []Case{
 				"want CONNACK 0x02 (identifier rejected) before the close, got %v", seen)
 		}
 	}},
-	{Name: "RefusedCredentialsClosed", V5: []string{"3.1.4-2"}, Run: func(t *T) {
+	{Name: "RefusedCredentialsClosed", V5: []string{"3.1.4-2", "3.2.2-8"}, Run: func(t *T) {
 		user := t.Opts().RefusedUsername
 		if user == "" {
 			t.Skipf("no --refused-username given")
@@ -280,7 +280,7 @@ var connectCases = []Case{
 		out, _ := c.Conn.ExpectClosed(t.Wait(limit))
 		t.Check(out == wire.Closed, "connection still open %v after the last packet with keep alive %v s", time.Since(start).Round(time.Millisecond), ka)
 	}},
-	{Name: "UnsupportedAuthenticationMethodRefused", V5: []string{"4.12.0-1"}, Run: func(t *T) {
+	{Name: "UnsupportedAuthenticationMethodRefused", V5: []string{"4.12.0-1", "3.2.2-6", "3.2.2-7", "3.2.2-8", "4.13.2-1"}, Run: func(t *T) {
 		seen := connectRefused(t, malformedConnect(t, func(c *wire.Connect) {
 			c.Props = props(wire.Str(wire.PropAuthMethod, "cf-no-such-method-"+t.tag))
 		}), "unknown authentication method")

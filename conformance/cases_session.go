@@ -61,10 +61,16 @@ var connackCases = []Case{
 		t.Check(ack.AckFlags&0xfe == 0, "connect acknowledge flags 0x%02x", ack.AckFlags)
 		t.Check(!ack.Props.Has(wire.PropAuthMethod), "Authentication Method in CONNACK to a CONNECT without one")
 		t.Check(!ack.Props.Has(wire.PropResponseInfo), "Response Information without Request Response Information")
+		max := byte(2)
 		if q, ok := ack.Props.Get(wire.PropMaximumQoS); ok {
 			t.Check(q.Int <= 1, "Maximum QoS %d (only 0 or 1 may be sent)", q.Int)
+			max = byte(q.Int)
 		}
 		c.ExpectNothing("after CONNACK without a Authentication Method")
+		// A broker that announced no lower Maximum QoS takes QoS 2.
+		if ack := c.Publish(t.Topic("q"), "x", max, false); ack != nil {
+			t.Check(ack.ReasonCode < 0x80, "QoS %d PUBLISH refused with 0x%02x although Maximum QoS is %d", max, ack.ReasonCode, max)
+		}
 	}},
 	{Name: "ConnackWithinClientMaximumPacketSize", V5: []string{"3.2.2-19", "3.2.2-20"}, Run: func(t *T) {
 		cp := t.ConnectPacket("a")
