@@ -261,7 +261,7 @@ var connectCases = []Case{
 		c, ack := t.Connect(cp)
 		ka := 1.0
 		p, ok := ack.Props.Get(wire.PropServerKeepAlive)
-		if want := t.Opts().ServerKeepAlive; want >= 0 && t.V >= 5 {
+		if want := t.Opts().ServerKeepAlive; want > 0 && t.V >= 5 {
 			t.Check(ok && int(p.Int) == want, "Server Keep Alive %d (sent: %v), the broker is said to impose %d", p.Int, ok, want)
 		}
 		if ok {

@@ -28,8 +28,9 @@ type Options struct {
 	// subscribe to; "" skips the tests that need one.
 	DeniedTopic string
 	// ServerKeepAlive is the keep alive, in seconds, that the broker imposes
-	// on every client by returning it as Server Keep Alive; -1 means unknown
-	// (the broker keeps the client's value unless its CONNACK says otherwise).
+	// on every client by returning it as Server Keep Alive; 0 or -1 means
+	// unknown (the broker keeps the client's value unless its CONNACK says
+	// otherwise).
 	ServerKeepAlive int
 	// SendsTopicAliases says the broker uses topic aliases towards clients
 	// that allow them; without it, tests of the aliases a broker sends skip
