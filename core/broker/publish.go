@@ -139,10 +139,13 @@ func orDefault(r, def packets.ReasonCode) packets.ReasonCode {
 // messageProps keeps the properties that travel with a message to its
 // subscribers [MQTT-3.3.2-*]: not the topic alias, the subscription
 // identifiers or the expiry interval, which are per hop.
-func messageProps(in *packets.Properties) packets.Properties {
+func messageProps(in *packets.Properties) *packets.Properties {
 	const keep = 1<<packets.PropPayloadFormat | 1<<packets.PropContentType | 1<<packets.PropResponseTopic |
 		1<<packets.PropCorrelationData | 1<<packets.PropUser
-	out := packets.Properties{
+	if in.Present&keep == 0 && len(in.User) == 0 {
+		return nil // most messages: no allocation for properties
+	}
+	out := &packets.Properties{
 		Present:         in.Present & keep,
 		PayloadFormat:   in.PayloadFormat,
 		ContentType:     in.ContentType,

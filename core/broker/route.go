@@ -129,7 +129,7 @@ func (b *Broker) noteDrop(e *entry, qos byte) {
 
 // SendPublish encodes d for this connection (session.Sink). It runs with the
 // session's lock held.
-func (c *client) SendPublish(d *session.Delivery) bool {
+func (c *client) SendPublish(d session.Delivery) bool {
 	c.wmu.Lock()
 	if c.wclosed {
 		c.wmu.Unlock()
@@ -146,7 +146,9 @@ func (c *client) SendPublish(d *session.Delivery) bool {
 	assigned := false // this packet introduces a new outbound alias
 	p := packets.Publish{Topic: m.Topic, Payload: m.Payload, QoS: d.QoS, Retain: d.Retain, PacketID: d.PacketID, Dup: d.Dup}
 	if c.version == packets.V5 {
-		p.Properties = m.Props
+		if m.Props != nil {
+			p.Properties = *m.Props
+		}
 		if m.Expires != 0 {
 			p.Properties.MessageExpiry = m.RemainingExpiry(time.Now().UnixNano())
 			p.Properties.Set(packets.PropMessageExpiry)

@@ -21,7 +21,7 @@ type Message struct {
 	// Props are the properties that travel with the message: payload format,
 	// content type, response topic, correlation data, user properties. Never
 	// a topic alias or subscription identifiers, which belong to one hop.
-	Props packets.Properties
+	Props *packets.Properties // nil when the message has none
 	// Expires is the Unix time in nanoseconds after which the message must not
 	// be delivered, 0 for never [MQTT-3.3.2-5].
 	Expires   int64

@@ -14,7 +14,7 @@ type Sink interface {
 	// SendPublish encodes d as a PUBLISH and queues it for writing. It may
 	// refuse (false) a QoS 0 delivery when the connection is backed up; QoS 1
 	// and 2 deliveries are bounded by the in-flight window and always taken.
-	SendPublish(d *Delivery) bool
+	SendPublish(d Delivery) bool
 	// SendPubrel queues a PUBREL for a QoS 2 delivery that was PUBRECed.
 	SendPubrel(id uint16)
 }
@@ -62,7 +62,7 @@ func (s *Session) Attach(sink Sink, window int) {
 			return
 		}
 		d.Dup = true
-		sink.SendPublish(d)
+		sink.SendPublish(*d)
 	})
 	// [MQTT-3.3.2-5] messages that expired while the client was away are
 	// dropped, not sent: drain(0) would skip the expiry check.
@@ -96,7 +96,7 @@ func (s *Session) Deliver(d Delivery, now int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if d.QoS == 0 {
-		if s.sink == nil || !s.sink.SendPublish(&d) {
+		if s.sink == nil || !s.sink.SendPublish(d) {
 			s.dropped++
 			return false
 		}
@@ -118,7 +118,7 @@ func (s *Session) Deliver(d Delivery, now int64) bool {
 func (s *Session) send(d Delivery) {
 	d.PacketID = s.newPacketID()
 	s.out.add(d)
-	if !s.sink.SendPublish(s.out.get(d.PacketID)) {
+	if !s.sink.SendPublish(d) {
 		s.out.remove(d.PacketID) // too large for the client: treated as delivered
 	}
 }

@@ -17,7 +17,7 @@ type sink struct {
 	refuseQ0 bool
 }
 
-func (k *sink) SendPublish(d *session.Delivery) bool {
+func (k *sink) SendPublish(d session.Delivery) bool {
 	if d.QoS == 0 && k.refuseQ0 {
 		return false
 	}
