@@ -16,7 +16,16 @@ import (
 
 func benchHost(b *testing.B, plugin string, mode deadlineMode) *Plugin {
 	b.Helper()
-	cfg := one(plugin, testPlugin(b, plugin))
+	return benchHostMode(b, plugin, testPlugin(b, plugin), mode)
+}
+
+func benchHostPath(b *testing.B, plugin, path string) *Plugin {
+	return benchHostMode(b, plugin, path, deadlineInterrupt)
+}
+
+func benchHostMode(b *testing.B, plugin, path string, mode deadlineMode) *Plugin {
+	b.Helper()
+	cfg := one(plugin, path)
 	cfg.Plugins[0].PoolSize = 1
 	h, err := newHost(context.Background(), zerolog.Nop(), cfg, mode)
 	if err != nil {
