@@ -16,15 +16,19 @@ import (
 
 	"github.com/plumemq/plume/cmd/plume/internal/config"
 	"github.com/plumemq/plume/core/broker"
+	"github.com/plumemq/plume/host"
 	"github.com/plumemq/plume/transport"
 )
 
 // server is a running broker with its listeners.
 type server struct {
-	log       zerolog.Logger
-	broker    *broker.Broker
-	listeners []net.Listener
-	wg        sync.WaitGroup
+	log        zerolog.Logger
+	broker     *broker.Broker
+	plugins    *host.Host // nil without a config file
+	configPath string
+	listeners  []net.Listener
+	wg         sync.WaitGroup
+	cancel     context.CancelFunc // stops the config watcher
 }
 
 // start wires a broker from cfg and starts serving its listeners.
@@ -50,16 +54,36 @@ func start(cfg config.Config, configPath string, logOut io.Writer) (*server, err
 	}
 	first.Msg(msg)
 
-	b, err := broker.New(brokerOptions(cfg, log, anonymous))
+	s := &server{log: log, configPath: configPath}
+	opts := brokerOptions(cfg, log, anonymous)
+	if configPath != "" {
+		// With a config file there is a plugin host, even with no plugins yet:
+		// editing the file's plugin section (or SIGHUP) adds them live.
+		ctx, cancel := context.WithCancel(context.Background())
+		s.cancel = cancel
+		h, err := host.New(ctx, log.With().Str("component", "plugins").Logger(), hostConfig(cfg.Plugins))
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		s.plugins = h
+		opts.Hooks = h.Chain()
+		if err := s.watchConfig(ctx, log); err != nil {
+			log.Warn().Err(err).Msg("config file not watched; SIGHUP still reloads plugins")
+		}
+	}
+	b, err := broker.New(opts)
 	if err != nil {
+		s.closePlugins()
 		return nil, err
 	}
-	s := &server{log: log, broker: b}
+	s.broker = b
 	for _, lc := range cfg.Listeners {
 		l, err := transport.ListenTCP(lc.Address)
 		if err != nil {
 			s.closeListeners()
 			_ = b.Shutdown(context.Background())
+			s.closePlugins()
 			return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
 		}
 		s.listeners = append(s.listeners, l)
@@ -85,8 +109,21 @@ func (s *server) closeListeners() {
 func (s *server) stop(ctx context.Context) error {
 	err := s.broker.Shutdown(ctx)
 	s.closeListeners()
+	s.closePlugins()
 	s.wg.Wait()
 	return err
+}
+
+// closePlugins stops the config watcher and the plugin host.
+func (s *server) closePlugins() {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	if s.plugins != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.plugins.Close(ctx)
+	}
 }
 
 // allowAnonymous: as configured, or by default only when every listener is on loopback.

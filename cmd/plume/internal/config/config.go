@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -23,8 +24,53 @@ type Config struct {
 	AllowAnonymous *bool    `yaml:"allow_anonymous"`
 	SysInterval    Duration `yaml:"sys_interval"`
 	Limits         Limits   `yaml:"limits"`
-	// Plugins is reserved for the Wasm plugin host; its keys are checked there.
-	Plugins yaml.Node `yaml:"plugins"`
+	// Plugins is the Wasm plugin chain (see plugin-sdk/ABI.md).
+	Plugins Plugins `yaml:"plugins"`
+}
+
+// Plugins configures the Wasm plugin host.
+type Plugins struct {
+	// CacheDir keeps compiled modules so that a restart does not recompile;
+	// "" compiles in memory only.
+	CacheDir string `yaml:"cache_dir"`
+	// Chain lists the plugins in the order the broker calls them.
+	Chain []Plugin `yaml:"chain"`
+}
+
+// Plugin is one plugin of the chain.
+type Plugin struct {
+	Name string `yaml:"name"`
+	Path string `yaml:"path"` // the .wasm file, watched for changes; relative to the config file
+	// Config is handed verbatim to the plugin's init; the plugin may refuse it.
+	Config      string   `yaml:"config"`
+	MemoryPages uint32   `yaml:"memory_pages"` // 64 KiB pages per instance
+	CallTimeout Duration `yaml:"call_timeout"` // deadline of one call
+	PoolSize    int      `yaml:"pool_size"`    // instances, i.e. calls at once
+	// OnError: what a failed call means. auth: fail-closed (deny, the default)
+	// or fail-open (ask the next plugin); message: fail-open (deliver
+	// unchanged, the default) or fail-closed (reject / drop).
+	OnError OnError           `yaml:"on_error"`
+	AllowFS []string          `yaml:"allow_fs"` // host directories mounted read-only; none by default
+	Env     map[string]string `yaml:"env"`      // guest environment; none by default
+}
+
+// OnError is a plugin's failure policy.
+type OnError struct {
+	Auth    Policy `yaml:"auth"`
+	Message Policy `yaml:"message"`
+}
+
+// Policy is fail-open or fail-closed.
+type Policy string
+
+// UnmarshalYAML accepts fail-open and fail-closed.
+func (p *Policy) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Value {
+	case "fail-open", "fail-closed":
+		*p = Policy(n.Value)
+		return nil
+	}
+	return fmt.Errorf("line %d: %q is not fail-open or fail-closed", n.Line, n.Value)
 }
 
 // Listener is one address the broker serves.
@@ -80,6 +126,15 @@ func Load(path string) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("%s: %w", path, err)
 	}
+	dir := filepath.Dir(path)
+	for i := range cfg.Plugins.Chain {
+		if p := &cfg.Plugins.Chain[i]; !filepath.IsAbs(p.Path) {
+			p.Path = filepath.Join(dir, p.Path)
+		}
+	}
+	if c := &cfg.Plugins; c.CacheDir != "" && !filepath.IsAbs(c.CacheDir) {
+		c.CacheDir = filepath.Join(dir, c.CacheDir)
+	}
 	return cfg, nil
 }
 
@@ -133,6 +188,22 @@ func (c *Config) Validate() error {
 	case "auto", "console", "json":
 	default:
 		return fmt.Errorf("log.format: %q is not one of auto, console, json", c.Log.Format)
+	}
+	names = map[string]bool{}
+	for i, p := range c.Plugins.Chain {
+		switch {
+		case p.Name == "":
+			return fmt.Errorf("plugins.chain[%d].name: required", i)
+		case names[p.Name]:
+			return fmt.Errorf("plugins.chain[%d].name: %q is used twice", i, p.Name)
+		case p.Path == "":
+			return fmt.Errorf("plugins.chain[%d].path: required", i)
+		case p.PoolSize < 0:
+			return fmt.Errorf("plugins.chain[%d].pool_size: must not be negative", i)
+		case p.MemoryPages > 65536:
+			return fmt.Errorf("plugins.chain[%d].memory_pages: %d is over 65536 (4 GiB)", i, p.MemoryPages)
+		}
+		names[p.Name] = true
 	}
 	if c.SysInterval < 0 {
 		return errors.New("sys_interval: must not be negative (use 0 for the default)")

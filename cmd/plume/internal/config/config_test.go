@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -60,5 +62,44 @@ func TestEmptyFileMeansDefaults(t *testing.T) {
 	}
 	if cfg.Listeners[0].Address != Default().Listeners[0].Address || cfg.Log.Level != "info" {
 		t.Errorf("got %+v", cfg)
+	}
+}
+
+func TestPluginChainParsesAndPathsAreRelativeToTheFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "plume.yaml")
+	if err := os.WriteFile(file, []byte(`
+plugins:
+  cache_dir: cache
+  chain:
+    - name: auth
+      path: auth.wasm
+      config: "alice:secret"
+      call_timeout: 50ms
+      on_error: {auth: fail-open, message: fail-closed}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cfg.Plugins.Chain[0]
+	if p.Path != filepath.Join(dir, "auth.wasm") || cfg.Plugins.CacheDir != filepath.Join(dir, "cache") {
+		t.Errorf("paths not resolved against the file's folder: %q, %q", p.Path, cfg.Plugins.CacheDir)
+	}
+	if p.Name != "auth" || p.Config != "alice:secret" || time.Duration(p.CallTimeout) != 50*time.Millisecond ||
+		p.OnError.Auth != "fail-open" || p.OnError.Message != "fail-closed" {
+		t.Errorf("plugin = %+v", p)
+	}
+	for _, bad := range []struct{ yaml, want string }{
+		{"plugins:\n  chain:\n    - {name: a}\n", "plugins.chain[0].path"},
+		{"plugins:\n  chain:\n    - {name: a, path: x, on_error: {auth: maybe}}\n", "line 3"},
+		{"plugins:\n  chain:\n    - {name: a, path: x}\n    - {name: a, path: y}\n", "used twice"},
+		{"plugins:\n  chian: []\n", "line 2"},
+	} {
+		if _, err := Parse(strings.NewReader(bad.yaml)); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%q: err %v, want mention of %q", bad.yaml, err, bad.want)
+		}
 	}
 }
