@@ -54,7 +54,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	timeout := fs.Duration("timeout", 5*time.Second, "deadline of each test")
 	parallel := fs.Int("parallel", 6, "tests run at once")
 	denied := fs.String("denied-topic", "", "a topic the broker refuses to let clients publish to (tests needing one are skipped without it)")
-	keepAlive := fs.Int("server-keep-alive", -1, "the keep alive (s) the broker imposes on every client as Server Keep Alive, -1 if unknown")
+	keepAlive := fs.Int("server-keep-alive", -1, "the largest keep alive (s) the broker allows, returned as Server Keep Alive to a client asking more; -1 if unknown")
 	aliases := fs.Bool("sends-topic-aliases", false, "the broker sends topic aliases to clients that allow them")
 	refusedID := fs.String("refused-client-id", "", "a client identifier the broker refuses")
 	refusedUser := fs.String("refused-username", "", "a user name the broker refuses with a wrong password")

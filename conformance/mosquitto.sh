@@ -7,7 +7,7 @@
 #   conformance/mosquitto.sh [--json FILE] [--no-interop]
 #
 # With --json, the main run's results go to FILE and those of the restricted
-# Mosquitto (max_qos 1, retain_available false) and of the strict one (client
+# Mosquitto (max_qos 1, retain_available false, max_keepalive 10) and of the strict one (client
 # id prefix and password file) to FILE less .json plus .restricted.json and
 # .strict.json.
 # Needs: apt-get install -y mosquitto mosquitto-clients; node and npm for the
@@ -60,7 +60,7 @@ start() {
 port=$(free_port 28900)
 start plain "$port"
 restricted=$(free_port $((port + 1)))
-start restricted "$restricted" "max_qos 1" "retain_available false"
+start restricted "$restricted" "max_qos 1" "retain_available false" "max_keepalive 10"
 
 # A Mosquitto that refuses client ids not starting with "ok" and knows one
 # user, for the statements about refused CONNECTs.
@@ -77,7 +77,8 @@ args=(--broker "tcp://127.0.0.1:$port" --denied-topic '$SYS/cf' --expect-fail co
 "$work/conformance" "${args[@]}" || status=1
 # The statements about brokers without QoS 2 or retained messages, on a
 # Mosquitto configured that way.
-rargs=(--broker "tcp://127.0.0.1:$restricted" --version 5 --only 'MQTT-3\.2\.2-1[23]$')
+rargs=(--broker "tcp://127.0.0.1:$restricted" --version 5 --only 'MQTT-3\.2\.2-1[23]$|^KeepAliveEnforced$' --server-keep-alive 10
+	--expect-fail conformance/testdata/mosquitto-2.0.expect-fail)
 [ -n "$json" ] && rargs+=(--json "${json%.json}.restricted.json")
 "$work/conformance" "${rargs[@]}" || status=1
 sargs=(--broker "tcp://127.0.0.1:$strict" --only '^(RefusedClientIDClosed|RefusedCredentialsClosed)$'

@@ -27,10 +27,9 @@ type Options struct {
 	// DeniedTopic is a topic the broker refuses to let clients publish to or
 	// subscribe to; "" skips the tests that need one.
 	DeniedTopic string
-	// ServerKeepAlive is the keep alive, in seconds, that the broker imposes
-	// on every client by returning it as Server Keep Alive; 0 or -1 means
-	// unknown (the broker keeps the client's value unless its CONNACK says
-	// otherwise).
+	// ServerKeepAlive is the largest keep alive, in seconds, that the broker
+	// allows: a 5.0 client asking for more gets it back as Server Keep Alive.
+	// 0 or -1 means unknown (the tests then use what the CONNACK says).
 	ServerKeepAlive int
 	// SendsTopicAliases says the broker uses topic aliases towards clients
 	// that allow them; without it, tests of the aliases a broker sends skip

@@ -11,7 +11,7 @@ var (
 	DeniedTopic       = flag.String("denied-topic", "", "a topic the broker refuses to let clients publish to")
 	Version           = flag.String("version", "", "3 or 5: run one protocol version only")
 	Only              = flag.String("only", "", "regular expression on statement id or test name")
-	ServerKeepAlive   = flag.Int("server-keep-alive", -1, "the keep alive (s) the broker imposes as Server Keep Alive, -1 if unknown")
+	ServerKeepAlive   = flag.Int("server-keep-alive", -1, "the largest keep alive (s) the broker allows, returned as Server Keep Alive; -1 if unknown")
 	SendsTopicAliases = flag.Bool("sends-topic-aliases", false, "the broker sends topic aliases to clients that allow them")
 	RefusedClientID   = flag.String("refused-client-id", "", "a client identifier the broker refuses")
 	RefusedUsername   = flag.String("refused-username", "", "a user name the broker refuses with a wrong password")
