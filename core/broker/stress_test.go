@@ -195,3 +195,51 @@ func TestConcurrentPublishSubscribeUnsubscribe(t *testing.T) {
 		t.Fatalf("got %T", p)
 	}
 }
+
+// stuckSubscriber connects id, subscribes to topic and never reads again;
+// then the broker floods it until its socket buffers are full.
+func stuckSubscriber(t *testing.T, tb *testBroker, id, topic string) *rawClient {
+	t.Helper()
+	s, _ := connectRaw(t, tb.addr, persistent(id, 60))
+	s.subscribe(1, sub(topic, 0))
+	p, _ := connectRaw(t, tb.addr, v5Connect(id+"-flooder"))
+	payload := make([]byte, 64<<10)
+	// 32 MiB is more than loopback socket buffers hold, so the broker's
+	// writer is blocked for sure; the drops show it shed the rest.
+	before := tb.Stats().Dropped
+	for i := 0; i < 512; i++ {
+		p.publish(&packets.Publish{Topic: topic, Payload: payload})
+	}
+	p.send(&packets.Pingreq{}) // the publisher's PINGRESP: the flood was all read
+	if r := p.next(); r.Type() != packets.TypePingresp {
+		t.Fatalf("got %T", r)
+	}
+	if tb.Stats().Dropped == before {
+		t.Fatal("the stuck subscriber never backed up")
+	}
+	return s
+}
+
+func TestTakeoverOfStuckConnectionIsPrompt(t *testing.T) {
+	tb := startBroker(t, broker.Options{AllowAnonymous: true, Limits: broker.Limits{MaxWriteBuffer: 256 << 10}})
+	stuckSubscriber(t, tb, "stuck", "stuck/t")
+	start := time.Now()
+	cp := persistent("stuck", 60)
+	cp.CleanStart = false
+	if _, ack := connectRaw(t, tb.addr, cp); !ack.SessionPresent {
+		t.Fatal("session not present")
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("takeover took %v", d)
+	}
+}
+
+func TestShutdownWithStuckConnectionIsPrompt(t *testing.T) {
+	tb := startBrokerNoCleanup(t, broker.Options{AllowAnonymous: true, Limits: broker.Limits{MaxWriteBuffer: 256 << 10}})
+	stuckSubscriber(t, tb, "stuck-shutdown", "stuck/s")
+	start := time.Now()
+	tb.shutdown(t)
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("Shutdown took %v", d)
+	}
+}
