@@ -14,6 +14,19 @@ const (
 	verdictContinue // authenticate only: another round of enhanced auth
 )
 
+// String spells the verdict: "pass", "allow", "deny" or "continue".
+func (v Verdict) String() string {
+	switch v {
+	case VerdictAllow:
+		return "allow"
+	case VerdictDeny:
+		return "deny"
+	case verdictContinue:
+		return "continue"
+	}
+	return "pass"
+}
+
 // ReasonCode is an MQTT 5.0 reason code, sent to the client on a deny or reject.
 type ReasonCode uint8
 
