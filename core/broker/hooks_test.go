@@ -65,6 +65,12 @@ func (*policy) Transform(_ context.Context, _ *hooks.Client, m *packets.Publish)
 		m.Topic = "cooked/" + rest
 		m.Payload = bytes.ToUpper(m.Payload)
 	}
+	switch m.Topic { // a careless plugin
+	case "evil/sys":
+		m.Topic = "$SYS/broker/version"
+	case "evil/wild":
+		m.Topic = "cooked/#"
+	}
 	return nil
 }
 
@@ -241,6 +247,13 @@ func TestOnPublishAndTransformHooks(t *testing.T) {
 	p.publish(&packets.Publish{Topic: "reject/x", QoS: 1, PacketID: 2, Payload: []byte("x")})
 	if a := p.expectAck(packets.TypePuback, 2); a.Reason != packets.QuotaExceeded || a.Properties.ReasonString != "too many" {
 		t.Fatalf("rejected message acknowledged with %v %q", a.Reason, a.Properties.ReasonString)
+	}
+	for i, topic := range []string{"evil/sys", "evil/wild"} {
+		id := uint16(10 + i)
+		p.publish(&packets.Publish{Topic: topic, QoS: 1, PacketID: id, Payload: []byte("x")})
+		if a := p.expectAck(packets.TypePuback, id); a.Reason != packets.ImplementationSpecificError {
+			t.Fatalf("%s transformed into an invalid topic was acknowledged with %v, want 0x83", topic, a.Reason)
+		}
 	}
 	p.publish(&packets.Publish{Topic: "raw/x", QoS: 1, PacketID: 3, Payload: []byte("abc")})
 	p.expectAck(packets.TypePuback, 3)

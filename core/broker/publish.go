@@ -79,7 +79,7 @@ func (c *client) ackReason(r packets.ReasonCode) packets.ReasonCode {
 func (c *client) accept(p *packets.Publish) (packets.ReasonCode, string) {
 	b := c.b
 	ctx := context.Background()
-	if p.Topic == "$SYS" || strings.HasPrefix(p.Topic, "$SYS/") {
+	if isSys(p.Topic) {
 		// $SYS belongs to the broker (section 4.7.2).
 		b.stats.authzDenied.Add(1)
 		return packets.NotAuthorized, "$SYS topics are the broker's"
@@ -108,9 +108,17 @@ func (c *client) accept(p *packets.Publish) (packets.ReasonCode, string) {
 		}
 	}
 	if b.hooks.Provides(hooks.PointTransform) {
+		topic := p.Topic
 		if err := b.hooks.Transform(ctx, &c.info, p); err != nil {
 			b.stats.dropped.Add(1)
 			return packets.Success, ""
+		}
+		// A rewritten topic gets the checks the client's had: a plugin must
+		// not route into $SYS or publish on a filter such as "a/#".
+		if p.Topic != topic && (b.checkTopicName(p.Topic) != nil || isSys(p.Topic)) {
+			b.stats.dropped.Add(1)
+			c.logWarn().Str("topic", topic).Str("transformed", p.Topic).Msg("transform produced an invalid topic")
+			return packets.ImplementationSpecificError, "transformed topic is not a valid topic name"
 		}
 	}
 	m := &session.Message{
@@ -128,6 +136,8 @@ func (c *client) accept(p *packets.Publish) (packets.ReasonCode, string) {
 	}
 	return packets.Success, ""
 }
+
+func isSys(topic string) bool { return topic == "$SYS" || strings.HasPrefix(topic, "$SYS/") }
 
 func orDefault(r, def packets.ReasonCode) packets.ReasonCode {
 	if r == 0 {
