@@ -166,8 +166,15 @@ func (s *Session) Acknowledge(kind packets.Type, id uint16, reason packets.Reaso
 		}
 		s.out.remove(id)
 	case packets.TypePubrec:
-		if d.QoS != 2 || d.Released {
-			return d.Released // a repeated PUBREC: PUBREL again below
+		if d.QoS != 2 {
+			return false
+		}
+		if d.Released {
+			// A repeated PUBREC: answer it with PUBREL again [MQTT-4.3.3-4].
+			if s.sink != nil {
+				s.sink.SendPubrel(id)
+			}
+			return true
 		}
 		if reason.IsError() {
 			s.out.remove(id)

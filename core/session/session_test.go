@@ -125,6 +125,9 @@ func TestQoS2OutboundFlow(t *testing.T) {
 	if k.sent[len(k.sent)-1] != fmt.Sprintf("pubrel %d", id) {
 		t.Fatalf("no PUBREL after PUBREC: %v", k.sent)
 	}
+	if !s.Acknowledge(packets.TypePubrec, id, packets.Success, 1) || k.sent[len(k.sent)-1] != fmt.Sprintf("pubrel %d", id) || len(k.sent) != 3 {
+		t.Fatalf("a repeated PUBREC was not answered with PUBREL again: %v", k.sent)
+	}
 	if s.Acknowledge(packets.TypePuback, id, packets.Success, 1) {
 		t.Fatal("PUBACK for a QoS 2 message accepted")
 	}
