@@ -10,18 +10,19 @@ func plumeABIVersion() int32 { return ABIVersion }
 
 //go:wasmexport plume_init
 func plumeInit(configLen int32) int32 {
+	// The plugin's init runs first: it may call Filters from its config.
+	if handlers.init != nil {
+		if err := handlers.init(Config()); err != nil {
+			setError(err)
+			return errResultCode
+		}
+	}
 	if p := declaredPoints(); hostDeclare(p) < 0 {
 		return errResultCode
 	}
 	for _, f := range handlers.filters {
 		if hostDeclareFilter(strPtr(f), uint32(len(f))) < 0 {
 			setError(errorString("bad topic filter " + f))
-			return errResultCode
-		}
-	}
-	if handlers.init != nil {
-		if err := handlers.init(Config()); err != nil {
-			setError(err)
 			return errResultCode
 		}
 	}

@@ -163,7 +163,8 @@ func OnDisconnect(f func(Client, ReasonCode)) { handlers.disconnect = f }
 
 // Filters restricts OnPublish and OnTransform to messages whose topic matches
 // one of the MQTT topic filters given ("sensors/+/temp", "logs/#"). Without a
-// call, they see every message.
+// call, they see every message. Call it from init or from the OnInit handler
+// (to take the filters from the config).
 func Filters(filters ...string) { handlers.filters = append(handlers.filters, filters...) }
 
 func declaredPoints() uint32 {

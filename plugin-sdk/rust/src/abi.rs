@@ -1,0 +1,193 @@
+//! The numbers of ABI v1 (plugin-sdk/ABI.md) and the raw host functions.
+
+pub const FIELD_HEADER: u32 = 0;
+pub const FIELD_CLIENT_ID: u32 = 1;
+pub const FIELD_USERNAME: u32 = 2;
+pub const FIELD_PASSWORD: u32 = 3;
+pub const FIELD_REMOTE_ADDR: u32 = 4;
+pub const FIELD_LISTENER: u32 = 5;
+pub const FIELD_CERT_SUBJECT: u32 = 6;
+pub const FIELD_CONNECT_PROPS: u32 = 7;
+pub const FIELD_ATTRIBUTES: u32 = 8;
+pub const FIELD_TOPIC: u32 = 9;
+pub const FIELD_PAYLOAD: u32 = 10;
+pub const FIELD_AUTH_METHOD: u32 = 11;
+pub const FIELD_AUTH_DATA: u32 = 12;
+pub const FIELD_CONTENT_TYPE: u32 = 13;
+pub const FIELD_USER_PROPS: u32 = 14;
+pub const FIELD_ERROR: u32 = 32;
+pub const FIELD_REASON_STRING: u32 = 33;
+
+pub const HEADER_SIZE: usize = 32;
+pub const REMOVE_LEN: u32 = 0xFFFF_FFFF;
+
+pub const FLAG_RETAIN: u8 = 1 << 0;
+pub const FLAG_DUP: u8 = 1 << 1;
+
+#[cfg(target_arch = "wasm32")]
+#[link(wasm_import_module = "plume")]
+extern "C" {
+    pub fn event_get(field: u32, buf: *mut u8, limit: u32) -> i32;
+    pub fn attr_get(key: *const u8, key_len: u32, buf: *mut u8, limit: u32) -> i32;
+    pub fn result_set(field: u32, ptr: *const u8, len: u32) -> i32;
+    pub fn config_get(buf: *mut u8, limit: u32) -> i32;
+    pub fn declare(points: u32) -> i32;
+    pub fn declare_filter(ptr: *const u8, len: u32) -> i32;
+    pub fn log(level: u32, ptr: *const u8, len: u32);
+    pub fn kv_get(key: *const u8, key_len: u32, buf: *mut u8, limit: u32) -> i32;
+    pub fn kv_set(key: *const u8, key_len: u32, val: *const u8, val_len: u32) -> i32;
+    pub fn kv_delete(key: *const u8, key_len: u32) -> i32;
+    pub fn kv_add(key: *const u8, key_len: u32, delta: i64) -> i64;
+    pub fn client_state_get(buf: *mut u8, limit: u32) -> i32;
+    pub fn client_state_set(ptr: *const u8, len: u32) -> i32;
+    pub fn now() -> i64;
+    pub fn random(buf: *mut u8, len: u32) -> i32;
+}
+
+// Outside wasm there is no host: values are absent and writes refused, so the
+// crate builds and its pure logic can be unit-tested natively.
+#[cfg(not(target_arch = "wasm32"))]
+mod native {
+    pub unsafe fn event_get(_: u32, _: *mut u8, _: u32) -> i32 { -1 }
+    pub unsafe fn attr_get(_: *const u8, _: u32, _: *mut u8, _: u32) -> i32 { -1 }
+    pub unsafe fn result_set(_: u32, _: *const u8, _: u32) -> i32 { -4 }
+    pub unsafe fn config_get(_: *mut u8, _: u32) -> i32 { 0 }
+    pub unsafe fn declare(_: u32) -> i32 { -4 }
+    pub unsafe fn declare_filter(_: *const u8, _: u32) -> i32 { -4 }
+    pub unsafe fn log(_: u32, _: *const u8, _: u32) {}
+    pub unsafe fn kv_get(_: *const u8, _: u32, _: *mut u8, _: u32) -> i32 { -1 }
+    pub unsafe fn kv_set(_: *const u8, _: u32, _: *const u8, _: u32) -> i32 { -4 }
+    pub unsafe fn kv_delete(_: *const u8, _: u32) -> i32 { -1 }
+    pub unsafe fn kv_add(_: *const u8, _: u32, _: i64) -> i64 { 0 }
+    pub unsafe fn client_state_get(_: *mut u8, _: u32) -> i32 { -1 }
+    pub unsafe fn client_state_set(_: *const u8, _: u32) -> i32 { -4 }
+    pub unsafe fn now() -> i64 { 0 }
+    pub unsafe fn random(_: *mut u8, _: u32) -> i32 { 0 }
+}
+#[cfg(not(target_arch = "wasm32"))]
+pub use native::*;
+
+/// The decoded event header (ABI.md, 5.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Header {
+    pub point: u8,
+    pub protocol: u8,
+    pub flags: u8,
+    pub qos: u8,
+    pub kind: u8,
+    pub client: u64,
+    pub topic_len: u32,
+    pub payload_len: u32,
+    pub packet_id: u16,
+}
+
+impl Header {
+    pub fn decode(b: &[u8; HEADER_SIZE]) -> Header {
+        let u32at = |o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+        Header {
+            point: b[0],
+            protocol: b[1],
+            flags: b[2],
+            qos: b[3],
+            kind: b[4],
+            client: u32at(8) as u64 | (u32at(12) as u64) << 32,
+            topic_len: u32at(16),
+            payload_len: u32at(20),
+            packet_id: u16::from_le_bytes([b[24], b[25]]),
+        }
+    }
+
+    pub fn read() -> Header {
+        let mut b = [0u8; HEADER_SIZE];
+        unsafe { event_get(FIELD_HEADER, b.as_mut_ptr(), HEADER_SIZE as u32) };
+        Header::decode(&b)
+    }
+}
+
+/// Encodes key/value pairs in the list layout (ABI.md, 7).
+pub fn encode_pairs(ps: &[(String, String)]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(4 + ps.iter().map(|(k, v)| 8 + k.len() + v.len()).sum::<usize>());
+    b.extend_from_slice(&(ps.len() as u32).to_le_bytes());
+    for (k, v) in ps {
+        b.extend_from_slice(&(k.len() as u32).to_le_bytes());
+        b.extend_from_slice(k.as_bytes());
+        b.extend_from_slice(&(v.len() as u32).to_le_bytes());
+        b.extend_from_slice(v.as_bytes());
+    }
+    b
+}
+
+/// Decodes the list layout; `None` if malformed.
+pub fn decode_pairs(b: &[u8]) -> Option<Vec<(String, String)>> {
+    fn take<'a>(b: &mut &'a [u8]) -> Option<&'a [u8]> {
+        if b.len() < 4 {
+            return None;
+        }
+        let n = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
+        if b.len() - 4 < n {
+            return None;
+        }
+        let (v, rest) = b[4..].split_at(n);
+        *b = rest;
+        Some(v)
+    }
+    if b.len() < 4 {
+        return None;
+    }
+    let n = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
+    let mut rest = &b[4..];
+    let mut out = Vec::with_capacity(n.min(rest.len() / 8));
+    for _ in 0..n {
+        let k = String::from_utf8_lossy(take(&mut rest)?).into_owned();
+        let v = String::from_utf8_lossy(take(&mut rest)?).into_owned();
+        out.push((k, v));
+    }
+    if rest.is_empty() {
+        Some(out)
+    } else {
+        None
+    }
+}
+
+/// Pulls a value with `get(buf, limit)`, retrying once with the reported
+/// size; `None` when the host says it is absent.
+pub fn pull(mut get: impl FnMut(*mut u8, u32) -> i32) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; 256];
+    let n = get(buf.as_mut_ptr(), buf.len() as u32);
+    if n < 0 {
+        return None;
+    }
+    if n as usize > buf.len() {
+        buf = vec![0u8; n as usize];
+        let m = get(buf.as_mut_ptr(), buf.len() as u32);
+        if m < 0 || m as usize > buf.len() {
+            return None;
+        }
+        buf.truncate(m as usize);
+    } else {
+        buf.truncate(n as usize);
+    }
+    Some(buf)
+}
+
+pub fn field(id: u32) -> Option<Vec<u8>> {
+    pull(|p, l| unsafe { event_get(id, p, l) })
+}
+
+/// Pulls a field whose size the header announced, in one copy.
+pub fn field_sized(id: u32, n: u32) -> Vec<u8> {
+    let mut buf = vec![0u8; n as usize];
+    let got = unsafe { event_get(id, buf.as_mut_ptr(), n) };
+    if got < 0 {
+        return Vec::new();
+    }
+    if got as u32 > n {
+        return field(id).unwrap_or_default();
+    }
+    buf.truncate(got as usize);
+    buf
+}
+
+pub fn set(id: u32, b: &[u8]) {
+    unsafe { result_set(id, b.as_ptr(), b.len() as u32) };
+}
