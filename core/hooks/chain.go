@@ -80,8 +80,19 @@ func (c *Chain) failed(l *Link, p Point, client *Client, err error) {
 }
 
 // Authenticate asks each providing link until one allows, denies or continues.
+// The next step of an exchange that a link continued goes to that link alone
+// [MQTT-4.12.0-*]: the method is the one it chose.
 func (c *Chain) Authenticate(ctx context.Context, req *AuthRequest) (AuthResult, error) {
-	for i, links := 0, *c.links.Load(); i < len(links); i++ {
+	links := *c.links.Load()
+	start, end := 0, len(links)
+	if req.Step == AuthContinue && req.Client != nil && req.Client.authLink > 0 {
+		start = req.Client.authLink - 1
+		end = min(start+1, len(links))
+	}
+	if req.Client != nil {
+		req.Client.authLink = 0
+	}
+	for i := start; i < end; i++ {
 		l := &links[i]
 		if !l.Hooks.Provides(PointAuthenticate) {
 			continue
@@ -93,6 +104,9 @@ func (c *Chain) Authenticate(ctx context.Context, req *AuthRequest) (AuthResult,
 				continue
 			}
 			return AuthResult{Verdict: Deny, Reason: packets.NotAuthorized}, nil
+		}
+		if res.Continue && req.Client != nil {
+			req.Client.authLink = i + 1
 		}
 		if res.Verdict != Pass || res.Continue {
 			return res, nil

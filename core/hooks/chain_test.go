@@ -127,3 +127,20 @@ func TestProvidesIsTheUnionAndSwapReplacesIt(t *testing.T) {
 		t.Fatal("empty chain provides something")
 	}
 }
+
+func TestAuthContinueGoesBackToTheLinkThatContinued(t *testing.T) {
+	passer := &scripted{points: hooks.PointAuthenticate}
+	scram := &scripted{points: hooks.PointAuthenticate, auth: hooks.AuthResult{Continue: true}}
+	c := chain(hooks.Link{Name: "passer", Hooks: passer}, hooks.Link{Name: "scram", Hooks: scram})
+	client := &hooks.Client{ID: "c"}
+	res, _ := c.Authenticate(context.Background(), &hooks.AuthRequest{Client: client, Step: hooks.AuthConnect, Method: "SCRAM"})
+	if !res.Continue || passer.calls != 1 {
+		t.Fatalf("first step: %+v, passer calls %d", res, passer.calls)
+	}
+	passer.auth = hooks.AuthResult{Verdict: hooks.Deny} // would wrongly decide step two
+	scram.auth = hooks.AuthResult{Verdict: hooks.Allow}
+	res, _ = c.Authenticate(context.Background(), &hooks.AuthRequest{Client: client, Step: hooks.AuthContinue, Method: "SCRAM"})
+	if res.Verdict != hooks.Allow || scram.calls != 2 || passer.calls != 1 {
+		t.Errorf("second step: %+v, scram calls %d, passer calls %d", res, scram.calls, passer.calls)
+	}
+}

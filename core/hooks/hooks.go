@@ -76,6 +76,10 @@ type Client struct {
 	CertSubject     string // TLS client-certificate subject, "" without one
 	UserProperties  []packets.UserProperty
 	Attributes      map[string]string
+
+	// authLink is 1 + the index of the chain link that asked to continue an
+	// enhanced-authentication exchange, so the next AUTH goes back to it.
+	authLink int
 }
 
 // AuthStep tells which exchange an authenticate call belongs to.
