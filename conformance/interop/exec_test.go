@@ -17,9 +17,10 @@ import (
 
 // proc is a client process whose stdout lines are read as they come.
 type proc struct {
-	cmd   *exec.Cmd
-	lines chan string
-	done  chan struct{}
+	cmd     *exec.Cmd
+	lines   chan string
+	done    chan struct{}
+	skipped []string // lines waitFor read past; a message may come before READY or SUBACK
 }
 
 func start(t *testing.T, name string, args ...string) *proc {
@@ -62,7 +63,23 @@ func (p *proc) kill() {
 	<-p.done
 }
 
-// waitFor reads lines until one satisfies ok.
+// rest returns every line not yet consumed: those waitFor skipped, then the
+// ones still to come.
+func (p *proc) rest() <-chan string {
+	out := make(chan string, 256)
+	go func() {
+		defer close(out)
+		for _, l := range p.skipped {
+			out <- l
+		}
+		for l := range p.lines {
+			out <- l
+		}
+	}()
+	return out
+}
+
+// waitFor reads lines until one satisfies ok; the others are kept for rest.
 func (p *proc) waitFor(t *testing.T, what string, ok func(string) bool) {
 	t.Helper()
 	deadline := time.After(wait)
@@ -75,6 +92,7 @@ func (p *proc) waitFor(t *testing.T, what string, ok func(string) bool) {
 			if ok(l) {
 				return
 			}
+			p.skipped = append(p.skipped, l)
 		case <-deadline:
 			t.Fatalf("%s: no %s within %v", filepath.Base(p.cmd.Path), what, wait)
 		}
@@ -140,7 +158,7 @@ func (m mosquittoClients) subscribe(t *testing.T, v byte, s subSpec) (<-chan msg
 	ch := make(chan msg, 64)
 	go func() {
 		defer close(ch)
-		for l := range p.lines {
+		for l := range p.rest() {
 			if rest, ok := strings.CutPrefix(l, msgPrefix); ok {
 				f := strings.SplitN(rest, "\t", 4)
 				if len(f) == 4 {
@@ -228,7 +246,7 @@ func (j mqttJS) subscribe(t *testing.T, v byte, s subSpec) (<-chan msg, func()) 
 	ch := make(chan msg, 64)
 	go func() {
 		defer close(ch)
-		for l := range p.lines {
+		for l := range p.rest() {
 			var m msg
 			if strings.HasPrefix(l, "{") && json.Unmarshal([]byte(l), &m) == nil {
 				ch <- m
