@@ -30,7 +30,7 @@ func TestTransformRustExample(t *testing.T) {
 		t.Errorf("content type = %q", out.Properties.ContentType)
 	}
 	for _, m := range []*packets.Publish{
-		{Topic: "other/t", Payload: []byte(`{"t": 1}`)},    // outside the filter
+		{Topic: "other/t", Payload: []byte(`{"t": 1}`)},   // outside the filter
 		{Topic: "sensors/t", Payload: []byte("not json")}, // not an object
 	} {
 		out, err := p.Transform(c, m)

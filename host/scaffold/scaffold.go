@@ -58,6 +58,9 @@ func New(lang, name, dir string) error {
 			if err != nil {
 				return err
 			}
+			if rel == "gitignore.tmpl" { // embed skips dot files by name only with all:
+				rel, out = ".gitignore.tmpl", filepath.Join(filepath.Dir(out), ".gitignore.tmpl")
+			}
 			switch path.Ext(rel) {
 			case ".tmpl":
 				out = strings.TrimSuffix(out, ".tmpl")

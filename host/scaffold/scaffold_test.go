@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/plumemq/plume/core/hooks"
+	"github.com/plumemq/plume/host/internal/wasmbuild"
 	"github.com/plumemq/plume/host/plugintest"
 )
 
@@ -17,34 +18,37 @@ var update = flag.Bool("update", false, "refresh the vendored SDK copies under t
 
 // sdkCopies maps each vendored SDK template tree to its source.
 var sdkCopies = map[string]string{
-	"templates/sdk-go": "../../plugin-sdk/go",
+	"templates/sdk-go":   "../../plugin-sdk/go",
+	"templates/sdk-rust": "../../plugin-sdk/rust",
 }
 
 // The vendored SDKs must be the SDKs: run `go test ./host/scaffold -update`
 // after changing plugin-sdk/.
 func TestVendoredSDKMatchesSource(t *testing.T) {
 	for tdir, src := range sdkCopies {
-		entries, err := os.ReadDir(tdir)
+		err := filepath.WalkDir(tdir, func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			rel, _ := filepath.Rel(tdir, p)
+			srcPath := filepath.Join(src, strings.TrimSuffix(rel, ".txt"))
+			want, err := os.ReadFile(srcPath)
+			if err != nil {
+				t.Errorf("%s: %v", p, err)
+				return nil
+			}
+			got, _ := os.ReadFile(p)
+			if bytes.Equal(got, want) {
+				return nil
+			}
+			if *update {
+				return os.WriteFile(p, want, 0o644)
+			}
+			t.Errorf("%s differs from %s; run go test ./host/scaffold -update", p, srcPath)
+			return nil
+		})
 		if err != nil {
 			t.Fatal(err)
-		}
-		for _, e := range entries {
-			name := strings.TrimSuffix(e.Name(), ".txt")
-			want, err := os.ReadFile(filepath.Join(src, name))
-			if err != nil {
-				t.Errorf("%s: %v", name, err)
-				continue
-			}
-			got, _ := os.ReadFile(filepath.Join(tdir, e.Name()))
-			if !bytes.Equal(got, want) {
-				if *update {
-					if err := os.WriteFile(filepath.Join(tdir, e.Name()), want, 0o644); err != nil {
-						t.Fatal(err)
-					}
-					continue
-				}
-				t.Errorf("%s/%s differs from %s/%s; run go test ./host/scaffold -update", tdir, e.Name(), src, name)
-			}
 		}
 	}
 }
@@ -87,5 +91,28 @@ func run(t *testing.T, dir string, env []string, name string, args ...string) {
 	cmd.Env = append(append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod"), env...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+}
+
+func TestNewRustProjectBuildsAndPassesItsTest(t *testing.T) {
+	cargo, env, err := wasmbuild.RustToolchain()
+	if err != nil {
+		t.Skip(err)
+	}
+	dir := filepath.Join(t.TempDir(), "topic-guard")
+	if err := New("rust", "topic-guard", dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".gitignore")); err != nil {
+		t.Errorf("no .gitignore: %v", err)
+	}
+	env = append(env, "CARGO_TARGET_DIR="+filepath.Join(dir, "target"))
+	run(t, dir, env, cargo, "test", "--offline")
+	run(t, dir, env, cargo, "build", "--offline", "--release", "--target", "wasm32-wasi")
+
+	p := plugintest.Load(t, filepath.Join(dir, "target/wasm32-wasi/release/topic_guard.wasm"), plugintest.Options{})
+	res, err := p.Authorize(&hooks.AuthzRequest{Client: &hooks.Client{ID: "c"}, Topic: "private/x"})
+	if err != nil || res.Verdict != hooks.Deny {
+		t.Errorf("scaffolded plugin: %+v, %v; want deny", res, err)
 	}
 }

@@ -31,36 +31,37 @@ func Rust(tb testing.TB, crateDir string) string {
 	return p
 }
 
-// RustToolchain returns the cargo and rustc to use. Debian's packages put a
-// rustc with the wasm32-wasi std in /usr/bin; a rustup install earlier in
-// PATH would shadow it with a toolchain that usually lacks the target, so
-// /usr/bin wins when it has the target.
-func RustToolchain() (cargo, rustc string, err error) {
+// RustToolchain returns the cargo to use and the environment to run it in.
+// Debian's packages put a rustc with the wasm32-wasi std in /usr/bin; a
+// rustup install earlier in PATH would shadow it (rustc, rustdoc) with a
+// toolchain that usually lacks the target, so /usr/bin goes first in PATH
+// when it has the target.
+func RustToolchain() (cargo string, env []string, err error) {
 	if _, err := os.Stat("/usr/lib/rustlib/wasm32-wasi"); err == nil {
 		if _, err := os.Stat("/usr/bin/cargo"); err == nil {
-			return "/usr/bin/cargo", "/usr/bin/rustc", nil
+			return "/usr/bin/cargo", []string{"PATH=/usr/bin:" + os.Getenv("PATH"), "RUSTC=/usr/bin/rustc", "RUSTDOC=/usr/bin/rustdoc"}, nil
 		}
 	}
 	cargo, err1 := exec.LookPath("cargo")
 	rustc, err2 := exec.LookPath("rustc")
 	if err1 != nil || err2 != nil {
-		return "", "", ErrNoRust
+		return "", nil, ErrNoRust
 	}
 	out, err := exec.Command(rustc, "--print", "sysroot").Output()
 	if err != nil {
-		return "", "", ErrNoRust
+		return "", nil, ErrNoRust
 	}
 	if _, err := os.Stat(filepath.Join(strings.TrimSpace(string(out)), "lib", "rustlib", "wasm32-wasi")); err != nil {
-		return "", "", ErrNoRust
+		return "", nil, ErrNoRust
 	}
-	return cargo, rustc, nil
+	return cargo, nil, nil
 }
 
 var crateName = regexp.MustCompile(`(?m)^name\s*=\s*"([^"]+)"`)
 
 // RustBuild is Rust for callers without a testing.TB.
 func RustBuild(crateDir string) (string, error) {
-	cargo, rustc, err := RustToolchain()
+	cargo, env, err := RustToolchain()
 	if err != nil {
 		return "", err
 	}
@@ -96,7 +97,7 @@ func RustBuild(crateDir string) (string, error) {
 		target := filepath.Join(out, "cargo-"+hex.EncodeToString(sum[:6]))
 		cmd := exec.Command(cargo, "build", "--offline", "--release", "--target", "wasm32-wasi")
 		cmd.Dir = abs
-		cmd.Env = append(os.Environ(), "CARGO_TARGET_DIR="+target, "RUSTC="+rustc)
+		cmd.Env = append(append(os.Environ(), env...), "CARGO_TARGET_DIR="+target)
 		if msg, err := cmd.CombinedOutput(); err != nil {
 			b.err = fmt.Errorf("cargo build in %s: %v\n%s", abs, err, msg)
 			return
