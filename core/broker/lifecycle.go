@@ -174,20 +174,18 @@ func willMessage(c *client) *session.Message {
 	return m
 }
 
-// publishWill authorizes and publishes a will as its client would have.
+// publishWill publishes a will as its client would have: through authorize,
+// on-publish and transform, like any PUBLISH.
 func (b *Broker) publishWill(pw *pendingWill) {
-	m := pw.msg
-	if b.hooks.Provides(hooks.PointAuthorize) {
-		res, _ := b.hooks.Authorize(context.Background(), &hooks.AuthzRequest{
-			Client: &pw.client, Action: hooks.ActionPublish, Topic: m.Topic, QoS: m.QoS, Retain: m.Retain})
-		if res.Verdict == hooks.Deny {
-			b.stats.authzDenied.Add(1)
-			b.log.Warn().Str("client_id", pw.client.ID).Str("topic", m.Topic).Msg("will denied")
-			return
-		}
-		if res.LowerQoS && res.QoS < m.QoS {
-			m.QoS = res.QoS
-		}
+	w := pw.msg
+	p := packets.Publish{Topic: w.Topic, Payload: w.Payload, QoS: w.QoS, Retain: w.Retain}
+	if w.Props != nil {
+		p.Properties = *w.Props
+	}
+	m, reason, _ := b.admit(&pw.client, &p, w.Props != nil, w.Expires)
+	if m == nil {
+		b.log.Warn().Str("client_id", pw.client.ID).Str("topic", w.Topic).Str("reason", reason.String()).Msg("will not published")
+		return
 	}
 	b.stats.willsSent.Add(1)
 	b.publish(m)

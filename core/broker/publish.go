@@ -77,64 +77,78 @@ func (c *client) ackReason(r packets.ReasonCode) packets.ReasonCode {
 // accept authorizes, runs the message hooks and routes p. It returns the
 // reason for the acknowledgement.
 func (c *client) accept(p *packets.Publish) (packets.ReasonCode, string) {
-	b := c.b
+	var expires int64
+	if c.version == packets.V5 && p.Properties.Has(packets.PropMessageExpiry) {
+		expires = time.Now().Add(time.Duration(p.Properties.MessageExpiry) * time.Second).UnixNano()
+	}
+	m, reason, why := c.b.admit(&c.info, p, c.version == packets.V5, expires)
+	if m == nil {
+		return reason, why
+	}
+	if c.b.publish(m) == 0 && c.version == packets.V5 {
+		return packets.NoMatchingSubscribers, ""
+	}
+	return packets.Success, ""
+}
+
+// admit takes a message from client through the $SYS rule, authorize,
+// on-publish and transform, and returns it ready to route; or nil and the
+// reason it is not routed (Success for a silent drop). Client publishes and
+// wills both come this way.
+func (b *Broker) admit(client *hooks.Client, p *packets.Publish, v5 bool, expires int64) (*session.Message, packets.ReasonCode, string) {
 	ctx := context.Background()
 	if isSys(p.Topic) {
 		// $SYS belongs to the broker (section 4.7.2).
 		b.stats.authzDenied.Add(1)
-		return packets.NotAuthorized, "$SYS topics are the broker's"
+		return nil, packets.NotAuthorized, "$SYS topics are the broker's"
 	}
 	qos := p.QoS
 	if b.hooks.Provides(hooks.PointAuthorize) {
 		res, _ := b.hooks.Authorize(ctx, &hooks.AuthzRequest{
-			Client: &c.info, Action: hooks.ActionPublish, Topic: p.Topic, QoS: p.QoS, Retain: p.Retain})
+			Client: client, Action: hooks.ActionPublish, Topic: p.Topic, QoS: p.QoS, Retain: p.Retain})
 		if res.Verdict == hooks.Deny {
 			b.stats.authzDenied.Add(1)
-			c.logInfo().Str("topic", p.Topic).Str("action", "publish").Msg("denied")
-			return orDefault(res.Reason, packets.NotAuthorized), res.ReasonString
+			b.log.Info().Str("client_id", client.ID).Str("remote", client.RemoteAddr).
+				Str("topic", p.Topic).Str("action", "publish").Msg("denied")
+			return nil, orDefault(res.Reason, packets.NotAuthorized), res.ReasonString
 		}
 		if res.LowerQoS && res.QoS < qos {
 			qos = res.QoS
 		}
 	}
 	if b.hooks.Provides(hooks.PointOnPublish) {
-		res, _ := b.hooks.OnPublish(ctx, &c.info, p)
+		res, _ := b.hooks.OnPublish(ctx, client, p)
 		switch res.Action {
 		case hooks.Drop:
 			b.stats.dropped.Add(1)
-			return packets.Success, ""
+			return nil, packets.Success, ""
 		case hooks.Reject:
-			return orDefault(res.Reason, packets.ImplementationSpecificError), res.ReasonString
+			return nil, orDefault(res.Reason, packets.ImplementationSpecificError), res.ReasonString
 		}
 	}
 	if b.hooks.Provides(hooks.PointTransform) {
 		topic := p.Topic
-		if err := b.hooks.Transform(ctx, &c.info, p); err != nil {
+		if err := b.hooks.Transform(ctx, client, p); err != nil {
 			b.stats.dropped.Add(1)
-			return packets.Success, ""
+			return nil, packets.Success, ""
 		}
 		// A rewritten topic gets the checks the client's had: a plugin must
 		// not route into $SYS or publish on a filter such as "a/#".
 		if p.Topic != topic && (b.checkTopicName(p.Topic) != nil || isSys(p.Topic)) {
 			b.stats.dropped.Add(1)
-			c.logWarn().Str("topic", topic).Str("transformed", p.Topic).Msg("transform produced an invalid topic")
-			return packets.ImplementationSpecificError, "transformed topic is not a valid topic name"
+			b.log.Warn().Str("client_id", client.ID).Str("remote", client.RemoteAddr).
+				Str("topic", topic).Str("transformed", p.Topic).Msg("transform produced an invalid topic")
+			return nil, packets.ImplementationSpecificError, "transformed topic is not a valid topic name"
 		}
 	}
 	m := &session.Message{
 		Topic: p.Topic, Payload: p.Payload, QoS: qos, Retain: p.Retain,
-		Publisher: c.info.ID,
+		Publisher: client.ID, Expires: expires,
 	}
-	if c.version == packets.V5 {
+	if v5 {
 		m.Props = messageProps(&p.Properties)
-		if p.Properties.Has(packets.PropMessageExpiry) {
-			m.Expires = time.Now().Add(time.Duration(p.Properties.MessageExpiry) * time.Second).UnixNano()
-		}
 	}
-	if b.publish(m) == 0 && c.version == packets.V5 {
-		return packets.NoMatchingSubscribers, ""
-	}
-	return packets.Success, ""
+	return m, packets.Success, ""
 }
 
 func isSys(topic string) bool { return topic == "$SYS" || strings.HasPrefix(topic, "$SYS/") }
