@@ -201,6 +201,15 @@ func runOne(ctx context.Context, o *Options, j job) []Result {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		defer func() {
+			// A test that panics (on a packet shape nobody expected) fails
+			// alone instead of taking the run down.
+			if v := recover(); v != nil {
+				t.mu.Lock()
+				t.status, t.detail = Fail, fmt.Sprintf("test panicked: %v", v)
+				t.mu.Unlock()
+			}
+		}()
 		j.c.Run(t)
 	}()
 	select {
