@@ -250,9 +250,8 @@ func (b *Broker) restore() error {
 	return nil
 }
 
-// Addr-free helpers for embedders and tests.
-
-// ClientCount is the number of connected clients.
+// ClientCount is the number of open connections, those still in the CONNECT
+// handshake included (Stats().ClientsConnected counts only accepted clients).
 func (b *Broker) ClientCount() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()

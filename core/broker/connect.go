@@ -90,6 +90,7 @@ func (c *client) handshake() bool {
 	c.entry.Attach(c, c.window)
 	c.connAt = time.Now()
 	b.stats.connects.Add(1)
+	b.stats.connected.Add(1)
 	c.logInfo().
 		Uint8("protocol_version", c.version).
 		Str("username", c.info.Username).

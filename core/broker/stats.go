@@ -4,6 +4,7 @@ import "sync/atomic"
 
 // stats are the broker's counters, published on $SYS and by Stats.
 type stats struct {
+	connected   atomic.Int64 // clients past CONNACK and not yet detached
 	connects    atomic.Uint64
 	refused     atomic.Uint64
 	authDenied  atomic.Uint64
@@ -38,7 +39,7 @@ type Stats struct {
 // Stats returns a snapshot of the counters.
 func (b *Broker) Stats() Stats {
 	s := Stats{
-		ClientsConnected: b.ClientCount(),
+		ClientsConnected: int(b.stats.connected.Load()),
 		Connects:         b.stats.connects.Load(),
 		Refused:          b.stats.refused.Load(),
 		AuthDenied:       b.stats.authDenied.Load(),
