@@ -112,6 +112,15 @@ func newHost(ctx context.Context, log zerolog.Logger, cfg Config, mode deadlineM
 // Chain is the chain of the configured plugins, for the broker to call.
 func (h *Host) Chain() *hooks.Chain { return h.chain }
 
+// Plugins returns the configured plugins in chain order.
+func (h *Host) Plugins() []*Plugin {
+	var ps []*Plugin
+	for _, l := range h.chain.Links() {
+		ps = append(ps, l.Hooks.(*Plugin))
+	}
+	return ps
+}
+
 // Plugin returns the configured plugin called name, or nil.
 func (h *Host) Plugin(name string) *Plugin {
 	h.mu.Lock()
@@ -225,8 +234,9 @@ func (h *Host) reloadFile(ctx context.Context, name string) {
 	}
 }
 
-// Close stops watching, retires every module (each closes when its calls in
-// flight return) and empties the chain.
+// Close stops watching and retires every module (each closes when its calls
+// in flight return). Later calls through the chain fail, and the chain's
+// failure policies apply (authenticate and authorize deny by default).
 func (h *Host) Close(ctx context.Context) error {
 	h.mu.Lock()
 	if h.closed {
@@ -240,10 +250,8 @@ func (h *Host) Close(ctx context.Context) error {
 	h.wg.Wait()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.chain != nil {
-		h.chain.Swap(nil)
-	}
 	for _, p := range h.plugins {
+		p.closed.Store(true)
 		p.cur.Load().retire()
 	}
 	if h.cache != nil {

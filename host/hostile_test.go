@@ -144,3 +144,20 @@ func TestWASIFileAccessNeedsGrant(t *testing.T) {
 		t.Errorf("open outside the grant: %v, %v; want deny", res.Verdict, err)
 	}
 }
+
+// After Close, calls fail and the chain's policy denies; nothing panics.
+func TestCallsAfterCloseFailClosed(t *testing.T) {
+	h, err := New(context.Background(), nopLog(), one("minimal", "testdata/minimal.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := authorizeDirect(h, "minimal", "x"); !errors.Is(err, ErrClosed) {
+		t.Errorf("plugin call after Close: %v, want ErrClosed", err)
+	}
+	if res, _ := authorize(h, "x"); res.Verdict != hooks.Deny {
+		t.Errorf("chain verdict after Close = %v, want deny", res.Verdict)
+	}
+}

@@ -13,6 +13,8 @@ import (
 var (
 	errRetired = errors.New("module retired")
 	errGone    = errors.New("plugin removed")
+	// ErrClosed reports a call to a plugin of a closed Host.
+	ErrClosed = errors.New("plugin host closed")
 )
 
 // Plugin is one configured plugin as the chain sees it: a hooks.Hooks that
@@ -23,6 +25,7 @@ type Plugin struct {
 	cur    atomic.Pointer[module]
 	shared *shared
 	traps  atomic.Uint64
+	closed atomic.Bool // the Host was closed: calls fail (and the chain's policy applies)
 }
 
 var _ hooks.Hooks = (*Plugin)(nil)
@@ -53,7 +56,10 @@ func (p *Plugin) begin(ctx context.Context, fn int) (*module, *instance, error) 
 		}
 		inst, err := m.acquire(ctx)
 		if errors.Is(err, errRetired) {
-			if p.cur.Load() == m {
+			switch {
+			case p.closed.Load():
+				return nil, nil, ErrClosed
+			case p.cur.Load() == m:
 				return nil, nil, errGone
 			}
 			continue
