@@ -31,6 +31,7 @@ type Broker struct {
 	stats     stats
 
 	sessions sync.Map // client id -> *entry; written under mu, read anywhere
+	retainMu sync.Mutex // orders writes to retained and the store's copy
 
 	mu        sync.Mutex
 	clients   map[*client]struct{}

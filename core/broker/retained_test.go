@@ -172,4 +172,8 @@ func TestExpiredRetainedMessageNotDelivered(t *testing.T) {
 	}
 	c.ack(packets.TypePuback, m.PacketID)
 	c.expectNothing(100 * time.Millisecond)
+	// The expired one is gone from the index, not just skipped.
+	if n := tb.Stats().Retained; n != 1 {
+		t.Errorf("retained count %d after the expired message was met, want 1", n)
+	}
 }

@@ -96,6 +96,8 @@ func (b *Broker) online(client string) bool {
 
 // retain stores or clears the retained message of m's topic [MQTT-3.3.1-5, -6, -7].
 func (b *Broker) retain(m *session.Message) {
+	b.retainMu.Lock()
+	defer b.retainMu.Unlock()
 	if len(m.Payload) == 0 {
 		if b.retained.Delete(m.Topic) {
 			_ = b.opts.Store.DeleteRetained(m.Topic)
@@ -105,6 +107,17 @@ func (b *Broker) retain(m *session.Message) {
 	b.retained.Set(m.Topic, m)
 	if err := b.opts.Store.SaveRetained(*m); err != nil {
 		b.log.Error().Err(err).Str("topic", m.Topic).Msg("saving retained message")
+	}
+}
+
+// dropExpiredRetained forgets a retained message whose expiry has passed
+// [MQTT-3.3.2-5], unless a newer one has replaced it meanwhile.
+func (b *Broker) dropExpiredRetained(m *session.Message) {
+	b.retainMu.Lock()
+	defer b.retainMu.Unlock()
+	if cur, ok := b.retained.Get(m.Topic); ok && cur == m {
+		b.retained.Delete(m.Topic)
+		_ = b.opts.Store.DeleteRetained(m.Topic)
 	}
 }
 

@@ -39,10 +39,18 @@ func (c *client) handleSubscribe(p *packets.Subscribe) {
 	c.send(&ack)
 	now := time.Now().UnixNano()
 	for _, w := range wantRetained {
+		// Collect first, deliver after: the retained index is read-locked
+		// while Match runs, and delivery takes session and connection locks.
+		var found, expired []*session.Message
 		b.retained.Match(w.Filter, func(_ string, m *session.Message) bool {
 			if m.Expired(now) {
-				return true
+				expired = append(expired, m)
+			} else {
+				found = append(found, m)
 			}
+			return true
+		})
+		for _, m := range found {
 			d := session.Delivery{Msg: m, QoS: min(m.QoS, w.QoS), Retain: true}
 			if w.Identifier != 0 {
 				d.SubIDs = []uint32{w.Identifier}
@@ -50,8 +58,10 @@ func (c *client) handleSubscribe(p *packets.Subscribe) {
 			if !c.entry.Deliver(d, now) {
 				b.noteDrop(c.entry, d.QoS)
 			}
-			return true
-		})
+		}
+		for _, m := range expired {
+			b.dropExpiredRetained(m)
+		}
 	}
 }
 
