@@ -30,7 +30,7 @@ type Broker struct {
 	started   time.Time
 	stats     stats
 
-	sessions sync.Map // client id -> *entry; written under mu, read anywhere
+	sessions sync.Map   // client id -> *entry; written under mu, read anywhere
 	retainMu sync.Mutex // orders writes to retained and the store's copy
 
 	mu        sync.Mutex
