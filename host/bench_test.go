@@ -82,11 +82,17 @@ func runTimed(b *testing.B, call func(context.Context) error) {
 }
 
 // BenchmarkPoint measures one call of each point through a Plugin, with an
-// empty Go handler ("empty") and with one that reads the event's data and,
-// in transform, writes the payload back ("copy").
+// empty Go handler ("empty"), an empty Rust handler ("rust-empty"), and a Go
+// handler that reads the event's data and, in transform, writes the payload
+// back ("copy").
 func BenchmarkPoint(b *testing.B) {
-	for _, plugin := range []string{"empty", "copy"} {
-		p := benchHost(b, plugin, deadlineInterrupt)
+	for _, plugin := range []string{"empty", "copy", "rust-empty"} {
+		var p *Plugin
+		if plugin == "rust-empty" {
+			p = benchHostMode(b, plugin, rustPlugin(b, "empty"), deadlineInterrupt)
+		} else {
+			p = benchHost(b, plugin, deadlineInterrupt)
+		}
 		for _, point := range []string{"authenticate", "authorize", "on-publish", "transform"} {
 			for _, n := range []int{64, 4096} {
 				b.Run(fmt.Sprintf("%s/%s/%dB", plugin, point, n), func(b *testing.B) {

@@ -161,3 +161,38 @@ func TestCallsAfterCloseFailClosed(t *testing.T) {
 		t.Errorf("chain verdict after Close = %v, want deny", res.Verdict)
 	}
 }
+
+// The same hostile behaviours from a Rust guest: a Rust panic is an
+// `unreachable` trap, a failed allocation aborts.
+func TestRustHostilePluginIsContained(t *testing.T) {
+	cfg := one("hostile", rustPlugin(t, "hostile"))
+	// Filling 16 MiB a byte at a time takes a while in an unoptimized guest;
+	// the deadline must not be what stops the bomb.
+	cfg.Plugins[0].CallTimeout = time.Second
+	cfg.Plugins[0].MemoryPages = 256 // 16 MiB
+	h, logs := startHost(t, cfg)
+	for i, tc := range []struct {
+		topic string
+		want  error
+	}{
+		{"loop", ErrDeadline},
+		{"panic", ErrTrap},
+		{"bomb", ErrTrap},
+	} {
+		if _, err := authorizeDirect(h, "hostile", tc.topic); !errors.Is(err, tc.want) {
+			t.Errorf("%s: err = %v, want %v", tc.topic, err, tc.want)
+		}
+		if res, err := authorizeDirect(h, "hostile", "fine"); err != nil || res.Verdict != hooks.Allow {
+			t.Errorf("after %s: %v, %v; want allow from a fresh instance", tc.topic, res.Verdict, err)
+		}
+		if n := h.Plugin("hostile").Traps(); n != uint64(i+1) {
+			t.Errorf("after %s: traps = %d, want %d", tc.topic, n, i+1)
+		}
+	}
+	if res, err := authorizeDirect(h, "hostile", "open:/etc/passwd"); err != nil || res.Verdict != hooks.Deny {
+		t.Errorf("open /etc/passwd: %v %q, %v; want deny", res.Verdict, res.ReasonString, err)
+	}
+	if !strings.Contains(logs.String(), "hostile rust plugin panics on purpose") {
+		t.Errorf("log lacks the Rust panic message:\n%s", logs)
+	}
+}

@@ -34,6 +34,12 @@ func testPlugin(tb testing.TB, name string, ldflags ...string) string {
 	return wasmbuild.Go(tb, "testdata/plugins", "./"+name, ldflags...)
 }
 
+// rustPlugin builds host/testdata/plugins-rust/<name> with cargo, or skips.
+func rustPlugin(tb testing.TB, name string) string {
+	tb.Helper()
+	return wasmbuild.Rust(tb, "testdata/plugins-rust/"+name)
+}
+
 // logBuffer collects log output for assertions; safe for concurrent writes.
 type logBuffer struct {
 	mu  sync.Mutex
