@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/plumemq/plume/core/hooks"
+	"github.com/plumemq/plume/core/packets"
 )
 
 func authorize(h *Host, topic string) (hooks.AuthzResult, error) {
@@ -194,5 +195,32 @@ func TestRustHostilePluginIsContained(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "hostile rust plugin panics on purpose") {
 		t.Errorf("log lacks the Rust panic message:\n%s", logs)
+	}
+}
+
+// An instance whose memory grew past three quarters of its cap is replaced
+// after its call, which still succeeds, so that it does not trap later.
+func TestGrownInstanceIsRecycled(t *testing.T) {
+	cfg := one("probe", testPlugin(t, "probe"))
+	cfg.Plugins[0].MemoryPages = 288 // 18 MiB: recycled above 13.5 MiB; this call takes it to ~15
+	cfg.Plugins[0].PoolSize = 1
+	h, _ := startHost(t, cfg)
+	p := h.Plugin("probe")
+	first := p.cur.Load().idle[0]
+	m := &packets.Publish{Topic: "msg/big", Payload: make([]byte, 4<<20)} // the guest copies it four times
+	grown := first.mod.Memory().Size()
+	if err := p.Transform(context.Background(), &hooks.Client{ID: "c"}, m); err != nil {
+		t.Fatal(err)
+	}
+	grown = first.mod.Memory().Size() - grown
+	t.Logf("memory grew by %d MiB to %d MiB", grown>>20, first.mod.Memory().Size()>>20)
+	mod := p.cur.Load()
+	mod.mu.Lock()
+	defer mod.mu.Unlock()
+	if len(mod.idle) == 1 && mod.idle[0] == first {
+		t.Error("the grown instance went back to the pool")
+	}
+	if p.Traps() != 0 {
+		t.Errorf("recycling counted as a trap")
 	}
 }

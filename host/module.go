@@ -35,6 +35,9 @@ type module struct {
 	compiled wazero.CompiledModule
 	modCfg   wazero.ModuleConfig
 	ticks    int64 // the call deadline in watchdog ticks
+	// recycleAbove is the memory size (bytes) above which an instance is
+	// replaced after its call: three quarters of the cap.
+	recycleAbove uint32
 	mode     deadlineMode
 
 	points  hooks.Point // declared and exported
@@ -76,6 +79,7 @@ func (h *Host) load(ctx context.Context, cfg PluginConfig, sh *shared, bin []byt
 		sem: make(chan struct{}, cfg.PoolSize),
 	}
 	m.ticks = h.ticksFor(cfg.CallTimeout)
+	m.recycleAbove = uint32(min(uint64(cfg.MemoryPages)*65536/4*3, 1<<32-1))
 	m.mode = h.mode
 	if m.mode == deadlineInterrupt {
 		if ib, err := interrupt.Instrument(bin); err == nil {

@@ -75,6 +75,14 @@ func BuildGo(tb testing.TB, moduleDir, pkg string) string {
 	return wasmbuild.Go(tb, moduleDir, pkg)
 }
 
+// BuildRust builds the Rust plugin crate in crateDir with
+// `cargo build --release --target wasm32-wasi` and returns the .wasm path. It
+// skips tb when no Rust toolchain with the wasm32-wasi target is installed.
+func BuildRust(tb testing.TB, crateDir string) string {
+	tb.Helper()
+	return wasmbuild.Rust(tb, crateDir)
+}
+
 // Close releases the plugin's instances.
 func (p *Plugin) Close() error { return p.host.Close(context.Background()) }
 

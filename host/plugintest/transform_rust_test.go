@@ -6,14 +6,13 @@ import (
 
 	"github.com/plumemq/plume/core/hooks"
 	"github.com/plumemq/plume/core/packets"
-	"github.com/plumemq/plume/host/internal/wasmbuild"
 	"github.com/plumemq/plume/host/plugintest"
 )
 
 // The Rust transform example, built from its source with cargo, through the
 // real host.
 func TestTransformRustExample(t *testing.T) {
-	wasm := wasmbuild.Rust(t, "../../examples/plugins/transform-rust")
+	wasm := plugintest.BuildRust(t, "../../examples/plugins/transform-rust")
 	p := plugintest.Load(t, wasm, plugintest.Options{Config: []byte("sensors/#\n")})
 	if !p.Provides(hooks.PointTransform) || p.Provides(hooks.PointAuthorize) {
 		t.Error("transform-rust should provide transform only")
