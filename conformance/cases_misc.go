@@ -135,8 +135,8 @@ var sharedCases = []Case{
 		a.Expect(wire.PUBLISH)
 		b := t.Client("b")
 		b.MustSubscribe(filter, 2)
-		a.drop()                            // the session ends 1 s later, the delivery unfinished
-		time.Sleep(2500 * time.Millisecond) // session expiry is a timer in the broker: nothing to await
+		a.drop()                         // the session ends 1 s later, the delivery unfinished
+		t.Idle(2500*time.Millisecond, b) // session expiry is a timer in the broker: nothing to await
 		for _, p := range b.Sync() {
 			t.Check(string(p.Payload) != "two", "the message of an ended session was sent to another member: %v", p)
 		}

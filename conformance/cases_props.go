@@ -49,7 +49,7 @@ var propertyCases = []Case{
 		pub := t.Client("pub")
 		pub.Publish(topic, "short", 1, false, wire.Int(wire.PropMessageExpiry, 1))
 		pub.Publish(topic, "long", 1, false, wire.Int(wire.PropMessageExpiry, 60))
-		time.Sleep(2200 * time.Millisecond) // message expiry is a timer: nothing to await
+		t.Idle(2200*time.Millisecond, pub) // message expiry is a timer: nothing to await
 		c, _ = t.persistent("e", false, 300)
 		p := c.ExpectPublish()
 		t.Check(string(p.Payload) == "long", "got %v, want only \"long\" (\"short\" expired)", p)

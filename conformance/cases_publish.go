@@ -113,7 +113,7 @@ var publishCases = []Case{
 		pub.Send(wire.Publish{Topic: t.Topic("x"), Payload: []byte("x"), QoS: 2, PacketID: 5,
 			Props: props(wire.Int(wire.PropMessageExpiry, 1))}.Encode(t.V))
 		pub.Expect(wire.PUBREC)
-		time.Sleep(1500 * time.Millisecond) // let the message expire before PUBREL
+		t.Idle(1500*time.Millisecond, pub) // let the message expire before PUBREL
 		pub.Send(wire.Ack(t.V, wire.PUBREL, 5, 0, nil))
 		comp := pub.Expect(wire.PUBCOMP)
 		t.Check(comp.PacketID == 5 && comp.ReasonCode == 0, "got %v, want PUBCOMP id 5 success", comp)

@@ -148,7 +148,7 @@ var sessionCases = []Case{
 		c, _ := t.persistent("e", false, 1)
 		c.MustSubscribe(topic, 1)
 		c.Disconnect()
-		time.Sleep(2500 * time.Millisecond) // the expiry is a timer in the broker: nothing to await
+		t.Idle(2500 * time.Millisecond) // the expiry is a timer in the broker: nothing to await
 		c, ack := t.persistent("e", false, 1)
 		t.Check(!ack.SessionPresent, "Session Present 1 after the Session Expiry Interval passed")
 		pub := t.Client("pub")
@@ -260,7 +260,7 @@ func qos2ResentAfter(t *T, wait time.Duration) {
 	pub.Publish(topic, "two", 2, false, ps...)
 	first := c.Expect(wire.PUBLISH)
 	c.drop()
-	time.Sleep(wait) // message expiry is a timer in the broker: nothing to await
+	t.Idle(wait, pub) // message expiry is a timer in the broker: nothing to await
 	c, _ = t.persistent("r", false, 300)
 	again := c.Expect(wire.PUBLISH)
 	t.Check(again.PacketID == first.PacketID && again.Dup && string(again.Payload) == "two",

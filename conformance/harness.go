@@ -128,7 +128,7 @@ func (t *T) Dial() *Client {
 		t.Fatalf("dial %s: %v", t.o.Broker, err)
 	}
 	t.track(c)
-	return &Client{Conn: c, t: t, nextID: 1}
+	return &Client{Conn: c, t: t, nextID: 1, maxQoS: 2}
 }
 
 // ConnectPacket returns a valid CONNECT for this test: clean start, a unique
@@ -160,6 +160,12 @@ func (t *T) Connect(c wire.Connect) (*Client, *wire.Packet) {
 		t.Fatalf("CONNECT %q refused with code 0x%02x", c.ClientID, ack.ReasonCode)
 	}
 	cl.ClientID = c.ClientID
+	if q, ok := ack.Props.Get(wire.PropMaximumQoS); ok {
+		cl.maxQoS = byte(q.Int)
+	}
+	if r, ok := ack.Props.Get(wire.PropRetainAvailable); ok && r.Int == 0 {
+		cl.noRetain = true
+	}
 	if c.ClientID == "" {
 		if p, ok := ack.Props.Get(wire.PropAssignedClientID); ok {
 			cl.ClientID = p.Str
@@ -189,10 +195,25 @@ type Client struct {
 	nextID   uint16
 	pending  []*wire.Packet
 	ClientID string
+
+	// What the broker's 5.0 CONNACK announced (2 and true when absent).
+	maxQoS   byte
+	noRetain bool
 }
 
-// Send writes raw bytes.
+// Send writes raw bytes. A well-formed PUBLISH beyond what the broker's
+// CONNACK allows (Maximum QoS, Retain Available) skips the test instead: a
+// client must not send it [MQTT-3.2.2-11] [MQTT-3.2.2-14], so the test cannot
+// run on this broker.
 func (c *Client) Send(b []byte) {
+	if len(b) > 0 && b[0]>>4 == wire.PUBLISH {
+		if q := (b[0] >> 1) & 3; q <= 2 && q > c.maxQoS {
+			c.t.Skipf("the broker's Maximum QoS is %d; this test publishes at QoS %d", c.maxQoS, q)
+		}
+		if b[0]&1 != 0 && c.noRetain {
+			c.t.Skipf("the broker announces Retain Available 0; this test publishes a retained message")
+		}
+	}
 	if err := c.Write(b, c.t.Wait(2*time.Second)+time.Millisecond); err != nil {
 		c.t.Fatalf("write: %v", err)
 	}
@@ -262,15 +283,39 @@ func (c *Client) ExpectClosed(d time.Duration, why string) []*wire.Packet {
 	return seen
 }
 
+// Idle waits d while keeping the given connections alive with PINGREQ
+// (the broker may have set a short Server Keep Alive); what arrives on them
+// meanwhile is kept for later reads.
+func (t *T) Idle(d time.Duration, keep ...*Client) {
+	end := time.Now().Add(d)
+	for {
+		left := time.Until(end)
+		if left <= 0 {
+			return
+		}
+		time.Sleep(min(left, 500*time.Millisecond))
+		for _, c := range keep {
+			got := c.Sync()
+			c.pending = append(c.pending, got...)
+		}
+	}
+}
+
 // Sync sends PINGREQ and returns everything that arrives before the
 // PINGRESP: what the broker had queued for this client by then.
 func (c *Client) Sync() []*wire.Packet {
+	queued := c.pending
+	c.pending = nil
 	c.Send(wire.Pingreq())
 	var got []*wire.Packet
 	for {
-		p := c.Next()
+		p, err := c.Read(c.t.Left())
+		if err != nil {
+			c.t.Fatalf("waiting for PINGRESP: %v", err)
+		}
+		c.t.noteViolations(p)
 		if p.Type == wire.PINGRESP {
-			return got
+			return append(queued, got...)
 		}
 		got = append(got, p)
 	}
