@@ -77,7 +77,8 @@ func plumeAuthenticate() int64 {
 		return 0
 	}
 	h := readHeader()
-	return decisionResult(handlers.authn(&AuthEvent{Client: Client{h}, Step: AuthStep(h.kind)}))
+	authnEv = AuthEvent{Client: Client{h}, Step: AuthStep(h.kind)}
+	return decisionResult(handlers.authn(&authnEv))
 }
 
 //go:wasmexport plume_authorize
@@ -86,16 +87,24 @@ func plumeAuthorize() int64 {
 		return 0
 	}
 	h := readHeader()
-	return decisionResult(handlers.authz(&AuthzEvent{
-		Client: Client{h}, Action: Action(h.kind), QoS: h.qos, Retain: h.flags&flagRetain != 0, h: h,
-	}))
+	authzEv = AuthzEvent{Client: Client{h}, Action: Action(h.kind), QoS: h.qos, Retain: h.flags&flagRetain != 0, h: h}
+	return decisionResult(handlers.authz(&authzEv))
 }
 
+// The events handed to handlers are reused from call to call, which saves an
+// allocation per call; handlers must not keep them (the docs say so).
+var (
+	authnEv AuthEvent
+	authzEv AuthzEvent
+	msgEv   Message
+)
+
 func message(h *header) *Message {
-	return &Message{
+	msgEv = Message{
 		Client: Client{h}, QoS: h.qos, Retain: h.flags&flagRetain != 0,
 		Dup: h.flags&flagDup != 0, PacketID: h.packetID, h: h,
 	}
+	return &msgEv
 }
 
 //go:wasmexport plume_on_publish
