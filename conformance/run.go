@@ -157,6 +157,9 @@ func Run(ctx context.Context, o Options, each func(Result)) []Result {
 	sem := make(chan struct{}, o.Parallel)
 	var wg sync.WaitGroup
 	for _, j := range jobs {
+		if ctx.Err() != nil {
+			break // interrupted: the tests not started are reported as not run
+		}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
