@@ -280,4 +280,3 @@ func (c *Client) Disconnect() {
 	c.Write(wire.Disconnect(c.Version, 0, nil), time.Second)
 	c.Close()
 }
-
