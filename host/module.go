@@ -38,7 +38,7 @@ type module struct {
 	// recycleAbove is the memory size (bytes) above which an instance is
 	// replaced after its call: three quarters of the cap.
 	recycleAbove uint32
-	mode     deadlineMode
+	mode         deadlineMode
 
 	points  hooks.Point // declared and exported
 	filters []filter    // nil: every topic

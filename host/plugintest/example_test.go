@@ -6,6 +6,8 @@ import (
 	"os"
 	"testing"
 
+	"go.uber.org/goleak"
+
 	"github.com/plumemq/plume/core/hooks"
 	"github.com/plumemq/plume/host/internal/wasmbuild"
 	"github.com/plumemq/plume/host/plugintest"
@@ -66,5 +68,9 @@ func ExamplePlugin_Call() {
 func TestMain(m *testing.M) {
 	code := m.Run()
 	wasmbuild.Cleanup()
+	if err := goleak.Find(); code == 0 && err != nil {
+		fmt.Fprintln(os.Stderr, "goleak:", err)
+		code = 1
+	}
 	os.Exit(code)
 }
