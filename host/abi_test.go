@@ -221,3 +221,25 @@ func TestCompiledModulesAreCachedOnDisk(t *testing.T) {
 		t.Fatalf("cache dir holds %v (%v); want compiled code", entries, err)
 	}
 }
+
+func TestLifecycleNotifications(t *testing.T) {
+	cfg := one("probe", testPlugin(t, "probe"))
+	h, logs := startHost(t, cfg)
+	p := h.Plugin("probe")
+	if !p.Provides(hooks.PointLifecycle) {
+		t.Fatal("probe exports on_connect/on_disconnect but does not provide lifecycle")
+	}
+	c := &hooks.Client{ID: "life-1", RemoteAddr: "10.1.1.1:9"}
+	ctx := context.Background()
+	h.Chain().OnConnect(ctx, c)
+	h.Chain().OnDisconnect(ctx, c, packets.ServerShuttingDown)
+	log := logs.String()
+	for _, want := range []string{
+		`"client_id":"life-1","remote":"10.1.1.1:9","message":"connected life-1"`,
+		`"message":"disconnected life-1 reason 139 state from-connect"`,
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %s:\n%s", want, log)
+		}
+	}
+}

@@ -247,9 +247,12 @@ func (p *Plugin) Transform(ctx context.Context, client *hooks.Client, msg *packe
 	c.entry = p.shared.client(client)
 	res, healthy, err := inst.invoke(fnTransform)
 	if err == nil {
-		if int64(res) < 0 {
+		switch {
+		case int64(res) < 0:
 			err = failed(c, res)
-		} else {
+		case res != 0:
+			err = badResult("transform", res)
+		default:
 			c.apply(msg)
 		}
 	}

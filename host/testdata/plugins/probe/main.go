@@ -79,6 +79,13 @@ func init() {
 		}
 		return plume.Allow()
 	})
+	plume.OnConnect(func(c plume.Client) {
+		plume.Log(plume.LevelInfo, "connected "+c.ID())
+		c.SetState([]byte("from-connect"))
+	})
+	plume.OnDisconnect(func(c plume.Client, reason plume.ReasonCode) {
+		plume.Log(plume.LevelWarn, "disconnected "+c.ID()+" reason "+strconv.Itoa(int(reason))+" state "+string(c.State()))
+	})
 	plume.Filters("msg/#", "other/+")
 	plume.OnPublish(func(m *plume.Message) plume.PublishDecision {
 		switch m.Topic() {
