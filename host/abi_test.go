@@ -220,6 +220,12 @@ func TestCompiledModulesAreCachedOnDisk(t *testing.T) {
 	if err != nil || len(entries) == 0 {
 		t.Fatalf("cache dir holds %v (%v); want compiled code", entries, err)
 	}
+	// A restart finds the module in the cache and compiles nothing new.
+	startHost(t, cfg)
+	again, err := listFiles(dir)
+	if err != nil || len(again) != len(entries) {
+		t.Errorf("after a restart the cache holds %d files (%v), want the same %d", len(again), err, len(entries))
+	}
 }
 
 func TestLifecycleNotifications(t *testing.T) {
