@@ -5,7 +5,7 @@ CORE      := ./core/...
 BIN       := bin/plume
 STATICCHECK := $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin/staticcheck)
 
-.PHONY: build run test test-unit test-race check fmt vet lint bench fuzz bench-compare conformance-report tools
+.PHONY: build run test test-unit test-race conformance conformance-plume conformance-mosquitto conformance-report check fmt vet lint bench fuzz bench-compare tools
 
 build: ## the broker binary
 	$(GO) build -o $(BIN) ./cmd/plume
@@ -13,13 +13,28 @@ build: ## the broker binary
 run: build ## start the broker with the embedded default (127.0.0.1:1883)
 	./$(BIN)
 
-test: test-unit test-race ## everything CI runs
+test: test-unit test-race conformance ## everything CI runs
 
 test-unit:
 	$(GO) test -count=1 $(PKGS)
 
 test-race: ## the race detector on the core packages
 	$(GO) test -count=1 -race $(CORE)
+
+# The conformance suite and the interop matrix (real clients) against a running
+# Plume binary, and against Debian's Mosquitto with its known deviations.
+conformance: conformance-plume conformance-mosquitto
+
+conformance-plume:
+	bash scripts/with-plume.sh --config conformance/plume.yaml -- \
+	  sh -c '$(GO) test -count=1 ./conformance/... -broker tcp://$$PLUME_ADDR -sends-topic-aliases'
+
+conformance-mosquitto:
+	bash conformance/mosquitto.sh
+
+conformance-report: ## docs/conformance.md: one row per statement, Plume and Mosquitto
+	bash scripts/with-plume.sh --config conformance/plume.yaml -- \
+	  sh -c 'PLUME_FLAGS=--sends-topic-aliases bash conformance/report.sh tcp://$$PLUME_ADDR debian'
 
 check: fmt vet lint test ## before every stop: format, vet, lint, tests, race detector
 
