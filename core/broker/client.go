@@ -40,6 +40,8 @@ type client struct {
 	will          *packets.Will
 	sessionExpiry uint32             // as negotiated in CONNECT, 5.0 DISCONNECT may change it
 	clientReason  packets.ReasonCode // the reason of the client's DISCONNECT
+	hooked        bool               // authenticate hooks saw this client (they get OnDisconnect)
+	refused       packets.ReasonCode // why the CONNECT was refused, if it was
 
 	// Write side: see writer.go.
 	wmu      sync.Mutex

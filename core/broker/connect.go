@@ -24,6 +24,11 @@ func (b *Broker) handle(conn net.Conn, listener string) {
 		return
 	}
 	if !c.handshake() {
+		if c.hooked && b.hooks.Provides(hooks.PointLifecycle) {
+			// Plugins may have made per-client state in authenticate: tell
+			// them the client is gone, whatever refused it.
+			b.hooks.OnDisconnect(context.Background(), &c.info, orDefault(c.refused, packets.UnspecifiedError))
+		}
 		c.closeWrites(time.Second)
 		_ = conn.Close()
 		c.rd.release()
@@ -211,6 +216,7 @@ func (c *client) authenticate(cp *packets.Connect, ack *packets.Connack) (packet
 		return packets.NotAuthorized, "anonymous clients are not allowed"
 	}
 	req := hooks.AuthRequest{Client: &c.info, Step: hooks.AuthConnect, Method: c.authMeth, Data: cp.Properties.AuthData}
+	c.hooked = true
 	for {
 		res, err := b.hooks.Authenticate(context.Background(), &req)
 		if err != nil {
@@ -284,6 +290,7 @@ func (c *client) readAuth() (*packets.Auth, error) {
 
 // refuse answers CONNECT with an error CONNACK [MQTT-3.2.2-6] and logs it.
 func (c *client) refuse(reason packets.ReasonCode, why string) {
+	c.refused = reason
 	ack := packets.Connack{Reason: reason}
 	// A 3.1.1 CONNACK is mapped to its return code by Connack.Append; mapping
 	// here too turned 0x85 into 2 and then 2 into 3 [MQTT-3.2.2-6].

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -320,4 +321,55 @@ func TestWillDeniedByAuthorizeIsNotPublished(t *testing.T) {
 	if m := w.nextPublish(); m.Topic != "ok/will" {
 		t.Fatalf("will on %q published", m.Topic)
 	}
+}
+
+// lifecycleCounter counts connect and disconnect notifications and refuses
+// the user "nobody".
+type lifecycleCounter struct {
+	hooks.Base
+	mu                    sync.Mutex
+	connects, disconnects int
+	lastReason            packets.ReasonCode
+}
+
+func (l *lifecycleCounter) Provides(p hooks.Point) bool {
+	return p == hooks.PointAuthenticate || p == hooks.PointLifecycle
+}
+
+func (l *lifecycleCounter) Authenticate(_ context.Context, r *hooks.AuthRequest) (hooks.AuthResult, error) {
+	if r.Client.Username == "nobody" {
+		return hooks.AuthResult{Verdict: hooks.Deny, Reason: packets.BadUserNameOrPassword}, nil
+	}
+	return hooks.AuthResult{Verdict: hooks.Allow}, nil
+}
+
+func (l *lifecycleCounter) OnConnect(context.Context, *hooks.Client) {
+	l.mu.Lock()
+	l.connects++
+	l.mu.Unlock()
+}
+
+func (l *lifecycleCounter) OnDisconnect(_ context.Context, _ *hooks.Client, r packets.ReasonCode) {
+	l.mu.Lock()
+	l.disconnects++
+	l.lastReason = r
+	l.mu.Unlock()
+}
+
+func TestRefusedClientStillGetsOnDisconnect(t *testing.T) {
+	lc := &lifecycleCounter{}
+	tb := startBroker(t, broker.Options{Hooks: lc})
+	cp := v5Connect("refused-one")
+	cp.HasUsername, cp.Username = true, "nobody"
+	c := dialRaw(t, tb.addr)
+	c.write(cp.Append(nil, packets.V5))
+	ack, ok := c.next().(*packets.Connack)
+	if !ok || ack.Reason != packets.BadUserNameOrPassword {
+		t.Fatalf("CONNACK = %v, want 0x86", ack)
+	}
+	eventually(t, "OnDisconnect for the refused client", func() bool {
+		lc.mu.Lock()
+		defer lc.mu.Unlock()
+		return lc.disconnects == 1 && lc.connects == 0 && lc.lastReason == packets.BadUserNameOrPassword
+	})
 }
