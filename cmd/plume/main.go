@@ -4,6 +4,7 @@
 //	plume --config plume.yaml     broker as the file says
 //	plume --listen ADDR           override the listeners with one TCP address
 //	plume conformance --broker tcp://HOST:PORT   run the conformance suite against any broker
+//	plume plugin new|call ...     scaffold a Wasm plugin, or call a built one without a broker
 package main
 
 import (
@@ -32,6 +33,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		switch args[0] {
 		case "conformance":
 			return runConformance(args[1:], stdout, stderr)
+		case "plugin":
+			return runPlugin(args[1:], stdout, stderr)
 		case "version":
 			fmt.Fprintln(stdout, "plume", version)
 			return 0
