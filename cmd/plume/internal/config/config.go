@@ -4,6 +4,7 @@ package config
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -41,8 +42,9 @@ type Plugins struct {
 type Plugin struct {
 	Name string `yaml:"name"`
 	Path string `yaml:"path"` // the .wasm file, watched for changes; relative to the config file
-	// Config is handed verbatim to the plugin's init; the plugin may refuse it.
-	Config      string   `yaml:"config"`
+	// Config is handed to the plugin's init, which may refuse it: a string
+	// verbatim, a mapping or list as JSON.
+	Config      PluginConfig `yaml:"config"`
 	MemoryPages uint32   `yaml:"memory_pages"` // 64 KiB pages per instance
 	CallTimeout Duration `yaml:"call_timeout"` // deadline of one call
 	PoolSize    int      `yaml:"pool_size"`    // instances, i.e. calls at once
@@ -52,6 +54,28 @@ type Plugin struct {
 	OnError OnError           `yaml:"on_error"`
 	AllowFS []string          `yaml:"allow_fs"` // host directories mounted read-only; none by default
 	Env     map[string]string `yaml:"env"`      // guest environment; none by default
+}
+
+// PluginConfig is the bytes a plugin's init receives.
+type PluginConfig []byte
+
+// UnmarshalYAML keeps a string as it is and turns a mapping or a list into
+// JSON, so a plugin that reads JSON can be configured in the broker's YAML.
+func (c *PluginConfig) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*c = PluginConfig(n.Value)
+		return nil
+	}
+	var v any
+	if err := n.Decode(&v); err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("line %d: plugin config cannot be written as JSON: %w", n.Line, err)
+	}
+	*c = b
+	return nil
 }
 
 // OnError is a plugin's failure policy.

@@ -88,7 +88,7 @@ plugins:
 	if p.Path != filepath.Join(dir, "auth.wasm") || cfg.Plugins.CacheDir != filepath.Join(dir, "cache") {
 		t.Errorf("paths not resolved against the file's folder: %q, %q", p.Path, cfg.Plugins.CacheDir)
 	}
-	if p.Name != "auth" || p.Config != "alice:secret" || time.Duration(p.CallTimeout) != 50*time.Millisecond ||
+	if p.Name != "auth" || string(p.Config) != "alice:secret" || time.Duration(p.CallTimeout) != 50*time.Millisecond ||
 		p.OnError.Auth != "fail-open" || p.OnError.Message != "fail-closed" {
 		t.Errorf("plugin = %+v", p)
 	}
@@ -101,5 +101,25 @@ plugins:
 		if _, err := Parse(strings.NewReader(bad.yaml)); err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%q: err %v, want mention of %q", bad.yaml, err, bad.want)
 		}
+	}
+}
+
+func TestPluginConfigMappingBecomesJSON(t *testing.T) {
+	cfg, err := Parse(strings.NewReader(`
+plugins:
+  chain:
+    - name: auth
+      path: auth.wasm
+      config:
+        users:
+          alice: {password: s3cret, attributes: {role: admin}}
+        deny_anonymous: true
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"deny_anonymous":true,"users":{"alice":{"attributes":{"role":"admin"},"password":"s3cret"}}}`
+	if got := string(cfg.Plugins.Chain[0].Config); got != want {
+		t.Errorf("config = %s, want %s", got, want)
 	}
 }
