@@ -123,3 +123,16 @@ plugins:
 		t.Errorf("config = %s, want %s", got, want)
 	}
 }
+
+func TestPluginWalkThroughConfigLoads(t *testing.T) {
+	cfg, err := Load("../../../../examples/with-plugins/plume.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(cfg.Plugins.Chain); n != 2 {
+		t.Fatalf("%d plugins, want 2", n)
+	}
+	if !strings.Contains(string(cfg.Plugins.Chain[0].Config), `"deny_anonymous":true`) {
+		t.Errorf("auth config = %s", cfg.Plugins.Chain[0].Config)
+	}
+}
