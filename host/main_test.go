@@ -5,7 +5,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -78,20 +77,6 @@ func startHost(tb testing.TB, cfg Config) (*Host, *logBuffer) {
 func one(name, path string) Config {
 	return Config{Plugins: []PluginConfig{{Name: name, Path: path, PoolSize: 2, CallTimeout: 200 * time.Millisecond}}}
 }
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(tb testing.TB, d time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	end := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(end) {
-			tb.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
 func nopLog() zerolog.Logger { return zerolog.Nop() }
 
