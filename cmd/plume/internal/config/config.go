@@ -45,9 +45,9 @@ type Plugin struct {
 	// Config is handed to the plugin's init, which may refuse it: a string
 	// verbatim, a mapping or list as JSON.
 	Config      PluginConfig `yaml:"config"`
-	MemoryPages uint32   `yaml:"memory_pages"` // 64 KiB pages per instance
-	CallTimeout Duration `yaml:"call_timeout"` // deadline of one call
-	PoolSize    int      `yaml:"pool_size"`    // instances, i.e. calls at once
+	MemoryPages uint32       `yaml:"memory_pages"` // 64 KiB pages per instance
+	CallTimeout Duration     `yaml:"call_timeout"` // deadline of one call
+	PoolSize    int          `yaml:"pool_size"`    // instances, i.e. calls at once
 	// OnError: what a failed call means. auth: fail-closed (deny, the default)
 	// or fail-open (ask the next plugin); message: fail-open (deliver
 	// unchanged, the default) or fail-closed (reject / drop).
