@@ -95,7 +95,7 @@ func (c *client) accept(p *packets.Publish) (packets.ReasonCode, string) {
 // on-publish and transform, and returns it ready to route; or nil and the
 // reason it is not routed (Success for a silent drop). Client publishes and
 // wills both come this way.
-func (b *Broker) admit(client *hooks.Client, p *packets.Publish, v5 bool, expires int64) (*session.Message, packets.ReasonCode, string) {
+func (b *Broker) admit(client *hooks.Client, p *packets.Publish, _ bool, expires int64) (*session.Message, packets.ReasonCode, string) {
 	ctx := context.Background()
 	if isSys(p.Topic) {
 		// $SYS belongs to the broker (section 4.7.2).
@@ -145,9 +145,11 @@ func (b *Broker) admit(client *hooks.Client, p *packets.Publish, v5 bool, expire
 		Topic: p.Topic, Payload: p.Payload, QoS: qos, Retain: p.Retain,
 		Publisher: client.ID, Expires: expires,
 	}
-	if v5 {
-		m.Props = messageProps(&p.Properties)
-	}
+	// Whatever the publisher's version: a 3.1.1 client (or a will without
+	// properties) sends none, but a transform may have set some (a content
+	// type, user properties) that 5.0 subscribers must get. messageProps
+	// allocates only when one is present.
+	m.Props = messageProps(&p.Properties)
 	return m, packets.Success, ""
 }
 
