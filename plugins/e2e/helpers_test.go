@@ -153,6 +153,16 @@ type v5Client struct {
 	*paho.Client
 	msgs chan *paho.Publish
 	lost chan error
+
+	mu      sync.Mutex
+	arrived []time.Time // when each message arrived, in order
+}
+
+// arrivals returns when each message so far arrived.
+func (c *v5Client) arrivals() []time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]time.Time(nil), c.arrived...)
 }
 
 // connectV5 connects a 5.0 client with cp and returns the CONNACK. On a
@@ -169,6 +179,9 @@ func connectV5(t *testing.T, addr string, cp *paho.Connect) (*v5Client, *paho.Co
 		Conn: conn,
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 			func(pr paho.PublishReceived) (bool, error) {
+				c.mu.Lock()
+				c.arrived = append(c.arrived, time.Now())
+				c.mu.Unlock()
 				c.msgs <- pr.Packet
 				return true, nil
 			},
