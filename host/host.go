@@ -40,7 +40,7 @@ type Host struct {
 	mode  deadlineMode
 	chain *hooks.Chain
 
-	epoch  atomic.Int64
+	start  time.Time // epoch 1 begins; see now
 	instMu sync.Mutex
 	insts  map[*instance]struct{}
 
@@ -69,7 +69,7 @@ func newHost(ctx context.Context, log zerolog.Logger, cfg Config, mode deadlineM
 		return nil, fmt.Errorf("plugin config: %w", err)
 	}
 	h := &Host{
-		log: log, mode: mode, insts: map[*instance]struct{}{}, stop: make(chan struct{}),
+		log: log, mode: mode, start: time.Now(), insts: map[*instance]struct{}{}, stop: make(chan struct{}),
 		plugins: map[string]*Plugin{}, configs: map[string]PluginConfig{}, watched: map[string]bool{},
 		cfg: cfg,
 	}

@@ -41,7 +41,7 @@ func (m *module) newInstance(ctx context.Context) (*instance, error) {
 	m.h.watch(inst)
 	// The start function and init run under the deadline too: a plugin that
 	// loops in its init must not hang a reload.
-	inst.deadline.Store(m.h.epoch.Load() + m.h.ticksFor(max(m.cfg.CallTimeout, minInitTimeout)))
+	inst.deadline.Store(m.h.now() + m.h.ticksFor(max(m.cfg.CallTimeout, minInitTimeout)))
 	err := inst.start(ctx)
 	if inst.deadline.Swap(0) == expiredMark {
 		err = fmt.Errorf("%w (init, %s): %v", ErrDeadline, max(m.cfg.CallTimeout, minInitTimeout), err)
@@ -115,7 +115,7 @@ func (inst *instance) invoke(fn int) (uint64, bool, error) {
 			return 0, false, fmt.Errorf("%w (%s)", ErrDeadline, inst.m.cfg.CallTimeout)
 		}
 	default:
-		inst.deadline.Store(h.epoch.Load() + inst.m.ticks)
+		inst.deadline.Store(h.now() + inst.m.ticks)
 		err = inst.fns[fn].CallWithStack(inst.ctx, inst.stack[:])
 		if inst.deadline.Swap(0) == expiredMark {
 			// Cut off, or finished just as the watchdog struck: either way

@@ -32,6 +32,14 @@ const minInitTimeout = 2 * time.Second
 // watchdogTick is the epoch length: deadlines are enforced to within a tick.
 const watchdogTick = 5 * time.Millisecond
 
+// now is the current epoch: watchdog ticks elapsed since the host started,
+// by the monotonic clock. Epochs are read from the clock, not counted, on
+// both sides: a ticker drops ticks when the watchdog is slow to run (a busy
+// machine, a spinning guest on each core), and counting them stretched a
+// 600 ms deadline to over a second; an epoch the watchdog stored, read at
+// the start of a call, may be stale and would cut the call short.
+func (h *Host) now() int64 { return int64(time.Since(h.start)/watchdogTick) + 1 }
+
 func (h *Host) ticksFor(d time.Duration) int64 {
 	return int64((d+watchdogTick-1)/watchdogTick) + 1
 }
@@ -63,7 +71,7 @@ func (h *Host) watchdog() {
 			return
 		case <-t.C:
 		}
-		e := h.epoch.Add(1)
+		e := h.now()
 		overdue = overdue[:0]
 		h.instMu.Lock()
 		for inst := range h.insts {
