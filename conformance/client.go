@@ -275,8 +275,13 @@ func (c *Client) Ack(p *wire.Packet) {
 	}
 }
 
-// Disconnect sends a normal DISCONNECT and closes the connection.
+// Disconnect sends a normal DISCONNECT and closes the connection once the
+// broker has closed its side (at most a second): the broker has then handled
+// the DISCONNECT, so what a test publishes next finds the session offline.
+// Without that wait, a message published at once may legitimately reach the
+// closing connection first and come back, resent, on the next one.
 func (c *Client) Disconnect() {
 	c.Write(wire.Disconnect(c.Version, 0, nil), time.Second)
+	c.Conn.ExpectClosed(time.Second)
 	c.Close()
 }

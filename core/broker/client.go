@@ -180,6 +180,10 @@ func (c *client) finish(err error) {
 		}
 	}
 	c.unregister()
+	// The session lets go of this connection before its socket closes: what
+	// is delivered from here on waits for the next connection, and a client
+	// that sees the close knows its session is offline.
+	c.entry.Detach(c)
 	c.closeWrites(time.Second)
 	_ = c.conn.Close()
 	c.rd.release()
