@@ -10,10 +10,13 @@
 #   BENCH_IDLE_CONNS   connections in the idle scenario (8000)
 #   BENCH_OUTSTANDING  max messages in flight end to end, per publisher (1000)
 #   BENCH_SCENARIOS    subset of "pairs fanin fanout idle"
-#   BENCH_BROKERS      subset of "plume mochi mosquitto"
+#   BENCH_BROKERS      subset of "plume plume+plugins mochi mosquitto"
+#   BENCH_PLUGIN_SCENARIOS  scenarios that plume+plugins runs ("pairs"): Plume
+#                      with bench/plugins/allowappend, one authorize and one
+#                      transform call on every message
 #   BENCH_ROUNDS       run everything this many times, report the median (1)
 #   BENCH_PORT         first loopback port to try; each broker gets the first
-#                      free one from PORT, PORT+10, PORT+20 (28830)
+#                      free one from PORT, PORT+10, PORT+20, PORT+30 (28830)
 set -uo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,7 +27,8 @@ WARMUP=${BENCH_WARMUP:-1s}
 IDLE_CONNS=${BENCH_IDLE_CONNS:-8000}
 OUTSTANDING=${BENCH_OUTSTANDING:-1000}
 SCENARIOS=${BENCH_SCENARIOS:-pairs fanin fanout idle}
-BROKERS=${BENCH_BROKERS:-plume mochi mosquitto}
+BROKERS=${BENCH_BROKERS:-plume plume+plugins mochi mosquitto}
+PLUGIN_SCENARIOS=${BENCH_PLUGIN_SCENARIOS:-pairs}
 BASE_PORT=${BENCH_PORT:-28830}
 ROUNDS=${BENCH_ROUNDS:-1}
 
@@ -63,6 +67,17 @@ if ! (cd "$ROOT" && go build -o "$BIN/plume" ./cmd/plume) >"$RUN_DIR/plume-build
 	rm -f "$BIN/plume"
 fi
 
+# plume+plugins: the same binary with a plugin chain from a YAML config.
+log "building the benchmark plugin"
+if [ -n "${UNAVAILABLE[plume]:-}" ]; then
+	UNAVAILABLE[plume+plugins]=${UNAVAILABLE[plume]}
+elif ! (cd "$BENCH_DIR/plugins" && GOOS=wasip1 GOARCH=wasm GOWORK=off go build -buildmode=c-shared \
+	-o "$BIN/allowappend.wasm" ./allowappend) >"$RUN_DIR/plugin-build.log" 2>&1; then
+	UNAVAILABLE[plume+plugins]="plugin not built (bench/plugins)"
+	log "plume+plugins: plugin not built ($(head -c 300 "$RUN_DIR/plugin-build.log" | tr '\n' ' '))"
+fi
+mkdir -p "$RUN_DIR/plugin-cache"
+
 MOSQUITTO=$(command -v mosquitto || true)
 [ -z "$MOSQUITTO" ] && [ -x /usr/sbin/mosquitto ] && MOSQUITTO=/usr/sbin/mosquitto
 if [ -z "$MOSQUITTO" ]; then
@@ -80,6 +95,7 @@ port_of() {
 	plume) from=$BASE_PORT ;;
 	mochi) from=$((BASE_PORT + 10)) ;;
 	mosquitto) from=$((BASE_PORT + 20)) ;;
+	plume+plugins) from=$((BASE_PORT + 30)) ;;
 	esac
 	"$BIN/loadgen" freeport -from "$from"
 }
@@ -107,6 +123,22 @@ CONF
 	echo "$RUN_DIR/mosquitto.conf"
 }
 
+# plugins_conf writes Plume's config for plume+plugins: the listener comes
+# from --listen; the plugin's compiled code is cached across the run, as in
+# production, so a start does not pay compilation again.
+plugins_conf() {
+	cat >"$RUN_DIR/plume-plugins.yaml" <<CONF
+allow_anonymous: true
+plugins:
+  cache_dir: $RUN_DIR/plugin-cache
+  chain:
+    - name: allowappend
+      path: $BIN/allowappend.wasm
+      call_timeout: 100ms
+CONF
+	echo "$RUN_DIR/plume-plugins.yaml"
+}
+
 # start_broker NAME starts a fresh broker with a raised open-file limit and
 # waits until it answers CONNECT. It sets BROKER_PID and BROKER_PORT.
 start_broker() {
@@ -117,6 +149,7 @@ start_broker() {
 	plume) cmd=("$BIN/plume" --listen "127.0.0.1:$port" --log-level warn) ;;
 	mochi) cmd=("$BIN/mochi" -addr "127.0.0.1:$port") ;;
 	mosquitto) cmd=("$MOSQUITTO" -c "$(mosquitto_conf "$port")") ;;
+	plume+plugins) cmd=("$BIN/plume" --config "$(plugins_conf)" --listen "127.0.0.1:$port" --log-level warn) ;;
 	esac
 	# exec keeps the PID, so /proc/$BROKER_PID is the broker's own.
 	bash -c 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"' broker "${cmd[@]}" \
@@ -147,6 +180,9 @@ stop_broker() {
 for round in $(seq "$ROUNDS"); do
 	for scenario in $SCENARIOS; do
 		for broker in $BROKERS; do
+			if [ "$broker" = plume+plugins ] && [[ " $PLUGIN_SCENARIOS " != *" $scenario "* ]]; then
+				continue
+			fi
 			out="$RUN_DIR/$broker-$scenario-r$round.json"
 			if [ -n "${UNAVAILABLE[$broker]:-}" ]; then
 				record_error "$broker" "$scenario" "${UNAVAILABLE[$broker]}" "$out"

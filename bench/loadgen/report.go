@@ -18,6 +18,10 @@ const (
 	targetThroughputRatio = 1.3
 	targetIdleKiB         = 4.0
 	subject               = "plume"
+	// withPlugins is Plume with the benchmark plugin chain (one authorize
+	// and one transform call per message); it is measured against subject.
+	withPlugins       = "plume+plugins"
+	targetPluginRatio = 0.7
 )
 
 var (
@@ -42,7 +46,9 @@ type Report struct {
 	Host      Host     `json:"host"`
 	Results   []Result `json:"results"`
 	Ratios    []Ratio  `json:"plume_ratios"`
-	Targets   []string `json:"plume_targets"`
+	// PluginRatios are plume+plugins' msgs/s over plume's, per scenario.
+	PluginRatios []Ratio  `json:"plugin_ratios,omitempty"`
+	Targets      []string `json:"plume_targets"`
 }
 
 // Host records what the numbers were measured on.
@@ -77,7 +83,7 @@ func cmdReport(args []string) error {
 		}
 		return len(list)
 	}
-	brokerOrder := append([]string{subject}, peers...)
+	brokerOrder := append([]string{subject, withPlugins}, peers...)
 	slices.SortStableFunc(all, func(a, b Result) int {
 		if d := rank(scenarioOrder, a.Scenario) - rank(scenarioOrder, b.Scenario); d != 0 {
 			return d
@@ -113,6 +119,12 @@ func cmdReport(args []string) error {
 					ratios = append(ratios, Ratio{sc, peer, "msgs_per_broker_cpu_s", p.MsgsPerCPUSec / q.MsgsPerCPUSec})
 				}
 			}
+		}
+	}
+	var pluginRatios []Ratio
+	for _, sc := range scenarioOrder {
+		if p, q := find(sc, withPlugins), find(sc, subject); p != nil && q != nil && q.MsgsPerSec > 0 {
+			pluginRatios = append(pluginRatios, Ratio{sc, subject, "msgs_per_s", p.MsgsPerSec / q.MsgsPerSec})
 		}
 	}
 	ratioOf := func(sc, peer string) string {
@@ -164,6 +176,9 @@ func cmdReport(args []string) error {
 		fmt.Println("Plume msgs per broker CPU-second / peer's (steadier on a shared machine):", strings.Join(perCPU, ", "))
 	}
 
+	for _, r := range pluginRatios {
+		fmt.Printf("plume+plugins msgs/s / plume's in %s: %.2f (one authorize and one transform plugin call per message)\n", r.Scenario, r.Ratio)
+	}
 	targets := checkTargets(find)
 	for _, t := range targets {
 		fmt.Println(t)
@@ -175,7 +190,7 @@ func cmdReport(args []string) error {
 			Settings:  *settings,
 			Host: Host{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(),
 				Note: "load generator and broker share the machine's CPUs"},
-			Results: all, Ratios: ratios, Targets: targets,
+			Results: all, Ratios: ratios, PluginRatios: pluginRatios, Targets: targets,
 		}
 		b, err := json.MarshalIndent(rep, "", "  ")
 		if err != nil {
@@ -222,6 +237,12 @@ func checkTargets(find func(scenario, broker string) *Result) []string {
 			line += fmt.Sprintf("; nothing lost at QoS 1: %s (%d lost)", verdict(p.Lost == 0), p.Lost)
 		}
 		lines = append(lines, line)
+	}
+	for _, sc := range []string{"pairs", "fanin", "fanout"} {
+		if p, q := find(sc, withPlugins), find(sc, subject); p != nil && q != nil && q.MsgsPerSec > 0 {
+			r := p.MsgsPerSec / q.MsgsPerSec
+			lines = append(lines, fmt.Sprintf("target %s with plugins >= %.0f%% of plume msgs/s: %s (%.0f%%)", sc, 100*targetPluginRatio, verdict(r >= targetPluginRatio), 100*r))
+		}
 	}
 	if p := find("idle", subject); p != nil {
 		lines = append(lines, fmt.Sprintf("target idle <= %.0f KiB/conn: %s (%.2f KiB)", targetIdleKiB, verdict(p.RSSPerConnKiB <= targetIdleKiB), p.RSSPerConnKiB))

@@ -49,11 +49,11 @@ func TestMain(m *testing.M) {
 
 // Paths from this package to the plugins it builds.
 const (
-	repoRoot          = "../.."
-	hostTestPlugins   = repoRoot + "/host/testdata/plugins"
-	hostTestData      = repoRoot + "/host/testdata"
-	authGoDir         = repoRoot + "/examples/plugins/auth-go"
-	transformRustDir  = repoRoot + "/examples/plugins/transform-rust"
+	repoRoot           = "../.."
+	hostTestPlugins    = repoRoot + "/host/testdata/plugins"
+	hostTestData       = repoRoot + "/host/testdata"
+	authGoDir          = repoRoot + "/examples/plugins/auth-go"
+	transformRustDir   = repoRoot + "/examples/plugins/transform-rust"
 	defaultCallTimeout = 2 * time.Second // generous: on 2 shared cores a healthy call can be descheduled
 )
 
@@ -96,7 +96,7 @@ func plugin(name, path string, config string) host.PluginConfig {
 
 // start loads cfg's plugins into a host, serves a broker with the host's
 // chain and opts on 127.0.0.1:0, and stops both when the test ends.
-func start(t *testing.T, cfg host.Config, opts broker.Options) *env {
+func start(t testing.TB, cfg host.Config, opts broker.Options) *env {
 	t.Helper()
 	logs := &logBuffer{}
 	log := zerolog.New(logs).Level(zerolog.DebugLevel)
