@@ -13,7 +13,9 @@ build: ## the broker binary
 run: build ## start the broker with the embedded default (127.0.0.1:1883)
 	./$(BIN)
 
-test: test-unit test-race conformance ## everything CI runs
+# Mosquitto first: its run prints its documented deviations as failures, and
+# the last lines of a test run should be Plume's own results.
+test: conformance-mosquitto test-unit test-race conformance-plume ## everything CI runs
 
 test-unit:
 	$(GO) test -count=1 $(PKGS)
