@@ -146,16 +146,27 @@ func start(t testing.TB, cfg host.Config, opts broker.Options) *env {
 
 // ---- paho.golang (MQTT 5.0) ----
 
-// v5Client is a paho.golang client whose received messages arrive on msgs
-// and whose unexpected ends (a server DISCONNECT, a connection error) arrive
-// on lost.
+// v5Client is a paho.golang client whose received messages queue up for
+// next, however many arrive before the test reads them (a blocked handler
+// would stall paho and, in time, the broker's delivery), and whose
+// unexpected ends (a server DISCONNECT, a connection error) arrive on lost.
 type v5Client struct {
 	*paho.Client
-	msgs chan *paho.Publish
 	lost chan error
 
 	mu      sync.Mutex
-	arrived []time.Time // when each message arrived, in order
+	queue   []*paho.Publish
+	arrived []time.Time   // when each message arrived, in order
+	notify  chan struct{} // a message was queued
+}
+
+// reportLost records an unexpected end without ever blocking paho's
+// goroutines: the first few are enough to report.
+func (c *v5Client) reportLost(err error) {
+	select {
+	case c.lost <- err:
+	default:
+	}
 }
 
 // arrivals returns when each message so far arrived.
@@ -174,22 +185,24 @@ func connectV5(t *testing.T, addr string, cp *paho.Connect) (*v5Client, *paho.Co
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
-	c := &v5Client{msgs: make(chan *paho.Publish, 20000), lost: make(chan error, 16)}
+	c := &v5Client{lost: make(chan error, 16), notify: make(chan struct{}, 1)}
 	c.Client = paho.NewClient(paho.ClientConfig{
 		Conn: conn,
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 			func(pr paho.PublishReceived) (bool, error) {
 				c.mu.Lock()
 				c.arrived = append(c.arrived, time.Now())
+				c.queue = append(c.queue, pr.Packet)
 				c.mu.Unlock()
-				c.msgs <- pr.Packet
+				select {
+				case c.notify <- struct{}{}:
+				default:
+				}
 				return true, nil
 			},
 		},
-		OnServerDisconnect: func(d *paho.Disconnect) {
-			c.lost <- fmt.Errorf("server DISCONNECT %#x", d.ReasonCode)
-		},
-		OnClientError: func(err error) { c.lost <- err },
+		OnServerDisconnect: func(d *paho.Disconnect) { c.reportLost(fmt.Errorf("server DISCONNECT %#x", d.ReasonCode)) },
+		OnClientError:      c.reportLost,
 	})
 	if cp.KeepAlive == 0 {
 		cp.KeepAlive = 60
@@ -260,15 +273,25 @@ func (c *v5Client) publish1(t *testing.T, topic string, payload []byte) (byte, s
 // next returns the next message received, failing the test after wait.
 func (c *v5Client) next(t *testing.T) *paho.Publish {
 	t.Helper()
-	select {
-	case m := <-c.msgs:
-		return m
-	case err := <-c.lost:
-		t.Fatalf("connection lost while waiting for a message: %v", err)
-	case <-time.After(wait):
-		t.Fatal("no message within", wait)
+	timeout := time.NewTimer(wait)
+	defer timeout.Stop()
+	for {
+		c.mu.Lock()
+		if len(c.queue) > 0 {
+			m := c.queue[0]
+			c.queue = c.queue[1:]
+			c.mu.Unlock()
+			return m
+		}
+		c.mu.Unlock()
+		select {
+		case <-c.notify:
+		case err := <-c.lost:
+			t.Fatalf("connection lost while waiting for a message: %v", err)
+		case <-timeout.C:
+			t.Fatal("no message within", wait)
+		}
 	}
-	return nil
 }
 
 // stillConnected fails the test if the client saw its connection end.

@@ -178,7 +178,7 @@ func TestHotReloadUnderLoadLosesNothing(t *testing.T) {
 		}
 		r.awaitTag(t, fmt.Sprintf("ver-%04d", v))
 		inForceBy[v] = time.Now()
-		awaitAcks(50)
+		awaitAcks(25)
 	}
 	awaitAcks(100)
 	close(stop)
