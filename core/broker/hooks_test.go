@@ -67,6 +67,9 @@ func (*policy) Transform(_ context.Context, _ *hooks.Client, m *packets.Publish)
 		m.Payload = bytes.ToUpper(m.Payload)
 	}
 	switch m.Topic { // a careless plugin
+	case "typed/x":
+		m.Properties.ContentType = "text/plain"
+		m.Properties.Set(packets.PropContentType)
 	case "evil/sys":
 		m.Topic = "$SYS/broker/version"
 	case "evil/wild":
@@ -264,6 +267,22 @@ func TestOnPublishAndTransformHooks(t *testing.T) {
 	}
 	s.ack(packets.TypePuback, m.PacketID)
 	s.expectNothing(100 * time.Millisecond)
+}
+
+// Properties a transform sets reach 5.0 subscribers whatever the
+// publisher's version: a 3.1.1 client sends none of its own.
+func TestTransformedPropertiesOfV311PublisherDelivered(t *testing.T) {
+	tb, _ := startPolicyBroker(t)
+	s, _ := goodClient(t, tb.addr, "typed-sub")
+	s.subscribe(1, sub("typed/#", 0))
+	cp := v5Connect("typed-pub")
+	cp.ProtocolName, cp.ProtocolVersion = "MQTT", packets.V311
+	cp.HasUsername, cp.Username = true, "good"
+	p, _ := connectRaw(t, tb.addr, cp)
+	p.publish(&packets.Publish{Topic: "typed/x", Payload: []byte("x")})
+	if m := s.nextPublish(); !m.Properties.Has(packets.PropContentType) || m.Properties.ContentType != "text/plain" {
+		t.Fatalf("got %+v, want the content type the transform set", m.Properties)
+	}
 }
 
 func TestLifecycleHooksCalled(t *testing.T) {
