@@ -83,6 +83,11 @@ func BuildRust(tb testing.TB, crateDir string) string {
 	return wasmbuild.Rust(tb, crateDir)
 }
 
+// Cleanup removes every .wasm that BuildGo and BuildRust built in this test
+// process (they share a temporary directory); call it from TestMain after
+// m.Run, or each test process leaves its builds behind.
+func Cleanup() { wasmbuild.Cleanup() }
+
 // Close releases the plugin's instances.
 func (p *Plugin) Close() error { return p.host.Close(context.Background()) }
 

@@ -38,6 +38,7 @@ func TestMain(m *testing.M) {
 	cacheDir = dir
 	code := m.Run()
 	os.RemoveAll(dir)
+	plugintest.Cleanup()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			os.Stderr.WriteString("goleak: " + err.Error() + "\n")
