@@ -82,6 +82,7 @@ const (
 	flagCertSubject  = 1 << 4
 	flagContentType  = 1 << 5
 	resultFlagMaxQoS = 1 << 0
+	resultFlagCache  = 1 << 1
 )
 
 // Lifecycle events carry these values in the header's point byte, so one

@@ -106,6 +106,13 @@ func TestAuthorizeVerdictsQoSAndState(t *testing.T) {
 			t.Errorf("%s %s: %+v; want %v %q lower=%v qos=%d", tc.client.ID, tc.topic, res, tc.verdict, tc.reason, tc.lower, tc.qos)
 		}
 	}
+	// Only an answer the plugin marks CACHE may be reused by the broker.
+	if res := authz(alice, hooks.ActionPublish, "cached/x"); res.Verdict != hooks.Allow || !res.Cache {
+		t.Errorf("cached/x: %+v, want a cacheable allow", res)
+	}
+	if res := authz(alice, hooks.ActionPublish, "any"); res.Cache {
+		t.Errorf("any: %+v, want an answer not marked cacheable", res)
+	}
 	// Disconnecting drops the client's state.
 	p.OnDisconnect(ctx, alice, packets.Success)
 	if res := authz(alice, hooks.ActionPublish, "state/get"); res.ReasonString != "" {

@@ -184,6 +184,7 @@ func authzResult(c *call, res uint64) (hooks.AuthzResult, error) {
 	default:
 		return hooks.AuthzResult{}, badResult("authorize", res)
 	}
+	out.Cache = byte(res>>16)&resultFlagCache != 0
 	if byte(res>>16)&resultFlagMaxQoS != 0 {
 		q := byte(res >> 24)
 		if q > 2 {

@@ -41,6 +41,7 @@ type client struct {
 	sessionExpiry uint32             // as negotiated in CONNECT, 5.0 DISCONNECT may change it
 	clientReason  packets.ReasonCode // the reason of the client's DISCONNECT
 	hooked        bool               // authenticate hooks saw this client (they get OnDisconnect)
+	authz         authzCache         // publish authorizations the hooks let us reuse
 	refused       packets.ReasonCode // why the CONNECT was refused, if it was
 
 	// Write side: see writer.go.

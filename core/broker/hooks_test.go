@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/plumemq/plume/core/broker"
 	"github.com/plumemq/plume/core/hooks"
 	"github.com/plumemq/plume/core/packets"
@@ -391,4 +393,44 @@ func TestRefusedClientStillGetsOnDisconnect(t *testing.T) {
 		defer lc.mu.Unlock()
 		return lc.disconnects == 1 && lc.connects == 0 && lc.lastReason == packets.BadUserNameOrPassword
 	})
+}
+
+// countingAuthz allows everything, counts its calls, and marks its answers
+// cacheable for topics under "cached/".
+type countingAuthz struct {
+	hooks.Base
+	calls atomic.Int32
+}
+
+func (a *countingAuthz) Provides(p hooks.Point) bool { return p == hooks.PointAuthorize }
+
+func (a *countingAuthz) Authorize(_ context.Context, r *hooks.AuthzRequest) (hooks.AuthzResult, error) {
+	a.calls.Add(1)
+	return hooks.AuthzResult{Verdict: hooks.Allow, Cache: strings.HasPrefix(r.Topic, "cached/")}, nil
+}
+
+func TestCacheableAuthorizationIsAskedOncePerTopicUntilTheHooksChange(t *testing.T) {
+	authz := &countingAuthz{}
+	chain := hooks.NewChain(zerolog.Nop(), hooks.Link{Name: "authz", Hooks: authz})
+	tb := startBroker(t, broker.Options{AllowAnonymous: true, Hooks: chain})
+	c, _ := connectRaw(t, tb.addr, v5Connect("cache-pub"))
+	id := uint16(0)
+	publish := func(topic string, n int) {
+		for i := 0; i < n; i++ {
+			id++
+			c.publish(&packets.Publish{Topic: topic, QoS: 1, PacketID: id, Payload: []byte("x")})
+			c.expectAck(packets.TypePuback, id)
+		}
+	}
+	publish("cached/a", 5)
+	publish("cached/b", 3)
+	publish("plain/a", 4)
+	if n := authz.calls.Load(); n != 1+1+4 {
+		t.Fatalf("authorize called %d times, want 6 (once per cacheable topic, every time otherwise)", n)
+	}
+	chain.Swap([]hooks.Link{{Name: "authz", Hooks: authz}}) // a reload voids the cache
+	publish("cached/a", 2)
+	if n := authz.calls.Load(); n != 7 {
+		t.Errorf("after the chain changed: %d calls, want 7", n)
+	}
 }

@@ -33,10 +33,11 @@ type Link struct {
 // the first Drop or Reject; transforms feed one into the next. The link list is
 // copy-on-write, so Swap never blocks a call in flight.
 type Chain struct {
-	links  atomic.Pointer[[]Link]
-	points atomic.Uint32 // union of the points the links provide
-	log    zerolog.Logger
-	errors atomic.Uint64
+	links      atomic.Pointer[[]Link]
+	points     atomic.Uint32 // union of the points the links provide
+	log        zerolog.Logger
+	errors     atomic.Uint64
+	generation atomic.Uint64
 }
 
 // NewChain returns a chain of links that logs link failures to log.
@@ -59,7 +60,12 @@ func (c *Chain) Swap(links []Link) {
 	}
 	c.links.Store(&cp)
 	c.points.Store(pts)
+	c.generation.Add(1)
 }
+
+// Generation changes whenever Swap replaces the links: answers cached under
+// one generation are void in the next.
+func (c *Chain) Generation() uint64 { return c.generation.Load() }
 
 // Links returns the current links.
 func (c *Chain) Links() []Link { return *c.links.Load() }
@@ -118,7 +124,7 @@ func (c *Chain) Authenticate(ctx context.Context, req *AuthRequest) (AuthResult,
 // Authorize asks each providing link until one allows or denies. QoS caps
 // from passing links accumulate (the lowest wins).
 func (c *Chain) Authorize(ctx context.Context, req *AuthzRequest) (AuthzResult, error) {
-	var out AuthzResult
+	out := AuthzResult{Cache: true}
 	for i, links := 0, *c.links.Load(); i < len(links); i++ {
 		l := &links[i]
 		if !l.Hooks.Provides(PointAuthorize) {
@@ -132,6 +138,7 @@ func (c *Chain) Authorize(ctx context.Context, req *AuthzRequest) (AuthzResult, 
 			}
 			return AuthzResult{Verdict: Deny, Reason: packets.NotAuthorized}, nil
 		}
+		out.Cache = out.Cache && res.Cache
 		if res.LowerQoS && (!out.LowerQoS || res.QoS < out.QoS) {
 			out.LowerQoS, out.QoS = true, res.QoS
 		}

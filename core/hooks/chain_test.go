@@ -144,3 +144,22 @@ func TestAuthContinueGoesBackToTheLinkThatContinued(t *testing.T) {
 		t.Errorf("second step: %+v, scram calls %d, passer calls %d", res, scram.calls, passer.calls)
 	}
 }
+
+func TestAuthorizeIsCacheableOnlyWhenEveryConsultedLinkSaysSo(t *testing.T) {
+	cachedPass := &scripted{points: hooks.PointAuthorize, authz: hooks.AuthzResult{Cache: true}}
+	cachedAllow := &scripted{points: hooks.PointAuthorize, authz: hooks.AuthzResult{Verdict: hooks.Allow, Cache: true}}
+	plainPass := &scripted{points: hooks.PointAuthorize}
+	req := &hooks.AuthzRequest{Client: &hooks.Client{}}
+	if res, _ := chain(hooks.Link{Hooks: cachedPass}, hooks.Link{Hooks: cachedAllow}).Authorize(context.Background(), req); !res.Cache {
+		t.Errorf("every link cacheable: %+v", res)
+	}
+	if res, _ := chain(hooks.Link{Hooks: plainPass}, hooks.Link{Hooks: cachedAllow}).Authorize(context.Background(), req); res.Cache {
+		t.Errorf("a link that did not say cacheable was consulted: %+v", res)
+	}
+	c := chain(hooks.Link{Hooks: cachedAllow})
+	g := c.Generation()
+	c.Swap([]hooks.Link{{Hooks: cachedAllow}})
+	if c.Generation() == g {
+		t.Error("Swap did not change the generation")
+	}
+}

@@ -151,6 +151,11 @@ type AuthzResult struct {
 	// (publish) QoS at QoS.
 	LowerQoS bool
 	QoS      byte
+	// Cache says the answer holds for this client, action, topic and QoS
+	// until the client disconnects or the hooks change, so the broker may
+	// reuse it instead of asking again. A chain's answer is cacheable only
+	// when every link it consulted said so.
+	Cache bool
 }
 
 // PublishAction is what on-publish decides for a message.

@@ -66,7 +66,10 @@ func decisionResult(d Decision) int64 {
 	}
 	var flags byte
 	if d.HasMaxQoS {
-		flags = 1
+		flags |= 1 // MAX_QOS
+	}
+	if d.Cache {
+		flags |= 2 // CACHE
 	}
 	return packResult(byte(d.Verdict), byte(d.Reason), flags, d.MaxQoS)
 }

@@ -58,6 +58,11 @@ type Decision struct {
 	// QoS of an authorize Allow or Pass.
 	MaxQoS    byte
 	HasMaxQoS bool
+	// Cache lets the broker reuse an authorize answer for this client, topic,
+	// action and QoS until the client disconnects or the plugins change. Set it
+	// (with Cacheable) only for answers that depend on nothing else: not on
+	// time, counters or the key-value store.
+	Cache bool
 	// AuthData is sent to the client in AUTH 0x18 by ContinueAuth.
 	AuthData []byte
 }
@@ -89,6 +94,14 @@ func (d Decision) WithAttribute(key, value string) Decision {
 // WithMaxQoS returns d capping the QoS of the authorized action at q.
 func (d Decision) WithMaxQoS(q byte) Decision {
 	d.MaxQoS, d.HasMaxQoS = q, true
+	return d
+}
+
+// Cacheable returns d marked as reusable by the broker (see Decision.Cache):
+// an authorize plugin that decides from the client and the topic alone then
+// costs one call per topic, not one per message.
+func (d Decision) Cacheable() Decision {
+	d.Cache = true
 	return d
 }
 

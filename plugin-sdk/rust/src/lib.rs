@@ -81,6 +81,10 @@ pub struct Decision {
     pub attributes: Vec<(String, String)>,
     /// Caps the QoS of an authorized publish or subscribe.
     pub max_qos: Option<u8>,
+    /// Lets the broker reuse an authorize answer for this client, topic,
+    /// action and QoS until the client disconnects or the plugins change.
+    /// Only for answers that depend on nothing else (not time, counters, kv).
+    pub cache: bool,
     /// Sent in AUTH 0x18 with [`Decision::continue_auth`].
     pub auth_data: Option<Vec<u8>>,
 }
@@ -93,6 +97,7 @@ impl Decision {
             reason_string: String::new(),
             attributes: Vec::new(),
             max_qos: None,
+            cache: false,
             auth_data: None,
         }
     }
@@ -117,6 +122,12 @@ impl Decision {
         self.attributes.push((key.to_string(), value.to_string()));
         self
     }
+    /// Marks an authorize answer as reusable by the broker (see `cache`).
+    pub fn cacheable(mut self) -> Decision {
+        self.cache = true;
+        self
+    }
+
     /// Cap the QoS of the authorized action at `qos`.
     pub fn with_max_qos(mut self, qos: u8) -> Decision {
         self.max_qos = Some(qos);

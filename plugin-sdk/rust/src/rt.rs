@@ -44,10 +44,13 @@ fn decision(d: Decision) -> i64 {
     if let Some(data) = &d.auth_data {
         abi::set(abi::FIELD_AUTH_DATA, data);
     }
-    let (flags, qos) = match d.max_qos {
-        Some(q) => (1, q),
+    let (mut flags, qos) = match d.max_qos {
+        Some(q) => (1, q), // MAX_QOS
         None => (0, 0),
     };
+    if d.cache {
+        flags |= 2; // CACHE
+    }
     pack(d.verdict as u8, d.reason.0, flags, qos)
 }
 

@@ -47,6 +47,8 @@ func init() {
 		switch {
 		case strings.HasPrefix(t, "forbidden/"):
 			return plume.Deny(plume.NotAuthorized, "no access to "+t)
+		case strings.HasPrefix(t, "cached/"):
+			return plume.Allow().Cacheable()
 		case strings.HasPrefix(t, "slow/"):
 			return plume.Pass().WithMaxQoS(0)
 		case strings.HasPrefix(t, "role/"):

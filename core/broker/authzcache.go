@@ -1,0 +1,66 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/plumemq/plume/core/hooks"
+	"github.com/plumemq/plume/core/packets"
+)
+
+// authzCache keeps a connection's publish authorizations that the hooks
+// marked cacheable (hooks.AuthzResult.Cache), so a device publishing to the
+// same topics again and again asks its plugins once per topic, not once per
+// message. It lives and dies with the connection, belongs to its reader
+// goroutine (no lock), and an entry from an older hooks generation (a plugin
+// reload) is void.
+type authzCache struct {
+	m map[authzKey]authzEntry
+}
+
+type authzKey struct {
+	topic  string
+	qos    byte
+	retain bool
+}
+
+type authzEntry struct {
+	generation uint64
+	res        hooks.AuthzResult
+}
+
+// maxAuthzCache bounds the cache; a client that publishes to more topics than
+// this starts over rather than growing without limit.
+const maxAuthzCache = 256
+
+// generation is the hooks' current generation, or 0 for hooks that never
+// change.
+func (b *Broker) generation() uint64 {
+	if g, ok := b.hooks.(interface{ Generation() uint64 }); ok {
+		return g.Generation()
+	}
+	return 0
+}
+
+// authorizePublish asks the hooks whether client may publish p, or reuses an
+// answer they allowed to be reused. cache is nil for wills.
+func (b *Broker) authorizePublish(ctx context.Context, client *hooks.Client, p *packets.Publish, cache *authzCache) hooks.AuthzResult {
+	key := authzKey{topic: p.Topic, qos: p.QoS, retain: p.Retain}
+	gen := b.generation()
+	if cache != nil {
+		if e, ok := cache.m[key]; ok && e.generation == gen {
+			return e.res
+		}
+	}
+	res, _ := b.hooks.Authorize(ctx, &hooks.AuthzRequest{
+		Client: client, Action: hooks.ActionPublish, Topic: p.Topic, QoS: p.QoS, Retain: p.Retain})
+	if cache != nil && res.Cache {
+		if cache.m == nil || len(cache.m) >= maxAuthzCache {
+			cache.m = make(map[authzKey]authzEntry)
+		}
+		// The topic may point into the publisher's read buffer: keep a copy
+		// of it, not the buffer.
+		key.topic = string([]byte(key.topic))
+		cache.m[key] = authzEntry{generation: gen, res: res}
+	}
+	return res
+}
