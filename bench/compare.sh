@@ -11,6 +11,7 @@
 #   BENCH_OUTSTANDING  max messages in flight end to end, per publisher (1000)
 #   BENCH_SCENARIOS    subset of "pairs fanin fanout idle"
 #   BENCH_BROKERS      subset of "plume plume+plugins mochi mosquitto"
+#   BENCH_PLUGIN_LANG  go (default) or rust: which SDK's build of the benchmark plugin
 #   BENCH_PLUGIN_SCENARIOS  scenarios that plume+plugins runs ("pairs"): Plume
 #                      with bench/plugins/allowappend, one authorize and one
 #                      transform call on every message
@@ -71,6 +72,13 @@ fi
 log "building the benchmark plugin"
 if [ -n "${UNAVAILABLE[plume]:-}" ]; then
 	UNAVAILABLE[plume+plugins]=${UNAVAILABLE[plume]}
+elif [ "${BENCH_PLUGIN_LANG:-go}" = rust ]; then
+	# The Rust twin (bench/plugins/allowappend-rust), with Debian's toolchain.
+	if ! (cd "$BENCH_DIR/plugins/allowappend-rust" && PATH=/usr/bin:$PATH cargo build --offline --release \
+		--target wasm32-wasi && cp target/wasm32-wasi/release/allowappend_rust.wasm "$BIN/allowappend.wasm") \
+		>"$RUN_DIR/plugin-build.log" 2>&1; then
+		UNAVAILABLE[plume+plugins]="plugin not built (bench/plugins/allowappend-rust)"
+	fi
 elif ! (cd "$BENCH_DIR/plugins" && GOOS=wasip1 GOARCH=wasm GOWORK=off go build -buildmode=c-shared \
 	-o "$BIN/allowappend.wasm" ./allowappend) >"$RUN_DIR/plugin-build.log" 2>&1; then
 	UNAVAILABLE[plume+plugins]="plugin not built (bench/plugins)"

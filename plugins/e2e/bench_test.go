@@ -25,14 +25,16 @@ const benchPlugins = repoRoot + "/bench/plugins"
 // are the broker's and the host's per message (the clients here allocate
 // nothing per message).
 func BenchmarkPublishThroughPlugins(b *testing.B) {
-	wasm := plugintest.BuildGo(b, benchPlugins, "./allowappend")
+	goWasm := plugintest.BuildGo(b, benchPlugins, "./allowappend")
+	rustWasm := plugintest.BuildRust(b, benchPlugins+"/allowappend-rust")
 	for _, bc := range []struct {
 		name    string
 		plugins []host.PluginConfig
 		suffix  string
 	}{
 		{"plugins=none", nil, ""},
-		{"plugins=authorize+transform", []host.PluginConfig{{Name: "allowappend", Path: wasm, PoolSize: 2}}, "!"},
+		{"plugins=authorize+transform/go", []host.PluginConfig{{Name: "allowappend", Path: goWasm, PoolSize: 2}}, "!"},
+		{"plugins=authorize+transform/rust", []host.PluginConfig{{Name: "allowappend", Path: rustWasm, PoolSize: 2}}, "!"},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			e := start(b, host.Config{Plugins: bc.plugins}, broker.Options{AllowAnonymous: true})
