@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"runtime"
 	"sync"
 	"time"
 
@@ -82,6 +83,9 @@ func (c *client) flush() {
 	defer c.b.wg.Done()
 	var spare []byte
 	var deadlineSet time.Time
+	// Let whoever woke us append what else it has before the first write: a
+	// publisher in the middle of a batch fills one write instead of many.
+	runtime.Gosched()
 	for {
 		c.wmu.Lock()
 		buf := c.out
