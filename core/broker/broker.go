@@ -135,7 +135,16 @@ func (b *Broker) Serve(l net.Listener, name string) error {
 
 // ServeConn serves one connection that a transport accepted. It returns at once.
 func (b *Broker) ServeConn(conn net.Conn, listener string) {
+	// Add under mu, where Shutdown sets closing before it waits: a WaitGroup
+	// must not grow from zero while Wait runs.
+	b.mu.Lock()
+	if b.closing {
+		b.mu.Unlock()
+		_ = conn.Close()
+		return
+	}
 	b.wg.Add(1)
+	b.mu.Unlock()
 	go b.handle(conn, listener)
 }
 
