@@ -38,7 +38,7 @@ type Broker struct {
 	listeners map[net.Listener]struct{}
 	closing   bool
 
-	wg      sync.WaitGroup // every goroutine the broker starts
+	wg      tracker // every goroutine the broker starts
 	sysStop chan struct{}
 
 	parkAfter time.Duration // idle time after which a connection is parked; 0 = never
