@@ -78,20 +78,10 @@ func RustBuild(crateDir string) (string, error) {
 		return "", fmt.Errorf("%s/Cargo.toml: no package name", abs)
 	}
 	key := "rust\x00" + abs
-	mu.Lock()
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "plume-wasm-"); err != nil {
-			mu.Unlock()
-			return "", err
-		}
+	b, out, err := slot(key)
+	if err != nil {
+		return "", err
 	}
-	b := builds[key]
-	if b == nil {
-		b = &build{}
-		builds[key] = b
-	}
-	out := dir
-	mu.Unlock()
 	b.once.Do(func() {
 		sum := sha256.Sum256([]byte(key))
 		target := filepath.Join(out, "cargo-"+hex.EncodeToString(sum[:6]))

@@ -40,6 +40,26 @@ func Go(tb testing.TB, moduleDir, pkg string, ldflags ...string) string {
 	return p
 }
 
+// slot returns the build for key (made once per process) and the folder that
+// builds go to.
+func slot(key string) (*build, string, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	if dir == "" {
+		d, err := os.MkdirTemp("", "plume-wasm-")
+		if err != nil {
+			return nil, "", err
+		}
+		dir = d
+	}
+	b := builds[key]
+	if b == nil {
+		b = &build{}
+		builds[key] = b
+	}
+	return b, dir, nil
+}
+
 // GoBuild is Go for callers without a testing.TB (benchmarks' setup, tools).
 func GoBuild(moduleDir, pkg string, ldflags ...string) (string, error) {
 	abs, err := filepath.Abs(moduleDir)
@@ -47,20 +67,10 @@ func GoBuild(moduleDir, pkg string, ldflags ...string) (string, error) {
 		return "", err
 	}
 	key := abs + "\x00" + pkg + "\x00" + strings.Join(ldflags, " ")
-	mu.Lock()
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "plume-wasm-"); err != nil {
-			mu.Unlock()
-			return "", err
-		}
+	b, out, err := slot(key)
+	if err != nil {
+		return "", err
 	}
-	b := builds[key]
-	if b == nil {
-		b = &build{}
-		builds[key] = b
-	}
-	out := dir
-	mu.Unlock()
 	b.once.Do(func() {
 		sum := sha256.Sum256([]byte(key))
 		b.path = filepath.Join(out, filepath.Base(pkg)+"-"+hex.EncodeToString(sum[:6])+".wasm")
