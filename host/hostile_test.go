@@ -206,7 +206,7 @@ func TestGrownInstanceIsRecycled(t *testing.T) {
 	cfg.Plugins[0].PoolSize = 1
 	h, _ := startHost(t, cfg)
 	p := h.Plugin("probe")
-	first := p.cur.Load().idle[0]
+	first := idleInstances(p.cur.Load())[0]
 	m := &packets.Publish{Topic: "msg/big", Payload: make([]byte, 4<<20)} // the guest copies it four times
 	grown := first.mod.Memory().Size()
 	if err := p.Transform(context.Background(), &hooks.Client{ID: "c"}, m); err != nil {
@@ -214,10 +214,7 @@ func TestGrownInstanceIsRecycled(t *testing.T) {
 	}
 	grown = first.mod.Memory().Size() - grown
 	t.Logf("memory grew by %d MiB to %d MiB", grown>>20, first.mod.Memory().Size()>>20)
-	mod := p.cur.Load()
-	mod.mu.Lock()
-	defer mod.mu.Unlock()
-	if len(mod.idle) == 1 && mod.idle[0] == first {
+	if idle := idleInstances(p.cur.Load()); len(idle) == 1 && idle[0] == first {
 		t.Error("the grown instance went back to the pool")
 	}
 	if p.Traps() != 0 {

@@ -44,12 +44,13 @@ type module struct {
 	filters []filter    // nil: every topic
 	exports [numFns]bool
 
-	sem      chan struct{} // one token per instance in use; idle+in use <= PoolSize
-	mu       sync.Mutex
-	idle     []*instance
-	inflight int
-	retired  bool
-	closed   bool
+	// slots holds PoolSize tokens: an idle instance, or nil where one is to
+	// be made. A call takes a token and gives one back, so calls in flight
+	// never exceed PoolSize and the hot path takes no lock.
+	slots    chan *instance
+	inflight atomic.Int64 // calls between acquire and release
+	retired  atomic.Bool  // no new calls; close when inflight reaches 0
+	closed   atomic.Bool  // the runtime was closed (once)
 	seq      atomic.Uint64
 }
 
@@ -75,8 +76,8 @@ func (h *Host) load(ctx context.Context, cfg PluginConfig, sh *shared, bin []byt
 	cfg = cfg.withDefaults()
 	m := &module{
 		h: h, name: cfg.Name, cfg: cfg, shared: sh, sum: sha256.Sum256(bin),
-		log: h.log.With().Str("plugin", cfg.Name).Logger(),
-		sem: make(chan struct{}, cfg.PoolSize),
+		log:   h.log.With().Str("plugin", cfg.Name).Logger(),
+		slots: make(chan *instance, cfg.PoolSize),
 	}
 	m.ticks = h.ticksFor(cfg.CallTimeout)
 	m.recycleAbove = uint32(min(uint64(cfg.MemoryPages)*65536/4*3, 1<<32-1))
@@ -165,14 +166,14 @@ func (m *module) start(ctx context.Context, bin []byte) error {
 		}
 	}
 	m.filters = first.filters
-	m.idle = append(m.idle, first)
-	for len(m.idle) < m.cfg.PoolSize {
+	m.slots <- first
+	for len(m.slots) < m.cfg.PoolSize {
 		inst, err := m.newInstance(ctx)
 		if err != nil {
 			m.closeIdle()
 			return err
 		}
-		m.idle = append(m.idle, inst)
+		m.slots <- inst
 	}
 	return nil
 }
@@ -252,95 +253,87 @@ func typeNames(ts []api.ValueType) string {
 // size, or waits for one. errRetired means the module closed after the caller
 // picked it; the caller picks the plugin's current module again.
 func (m *module) acquire(ctx context.Context) (*instance, error) {
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
+	if m.retired.Load() {
 		return nil, errRetired
 	}
-	m.inflight++
-	m.mu.Unlock()
+	m.inflight.Add(1)
+	// Checked again after counting ourselves in: retire reads inflight after
+	// setting retired, so one of the two sides sees the other.
+	if m.retired.Load() {
+		m.done()
+		return nil, errRetired
+	}
+	var inst *instance
 	select {
-	case m.sem <- struct{}{}:
+	case inst = <-m.slots:
 	default:
 		select {
-		case m.sem <- struct{}{}:
+		case inst = <-m.slots:
 		case <-ctx.Done():
 			m.done()
 			return nil, ctx.Err()
 		}
 	}
-	m.mu.Lock()
-	var inst *instance
-	if n := len(m.idle); n > 0 {
-		inst, m.idle = m.idle[n-1], m.idle[:n-1]
-	}
-	m.mu.Unlock()
-	if inst != nil {
-		return inst, nil
-	}
-	inst, err := m.newInstance(ctx)
-	if err != nil {
-		<-m.sem
+	if m.retired.Load() { // retired while we waited for a token
+		m.slots <- inst
 		m.done()
-		return nil, err
+		return nil, errRetired
+	}
+	if inst == nil {
+		var err error
+		if inst, err = m.newInstance(ctx); err != nil {
+			m.slots <- nil
+			m.done()
+			return nil, err
+		}
 	}
 	return inst, nil
 }
 
-// release returns inst to the pool, or discards it if it is broken or the
-// module is retired.
+// release gives the call's token back: the instance, or nil when it was
+// discarded (trap, deadline) or the module retired meanwhile.
 func (m *module) release(inst *instance, healthy bool) {
-	m.mu.Lock()
-	keep := healthy && !m.retired
-	if keep {
-		m.idle = append(m.idle, inst)
-	}
-	m.mu.Unlock()
-	if !keep {
+	if healthy && !m.retired.Load() {
+		m.slots <- inst
+	} else {
 		inst.close()
+		m.slots <- nil
 	}
-	<-m.sem
 	m.done()
 }
 
 func (m *module) done() {
-	m.mu.Lock()
-	m.inflight--
-	last := m.retired && m.inflight == 0 && !m.closed
-	if last {
-		m.closed = true
-	}
-	m.mu.Unlock()
-	if last {
+	if m.inflight.Add(-1) == 0 && m.retired.Load() && m.closed.CompareAndSwap(false, true) {
 		m.closeRuntime()
 	}
 }
 
 // retire stops the module taking new calls; it closes when calls in flight
-// have returned.
+// have returned. Idle instances are closed now (their tokens become nil, so a
+// caller that was already waiting still gets one, sees the retirement and
+// moves to the new module).
 func (m *module) retire() {
-	m.mu.Lock()
-	m.retired = true
-	idle := m.idle
-	m.idle = nil
-	last := m.inflight == 0 && !m.closed
-	if last {
-		m.closed = true
-	}
-	m.mu.Unlock()
-	for _, inst := range idle {
-		inst.close()
-	}
-	if last {
+	m.retired.Store(true)
+	m.closeIdle()
+	if m.inflight.Load() == 0 && m.closed.CompareAndSwap(false, true) {
 		m.closeRuntime()
 	}
 }
 
+// closeIdle closes the instances waiting in the pool, leaving nil tokens.
 func (m *module) closeIdle() {
-	for _, inst := range m.idle {
-		inst.close()
+	for n := len(m.slots); n > 0; n-- {
+		var inst *instance
+		select {
+		case inst = <-m.slots:
+		default:
+			return
+		}
+		if inst != nil {
+			inst.close()
+		}
+		m.slots <- nil
 	}
-	m.idle = nil
 }
 
 func (m *module) closeRuntime() {

@@ -16,7 +16,7 @@ func BenchmarkRawExport(b *testing.B) {
 			}
 			p := benchHostPath(b, name, path)
 			m := p.cur.Load()
-			inst := m.idle[0]
+			inst := idleInstances(m)[0]
 			f := inst.mod.ExportedFunction(exportABIVersion)
 			b.ReportAllocs()
 			b.ResetTimer()
