@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"strings"
 
 	"github.com/plumemq/plume/core/hooks"
 	"github.com/plumemq/plume/core/packets"
@@ -32,11 +33,14 @@ type authzEntry struct {
 // this starts over rather than growing without limit.
 const maxAuthzCache = 256
 
+// generations is implemented by hooks whose answers can change (hooks.Chain).
+type generations interface{ Generation() uint64 }
+
 // generation is the hooks' current generation, or 0 for hooks that never
 // change.
 func (b *Broker) generation() uint64 {
-	if g, ok := b.hooks.(interface{ Generation() uint64 }); ok {
-		return g.Generation()
+	if b.hooksGen != nil {
+		return b.hooksGen.Generation()
 	}
 	return 0
 }
@@ -59,7 +63,7 @@ func (b *Broker) authorizePublish(ctx context.Context, client *hooks.Client, p *
 		}
 		// The topic may point into the publisher's read buffer: keep a copy
 		// of it, not the buffer.
-		key.topic = string([]byte(key.topic))
+		key.topic = strings.Clone(key.topic)
 		cache.m[key] = authzEntry{generation: gen, res: res}
 	}
 	return res

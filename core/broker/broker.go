@@ -24,6 +24,7 @@ type Broker struct {
 	opts      Options
 	log       zerolog.Logger
 	hooks     hooks.Hooks
+	hooksGen  generations // hooks as generations, when they have them
 	router    *topics.Router
 	retained  *topics.Retained[*session.Message]
 	maxPacket uint32
@@ -84,6 +85,7 @@ func New(opts Options) (*Broker, error) {
 	if b.hooks == nil {
 		b.hooks = hooks.Base{}
 	}
+	b.hooksGen, _ = b.hooks.(generations)
 	if err := b.restore(); err != nil {
 		return nil, err
 	}

@@ -183,7 +183,7 @@ func (b *Broker) publishWill(pw *pendingWill) {
 	if w.Props != nil {
 		p.Properties = *w.Props
 	}
-	m, reason, _ := b.admit(&pw.client, &p, w.Props != nil, w.Expires, nil)
+	m, reason, _ := b.admit(&pw.client, &p, w.Expires, nil)
 	if m == nil {
 		b.log.Warn().Str("client_id", pw.client.ID).Str("topic", w.Topic).Str("reason", reason.String()).Msg("will not published")
 		return

@@ -35,22 +35,21 @@ func (c *client) handlePublish(h packets.FixedHeader, body []byte) error {
 	if p.Retain && !*l.RetainAvailable {
 		return &packets.Error{Reason: packets.RetainNotSupported, Msg: "retain is not available [MQTT-3.2.2-14]"}
 	}
-	if err := c.b.checkTopicName(p.Topic); err != nil {
+	// The codec checked the topic's UTF-8 and wildcards [MQTT-3.3.2-2]; only
+	// the broker's own limits are left to check.
+	if err := c.b.checkTopicLimits(p.Topic); err != nil {
 		return &packets.Error{Reason: packets.TopicNameInvalid, Msg: err.Error()}
 	}
 	if p.QoS == 2 {
-		// A resend of an id already counted is checked first: it does not
-		// add to the window, so it must not trip the Receive Maximum.
-		if c.entry.HasInboundQoS2(p.PacketID) {
+		switch c.entry.ReceiveQoS2(p.PacketID, int(l.MaxInflight)) {
+		case session.Duplicate:
 			// [MQTT-4.3.3-10] a resent PUBLISH: acknowledge, do not deliver twice.
 			c.sendAck(packets.TypePubrec, p.PacketID, packets.Success, "")
 			return nil
-		}
-		if c.entry.InboundQoS2() >= int(l.MaxInflight) {
+		case session.Full:
 			// [MQTT-3.3.4-9] more unacknowledged QoS 2 than our Receive Maximum.
 			return &packets.Error{Reason: packets.ReceiveMaximumExceeded, Msg: "Receive Maximum exceeded"}
 		}
-		c.entry.ReceiveQoS2(p.PacketID)
 	}
 	reason, why := c.accept(&p)
 	switch p.QoS {
@@ -81,7 +80,7 @@ func (c *client) accept(p *packets.Publish) (packets.ReasonCode, string) {
 	if c.version == packets.V5 && p.Properties.Has(packets.PropMessageExpiry) {
 		expires = time.Now().Add(time.Duration(p.Properties.MessageExpiry) * time.Second).UnixNano()
 	}
-	m, reason, why := c.b.admit(&c.info, p, c.version == packets.V5, expires, &c.authz)
+	m, reason, why := c.b.admit(&c.info, p, expires, &c.authz)
 	if m == nil {
 		return reason, why
 	}
@@ -95,7 +94,7 @@ func (c *client) accept(p *packets.Publish) (packets.ReasonCode, string) {
 // on-publish and transform, and returns it ready to route; or nil and the
 // reason it is not routed (Success for a silent drop). Client publishes and
 // wills both come this way.
-func (b *Broker) admit(client *hooks.Client, p *packets.Publish, _ bool, expires int64, cache *authzCache) (*session.Message, packets.ReasonCode, string) {
+func (b *Broker) admit(client *hooks.Client, p *packets.Publish, expires int64, cache *authzCache) (*session.Message, packets.ReasonCode, string) {
 	ctx := context.Background()
 	if isSys(p.Topic) {
 		// $SYS belongs to the broker (section 4.7.2).
@@ -213,6 +212,12 @@ func (b *Broker) checkTopicName(t string) error {
 	if err := topics.ValidateName(t); err != nil {
 		return err
 	}
+	return b.checkTopicLimits(t)
+}
+
+// checkTopicLimits applies the broker's length and level limits alone, for
+// topics the codec has already validated.
+func (b *Broker) checkTopicLimits(t string) error {
 	if len(t) > b.opts.Limits.MaxTopicLength || topics.Levels(t) > b.opts.Limits.MaxTopicLevels {
 		return errTopicLimit
 	}

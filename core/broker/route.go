@@ -43,9 +43,6 @@ func (b *Broker) publish(m *session.Message) int {
 	for _, g := range ms.Groups {
 		// [MQTT-4.8.2-4] one member of the group gets each message, an online one if any.
 		if s, ok := g.Pick(b.online); ok {
-			if s.NoLocal && s.Client == m.Publisher {
-				continue
-			}
 			one := [1]topics.Subscription{s}
 			if b.deliverMerged(m, one[:], now) {
 				n++

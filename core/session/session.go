@@ -198,28 +198,33 @@ func (s *Session) Acknowledge(kind packets.Type, id uint16, reason packets.Reaso
 	return true
 }
 
-// ReceiveQoS2 records an inbound QoS 2 packet id. It reports true when the id
-// was already recorded: a resent PUBLISH that must not be delivered again
-// [MQTT-4.3.3-10].
-func (s *Session) ReceiveQoS2(id uint16) (duplicate bool) {
+// Receipt is what ReceiveQoS2 made of an inbound QoS 2 packet id.
+type Receipt uint8
+
+// The receipts.
+const (
+	Received  Receipt = iota // recorded: deliver the message
+	Duplicate                // already recorded: a resend, not to be delivered again [MQTT-4.3.3-10]
+	Full                     // limit ids already await PUBREL [MQTT-3.3.4-9]
+)
+
+// ReceiveQoS2 records an inbound QoS 2 packet id unless it is already
+// recorded (a resend) or limit ids already await their PUBREL. A resend is
+// told apart first: it does not add to the window, so it never counts as Full.
+func (s *Session) ReceiveQoS2(id uint16, limit int) Receipt {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.inbound[id]; ok {
-		return true
+		return Duplicate
+	}
+	if len(s.inbound) >= limit {
+		return Full
 	}
 	if s.inbound == nil {
 		s.inbound = make(map[uint16]struct{})
 	}
 	s.inbound[id] = struct{}{}
-	return false
-}
-
-// HasInboundQoS2 reports whether an inbound QoS 2 packet id awaits its PUBREL.
-func (s *Session) HasInboundQoS2(id uint16) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.inbound[id]
-	return ok
+	return Received
 }
 
 // ReleaseQoS2 forgets an inbound QoS 2 packet id on PUBREL; false if unknown.

@@ -216,13 +216,19 @@ func TestRemainingExpiry(t *testing.T) {
 
 func TestInboundQoS2IDs(t *testing.T) {
 	s := session.New("c", 10)
-	if s.ReceiveQoS2(5) {
+	if s.ReceiveQoS2(5, 2) != session.Received {
 		t.Fatal("first PUBLISH reported duplicate")
 	}
-	if !s.ReceiveQoS2(5) {
+	if s.ReceiveQoS2(5, 2) != session.Duplicate {
 		t.Fatal("resent PUBLISH not recognised [MQTT-4.3.3-10]")
 	}
-	if s.InboundQoS2() != 1 || !s.ReleaseQoS2(5) || s.ReleaseQoS2(5) || s.InboundQoS2() != 0 {
+	if s.ReceiveQoS2(6, 2) != session.Received || s.ReceiveQoS2(7, 2) != session.Full {
+		t.Fatal("the third id awaiting PUBREL within a limit of 2 was not refused [MQTT-3.3.4-9]")
+	}
+	if s.ReceiveQoS2(6, 2) != session.Duplicate {
+		t.Fatal("a resend at the limit counted as full, not as a resend")
+	}
+	if s.InboundQoS2() != 2 || !s.ReleaseQoS2(5) || s.ReleaseQoS2(5) || s.InboundQoS2() != 1 {
 		t.Fatal("PUBREL bookkeeping wrong")
 	}
 }
@@ -238,7 +244,7 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 	s.Deliver(msg("2", 2), 1)
 	s.Deliver(msg("3", 1), 1) // queued: window 2
 	s.Acknowledge(packets.TypePubrec, k.ids[1], packets.Success, 1)
-	s.ReceiveQoS2(77)
+	s.ReceiveQoS2(77, 10)
 	s.Detach(k)
 
 	store := session.NewMemoryStore()
@@ -253,7 +259,7 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 	if r.ID != "c" || r.Expiry() != 300 || r.SubscriptionCount() != 2 || !r.HasSubscription("$share/g/b") {
 		t.Fatalf("restored id %q expiry %d subs %v", r.ID, r.Expiry(), r.Subscriptions())
 	}
-	if !r.ReceiveQoS2(77) {
+	if r.ReceiveQoS2(77, 10) != session.Duplicate {
 		t.Fatal("inbound QoS 2 id lost")
 	}
 	k2 := &sink{}
