@@ -39,12 +39,12 @@ type Options struct {
 type Plugin struct {
 	host *host.Host
 	p    *host.Plugin
-	logs *syncBuffer
+	logs *LogBuffer
 }
 
 // Open loads the plugin at path. Close it when done.
 func Open(ctx context.Context, path string, o Options) (*Plugin, error) {
-	logs := &syncBuffer{}
+	logs := &LogBuffer{}
 	h, err := host.New(ctx, zerolog.New(logs).Level(zerolog.DebugLevel), host.Config{Plugins: []host.PluginConfig{{
 		Name: "plugin", Path: path, Config: o.Config, MemoryPages: o.MemoryPages,
 		CallTimeout: o.CallTimeout, PoolSize: max(o.PoolSize, 1), AllowFS: o.AllowFS, Env: o.Env,
@@ -133,18 +133,22 @@ func (p *Plugin) Disconnect(c *hooks.Client, reason packets.ReasonCode) {
 	p.p.OnDisconnect(context.Background(), c, reason)
 }
 
-type syncBuffer struct {
+// LogBuffer collects log output (a zerolog.Logger's writer) for assertions;
+// safe for concurrent writes.
+type LogBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+// Write appends p.
+func (b *LogBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+// String is everything written so far.
+func (b *LogBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -64,30 +63,11 @@ func testPlugin(tb testing.TB, name string) string {
 	return plugintest.BuildGo(tb, hostTestPlugins, "./"+name)
 }
 
-// logBuffer collects the host's and the broker's zerolog output; safe for
-// concurrent writes.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // env is a plugin host and a broker serving its chain on a loopback port.
 type env struct {
 	host *host.Host
 	addr string
-	logs *logBuffer
+	logs *plugintest.LogBuffer
 }
 
 // plugin is a PluginConfig with the package's defaults filled in.
@@ -99,7 +79,7 @@ func plugin(name, path string, config string) host.PluginConfig {
 // chain and opts on 127.0.0.1:0, and stops both when the test ends.
 func start(t testing.TB, cfg host.Config, opts broker.Options) *env {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &plugintest.LogBuffer{}
 	log := zerolog.New(logs).Level(zerolog.DebugLevel)
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = cacheDir
