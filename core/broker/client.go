@@ -51,6 +51,7 @@ type client struct {
 	flushing bool
 	wclosed  bool
 	draining atomic.Bool
+	batch    flushBatch // subscriber connections this reader owes a flush; reader-owned
 
 	stop     atomic.Pointer[stopRequest] // set by kick
 	done     chan struct{}               // closed when cleanup has finished
@@ -95,6 +96,7 @@ var errClientDisconnect = errors.New("client disconnected")
 func (c *client) run() {
 	defer c.b.wg.Done()
 	err := c.serve()
+	c.batch.flush() // what the last packets delivered
 	if err == errParked {
 		return
 	}
@@ -121,6 +123,10 @@ func (c *client) serve() error {
 		_ = c.conn.SetReadDeadline(time.Time{}) // lift the CONNECT timeout of the handshake
 	}
 	for {
+		if c.rd.empty() || c.batch.n >= maxBatchPackets {
+			// The batch ends before the reader may wait on its socket.
+			c.batch.flush()
+		}
 		if c.rd.empty() {
 			if c.stop.Load() != nil || c.keepExpired.Load() {
 				// A kick's deadline in the past may have been replaced below;
@@ -149,6 +155,7 @@ func (c *client) serve() error {
 			continue
 		}
 		if err == nil {
+			c.batch.n++
 			err = c.dispatch(h, body)
 		}
 		if err != nil {

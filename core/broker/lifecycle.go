@@ -189,7 +189,7 @@ func (b *Broker) publishWill(pw *pendingWill) {
 		return
 	}
 	b.stats.willsSent.Add(1)
-	b.publish(m)
+	b.publish(m, nil)
 }
 
 // routerSubscription turns a session subscription into the router's form.

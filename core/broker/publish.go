@@ -84,7 +84,7 @@ func (c *client) accept(p *packets.Publish) (packets.ReasonCode, string) {
 	if m == nil {
 		return reason, why
 	}
-	if c.b.publish(m) == 0 && c.version == packets.V5 {
+	if c.b.publish(m, &c.batch) == 0 && c.version == packets.V5 {
 		return packets.NoMatchingSubscribers, ""
 	}
 	return packets.Success, ""

@@ -14,8 +14,10 @@ import (
 var matchesPool = sync.Pool{New: func() any { return new(topics.Matches) }}
 
 // publish stores m if retained and hands it to every matching session. It
-// returns how many sessions it was offered to.
-func (b *Broker) publish(m *session.Message) int {
+// returns how many sessions it was offered to. A publisher's reader passes its
+// batch, so that each subscriber connection is flushed once per read batch;
+// other callers pass nil and their writes are flushed as usual.
+func (b *Broker) publish(m *session.Message, batch *flushBatch) int {
 	if m.Retain {
 		b.retain(m)
 	}
@@ -35,7 +37,7 @@ func (b *Broker) publish(m *session.Message) int {
 		for j < len(subs) && subs[j].Client == subs[i].Client {
 			j++
 		}
-		if b.deliverMerged(m, subs[i:j], now) {
+		if b.deliverMerged(m, subs[i:j], now, batch) {
 			n++
 		}
 		i = j
@@ -44,7 +46,7 @@ func (b *Broker) publish(m *session.Message) int {
 		// [MQTT-4.8.2-4] one member of the group gets each message, an online one if any.
 		if s, ok := g.Pick(b.online); ok {
 			one := [1]topics.Subscription{s}
-			if b.deliverMerged(m, one[:], now) {
+			if b.deliverMerged(m, one[:], now, batch) {
 				n++
 			}
 		}
@@ -54,7 +56,7 @@ func (b *Broker) publish(m *session.Message) int {
 
 // deliverMerged offers m to the session of subs[0].Client, all of whose
 // subscriptions are in subs.
-func (b *Broker) deliverMerged(m *session.Message, subs []topics.Subscription, now int64) bool {
+func (b *Broker) deliverMerged(m *session.Message, subs []topics.Subscription, now int64, batch *flushBatch) bool {
 	d := session.Delivery{Msg: m}
 	matched := false
 	for i := range subs {
@@ -78,7 +80,11 @@ func (b *Broker) deliverMerged(m *session.Message, subs []topics.Subscription, n
 		return false
 	}
 	e := v.(*entry)
-	if !e.Deliver(d, now) {
+	var sb session.Batch
+	if batch != nil {
+		sb = batch // a nil *flushBatch must not become a non-nil interface
+	}
+	if !e.DeliverBatched(d, now, sb) {
 		b.noteDrop(e, d.QoS)
 		return false
 	}
@@ -138,8 +144,8 @@ func (b *Broker) noteDrop(e *entry, qos byte) {
 }
 
 // SendPublish encodes d for this connection (session.Sink). It runs with the
-// session's lock held.
-func (c *client) SendPublish(d session.Delivery) bool {
+// session's lock held. With a batch, the flush waits for the batch's end.
+func (c *client) SendPublish(d session.Delivery, batch session.Batch) bool {
 	c.wmu.Lock()
 	if c.wclosed {
 		c.wmu.Unlock()
@@ -184,7 +190,11 @@ func (c *client) SendPublish(d session.Delivery) bool {
 		return false
 	}
 	c.b.stats.msgsOut.Add(1)
-	c.end()
+	if batch != nil {
+		c.endIn(batch)
+	} else {
+		c.end()
+	}
 	return true
 }
 

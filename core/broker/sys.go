@@ -43,6 +43,6 @@ func (b *Broker) publishSys() {
 		{"retained messages/count", i(s.Retained)},
 		{"auth/denied", u(s.AuthDenied + s.AuthzDenied)},
 	} {
-		b.publish(&session.Message{Topic: "$SYS/broker/" + kv[0], Payload: []byte(kv[1]), Retain: true})
+		b.publish(&session.Message{Topic: "$SYS/broker/" + kv[0], Payload: []byte(kv[1]), Retain: true}, nil)
 	}
 }

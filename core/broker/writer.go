@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/plumemq/plume/core/packets"
+	"github.com/plumemq/plume/core/session"
 )
 
 // Writes are coalesced per connection: whoever has something to send (the
@@ -47,10 +48,53 @@ func (c *client) begin() bool {
 func (c *client) end() {
 	if !c.flushing && len(c.out) > 0 && !c.wclosed {
 		c.flushing = true
-		c.b.wg.Add(1)
-		go c.flush()
+		c.startFlusher()
 	}
 	c.wmu.Unlock()
+}
+
+// endIn is end for a write made during batch: instead of starting a flusher
+// now, the connection joins the batch, whose owner starts it when the batch
+// ends. Meanwhile flushing is already set, so other writers leave it to the
+// batch too; what they append goes out in the same write.
+func (c *client) endIn(batch session.Batch) {
+	if !c.flushing && len(c.out) > 0 && !c.wclosed {
+		c.flushing = true
+		batch.Defer(c)
+	}
+	c.wmu.Unlock()
+}
+
+func (c *client) startFlusher() {
+	c.b.wg.Add(1)
+	go c.flush()
+}
+
+// A flushBatch is a reader's list of connections it wrote to and owes a
+// flusher: a publisher delivering a burst of messages to a subscriber then
+// costs that subscriber one write instead of one per message. Only the
+// reader's goroutine touches it.
+type flushBatch struct {
+	owed []*client
+	n    int // packets read since the last flush
+}
+
+// Defer implements session.Batch.
+func (fb *flushBatch) Defer(s session.Sink) { fb.owed = append(fb.owed, s.(*client)) }
+
+// maxBatchPackets bounds how many packets a reader handles before it flushes
+// what it owes, so subscribers of a publisher that never lets its socket
+// drain still get their messages promptly.
+const maxBatchPackets = 64
+
+// flush starts the flushers the batch owes.
+func (fb *flushBatch) flush() {
+	for i, c := range fb.owed {
+		c.startFlusher()
+		fb.owed[i] = nil
+	}
+	fb.owed = fb.owed[:0]
+	fb.n = 0
 }
 
 // send encodes p for the connection's protocol version and queues it.

@@ -14,9 +14,19 @@ type Sink interface {
 	// SendPublish encodes d as a PUBLISH and queues it for writing. It may
 	// refuse (false) a QoS 0 delivery when the connection is backed up; QoS 1
 	// and 2 deliveries are bounded by the in-flight window and always taken.
-	SendPublish(d Delivery) bool
+	// A non-nil batch is the caller's (see DeliverBatched): the sink may leave
+	// its write to be flushed when that batch ends.
+	SendPublish(d Delivery, batch Batch) bool
 	// SendPubrel queues a PUBREL for a QoS 2 delivery that was PUBRECed.
 	SendPubrel(id uint16)
+}
+
+// A Batch collects the sinks that a caller of DeliverBatched wrote to, so that
+// it can flush each of them once when its batch of deliveries ends instead of
+// once per delivery. The session only hands it to the sink, and never keeps it:
+// deliveries sent later (a resend, a drained queue) flush as usual.
+type Batch interface {
+	Defer(Sink)
 }
 
 // Subscription is one of the session's subscriptions, as the client sent it.
@@ -62,7 +72,7 @@ func (s *Session) Attach(sink Sink, window int) {
 			return
 		}
 		d.Dup = true
-		sink.SendPublish(*d)
+		sink.SendPublish(*d, nil)
 	})
 	// [MQTT-3.3.2-5] messages that expired while the client was away are
 	// dropped, not sent: drain(0) would skip the expiry check.
@@ -93,17 +103,24 @@ func (s *Session) Online() bool {
 // queue behind what is already waiting. It reports false when the delivery was
 // dropped (offline QoS 0, backed-up connection, or a full queue).
 func (s *Session) Deliver(d Delivery, now int64) bool {
+	return s.DeliverBatched(d, now, nil)
+}
+
+// DeliverBatched is Deliver for a caller that delivers many messages in a row
+// (a publisher's read batch) and flushes the connections written to once, at
+// the end, through batch.
+func (s *Session) DeliverBatched(d Delivery, now int64, batch Batch) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if d.QoS == 0 {
-		if s.sink == nil || !s.sink.SendPublish(d) {
+		if s.sink == nil || !s.sink.SendPublish(d, batch) {
 			s.dropped++
 			return false
 		}
 		return true
 	}
 	if s.sink != nil && s.pending.len() == 0 && s.out.len() < s.window {
-		s.send(d)
+		s.send(d, batch)
 		return true
 	}
 	if s.pending.len() >= s.maxQueue {
@@ -115,10 +132,10 @@ func (s *Session) Deliver(d Delivery, now int64) bool {
 }
 
 // send assigns a packet id, records d as in flight, and hands it to the sink.
-func (s *Session) send(d Delivery) {
+func (s *Session) send(d Delivery, batch Batch) {
 	d.PacketID = s.newPacketID()
 	s.out.add(d)
-	if !s.sink.SendPublish(d) {
+	if !s.sink.SendPublish(d, batch) {
 		s.out.remove(d.PacketID) // too large for the client: treated as delivered
 	}
 }
@@ -144,7 +161,7 @@ func (s *Session) drain(now int64) {
 		if now != 0 && d.Msg.Expired(now) {
 			continue
 		}
-		s.send(d)
+		s.send(d, nil)
 	}
 }
 

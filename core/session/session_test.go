@@ -14,12 +14,16 @@ import (
 type sink struct {
 	sent     []string // "publish <payload> id=<id> dup=<dup>" or "pubrel <id>"
 	ids      []uint16
+	batched  []string // payloads that came with a batch
 	refuseQ0 bool
 }
 
-func (k *sink) SendPublish(d session.Delivery) bool {
+func (k *sink) SendPublish(d session.Delivery, b session.Batch) bool {
 	if d.QoS == 0 && k.refuseQ0 {
 		return false
+	}
+	if b != nil {
+		k.batched = append(k.batched, string(d.Msg.Payload))
 	}
 	k.sent = append(k.sent, fmt.Sprintf("publish %s dup=%v", d.Msg.Payload, d.Dup))
 	k.ids = append(k.ids, d.PacketID)
@@ -289,5 +293,37 @@ func TestMemoryStoreRetained(t *testing.T) {
 	_ = store.DeleteSession("x")
 	if snap, _ := store.Load(); len(snap.Sessions) != 0 {
 		t.Fatal("deleted session still stored")
+	}
+}
+
+type batch struct{ sinks int }
+
+func (b *batch) Defer(session.Sink) { b.sinks++ }
+
+// The batch of DeliverBatched reaches the sink only for a delivery sent
+// during the call: a queued message sent later, when an acknowledgement
+// frees the window, or a resend, belongs to whoever causes it.
+func TestBatchReachesTheSinkOnlyDuringTheCall(t *testing.T) {
+	s := session.New("c", 10)
+	k := &sink{}
+	s.Attach(k, 1)
+	b := &batch{}
+	s.DeliverBatched(msg("now-q0", 0), 1, b)
+	s.DeliverBatched(msg("now-q1", 1), 1, b)
+	s.DeliverBatched(msg("queued", 1), 1, b) // the window of 1 is full
+	if !slices.Equal(k.batched, []string{"now-q0", "now-q1"}) {
+		t.Fatalf("batched sends %v, want the two sent during their calls", k.batched)
+	}
+	if !s.Acknowledge(packets.TypePuback, k.ids[1], packets.Success, 1) {
+		t.Fatal("PUBACK refused")
+	}
+	s.Detach(k)
+	s.Attach(k, 1) // resends "queued" with DUP
+	want := []string{"publish now-q0 dup=false", "publish now-q1 dup=false", "publish queued dup=false", "publish queued dup=true"}
+	if !slices.Equal(k.sent, want) {
+		t.Fatalf("sent %v, want %v", k.sent, want)
+	}
+	if len(k.batched) != 2 {
+		t.Fatalf("batched sends %v: the drained and resent deliveries must not carry the batch", k.batched)
 	}
 }

@@ -22,7 +22,9 @@
 //
 // Event data is pulled from the host only when a handler asks for it (a handler
 // that never reads the payload never copies it), and each value returned is the
-// handler's own copy. Events and their Client are valid only during the call:
+// handler's own copy, except Message.Payload: that one lives in a buffer the SDK
+// reuses, so a transform can change or extend it without an allocation; copy it
+// to keep it past the call. Events and their Client are valid only during the call:
 // the SDK reuses them, so a handler must not keep a pointer to one.
 //
 // An instance runs one call at a time, so handlers need no locking; the host may

@@ -55,21 +55,24 @@ func fieldBytes(field uint32) []byte {
 	return append([]byte(nil), b...)
 }
 
-// fieldSized pulls a field whose length the header announced, straight into a
-// buffer of that size: the one copy ABI.md promises for payloads.
-func fieldSized(field uint32, n uint32) []byte {
+// sizedString pulls a string field whose length the header announced: into
+// scratch when it fits, so the string conversion is the only copy made.
+func sizedString(field uint32, n uint32) string {
 	if n == 0 {
-		return []byte{}
+		return ""
 	}
-	b := make([]byte, n)
+	b := scratch[:]
+	if n > uint32(len(b)) {
+		b = make([]byte, n)
+	}
 	got := hostEventGet(field, bytesPtr(b), n)
-	if got < 0 {
-		return nil
+	switch {
+	case got < 0:
+		return ""
+	case uint32(got) > n: // the host's value changed size; fall back
+		return fieldString(field)
 	}
-	if uint32(got) > n { // the host's value changed size; fall back
-		return fieldBytes(field)
-	}
-	return b[:got]
+	return string(b[:got])
 }
 
 // Client is the client an event concerns. Its methods pull from the host, so
@@ -177,7 +180,7 @@ type AuthzEvent struct {
 
 // Topic is the topic name of a publish or the filter of a subscribe (with its
 // $share/group/ prefix, if any).
-func (e *AuthzEvent) Topic() string { return string(fieldSized(fieldTopic, e.h.topicLen)) }
+func (e *AuthzEvent) Topic() string { return sizedString(fieldTopic, e.h.topicLen) }
 
 // Message is a PUBLISH seen by on-publish and transform. Getters pull from the
 // host; setters (transform only) record the rewrite the host applies after
@@ -209,16 +212,39 @@ func (m *Message) Topic() string {
 	if m.set&setTopic != 0 {
 		return m.newTopic
 	}
-	return string(fieldSized(fieldTopic, m.h.topicLen))
+	return sizedString(fieldTopic, m.h.topicLen)
 }
 
-// Payload is the message's payload, the caller's own copy.
+// Payload is the message's payload (or the one SetPayload gave). To save a
+// copy and an allocation per message it lives in the SDK's buffer, which the
+// next call to Payload, and the next event, overwrite: change it in place or
+// append to it (the buffer has room to grow) and hand it to SetPayload, but
+// copy it to keep it past the handler's return.
 func (m *Message) Payload() []byte {
 	if m.set&setPayload != 0 {
 		return m.newPayload
 	}
-	return fieldSized(fieldPayload, m.h.payloadLen)
+	n := m.h.payloadLen
+	if n == 0 {
+		return payloadBuf[:0]
+	}
+	if uint32(cap(payloadBuf)) < n {
+		// Room for a transform's additions: appending keeps to this buffer.
+		payloadBuf = make([]byte, n, n+n/4+256)
+	}
+	b := payloadBuf[:n]
+	got := hostEventGet(fieldPayload, bytesPtr(b), n)
+	if got < 0 {
+		return nil
+	}
+	if uint32(got) > n { // the host's value changed size; fall back
+		return fieldBytes(fieldPayload)
+	}
+	return b[:got]
 }
+
+// payloadBuf holds the payload of the call in progress; see Payload.
+var payloadBuf = make([]byte, 0, 1024)
 
 // ContentType is the MQTT 5 Content Type property and whether it is present.
 func (m *Message) ContentType() (string, bool) {

@@ -3,12 +3,16 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io"
 	"net"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/plumemq/plume/core/broker"
+	"github.com/plumemq/plume/core/hooks"
 	"github.com/plumemq/plume/core/packets"
 	"github.com/plumemq/plume/host"
 	"github.com/plumemq/plume/host/plugintest"
@@ -148,4 +152,48 @@ func receive(r *bufio.Reader, n, batch int, suffix string, progress chan<- int) 
 		}
 	}
 	return nil
+}
+
+// BenchmarkPluginCalls measures, without a broker, the two calls that
+// BenchmarkPublishThroughPlugins makes per message: the benchmark plugin's
+// authorize (allow) and transform (append a byte to a 64-byte payload), each
+// through the host as the broker makes them. It tells the plugin's share of a
+// message's cost apart from the broker's.
+func BenchmarkPluginCalls(b *testing.B) {
+	for _, lang := range []string{"go", "rust"} {
+		var wasm string
+		if lang == "go" {
+			wasm = plugintest.BuildGo(b, benchPlugins, "./allowappend")
+		} else {
+			wasm = plugintest.BuildRust(b, benchPlugins+"/allowappend-rust")
+		}
+		h, err := host.New(context.Background(), zerolog.Nop(), host.Config{Plugins: []host.PluginConfig{{Name: "allowappend", Path: wasm, PoolSize: 1}}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = h.Close(context.Background()) })
+		p := h.Plugin("allowappend")
+		client := &hooks.Client{ID: "bench", RemoteAddr: "127.0.0.1:1", ProtocolVersion: packets.V5}
+		payload := bytes.Repeat([]byte{'x'}, 64)
+		ctx := context.Background()
+		b.Run(lang+"/authorize", func(b *testing.B) {
+			req := &hooks.AuthzRequest{Client: client, Action: hooks.ActionPublish, Topic: "bench/t"}
+			b.ReportAllocs()
+			for b.Loop() {
+				if res, err := p.Authorize(ctx, req); err != nil || res.Verdict != hooks.Allow {
+					b.Fatal(res, err)
+				}
+			}
+		})
+		b.Run(lang+"/transform-64B", func(b *testing.B) {
+			m := &packets.Publish{Topic: "bench/t"}
+			b.ReportAllocs()
+			for b.Loop() {
+				m.Payload = payload
+				if err := p.Transform(ctx, client, m); err != nil || len(m.Payload) != 65 {
+					b.Fatal(len(m.Payload), err)
+				}
+			}
+		})
+	}
 }

@@ -175,8 +175,13 @@ pub fn field(id: u32) -> Option<Vec<u8>> {
 }
 
 /// Pulls a field whose size the header announced, in one copy.
+/// Pulls a field whose length the header announced, in one copy. The vector
+/// has room to spare, so that a transform appending to a payload does not
+/// reallocate it.
 pub fn field_sized(id: u32, n: u32) -> Vec<u8> {
-    let mut buf = vec![0u8; n as usize];
+    let n_us = n as usize;
+    let mut buf = Vec::with_capacity(n_us + n_us / 4 + 64);
+    buf.resize(n_us, 0);
     let got = unsafe { event_get(id, buf.as_mut_ptr(), n) };
     if got < 0 {
         return Vec::new();
