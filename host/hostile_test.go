@@ -208,12 +208,12 @@ func TestGrownInstanceIsRecycled(t *testing.T) {
 	p := h.Plugin("probe")
 	first := idleInstances(p.cur.Load())[0]
 	m := &packets.Publish{Topic: "msg/big", Payload: make([]byte, 4<<20)} // the guest copies it four times
-	grown := first.mod.Memory().Size()
+	grown := first.g.memorySize()
 	if err := p.Transform(context.Background(), &hooks.Client{ID: "c"}, m); err != nil {
 		t.Fatal(err)
 	}
-	grown = first.mod.Memory().Size() - grown
-	t.Logf("memory grew by %d MiB to %d MiB", grown>>20, first.mod.Memory().Size()>>20)
+	grown = first.g.memorySize() - grown
+	t.Logf("memory grew by %d MiB to %d MiB", grown>>20, first.g.memorySize()>>20)
 	if idle := idleInstances(p.cur.Load()); len(idle) == 1 && idle[0] == first {
 		t.Error("the grown instance went back to the pool")
 	}
