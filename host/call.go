@@ -3,7 +3,6 @@ package host
 import (
 	"encoding/binary"
 
-
 	"github.com/plumemq/plume/core/hooks"
 	"github.com/plumemq/plume/core/packets"
 )
