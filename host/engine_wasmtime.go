@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -476,20 +477,33 @@ func (g *wasmtimeGuest) call(fn int, stack []uint64, deadline int64) error {
 	return nil
 }
 
-// classify marks the traps that invoke reports other than as ErrTrap.
+// trapOutOfFuel is WASMTIME_TRAP_CODE_OUT_OF_FUEL of the C API that
+// wasmtime-go v37 links (build/include/wasmtime/trap.h). wasmtime-go's own
+// wasmtime.OutOfFuel is 11, which that header gives to
+// WASMTIME_TRAP_CODE_ALWAYS_TRAP_ADAPTER; TestFuelCutsOffALoopBeforeTheDeadline
+// fails if the numbering moves again.
+const trapOutOfFuel = wasmtime.TrapCode(12)
+
+// classify marks the traps that invoke reports other than as ErrTrap, and
+// drops the native stack backtrace that wasmtime appends to a trap's message
+// (frames of the host process, all "<unknown>"); the wasm backtrace stays.
 func classify(err error) error {
+	msg := err.Error()
+	if i := strings.Index(msg, "\n\nStack backtrace:"); i >= 0 {
+		msg = msg[:i]
+	}
 	var trap *wasmtime.Trap
 	if errors.As(err, &trap) {
 		if code := trap.Code(); code != nil {
 			switch *code {
 			case wasmtime.Interrupt:
-				return fmt.Errorf("%w: %v", errInterrupted, err)
-			case wasmtime.OutOfFuel:
-				return fmt.Errorf("%w: %v", errOutOfFuel, err)
+				return fmt.Errorf("%w: %s", errInterrupted, msg)
+			case trapOutOfFuel:
+				return fmt.Errorf("%w: %s", errOutOfFuel, msg)
 			}
 		}
 	}
-	return err
+	return errors.New(msg)
 }
 
 func (g *wasmtimeGuest) memorySize() uint32 {

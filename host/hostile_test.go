@@ -124,7 +124,7 @@ func TestPanicReplacesInstance(t *testing.T) {
 }
 
 // Without a grant a plugin cannot open a host file; with AllowFS it can read
-// (only) the granted directory.
+// (only) the granted directory, and write nothing there.
 func TestWASIFileAccessNeedsGrant(t *testing.T) {
 	eachEngine(t, func(t *testing.T, engine string) {
 		dir := t.TempDir()
@@ -150,6 +150,19 @@ func TestWASIFileAccessNeedsGrant(t *testing.T) {
 		}
 		if res, err := authorizeDirect(g, "granted", "open:/etc/passwd"); err != nil || res.Verdict != hooks.Deny {
 			t.Errorf("open outside the grant: %v, %v; want deny", res.Verdict, err)
+		}
+		// The grant is read-only: the guest can neither change a file in it
+		// nor create one.
+		for _, path := range []string{secret, filepath.Join(dir, "new.txt")} {
+			if res, err := authorizeDirect(g, "granted", "write:"+path); err != nil || res.Verdict != hooks.Deny {
+				t.Errorf("write %s in the grant: %v, %v; want deny (write failed)", path, res.Verdict, err)
+			}
+		}
+		if b, err := os.ReadFile(secret); err != nil || string(b) != "s3cret" {
+			t.Errorf("granted file now holds %q (%v), want it unchanged", b, err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "new.txt")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("a file was created in the read-only grant (stat: %v)", err)
 		}
 	})
 }
