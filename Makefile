@@ -5,7 +5,7 @@ CORE      := ./core/...
 BIN       := bin/plume
 STATICCHECK := $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin/staticcheck)
 
-.PHONY: build run test test-unit test-race conformance conformance-plume conformance-mosquitto conformance-report check fmt vet lint bench fuzz bench-compare tools
+.PHONY: build run test test-unit test-race test-wasmtime conformance conformance-plume conformance-mosquitto conformance-report check fmt vet lint bench fuzz bench-compare tools
 
 build: ## the broker binary
 	$(GO) build -o $(BIN) ./cmd/plume
@@ -15,13 +15,18 @@ run: build ## start the broker with the embedded default (127.0.0.1:1883)
 
 # Mosquitto first: its run prints its documented deviations as failures, and
 # the last lines of a test run should be Plume's own results.
-test: conformance-mosquitto test-unit test-race conformance-plume ## everything CI runs
+test: conformance-mosquitto test-unit test-race test-wasmtime conformance-plume ## everything CI runs
 
 test-unit:
 	$(GO) test -count=1 $(PKGS)
 
 test-race: ## the race detector on the core packages
 	$(GO) test -count=1 -race $(CORE)
+
+# The host's tests again with the wasmtime engine built in (cgo): each runs on
+# wazero and on wasmtime (docs/decisions/0008-wasmtime-engine.md).
+test-wasmtime: ## the plugin host on both engines
+	$(GO) test -count=1 -tags wasmtime ./host/... ./cmd/plume/...
 
 # The conformance suite and the interop matrix (real clients) against a running
 # Plume binary, and against Debian's Mosquitto with its known deviations.

@@ -25,7 +25,12 @@ func benchHostPath(b *testing.B, plugin, path string) *Plugin {
 
 func benchHostMode(b *testing.B, plugin, path string, mode deadlineMode) *Plugin {
 	b.Helper()
-	cfg := one(plugin, path)
+	return benchHostEngine(b, EngineWazero, plugin, path, mode)
+}
+
+func benchHostEngine(b *testing.B, engine, plugin, path string, mode deadlineMode) *Plugin {
+	b.Helper()
+	cfg := one(engine, plugin, path)
 	cfg.Plugins[0].PoolSize = 1
 	h, err := newHost(context.Background(), zerolog.Nop(), cfg, mode)
 	if err != nil {
@@ -119,6 +124,40 @@ func BenchmarkDeadline(b *testing.B) {
 			runTimed(b, pointCall(empty, "authorize", 16))
 		})
 		b.Run(mode.name+"/transform-256B", func(b *testing.B) {
+			client := &hooks.Client{ID: "bench"}
+			payload := []byte(strings.Repeat("abcdefgh", 32))
+			m := &packets.Publish{}
+			runTimed(b, func(ctx context.Context) error {
+				*m = packets.Publish{Topic: "msg/x", Payload: payload}
+				return probe.Transform(ctx, client, m)
+			})
+		})
+	}
+}
+
+// BenchmarkEngine compares the engines on the same calls, in one run so that
+// their ratio means something on a shared machine: the raw export (the engine's
+// own call cost), empty Go and Rust authorize handlers (a call through the
+// host, one host call for the header), a Go handler that pulls a 4 KiB
+// payload and writes it back (host calls and copies), and a 256 B transform
+// that does work in the guest. docs/decisions/0008 records the ratios.
+func BenchmarkEngine(b *testing.B) {
+	for _, engine := range Engines() {
+		empty := benchHostEngine(b, engine, "empty", testPlugin(b, "empty"), deadlineInterrupt)
+		copyPlugin := benchHostEngine(b, engine, "copy", testPlugin(b, "copy"), deadlineInterrupt)
+		probe := benchHostEngine(b, engine, "probe", testPlugin(b, "probe"), deadlineInterrupt)
+		b.Run(engine+"/raw-export", func(b *testing.B) { runRaw(b, empty) })
+		b.Run(engine+"/empty-authorize", func(b *testing.B) {
+			runTimed(b, pointCall(empty, "authorize", 64))
+		})
+		b.Run(engine+"/rust-empty-authorize", func(b *testing.B) {
+			rust := benchHostEngine(b, engine, "rust-empty", rustPlugin(b, "empty"), deadlineInterrupt)
+			runTimed(b, pointCall(rust, "authorize", 64))
+		})
+		b.Run(engine+"/copy-transform-4096B", func(b *testing.B) {
+			runTimed(b, pointCall(copyPlugin, "transform", 4096))
+		})
+		b.Run(engine+"/transform-256B", func(b *testing.B) {
 			client := &hooks.Client{ID: "bench"}
 			payload := []byte(strings.Repeat("abcdefgh", 32))
 			m := &packets.Publish{}

@@ -3,8 +3,6 @@ package host
 import (
 	"encoding/binary"
 
-	"github.com/tetratelabs/wazero/api"
-
 	"github.com/plumemq/plume/core/hooks"
 	"github.com/plumemq/plume/core/packets"
 )
@@ -103,12 +101,12 @@ func (c *call) header() []byte {
 }
 
 // get answers event_get for field.
-func (c *call) get(inst *instance, mod api.Module, field, buf, limit uint32) uint64 {
+func (c *call) get(mem guestMemory, field, buf, limit uint32) uint64 {
 	if c.point == 0 {
 		return status(statusWrongPhase)
 	}
 	if field == fieldHeader {
-		return put(mod, buf, limit, c.header())
+		return put(mem, buf, limit, c.header())
 	}
 	if field <= fieldAttributes {
 		cl := c.client
@@ -117,78 +115,78 @@ func (c *call) get(inst *instance, mod api.Module, field, buf, limit uint32) uin
 		}
 		switch field {
 		case fieldClientID:
-			return putString(mod, buf, limit, cl.ID)
+			return putString(mem, buf, limit, cl.ID)
 		case fieldUsername:
 			if cl.Username == "" {
 				return status(statusAbsent)
 			}
-			return putString(mod, buf, limit, cl.Username)
+			return putString(mem, buf, limit, cl.Username)
 		case fieldPassword:
 			if cl.Password == nil {
 				return status(statusAbsent)
 			}
-			return put(mod, buf, limit, cl.Password)
+			return put(mem, buf, limit, cl.Password)
 		case fieldRemoteAddr:
-			return putString(mod, buf, limit, cl.RemoteAddr)
+			return putString(mem, buf, limit, cl.RemoteAddr)
 		case fieldListener:
-			return putString(mod, buf, limit, cl.Listener)
+			return putString(mem, buf, limit, cl.Listener)
 		case fieldCertSubject:
 			if cl.CertSubject == "" {
 				return status(statusAbsent)
 			}
-			return putString(mod, buf, limit, cl.CertSubject)
+			return putString(mem, buf, limit, cl.CertSubject)
 		case fieldConnectProps:
 			c.scratch = appendUserProps(c.scratch[:0], cl.UserProperties)
-			return put(mod, buf, limit, c.scratch)
+			return put(mem, buf, limit, c.scratch)
 		case fieldAttributes:
 			c.scratch = appendAttributes(c.scratch[:0], cl.Attributes)
-			return put(mod, buf, limit, c.scratch)
+			return put(mem, buf, limit, c.scratch)
 		}
 	}
 	switch field {
 	case fieldTopic:
 		switch {
 		case c.authz != nil:
-			return putString(mod, buf, limit, c.authz.Topic)
+			return putString(mem, buf, limit, c.authz.Topic)
 		case c.msg != nil:
-			return putString(mod, buf, limit, c.msg.Topic)
+			return putString(mem, buf, limit, c.msg.Topic)
 		}
 	case fieldPayload:
 		if c.msg != nil {
-			return put(mod, buf, limit, c.msg.Payload)
+			return put(mem, buf, limit, c.msg.Payload)
 		}
 	case fieldAuthMethod:
 		if c.auth != nil {
 			if c.auth.Method == "" {
 				return status(statusAbsent)
 			}
-			return putString(mod, buf, limit, c.auth.Method)
+			return putString(mem, buf, limit, c.auth.Method)
 		}
 	case fieldAuthData:
 		if c.auth != nil {
 			if c.auth.Data == nil {
 				return status(statusAbsent)
 			}
-			return put(mod, buf, limit, c.auth.Data)
+			return put(mem, buf, limit, c.auth.Data)
 		}
 	case fieldContentType:
 		if c.msg != nil {
 			if !c.msg.Properties.Has(packets.PropContentType) {
 				return status(statusAbsent)
 			}
-			return putString(mod, buf, limit, c.msg.Properties.ContentType)
+			return putString(mem, buf, limit, c.msg.Properties.ContentType)
 		}
 	case fieldUserProps:
 		if c.msg != nil {
 			c.scratch = appendUserProps(c.scratch[:0], c.msg.Properties.User)
-			return put(mod, buf, limit, c.scratch)
+			return put(mem, buf, limit, c.scratch)
 		}
 	}
 	return status(statusBadField)
 }
 
 // set answers result_set: it copies the guest's bytes out once.
-func (c *call) set(mod api.Module, field, ptr, n uint32) int32 {
+func (c *call) set(mem guestMemory, field, ptr, n uint32) int32 {
 	if c.point == 0 && !c.init {
 		return statusWrongPhase
 	}
@@ -196,7 +194,7 @@ func (c *call) set(mod api.Module, field, ptr, n uint32) int32 {
 		c.changed = c.changed&^setContentType | clearContentType
 		return statusOK
 	}
-	b, ok := read(mod, ptr, n)
+	b, ok := read(mem, ptr, n)
 	if !ok {
 		return statusBadMemory
 	}

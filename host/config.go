@@ -33,10 +33,19 @@ type PluginConfig struct {
 	AllowFS []string
 	// Env is the guest's environment. Empty (the default): none.
 	Env map[string]string
+	// Fuel, with the wasmtime engine, is the fuel one call may burn (about
+	// one unit per WebAssembly instruction executed); a call that runs out
+	// fails with ErrFuel and its instance is discarded, as at a deadline.
+	// 0 (the default) meters nothing. Init is not metered. The wazero engine
+	// has no fuel: a non-zero Fuel there is a config error.
+	Fuel uint64
 }
 
 // Config is the plugin section of the broker config.
 type Config struct {
+	// Engine runs the plugins: EngineWazero ("" means it too) or, in a binary
+	// built with -tags wasmtime, EngineWasmtime. Reload cannot change it.
+	Engine string
 	// CacheDir holds compiled modules so that a restart does not recompile;
 	// "" compiles in memory only.
 	CacheDir string
@@ -71,7 +80,24 @@ func (c *PluginConfig) withDefaults() PluginConfig {
 	return d
 }
 
+// engine is c.Engine with the default filled in.
+func (c *Config) engine() string {
+	if c.Engine == "" {
+		return EngineWazero
+	}
+	return c.Engine
+}
+
 func (c *Config) validate() error {
+	switch c.engine() {
+	case EngineWazero:
+	case EngineWasmtime:
+		if !wasmtimeBuilt {
+			return fmt.Errorf("engine: %w", ErrEngineNotBuilt)
+		}
+	default:
+		return fmt.Errorf("engine: %q is not %s or %s", c.Engine, EngineWazero, EngineWasmtime)
+	}
 	seen := map[string]bool{}
 	for i, p := range c.Plugins {
 		switch {
@@ -87,6 +113,8 @@ func (c *Config) validate() error {
 			return fmt.Errorf("plugins[%d].call_timeout: negative", i)
 		case p.MemoryPages > 65536:
 			return fmt.Errorf("plugins[%d].memory_pages: %d exceeds 65536 (4 GiB)", i, p.MemoryPages)
+		case p.Fuel != 0 && c.engine() != EngineWasmtime:
+			return fmt.Errorf("plugins[%d].fuel: only the %s engine meters fuel", i, EngineWasmtime)
 		}
 		seen[p.Name] = true
 	}
@@ -101,6 +129,8 @@ var (
 	ErrDeadline = errors.New("plugin call exceeded its deadline")
 	// ErrTrap reports a call that trapped (panic, unreachable, out of memory).
 	ErrTrap = errors.New("plugin trapped")
+	// ErrFuel reports a call that ran out of PluginConfig.Fuel.
+	ErrFuel = errors.New("plugin call ran out of fuel")
 	// ErrPluginFailed reports a call the plugin itself answered with an error.
 	ErrPluginFailed = errors.New("plugin returned an error")
 )

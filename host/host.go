@@ -1,5 +1,6 @@
-// Package host runs Plume's WebAssembly plugins: it compiles them with wazero
-// (caching compiled code on disk), checks that they speak ABI v1
+// Package host runs Plume's WebAssembly plugins: it compiles them with wazero,
+// or wasmtime in a binary built with -tags wasmtime (caching compiled code on
+// disk either way), checks that they speak ABI v1
 // (plugin-sdk/ABI.md), keeps a pool of instances per plugin, enforces memory
 // and time limits, contains traps, and reloads a plugin when its file changes.
 //
@@ -27,7 +28,6 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/rs/zerolog"
-	"github.com/tetratelabs/wazero"
 
 	"github.com/plumemq/plume/core/hooks"
 )
@@ -36,8 +36,7 @@ import (
 // the watchdog that enforces call deadlines and the watcher of their files.
 type Host struct {
 	log   zerolog.Logger
-	cache wazero.CompilationCache
-	mode  deadlineMode
+	eng   engine
 	chain *hooks.Chain
 
 	start  time.Time // epoch 1 begins; see now
@@ -69,19 +68,18 @@ func newHost(ctx context.Context, log zerolog.Logger, cfg Config, mode deadlineM
 		return nil, fmt.Errorf("plugin config: %w", err)
 	}
 	h := &Host{
-		log: log, mode: mode, start: time.Now(), insts: map[*instance]struct{}{}, stop: make(chan struct{}),
+		log: log, start: time.Now(), insts: map[*instance]struct{}{}, stop: make(chan struct{}),
 		plugins: map[string]*Plugin{}, configs: map[string]PluginConfig{}, watched: map[string]bool{},
 		cfg: cfg,
 	}
-	if cfg.CacheDir != "" {
-		c, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
-		if err != nil {
-			return nil, fmt.Errorf("plugin cache dir %q: %w", cfg.CacheDir, err)
-		}
-		h.cache = c
+	eng, err := newEngine(cfg.Engine, cfg.CacheDir, mode)
+	if err != nil {
+		return nil, err
 	}
+	h.eng = eng
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
+		_ = eng.close(ctx)
 		return nil, fmt.Errorf("watch plugin files: %w", err)
 	}
 	h.watcher = w
@@ -150,6 +148,10 @@ func (h *Host) Reload(ctx context.Context, cfg Config) error {
 		return errors.New("plugin host closed")
 	}
 	var errs []error
+	if cfg.engine() != h.cfg.engine() {
+		errs = append(errs, fmt.Errorf("engine: changing %s to %s needs a restart; the plugins stay on %s",
+			h.cfg.engine(), cfg.engine(), h.cfg.engine()))
+	}
 	plugins := map[string]*Plugin{}
 	configs := map[string]PluginConfig{}
 	links := make([]hooks.Link, 0, len(cfg.Plugins))
@@ -254,10 +256,7 @@ func (h *Host) Close(ctx context.Context) error {
 		p.closed.Store(true)
 		p.cur.Load().retire()
 	}
-	if h.cache != nil {
-		err = errors.Join(err, h.cache.Close(ctx))
-	}
-	return err
+	return errors.Join(err, h.eng.close(ctx))
 }
 
 // updateWatches watches the directory of every plugin file: editors and build

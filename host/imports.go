@@ -1,36 +1,28 @@
 package host
 
 import (
-	"context"
 	"crypto/rand"
 	"time"
 
 	"github.com/rs/zerolog"
-	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 )
-
-// instKey finds the calling instance from the context of a host function:
-// each instance calls with its own long-lived context, so the lookup needs no
-// map and no allocation per call.
-type instKey struct{}
-
-func instanceOf(ctx context.Context) *instance { return ctx.Value(instKey{}).(*instance) }
 
 var (
 	i32 = api.ValueTypeI32
 	i64 = api.ValueTypeI64
 )
 
-// hostFunc is one import of module "plume".
+// hostFunc is one import of module "plume". fn reads its parameters from
+// stack and leaves its result in stack[0], as wazero's stack-based host
+// functions do; each engine adapts that to its own calling convention.
 type hostFunc struct {
 	name            string
-	fn              api.GoModuleFunc
+	fn              func(inst *instance, mem guestMemory, stack []uint64)
 	params, results []api.ValueType
 }
 
-// hostFuncs are the capabilities of ABI v1, built with wazero's stack-based
-// builder (reflection-built host functions cost ~20x more per call).
+// hostFuncs are the capabilities of ABI v1.
 var hostFuncs = []hostFunc{
 	{"event_get", eventGet, []api.ValueType{i32, i32, i32}, []api.ValueType{i32}},
 	{"attr_get", attrGet, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}},
@@ -57,50 +49,39 @@ func hostFuncNames() map[string]bool {
 	return m
 }
 
-func instantiateHostModule(ctx context.Context, rt wazero.Runtime) error {
-	b := rt.NewHostModuleBuilder(importModule)
-	for _, f := range hostFuncs {
-		b.NewFunctionBuilder().WithGoModuleFunction(f.fn, f.params, f.results).WithName(f.name).Export(f.name)
-	}
-	_, err := b.Instantiate(ctx)
-	return err
-}
-
 func status(s int32) uint64 { return uint64(uint32(s)) }
 
 // put answers a pull: it writes v at buf when it fits in limit and returns
 // v's full length either way, so the guest can retry with a larger buffer.
-func put(mod api.Module, buf, limit uint32, v []byte) uint64 {
-	if len(v) <= int(limit) && len(v) > 0 && !mod.Memory().Write(buf, v) {
+func put(mem guestMemory, buf, limit uint32, v []byte) uint64 {
+	if len(v) <= int(limit) && len(v) > 0 && !mem.Write(buf, v) {
 		return status(statusBadMemory)
 	}
 	return uint64(len(v))
 }
 
-func putString(mod api.Module, buf, limit uint32, v string) uint64 {
-	if len(v) <= int(limit) && len(v) > 0 && !mod.Memory().WriteString(buf, v) {
+func putString(mem guestMemory, buf, limit uint32, v string) uint64 {
+	if len(v) <= int(limit) && len(v) > 0 && !mem.WriteString(buf, v) {
 		return status(statusBadMemory)
 	}
 	return uint64(len(v))
 }
 
 // read returns a view of guest memory; copy it before the call returns.
-func read(mod api.Module, ptr, n uint32) ([]byte, bool) {
+func read(mem guestMemory, ptr, n uint32) ([]byte, bool) {
 	if n == 0 {
 		return nil, true
 	}
-	return mod.Memory().Read(ptr, n)
+	return mem.Read(ptr, n)
 }
 
-func eventGet(ctx context.Context, mod api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
+func eventGet(inst *instance, mem guestMemory, stack []uint64) {
 	field, buf, limit := uint32(stack[0]), uint32(stack[1]), uint32(stack[2])
-	stack[0] = inst.c.get(inst, mod, field, buf, limit)
+	stack[0] = inst.c.get(mem, field, buf, limit)
 }
 
-func attrGet(ctx context.Context, mod api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
-	key, ok := read(mod, uint32(stack[0]), uint32(stack[1]))
+func attrGet(inst *instance, mem guestMemory, stack []uint64) {
+	key, ok := read(mem, uint32(stack[0]), uint32(stack[1]))
 	switch {
 	case !ok:
 		stack[0] = status(statusBadMemory)
@@ -112,23 +93,20 @@ func attrGet(ctx context.Context, mod api.Module, stack []uint64) {
 			stack[0] = status(statusAbsent)
 			return
 		}
-		stack[0] = putString(mod, uint32(stack[2]), uint32(stack[3]), v)
+		stack[0] = putString(mem, uint32(stack[2]), uint32(stack[3]), v)
 	}
 }
 
-func resultSet(ctx context.Context, mod api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
+func resultSet(inst *instance, mem guestMemory, stack []uint64) {
 	field, ptr, n := uint32(stack[0]), uint32(stack[1]), uint32(stack[2])
-	stack[0] = status(inst.c.set(mod, field, ptr, n))
+	stack[0] = status(inst.c.set(mem, field, ptr, n))
 }
 
-func configGet(ctx context.Context, mod api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
-	stack[0] = put(mod, uint32(stack[0]), uint32(stack[1]), inst.m.cfg.Config)
+func configGet(inst *instance, mem guestMemory, stack []uint64) {
+	stack[0] = put(mem, uint32(stack[0]), uint32(stack[1]), inst.m.cfg.Config)
 }
 
-func declare(ctx context.Context, mod api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
+func declare(inst *instance, mem guestMemory, stack []uint64) {
 	if !inst.c.init {
 		stack[0] = status(statusWrongPhase)
 		return
@@ -137,9 +115,8 @@ func declare(ctx context.Context, mod api.Module, stack []uint64) {
 	stack[0] = statusOK
 }
 
-func declareFilter(ctx context.Context, mod api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
-	b, ok := read(mod, uint32(stack[0]), uint32(stack[1]))
+func declareFilter(inst *instance, mem guestMemory, stack []uint64) {
+	b, ok := read(mem, uint32(stack[0]), uint32(stack[1]))
 	switch {
 	case !ok:
 		stack[0] = status(statusBadMemory)
@@ -156,9 +133,8 @@ func declareFilter(ctx context.Context, mod api.Module, stack []uint64) {
 	}
 }
 
-func logFn(ctx context.Context, mod api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
-	msg, ok := read(mod, uint32(stack[1]), uint32(stack[2]))
+func logFn(inst *instance, mem guestMemory, stack []uint64) {
+	msg, ok := read(mem, uint32(stack[1]), uint32(stack[2]))
 	if !ok {
 		return
 	}
@@ -178,9 +154,8 @@ func logFn(ctx context.Context, mod api.Module, stack []uint64) {
 	ev.Msg(string(msg))
 }
 
-func kvGet(ctx context.Context, mod api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
-	key, ok := read(mod, uint32(stack[0]), uint32(stack[1]))
+func kvGet(inst *instance, mem guestMemory, stack []uint64) {
+	key, ok := read(mem, uint32(stack[0]), uint32(stack[1]))
 	if !ok {
 		stack[0] = status(statusBadMemory)
 		return
@@ -190,13 +165,12 @@ func kvGet(ctx context.Context, mod api.Module, stack []uint64) {
 		stack[0] = status(statusAbsent)
 		return
 	}
-	stack[0] = put(mod, uint32(stack[2]), uint32(stack[3]), v)
+	stack[0] = put(mem, uint32(stack[2]), uint32(stack[3]), v)
 }
 
-func kvSet(ctx context.Context, mod api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
-	key, ok1 := read(mod, uint32(stack[0]), uint32(stack[1]))
-	val, ok2 := read(mod, uint32(stack[2]), uint32(stack[3]))
+func kvSet(inst *instance, mem guestMemory, stack []uint64) {
+	key, ok1 := read(mem, uint32(stack[0]), uint32(stack[1]))
+	val, ok2 := read(mem, uint32(stack[2]), uint32(stack[3]))
 	switch {
 	case !ok1 || !ok2:
 		stack[0] = status(statusBadMemory)
@@ -209,9 +183,8 @@ func kvSet(ctx context.Context, mod api.Module, stack []uint64) {
 	}
 }
 
-func kvDelete(ctx context.Context, mod api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
-	key, ok := read(mod, uint32(stack[0]), uint32(stack[1]))
+func kvDelete(inst *instance, mem guestMemory, stack []uint64) {
+	key, ok := read(mem, uint32(stack[0]), uint32(stack[1]))
 	switch {
 	case !ok:
 		stack[0] = status(statusBadMemory)
@@ -224,9 +197,8 @@ func kvDelete(ctx context.Context, mod api.Module, stack []uint64) {
 
 // kvAdd answers the new value; a refused add (bad memory, store full)
 // answers 0 and is logged, since every i64 is a valid counter value.
-func kvAdd(ctx context.Context, mod api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
-	key, ok := read(mod, uint32(stack[0]), uint32(stack[1]))
+func kvAdd(inst *instance, mem guestMemory, stack []uint64) {
+	key, ok := read(mem, uint32(stack[0]), uint32(stack[1]))
 	if !ok || len(key) > maxKeyLen {
 		inst.m.log.Warn().Msg("kv_add refused: bad key")
 		stack[0] = 0
@@ -239,8 +211,7 @@ func kvAdd(ctx context.Context, mod api.Module, stack []uint64) {
 	stack[0] = uint64(n)
 }
 
-func clientStateGet(ctx context.Context, mod api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
+func clientStateGet(inst *instance, mem guestMemory, stack []uint64) {
 	e := inst.c.entry
 	if e == nil {
 		stack[0] = status(statusBadField)
@@ -253,13 +224,12 @@ func clientStateGet(ctx context.Context, mod api.Module, stack []uint64) {
 		stack[0] = status(statusAbsent)
 		return
 	}
-	stack[0] = put(mod, uint32(stack[0]), uint32(stack[1]), v)
+	stack[0] = put(mem, uint32(stack[0]), uint32(stack[1]), v)
 }
 
-func clientStateSet(ctx context.Context, mod api.Module, stack []uint64) {
-	inst := instanceOf(ctx)
+func clientStateSet(inst *instance, mem guestMemory, stack []uint64) {
 	e := inst.c.entry
-	v, ok := read(mod, uint32(stack[0]), uint32(stack[1]))
+	v, ok := read(mem, uint32(stack[0]), uint32(stack[1]))
 	switch {
 	case e == nil:
 		stack[0] = status(statusBadField)
@@ -276,12 +246,12 @@ func clientStateSet(ctx context.Context, mod api.Module, stack []uint64) {
 	}
 }
 
-func now(_ context.Context, _ api.Module, stack []uint64) {
+func now(_ *instance, _ guestMemory, stack []uint64) {
 	stack[0] = uint64(time.Now().UnixNano())
 }
 
-func random(_ context.Context, mod api.Module, stack []uint64) {
-	b, ok := read(mod, uint32(stack[0]), uint32(stack[1]))
+func random(_ *instance, mem guestMemory, stack []uint64) {
+	b, ok := read(mem, uint32(stack[0]), uint32(stack[1]))
 	if !ok {
 		stack[0] = status(statusBadMemory)
 		return

@@ -73,9 +73,19 @@ func startHost(tb testing.TB, cfg Config) (*Host, *logBuffer) {
 	return h, logs
 }
 
-// one returns a Config of a single plugin at path.
-func one(name, path string) Config {
-	return Config{Plugins: []PluginConfig{{Name: name, Path: path, PoolSize: 2, CallTimeout: 200 * time.Millisecond}}}
+// one returns a Config of a single plugin at path, run by engine.
+func one(engine, name, path string) Config {
+	return Config{Engine: engine, Plugins: []PluginConfig{{Name: name, Path: path, PoolSize: 2, CallTimeout: 200 * time.Millisecond}}}
+}
+
+// eachEngine runs f as a subtest per engine built into the test binary:
+// wazero, and wasmtime too under -tags wasmtime. The host's behaviour must
+// not depend on the engine, so its tests are written once.
+func eachEngine(t *testing.T, f func(t *testing.T, engine string)) {
+	t.Helper()
+	for _, engine := range Engines() {
+		t.Run(engine, func(t *testing.T) { f(t, engine) })
+	}
 }
 
 func nopLog() zerolog.Logger { return zerolog.Nop() }

@@ -3,7 +3,6 @@ package host
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
 	"sort"
@@ -12,33 +11,27 @@ import (
 	"sync/atomic"
 
 	"github.com/rs/zerolog"
-	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/plumemq/plume/core/hooks"
-	"github.com/plumemq/plume/host/internal/interrupt"
 )
 
-// module is one loaded version of a plugin: its own wazero runtime (so that
-// memory limits are per plugin), the compiled code, what the plugin declared,
-// and the pool of instances. A reload builds a new module and retires the old
-// one, which closes once its last call has returned.
+// module is one loaded version of a plugin: its compiled code (in a runtime
+// of its own where the engine needs one for per-plugin memory limits), what
+// the plugin declared, and the pool of instances. A reload builds a new module
+// and retires the old one, which closes once its last call has returned.
 type module struct {
-	h        *Host
-	name     string
-	cfg      PluginConfig
-	log      zerolog.Logger
-	shared   *shared
-	sum      [sha256.Size]byte
-	rt       wazero.Runtime
-	compiled wazero.CompiledModule
-	modCfg   wazero.ModuleConfig
-	ticks    int64 // the call deadline in watchdog ticks
+	h      *Host
+	name   string
+	cfg    PluginConfig
+	log    zerolog.Logger
+	shared *shared
+	sum    [sha256.Size]byte
+	code   compiled
+	ticks  int64 // the call deadline in watchdog ticks
 	// recycleAbove is the memory size (bytes) above which an instance is
 	// replaced after its call: three quarters of the cap.
 	recycleAbove uint32
-	mode         deadlineMode
 
 	points  hooks.Point // declared and exported
 	filters []filter    // nil: every topic
@@ -51,10 +44,9 @@ type module struct {
 	inflight atomic.Int64 // calls between acquire and release
 	retired  atomic.Bool  // no new calls; close when inflight reaches 0
 	closed   atomic.Bool  // the runtime was closed (once)
-	seq      atomic.Uint64
 }
 
-// Indexes of the guest's point exports.
+// Indexes of the guest's point exports; exportNames (engine.go) names them.
 const (
 	fnAuthenticate = iota
 	fnAuthorize
@@ -64,8 +56,6 @@ const (
 	fnOnDisconnect
 	numFns
 )
-
-var fnNames = [numFns]string{exportAuthenticate, exportAuthorize, exportOnPublish, exportTransform, exportOnConnect, exportOnDisconnect}
 
 var fnPoints = [numFns]hooks.Point{hooks.PointAuthenticate, hooks.PointAuthorize, hooks.PointOnPublish, hooks.PointTransform, hooks.PointLifecycle, hooks.PointLifecycle}
 
@@ -81,72 +71,31 @@ func (h *Host) load(ctx context.Context, cfg PluginConfig, sh *shared, bin []byt
 	}
 	m.ticks = h.ticksFor(cfg.CallTimeout)
 	m.recycleAbove = uint32(min(uint64(cfg.MemoryPages)*65536/4*3, 1<<32-1))
-	m.mode = h.mode
-	if m.mode == deadlineInterrupt {
-		if ib, err := interrupt.Instrument(bin); err == nil {
-			bin = ib
-		} else {
-			m.mode = deadlineWatchdog
-			m.log.Info().Err(err).Msg("module not instrumented for interrupts; using wazero's slower termination checks")
-		}
+	code, err := h.eng.compile(ctx, m, bin)
+	if err != nil {
+		return nil, err
 	}
-	rc := wazero.NewRuntimeConfig().
-		WithMemoryLimitPages(cfg.MemoryPages).
-		WithCloseOnContextDone(m.mode == deadlineWatchdog || m.mode == deadlinePerCall)
-	if h.cache != nil {
-		rc = rc.WithCompilationCache(h.cache)
+	m.code = code
+	err = checkABI(code.info())
+	if err == nil {
+		err = m.start(ctx)
 	}
-	m.rt = wazero.NewRuntimeWithConfig(ctx, rc)
-	if err := m.start(ctx, bin); err != nil {
-		_ = m.rt.Close(ctx)
+	if err != nil {
+		m.closeRuntime()
 		return nil, err
 	}
 	return m, nil
 }
 
-func (m *module) start(ctx context.Context, bin []byte) error {
-	var err error
-	if m.compiled, err = m.rt.CompileModule(ctx, bin); err != nil {
-		return fmt.Errorf("compile: %w", err)
-	}
-	if err := checkABI(m.compiled); err != nil {
-		return err
-	}
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, m.rt); err != nil {
-		return fmt.Errorf("instantiate WASI: %w", err)
-	}
-	if err := instantiateHostModule(ctx, m.rt); err != nil {
-		return fmt.Errorf("instantiate host functions: %w", err)
-	}
-	exported := m.compiled.ExportedFunctions()
+func (m *module) start(ctx context.Context) error {
+	exported := m.code.info().funcs
 	var all hooks.Point
-	for i, name := range fnNames {
+	for i, name := range exportNames[:numFns] {
 		if _, ok := exported[name]; ok {
 			m.exports[i] = true
 			all |= fnPoints[i]
 		}
 	}
-	out := &lineWriter{log: m.log}
-	mc := wazero.NewModuleConfig().
-		WithStdout(out).WithStderr(out).
-		WithRandSource(rand.Reader).
-		WithSysWalltime().WithSysNanotime().WithSysNanosleep()
-	if _, ok := exported["_initialize"]; ok {
-		mc = mc.WithStartFunctions("_initialize")
-	} else {
-		mc = mc.WithStartFunctions()
-	}
-	if len(m.cfg.AllowFS) > 0 {
-		fsc := wazero.NewFSConfig()
-		for _, dir := range m.cfg.AllowFS {
-			fsc = fsc.WithReadOnlyDirMount(dir, dir)
-		}
-		mc = mc.WithFSConfig(fsc)
-	}
-	for k, v := range m.cfg.Env {
-		mc = mc.WithEnv(k, v)
-	}
-	m.modCfg = mc
 
 	// The first instance tells what the plugin declares; the rest fill the pool.
 	first, err := m.newInstance(ctx)
@@ -157,7 +106,7 @@ func (m *module) start(ctx context.Context, bin []byte) error {
 	m.points = all
 	if first.hasDeclared {
 		m.points = hooks.Point(decl) & (all | hooks.PointLifecycle)
-		for i, name := range fnNames {
+		for i, name := range exportNames[:numFns] {
 			p := fnPoints[i]
 			if decl&uint32(p) != 0 && p != hooks.PointLifecycle && !m.exports[i] {
 				first.close()
@@ -179,9 +128,10 @@ func (m *module) start(ctx context.Context, bin []byte) error {
 }
 
 // checkABI refuses, before any guest code runs, a module that does not speak
-// ABI v1, naming what it found instead.
-func checkABI(c wazero.CompiledModule) error {
-	exported := c.ExportedFunctions()
+// ABI v1, naming what it found instead. It reads what the engine reported of
+// the module, so that every engine refuses with the same words.
+func checkABI(mi *moduleInfo) error {
+	exported := mi.funcs
 	v, ok := exported[exportABIVersion]
 	if !ok {
 		names := make([]string, 0, len(exported))
@@ -195,29 +145,29 @@ func checkABI(c wazero.CompiledModule) error {
 		return fmt.Errorf("%w: the module exports no %s function, so it is not a Plume plugin (its exports: [%s])",
 			ErrABI, exportABIVersion, strings.Join(names, " "))
 	}
-	if err := checkSig(v, nil, []api.ValueType{i32}); err != nil {
+	if err := checkSig(exportABIVersion, v, nil, []api.ValueType{i32}); err != nil {
 		return err
 	}
-	if _, ok := c.ExportedMemories()["memory"]; !ok {
+	if !mi.memories["memory"] {
 		return fmt.Errorf("%w: the module exports no memory named \"memory\"", ErrABI)
 	}
 	known := hostFuncNames()
-	for _, imp := range c.ImportedFunctions() {
-		mod, name, _ := imp.Import()
+	for _, imp := range mi.imports {
+		mod, name := imp.module, imp.name
 		switch {
 		case mod == importModule && !known[name]:
 			return fmt.Errorf("%w: the module imports %s.%s, which ABI v%d does not provide", ErrABI, mod, name, ABIVersion)
-		case mod != importModule && mod != wasi_snapshot_preview1.ModuleName:
+		case mod != importModule && mod != wasiModule:
 			return fmt.Errorf("%w: the module imports %s.%s; a plugin may import only from %q and %q",
-				ErrABI, mod, name, importModule, wasi_snapshot_preview1.ModuleName)
+				ErrABI, mod, name, importModule, wasiModule)
 		}
 	}
 	if d, ok := exported[exportInit]; ok {
-		if err := checkSig(d, []api.ValueType{i32}, []api.ValueType{i32}); err != nil {
+		if err := checkSig(exportInit, d, []api.ValueType{i32}, []api.ValueType{i32}); err != nil {
 			return err
 		}
 	}
-	for i, name := range fnNames {
+	for i, name := range exportNames[:numFns] {
 		d, ok := exported[name]
 		if !ok {
 			continue
@@ -226,17 +176,20 @@ func checkABI(c wazero.CompiledModule) error {
 		if i < fnOnConnect {
 			results = []api.ValueType{i64}
 		}
-		if err := checkSig(d, nil, results); err != nil {
+		if err := checkSig(name, d, nil, results); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func checkSig(d api.FunctionDefinition, params, results []api.ValueType) error {
-	if !bytes.Equal(d.ParamTypes(), params) || !bytes.Equal(d.ResultTypes(), results) {
-		return fmt.Errorf("%w: export %s has type (%s) -> (%s), ABI v%d wants (%s) -> (%s)", ErrABI, d.ExportNames()[0],
-			typeNames(d.ParamTypes()), typeNames(d.ResultTypes()), ABIVersion, typeNames(params), typeNames(results))
+// wasiModule is the import module of WASI preview 1.
+const wasiModule = "wasi_snapshot_preview1"
+
+func checkSig(name string, d funcType, params, results []api.ValueType) error {
+	if !bytes.Equal(d.params, params) || !bytes.Equal(d.results, results) {
+		return fmt.Errorf("%w: export %s has type (%s) -> (%s), ABI v%d wants (%s) -> (%s)", ErrABI, name,
+			typeNames(d.params), typeNames(d.results), ABIVersion, typeNames(params), typeNames(results))
 	}
 	return nil
 }
@@ -337,7 +290,7 @@ func (m *module) closeIdle() {
 }
 
 func (m *module) closeRuntime() {
-	if err := m.rt.Close(context.Background()); err != nil {
+	if err := m.code.close(context.Background()); err != nil {
 		m.log.Warn().Err(err).Msg("close plugin runtime")
 	}
 }

@@ -72,14 +72,15 @@ func (p *Plugin) begin(ctx context.Context, fn int) (*module, *instance, error) 
 // discards it, counting and logging why.
 func (p *Plugin) end(m *module, inst *instance, healthy bool, pt hooks.Point, client *hooks.Client, err error) {
 	inst.c.reset()
-	if healthy && inst.mod.Memory().Size() > m.recycleAbove {
-		// Wasm memory never shrinks: an instance that has grown close to its
-		// cap is replaced before it runs out, off the next caller's path.
-		m.log.Debug().Uint32("memory_bytes", inst.mod.Memory().Size()).Msg("plugin instance recycled")
-		m.release(inst, false)
-		return
-	}
-	if !healthy {
+	if healthy {
+		if size := inst.g.memorySize(); size > m.recycleAbove {
+			// Wasm memory never shrinks: an instance that has grown close to
+			// its cap is replaced before it runs out, off the next caller's path.
+			m.log.Debug().Uint32("memory_bytes", size).Msg("plugin instance recycled")
+			m.release(inst, false)
+			return
+		}
+	} else {
 		n := p.traps.Add(1)
 		ev := m.log.Warn().Err(err).Str("point", pt.String()).Uint64("traps", n)
 		if client != nil {

@@ -57,9 +57,10 @@ func (h *Host) unwatch(inst *instance) {
 }
 
 // watchdog advances the epoch every tick and cuts off the calls whose deadline
-// epoch has passed: by setting the instance's interrupt global, or, for a
-// module compiled with wazero's termination checks, by cancelling the
-// instance's context.
+// epoch has passed: with wazero by setting the instance's interrupt global,
+// or, for a module compiled with wazero's termination checks, by cancelling
+// the instance's context; with wasmtime by advancing the engine's epoch, at
+// which the call traps by itself.
 func (h *Host) watchdog() {
 	defer h.wg.Done()
 	t := time.NewTicker(watchdogTick)
@@ -72,6 +73,7 @@ func (h *Host) watchdog() {
 		case <-t.C:
 		}
 		e := h.now()
+		h.eng.advance(e)
 		overdue = overdue[:0]
 		h.instMu.Lock()
 		for inst := range h.insts {
@@ -81,7 +83,7 @@ func (h *Host) watchdog() {
 		}
 		h.instMu.Unlock()
 		for _, inst := range overdue {
-			inst.interrupt()
+			inst.g.interrupt()
 		}
 	}
 }

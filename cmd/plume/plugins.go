@@ -15,7 +15,7 @@ import (
 
 // hostConfig maps the config file's plugin section onto the host's.
 func hostConfig(c config.Plugins) host.Config {
-	hc := host.Config{CacheDir: c.CacheDir}
+	hc := host.Config{Engine: string(c.Engine), CacheDir: c.CacheDir}
 	for _, p := range c.Chain {
 		hc.Plugins = append(hc.Plugins, host.PluginConfig{
 			Name:        p.Name,

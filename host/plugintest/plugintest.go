@@ -26,6 +26,9 @@ import (
 
 // Options configure the plugin as the broker config's plugin section would.
 type Options struct {
+	// Engine runs the plugin: host.EngineWazero (the default) or, in a test
+	// binary built with -tags wasmtime, host.EngineWasmtime.
+	Engine      string
 	Config      []byte
 	MemoryPages uint32
 	CallTimeout time.Duration
@@ -45,7 +48,7 @@ type Plugin struct {
 // Open loads the plugin at path. Close it when done.
 func Open(ctx context.Context, path string, o Options) (*Plugin, error) {
 	logs := &LogBuffer{}
-	h, err := host.New(ctx, zerolog.New(logs).Level(zerolog.DebugLevel), host.Config{Plugins: []host.PluginConfig{{
+	h, err := host.New(ctx, zerolog.New(logs).Level(zerolog.DebugLevel), host.Config{Engine: o.Engine, Plugins: []host.PluginConfig{{
 		Name: "plugin", Path: path, Config: o.Config, MemoryPages: o.MemoryPages,
 		CallTimeout: o.CallTimeout, PoolSize: max(o.PoolSize, 1), AllowFS: o.AllowFS, Env: o.Env,
 	}}})

@@ -31,6 +31,9 @@ type Config struct {
 
 // Plugins configures the Wasm plugin host.
 type Plugins struct {
+	// Engine runs the plugins: wazero (the default, pure Go) or wasmtime, in a
+	// binary built with -tags wasmtime. Changing it needs a restart.
+	Engine Engine `yaml:"engine"`
 	// CacheDir keeps compiled modules so that a restart does not recompile;
 	// "" compiles in memory only.
 	CacheDir string `yaml:"cache_dir"`
@@ -76,6 +79,20 @@ func (c *PluginConfig) UnmarshalYAML(n *yaml.Node) error {
 	}
 	*c = b
 	return nil
+}
+
+// Engine is the name of a plugin engine.
+type Engine string
+
+// UnmarshalYAML accepts the engines the host knows. Whether this binary was
+// built with the one named is the host's to say (host.ErrEngineNotBuilt).
+func (e *Engine) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Value {
+	case "wazero", "wasmtime":
+		*e = Engine(n.Value)
+		return nil
+	}
+	return fmt.Errorf("line %d: plugins.engine: %q is not wazero or wasmtime", n.Line, n.Value)
 }
 
 // OnError is a plugin's failure policy.

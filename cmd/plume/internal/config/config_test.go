@@ -22,6 +22,9 @@ func TestAnnotatedExampleLoads(t *testing.T) {
 	if cfg.Limits.MaxQoS == nil || *cfg.Limits.MaxQoS != 2 {
 		t.Errorf("max_qos = %v", cfg.Limits.MaxQoS)
 	}
+	if cfg.Plugins.Engine != "wazero" {
+		t.Errorf("plugins.engine = %q", cfg.Plugins.Engine)
+	}
 }
 
 func TestParseErrorsNameTheKeyAndLine(t *testing.T) {
@@ -97,9 +100,23 @@ plugins:
 		{"plugins:\n  chain:\n    - {name: a, path: x, on_error: {auth: maybe}}\n", "line 3"},
 		{"plugins:\n  chain:\n    - {name: a, path: x}\n    - {name: a, path: y}\n", "used twice"},
 		{"plugins:\n  chian: []\n", "line 2"},
+		{"plugins:\n  cache_dir: c\n  engine: v8\n", `line 3: plugins.engine: "v8" is not wazero or wasmtime`},
 	} {
 		if _, err := Parse(strings.NewReader(bad.yaml)); err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%q: err %v, want mention of %q", bad.yaml, err, bad.want)
+		}
+	}
+}
+
+func TestPluginEngineIsRead(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{"plugins:\n  chain: []\n", ""},
+		{"plugins:\n  engine: wazero\n", "wazero"},
+		{"plugins:\n  engine: wasmtime\n", "wasmtime"},
+	} {
+		cfg, err := Parse(strings.NewReader(tc.yaml))
+		if err != nil || string(cfg.Plugins.Engine) != tc.want {
+			t.Errorf("%q: engine %q, %v; want %q", tc.yaml, cfg.Plugins.Engine, err, tc.want)
 		}
 	}
 }

@@ -1,5 +1,5 @@
 // Command hostile misbehaves on request, by topic: it loops forever, eats
-// memory, panics, or tries to read a host file.
+// memory, panics, or tries to read or write a host file.
 package main
 
 import (
@@ -30,6 +30,11 @@ func init() {
 				return plume.Deny(plume.NotAuthorized, err.Error())
 			}
 			return plume.Allow().WithAttribute("leak", string(b))
+		case strings.HasPrefix(t, "write:"):
+			if err := os.WriteFile(strings.TrimPrefix(t, "write:"), []byte("overwritten"), 0o600); err != nil {
+				return plume.Deny(plume.NotAuthorized, err.Error())
+			}
+			return plume.Allow()
 		}
 		return plume.Allow()
 	})

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/plumemq/plume/cmd/plume/internal/config"
+	"github.com/plumemq/plume/host"
+)
+
+// plugins.engine reaches the host; wasmtime in a binary built without it is
+// refused with how to build one that has it.
+func TestPluginEngineReachesTheHost(t *testing.T) {
+	cfg, err := config.Parse(strings.NewReader("plugins:\n  engine: wasmtime\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := hostConfig(cfg.Plugins)
+	if hc.Engine != host.EngineWasmtime {
+		t.Fatalf("host engine = %q, want wasmtime", hc.Engine)
+	}
+	h, err := host.New(context.Background(), zerolog.Nop(), hc)
+	if slices.Contains(host.Engines(), host.EngineWasmtime) {
+		if err != nil {
+			t.Fatalf("built with wasmtime, New: %v", err)
+		}
+		_ = h.Close(context.Background())
+		return
+	}
+	if !errors.Is(err, host.ErrEngineNotBuilt) || !strings.Contains(err.Error(), "build with -tags wasmtime") {
+		t.Errorf("New without the wasmtime engine: %v, want ErrEngineNotBuilt", err)
+	}
+}

@@ -1,0 +1,238 @@
+package host
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/plumemq/plume/host/internal/interrupt"
+)
+
+// wazeroEngine runs plugins on wazero, each module in a runtime of its own so
+// that the memory cap is per plugin. Deadlines: docs/decisions/0006.
+type wazeroEngine struct {
+	cache wazero.CompilationCache // nil without a cache dir
+	mode  deadlineMode
+}
+
+func newWazeroEngine(cacheDir string, mode deadlineMode) (*wazeroEngine, error) {
+	e := &wazeroEngine{mode: mode}
+	if cacheDir != "" {
+		c, err := wazero.NewCompilationCacheWithDir(cacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("plugin cache dir %q: %w", cacheDir, err)
+		}
+		e.cache = c
+	}
+	return e, nil
+}
+
+// advance does nothing: the watchdog interrupts wazero calls one by one.
+func (e *wazeroEngine) advance(int64) {}
+
+func (e *wazeroEngine) close(ctx context.Context) error {
+	if e.cache != nil {
+		return e.cache.Close(ctx)
+	}
+	return nil
+}
+
+// wazeroModule is a module compiled in its own runtime, with WASI and the
+// host functions instantiated beside it.
+type wazeroModule struct {
+	rt       wazero.Runtime
+	compiled wazero.CompiledModule
+	modCfg   wazero.ModuleConfig
+	mode     deadlineMode
+	inf      moduleInfo
+	name     string
+	seq      atomic.Uint64 // numbers instances in their names
+}
+
+func (e *wazeroEngine) compile(ctx context.Context, m *module, bin []byte) (compiled, error) {
+	wm := &wazeroModule{mode: e.mode, name: m.name}
+	if wm.mode == deadlineInterrupt {
+		if ib, err := interrupt.Instrument(bin); err == nil {
+			bin = ib
+		} else {
+			wm.mode = deadlineWatchdog
+			m.log.Info().Err(err).Msg("module not instrumented for interrupts; using wazero's slower termination checks")
+		}
+	}
+	rc := wazero.NewRuntimeConfig().
+		WithMemoryLimitPages(m.cfg.MemoryPages).
+		WithCloseOnContextDone(wm.mode == deadlineWatchdog || wm.mode == deadlinePerCall)
+	if e.cache != nil {
+		rc = rc.WithCompilationCache(e.cache)
+	}
+	wm.rt = wazero.NewRuntimeWithConfig(ctx, rc)
+	if err := wm.init(ctx, m, bin); err != nil {
+		_ = wm.rt.Close(ctx)
+		return nil, err
+	}
+	return wm, nil
+}
+
+func (wm *wazeroModule) init(ctx context.Context, m *module, bin []byte) error {
+	var err error
+	if wm.compiled, err = wm.rt.CompileModule(ctx, bin); err != nil {
+		return fmt.Errorf("compile: %w", err)
+	}
+	exported := wm.compiled.ExportedFunctions()
+	wm.inf.funcs = make(map[string]funcType, len(exported))
+	for name, d := range exported {
+		wm.inf.funcs[name] = funcType{d.ParamTypes(), d.ResultTypes()}
+	}
+	wm.inf.memories = map[string]bool{}
+	for name := range wm.compiled.ExportedMemories() {
+		wm.inf.memories[name] = true
+	}
+	for _, d := range wm.compiled.ImportedFunctions() {
+		mod, name, _ := d.Import()
+		wm.inf.imports = append(wm.inf.imports, funcImport{mod, name})
+	}
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, wm.rt); err != nil {
+		return fmt.Errorf("instantiate WASI: %w", err)
+	}
+	b := wm.rt.NewHostModuleBuilder(importModule)
+	for _, f := range hostFuncs {
+		b.NewFunctionBuilder().WithGoModuleFunction(wazeroHostFunc(f.fn), f.params, f.results).WithName(f.name).Export(f.name)
+	}
+	if _, err := b.Instantiate(ctx); err != nil {
+		return fmt.Errorf("instantiate host functions: %w", err)
+	}
+	out := &lineWriter{log: m.log}
+	mc := wazero.NewModuleConfig().
+		WithStdout(out).WithStderr(out).
+		WithRandSource(rand.Reader).
+		WithSysWalltime().WithSysNanotime().WithSysNanosleep()
+	if _, ok := exported["_initialize"]; ok {
+		mc = mc.WithStartFunctions("_initialize")
+	} else {
+		mc = mc.WithStartFunctions()
+	}
+	if len(m.cfg.AllowFS) > 0 {
+		fsc := wazero.NewFSConfig()
+		for _, dir := range m.cfg.AllowFS {
+			fsc = fsc.WithReadOnlyDirMount(dir, dir)
+		}
+		mc = mc.WithFSConfig(fsc)
+	}
+	for k, v := range m.cfg.Env {
+		mc = mc.WithEnv(k, v)
+	}
+	wm.modCfg = mc
+	return nil
+}
+
+func (wm *wazeroModule) info() *moduleInfo { return &wm.inf }
+
+func (wm *wazeroModule) close(ctx context.Context) error { return wm.rt.Close(ctx) }
+
+// wazeroGuest is one wazero module instance.
+type wazeroGuest struct {
+	inst   *instance
+	wm     *wazeroModule
+	mod    api.Module
+	ctx    context.Context // carries the guest to host functions; cancelled to cut a call off
+	cancel context.CancelFunc
+	fns    [numExports]api.Function
+	mem    guestMemory // mod.Memory(), converted once on the first host call
+
+	mu   sync.Mutex        // start sets stop while the watchdog may read it
+	stop api.MutableGlobal // the interrupt global; nil without instrumentation
+}
+
+// guestKey finds the calling guest from the context of a host function: each
+// instance calls with its own long-lived context, so the lookup needs no map
+// and no allocation per call.
+type guestKey struct{}
+
+func (wm *wazeroModule) newGuest(inst *instance) guest {
+	g := &wazeroGuest{inst: inst, wm: wm}
+	g.ctx, g.cancel = context.WithCancel(context.WithValue(context.Background(), guestKey{}, g))
+	return g
+}
+
+func (g *wazeroGuest) start(ctx context.Context, _ int64) error {
+	wm := g.wm
+	name := fmt.Sprintf("%s#%d", wm.name, wm.seq.Add(1))
+	// The deadline is enforced by the watchdog, which calls interrupt.
+	mod, err := wm.rt.InstantiateModule(g.ctx, wm.compiled, wm.modCfg.WithName(name))
+	if err != nil {
+		return fmt.Errorf("instantiate: %w", err)
+	}
+	g.mod = mod
+	if wm.mode == deadlineInterrupt {
+		stop, ok := mod.ExportedGlobal(interrupt.Export).(api.MutableGlobal)
+		if !ok {
+			return fmt.Errorf("instrumented module lacks the %s global", interrupt.Export)
+		}
+		g.mu.Lock()
+		g.stop = stop
+		g.mu.Unlock()
+	}
+	for i, name := range exportNames {
+		if f := mod.ExportedFunction(name); f != nil {
+			g.fns[i] = f
+		}
+	}
+	return nil
+}
+
+func (g *wazeroGuest) call(fn int, stack []uint64, _ int64) error {
+	if g.wm.mode == deadlinePerCall {
+		return g.callWithTimeout(fn, stack)
+	}
+	return g.fns[fn].CallWithStack(g.ctx, stack)
+}
+
+// callWithTimeout is deadlinePerCall, kept for BenchmarkDeadline.
+func (g *wazeroGuest) callWithTimeout(fn int, stack []uint64) error {
+	ctx, cancel := context.WithTimeout(g.ctx, g.inst.m.cfg.CallTimeout)
+	defer cancel()
+	err := g.fns[fn].CallWithStack(ctx, stack)
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("%w: %v", errInterrupted, err)
+	}
+	return err
+}
+
+func (g *wazeroGuest) memorySize() uint32 { return g.mod.Memory().Size() }
+
+func (g *wazeroGuest) interrupt() {
+	g.mu.Lock()
+	stop := g.stop
+	g.mu.Unlock()
+	if stop != nil {
+		stop.Set(1)
+		return
+	}
+	g.cancel()
+}
+
+func (g *wazeroGuest) close() {
+	g.cancel()
+	if g.mod != nil {
+		_ = g.mod.Close(context.Background())
+	}
+}
+
+// wazeroHostFunc adapts a host function to wazero's stack-based builder
+// (reflection-built host functions cost ~20x more per call). The closure is
+// made once per host function, not per call.
+func wazeroHostFunc(fn func(*instance, guestMemory, []uint64)) api.GoModuleFunc {
+	return func(ctx context.Context, mod api.Module, stack []uint64) {
+		g := ctx.Value(guestKey{}).(*wazeroGuest)
+		if g.mem == nil {
+			g.mem = mod.Memory()
+		}
+		fn(g.inst, g.mem, stack)
+	}
+}
