@@ -13,7 +13,8 @@ type call struct {
 	point  byte // header point byte; 0 between calls
 	kind   byte // header kind byte
 	client *hooks.Client
-	entry  *clientEntry
+	shared *shared      // the plugin's, for the client's entry
+	entry  *clientEntry // looked up on first use: see clientEntry
 	auth   *hooks.AuthRequest
 	authz  *hooks.AuthzRequest
 	msg    *packets.Publish
@@ -51,7 +52,32 @@ const (
 
 func (c *call) reset() {
 	scratch := c.scratch[:0]
-	*c = call{scratch: scratch}
+	*c = call{} // cleared in place: cheaper than copying a composite literal in
+	c.scratch = scratch
+}
+
+// clientEntry is the plugin's record of the call's client (its state), made
+// on first use: most calls need only the client's handle, which the broker
+// numbers, and skip the lookup.
+func (c *call) clientEntry() *clientEntry {
+	if c.entry == nil && c.client != nil && c.shared != nil {
+		c.entry = c.shared.client(c.client)
+	}
+	return c.entry
+}
+
+// handle is the client's handle for the event header.
+func (c *call) handle() uint64 {
+	switch {
+	case c.client == nil:
+		return 0
+	case c.client.Handle != 0:
+		return c.client.Handle
+	}
+	if e := c.clientEntry(); e != nil {
+		return e.handle
+	}
+	return 0
 }
 
 func (c *call) header() []byte {
@@ -71,9 +97,7 @@ func (c *call) header() []byte {
 			h[hdrFlags] |= flagCertSubject
 		}
 	}
-	if c.entry != nil {
-		binary.LittleEndian.PutUint64(h[hdrClient:], c.entry.handle)
-	}
+	binary.LittleEndian.PutUint64(h[hdrClient:], c.handle())
 	switch {
 	case c.authz != nil:
 		h[hdrQoS] = c.authz.QoS

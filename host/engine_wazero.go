@@ -149,14 +149,36 @@ type wazeroGuest struct {
 	stop api.MutableGlobal // the interrupt global; nil without instrumentation
 }
 
-// guestKey finds the calling guest from the context of a host function: each
-// instance calls with its own long-lived context, so the lookup needs no map
-// and no allocation per call.
+// guestCtx is the context a guest's calls run with. Host functions get it
+// back from wazero and find their guest by a type assertion: one long-lived
+// context per instance, so no map, no allocation and no walk up a chain of
+// context values per host call. Value answers guestKey too, for a context
+// wrapped around it (deadlinePerCall's timeout).
+type guestCtx struct {
+	context.Context // cancelled to cut a call off
+	g               *wazeroGuest
+}
+
 type guestKey struct{}
+
+func (c *guestCtx) Value(key any) any {
+	if key == (guestKey{}) {
+		return c.g
+	}
+	return c.Context.Value(key)
+}
+
+func guestOf(ctx context.Context) *wazeroGuest {
+	if c, ok := ctx.(*guestCtx); ok {
+		return c.g
+	}
+	return ctx.Value(guestKey{}).(*wazeroGuest)
+}
 
 func (wm *wazeroModule) newGuest(inst *instance) guest {
 	g := &wazeroGuest{inst: inst, wm: wm}
-	g.ctx, g.cancel = context.WithCancel(context.WithValue(context.Background(), guestKey{}, g))
+	cctx, cancel := context.WithCancel(context.Background())
+	g.ctx, g.cancel = &guestCtx{Context: cctx, g: g}, cancel
 	return g
 }
 
@@ -229,7 +251,7 @@ func (g *wazeroGuest) close() {
 // made once per host function, not per call.
 func wazeroHostFunc(fn func(*instance, guestMemory, []uint64)) api.GoModuleFunc {
 	return func(ctx context.Context, mod api.Module, stack []uint64) {
-		g := ctx.Value(guestKey{}).(*wazeroGuest)
+		g := guestOf(ctx)
 		if g.mem == nil {
 			g.mem = mod.Memory()
 		}

@@ -212,7 +212,7 @@ func kvAdd(inst *instance, mem guestMemory, stack []uint64) {
 }
 
 func clientStateGet(inst *instance, mem guestMemory, stack []uint64) {
-	e := inst.c.entry
+	e := inst.c.clientEntry()
 	if e == nil {
 		stack[0] = status(statusBadField)
 		return
@@ -228,7 +228,7 @@ func clientStateGet(inst *instance, mem guestMemory, stack []uint64) {
 }
 
 func clientStateSet(inst *instance, mem guestMemory, stack []uint64) {
-	e := inst.c.entry
+	e := inst.c.clientEntry()
 	v, ok := read(mem, uint32(stack[0]), uint32(stack[1]))
 	switch {
 	case e == nil:

@@ -112,7 +112,7 @@ func (p *Plugin) Authenticate(ctx context.Context, req *hooks.AuthRequest) (hook
 	}
 	c := &inst.c
 	c.point, c.kind, c.client, c.auth = byte(hooks.PointAuthenticate), byte(req.Step), req.Client, req
-	c.entry = p.shared.client(req.Client)
+	c.shared = p.shared
 	res, healthy, err := inst.invoke(fnAuthenticate)
 	var out hooks.AuthResult
 	if err == nil {
@@ -161,7 +161,7 @@ func (p *Plugin) Authorize(ctx context.Context, req *hooks.AuthzRequest) (hooks.
 	}
 	c := &inst.c
 	c.point, c.kind, c.client, c.authz = byte(hooks.PointAuthorize), byte(req.Action), req.Client, req
-	c.entry = p.shared.client(req.Client)
+	c.shared = p.shared
 	res, healthy, err := inst.invoke(fnAuthorize)
 	var out hooks.AuthzResult
 	if err == nil {
@@ -207,7 +207,7 @@ func (p *Plugin) OnPublish(ctx context.Context, client *hooks.Client, msg *packe
 	}
 	c := &inst.c
 	c.point, c.client, c.msg = byte(hooks.PointOnPublish), client, msg
-	c.entry = p.shared.client(client)
+	c.shared = p.shared
 	res, healthy, err := inst.invoke(fnOnPublish)
 	var out hooks.PublishResult
 	if err == nil {
@@ -246,7 +246,7 @@ func (p *Plugin) Transform(ctx context.Context, client *hooks.Client, msg *packe
 	}
 	c := &inst.c
 	c.point, c.client, c.msg = byte(hooks.PointTransform), client, msg
-	c.entry = p.shared.client(client)
+	c.shared = p.shared
 	res, healthy, err := inst.invoke(fnTransform)
 	if err == nil {
 		switch {
@@ -284,7 +284,7 @@ func (p *Plugin) notify(ctx context.Context, fn int, point, kind byte, client *h
 	}
 	c := &inst.c
 	c.point, c.kind, c.client = point, kind, client
-	c.entry = p.shared.client(client)
+	c.shared = p.shared
 	_, healthy, err := inst.invoke(fn)
 	p.end(m, inst, healthy, hooks.PointLifecycle, client, err)
 }

@@ -30,8 +30,12 @@ type clientEntry struct {
 	state  []byte
 }
 
-// nextHandle numbers clients for the whole process, so a handle is never reused.
+// nextHandle numbers the clients that come without a hooks.Client.Handle, for
+// the whole process, so a handle is never reused. Its numbers have the top bit
+// set, so they never meet the broker's.
 var nextHandle atomic.Uint64
+
+const hostHandleBit = 1 << 63
 
 func newShared() *shared { return &shared{kv: map[string][]byte{}} }
 
@@ -39,7 +43,7 @@ func (s *shared) client(c *hooks.Client) *clientEntry {
 	if e, ok := s.clients.Load(c); ok {
 		return e.(*clientEntry)
 	}
-	e, _ := s.clients.LoadOrStore(c, &clientEntry{handle: nextHandle.Add(1)})
+	e, _ := s.clients.LoadOrStore(c, &clientEntry{handle: hostHandleBit | nextHandle.Add(1)})
 	return e.(*clientEntry)
 }
 

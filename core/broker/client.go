@@ -76,8 +76,12 @@ func newClient(b *Broker, conn net.Conn, listener string) *client {
 	c.wcond.L = &c.wmu
 	c.info.RemoteAddr = conn.RemoteAddr().String()
 	c.info.Listener = listener
+	c.info.Handle = nextHandle.Add(1)
 	return c
 }
+
+// nextHandle numbers connections for hooks.Client.Handle.
+var nextHandle atomic.Uint64
 
 // kick asks the reader to stop with reason; the first request wins.
 func (c *client) kick(reason packets.ReasonCode, will bool) {

@@ -76,6 +76,10 @@ type Client struct {
 	CertSubject     string // TLS client-certificate subject, "" without one
 	UserProperties  []packets.UserProperty
 	Attributes      map[string]string
+	// Handle identifies the connection to plugins: the broker numbers its
+	// connections so that no two share a handle while it runs. 0 (a Client
+	// made by hand) leaves the numbering to the plugin host.
+	Handle uint64
 
 	// authLink is 1 + the index of the chain link that asked to continue an
 	// enhanced-authentication exchange, so the next AUTH goes back to it.

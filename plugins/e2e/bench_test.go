@@ -173,7 +173,7 @@ func BenchmarkPluginCalls(b *testing.B) {
 		}
 		b.Cleanup(func() { _ = h.Close(context.Background()) })
 		p := h.Plugin("allowappend")
-		client := &hooks.Client{ID: "bench", RemoteAddr: "127.0.0.1:1", ProtocolVersion: packets.V5}
+		client := &hooks.Client{ID: "bench", RemoteAddr: "127.0.0.1:1", ProtocolVersion: packets.V5, Handle: 1}
 		payload := bytes.Repeat([]byte{'x'}, 64)
 		ctx := context.Background()
 		b.Run(lang+"/authorize", func(b *testing.B) {
