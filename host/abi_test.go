@@ -276,3 +276,39 @@ func TestLifecycleNotifications(t *testing.T) {
 		}
 	})
 }
+
+// A guest gets the event header either way: written by the host into memory
+// it declared at init (declare_header, as the SDKs do), or pulled with
+// event_get. Each call sees its own header, never the previous call's. A
+// declared place outside memory, or at address 0, is refused.
+func TestHeaderIsWrittenWhereDeclaredOrPulled(t *testing.T) {
+	eachEngine(t, func(t *testing.T, engine string) {
+		for _, mode := range []string{"P", "L"} {
+			cfg := one(engine, "header", "testdata/header.wasm")
+			cfg.Plugins[0].Config = []byte(mode)
+			cfg.Plugins[0].PoolSize = 1 // every call on the same instance
+			h, _ := startHost(t, cfg)
+			p := h.Plugin("header")
+			for i, tc := range []struct {
+				topic string
+				qos   byte
+			}{{"a", 2}, {"abc/def", 1}, {"abc", 0}, {"x/y/z/w", 2}} {
+				res, err := p.Authorize(context.Background(), &hooks.AuthzRequest{
+					Client: &hooks.Client{ID: "c"}, Topic: tc.topic, QoS: tc.qos,
+				})
+				if err != nil || res.Verdict != hooks.Allow || int(res.Reason) != len(tc.topic) || !res.LowerQoS || res.QoS != tc.qos {
+					t.Errorf("mode %s, call %d: %+v, %v; want the header of topic %q (len %d) and QoS %d",
+						mode, i, res, err, tc.topic, len(tc.topic), tc.qos)
+				}
+			}
+		}
+		for _, mode := range []string{"B", "Z"} {
+			cfg := one(engine, "header", "testdata/header.wasm")
+			cfg.Plugins[0].Config = []byte(mode)
+			_, err := New(context.Background(), nopLog(), cfg)
+			if err == nil || !strings.Contains(err.Error(), "plugin refused its config: code -3") {
+				t.Errorf("mode %s: err = %v; want declare_header's BAD_MEMORY as the refusal", mode, err)
+			}
+		}
+	})
+}

@@ -24,6 +24,7 @@ type call struct {
 	declared    uint32
 	hasDeclared bool
 	filters     []filter
+	headerAt    uint32 // declare_header's address, 0 for none
 
 	// results
 	errMsg       string

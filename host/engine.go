@@ -68,6 +68,9 @@ type guest interface {
 	call(fn int, stack []uint64, deadline int64) error
 	// memorySize is the size of the instance's linear memory in bytes.
 	memorySize() uint32
+	// writeMemory copies v into the instance's memory at off, between
+	// calls; false if that lies outside it.
+	writeMemory(off uint32, v []byte) bool
 	// interrupt cuts off the running call, from the watchdog's goroutine,
 	// for engines that the watchdog interrupts. The instance is dead after.
 	interrupt()

@@ -513,6 +513,14 @@ func (g *wasmtimeGuest) memorySize() uint32 {
 	return uint32(min(uint64(g.memory.DataSize(g.store)), math.MaxUint32))
 }
 
+func (g *wasmtimeGuest) writeMemory(off uint32, v []byte) bool {
+	if g.memory == nil || g.closed {
+		return false
+	}
+	m := byteMemory{data: g.memory.UnsafeData(g.store)}
+	return m.Write(off, v)
+}
+
 // interrupt does nothing: the epoch deadline set at the call's start stops
 // the call once the watchdog has advanced the engine's epoch past it.
 func (g *wasmtimeGuest) interrupt() {}

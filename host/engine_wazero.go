@@ -228,6 +228,13 @@ func (g *wazeroGuest) callWithTimeout(fn int, stack []uint64) error {
 
 func (g *wazeroGuest) memorySize() uint32 { return g.mod.Memory().Size() }
 
+func (g *wazeroGuest) writeMemory(off uint32, v []byte) bool {
+	if g.mem == nil {
+		g.mem = g.mod.Memory()
+	}
+	return g.mem.Write(off, v)
+}
+
 func (g *wazeroGuest) interrupt() {
 	g.mu.Lock()
 	stop := g.stop

@@ -30,6 +30,7 @@ var hostFuncs = []hostFunc{
 	{"config_get", configGet, []api.ValueType{i32, i32}, []api.ValueType{i32}},
 	{"declare", declare, []api.ValueType{i32}, []api.ValueType{i32}},
 	{"declare_filter", declareFilter, []api.ValueType{i32, i32}, []api.ValueType{i32}},
+	{"declare_header", declareHeader, []api.ValueType{i32}, []api.ValueType{i32}},
 	{"log", logFn, []api.ValueType{i32, i32, i32}, nil},
 	{"kv_get", kvGet, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}},
 	{"kv_set", kvSet, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}},
@@ -113,6 +114,26 @@ func declare(inst *instance, mem guestMemory, stack []uint64) {
 	}
 	inst.c.declared, inst.c.hasDeclared = uint32(stack[0]), true
 	stack[0] = statusOK
+}
+
+// declareHeader records where in the guest's memory the host writes each
+// call's event header, saving the guest an event_get per call. The place is
+// checked now; linear memory never shrinks, so it stays valid.
+func declareHeader(inst *instance, mem guestMemory, stack []uint64) {
+	ptr := uint32(stack[0])
+	switch {
+	case !inst.c.init:
+		stack[0] = status(statusWrongPhase)
+	case ptr == 0:
+		stack[0] = status(statusBadMemory) // address 0 is how a null pointer looks
+	default:
+		if _, ok := mem.Read(ptr, headerSize); !ok {
+			stack[0] = status(statusBadMemory)
+			return
+		}
+		inst.c.headerAt = ptr
+		stack[0] = statusOK
+	}
 }
 
 func declareFilter(inst *instance, mem guestMemory, stack []uint64) {

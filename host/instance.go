@@ -24,6 +24,7 @@ type instance struct {
 	declared    uint32
 	hasDeclared bool
 	filters     []filter
+	headerAt    uint32 // where the host writes each call's header; 0: the guest pulls it
 }
 
 const expiredMark = -1
@@ -66,6 +67,7 @@ func (inst *instance) start(ctx context.Context, deadline int64) error {
 		c := &inst.c
 		c.init = false
 		inst.declared, inst.hasDeclared, inst.filters = c.declared, c.hasDeclared, c.filters
+		inst.headerAt = c.headerAt
 		msg := c.errMsg
 		c.reset()
 		if err != nil {
@@ -85,6 +87,10 @@ func (inst *instance) start(ctx context.Context, deadline int64) error {
 // atomic stores here and the engine's own enforcement (docs/decisions/0006 for
 // wazero, 0008 for wasmtime).
 func (inst *instance) invoke(fn int) (uint64, bool, error) {
+	if inst.headerAt != 0 {
+		// Checked when declared, and memory never shrinks: this cannot fail.
+		inst.g.writeMemory(inst.headerAt, inst.c.header())
+	}
 	deadline := inst.m.h.now() + inst.m.ticks
 	inst.deadline.Store(deadline)
 	err := inst.g.call(fn, inst.stack[:], deadline)

@@ -2,6 +2,8 @@
 
 package plume
 
+import "unsafe"
+
 // The exports of ABI v1. They decode the event header, call the registered
 // handler and encode its answer; see ABI.md, "Exports" and "Results".
 
@@ -26,6 +28,9 @@ func plumeInit(configLen int32) int32 {
 			return errResultCode
 		}
 	}
+	// Have the host write each call's header into hdrBuf: one host call
+	// less per event. Should it refuse, readHeader pulls it instead.
+	headerPushed = hostDeclareHeader(unsafe.Pointer(&hdrBuf[0])) == 0
 	return 0
 }
 
@@ -38,8 +43,13 @@ var hdrBuf [headerSize]byte
 // cur is the header of the call in progress; an instance runs one call at a time.
 var cur header
 
+// headerPushed says the host writes each call's header into hdrBuf itself.
+var headerPushed bool
+
 func readHeader() *header {
-	hostEventGet(fieldHeader, bytesPtr(hdrBuf[:]), headerSize)
+	if !headerPushed {
+		hostEventGet(fieldHeader, bytesPtr(hdrBuf[:]), headerSize)
+	}
 	cur = decodeHeader(hdrBuf[:])
 	return &cur
 }

@@ -23,6 +23,9 @@ func hostConfigGet(buf unsafe.Pointer, limit uint32) int32
 //go:wasmimport plume declare
 func hostDeclare(points uint32) int32
 
+//go:wasmimport plume declare_header
+func hostDeclareHeader(buf unsafe.Pointer) int32
+
 //go:wasmimport plume declare_filter
 func hostDeclareFilter(ptr unsafe.Pointer, n uint32) int32
 

@@ -27,6 +27,7 @@ pub fn init<P: Plugin>(p: &mut P, points: u32) -> i32 {
             return -1;
         }
     }
+    abi::push_header();
     0
 }
 
