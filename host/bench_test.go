@@ -140,24 +140,43 @@ func BenchmarkDeadline(b *testing.B) {
 // own call cost), empty Go and Rust authorize handlers (a call through the
 // host, one host call for the header), a Go handler that pulls a 4 KiB
 // payload and writes it back (host calls and copies), and a 256 B transform
-// that does work in the guest. docs/decisions/0008 records the ratios.
+// that does work in the guest. "wasmtime+fuel" is wasmtime metering fuel
+// with a budget that is never reached. docs/decisions/0008 records the ratios.
 func BenchmarkEngine(b *testing.B) {
-	for _, engine := range Engines() {
-		empty := benchHostEngine(b, engine, "empty", testPlugin(b, "empty"), deadlineInterrupt)
-		copyPlugin := benchHostEngine(b, engine, "copy", testPlugin(b, "copy"), deadlineInterrupt)
-		probe := benchHostEngine(b, engine, "probe", testPlugin(b, "probe"), deadlineInterrupt)
-		b.Run(engine+"/raw-export", func(b *testing.B) { runRaw(b, empty) })
-		b.Run(engine+"/empty-authorize", func(b *testing.B) {
+	type variant struct {
+		name, engine string
+		fuel         uint64
+	}
+	variants := []variant{{EngineWazero, EngineWazero, 0}}
+	if wasmtimeBuilt {
+		variants = append(variants, variant{EngineWasmtime, EngineWasmtime, 0}, variant{"wasmtime+fuel", EngineWasmtime, 1 << 40})
+	}
+	for _, v := range variants {
+		load := func(b *testing.B, plugin, path string) *Plugin {
+			cfg := one(v.engine, plugin, path)
+			cfg.Plugins[0].PoolSize = 1
+			cfg.Plugins[0].Fuel = v.fuel
+			h, err := New(context.Background(), zerolog.Nop(), cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = h.Close(context.Background()) })
+			return h.Plugin(plugin)
+		}
+		empty := load(b, "empty", testPlugin(b, "empty"))
+		copyPlugin := load(b, "copy", testPlugin(b, "copy"))
+		probe := load(b, "probe", testPlugin(b, "probe"))
+		b.Run(v.name+"/raw-export", func(b *testing.B) { runRaw(b, empty) })
+		b.Run(v.name+"/empty-authorize", func(b *testing.B) {
 			runTimed(b, pointCall(empty, "authorize", 64))
 		})
-		b.Run(engine+"/rust-empty-authorize", func(b *testing.B) {
-			rust := benchHostEngine(b, engine, "rust-empty", rustPlugin(b, "empty"), deadlineInterrupt)
-			runTimed(b, pointCall(rust, "authorize", 64))
+		b.Run(v.name+"/rust-empty-authorize", func(b *testing.B) {
+			runTimed(b, pointCall(load(b, "rust-empty", rustPlugin(b, "empty")), "authorize", 64))
 		})
-		b.Run(engine+"/copy-transform-4096B", func(b *testing.B) {
+		b.Run(v.name+"/copy-transform-4096B", func(b *testing.B) {
 			runTimed(b, pointCall(copyPlugin, "transform", 4096))
 		})
-		b.Run(engine+"/transform-256B", func(b *testing.B) {
+		b.Run(v.name+"/transform-256B", func(b *testing.B) {
 			client := &hooks.Client{ID: "bench"}
 			payload := []byte(strings.Repeat("abcdefgh", 32))
 			m := &packets.Publish{}

@@ -74,13 +74,11 @@ func (e *wasmtimeEngine) advance(epoch int64) {
 	}
 }
 
-// close drops the Host's handles; wasmtime keeps an engine alive while a
-// module or store still uses it, so calls still in flight finish.
-func (e *wasmtimeEngine) close(context.Context) error {
-	e.plain.e.Close()
-	e.fueled.e.Close()
-	return nil
-}
+// close leaves the engines to their finalizers. A caller that took a pool
+// token just before Host.Close may still start an instance, which needs the
+// engine (wasmtime-go panics on a closed one); wasmtime itself keeps an
+// engine alive while a module or store uses it.
+func (e *wasmtimeEngine) close(context.Context) error { return nil }
 
 // wasmtimeModule is a module compiled by one of the engines.
 type wasmtimeModule struct {
