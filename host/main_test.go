@@ -103,17 +103,4 @@ func listFiles(dir string) ([]string, error) {
 
 // idleInstances returns the instances waiting in m's pool (for tests that
 // look inside it), leaving the pool as it was.
-func idleInstances(m *module) []*instance {
-	var all, idle []*instance
-	for n := len(m.slots); n > 0; n-- {
-		inst := <-m.slots
-		all = append(all, inst)
-		if inst != nil {
-			idle = append(idle, inst)
-		}
-	}
-	for _, inst := range all {
-		m.slots <- inst
-	}
-	return idle
-}
+func idleInstances(m *module) []*instance { return m.pool.idle() }

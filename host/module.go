@@ -37,10 +37,7 @@ type module struct {
 	filters []filter    // nil: every topic
 	exports [numFns]bool
 
-	// slots holds PoolSize tokens: an idle instance, or nil where one is to
-	// be made. A call takes a token and gives one back, so calls in flight
-	// never exceed PoolSize and the hot path takes no lock.
-	slots    chan *instance
+	pool     *pool        // PoolSize instances, idle or in a call; see pool.go
 	inflight atomic.Int64 // calls between acquire and release
 	retired  atomic.Bool  // no new calls; close when inflight reaches 0
 	closed   atomic.Bool  // the runtime was closed (once)
@@ -66,8 +63,8 @@ func (h *Host) load(ctx context.Context, cfg PluginConfig, sh *shared, bin []byt
 	cfg = cfg.withDefaults()
 	m := &module{
 		h: h, name: cfg.Name, cfg: cfg, shared: sh, sum: sha256.Sum256(bin),
-		log:   h.log.With().Str("plugin", cfg.Name).Logger(),
-		slots: make(chan *instance, cfg.PoolSize),
+		log:  h.log.With().Str("plugin", cfg.Name).Logger(),
+		pool: newPool(cfg.PoolSize),
 	}
 	m.ticks = h.ticksFor(cfg.CallTimeout)
 	m.recycleAbove = uint32(min(uint64(cfg.MemoryPages)*65536/4*3, 1<<32-1))
@@ -115,14 +112,16 @@ func (m *module) start(ctx context.Context) error {
 		}
 	}
 	m.filters = first.filters
-	m.slots <- first
-	for len(m.slots) < m.cfg.PoolSize {
+	m.pool.takeSpare()
+	m.pool.put(first)
+	for m.pool.takeSpare() {
 		inst, err := m.newInstance(ctx)
 		if err != nil {
+			m.pool.giveSpare()
 			m.closeIdle()
 			return err
 		}
-		m.slots <- inst
+		m.pool.put(inst)
 	}
 	return nil
 }
@@ -216,41 +215,55 @@ func (m *module) acquire(ctx context.Context) (*instance, error) {
 		m.done()
 		return nil, errRetired
 	}
-	var inst *instance
-	select {
-	case inst = <-m.slots:
-	default:
-		select {
-		case inst = <-m.slots:
-		case <-ctx.Done():
-			m.done()
-			return nil, ctx.Err()
+	waiting := false
+	for {
+		if inst := m.pool.take(); inst != nil {
+			if waiting {
+				m.pool.waiters.Add(-1)
+			}
+			return inst, nil
 		}
-	}
-	if m.retired.Load() { // retired while we waited for a token
-		m.slots <- inst
-		m.done()
-		return nil, errRetired
-	}
-	if inst == nil {
-		var err error
-		if inst, err = m.newInstance(ctx); err != nil {
-			m.slots <- nil
+		if m.pool.takeSpare() {
+			if waiting {
+				m.pool.waiters.Add(-1)
+			}
+			inst, err := m.newInstance(ctx)
+			if err != nil {
+				m.pool.giveSpare()
+				m.done()
+				return nil, err
+			}
+			return inst, nil
+		}
+		if !waiting {
+			// Count in, then look once more before sleeping (see pool.signal).
+			m.pool.waiters.Add(1)
+			waiting = true
+			continue
+		}
+		err := m.pool.wait(ctx)
+		if err == nil && m.retired.Load() {
+			err = errRetired
+		}
+		if err != nil {
+			m.pool.waiters.Add(-1)
 			m.done()
 			return nil, err
 		}
 	}
-	return inst, nil
 }
 
-// release gives the call's token back: the instance, or nil when it was
+// release gives the call's instance back, or closes it when it was
 // discarded (trap, deadline) or the module retired meanwhile.
 func (m *module) release(inst *instance, healthy bool) {
 	if healthy && !m.retired.Load() {
-		m.slots <- inst
+		m.pool.put(inst)
+		if m.retired.Load() {
+			m.closeIdle() // retire may have drained the pool before our put
+		}
 	} else {
 		inst.close()
-		m.slots <- nil
+		m.pool.giveSpare()
 	}
 	m.done()
 }
@@ -262,30 +275,21 @@ func (m *module) done() {
 }
 
 // retire stops the module taking new calls; it closes when calls in flight
-// have returned. Idle instances are closed now (their tokens become nil, so a
-// caller that was already waiting still gets one, sees the retirement and
-// moves to the new module).
+// have returned. Idle instances are closed now, and waiting callers woken:
+// they see the retirement and move to the new module.
 func (m *module) retire() {
 	m.retired.Store(true)
 	m.closeIdle()
+	m.pool.wakeAll()
 	if m.inflight.Load() == 0 && m.closed.CompareAndSwap(false, true) {
 		m.closeRuntime()
 	}
 }
 
-// closeIdle closes the instances waiting in the pool, leaving nil tokens.
+// closeIdle closes the instances waiting in the pool.
 func (m *module) closeIdle() {
-	for n := len(m.slots); n > 0; n-- {
-		var inst *instance
-		select {
-		case inst = <-m.slots:
-		default:
-			return
-		}
-		if inst != nil {
-			inst.close()
-		}
-		m.slots <- nil
+	for _, inst := range m.pool.drain() {
+		inst.close()
 	}
 }
 

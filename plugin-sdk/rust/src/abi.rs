@@ -200,11 +200,10 @@ pub fn field(id: u32) -> Option<Vec<u8>> {
 /// Pulls a field whose size the header announced, in one copy.
 /// Pulls a field whose length the header announced, in one copy. The vector
 /// has room to spare, so that a transform appending to a payload does not
-/// reallocate it.
+/// reallocate it, and is not zeroed first: the host writes it.
 pub fn field_sized(id: u32, n: u32) -> Vec<u8> {
     let n_us = n as usize;
-    let mut buf = Vec::with_capacity(n_us + n_us / 4 + 64);
-    buf.resize(n_us, 0);
+    let mut buf: Vec<u8> = Vec::with_capacity(n_us + n_us / 4 + 64);
     let got = unsafe { event_get(id, buf.as_mut_ptr(), n) };
     if got < 0 {
         return Vec::new();
@@ -212,7 +211,9 @@ pub fn field_sized(id: u32, n: u32) -> Vec<u8> {
     if got as u32 > n {
         return field(id).unwrap_or_default();
     }
-    buf.truncate(got as usize);
+    // The host wrote got bytes at the start of the buffer (ABI.md, pull
+    // convention: a value that fits is written whole).
+    unsafe { buf.set_len(got as usize) };
     buf
 }
 
