@@ -24,6 +24,7 @@ func hostConfig(c config.Plugins) host.Config {
 			MemoryPages: p.MemoryPages,
 			CallTimeout: time.Duration(p.CallTimeout),
 			PoolSize:    p.PoolSize,
+			Fuel:        p.Fuel,
 			OnError: hooks.Failure{
 				AuthFailOpen:      p.OnError.Auth == "fail-open",
 				MessageFailClosed: p.OnError.Message == "fail-closed",

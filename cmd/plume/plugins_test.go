@@ -36,3 +36,19 @@ func TestPluginEngineReachesTheHost(t *testing.T) {
 		t.Errorf("New without the wasmtime engine: %v, want ErrEngineNotBuilt", err)
 	}
 }
+
+// A plugin's fuel reaches the host; without the wasmtime engine it is a config
+// error naming the key.
+func TestPluginFuelIsForWasmtimeOnly(t *testing.T) {
+	cfg, err := config.Parse(strings.NewReader("plugins:\n  engine: wasmtime\n  chain:\n    - {name: a, path: a.wasm, fuel: 5000}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hc := hostConfig(cfg.Plugins); hc.Plugins[0].Fuel != 5000 {
+		t.Fatalf("host fuel = %d, want 5000", hc.Plugins[0].Fuel)
+	}
+	_, err = config.Parse(strings.NewReader("plugins:\n  chain:\n    - {name: a, path: a.wasm, fuel: 5000}\n"))
+	if err == nil || !strings.Contains(err.Error(), "plugins.chain[0].fuel: only the wasmtime engine") {
+		t.Fatalf("fuel with wazero: %v; want a config error naming the key", err)
+	}
+}

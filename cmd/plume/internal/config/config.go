@@ -51,6 +51,9 @@ type Plugin struct {
 	MemoryPages uint32       `yaml:"memory_pages"` // 64 KiB pages per instance
 	CallTimeout Duration     `yaml:"call_timeout"` // deadline of one call
 	PoolSize    int          `yaml:"pool_size"`    // instances, i.e. calls at once
+	// Fuel bounds the instructions one call may run (wasmtime engine only;
+	// 0, the default, meters nothing): a deterministic limit beside the deadline.
+	Fuel uint64 `yaml:"fuel"`
 	// OnError: what a failed call means. auth: fail-closed (deny, the default)
 	// or fail-open (ask the next plugin); message: fail-open (deliver
 	// unchanged, the default) or fail-closed (reject / drop).
@@ -241,6 +244,8 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("plugins.chain[%d].path: required", i)
 		case p.PoolSize < 0:
 			return fmt.Errorf("plugins.chain[%d].pool_size: must not be negative", i)
+		case p.Fuel != 0 && c.Plugins.Engine != "wasmtime":
+			return fmt.Errorf("plugins.chain[%d].fuel: only the wasmtime engine meters fuel (plugins.engine: wasmtime)", i)
 		case p.MemoryPages > 65536:
 			return fmt.Errorf("plugins.chain[%d].memory_pages: %d is over 65536 (4 GiB)", i, p.MemoryPages)
 		}
