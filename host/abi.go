@@ -81,9 +81,14 @@ const (
 	flagPassword     = 1 << 3
 	flagCertSubject  = 1 << 4
 	flagContentType  = 1 << 5
+	flagPayloadIn    = 1 << 6 // the payload is in the declare_payload buffer
 	resultFlagMaxQoS = 1 << 0
 	resultFlagCache  = 1 << 1
 )
+
+// A transform result with this bit set says the new payload is the first
+// (result & 0xFFFFFFFF) bytes of the declare_payload buffer.
+const transformPayloadInBuffer = 1 << 62
 
 // Lifecycle events carry these values in the header's point byte, so one
 // header layout serves every export.

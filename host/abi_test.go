@@ -312,3 +312,28 @@ func TestHeaderIsWrittenWhereDeclaredOrPulled(t *testing.T) {
 		}
 	})
 }
+
+// A payload reaches a guest and comes back whole whatever its size: through
+// the declare_payload buffer when it fits (both SDKs declare 4 KiB), through
+// event_get and result_set when it does not, and at the boundary between.
+func TestPayloadRoundTripsAtEverySize(t *testing.T) {
+	eachEngine(t, func(t *testing.T, engine string) {
+		for _, pl := range []struct{ name, path, suffix string }{
+			{"go", testPlugin(t, "tagged", "-X=main.tag=go"), "|go"},
+			{"rust", rustPlugin(t, "suffix"), "|rust"},
+		} {
+			h, _ := startHost(t, one(engine, pl.name, pl.path))
+			p := h.Plugin(pl.name)
+			for _, n := range []int{0, 1, 64, 4096 - len(pl.suffix), 4096 - len(pl.suffix) + 1, 4096, 4097, 70000} {
+				in := bytes.Repeat([]byte{'a' + byte(n%26)}, n)
+				m := &packets.Publish{Topic: "t", Payload: in}
+				if err := p.Transform(context.Background(), &hooks.Client{ID: "c"}, m); err != nil {
+					t.Fatalf("%s, %d bytes: %v", pl.name, n, err)
+				}
+				if want := append(bytes.Clone(in), pl.suffix...); !bytes.Equal(m.Payload, want) {
+					t.Errorf("%s, %d bytes: got %d bytes %.20q..., want %d bytes", pl.name, n, len(m.Payload), m.Payload, len(want))
+				}
+			}
+		}
+	})
+}

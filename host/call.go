@@ -2,6 +2,7 @@ package host
 
 import (
 	"encoding/binary"
+	"fmt"
 
 	"github.com/plumemq/plume/core/hooks"
 	"github.com/plumemq/plume/core/packets"
@@ -25,6 +26,9 @@ type call struct {
 	hasDeclared bool
 	filters     []filter
 	headerAt    uint32 // declare_header's address, 0 for none
+	payloadAt   uint32 // declare_payload's buffer, 0 for none
+	payloadCap  uint32
+	payloadIn   bool // this call's payload was written into that buffer
 
 	// results
 	errMsg       string
@@ -117,6 +121,9 @@ func (c *call) header() []byte {
 		}
 		if m.Properties.Has(packets.PropContentType) {
 			h[hdrFlags] |= flagContentType
+		}
+		if c.payloadIn {
+			h[hdrFlags] |= flagPayloadIn
 		}
 		binary.LittleEndian.PutUint32(h[hdrTopicLen:], uint32(len(m.Topic)))
 		binary.LittleEndian.PutUint32(h[hdrPayloadLen:], uint32(len(m.Payload)))
@@ -266,6 +273,20 @@ func (c *call) set(mem guestMemory, field, ptr, n uint32) int32 {
 		}
 	}
 	return statusBadField
+}
+
+// payloadFromBuffer takes a transform's new payload, the first n bytes of
+// the instance's declare_payload buffer, as if the guest had result_set it.
+func (c *call) payloadFromBuffer(inst *instance, n uint32) error {
+	if inst.payloadAt == 0 || n > inst.payloadCap {
+		return fmt.Errorf("%w: transform returned a %d-byte payload in a buffer of %d bytes", ErrABI, n, inst.payloadCap)
+	}
+	b, ok := inst.g.readMemory(inst.payloadAt, n)
+	if !ok {
+		return fmt.Errorf("%w: transform's payload buffer lies outside memory", ErrABI)
+	}
+	c.payload, c.changed = append(make([]byte, 0, n), b...), c.changed|setPayload
+	return nil
 }
 
 // apply writes a transform's results onto m, replacing (never modifying) the

@@ -71,6 +71,9 @@ type guest interface {
 	// writeMemory copies v into the instance's memory at off, between
 	// calls; false if that lies outside it.
 	writeMemory(off uint32, v []byte) bool
+	// readMemory returns a view of n bytes of the instance's memory at off,
+	// between calls, valid until the next call; false if outside it.
+	readMemory(off, n uint32) ([]byte, bool)
 	// interrupt cuts off the running call, from the watchdog's goroutine,
 	// for engines that the watchdog interrupts. The instance is dead after.
 	interrupt()

@@ -511,6 +511,14 @@ func (g *wasmtimeGuest) memorySize() uint32 {
 	return uint32(min(uint64(g.memory.DataSize(g.store)), math.MaxUint32))
 }
 
+func (g *wasmtimeGuest) readMemory(off, n uint32) ([]byte, bool) {
+	if g.memory == nil || g.closed {
+		return nil, false
+	}
+	m := byteMemory{data: g.memory.UnsafeData(g.store)}
+	return m.Read(off, n)
+}
+
 func (g *wasmtimeGuest) writeMemory(off uint32, v []byte) bool {
 	if g.memory == nil || g.closed {
 		return false

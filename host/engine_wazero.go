@@ -228,6 +228,13 @@ func (g *wazeroGuest) callWithTimeout(fn int, stack []uint64) error {
 
 func (g *wazeroGuest) memorySize() uint32 { return g.mod.Memory().Size() }
 
+func (g *wazeroGuest) readMemory(off, n uint32) ([]byte, bool) {
+	if g.mem == nil {
+		g.mem = g.mod.Memory()
+	}
+	return g.mem.Read(off, n)
+}
+
 func (g *wazeroGuest) writeMemory(off uint32, v []byte) bool {
 	if g.mem == nil {
 		g.mem = g.mod.Memory()

@@ -31,6 +31,7 @@ var hostFuncs = []hostFunc{
 	{"declare", declare, []api.ValueType{i32}, []api.ValueType{i32}},
 	{"declare_filter", declareFilter, []api.ValueType{i32, i32}, []api.ValueType{i32}},
 	{"declare_header", declareHeader, []api.ValueType{i32}, []api.ValueType{i32}},
+	{"declare_payload", declarePayload, []api.ValueType{i32, i32}, []api.ValueType{i32}},
 	{"log", logFn, []api.ValueType{i32, i32, i32}, nil},
 	{"kv_get", kvGet, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}},
 	{"kv_set", kvSet, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}},
@@ -132,6 +133,27 @@ func declareHeader(inst *instance, mem guestMemory, stack []uint64) {
 			return
 		}
 		inst.c.headerAt = ptr
+		stack[0] = statusOK
+	}
+}
+
+// declarePayload records a buffer of the guest's into which the host writes
+// the payload of on_publish and transform calls when it fits, saving the
+// guest an event_get, and from which a transform may return its new payload
+// without a result_set.
+func declarePayload(inst *instance, mem guestMemory, stack []uint64) {
+	ptr, n := uint32(stack[0]), uint32(stack[1])
+	switch {
+	case !inst.c.init:
+		stack[0] = status(statusWrongPhase)
+	case ptr == 0 || n == 0:
+		stack[0] = status(statusBadMemory)
+	default:
+		if _, ok := mem.Read(ptr, n); !ok {
+			stack[0] = status(statusBadMemory)
+			return
+		}
+		inst.c.payloadAt, inst.c.payloadCap = ptr, n
 		stack[0] = statusOK
 	}
 }

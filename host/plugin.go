@@ -252,9 +252,12 @@ func (p *Plugin) Transform(ctx context.Context, client *hooks.Client, msg *packe
 		switch {
 		case int64(res) < 0:
 			err = failed(c, res)
-		case res != 0:
+		case res&^(transformPayloadInBuffer|0xFFFFFFFF) != 0 || res != 0 && res&transformPayloadInBuffer == 0:
 			err = badResult("transform", res)
-		default:
+		case res != 0:
+			err = c.payloadFromBuffer(inst, uint32(res))
+		}
+		if err == nil {
 			c.apply(msg)
 		}
 	}

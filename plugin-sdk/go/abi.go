@@ -68,6 +68,7 @@ const (
 	flagRetain      = 1 << 0
 	flagDup         = 1 << 1
 	flagContentType = 1 << 5
+	flagPayloadIn   = 1 << 6 // the payload is in pushedPayload (declare_payload)
 )
 
 func decodeHeader(b []byte) header {

@@ -225,6 +225,11 @@ func (m *Message) Payload() []byte {
 		return m.newPayload
 	}
 	n := m.h.payloadLen
+	if m.h.flags&flagPayloadIn != 0 {
+		// The host wrote it into pushedPayload already; what is left of that
+		// buffer is room to append.
+		return pushedPayload[:n:len(pushedPayload)]
+	}
 	if n == 0 {
 		return payloadBuf[:0]
 	}
@@ -243,8 +248,21 @@ func (m *Message) Payload() []byte {
 	return b[:got]
 }
 
-// payloadBuf holds the payload of the call in progress; see Payload.
+// payloadBuf holds the payload of the call in progress when the host did not
+// write it into pushedPayload; see Payload.
 var payloadBuf = make([]byte, 0, 1024)
+
+// pushedPayload is the buffer declared with declare_payload: the host writes
+// payloads that fit into it before on_publish and transform calls, and a
+// transform hands its new payload back in it.
+var (
+	pushedPayload   [4096]byte
+	payloadDeclared bool
+)
+
+// transformPayloadInBuffer marks a transform result whose low 32 bits are the
+// length of the new payload in pushedPayload (ABI.md 3.1).
+const transformPayloadInBuffer = 1 << 62
 
 // ContentType is the MQTT 5 Content Type property and whether it is present.
 func (m *Message) ContentType() (string, bool) {
@@ -286,13 +304,23 @@ func (m *Message) ClearContentType() { m.set = m.set&^setContentType | clearCont
 // SetUserProperties replaces the user properties (transform only).
 func (m *Message) SetUserProperties(ps []Pair) { m.newProps, m.set = ps, m.set|setProps }
 
-// commit hands the recorded rewrite to the host.
-func (m *Message) commit() {
+// commit hands the recorded rewrite to the host and returns the transform's
+// result: a new payload that fits goes back in pushedPayload, named by the
+// result, instead of through a host call.
+func (m *Message) commit() int64 {
+	var res int64
 	if m.set&setTopic != 0 {
 		hostResultSet(fieldTopic, strPtr(m.newTopic), uint32(len(m.newTopic)))
 	}
-	if m.set&setPayload != 0 {
-		hostResultSet(fieldPayload, bytesPtr(m.newPayload), uint32(len(m.newPayload)))
+	if p := m.newPayload; m.set&setPayload != 0 {
+		if payloadDeclared && len(p) <= len(pushedPayload) {
+			if len(p) > 0 && &p[0] != &pushedPayload[0] { // not Payload() changed in place
+				copy(pushedPayload[:], p)
+			}
+			res = transformPayloadInBuffer | int64(len(p))
+		} else {
+			hostResultSet(fieldPayload, bytesPtr(p), uint32(len(p)))
+		}
 	}
 	if m.set&setContentType != 0 {
 		hostResultSet(fieldContentType, strPtr(m.newContentType), uint32(len(m.newContentType)))
@@ -304,4 +332,5 @@ func (m *Message) commit() {
 		b := encodePairs(m.newProps)
 		hostResultSet(fieldUserProps, bytesPtr(b), uint32(len(b)))
 	}
+	return res
 }

@@ -31,6 +31,9 @@ func plumeInit(configLen int32) int32 {
 	// Have the host write each call's header into hdrBuf: one host call
 	// less per event. Should it refuse, readHeader pulls it instead.
 	headerPushed = hostDeclareHeader(unsafe.Pointer(&hdrBuf[0])) == 0
+	// And payloads that fit into pushedPayload, which a transform may also
+	// return its payload in: two host calls less per transformed message.
+	payloadDeclared = hostDeclarePayload(unsafe.Pointer(&pushedPayload[0]), uint32(len(pushedPayload))) == 0
 	return 0
 }
 
@@ -142,8 +145,7 @@ func plumeTransform() int64 {
 		setError(err)
 		return errResultCode
 	}
-	m.commit()
-	return 0
+	return m.commit()
 }
 
 //go:wasmexport plume_on_connect

@@ -14,6 +14,7 @@ func hostConfigGet(unsafe.Pointer, uint32) int32                       { return 
 func hostDeclare(uint32) int32                                         { return statusWrongPhase }
 func hostDeclareFilter(unsafe.Pointer, uint32) int32                   { return statusWrongPhase }
 func hostDeclareHeader(unsafe.Pointer) int32                           { return statusWrongPhase }
+func hostDeclarePayload(unsafe.Pointer, uint32) int32                  { return statusWrongPhase }
 func hostLog(uint32, unsafe.Pointer, uint32)                           {}
 func hostKVGet(unsafe.Pointer, uint32, unsafe.Pointer, uint32) int32   { return statusAbsent }
 func hostKVSet(unsafe.Pointer, uint32, unsafe.Pointer, uint32) int32   { return statusWrongPhase }

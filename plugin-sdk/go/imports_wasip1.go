@@ -26,6 +26,9 @@ func hostDeclare(points uint32) int32
 //go:wasmimport plume declare_header
 func hostDeclareHeader(buf unsafe.Pointer) int32
 
+//go:wasmimport plume declare_payload
+func hostDeclarePayload(buf unsafe.Pointer, n uint32) int32
+
 //go:wasmimport plume declare_filter
 func hostDeclareFilter(ptr unsafe.Pointer, n uint32) int32
 

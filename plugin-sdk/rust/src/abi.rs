@@ -23,6 +23,11 @@ pub const REMOVE_LEN: u32 = 0xFFFF_FFFF;
 
 pub const FLAG_RETAIN: u8 = 1 << 0;
 pub const FLAG_DUP: u8 = 1 << 1;
+/// The payload is in the declare_payload buffer (see `payload_in`).
+pub const FLAG_PAYLOAD_IN: u8 = 1 << 6;
+/// A transform result naming a new payload of (result & 0xFFFFFFFF) bytes in
+/// the declare_payload buffer.
+pub const TRANSFORM_PAYLOAD_IN_BUFFER: i64 = 1 << 62;
 
 #[cfg(target_arch = "wasm32")]
 #[link(wasm_import_module = "plume")]
@@ -34,6 +39,7 @@ extern "C" {
     pub fn declare(points: u32) -> i32;
     pub fn declare_filter(ptr: *const u8, len: u32) -> i32;
     pub fn declare_header(buf: *mut u8) -> i32;
+    pub fn declare_payload(buf: *mut u8, len: u32) -> i32;
     pub fn log(level: u32, ptr: *const u8, len: u32);
     pub fn kv_get(key: *const u8, key_len: u32, buf: *mut u8, limit: u32) -> i32;
     pub fn kv_set(key: *const u8, key_len: u32, val: *const u8, val_len: u32) -> i32;
@@ -56,6 +62,7 @@ mod native {
     pub unsafe fn declare(_: u32) -> i32 { -4 }
     pub unsafe fn declare_filter(_: *const u8, _: u32) -> i32 { -4 }
     pub unsafe fn declare_header(_: *mut u8) -> i32 { -4 }
+    pub unsafe fn declare_payload(_: *mut u8, _: u32) -> i32 { -4 }
     pub unsafe fn log(_: u32, _: *const u8, _: u32) {}
     pub unsafe fn kv_get(_: *const u8, _: u32, _: *mut u8, _: u32) -> i32 { -1 }
     pub unsafe fn kv_set(_: *const u8, _: u32, _: *const u8, _: u32) -> i32 { -4 }
@@ -120,11 +127,41 @@ static mut PUSHED_HEADER: [u8; HEADER_SIZE] = [0; HEADER_SIZE];
 static mut HEADER_PUSHED: bool = false;
 
 /// Asks the host to write every call's header into `PUSHED_HEADER`, which
-/// saves an `event_get` per call. Called once, from init.
+/// saves an `event_get` per call, and payloads that fit into `PAYLOAD_BUF`,
+/// which saves another per message (and a transform's `result_set`).
+/// Called once, from init.
 pub fn push_header() {
     unsafe {
         HEADER_PUSHED = declare_header(core::ptr::addr_of_mut!(PUSHED_HEADER) as *mut u8) == 0;
+        PAYLOAD_DECLARED =
+            declare_payload(core::ptr::addr_of_mut!(PAYLOAD_BUF) as *mut u8, PAYLOAD_BUF_SIZE as u32) == 0;
     }
+}
+
+const PAYLOAD_BUF_SIZE: usize = 4096;
+static mut PAYLOAD_BUF: [u8; PAYLOAD_BUF_SIZE] = [0; PAYLOAD_BUF_SIZE];
+static mut PAYLOAD_DECLARED: bool = false;
+
+/// The payload the host wrote into the declared buffer, as an owned vector
+/// with room to grow. Only when the header's FLAG_PAYLOAD_IN says it is there.
+pub fn payload_in(n: u32) -> Vec<u8> {
+    let n = (n as usize).min(PAYLOAD_BUF_SIZE);
+    let mut v = Vec::with_capacity(n + n / 4 + 64);
+    unsafe { v.extend_from_slice(&(*core::ptr::addr_of!(PAYLOAD_BUF))[..n]) };
+    v
+}
+
+/// Hands a transform's new payload back through the declared buffer when it
+/// fits, returning the transform result that names it; None when it must go
+/// through result_set.
+pub fn payload_out(p: &[u8]) -> Option<i64> {
+    unsafe {
+        if !PAYLOAD_DECLARED || p.len() > PAYLOAD_BUF_SIZE {
+            return None;
+        }
+        (*core::ptr::addr_of_mut!(PAYLOAD_BUF))[..p.len()].copy_from_slice(p);
+    }
+    Some(TRANSFORM_PAYLOAD_IN_BUFFER | p.len() as i64)
 }
 
 /// Encodes key/value pairs in the list layout (ABI.md, 7).

@@ -287,6 +287,7 @@ impl Message {
     pub fn payload(&self) -> Vec<u8> {
         match &self.new_payload {
             Some(p) => p.clone(),
+            None if self.h.flags & abi::FLAG_PAYLOAD_IN != 0 => abi::payload_in(self.h.payload_len),
             None => abi::field_sized(abi::FIELD_PAYLOAD, self.h.payload_len),
         }
     }
@@ -325,12 +326,17 @@ impl Message {
         self.new_props = Some(ps);
     }
 
-    fn commit(&self) {
+    /// Hands the rewrite to the host; returns the transform's result.
+    fn commit(&self) -> i64 {
+        let mut res = 0;
         if let Some(t) = &self.new_topic {
             abi::set(abi::FIELD_TOPIC, t.as_bytes());
         }
         if let Some(p) = &self.new_payload {
-            abi::set(abi::FIELD_PAYLOAD, p);
+            match abi::payload_out(p) {
+                Some(r) => res = r,
+                None => abi::set(abi::FIELD_PAYLOAD, p),
+            }
         }
         match &self.new_content_type {
             Some(Some(ct)) => abi::set(abi::FIELD_CONTENT_TYPE, ct.as_bytes()),
@@ -342,6 +348,7 @@ impl Message {
         if let Some(ps) = &self.new_props {
             abi::set(abi::FIELD_USER_PROPS, &abi::encode_pairs(ps));
         }
+        res
     }
 }
 

@@ -102,10 +102,7 @@ pub fn on_publish<P: Plugin>(p: &P) -> i64 {
 pub fn transform<P: Plugin>(p: &P) -> i64 {
     let mut m = message(Header::read());
     match p.transform(&mut m) {
-        Ok(()) => {
-            m.commit();
-            0
-        }
+        Ok(()) => m.commit(),
         Err(e) => {
             set_error(&e);
             -1
