@@ -16,6 +16,11 @@ import (
 // reload) is void.
 type authzCache struct {
 	m map[authzKey]authzEntry
+	// last is the entry used last: most devices publish to one topic, or to
+	// a few in turn, and comparing one key costs less than hashing it.
+	last    authzKey
+	lastHit authzEntry
+	hasLast bool
 }
 
 type authzKey struct {
@@ -25,6 +30,7 @@ type authzKey struct {
 }
 
 type authzEntry struct {
+	key        authzKey // its own copy of the topic
 	generation uint64
 	res        hooks.AuthzResult
 }
@@ -51,7 +57,11 @@ func (b *Broker) authorizePublish(ctx context.Context, client *hooks.Client, p *
 	key := authzKey{topic: p.Topic, qos: p.QoS, retain: p.Retain}
 	gen := b.generation()
 	if cache != nil {
+		if cache.hasLast && cache.last == key && cache.lastHit.generation == gen {
+			return cache.lastHit.res
+		}
 		if e, ok := cache.m[key]; ok && e.generation == gen {
+			cache.last, cache.lastHit, cache.hasLast = e.key, e, true
 			return e.res
 		}
 	}
@@ -64,7 +74,9 @@ func (b *Broker) authorizePublish(ctx context.Context, client *hooks.Client, p *
 		// The topic may point into the publisher's read buffer: keep a copy
 		// of it, not the buffer.
 		key.topic = strings.Clone(key.topic)
-		cache.m[key] = authzEntry{generation: gen, res: res}
+		e := authzEntry{key: key, generation: gen, res: res}
+		cache.m[key] = e
+		cache.last, cache.lastHit, cache.hasLast = key, e, true
 	}
 	return res
 }

@@ -424,6 +424,7 @@ func TestCacheableAuthorizationIsAskedOncePerTopicUntilTheHooksChange(t *testing
 	}
 	publish("cached/a", 5)
 	publish("cached/b", 3)
+	publish("cached/a", 2) // from the map, no longer the last used
 	publish("plain/a", 4)
 	if n := authz.calls.Load(); n != 1+1+4 {
 		t.Fatalf("authorize called %d times, want 6 (once per cacheable topic, every time otherwise)", n)
