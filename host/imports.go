@@ -118,22 +118,11 @@ func declare(inst *instance, mem guestMemory, stack []uint64) {
 }
 
 // declareHeader records where in the guest's memory the host writes each
-// call's event header, saving the guest an event_get per call. The place is
-// checked now; linear memory never shrinks, so it stays valid.
+// call's event header, saving the guest an event_get per call.
 func declareHeader(inst *instance, mem guestMemory, stack []uint64) {
 	ptr := uint32(stack[0])
-	switch {
-	case !inst.c.init:
-		stack[0] = status(statusWrongPhase)
-	case ptr == 0:
-		stack[0] = status(statusBadMemory) // address 0 is how a null pointer looks
-	default:
-		if _, ok := mem.Read(ptr, headerSize); !ok {
-			stack[0] = status(statusBadMemory)
-			return
-		}
+	if stack[0] = status(declaredRegion(inst, mem, ptr, headerSize)); stack[0] == statusOK {
 		inst.c.headerAt = ptr
-		stack[0] = statusOK
 	}
 }
 
@@ -143,19 +132,25 @@ func declareHeader(inst *instance, mem guestMemory, stack []uint64) {
 // without a result_set.
 func declarePayload(inst *instance, mem guestMemory, stack []uint64) {
 	ptr, n := uint32(stack[0]), uint32(stack[1])
+	if stack[0] = status(declaredRegion(inst, mem, ptr, n)); stack[0] == statusOK {
+		inst.c.payloadAt, inst.c.payloadCap = ptr, n
+	}
+}
+
+// declaredRegion checks a region a guest hands the host to keep: during init
+// only, not at address 0 (a null pointer), not empty, inside memory. Linear
+// memory never shrinks, so a region inside it now stays inside.
+func declaredRegion(inst *instance, mem guestMemory, ptr, n uint32) int32 {
 	switch {
 	case !inst.c.init:
-		stack[0] = status(statusWrongPhase)
+		return statusWrongPhase
 	case ptr == 0 || n == 0:
-		stack[0] = status(statusBadMemory)
-	default:
-		if _, ok := mem.Read(ptr, n); !ok {
-			stack[0] = status(statusBadMemory)
-			return
-		}
-		inst.c.payloadAt, inst.c.payloadCap = ptr, n
-		stack[0] = statusOK
+		return statusBadMemory
 	}
+	if _, ok := mem.Read(ptr, n); !ok {
+		return statusBadMemory
+	}
+	return statusOK
 }
 
 func declareFilter(inst *instance, mem guestMemory, stack []uint64) {

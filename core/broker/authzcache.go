@@ -18,8 +18,7 @@ type authzCache struct {
 	m map[authzKey]authzEntry
 	// last is the entry used last: most devices publish to one topic, or to
 	// a few in turn, and comparing one key costs less than hashing it.
-	last    authzKey
-	lastHit authzEntry
+	last    authzEntry
 	hasLast bool
 }
 
@@ -57,11 +56,11 @@ func (b *Broker) authorizePublish(ctx context.Context, client *hooks.Client, p *
 	key := authzKey{topic: p.Topic, qos: p.QoS, retain: p.Retain}
 	gen := b.generation()
 	if cache != nil {
-		if cache.hasLast && cache.last == key && cache.lastHit.generation == gen {
-			return cache.lastHit.res
+		if cache.hasLast && cache.last.key == key && cache.last.generation == gen {
+			return cache.last.res
 		}
 		if e, ok := cache.m[key]; ok && e.generation == gen {
-			cache.last, cache.lastHit, cache.hasLast = e.key, e, true
+			cache.last, cache.hasLast = e, true
 			return e.res
 		}
 	}
@@ -76,7 +75,7 @@ func (b *Broker) authorizePublish(ctx context.Context, client *hooks.Client, p *
 		key.topic = strings.Clone(key.topic)
 		e := authzEntry{key: key, generation: gen, res: res}
 		cache.m[key] = e
-		cache.last, cache.lastHit, cache.hasLast = key, e, true
+		cache.last, cache.hasLast = e, true
 	}
 	return res
 }

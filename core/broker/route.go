@@ -17,7 +17,7 @@ var matchesPool = sync.Pool{New: func() any { return new(topics.Matches) }}
 // returns how many sessions it was offered to. A publisher's reader passes its
 // batch, so that each subscriber connection is flushed once per read batch;
 // other callers pass nil and their writes are flushed as usual.
-func (b *Broker) publish(m *session.Message, batch *flushBatch) int {
+func (b *Broker) publish(m *session.Message, batch session.Batch) int {
 	if m.Retain {
 		b.retain(m)
 	}
@@ -56,7 +56,7 @@ func (b *Broker) publish(m *session.Message, batch *flushBatch) int {
 
 // deliverMerged offers m to the session of subs[0].Client, all of whose
 // subscriptions are in subs.
-func (b *Broker) deliverMerged(m *session.Message, subs []topics.Subscription, now int64, batch *flushBatch) bool {
+func (b *Broker) deliverMerged(m *session.Message, subs []topics.Subscription, now int64, batch session.Batch) bool {
 	d := session.Delivery{Msg: m}
 	matched := false
 	for i := range subs {
@@ -80,11 +80,7 @@ func (b *Broker) deliverMerged(m *session.Message, subs []topics.Subscription, n
 		return false
 	}
 	e := v.(*entry)
-	var sb session.Batch
-	if batch != nil {
-		sb = batch // a nil *flushBatch must not become a non-nil interface
-	}
-	if !e.DeliverBatched(d, now, sb) {
+	if !e.DeliverBatched(d, now, batch) {
 		b.noteDrop(e, d.QoS)
 		return false
 	}
@@ -190,11 +186,7 @@ func (c *client) SendPublish(d session.Delivery, batch session.Batch) bool {
 		return false
 	}
 	c.b.stats.msgsOut.Add(1)
-	if batch != nil {
-		c.endIn(batch)
-	} else {
-		c.end()
-	}
+	c.endIn(batch)
 	return true
 }
 

@@ -45,22 +45,20 @@ func (c *client) begin() bool {
 }
 
 // end unlocks the write side and makes sure a flusher will write what is pending.
-func (c *client) end() {
-	if !c.flushing && len(c.out) > 0 && !c.wclosed {
-		c.flushing = true
-		c.startFlusher()
-	}
-	c.wmu.Unlock()
-}
+func (c *client) end() { c.endIn(nil) }
 
-// endIn is end for a write made during batch: instead of starting a flusher
-// now, the connection joins the batch, whose owner starts it when the batch
-// ends. Meanwhile flushing is already set, so other writers leave it to the
-// batch too; what they append goes out in the same write.
+// endIn is end for a write made during batch (nil: none): instead of starting
+// a flusher now, the connection joins the batch, whose owner starts it when
+// the batch ends. Meanwhile flushing is already set, so other writers leave it
+// to the batch too; what they append goes out in the same write.
 func (c *client) endIn(batch session.Batch) {
 	if !c.flushing && len(c.out) > 0 && !c.wclosed {
 		c.flushing = true
-		batch.Defer(c)
+		if batch != nil {
+			batch.Defer(c)
+		} else {
+			c.startFlusher()
+		}
 	}
 	c.wmu.Unlock()
 }
