@@ -30,8 +30,8 @@ type Broker struct {
 	maxPacket uint32
 	// partials bounds bytes held for packets still arriving (reader.go).
 	partials *byteBudget
-	started   time.Time
-	stats     stats
+	started  time.Time
+	stats    stats
 
 	sessions sync.Map   // client id -> *entry; written under mu, read anywhere
 	retainMu sync.Mutex // orders writes to retained and the store's copy

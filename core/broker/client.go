@@ -53,8 +53,8 @@ type client struct {
 	wclosed  bool
 	// writeFailed: a write to the socket failed; nothing more can reach the client.
 	writeFailed bool
-	draining atomic.Bool
-	batch    flushBatch // subscriber connections this reader owes a flush; reader-owned
+	draining    atomic.Bool
+	batch       flushBatch // subscriber connections this reader owes a flush; reader-owned
 
 	stop     atomic.Pointer[stopRequest] // set by kick
 	done     chan struct{}               // closed when cleanup has finished
@@ -88,7 +88,9 @@ func newClient(b *Broker, conn net.Conn, listener string) *client {
 var nextHandle atomic.Uint64
 
 // kick asks the reader to stop with reason; the first request wins.
-func (c *client) kick(reason packets.ReasonCode, will bool) { c.stopWith(&stopRequest{reason: reason, will: will}) }
+func (c *client) kick(reason packets.ReasonCode, will bool) {
+	c.stopWith(&stopRequest{reason: reason, will: will})
+}
 
 // stopWith asks the reader to end the connection through finish, the one path
 // that logs, publishes the will and detaches the session. Whoever else finds

@@ -61,8 +61,8 @@ type Limits struct {
 	// discarding) after it sent a DISCONNECT or refusing CONNACK, so that a
 	// client still writing reads the reason instead of a reset. Negative: none.
 	DrainAfterDisconnect time.Duration
-	MaxQoS               *byte         // highest QoS the broker accepts; nil = 2
-	RetainAvailable      *bool         // nil = true
+	MaxQoS               *byte // highest QoS the broker accepts; nil = 2
+	RetainAvailable      *bool // nil = true
 }
 
 // Defaults returns o with every zero field set to its default.

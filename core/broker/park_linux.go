@@ -9,9 +9,9 @@ import (
 // readable. Sockets are armed one-shot and level-triggered, so bytes that
 // arrived between the reader's last read and arm are reported at once.
 type poller struct {
-	epfd  int
-	wake  [2]int // a pipe whose read end stops the loop
-	mu sync.Mutex
+	epfd int
+	wake [2]int // a pipe whose read end stops the loop
+	mu   sync.Mutex
 	// conns is keyed by the connection's handle, never by its socket number:
 	// a closed socket's number is soon another connection's, and a stale
 	// entry must not be able to wake, or forget, the wrong one.

@@ -209,7 +209,7 @@ func (c *client) closeWrites(grace time.Duration) {
 // Limits.DrainAfterDisconnect has passed.
 
 const (
-	maxDrainBytes = 1 << 20
+	maxDrainBytes = 16 << 20
 	drainQuiet    = 200 * time.Millisecond
 )
 
