@@ -45,12 +45,22 @@ type reader struct {
 	// parking and the stall limit of a packet in progress.
 	lastRead time.Time
 
-	// A packet whose body is still arriving: its header, and the body so
-	// far (len = received, cap = allocated and charged to budget).
-	head    packets.FixedHeader
-	partial []byte
-	inBody  bool
-	budget  *byteBudget // bytes held for bodies in progress, broker-wide; nil = unbounded
+	pend   *pendingBody // a packet whose body is still arriving; nil between packets
+	budget *byteBudget  // bytes held for bodies in progress, broker-wide; nil = unbounded
+
+	// One read's target and results, kept here so that the RawConn
+	// callback captures only the reader (reader.read).
+	into []byte
+	n    int
+	rerr error
+}
+
+// pendingBody is a packet whose body is still arriving: its header, and the
+// body so far (len = received, cap = allocated and charged to the budget).
+// Only a connection in that state pays for it.
+type pendingBody struct {
+	head packets.FixedHeader
+	body []byte
 }
 
 func newReader(conn net.Conn, budget *byteBudget) reader {
@@ -78,7 +88,7 @@ var errReadBudget = &packets.Error{Reason: packets.QuotaExceeded, Msg: "the serv
 // An error other than a deadline ends the connection; after a deadline the
 // caller may call next again and lose nothing.
 func (rd *reader) next(limit uint32) (packets.FixedHeader, []byte, error) {
-	if rd.inBody {
+	if rd.pend != nil {
 		return rd.continueBody()
 	}
 	// The previous body may have pointed into the buffer; only now, when the
@@ -124,36 +134,35 @@ func (rd *reader) body(h packets.FixedHeader) (packets.FixedHeader, []byte, erro
 	if !rd.budget.take(size) {
 		return h, nil, errReadBudget
 	}
-	rd.head, rd.inBody = h, true
-	rd.partial = make([]byte, avail, size)
-	rd.r += copy(rd.partial, (*rd.buf)[rd.r:rd.w])
+	rd.pend = &pendingBody{head: h, body: make([]byte, avail, size)}
+	rd.r += copy(rd.pend.body, (*rd.buf)[rd.r:rd.w])
 	rd.releaseIfEmpty()
 	return rd.continueBody()
 }
 
 // continueBody reads the packet in progress until it is whole or a read fails.
 func (rd *reader) continueBody() (packets.FixedHeader, []byte, error) {
-	h := rd.head
-	for len(rd.partial) < h.Remaining {
-		if len(rd.partial) == cap(rd.partial) {
-			size := min(h.Remaining, 2*cap(rd.partial))
-			if !rd.budget.take(size - cap(rd.partial)) {
+	p := rd.pend
+	h := p.head
+	for len(p.body) < h.Remaining {
+		if len(p.body) == cap(p.body) {
+			size := min(h.Remaining, 2*cap(p.body))
+			if !rd.budget.take(size - cap(p.body)) {
 				return h, nil, errReadBudget
 			}
-			grown := make([]byte, len(rd.partial), size)
-			copy(grown, rd.partial)
-			rd.partial = grown
+			grown := make([]byte, len(p.body), size)
+			copy(grown, p.body)
+			p.body = grown
 		}
-		n, err := rd.readInto(rd.partial[len(rd.partial):cap(rd.partial)])
-		rd.partial = rd.partial[:len(rd.partial)+n]
-		if err != nil && len(rd.partial) < h.Remaining {
+		n, err := rd.readInto(p.body[len(p.body):cap(p.body)])
+		p.body = p.body[:len(p.body)+n]
+		if err != nil && len(p.body) < h.Remaining {
 			return h, nil, err
 		}
 	}
-	body := rd.partial
-	rd.budget.give(cap(body))
-	rd.partial, rd.inBody = nil, false
-	return h, body, nil
+	rd.budget.give(cap(p.body))
+	rd.pend = nil
+	return h, p.body, nil
 }
 
 // keepsBody reports whether decoded packets of type t outlive the read: their
@@ -179,17 +188,7 @@ func (rd *reader) fill() error {
 		rd.w = copy(*rd.buf, (*rd.buf)[rd.r:rd.w])
 		rd.r = 0
 	}
-	if rd.buf == nil && rd.raw == nil {
-		rd.buf = readBufs.Get().(*[]byte)
-	}
-	// On a socket, borrow the buffer only once bytes are there: a reader
-	// waiting for readability holds none.
-	n, err := rd.read(func() []byte {
-		if rd.buf == nil {
-			rd.buf = readBufs.Get().(*[]byte)
-		}
-		return (*rd.buf)[rd.w:]
-	})
+	n, err := rd.read(nil)
 	rd.w += n
 	if n > 0 {
 		return nil
@@ -199,58 +198,74 @@ func (rd *reader) fill() error {
 }
 
 // readInto reads into p, which the caller owns.
-func (rd *reader) readInto(p []byte) (int, error) {
-	return rd.read(func() []byte { return p })
-}
+func (rd *reader) readInto(p []byte) (int, error) { return rd.read(p) }
 
-// read makes one read into the slice into returns, asked for only when bytes
-// are ready on a socket. It reports io.EOF for an orderly close and never
-// returns 0 bytes without an error.
-func (rd *reader) read(into func() []byte) (int, error) {
+// read makes one read into p or, when p is nil, into the pooled buffer after
+// rd.w, which on a socket is borrowed only once bytes are ready: a reader
+// waiting for readability holds none. It reports io.EOF for an orderly close
+// and never returns 0 bytes without an error.
+func (rd *reader) read(p []byte) (int, error) {
 	var n int
 	var err error
+	rd.into = p
 	if rd.raw == nil {
-		n, err = rd.conn.Read(into())
+		n, err = rd.conn.Read(rd.target())
 		if n == 0 && err == nil {
 			err = io.ErrNoProgress
 		}
 	} else {
-		var rerr error
-		err = rd.raw.Read(func(fd uintptr) bool {
-			p := into()
-			n, rerr = syscall.Read(int(fd), p)
-			if rerr == syscall.EAGAIN {
-				if rd.buf != nil && rd.r == rd.w {
-					rd.releaseIfEmpty() // wait for readability without holding a buffer
-				}
-				n = 0
-				return false
-			}
-			return rerr != syscall.EINTR
-		})
+		rd.n, rd.rerr = 0, nil
+		err = rd.raw.Read(rd.readReady)
+		n = rd.n
 		if err == nil {
-			err = rerr
-		}
-		if n < 0 {
-			n = 0
+			err = rd.rerr
 		}
 		if n == 0 && err == nil {
 			err = io.EOF
 		}
 	}
+	rd.into = nil
 	if n > 0 {
 		rd.lastRead = time.Now()
 	}
 	return n, err
 }
 
+// target is where the current read goes.
+func (rd *reader) target() []byte {
+	if rd.into != nil {
+		return rd.into
+	}
+	if rd.buf == nil {
+		rd.buf = readBufs.Get().(*[]byte)
+	}
+	return (*rd.buf)[rd.w:]
+}
+
+// readReady is the syscall.RawConn callback of read; its results go through
+// the reader's fields so that the callback captures nothing but the reader.
+func (rd *reader) readReady(fd uintptr) bool {
+	n, err := syscall.Read(int(fd), rd.target())
+	if err == syscall.EAGAIN {
+		if rd.into == nil {
+			rd.releaseIfEmpty() // wait for readability without holding a buffer
+		}
+		return false
+	}
+	if err == syscall.EINTR {
+		return false
+	}
+	rd.n, rd.rerr = max(n, 0), err
+	return true
+}
+
 // empty reports whether no unparsed bytes are buffered and no packet is in
 // progress: the next read waits on the socket for a new packet.
-func (rd *reader) empty() bool { return !rd.inBody && (rd.buf == nil || rd.r == rd.w) }
+func (rd *reader) empty() bool { return rd.pend == nil && (rd.buf == nil || rd.r == rd.w) }
 
 // midPacket reports whether part of a packet has arrived and the rest has not.
 // Call only when next returned an error.
-func (rd *reader) midPacket() bool { return rd.inBody || (rd.buf != nil && rd.r < rd.w) }
+func (rd *reader) midPacket() bool { return rd.pend != nil || (rd.buf != nil && rd.r < rd.w) }
 
 // release returns the buffers, for a connection that is done.
 func (rd *reader) release() {
@@ -258,8 +273,8 @@ func (rd *reader) release() {
 		readBufs.Put(rd.buf)
 		rd.buf, rd.r, rd.w = nil, 0, 0
 	}
-	if rd.inBody {
-		rd.budget.give(cap(rd.partial))
-		rd.partial, rd.inBody = nil, false
+	if rd.pend != nil {
+		rd.budget.give(cap(rd.pend.body))
+		rd.pend = nil
 	}
 }
