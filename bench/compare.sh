@@ -8,8 +8,10 @@
 #   BENCH_DURATION     measured window of each throughput scenario (10s)
 #   BENCH_WARMUP       publishing before the window opens (1s)
 #   BENCH_IDLE_CONNS   connections in the idle scenario (8000)
+#   BENCH_TRICKLE_CONNS connections in the trickle scenario (1000), each
+#                      announcing a 1 MiB PUBLISH and sending a byte every 2 s
 #   BENCH_OUTSTANDING  max messages in flight end to end, per publisher (1000)
-#   BENCH_SCENARIOS    subset of "pairs fanin fanout idle"
+#   BENCH_SCENARIOS    subset of "pairs fanin fanout idle trickle"
 #   BENCH_BROKERS      subset of "plume plume+plugins mochi mosquitto"
 #   BENCH_PLUGIN_LANG  go (default) or rust: which SDK's build of the benchmark plugin
 #   BENCH_PLUGIN_SCENARIOS  scenarios that plume+plugins runs ("pairs"): Plume
@@ -26,8 +28,9 @@ BIN=$BENCH_DIR/bin
 DURATION=${BENCH_DURATION:-10s}
 WARMUP=${BENCH_WARMUP:-1s}
 IDLE_CONNS=${BENCH_IDLE_CONNS:-8000}
+TRICKLE_CONNS=${BENCH_TRICKLE_CONNS:-1000}
 OUTSTANDING=${BENCH_OUTSTANDING:-1000}
-SCENARIOS=${BENCH_SCENARIOS:-pairs fanin fanout idle}
+SCENARIOS=${BENCH_SCENARIOS:-pairs fanin fanout idle trickle}
 BROKERS=${BENCH_BROKERS:-plume plume+plugins mochi mosquitto}
 PLUGIN_SCENARIOS=${BENCH_PLUGIN_SCENARIOS:-pairs}
 BASE_PORT=${BENCH_PORT:-28830}
@@ -205,9 +208,11 @@ for round in $(seq "$ROUNDS"); do
 				continue
 			fi
 			log "round $round/$ROUNDS: $scenario on $broker"
+			conns=$IDLE_CONNS
+			[ "$scenario" = trickle ] && conns=$TRICKLE_CONNS
 			if ! timeout 180 "$BIN/loadgen" run -addr "127.0.0.1:$BROKER_PORT" -broker "$broker" \
 				-scenario "$scenario" -pid "$BROKER_PID" -duration "$DURATION" -warmup "$WARMUP" \
-				-conns "$IDLE_CONNS" -outstanding "$OUTSTANDING" -out "$out" >/dev/null; then
+				-conns "$conns" -outstanding "$OUTSTANDING" -out "$out" >/dev/null; then
 				record_error "$broker" "$scenario" "loadgen failed or timed out" "$out"
 			fi
 			if ! kill -0 "$BROKER_PID" 2>/dev/null; then
@@ -222,7 +227,7 @@ done
 echo
 MOSQ_VERSION=$([ -n "$MOSQUITTO" ] && "$MOSQUITTO" -h 2>/dev/null | head -1 | awk '{print $3}')
 PLUME_COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)
-SETTINGS="window=$DURATION warmup=$WARMUP outstanding=$OUTSTANDING idle_conns=$IDLE_CONNS rounds=$ROUNDS"
+SETTINGS="window=$DURATION warmup=$WARMUP outstanding=$OUTSTANDING idle_conns=$IDLE_CONNS trickle_conns=$TRICKLE_CONNS rounds=$ROUNDS"
 SETTINGS+=" plume=${PLUME_COMMIT:-unknown} mochi=$(cd "$BENCH_DIR" && go list -m -f '{{.Version}}' github.com/mochi-mqtt/server/v2)"
 SETTINGS+=" mosquitto=${MOSQ_VERSION:-none}"
 "$BIN/loadgen" report -settings "$SETTINGS" -out "$BENCH_DIR/results/latest.json" "$RUN_DIR"/*.json

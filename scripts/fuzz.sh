@@ -9,11 +9,14 @@ cache=$(go env GOCACHE)/fuzz
 module=$(go list -m)
 for target in \
   ./core/packets:FuzzDecode \
+  ./core/broker:FuzzReaderFraming \
   ./core/topics:FuzzMatch \
   ./core/topics:FuzzValidateFilter \
   ./cmd/plume/internal/config:FuzzParse; do
   pkg=${target%%:*} name=${target##*:}
-  go test -run '^$' -fuzz "^${name}\$" -fuzztime "$time" "$pkg"
+  # Minimising a large interesting input can take minutes with no progress
+  # shown; a bounded minimisation keeps the run to FUZZTIME per target.
+  go test -run '^$' -fuzz "^${name}\$" -fuzztime "$time" -fuzzminimizetime 5s "$pkg"
   found="$cache/$module/${pkg#./}/$name"
   if [ -d "$found" ]; then
     mkdir -p "$pkg/testdata/fuzz/$name"

@@ -18,6 +18,29 @@ type idleConfig struct {
 	conns       int
 	concurrency int           // connections being opened at once
 	settle      time.Duration // longest wait for RSS to stop moving
+	// announce > 0 makes each connection an attacker of the read path: after
+	// CONNECT it announces a PUBLISH of this many bytes and then sends one
+	// byte every trickleEvery, never finishing it.
+	announce int
+}
+
+const trickleEvery = 2 * time.Second
+
+// announcement is a PUBLISH fixed header announcing n bytes, and the first
+// byte of its body.
+func announcement(n int) []byte {
+	b := []byte{0x30}
+	for {
+		d := byte(n % 128)
+		n /= 128
+		if n > 0 {
+			d |= 0x80
+		}
+		b = append(b, d)
+		if n == 0 {
+			return append(b, 0x00)
+		}
+	}
 }
 
 type idleResult struct {
@@ -120,6 +143,15 @@ func runIdle(cfg idleConfig) (res idleResult, err error) {
 					next.Store(int64(cfg.conns)) // stop the other dialers too
 					return
 				}
+				if cfg.announce > 0 {
+					if _, err := c.nc.Write(announcement(cfg.announce)); err != nil {
+						mu.Lock()
+						if firstErr == nil {
+							firstErr = fmt.Errorf("announcement on connection %d: %w", i+1, err)
+						}
+						mu.Unlock()
+					}
+				}
 				conns[i] = c
 				readers.Add(1)
 				go func() {
@@ -140,6 +172,11 @@ func runIdle(cfg idleConfig) (res idleResult, err error) {
 	}
 	res.conns = cfg.conns
 	res.connectTime = time.Since(start)
+	if cfg.announce > 0 {
+		stop := make(chan struct{})
+		defer close(stop)
+		go trickle(conns, stop)
+	}
 
 	after, readings, err := stableRSS(cfg.pid, cfg.settle)
 	if err != nil {
@@ -149,4 +186,22 @@ func runIdle(cfg idleConfig) (res idleResult, err error) {
 	res.perConnKiB = float64(after-before) / float64(cfg.conns)
 	res.droppedByPeer = closedByPeer.Load()
 	return res, nil
+}
+
+// trickle sends one more byte on every connection each trickleEvery: enough
+// progress to never look stalled, never enough to finish a packet.
+func trickle(conns []*conn, stop <-chan struct{}) {
+	t := time.NewTicker(trickleEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			for _, c := range conns {
+				_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+				_, _ = c.nc.Write([]byte{'x'})
+			}
+		}
+	}
 }

@@ -25,7 +25,7 @@ const (
 )
 
 var (
-	scenarioOrder = []string{"pairs", "fanin", "fanout", "idle"}
+	scenarioOrder = []string{"pairs", "fanin", "fanout", "idle", "trickle"}
 	peers         = []string{"mochi", "mosquitto"}
 )
 
@@ -111,9 +111,9 @@ func cmdReport(args []string) error {
 				continue
 			}
 			switch {
-			case sc == "idle" && q.RSSPerConnKiB > 0:
+			case memoryScenario(sc) && q.RSSPerConnKiB > 0:
 				ratios = append(ratios, Ratio{sc, peer, "rss_per_conn", p.RSSPerConnKiB / q.RSSPerConnKiB})
-			case sc != "idle" && q.MsgsPerSec > 0:
+			case !memoryScenario(sc) && q.MsgsPerSec > 0:
 				ratios = append(ratios, Ratio{sc, peer, "msgs_per_s", p.MsgsPerSec / q.MsgsPerSec})
 				if p.MsgsPerCPUSec > 0 && q.MsgsPerCPUSec > 0 {
 					ratios = append(ratios, Ratio{sc, peer, "msgs_per_broker_cpu_s", p.MsgsPerCPUSec / q.MsgsPerCPUSec})
@@ -148,7 +148,7 @@ func cmdReport(args []string) error {
 			continue
 		}
 		var rate, p50, p99, lost, cores, perCPU, rss, vsMochi, vsMosq string
-		if r.Scenario == "idle" {
+		if memoryScenario(r.Scenario) {
 			rss = fmt.Sprintf("%.2f KiB", r.RSSPerConnKiB)
 		} else {
 			rate = fmt.Sprintf("%.0f", r.MsgsPerSec)
@@ -275,7 +275,7 @@ func medianRuns(all []Result) []Result {
 			continue
 		}
 		figure := func(r Result) float64 {
-			if r.Scenario == "idle" {
+			if memoryScenario(r.Scenario) {
 				return r.RSSPerConnKiB
 			}
 			return r.MsgsPerSec
@@ -300,3 +300,7 @@ func medianRuns(all []Result) []Result {
 	}
 	return out
 }
+
+// memoryScenario reports whether a scenario measures RSS per connection
+// rather than throughput.
+func memoryScenario(sc string) bool { return sc == "idle" || sc == "trickle" }

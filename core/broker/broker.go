@@ -28,8 +28,10 @@ type Broker struct {
 	router    *topics.Router
 	retained  *topics.Retained[*session.Message]
 	maxPacket uint32
-	started   time.Time
-	stats     stats
+	// partials bounds bytes held for packets still arriving (reader.go).
+	partials *byteBudget
+	started  time.Time
+	stats    stats
 
 	sessions sync.Map   // client id -> *entry; written under mu, read anywhere
 	retainMu sync.Mutex // orders writes to retained and the store's copy
@@ -76,6 +78,7 @@ func New(opts Options) (*Broker, error) {
 		router:    topics.NewRouter(),
 		retained:  topics.NewRetained[*session.Message](),
 		maxPacket: opts.Limits.MaxPacketSize,
+		partials:  newByteBudget(opts.Limits.MaxPartialPacketBytes),
 		started:   time.Now(),
 		clients:   map[*client]struct{}{},
 		listeners: map[net.Listener]struct{}{},

@@ -43,6 +43,7 @@ type client struct {
 	hooked        bool               // authenticate hooks saw this client (they get OnDisconnect)
 	authz         authzCache         // publish authorizations the hooks let us reuse
 	refused       packets.ReasonCode // why the CONNECT was refused, if it was
+	saidGoodbye   bool               // a DISCONNECT or refusing CONNACK was queued: drain before closing (reader-owned)
 
 	// Write side: see writer.go.
 	wmu      sync.Mutex
@@ -50,8 +51,10 @@ type client struct {
 	out      []byte
 	flushing bool
 	wclosed  bool
-	draining atomic.Bool
-	batch    flushBatch // subscriber connections this reader owes a flush; reader-owned
+	// writeFailed: a write to the socket failed; nothing more can reach the client.
+	writeFailed bool
+	draining    atomic.Bool
+	batch       flushBatch // subscriber connections this reader owes a flush; reader-owned
 
 	stop     atomic.Pointer[stopRequest] // set by kick
 	done     chan struct{}               // closed when cleanup has finished
@@ -68,11 +71,12 @@ type client struct {
 // stopRequest asks a client's reader to end the connection.
 type stopRequest struct {
 	reason packets.ReasonCode
-	will   bool // publish the will: yes for takeover and shutdown, as for any close without DISCONNECT 0x00 [MQTT-3.1.2-8]
+	will   bool  // publish the will: yes for takeover and shutdown, as for any close without DISCONNECT 0x00 [MQTT-3.1.2-8]
+	err    error // what went wrong, for the log; nil for a deliberate stop
 }
 
 func newClient(b *Broker, conn net.Conn, listener string) *client {
-	c := &client{b: b, conn: conn, rd: newReader(conn), done: make(chan struct{}), fd: -1}
+	c := &client{b: b, conn: conn, rd: newReader(conn, b.partials), done: make(chan struct{}), fd: -1}
 	c.wcond.L = &c.wmu
 	c.info.RemoteAddr = conn.RemoteAddr().String()
 	c.info.Listener = listener
@@ -85,7 +89,16 @@ var nextHandle atomic.Uint64
 
 // kick asks the reader to stop with reason; the first request wins.
 func (c *client) kick(reason packets.ReasonCode, will bool) {
-	if c.stop.CompareAndSwap(nil, &stopRequest{reason: reason, will: will}) {
+	c.stopWith(&stopRequest{reason: reason, will: will})
+}
+
+// stopWith asks the reader to end the connection through finish, the one path
+// that logs, publishes the will and detaches the session. Whoever else finds
+// the connection broken (a failed write) comes here too: closing the socket
+// under a reader, parked or not, would skip all of that and hand its socket
+// number to the next connection while the poller still knows it.
+func (c *client) stopWith(req *stopRequest) {
+	if c.stop.CompareAndSwap(nil, req) {
 		_ = c.conn.SetReadDeadline(time.Unix(1, 0)) // wakes the reader now
 		c.unpark()                                  // or starts one, if parked
 	}
@@ -111,21 +124,21 @@ func (c *client) run() {
 var errParked = errors.New("parked")
 
 // serve reads and dispatches packets until the connection ends or is parked.
+//
+// Read deadlines only wake the loop; they never end a packet. When one
+// passes, the time since the last byte decides (docs/decisions/0010-read-path.md):
+// past 1.5 x keep-alive the client is gone [MQTT-3.1.2-22]; in the middle of
+// a packet, past PacketReadTimeout it has stalled; between packets, past the
+// park timer, the connection gives up its goroutine. Otherwise the packet in
+// progress simply goes on.
 func (c *client) serve() error {
 	idle := c.b.parkAfter
-	var deadlineSet time.Time
-	var wait time.Duration // the read deadline's distance: keep-alive or the park timer
-	switch {
-	case c.keep > 0 && idle > 0:
-		wait = min(c.keep+c.keep/10, idle)
-	case c.keep > 0:
-		wait = c.keep + c.keep/10
-	default:
-		wait = idle
-	}
+	stall := c.b.opts.Limits.PacketReadTimeout
+	wait := c.readWait()
 	if wait == 0 {
 		_ = c.conn.SetReadDeadline(time.Time{}) // lift the CONNECT timeout of the handshake
 	}
+	var deadlineSet time.Time
 	for {
 		if c.rd.empty() || c.batch.n >= maxBatchPackets {
 			// The batch ends before the reader may wait on its socket.
@@ -149,13 +162,20 @@ func (c *client) serve() error {
 		h, body, err := c.rd.next(c.b.maxPacket)
 		if errors.Is(err, os.ErrDeadlineExceeded) && c.stop.Load() == nil {
 			now := time.Now()
-			if c.keep > 0 && now.Sub(c.rd.lastRead) >= c.keep {
-				return err // [MQTT-3.1.2-22] no packet within 1.5 x keep-alive
-			}
-			if idle > 0 && now.Sub(c.rd.lastRead) >= idle && c.park() {
+			quiet := now.Sub(c.rd.lastRead)
+			mid := c.rd.midPacket()
+			switch {
+			case c.keep > 0 && quiet >= c.keep:
+				return err // [MQTT-3.1.2-22] nothing within 1.5 x keep-alive
+			case mid && stall > 0 && quiet >= stall:
+				return errPacketStalled
+			case !mid && idle > 0 && quiet >= idle && c.park():
 				return errParked
 			}
-			deadlineSet = time.Time{}
+			// Still within every limit: wait for the nearest one. The packet
+			// in progress, if any, is kept by the reader.
+			_ = c.conn.SetReadDeadline(now.Add(max(c.nextLimit(mid, quiet), time.Millisecond)))
+			deadlineSet = now
 			continue
 		}
 		if err == nil {
@@ -168,19 +188,61 @@ func (c *client) serve() error {
 	}
 }
 
+// readWait is how far ahead serve sets the read deadline when it waits for a
+// new packet: the nearest of the keep-alive (with a tenth's slack, so the
+// timer is not refreshed per packet), the park timer and the stall limit.
+func (c *client) readWait() time.Duration {
+	var wait time.Duration
+	for _, d := range [...]time.Duration{c.keep + c.keep/10, c.b.parkAfter, c.b.opts.Limits.PacketReadTimeout} {
+		if d > 0 && (wait == 0 || d < wait) {
+			wait = d
+		}
+	}
+	return wait
+}
+
+// nextLimit is how long until the nearest limit that applies after quiet
+// without a byte; 0 when none does (no keep-alive, no parking).
+func (c *client) nextLimit(mid bool, quiet time.Duration) time.Duration {
+	var next time.Duration
+	consider := func(limit time.Duration) {
+		if limit > 0 && limit > quiet && (next == 0 || limit-quiet < next) {
+			next = limit - quiet
+		}
+	}
+	consider(c.keep)
+	if mid {
+		consider(c.b.opts.Limits.PacketReadTimeout)
+	} else {
+		consider(c.b.parkAfter)
+	}
+	if next == 0 {
+		// Parking was refused or nothing applies: look again after a while.
+		next = max(c.readWait(), time.Second)
+	}
+	return next
+}
+
+// errPacketStalled ends a connection whose packet in progress stopped arriving.
+var errPacketStalled = errors.New("packet stalled: no byte within the packet read timeout")
+
 // finish ends the connection after serve: the right DISCONNECT, the log line,
 // the will and the session's fate.
 func (c *client) finish(err error) {
 	reason, will := packets.NormalDisconnection, true
+	var cause error // why the connection ended, when not on purpose
 	switch stop := c.stop.Load(); {
 	case stop != nil:
-		reason, will = stop.reason, stop.will
+		reason, will, cause = stop.reason, stop.will, stop.err
 		c.disconnect(reason, "")
 	case errors.Is(err, errClientDisconnect):
 		reason, will = c.clientReason, c.clientReason == packets.DisconnectWithWill
 	case c.keepExpired.Load() || errors.Is(err, os.ErrDeadlineExceeded):
-		reason = packets.KeepAliveTimeout
+		reason, cause = packets.KeepAliveTimeout, err
 		c.disconnect(reason, "keep alive timeout")
+	case errors.Is(err, errPacketStalled):
+		reason, cause = packets.KeepAliveTimeout, err
+		c.disconnect(reason, "packet read timeout")
 	default:
 		var perr *packets.Error
 		if errors.As(err, &perr) {
@@ -188,19 +250,21 @@ func (c *client) finish(err error) {
 			c.disconnect(reason, perr.Msg)
 			c.logInfo().Str("reason", reason.String()).Str("error", perr.Msg).Msg("protocol violation")
 		} else {
-			reason = packets.UnspecifiedError // the network went away
+			reason, cause = packets.UnspecifiedError, err // the network went away
 		}
 	}
+	// The socket leaves the poller while it is still ours: once closed, its
+	// number may belong to the next connection.
 	c.unregister()
 	// The session lets go of this connection before its socket closes: what
 	// is delivered from here on waits for the next connection, and a client
 	// that sees the close knows its session is offline.
 	c.entry.Detach(c)
 	c.closeWrites(time.Second)
-	_ = c.conn.Close()
-	c.rd.release()
-	c.b.detach(c, reason, will)
+	c.b.detach(c, reason, will, cause)
+	// A takeover waits for done, not for the client to read our DISCONNECT.
 	close(c.done)
+	c.drainAndClose()
 }
 
 // disconnect queues a server DISCONNECT (5.0 only [MQTT-3.14.0-1]).
@@ -208,6 +272,7 @@ func (c *client) disconnect(reason packets.ReasonCode, why string) {
 	if c.version != packets.V5 {
 		return
 	}
+	c.saidGoodbye = true
 	d := packets.Disconnect{Reason: reason}
 	if why != "" && c.problemInfo {
 		d.Properties.ReasonString = why

@@ -30,10 +30,9 @@ func (b *Broker) handle(conn net.Conn, listener string) {
 			b.hooks.OnDisconnect(context.Background(), &c.info, orDefault(c.refused, packets.UnspecifiedError))
 		}
 		c.closeWrites(time.Second)
-		_ = conn.Close()
-		c.rd.release()
 		b.untrack(c)
 		close(c.done)
+		c.drainAndClose()
 		return
 	}
 	// A client is usually quiet right after CONNACK: park at once rather
@@ -51,9 +50,15 @@ func (b *Broker) handle(conn net.Conn, listener string) {
 func (c *client) handshake() bool {
 	b := c.b
 	_ = c.conn.SetReadDeadline(time.Now().Add(b.opts.Limits.ConnectTimeout))
-	h, body, err := c.rd.next(b.maxPacket)
+	h, body, err := c.rd.next(b.preAuthLimit())
 	if err != nil {
-		c.logDebug().Err(err).Msg("no CONNECT")
+		if errors.Is(err, errPacketTooLarge) {
+			// A stranger may not make us hold more than MaxConnectSize.
+			c.logInfo().Int("announced", h.Remaining).Uint32("max_connect_size", b.opts.Limits.MaxConnectSize).
+				Msg("CONNECT too large: connection closed")
+		} else {
+			c.logDebug().Err(err).Msg("no CONNECT")
+		}
 		return false
 	}
 	if h.Type != packets.TypeConnect {
@@ -270,7 +275,7 @@ func (c *client) authenticate(cp *packets.Connect, ack *packets.Connack) (packet
 
 // readAuth reads the client's next AUTH in an enhanced-authentication exchange.
 func (c *client) readAuth() (*packets.Auth, error) {
-	h, body, err := c.rd.next(c.b.maxPacket)
+	h, body, err := c.rd.next(c.b.preAuthLimit())
 	if err != nil {
 		return nil, err
 	}
@@ -291,6 +296,7 @@ func (c *client) readAuth() (*packets.Auth, error) {
 // refuse answers CONNECT with an error CONNACK [MQTT-3.2.2-6] and logs it.
 func (c *client) refuse(reason packets.ReasonCode, why string) {
 	c.refused = reason
+	c.saidGoodbye = true
 	ack := packets.Connack{Reason: reason}
 	// A 3.1.1 CONNACK is mapped to its return code by Connack.Append; mapping
 	// here too turned 0x85 into 2 and then 2 into 3 [MQTT-3.2.2-6].
@@ -327,6 +333,9 @@ func (c *client) refuseMalformed(body []byte, err error) {
 		c.logInfo().Str("error", perr.Msg).Msg("malformed CONNECT")
 	}
 }
+
+// preAuthLimit is the largest packet a client not yet authenticated may send.
+func (b *Broker) preAuthLimit() uint32 { return min(b.maxPacket, b.opts.Limits.MaxConnectSize) }
 
 func randomID() string {
 	var b [12]byte

@@ -70,7 +70,7 @@ func (b *Broker) attach(c *client, cleanStart bool) (present bool, err error) {
 
 // detach ends c's connection to its session: publishes or schedules the will
 // [MQTT-3.1.2-8], and ends the session now (expiry 0) or schedules its end.
-func (b *Broker) detach(c *client, reason packets.ReasonCode, sendWill bool) {
+func (b *Broker) detach(c *client, reason packets.ReasonCode, sendWill bool, cause error) {
 	b.untrack(c)
 	b.stats.connected.Add(-1)
 	e := c.entry
@@ -114,8 +114,12 @@ func (b *Broker) detach(c *client, reason packets.ReasonCode, sendWill bool) {
 	if b.hooks.Provides(hooks.PointLifecycle) {
 		b.hooks.OnDisconnect(context.Background(), &c.info, reason)
 	}
-	c.logInfo().Str("reason", reason.String()).Bool("will", now != nil || willPending).
-		Dur("connected_for", time.Since(c.connAt)).Msg("client disconnected")
+	ev := c.logInfo().Str("reason", reason.String()).Bool("will", now != nil || willPending).
+		Dur("connected_for", time.Since(c.connAt))
+	if cause != nil {
+		ev = ev.AnErr("error", cause)
+	}
+	ev.Msg("client disconnected")
 }
 
 // expire ends an offline session whose expiry interval has passed [MQTT-4.1.0-2].

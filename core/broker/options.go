@@ -46,8 +46,23 @@ type Limits struct {
 	MaxClientIDLength    int           // bytes
 	ConnectTimeout       time.Duration // to receive CONNECT after the TCP accept
 	WriteTimeout         time.Duration // a write that takes longer closes the connection
-	MaxQoS               *byte         // highest QoS the broker accepts; nil = 2
-	RetainAvailable      *bool         // nil = true
+	// MaxConnectSize bounds the CONNECT (and AUTH) packets of a client not yet
+	// authenticated: a stranger cannot make the broker hold more than this.
+	MaxConnectSize uint32
+	// PacketReadTimeout is how long a packet that has begun to arrive may go
+	// without a byte before the connection is closed; the keep-alive bounds it
+	// too. It measures progress, not time since the packet's first byte.
+	PacketReadTimeout time.Duration
+	// MaxPartialPacketBytes bounds the bytes held, broker-wide, for packets
+	// whose bodies are still arriving; a connection that would exceed it is
+	// closed with 0x97 Quota exceeded. Negative: no bound.
+	MaxPartialPacketBytes int64
+	// DrainAfterDisconnect is how long the broker keeps reading (and
+	// discarding) after it sent a DISCONNECT or refusing CONNACK, so that a
+	// client still writing reads the reason instead of a reset. Negative: none.
+	DrainAfterDisconnect time.Duration
+	MaxQoS               *byte // highest QoS the broker accepts; nil = 2
+	RetainAvailable      *bool // nil = true
 }
 
 // Defaults returns o with every zero field set to its default.
@@ -66,6 +81,10 @@ func (o Options) Defaults() Options {
 	setDefault(&l.MaxClientIDLength, 256)
 	setDefault(&l.ConnectTimeout, 10*time.Second)
 	setDefault(&l.WriteTimeout, 30*time.Second)
+	setDefault(&l.MaxConnectSize, 64<<10)
+	setDefault(&l.PacketReadTimeout, 30*time.Second)
+	setDefault(&l.MaxPartialPacketBytes, 256<<20)
+	setDefault(&l.DrainAfterDisconnect, 2*time.Second)
 	if l.MaxQoS == nil {
 		q := byte(2)
 		l.MaxQoS = &q

@@ -9,10 +9,25 @@ import (
 // readable. Sockets are armed one-shot and level-triggered, so bytes that
 // arrived between the reader's last read and arm are reported at once.
 type poller struct {
-	epfd  int
-	wake  [2]int // a pipe whose read end stops the loop
-	mu    sync.Mutex
-	conns map[int]*client
+	epfd int
+	wake [2]int // a pipe whose read end stops the loop
+	mu   sync.Mutex
+	// conns is keyed by the connection's handle, never by its socket number:
+	// a closed socket's number is soon another connection's, and a stale
+	// entry must not be able to wake, or forget, the wrong one.
+	conns map[uint64]*client
+}
+
+// wakeToken is the poller's own pipe in event data; handles start at 1.
+const wakeToken = 0
+
+// eventData packs a handle into the epoll event's 64 bits of user data.
+func eventData(ev *syscall.EpollEvent, handle uint64) {
+	ev.Fd, ev.Pad = int32(uint32(handle)), int32(uint32(handle>>32))
+}
+
+func eventHandle(ev *syscall.EpollEvent) uint64 {
+	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
 }
 
 func newPoller() (*poller, error) {
@@ -20,12 +35,13 @@ func newPoller() (*poller, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &poller{epfd: epfd, conns: map[int]*client{}}
+	p := &poller{epfd: epfd, conns: map[uint64]*client{}}
 	if err := syscall.Pipe2(p.wake[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
 		syscall.Close(epfd)
 		return nil, err
 	}
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(p.wake[0])}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN}
+	eventData(&ev, wakeToken)
 	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, p.wake[0], &ev); err != nil {
 		p.close()
 		return nil, err
@@ -38,7 +54,7 @@ func newPoller() (*poller, error) {
 // the wake-up starts sees these writes.
 func (p *poller) prepare(c *client) (op int) {
 	p.mu.Lock()
-	p.conns[c.fd] = c
+	p.conns[c.info.Handle] = c
 	p.mu.Unlock()
 	op = syscall.EPOLL_CTL_MOD
 	if !c.armed {
@@ -50,17 +66,18 @@ func (p *poller) prepare(c *client) (op int) {
 
 // arm adds or re-arms c's socket, one-shot: from here on, c may be woken.
 func (p *poller) arm(c *client, op int) error {
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: int32(c.fd)}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT}
+	eventData(&ev, c.info.Handle)
 	return syscall.EpollCtl(p.epfd, op, c.fd, &ev)
 }
 
-// forget removes c's socket before it is closed.
+// forget removes c's socket. It must run before the socket is closed, by
+// the connection that owns it (client.finish): the kernel knows the socket
+// by its number, and after the close that number is someone else's.
 func (p *poller) forget(c *client) {
 	_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
 	p.mu.Lock()
-	if p.conns[c.fd] == c {
-		delete(p.conns, c.fd)
-	}
+	delete(p.conns, c.info.Handle)
 	p.mu.Unlock()
 }
 
@@ -75,13 +92,13 @@ func (p *poller) loop() {
 		if err != nil {
 			return
 		}
-		for _, ev := range events[:n] {
-			fd := int(ev.Fd)
-			if fd == p.wake[0] {
+		for i := range events[:n] {
+			h := eventHandle(&events[i])
+			if h == wakeToken {
 				return
 			}
 			p.mu.Lock()
-			c := p.conns[fd]
+			c := p.conns[h]
 			p.mu.Unlock()
 			if c != nil {
 				c.unpark()

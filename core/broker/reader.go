@@ -15,6 +15,12 @@ import (
 // it has bytes to parse. Idle connections hold no buffer (see reader.fill).
 const readBufSize = 4096
 
+// firstBodyChunk is the most a packet whose body is still arriving gets before
+// its bytes do: the body grows, by doubling, only as fast as bytes arrive, so
+// a client that announces a megabyte and sends a byte holds kilobytes
+// (docs/decisions/0010-read-path.md).
+const firstBodyChunk = 16 << 10
+
 var readBufs = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
 
 // reader frames MQTT packets off a connection.
@@ -24,17 +30,41 @@ var readBufs = sync.Pool{New: func() any { b := make([]byte, readBufSize); retur
 // parsed. On a TCP connection it waits for readability through
 // syscall.RawConn, so a blocked reader holds no buffer at all; on other
 // connections (TLS, WebSocket) it must hold one while it blocks in Read.
+//
+// A packet whose body has not fully arrived is kept in the reader between
+// calls: a read that fails with a deadline loses nothing, and the next call
+// carries on where it stopped. Deadlines therefore never cut a packet in two;
+// the caller decides from lastRead whether the client is still making
+// progress (client.serve).
 type reader struct {
 	conn net.Conn
 	raw  syscall.RawConn // nil when the connection has no file descriptor
 	buf  *[]byte
 	r, w int
-	// lastRead is when bytes last came off the socket, for keep-alive and parking.
+	// lastRead is when bytes last came off the socket, for keep-alive,
+	// parking and the stall limit of a packet in progress.
 	lastRead time.Time
+
+	pend   *pendingBody // a packet whose body is still arriving; nil between packets
+	budget *byteBudget  // bytes held for bodies in progress, broker-wide; nil = unbounded
+
+	// One read's target and results, kept here so that the RawConn
+	// callback captures only the reader (reader.read).
+	into []byte
+	n    int
+	rerr error
 }
 
-func newReader(conn net.Conn) reader {
-	rd := reader{conn: conn}
+// pendingBody is a packet whose body is still arriving: its header, and the
+// body so far (len = received, cap = allocated and charged to the budget).
+// Only a connection in that state pays for it.
+type pendingBody struct {
+	head packets.FixedHeader
+	body []byte
+}
+
+func newReader(conn net.Conn, budget *byteBudget) reader {
+	rd := reader{conn: conn, budget: budget}
 	if sc, ok := conn.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			rd.raw = raw
@@ -46,11 +76,21 @@ func newReader(conn net.Conn) reader {
 // errPacketTooLarge answers a fixed header announcing more than the limit [MQTT-3.2.2-15].
 var errPacketTooLarge = &packets.Error{Reason: packets.PacketTooLarge, Msg: "packet exceeds the maximum packet size"}
 
+// errReadBudget ends a connection whose packet in progress would take the
+// broker over its budget for partially read packets.
+var errReadBudget = &packets.Error{Reason: packets.QuotaExceeded, Msg: "the server holds too many partially received packets"}
+
 // next returns the next packet's fixed header and body. The body of PUBLISH,
-// CONNECT, SUBSCRIBE and UNSUBSCRIBE is a fresh slice that decoded packets may
-// alias for as long as they like; other bodies may point into the read buffer
-// and are valid only until the next call.
+// CONNECT, SUBSCRIBE, UNSUBSCRIBE and AUTH is a fresh slice that decoded
+// packets may alias for as long as they like; other bodies may point into the
+// read buffer and are valid only until the next call.
+//
+// An error other than a deadline ends the connection; after a deadline the
+// caller may call next again and lose nothing.
 func (rd *reader) next(limit uint32) (packets.FixedHeader, []byte, error) {
+	if rd.pend != nil {
+		return rd.continueBody()
+	}
 	// The previous body may have pointed into the buffer; only now, when the
 	// caller is done with it, may the buffer go back to the pool.
 	rd.releaseIfEmpty()
@@ -62,8 +102,7 @@ func (rd *reader) next(limit uint32) (packets.FixedHeader, []byte, error) {
 					return h, nil, errPacketTooLarge
 				}
 				rd.r += n
-				body, err := rd.body(h)
-				return h, body, err
+				return rd.body(h)
 			}
 			if !errors.Is(err, packets.ErrShortBuffer) {
 				return h, nil, err
@@ -75,24 +114,55 @@ func (rd *reader) next(limit uint32) (packets.FixedHeader, []byte, error) {
 	}
 }
 
-func (rd *reader) body(h packets.FixedHeader) ([]byte, error) {
+func (rd *reader) body(h packets.FixedHeader) (packets.FixedHeader, []byte, error) {
 	avail := rd.w - rd.r
-	if h.Remaining <= avail && !keepsBody(h.Type) {
-		b := (*rd.buf)[rd.r : rd.r+h.Remaining]
-		rd.r += h.Remaining
-		// Not released here: b aliases the buffer until the next call.
-		return b, nil
+	if h.Remaining <= avail {
+		if !keepsBody(h.Type) {
+			b := (*rd.buf)[rd.r : rd.r+h.Remaining]
+			rd.r += h.Remaining
+			// Not released here: b aliases the buffer until the next call.
+			return h, b, nil
+		}
+		body := make([]byte, h.Remaining)
+		rd.r += copy(body, (*rd.buf)[rd.r:rd.w])
+		rd.releaseIfEmpty()
+		return h, body, nil
 	}
-	body := make([]byte, h.Remaining)
-	n := copy(body, (*rd.buf)[rd.r:rd.w])
-	rd.r += n
+	// The body is still arriving: allocate for what is here and a little
+	// more, never for what was merely announced.
+	size := min(h.Remaining, max(avail, firstBodyChunk))
+	if !rd.budget.take(size) {
+		return h, nil, errReadBudget
+	}
+	rd.pend = &pendingBody{head: h, body: make([]byte, avail, size)}
+	rd.r += copy(rd.pend.body, (*rd.buf)[rd.r:rd.w])
 	rd.releaseIfEmpty()
-	if n < len(body) {
-		if _, err := io.ReadFull(rd.conn, body[n:]); err != nil {
-			return nil, err
+	return rd.continueBody()
+}
+
+// continueBody reads the packet in progress until it is whole or a read fails.
+func (rd *reader) continueBody() (packets.FixedHeader, []byte, error) {
+	p := rd.pend
+	h := p.head
+	for len(p.body) < h.Remaining {
+		if len(p.body) == cap(p.body) {
+			size := min(h.Remaining, 2*cap(p.body))
+			if !rd.budget.take(size - cap(p.body)) {
+				return h, nil, errReadBudget
+			}
+			grown := make([]byte, len(p.body), size)
+			copy(grown, p.body)
+			p.body = grown
+		}
+		n, err := rd.readInto(p.body[len(p.body):cap(p.body)])
+		p.body = p.body[:len(p.body)+n]
+		if err != nil && len(p.body) < h.Remaining {
+			return h, nil, err
 		}
 	}
-	return body, nil
+	rd.budget.give(cap(p.body))
+	rd.pend = nil
+	return h, p.body, nil
 }
 
 // keepsBody reports whether decoded packets of type t outlive the read: their
@@ -118,57 +188,93 @@ func (rd *reader) fill() error {
 		rd.w = copy(*rd.buf, (*rd.buf)[rd.r:rd.w])
 		rd.r = 0
 	}
-	if rd.raw == nil {
-		if rd.buf == nil {
-			rd.buf = readBufs.Get().(*[]byte)
-		}
-		n, err := rd.conn.Read((*rd.buf)[rd.w:])
-		rd.w += n
-		if n > 0 {
-			rd.lastRead = time.Now()
-			return nil
-		}
-		rd.releaseIfEmpty()
-		if err == nil {
-			err = io.ErrNoProgress
-		}
-		return err
-	}
-	var n int
-	var rerr error
-	err := rd.raw.Read(func(fd uintptr) bool {
-		if rd.buf == nil {
-			rd.buf = readBufs.Get().(*[]byte)
-		}
-		n, rerr = syscall.Read(int(fd), (*rd.buf)[rd.w:])
-		if rerr == syscall.EAGAIN {
-			rd.releaseIfEmpty() // wait for readability without holding a buffer
-			return false
-		}
-		return rerr != syscall.EINTR
-	})
-	if err == nil {
-		err = rerr
-	}
+	n, err := rd.read(nil)
+	rd.w += n
 	if n > 0 {
-		rd.w += n
-		rd.lastRead = time.Now()
 		return nil
 	}
 	rd.releaseIfEmpty()
-	if err == nil {
-		return io.EOF
-	}
 	return err
 }
 
-// empty reports whether no unparsed bytes are buffered: the next read waits on the socket.
-func (rd *reader) empty() bool { return rd.buf == nil || rd.r == rd.w }
+// readInto reads into p, which the caller owns.
+func (rd *reader) readInto(p []byte) (int, error) { return rd.read(p) }
 
-// release returns the buffer, for a connection that is done.
+// read makes one read into p or, when p is nil, into the pooled buffer after
+// rd.w, which on a socket is borrowed only once bytes are ready: a reader
+// waiting for readability holds none. It reports io.EOF for an orderly close
+// and never returns 0 bytes without an error.
+func (rd *reader) read(p []byte) (int, error) {
+	var n int
+	var err error
+	rd.into = p
+	if rd.raw == nil {
+		n, err = rd.conn.Read(rd.target())
+		if n == 0 && err == nil {
+			err = io.ErrNoProgress
+		}
+	} else {
+		rd.n, rd.rerr = 0, nil
+		err = rd.raw.Read(rd.readReady)
+		n = rd.n
+		if err == nil {
+			err = rd.rerr
+		}
+		if n == 0 && err == nil {
+			err = io.EOF
+		}
+	}
+	rd.into = nil
+	if n > 0 {
+		rd.lastRead = time.Now()
+	}
+	return n, err
+}
+
+// target is where the current read goes.
+func (rd *reader) target() []byte {
+	if rd.into != nil {
+		return rd.into
+	}
+	if rd.buf == nil {
+		rd.buf = readBufs.Get().(*[]byte)
+	}
+	return (*rd.buf)[rd.w:]
+}
+
+// readReady is the syscall.RawConn callback of read; its results go through
+// the reader's fields so that the callback captures nothing but the reader.
+func (rd *reader) readReady(fd uintptr) bool {
+	n, err := syscall.Read(int(fd), rd.target())
+	if err == syscall.EAGAIN {
+		if rd.into == nil {
+			rd.releaseIfEmpty() // wait for readability without holding a buffer
+		}
+		return false
+	}
+	if err == syscall.EINTR {
+		return false
+	}
+	rd.n, rd.rerr = max(n, 0), err
+	return true
+}
+
+// empty reports whether no unparsed bytes are buffered and no packet is in
+// progress: the next read waits on the socket for a new packet.
+func (rd *reader) empty() bool { return rd.pend == nil && (rd.buf == nil || rd.r == rd.w) }
+
+// midPacket reports whether part of a packet has arrived and the rest has not.
+// Call only when next returned an error.
+func (rd *reader) midPacket() bool { return rd.pend != nil || (rd.buf != nil && rd.r < rd.w) }
+
+// release returns the buffers, for a connection that is done.
 func (rd *reader) release() {
 	if rd.buf != nil {
 		readBufs.Put(rd.buf)
 		rd.buf, rd.r, rd.w = nil, 0, 0
+	}
+	if rd.pend != nil {
+		rd.budget.give(cap(rd.pend.body))
+		rd.pend = nil
 	}
 }

@@ -34,6 +34,9 @@ type Stats struct {
 	WillsSent        uint64
 	Subscriptions    int
 	Retained         int
+	// PartialPacketBytes is what the broker holds for packets whose bodies
+	// are still arriving (Limits.MaxPartialPacketBytes bounds it).
+	PartialPacketBytes int64
 }
 
 // Stats returns a snapshot of the counters.
@@ -52,6 +55,8 @@ func (b *Broker) Stats() Stats {
 		WillsSent:        b.stats.willsSent.Load(),
 		Subscriptions:    b.router.Count(),
 		Retained:         b.retained.Len(),
+
+		PartialPacketBytes: b.partials.inUse(),
 	}
 	b.sessions.Range(func(_, _ any) bool { s.Sessions++; return true })
 	return s

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"fmt"
 	"runtime"
 	"sync"
 	"time"
@@ -158,13 +159,14 @@ func (c *client) flush() {
 		c.b.stats.bytesOut.Add(uint64(n))
 		if err != nil {
 			c.wmu.Lock()
-			c.wclosed = true
+			c.wclosed, c.writeFailed = true, true
 			c.flushing = false
 			c.wcond.Broadcast()
 			c.wmu.Unlock()
-			c.b.log.Debug().Err(err).Str("client_id", c.info.ID).Str("remote", c.info.RemoteAddr).Msg("write failed")
-			_ = c.conn.Close() // the reader sees the error and cleans up
-			putWriteBuf(buf)   // spare may share buf's array: let it go
+			putWriteBuf(buf) // spare may share buf's array: let it go
+			// The reader ends the connection, parked or not: the will, the
+			// session and the log line all happen in finish.
+			c.stopWith(&stopRequest{reason: packets.UnspecifiedError, will: true, err: fmt.Errorf("write failed: %w", err)})
 			return
 		}
 		spare = buf
@@ -187,10 +189,62 @@ func (c *client) closeWrites(grace time.Duration) {
 	c.wclosed = true
 	c.wmu.Unlock()
 	if !already && len(buf) > 0 {
-		n, _ := c.conn.Write(buf)
+		n, err := c.conn.Write(buf)
 		c.b.stats.bytesOut.Add(uint64(n))
+		if err != nil {
+			c.wmu.Lock()
+			c.writeFailed = true
+			c.wmu.Unlock()
+		}
 	}
 	putWriteBuf(buf)
+}
+
+// Draining after goodbye: a client still writing when we close on it would
+// get a reset, and a reset makes its TCP stack throw away what it had not yet
+// read — our DISCONNECT or CONNACK with the reason. So, as well-behaved servers
+// do, we half-close (the client reads our last packet, then EOF) and read and
+// discard what it still sends before closing: until it closes too, goes quiet
+// for drainQuiet (nothing left to reset on), or has sent maxDrainBytes or
+// Limits.DrainAfterDisconnect has passed.
+
+const (
+	maxDrainBytes = 16 << 20
+	drainQuiet    = 200 * time.Millisecond
+)
+
+// drainAndClose closes the connection, draining first when the broker said
+// goodbye with a reason code and the write side is healthy.
+func (c *client) drainAndClose() {
+	defer c.rd.release()
+	c.wmu.Lock()
+	failed := c.writeFailed
+	c.wmu.Unlock()
+	grace := c.b.opts.Limits.DrainAfterDisconnect
+	hc, ok := c.conn.(interface{ CloseWrite() error })
+	if !c.saidGoodbye || failed || grace <= 0 || !ok || hc.CloseWrite() != nil {
+		_ = c.conn.Close()
+		return
+	}
+	end := time.Now().Add(grace)
+	buf := readBufs.Get().(*[]byte)
+	for n := 0; n < maxDrainBytes; {
+		_ = c.conn.SetReadDeadline(minTime(end, time.Now().Add(drainQuiet)))
+		m, err := c.conn.Read(*buf)
+		n += m
+		if err != nil {
+			break // closed, quiet, or out of time
+		}
+	}
+	readBufs.Put(buf)
+	_ = c.conn.Close()
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // backedUp reports whether more than the limit is waiting to be written; the

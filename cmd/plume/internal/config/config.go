@@ -146,8 +146,13 @@ type Limits struct {
 	MaxClientIDLength    int      `yaml:"max_client_id_length"`
 	ConnectTimeout       Duration `yaml:"connect_timeout"`
 	WriteTimeout         Duration `yaml:"write_timeout"`
-	MaxQoS               *QoS     `yaml:"max_qos"`
-	RetainAvailable      *bool    `yaml:"retain_available"`
+	// Read path (docs/decisions/0010-read-path.md).
+	MaxConnectSize        uint32   `yaml:"max_connect_size"`
+	PacketReadTimeout     Duration `yaml:"packet_read_timeout"`
+	MaxPartialPacketBytes int64    `yaml:"max_partial_packet_bytes"`
+	DrainAfterDisconnect  Duration `yaml:"drain_after_disconnect"`
+	MaxQoS                *QoS     `yaml:"max_qos"`
+	RetainAvailable       *bool    `yaml:"retain_available"`
 }
 
 // Default is the configuration used without a file: one loopback TCP listener
@@ -250,6 +255,12 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("plugins.chain[%d].memory_pages: %d is over 65536 (4 GiB)", i, p.MemoryPages)
 		}
 		names[p.Name] = true
+	}
+	if c.Limits.PacketReadTimeout < 0 {
+		return errors.New("limits.packet_read_timeout: must not be negative (use 0 for the default)")
+	}
+	if c.Limits.MaxPartialPacketBytes < 0 {
+		return errors.New("limits.max_partial_packet_bytes: must not be negative (use 0 for the default)")
 	}
 	if c.SysInterval < 0 {
 		return errors.New("sys_interval: must not be negative (use 0 for the default)")

@@ -38,6 +38,8 @@ func TestParseErrorsNameTheKeyAndLine(t *testing.T) {
 		{"number too large", "limits:\n  max_inflight: 70000\n", []string{"line 2", "70000"}},
 		{"bad duration", "limits:\n  connect_timeout: soon\n", []string{"line 2", "soon", "duration"}},
 		{"bad qos", "limits:\n  max_qos: 3\n", []string{"line 2", "QoS"}},
+		{"negative packet read timeout", "limits:\n  packet_read_timeout: -1s\n", []string{"limits.packet_read_timeout", "negative"}},
+		{"negative partial budget", "limits:\n  max_partial_packet_bytes: -5\n", []string{"limits.max_partial_packet_bytes", "negative"}},
 		{"bad level", "log:\n  level: loud\n", []string{"log.level", "loud"}},
 		{"bad listener type", "listeners:\n  - address: 127.0.0.1:1\n    type: quic\n", []string{"listeners[0].type", "quic"}},
 		{"missing address", "listeners:\n  - name: a\n", []string{"listeners[0].address"}},
