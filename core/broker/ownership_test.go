@@ -235,3 +235,36 @@ func TestUsernameNoHookAllowedIsAnonymous(t *testing.T) {
 		t.Fatalf("alice got CONNACK %v for an anonymous session's id, want 0x87", ack.Reason)
 	}
 }
+
+// tokens allows every AUTH as the principal its authentication data names.
+type tokens struct{ hooks.Base }
+
+func (tokens) Provides(p hooks.Point) bool { return p == hooks.PointAuthenticate }
+
+func (tokens) Authenticate(_ context.Context, r *hooks.AuthRequest) (hooks.AuthResult, error) {
+	return hooks.AuthResult{Verdict: hooks.Allow, Principal: string(r.Data)}, nil
+}
+
+func TestReauthenticationCannotChangeTheOwner(t *testing.T) {
+	tb := startBroker(t, broker.Options{Hooks: tokens{}})
+	cp := v5Connect("reauth-owner")
+	cp.Properties.AuthMethod, cp.Properties.AuthData = "token", []byte("alice")
+	cp.Properties.Set(packets.PropAuthMethod)
+	cp.Properties.Set(packets.PropAuthData)
+	c, _ := connectRaw(t, tb.addr, cp)
+	reauth := func(principal string) {
+		a := &packets.Auth{Reason: packets.ReAuthenticate}
+		a.Properties.AuthMethod, a.Properties.AuthData = "token", []byte(principal)
+		a.Properties.Set(packets.PropAuthMethod)
+		a.Properties.Set(packets.PropAuthData)
+		c.send(a)
+	}
+	for _, same := range []string{"alice", ""} { // "" names none: the identity stays
+		reauth(same)
+		if a, ok := c.next().(*packets.Auth); !ok || a.Reason != packets.Success {
+			t.Fatalf("re-authentication as %q: got %+v, want AUTH success", same, a)
+		}
+	}
+	reauth("mallory")
+	c.expectDisconnect(packets.NotAuthorized)
+}
