@@ -12,9 +12,9 @@ import (
 // with its CONNACK return code and Session Present flag.
 func persistent311(t *testing.T, addr, id, user, password string, onMsg mqtt.MessageHandler) (mqtt.Client, byte, bool) {
 	t.Helper()
-	o := mqtt.NewClientOptions().AddBroker("tcp://"+addr).SetClientID(id).
+	o := mqtt.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).
 		SetProtocolVersion(4).SetCleanSession(false).SetAutoReconnect(false).SetConnectRetry(false).
-		SetConnectTimeout(wait).SetKeepAlive(60*time.Second).SetDefaultPublishHandler(onMsg).
+		SetConnectTimeout(wait).SetKeepAlive(60 * time.Second).SetDefaultPublishHandler(onMsg).
 		SetUsername(user).SetPassword(password)
 	c := mqtt.NewClient(o)
 	tok := c.Connect()
