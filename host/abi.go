@@ -45,6 +45,7 @@ const (
 	fieldAuthData     = 12
 	fieldContentType  = 13
 	fieldUserProps    = 14
+	fieldPrincipal    = 15
 	fieldError        = 32
 	fieldReasonString = 33
 )

@@ -35,6 +35,7 @@ type call struct {
 	reasonString string
 	authData     []byte
 	attrs        []packets.UserProperty
+	principal    string
 	changed      uint8
 	topic        string
 	payload      []byte
@@ -53,6 +54,7 @@ const (
 	setProps
 	setAuthData
 	setAttrs
+	setPrincipal
 )
 
 func (c *call) reset() {
@@ -176,6 +178,15 @@ func (c *call) get(mem guestMemory, field, buf, limit uint32) uint64 {
 		}
 	}
 	switch field {
+	case fieldPrincipal:
+		// ABSENT for an anonymous client, and in authenticate before a
+		// hook has allowed it.
+		if cl := c.client; cl != nil {
+			if !cl.Authenticated {
+				return status(statusAbsent)
+			}
+			return putString(mem, buf, limit, cl.Principal)
+		}
 	case fieldTopic:
 		switch {
 		case c.authz != nil:
@@ -249,6 +260,9 @@ func (c *call) set(mem guestMemory, field, ptr, n uint32) int32 {
 				return statusBadEncoding
 			}
 			c.attrs, c.changed = ps, c.changed|setAttrs
+			return statusOK
+		case field == fieldPrincipal && c.auth != nil:
+			c.principal, c.changed = string(b), c.changed|setPrincipal
 			return statusOK
 		}
 	case hooks.PointTransform:

@@ -144,6 +144,9 @@ func authResult(c *call, res uint64) (hooks.AuthResult, error) {
 	default:
 		return out, badResult("authenticate", res)
 	}
+	if c.changed&setPrincipal != 0 {
+		out.Principal = c.principal
+	}
 	if c.changed&setAttrs != 0 {
 		out.Attributes = make(map[string]string, len(c.attrs))
 		for _, a := range c.attrs {

@@ -142,10 +142,11 @@ func allowAnonymous(cfg config.Config) bool {
 func brokerOptions(cfg config.Config, log zerolog.Logger, anonymous bool) broker.Options {
 	l := cfg.Limits
 	o := broker.Options{
-		Log:            log,
-		AllowAnonymous: anonymous,
-		SysInterval:    time.Duration(cfg.SysInterval),
-		Version:        "plume " + version,
+		Log:                  log,
+		AllowAnonymous:       anonymous,
+		SessionOwnerMismatch: broker.OwnerMismatch(cfg.SessionOwnerMismatch),
+		SysInterval:          time.Duration(cfg.SysInterval),
+		Version:              "plume " + version,
 		Limits: broker.Limits{
 			MaxPacketSize:         l.MaxPacketSize,
 			MaxTopicLength:        l.MaxTopicLength,

@@ -64,8 +64,12 @@ func (b *Broker) authorizePublish(ctx context.Context, client *hooks.Client, p *
 			return e.res
 		}
 	}
-	res, _ := b.hooks.Authorize(ctx, &hooks.AuthzRequest{
+	res, err := b.hooks.Authorize(ctx, &hooks.AuthzRequest{
 		Client: client, Action: hooks.ActionPublish, Topic: p.Topic, QoS: p.QoS, Retain: p.Retain})
+	if err != nil {
+		b.hookFailed(hooks.PointAuthorize, client, err)
+		res = b.opts.HookFailure.Authorized(res, err) // never cacheable
+	}
 	if cache != nil && res.Cache {
 		if cache.m == nil || len(cache.m) >= maxAuthzCache {
 			cache.m = make(map[authzKey]authzEntry)

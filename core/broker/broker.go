@@ -32,6 +32,7 @@ type Broker struct {
 	partials *byteBudget
 	started  time.Time
 	stats    stats
+	hookErrs [5]hookErrorLog // per extension point
 
 	sessions sync.Map   // client id -> *entry; written under mu, read anywhere
 	retainMu sync.Mutex // orders writes to retained and the store's copy
@@ -256,7 +257,7 @@ func (b *Broker) restore() error {
 			msg := rec.Will.Msg
 			// [MQTT-3.1.3-9] the rest of the Will Delay Interval, not zero:
 			// the client may still come back in time.
-			pw := &pendingWill{msg: &msg, client: hooks.Client{ID: rec.ID}, due: time.Unix(0, rec.Will.PublishAt)}
+			pw := &pendingWill{msg: &msg, client: hooks.Client{ID: rec.ID, Authenticated: rec.Owner.Authenticated, Principal: rec.Owner.Principal}, due: time.Unix(0, rec.Will.PublishAt)}
 			pw.timer = time.AfterFunc(max(time.Until(pw.due), 0), func() { b.fireWill(e, pw) })
 			e.will = pw
 		}

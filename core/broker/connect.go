@@ -90,6 +90,10 @@ func (c *client) handshake() bool {
 		return false
 	}
 	present, err := b.attach(c, cp.CleanStart)
+	if errors.Is(err, errNotOwner) {
+		c.refuse(packets.NotAuthorized, err.Error())
+		return false
+	}
 	if err != nil {
 		c.refuse(packets.ServerUnavailable, err.Error())
 		return false
@@ -225,8 +229,9 @@ func (c *client) authenticate(cp *packets.Connect, ack *packets.Connack) (packet
 	for {
 		res, err := b.hooks.Authenticate(context.Background(), &req)
 		if err != nil {
-			return packets.UnspecifiedError, "authentication failed"
+			b.hookFailed(hooks.PointAuthenticate, &c.info, err)
 		}
+		res = b.opts.HookFailure.Authenticated(res, err)
 		switch {
 		case res.Continue && c.version == packets.V5 && c.authMeth != "":
 			// [MQTT-4.12.0-2] AUTH 0x18 with the same method, then wait for the client's AUTH.
@@ -245,6 +250,7 @@ func (c *client) authenticate(cp *packets.Connect, ack *packets.Connack) (packet
 			continue
 		case res.Verdict == hooks.Allow:
 			c.info.Attributes = res.Attributes
+			c.info.Authenticated, c.info.Principal = true, orUsername(res.Principal, c.info.Username)
 			if c.authMeth != "" {
 				ack.Properties.AuthMethod = c.authMeth
 				ack.Properties.Set(packets.PropAuthMethod)
@@ -271,6 +277,15 @@ func (c *client) authenticate(cp *packets.Connect, ack *packets.Connack) (packet
 		}
 		return packets.NotAuthorized, "no plugin authenticated the client"
 	}
+}
+
+// orUsername is the principal an authenticate hook named, or the username
+// it allowed when it named none.
+func orUsername(principal, username string) string {
+	if principal != "" {
+		return principal
+	}
+	return username
 }
 
 // readAuth reads the client's next AUTH in an enhanced-authentication exchange.

@@ -13,8 +13,12 @@ import (
 // attach binds c to its session: it takes over a connected session (the old
 // connection gets DISCONNECT 0x8E [MQTT-3.1.4-3]), discards it on Clean Start
 // [MQTT-3.1.2-4], or resumes it [MQTT-3.1.2-5]. It reports Session Present.
+// A session belongs to the identity that created it (decision 0011): another
+// identity never takes over its connection, and gets errNotOwner or, with
+// OwnerMismatchFresh and the owner offline, a new session in its place.
 func (b *Broker) attach(c *client, cleanStart bool) (present bool, err error) {
 	id := c.info.ID
+	owner := ownerOf(&c.info)
 	for {
 		b.mu.Lock()
 		if b.closing {
@@ -26,6 +30,10 @@ func (b *Broker) attach(c *client, cleanStart bool) (present bool, err error) {
 		if e == nil || e.client == nil {
 			break
 		}
+		if e.Owner != owner {
+			b.mu.Unlock()
+			return false, errNotOwner
+		}
 		old := e.client
 		b.mu.Unlock()
 		old.logInfo().Msg("session taken over")
@@ -35,6 +43,16 @@ func (b *Broker) attach(c *client, cleanStart bool) (present bool, err error) {
 	// b.mu held.
 	v, _ := b.sessions.Load(id)
 	e, _ := v.(*entry)
+	if e != nil && e.Owner != owner {
+		if b.opts.SessionOwnerMismatch != OwnerMismatchFresh {
+			b.mu.Unlock()
+			return false, errNotOwner
+		}
+		// The owner's session ends here, as on its own Clean Start.
+		cleanStart = true
+		c.logInfo().Str("owner", e.Owner.Principal).Str("principal", owner.Principal).
+			Msg("session of another identity discarded")
+	}
 	var will *pendingWill
 	if e != nil {
 		if e.expiry != nil {
@@ -56,6 +74,7 @@ func (b *Broker) attach(c *client, cleanStart bool) (present bool, err error) {
 	present = e != nil
 	if e == nil {
 		e = &entry{Session: session.New(id, b.opts.Limits.MaxQueued)}
+		e.Owner = owner
 		b.sessions.Store(id, e)
 	}
 	e.SetExpiry(c.sessionExpiry)

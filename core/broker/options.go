@@ -18,6 +18,14 @@ type Options struct {
 	// AllowAnonymous admits clients that no authenticate hook decided on. The
 	// binary's embedded default sets it for a loopback listener only.
 	AllowAnonymous bool
+	// SessionOwnerMismatch is what a client gets that connects with the client
+	// id of a session another identity owns (decision 0011): refused (the
+	// default) or a fresh session in place of the other's offline one.
+	SessionOwnerMismatch OwnerMismatch
+	// HookFailure is how an error returned by Hooks is read; nil means
+	// hooks.FailClosed (deny the client, refuse the message). A hooks.Chain
+	// applies each plugin's own policy and returns no errors.
+	HookFailure *hooks.Failure
 
 	Limits Limits
 	// SysInterval is how often $SYS topics are published; negative disables them.
@@ -101,6 +109,10 @@ func (o Options) Defaults() Options {
 	}
 	if o.ParkIdleAfter == 0 {
 		o.ParkIdleAfter = 2 * time.Second
+	}
+	if o.HookFailure == nil {
+		f := hooks.FailClosed
+		o.HookFailure = &f
 	}
 	if o.Version == "" {
 		o.Version = "plume-dev"

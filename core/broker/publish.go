@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -115,7 +116,11 @@ func (b *Broker) admit(client *hooks.Client, p *packets.Publish, expires int64, 
 		}
 	}
 	if b.hooks.Provides(hooks.PointOnPublish) {
-		res, _ := b.hooks.OnPublish(ctx, client, p)
+		res, err := b.hooks.OnPublish(ctx, client, p)
+		if err != nil {
+			b.hookFailed(hooks.PointOnPublish, client, err)
+		}
+		res = b.opts.HookFailure.Published(res, err)
 		switch res.Action {
 		case hooks.Drop:
 			b.stats.dropped.Add(1)
@@ -125,11 +130,18 @@ func (b *Broker) admit(client *hooks.Client, p *packets.Publish, expires int64, 
 		}
 	}
 	if b.hooks.Provides(hooks.PointTransform) {
-		topic := p.Topic
+		before := *p
 		if err := b.hooks.Transform(ctx, client, p); err != nil {
-			b.stats.dropped.Add(1)
-			return nil, packets.Success, ""
+			if !errors.Is(err, hooks.ErrDropped) {
+				b.hookFailed(hooks.PointTransform, client, err)
+			}
+			if b.opts.HookFailure.Transformed(err) {
+				b.stats.dropped.Add(1)
+				return nil, packets.Success, ""
+			}
+			*p = before // fail open: the message as it was before the call
 		}
+		topic := before.Topic
 		// A rewritten topic gets the checks the client's had: a plugin must
 		// not route into $SYS or publish on a filter such as "a/#".
 		if p.Topic != topic && (b.checkTopicName(p.Topic) != nil || isSys(p.Topic)) {

@@ -83,8 +83,12 @@ func (c *client) subscribe(s packets.Subscription, id uint32) (byte, bool, packe
 	}
 	granted := min(s.QoS, *l.MaxQoS)
 	if b.hooks.Provides(hooks.PointAuthorize) {
-		res, _ := b.hooks.Authorize(context.Background(), &hooks.AuthzRequest{
+		res, err := b.hooks.Authorize(context.Background(), &hooks.AuthzRequest{
 			Client: &c.info, Action: hooks.ActionSubscribe, Topic: s.Filter, QoS: s.QoS})
+		if err != nil {
+			b.hookFailed(hooks.PointAuthorize, &c.info, err)
+		}
+		res = b.opts.HookFailure.Authorized(res, err)
 		if res.Verdict == hooks.Deny {
 			b.stats.authzDenied.Add(1)
 			c.logInfo().Str("filter", s.Filter).Str("action", "subscribe").Msg("denied")
@@ -132,6 +136,10 @@ func (c *client) handleAuth(a *packets.Auth) error {
 	}
 	res, err := c.b.hooks.Authenticate(context.Background(), &hooks.AuthRequest{
 		Client: &c.info, Step: step, Method: c.authMeth, Data: a.Properties.AuthData})
+	if err != nil {
+		c.b.hookFailed(hooks.PointAuthenticate, &c.info, err)
+	}
+	res = c.b.opts.HookFailure.Authenticated(res, err)
 	reply := packets.Auth{}
 	reply.Properties.AuthMethod = c.authMeth
 	reply.Properties.Set(packets.PropAuthMethod)
@@ -140,10 +148,13 @@ func (c *client) handleAuth(a *packets.Auth) error {
 		reply.Properties.Set(packets.PropAuthData)
 	}
 	switch {
-	case err != nil:
-		return &packets.Error{Reason: packets.UnspecifiedError, Msg: "re-authentication failed"}
 	case res.Continue:
 		reply.Reason = packets.ContinueAuthentication
+	case res.Verdict == hooks.Allow && res.Principal != "" && res.Principal != c.info.Principal:
+		// The connection's session belongs to the identity it connected
+		// as; re-authentication may renew it, never change it.
+		c.b.stats.authDenied.Add(1)
+		return &packets.Error{Reason: packets.NotAuthorized, Msg: "re-authentication as another identity"}
 	case res.Verdict == hooks.Allow:
 		reply.Reason = packets.Success
 	default:

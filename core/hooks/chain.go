@@ -9,18 +9,6 @@ import (
 	"github.com/plumemq/plume/core/packets"
 )
 
-// Failure says what a chain does when a link's call returns an error (a trap,
-// a deadline, a bad answer). The zero value is the documented default:
-// authenticate and authorize fail closed, on-publish and transform fail open.
-type Failure struct {
-	// AuthFailOpen makes a failed authenticate or authorize call pass to the
-	// next link instead of denying.
-	AuthFailOpen bool
-	// MessageFailClosed makes a failed on-publish reject the message and a
-	// failed transform drop it, instead of continuing unchanged.
-	MessageFailClosed bool
-}
-
 // Link is one named element of a Chain.
 type Link struct {
 	Name    string
@@ -106,10 +94,7 @@ func (c *Chain) Authenticate(ctx context.Context, req *AuthRequest) (AuthResult,
 		res, err := l.Hooks.Authenticate(ctx, req)
 		if err != nil {
 			c.failed(l, PointAuthenticate, req.Client, err)
-			if l.OnError.AuthFailOpen {
-				continue
-			}
-			return AuthResult{Verdict: Deny, Reason: packets.NotAuthorized}, nil
+			res = l.OnError.Authenticated(res, err)
 		}
 		if res.Continue && req.Client != nil {
 			req.Client.authLink = i + 1
@@ -133,10 +118,7 @@ func (c *Chain) Authorize(ctx context.Context, req *AuthzRequest) (AuthzResult, 
 		res, err := l.Hooks.Authorize(ctx, req)
 		if err != nil {
 			c.failed(l, PointAuthorize, req.Client, err)
-			if l.OnError.AuthFailOpen {
-				continue
-			}
-			return AuthzResult{Verdict: Deny, Reason: packets.NotAuthorized}, nil
+			res = l.OnError.Authorized(res, err)
 		}
 		out.Cache = out.Cache && res.Cache
 		if res.LowerQoS && (!out.LowerQoS || res.QoS < out.QoS) {
@@ -160,10 +142,7 @@ func (c *Chain) OnPublish(ctx context.Context, client *Client, m *packets.Publis
 		res, err := l.Hooks.OnPublish(ctx, client, m)
 		if err != nil {
 			c.failed(l, PointOnPublish, client, err)
-			if l.OnError.MessageFailClosed {
-				return PublishResult{Action: Reject, Reason: packets.ImplementationSpecificError}, nil
-			}
-			continue
+			res = l.OnError.Published(res, err)
 		}
 		if res.Action != Continue {
 			return res, nil
@@ -185,7 +164,7 @@ func (c *Chain) Transform(ctx context.Context, client *Client, m *packets.Publis
 		if err := l.Hooks.Transform(ctx, client, m); err != nil {
 			*m = before
 			c.failed(l, PointTransform, client, err)
-			if l.OnError.MessageFailClosed {
+			if l.OnError.Transformed(err) {
 				return ErrDropped
 			}
 		}

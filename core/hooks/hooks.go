@@ -76,6 +76,15 @@ type Client struct {
 	CertSubject     string // TLS client-certificate subject, "" without one
 	UserProperties  []packets.UserProperty
 	Attributes      map[string]string
+	// Authenticated is true when an authenticate hook allowed the client;
+	// false for an anonymous one (no hook decided and AllowAnonymous let it in).
+	Authenticated bool
+	// Principal is the identity the client was allowed as: the
+	// AuthResult.Principal of the hook that allowed it, else its Username;
+	// "" when anonymous. A persistent session belongs to the identity
+	// (Authenticated, Principal) that created it, so this is also the owner
+	// of the session the client is attached to (decision 0011).
+	Principal string
 	// Handle identifies the connection to plugins: the broker numbers its
 	// connections so that no two share a handle while it runs. 0 (a Client
 	// made by hand) leaves the numbering to the plugin host.
@@ -117,6 +126,13 @@ type AuthResult struct {
 	Data     []byte
 	// Attributes are attached to the client (roles, tenant, device group) on Allow.
 	Attributes map[string]string
+	// Principal, on Allow, names the identity the client authenticated as
+	// (a user id, a certificate's subject, a token's subject): it owns the
+	// sessions the client creates and is what Client.Principal shows later
+	// hooks. "" means the client's Username. On re-authentication a
+	// Principal other than the client's current one is refused: a
+	// connection never changes owner.
+	Principal string
 }
 
 // Action is what an authorize call asks permission for.
@@ -183,6 +199,10 @@ type PublishResult struct {
 // call, so an implementation only does the work of the points it provides.
 // Implementations must be safe for concurrent use: the broker calls them from
 // every connection's goroutine.
+//
+// An error means the call failed, never an answer: the broker reads it
+// through its Options.HookFailure policy (Failure), which by default denies
+// the client or refuses the message.
 type Hooks interface {
 	Provides(Point) bool
 	Authenticate(ctx context.Context, req *AuthRequest) (AuthResult, error)

@@ -38,6 +38,10 @@ type Subscription struct {
 // Session is one client's session state. All methods are safe for concurrent use.
 type Session struct {
 	ID string
+	// Owner is the identity that created the session. It is set before the
+	// session is shared and never changes: another identity gets a new
+	// session or is refused, it never takes this one over.
+	Owner Owner
 
 	mu       sync.Mutex
 	sink     Sink

@@ -239,6 +239,7 @@ func TestInboundQoS2IDs(t *testing.T) {
 
 func TestSnapshotRestoreRoundTrip(t *testing.T) {
 	s := session.New("c", 10)
+	s.Owner = session.Owner{Authenticated: true, Principal: "alice"}
 	s.SetExpiry(300)
 	s.Subscribe(session.Subscription{Subscription: packets.Subscription{Filter: "a/#", QoS: 1}, Identifier: 4})
 	s.Subscribe(session.Subscription{Subscription: packets.Subscription{Filter: "$share/g/b", QoS: 2}})
@@ -262,6 +263,9 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 	r := session.Restore(snap.Sessions[0], 10)
 	if r.ID != "c" || r.Expiry() != 300 || r.SubscriptionCount() != 2 || !r.HasSubscription("$share/g/b") {
 		t.Fatalf("restored id %q expiry %d subs %v", r.ID, r.Expiry(), r.Subscriptions())
+	}
+	if r.Owner != s.Owner {
+		t.Fatalf("restored owner %+v, want %+v: another identity could resume it after a restart", r.Owner, s.Owner)
 	}
 	if r.ReceiveQoS2(77, 10) != session.Duplicate {
 		t.Fatal("inbound QoS 2 id lost")

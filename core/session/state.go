@@ -82,7 +82,7 @@ func (s *Session) Stats() Stats {
 func (s *Session) Snapshot() Record {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := Record{ID: s.ID, Expiry: s.expiry}
+	r := Record{ID: s.ID, Owner: s.Owner, Expiry: s.expiry}
 	for _, sub := range s.subs {
 		r.Subscriptions = append(r.Subscriptions, sub)
 	}
@@ -97,6 +97,7 @@ func (s *Session) Snapshot() Record {
 // Restore makes a session from a Record, as Snapshot wrote it.
 func Restore(r Record, maxQueue int) *Session {
 	s := New(r.ID, maxQueue)
+	s.Owner = r.Owner
 	s.expiry = r.Expiry
 	for _, sub := range r.Subscriptions {
 		if s.subs == nil {

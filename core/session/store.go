@@ -7,6 +7,7 @@ import (
 // Record is the durable state of one session.
 type Record struct {
 	ID             string
+	Owner          Owner
 	Expiry         uint32 // Session Expiry Interval, seconds
 	DisconnectedAt int64  // Unix ns; 0 while connected
 	Subscriptions  []Subscription
@@ -14,6 +15,14 @@ type Record struct {
 	Queued         []Delivery
 	InboundQoS2    []uint16
 	Will           *Will // a will waiting for its delay, nil if none
+}
+
+// Owner is the identity a session belongs to: the one that created it. Only
+// a client of the same identity resumes it (decision 0011). The zero Owner is
+// the anonymous identity.
+type Owner struct {
+	Authenticated bool   // an authenticate hook allowed the creator; false = anonymous
+	Principal     string // the creator's principal, or its username; "" when anonymous
 }
 
 // Will is a will message waiting to be published at PublishAt (Unix ns).

@@ -62,7 +62,7 @@ func ExamplePlugin_Call() {
 	res, err := p.Call(context.Background(), ev)
 	fmt.Printf("%+v %v\n", res, err)
 	// Output:
-	// {Verdict:allow Reason:success ReasonString: Continue:false Data:[] Attributes:map[username:bob]} <nil>
+	// {Verdict:allow Reason:success ReasonString: Continue:false Data:[] Attributes:map[username:bob] Principal:} <nil>
 }
 
 func TestMain(m *testing.M) {

@@ -22,6 +22,7 @@ const (
 	fieldAuthData     = 12
 	fieldContentType  = 13
 	fieldUserProps    = 14
+	fieldPrincipal    = 15 // added within v1 (ABI.md section 11)
 	fieldError        = 32
 	fieldReasonString = 33
 )

@@ -104,6 +104,15 @@ func (c Client) Listener() string { return fieldString(fieldListener) }
 // CertSubject is the subject of the client's TLS certificate, "" without one.
 func (c Client) CertSubject() string { return fieldString(fieldCertSubject) }
 
+// Principal is the identity the client authenticated as, which owns its
+// session: the principal an authenticate plugin named (WithPrincipal), else
+// the username it allowed. ok is false for an anonymous client, and in
+// authenticate until a plugin has allowed the client.
+func (c Client) Principal() (principal string, ok bool) {
+	b, ok := pullField(fieldPrincipal)
+	return string(b), ok
+}
+
 // UserProperties are the user properties of the client's CONNECT packet.
 func (c Client) UserProperties() []Pair {
 	b, _ := pullField(fieldConnectProps)

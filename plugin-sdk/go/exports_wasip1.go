@@ -77,6 +77,9 @@ func decisionResult(d Decision) int64 {
 	if d.AuthData != nil {
 		hostResultSet(fieldAuthData, bytesPtr(d.AuthData), uint32(len(d.AuthData)))
 	}
+	if d.Principal != "" {
+		hostResultSet(fieldPrincipal, strPtr(d.Principal), uint32(len(d.Principal)))
+	}
 	var flags byte
 	if d.HasMaxQoS {
 		flags |= 1 // MAX_QOS

@@ -65,6 +65,10 @@ type Decision struct {
 	Cache bool
 	// AuthData is sent to the client in AUTH 0x18 by ContinueAuth.
 	AuthData []byte
+	// Principal, with an authenticate Allow, names the identity the client
+	// authenticated as; "" means its username. The identity owns the
+	// client's sessions: another identity cannot resume them.
+	Principal string
 }
 
 // Allow returns a Decision that admits the client or the action.
@@ -88,6 +92,13 @@ func ContinueAuth(data []byte) Decision {
 // WithAttribute returns d with attribute key=value to attach to the client.
 func (d Decision) WithAttribute(key, value string) Decision {
 	d.Attributes = append(d.Attributes[:len(d.Attributes):len(d.Attributes)], Pair{key, value})
+	return d
+}
+
+// WithPrincipal returns d naming the identity an authenticate Allow admits
+// the client as (see Decision.Principal).
+func (d Decision) WithPrincipal(p string) Decision {
+	d.Principal = p
 	return d
 }
 

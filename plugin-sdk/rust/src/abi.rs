@@ -15,6 +15,7 @@ pub const FIELD_AUTH_METHOD: u32 = 11;
 pub const FIELD_AUTH_DATA: u32 = 12;
 pub const FIELD_CONTENT_TYPE: u32 = 13;
 pub const FIELD_USER_PROPS: u32 = 14;
+pub const FIELD_PRINCIPAL: u32 = 15;
 pub const FIELD_ERROR: u32 = 32;
 pub const FIELD_REASON_STRING: u32 = 33;
 

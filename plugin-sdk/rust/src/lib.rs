@@ -87,6 +87,9 @@ pub struct Decision {
     pub cache: bool,
     /// Sent in AUTH 0x18 with [`Decision::continue_auth`].
     pub auth_data: Option<Vec<u8>>,
+    /// With an authenticate allow, the identity the client authenticated as;
+    /// `None` means its username. It owns the client's sessions.
+    pub principal: Option<String>,
 }
 
 impl Decision {
@@ -99,6 +102,7 @@ impl Decision {
             max_qos: None,
             cache: false,
             auth_data: None,
+            principal: None,
         }
     }
     /// Admit the client or the action.
@@ -120,6 +124,11 @@ impl Decision {
     /// Attach attribute `key=value` to the client (authenticate allow).
     pub fn with_attribute(mut self, key: &str, value: &str) -> Decision {
         self.attributes.push((key.to_string(), value.to_string()));
+        self
+    }
+    /// Name the identity an authenticate allow admits the client as.
+    pub fn with_principal(mut self, principal: &str) -> Decision {
+        self.principal = Some(principal.to_string());
         self
     }
     /// Marks an authorize answer as reusable by the broker (see `cache`).
@@ -189,6 +198,11 @@ impl Client {
     /// The TLS client certificate's subject.
     pub fn cert_subject(&self) -> Option<String> {
         string(abi::field(abi::FIELD_CERT_SUBJECT))
+    }
+    /// The identity the client authenticated as, which owns its session;
+    /// `None` for an anonymous client (and in authenticate until allowed).
+    pub fn principal(&self) -> Option<String> {
+        string(abi::field(abi::FIELD_PRINCIPAL))
     }
     /// The CONNECT user properties.
     pub fn user_properties(&self) -> Vec<(String, String)> {

@@ -45,6 +45,9 @@ fn decision(d: Decision) -> i64 {
     if let Some(data) = &d.auth_data {
         abi::set(abi::FIELD_AUTH_DATA, data);
     }
+    if let Some(p) = &d.principal {
+        abi::set(abi::FIELD_PRINCIPAL, p.as_bytes());
+    }
     let (mut flags, qos) = match d.max_qos {
         Some(q) => (1, q), // MAX_QOS
         None => (0, 0),

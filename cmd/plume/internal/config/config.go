@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/plumemq/plume/core/broker"
 )
 
 // Config is the whole configuration file.
@@ -22,9 +24,12 @@ type Config struct {
 	Log       Log        `yaml:"log"`
 	// AllowAnonymous admits clients that no plugin authenticated. Unset, it is
 	// true only when every listener is on loopback.
-	AllowAnonymous *bool    `yaml:"allow_anonymous"`
-	SysInterval    Duration `yaml:"sys_interval"`
-	Limits         Limits   `yaml:"limits"`
+	AllowAnonymous *bool `yaml:"allow_anonymous"`
+	// SessionOwnerMismatch is what a client gets that connects with the client
+	// id of a session another identity owns: refuse (the default) or fresh.
+	SessionOwnerMismatch OwnerMismatch `yaml:"session_owner_mismatch"`
+	SysInterval          Duration      `yaml:"sys_interval"`
+	Limits               Limits        `yaml:"limits"`
 	// Plugins is the Wasm plugin chain (see plugin-sdk/ABI.md).
 	Plugins Plugins `yaml:"plugins"`
 }
@@ -115,6 +120,19 @@ func (p *Policy) UnmarshalYAML(n *yaml.Node) error {
 		return nil
 	}
 	return fmt.Errorf("line %d: %q is not fail-open or fail-closed", n.Line, n.Value)
+}
+
+// OwnerMismatch is broker.OwnerMismatch as the file spells it.
+type OwnerMismatch broker.OwnerMismatch
+
+// UnmarshalYAML accepts what broker.ParseOwnerMismatch does.
+func (m *OwnerMismatch) UnmarshalYAML(n *yaml.Node) error {
+	v, err := broker.ParseOwnerMismatch(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: session_owner_mismatch: %w", n.Line, err)
+	}
+	*m = OwnerMismatch(v)
+	return nil
 }
 
 // Listener is one address the broker serves.

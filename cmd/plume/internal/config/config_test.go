@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/plumemq/plume/core/broker"
 )
 
 func TestAnnotatedExampleLoads(t *testing.T) {
@@ -21,6 +23,9 @@ func TestAnnotatedExampleLoads(t *testing.T) {
 	}
 	if cfg.Limits.MaxQoS == nil || *cfg.Limits.MaxQoS != 2 {
 		t.Errorf("max_qos = %v", cfg.Limits.MaxQoS)
+	}
+	if broker.OwnerMismatch(cfg.SessionOwnerMismatch) != broker.OwnerMismatchRefuse {
+		t.Errorf("session_owner_mismatch = %v", broker.OwnerMismatch(cfg.SessionOwnerMismatch))
 	}
 	if cfg.Plugins.Engine != "wazero" {
 		t.Errorf("plugins.engine = %q", cfg.Plugins.Engine)
@@ -40,6 +45,7 @@ func TestParseErrorsNameTheKeyAndLine(t *testing.T) {
 		{"bad qos", "limits:\n  max_qos: 3\n", []string{"line 2", "QoS"}},
 		{"negative packet read timeout", "limits:\n  packet_read_timeout: -1s\n", []string{"limits.packet_read_timeout", "negative"}},
 		{"negative partial budget", "limits:\n  max_partial_packet_bytes: -5\n", []string{"limits.max_partial_packet_bytes", "negative"}},
+		{"bad owner mismatch", "log:\n  level: info\nsession_owner_mismatch: steal\n", []string{"line 3", "session_owner_mismatch", "steal", "refuse or fresh"}},
 		{"bad level", "log:\n  level: loud\n", []string{"log.level", "loud"}},
 		{"bad listener type", "listeners:\n  - address: 127.0.0.1:1\n    type: quic\n", []string{"listeners[0].type", "quic"}},
 		{"missing address", "listeners:\n  - name: a\n", []string{"listeners[0].address"}},
@@ -153,5 +159,21 @@ func TestPluginWalkThroughConfigLoads(t *testing.T) {
 	}
 	if !strings.Contains(string(cfg.Plugins.Chain[0].Config), `"deny_anonymous":true`) {
 		t.Errorf("auth config = %s", cfg.Plugins.Chain[0].Config)
+	}
+}
+
+func TestSessionOwnerMismatchParses(t *testing.T) {
+	for text, want := range map[string]broker.OwnerMismatch{
+		"":                                 broker.OwnerMismatchRefuse,
+		"session_owner_mismatch: refuse\n": broker.OwnerMismatchRefuse,
+		"session_owner_mismatch: fresh\n":  broker.OwnerMismatchFresh,
+	} {
+		cfg, err := Parse(strings.NewReader(text))
+		if err != nil {
+			t.Fatalf("%q: %v", text, err)
+		}
+		if got := broker.OwnerMismatch(cfg.SessionOwnerMismatch); got != want {
+			t.Errorf("%q: %v, want %v", text, got, want)
+		}
 	}
 }

@@ -40,6 +40,9 @@ func init() {
 				c.ID(), c.RemoteAddr(), c.Listener(), c.CertSubject(),
 				strconv.Itoa(int(c.ProtocolVersion())), pairs(c.UserProperties()),
 			}, "|"))
+		if c.Username() == "alias" {
+			d = d.WithPrincipal("alice") // a second credential of alice's
+		}
 		return d
 	})
 	plume.OnAuthorize(func(e *plume.AuthzEvent) plume.Decision {
@@ -56,6 +59,12 @@ func init() {
 				return plume.Allow()
 			}
 			return plume.Deny(plume.NotAuthorized, "role mismatch")
+		case t == "principal":
+			p, ok := e.Client.Principal()
+			if !ok {
+				p = "<absent>"
+			}
+			return plume.Deny(plume.NotAuthorized, p)
 		case strings.HasPrefix(t, "count/"):
 			n := plume.KVAdd("count", 1)
 			return plume.Deny(plume.QuotaExceeded, strconv.FormatInt(n, 10))
