@@ -39,19 +39,19 @@ type Subscription struct {
 type Session struct {
 	ID string
 
-	mu       sync.Mutex
-	sink     Sink
-	window   int // in-flight limit of the attached connection
-	limits   Limits
-	held     int64 // bytes of the messages in out and pending (Message.Size)
-	closed   bool  // Close was called: nothing more is taken
-	subs     map[string]Subscription
-	out      inflight
-	pending  queue
-	inbound  map[uint16]struct{} // QoS 2 packet ids received, PUBREL awaited
-	nextID   uint16
-	expiry   uint32 // Session Expiry Interval, seconds
-	dropped  uint64
+	mu      sync.Mutex
+	sink    Sink
+	window  int // in-flight limit of the attached connection
+	limits  Limits
+	held    int64 // bytes of the messages in out and pending (Message.Size)
+	closed  bool  // Close was called: nothing more is taken
+	subs    map[string]Subscription
+	out     inflight
+	pending queue
+	inbound map[uint16]struct{} // QoS 2 packet ids received, PUBREL awaited
+	nextID  uint16
+	expiry  uint32 // Session Expiry Interval, seconds
+	dropped uint64
 }
 
 // New makes an empty session that holds messages for its client, while it is
