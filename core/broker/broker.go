@@ -15,6 +15,7 @@ import (
 
 	"github.com/plumemq/plume/core/hooks"
 	"github.com/plumemq/plume/core/packets"
+	"github.com/plumemq/plume/core/ratelog"
 	"github.com/plumemq/plume/core/session"
 	"github.com/plumemq/plume/core/topics"
 )
@@ -30,6 +31,8 @@ type Broker struct {
 	maxPacket uint32
 	started   time.Time
 	stats     stats
+	budget    *session.Budget  // what every session's queue holds (Limits.MaxQueuedBytesTotal)
+	dropLog   *ratelog.Limiter // drop warnings, per session
 
 	sessions sync.Map   // client id -> *entry; written under mu, read anywhere
 	retainMu sync.Mutex // orders writes to retained and the store's copy
@@ -81,7 +84,9 @@ func New(opts Options) (*Broker, error) {
 		listeners: map[net.Listener]struct{}{},
 		sysStop:   make(chan struct{}),
 		parkAfter: max(opts.ParkIdleAfter, 0),
+		budget:    session.NewBudget(max(opts.Limits.MaxQueuedBytesTotal, 0)),
 	}
+	b.dropLog = ratelog.New(dropLogInterval, 1, b.reportDrops)
 	if b.hooks == nil {
 		b.hooks = hooks.Base{}
 	}
@@ -195,8 +200,10 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-ctx.Done():
+		b.dropLog.Close()
 		return ctx.Err()
 	}
+	b.dropLog.Close() // the drop counts not logged yet
 	return b.persistAll()
 }
 
@@ -242,7 +249,7 @@ func (b *Broker) restore() error {
 			_ = b.opts.Store.DeleteSession(rec.ID)
 			continue
 		}
-		e := &entry{Session: session.Restore(rec, b.opts.Limits.MaxQueued)}
+		e := &entry{Session: session.Restore(rec, b.sessionLimits())}
 		for _, sub := range rec.Subscriptions {
 			b.router.Subscribe(routerSubscription(e.ID, sub))
 		}
