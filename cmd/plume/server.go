@@ -162,6 +162,9 @@ func brokerOptions(cfg config.Config, log zerolog.Logger, anonymous bool) broker
 			ConnectTimeout:       time.Duration(l.ConnectTimeout),
 			WriteTimeout:         time.Duration(l.WriteTimeout),
 			RetainAvailable:      l.RetainAvailable,
+			MaxQueuedBytes:       int64(l.MaxQueuedBytes),
+			MaxQueuedBytesTotal:  int64(l.MaxQueuedBytesTotal),
+			SlowConsumerTimeout:  time.Duration(l.SlowConsumerTimeout),
 		},
 	}
 	if l.MaxQoS != nil {
