@@ -99,7 +99,7 @@ func (e *wasmtimeEngine) compile(_ context.Context, m *module, bin []byte) (comp
 	if err != nil {
 		return nil, err
 	}
-	wm := &wasmtimeModule{ee: ee, mod: mod, cfg: m.cfg, out: &lineWriter{log: m.log}}
+	wm := &wasmtimeModule{ee: ee, mod: mod, cfg: m.cfg, out: m.guestOutput()}
 	wm.inf.funcs = map[string]funcType{}
 	wm.inf.memories = map[string]bool{}
 	for _, ex := range mod.Exports() {

@@ -107,7 +107,7 @@ func (wm *wazeroModule) init(ctx context.Context, m *module, bin []byte) error {
 	if _, err := b.Instantiate(ctx); err != nil {
 		return fmt.Errorf("instantiate host functions: %w", err)
 	}
-	out := &lineWriter{log: m.log}
+	out := m.guestOutput()
 	mc := wazero.NewModuleConfig().
 		WithStdout(out).WithStderr(out).
 		WithRandSource(rand.Reader).

@@ -36,6 +36,7 @@ import (
 // the watchdog that enforces call deadlines and the watcher of their files.
 type Host struct {
 	log   zerolog.Logger
+	logs  logLimits // plugin-caused lines, rate-limited (lograte.go)
 	eng   engine
 	chain *hooks.Chain
 
@@ -68,7 +69,7 @@ func newHost(ctx context.Context, log zerolog.Logger, cfg Config, mode deadlineM
 		return nil, fmt.Errorf("plugin config: %w", err)
 	}
 	h := &Host{
-		log: log, start: time.Now(), insts: map[*instance]struct{}{}, stop: make(chan struct{}),
+		log: log, logs: newLogLimits(log), start: time.Now(), insts: map[*instance]struct{}{}, stop: make(chan struct{}),
 		plugins: map[string]*Plugin{}, configs: map[string]PluginConfig{}, watched: map[string]bool{},
 		cfg: cfg,
 	}
@@ -256,6 +257,7 @@ func (h *Host) Close(ctx context.Context) error {
 		p.closed.Store(true)
 		p.cur.Load().retire()
 	}
+	h.logs.close()
 	return errors.Join(err, h.eng.close(ctx))
 }
 

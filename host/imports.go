@@ -185,7 +185,10 @@ func logFn(inst *instance, mem guestMemory, stack []uint64) {
 	case levelError:
 		lvl = zerolog.ErrorLevel
 	}
-	ev := inst.m.log.WithLevel(lvl)
+	ev := inst.m.lineEvent(lvl, lvl.String())
+	if ev == nil {
+		return // held back, and counted
+	}
 	if c := inst.c.client; c != nil {
 		ev = ev.Str("client_id", c.ID).Str("remote", c.RemoteAddr)
 	}
@@ -238,13 +241,13 @@ func kvDelete(inst *instance, mem guestMemory, stack []uint64) {
 func kvAdd(inst *instance, mem guestMemory, stack []uint64) {
 	key, ok := read(mem, uint32(stack[0]), uint32(stack[1]))
 	if !ok || len(key) > maxKeyLen {
-		inst.m.log.Warn().Msg("kv_add refused: bad key")
+		inst.m.trapEvent("kv_add bad key").Msg("kv_add refused: bad key")
 		stack[0] = 0
 		return
 	}
 	n, ok := inst.m.shared.add(string(key), int64(stack[2]))
 	if !ok {
-		inst.m.log.Warn().Msg("kv_add refused: store full")
+		inst.m.trapEvent("kv_add store full").Msg("kv_add refused: store full")
 	}
 	stack[0] = uint64(n)
 }

@@ -303,8 +303,19 @@ func (m *module) closeRuntime() {
 // message, a Rust panic's), one log line per line written.
 type lineWriter struct {
 	log zerolog.Logger
+	m   *module // rate-limits the lines per plugin; nil writes every line
 	mu  sync.Mutex
 	buf []byte
+}
+
+func (w *lineWriter) line(s []byte) {
+	ev := w.log.Warn()
+	if w.m != nil {
+		ev = w.m.lineEvent(zerolog.WarnLevel, "guest")
+	}
+	if ev != nil {
+		ev.Str("stream", "guest").Msg(string(s))
+	}
 }
 
 func (w *lineWriter) Write(p []byte) (int, error) {
@@ -316,11 +327,11 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		w.log.Warn().Str("stream", "guest").Msg(string(w.buf[:i]))
+		w.line(w.buf[:i])
 		w.buf = w.buf[i+1:]
 	}
 	if len(w.buf) > 4096 {
-		w.log.Warn().Str("stream", "guest").Msg(string(w.buf))
+		w.line(w.buf)
 		w.buf = w.buf[:0]
 	}
 	return len(p), nil

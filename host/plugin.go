@@ -82,11 +82,13 @@ func (p *Plugin) end(m *module, inst *instance, healthy bool, pt hooks.Point, cl
 		}
 	} else {
 		n := p.traps.Add(1)
-		ev := m.log.Warn().Err(err).Str("point", pt.String()).Uint64("traps", n)
-		if client != nil {
-			ev = ev.Str("client_id", client.ID).Str("remote", client.RemoteAddr)
+		if ev := m.trapEvent(pt.String()); ev != nil {
+			ev = ev.Err(err).Str("point", pt.String()).Uint64("traps", n)
+			if client != nil {
+				ev = ev.Str("client_id", client.ID).Str("remote", client.RemoteAddr)
+			}
+			ev.Msg("plugin instance discarded; the next call gets a fresh one")
 		}
-		ev.Msg("plugin instance discarded; the next call gets a fresh one")
 	}
 	m.release(inst, healthy)
 }

@@ -167,6 +167,9 @@ func brokerOptions(cfg config.Config, log zerolog.Logger, anonymous bool) broker
 			MaxPartialPacketBytes: l.MaxPartialPacketBytes,
 			DrainAfterDisconnect:  time.Duration(l.DrainAfterDisconnect),
 			RetainAvailable:       l.RetainAvailable,
+			MaxQueuedBytes:        int64(l.MaxQueuedBytes),
+			MaxQueuedBytesTotal:   int64(l.MaxQueuedBytesTotal),
+			SlowConsumerTimeout:   time.Duration(l.SlowConsumerTimeout),
 		},
 	}
 	if l.MaxQoS != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/plumemq/plume/core/hooks"
 	"github.com/plumemq/plume/core/packets"
+	"github.com/plumemq/plume/core/ratelog"
 	"github.com/plumemq/plume/core/session"
 	"github.com/plumemq/plume/core/topics"
 )
@@ -32,7 +33,9 @@ type Broker struct {
 	partials *byteBudget
 	started  time.Time
 	stats    stats
-	hookErrs [5]hookErrorLog // per extension point
+	hookErrs [5]hookErrorLog  // per extension point
+	budget   *session.Budget  // what every session's queue holds (Limits.MaxQueuedBytesTotal)
+	dropLog  *ratelog.Limiter // drop warnings, per session
 
 	sessions sync.Map   // client id -> *entry; written under mu, read anywhere
 	retainMu sync.Mutex // orders writes to retained and the store's copy
@@ -85,7 +88,9 @@ func New(opts Options) (*Broker, error) {
 		listeners: map[net.Listener]struct{}{},
 		sysStop:   make(chan struct{}),
 		parkAfter: max(opts.ParkIdleAfter, 0),
+		budget:    session.NewBudget(max(opts.Limits.MaxQueuedBytesTotal, 0)),
 	}
+	b.dropLog = ratelog.New(dropLogInterval, 1, b.reportDrops)
 	if b.hooks == nil {
 		b.hooks = hooks.Base{}
 	}
@@ -199,8 +204,10 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-ctx.Done():
+		b.dropLog.Close()
 		return ctx.Err()
 	}
+	b.dropLog.Close() // the drop counts not logged yet
 	return b.persistAll()
 }
 
@@ -246,7 +253,7 @@ func (b *Broker) restore() error {
 			_ = b.opts.Store.DeleteSession(rec.ID)
 			continue
 		}
-		e := &entry{Session: session.Restore(rec, b.opts.Limits.MaxQueued)}
+		e := &entry{Session: session.Restore(rec, b.sessionLimits())}
 		for _, sub := range rec.Subscriptions {
 			b.router.Subscribe(routerSubscription(e.ID, sub))
 		}

@@ -56,9 +56,14 @@ type client struct {
 	draining    atomic.Bool
 	batch       flushBatch // subscriber connections this reader owes a flush; reader-owned
 
-	stop     atomic.Pointer[stopRequest] // set by kick
-	done     chan struct{}               // closed when cleanup has finished
-	lastDrop atomic.Int64                // Unix ns of the last logged drop, for rate limiting
+	stop atomic.Pointer[stopRequest] // set by kick
+	done chan struct{}               // closed when cleanup has finished
+
+	// Slow consumer (queues.go), under wmu: since when QoS 0 has been shed
+	// without the buffer emptying (Unix ns, 0 = not shedding), and whether
+	// the connection was disconnected for it.
+	shedSince  int64
+	slowKicked bool
 
 	// Parking (park.go): an idle connection has no goroutine.
 	parked      atomic.Bool

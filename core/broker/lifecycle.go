@@ -73,7 +73,7 @@ func (b *Broker) attach(c *client, cleanStart bool) (present bool, err error) {
 	}
 	present = e != nil
 	if e == nil {
-		e = &entry{Session: session.New(id, b.opts.Limits.MaxQueued)}
+		e = &entry{Session: session.New(id, b.sessionLimits())}
 		e.Owner = owner
 		b.sessions.Store(id, e)
 	}
@@ -169,6 +169,7 @@ func (b *Broker) expire(e *entry) {
 func (b *Broker) dropSession(e *entry) {
 	b.router.UnsubscribeAll(e.ID)
 	b.sessions.CompareAndDelete(e.ID, e)
+	e.Close() // what it held goes back to the broker-wide budget
 	if err := b.opts.Store.DeleteSession(e.ID); err != nil {
 		b.log.Error().Err(err).Str("client_id", e.ID).Msg("deleting session")
 	}

@@ -71,6 +71,18 @@ type Limits struct {
 	DrainAfterDisconnect time.Duration
 	MaxQoS               *byte // highest QoS the broker accepts; nil = 2
 	RetainAvailable      *bool // nil = true
+
+	// MaxQueuedBytes bounds the bytes (topic + payload) of the QoS 1 and 2
+	// messages one session holds, in flight and queued; negative = no bound.
+	// Past it, or past MaxQueued, the newest message is dropped.
+	MaxQueuedBytes int64
+	// MaxQueuedBytesTotal bounds the same bytes summed over every session (a
+	// message queued for n sessions counts n times); negative = no bound.
+	MaxQueuedBytesTotal int64
+	// SlowConsumerTimeout is how long a connection may go on shedding QoS 0
+	// messages (its write buffer over MaxWriteBuffer, never catching up)
+	// before it is disconnected with 0x97 Quota exceeded; negative = never.
+	SlowConsumerTimeout time.Duration
 }
 
 // Defaults returns o with every zero field set to its default.
@@ -93,6 +105,9 @@ func (o Options) Defaults() Options {
 	setDefault(&l.PacketReadTimeout, 30*time.Second)
 	setDefault(&l.MaxPartialPacketBytes, 256<<20)
 	setDefault(&l.DrainAfterDisconnect, 2*time.Second)
+	setDefault(&l.MaxQueuedBytes, 64<<20)
+	setDefault(&l.MaxQueuedBytesTotal, 1<<30)
+	setDefault(&l.SlowConsumerTimeout, 30*time.Second)
 	if l.MaxQoS == nil {
 		q := byte(2)
 		l.MaxQoS = &q

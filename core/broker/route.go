@@ -80,11 +80,15 @@ func (b *Broker) deliverMerged(m *session.Message, subs []topics.Subscription, n
 		return false
 	}
 	e := v.(*entry)
-	if !e.DeliverBatched(d, now, batch) {
-		b.noteDrop(e, d.QoS)
+	switch o := e.Offer(d, now, batch); o {
+	case session.Accepted:
+		return true
+	case session.Gone:
+		return false
+	default:
+		b.noteDrop(e, d.QoS, o)
 		return false
 	}
-	return true
 }
 
 // online reports whether client has a connection, for shared-subscription picks.
@@ -120,25 +124,6 @@ func (b *Broker) dropExpiredRetained(m *session.Message) {
 	}
 }
 
-// noteDrop counts a delivery the session could not take and logs it, at most
-// once every ten seconds per session.
-func (b *Broker) noteDrop(e *entry, qos byte) {
-	b.stats.dropped.Add(1)
-	b.mu.Lock()
-	c := e.client
-	b.mu.Unlock()
-	log := b.log.Warn().Str("client_id", e.ID).Uint8("qos", qos)
-	if c != nil {
-		now := time.Now().UnixNano()
-		last := c.lastDrop.Load()
-		if now-last < int64(10*time.Second) || !c.lastDrop.CompareAndSwap(last, now) {
-			return
-		}
-		log = log.Str("remote", c.info.RemoteAddr)
-	}
-	log.Int("queued", e.Stats().Queued).Msg("message dropped: client backed up or queue full")
-}
-
 // SendPublish encodes d for this connection (session.Sink). It runs with the
 // session's lock held. With a batch, the flush waits for the batch's end.
 func (c *client) SendPublish(d session.Delivery, batch session.Batch) bool {
@@ -148,7 +133,11 @@ func (c *client) SendPublish(d session.Delivery, batch session.Batch) bool {
 		return d.QoS > 0 // kept in flight, resent on the next connection
 	}
 	if d.QoS == 0 && c.backedUp() {
+		slow := c.shedQoS0()
 		c.wmu.Unlock()
+		if slow {
+			c.dropSlowConsumer()
+		}
 		return false
 	}
 	if c.out == nil {
@@ -183,9 +172,12 @@ func (c *client) SendPublish(d session.Delivery, batch session.Batch) bool {
 		}
 		c.end()
 		c.b.stats.dropped.Add(1)
-		return false
+		// Counted here, once: QoS 0 reports it taken, so the session does not
+		// count it as shed; false tells the session to forget a QoS 1/2 one.
+		return d.QoS == 0
 	}
 	c.b.stats.msgsOut.Add(1)
+	c.caughtUp()
 	c.endIn(batch)
 	return true
 }

@@ -16,6 +16,13 @@ type stats struct {
 	bytesOut    atomic.Uint64
 	dropped     atomic.Uint64
 	willsSent   atomic.Uint64
+
+	// Drops by cause (queues.go); dropped counts them all, and more.
+	droppedQueueFull  atomic.Uint64
+	droppedQueueBytes atomic.Uint64
+	droppedBudget     atomic.Uint64
+	droppedQoS0       atomic.Uint64
+	slowConsumers     atomic.Uint64
 }
 
 // Stats is a snapshot of the broker's counters since it started.
@@ -37,6 +44,25 @@ type Stats struct {
 	// PartialPacketBytes is what the broker holds for packets whose bodies
 	// are still arriving (Limits.MaxPartialPacketBytes bounds it).
 	PartialPacketBytes int64
+
+	// DroppedQueueFull counts QoS 1/2 deliveries dropped because the
+	// session already queued Limits.MaxQueued messages.
+	DroppedQueueFull uint64
+	// DroppedQueueBytes counts QoS 1/2 deliveries dropped because the
+	// session would have held more than Limits.MaxQueuedBytes.
+	DroppedQueueBytes uint64
+	// DroppedMemoryBudget counts QoS 1/2 deliveries dropped because all
+	// sessions together would have held more than Limits.MaxQueuedBytesTotal.
+	DroppedMemoryBudget uint64
+	// DroppedQoS0 counts QoS 0 deliveries to an offline session or shed by
+	// a connection whose write buffer was over Limits.MaxWriteBuffer.
+	DroppedQoS0 uint64
+	// QueuedBytes is what every session holds now, in flight and queued,
+	// against Limits.MaxQueuedBytesTotal.
+	QueuedBytes int64
+	// SlowConsumers counts connections ended for shedding QoS 0 longer
+	// than Limits.SlowConsumerTimeout.
+	SlowConsumers uint64
 }
 
 // Stats returns a snapshot of the counters.
@@ -56,7 +82,13 @@ func (b *Broker) Stats() Stats {
 		Subscriptions:    b.router.Count(),
 		Retained:         b.retained.Len(),
 
-		PartialPacketBytes: b.partials.inUse(),
+		PartialPacketBytes:  b.partials.inUse(),
+		DroppedQueueFull:    b.stats.droppedQueueFull.Load(),
+		DroppedQueueBytes:   b.stats.droppedQueueBytes.Load(),
+		DroppedMemoryBudget: b.stats.droppedBudget.Load(),
+		DroppedQoS0:         b.stats.droppedQoS0.Load(),
+		QueuedBytes:         b.budget.Used(),
+		SlowConsumers:       b.stats.slowConsumers.Load(),
 	}
 	b.sessions.Range(func(_, _ any) bool { s.Sessions++; return true })
 	return s

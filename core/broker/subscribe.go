@@ -55,8 +55,8 @@ func (c *client) handleSubscribe(p *packets.Subscribe) {
 			if w.Identifier != 0 {
 				d.SubIDs = []uint32{w.Identifier}
 			}
-			if !c.entry.Deliver(d, now) {
-				b.noteDrop(c.entry, d.QoS)
+			if o := c.entry.Offer(d, now, nil); o != session.Accepted && o != session.Gone {
+				b.noteDrop(c.entry, d.QoS, o)
 			}
 		}
 		for _, m := range expired {

@@ -42,6 +42,12 @@ func (b *Broker) publishSys() {
 		{"subscriptions/count", i(s.Subscriptions)},
 		{"retained messages/count", i(s.Retained)},
 		{"auth/denied", u(s.AuthDenied + s.AuthzDenied)},
+		{"messages/dropped/queue_full", u(s.DroppedQueueFull)},
+		{"messages/dropped/queue_bytes", u(s.DroppedQueueBytes)},
+		{"messages/dropped/memory_budget", u(s.DroppedMemoryBudget)},
+		{"messages/dropped/qos0", u(s.DroppedQoS0)},
+		{"messages/queued/bytes", strconv.FormatInt(s.QueuedBytes, 10)},
+		{"clients/slow_consumers", u(s.SlowConsumers)},
 	} {
 		b.publish(&session.Message{Topic: "$SYS/broker/" + kv[0], Payload: []byte(kv[1]), Retain: true}, nil)
 	}

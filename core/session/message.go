@@ -28,6 +28,12 @@ type Message struct {
 	Publisher string // client id, for No Local
 }
 
+// Size is what the message counts against queue byte limits: its topic and
+// payload, the parts that grow with what clients send. Properties are
+// bounded by the maximum packet size like the rest, and left out to keep the
+// figure cheap.
+func (m *Message) Size() int64 { return int64(len(m.Topic) + len(m.Payload)) }
+
 // Expired reports whether m must no longer be sent at time now (Unix ns).
 func (m *Message) Expired(now int64) bool { return m.Expires != 0 && now >= m.Expires }
 

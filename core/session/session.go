@@ -43,23 +43,25 @@ type Session struct {
 	// session or is refused, it never takes this one over.
 	Owner Owner
 
-	mu       sync.Mutex
-	sink     Sink
-	window   int // in-flight limit of the attached connection
-	maxQueue int
-	subs     map[string]Subscription
-	out      inflight
-	pending  queue
-	inbound  map[uint16]struct{} // QoS 2 packet ids received, PUBREL awaited
-	nextID   uint16
-	expiry   uint32 // Session Expiry Interval, seconds
-	dropped  uint64
+	mu      sync.Mutex
+	sink    Sink
+	window  int // in-flight limit of the attached connection
+	limits  Limits
+	held    int64 // bytes of the messages in out and pending (Message.Size)
+	closed  bool  // Close was called: nothing more is taken
+	subs    map[string]Subscription
+	out     inflight
+	pending queue
+	inbound map[uint16]struct{} // QoS 2 packet ids received, PUBREL awaited
+	nextID  uint16
+	expiry  uint32 // Session Expiry Interval, seconds
+	dropped uint64
 }
 
-// New makes an empty session that queues at most maxQueue messages while its
-// client is offline or its window is full.
-func New(id string, maxQueue int) *Session {
-	return &Session{ID: id, maxQueue: maxQueue}
+// New makes an empty session that holds messages for its client, while it is
+// offline or its window is full, within limits.
+func New(id string, limits Limits) *Session {
+	return &Session{ID: id, limits: limits}
 }
 
 // Attach connects the session to sink with an in-flight window of window
@@ -114,25 +116,50 @@ func (s *Session) Deliver(d Delivery, now int64) bool {
 // (a publisher's read batch) and flushes the connections written to once, at
 // the end, through batch.
 func (s *Session) DeliverBatched(d Delivery, now int64, batch Batch) bool {
+	return s.Offer(d, now, batch) == Accepted
+}
+
+// Offer is DeliverBatched telling why a delivery was not taken. Overflow
+// drops the newest message, the one offered: what already waits keeps its
+// place and its order. A QoS 1 or 2 message counts against Limits.MaxBytes
+// and the broker-wide Budget from the moment it is taken until it is
+// acknowledged (PUBACK, or PUBREC for QoS 2), expires unsent, or the session
+// ends.
+func (s *Session) Offer(d Delivery, now int64, batch Batch) Outcome {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if d.QoS == 0 {
-		if s.sink == nil || !s.sink.SendPublish(d, batch) {
-			s.dropped++
-			return false
-		}
-		return true
-	}
-	if s.sink != nil && s.pending.len() == 0 && s.out.len() < s.window {
-		s.send(d, batch)
-		return true
-	}
-	if s.pending.len() >= s.maxQueue {
+	o := s.offer(d, batch)
+	if o != Accepted && o != Gone {
 		s.dropped++
-		return false
 	}
-	s.pending.push(d)
-	return true
+	return o
+}
+
+func (s *Session) offer(d Delivery, batch Batch) Outcome {
+	switch {
+	case s.closed:
+		return Gone
+	case d.QoS == 0 && s.sink == nil:
+		return DropOffline
+	case d.QoS == 0:
+		if !s.sink.SendPublish(d, batch) {
+			return DropBackedUp
+		}
+		return Accepted
+	}
+	toWindow := s.sink != nil && s.pending.len() == 0 && s.out.len() < s.window
+	if !toWindow && s.pending.len() >= s.limits.MaxQueued {
+		return DropQueueFull
+	}
+	if o := s.hold(&d); o != Accepted {
+		return o
+	}
+	if toWindow {
+		s.send(d, batch)
+	} else {
+		s.pending.push(d)
+	}
+	return Accepted
 }
 
 // send assigns a packet id, records d as in flight, and hands it to the sink.
@@ -141,6 +168,7 @@ func (s *Session) send(d Delivery, batch Batch) {
 	s.out.add(d)
 	if !s.sink.SendPublish(d, batch) {
 		s.out.remove(d.PacketID) // too large for the client: treated as delivered
+		s.release(&d)
 	}
 }
 
@@ -163,6 +191,7 @@ func (s *Session) drain(now int64) {
 			return
 		}
 		if now != 0 && d.Msg.Expired(now) {
+			s.release(&d)
 			continue
 		}
 		s.send(d, nil)
@@ -185,6 +214,7 @@ func (s *Session) Acknowledge(kind packets.Type, id uint16, reason packets.Reaso
 		if d.QoS != 1 {
 			return false
 		}
+		s.release(d)
 		s.out.remove(id)
 	case packets.TypePubrec:
 		if d.QoS != 2 {
@@ -197,12 +227,13 @@ func (s *Session) Acknowledge(kind packets.Type, id uint16, reason packets.Reaso
 			}
 			return true
 		}
+		s.release(d) // the payload is no longer needed, whatever the reason [MQTT-4.3.3-5]
 		if reason.IsError() {
 			s.out.remove(id)
 			break
 		}
 		d.Released = true
-		d.Msg = nil // the payload is no longer needed [MQTT-4.3.3-5]
+		d.Msg = nil
 		if s.sink != nil {
 			s.sink.SendPubrel(id)
 		}

@@ -66,15 +66,16 @@ func (s *Session) SetExpiry(seconds uint32) {
 
 // Stats are a session's counters.
 type Stats struct {
-	Inflight, Queued int
-	Dropped          uint64
+	Inflight, Queued int    // messages in the window and behind it
+	Bytes            int64  // what they hold against Limits.MaxBytes (Message.Size)
+	Dropped          uint64 // deliveries not taken since the session began (see Outcome)
 }
 
 // Stats returns the session's counters.
 func (s *Session) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Stats{Inflight: s.out.len(), Queued: s.pending.len(), Dropped: s.dropped}
+	return Stats{Inflight: s.out.len(), Queued: s.pending.len(), Bytes: s.held, Dropped: s.dropped}
 }
 
 // Snapshot returns the session's durable state: subscriptions, in-flight and
@@ -94,9 +95,11 @@ func (s *Session) Snapshot() Record {
 	return r
 }
 
-// Restore makes a session from a Record, as Snapshot wrote it.
-func Restore(r Record, maxQueue int) *Session {
-	s := New(r.ID, maxQueue)
+// Restore makes a session from a Record, as Snapshot wrote it. What the
+// record holds is charged to the limits' budget even past its bounds: those
+// messages were accepted before the restart.
+func Restore(r Record, limits Limits) *Session {
+	s := New(r.ID, limits)
 	s.Owner = r.Owner
 	s.expiry = r.Expiry
 	for _, sub := range r.Subscriptions {
@@ -106,12 +109,14 @@ func Restore(r Record, maxQueue int) *Session {
 		s.subs[sub.Filter] = sub
 	}
 	for _, d := range r.Inflight {
+		s.forceHold(&d)
 		s.out.add(d)
 		if d.PacketID > s.nextID {
 			s.nextID = d.PacketID
 		}
 	}
 	for _, d := range r.Queued {
+		s.forceHold(&d)
 		s.pending.push(d)
 	}
 	for _, id := range r.InboundQoS2 {

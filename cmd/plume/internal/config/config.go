@@ -171,6 +171,10 @@ type Limits struct {
 	DrainAfterDisconnect  Duration `yaml:"drain_after_disconnect"`
 	MaxQoS                *QoS     `yaml:"max_qos"`
 	RetainAvailable       *bool    `yaml:"retain_available"`
+	// Queue and memory bounds (docs/decisions/0013-queue-budgets.md).
+	MaxQueuedBytes      ByteSize `yaml:"max_queued_bytes"`
+	MaxQueuedBytesTotal ByteSize `yaml:"max_queued_bytes_total"`
+	SlowConsumerTimeout Duration `yaml:"slow_consumer_timeout"`
 }
 
 // Default is the configuration used without a file: one loopback TCP listener
@@ -282,6 +286,10 @@ func (c *Config) Validate() error {
 	}
 	if c.SysInterval < 0 {
 		return errors.New("sys_interval: must not be negative (use 0 for the default)")
+	}
+	if l := c.Limits; l.MaxQueuedBytes > 0 && l.MaxQueuedBytesTotal > 0 && l.MaxQueuedBytesTotal < l.MaxQueuedBytes {
+		return fmt.Errorf("limits.max_queued_bytes_total: %d is below limits.max_queued_bytes (%d): one session could never fill its own queue",
+			l.MaxQueuedBytesTotal, l.MaxQueuedBytes)
 	}
 	return nil
 }

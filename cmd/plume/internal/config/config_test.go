@@ -30,6 +30,20 @@ func TestAnnotatedExampleLoads(t *testing.T) {
 	if cfg.Plugins.Engine != "wazero" {
 		t.Errorf("plugins.engine = %q", cfg.Plugins.Engine)
 	}
+	if l := cfg.Limits; l.MaxQueuedBytes != 64<<20 || l.MaxQueuedBytesTotal != 1<<30 || time.Duration(l.SlowConsumerTimeout) != 30*time.Second {
+		t.Errorf("max_queued_bytes %d, max_queued_bytes_total %d, slow_consumer_timeout %v",
+			l.MaxQueuedBytes, l.MaxQueuedBytesTotal, time.Duration(l.SlowConsumerTimeout))
+	}
+}
+
+func TestSizesTakeBinaryUnitsAndNegativeMeansUnbounded(t *testing.T) {
+	cfg, err := Parse(strings.NewReader("limits:\n  max_queued_bytes: 512KiB\n  max_queued_bytes_total: -1\n  slow_consumer_timeout: -1s\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := cfg.Limits; l.MaxQueuedBytes != 512<<10 || l.MaxQueuedBytesTotal != -1 || l.SlowConsumerTimeout >= 0 {
+		t.Fatalf("limits %+v", l)
+	}
 }
 
 func TestParseErrorsNameTheKeyAndLine(t *testing.T) {
@@ -50,6 +64,11 @@ func TestParseErrorsNameTheKeyAndLine(t *testing.T) {
 		{"bad listener type", "listeners:\n  - address: 127.0.0.1:1\n    type: quic\n", []string{"listeners[0].type", "quic"}},
 		{"missing address", "listeners:\n  - name: a\n", []string{"listeners[0].address"}},
 		{"duplicate listener", "listeners:\n  - {name: a, address: ':1'}\n  - {name: a, address: ':2'}\n", []string{"listeners[1].name", "twice"}},
+		{"bad size", "limits:\n  max_queued_bytes: lots\n", []string{"line 2", "lots", "size"}},
+		{"bad size unit", "limits:\n  max_queued_bytes: 64MB\n", []string{"line 2", "64MB"}},
+		{"size overflows", "limits:\n  max_queued_bytes_total: 9000000000TiB\n", []string{"line 2", "9000000000TiB"}},
+		{"budget below one session", "limits:\n  max_queued_bytes: 64MiB\n  max_queued_bytes_total: 1MiB\n",
+			[]string{"limits.max_queued_bytes_total", "limits.max_queued_bytes"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,144 @@
+package session
+
+import "sync/atomic"
+
+// Limits bound what a session holds for its client while the client is
+// offline or slower than its publishers.
+type Limits struct {
+	// MaxQueued is how many QoS 1 and 2 messages may wait behind the in-flight
+	// window.
+	MaxQueued int
+	// MaxBytes bounds the bytes of the messages the session holds, in flight
+	// and queued alike (see Message.Size); 0 means no bound. In-flight
+	// messages count because their payload stays in memory until the client
+	// acknowledges it.
+	MaxBytes int64
+	// Budget is the broker-wide budget that every session's held bytes draw
+	// from; nil means none.
+	Budget *Budget
+}
+
+// Budget is a byte budget shared by many sessions: the broker-wide bound on
+// the messages they hold. A message held by n sessions is counted n times:
+// each session holds its own reference (and, while the client is connected,
+// its own encoded copy in the connection's write buffer), and per-session
+// counting needs no shared state on the message. Safe for concurrent use.
+type Budget struct {
+	limit int64
+	used  atomic.Int64
+}
+
+// NewBudget returns a budget of limit bytes; limit <= 0 means no bound, only
+// accounting.
+func NewBudget(limit int64) *Budget { return &Budget{limit: limit} }
+
+// Used is how many bytes sessions hold from the budget now.
+func (b *Budget) Used() int64 { return b.used.Load() }
+
+// Limit is the budget's bound in bytes, 0 or less for none.
+func (b *Budget) Limit() int64 { return b.limit }
+
+// take reserves n bytes unless that would pass the limit.
+func (b *Budget) take(n int64) bool {
+	if b.limit <= 0 {
+		b.used.Add(n)
+		return true
+	}
+	for {
+		u := b.used.Load()
+		if u+n > b.limit {
+			return false
+		}
+		if b.used.CompareAndSwap(u, u+n) {
+			return true
+		}
+	}
+}
+
+// Outcome is what became of a delivery offered to a session.
+type Outcome uint8
+
+// The outcomes. Every one but Accepted and Gone is a drop, which the session
+// counts in Stats.Dropped.
+const (
+	Accepted       Outcome = iota // sent, or queued behind the window
+	DropOffline                   // QoS 0 while no connection is attached
+	DropBackedUp                  // QoS 0 refused by a backed-up connection
+	DropQueueFull                 // Limits.MaxQueued messages already wait
+	DropQueueBytes                // Limits.MaxBytes would be passed
+	DropBudget                    // the broker-wide Budget would be passed
+	Gone                          // the session has ended (Close); not a drop
+)
+
+var outcomeNames = [...]string{
+	Accepted:       "accepted",
+	DropOffline:    "offline",
+	DropBackedUp:   "backed up",
+	DropQueueFull:  "queue full",
+	DropQueueBytes: "queue bytes",
+	DropBudget:     "memory budget",
+	Gone:           "session gone",
+}
+
+func (o Outcome) String() string {
+	if int(o) < len(outcomeNames) {
+		return outcomeNames[o]
+	}
+	return "unknown"
+}
+
+// hold reserves the bytes of d for the session, within its own bound and the
+// shared budget; it reports the drop outcome when it cannot. The caller holds
+// s.mu.
+func (s *Session) hold(d *Delivery) Outcome {
+	n := d.Msg.Size()
+	if s.limits.MaxBytes > 0 && s.held+n > s.limits.MaxBytes {
+		return DropQueueBytes
+	}
+	if s.limits.Budget != nil && !s.limits.Budget.take(n) {
+		return DropBudget
+	}
+	s.held += n
+	return Accepted
+}
+
+// forceHold accounts for d without checking the bounds: it is already held
+// (restored from a store) and dropping it would lose what was acknowledged.
+func (s *Session) forceHold(d *Delivery) {
+	if d.Msg == nil {
+		return
+	}
+	n := d.Msg.Size()
+	s.held += n
+	if s.limits.Budget != nil {
+		s.limits.Budget.used.Add(n)
+	}
+}
+
+// release gives back the bytes of d, which the session no longer holds. A
+// QoS 2 delivery past PUBREC has no message and was released then.
+func (s *Session) release(d *Delivery) {
+	if d.Msg == nil || s.closed {
+		return // Close gave everything back already
+	}
+	n := d.Msg.Size()
+	s.held -= n
+	if s.limits.Budget != nil {
+		s.limits.Budget.used.Add(-n)
+	}
+}
+
+// Close ends the session for good: it gives back everything it holds to the
+// broker-wide budget and refuses (Gone) what is offered from now on, so that
+// a publisher that found the session just before it ended cannot leave bytes
+// charged to it. The subscriptions and the snapshot stay readable.
+func (s *Session) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.out.each(func(d *Delivery) { s.release(d) })
+	s.pending.each(func(d *Delivery) { s.release(d) })
+	s.closed = true
+}
