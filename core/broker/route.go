@@ -50,12 +50,8 @@ func (b *Broker) publish(m *session.Message, batch session.Batch) int {
 		i = j
 	}
 	for _, g := range ms.Groups {
-		// [MQTT-4.8.2-4] one member of the group gets each message, an online one if any.
-		if s, ok := g.Pick(b.online); ok {
-			one := [1]topics.Subscription{s}
-			if b.deliverMerged(m, one[:], now, batch) {
-				n++
-			}
+		if b.deliverShared(m, g, now, batch) { // handover.go
+			n++
 		}
 	}
 	return n

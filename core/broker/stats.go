@@ -16,6 +16,8 @@ type stats struct {
 	bytesOut    atomic.Uint64
 	dropped     atomic.Uint64
 	willsSent   atomic.Uint64
+	handedOver  atomic.Uint64 // see Stats.SharedHandedOver
+	sharedLost  atomic.Uint64 // see Stats.SharedDropped
 }
 
 // Stats is a snapshot of the broker's counters since it started.
@@ -34,6 +36,14 @@ type Stats struct {
 	WillsSent        uint64
 	Subscriptions    int
 	Retained         int
+	// SharedHandedOver counts shared-subscription deliveries moved to another
+	// member of their group because the session they waited in ended
+	// [MQTT-4.8.2] (docs/decisions/0012-delivery-under-churn.md).
+	SharedHandedOver uint64
+	// SharedDropped counts shared-subscription deliveries of an ended session
+	// that went to no other member: none was left, or a QoS 2 delivery had
+	// already been sent [MQTT-4.8.2-5]. They are counted in Dropped as well.
+	SharedDropped uint64
 }
 
 // Stats returns a snapshot of the counters.
@@ -52,6 +62,8 @@ func (b *Broker) Stats() Stats {
 		WillsSent:        b.stats.willsSent.Load(),
 		Subscriptions:    b.router.Count(),
 		Retained:         b.retained.Len(),
+		SharedHandedOver: b.stats.handedOver.Load(),
+		SharedDropped:    b.stats.sharedLost.Load(),
 	}
 	b.sessions.Range(func(_, _ any) bool { s.Sessions++; return true })
 	return s

@@ -42,6 +42,8 @@ func (b *Broker) publishSys() {
 		{"subscriptions/count", i(s.Subscriptions)},
 		{"retained messages/count", i(s.Retained)},
 		{"auth/denied", u(s.AuthDenied + s.AuthzDenied)},
+		{"shared/handed over", u(s.SharedHandedOver)},
+		{"shared/dropped", u(s.SharedDropped)},
 	} {
 		b.publish(&session.Message{Topic: "$SYS/broker/" + kv[0], Payload: []byte(kv[1]), Retain: true}, nil)
 	}

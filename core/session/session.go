@@ -50,6 +50,7 @@ type Session struct {
 	nextID   uint16
 	expiry   uint32 // Session Expiry Interval, seconds
 	dropped  uint64
+	ended    bool // End was called: no delivery is taken any more
 }
 
 // New makes an empty session that queues at most maxQueue messages while its
@@ -112,6 +113,9 @@ func (s *Session) Deliver(d Delivery, now int64) bool {
 func (s *Session) DeliverBatched(d Delivery, now int64, batch Batch) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.ended {
+		return false // the broker hands a shared delivery to another member (End)
+	}
 	if d.QoS == 0 {
 		if s.sink == nil || !s.sink.SendPublish(d, batch) {
 			s.dropped++
