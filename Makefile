@@ -5,7 +5,7 @@ CORE      := ./core/...
 BIN       := bin/plume
 STATICCHECK := $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin/staticcheck)
 
-.PHONY: build run test test-unit test-race test-wasmtime conformance conformance-plume conformance-mosquitto conformance-report check fmt vet lint bench fuzz bench-compare tools
+.PHONY: churn-long build run test test-unit test-race test-wasmtime conformance conformance-plume conformance-mosquitto conformance-report check fmt vet lint bench fuzz bench-compare tools
 
 build: ## the broker binary
 	$(GO) build -o $(BIN) ./cmd/plume
@@ -56,6 +56,11 @@ lint: tools
 
 tools:
 	@test -x $(STATICCHECK) || $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+# The churn suite (test/churn) runs in test-unit for 2 s per scenario; this
+# runs each for 60 s. CHURN_FLAGS adds flags, e.g. -churn.seed N to replay.
+churn-long: ## the churn suite, 60 s per scenario
+	$(GO) test -count=1 -timeout 30m ./test/churn -churn.duration 60s -v $(CHURN_FLAGS)
 
 bench: ## micro-benchmarks beside the code
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 500ms ./core/...

@@ -37,8 +37,9 @@ type Broker struct {
 	budget   *session.Budget  // what every session's queue holds (Limits.MaxQueuedBytesTotal)
 	dropLog  *ratelog.Limiter // drop warnings, per session
 
-	sessions sync.Map   // client id -> *entry; written under mu, read anywhere
-	retainMu sync.Mutex // orders writes to retained and the store's copy
+	sessions sync.Map    // client id -> *entry; written under mu, read anywhere
+	retainMu sync.Mutex  // orders writes to retained and the store's copy
+	order    *topicOrder // per topic: retained store and routing in one order
 
 	mu        sync.Mutex
 	clients   map[*client]struct{}
@@ -52,6 +53,11 @@ type Broker struct {
 	pollOnce  sync.Once
 	poll      *poller // nil until the first park, or where there is none
 	pollDone  chan struct{}
+
+	// Test seams (export_test.go), nil in production: retainStored runs after
+	// a retained message is stored and before it is routed; orderWait runs
+	// when a retained publish finds its topic's order lock taken.
+	retainStored, orderWait func(m *session.Message)
 }
 
 // entry is a session together with what the broker keeps beside it: the
@@ -81,6 +87,7 @@ func New(opts Options) (*Broker, error) {
 		hooks:     opts.Hooks,
 		router:    topics.NewRouter(),
 		retained:  topics.NewRetained[*session.Message](),
+		order:     newTopicOrder(),
 		maxPacket: opts.Limits.MaxPacketSize,
 		partials:  newByteBudget(opts.Limits.MaxPartialPacketBytes),
 		started:   time.Now(),

@@ -1,5 +1,7 @@
 package broker
 
+import "github.com/plumemq/plume/core/session"
+
 // ParkedCount is the number of connections waiting in the idle poller, for
 // tests that must know a connection is parked before they act.
 func (b *Broker) ParkedCount() int {
@@ -12,4 +14,12 @@ func (b *Broker) ParkedCount() int {
 		}
 	}
 	return n
+}
+
+// SetRetainSeams installs the test seams of a retained publish: stored runs
+// after the retained message is stored and before it is routed; contended runs
+// when the publish finds its topic's order lock held by another. Set them
+// before any client connects.
+func SetRetainSeams(b *Broker, stored, contended func(m *session.Message)) {
+	b.retainStored, b.orderWait = stored, contended
 }

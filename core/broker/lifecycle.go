@@ -54,6 +54,7 @@ func (b *Broker) attach(c *client, cleanStart bool) (present bool, err error) {
 			Msg("session of another identity discarded")
 	}
 	var will *pendingWill
+	var ended endedSession
 	if e != nil {
 		if e.expiry != nil {
 			e.expiry.Stop()
@@ -67,7 +68,7 @@ func (b *Broker) attach(c *client, cleanStart bool) (present bool, err error) {
 			e.will = nil
 		}
 		if cleanStart {
-			b.dropSession(e)
+			ended = b.dropSession(e)
 			e = nil
 		}
 	}
@@ -81,6 +82,7 @@ func (b *Broker) attach(c *client, cleanStart bool) (present bool, err error) {
 	e.client = c
 	c.entry = e
 	b.mu.Unlock()
+	ended.handOver(b)
 	if will != nil {
 		b.publishWill(will)
 	}
@@ -116,8 +118,9 @@ func (b *Broker) detach(c *client, reason packets.ReasonCode, sendWill bool, cau
 		}
 	}
 	willPending := e.will != nil && sendWill // read under b.mu: a timer may clear it
+	var ended endedSession
 	if expiry == 0 {
-		b.dropSession(e)
+		ended = b.dropSession(e)
 	} else {
 		e.expiry = time.AfterFunc(time.Duration(expiry)*time.Second, func() { b.expire(e) })
 		rec := e.Snapshot()
@@ -127,6 +130,7 @@ func (b *Broker) detach(c *client, reason packets.ReasonCode, sendWill bool, cau
 		}
 	}
 	b.mu.Unlock()
+	ended.handOver(b)
 	if now != nil {
 		b.publishWill(now)
 	}
@@ -157,23 +161,39 @@ func (b *Broker) expire(e *entry) {
 	if will != nil {
 		will.timer.Stop()
 	}
-	b.dropSession(e)
+	ended := b.dropSession(e)
 	b.mu.Unlock()
+	ended.handOver(b)
 	if will != nil {
 		b.publishWill(will)
 	}
 	b.log.Debug().Str("client_id", e.ID).Msg("session expired")
 }
 
-// dropSession forgets a session and its subscriptions. b.mu is held.
-func (b *Broker) dropSession(e *entry) {
+// dropSession forgets a session and its subscriptions, and ends it. b.mu is
+// held; the caller hands what it returns to other members once it has let
+// go of b.mu (delivery may log a drop, which takes b.mu).
+func (b *Broker) dropSession(e *entry) endedSession {
+	// Out of the groups first, then ended: a publish that picked this member
+	// before it left finds the session ended and picks another (handover.go).
 	b.router.UnsubscribeAll(e.ID)
 	b.sessions.CompareAndDelete(e.ID, e)
 	e.Close() // what it held goes back to the broker-wide budget
 	if err := b.opts.Store.DeleteSession(e.ID); err != nil {
 		b.log.Error().Err(err).Str("client_id", e.ID).Msg("deleting session")
 	}
+	shared, stranded := e.End()
+	return endedSession{id: e.ID, shared: shared, strandedQoS2: stranded}
 }
+
+// endedSession is what an ended session leaves for other group members.
+type endedSession struct {
+	id           string
+	shared       []session.Delivery
+	strandedQoS2 int
+}
+
+func (s endedSession) handOver(b *Broker) { b.handOver(s.id, s.shared, s.strandedQoS2) }
 
 // fireWill publishes a delayed will whose delay has passed.
 func (b *Broker) fireWill(e *entry, pw *pendingWill) {

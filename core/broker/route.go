@@ -17,9 +17,16 @@ var matchesPool = sync.Pool{New: func() any { return new(topics.Matches) }}
 // returns how many sessions it was offered to. A publisher's reader passes its
 // batch, so that each subscriber connection is flushed once per read batch;
 // other callers pass nil and their writes are flushed as usual.
+//
+// A retained message is stored and routed under its topic's order lock
+// (order.go), so the retained value is always the message routed last.
 func (b *Broker) publish(m *session.Message, batch session.Batch) int {
 	if m.Retain {
+		defer b.lockTopic(m).Unlock()
 		b.retain(m)
+		if b.retainStored != nil {
+			b.retainStored(m)
+		}
 	}
 	ms := matchesPool.Get().(*topics.Matches)
 	defer func() { ms.Reset(); matchesPool.Put(ms) }()
@@ -43,12 +50,8 @@ func (b *Broker) publish(m *session.Message, batch session.Batch) int {
 		i = j
 	}
 	for _, g := range ms.Groups {
-		// [MQTT-4.8.2-4] one member of the group gets each message, an online one if any.
-		if s, ok := g.Pick(b.online); ok {
-			one := [1]topics.Subscription{s}
-			if b.deliverMerged(m, one[:], now, batch) {
-				n++
-			}
+		if b.deliverShared(m, g, now, batch) { // handover.go
+			n++
 		}
 	}
 	return n
@@ -116,6 +119,7 @@ func (b *Broker) retain(m *session.Message) {
 // dropExpiredRetained forgets a retained message whose expiry has passed
 // [MQTT-3.3.2-5], unless a newer one has replaced it meanwhile.
 func (b *Broker) dropExpiredRetained(m *session.Message) {
+	defer b.lockTopic(m).Unlock()
 	b.retainMu.Lock()
 	defer b.retainMu.Unlock()
 	if cur, ok := b.retained.Get(m.Topic); ok && cur == m {

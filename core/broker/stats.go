@@ -23,6 +23,8 @@ type stats struct {
 	droppedBudget     atomic.Uint64
 	droppedQoS0       atomic.Uint64
 	slowConsumers     atomic.Uint64
+	handedOver        atomic.Uint64 // see Stats.SharedHandedOver
+	sharedLost        atomic.Uint64 // see Stats.SharedDropped
 }
 
 // Stats is a snapshot of the broker's counters since it started.
@@ -63,6 +65,14 @@ type Stats struct {
 	// SlowConsumers counts connections ended for shedding QoS 0 longer
 	// than Limits.SlowConsumerTimeout.
 	SlowConsumers uint64
+	// SharedHandedOver counts shared-subscription deliveries moved to another
+	// member of their group because the session they waited in ended
+	// [MQTT-4.8.2] (docs/decisions/0012-delivery-under-churn.md).
+	SharedHandedOver uint64
+	// SharedDropped counts shared-subscription deliveries of an ended session
+	// that went to no other member: none was left, or a QoS 2 delivery had
+	// already been sent [MQTT-4.8.2-5]. They are counted in Dropped as well.
+	SharedDropped uint64
 }
 
 // Stats returns a snapshot of the counters.
@@ -89,6 +99,8 @@ func (b *Broker) Stats() Stats {
 		DroppedQoS0:         b.stats.droppedQoS0.Load(),
 		QueuedBytes:         b.budget.Used(),
 		SlowConsumers:       b.stats.slowConsumers.Load(),
+		SharedHandedOver:    b.stats.handedOver.Load(),
+		SharedDropped:       b.stats.sharedLost.Load(),
 	}
 	b.sessions.Range(func(_, _ any) bool { s.Sessions++; return true })
 	return s

@@ -48,6 +48,8 @@ func (b *Broker) publishSys() {
 		{"messages/dropped/qos0", u(s.DroppedQoS0)},
 		{"messages/queued/bytes", strconv.FormatInt(s.QueuedBytes, 10)},
 		{"clients/slow_consumers", u(s.SlowConsumers)},
+		{"shared/handed over", u(s.SharedHandedOver)},
+		{"shared/dropped", u(s.SharedDropped)},
 	} {
 		b.publish(&session.Message{Topic: "$SYS/broker/" + kv[0], Payload: []byte(kv[1]), Retain: true}, nil)
 	}

@@ -56,5 +56,8 @@ type Delivery struct {
 	PacketID uint16   // set when it enters the in-flight window (QoS > 0)
 	Dup      bool     // set on resend [MQTT-3.3.1-1]
 	Released bool     // QoS 2: PUBREC received and PUBREL sent
-	acked    bool
+	// Share is the shared subscription it came through, "$share/{name}/{filter}",
+	// or "": what lets another member take it when this session ends [MQTT-4.8.2].
+	Share string
+	acked bool
 }

@@ -56,6 +56,7 @@ type Session struct {
 	nextID  uint16
 	expiry  uint32 // Session Expiry Interval, seconds
 	dropped uint64
+	ended   bool // End was called: shared deliveries were handed over
 }
 
 // New makes an empty session that holds messages for its client, while it is
@@ -137,7 +138,8 @@ func (s *Session) Offer(d Delivery, now int64, batch Batch) Outcome {
 
 func (s *Session) offer(d Delivery, batch Batch) Outcome {
 	switch {
-	case s.closed:
+	case s.closed || s.ended:
+		// The broker hands a shared delivery to another member (End).
 		return Gone
 	case d.QoS == 0 && s.sink == nil:
 		return DropOffline

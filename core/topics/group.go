@@ -12,12 +12,13 @@ import "sync/atomic"
 type Group struct {
 	name    string
 	filter  string
+	shared  string // "$share/{name}/{filter}", as a client subscribes to it
 	members atomic.Pointer[[]Subscription]
 	next    atomic.Uint64 // round-robin cursor
 }
 
 func newGroup(name, filter string) *Group {
-	return &Group{name: name, filter: filter}
+	return &Group{name: name, filter: filter, shared: "$share/" + name + "/" + filter}
 }
 
 // load returns the current members; the zero Group has none.
@@ -33,6 +34,10 @@ func (g *Group) Name() string { return g.name }
 
 // Filter returns the topic filter of the group, without the "$share/{name}/" prefix.
 func (g *Group) Filter() string { return g.filter }
+
+// Shared returns the group's filter as a client subscribes to it,
+// "$share/{name}/{filter}".
+func (g *Group) Shared() string { return g.shared }
 
 // Len returns the number of members.
 func (g *Group) Len() int { return len(g.load()) }

@@ -165,6 +165,17 @@ func (r *Router) Match(topic string, m *Matches) {
 	r.mu.RUnlock()
 }
 
+// Group returns the shared-subscription group name on filter (without the
+// "$share/" prefix), or nil when it has no members.
+func (r *Router) Group(name, filter string) *Group {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if n := r.find(filter); n != nil {
+		return n.group(name)
+	}
+	return nil
+}
+
 // Count returns the number of subscriptions, shared ones included.
 func (r *Router) Count() int {
 	r.mu.RLock()

@@ -1,0 +1,49 @@
+package session
+
+// End marks the session ended, as the broker forgets it: from now on it
+// takes no delivery (DeliverBatched reports false). It returns the deliveries
+// that came through a shared subscription and that another member of the
+// group should get instead [MQTT-4.8.2]: each one queued, never sent, and each
+// QoS 1 one in flight, unacknowledged. It also returns how many QoS 2 shared
+// deliveries were sent and not yet received (no PUBREC): those must go to no other member
+// [MQTT-4.8.2-5], and are lost with the session.
+func (s *Session) End() (handOver []Delivery, strandedQoS2 int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ended = true
+	var inflight []uint16
+	s.out.each(func(d *Delivery) {
+		switch {
+		case d.Share == "":
+		case d.QoS == 1:
+			handOver = append(handOver, *d)
+			inflight = append(inflight, d.PacketID)
+		case d.QoS == 2 && !d.Released: // a released one was received: not lost
+			strandedQoS2++
+		}
+	})
+	for _, id := range inflight {
+		s.out.remove(id)
+	}
+	var keep queue
+	for {
+		d, ok := s.pending.pop()
+		if !ok {
+			break
+		}
+		if d.Share != "" {
+			handOver = append(handOver, d)
+		} else {
+			keep.push(d)
+		}
+	}
+	s.pending = keep
+	return handOver, strandedQoS2
+}
+
+// Ended reports whether End was called.
+func (s *Session) Ended() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ended
+}

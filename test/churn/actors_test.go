@@ -1,0 +1,293 @@
+package churn
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/plumemq/plume/conformance/wire"
+)
+
+// publisher publishes numbered messages one at a time and records which the
+// broker acknowledged (PUBACK, or PUBREC for QoS 2: accepted from then on).
+// With resetP > 0 it resets its connection mid-flow and resumes its session:
+// after the PUBLISH (then resends it with DUP and the same id), after PUBREC
+// (then sends PUBREL), or halfway through its PUBREL.
+type publisher struct {
+	*peer
+	name   string
+	topic  string
+	qos    byte
+	retain bool
+	resetP float64
+	acked  []int // read after run returned
+}
+
+func (pb *publisher) run(stop <-chan struct{}, rng *rand.Rand) error {
+	if _, err := pb.connect(true); err != nil {
+		return err
+	}
+	defer pb.reset()
+	var id uint16
+	for seq := 1; ; seq++ {
+		select {
+		case <-stop:
+			return nil
+		default:
+		}
+		id = id%65535 + 1
+		p := wire.Publish{Topic: pb.topic, QoS: pb.qos, Retain: pb.retain, PacketID: id, Payload: payload(msg{pb.name, seq}, pb.qos)}
+		if err := pb.send(p.Encode(pb.version)); err != nil {
+			return err
+		}
+		if pb.qos == 0 {
+			pb.acked = append(pb.acked, seq)
+			continue
+		}
+		if rng.Float64() < pb.resetP {
+			pb.reset() // after PUBLISH, before its acknowledgement
+			if err := pb.resume(); err != nil {
+				return err
+			}
+			p.Dup = true // [MQTT-4.4.0-1] the same packet id, DUP set
+			if err := pb.send(p.Encode(pb.version)); err != nil {
+				return err
+			}
+		}
+		want := byte(wire.PUBACK)
+		if pb.qos == 2 {
+			want = wire.PUBREC
+		}
+		if err := pb.expect(want, id); err != nil {
+			return err
+		}
+		pb.acked = append(pb.acked, seq)
+		if pb.qos == 1 {
+			continue
+		}
+		rel := pb.ack(wire.PUBREL, id)
+		if rng.Float64() < pb.resetP {
+			if rng.IntN(2) == 0 {
+				pb.reset() // after PUBREC, before PUBREL
+			} else {
+				pb.resetMid(rel)
+			}
+			if err := pb.resume(); err != nil {
+				return err
+			}
+		}
+		if err := pb.send(rel); err != nil {
+			return err
+		}
+		if err := pb.expect(wire.PUBCOMP, id); err != nil {
+			return err
+		}
+	}
+}
+
+// expect reads the acknowledgement typ for id.
+func (pb *publisher) expect(typ byte, id uint16) error {
+	p, err := pb.conn.Read(ioWait)
+	if err != nil {
+		return fmt.Errorf("%s: waiting for %s %d: %w", pb.id, wire.TypeName(typ), id, err)
+	}
+	if p.Type != typ || p.PacketID != id || p.ReasonCode >= 0x80 {
+		return fmt.Errorf("%s: got %v, want %s %d", pb.id, p, wire.TypeName(typ), id)
+	}
+	return nil
+}
+
+// subscriber receives, acknowledges and checks messages, keeping its side of
+// the session (QoS 2 ids awaiting PUBREL) across connections. With resetP > 0
+// it resets at every point of the flows: after a PUBLISH before its
+// acknowledgement, halfway through the PUBACK or PUBREC, right after PUBREC,
+// on PUBREL before PUBCOMP, halfway through PUBCOMP.
+type subscriber struct {
+	*peer
+	resetP     float64
+	wantQoS    func(published byte) byte // the QoS a message must arrive at
+	checkOrder bool
+	// rejoin replaces resume after a reset when set: a shared member may
+	// start a new session instead, ending its old one.
+	rejoin func(rng *rand.Rand) error
+	mu     sync.Mutex // guards got: a group's members are checked together
+
+	got     map[msg]int    // application deliveries
+	last    map[string]int // highest sequence number per publisher
+	inbound map[uint16]msg // QoS 2 ids received, PUBREL awaited
+	recheck map[uint16]msg // left unacknowledged: must come again first, with DUP and this id
+	lastMsg msg            // the last message delivered
+}
+
+func newSubscriber(tg *target, name string, version byte, expiry uint32, granted byte) *subscriber {
+	return &subscriber{
+		peer: newPeer(tg, name, version, expiry), checkOrder: true,
+		wantQoS: func(p byte) byte { return min(p, granted) },
+		got:     map[msg]int{}, last: map[string]int{}, inbound: map[uint16]msg{}, recheck: map[uint16]msg{},
+	}
+}
+
+var errIncomplete = errors.New("did not receive every acknowledged message in time")
+
+// run reads until stop is closed, resetting at random; then, without resets,
+// until done reports that everything owed has arrived, or settle has passed.
+func (s *subscriber) run(stop <-chan struct{}, rng *rand.Rand, done func(*subscriber) bool) error {
+	defer s.reset()
+	var until time.Time
+	for {
+		if until.IsZero() {
+			select {
+			case <-stop:
+				until = time.Now().Add(settle)
+				rng = nil // no more resets
+			default:
+			}
+		}
+		if !until.IsZero() && done(s) {
+			return nil
+		}
+		if s.conn == nil {
+			reconnect := s.resume
+			if s.rejoin != nil && rng != nil {
+				reconnect = func() error { return s.rejoin(rng) }
+			}
+			if err := reconnect(); err != nil {
+				return err
+			}
+		}
+		p, err := s.conn.Read(100 * time.Millisecond)
+		if errors.Is(err, wire.ErrTimeout) {
+			if !until.IsZero() && time.Now().After(until) {
+				return fmt.Errorf("%s: %w", s.id, errIncomplete)
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("%s: read: %w", s.id, err)
+		}
+		if err := s.handle(p, rng); err != nil {
+			return err
+		}
+	}
+}
+
+// handle takes one packet; rng nil means no reset.
+func (s *subscriber) handle(p *wire.Packet, rng *rand.Rand) error {
+	chaos := rng != nil && rng.Float64() < s.resetP
+	switch p.Type {
+	case wire.PUBLISH:
+		m, pq, err := parsePayload(p.Payload)
+		if err != nil {
+			return err
+		}
+		if want := s.wantQoS(pq); p.QoS != want {
+			s.tg.violation(propQoS, "%s got %v at QoS %d, want %d", s.id, m, p.QoS, want)
+		}
+		if was, ok := s.recheck[p.PacketID]; ok {
+			// [MQTT-4.4.0-1] what was in flight comes again first, with
+			// its packet id and DUP set; the id is not reused before.
+			delete(s.recheck, p.PacketID)
+			if was != m || !p.Dup {
+				s.tg.violation(propResend, "%s: %v left unacknowledged with id %d; that id came again with %v, DUP %v",
+					s.id, was, p.PacketID, m, p.Dup)
+			}
+		}
+		if _, resent := s.inbound[p.PacketID]; !(p.QoS == 2 && resent) {
+			s.deliver(m, p.QoS)
+		}
+		if p.QoS == 0 {
+			return nil
+		}
+		typ := byte(wire.PUBACK)
+		if p.QoS == 2 {
+			typ = wire.PUBREC
+			s.inbound[p.PacketID] = m
+		}
+		a := s.ack(typ, p.PacketID)
+		if chaos {
+			switch rng.IntN(3) {
+			case 0: // after the PUBLISH, before its acknowledgement
+				s.recheck[p.PacketID] = m
+				s.reset()
+			case 1: // halfway through the acknowledgement
+				s.recheck[p.PacketID] = m
+				s.resetMid(a)
+			case 2: // right after the acknowledgement (PUBREC: before PUBREL)
+				err := s.send(a)
+				s.reset()
+				return err
+			}
+			return nil
+		}
+		return s.send(a)
+	case wire.PUBREL:
+		delete(s.inbound, p.PacketID)
+		a := s.ack(wire.PUBCOMP, p.PacketID)
+		if chaos {
+			if rng.IntN(2) == 0 {
+				s.reset() // on PUBREL, before PUBCOMP
+			} else {
+				s.resetMid(a)
+			}
+			return nil
+		}
+		return s.send(a)
+	case wire.DISCONNECT:
+		return fmt.Errorf("%s: DISCONNECT %#x from the broker", s.id, p.ReasonCode)
+	}
+	return nil
+}
+
+func (s *subscriber) deliver(m msg, qos byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.got[m]
+	s.got[m] = n + 1
+	s.lastMsg = m
+	if n > 0 {
+		if qos == 2 {
+			s.tg.violation(propExactlyOnce, "%s got %v a second time at QoS 2", s.id, m)
+		}
+		return
+	}
+	if s.checkOrder && m.seq < s.last[m.pub] {
+		s.tg.violation(propOrder, "%s got %v after %s %d", s.id, m, m.pub, s.last[m.pub])
+	}
+	s.last[m.pub] = max(s.last[m.pub], m.seq)
+}
+
+// hasAll reports whether s received every message the publishers acknowledged.
+func (s *subscriber) hasAll(pubs []*publisher) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, pb := range pubs {
+		for _, seq := range pb.acked {
+			if s.got[msg{pb.name, seq}] == 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// missing lists the acknowledged messages of pubs that none of subs received.
+func missing(pubs []*publisher, subs ...*subscriber) []msg {
+	var out []msg
+	for _, pb := range pubs {
+		for _, seq := range pb.acked {
+			m := msg{pb.name, seq}
+			found := false
+			for _, s := range subs {
+				s.mu.Lock()
+				found = found || s.got[m] > 0
+				s.mu.Unlock()
+			}
+			if !found {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
