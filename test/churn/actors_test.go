@@ -23,6 +23,9 @@ type publisher struct {
 	retain bool
 	resetP float64
 	acked  []int // read after run returned
+	// unmatched counts messages acknowledged with 0x10 No matching
+	// subscribers, which are not in acked.
+	unmatched int
 }
 
 func (pb *publisher) run(stop <-chan struct{}, rng *rand.Rand) error {
@@ -60,10 +63,17 @@ func (pb *publisher) run(stop <-chan struct{}, rng *rand.Rand) error {
 		if pb.qos == 2 {
 			want = wire.PUBREC
 		}
-		if err := pb.expect(want, id); err != nil {
+		reason, err := pb.expect(want, id)
+		if err != nil {
 			return err
 		}
-		pb.acked = append(pb.acked, seq)
+		if reason == noMatchingSubscribers {
+			// A shared group can be empty for a moment while every member
+			// starts a new session; what is published then is nobody's.
+			pb.unmatched++
+		} else {
+			pb.acked = append(pb.acked, seq)
+		}
 		if pb.qos == 1 {
 			continue
 		}
@@ -81,23 +91,27 @@ func (pb *publisher) run(stop <-chan struct{}, rng *rand.Rand) error {
 		if err := pb.send(rel); err != nil {
 			return err
 		}
-		if err := pb.expect(wire.PUBCOMP, id); err != nil {
+		if _, err := pb.expect(wire.PUBCOMP, id); err != nil {
 			return err
 		}
 	}
 }
 
 // expect reads the acknowledgement typ for id.
-func (pb *publisher) expect(typ byte, id uint16) error {
+func (pb *publisher) expect(typ byte, id uint16) (reason byte, err error) {
 	p, err := pb.conn.Read(ioWait)
 	if err != nil {
-		return fmt.Errorf("%s: waiting for %s %d: %w", pb.id, wire.TypeName(typ), id, err)
+		return 0, fmt.Errorf("%s: waiting for %s %d: %w", pb.id, wire.TypeName(typ), id, err)
 	}
 	if p.Type != typ || p.PacketID != id || p.ReasonCode >= 0x80 {
-		return fmt.Errorf("%s: got %v, want %s %d", pb.id, p, wire.TypeName(typ), id)
+		return 0, fmt.Errorf("%s: got %v, want %s %d", pb.id, p, wire.TypeName(typ), id)
 	}
-	return nil
+	return p.ReasonCode, nil
 }
+
+// noMatchingSubscribers is the 5.0 acknowledgement of a message that no
+// subscription matched: accepted, and owed to no one.
+const noMatchingSubscribers = 0x10
 
 // subscriber receives, acknowledges and checks messages, keeping its side of
 // the session (QoS 2 ids awaiting PUBREL) across connections. With resetP > 0

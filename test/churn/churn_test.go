@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -22,7 +23,7 @@ var (
 	brokerAddr = flag.String("churn.broker", "", "broker address host:port; empty starts a Plume broker in the test process")
 	duration   = flag.Duration("churn.duration", 2*time.Second, "how long each scenario churns")
 	seedFlag   = flag.Uint64("churn.seed", 0, "seed of the random choices; 0 picks one (it is logged, to replay a run)")
-	park       = flag.Duration("churn.park", -1, "the in-process broker's ParkIdleAfter; -1 never parks (parking stalls publishers under churn until issue 16 failure 1 is fixed: try -churn.park 2s)")
+	park       = flag.Duration("churn.park", 100*time.Millisecond, "the in-process broker's ParkIdleAfter: short, so that connections park and wake often under churn; -1 never parks")
 	reference  = flag.String("churn.reference", "", `the broker is a reference implementation ("mosquitto"): its known deviations are logged, not failed`)
 )
 
@@ -53,7 +54,12 @@ func newTarget(t *testing.T) *target {
 	if tg.addr != "" {
 		return tg
 	}
-	b, err := broker.New(broker.Options{Log: zerolog.Nop(), AllowAnonymous: true, SysInterval: -1,
+	lg := zerolog.Nop()
+	if f := os.Getenv("CHURN_LOG"); f != "" {
+		w, _ := os.Create(f)
+		lg = zerolog.New(w).Level(zerolog.DebugLevel)
+	}
+	b, err := broker.New(broker.Options{Log: lg, AllowAnonymous: true, SysInterval: -1,
 		ParkIdleAfter: *park, Store: session.NewMemoryStore(), Limits: broker.Limits{MaxQueued: 1 << 20}})
 	if err != nil {
 		t.Fatal(err)

@@ -21,6 +21,10 @@ type peer struct {
 	version byte   // 4 (3.1.1) or 5
 	expiry  uint32 // 5.0 Session Expiry Interval; 3.1.1 keeps a session when expiry > 0
 	conn    *wire.Conn
+	// early takes packets that arrive before a SUBACK: a server is
+	// permitted to send PUBLISHes matching a subscription before its SUBACK
+	// (MQTT 3.1.1 section 3.8.4, non-normative). nil: such a packet is an error.
+	early func(*wire.Packet) error
 }
 
 func newPeer(tg *target, name string, version byte, expiry uint32) *peer {
@@ -113,6 +117,12 @@ func (p *peer) subscribe(qos byte, filters ...string) error {
 		return err
 	}
 	ack, err := p.conn.Read(ioWait)
+	for err == nil && ack.Type != wire.SUBACK && p.early != nil {
+		if err := p.early(ack); err != nil {
+			return err
+		}
+		ack, err = p.conn.Read(ioWait)
+	}
 	if err != nil || ack.Type != wire.SUBACK {
 		return fmt.Errorf("%s: SUBACK: %v %w", p.id, ack, err)
 	}
