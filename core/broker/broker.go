@@ -33,7 +33,7 @@ type Broker struct {
 	partials *byteBudget
 	started  time.Time
 	stats    stats
-	hookErrs [5]hookErrorLog  // per extension point
+	hookLog  *ratelog.Limiter // hook failure warnings, per extension point
 	budget   *session.Budget  // what every session's queue holds (Limits.MaxQueuedBytesTotal)
 	dropLog  *ratelog.Limiter // drop warnings, per session
 
@@ -98,6 +98,7 @@ func New(opts Options) (*Broker, error) {
 		budget:    session.NewBudget(max(opts.Limits.MaxQueuedBytesTotal, 0)),
 	}
 	b.dropLog = ratelog.New(dropLogInterval, 1, b.reportDrops)
+	b.hookLog = ratelog.New(hookErrorEvery, 1, b.reportHookFailures)
 	if b.hooks == nil {
 		b.hooks = hooks.Base{}
 	}
@@ -110,6 +111,12 @@ func New(opts Options) (*Broker, error) {
 		go b.sysLoop(opts.SysInterval)
 	}
 	return b, nil
+}
+
+// closeLogLimiters writes what the rate-limited logs still hold back.
+func (b *Broker) closeLogLimiters() {
+	b.dropLog.Close()
+	b.hookLog.Close()
 }
 
 // ErrClosed is returned by Serve once Shutdown has begun.
@@ -211,10 +218,10 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-ctx.Done():
-		b.dropLog.Close()
+		b.closeLogLimiters()
 		return ctx.Err()
 	}
-	b.dropLog.Close() // the drop counts not logged yet
+	b.closeLogLimiters() // the counts not logged yet
 	return b.persistAll()
 }
 
