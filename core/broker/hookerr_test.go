@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rs/zerolog"
+
 	"github.com/plumemq/plume/core/broker"
 	"github.com/plumemq/plume/core/hooks"
 	"github.com/plumemq/plume/core/packets"
@@ -128,4 +130,34 @@ func TestHookFailurePolicyOpensWhereConfigured(t *testing.T) {
 	re.Properties.Set(packets.PropAuthMethod)
 	p.send(re)
 	p.expectDisconnect(packets.NotAuthorized)
+}
+
+// A Hooks that fails on every message writes a bounded number of warnings,
+// and the lines with their suppressed counts account for every failure.
+func TestHookFailureWarningsAreRateLimited(t *testing.T) {
+	logs := &logLines{}
+	tb := startBrokerNoCleanup(t, broker.Options{Hooks: failing{}, Log: zerolog.New(logs).Level(zerolog.WarnLevel)})
+	c, _ := connectRaw(t, tb.addr, v5Connect("hook-flood"))
+	const n = 500
+	for i := range n {
+		c.publish(&packets.Publish{Topic: "err/x", QoS: 1, PacketID: uint16(i + 1)})
+		c.expectAck(packets.TypePuback, uint16(i+1))
+	}
+	tb.shutdown(t) // writes the counts still held back
+	lines := logs.find("hook call failed")
+	var accounted uint64
+	for _, e := range lines {
+		if _, failure := e["error"]; failure {
+			accounted++ // a line for one failure; a report line only carries a count
+		}
+		if s, ok := e["suppressed"].(float64); ok {
+			accounted += uint64(s)
+		}
+	}
+	if len(lines) > 10 {
+		t.Errorf("%d warnings for %d failures in a moment: not rate-limited", len(lines), n)
+	}
+	if accounted != n {
+		t.Errorf("lines and suppressed counts account for %d failures, want %d", accounted, n)
+	}
 }
