@@ -309,7 +309,8 @@ func (g *wasmtimeGuest) start(_ context.Context, deadline int64) error {
 // link defines WASI and the host functions for this guest. fd_write is
 // shadowed for stdout and stderr, which go to the plugin's log line by line
 // as with wazero (wasmtime's C API can send them only to files); other
-// descriptors go to WASI's own fd_write.
+// descriptors go to WASI's own fd_write. poll_oneoff is shadowed so that the
+// deadline cuts a sleep short (pollOneoff).
 func (g *wasmtimeGuest) link(l *wasmtime.Linker) error {
 	l.AllowShadowing(true)
 	if err := l.DefineWasi(); err != nil {
@@ -321,6 +322,14 @@ func (g *wasmtimeGuest) link(l *wasmtime.Linker) error {
 	}
 	fdWrite := wasmtime.NewFunc(g.store, funcTypeOf([]api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}), g.fdWrite(orig.Func()))
 	if err := l.Define(g.store, wasiModule, "fd_write", fdWrite); err != nil {
+		return fmt.Errorf("link WASI: %w", err)
+	}
+	poll := l.Get(g.store, wasiModule, "poll_oneoff")
+	if poll == nil || poll.Func() == nil {
+		return errors.New("link WASI: no poll_oneoff")
+	}
+	pollOneoff := wasmtime.NewFunc(g.store, funcTypeOf([]api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}), g.pollOneoff(poll.Func()))
+	if err := l.Define(g.store, wasiModule, "poll_oneoff", pollOneoff); err != nil {
 		return fmt.Errorf("link WASI: %w", err)
 	}
 	for _, f := range hostFuncs {

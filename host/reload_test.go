@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -212,6 +213,13 @@ func TestTwentySwapsUnderConcurrentCalls(t *testing.T) {
 		var bad []string
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
+		stopped := false
+		defer func() { // on a failed swap too: spinning callers would slow the tests after
+			if !stopped {
+				close(stop)
+				wg.Wait()
+			}
+		}()
 		for w := 0; w < 4; w++ {
 			wg.Add(1)
 			go func() {
@@ -230,7 +238,7 @@ func TestTwentySwapsUnderConcurrentCalls(t *testing.T) {
 					if err != nil || (got != "m|A" && got != "m|B" && got != "m|C") {
 						failures.Add(1)
 						badMu.Lock()
-						bad = append(bad, got)
+						bad = append(bad, fmt.Sprintf("%q (%v)", got, err))
 						badMu.Unlock()
 					}
 				}
@@ -248,6 +256,7 @@ func TestTwentySwapsUnderConcurrentCalls(t *testing.T) {
 		}
 		close(stop)
 		wg.Wait()
+		stopped = true
 		if calls.Load() < 100 || failures.Load() != 0 {
 			t.Errorf("%d calls, %d failed (%v)", calls.Load(), failures.Load(), bad[:min(len(bad), 5)])
 		}

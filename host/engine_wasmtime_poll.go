@@ -1,0 +1,101 @@
+//go:build wasmtime
+
+package host
+
+import (
+	"encoding/binary"
+	"time"
+
+	"github.com/bytecodealliance/wasmtime-go/v37"
+)
+
+// WASI preview 1 poll_oneoff layouts and codes (wasi_snapshot_preview1).
+const (
+	wasiInval           = 28
+	wasiNotsup          = 58
+	wasiEventClock      = 0
+	wasiSubscriptionLen = 48
+	wasiEventLen        = 32
+	wasiClockAbstime    = 1
+)
+
+// pollOneoff shadows WASI's poll_oneoff. wasmtime's own sleeps in the host
+// thread for as long as the guest asks, where epoch interruption cannot reach:
+// a plugin calling time.Sleep (Go) or std::thread::sleep (Rust) ran its whole
+// sleep past the deadline. A poll of clocks alone (a sleep) is answered here
+// and sleeps in instance.sleep, which the watchdog cuts short; the call then
+// traps. A poll that names a descriptor goes to wasmtime's: every descriptor a
+// plugin can hold (an empty stdin, read-only files) is always ready, so it
+// returns at once.
+func (g *wasmtimeGuest) pollOneoff(orig *wasmtime.Func) func(*wasmtime.Caller, []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap) {
+	return func(c *wasmtime.Caller, args []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap) {
+		in, out, n, nevents := uint32(args[0].I32()), uint32(args[1].I32()), uint32(args[2].I32()), uint32(args[3].I32())
+		d, errno, clocksOnly := pollClocks(g.dataOf(c), in, out, n, nevents)
+		if !clocksOnly {
+			res, err := orig.Call(c, args[0], args[1], args[2], args[3])
+			if err != nil {
+				return nil, wasmtime.NewTrap(err.Error())
+			}
+			return []wasmtime.Val{wasmtime.ValI32(res.(int32))}, nil
+		}
+		if errno == wasiSuccess && !g.inst.sleep(d) {
+			return nil, wasmtime.NewTrap("plugin call cut off at its deadline during a WASI sleep")
+		}
+		return []wasmtime.Val{wasmtime.ValI32(errno)}, nil
+	}
+}
+
+// pollClocks answers a poll_oneoff whose subscriptions are all relative clock
+// timeouts: it writes an event for each that fires first (the shortest) and
+// returns how long to sleep. clocksOnly is false, and nothing is written, if
+// a subscription is not a clock. Absolute timeouts are refused with NOTSUP,
+// as wazero refuses them.
+func pollClocks(mem []byte, in, out, n, nevents uint32) (d time.Duration, errno int32, clocksOnly bool) {
+	if n == 0 {
+		return 0, wasiInval, true
+	}
+	subs, ok := memRange(mem, in, uint64(n)*wasiSubscriptionLen)
+	if !ok {
+		return 0, wasiFault, true
+	}
+	for i := uint32(0); i < n; i++ {
+		if subs[i*wasiSubscriptionLen+8] != wasiEventClock {
+			return 0, 0, false
+		}
+	}
+	events, ok := memRange(mem, out, uint64(n)*wasiEventLen)
+	count, ok2 := memRange(mem, nevents, 4)
+	if !ok || !ok2 {
+		return 0, wasiFault, true
+	}
+	first := ^uint64(0)
+	for i := uint32(0); i < n; i++ {
+		s := subs[i*wasiSubscriptionLen:]
+		if binary.LittleEndian.Uint16(s[40:])&wasiClockAbstime != 0 {
+			return 0, wasiNotsup, true
+		}
+		first = min(first, binary.LittleEndian.Uint64(s[24:]))
+	}
+	k := uint32(0)
+	for i := uint32(0); i < n; i++ {
+		s := subs[i*wasiSubscriptionLen:]
+		if binary.LittleEndian.Uint64(s[24:]) != first {
+			continue
+		}
+		e := events[k*wasiEventLen : (k+1)*wasiEventLen]
+		clear(e)
+		copy(e[:8], s[:8]) // userdata
+		e[10] = wasiEventClock
+		k++
+	}
+	binary.LittleEndian.PutUint32(count, k)
+	return time.Duration(min(first, 1<<63-1)), wasiSuccess, true
+}
+
+// memRange is n bytes of mem at off, or false if they lie outside it.
+func memRange(mem []byte, off uint32, n uint64) ([]byte, bool) {
+	if uint64(off)+n > uint64(len(mem)) {
+		return nil, false
+	}
+	return mem[off : uint64(off)+n], true
+}
