@@ -29,7 +29,7 @@ func reloadHost(t *testing.T, engine, tag string) (*Host, string, <-chan reloadE
 	events := make(chan reloadEvent, 64)
 	cfg := one(engine, "tagged", path)
 	cfg.ReloadDebounce = 20 * time.Millisecond
-	cfg.CacheDir = t.TempDir() // swaps back to a build compiled before cost no compile
+	// one's cache (the package's): a build compiled before costs no compile.
 	// Deadlines are wall-clock: on a loaded machine (-race, 2 cores) a
 	// descheduled call could overrun a tight one. This test is not about them.
 	cfg.Plugins[0].CallTimeout = 10 * time.Second
@@ -204,6 +204,14 @@ func TestTwentySwapsUnderConcurrentCalls(t *testing.T) {
 		builds := map[string]string{}
 		for _, tag := range tags {
 			builds[tag] = taggedBuild(t, tag)
+		}
+		for _, tag := range tags {
+			// Compiled before the load starts: a compile competing with four
+			// busy callers under the race detector on two shared cores took
+			// longer than any wait for a reload here should be.
+			prime := one(engine, "prime", builds[tag])
+			prime.Plugins[0].PoolSize = 1
+			startHost(t, prime)
 		}
 		h, path, events, logs := reloadHost(t, engine, "A")
 		p := h.Plugin("tagged")

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,6 +56,9 @@ type Plugin struct {
 	// Fuel bounds the instructions one call may run (wasmtime engine only;
 	// 0, the default, meters nothing): a deterministic limit beside the deadline.
 	Fuel uint64 `yaml:"fuel"`
+	// KVMaxBytes caps the plugin's key-value store, keys and values together
+	// (0: the host's default, 16 MiB).
+	KVMaxBytes ByteSize `yaml:"kv_max_bytes"`
 	// OnError: what a failed call means. auth: fail-closed (deny, the default)
 	// or fail-open (ask the next plugin); message: fail-open (deliver
 	// unchanged, the default) or fail-closed (reject / drop).
@@ -274,6 +279,30 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 		return fmt.Errorf("line %d: %q is not a duration like 10s or 1m", n.Line, n.Value)
 	}
 	*d = Duration(v)
+	return nil
+}
+
+// ByteSize is a number of bytes written as 1048576, 512KiB, 16MiB or 1GiB.
+type ByteSize int64
+
+// UnmarshalYAML parses a byte count with an optional binary unit.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	v := strings.TrimSpace(n.Value)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"B", 1}} {
+		if strings.HasSuffix(v, u.suffix) {
+			v, mult = strings.TrimSpace(strings.TrimSuffix(v, u.suffix)), u.mult
+			break
+		}
+	}
+	x, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || x < 0 || x > math.MaxInt64/mult {
+		return fmt.Errorf("line %d: %q is not a size like 16MiB, 512KiB or 1048576", n.Line, n.Value)
+	}
+	*b = ByteSize(x * mult)
 	return nil
 }
 
