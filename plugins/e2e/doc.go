@@ -12,6 +12,8 @@
 //     arrives at subscribers exactly as the plugin shapes it.
 //   - hostile_test.go: an endless loop, a memory bomb, a panic and a WASI
 //     file open, each contained to the client that triggered it.
+//   - sleep_test.go: a plugin sleeping in authorize is cut off at its
+//     deadline while other clients' messages flow.
 //   - reload_test.go: a plugin swapped 20 times under a steady QoS 1 load
 //     loses, duplicates and reorders nothing and drops no client; a broken
 //     module dropped in leaves the old one serving.
