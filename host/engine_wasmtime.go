@@ -316,27 +316,34 @@ func (g *wasmtimeGuest) link(l *wasmtime.Linker) error {
 	if err := l.DefineWasi(); err != nil {
 		return fmt.Errorf("link WASI: %w", err)
 	}
-	orig := l.Get(g.store, wasiModule, "fd_write")
-	if orig == nil || orig.Func() == nil {
-		return errors.New("link WASI: no fd_write")
+	if err := g.shadow(l, "fd_write", g.fdWrite); err != nil {
+		return err
 	}
-	fdWrite := wasmtime.NewFunc(g.store, funcTypeOf([]api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}), g.fdWrite(orig.Func()))
-	if err := l.Define(g.store, wasiModule, "fd_write", fdWrite); err != nil {
-		return fmt.Errorf("link WASI: %w", err)
-	}
-	poll := l.Get(g.store, wasiModule, "poll_oneoff")
-	if poll == nil || poll.Func() == nil {
-		return errors.New("link WASI: no poll_oneoff")
-	}
-	pollOneoff := wasmtime.NewFunc(g.store, funcTypeOf([]api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}), g.pollOneoff(poll.Func()))
-	if err := l.Define(g.store, wasiModule, "poll_oneoff", pollOneoff); err != nil {
-		return fmt.Errorf("link WASI: %w", err)
+	if err := g.shadow(l, "poll_oneoff", g.pollOneoff); err != nil {
+		return err
 	}
 	for _, f := range hostFuncs {
 		fn := wasmtime.NewFunc(g.store, funcTypeOf(f.params, f.results), g.hostFunc(f))
 		if err := l.Define(g.store, importModule, f.name, fn); err != nil {
 			return fmt.Errorf("link host function %s: %w", f.name, err)
 		}
+	}
+	return nil
+}
+
+// wasiFunc is a WASI function as wasmtime-go calls a Go one.
+type wasiFunc = func(*wasmtime.Caller, []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap)
+
+// shadow replaces WASI's function name, of type (i32 i32 i32 i32) -> i32, by
+// the one mk makes, which gets wasmtime's own to fall back on.
+func (g *wasmtimeGuest) shadow(l *wasmtime.Linker, name string, mk func(orig *wasmtime.Func) wasiFunc) error {
+	orig := l.Get(g.store, wasiModule, name)
+	if orig == nil || orig.Func() == nil {
+		return fmt.Errorf("link WASI: no %s", name)
+	}
+	fn := wasmtime.NewFunc(g.store, funcTypeOf([]api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}), mk(orig.Func()))
+	if err := l.Define(g.store, wasiModule, name, fn); err != nil {
+		return fmt.Errorf("link WASI: %w", err)
 	}
 	return nil
 }
@@ -413,7 +420,7 @@ const (
 	wasiFault   = 21
 )
 
-func (g *wasmtimeGuest) fdWrite(orig *wasmtime.Func) func(*wasmtime.Caller, []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap) {
+func (g *wasmtimeGuest) fdWrite(orig *wasmtime.Func) wasiFunc {
 	return func(c *wasmtime.Caller, args []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap) {
 		fd, iovs, n, nwritten := args[0].I32(), uint32(args[1].I32()), uint32(args[2].I32()), uint32(args[3].I32())
 		if fd != 1 && fd != 2 {

@@ -27,7 +27,7 @@ const (
 // traps. A poll that names a descriptor goes to wasmtime's: every descriptor a
 // plugin can hold (an empty stdin, read-only files) is always ready, so it
 // returns at once.
-func (g *wasmtimeGuest) pollOneoff(orig *wasmtime.Func) func(*wasmtime.Caller, []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap) {
+func (g *wasmtimeGuest) pollOneoff(orig *wasmtime.Func) wasiFunc {
 	return func(c *wasmtime.Caller, args []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap) {
 		in, out, n, nevents := uint32(args[0].I32()), uint32(args[1].I32()), uint32(args[2].I32()), uint32(args[3].I32())
 		d, errno, clocksOnly := pollClocks(g.dataOf(c), in, out, n, nevents)
