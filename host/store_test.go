@@ -99,6 +99,7 @@ func TestPluginStoreStopsAtItsByteBudget(t *testing.T) {
 		for _, budget := range []int64{256 << 10, 0} {
 			cfg := one(engine, "hostile", testPlugin(t, "hostile"))
 			cfg.Plugins[0].KVMaxBytes = budget
+			cfg.Plugins[0].CallTimeout = time.Minute // 16,000 writes under -race on a busy machine
 			h, _ := startHost(t, cfg)
 			limit := budget
 			if limit == 0 {
