@@ -18,10 +18,6 @@ type instance struct {
 	// deadline is the watchdog epoch after which the running call is cut off;
 	// 0 when idle, expiredMark once the watchdog has cut it.
 	deadline atomic.Int64
-	// cut is closed when the watchdog cuts the running call off, to wake a
-	// guest blocked in a host call (a WASI sleep), which no check inside the
-	// guest's code can reach. The instance is dead after, so it closes once.
-	cut chan struct{}
 
 	c call
 
@@ -32,6 +28,11 @@ type instance struct {
 	headerAt    uint32 // where the host writes each call's header; 0: the guest pulls it
 	payloadAt   uint32 // where it writes payloads that fit payloadCap; 0: none
 	payloadCap  uint32
+
+	// cut is closed when the watchdog cuts the running call off, to wake a
+	// guest blocked in a host call (a WASI sleep), which no check inside the
+	// guest's code can reach. The instance is dead after, so it closes once.
+	cut chan struct{}
 }
 
 const expiredMark = -1

@@ -218,6 +218,16 @@ func (m *module) acquire(ctx context.Context) (*instance, error) {
 		m.done()
 		return nil, errRetired
 	}
+	if inst := m.pool.take(); inst != nil {
+		return inst, nil // the common case, kept free of the slow path's timer
+	}
+	return m.await(ctx)
+}
+
+// await is acquire's slow path: start an instance if a spare token allows,
+// or wait for a release, at most the call deadline. The caller is counted in
+// inflight.
+func (m *module) await(ctx context.Context) (*instance, error) {
 	waiting := false
 	var timer *time.Timer
 	for {
@@ -248,8 +258,7 @@ func (m *module) acquire(ctx context.Context) (*instance, error) {
 		if timer == nil {
 			// The wait is bounded by the call deadline: instances held by
 			// calls that overrun are freed at theirs, and a caller must not
-			// queue behind them longer than its own call may take. Timers
-			// only here, off the path of a caller that finds an instance.
+			// queue behind them longer than its own call may take.
 			timer = time.NewTimer(m.cfg.CallTimeout)
 			defer timer.Stop()
 		}
