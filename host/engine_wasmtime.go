@@ -5,7 +5,6 @@ package host
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -412,48 +411,6 @@ func (g *wasmtimeGuest) dataOf(c *wasmtime.Caller) []byte {
 		}
 	}
 	return mem.UnsafeData(c)
-}
-
-// WASI errno values (wasi_snapshot_preview1).
-const (
-	wasiSuccess = 0
-	wasiFault   = 21
-)
-
-func (g *wasmtimeGuest) fdWrite(orig *wasmtime.Func) wasiFunc {
-	return func(c *wasmtime.Caller, args []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap) {
-		fd, iovs, n, nwritten := args[0].I32(), uint32(args[1].I32()), uint32(args[2].I32()), uint32(args[3].I32())
-		if fd != 1 && fd != 2 {
-			res, err := orig.Call(c, args[0], args[1], args[2], args[3])
-			if err != nil {
-				var trap *wasmtime.Trap
-				if errors.As(err, &trap) {
-					return nil, trap
-				}
-				return nil, wasmtime.NewTrap(err.Error())
-			}
-			return []wasmtime.Val{wasmtime.ValI32(res.(int32))}, nil
-		}
-		data := g.dataOf(c)
-		total := uint32(0)
-		for i := uint32(0); i < n; i++ {
-			at := uint64(iovs) + 8*uint64(i)
-			if at+8 > uint64(len(data)) {
-				return []wasmtime.Val{wasmtime.ValI32(wasiFault)}, nil
-			}
-			ptr, size := binary.LittleEndian.Uint32(data[at:]), binary.LittleEndian.Uint32(data[at+4:])
-			if uint64(ptr)+uint64(size) > uint64(len(data)) {
-				return []wasmtime.Val{wasmtime.ValI32(wasiFault)}, nil
-			}
-			_, _ = g.wm.out.Write(data[ptr : ptr+size])
-			total += size
-		}
-		if uint64(nwritten)+4 > uint64(len(data)) {
-			return []wasmtime.Val{wasmtime.ValI32(wasiFault)}, nil
-		}
-		binary.LittleEndian.PutUint32(data[nwritten:], total)
-		return []wasmtime.Val{wasmtime.ValI32(wasiSuccess)}, nil
-	}
 }
 
 // setBudget sets the store's epoch deadline, relative to the engine's epoch
