@@ -20,8 +20,12 @@ test: conformance-mosquitto test-unit test-race test-wasmtime conformance-plume 
 test-unit:
 	$(GO) test -count=1 $(PKGS)
 
-test-race: ## the race detector on the core packages
-	$(GO) test -count=1 -race $(CORE)
+# The concurrent packages outside core too: the plugin host (its pool,
+# watchdog and reloads) and the listeners.
+RACE      := $(CORE) ./host/... ./transport/...
+
+test-race: ## the race detector on the concurrent packages
+	$(GO) test -count=1 -race $(RACE)
 
 # The host's tests again with the wasmtime engine built in (cgo): each runs on
 # wazero and on wasmtime (docs/decisions/0008-wasmtime-engine.md).

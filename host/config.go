@@ -39,6 +39,10 @@ type PluginConfig struct {
 	// 0 (the default) meters nothing. Init is not metered. The wazero engine
 	// has no fuel: a non-zero Fuel there is a config error.
 	Fuel uint64
+	// KVMaxBytes caps the plugin's key-value store, shared by its instances:
+	// the bytes of its keys and values together (default DefaultKVMaxBytes).
+	// A kv_set or kv_add that would go over it is refused with TOO_LARGE.
+	KVMaxBytes int64
 }
 
 // Config is the plugin section of the broker config.
@@ -64,6 +68,7 @@ const (
 	DefaultMemoryPages    = 1024 // 64 MiB
 	DefaultCallTimeout    = 100 * time.Millisecond
 	DefaultReloadDebounce = 50 * time.Millisecond
+	DefaultKVMaxBytes     = 16 << 20 // 16 MiB
 )
 
 func (c *PluginConfig) withDefaults() PluginConfig {
@@ -76,6 +81,9 @@ func (c *PluginConfig) withDefaults() PluginConfig {
 	}
 	if d.PoolSize == 0 {
 		d.PoolSize = runtime.GOMAXPROCS(0)
+	}
+	if d.KVMaxBytes == 0 {
+		d.KVMaxBytes = DefaultKVMaxBytes
 	}
 	return d
 }
@@ -111,6 +119,8 @@ func (c *Config) validate() error {
 			return fmt.Errorf("plugins[%d].pool_size: negative", i)
 		case p.CallTimeout < 0:
 			return fmt.Errorf("plugins[%d].call_timeout: negative", i)
+		case p.KVMaxBytes < 0:
+			return fmt.Errorf("plugins[%d].kv_max_bytes: negative", i)
 		case p.MemoryPages > 65536:
 			return fmt.Errorf("plugins[%d].memory_pages: %d exceeds 65536 (4 GiB)", i, p.MemoryPages)
 		case p.Fuel != 0 && c.engine() != EngineWasmtime:
@@ -127,6 +137,9 @@ var (
 	ErrABI = errors.New("plugin ABI mismatch")
 	// ErrDeadline reports a call cut off at its deadline.
 	ErrDeadline = errors.New("plugin call exceeded its deadline")
+	// ErrBusy reports a call that found every instance of the plugin busy
+	// for the whole of its deadline (CallTimeout), and so never ran.
+	ErrBusy = errors.New("every plugin instance stayed busy for the call deadline")
 	// ErrTrap reports a call that trapped (panic, unreachable, out of memory).
 	ErrTrap = errors.New("plugin trapped")
 	// ErrFuel reports a call that ran out of PluginConfig.Fuel.

@@ -5,7 +5,6 @@ package host
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -309,25 +308,41 @@ func (g *wasmtimeGuest) start(_ context.Context, deadline int64) error {
 // link defines WASI and the host functions for this guest. fd_write is
 // shadowed for stdout and stderr, which go to the plugin's log line by line
 // as with wazero (wasmtime's C API can send them only to files); other
-// descriptors go to WASI's own fd_write.
+// descriptors go to WASI's own fd_write. poll_oneoff is shadowed so that the
+// deadline cuts a sleep short (pollOneoff).
 func (g *wasmtimeGuest) link(l *wasmtime.Linker) error {
 	l.AllowShadowing(true)
 	if err := l.DefineWasi(); err != nil {
 		return fmt.Errorf("link WASI: %w", err)
 	}
-	orig := l.Get(g.store, wasiModule, "fd_write")
-	if orig == nil || orig.Func() == nil {
-		return errors.New("link WASI: no fd_write")
+	if err := g.shadow(l, "fd_write", g.fdWrite); err != nil {
+		return err
 	}
-	fdWrite := wasmtime.NewFunc(g.store, funcTypeOf([]api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}), g.fdWrite(orig.Func()))
-	if err := l.Define(g.store, wasiModule, "fd_write", fdWrite); err != nil {
-		return fmt.Errorf("link WASI: %w", err)
+	if err := g.shadow(l, "poll_oneoff", g.pollOneoff); err != nil {
+		return err
 	}
 	for _, f := range hostFuncs {
 		fn := wasmtime.NewFunc(g.store, funcTypeOf(f.params, f.results), g.hostFunc(f))
 		if err := l.Define(g.store, importModule, f.name, fn); err != nil {
 			return fmt.Errorf("link host function %s: %w", f.name, err)
 		}
+	}
+	return nil
+}
+
+// wasiFunc is a WASI function as wasmtime-go calls a Go one.
+type wasiFunc = func(*wasmtime.Caller, []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap)
+
+// shadow replaces WASI's function name, of type (i32 i32 i32 i32) -> i32, by
+// the one mk makes, which gets wasmtime's own to fall back on.
+func (g *wasmtimeGuest) shadow(l *wasmtime.Linker, name string, mk func(orig *wasmtime.Func) wasiFunc) error {
+	orig := l.Get(g.store, wasiModule, name)
+	if orig == nil || orig.Func() == nil {
+		return fmt.Errorf("link WASI: no %s", name)
+	}
+	fn := wasmtime.NewFunc(g.store, funcTypeOf([]api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}), mk(orig.Func()))
+	if err := l.Define(g.store, wasiModule, name, fn); err != nil {
+		return fmt.Errorf("link WASI: %w", err)
 	}
 	return nil
 }
@@ -396,48 +411,6 @@ func (g *wasmtimeGuest) dataOf(c *wasmtime.Caller) []byte {
 		}
 	}
 	return mem.UnsafeData(c)
-}
-
-// WASI errno values (wasi_snapshot_preview1).
-const (
-	wasiSuccess = 0
-	wasiFault   = 21
-)
-
-func (g *wasmtimeGuest) fdWrite(orig *wasmtime.Func) func(*wasmtime.Caller, []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap) {
-	return func(c *wasmtime.Caller, args []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap) {
-		fd, iovs, n, nwritten := args[0].I32(), uint32(args[1].I32()), uint32(args[2].I32()), uint32(args[3].I32())
-		if fd != 1 && fd != 2 {
-			res, err := orig.Call(c, args[0], args[1], args[2], args[3])
-			if err != nil {
-				var trap *wasmtime.Trap
-				if errors.As(err, &trap) {
-					return nil, trap
-				}
-				return nil, wasmtime.NewTrap(err.Error())
-			}
-			return []wasmtime.Val{wasmtime.ValI32(res.(int32))}, nil
-		}
-		data := g.dataOf(c)
-		total := uint32(0)
-		for i := uint32(0); i < n; i++ {
-			at := uint64(iovs) + 8*uint64(i)
-			if at+8 > uint64(len(data)) {
-				return []wasmtime.Val{wasmtime.ValI32(wasiFault)}, nil
-			}
-			ptr, size := binary.LittleEndian.Uint32(data[at:]), binary.LittleEndian.Uint32(data[at+4:])
-			if uint64(ptr)+uint64(size) > uint64(len(data)) {
-				return []wasmtime.Val{wasmtime.ValI32(wasiFault)}, nil
-			}
-			_, _ = g.wm.out.Write(data[ptr : ptr+size])
-			total += size
-		}
-		if uint64(nwritten)+4 > uint64(len(data)) {
-			return []wasmtime.Val{wasmtime.ValI32(wasiFault)}, nil
-		}
-		binary.LittleEndian.PutUint32(data[nwritten:], total)
-		return []wasmtime.Val{wasmtime.ValI32(wasiSuccess)}, nil
-	}
 }
 
 // setBudget sets the store's epoch deadline, relative to the engine's epoch

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -111,7 +112,7 @@ func (wm *wazeroModule) init(ctx context.Context, m *module, bin []byte) error {
 	mc := wazero.NewModuleConfig().
 		WithStdout(out).WithStderr(out).
 		WithRandSource(rand.Reader).
-		WithSysWalltime().WithSysNanotime().WithSysNanosleep()
+		WithSysWalltime().WithSysNanotime() // and a sleep of each guest's own: see wazeroGuest.nanosleep
 	if _, ok := exported["_initialize"]; ok {
 		mc = mc.WithStartFunctions("_initialize")
 	} else {
@@ -186,7 +187,7 @@ func (g *wazeroGuest) start(ctx context.Context, _ int64) error {
 	wm := g.wm
 	name := fmt.Sprintf("%s#%d", wm.name, wm.seq.Add(1))
 	// The deadline is enforced by the watchdog, which calls interrupt.
-	mod, err := wm.rt.InstantiateModule(g.ctx, wm.compiled, wm.modCfg.WithName(name))
+	mod, err := wm.rt.InstantiateModule(g.ctx, wm.compiled, wm.modCfg.WithName(name).WithNanosleep(g.nanosleep))
 	if err != nil {
 		return fmt.Errorf("instantiate: %w", err)
 	}
@@ -206,6 +207,16 @@ func (g *wazeroGuest) start(ctx context.Context, _ int64) error {
 		}
 	}
 	return nil
+}
+
+// nanosleep is WASI's sleep for this guest (wazero's poll_oneoff calls it for
+// a clock subscription): it ends early when the watchdog cuts the call off,
+// and then panics, which wazero turns into the call's error, so that the
+// guest's code does not run on past its deadline.
+func (g *wazeroGuest) nanosleep(ns int64) {
+	if !g.inst.sleep(time.Duration(ns)) {
+		panic(fmt.Errorf("%w: during a WASI sleep", errInterrupted))
+	}
 }
 
 func (g *wazeroGuest) call(fn int, stack []uint64, _ int64) error {

@@ -90,7 +90,7 @@ func newHost(ctx context.Context, log zerolog.Logger, cfg Config, mode deadlineM
 
 	links := make([]hooks.Link, 0, len(cfg.Plugins))
 	for _, pc := range cfg.Plugins {
-		p := &Plugin{name: pc.Name, shared: newShared()}
+		p := &Plugin{name: pc.Name, shared: newShared(pc.withDefaults().KVMaxBytes)}
 		m, err := h.loadFile(ctx, pc, p.shared)
 		if err != nil {
 			_ = h.Close(ctx)
@@ -159,7 +159,7 @@ func (h *Host) Reload(ctx context.Context, cfg Config) error {
 	for _, pc := range cfg.Plugins {
 		p, old := h.plugins[pc.Name], h.configs[pc.Name]
 		if p == nil {
-			p = &Plugin{name: pc.Name, shared: newShared()}
+			p = &Plugin{name: pc.Name, shared: newShared(pc.withDefaults().KVMaxBytes)}
 		}
 		err := h.reloadPlugin(ctx, p, pc, !reflect.DeepEqual(old, pc))
 		if err != nil {
@@ -217,6 +217,7 @@ func (h *Host) swapModule(ctx context.Context, p *Plugin, pc PluginConfig, confi
 		return err
 	}
 	p.cur.Store(m)
+	p.shared.setLimit(m.cfg.KVMaxBytes)
 	if old != nil {
 		old.retire()
 		h.log.Info().Str("plugin", pc.Name).Str("path", pc.Path).Str("points", pointsString(m.points)).Msg("plugin reloaded")

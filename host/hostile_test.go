@@ -187,38 +187,50 @@ func TestCallsAfterCloseFailClosed(t *testing.T) {
 }
 
 // The same hostile behaviours from a Rust guest: a Rust panic is an
-// `unreachable` trap, a failed allocation aborts.
+// `unreachable` trap, a failed allocation aborts, and std::thread::sleep is
+// a WASI sleep that the deadline cuts short. The loop and the sleep run
+// under a short deadline that must stop them; the panic and the bomb under a
+// long one that must not (filling 16 MiB is slow on a loaded machine), so
+// that no verdict depends on how busy the machine is.
 func TestRustHostilePluginIsContained(t *testing.T) {
 	eachEngine(t, func(t *testing.T, engine string) {
-		cfg := one(engine, "hostile", rustPlugin(t, "hostile"))
-		// Filling 16 MiB a byte at a time takes a while in an unoptimized guest;
-		// the deadline must not be what stops the bomb.
-		cfg.Plugins[0].CallTimeout = time.Second
-		cfg.Plugins[0].MemoryPages = 256 // 16 MiB
-		h, logs := startHost(t, cfg)
-		for i, tc := range []struct {
-			topic string
-			want  error
+		wasm := rustPlugin(t, "hostile")
+		short := one(engine, "hostile", wasm)
+		short.Plugins[0].CallTimeout = 200 * time.Millisecond
+		long := one(engine, "hostile", wasm)
+		long.Plugins[0].CallTimeout = time.Minute
+		long.Plugins[0].MemoryPages = 256 // 16 MiB
+		for _, run := range []struct {
+			cfg    Config
+			topics []string
+			want   error
 		}{
-			{"loop", ErrDeadline},
-			{"panic", ErrTrap},
-			{"bomb", ErrTrap},
+			{short, []string{"loop", "sleep"}, ErrDeadline},
+			{long, []string{"panic", "bomb"}, ErrTrap},
 		} {
-			if _, err := authorizeDirect(h, "hostile", tc.topic); !errors.Is(err, tc.want) {
-				t.Errorf("%s: err = %v, want %v", tc.topic, err, tc.want)
+			h, logs := startHost(t, run.cfg)
+			for i, topic := range run.topics {
+				start := time.Now()
+				if _, err := authorizeDirect(h, "hostile", topic); !errors.Is(err, run.want) {
+					t.Errorf("%s: err = %v, want %v", topic, err, run.want)
+				}
+				if took := time.Since(start); run.want == ErrDeadline && took > 30*time.Second {
+					t.Errorf("%s: cut off after %s, want about the 200ms deadline", topic, took)
+				}
+				if res, err := authorizeDirect(h, "hostile", "fine"); err != nil || res.Verdict != hooks.Allow {
+					t.Errorf("after %s: %v, %v; want allow from a fresh instance", topic, res.Verdict, err)
+				}
+				if n := h.Plugin("hostile").Traps(); n != uint64(i+1) {
+					t.Errorf("after %s: traps = %d, want %d", topic, n, i+1)
+				}
 			}
-			if res, err := authorizeDirect(h, "hostile", "fine"); err != nil || res.Verdict != hooks.Allow {
-				t.Errorf("after %s: %v, %v; want allow from a fresh instance", tc.topic, res.Verdict, err)
-			}
-			if n := h.Plugin("hostile").Traps(); n != uint64(i+1) {
-				t.Errorf("after %s: traps = %d, want %d", tc.topic, n, i+1)
+			if run.want == ErrTrap && !strings.Contains(logs.String(), "hostile rust plugin panics on purpose") {
+				t.Errorf("log lacks the Rust panic message:\n%s", logs)
 			}
 		}
+		h, _ := startHost(t, short)
 		if res, err := authorizeDirect(h, "hostile", "open:/etc/passwd"); err != nil || res.Verdict != hooks.Deny {
 			t.Errorf("open /etc/passwd: %v %q, %v; want deny", res.Verdict, res.ReasonString, err)
-		}
-		if !strings.Contains(logs.String(), "hostile rust plugin panics on purpose") {
-			t.Errorf("log lacks the Rust panic message:\n%s", logs)
 		}
 	})
 }
@@ -230,6 +242,9 @@ func TestGrownInstanceIsRecycled(t *testing.T) {
 		cfg := one(engine, "probe", testPlugin(t, "probe"))
 		cfg.Plugins[0].MemoryPages = 288 // 18 MiB: recycled above 13.5 MiB; this call takes it to ~15
 		cfg.Plugins[0].PoolSize = 1
+		// Copying 16 MiB about is slow under the race detector on a busy
+		// machine; this test is not about deadlines.
+		cfg.Plugins[0].CallTimeout = time.Minute
 		h, _ := startHost(t, cfg)
 		p := h.Plugin("probe")
 		first := idleInstances(p.cur.Load())[0]

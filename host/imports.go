@@ -247,7 +247,7 @@ func kvAdd(inst *instance, mem guestMemory, stack []uint64) {
 	}
 	n, ok := inst.m.shared.add(string(key), int64(stack[2]))
 	if !ok {
-		inst.m.trapEvent("kv_add store full").Msg("kv_add refused: store full")
+		inst.m.trapEvent("kv_add store full").Msg("kv_add refused: the store is full (entries or kv_max_bytes)")
 	}
 	stack[0] = uint64(n)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 )
 
 // instance is one instantiation of a plugin's module. It serves one call at a
@@ -27,12 +28,17 @@ type instance struct {
 	headerAt    uint32 // where the host writes each call's header; 0: the guest pulls it
 	payloadAt   uint32 // where it writes payloads that fit payloadCap; 0: none
 	payloadCap  uint32
+
+	// cut is closed when the watchdog cuts the running call off, to wake a
+	// guest blocked in a host call (a WASI sleep), which no check inside the
+	// guest's code can reach. The instance is dead after, so it closes once.
+	cut chan struct{}
 }
 
 const expiredMark = -1
 
 func (m *module) newInstance(ctx context.Context) (*instance, error) {
-	inst := &instance{m: m}
+	inst := &instance{m: m, cut: make(chan struct{})}
 	inst.g = m.code.newGuest(inst)
 	m.h.watch(inst)
 	// The start function and init run under the deadline too: a plugin that
@@ -103,11 +109,9 @@ func (inst *instance) invoke(fn int) (uint64, bool, error) {
 	err := inst.g.call(fn, inst.stack[:], deadline)
 	if inst.deadline.Swap(0) == expiredMark {
 		// Cut off, or finished just as the watchdog struck: either way the
-		// instance has been interrupted and is dead.
-		if err != nil {
-			return 0, false, fmt.Errorf("%w (%s)", ErrDeadline, inst.m.cfg.CallTimeout)
-		}
-		return inst.stack[0], false, nil
+		// instance has been interrupted and is dead, and an answer that came
+		// after the deadline is never used: the failure policy decides.
+		return 0, false, fmt.Errorf("%w (%s)", ErrDeadline, inst.m.cfg.CallTimeout)
 	}
 	if err != nil {
 		switch {
@@ -119,6 +123,36 @@ func (inst *instance) invoke(fn int) (uint64, bool, error) {
 		return 0, false, fmt.Errorf("%w: %v", ErrTrap, err)
 	}
 	return inst.stack[0], true, nil
+}
+
+// cutOff ends the running call, from the watchdog, which has just marked the
+// deadline expired (once per instance: it is discarded after).
+func (inst *instance) cutOff() {
+	close(inst.cut)
+	inst.g.interrupt()
+}
+
+// sleep is a guest's WASI sleep (poll_oneoff on a clock), on either engine:
+// it returns true after d, or false as soon as the watchdog cuts the call
+// off, and the engine then traps the call. A blocking host call is part of
+// the call, and the deadline covers it.
+func (inst *instance) sleep(d time.Duration) bool {
+	select {
+	case <-inst.cut:
+		return false
+	default:
+	}
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-inst.cut:
+		return false
+	}
 }
 
 func (inst *instance) close() {

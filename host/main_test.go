@@ -15,8 +15,20 @@ import (
 	"github.com/plumemq/plume/host/internal/wasmbuild"
 )
 
+// testCache is a compilation cache shared by the package's tests: each module
+// is compiled once per run, however many hosts load it. Compiling a Go guest
+// costs about a second, and ten times that under the race detector, which
+// made the tests' verdicts depend on how busy the machine was.
+var testCache string
+
 func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "plume-host-cache-")
+	if err != nil {
+		panic(err)
+	}
+	testCache = dir
 	code := m.Run()
+	os.RemoveAll(dir)
 	wasmbuild.Cleanup()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
@@ -73,9 +85,10 @@ func startHost(tb testing.TB, cfg Config) (*Host, *logBuffer) {
 	return h, logs
 }
 
-// one returns a Config of a single plugin at path, run by engine.
+// one returns a Config of a single plugin at path, run by engine, compiled
+// through the package's cache.
 func one(engine, name, path string) Config {
-	return Config{Engine: engine, Plugins: []PluginConfig{{Name: name, Path: path, PoolSize: 2, CallTimeout: 200 * time.Millisecond}}}
+	return Config{Engine: engine, CacheDir: testCache, Plugins: []PluginConfig{{Name: name, Path: path, PoolSize: 2, CallTimeout: 200 * time.Millisecond}}}
 }
 
 // eachEngine runs f as a subtest per engine built into the test binary:

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/tetratelabs/wazero/api"
@@ -202,8 +204,9 @@ func typeNames(ts []api.ValueType) string {
 }
 
 // acquire takes an idle instance, or starts one while the pool is below its
-// size, or waits for one. errRetired means the module closed after the caller
-// picked it; the caller picks the plugin's current module again.
+// size, or waits for one, for at most the call deadline (then ErrBusy).
+// errRetired means the module closed after the caller picked it; the caller
+// picks the plugin's current module again.
 func (m *module) acquire(ctx context.Context) (*instance, error) {
 	if m.retired.Load() {
 		return nil, errRetired
@@ -215,7 +218,18 @@ func (m *module) acquire(ctx context.Context) (*instance, error) {
 		m.done()
 		return nil, errRetired
 	}
+	if inst := m.pool.take(); inst != nil {
+		return inst, nil // the common case, kept free of the slow path's timer
+	}
+	return m.await(ctx)
+}
+
+// await is acquire's slow path: start an instance if a spare token allows,
+// or wait for a release, at most the call deadline. The caller is counted in
+// inflight.
+func (m *module) await(ctx context.Context) (*instance, error) {
 	waiting := false
+	var timer *time.Timer
 	for {
 		if inst := m.pool.take(); inst != nil {
 			if waiting {
@@ -241,7 +255,17 @@ func (m *module) acquire(ctx context.Context) (*instance, error) {
 			waiting = true
 			continue
 		}
-		err := m.pool.wait(ctx)
+		if timer == nil {
+			// The wait is bounded by the call deadline: instances held by
+			// calls that overrun are freed at theirs, and a caller must not
+			// queue behind them longer than its own call may take.
+			timer = time.NewTimer(m.cfg.CallTimeout)
+			defer timer.Stop()
+		}
+		err := m.pool.wait(ctx, timer.C)
+		if errors.Is(err, ErrBusy) {
+			err = fmt.Errorf("%w (%s, %d instances)", err, m.cfg.CallTimeout, m.cfg.PoolSize)
+		}
 		if err == nil && m.retired.Load() {
 			err = errRetired
 		}

@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"sync/atomic"
+	"time"
 )
 
 // pool holds a module's instances: size tokens, each one an idle instance in
@@ -88,14 +89,17 @@ func (p *pool) signal() {
 	}
 }
 
-// wait blocks until a release may have freed a token, or ctx ends. The caller
-// has counted itself in waiters and looked at the cells since.
-func (p *pool) wait(ctx context.Context) error {
+// wait blocks until a release may have freed a token, ctx ends or expired
+// fires. The caller has counted itself in waiters and looked at the cells
+// since.
+func (p *pool) wait(ctx context.Context, expired <-chan time.Time) error {
 	select {
 	case <-p.wake:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-expired:
+		return ErrBusy
 	}
 }
 

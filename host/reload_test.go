@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,7 +29,7 @@ func reloadHost(t *testing.T, engine, tag string) (*Host, string, <-chan reloadE
 	events := make(chan reloadEvent, 64)
 	cfg := one(engine, "tagged", path)
 	cfg.ReloadDebounce = 20 * time.Millisecond
-	cfg.CacheDir = t.TempDir() // swaps back to a build compiled before cost no compile
+	// one's cache (the package's): a build compiled before costs no compile.
 	// Deadlines are wall-clock: on a loaded machine (-race, 2 cores) a
 	// descheduled call could overrun a tight one. This test is not about them.
 	cfg.Plugins[0].CallTimeout = 10 * time.Second
@@ -204,6 +205,14 @@ func TestTwentySwapsUnderConcurrentCalls(t *testing.T) {
 		for _, tag := range tags {
 			builds[tag] = taggedBuild(t, tag)
 		}
+		for _, tag := range tags {
+			// Compiled before the load starts: a compile competing with four
+			// busy callers under the race detector on two shared cores took
+			// longer than any wait for a reload here should be.
+			prime := one(engine, "prime", builds[tag])
+			prime.Plugins[0].PoolSize = 1
+			startHost(t, prime)
+		}
 		h, path, events, logs := reloadHost(t, engine, "A")
 		p := h.Plugin("tagged")
 
@@ -212,6 +221,13 @@ func TestTwentySwapsUnderConcurrentCalls(t *testing.T) {
 		var bad []string
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
+		stopped := false
+		defer func() { // on a failed swap too: spinning callers would slow the tests after
+			if !stopped {
+				close(stop)
+				wg.Wait()
+			}
+		}()
 		for w := 0; w < 4; w++ {
 			wg.Add(1)
 			go func() {
@@ -230,7 +246,7 @@ func TestTwentySwapsUnderConcurrentCalls(t *testing.T) {
 					if err != nil || (got != "m|A" && got != "m|B" && got != "m|C") {
 						failures.Add(1)
 						badMu.Lock()
-						bad = append(bad, got)
+						bad = append(bad, fmt.Sprintf("%q (%v)", got, err))
 						badMu.Unlock()
 					}
 				}
@@ -248,6 +264,7 @@ func TestTwentySwapsUnderConcurrentCalls(t *testing.T) {
 		}
 		close(stop)
 		wg.Wait()
+		stopped = true
 		if calls.Load() < 100 || failures.Load() != 0 {
 			t.Errorf("%d calls, %d failed (%v)", calls.Load(), failures.Load(), bad[:min(len(bad), 5)])
 		}

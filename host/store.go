@@ -8,7 +8,8 @@ import (
 	"github.com/plumemq/plume/core/hooks"
 )
 
-// Limits of the key-value store and the per-client state.
+// Limits of the key-value store and the per-client state. The store's total
+// is PluginConfig.KVMaxBytes.
 const (
 	maxKeyLen     = 1 << 10
 	maxValueLen   = 1 << 20
@@ -19,9 +20,14 @@ const (
 // shared is the state of one plugin that outlives its instances and its
 // modules: the key-value store and the per-client state survive a reload.
 type shared struct {
-	mu      sync.Mutex
-	kv      map[string][]byte
-	clients sync.Map // *hooks.Client -> *clientEntry
+	mu sync.Mutex
+	kv map[string][]byte
+	// used is the bytes of keys and values held, what maxBytes caps: the
+	// entry count and value size alone let a plugin hold 65,536 MiB-sized
+	// values (64 GiB) of host memory.
+	used     int64
+	maxBytes int64
+	clients  sync.Map // *hooks.Client -> *clientEntry
 }
 
 type clientEntry struct {
@@ -37,7 +43,24 @@ var nextHandle atomic.Uint64
 
 const hostHandleBit = 1 << 63
 
-func newShared() *shared { return &shared{kv: map[string][]byte{}} }
+func newShared(maxBytes int64) *shared {
+	return &shared{kv: map[string][]byte{}, maxBytes: maxBytes}
+}
+
+// setLimit applies a reloaded config's KVMaxBytes. Entries already held stay
+// when it shrinks; writes that do not fit are refused until some are deleted.
+func (s *shared) setLimit(maxBytes int64) {
+	s.mu.Lock()
+	s.maxBytes = maxBytes
+	s.mu.Unlock()
+}
+
+// bytes is the store's accounted size: its keys and values.
+func (s *shared) bytes() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.used
+}
 
 func (s *shared) client(c *hooks.Client) *clientEntry {
 	if e, ok := s.clients.Load(c); ok {
@@ -56,22 +79,52 @@ func (s *shared) get(key string) ([]byte, bool) {
 	return v, ok
 }
 
-// set stores a copy the caller gave up; it fails when the store is full.
+// fits reports whether key may hold n bytes of value: the store has room for
+// a new entry, and its total after replacing the old value (if any) stays
+// within the budget. The caller holds mu.
+func (s *shared) fits(key string, old []byte, exists bool, n int) bool {
+	if !exists && len(s.kv) >= maxKVEntries {
+		return false
+	}
+	next := s.used + int64(n) - int64(len(old))
+	if !exists {
+		next += int64(len(key))
+	}
+	// A write that shrinks the store is always allowed, even above a budget
+	// lowered by a reload: it is how the plugin gets back under it.
+	return next <= s.maxBytes || next <= s.used
+}
+
+// put stores v under key, accounting it; the caller checked fits.
+func (s *shared) put(key string, old []byte, exists bool, v []byte) {
+	s.used += int64(len(v)) - int64(len(old))
+	if !exists {
+		s.used += int64(len(key))
+	}
+	s.kv[key] = v
+}
+
+// set stores a copy the caller gave up; it fails when the store is full or
+// the value would take it over its byte budget.
 func (s *shared) set(key string, v []byte) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.kv[key]; !ok && len(s.kv) >= maxKVEntries {
+	old, exists := s.kv[key]
+	if !s.fits(key, old, exists, len(v)) {
 		return false
 	}
-	s.kv[key] = v
+	s.put(key, old, exists, v)
 	return true
 }
 
 func (s *shared) delete(key string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, ok := s.kv[key]
-	delete(s.kv, key)
+	v, ok := s.kv[key]
+	if ok {
+		s.used -= int64(len(key) + len(v))
+		delete(s.kv, key)
+	}
 	return ok
 }
 
@@ -80,16 +133,16 @@ func (s *shared) delete(key string) bool {
 func (s *shared) add(key string, delta int64) (int64, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v, ok := s.kv[key]
-	if !ok && len(s.kv) >= maxKVEntries {
+	old, exists := s.kv[key]
+	if !s.fits(key, old, exists, 8) {
 		return 0, false
 	}
 	var n int64
-	if len(v) == 8 {
-		n = int64(binary.LittleEndian.Uint64(v))
+	if len(old) == 8 {
+		n = int64(binary.LittleEndian.Uint64(old))
 	}
 	n += delta
 	// a fresh slice: readers may still be copying the old one out
-	s.kv[key] = binary.LittleEndian.AppendUint64(make([]byte, 0, 8), uint64(n))
+	s.put(key, old, exists, binary.LittleEndian.AppendUint64(make([]byte, 0, 8), uint64(n)))
 	return n, true
 }

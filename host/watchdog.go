@@ -83,7 +83,7 @@ func (h *Host) watchdog() {
 		}
 		h.instMu.Unlock()
 		for _, inst := range overdue {
-			inst.g.interrupt()
+			inst.cutOff()
 		}
 	}
 }

@@ -25,6 +25,7 @@ func hostConfig(c config.Plugins) host.Config {
 			CallTimeout: time.Duration(p.CallTimeout),
 			PoolSize:    p.PoolSize,
 			Fuel:        p.Fuel,
+			KVMaxBytes:  int64(p.KVMaxBytes),
 			OnError: hooks.Failure{
 				AuthFailOpen:      p.OnError.Auth == "fail-open",
 				MessageFailClosed: p.OnError.Message == "fail-closed",

@@ -52,3 +52,14 @@ func TestPluginFuelIsForWasmtimeOnly(t *testing.T) {
 		t.Fatalf("fuel with wazero: %v; want a config error naming the key", err)
 	}
 }
+
+// A plugin's kv_max_bytes reaches the host.
+func TestPluginKVMaxBytesReachesTheHost(t *testing.T) {
+	cfg, err := config.Parse(strings.NewReader("plugins:\n  chain:\n    - {name: a, path: a.wasm, kv_max_bytes: 4MiB}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hc := hostConfig(cfg.Plugins); hc.Plugins[0].KVMaxBytes != 4<<20 {
+		t.Fatalf("host kv_max_bytes = %d, want %d", hc.Plugins[0].KVMaxBytes, 4<<20)
+	}
+}

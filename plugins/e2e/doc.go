@@ -10,8 +10,8 @@
 //     attributes it attaches reach a later plugin's authorize.
 //   - transform_test.go: the transform-rust example plugin's JSON enrichment
 //     arrives at subscribers exactly as the plugin shapes it.
-//   - hostile_test.go: an endless loop, a memory bomb, a panic and a WASI
-//     file open, each contained to the client that triggered it.
+//   - hostile_test.go: an endless loop, a sleep, a memory bomb, a panic and
+//     a WASI file open, each contained to the client that triggered it.
 //   - reload_test.go: a plugin swapped 20 times under a steady QoS 1 load
 //     loses, duplicates and reorders nothing and drops no client; a broken
 //     module dropped in leaves the old one serving.

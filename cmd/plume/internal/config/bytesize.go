@@ -16,7 +16,7 @@ type ByteSize int64
 var byteUnits = []struct {
 	suffix string
 	shift  uint
-}{{"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40}}
+}{{"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40}, {"B", 0}} // B last: every other unit ends in it
 
 // UnmarshalYAML parses an integer with an optional KiB, MiB, GiB or TiB suffix.
 func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {

@@ -59,6 +59,9 @@ type Plugin struct {
 	// Fuel bounds the instructions one call may run (wasmtime engine only;
 	// 0, the default, meters nothing): a deterministic limit beside the deadline.
 	Fuel uint64 `yaml:"fuel"`
+	// KVMaxBytes caps the plugin's key-value store, keys and values together
+	// (0: the host's default, 16 MiB).
+	KVMaxBytes ByteSize `yaml:"kv_max_bytes"`
 	// OnError: what a failed call means. auth: fail-closed (deny, the default)
 	// or fail-open (ask the next plugin); message: fail-open (deliver
 	// unchanged, the default) or fail-closed (reject / drop).
@@ -273,6 +276,8 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("plugins.chain[%d].pool_size: must not be negative", i)
 		case p.Fuel != 0 && c.Plugins.Engine != "wasmtime":
 			return fmt.Errorf("plugins.chain[%d].fuel: only the wasmtime engine meters fuel (plugins.engine: wasmtime)", i)
+		case p.KVMaxBytes < 0:
+			return fmt.Errorf("plugins.chain[%d].kv_max_bytes: must not be negative", i)
 		case p.MemoryPages > 65536:
 			return fmt.Errorf("plugins.chain[%d].memory_pages: %d is over 65536 (4 GiB)", i, p.MemoryPages)
 		}

@@ -128,9 +128,30 @@ plugins:
 		{"plugins:\n  chain:\n    - {name: a, path: x}\n    - {name: a, path: y}\n", "used twice"},
 		{"plugins:\n  chian: []\n", "line 2"},
 		{"plugins:\n  cache_dir: c\n  engine: v8\n", `line 3: plugins.engine: "v8" is not wazero or wasmtime`},
+		{"plugins:\n  chain:\n    - name: a\n      path: x\n      kv_max_bytes: lots\n", `line 5: "lots" is not a size`},
+		{"plugins:\n  chain:\n    - name: a\n      path: x\n      kv_max_bytes: -1MiB\n", `plugins.chain[0].kv_max_bytes: must not be negative`},
 	} {
 		if _, err := Parse(strings.NewReader(bad.yaml)); err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%q: err %v, want mention of %q", bad.yaml, err, bad.want)
+		}
+	}
+}
+
+func TestPluginKVMaxBytesIsRead(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		want ByteSize
+	}{
+		{"", 0},
+		{"kv_max_bytes: 1048576", 1 << 20},
+		{"kv_max_bytes: 512KiB", 512 << 10},
+		{"kv_max_bytes: 16MiB", 16 << 20},
+		{"kv_max_bytes: 2 GiB", 2 << 30},
+		{"kv_max_bytes: 100B", 100},
+	} {
+		cfg, err := Parse(strings.NewReader("plugins:\n  chain:\n    - name: a\n      path: x\n      " + tc.yaml + "\n"))
+		if err != nil || cfg.Plugins.Chain[0].KVMaxBytes != tc.want {
+			t.Errorf("%q: %d, %v; want %d", tc.yaml, cfg.Plugins.Chain[0].KVMaxBytes, err, tc.want)
 		}
 	}
 }

@@ -1,5 +1,5 @@
-//! Misbehaves on request, by topic: loops forever, eats memory, panics, or
-//! tries to read a host file.
+//! Misbehaves on request, by topic: loops forever, eats memory, panics,
+//! sleeps for two seconds, or tries to read a host file.
 use plume::{AuthzEvent, Decision, Plugin, ReasonCode};
 
 #[derive(Default)]
@@ -20,6 +20,11 @@ impl Plugin for Hostile {
                 unsafe { HOARD.push(vec![1u8; 1 << 20]) };
             },
             "panic" => panic!("hostile rust plugin panics on purpose"),
+            "sleep" => {
+                // a blocking host call (WASI poll_oneoff), then a late allow
+                std::thread::sleep(std::time::Duration::from_secs(2));
+                Decision::allow()
+            }
             _ if t.starts_with("open:") => match std::fs::read(&t[5..]) {
                 Ok(_) => Decision::allow(),
                 Err(err) => Decision::deny(ReasonCode::NOT_AUTHORIZED, &err.to_string()),
