@@ -3,10 +3,12 @@ package hooks
 import (
 	"context"
 	"sync/atomic"
+	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/plumemq/plume/core/packets"
+	"github.com/plumemq/plume/core/ratelog"
 )
 
 // Link is one named element of a Chain.
@@ -24,6 +26,7 @@ type Chain struct {
 	links      atomic.Pointer[[]Link]
 	points     atomic.Uint32 // union of the points the links provide
 	log        zerolog.Logger
+	failures   *ratelog.Limiter // warnings per plugin and point: a plugin failing every call writes a line a second
 	errors     atomic.Uint64
 	generation atomic.Uint64
 }
@@ -31,6 +34,9 @@ type Chain struct {
 // NewChain returns a chain of links that logs link failures to log.
 func NewChain(log zerolog.Logger, links ...Link) *Chain {
 	c := &Chain{log: log}
+	c.failures = ratelog.New(time.Second, 1, func(key string, suppressed uint64) {
+		c.log.Warn().Str("cause", key).Uint64("suppressed", suppressed).Msg("plugin call failed")
+	})
 	c.Swap(links)
 	return c
 }
@@ -66,7 +72,11 @@ func (c *Chain) Provides(p Point) bool { return c.points.Load()&uint32(p) != 0 }
 
 func (c *Chain) failed(l *Link, p Point, client *Client, err error) {
 	c.errors.Add(1)
-	ev := c.log.Warn().Err(err).Str("plugin", l.Name).Str("point", p.String())
+	ev := c.failures.Log(&c.log, zerolog.WarnLevel, l.Name+" "+p.String())
+	if ev == nil {
+		return // counted, and reported with the next line of this plugin and point
+	}
+	ev = ev.Err(err).Str("plugin", l.Name).Str("point", p.String())
 	if client != nil {
 		ev = ev.Str("client_id", client.ID).Str("remote", client.RemoteAddr)
 	}

@@ -1,6 +1,7 @@
 package hooks_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"testing"
@@ -161,5 +162,23 @@ func TestAuthorizeIsCacheableOnlyWhenEveryConsultedLinkSaysSo(t *testing.T) {
 	c.Swap([]hooks.Link{{Hooks: cachedAllow}})
 	if c.Generation() == g {
 		t.Error("Swap did not change the generation")
+	}
+}
+
+// A plugin that fails every call writes a bounded number of warnings, and
+// every failure is counted.
+func TestFailingLinkWarningsAreRateLimited(t *testing.T) {
+	var buf bytes.Buffer
+	broken := &scripted{points: hooks.PointAuthorize, err: errors.New("trap")}
+	c := hooks.NewChain(zerolog.New(&buf), hooks.Link{Name: "broken", Hooks: broken})
+	const n = 1000
+	for range n {
+		_, _ = c.Authorize(context.Background(), &hooks.AuthzRequest{Client: &hooks.Client{}})
+	}
+	if c.Errors() != n {
+		t.Errorf("%d failures counted, want %d", c.Errors(), n)
+	}
+	if lines := bytes.Count(buf.Bytes(), []byte("plugin call failed")); lines < 1 || lines > 5 {
+		t.Errorf("%d warning lines for %d failures in a moment, want one or a few", lines, n)
 	}
 }
