@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"sync"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -168,7 +169,7 @@ func TestAuthorizeIsCacheableOnlyWhenEveryConsultedLinkSaysSo(t *testing.T) {
 // A plugin that fails every call writes a bounded number of warnings, and
 // every failure is counted.
 func TestFailingLinkWarningsAreRateLimited(t *testing.T) {
-	var buf bytes.Buffer
+	var buf lockedBuffer
 	broken := &scripted{points: hooks.PointAuthorize, err: errors.New("trap")}
 	c := hooks.NewChain(zerolog.New(&buf), hooks.Link{Name: "broken", Hooks: broken})
 	const n = 1000
@@ -178,7 +179,26 @@ func TestFailingLinkWarningsAreRateLimited(t *testing.T) {
 	if c.Errors() != n {
 		t.Errorf("%d failures counted, want %d", c.Errors(), n)
 	}
-	if lines := bytes.Count(buf.Bytes(), []byte("plugin call failed")); lines < 1 || lines > 5 {
+	if lines := buf.count("plugin call failed"); lines < 1 || lines > 5 {
 		t.Errorf("%d warning lines for %d failures in a moment, want one or a few", lines, n)
 	}
+}
+
+// lockedBuffer is a log sink that the rate limiter's report timer may write
+// to while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) count(s string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Count(b.buf.Bytes(), []byte(s))
 }
