@@ -5,11 +5,8 @@ package broker_test
 // session, log line — and must not take another connection's socket with it.
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,32 +15,6 @@ import (
 	"github.com/plumemq/plume/core/broker"
 	"github.com/plumemq/plume/core/packets"
 )
-
-// logLines is a concurrency-safe sink for the broker's JSON log.
-type logLines struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logLines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// find returns the log entries whose message is msg.
-func (l *logLines) find(msg string) []map[string]any {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []map[string]any
-	for _, line := range strings.Split(l.buf.String(), "\n") {
-		var e map[string]any
-		if json.Unmarshal([]byte(line), &e) == nil && e["message"] == msg {
-			out = append(out, e)
-		}
-	}
-	return out
-}
 
 // floodUntilGone publishes 64 KiB QoS 0 messages to topic until the
 // broker has ended the connection of the client that does not read them.
@@ -71,7 +42,7 @@ func floodUntilGone(t *testing.T, tb *testBroker, topic string, connected int) {
 // says why — with keep-alive 0 and the reader parked, where nothing else
 // would ever notice.
 func TestWriteTimeoutEndsTheConnection(t *testing.T) {
-	logs := &logLines{}
+	logs := &logBuffer{}
 	tb := startBroker(t, broker.Options{AllowAnonymous: true, ParkIdleAfter: 20 * time.Millisecond,
 		Log:    zerolog.New(logs).Level(zerolog.InfoLevel),
 		Limits: broker.Limits{WriteTimeout: 300 * time.Millisecond}})

@@ -2,11 +2,15 @@ package broker_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"os"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -353,3 +357,56 @@ func ctxWait(t *testing.T) context.Context {
 }
 
 func deadline() time.Time { return time.Now().Add(wait) }
+
+// ---- the broker's log ----
+
+// logBuffer collects a broker's JSON log lines for a test to count.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+type logLine struct {
+	Level      string `json:"level"`
+	Message    string `json:"message"`
+	ClientID   string `json:"client_id"`
+	Reason     string `json:"reason"`
+	Suppressed uint64 `json:"suppressed"`
+}
+
+func (l *logBuffer) lines(t *testing.T) []logLine {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []logLine
+	sc := bufio.NewScanner(bytes.NewReader(l.b.Bytes()))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var line logLine
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			t.Fatalf("log line %q: %v", sc.Text(), err)
+		}
+		out = append(out, line)
+	}
+	return out
+}
+
+// find returns the log entries whose message is msg, with every field.
+func (l *logBuffer) find(msg string) []map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	for _, line := range strings.Split(l.b.String(), "\n") {
+		var e map[string]any
+		if json.Unmarshal([]byte(line), &e) == nil && e["message"] == msg {
+			out = append(out, e)
+		}
+	}
+	return out
+}

@@ -135,7 +135,7 @@ func TestHookFailurePolicyOpensWhereConfigured(t *testing.T) {
 // A Hooks that fails on every message writes a bounded number of warnings,
 // and the lines with their suppressed counts account for every failure.
 func TestHookFailureWarningsAreRateLimited(t *testing.T) {
-	logs := &logLines{}
+	logs := &logBuffer{}
 	tb := startBrokerNoCleanup(t, broker.Options{Hooks: failing{}, Log: zerolog.New(logs).Level(zerolog.WarnLevel)})
 	c, _ := connectRaw(t, tb.addr, v5Connect("hook-flood"))
 	const n = 500

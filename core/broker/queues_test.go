@@ -1,11 +1,7 @@
 package broker_test
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,43 +10,6 @@ import (
 	"github.com/plumemq/plume/core/broker"
 	"github.com/plumemq/plume/core/packets"
 )
-
-// logBuffer collects a broker's JSON log lines for a test to count.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-type logLine struct {
-	Level      string `json:"level"`
-	Message    string `json:"message"`
-	ClientID   string `json:"client_id"`
-	Reason     string `json:"reason"`
-	Suppressed uint64 `json:"suppressed"`
-}
-
-func (l *logBuffer) lines(t *testing.T) []logLine {
-	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []logLine
-	sc := bufio.NewScanner(bytes.NewReader(l.b.Bytes()))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var line logLine
-		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
-			t.Fatalf("log line %q: %v", sc.Text(), err)
-		}
-		out = append(out, line)
-	}
-	return out
-}
 
 // publishAll sends n QoS 1 PUBLISHes of payload to topic from c and waits
 // until the broker has handled all of them (the PINGRESP after their PUBACKs).
