@@ -35,7 +35,9 @@ type Broker struct {
 	stats    stats
 	hookLog  *ratelog.Limiter // hook failure warnings, per extension point
 	budget   *session.Budget  // what every session's queue holds (Limits.MaxQueuedBytesTotal)
-	dropLog  *ratelog.Limiter // drop warnings, per session
+	// sessLimits is what every session is held to, one copy for all.
+	sessLimits *session.Limits
+	dropLog    *ratelog.Limiter // drop warnings, per session
 
 	sessions sync.Map    // client id -> *entry; written under mu, read anywhere
 	retainMu sync.Mutex  // orders writes to retained and the store's copy
@@ -97,6 +99,7 @@ func New(opts Options) (*Broker, error) {
 		parkAfter: max(opts.ParkIdleAfter, 0),
 		budget:    session.NewBudget(max(opts.Limits.MaxQueuedBytesTotal, 0)),
 	}
+	b.sessLimits = newSessionLimits(opts.Limits, b.budget)
 	b.dropLog = ratelog.New(dropLogInterval, 1, b.reportDrops)
 	b.hookLog = ratelog.New(hookErrorEvery, 1, b.reportHookFailures)
 	if b.hooks == nil {

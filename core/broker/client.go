@@ -22,54 +22,53 @@ type client struct {
 	conn     net.Conn
 	rd       reader
 	info     hooks.Client
-	version  byte
 	entry    *entry
 	connAt   time.Time
 	keep     time.Duration // read deadline per packet: 1.5 x keep-alive, 0 for none
 	authMeth string        // enhanced-authentication method of the CONNECT, "" if none
 
-	// Limits the client announced in CONNECT (5.0).
+	// Limits the client announced in CONNECT (5.0), and its version. Small
+	// fields are grouped so that an idle connection pays no padding.
 	maxOut      uint32 // Maximum Packet Size it accepts, 0 = no limit
 	aliasMaxOut uint16 // Topic Alias Maximum it accepts
 	problemInfo bool   // Request Problem Information [MQTT-3.1.2-29]
-	window      int    // outbound in-flight window
+	version     byte
+	window      int // outbound in-flight window
 
 	aliasesIn  []string          // inbound topic aliases, index = alias
 	aliasesOut map[string]uint16 // outbound topic aliases we assigned
 
 	will          *packets.Will
+	authz         authzCache         // publish authorizations the hooks let us reuse
 	sessionExpiry uint32             // as negotiated in CONNECT, 5.0 DISCONNECT may change it
 	clientReason  packets.ReasonCode // the reason of the client's DISCONNECT
-	hooked        bool               // authenticate hooks saw this client (they get OnDisconnect)
-	authz         authzCache         // publish authorizations the hooks let us reuse
 	refused       packets.ReasonCode // why the CONNECT was refused, if it was
+	hooked        bool               // authenticate hooks saw this client (they get OnDisconnect)
 	saidGoodbye   bool               // a DISCONNECT or refusing CONNACK was queued: drain before closing (reader-owned)
 
 	// Write side: see writer.go.
-	wmu      sync.Mutex
-	wcond    sync.Cond
-	out      []byte
-	flushing bool
-	wclosed  bool
+	wmu   sync.Mutex
+	wcond sync.Cond
+	out   []byte
+	batch flushBatch // subscriber connections this reader owes a flush; reader-owned
+	// Slow consumer (queues.go), under wmu: since when QoS 0 has been shed
+	// without the buffer emptying (Unix ns, 0 = not shedding).
+	shedSince int64
+	draining  atomic.Bool
+	flushing  bool
+	wclosed   bool
 	// writeFailed: a write to the socket failed; nothing more can reach the client.
 	writeFailed bool
-	draining    atomic.Bool
-	batch       flushBatch // subscriber connections this reader owes a flush; reader-owned
+	slowKicked  bool // disconnected as a slow consumer (queues.go), under wmu
 
 	stop atomic.Pointer[stopRequest] // set by kick
 	done chan struct{}               // closed when cleanup has finished
 
-	// Slow consumer (queues.go), under wmu: since when QoS 0 has been shed
-	// without the buffer emptying (Unix ns, 0 = not shedding), and whether
-	// the connection was disconnected for it.
-	shedSince  int64
-	slowKicked bool
-
 	// Parking (park.go): an idle connection has no goroutine.
+	keepTimer   *time.Timer // keep-alive while parked; owned by whoever parks or unparks
 	parked      atomic.Bool
 	keepExpired atomic.Bool // the keep-alive ran out while parked
-	keepTimer   *time.Timer // keep-alive while parked; owned by whoever parks or unparks
-	fd          int         // the socket, for the poller; -1 without one
+	fd          int32       // the socket, for the poller; -1 without one
 	armed       bool        // fd is in the poller's set; owned by the reader
 }
 

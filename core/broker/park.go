@@ -72,7 +72,7 @@ func (c *client) register() {
 	if c.rd.raw == nil || c.b.parkAfter <= 0 {
 		return
 	}
-	_ = c.rd.raw.Control(func(fd uintptr) { c.fd = int(fd) })
+	_ = c.rd.raw.Control(func(fd uintptr) { c.fd = int32(fd) })
 }
 
 // unregister takes the socket out of the poller before it is closed.

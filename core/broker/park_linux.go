@@ -68,14 +68,14 @@ func (p *poller) prepare(c *client) (op int) {
 func (p *poller) arm(c *client, op int) error {
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT}
 	eventData(&ev, c.info.Handle)
-	return syscall.EpollCtl(p.epfd, op, c.fd, &ev)
+	return syscall.EpollCtl(p.epfd, op, int(c.fd), &ev)
 }
 
 // forget removes c's socket. It must run before the socket is closed, by
 // the connection that owns it (client.finish): the kernel knows the socket
 // by its number, and after the close that number is someone else's.
 func (p *poller) forget(c *client) {
-	_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
+	_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(c.fd), nil)
 	p.mu.Lock()
 	delete(p.conns, c.info.Handle)
 	p.mu.Unlock()

@@ -22,12 +22,11 @@ import (
 const dropLogInterval = 10 * time.Second
 
 // sessionLimits are the limits every session of b is made with.
-func (b *Broker) sessionLimits() session.Limits {
-	return session.Limits{
-		MaxQueued: b.opts.Limits.MaxQueued,
-		MaxBytes:  max(b.opts.Limits.MaxQueuedBytes, 0),
-		Budget:    b.budget,
-	}
+// They are made once, in New, and shared: a session keeps a pointer.
+func (b *Broker) sessionLimits() *session.Limits { return b.sessLimits }
+
+func newSessionLimits(l Limits, budget *session.Budget) *session.Limits {
+	return &session.Limits{MaxQueued: l.MaxQueued, MaxBytes: max(l.MaxQueuedBytes, 0), Budget: budget}
 }
 
 // noteDrop counts a delivery that e's session did not take and logs it,

@@ -48,11 +48,10 @@ type reader struct {
 	pend   *pendingBody // a packet whose body is still arriving; nil between packets
 	budget *byteBudget  // bytes held for bodies in progress, broker-wide; nil = unbounded
 
-	// One read's target and results, kept here so that the RawConn
-	// callback captures only the reader (reader.read).
-	into []byte
-	n    int
-	rerr error
+	// One read's results, kept here so that the RawConn callback captures
+	// only the reader (reader.read).
+	n     int
+	errno syscall.Errno
 }
 
 // pendingBody is a packet whose body is still arriving: its header, and the
@@ -154,7 +153,7 @@ func (rd *reader) continueBody() (packets.FixedHeader, []byte, error) {
 			copy(grown, p.body)
 			p.body = grown
 		}
-		n, err := rd.readInto(p.body[len(p.body):cap(p.body)])
+		n, err := rd.read(true)
 		p.body = p.body[:len(p.body)+n]
 		if err != nil && len(p.body) < h.Remaining {
 			return h, nil, err
@@ -188,7 +187,7 @@ func (rd *reader) fill() error {
 		rd.w = copy(*rd.buf, (*rd.buf)[rd.r:rd.w])
 		rd.r = 0
 	}
-	n, err := rd.read(nil)
+	n, err := rd.read(false)
 	rd.w += n
 	if n > 0 {
 		return nil
@@ -197,44 +196,45 @@ func (rd *reader) fill() error {
 	return err
 }
 
-// readInto reads into p, which the caller owns.
-func (rd *reader) readInto(p []byte) (int, error) { return rd.read(p) }
-
-// read makes one read into p or, when p is nil, into the pooled buffer after
-// rd.w, which on a socket is borrowed only once bytes are ready: a reader
-// waiting for readability holds none. It reports io.EOF for an orderly close
-// and never returns 0 bytes without an error.
-func (rd *reader) read(p []byte) (int, error) {
+// read makes one read: into the free part of the body in progress (body),
+// or into the pooled buffer after rd.w, which on a socket is borrowed only
+// once bytes are ready: a reader waiting for readability holds none. It
+// reports io.EOF for an orderly close and never returns 0 bytes without an
+// error.
+func (rd *reader) read(body bool) (int, error) {
 	var n int
 	var err error
-	rd.into = p
 	if rd.raw == nil {
-		n, err = rd.conn.Read(rd.target())
+		n, err = rd.conn.Read(rd.target(body))
 		if n == 0 && err == nil {
 			err = io.ErrNoProgress
 		}
 	} else {
-		rd.n, rd.rerr = 0, nil
-		err = rd.raw.Read(rd.readReady)
+		rd.n, rd.errno = 0, 0
+		if body {
+			err = rd.raw.Read(rd.bodyReady)
+		} else {
+			err = rd.raw.Read(rd.bufReady)
+		}
 		n = rd.n
-		if err == nil {
-			err = rd.rerr
+		if err == nil && rd.errno != 0 {
+			err = rd.errno
 		}
 		if n == 0 && err == nil {
 			err = io.EOF
 		}
 	}
-	rd.into = nil
 	if n > 0 {
 		rd.lastRead = time.Now()
 	}
 	return n, err
 }
 
-// target is where the current read goes.
-func (rd *reader) target() []byte {
-	if rd.into != nil {
-		return rd.into
+// target is where a read goes: the body in progress or the pooled buffer.
+func (rd *reader) target(body bool) []byte {
+	if body {
+		b := rd.pend.body
+		return b[len(b):cap(b)]
 	}
 	if rd.buf == nil {
 		rd.buf = readBufs.Get().(*[]byte)
@@ -242,12 +242,16 @@ func (rd *reader) target() []byte {
 	return (*rd.buf)[rd.w:]
 }
 
-// readReady is the syscall.RawConn callback of read; its results go through
-// the reader's fields so that the callback captures nothing but the reader.
-func (rd *reader) readReady(fd uintptr) bool {
-	n, err := syscall.Read(int(fd), rd.target())
+// bufReady and bodyReady are read's syscall.RawConn callbacks; their results
+// go through the reader's fields so that a callback captures nothing but the
+// reader (one allocation per read, for the method value).
+func (rd *reader) bufReady(fd uintptr) bool  { return rd.readyRead(fd, false) }
+func (rd *reader) bodyReady(fd uintptr) bool { return rd.readyRead(fd, true) }
+
+func (rd *reader) readyRead(fd uintptr, body bool) bool {
+	n, err := syscall.Read(int(fd), rd.target(body))
 	if err == syscall.EAGAIN {
-		if rd.into == nil {
+		if !body {
 			rd.releaseIfEmpty() // wait for readability without holding a buffer
 		}
 		return false
@@ -255,7 +259,10 @@ func (rd *reader) readReady(fd uintptr) bool {
 	if err == syscall.EINTR {
 		return false
 	}
-	rd.n, rd.rerr = max(n, 0), err
+	rd.n = max(n, 0)
+	if errno, ok := err.(syscall.Errno); ok {
+		rd.errno = errno
+	}
 	return true
 }
 

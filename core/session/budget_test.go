@@ -15,7 +15,7 @@ func sized(qos byte, size int) session.Delivery {
 }
 
 func TestQueueBytesBoundDropsTheNewest(t *testing.T) {
-	s := session.New("c", session.Limits{MaxQueued: 100, MaxBytes: 10})
+	s := session.New("c", &session.Limits{MaxQueued: 100, MaxBytes: 10})
 	for i, want := range []session.Outcome{session.Accepted, session.Accepted, session.DropQueueBytes} {
 		if got := s.Offer(sized(1, 5), 1, nil); got != want {
 			t.Fatalf("offer %d: %v, want %v", i, got, want)
@@ -30,7 +30,7 @@ func TestQueueBytesBoundDropsTheNewest(t *testing.T) {
 }
 
 func TestQueueCountBoundComesBeforeBytes(t *testing.T) {
-	s := session.New("c", session.Limits{MaxQueued: 1, MaxBytes: 100})
+	s := session.New("c", &session.Limits{MaxQueued: 1, MaxBytes: 100})
 	s.Offer(sized(1, 5), 1, nil)
 	if got := s.Offer(sized(1, 5), 1, nil); got != session.DropQueueFull {
 		t.Fatalf("second offer: %v, want %v", got, session.DropQueueFull)
@@ -39,7 +39,7 @@ func TestQueueCountBoundComesBeforeBytes(t *testing.T) {
 
 func TestInFlightBytesAreHeldUntilAcknowledged(t *testing.T) {
 	budget := session.NewBudget(0) // accounting only
-	s := session.New("c", session.Limits{MaxQueued: 10, MaxBytes: 100, Budget: budget})
+	s := session.New("c", &session.Limits{MaxQueued: 10, MaxBytes: 100, Budget: budget})
 	k := &sink{}
 	s.Attach(k, 2)
 	s.Offer(sized(1, 10), 1, nil) // in flight
@@ -64,7 +64,7 @@ func TestInFlightBytesAreHeldUntilAcknowledged(t *testing.T) {
 }
 
 func TestPubrecWithErrorReleasesBytes(t *testing.T) {
-	s := session.New("c", session.Limits{MaxQueued: 10, MaxBytes: 100})
+	s := session.New("c", &session.Limits{MaxQueued: 10, MaxBytes: 100})
 	k := &sink{}
 	s.Attach(k, 1)
 	s.Offer(sized(2, 10), 1, nil)
@@ -76,8 +76,8 @@ func TestPubrecWithErrorReleasesBytes(t *testing.T) {
 
 func TestBudgetIsSharedAndGivenBackOnClose(t *testing.T) {
 	budget := session.NewBudget(25)
-	a := session.New("a", session.Limits{MaxQueued: 10, MaxBytes: 100, Budget: budget})
-	b := session.New("b", session.Limits{MaxQueued: 10, MaxBytes: 100, Budget: budget})
+	a := session.New("a", &session.Limits{MaxQueued: 10, MaxBytes: 100, Budget: budget})
+	b := session.New("b", &session.Limits{MaxQueued: 10, MaxBytes: 100, Budget: budget})
 	a.Offer(sized(1, 10), 1, nil)
 	b.Offer(sized(1, 10), 1, nil)
 	if got := a.Offer(sized(1, 10), 1, nil); got != session.DropBudget {
@@ -104,7 +104,7 @@ func TestBudgetIsSharedAndGivenBackOnClose(t *testing.T) {
 
 func TestExpiredQueuedMessagesGiveBackTheirBytes(t *testing.T) {
 	budget := session.NewBudget(0)
-	s := session.New("c", session.Limits{MaxQueued: 10, Budget: budget})
+	s := session.New("c", &session.Limits{MaxQueued: 10, Budget: budget})
 	d := sized(1, 10)
 	d.Msg.Expires = 5
 	s.Offer(d, 1, nil)
@@ -115,12 +115,12 @@ func TestExpiredQueuedMessagesGiveBackTheirBytes(t *testing.T) {
 }
 
 func TestRestoreChargesTheBudget(t *testing.T) {
-	s := session.New("c", session.Limits{MaxQueued: 10})
+	s := session.New("c", &session.Limits{MaxQueued: 10})
 	s.Attach(&sink{}, 1)
 	s.Offer(sized(1, 10), 1, nil) // in flight
 	s.Offer(sized(1, 20), 1, nil) // queued
 	budget := session.NewBudget(15)
-	r := session.Restore(s.Snapshot(), session.Limits{MaxQueued: 10, Budget: budget})
+	r := session.Restore(s.Snapshot(), &session.Limits{MaxQueued: 10, Budget: budget})
 	if st := r.Stats(); st.Bytes != 30 || budget.Used() != 30 {
 		t.Fatalf("restored held %d, budget %d, want 30 and 30 (restored past the bound)", st.Bytes, budget.Used())
 	}
@@ -139,7 +139,7 @@ func TestBudgetAccountingIsExactUnderConcurrency(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s := session.New(fmt.Sprint(g), session.Limits{MaxQueued: 50, MaxBytes: 4096, Budget: budget})
+			s := session.New(fmt.Sprint(g), &session.Limits{MaxQueued: 50, MaxBytes: 4096, Budget: budget})
 			k := &sink{}
 			s.Attach(k, 4)
 			for i := range 2000 {

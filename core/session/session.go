@@ -45,23 +45,28 @@ type Session struct {
 
 	mu      sync.Mutex
 	sink    Sink
-	window  int // in-flight limit of the attached connection
-	limits  Limits
-	held    int64 // bytes of the messages in out and pending (Message.Size)
-	closed  bool  // Close was called: nothing more is taken
+	limits  *Limits // shared by the broker's sessions, never written
+	held    int64   // bytes of the messages in out and pending (Message.Size)
 	subs    map[string]Subscription
 	out     inflight
 	pending queue
 	inbound map[uint16]struct{} // QoS 2 packet ids received, PUBREL awaited
-	nextID  uint16
-	expiry  uint32 // Session Expiry Interval, seconds
 	dropped uint64
+	window  int32  // in-flight limit of the attached connection (Receive Maximum, at most 65,535)
+	expiry  uint32 // Session Expiry Interval, seconds
+	nextID  uint16
+	closed  bool // Close was called: nothing more is taken
 	ended   bool // End was called: shared deliveries were handed over
 }
 
 // New makes an empty session that holds messages for its client, while it is
 // offline or its window is full, within limits.
-func New(id string, limits Limits) *Session {
+// limits is shared and read-only: every session of a broker points at the
+// same one (an idle session should not carry a copy).
+func New(id string, limits *Limits) *Session {
+	if limits == nil {
+		limits = &Limits{}
+	}
 	return &Session{ID: id, limits: limits}
 }
 
@@ -72,7 +77,7 @@ func New(id string, limits Limits) *Session {
 func (s *Session) Attach(sink Sink, window int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.sink, s.window = sink, max(window, 1)
+	s.sink, s.window = sink, int32(min(max(window, 1), 1<<16))
 	s.out.each(func(d *Delivery) {
 		if d.Released {
 			sink.SendPubrel(d.PacketID)
@@ -149,7 +154,7 @@ func (s *Session) offer(d Delivery, batch Batch) Outcome {
 		}
 		return Accepted
 	}
-	toWindow := s.sink != nil && s.pending.len() == 0 && s.out.len() < s.window
+	toWindow := s.sink != nil && s.pending.len() == 0 && s.out.len() < int(s.window)
 	if !toWindow && s.pending.len() >= s.limits.MaxQueued {
 		return DropQueueFull
 	}
@@ -187,7 +192,7 @@ func (s *Session) newPacketID() uint16 {
 // drain moves queued messages into the window while there is room, skipping
 // those that expired while they waited [MQTT-3.3.2-5].
 func (s *Session) drain(now int64) {
-	for s.sink != nil && s.out.len() < s.window {
+	for s.sink != nil && s.out.len() < int(s.window) {
 		d, ok := s.pending.pop()
 		if !ok {
 			return

@@ -37,7 +37,7 @@ func msg(payload string, qos byte) session.Delivery {
 }
 
 func TestWindowBoundsInflightAndQueueFillsItInOrder(t *testing.T) {
-	s := session.New("c", session.Limits{MaxQueued: 100})
+	s := session.New("c", &session.Limits{MaxQueued: 100})
 	k := &sink{}
 	s.Attach(k, 2)
 	for _, p := range []string{"a", "b", "c", "d"} {
@@ -64,7 +64,7 @@ func TestWindowBoundsInflightAndQueueFillsItInOrder(t *testing.T) {
 }
 
 func TestPacketIDsAreNonZeroAndUniqueInFlightAcrossWrap(t *testing.T) {
-	s := session.New("c", session.Limits{MaxQueued: 10})
+	s := session.New("c", &session.Limits{MaxQueued: 10})
 	k := &sink{}
 	s.Attach(k, 65535)
 	inflight := map[uint16]bool{}
@@ -89,7 +89,7 @@ func TestPacketIDsAreNonZeroAndUniqueInFlightAcrossWrap(t *testing.T) {
 }
 
 func TestQueueBoundDropsAndCounts(t *testing.T) {
-	s := session.New("c", session.Limits{MaxQueued: 2}) // offline: everything queues
+	s := session.New("c", &session.Limits{MaxQueued: 2}) // offline: everything queues
 	for i, want := range []bool{true, true, false, false} {
 		if got := s.Deliver(msg(fmt.Sprint(i), 1), 1); got != want {
 			t.Fatalf("delivery %d: %v, want %v", i, got, want)
@@ -104,7 +104,7 @@ func TestQueueBoundDropsAndCounts(t *testing.T) {
 }
 
 func TestQoS0RefusedByBackedUpSinkIsDropped(t *testing.T) {
-	s := session.New("c", session.Limits{MaxQueued: 10})
+	s := session.New("c", &session.Limits{MaxQueued: 10})
 	s.Attach(&sink{refuseQ0: true}, 10)
 	if s.Deliver(msg("x", 0), 1) {
 		t.Fatal("QoS 0 reported delivered")
@@ -115,7 +115,7 @@ func TestQoS0RefusedByBackedUpSinkIsDropped(t *testing.T) {
 }
 
 func TestQoS2OutboundFlow(t *testing.T) {
-	s := session.New("c", session.Limits{MaxQueued: 10})
+	s := session.New("c", &session.Limits{MaxQueued: 10})
 	k := &sink{}
 	s.Attach(k, 10)
 	s.Deliver(msg("x", 2), 1)
@@ -144,7 +144,7 @@ func TestQoS2OutboundFlow(t *testing.T) {
 }
 
 func TestPubrecWithErrorEndsExchange(t *testing.T) {
-	s := session.New("c", session.Limits{MaxQueued: 10})
+	s := session.New("c", &session.Limits{MaxQueued: 10})
 	k := &sink{}
 	s.Attach(k, 10)
 	s.Deliver(msg("x", 2), 1)
@@ -157,7 +157,7 @@ func TestPubrecWithErrorEndsExchange(t *testing.T) {
 }
 
 func TestAttachResendsInFlightInOrderWithDup(t *testing.T) {
-	s := session.New("c", session.Limits{MaxQueued: 10})
+	s := session.New("c", &session.Limits{MaxQueued: 10})
 	k := &sink{}
 	s.Attach(k, 10)
 	s.Deliver(msg("a", 1), 1)
@@ -176,7 +176,7 @@ func TestAttachResendsInFlightInOrderWithDup(t *testing.T) {
 }
 
 func TestDetachOfReplacedSinkChangesNothing(t *testing.T) {
-	s := session.New("c", session.Limits{MaxQueued: 10})
+	s := session.New("c", &session.Limits{MaxQueued: 10})
 	old, nu := &sink{}, &sink{}
 	s.Attach(old, 10)
 	s.Attach(nu, 10)
@@ -189,7 +189,7 @@ func TestDetachOfReplacedSinkChangesNothing(t *testing.T) {
 }
 
 func TestExpiredQueuedMessagesAreSkipped(t *testing.T) {
-	s := session.New("c", session.Limits{MaxQueued: 10})
+	s := session.New("c", &session.Limits{MaxQueued: 10})
 	now := time.Now()
 	stale := msg("stale", 1)
 	stale.Msg.Expires = now.Add(-time.Second).UnixNano()
@@ -219,7 +219,7 @@ func TestRemainingExpiry(t *testing.T) {
 }
 
 func TestInboundQoS2IDs(t *testing.T) {
-	s := session.New("c", session.Limits{MaxQueued: 10})
+	s := session.New("c", &session.Limits{MaxQueued: 10})
 	if s.ReceiveQoS2(5, 2) != session.Received {
 		t.Fatal("first PUBLISH reported duplicate")
 	}
@@ -238,7 +238,7 @@ func TestInboundQoS2IDs(t *testing.T) {
 }
 
 func TestSnapshotRestoreRoundTrip(t *testing.T) {
-	s := session.New("c", session.Limits{MaxQueued: 10})
+	s := session.New("c", &session.Limits{MaxQueued: 10})
 	s.Owner = session.Owner{Authenticated: true, Principal: "alice"}
 	s.SetExpiry(300)
 	s.Subscribe(session.Subscription{Subscription: packets.Subscription{Filter: "a/#", QoS: 1}, Identifier: 4})
@@ -260,7 +260,7 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 	if err != nil || len(snap.Sessions) != 1 {
 		t.Fatalf("Load: %v, %d sessions", err, len(snap.Sessions))
 	}
-	r := session.Restore(snap.Sessions[0], session.Limits{MaxQueued: 10})
+	r := session.Restore(snap.Sessions[0], &session.Limits{MaxQueued: 10})
 	if r.ID != "c" || r.Expiry() != 300 || r.SubscriptionCount() != 2 || !r.HasSubscription("$share/g/b") {
 		t.Fatalf("restored id %q expiry %d subs %v", r.ID, r.Expiry(), r.Subscriptions())
 	}
@@ -308,7 +308,7 @@ func (b *batch) Defer(session.Sink) { b.sinks++ }
 // during the call: a queued message sent later, when an acknowledgement
 // frees the window, or a resend, belongs to whoever causes it.
 func TestBatchReachesTheSinkOnlyDuringTheCall(t *testing.T) {
-	s := session.New("c", session.Limits{MaxQueued: 10})
+	s := session.New("c", &session.Limits{MaxQueued: 10})
 	k := &sink{}
 	s.Attach(k, 1)
 	b := &batch{}

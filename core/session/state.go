@@ -98,7 +98,7 @@ func (s *Session) Snapshot() Record {
 // Restore makes a session from a Record, as Snapshot wrote it. What the
 // record holds is charged to the limits' budget even past its bounds: those
 // messages were accepted before the restart.
-func Restore(r Record, limits Limits) *Session {
+func Restore(r Record, limits *Limits) *Session {
 	s := New(r.ID, limits)
 	s.Owner = r.Owner
 	s.expiry = r.Expiry
