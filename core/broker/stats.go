@@ -67,7 +67,7 @@ type Stats struct {
 	SlowConsumers uint64
 	// SharedHandedOver counts shared-subscription deliveries moved to another
 	// member of their group because the session they waited in ended
-	// [MQTT-4.8.2] (docs/decisions/0012-delivery-under-churn.md).
+	// (MQTT 5.0 §4.8.2) (docs/decisions/0012-delivery-under-churn.md).
 	SharedHandedOver uint64
 	// SharedDropped counts shared-subscription deliveries of an ended session
 	// that went to no other member: none was left, or a QoS 2 delivery had
