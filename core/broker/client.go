@@ -341,7 +341,8 @@ func (c *client) handleAck(a *packets.Ack) error {
 	default:
 		if !c.entry.Acknowledge(a.Kind, a.PacketID, a.Reason, now) {
 			// A stale or unknown acknowledgement: 5.0 answers a PUBREC with
-			// PUBREL 0x92 [MQTT-4.3.3-?]; others are ignored.
+			// PUBREL 0x92 Packet Identifier not found (MQTT 5.0 §3.6.2.1); others
+			// are ignored.
 			if a.Kind == packets.TypePubrec && c.version == packets.V5 {
 				c.sendAck(packets.TypePubrel, a.PacketID, packets.PacketIdentifierNotFound, "")
 			}

@@ -185,7 +185,8 @@ func (c *client) negotiate(cp *packets.Connect, ack *packets.Connack) packets.Re
 	return packets.Success
 }
 
-// capabilities announces what this broker supports [MQTT-3.2.2-9 ...].
+// capabilities announces what this broker supports in CONNACK
+// (MQTT 5.0 §3.2.2.3), Maximum QoS among them [MQTT-3.2.2-9].
 func (c *client) capabilities(ack *packets.Connack) {
 	l := &c.b.opts.Limits
 	p := &ack.Properties
@@ -212,7 +213,7 @@ func (c *client) capabilities(ack *packets.Connack) {
 }
 
 // authenticate runs the authenticate hooks, including an enhanced
-// authentication exchange of AUTH packets [MQTT-4.12].
+// authentication exchange of AUTH packets (MQTT 5.0 §4.12).
 func (c *client) authenticate(cp *packets.Connect, ack *packets.Connack) (packets.ReasonCode, string) {
 	b := c.b
 	if !b.hooks.Provides(hooks.PointAuthenticate) {

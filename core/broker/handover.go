@@ -9,7 +9,7 @@ import (
 
 // Shared subscriptions under churn (issue 16, failure 3): a member's session
 // may end while messages picked for it wait in its window or its queue. They
-// go to another member of the group instead [MQTT-4.8.2]. The choices are in
+// go to another member of the group instead (MQTT 5.0 §4.8.2). The choices are in
 // docs/decisions/0012-delivery-under-churn.md.
 
 // deliverShared hands m to one member of g, an online one if any

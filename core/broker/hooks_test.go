@@ -148,7 +148,7 @@ func TestEnhancedAuthenticationAndReauthentication(t *testing.T) {
 		t.Fatalf("CONNACK %+v", ack)
 	}
 
-	// [MQTT-4.12.1] re-authentication: AUTH 0x19, challenge, success.
+	// (MQTT 5.0 §4.12.1) re-authentication: AUTH 0x19, challenge, success.
 	re := &packets.Auth{Reason: packets.ReAuthenticate}
 	re.Properties.AuthMethod = "challenge"
 	re.Properties.Set(packets.PropAuthMethod)

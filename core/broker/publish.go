@@ -58,7 +58,7 @@ func (c *client) handlePublish(h packets.FixedHeader, body []byte) error {
 		c.sendAck(packets.TypePuback, p.PacketID, c.ackReason(reason), why)
 	case 2:
 		if reason.IsError() {
-			c.entry.ReleaseQoS2(p.PacketID) // an error PUBREC ends the exchange [MQTT-4.3.3-?]
+			c.entry.ReleaseQoS2(p.PacketID) // an error PUBREC ends the exchange [MQTT-4.3.3-9]
 		}
 		c.sendAck(packets.TypePubrec, p.PacketID, c.ackReason(reason), why)
 	}
@@ -173,8 +173,11 @@ func orDefault(r, def packets.ReasonCode) packets.ReasonCode {
 }
 
 // messageProps keeps the properties that travel with a message to its
-// subscribers [MQTT-3.3.2-*]: not the topic alias, the subscription
-// identifiers or the expiry interval, which are per hop.
+// subscribers unaltered: Payload Format Indicator [MQTT-3.3.2-4], Response
+// Topic [MQTT-3.3.2-15], Correlation Data [MQTT-3.3.2-16], User Properties in
+// order [MQTT-3.3.2-17] [MQTT-3.3.2-18] and Content Type [MQTT-3.3.2-20]; not
+// the topic alias, the subscription identifiers or the expiry interval, which
+// are per hop.
 func messageProps(in *packets.Properties) *packets.Properties {
 	const keep = 1<<packets.PropPayloadFormat | 1<<packets.PropContentType | 1<<packets.PropResponseTopic |
 		1<<packets.PropCorrelationData | 1<<packets.PropUser
@@ -192,7 +195,7 @@ func messageProps(in *packets.Properties) *packets.Properties {
 	return out
 }
 
-// resolveAlias applies a 5.0 Topic Alias [MQTT-3.3.2-12 ... -13].
+// resolveAlias applies a 5.0 Topic Alias [MQTT-3.3.2-12].
 func (c *client) resolveAlias(p *packets.Publish) error {
 	if !p.Properties.Has(packets.PropTopicAlias) {
 		if p.Topic == "" {

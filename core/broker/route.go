@@ -36,7 +36,7 @@ func (b *Broker) publish(m *session.Message, batch session.Batch) int {
 	subs := ms.Subs
 	if len(subs) > 1 {
 		// One copy per client: overlapping subscriptions merge into one
-		// delivery at the highest QoS with every identifier [MQTT-3.3.4-2, -3.3.4-4].
+		// delivery at the highest QoS with every identifier [MQTT-3.3.4-2] [MQTT-3.3.4-4].
 		slices.SortFunc(subs, func(a, b topics.Subscription) int { return cmp.Compare(a.Client, b.Client) })
 	}
 	for i := 0; i < len(subs); {
@@ -100,7 +100,7 @@ func (b *Broker) online(client string) bool {
 	return ok && v.(*entry).Online()
 }
 
-// retain stores or clears the retained message of m's topic [MQTT-3.3.1-5, -6, -7].
+// retain stores or clears the retained message of m's topic [MQTT-3.3.1-5] [MQTT-3.3.1-6] [MQTT-3.3.1-7].
 func (b *Broker) retain(m *session.Message) {
 	b.retainMu.Lock()
 	defer b.retainMu.Unlock()
@@ -192,7 +192,7 @@ func (c *client) SendPubrel(id uint16) {
 }
 
 // aliasOutbound replaces p's topic with an alias the client already knows, or
-// assigns one while the client's Topic Alias Maximum allows [MQTT-3.3.2-*].
+// assigns one while the client's Topic Alias Maximum allows [MQTT-3.3.2-11].
 // It reports whether it assigned a new alias.
 func (c *client) aliasOutbound(p *packets.Publish) bool {
 	if a, ok := c.aliasesOut[p.Topic]; ok {

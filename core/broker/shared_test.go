@@ -48,7 +48,7 @@ func TestSharedSubscriptionGetsNoRetainedMessages(t *testing.T) {
 	p.expectAck(packets.TypePuback, 1)
 	c, _ := connectRaw(t, tb.addr, v5Connect("shared-ret"))
 	c.subscribe(1, sub("$share/g/sr/#", 1))
-	c.expectNothing(200 * time.Millisecond) // [MQTT-3.8.4-?] no retained on shared subscriptions
+	c.expectNothing(200 * time.Millisecond) // no retained on shared subscriptions (MQTT 5.0 §3.3.1.3: only a new non-shared one gets them)
 }
 
 func TestSharedSubscriptionPrefersOnlineMembers(t *testing.T) {

@@ -27,22 +27,54 @@ type stats struct {
 	sharedLost        atomic.Uint64 // see Stats.SharedDropped
 }
 
-// Stats is a snapshot of the broker's counters since it started.
+// Stats is a snapshot of the broker's counters since it started. Each
+// field's comment is the one description of the counter: the $SYS table
+// (sysTopics, sys.go) carries the same text, word for word, and so does
+// docs/sys-topics.md (both checked by TestSysTopicsShareTheStatsDocs).
 type Stats struct {
+	// ClientsConnected is the number of clients connected now: past a
+	// successful CONNACK and not yet disconnected. Connections still in the
+	// CONNECT exchange are not counted (Broker.ClientCount counts them).
 	ClientsConnected int
-	Sessions         int
-	Connects         uint64
-	Refused          uint64
-	AuthDenied       uint64
-	AuthzDenied      uint64
-	MessagesIn       uint64
-	MessagesOut      uint64
-	BytesIn          uint64
-	BytesOut         uint64
-	Dropped          uint64
-	WillsSent        uint64
-	Subscriptions    int
-	Retained         int
+	// Sessions is the number of sessions the broker holds now, with or
+	// without a connection.
+	Sessions int
+	// Connects counts CONNECTs answered with a successful CONNACK.
+	Connects uint64
+	// Refused counts CONNECTs answered with an error CONNACK: a limit or
+	// protocol problem, a failed authentication, or a client identifier
+	// whose session belongs to another identity. A connection closed
+	// without a CONNACK (no CONNECT, or one too large) is not counted.
+	Refused uint64
+	// AuthDenied counts authentications an authenticate hook denied, at
+	// CONNECT and at re-authentication (AUTH).
+	AuthDenied uint64
+	// AuthzDenied counts publishes (wills included) and subscription filters
+	// that an authorize hook denied, and publishes to $SYS topics, which
+	// belong to the broker.
+	AuthzDenied uint64
+	// MessagesIn counts PUBLISH packets received from clients, whether they
+	// were then accepted or not.
+	MessagesIn uint64
+	// MessagesOut counts PUBLISH packets queued for writing to clients,
+	// retained messages and retransmissions included.
+	MessagesOut uint64
+	// BytesIn counts bytes received from connected clients: each packet
+	// after CONNECT counts its body and two bytes of fixed header.
+	BytesIn uint64
+	// BytesOut counts bytes written to client sockets.
+	BytesOut uint64
+	// Dropped counts messages and deliveries the broker did not pass on:
+	// dropped by an on-publish hook or a transform, refused by a session
+	// (every cause counted below), larger than the subscriber's Maximum
+	// Packet Size, or shared-subscription deliveries that found no member.
+	Dropped uint64
+	// WillsSent counts will messages published.
+	WillsSent uint64
+	// Subscriptions is the number of subscriptions now, shared ones included.
+	Subscriptions int
+	// Retained is the number of retained messages held now.
+	Retained int
 	// PartialPacketBytes is what the broker holds for packets whose bodies
 	// are still arriving (Limits.MaxPartialPacketBytes bounds it).
 	PartialPacketBytes int64
@@ -67,7 +99,7 @@ type Stats struct {
 	SlowConsumers uint64
 	// SharedHandedOver counts shared-subscription deliveries moved to another
 	// member of their group because the session they waited in ended
-	// [MQTT-4.8.2] (docs/decisions/0012-delivery-under-churn.md).
+	// (MQTT 5.0 §4.8.2, docs/decisions/0012-delivery-under-churn.md).
 	SharedHandedOver uint64
 	// SharedDropped counts shared-subscription deliveries of an ended session
 	// that went to no other member: none was left, or a QoS 2 delivery had

@@ -31,7 +31,8 @@ func (c *client) handleSubscribe(p *packets.Subscribe) {
 		rs := routerSubscription(c.info.ID, session.Subscription{Subscription: s, Identifier: id})
 		rs.QoS = granted
 		// [MQTT-3.3.1-10] Retain Handling 0 always, 1 only for a new
-		// subscription, 2 never; shared subscriptions never [MQTT-4.8.2-?].
+		// subscription, 2 never; shared subscriptions never (MQTT 5.0
+		// §3.3.1.3: retained messages go to new non-shared subscriptions).
 		if rs.Group == "" && (s.RetainHandling == 0 || s.RetainHandling == 1 && isNew) {
 			wantRetained = append(wantRetained, rs)
 		}
@@ -122,7 +123,7 @@ func (c *client) handleUnsubscribe(p *packets.Unsubscribe) {
 	c.send(&ack)
 }
 
-// handleAuth handles a 5.0 AUTH after CONNECT: re-authentication [MQTT-4.12.1].
+// handleAuth handles a 5.0 AUTH after CONNECT: re-authentication (MQTT 5.0 §4.12.1).
 func (c *client) handleAuth(a *packets.Auth) error {
 	if c.authMeth == "" || a.Properties.AuthMethod != c.authMeth {
 		// [MQTT-4.12.0-7] / [MQTT-4.12.1-1] AUTH only within the method the CONNECT chose.

@@ -85,7 +85,7 @@ func (c *Chain) failed(l *Link, p Point, client *Client, err error) {
 
 // Authenticate asks each providing link until one allows, denies or continues.
 // The next step of an exchange that a link continued goes to that link alone
-// [MQTT-4.12.0-*]: the method is the one it chose.
+// [MQTT-4.12.0-5]: the method is the one it chose.
 func (c *Chain) Authenticate(ctx context.Context, req *AuthRequest) (AuthResult, error) {
 	links := *c.links.Load()
 	start, end := 0, len(links)

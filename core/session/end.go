@@ -3,7 +3,7 @@ package session
 // End marks the session ended, as the broker forgets it: from now on it
 // takes no delivery (DeliverBatched reports false). It returns the deliveries
 // that came through a shared subscription and that another member of the
-// group should get instead [MQTT-4.8.2]: each one queued, never sent, and each
+// group should get instead (MQTT 5.0 §4.8.2): each one queued, never sent, and each
 // QoS 1 one in flight, unacknowledged. It also returns how many QoS 2 shared
 // deliveries were sent and not yet received (no PUBREC): those must go to no other member
 // [MQTT-4.8.2-5], and are lost with the session.

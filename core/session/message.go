@@ -57,7 +57,7 @@ type Delivery struct {
 	Dup      bool     // set on resend [MQTT-3.3.1-1]
 	Released bool     // QoS 2: PUBREC received and PUBREL sent
 	// Share is the shared subscription it came through, "$share/{name}/{filter}",
-	// or "": what lets another member take it when this session ends [MQTT-4.8.2].
+	// or "": what lets another member take it when this session ends (MQTT 5.0 §4.8.2).
 	Share string
 	acked bool
 }

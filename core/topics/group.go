@@ -3,7 +3,7 @@ package topics
 import "sync/atomic"
 
 // Group is the set of members of one shared subscription, "$share/{name}/{filter}"
-// [MQTT-4.8.2]. Each message that matches the filter goes to one member, which the
+// (MQTT 5.0 §4.8.2). Each message that matches the filter goes to one member, which the
 // broker chooses with Pick.
 //
 // The members are a copy-on-write slice: the Router replaces it under its write lock,
