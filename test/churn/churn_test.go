@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,6 +40,9 @@ type target struct {
 	seed  uint64
 	tag   string // unique per scenario: topics and client ids
 	mu    sync.Mutex
+	// aborts and closes count connections the clients ended with a TCP
+	// reset and with an orderly close (peer.reset).
+	aborts, closes atomic.Int64
 }
 
 // newTarget starts an in-process Plume (or uses -churn.broker) for one
@@ -51,6 +55,7 @@ func newTarget(t *testing.T) *target {
 	t.Logf("seed %d (replay: -churn.seed %d -run '%s')", seed, seed, t.Name())
 	tg := &target{t: t, addr: *brokerAddr, seed: seed, rng: rand.New(rand.NewPCG(seed, 16)),
 		tag: fmt.Sprintf("%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), seed%100000)}
+	t.Cleanup(func() { t.Logf("connections ended by TCP reset %d, by close %d", tg.aborts.Load(), tg.closes.Load()) })
 	if tg.addr != "" {
 		return tg
 	}
