@@ -26,6 +26,10 @@ type publisher struct {
 	// unmatched counts messages acknowledged with 0x10 No matching
 	// subscribers, which are not in acked.
 	unmatched int
+	// twice holds the QoS 1 messages sent again after a reset: the broker
+	// may have taken both sendings, each a new publication [MQTT-4.3.2-5],
+	// so a subscriber may get them twice, without DUP.
+	twice map[int]bool
 }
 
 func (pb *publisher) run(stop <-chan struct{}, rng *rand.Rand) error {
@@ -55,6 +59,12 @@ func (pb *publisher) run(stop <-chan struct{}, rng *rand.Rand) error {
 				return err
 			}
 			p.Dup = true // [MQTT-4.4.0-1] the same packet id, DUP set
+			if pb.qos == 1 {
+				if pb.twice == nil {
+					pb.twice = map[int]bool{}
+				}
+				pb.twice[seq] = true
+			}
 			if err := pb.send(p.Encode(pb.version)); err != nil {
 				return err
 			}
@@ -121,12 +131,15 @@ const noMatchingSubscribers = 0x10
 type subscriber struct {
 	*peer
 	resetP     float64
-	wantQoS    func(published byte) byte // the QoS a message must arrive at
+	wantQoS    func(published byte) byte // the QoS a message must arrive at; nil: publish checks it
 	checkOrder bool
 	// rejoin replaces resume after a reset when set: a shared member may
 	// start a new session instead, ending its old one.
 	rejoin func(rng *rand.Rand) error
-	mu     sync.Mutex // guards got: a group's members are checked together
+	// publish, when set, sees every PUBLISH before it is recorded (the
+	// overlapping-subscriptions scenario checks copies and identifiers).
+	publish func(p *wire.Packet, m msg)
+	mu      sync.Mutex // guards got: a group's members are checked together
 
 	got     map[msg]int    // application deliveries
 	last    map[string]int // highest sequence number per publisher
@@ -187,17 +200,51 @@ func (s *subscriber) run(stop <-chan struct{}, rng *rand.Rand, done func(*subscr
 	}
 }
 
-// handle takes one packet; rng nil means no reset.
+// handle takes one packet and answers it; rng nil means no reset.
 func (s *subscriber) handle(p *wire.Packet, rng *rand.Rand) error {
-	chaos := rng != nil && rng.Float64() < s.resetP
+	a, m, err := s.take(p)
+	if err != nil || a == nil {
+		return err
+	}
+	if rng == nil || rng.Float64() >= s.resetP {
+		return s.send(a)
+	}
+	if p.Type == wire.PUBREL {
+		if rng.IntN(2) == 0 {
+			s.reset() // on PUBREL, before PUBCOMP
+		} else {
+			s.resetMid(a)
+		}
+		return nil
+	}
+	switch rng.IntN(3) {
+	case 0: // after the PUBLISH, before its acknowledgement
+		s.recheck[p.PacketID] = m
+		s.reset()
+	case 1: // halfway through the acknowledgement
+		s.recheck[p.PacketID] = m
+		s.resetMid(a)
+	case 2: // right after the acknowledgement (PUBREC: before PUBREL)
+		err := s.send(a)
+		s.reset()
+		return err
+	}
+	return nil
+}
+
+// take records one packet on the client side of the session and returns
+// its answer (nil: none) and, for a PUBLISH, its message.
+func (s *subscriber) take(p *wire.Packet) ([]byte, msg, error) {
 	switch p.Type {
 	case wire.PUBLISH:
 		m, pq, err := parsePayload(p.Payload)
 		if err != nil {
-			return err
+			return nil, m, err
 		}
-		if want := s.wantQoS(pq); p.QoS != want {
-			s.tg.violation(propQoS, "%s got %v at QoS %d, want %d", s.id, m, p.QoS, want)
+		if s.wantQoS != nil {
+			if want := s.wantQoS(pq); p.QoS != want {
+				s.tg.violation(propQoS, "%s got %v at QoS %d, want %d", s.id, m, p.QoS, want)
+			}
 		}
 		if was, ok := s.recheck[p.PacketID]; ok {
 			// [MQTT-4.4.0-1] what was in flight comes again first, with
@@ -208,50 +255,27 @@ func (s *subscriber) handle(p *wire.Packet, rng *rand.Rand) error {
 					s.id, was, p.PacketID, m, p.Dup)
 			}
 		}
+		if s.publish != nil {
+			s.publish(p, m)
+		}
 		if _, resent := s.inbound[p.PacketID]; !(p.QoS == 2 && resent) {
 			s.deliver(m, p.QoS)
 		}
-		if p.QoS == 0 {
-			return nil
+		switch p.QoS {
+		case 0:
+			return nil, m, nil
+		case 1:
+			return s.ack(wire.PUBACK, p.PacketID), m, nil
 		}
-		typ := byte(wire.PUBACK)
-		if p.QoS == 2 {
-			typ = wire.PUBREC
-			s.inbound[p.PacketID] = m
-		}
-		a := s.ack(typ, p.PacketID)
-		if chaos {
-			switch rng.IntN(3) {
-			case 0: // after the PUBLISH, before its acknowledgement
-				s.recheck[p.PacketID] = m
-				s.reset()
-			case 1: // halfway through the acknowledgement
-				s.recheck[p.PacketID] = m
-				s.resetMid(a)
-			case 2: // right after the acknowledgement (PUBREC: before PUBREL)
-				err := s.send(a)
-				s.reset()
-				return err
-			}
-			return nil
-		}
-		return s.send(a)
+		s.inbound[p.PacketID] = m
+		return s.ack(wire.PUBREC, p.PacketID), m, nil
 	case wire.PUBREL:
 		delete(s.inbound, p.PacketID)
-		a := s.ack(wire.PUBCOMP, p.PacketID)
-		if chaos {
-			if rng.IntN(2) == 0 {
-				s.reset() // on PUBREL, before PUBCOMP
-			} else {
-				s.resetMid(a)
-			}
-			return nil
-		}
-		return s.send(a)
+		return s.ack(wire.PUBCOMP, p.PacketID), msg{}, nil
 	case wire.DISCONNECT:
-		return fmt.Errorf("%s: DISCONNECT %#x from the broker", s.id, p.ReasonCode)
+		return nil, msg{}, fmt.Errorf("%s: DISCONNECT %#x from the broker", s.id, p.ReasonCode)
 	}
-	return nil
+	return nil, msg{}, nil
 }
 
 func (s *subscriber) deliver(m msg, qos byte) {

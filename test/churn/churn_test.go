@@ -126,7 +126,9 @@ const (
 	propResend      = "DUP and packet id kept on redelivery"
 	propPresent     = "Session Present on resume"
 	propQoS         = "delivered QoS = min(published, granted)"
-	propOverlap     = "one delivery at the maximum QoS of overlapping subscriptions"
+	propOverlap     = "delivered at the highest QoS of overlapping subscriptions [MQTT-3.3.4-2] [MQTT-3.3.5-1]"
+	propOneCopy     = "one copy per message and client with overlapping subscriptions (Plume's choice: the specification allows one per subscription)"
+	propSubIDs      = "the Subscription Identifiers of every matching subscription [MQTT-3.3.4-3] [MQTT-3.3.4-4] [MQTT-3.3.4-5]"
 	propRetained    = "retained value = message routed last"
 	propSharedLost  = "no acknowledged message lost in a shared group"
 )

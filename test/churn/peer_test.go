@@ -126,6 +126,11 @@ func (p *peer) subscribe(qos byte, filters ...string) error {
 	for _, f := range filters {
 		s.Subs = append(s.Subs, wire.Subscription{Filter: f, Options: qos})
 	}
+	return p.subscribePacket(s)
+}
+
+// subscribePacket sends s and waits for its SUBACK, every filter granted.
+func (p *peer) subscribePacket(s wire.Subscribe) error {
 	if err := p.send(s.Encode(p.version)); err != nil {
 		return err
 	}

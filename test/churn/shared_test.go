@@ -48,9 +48,9 @@ func TestSharedGroupMembersLeaveRejoinAndEndSessions(t *testing.T) {
 	// dropped: a message whose every member had gone is dropped by design
 	// (docs/decisions/0012-delivery-under-churn.md), and checkLoss checks
 	// the count.
-	n := churn(tg, pubs, members, func(s *subscriber) bool {
+	n := churn(tg, pubs, subscribers(members, func(s *subscriber) bool {
 		return len(s.recheck) == 0 && int64(len(missing(pubs, members...))) <= max(tg.dropped(), 0)
-	})
+	}))
 	checkLoss(tg, propSharedLost, pubs, members...)
 	checkResent(tg, members...)
 	if tg.plume != nil {
