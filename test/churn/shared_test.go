@@ -20,7 +20,7 @@ func TestSharedGroupMembersLeaveRejoinAndEndSessions(t *testing.T) {
 	var members []*subscriber
 	for i, v := range []byte{5, 4, 5} {
 		m := newSubscriber(tg, fmt.Sprintf("m%d", i), v, 300, 1)
-		m.resetP, m.checkOrder = 0.05, false // a group has no order across members
+		m.resetP, m.orderProp = 0.05, "" // a group has no order across members
 		m.early = func(p *wire.Packet) error { return m.handle(p, nil) }
 		m.rejoin = func(rng *rand.Rand) error {
 			if rng.Float64() >= 0.3 {
