@@ -130,8 +130,8 @@ const noMatchingSubscribers = 0x10
 // on PUBREL before PUBCOMP, halfway through PUBCOMP.
 type subscriber struct {
 	*peer
-	resetP     float64
-	wantQoS    func(published byte) byte // the QoS a message must arrive at; nil: publish checks it
+	resetP  float64
+	wantQoS func(published byte) byte // the QoS a message must arrive at; nil: publish checks it
 	// orderProp names the property a message out of its publisher's order
 	// breaks; "" checks no order (a shared group has none across members).
 	orderProp string
