@@ -24,7 +24,7 @@ var (
 	brokerAddr = flag.String("churn.broker", "", "broker address host:port; empty starts a Plume broker in the test process")
 	duration   = flag.Duration("churn.duration", 2*time.Second, "how long each scenario churns")
 	seedFlag   = flag.Uint64("churn.seed", 0, "seed of the random choices; 0 picks one (it is logged, to replay a run)")
-	park       = flag.Duration("churn.park", 100*time.Millisecond, "the in-process broker's ParkIdleAfter: short, so that connections park and wake often under churn; -1 never parks")
+	park       = flag.Duration("churn.park", 100*time.Millisecond, "the in-process broker's ParkIdleAfter: short, so that connections park and wake often under churn; -1ns never parks")
 	reference  = flag.String("churn.reference", "", `the broker is a reference implementation ("mosquitto"): its known deviations are logged, not failed`)
 )
 
