@@ -57,6 +57,19 @@ func Dial(ctx context.Context, broker string, version byte) (*Conn, error) {
 // Close closes the connection; a second call does nothing harmful.
 func (c *Conn) Close() error { return c.nc.Close() }
 
+// Abort ends the connection with a TCP reset instead of a FIN: linger 0,
+// then close, so the broker's next read or write fails with "connection
+// reset" rather than seeing an orderly end of stream.
+func (c *Conn) Abort() error {
+	if tc, ok := c.nc.(*net.TCPConn); ok {
+		if err := tc.SetLinger(0); err != nil {
+			c.nc.Close()
+			return fmt.Errorf("linger 0: %w", err)
+		}
+	}
+	return c.nc.Close()
+}
+
 // CloseWrite half-closes the connection where the transport allows it.
 func (c *Conn) CloseWrite() error {
 	if tc, ok := c.nc.(*net.TCPConn); ok {

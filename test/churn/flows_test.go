@@ -8,21 +8,33 @@ import (
 	"time"
 )
 
-// churn runs the publishers for -churn.duration while the subscribers read,
-// then lets the subscribers drain (done says when one has all it is owed).
-// An actor's error fails the test. It returns how many messages the
-// publishers had acknowledged.
-func churn(tg *target, pubs []*publisher, subs []*subscriber, done func(*subscriber) bool) int {
+// reader is an actor on the receiving side: it reads until stop is closed,
+// then drains what it is owed; rng is its own random source.
+type reader func(stop <-chan struct{}, rng *rand.Rand) error
+
+// subscribers makes readers of subs; done says when one has all it is owed.
+func subscribers(subs []*subscriber, done func(*subscriber) bool) []reader {
+	var rs []reader
+	for _, s := range subs {
+		rs = append(rs, func(stop <-chan struct{}, rng *rand.Rand) error { return s.run(stop, rng, done) })
+	}
+	return rs
+}
+
+// churn runs the publishers for -churn.duration while the readers read,
+// then lets the readers drain. An actor's error fails the test. It returns
+// how many messages the publishers had acknowledged.
+func churn(tg *target, pubs []*publisher, readers []reader) int {
 	stopPubs, stopSubs := make(chan struct{}), make(chan struct{})
 	var pw, sw sync.WaitGroup
-	for _, s := range subs {
+	for _, r := range readers {
 		sw.Add(1)
-		go func(s *subscriber, rng *rand.Rand) {
+		go func(r reader, rng *rand.Rand) {
 			defer sw.Done()
-			if err := s.run(stopSubs, rng, done); err != nil {
+			if err := r(stopSubs, rng); err != nil {
 				tg.t.Error(err)
 			}
-		}(s, tg.rand())
+		}(r, tg.rand())
 	}
 	for _, pb := range pubs {
 		pw.Add(1)
@@ -111,7 +123,7 @@ func TestSubscribersResetThroughQoSFlows(t *testing.T) {
 		}
 		subs = append(subs, s)
 	}
-	n := churn(tg, pubs, subs, func(s *subscriber) bool { return s.hasAll(pubs) })
+	n := churn(tg, pubs, subscribers(subs, func(s *subscriber) bool { return s.hasAll(pubs) }))
 	for _, s := range subs {
 		checkLoss(tg, propLost, pubs, s)
 	}

@@ -3,6 +3,7 @@ package churn
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +22,9 @@ type peer struct {
 	version byte   // 4 (3.1.1) or 5
 	expiry  uint32 // 5.0 Session Expiry Interval; 3.1.1 keeps a session when expiry > 0
 	conn    *wire.Conn
+	// ends picks how a connection ends without DISCONNECT: a TCP reset or
+	// an orderly close (FIN), at random. The peer's actor owns it.
+	ends *rand.Rand
 	// early takes packets that arrive before a SUBACK: a server is
 	// permitted to send PUBLISHes matching a subscription before its SUBACK
 	// (MQTT 3.1.1 section 3.8.4, non-normative). nil: such a packet is an error.
@@ -28,7 +32,7 @@ type peer struct {
 }
 
 func newPeer(tg *target, name string, version byte, expiry uint32) *peer {
-	return &peer{tg: tg, id: tg.tag + "-" + name, version: version, expiry: expiry}
+	return &peer{tg: tg, id: tg.tag + "-" + name, version: version, expiry: expiry, ends: tg.rand()}
 }
 
 // connect opens a new connection; clean asks for a new session. It returns
@@ -82,12 +86,21 @@ func (p *peer) resume() error {
 	return err
 }
 
-// reset drops the connection without DISCONNECT.
+// reset drops the connection without DISCONNECT, with a TCP reset or an
+// orderly close chosen at random: a broker sees both from real fleets, and
+// a reset can discard what the broker had not read yet.
 func (p *peer) reset() {
-	if p.conn != nil {
-		_ = p.conn.Close()
-		p.conn = nil
+	if p.conn == nil {
+		return
 	}
+	if p.ends.IntN(2) == 0 {
+		_ = p.conn.Abort()
+		p.tg.aborts.Add(1)
+	} else {
+		_ = p.conn.Close()
+		p.tg.closes.Add(1)
+	}
+	p.conn = nil
 }
 
 // resetMid writes the first byte of packet, then drops the connection: the
@@ -113,6 +126,11 @@ func (p *peer) subscribe(qos byte, filters ...string) error {
 	for _, f := range filters {
 		s.Subs = append(s.Subs, wire.Subscription{Filter: f, Options: qos})
 	}
+	return p.subscribePacket(s)
+}
+
+// subscribePacket sends s and waits for its SUBACK, every filter granted.
+func (p *peer) subscribePacket(s wire.Subscribe) error {
 	if err := p.send(s.Encode(p.version)); err != nil {
 		return err
 	}

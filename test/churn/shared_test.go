@@ -20,7 +20,7 @@ func TestSharedGroupMembersLeaveRejoinAndEndSessions(t *testing.T) {
 	var members []*subscriber
 	for i, v := range []byte{5, 4, 5} {
 		m := newSubscriber(tg, fmt.Sprintf("m%d", i), v, 300, 1)
-		m.resetP, m.checkOrder = 0.05, false // a group has no order across members
+		m.resetP, m.orderProp = 0.05, "" // a group has no order across members
 		m.early = func(p *wire.Packet) error { return m.handle(p, nil) }
 		m.rejoin = func(rng *rand.Rand) error {
 			if rng.Float64() >= 0.3 {
@@ -48,9 +48,9 @@ func TestSharedGroupMembersLeaveRejoinAndEndSessions(t *testing.T) {
 	// dropped: a message whose every member had gone is dropped by design
 	// (docs/decisions/0012-delivery-under-churn.md), and checkLoss checks
 	// the count.
-	n := churn(tg, pubs, members, func(s *subscriber) bool {
+	n := churn(tg, pubs, subscribers(members, func(s *subscriber) bool {
 		return len(s.recheck) == 0 && int64(len(missing(pubs, members...))) <= max(tg.dropped(), 0)
-	})
+	}))
 	checkLoss(tg, propSharedLost, pubs, members...)
 	checkResent(tg, members...)
 	if tg.plume != nil {
