@@ -193,7 +193,9 @@ func TestTakeoverStormsKeepPersistentSessions(t *testing.T) {
 		checkLoss(tg, propLost, pubs, st.subscriber)
 		t.Logf("%s: %d connects, %d of them takeovers, %d connections ended before their CONNACK",
 			st.id, st.connects, st.takeovers, st.lostRace)
-		if st.takeovers < 50 && *duration >= time.Second {
+		// Runs give hundreds; ten is a margin that a busy machine still clears
+		// while a scenario that never stormed does not.
+		if st.takeovers < 10 && *duration >= time.Second {
 			t.Errorf("%s: only %d takeovers: the scenario did not storm", st.id, st.takeovers)
 		}
 	}
