@@ -47,7 +47,9 @@ type peer interface {
 	withWill(t *testing.T, v byte, will msg) (drop func())
 }
 
-const wait = 10 * time.Second
+// wait bounds each step of a client run. Generous: a client such as MQTT.js
+// starts a Node process, which on a busy 2-core machine can take seconds.
+const wait = 30 * time.Second
 
 func broker(t *testing.T) string {
 	t.Helper()
