@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"strings"
 	"sync"
@@ -26,7 +25,7 @@ type server struct {
 	broker     *broker.Broker
 	plugins    *host.Host // nil without a config file
 	configPath string
-	listeners  []net.Listener
+	listeners  []transport.Listener
 	wg         sync.WaitGroup
 	cancel     context.CancelFunc // stops the config watcher
 }
@@ -78,8 +77,13 @@ func start(cfg config.Config, configPath string, logOut io.Writer) (*server, err
 		return nil, err
 	}
 	s.broker = b
+	// Bind every listener before serving any: a taken port stops start-up
+	// before a client is accepted.
 	for _, lc := range cfg.Listeners {
-		l, err := transport.ListenTCP(lc.Address)
+		l, err := transport.New(transport.Config{Name: lc.Name, Type: lc.Type, Address: lc.Address})
+		if err == nil {
+			err = l.Listen()
+		}
 		if err != nil {
 			s.closeListeners()
 			_ = b.Shutdown(context.Background())
@@ -87,14 +91,16 @@ func start(cfg config.Config, configPath string, logOut io.Writer) (*server, err
 			return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
 		}
 		s.listeners = append(s.listeners, l)
-		log.Info().Str("listener", lc.Name).Str("type", lc.Type).Str("address", l.Addr().String()).Msg("listening")
+	}
+	for _, l := range s.listeners {
+		log.Info().Str("listener", l.Name()).Str("type", l.Protocol()).Str("address", l.Address()).Msg("listening")
 		s.wg.Add(1)
-		go func(name string) {
+		go func() {
 			defer s.wg.Done()
-			if err := b.Serve(l, name); err != nil && !errors.Is(err, broker.ErrClosed) {
-				log.Error().Err(err).Str("listener", name).Msg("listener stopped")
+			if err := l.Serve(b); err != nil && !errors.Is(err, broker.ErrClosed) {
+				log.Error().Err(err).Str("listener", l.Name()).Msg("listener stopped")
 			}
-		}(lc.Name)
+		}()
 	}
 	return s, nil
 }

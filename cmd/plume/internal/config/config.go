@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/plumemq/plume/core/broker"
+	"github.com/plumemq/plume/transport"
 )
 
 // Config is the whole configuration file.
@@ -141,7 +142,7 @@ func (m *OwnerMismatch) UnmarshalYAML(n *yaml.Node) error {
 // Listener is one address the broker serves.
 type Listener struct {
 	Name    string `yaml:"name"`
-	Type    string `yaml:"type"` // tcp
+	Type    string `yaml:"type"` // a transport type (transport.Types); "" is tcp
 	Address string `yaml:"address"`
 }
 
@@ -243,15 +244,11 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("listeners[%d].name: %q is used twice", i, l.Name)
 		}
 		names[l.Name] = true
-		if l.Type == "" {
-			l.Type = "tcp"
+		tc := transport.Config{Name: l.Name, Type: l.Type, Address: l.Address}
+		if err := tc.Validate(); err != nil {
+			return fmt.Errorf("listeners[%d].%w", i, err)
 		}
-		if l.Type != "tcp" {
-			return fmt.Errorf("listeners[%d].type: %q is not supported (tcp)", i, l.Type)
-		}
-		if l.Address == "" {
-			return fmt.Errorf("listeners[%d].address: required", i)
-		}
+		l.Type = tc.Type
 	}
 	switch c.Log.Level {
 	case "trace", "debug", "info", "warn", "error":
