@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -16,6 +17,7 @@ import (
 	"github.com/plumemq/plume/cmd/plume/internal/config"
 	"github.com/plumemq/plume/core/broker"
 	"github.com/plumemq/plume/host"
+	"github.com/plumemq/plume/ops"
 	"github.com/plumemq/plume/transport"
 )
 
@@ -28,6 +30,8 @@ type server struct {
 	listeners  []transport.Listener
 	wg         sync.WaitGroup
 	cancel     context.CancelFunc // stops the config watcher
+	ops        *ops.Server        // nil without --ops
+	stopping   atomic.Bool        // stop has begun: /healthz answers 503
 }
 
 // start wires a broker from cfg and starts serving its listeners.
@@ -111,11 +115,14 @@ func (s *server) closeListeners() {
 	}
 }
 
-// stop shuts the broker down (closing its listeners) and waits for the accept loops.
+// stop shuts the broker down (closing its listeners), then the operations
+// endpoint, and waits for every goroutine the server started.
 func (s *server) stop(ctx context.Context) error {
+	s.stopping.Store(true)
 	err := s.broker.Shutdown(ctx)
 	s.closeListeners()
 	s.closePlugins()
+	s.stopOps() // last: /healthz says 503 while the broker drains
 	s.wg.Wait()
 	return err
 }
