@@ -21,8 +21,8 @@ test-unit:
 	$(GO) test -count=1 $(PKGS)
 
 # The concurrent packages outside core too: the plugin host (its pool,
-# watchdog and reloads) and the listeners.
-RACE      := $(CORE) ./host/... ./transport/...
+# watchdog and reloads), the listeners, the store suite and the ops server.
+RACE      := $(CORE) ./host/... ./transport/... ./store/... ./ops/...
 
 test-race: ## the race detector on the concurrent packages
 	$(GO) test -count=1 -race $(RACE)

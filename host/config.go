@@ -14,7 +14,11 @@ type PluginConfig struct {
 	// Name identifies the plugin in logs, metrics and the chain; unique.
 	Name string
 	// Path is the .wasm file. The host watches it and reloads on change.
+	// With Wasm set it is only a label for logs ("builtin:deny-all").
 	Path string
+	// Wasm, if set, is the module itself (a built-in, plugins/builtin):
+	// it is loaded instead of reading Path, and nothing is watched.
+	Wasm []byte
 	// Config is handed verbatim to the plugin's init (plume_init / config_get).
 	Config []byte
 	// MemoryPages caps each instance's linear memory in 64 KiB pages
@@ -113,7 +117,7 @@ func (c *Config) validate() error {
 			return fmt.Errorf("plugins[%d].name: empty", i)
 		case seen[p.Name]:
 			return fmt.Errorf("plugins[%d].name: %q used twice", i, p.Name)
-		case p.Path == "":
+		case p.Path == "" && p.Wasm == nil:
 			return fmt.Errorf("plugins[%d].path: empty", i)
 		case p.PoolSize < 0:
 			return fmt.Errorf("plugins[%d].pool_size: negative", i)

@@ -128,11 +128,19 @@ func (h *Host) Plugin(name string) *Plugin {
 }
 
 func (h *Host) loadFile(ctx context.Context, pc PluginConfig, sh *shared) (*module, error) {
-	bin, err := os.ReadFile(pc.Path)
+	bin, err := readModule(pc)
 	if err != nil {
 		return nil, err
 	}
 	return h.load(ctx, pc, sh, bin)
+}
+
+// readModule returns pc's module: its Wasm, or the file at its Path.
+func readModule(pc PluginConfig) ([]byte, error) {
+	if pc.Wasm != nil {
+		return pc.Wasm, nil
+	}
+	return os.ReadFile(pc.Path)
 }
 
 // Reload applies cfg: plugins whose file or config changed are loaded anew,
@@ -204,7 +212,7 @@ func (h *Host) reloadPlugin(ctx context.Context, p *Plugin, pc PluginConfig, con
 }
 
 func (h *Host) swapModule(ctx context.Context, p *Plugin, pc PluginConfig, configChanged bool) error {
-	bin, err := os.ReadFile(pc.Path)
+	bin, err := readModule(pc)
 	if err != nil {
 		return err
 	}
@@ -269,6 +277,9 @@ func (h *Host) updateWatches() {
 	paths := map[string][]string{}
 	dirs := map[string]bool{}
 	for name, pc := range h.configs {
+		if pc.Wasm != nil {
+			continue // built in: no file to watch
+		}
 		abs, err := filepath.Abs(pc.Path)
 		if err != nil {
 			continue

@@ -1,37 +1,86 @@
-// Package transport opens the listeners that hand connections to the broker:
-// plain TCP here; TLS, mutual TLS and WebSockets build on the same shape.
 package transport
 
 import (
+	"errors"
 	"fmt"
 	"net"
+	"sync"
 )
 
-// Conns is where a listener hands accepted connections; *broker.Broker
-// satisfies it.
-type Conns interface {
-	Serve(l net.Listener, name string) error
+// TCP is a plain TCP listener.
+type TCP struct {
+	name, address string
+
+	mu     sync.Mutex
+	ln     net.Listener // nil until Listen
+	closed bool         // set by Close: Listen and Serve refuse from then on
 }
 
-// ListenTCP opens a TCP listener on addr ("host:port"). The broker serves it
-// with Serve.
-func ListenTCP(addr string) (net.Listener, error) {
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen tcp %s: %w", addr, err)
+var _ Listener = (*TCP)(nil)
+
+// NewTCP returns a TCP listener named name for address ("host:port").
+func NewTCP(name, address string) *TCP { return &TCP{name: name, address: address} }
+
+// Name is the listener's configured name.
+func (t *TCP) Name() string { return t.name }
+
+// Protocol is "tcp".
+func (t *TCP) Protocol() string { return "tcp" }
+
+// Address is the bound address after Listen, else the configured one.
+func (t *TCP) Address() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ln != nil {
+		return t.ln.Addr().String()
 	}
-	return l, nil
+	return t.address
 }
 
-// IsLoopback reports whether addr's host is a loopback address or "localhost".
-func IsLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
+// Listen binds the address.
+func (t *TCP) Listen() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch {
+	case t.closed:
+		return fmt.Errorf("listen tcp %s: %w", t.address, net.ErrClosed)
+	case t.ln != nil:
+		return nil
+	}
+	ln, err := net.Listen("tcp", t.address)
 	if err != nil {
-		return false
+		return fmt.Errorf("listen tcp %s: %w", t.address, err)
 	}
-	if host == "localhost" {
-		return true
+	t.ln = ln
+	return nil
+}
+
+// Serve hands the bound listener to c's accept loop.
+func (t *TCP) Serve(c Conns) error {
+	t.mu.Lock()
+	ln, closed := t.ln, t.closed
+	t.mu.Unlock()
+	switch {
+	case closed:
+		return fmt.Errorf("listener %q: %w", t.name, net.ErrClosed)
+	case ln == nil:
+		return fmt.Errorf("listener %q: Serve before Listen", t.name)
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return c.Serve(ln, t.name)
+}
+
+// Close stops accepting.
+func (t *TCP) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed || t.ln == nil {
+		t.closed = true
+		return nil
+	}
+	t.closed = true
+	err := t.ln.Close()
+	if errors.Is(err, net.ErrClosed) {
+		return nil // the broker closed it first, at shutdown
+	}
+	return err
 }

@@ -3,6 +3,7 @@
 //	plume                         broker on 127.0.0.1:1883, anonymous clients allowed on loopback
 //	plume --config plume.yaml     broker as the file says
 //	plume --listen ADDR           override the listeners with one TCP address
+//	plume --ops 127.0.0.1:1880    operations endpoint: /healthz, /debug/pprof/
 //	plume conformance --broker tcp://HOST:PORT   run the conformance suite against any broker
 //	plume plugin new|call ...     scaffold a Wasm plugin, or call a built one without a broker
 package main
@@ -46,7 +47,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	listen := fs.String("listen", "", "serve one TCP address instead of the configured listeners")
 	level := fs.String("log-level", "", "log level: trace, debug, info, warn, error")
 	format := fs.String("log-format", "", "log format: auto, console, json")
-	pprofAddr := fs.String("pprof", "", "serve Go's net/http/pprof profiles on this address (for diagnosis; keep it on loopback)")
+	opsAddr := fs.String("ops", "", "serve the operations endpoint (/healthz, /debug/pprof/) on this address; keep it on loopback")
+	pprofAddr := fs.String("pprof", "", "deprecated: the old name of --ops")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -72,11 +74,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	if *pprofAddr != "" {
-		if err := servePprof(*pprofAddr); err != nil {
-			fmt.Fprintln(stderr, "plume: pprof:", err)
-			return 2
-		}
+	opsAt, err := opsAddress(*opsAddr, *pprofAddr)
+	if err != nil {
+		fmt.Fprintln(stderr, "plume:", err)
+		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -84,6 +85,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "plume:", err)
 		return 1
+	}
+	if *pprofAddr != "" {
+		srv.log.Warn().Msg("--pprof is deprecated: use --ops, which serves the same profiles and /healthz")
+	}
+	if opsAt != "" {
+		if err := srv.startOps(opsAt); err != nil {
+			fmt.Fprintln(stderr, "plume: ops:", err)
+			stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_ = srv.stop(stopCtx) // the ops error is the one to report
+			cancel()
+			return 2
+		}
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

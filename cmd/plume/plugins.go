@@ -11,15 +11,25 @@ import (
 	"github.com/plumemq/plume/cmd/plume/internal/config"
 	"github.com/plumemq/plume/core/hooks"
 	"github.com/plumemq/plume/host"
+	"github.com/plumemq/plume/plugins/builtin"
 )
 
 // hostConfig maps the config file's plugin section onto the host's.
 func hostConfig(c config.Plugins) host.Config {
 	hc := host.Config{Engine: string(c.Engine), CacheDir: c.CacheDir}
 	for _, p := range c.Chain {
+		var wasm []byte
+		if p.Builtin != "" {
+			// Validate has checked the name (were it unknown, the host would
+			// fail to read the label as a file, and the broker not start).
+			// The label tells logs where the module came from.
+			b, _ := builtin.Lookup(p.Builtin)
+			p.Path, wasm = "builtin:"+p.Builtin, b.Wasm
+		}
 		hc.Plugins = append(hc.Plugins, host.PluginConfig{
 			Name:        p.Name,
 			Path:        p.Path,
+			Wasm:        wasm,
 			Config:      []byte(p.Config),
 			MemoryPages: p.MemoryPages,
 			CallTimeout: time.Duration(p.CallTimeout),

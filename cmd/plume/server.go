@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -17,6 +17,7 @@ import (
 	"github.com/plumemq/plume/cmd/plume/internal/config"
 	"github.com/plumemq/plume/core/broker"
 	"github.com/plumemq/plume/host"
+	"github.com/plumemq/plume/ops"
 	"github.com/plumemq/plume/transport"
 )
 
@@ -26,9 +27,11 @@ type server struct {
 	broker     *broker.Broker
 	plugins    *host.Host // nil without a config file
 	configPath string
-	listeners  []net.Listener
+	listeners  []transport.Listener
 	wg         sync.WaitGroup
 	cancel     context.CancelFunc // stops the config watcher
+	ops        *ops.Server        // nil without --ops
+	stopping   atomic.Bool        // stop has begun: /healthz answers 503
 }
 
 // start wires a broker from cfg and starts serving its listeners.
@@ -78,8 +81,13 @@ func start(cfg config.Config, configPath string, logOut io.Writer) (*server, err
 		return nil, err
 	}
 	s.broker = b
+	// Bind every listener before serving any: a taken port stops start-up
+	// before a client is accepted.
 	for _, lc := range cfg.Listeners {
-		l, err := transport.ListenTCP(lc.Address)
+		l, err := transport.New(transport.Config{Name: lc.Name, Type: lc.Type, Address: lc.Address})
+		if err == nil {
+			err = l.Listen()
+		}
 		if err != nil {
 			s.closeListeners()
 			_ = b.Shutdown(context.Background())
@@ -87,14 +95,16 @@ func start(cfg config.Config, configPath string, logOut io.Writer) (*server, err
 			return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
 		}
 		s.listeners = append(s.listeners, l)
-		log.Info().Str("listener", lc.Name).Str("type", lc.Type).Str("address", l.Addr().String()).Msg("listening")
+	}
+	for _, l := range s.listeners {
+		log.Info().Str("listener", l.Name()).Str("type", l.Protocol()).Str("address", l.Address()).Msg("listening")
 		s.wg.Add(1)
-		go func(name string) {
+		go func() {
 			defer s.wg.Done()
-			if err := b.Serve(l, name); err != nil && !errors.Is(err, broker.ErrClosed) {
-				log.Error().Err(err).Str("listener", name).Msg("listener stopped")
+			if err := l.Serve(b); err != nil && !errors.Is(err, broker.ErrClosed) {
+				log.Error().Err(err).Str("listener", l.Name()).Msg("listener stopped")
 			}
-		}(lc.Name)
+		}()
 	}
 	return s, nil
 }
@@ -105,11 +115,14 @@ func (s *server) closeListeners() {
 	}
 }
 
-// stop shuts the broker down (closing its listeners) and waits for the accept loops.
+// stop shuts the broker down (closing its listeners), then the operations
+// endpoint, and waits for every goroutine the server started.
 func (s *server) stop(ctx context.Context) error {
+	s.stopping.Store(true)
 	err := s.broker.Shutdown(ctx)
 	s.closeListeners()
 	s.closePlugins()
+	s.stopOps() // last: /healthz says 503 while the broker drains
 	s.wg.Wait()
 	return err
 }

@@ -1,8 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"io"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -18,4 +23,84 @@ func TestSessionOwnerMismatchReachesTheBroker(t *testing.T) {
 	if o := brokerOptions(cfg, zerolog.Nop(), false); o.SessionOwnerMismatch != broker.OwnerMismatchFresh {
 		t.Fatalf("broker got %v, want fresh", o.SessionOwnerMismatch)
 	}
+}
+
+func TestEveryConfiguredListenerServes(t *testing.T) {
+	cfg, err := config.Parse(strings.NewReader("listeners:\n  - {name: a, address: '127.0.0.1:0'}\n  - {name: b, type: tcp, address: '127.0.0.1:0'}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := start(cfg, "", io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stopServer(t, srv) })
+	if len(srv.listeners) != 2 {
+		t.Fatalf("%d listeners, want 2", len(srv.listeners))
+	}
+	for _, l := range srv.listeners {
+		if got := connack311(t, l.Address()); !bytes.Equal(got, []byte{0x20, 2, 0, 0}) {
+			t.Errorf("listener %s (%s): CONNACK % x, want 20 02 00 00", l.Name(), l.Address(), got)
+		}
+	}
+}
+
+func TestATakenPortStopsStartUpAndFreesTheOthers(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	freeAddr := free.Addr().String()
+	free.Close()
+	cfg := config.Default()
+	cfg.Listeners = []config.Listener{{Name: "first", Address: freeAddr}, {Name: "second", Address: taken.Addr().String()}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if srv, err := start(cfg, "", io.Discard); err == nil {
+		stopServer(t, srv)
+		t.Fatal("start succeeded with a taken port")
+	} else if !strings.Contains(err.Error(), `listener "second"`) || !strings.Contains(err.Error(), taken.Addr().String()) {
+		t.Fatalf("start: %v, want the listener and address named", err)
+	}
+	// The first listener was bound and must have been let go.
+	l, err := net.Listen("tcp", freeAddr)
+	if err != nil {
+		t.Fatalf("the first listener's port is still held after the failed start: %v", err)
+	}
+	l.Close()
+}
+
+func stopServer(t *testing.T, srv *server) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.stop(ctx); err != nil {
+		t.Error(err)
+	}
+}
+
+// connack311 sends an MQTT 3.1.1 CONNECT to addr and returns the 4 bytes of
+// the answer.
+func connack311(t *testing.T, addr string) []byte {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conn.Write([]byte{0x10, 13, 0, 4, 'M', 'Q', 'T', 'T', 4, 2, 0, 30, 0, 1, 't'}); err != nil {
+		t.Fatal(err)
+	}
+	ack := make([]byte, 4)
+	if _, err := io.ReadFull(conn, ack); err != nil {
+		t.Fatal(err)
+	}
+	return ack
 }

@@ -6,6 +6,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"syscall"
@@ -38,6 +39,7 @@ type Broker struct {
 	// sessLimits is what every session is held to, one copy for all.
 	sessLimits *session.Limits
 	dropLog    *ratelog.Limiter // drop warnings, per session
+	storeLog   *ratelog.Limiter // session store failures, per operation
 
 	sessions sync.Map    // client id -> *entry; written under mu, read anywhere
 	retainMu sync.Mutex  // orders writes to retained and the store's copy
@@ -102,11 +104,13 @@ func New(opts Options) (*Broker, error) {
 	b.sessLimits = newSessionLimits(opts.Limits, b.budget)
 	b.dropLog = ratelog.New(dropLogInterval, 1, b.reportDrops)
 	b.hookLog = ratelog.New(hookErrorEvery, 1, b.reportHookFailures)
+	b.storeLog = ratelog.New(storeErrorEvery, 1, b.reportStoreFailures)
 	if b.hooks == nil {
 		b.hooks = hooks.Base{}
 	}
 	b.hooksGen, _ = b.hooks.(generations)
 	if err := b.restore(); err != nil {
+		b.closeLogLimiters()
 		return nil, err
 	}
 	if opts.SysInterval > 0 {
@@ -120,6 +124,7 @@ func New(opts Options) (*Broker, error) {
 func (b *Broker) closeLogLimiters() {
 	b.dropLog.Close()
 	b.hookLog.Close()
+	b.storeLog.Close()
 }
 
 // ErrClosed is returned by Serve once Shutdown has begun.
@@ -245,7 +250,7 @@ func (b *Broker) persistAll() error {
 			rec.Will = &session.Will{Msg: *e.will.msg, PublishAt: e.will.due.UnixNano()}
 		}
 		if err := b.opts.Store.SaveSession(rec); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("save session %q: %w", rec.ID, err))
 		}
 		return true
 	})
@@ -256,7 +261,15 @@ func (b *Broker) persistAll() error {
 func (b *Broker) restore() error {
 	snap, err := b.opts.Store.Load()
 	if err != nil {
-		return err
+		return fmt.Errorf("load session store: %w", err)
+	}
+	for _, rec := range snap.Sessions {
+		// A record this broker cannot read must not be guessed at nor dropped
+		// (session.Store, "Versions"): refuse to start and leave it stored.
+		if rec.Version != session.FormatVersion {
+			return fmt.Errorf("load session store: session %q has format version %d, this broker reads %d: %w",
+				rec.ID, rec.Version, session.FormatVersion, session.ErrUnknownVersion)
+		}
 	}
 	for _, m := range snap.Retained {
 		m := m
@@ -267,7 +280,10 @@ func (b *Broker) restore() error {
 		gone := time.Duration(now.UnixNano() - rec.DisconnectedAt)
 		left := time.Duration(rec.Expiry)*time.Second - gone
 		if rec.DisconnectedAt == 0 || left <= 0 {
-			_ = b.opts.Store.DeleteSession(rec.ID)
+			if err := b.opts.Store.DeleteSession(rec.ID); err != nil {
+				b.storeFailed("delete_session", err).Str("client_id", rec.ID).
+					Msg("deleting a session that expired while the broker was down failed: the next start finds it again")
+			}
 			continue
 		}
 		e := &entry{Session: session.Restore(rec, b.sessionLimits())}

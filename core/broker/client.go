@@ -85,6 +85,7 @@ func newClient(b *Broker, conn net.Conn, listener string) *client {
 	c.info.RemoteAddr = conn.RemoteAddr().String()
 	c.info.Listener = listener
 	c.info.Handle = nextHandle.Add(1)
+	c.readTransportInfo(conn)
 	return c
 }
 
@@ -370,7 +371,6 @@ func (c *client) handleDisconnect(d *packets.Disconnect) error {
 func (c *client) logInfo() *zerolog.Event  { return c.logFields(c.b.log.Info()) }
 func (c *client) logDebug() *zerolog.Event { return c.logFields(c.b.log.Debug()) }
 func (c *client) logWarn() *zerolog.Event  { return c.logFields(c.b.log.Warn()) }
-func (c *client) logError() *zerolog.Event { return c.logFields(c.b.log.Error()) }
 
 func (c *client) logFields(e *zerolog.Event) *zerolog.Event {
 	if c.info.ID != "" {

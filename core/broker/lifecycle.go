@@ -126,7 +126,8 @@ func (b *Broker) detach(c *client, reason packets.ReasonCode, sendWill bool, cau
 		rec := e.Snapshot()
 		rec.DisconnectedAt = time.Now().UnixNano()
 		if err := b.opts.Store.SaveSession(rec); err != nil {
-			c.logError().Err(err).Msg("saving session")
+			b.storeFailed("save_session", err).Str("client_id", c.info.ID).Str("remote", c.info.RemoteAddr).
+				Msg("saving a session failed: it lives on in memory, and a restart loses it")
 		}
 	}
 	b.mu.Unlock()
@@ -180,7 +181,8 @@ func (b *Broker) dropSession(e *entry) endedSession {
 	b.sessions.CompareAndDelete(e.ID, e)
 	e.Close() // what it held goes back to the broker-wide budget
 	if err := b.opts.Store.DeleteSession(e.ID); err != nil {
-		b.log.Error().Err(err).Str("client_id", e.ID).Msg("deleting session")
+		b.storeFailed("delete_session", err).Str("client_id", e.ID).
+			Msg("deleting an ended session failed in the store: a restart restores it")
 	}
 	shared, stranded := e.End()
 	return endedSession{id: e.ID, shared: shared, strandedQoS2: stranded}

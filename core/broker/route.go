@@ -106,13 +106,17 @@ func (b *Broker) retain(m *session.Message) {
 	defer b.retainMu.Unlock()
 	if len(m.Payload) == 0 {
 		if b.retained.Delete(m.Topic) {
-			_ = b.opts.Store.DeleteRetained(m.Topic)
+			if err := b.opts.Store.DeleteRetained(m.Topic); err != nil {
+				b.storeFailed("delete_retained", err).Str("topic", m.Topic).Str("client_id", m.Publisher).
+					Msg("clearing a retained message failed in the store: a restart brings it back")
+			}
 		}
 		return
 	}
 	b.retained.Set(m.Topic, m)
 	if err := b.opts.Store.SaveRetained(*m); err != nil {
-		b.log.Error().Err(err).Str("topic", m.Topic).Msg("saving retained message")
+		b.storeFailed("save_retained", err).Str("topic", m.Topic).Str("client_id", m.Publisher).
+			Msg("saving a retained message failed: a restart loses it")
 	}
 }
 
@@ -124,7 +128,10 @@ func (b *Broker) dropExpiredRetained(m *session.Message) {
 	defer b.retainMu.Unlock()
 	if cur, ok := b.retained.Get(m.Topic); ok && cur == m {
 		b.retained.Delete(m.Topic)
-		_ = b.opts.Store.DeleteRetained(m.Topic)
+		if err := b.opts.Store.DeleteRetained(m.Topic); err != nil {
+			b.storeFailed("delete_retained", err).Str("topic", m.Topic).
+				Msg("dropping an expired retained message failed in the store: a restart brings it back, still expired")
+		}
 	}
 }
 

@@ -293,7 +293,7 @@ func TestMemoryStoreRetained(t *testing.T) {
 	if len(snap.Retained) != 1 || string(snap.Retained[0].Payload) != "2" {
 		t.Fatalf("retained %+v", snap.Retained)
 	}
-	_ = store.SaveSession(session.Record{ID: "x"})
+	_ = store.SaveSession(session.Record{Version: session.FormatVersion, ID: "x"})
 	_ = store.DeleteSession("x")
 	if snap, _ := store.Load(); len(snap.Sessions) != 0 {
 		t.Fatal("deleted session still stored")

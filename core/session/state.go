@@ -83,7 +83,7 @@ func (s *Session) Stats() Stats {
 func (s *Session) Snapshot() Record {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := Record{ID: s.ID, Owner: s.Owner, Expiry: s.expiry}
+	r := Record{Version: FormatVersion, ID: s.ID, Owner: s.Owner, Expiry: s.expiry}
 	for _, sub := range s.subs {
 		r.Subscriptions = append(r.Subscriptions, sub)
 	}

@@ -199,11 +199,11 @@ func TestDocRefCheckerCatchesDrift(t *testing.T) {
 		"| gone | `core/broker/nothing.go` | `publish` |",
 		"| moved | `core/broker/route.go` | `handlePublish` |",
 		"| bare | `route.go` |",
-		"| folder | `store/` |",
-		"| folder | `store/` (planned) |",
+		"| folder | `nowhere/` |",
+		"| folder | `nowhere/` (planned) |",
 	}
 	problems, _, _ := checkDocRefs(t, root, "x.md", lines)
-	want := []string{"x.md:3: core/broker/nothing.go", "x.md:4: handlePublish", "x.md:5: route.go", "x.md:6: store/"}
+	want := []string{"x.md:3: core/broker/nothing.go", "x.md:4: handlePublish", "x.md:5: route.go", "x.md:6: nowhere/"}
 	if len(problems) != len(want) {
 		t.Fatalf("got %d problems, want %d:\n%s", len(problems), len(want), strings.Join(problems, "\n"))
 	}

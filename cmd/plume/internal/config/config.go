@@ -16,6 +16,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/plumemq/plume/core/broker"
+	"github.com/plumemq/plume/plugins/builtin"
+	"github.com/plumemq/plume/transport"
 )
 
 // Config is the whole configuration file.
@@ -50,6 +52,9 @@ type Plugins struct {
 type Plugin struct {
 	Name string `yaml:"name"`
 	Path string `yaml:"path"` // the .wasm file, watched for changes; relative to the config file
+	// Builtin names a plugin built into plume (plugins/builtin) instead of a
+	// Path: one of the two, not both.
+	Builtin string `yaml:"builtin"`
 	// Config is handed to the plugin's init, which may refuse it: a string
 	// verbatim, a mapping or list as JSON.
 	Config      PluginConfig `yaml:"config"`
@@ -141,7 +146,7 @@ func (m *OwnerMismatch) UnmarshalYAML(n *yaml.Node) error {
 // Listener is one address the broker serves.
 type Listener struct {
 	Name    string `yaml:"name"`
-	Type    string `yaml:"type"` // tcp
+	Type    string `yaml:"type"` // a transport type (transport.Types); "" is tcp
 	Address string `yaml:"address"`
 }
 
@@ -202,7 +207,7 @@ func Load(path string) (Config, error) {
 	}
 	dir := filepath.Dir(path)
 	for i := range cfg.Plugins.Chain {
-		if p := &cfg.Plugins.Chain[i]; !filepath.IsAbs(p.Path) {
+		if p := &cfg.Plugins.Chain[i]; p.Path != "" && !filepath.IsAbs(p.Path) {
 			p.Path = filepath.Join(dir, p.Path)
 		}
 	}
@@ -243,15 +248,11 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("listeners[%d].name: %q is used twice", i, l.Name)
 		}
 		names[l.Name] = true
-		if l.Type == "" {
-			l.Type = "tcp"
+		tc := transport.Config{Name: l.Name, Type: l.Type, Address: l.Address}
+		if err := tc.Validate(); err != nil {
+			return fmt.Errorf("listeners[%d].%w", i, err)
 		}
-		if l.Type != "tcp" {
-			return fmt.Errorf("listeners[%d].type: %q is not supported (tcp)", i, l.Type)
-		}
-		if l.Address == "" {
-			return fmt.Errorf("listeners[%d].address: required", i)
-		}
+		l.Type = tc.Type
 	}
 	switch c.Log.Level {
 	case "trace", "debug", "info", "warn", "error":
@@ -270,8 +271,12 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("plugins.chain[%d].name: required", i)
 		case names[p.Name]:
 			return fmt.Errorf("plugins.chain[%d].name: %q is used twice", i, p.Name)
-		case p.Path == "":
-			return fmt.Errorf("plugins.chain[%d].path: required", i)
+		case p.Path == "" && p.Builtin == "":
+			return fmt.Errorf("plugins.chain[%d].path: required (or builtin: one of %s)", i, strings.Join(builtin.Names(), ", "))
+		case p.Path != "" && p.Builtin != "":
+			return fmt.Errorf("plugins.chain[%d].builtin: give path or builtin, not both", i)
+		case p.Builtin != "" && !isBuiltin(p.Builtin):
+			return fmt.Errorf("plugins.chain[%d].builtin: %q is not a built-in plugin (%s)", i, p.Builtin, strings.Join(builtin.Names(), ", "))
 		case p.PoolSize < 0:
 			return fmt.Errorf("plugins.chain[%d].pool_size: must not be negative", i)
 		case p.Fuel != 0 && c.Plugins.Engine != "wasmtime":
@@ -297,6 +302,11 @@ func (c *Config) Validate() error {
 			l.MaxQueuedBytesTotal, l.MaxQueuedBytes)
 	}
 	return nil
+}
+
+func isBuiltin(name string) bool {
+	_, ok := builtin.Lookup(name)
+	return ok
 }
 
 // cleanYAMLError drops the library's prefix so the message starts at the line.

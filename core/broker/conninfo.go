@@ -1,0 +1,35 @@
+package broker
+
+import "net"
+
+// TransportInfo is what a transport learned about a connection that the MQTT
+// stream does not carry. The broker reads it once, before CONNECT, into the
+// hooks.Client that every hook call sees.
+type TransportInfo struct {
+	// CertSubject is the subject of the client certificate that mutual TLS
+	// verified; "" without one. It must never be set from anything the client
+	// could choose unverified: authenticate plugins may trust it.
+	CertSubject string
+}
+
+// TransportConn is a net.Conn that carries TransportInfo. A transport whose
+// connections know more than their bytes (mutual TLS, issue 10) hands
+// ServeConn or Serve a conn implementing it; plain TCP conns do not, and
+// their TransportInfo is the zero value.
+//
+// This is the seam rather than an argument to ServeConn so that a listener
+// which only wraps a net.Listener (tls.NewListener, a PROXY protocol reader)
+// can use Serve's accept loop unchanged. A wrapper that does not expose the
+// TCP socket (syscall.Conn) cannot be parked while idle; that is the price of
+// any conn that buffers, TLS included.
+type TransportConn interface {
+	net.Conn
+	TransportInfo() TransportInfo
+}
+
+// readTransportInfo copies what conn's transport knows into c.info.
+func (c *client) readTransportInfo(conn net.Conn) {
+	if tc, ok := conn.(TransportConn); ok {
+		c.info.CertSubject = tc.TransportInfo().CertSubject
+	}
+}

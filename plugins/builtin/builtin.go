@@ -1,0 +1,59 @@
+// Package builtin is the registry of the plugins built into plume: Wasm
+// modules embedded in the binary, which a chain entry names with
+// `builtin: NAME` instead of a `path`. They run in the plugin host exactly as
+// a plugin loaded from a file does (same ABI, limits, pool, failure policy);
+// only where the bytes come from differs, and they are never watched for
+// changes.
+//
+// Why embedded Wasm and not Go hooks (docs/decisions/0018-seams.md): a
+// built-in is then an ordinary plugin, written with the SDKs our users have,
+// tested through the same host, and one a user can copy, change and load
+// from a file; the broker keeps one path for policy.
+//
+// Adding one: a folder here with its source, its built .wasm and a README
+// (sections Syntax, Examples, Metrics, as CoreDNS's plugin READMEs), a row in
+// registry below, and a test through a real broker (builtin_test.go). The
+// order of registry is the order Names lists them.
+package builtin
+
+import (
+	_ "embed"
+	"slices"
+)
+
+// Plugin is a built-in plugin.
+type Plugin struct {
+	// Name is what a chain entry's builtin key names.
+	Name string
+	// Summary is one line for help and errors.
+	Summary string
+	// Wasm is the module, ABI v1 (plugin-sdk/ABI.md).
+	Wasm []byte
+}
+
+//go:embed denyall/deny_all.wasm
+var denyAll []byte
+
+// registry is every built-in, in one ordered place (CoreDNS's plugin.cfg is
+// the model): what a binary ships can be read off this list.
+var registry = []Plugin{
+	{Name: "deny-all", Summary: "denies every connect, publish and subscribe that reaches it: put it last to close a chain", Wasm: denyAll},
+}
+
+// Lookup returns the built-in called name.
+func Lookup(name string) (Plugin, bool) {
+	i := slices.IndexFunc(registry, func(p Plugin) bool { return p.Name == name })
+	if i < 0 {
+		return Plugin{}, false
+	}
+	return registry[i], true
+}
+
+// Names lists the built-ins in registry order.
+func Names() []string {
+	names := make([]string, len(registry))
+	for i, p := range registry {
+		names[i] = p.Name
+	}
+	return names
+}

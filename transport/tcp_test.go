@@ -1,0 +1,166 @@
+package transport_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/plumemq/plume/core/broker"
+	"github.com/plumemq/plume/transport"
+)
+
+const wait = 5 * time.Second
+
+// connect311 is an MQTT 3.1.1 CONNECT with clean session, client id "t".
+var connect311 = []byte{0x10, 13, 0, 4, 'M', 'Q', 'T', 'T', 4, 2, 0, 30, 0, 1, 't'}
+
+func TestTCPListenerHandsConnectionsToTheBroker(t *testing.T) {
+	b, err := broker.New(broker.Options{AllowAnonymous: true, SysInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := transport.New(transport.Config{Name: "plain", Address: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Protocol() != "tcp" || l.Name() != "plain" {
+		t.Fatalf("protocol %q name %q, want tcp and plain", l.Protocol(), l.Name())
+	}
+	if err := l.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	if strings.HasSuffix(l.Address(), ":0") {
+		t.Fatalf("Address() = %s after Listen, want the bound port", l.Address())
+	}
+	served := make(chan error, 1)
+	go func() { served <- l.Serve(b) }()
+
+	conn, err := net.DialTimeout("tcp", l.Address(), wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(wait))
+	if _, err := conn.Write(connect311); err != nil {
+		t.Fatal(err)
+	}
+	ack := make([]byte, 4)
+	if _, err := io.ReadFull(conn, ack); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(ack, []byte{0x20, 2, 0, 0}) {
+		t.Fatalf("CONNACK % x, want 20 02 00 00", ack)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := b.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-served:
+		if !errors.Is(err, broker.ErrClosed) {
+			t.Fatalf("Serve returned %v after shutdown, want broker.ErrClosed", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("Serve still running after the broker shut down")
+	}
+	if err := l.Close(); err != nil {
+		t.Fatalf("Close after the broker closed the socket: %v", err)
+	}
+}
+
+func TestCloseStopsServe(t *testing.T) {
+	b, err := broker.New(broker.Options{SysInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = b.Shutdown(context.Background()) }()
+	l := transport.NewTCP("a", "127.0.0.1:0")
+	if err := l.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- l.Serve(b) }()
+	addr := l.Address()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-served:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Serve returned %v, want net.ErrClosed", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("Serve still running after Close")
+	}
+	if c, err := net.DialTimeout("tcp", addr, wait); err == nil {
+		c.Close()
+		t.Fatalf("%s still accepts after Close", addr)
+	}
+	if err := l.Listen(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Listen after Close: %v, want net.ErrClosed", err)
+	}
+}
+
+func TestListenOnATakenAddressNamesIt(t *testing.T) {
+	first := transport.NewTCP("first", "127.0.0.1:0")
+	if err := first.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	err := transport.NewTCP("second", first.Address()).Listen()
+	if err == nil || !strings.Contains(err.Error(), first.Address()) {
+		t.Fatalf("second Listen on %s: %v, want an error naming the address", first.Address(), err)
+	}
+}
+
+func TestServeBeforeListenIsAnError(t *testing.T) {
+	if err := transport.NewTCP("a", "127.0.0.1:0").Serve(nil); err == nil {
+		t.Fatal("Serve before Listen returned nil")
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   transport.Config
+		want string // "" = valid
+	}{
+		{"type defaults to tcp", transport.Config{Address: ":1"}, ""},
+		{"unknown type names the known ones", transport.Config{Type: "quic", Address: ":1"}, `type: "quic" is not supported (tcp)`},
+		{"address required", transport.Config{Type: "tcp"}, "address: required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tc.in
+			err := c.Validate()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("Validate: %v", err)
+			case tc.want == "" && c.Type != "tcp":
+				t.Fatalf("Type after Validate = %q, want tcp", c.Type)
+			case tc.want != "" && (err == nil || err.Error() != tc.want):
+				t.Fatalf("Validate: %v, want %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := transport.New(transport.Config{Name: "x", Type: "ws", Address: ":1"}); !errors.Is(err, transport.ErrUnknownType) {
+		t.Fatalf("New with an unknown type: %v, want ErrUnknownType", err)
+	}
+}
+
+func TestIsLoopback(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:1883": true, "[::1]:1883": true, "localhost:1883": true,
+		"0.0.0.0:1883": false, ":1883": false, "10.0.0.1:1883": false, "nonsense": false,
+	} {
+		if got := transport.IsLoopback(addr); got != want {
+			t.Errorf("IsLoopback(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}
