@@ -18,13 +18,15 @@ type stats struct {
 	willsSent   atomic.Uint64
 
 	// Drops by cause (queues.go); dropped counts them all, and more.
-	droppedQueueFull  atomic.Uint64
-	droppedQueueBytes atomic.Uint64
-	droppedBudget     atomic.Uint64
-	droppedQoS0       atomic.Uint64
-	slowConsumers     atomic.Uint64
-	handedOver        atomic.Uint64 // see Stats.SharedHandedOver
-	sharedLost        atomic.Uint64 // see Stats.SharedDropped
+	droppedQueueFull     atomic.Uint64
+	droppedQueueBytes    atomic.Uint64
+	droppedBudget        atomic.Uint64
+	droppedQoS0          atomic.Uint64
+	slowConsumers        atomic.Uint64
+	handedOver           atomic.Uint64 // see Stats.SharedHandedOver
+	sharedLost           atomic.Uint64 // see Stats.SharedDropped
+	backpressureWaits    atomic.Uint64 // see Stats.BackpressureWaits
+	backpressureTimeouts atomic.Uint64 // see Stats.BackpressureTimeouts
 }
 
 // Stats is a snapshot of the broker's counters since it started. Each
@@ -105,6 +107,14 @@ type Stats struct {
 	// that went to no other member: none was left, or a QoS 2 delivery had
 	// already been sent [MQTT-4.8.2-5]. They are counted in Dropped as well.
 	SharedDropped uint64
+	// BackpressureWaits counts the times a publisher's connection stopped
+	// reading because its message took a subscriber's session past its queue
+	// limit (Limits.QueueFull backpressure).
+	BackpressureWaits uint64
+	// BackpressureTimeouts counts the sessions a waiting publisher stopped
+	// waiting for after Limits.BackpressureMaxWait; those sessions drop, as
+	// in drop mode, until they are back under their limits.
+	BackpressureTimeouts uint64
 }
 
 // Stats returns a snapshot of the counters.
@@ -124,15 +134,17 @@ func (b *Broker) Stats() Stats {
 		Subscriptions:    b.router.Count(),
 		Retained:         b.retained.Len(),
 
-		PartialPacketBytes:  b.partials.inUse(),
-		DroppedQueueFull:    b.stats.droppedQueueFull.Load(),
-		DroppedQueueBytes:   b.stats.droppedQueueBytes.Load(),
-		DroppedMemoryBudget: b.stats.droppedBudget.Load(),
-		DroppedQoS0:         b.stats.droppedQoS0.Load(),
-		QueuedBytes:         b.budget.Used(),
-		SlowConsumers:       b.stats.slowConsumers.Load(),
-		SharedHandedOver:    b.stats.handedOver.Load(),
-		SharedDropped:       b.stats.sharedLost.Load(),
+		PartialPacketBytes:   b.partials.inUse(),
+		DroppedQueueFull:     b.stats.droppedQueueFull.Load(),
+		DroppedQueueBytes:    b.stats.droppedQueueBytes.Load(),
+		DroppedMemoryBudget:  b.stats.droppedBudget.Load(),
+		DroppedQoS0:          b.stats.droppedQoS0.Load(),
+		QueuedBytes:          b.budget.Used(),
+		SlowConsumers:        b.stats.slowConsumers.Load(),
+		SharedHandedOver:     b.stats.handedOver.Load(),
+		SharedDropped:        b.stats.sharedLost.Load(),
+		BackpressureWaits:    b.stats.backpressureWaits.Load(),
+		BackpressureTimeouts: b.stats.backpressureTimeouts.Load(),
 	}
 	b.sessions.Range(func(_, _ any) bool { s.Sessions++; return true })
 	return s

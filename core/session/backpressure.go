@@ -58,13 +58,15 @@ func (s *Session) Room() <-chan struct{} {
 // GiveUp tells the session that a publisher stopped waiting for it to make
 // room (its bounded wait passed). Until the session is back under its soft
 // limits, OfferOver takes nothing past them: a stalled subscriber costs its
-// publishers one bounded wait per episode, not one per message.
-func (s *Session) GiveUp() {
+// publishers one bounded wait per episode, not one per message. It reports
+// whether the session was still over its limits.
+func (s *Session) GiveUp() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.closed && !s.ended && s.full() {
 		s.stalled = true
 	}
+	return s.stalled
 }
 
 // wake closes the room channel once the session is back under its soft
