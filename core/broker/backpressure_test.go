@@ -246,3 +246,39 @@ func TestBackpressureWaitingPublisherIsTakenOverPromptly(t *testing.T) {
 		t.Fatal("the takeover of a publisher waiting for room did not complete")
 	}
 }
+
+// The broker's wait is its own silence, not the client's: a publisher held
+// longer than its keep-alive allows is not disconnected for it, and its
+// PINGREQ sent meanwhile is answered once the broker reads again. The
+// keep-alive close [MQTT-3.1.2-22] is about the client's silence.
+func TestBackpressureWaitDoesNotCountAgainstKeepAlive(t *testing.T) {
+	tb := startBroker(t, broker.Options{AllowAnonymous: true, Limits: broker.Limits{
+		MaxQueued: 1, QueueFull: broker.QueueFullBackpressure, BackpressureMaxWait: 2 * time.Second,
+	}})
+	s, _ := connectRaw(t, tb.addr, receiveMax("bp-deaf", 1))
+	s.subscribe(1, sub("bp/deaf", 1))
+	cp := v5Connect("bp-alive")
+	cp.KeepAlive = 1 // the broker gives up on it after 1.5 s of silence
+	c, _ := connectRaw(t, tb.addr, cp)
+	// In flight, queued, then over: the reader waits 2 s. The PINGREQ's
+	// first byte arrives with them, so the reader is in the middle of a
+	// packet when it reads again, with the deadline it had set before.
+	var burst []byte
+	for i := uint16(1); i <= 3; i++ {
+		p := packets.Publish{Topic: "bp/deaf", QoS: 1, PacketID: i, Payload: []byte{byte(i)}}
+		burst = p.Append(burst, c.v)
+	}
+	ping := (&packets.Pingreq{}).Append(nil, c.v)
+	c.write(append(burst, ping[0]))
+	for i := uint16(1); i <= 3; i++ {
+		c.expectAck(packets.TypePuback, i)
+	}
+	c.write(ping[1:])
+	_ = c.conn.SetReadDeadline(time.Now().Add(generous))
+	if pk, err := packets.ReadPacket(c.r, c.v, 0); err != nil || pk.Type() != packets.TypePingresp {
+		t.Fatalf("after the broker's wait: %v %v, want PINGRESP", pk, err)
+	}
+	if bs := tb.Stats(); bs.BackpressureTimeouts != 1 {
+		t.Fatalf("%d waits timed out, want 1 (the subscriber never reads)", bs.BackpressureTimeouts)
+	}
+}
