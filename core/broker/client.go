@@ -119,10 +119,12 @@ var errClientDisconnect = errors.New("client disconnected")
 func (c *client) run() {
 	defer c.b.wg.Done()
 	err := c.serve()
-	c.batch.flush() // what the last packets delivered
 	if err == errParked {
+		// Nothing to flush: serve flushed before it waited on the socket, and
+		// the batch may already belong to the goroutine that unparked us.
 		return
 	}
+	c.batch.flush() // what the last packets delivered
 	c.finish(err)
 }
 
