@@ -88,7 +88,7 @@ func (c *client) awaitRoom() time.Duration {
 	// What the publishes queued for the subscribers must reach them before
 	// they can acknowledge it.
 	c.batch.flush()
-	c.b.stats.backpressureWaits.Add(1)
+	c.b.stats.bpWaits.Add(1)
 	start := time.Now()
 	timer := time.NewTimer(c.b.opts.Limits.BackpressureMaxWait)
 	defer timer.Stop()
@@ -117,7 +117,7 @@ wait:
 // giveUp stops waiting for e, and counts it if it was still over its limits.
 func (c *client) giveUp(e *entry) {
 	if e.GiveUp() {
-		c.b.stats.backpressureTimeouts.Add(1)
+		c.b.stats.bpTimeouts.Add(1)
 	}
 }
 

@@ -18,15 +18,17 @@ type stats struct {
 	willsSent   atomic.Uint64
 
 	// Drops by cause (queues.go); dropped counts them all, and more.
-	droppedQueueFull     atomic.Uint64
-	droppedQueueBytes    atomic.Uint64
-	droppedBudget        atomic.Uint64
-	droppedQoS0          atomic.Uint64
-	slowConsumers        atomic.Uint64
-	handedOver           atomic.Uint64 // see Stats.SharedHandedOver
-	sharedLost           atomic.Uint64 // see Stats.SharedDropped
-	backpressureWaits    atomic.Uint64 // see Stats.BackpressureWaits
-	backpressureTimeouts atomic.Uint64 // see Stats.BackpressureTimeouts
+	droppedQueueFull  atomic.Uint64
+	droppedQueueBytes atomic.Uint64
+	droppedBudget     atomic.Uint64
+	droppedQoS0       atomic.Uint64
+	slowConsumers     atomic.Uint64
+	handedOver        atomic.Uint64 // see Stats.SharedHandedOver
+	sharedLost        atomic.Uint64 // see Stats.SharedDropped
+
+	// Backpressure (backpressure.go).
+	bpWaits    atomic.Uint64 // see Stats.BackpressureWaits
+	bpTimeouts atomic.Uint64 // see Stats.BackpressureTimeouts
 }
 
 // Stats is a snapshot of the broker's counters since it started. Each
@@ -134,18 +136,17 @@ func (b *Broker) Stats() Stats {
 		Subscriptions:    b.router.Count(),
 		Retained:         b.retained.Len(),
 
-		PartialPacketBytes:   b.partials.inUse(),
-		DroppedQueueFull:     b.stats.droppedQueueFull.Load(),
-		DroppedQueueBytes:    b.stats.droppedQueueBytes.Load(),
-		DroppedMemoryBudget:  b.stats.droppedBudget.Load(),
-		DroppedQoS0:          b.stats.droppedQoS0.Load(),
-		QueuedBytes:          b.budget.Used(),
-		SlowConsumers:        b.stats.slowConsumers.Load(),
-		SharedHandedOver:     b.stats.handedOver.Load(),
-		SharedDropped:        b.stats.sharedLost.Load(),
-		BackpressureWaits:    b.stats.backpressureWaits.Load(),
-		BackpressureTimeouts: b.stats.backpressureTimeouts.Load(),
+		PartialPacketBytes:  b.partials.inUse(),
+		DroppedQueueFull:    b.stats.droppedQueueFull.Load(),
+		DroppedQueueBytes:   b.stats.droppedQueueBytes.Load(),
+		DroppedMemoryBudget: b.stats.droppedBudget.Load(),
+		DroppedQoS0:         b.stats.droppedQoS0.Load(),
+		QueuedBytes:         b.budget.Used(),
+		SlowConsumers:       b.stats.slowConsumers.Load(),
+		SharedHandedOver:    b.stats.handedOver.Load(),
+		SharedDropped:       b.stats.sharedLost.Load(),
 	}
+	s.BackpressureWaits, s.BackpressureTimeouts = b.stats.bpWaits.Load(), b.stats.bpTimeouts.Load()
 	b.sessions.Range(func(_, _ any) bool { s.Sessions++; return true })
 	return s
 }
