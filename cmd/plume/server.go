@@ -183,6 +183,7 @@ func brokerOptions(cfg config.Config, log zerolog.Logger, anonymous bool) broker
 			MaxQueuedBytes:        int64(l.MaxQueuedBytes),
 			MaxQueuedBytesTotal:   int64(l.MaxQueuedBytesTotal),
 			SlowConsumerTimeout:   time.Duration(l.SlowConsumerTimeout),
+			QueueFull:             broker.QueueFullPolicy(l.QueueFull),
 		},
 	}
 	if l.MaxQoS != nil {

@@ -61,8 +61,9 @@ type client struct {
 	writeFailed bool
 	slowKicked  bool // disconnected as a slow consumer (queues.go), under wmu
 
-	stop atomic.Pointer[stopRequest] // set by kick
-	done chan struct{}               // closed when cleanup has finished
+	stop    atomic.Pointer[stopRequest] // set by kick
+	stopped chan struct{}               // closed on stop for a reader waiting in awaitRoom; under wmu, made by it
+	done    chan struct{}               // closed when cleanup has finished
 
 	// Parking (park.go): an idle connection has no goroutine.
 	keepTimer   *time.Timer // keep-alive while parked; owned by whoever parks or unparks
@@ -105,6 +106,7 @@ func (c *client) kick(reason packets.ReasonCode, will bool) {
 func (c *client) stopWith(req *stopRequest) {
 	if c.stop.CompareAndSwap(nil, req) {
 		_ = c.conn.SetReadDeadline(time.Unix(1, 0)) // wakes the reader now
+		c.wakeWaiter()                              // or, if it waits for room (backpressure.go)
 		c.unpark()                                  // or starts one, if parked
 	}
 }
@@ -118,10 +120,12 @@ var errClientDisconnect = errors.New("client disconnected")
 func (c *client) run() {
 	defer c.b.wg.Done()
 	err := c.serve()
-	c.batch.flush() // what the last packets delivered
 	if err == errParked {
+		// Nothing to flush: serve flushed before it waited on the socket, and
+		// the batch may already belong to the goroutine that unparked us.
 		return
 	}
+	c.batch.flush() // what the last packets delivered
 	c.finish(err)
 }
 
@@ -189,6 +193,17 @@ func (c *client) serve() error {
 		}
 		if err != nil {
 			return err
+		}
+		if len(c.batch.over) > 0 {
+			// Backpressure: read nothing more until the sessions this publish
+			// overfilled have room. The wait is the broker's silence, not the
+			// client's: it does not count against the keep-alive.
+			waited := c.awaitRoom()
+			c.rd.lastRead = c.rd.lastRead.Add(waited)
+			if now := time.Now(); wait > 0 {
+				_ = c.conn.SetReadDeadline(now.Add(wait))
+				deadlineSet = now
+			}
 		}
 	}
 }

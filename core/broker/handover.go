@@ -47,8 +47,8 @@ func (b *Broker) offerShared(m *session.Message, s *topics.Subscription, share s
 		return false, true
 	}
 	e := v.(*entry)
-	switch o := e.Offer(d, now, batch); o {
-	case session.Accepted:
+	switch o := b.offer(e, d, m, now, batch); o {
+	case session.Accepted, session.AcceptedOver:
 		return true, false
 	case session.Gone:
 		return false, true

@@ -83,6 +83,13 @@ type Limits struct {
 	// messages (its write buffer over MaxWriteBuffer, never catching up)
 	// before it is disconnected with 0x97 Quota exceeded; negative = never.
 	SlowConsumerTimeout time.Duration
+	// QueueFull is what a publisher's message does to a session over
+	// MaxQueued or MaxQueuedBytes: dropped (the default) or, with
+	// QueueFullBackpressure, taken and the publisher slowed (backpressure.go).
+	QueueFull QueueFullPolicy
+	// BackpressureMaxWait bounds how long a publisher's reader waits for the
+	// sessions it overfilled to make room (QueueFullBackpressure).
+	BackpressureMaxWait time.Duration
 }
 
 // Defaults returns o with every zero field set to its default.
@@ -108,6 +115,7 @@ func (o Options) Defaults() Options {
 	setDefault(&l.MaxQueuedBytes, 64<<20)
 	setDefault(&l.MaxQueuedBytesTotal, 1<<30)
 	setDefault(&l.SlowConsumerTimeout, 30*time.Second)
+	setDefault(&l.BackpressureMaxWait, time.Second)
 	if l.MaxQoS == nil {
 		q := byte(2)
 		l.MaxQoS = &q

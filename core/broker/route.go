@@ -83,8 +83,8 @@ func (b *Broker) deliverMerged(m *session.Message, subs []topics.Subscription, n
 		return false
 	}
 	e := v.(*entry)
-	switch o := e.Offer(d, now, batch); o {
-	case session.Accepted:
+	switch o := b.offer(e, d, m, now, batch); o {
+	case session.Accepted, session.AcceptedOver:
 		return true
 	case session.Gone:
 		return false

@@ -25,6 +25,10 @@ type stats struct {
 	slowConsumers     atomic.Uint64
 	handedOver        atomic.Uint64 // see Stats.SharedHandedOver
 	sharedLost        atomic.Uint64 // see Stats.SharedDropped
+
+	// Backpressure (backpressure.go).
+	bpWaits    atomic.Uint64 // see Stats.BackpressureWaits
+	bpTimeouts atomic.Uint64 // see Stats.BackpressureTimeouts
 }
 
 // Stats is a snapshot of the broker's counters since it started. Each
@@ -105,6 +109,14 @@ type Stats struct {
 	// that went to no other member: none was left, or a QoS 2 delivery had
 	// already been sent [MQTT-4.8.2-5]. They are counted in Dropped as well.
 	SharedDropped uint64
+	// BackpressureWaits counts the times a publisher's connection stopped
+	// reading because its message took a subscriber's session past its queue
+	// limit (Limits.QueueFull backpressure).
+	BackpressureWaits uint64
+	// BackpressureTimeouts counts the sessions a waiting publisher stopped
+	// waiting for after Limits.BackpressureMaxWait; those sessions drop, as
+	// in drop mode, until they are back under their limits.
+	BackpressureTimeouts uint64
 }
 
 // Stats returns a snapshot of the counters.
@@ -134,6 +146,7 @@ func (b *Broker) Stats() Stats {
 		SharedHandedOver:    b.stats.handedOver.Load(),
 		SharedDropped:       b.stats.sharedLost.Load(),
 	}
+	s.BackpressureWaits, s.BackpressureTimeouts = b.stats.bpWaits.Load(), b.stats.bpTimeouts.Load()
 	b.sessions.Range(func(_, _ any) bool { s.Sessions++; return true })
 	return s
 }

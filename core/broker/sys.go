@@ -70,6 +70,10 @@ var sysTopics = [...]SysTopic{
 		func(_ *Broker, s *Stats) string { return utoa(s.SharedHandedOver) }},
 	{"shared/dropped", "SharedDropped", "SharedDropped counts shared-subscription deliveries of an ended session that went to no other member: none was left, or a QoS 2 delivery had already been sent [MQTT-4.8.2-5]. They are counted in Dropped as well.",
 		func(_ *Broker, s *Stats) string { return utoa(s.SharedDropped) }},
+	{"clients/backpressure/waits", "BackpressureWaits", "BackpressureWaits counts the times a publisher's connection stopped reading because its message took a subscriber's session past its queue limit (Limits.QueueFull backpressure).",
+		func(_ *Broker, s *Stats) string { return utoa(s.BackpressureWaits) }},
+	{"clients/backpressure/timeouts", "BackpressureTimeouts", "BackpressureTimeouts counts the sessions a waiting publisher stopped waiting for after Limits.BackpressureMaxWait; those sessions drop, as in drop mode, until they are back under their limits.",
+		func(_ *Broker, s *Stats) string { return utoa(s.BackpressureTimeouts) }},
 }
 
 // SysTopics returns the topics the broker publishes under $SYS/broker/, in

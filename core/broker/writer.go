@@ -76,6 +76,9 @@ func (c *client) startFlusher() {
 type flushBatch struct {
 	owed []*client
 	n    int // packets read since the last flush
+	// over are the sessions this reader's publishes took past their soft
+	// limits (backpressure.go); it waits for them before reading on.
+	over []*entry
 }
 
 // Defer implements session.Batch.

@@ -58,7 +58,7 @@ func (b *Budget) take(n int64) bool {
 // Outcome is what became of a delivery offered to a session.
 type Outcome uint8
 
-// The outcomes. Every one but Accepted and Gone is a drop, which the session
+// The outcomes. Every one but Accepted, AcceptedOver and Gone is a drop, which the session
 // counts in Stats.Dropped.
 const (
 	Accepted       Outcome = iota // sent, or queued behind the window
@@ -68,6 +68,7 @@ const (
 	DropQueueBytes                // Limits.MaxBytes would be passed
 	DropBudget                    // the broker-wide Budget would be passed
 	Gone                          // the session has ended (Close); not a drop
+	AcceptedOver                  // taken past the soft limits by OfferOver (backpressure.go); not a drop
 )
 
 var outcomeNames = [...]string{
@@ -78,6 +79,7 @@ var outcomeNames = [...]string{
 	DropQueueBytes: "queue bytes",
 	DropBudget:     "memory budget",
 	Gone:           "session gone",
+	AcceptedOver:   "accepted over the limit",
 }
 
 func (o Outcome) String() string {
@@ -88,18 +90,23 @@ func (o Outcome) String() string {
 }
 
 // hold reserves the bytes of d for the session, within its own bound and the
-// shared budget; it reports the drop outcome when it cannot. The caller holds
-// s.mu.
-func (s *Session) hold(d *Delivery) Outcome {
+// shared budget; it reports the drop outcome when it cannot. With over, the
+// session's own bound may be passed up to overfillFactor times
+// (AcceptedOver); the shared budget never is. The caller holds s.mu.
+func (s *Session) hold(d *Delivery, over bool) Outcome {
 	n := d.Msg.Size()
+	taken := Accepted
 	if s.limits.MaxBytes > 0 && s.held+n > s.limits.MaxBytes {
-		return DropQueueBytes
+		if !over || s.held+n > overfillFactor*s.limits.MaxBytes {
+			return DropQueueBytes
+		}
+		taken = AcceptedOver
 	}
 	if s.limits.Budget != nil && !s.limits.Budget.take(n) {
 		return DropBudget
 	}
 	s.held += n
-	return Accepted
+	return taken
 }
 
 // forceHold accounts for d without checking the bounds: it is already held
@@ -141,4 +148,5 @@ func (s *Session) Close() {
 	s.out.each(func(d *Delivery) { s.release(d) })
 	s.pending.each(func(d *Delivery) { s.release(d) })
 	s.closed = true
+	s.wake() // a publisher waiting for this session waits no more
 }

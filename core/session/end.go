@@ -10,6 +10,7 @@ package session
 func (s *Session) End() (handOver []Delivery, strandedQoS2 int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.wake() // a publisher waiting for this session waits no more
 	s.ended = true
 	var inflight []uint16
 	s.out.each(func(d *Delivery) {

@@ -57,6 +57,10 @@ type Session struct {
 	nextID  uint16
 	closed  bool // Close was called: nothing more is taken
 	ended   bool // End was called: shared deliveries were handed over
+	// Backpressure (backpressure.go): closed and cleared when the session is
+	// back under its soft limits; made only when a publisher waits for it.
+	room    chan struct{}
+	stalled bool // a waiting publisher gave up on this full episode
 }
 
 // New makes an empty session that holds messages for its client, while it is
@@ -77,6 +81,7 @@ func New(id string, limits *Limits) *Session {
 func (s *Session) Attach(sink Sink, window int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.wake() // the drain below may make room
 	s.sink, s.window = sink, int32(min(max(window, 1), 1<<16))
 	s.out.each(func(d *Delivery) {
 		if d.Released {
@@ -134,14 +139,16 @@ func (s *Session) DeliverBatched(d Delivery, now int64, batch Batch) bool {
 func (s *Session) Offer(d Delivery, now int64, batch Batch) Outcome {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	o := s.offer(d, batch)
+	o := s.offerOver(d, batch, false)
 	if o != Accepted && o != Gone {
 		s.dropped++
 	}
 	return o
 }
 
-func (s *Session) offer(d Delivery, batch Batch) Outcome {
+// offerOver offers d; over lets a QoS 1 or 2 delivery past the soft limits,
+// up to overfillFactor times them (AcceptedOver). The caller holds s.mu.
+func (s *Session) offerOver(d Delivery, batch Batch, over bool) Outcome {
 	switch {
 	case s.closed || s.ended:
 		// The broker hands a shared delivery to another member (End).
@@ -155,10 +162,15 @@ func (s *Session) offer(d Delivery, batch Batch) Outcome {
 		return Accepted
 	}
 	toWindow := s.sink != nil && s.pending.len() == 0 && s.out.len() < int(s.window)
+	taken := Accepted
 	if !toWindow && s.pending.len() >= s.limits.MaxQueued {
-		return DropQueueFull
+		if !over || s.pending.len() >= overfillFactor*s.limits.MaxQueued {
+			return DropQueueFull
+		}
+		taken = AcceptedOver
 	}
-	if o := s.hold(&d); o != Accepted {
+	o := s.hold(&d, over)
+	if o != Accepted && o != AcceptedOver {
 		return o
 	}
 	if toWindow {
@@ -166,7 +178,10 @@ func (s *Session) offer(d Delivery, batch Batch) Outcome {
 	} else {
 		s.pending.push(d)
 	}
-	return Accepted
+	if o == AcceptedOver {
+		taken = o
+	}
+	return taken
 }
 
 // send assigns a packet id, records d as in flight, and hands it to the sink.
@@ -212,6 +227,7 @@ func (s *Session) drain(now int64) {
 func (s *Session) Acknowledge(kind packets.Type, id uint16, reason packets.ReasonCode, now int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.wake() // an acknowledgement frees room: a waiting publisher may go on
 	d := s.out.get(id)
 	if d == nil {
 		return false

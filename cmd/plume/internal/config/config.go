@@ -97,6 +97,19 @@ func (c *PluginConfig) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// QueueFull is broker.QueueFullPolicy as the file spells it.
+type QueueFull broker.QueueFullPolicy
+
+// UnmarshalYAML accepts what broker.ParseQueueFullPolicy does.
+func (q *QueueFull) UnmarshalYAML(n *yaml.Node) error {
+	v, err := broker.ParseQueueFullPolicy(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: limits.queue_full: %w", n.Line, err)
+	}
+	*q = QueueFull(v)
+	return nil
+}
+
 // Engine is the name of a plugin engine.
 type Engine string
 
@@ -183,6 +196,8 @@ type Limits struct {
 	MaxQueuedBytes      ByteSize `yaml:"max_queued_bytes"`
 	MaxQueuedBytesTotal ByteSize `yaml:"max_queued_bytes_total"`
 	SlowConsumerTimeout Duration `yaml:"slow_consumer_timeout"`
+
+	QueueFull QueueFull `yaml:"queue_full"` // drop (default) or backpressure (docs/decisions/0012)
 }
 
 // Default is the configuration used without a file: one loopback TCP listener

@@ -60,6 +60,7 @@ func TestParseErrorsNameTheKeyAndLine(t *testing.T) {
 		{"negative packet read timeout", "limits:\n  packet_read_timeout: -1s\n", []string{"limits.packet_read_timeout", "negative"}},
 		{"negative partial budget", "limits:\n  max_partial_packet_bytes: -5\n", []string{"limits.max_partial_packet_bytes", "negative"}},
 		{"bad owner mismatch", "log:\n  level: info\nsession_owner_mismatch: steal\n", []string{"line 3", "session_owner_mismatch", "steal", "refuse or fresh"}},
+		{"bad queue_full", "limits:\n  max_queued: 5\n  queue_full: block\n", []string{"line 3", "limits.queue_full", "block", "drop or backpressure"}},
 		{"bad level", "log:\n  level: loud\n", []string{"log.level", "loud"}},
 		{"bad listener type", "listeners:\n  - address: 127.0.0.1:1\n    type: quic\n", []string{"listeners[0].type", "quic"}},
 		{"missing address", "listeners:\n  - name: a\n", []string{"listeners[0].address"}},
