@@ -50,6 +50,15 @@ func (b *Broker) generation() uint64 {
 	return 0
 }
 
+// authzCache returns the connection's cache, made when it first publishes
+// with authorize hooks: a subscriber-only device never pays for it.
+func (c *client) authzCache() *authzCache {
+	if c.authz == nil && c.b.hooks.Provides(hooks.PointAuthorize) {
+		c.authz = &authzCache{}
+	}
+	return c.authz
+}
+
 // authorizePublish asks the hooks whether client may publish p, or reuses an
 // answer they allowed to be reused. cache is nil for wills.
 func (b *Broker) authorizePublish(ctx context.Context, client *hooks.Client, p *packets.Publish, cache *authzCache) hooks.AuthzResult {

@@ -81,7 +81,7 @@ func (c *client) accept(p *packets.Publish) (packets.ReasonCode, string) {
 	if c.version == packets.V5 && p.Properties.Has(packets.PropMessageExpiry) {
 		expires = time.Now().Add(time.Duration(p.Properties.MessageExpiry) * time.Second).UnixNano()
 	}
-	m, reason, why := c.b.admit(&c.info, p, expires, &c.authz)
+	m, reason, why := c.b.admit(&c.info, p, expires, c.authzCache())
 	if m == nil {
 		return reason, why
 	}

@@ -57,10 +57,10 @@ type Session struct {
 	nextID  uint16
 	closed  bool // Close was called: nothing more is taken
 	ended   bool // End was called: shared deliveries were handed over
-	// Backpressure (backpressure.go): closed and cleared when the session is
-	// back under its soft limits; made only when a publisher waits for it.
-	room    chan struct{}
-	stalled bool // a waiting publisher gave up on this full episode
+	stalled bool // a publisher waiting for room gave up on this full episode (backpressure.go)
+	// room is closed and cleared when the session is back under its soft
+	// limits (backpressure.go); made only when a publisher waits for it.
+	room chan struct{}
 }
 
 // New makes an empty session that holds messages for its client, while it is
