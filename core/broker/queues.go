@@ -25,7 +25,7 @@ const dropLogInterval = 10 * time.Second
 func (b *Broker) sessionLimits() session.Limits {
 	return session.Limits{
 		MaxQueued: b.opts.Limits.MaxQueued,
-		MaxBytes:  max(b.opts.Limits.MaxQueuedBytes, 0),
+		MaxBytes:  int64(max(b.opts.Limits.MaxQueuedBytes, 0)),
 		Budget:    b.budget,
 	}
 }
