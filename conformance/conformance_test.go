@@ -1,8 +1,10 @@
-package conformance
+package conformance_test
 
 import (
 	"testing"
 
+	"github.com/plumemq/plume/conformance"
+	"github.com/plumemq/plume/conformance/conformancetest"
 	f "github.com/plumemq/plume/conformance/internal/testflags"
 )
 
@@ -12,7 +14,7 @@ func TestBroker(t *testing.T) {
 	if *f.Broker == "" {
 		t.Skip("no -broker given; run: go test ./conformance/... -broker tcp://HOST:PORT")
 	}
-	o := Options{Broker: *f.Broker, DeniedTopic: *f.DeniedTopic, ServerKeepAlive: *f.ServerKeepAlive,
+	o := conformance.Options{Broker: *f.Broker, DeniedTopic: *f.DeniedTopic, ServerKeepAlive: *f.ServerKeepAlive,
 		SendsTopicAliases: *f.SendsTopicAliases, Only: *f.Only, RefusedClientID: *f.RefusedClientID, RefusedUsername: *f.RefusedUsername}
 	switch *f.Version {
 	case "3", "4", "3.1.1":
@@ -20,9 +22,9 @@ func TestBroker(t *testing.T) {
 	case "5":
 		o.Versions = []byte{5}
 	}
-	known, err := ReadExpected(*f.ExpectFail)
+	known, err := conformance.ReadExpected(*f.ExpectFail)
 	if err != nil {
 		t.Fatal(err)
 	}
-	Subtests(t, o, known)
+	conformancetest.Subtests(t, o, known)
 }

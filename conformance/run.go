@@ -100,6 +100,10 @@ type Result struct {
 	Section   string
 }
 
+// Listed reports whether r's statement, in r's version, is in known, a list
+// of known failures as ReadExpected reads it.
+func (r Result) Listed(known map[string]bool) bool { return known[key(r.Version, r.Statement)] }
+
 // Case is one test: the statements it checks for each version, and its body.
 type Case struct {
 	Name    string

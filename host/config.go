@@ -6,65 +6,70 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/plumemq/plume/core/hooks"
+	"github.com/plumemq/plume/core/setting"
 )
 
-// PluginConfig is one plugin of the broker config's plugin list.
+// PluginConfig is one plugin of the chain: an entry of plume.yaml's
+// plugins.chain, whose keys are the `yaml` tags. Zero values are the
+// defaults; Config.Validate states the rules (docs/decisions/0017).
 type PluginConfig struct {
 	// Name identifies the plugin in logs, metrics and the chain; unique.
-	Name string
+	Name string `yaml:"name"`
 	// Path is the .wasm file. The host watches it and reloads on change.
 	// With Wasm set it is only a label for logs ("builtin:deny-all").
-	Path string
-	// Wasm, if set, is the module itself (a built-in, plugins/builtin):
-	// it is loaded instead of reading Path, and nothing is watched.
-	Wasm []byte
+	Path string `yaml:"path"`
+	// Builtin names a plugin shipped in the binary (plugins/builtin) instead
+	// of a Path; the binary resolves it into Wasm before New.
+	Builtin string `yaml:"builtin"`
+	// Wasm, if set, is the module itself (a built-in): it is loaded instead
+	// of reading Path, and nothing is watched.
+	Wasm []byte `yaml:"-"`
 	// Config is handed verbatim to the plugin's init (plume_init / config_get).
-	Config []byte
+	Config ConfigBytes `yaml:"config"`
 	// MemoryPages caps each instance's linear memory in 64 KiB pages
 	// (default DefaultMemoryPages).
-	MemoryPages uint32
+	MemoryPages uint32 `yaml:"memory_pages"`
 	// CallTimeout is the deadline of one call (default DefaultCallTimeout); a
 	// call still running then is cut off and its instance discarded.
-	CallTimeout time.Duration
+	CallTimeout time.Duration `yaml:"call_timeout"`
 	// PoolSize is the number of instances, hence of calls that run at once
 	// (default GOMAXPROCS).
-	PoolSize int
+	PoolSize int `yaml:"pool_size"`
 	// OnError is the chain's failure policy for this plugin.
-	OnError hooks.Failure
+	OnError OnError `yaml:"on_error"`
 	// AllowFS lists host directories mounted read-only at the same path in the
 	// guest. Empty (the default): no file system.
-	AllowFS []string
+	AllowFS []string `yaml:"allow_fs"`
 	// Env is the guest's environment. Empty (the default): none.
-	Env map[string]string
+	Env map[string]string `yaml:"env"`
 	// Fuel, with the wasmtime engine, is the fuel one call may burn (about
 	// one unit per WebAssembly instruction executed); a call that runs out
 	// fails with ErrFuel and its instance is discarded, as at a deadline.
 	// 0 (the default) meters nothing. Init is not metered. The wazero engine
 	// has no fuel: a non-zero Fuel there is a config error.
-	Fuel uint64
+	Fuel uint64 `yaml:"fuel"`
 	// KVMaxBytes caps the plugin's key-value store, shared by its instances:
 	// the bytes of its keys and values together (default DefaultKVMaxBytes).
 	// A kv_set or kv_add that would go over it is refused with TOO_LARGE.
-	KVMaxBytes int64
+	KVMaxBytes setting.ByteSize `yaml:"kv_max_bytes"`
 }
 
-// Config is the plugin section of the broker config.
+// Config is the plugin section of the broker config (plume.yaml's plugins).
 type Config struct {
 	// Engine runs the plugins: EngineWazero ("" means it too) or, in a binary
 	// built with -tags wasmtime, EngineWasmtime. Reload cannot change it.
-	Engine string
+	Engine string `yaml:"engine"`
 	// CacheDir holds compiled modules so that a restart does not recompile;
 	// "" compiles in memory only.
-	CacheDir string
+	CacheDir string `yaml:"cache_dir"`
 	// Plugins form the chain, in this order.
-	Plugins []PluginConfig
+	Plugins []PluginConfig `yaml:"chain"`
 	// ReloadDebounce is how long a plugin file must stay quiet after a change
 	// before it is reloaded (default DefaultReloadDebounce).
-	ReloadDebounce time.Duration
+	ReloadDebounce time.Duration `yaml:"-"`
 	// OnReload, if set, is called after each attempt to reload a plugin from a
 	// file change or Reload, with nil or the reason the old module stays.
-	OnReload func(plugin string, err error)
+	OnReload func(plugin string, err error) `yaml:"-"`
 }
 
 // Defaults of PluginConfig and Config.
@@ -100,39 +105,54 @@ func (c *Config) engine() string {
 	return c.Engine
 }
 
-func (c *Config) validate() error {
+// Validate reports the first setting that breaks a rule of the host, as a
+// *setting.Error naming its key as plume.yaml spells it under plugins
+// ("chain[0].call_timeout"). New and Reload call it; the broker binary calls
+// it when it reads its file, so that every rule is written here once. Whether
+// this binary has the engine named is New's to say (ErrEngineNotBuilt): it is
+// a fact about the binary, not about the config.
+func (c *Config) Validate() error {
 	switch c.engine() {
-	case EngineWazero:
-	case EngineWasmtime:
-		if !wasmtimeBuilt {
-			return fmt.Errorf("engine: %w", ErrEngineNotBuilt)
-		}
+	case EngineWazero, EngineWasmtime:
 	default:
-		return fmt.Errorf("engine: %q is not %s or %s", c.Engine, EngineWazero, EngineWasmtime)
+		return setting.Errorf("engine", "%q is not %s or %s", c.Engine, EngineWazero, EngineWasmtime)
 	}
 	seen := map[string]bool{}
 	for i, p := range c.Plugins {
-		switch {
-		case p.Name == "":
-			return fmt.Errorf("plugins[%d].name: empty", i)
-		case seen[p.Name]:
-			return fmt.Errorf("plugins[%d].name: %q used twice", i, p.Name)
-		case p.Path == "" && p.Wasm == nil:
-			return fmt.Errorf("plugins[%d].path: empty", i)
-		case p.PoolSize < 0:
-			return fmt.Errorf("plugins[%d].pool_size: negative", i)
-		case p.CallTimeout < 0:
-			return fmt.Errorf("plugins[%d].call_timeout: negative", i)
-		case p.KVMaxBytes < 0:
-			return fmt.Errorf("plugins[%d].kv_max_bytes: negative", i)
-		case p.MemoryPages > 65536:
-			return fmt.Errorf("plugins[%d].memory_pages: %d exceeds 65536 (4 GiB)", i, p.MemoryPages)
-		case p.Fuel != 0 && c.engine() != EngineWasmtime:
-			return fmt.Errorf("plugins[%d].fuel: only the %s engine meters fuel", i, EngineWasmtime)
+		if err := p.validate(c.engine(), seen); err != nil {
+			return setting.In(fmt.Sprintf("chain[%d]", i), err)
 		}
 		seen[p.Name] = true
 	}
 	return nil
+}
+
+// validate checks one chain entry; seen holds the names of those before it.
+func (p *PluginConfig) validate(engine string, seen map[string]bool) error {
+	const notNegative = "must not be negative (use 0 for the default)"
+	switch {
+	case p.Name == "":
+		return setting.Errorf("name", "required")
+	case seen[p.Name]:
+		return setting.Errorf("name", "%q is used twice", p.Name)
+	case p.Path != "" && p.Builtin != "" && p.Wasm == nil:
+		return setting.Errorf("builtin", "give path or builtin, not both")
+	case p.Path == "" && p.Builtin == "" && p.Wasm == nil:
+		return setting.Errorf("path", "required (or builtin: NAME)")
+	case p.Builtin != "" && p.Wasm == nil:
+		return setting.Errorf("builtin", "%q is not resolved to a module (the binary resolves built-ins before the host loads them)", p.Builtin)
+	case p.PoolSize < 0:
+		return setting.Errorf("pool_size", notNegative)
+	case p.CallTimeout < 0:
+		return setting.Errorf("call_timeout", notNegative)
+	case p.KVMaxBytes < 0:
+		return setting.Errorf("kv_max_bytes", notNegative)
+	case p.MemoryPages > 65536:
+		return setting.Errorf("memory_pages", "%d is over 65536 (4 GiB)", p.MemoryPages)
+	case p.Fuel != 0 && engine != EngineWasmtime:
+		return setting.Errorf("fuel", "only the %s engine meters fuel (engine: %s)", EngineWasmtime, EngineWasmtime)
+	}
+	return setting.In("on_error", p.OnError.validate())
 }
 
 // Errors callers may branch on.

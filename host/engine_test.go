@@ -14,7 +14,7 @@ func TestEngineConfigErrorsNameTheKey(t *testing.T) {
 	}{
 		{Config{Engine: "v8"}, `engine: "v8" is not wazero or wasmtime`},
 		{Config{Plugins: []PluginConfig{{Name: "a", Path: "testdata/minimal.wasm", Fuel: 1000}}},
-			"plugins[0].fuel: only the wasmtime engine meters fuel"},
+			"chain[0].fuel: only the wasmtime engine meters fuel"},
 	} {
 		_, err := New(context.Background(), nopLog(), tc.cfg)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -30,6 +30,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/plumemq/plume/core/hooks"
+	"github.com/plumemq/plume/core/setting"
 )
 
 // Host owns the plugins of one broker: their modules, pools, shared state,
@@ -65,8 +66,11 @@ func New(ctx context.Context, log zerolog.Logger, cfg Config) (*Host, error) {
 }
 
 func newHost(ctx context.Context, log zerolog.Logger, cfg Config, mode deadlineMode) (*Host, error) {
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("plugin config: %w", err)
+	}
+	if cfg.engine() == EngineWasmtime && !wasmtimeBuilt {
+		return nil, fmt.Errorf("plugin config: %w", setting.In("engine", ErrEngineNotBuilt))
 	}
 	h := &Host{
 		log: log, logs: newLogLimits(log), start: time.Now(), insts: map[*instance]struct{}{}, stop: make(chan struct{}),
@@ -90,7 +94,7 @@ func newHost(ctx context.Context, log zerolog.Logger, cfg Config, mode deadlineM
 
 	links := make([]hooks.Link, 0, len(cfg.Plugins))
 	for _, pc := range cfg.Plugins {
-		p := &Plugin{name: pc.Name, shared: newShared(pc.withDefaults().KVMaxBytes)}
+		p := &Plugin{name: pc.Name, shared: newShared(int64(pc.withDefaults().KVMaxBytes))}
 		m, err := h.loadFile(ctx, pc, p.shared)
 		if err != nil {
 			_ = h.Close(ctx)
@@ -98,7 +102,7 @@ func newHost(ctx context.Context, log zerolog.Logger, cfg Config, mode deadlineM
 		}
 		p.cur.Store(m)
 		h.plugins[pc.Name], h.configs[pc.Name] = p, pc
-		links = append(links, hooks.Link{Name: pc.Name, Hooks: p, OnError: pc.OnError})
+		links = append(links, hooks.Link{Name: pc.Name, Hooks: p, OnError: pc.OnError.failure()})
 		h.log.Info().Str("plugin", pc.Name).Str("path", pc.Path).Str("points", pointsString(m.points)).Msg("plugin loaded")
 	}
 	h.chain = hooks.NewChain(log, links...)
@@ -148,7 +152,7 @@ func readModule(pc PluginConfig) ([]byte, error) {
 // order in one swap. A plugin that fails to load keeps its old module serving
 // (or, if new, stays out of the chain); the errors are logged and returned.
 func (h *Host) Reload(ctx context.Context, cfg Config) error {
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("plugin config: %w", err)
 	}
 	h.mu.Lock()
@@ -167,7 +171,7 @@ func (h *Host) Reload(ctx context.Context, cfg Config) error {
 	for _, pc := range cfg.Plugins {
 		p, old := h.plugins[pc.Name], h.configs[pc.Name]
 		if p == nil {
-			p = &Plugin{name: pc.Name, shared: newShared(pc.withDefaults().KVMaxBytes)}
+			p = &Plugin{name: pc.Name, shared: newShared(int64(pc.withDefaults().KVMaxBytes))}
 		}
 		err := h.reloadPlugin(ctx, p, pc, !reflect.DeepEqual(old, pc))
 		if err != nil {
@@ -178,7 +182,7 @@ func (h *Host) Reload(ctx context.Context, cfg Config) error {
 			pc = old // it keeps serving as it was
 		}
 		plugins[pc.Name], configs[pc.Name] = p, pc
-		links = append(links, hooks.Link{Name: pc.Name, Hooks: p, OnError: pc.OnError})
+		links = append(links, hooks.Link{Name: pc.Name, Hooks: p, OnError: pc.OnError.failure()})
 	}
 	h.chain.Swap(links)
 	for name, p := range h.plugins {
@@ -225,7 +229,7 @@ func (h *Host) swapModule(ctx context.Context, p *Plugin, pc PluginConfig, confi
 		return err
 	}
 	p.cur.Store(m)
-	p.shared.setLimit(m.cfg.KVMaxBytes)
+	p.shared.setLimit(int64(m.cfg.KVMaxBytes))
 	if old != nil {
 		old.retire()
 		h.log.Info().Str("plugin", pc.Name).Str("path", pc.Path).Str("points", pointsString(m.points)).Msg("plugin reloaded")

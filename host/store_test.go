@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/plumemq/plume/core/hooks"
+	"github.com/plumemq/plume/core/setting"
 )
 
 // The store accounts keys and values exactly, through new keys, replacements,
@@ -98,7 +99,7 @@ func TestPluginStoreStopsAtItsByteBudget(t *testing.T) {
 		const value = 1 << 10
 		for _, budget := range []int64{256 << 10, 0} {
 			cfg := one(engine, "hostile", testPlugin(t, "hostile"))
-			cfg.Plugins[0].KVMaxBytes = budget
+			cfg.Plugins[0].KVMaxBytes = setting.ByteSize(budget)
 			cfg.Plugins[0].CallTimeout = time.Minute // 16,000 writes under -race on a busy machine
 			h, _ := startHost(t, cfg)
 			limit := budget

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/plumemq/plume/core/setting"
 )
 
 // Config is one listener as the config file gives it.
@@ -42,18 +44,18 @@ func Types() []string {
 // ErrUnknownType reports a listener type that is not registered.
 var ErrUnknownType = errors.New("is not supported")
 
-// Validate fills in the default type and checks c. Errors start with the
-// YAML key at fault ("type: ...", "address: ..."), for the caller to prefix
-// with where the listener sits in its file.
+// Validate fills in the default type and checks c. Errors are
+// *setting.Error naming the key at fault ("type", "address"), for the caller
+// to put under where the listener sits in its file (setting.In).
 func (c *Config) Validate() error {
 	if c.Type == "" {
 		c.Type = "tcp"
 	}
 	if lookup(c.Type) == nil {
-		return fmt.Errorf("type: %q %w (%s)", c.Type, ErrUnknownType, strings.Join(Types(), ", "))
+		return &setting.Error{Key: "type", Err: fmt.Errorf("%q %w (%s)", c.Type, ErrUnknownType, strings.Join(Types(), ", "))}
 	}
 	if c.Address == "" {
-		return errors.New("address: required")
+		return setting.Errorf("address", "required")
 	}
 	return nil
 }

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/plumemq/plume/core/hooks"
-	"github.com/plumemq/plume/host/plugintest"
+	"github.com/plumemq/plume/host/plugincall"
 	"github.com/plumemq/plume/host/scaffold"
 )
 
@@ -20,7 +20,7 @@ const pluginUsage = `usage:
   plume plugin call FILE.wasm --event JSON [--config FILE] [--timeout D]
       load a built plugin without a broker and make one call; the event is
       {"point": "authenticate"|"authorize"|"on-publish"|"transform", "client": {...}, ...}
-      (see host/plugintest/event.go); the answer is printed as JSON
+      (see host/plugincall/event.go); the answer is printed as JSON
 `
 
 // runPlugin is `plume plugin ...`: tools for plugin authors.
@@ -76,12 +76,12 @@ func pluginCall(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, pluginUsage)
 		return 2
 	}
-	ev, err := plugintest.ParseEvent([]byte(*event))
+	ev, err := plugincall.ParseEvent([]byte(*event))
 	if err != nil {
 		fmt.Fprintln(stderr, "plume plugin call: --event:", err)
 		return 2
 	}
-	opts := plugintest.Options{CallTimeout: *timeout}
+	opts := plugincall.Options{CallTimeout: *timeout}
 	if *configFile != "" {
 		if opts.Config, err = os.ReadFile(*configFile); err != nil {
 			fmt.Fprintln(stderr, "plume plugin call:", err)
@@ -90,7 +90,7 @@ func pluginCall(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	p, err := plugintest.Open(ctx, fs.Arg(0), opts)
+	p, err := plugincall.Open(ctx, fs.Arg(0), opts)
 	if err != nil {
 		fmt.Fprintln(stderr, "plume plugin call:", err)
 		return 1

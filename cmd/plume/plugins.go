@@ -9,43 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/plumemq/plume/cmd/plume/internal/config"
-	"github.com/plumemq/plume/core/hooks"
-	"github.com/plumemq/plume/host"
-	"github.com/plumemq/plume/plugins/builtin"
 )
-
-// hostConfig maps the config file's plugin section onto the host's.
-func hostConfig(c config.Plugins) host.Config {
-	hc := host.Config{Engine: string(c.Engine), CacheDir: c.CacheDir}
-	for _, p := range c.Chain {
-		var wasm []byte
-		if p.Builtin != "" {
-			// Validate has checked the name (were it unknown, the host would
-			// fail to read the label as a file, and the broker not start).
-			// The label tells logs where the module came from.
-			b, _ := builtin.Lookup(p.Builtin)
-			p.Path, wasm = "builtin:"+p.Builtin, b.Wasm
-		}
-		hc.Plugins = append(hc.Plugins, host.PluginConfig{
-			Name:        p.Name,
-			Path:        p.Path,
-			Wasm:        wasm,
-			Config:      []byte(p.Config),
-			MemoryPages: p.MemoryPages,
-			CallTimeout: time.Duration(p.CallTimeout),
-			PoolSize:    p.PoolSize,
-			Fuel:        p.Fuel,
-			KVMaxBytes:  int64(p.KVMaxBytes),
-			OnError: hooks.Failure{
-				AuthFailOpen:      p.OnError.Auth == "fail-open",
-				MessageFailClosed: p.OnError.Message == "fail-closed",
-			},
-			AllowFS: p.AllowFS,
-			Env:     p.Env,
-		})
-	}
-	return hc
-}
 
 // reloadPlugins re-reads the config file and swaps the plugin chain. A file
 // that does not parse, or a plugin that does not load, leaves the running
@@ -59,11 +23,11 @@ func (s *server) reloadPlugins(ctx context.Context, why string) {
 		s.log.Error().Err(err).Str("trigger", why).Msg("config reload failed; plugins unchanged")
 		return
 	}
-	if err := s.plugins.Reload(ctx, hostConfig(cfg.Plugins)); err != nil {
+	if err := s.plugins.Reload(ctx, cfg.Plugins); err != nil {
 		s.log.Error().Err(err).Str("trigger", why).Msg("plugin reload failed; the previous plugins keep serving")
 		return
 	}
-	s.log.Info().Str("trigger", why).Int("plugins", len(cfg.Plugins.Chain)).Msg("plugins reloaded")
+	s.log.Info().Str("trigger", why).Int("plugins", len(cfg.Plugins.Plugins)).Msg("plugins reloaded")
 }
 
 // watchConfig reloads the plugin section when the config file changes

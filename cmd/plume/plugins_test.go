@@ -20,7 +20,7 @@ func TestPluginEngineReachesTheHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc := hostConfig(cfg.Plugins)
+	hc := cfg.Plugins
 	if hc.Engine != host.EngineWasmtime {
 		t.Fatalf("host engine = %q, want wasmtime", hc.Engine)
 	}
@@ -44,7 +44,7 @@ func TestPluginFuelIsForWasmtimeOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if hc := hostConfig(cfg.Plugins); hc.Plugins[0].Fuel != 5000 {
+	if hc := cfg.Plugins; hc.Plugins[0].Fuel != 5000 {
 		t.Fatalf("host fuel = %d, want 5000", hc.Plugins[0].Fuel)
 	}
 	_, err = config.Parse(strings.NewReader("plugins:\n  chain:\n    - {name: a, path: a.wasm, fuel: 5000}\n"))
@@ -59,7 +59,7 @@ func TestPluginKVMaxBytesReachesTheHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if hc := hostConfig(cfg.Plugins); hc.Plugins[0].KVMaxBytes != 4<<20 {
+	if hc := cfg.Plugins; hc.Plugins[0].KVMaxBytes != 4<<20 {
 		t.Fatalf("host kv_max_bytes = %d, want %d", hc.Plugins[0].KVMaxBytes, 4<<20)
 	}
 }

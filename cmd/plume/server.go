@@ -64,7 +64,7 @@ func start(cfg config.Config, configPath string, logOut io.Writer) (*server, err
 		// editing the file's plugin section (or SIGHUP) adds them live.
 		ctx, cancel := context.WithCancel(context.Background())
 		s.cancel = cancel
-		h, err := host.New(ctx, log.With().Str("component", "plugins").Logger(), hostConfig(cfg.Plugins))
+		h, err := host.New(ctx, log.With().Str("component", "plugins").Logger(), cfg.Plugins)
 		if err != nil {
 			cancel()
 			return nil, err
@@ -152,44 +152,12 @@ func allowAnonymous(cfg config.Config) bool {
 	return true
 }
 
+// brokerOptions is the broker's section of the file with what the binary
+// wires in code: the logger, anonymous access as decided for the listeners,
+// and the version.
 func brokerOptions(cfg config.Config, log zerolog.Logger, anonymous bool) broker.Options {
-	l := cfg.Limits
-	o := broker.Options{
-		Log:                  log,
-		AllowAnonymous:       anonymous,
-		SessionOwnerMismatch: broker.OwnerMismatch(cfg.SessionOwnerMismatch),
-		SysInterval:          time.Duration(cfg.SysInterval),
-		Version:              "plume " + version,
-		Limits: broker.Limits{
-			MaxPacketSize:         l.MaxPacketSize,
-			MaxTopicLength:        l.MaxTopicLength,
-			MaxTopicLevels:        l.MaxTopicLevels,
-			MaxSubscriptions:      l.MaxSubscriptions,
-			MaxInflight:           l.MaxInflight,
-			MaxQueued:             l.MaxQueued,
-			MaxWriteBuffer:        l.MaxWriteBuffer,
-			MaxKeepAlive:          l.MaxKeepAlive,
-			MaxSessionExpiry:      l.MaxSessionExpiry,
-			TopicAliasMaximum:     l.TopicAliasMaximum,
-			OutboundTopicAliases:  l.OutboundTopicAliases,
-			MaxClientIDLength:     l.MaxClientIDLength,
-			ConnectTimeout:        time.Duration(l.ConnectTimeout),
-			WriteTimeout:          time.Duration(l.WriteTimeout),
-			MaxConnectSize:        l.MaxConnectSize,
-			PacketReadTimeout:     time.Duration(l.PacketReadTimeout),
-			MaxPartialPacketBytes: l.MaxPartialPacketBytes,
-			DrainAfterDisconnect:  time.Duration(l.DrainAfterDisconnect),
-			RetainAvailable:       l.RetainAvailable,
-			MaxQueuedBytes:        int64(l.MaxQueuedBytes),
-			MaxQueuedBytesTotal:   int64(l.MaxQueuedBytesTotal),
-			SlowConsumerTimeout:   time.Duration(l.SlowConsumerTimeout),
-			QueueFull:             broker.QueueFullPolicy(l.QueueFull),
-		},
-	}
-	if l.MaxQoS != nil {
-		q := byte(*l.MaxQoS)
-		o.Limits.MaxQoS = &q
-	}
+	o := cfg.Broker
+	o.Log, o.AllowAnonymous, o.Version = log, anonymous, "plume "+version
 	return o
 }
 

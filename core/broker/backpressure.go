@@ -55,6 +55,16 @@ func ParseQueueFullPolicy(s string) (QueueFullPolicy, error) {
 	return QueueFullDrop, fmt.Errorf("unknown queue-full policy %q: want drop or backpressure", s)
 }
 
+// UnmarshalText reads the policy from a config file (encoding.TextUnmarshaler).
+func (p *QueueFullPolicy) UnmarshalText(b []byte) error {
+	v, err := ParseQueueFullPolicy(string(b))
+	if err != nil {
+		return err
+	}
+	*p = v
+	return nil
+}
+
 func (p QueueFullPolicy) String() string {
 	if p == QueueFullBackpressure {
 		return "backpressure"

@@ -84,6 +84,9 @@ type pendingWill struct {
 // New makes a broker from opts (see Options.Defaults) and restores what
 // opts.Store holds.
 func New(opts Options) (*Broker, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("broker options: %w", err)
+	}
 	opts = opts.Defaults()
 	b := &Broker{
 		opts:      opts,
@@ -93,13 +96,13 @@ func New(opts Options) (*Broker, error) {
 		retained:  topics.NewRetained[*session.Message](),
 		order:     newTopicOrder(),
 		maxPacket: opts.Limits.MaxPacketSize,
-		partials:  newByteBudget(opts.Limits.MaxPartialPacketBytes),
+		partials:  newByteBudget(int64(opts.Limits.MaxPartialPacketBytes)),
 		started:   time.Now(),
 		clients:   map[*client]struct{}{},
 		listeners: map[net.Listener]struct{}{},
 		sysStop:   make(chan struct{}),
 		parkAfter: max(opts.ParkIdleAfter, 0),
-		budget:    session.NewBudget(max(opts.Limits.MaxQueuedBytesTotal, 0)),
+		budget:    session.NewBudget(int64(max(opts.Limits.MaxQueuedBytesTotal, 0))),
 	}
 	b.sessLimits = newSessionLimits(opts.Limits, b.budget)
 	b.dropLog = ratelog.New(dropLogInterval, 1, b.reportDrops)

@@ -7,89 +7,98 @@ import (
 
 	"github.com/plumemq/plume/core/hooks"
 	"github.com/plumemq/plume/core/session"
+	"github.com/plumemq/plume/core/setting"
 )
 
 // Options configure a Broker. The zero value of every field means "the
-// default", which Defaults fills in; the defaults live here and nowhere else.
+// default", which Defaults fills in; the defaults live here and nowhere else,
+// and so do the rules (Validate). The `yaml` tags are the keys of plume.yaml:
+// the binary decodes its file straight into this struct
+// (docs/decisions/0017-config-ownership.md); fields tagged "-" are wired in
+// code, not read from the file.
 type Options struct {
-	Log   zerolog.Logger
-	Hooks hooks.Hooks   // nil: no plugins
-	Store session.Store // nil: a MemoryStore
+	Log   zerolog.Logger `yaml:"-"`
+	Hooks hooks.Hooks    `yaml:"-"` // nil: no plugins
+	Store session.Store  `yaml:"-"` // nil: a MemoryStore
 	// AllowAnonymous admits clients that no authenticate hook decided on. The
-	// binary's embedded default sets it for a loopback listener only.
-	AllowAnonymous bool
+	// binary reads allow_anonymous itself: unset, its default depends on the
+	// listeners (loopback only), which the broker does not know.
+	AllowAnonymous bool `yaml:"-"`
 	// SessionOwnerMismatch is what a client gets that connects with the client
 	// id of a session another identity owns (decision 0011): refused (the
 	// default) or a fresh session in place of the other's offline one.
-	SessionOwnerMismatch OwnerMismatch
+	SessionOwnerMismatch OwnerMismatch `yaml:"session_owner_mismatch"`
 	// HookFailure is how an error returned by Hooks is read; nil means
 	// hooks.FailClosed (deny the client, refuse the message). A hooks.Chain
 	// applies each plugin's own policy and returns no errors.
-	HookFailure *hooks.Failure
+	HookFailure *hooks.Failure `yaml:"-"`
 
-	Limits Limits
+	Limits Limits `yaml:"limits"`
 	// SysInterval is how often $SYS topics are published; negative disables them.
-	SysInterval time.Duration
+	SysInterval time.Duration `yaml:"sys_interval"`
 	// Version is reported on $SYS/broker/version.
-	Version string
+	Version string `yaml:"-"`
 	// ParkIdleAfter is how long a connection may send nothing before its
 	// goroutine is released and its socket waits in the idle poller (Linux).
 	// Zero means the default; negative disables parking.
-	ParkIdleAfter time.Duration
+	ParkIdleAfter time.Duration `yaml:"-"`
 }
 
-// Limits bound what one client may cost the broker.
+// Limits bound what one client may cost the broker. Zero means the default;
+// the `yaml` tags are the keys of plume.yaml's limits section.
 type Limits struct {
-	MaxPacketSize        uint32        // bytes, both ways; 0 = default
-	MaxTopicLength       int           // bytes
-	MaxTopicLevels       int           // levels
-	MaxSubscriptions     int           // per client
-	MaxInflight          uint16        // outbound QoS 1/2 window per client (and our Receive Maximum)
-	MaxQueued            int           // messages queued per session while offline or backed up
-	MaxWriteBuffer       int           // bytes pending on a connection before QoS 0 is shed
-	MaxKeepAlive         uint16        // seconds; a larger client keep-alive is lowered (5.0 Server Keep Alive)
-	MaxSessionExpiry     uint32        // seconds; caps the client's Session Expiry Interval
-	TopicAliasMaximum    uint16        // inbound aliases we accept per connection
-	OutboundTopicAliases bool          // assign topic aliases on messages we send
-	MaxClientIDLength    int           // bytes
-	ConnectTimeout       time.Duration // to receive CONNECT after the TCP accept
-	WriteTimeout         time.Duration // a write that takes longer closes the connection
+	MaxPacketSize        uint32        `yaml:"max_packet_size"`        // bytes, both ways; 0 = default
+	MaxTopicLength       int           `yaml:"max_topic_length"`       // bytes
+	MaxTopicLevels       int           `yaml:"max_topic_levels"`       // levels
+	MaxSubscriptions     int           `yaml:"max_subscriptions"`      // per client
+	MaxInflight          uint16        `yaml:"max_inflight"`           // outbound QoS 1/2 window per client (and our Receive Maximum)
+	MaxQueued            int           `yaml:"max_queued"`             // messages queued per session while offline or backed up
+	MaxWriteBuffer       int           `yaml:"max_write_buffer"`       // bytes pending on a connection before QoS 0 is shed
+	MaxKeepAlive         uint16        `yaml:"max_keep_alive"`         // seconds; a larger client keep-alive is lowered (5.0 Server Keep Alive)
+	MaxSessionExpiry     uint32        `yaml:"max_session_expiry"`     // seconds; caps the client's Session Expiry Interval
+	TopicAliasMaximum    uint16        `yaml:"topic_alias_maximum"`    // inbound aliases we accept per connection
+	OutboundTopicAliases bool          `yaml:"outbound_topic_aliases"` // assign topic aliases on messages we send
+	MaxClientIDLength    int           `yaml:"max_client_id_length"`   // bytes
+	ConnectTimeout       time.Duration `yaml:"connect_timeout"`        // to receive CONNECT after the TCP accept
+	WriteTimeout         time.Duration `yaml:"write_timeout"`          // a write that takes longer closes the connection
 	// MaxConnectSize bounds the CONNECT (and AUTH) packets of a client not yet
 	// authenticated: a stranger cannot make the broker hold more than this.
-	MaxConnectSize uint32
+	MaxConnectSize uint32 `yaml:"max_connect_size"`
 	// PacketReadTimeout is how long a packet that has begun to arrive may go
 	// without a byte before the connection is closed; the keep-alive bounds it
 	// too. It measures progress, not time since the packet's first byte.
-	PacketReadTimeout time.Duration
+	PacketReadTimeout time.Duration `yaml:"packet_read_timeout"`
 	// MaxPartialPacketBytes bounds the bytes held, broker-wide, for packets
 	// whose bodies are still arriving; a connection that would exceed it is
-	// closed with 0x97 Quota exceeded. Negative: no bound.
-	MaxPartialPacketBytes int64
+	// closed with 0x97 Quota exceeded. It cannot be switched off: these
+	// bytes are what strangers can make the broker allocate (decision 0010).
+	MaxPartialPacketBytes setting.ByteSize `yaml:"max_partial_packet_bytes"`
 	// DrainAfterDisconnect is how long the broker keeps reading (and
 	// discarding) after it sent a DISCONNECT or refusing CONNACK, so that a
 	// client still writing reads the reason instead of a reset. Negative: none.
-	DrainAfterDisconnect time.Duration
-	MaxQoS               *byte // highest QoS the broker accepts; nil = 2
-	RetainAvailable      *bool // nil = true
+	DrainAfterDisconnect time.Duration `yaml:"drain_after_disconnect"`
+	MaxQoS               *byte         `yaml:"max_qos"`          // highest QoS the broker accepts; nil = 2
+	RetainAvailable      *bool         `yaml:"retain_available"` // nil = true
 
 	// MaxQueuedBytes bounds the bytes (topic + payload) of the QoS 1 and 2
 	// messages one session holds, in flight and queued; negative = no bound.
 	// Past it, or past MaxQueued, the newest message is dropped.
-	MaxQueuedBytes int64
+	MaxQueuedBytes setting.ByteSize `yaml:"max_queued_bytes"`
 	// MaxQueuedBytesTotal bounds the same bytes summed over every session (a
 	// message queued for n sessions counts n times); negative = no bound.
-	MaxQueuedBytesTotal int64
+	MaxQueuedBytesTotal setting.ByteSize `yaml:"max_queued_bytes_total"`
 	// SlowConsumerTimeout is how long a connection may go on shedding QoS 0
 	// messages (its write buffer over MaxWriteBuffer, never catching up)
 	// before it is disconnected with 0x97 Quota exceeded; negative = never.
-	SlowConsumerTimeout time.Duration
+	SlowConsumerTimeout time.Duration `yaml:"slow_consumer_timeout"`
 	// QueueFull is what a publisher's message does to a session over
 	// MaxQueued or MaxQueuedBytes: dropped (the default) or, with
 	// QueueFullBackpressure, taken and the publisher slowed (backpressure.go).
-	QueueFull QueueFullPolicy
+	QueueFull QueueFullPolicy `yaml:"queue_full"`
 	// BackpressureMaxWait bounds how long a publisher's reader waits for the
-	// sessions it overfilled to make room (QueueFullBackpressure).
-	BackpressureMaxWait time.Duration
+	// sessions it overfilled to make room (QueueFullBackpressure). Not in the
+	// file: decision 0012 says why one second serves.
+	BackpressureMaxWait time.Duration `yaml:"-"`
 }
 
 // Defaults returns o with every zero field set to its default.
@@ -141,6 +150,40 @@ func (o Options) Defaults() Options {
 		o.Version = "plume-dev"
 	}
 	return o
+}
+
+// Validate reports the first option the broker cannot run with, as an
+// *setting.Error naming its key as plume.yaml spells it. Zero values are
+// valid (Defaults fills them in); New calls Validate, so these rules hold for
+// a broker embedded in Go as much as for one read from a file.
+func (o *Options) Validate() error {
+	if o.SessionOwnerMismatch > OwnerMismatchFresh {
+		return setting.Errorf("session_owner_mismatch", "%d is not refuse or fresh", o.SessionOwnerMismatch)
+	}
+	return setting.In("limits", o.Limits.Validate())
+}
+
+// Validate reports the first limit the broker cannot run with (see
+// Options.Validate).
+func (l *Limits) Validate() error {
+	const useZero = "must not be negative (use 0 for the default)"
+	switch {
+	// A negative deadline would close every connection at once.
+	case l.ConnectTimeout < 0:
+		return setting.Errorf("connect_timeout", useZero)
+	case l.WriteTimeout < 0:
+		return setting.Errorf("write_timeout", useZero)
+	case l.PacketReadTimeout < 0:
+		return setting.Errorf("packet_read_timeout", useZero)
+	case l.MaxPartialPacketBytes < 0:
+		return setting.Errorf("max_partial_packet_bytes", useZero)
+	case l.MaxQoS != nil && *l.MaxQoS > 2:
+		return setting.Errorf("max_qos", "%d is not a QoS (0, 1 or 2)", *l.MaxQoS)
+	case l.MaxQueuedBytes > 0 && l.MaxQueuedBytesTotal > 0 && l.MaxQueuedBytesTotal < l.MaxQueuedBytes:
+		return setting.Errorf("max_queued_bytes_total", "%d is below max_queued_bytes (%d): one session could never fill its own queue",
+			l.MaxQueuedBytesTotal, l.MaxQueuedBytes)
+	}
+	return nil
 }
 
 func setDefault[T comparable](v *T, def T) {

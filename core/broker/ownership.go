@@ -45,6 +45,17 @@ func ParseOwnerMismatch(s string) (OwnerMismatch, error) {
 	return 0, fmt.Errorf("%q is not refuse or fresh", s)
 }
 
+// UnmarshalText reads "refuse" or "fresh", so that a config file can name
+// the policy (encoding.TextUnmarshaler; YAML and JSON decoders use it).
+func (m *OwnerMismatch) UnmarshalText(text []byte) error {
+	v, err := ParseOwnerMismatch(string(text))
+	if err != nil {
+		return err
+	}
+	*m = v
+	return nil
+}
+
 // errNotOwner refuses a client whose identity does not own the session of
 // the client id it asked for.
 var errNotOwner = errors.New("client identifier in use by another identity")

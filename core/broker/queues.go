@@ -26,7 +26,7 @@ const dropLogInterval = 10 * time.Second
 func (b *Broker) sessionLimits() *session.Limits { return b.sessLimits }
 
 func newSessionLimits(l Limits, budget *session.Budget) *session.Limits {
-	return &session.Limits{MaxQueued: l.MaxQueued, MaxBytes: max(l.MaxQueuedBytes, 0), Budget: budget}
+	return &session.Limits{MaxQueued: l.MaxQueued, MaxBytes: int64(max(l.MaxQueuedBytes, 0)), Budget: budget}
 }
 
 // noteDrop counts a delivery that e's session did not take and logs it,

@@ -12,7 +12,6 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/plumemq/plume/core/broker"
-	"github.com/plumemq/plume/core/hooks"
 	"github.com/plumemq/plume/host"
 )
 
@@ -46,12 +45,12 @@ func TestEndlessLoopCutOffAtDeadlineOthersFlow(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		topic  string
-		policy hooks.Failure
+		policy host.OnError
 		want   byte
 	}{
-		{"fail-closed", "loop", hooks.Failure{}, reasonNotAuthorized},
-		{"fail-open", "loop", hooks.Failure{AuthFailOpen: true}, reasonNoMatchingSubscribers},
-		{"sleep-fail-closed", "sleep:30s", hooks.Failure{}, reasonNotAuthorized},
+		{"fail-closed", "loop", host.OnError{}, reasonNotAuthorized},
+		{"fail-open", "loop", host.OnError{Auth: host.FailOpen}, reasonNoMatchingSubscribers},
+		{"sleep-fail-closed", "sleep:30s", host.OnError{}, reasonNotAuthorized},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := startHostile(t, func(pc *host.PluginConfig) {

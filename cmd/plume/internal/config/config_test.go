@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/plumemq/plume/core/broker"
+	"github.com/plumemq/plume/core/setting"
 )
 
 func TestAnnotatedExampleLoads(t *testing.T) {
@@ -18,19 +19,19 @@ func TestAnnotatedExampleLoads(t *testing.T) {
 	if len(cfg.Listeners) != 1 || cfg.Listeners[0].Address != "127.0.0.1:1883" {
 		t.Errorf("listeners = %+v", cfg.Listeners)
 	}
-	if time.Duration(cfg.Limits.ConnectTimeout) != 10*time.Second {
-		t.Errorf("connect_timeout = %v", time.Duration(cfg.Limits.ConnectTimeout))
+	if time.Duration(cfg.Broker.Limits.ConnectTimeout) != 10*time.Second {
+		t.Errorf("connect_timeout = %v", time.Duration(cfg.Broker.Limits.ConnectTimeout))
 	}
-	if cfg.Limits.MaxQoS == nil || *cfg.Limits.MaxQoS != 2 {
-		t.Errorf("max_qos = %v", cfg.Limits.MaxQoS)
+	if cfg.Broker.Limits.MaxQoS == nil || *cfg.Broker.Limits.MaxQoS != 2 {
+		t.Errorf("max_qos = %v", cfg.Broker.Limits.MaxQoS)
 	}
-	if broker.OwnerMismatch(cfg.SessionOwnerMismatch) != broker.OwnerMismatchRefuse {
-		t.Errorf("session_owner_mismatch = %v", broker.OwnerMismatch(cfg.SessionOwnerMismatch))
+	if broker.OwnerMismatch(cfg.Broker.SessionOwnerMismatch) != broker.OwnerMismatchRefuse {
+		t.Errorf("session_owner_mismatch = %v", broker.OwnerMismatch(cfg.Broker.SessionOwnerMismatch))
 	}
 	if cfg.Plugins.Engine != "wazero" {
 		t.Errorf("plugins.engine = %q", cfg.Plugins.Engine)
 	}
-	if l := cfg.Limits; l.MaxQueuedBytes != 64<<20 || l.MaxQueuedBytesTotal != 1<<30 || time.Duration(l.SlowConsumerTimeout) != 30*time.Second {
+	if l := cfg.Broker.Limits; l.MaxQueuedBytes != 64<<20 || l.MaxQueuedBytesTotal != 1<<30 || time.Duration(l.SlowConsumerTimeout) != 30*time.Second {
 		t.Errorf("max_queued_bytes %d, max_queued_bytes_total %d, slow_consumer_timeout %v",
 			l.MaxQueuedBytes, l.MaxQueuedBytesTotal, time.Duration(l.SlowConsumerTimeout))
 	}
@@ -41,7 +42,7 @@ func TestSizesTakeBinaryUnitsAndNegativeMeansUnbounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l := cfg.Limits; l.MaxQueuedBytes != 512<<10 || l.MaxQueuedBytesTotal != -1 || l.SlowConsumerTimeout >= 0 {
+	if l := cfg.Broker.Limits; l.MaxQueuedBytes != 512<<10 || l.MaxQueuedBytesTotal != -1 || l.SlowConsumerTimeout >= 0 {
 		t.Fatalf("limits %+v", l)
 	}
 }
@@ -115,7 +116,7 @@ plugins:
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := cfg.Plugins.Chain[0]
+	p := cfg.Plugins.Plugins[0]
 	if p.Path != filepath.Join(dir, "auth.wasm") || cfg.Plugins.CacheDir != filepath.Join(dir, "cache") {
 		t.Errorf("paths not resolved against the file's folder: %q, %q", p.Path, cfg.Plugins.CacheDir)
 	}
@@ -129,7 +130,7 @@ plugins:
 		{"plugins:\n  chain:\n    - {name: a, path: x}\n    - {name: a, path: y}\n", "used twice"},
 		{"plugins:\n  chian: []\n", "line 2"},
 		{"plugins:\n  cache_dir: c\n  engine: v8\n", `line 3: plugins.engine: "v8" is not wazero or wasmtime`},
-		{"plugins:\n  chain:\n    - name: a\n      path: x\n      kv_max_bytes: lots\n", `line 5: "lots" is not a size`},
+		{"plugins:\n  chain:\n    - name: a\n      path: x\n      kv_max_bytes: lots\n", `line 5: plugins.chain[0].kv_max_bytes: "lots" is not a size`},
 		{"plugins:\n  chain:\n    - name: a\n      path: x\n      kv_max_bytes: -1MiB\n", `plugins.chain[0].kv_max_bytes: must not be negative`},
 	} {
 		if _, err := Parse(strings.NewReader(bad.yaml)); err == nil || !strings.Contains(err.Error(), bad.want) {
@@ -141,7 +142,7 @@ plugins:
 func TestPluginKVMaxBytesIsRead(t *testing.T) {
 	for _, tc := range []struct {
 		yaml string
-		want ByteSize
+		want setting.ByteSize
 	}{
 		{"", 0},
 		{"kv_max_bytes: 1048576", 1 << 20},
@@ -151,8 +152,8 @@ func TestPluginKVMaxBytesIsRead(t *testing.T) {
 		{"kv_max_bytes: 100B", 100},
 	} {
 		cfg, err := Parse(strings.NewReader("plugins:\n  chain:\n    - name: a\n      path: x\n      " + tc.yaml + "\n"))
-		if err != nil || cfg.Plugins.Chain[0].KVMaxBytes != tc.want {
-			t.Errorf("%q: %d, %v; want %d", tc.yaml, cfg.Plugins.Chain[0].KVMaxBytes, err, tc.want)
+		if err != nil || cfg.Plugins.Plugins[0].KVMaxBytes != tc.want {
+			t.Errorf("%q: %d, %v; want %d", tc.yaml, cfg.Plugins.Plugins[0].KVMaxBytes, err, tc.want)
 		}
 	}
 }
@@ -185,7 +186,7 @@ plugins:
 		t.Fatal(err)
 	}
 	want := `{"deny_anonymous":true,"users":{"alice":{"attributes":{"role":"admin"},"password":"s3cret"}}}`
-	if got := string(cfg.Plugins.Chain[0].Config); got != want {
+	if got := string(cfg.Plugins.Plugins[0].Config); got != want {
 		t.Errorf("config = %s, want %s", got, want)
 	}
 }
@@ -195,11 +196,11 @@ func TestPluginWalkThroughConfigLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(cfg.Plugins.Chain); n != 2 {
+	if n := len(cfg.Plugins.Plugins); n != 2 {
 		t.Fatalf("%d plugins, want 2", n)
 	}
-	if !strings.Contains(string(cfg.Plugins.Chain[0].Config), `"deny_anonymous":true`) {
-		t.Errorf("auth config = %s", cfg.Plugins.Chain[0].Config)
+	if !strings.Contains(string(cfg.Plugins.Plugins[0].Config), `"deny_anonymous":true`) {
+		t.Errorf("auth config = %s", cfg.Plugins.Plugins[0].Config)
 	}
 }
 
@@ -213,7 +214,7 @@ func TestSessionOwnerMismatchParses(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%q: %v", text, err)
 		}
-		if got := broker.OwnerMismatch(cfg.SessionOwnerMismatch); got != want {
+		if got := broker.OwnerMismatch(cfg.Broker.SessionOwnerMismatch); got != want {
 			t.Errorf("%q: %v, want %v", text, got, want)
 		}
 	}

@@ -1,25 +1,31 @@
-package conformance
+// Package conformancetest runs the conformance suite inside a Go test. It is
+// the only part of the suite that imports package testing, so that the
+// broker binary, which runs the suite as `plume conformance`, links none of
+// it (see cmd/plume's TestBinaryLinksNoTestCode).
+package conformancetest
 
 import (
 	"context"
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/plumemq/plume/conformance"
 )
 
 // Subtests runs the suite inside a Go test, one subtest per case and version
 // (v5/QoS1Flow, v4/QoS1Flow, ...), so that a broker's own tests can run it
 // against an instance they start:
 //
-//	conformance.Subtests(t, conformance.Options{Broker: "tcp://" + addr}, nil)
+//	conformancetest.Subtests(t, conformance.Options{Broker: "tcp://" + addr}, nil)
 //
-// Failures of statements in known (keys "5 MQTT-x.y.z-n" or "4 ...", as read
-// by ReadExpected) are logged instead of failed.
-func Subtests(t *testing.T, o Options, known map[string]bool) {
+// Failures of statements in known (as conformance.ReadExpected reads them)
+// are logged instead of failed.
+func Subtests(t *testing.T, o conformance.Options, known map[string]bool) {
 	t.Helper()
-	byTest := map[string][]Result{}
+	byTest := map[string][]conformance.Result{}
 	var order []string
-	for _, r := range Run(context.Background(), o, nil) {
+	for _, r := range conformance.Run(context.Background(), o, nil) {
 		name := fmt.Sprintf("v%d/%s", r.Version, r.Test)
 		if _, ok := byTest[name]; !ok {
 			order = append(order, name)
@@ -34,11 +40,11 @@ func Subtests(t *testing.T, o Options, known map[string]bool) {
 			for _, r := range rs {
 				ids = append(ids, r.Statement)
 				switch {
-				case r.Status == Fail && known[key(r.Version, r.Statement)]:
+				case r.Status == conformance.Fail && r.Listed(known):
 					t.Logf("[%s] known deviation: %s", r.Statement, r.Detail)
-				case r.Status == Fail:
+				case r.Status == conformance.Fail:
 					t.Errorf("[%s] %s", r.Statement, r.Detail)
-				case r.Status == Skip:
+				case r.Status == conformance.Skip:
 					skip = r.Detail
 				}
 			}
@@ -48,8 +54,3 @@ func Subtests(t *testing.T, o Options, known map[string]bool) {
 		})
 	}
 }
-
-// ReadExpected reads a list of known failures: lines of "VERSION ID" (the
-// version as 5, 5.0, 4, 3 or 3.1.1), '#' starting a comment. An empty path
-// gives an empty list.
-func ReadExpected(path string) (map[string]bool, error) { return readExpected(path) }
