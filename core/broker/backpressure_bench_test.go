@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/plumemq/plume/core/packets"
 )
 
@@ -39,18 +37,8 @@ func BenchmarkQueueFullPolicy(b *testing.B) {
 
 func queueFullRun(b *testing.B, policy QueueFullPolicy, n, rate int) (pubRate, lost, subRate float64) {
 	b.Helper()
-	br, err := New(Options{Log: zerolog.Nop(), AllowAnonymous: true, SysInterval: -1,
-		Limits: Limits{MaxQueued: 100, QueueFull: policy}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go func() { _ = br.Serve(l, "bench") }()
-	defer func() { _ = br.Shutdown(b.Context()) }()
-	addr := l.Addr().String()
+	br, addr, shutdown := benchServeWith(b, Limits{MaxQueued: 100, QueueFull: policy})
+	defer shutdown()
 
 	sc, sr := benchConnWindow(b, addr, "throttled", 16)
 	defer sc.Close()

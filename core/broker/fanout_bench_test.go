@@ -16,8 +16,17 @@ import (
 
 // benchServe starts a broker on a loopback port for a benchmark.
 func benchServe(b *testing.B) (*Broker, string) {
+	br, addr, stop := benchServeWith(b, Limits{})
+	b.Cleanup(stop)
+	return br, addr
+}
+
+// benchServeWith is benchServe with limits, for a benchmark that runs a
+// broker per iteration: stop shuts it down, so that one iteration's memory
+// is not counted in the next.
+func benchServeWith(b *testing.B, limits Limits) (*Broker, string, func()) {
 	b.Helper()
-	br, err := New(Options{Log: zerolog.Nop(), AllowAnonymous: true, SysInterval: -1})
+	br, err := New(Options{Log: zerolog.Nop(), AllowAnonymous: true, SysInterval: -1, Limits: limits})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -26,8 +35,7 @@ func benchServe(b *testing.B) (*Broker, string) {
 		b.Fatal(err)
 	}
 	go func() { _ = br.Serve(l, "bench") }()
-	b.Cleanup(func() { _ = br.Shutdown(b.Context()) })
-	return br, l.Addr().String()
+	return br, l.Addr().String(), func() { _ = br.Shutdown(b.Context()) }
 }
 
 // benchConn connects a raw v5 client and returns it with a buffered reader.

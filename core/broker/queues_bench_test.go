@@ -2,15 +2,12 @@ package broker
 
 import (
 	"bufio"
-	"net"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/rs/zerolog"
 
 	"github.com/plumemq/plume/core/packets"
 )
@@ -45,17 +42,8 @@ func nonReadingSubscriber(b *testing.B, limits Limits, messages int) (heap, rss,
 	runtime.GC()
 	debug.FreeOSMemory()
 	before := rssMiB(b)
-	br, err := New(Options{Log: zerolog.Nop(), AllowAnonymous: true, SysInterval: -1, Limits: limits})
-	if err != nil {
-		b.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go func() { _ = br.Serve(l, "bench") }()
-	defer func() { _ = br.Shutdown(b.Context()) }()
-	addr := l.Addr().String()
+	br, addr, stop := benchServeWith(b, limits)
+	defer stop()
 
 	sc, sr := benchConn(b, addr, "never-reads")
 	defer sc.Close()
