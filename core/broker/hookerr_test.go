@@ -161,3 +161,22 @@ func TestHookFailureWarningsAreRateLimited(t *testing.T) {
 		t.Errorf("lines and suppressed counts account for %d failures, want %d", accounted, n)
 	}
 }
+
+// A plugin chain's failures are counted in Stats (and on $SYS).
+func TestPluginChainFailuresAreCounted(t *testing.T) {
+	chain := hooks.NewChain(zerolog.Nop(), hooks.Link{Name: "failing", Hooks: failing{}})
+	tb := startBroker(t, broker.Options{Hooks: chain})
+	if n := tb.Stats().PluginErrors; n != 0 {
+		t.Fatalf("PluginErrors = %d before any call", n)
+	}
+	c, _ := connectRaw(t, tb.addr, v5Connect("chain-fails"))
+	for i := range 3 {
+		c.publish(&packets.Publish{Topic: "err/x", QoS: 1, PacketID: uint16(i + 1)})
+		if a := c.expectAck(packets.TypePuback, uint16(i+1)); !a.Reason.IsError() {
+			t.Fatalf("publish %d allowed by a failing chain", i)
+		}
+	}
+	if n := tb.Stats().PluginErrors; n != 3 {
+		t.Fatalf("PluginErrors = %d after three failed authorize calls, want 3", n)
+	}
+}

@@ -117,6 +117,11 @@ type Stats struct {
 	// waiting for after Limits.BackpressureMaxWait; those sessions drop, as
 	// in drop mode, until they are back under their limits.
 	BackpressureTimeouts uint64
+
+	// PluginErrors counts calls to the plugins that failed — a trap, a
+	// deadline, an instance busy for the whole deadline, an error the plugin
+	// returned — whatever the failure policy then decided (0 without plugins).
+	PluginErrors uint64
 }
 
 // Stats returns a snapshot of the counters.
@@ -147,6 +152,9 @@ func (b *Broker) Stats() Stats {
 		SharedDropped:       b.stats.sharedLost.Load(),
 	}
 	s.BackpressureWaits, s.BackpressureTimeouts = b.stats.bpWaits.Load(), b.stats.bpTimeouts.Load()
+	if e, ok := b.hooks.(interface{ Errors() uint64 }); ok {
+		s.PluginErrors = e.Errors() // hooks.Chain counts its links' failures
+	}
 	b.sessions.Range(func(_, _ any) bool { s.Sessions++; return true })
 	return s
 }

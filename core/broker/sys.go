@@ -74,6 +74,8 @@ var sysTopics = [...]SysTopic{
 		func(_ *Broker, s *Stats) string { return utoa(s.BackpressureWaits) }},
 	{"clients/backpressure/timeouts", "BackpressureTimeouts", "BackpressureTimeouts counts the sessions a waiting publisher stopped waiting for after Limits.BackpressureMaxWait; those sessions drop, as in drop mode, until they are back under their limits.",
 		func(_ *Broker, s *Stats) string { return utoa(s.BackpressureTimeouts) }},
+	{"plugins/errors", "PluginErrors", "PluginErrors counts calls to the plugins that failed — a trap, a deadline, an instance busy for the whole deadline, an error the plugin returned — whatever the failure policy then decided (0 without plugins).",
+		func(_ *Broker, s *Stats) string { return utoa(s.PluginErrors) }},
 }
 
 // SysTopics returns the topics the broker publishes under $SYS/broker/, in
