@@ -22,7 +22,7 @@ test-unit:
 
 # The concurrent packages outside core too: the plugin host (its pool,
 # watchdog and reloads), the listeners, the store suite and the ops server.
-RACE      := $(CORE) ./host/... ./transport/... ./store/... ./ops/...
+RACE      := $(CORE) ./host/... ./transport/... ./store/... ./ops/... ./cmd/... ./plugins/... ./test/...
 
 test-race: ## the race detector on the concurrent packages
 	$(GO) test -count=1 -race $(RACE)

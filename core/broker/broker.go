@@ -14,6 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/plumemq/plume/core/budget"
 	"github.com/plumemq/plume/core/hooks"
 	"github.com/plumemq/plume/core/packets"
 	"github.com/plumemq/plume/core/ratelog"
@@ -31,11 +32,11 @@ type Broker struct {
 	retained  *topics.Retained[*session.Message]
 	maxPacket uint32
 	// partials bounds bytes held for packets still arriving (reader.go).
-	partials *byteBudget
+	partials *budget.Bytes
 	started  time.Time
 	stats    stats
 	hookLog  *ratelog.Limiter // hook failure warnings, per extension point
-	budget   *session.Budget  // what every session's queue holds (Limits.MaxQueuedBytesTotal)
+	budget   *budget.Bytes    // what every session's queue holds (Limits.MaxQueuedBytesTotal)
 	// sessLimits is what every session is held to, one copy for all.
 	sessLimits *session.Limits
 	dropLog    *ratelog.Limiter // drop warnings, per session
@@ -96,13 +97,13 @@ func New(opts Options) (*Broker, error) {
 		retained:  topics.NewRetained[*session.Message](),
 		order:     newTopicOrder(),
 		maxPacket: opts.Limits.MaxPacketSize,
-		partials:  newByteBudget(int64(opts.Limits.MaxPartialPacketBytes)),
+		partials:  budget.New(int64(opts.Limits.MaxPartialPacketBytes)),
 		started:   time.Now(),
 		clients:   map[*client]struct{}{},
 		listeners: map[net.Listener]struct{}{},
 		sysStop:   make(chan struct{}),
 		parkAfter: max(opts.ParkIdleAfter, 0),
-		budget:    session.NewBudget(int64(max(opts.Limits.MaxQueuedBytesTotal, 0))),
+		budget:    budget.New(int64(max(opts.Limits.MaxQueuedBytesTotal, 0))),
 	}
 	b.sessLimits = newSessionLimits(opts.Limits, b.budget)
 	b.dropLog = ratelog.New(dropLogInterval, 1, b.reportDrops)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/plumemq/plume/core/budget"
 	"github.com/plumemq/plume/core/packets"
 	"github.com/plumemq/plume/core/session"
 )
@@ -25,7 +26,7 @@ const dropLogInterval = 10 * time.Second
 // They are made once, in New, and shared: a session keeps a pointer.
 func (b *Broker) sessionLimits() *session.Limits { return b.sessLimits }
 
-func newSessionLimits(l Limits, budget *session.Budget) *session.Limits {
+func newSessionLimits(l Limits, budget *budget.Bytes) *session.Limits {
 	return &session.Limits{MaxQueued: l.MaxQueued, MaxBytes: int64(max(l.MaxQueuedBytes, 0)), Budget: budget}
 }
 

@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/plumemq/plume/core/budget"
 	"github.com/plumemq/plume/core/packets"
 )
 
@@ -45,8 +46,8 @@ type reader struct {
 	// parking and the stall limit of a packet in progress.
 	lastRead time.Time
 
-	pend   *pendingBody // a packet whose body is still arriving; nil between packets
-	budget *byteBudget  // bytes held for bodies in progress, broker-wide; nil = unbounded
+	pend   *pendingBody  // a packet whose body is still arriving; nil between packets
+	budget *budget.Bytes // bytes held for bodies in progress, broker-wide; nil = unbounded
 
 	// One read's results, kept here so that the RawConn callback captures
 	// only the reader (reader.read).
@@ -62,8 +63,8 @@ type pendingBody struct {
 	body []byte
 }
 
-func newReader(conn net.Conn, budget *byteBudget) reader {
-	rd := reader{conn: conn, budget: budget}
+func newReader(conn net.Conn, partials *budget.Bytes) reader {
+	rd := reader{conn: conn, budget: partials}
 	if sc, ok := conn.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			rd.raw = raw
@@ -130,7 +131,7 @@ func (rd *reader) body(h packets.FixedHeader) (packets.FixedHeader, []byte, erro
 	// The body is still arriving: allocate for what is here and a little
 	// more, never for what was merely announced.
 	size := min(h.Remaining, max(avail, firstBodyChunk))
-	if !rd.budget.take(size) {
+	if !rd.budget.Take(int64(size)) {
 		return h, nil, errReadBudget
 	}
 	rd.pend = &pendingBody{head: h, body: make([]byte, avail, size)}
@@ -146,7 +147,7 @@ func (rd *reader) continueBody() (packets.FixedHeader, []byte, error) {
 	for len(p.body) < h.Remaining {
 		if len(p.body) == cap(p.body) {
 			size := min(h.Remaining, 2*cap(p.body))
-			if !rd.budget.take(size - cap(p.body)) {
+			if !rd.budget.Take(int64(size - cap(p.body))) {
 				return h, nil, errReadBudget
 			}
 			grown := make([]byte, len(p.body), size)
@@ -159,7 +160,7 @@ func (rd *reader) continueBody() (packets.FixedHeader, []byte, error) {
 			return h, nil, err
 		}
 	}
-	rd.budget.give(cap(p.body))
+	rd.budget.Give(int64(cap(p.body)))
 	rd.pend = nil
 	return h, p.body, nil
 }
@@ -281,7 +282,7 @@ func (rd *reader) release() {
 		rd.buf, rd.r, rd.w = nil, 0, 0
 	}
 	if rd.pend != nil {
-		rd.budget.give(cap(rd.pend.body))
+		rd.budget.Give(int64(cap(rd.pend.body)))
 		rd.pend = nil
 	}
 }

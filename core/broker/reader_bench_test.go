@@ -4,6 +4,7 @@ import (
 	"net"
 	"testing"
 
+	"github.com/plumemq/plume/core/budget"
 	"github.com/plumemq/plume/core/packets"
 )
 
@@ -48,4 +49,4 @@ func BenchmarkReaderNext(b *testing.B) {
 	}
 }
 
-func newReaderForBench(conn net.Conn) reader { return newReader(conn, newByteBudget(1<<30)) }
+func newReaderForBench(conn net.Conn) reader { return newReader(conn, budget.New(1<<30)) }

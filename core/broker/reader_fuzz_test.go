@@ -8,6 +8,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/plumemq/plume/core/budget"
 	"github.com/plumemq/plume/core/packets"
 )
 
@@ -72,8 +73,8 @@ func FuzzReaderFraming(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data, sizes []byte) {
 		const limit = 64 << 10
 		want, wantErr := referenceFrames(data, limit)
-		budget := newByteBudget(1 << 20)
-		rd := newReader(&chunkConn{data: data, sizes: sizes}, budget)
+		partials := budget.New(1 << 20)
+		rd := newReader(&chunkConn{data: data, sizes: sizes}, partials)
 		var got []frame
 		var err error
 		for calls := 0; ; calls++ {
@@ -106,7 +107,7 @@ func FuzzReaderFraming(f *testing.F) {
 		if errors.Is(wantErr, errPacketTooLarge) && !errors.Is(err, errPacketTooLarge) {
 			t.Fatalf("oversized packet ended with %v", err)
 		}
-		if used := budget.inUse(); used != 0 {
+		if used := partials.Used(); used != 0 {
 			t.Fatalf("%d budget bytes not given back", used)
 		}
 	})

@@ -141,7 +141,7 @@ func (b *Broker) Stats() Stats {
 		Subscriptions:    b.router.Count(),
 		Retained:         b.retained.Len(),
 
-		PartialPacketBytes:  b.partials.inUse(),
+		PartialPacketBytes:  b.partials.Used(),
 		DroppedQueueFull:    b.stats.droppedQueueFull.Load(),
 		DroppedQueueBytes:   b.stats.droppedQueueBytes.Load(),
 		DroppedMemoryBudget: b.stats.droppedBudget.Load(),

@@ -1,6 +1,6 @@
 package session
 
-import "sync/atomic"
+import "github.com/plumemq/plume/core/budget"
 
 // Limits bound what a session holds for its client while the client is
 // offline or slower than its publishers.
@@ -14,45 +14,11 @@ type Limits struct {
 	// acknowledges it.
 	MaxBytes int64
 	// Budget is the broker-wide budget that every session's held bytes draw
-	// from; nil means none.
-	Budget *Budget
-}
-
-// Budget is a byte budget shared by many sessions: the broker-wide bound on
-// the messages they hold. A message held by n sessions is counted n times:
-// each session holds its own reference (and, while the client is connected,
-// its own encoded copy in the connection's write buffer), and per-session
-// counting needs no shared state on the message. Safe for concurrent use.
-type Budget struct {
-	limit int64
-	used  atomic.Int64
-}
-
-// NewBudget returns a budget of limit bytes; limit <= 0 means no bound, only
-// accounting.
-func NewBudget(limit int64) *Budget { return &Budget{limit: limit} }
-
-// Used is how many bytes sessions hold from the budget now.
-func (b *Budget) Used() int64 { return b.used.Load() }
-
-// Limit is the budget's bound in bytes, 0 or less for none.
-func (b *Budget) Limit() int64 { return b.limit }
-
-// take reserves n bytes unless that would pass the limit.
-func (b *Budget) take(n int64) bool {
-	if b.limit <= 0 {
-		b.used.Add(n)
-		return true
-	}
-	for {
-		u := b.used.Load()
-		if u+n > b.limit {
-			return false
-		}
-		if b.used.CompareAndSwap(u, u+n) {
-			return true
-		}
-	}
+	// from; nil means none. A message held by n sessions is counted n times:
+	// each session holds its own reference (and, while the client is
+	// connected, its own encoded copy in the write buffer), and per-session
+	// counting needs no shared state on the message.
+	Budget *budget.Bytes
 }
 
 // Outcome is what became of a delivery offered to a session.
@@ -102,7 +68,7 @@ func (s *Session) hold(d *Delivery, over bool) Outcome {
 		}
 		taken = AcceptedOver
 	}
-	if s.limits.Budget != nil && !s.limits.Budget.take(n) {
+	if !s.limits.Budget.Take(n) {
 		return DropBudget
 	}
 	s.held += n
@@ -117,9 +83,7 @@ func (s *Session) forceHold(d *Delivery) {
 	}
 	n := d.Msg.Size()
 	s.held += n
-	if s.limits.Budget != nil {
-		s.limits.Budget.used.Add(n)
-	}
+	s.limits.Budget.Force(n)
 }
 
 // release gives back the bytes of d, which the session no longer holds. A
@@ -130,9 +94,7 @@ func (s *Session) release(d *Delivery) {
 	}
 	n := d.Msg.Size()
 	s.held -= n
-	if s.limits.Budget != nil {
-		s.limits.Budget.used.Add(-n)
-	}
+	s.limits.Budget.Give(n)
 }
 
 // Close ends the session for good: it gives back everything it holds to the

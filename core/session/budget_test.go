@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/plumemq/plume/core/budget"
 	"github.com/plumemq/plume/core/packets"
 	"github.com/plumemq/plume/core/session"
 )
@@ -38,15 +39,15 @@ func TestQueueCountBoundComesBeforeBytes(t *testing.T) {
 }
 
 func TestInFlightBytesAreHeldUntilAcknowledged(t *testing.T) {
-	budget := session.NewBudget(0) // accounting only
-	s := session.New("c", &session.Limits{MaxQueued: 10, MaxBytes: 100, Budget: budget})
+	shared := budget.New(0) // accounting only
+	s := session.New("c", &session.Limits{MaxQueued: 10, MaxBytes: 100, Budget: shared})
 	k := &sink{}
 	s.Attach(k, 2)
 	s.Offer(sized(1, 10), 1, nil) // in flight
 	s.Offer(sized(2, 20), 1, nil) // in flight
 	s.Offer(sized(1, 30), 1, nil) // queued
-	if st := s.Stats(); st.Bytes != 60 || budget.Used() != 60 {
-		t.Fatalf("held %d, budget %d, want 60 and 60", st.Bytes, budget.Used())
+	if st := s.Stats(); st.Bytes != 60 || shared.Used() != 60 {
+		t.Fatalf("held %d, budget %d, want 60 and 60", st.Bytes, shared.Used())
 	}
 	s.Acknowledge(packets.TypePuback, k.ids[0], packets.Success, 1) // the queued one enters the window
 	if st := s.Stats(); st.Bytes != 50 || st.Inflight != 2 {
@@ -58,8 +59,8 @@ func TestInFlightBytesAreHeldUntilAcknowledged(t *testing.T) {
 	}
 	s.Acknowledge(packets.TypePubcomp, k.ids[1], packets.Success, 1)
 	s.Acknowledge(packets.TypePuback, k.ids[2], packets.Success, 1)
-	if st := s.Stats(); st.Bytes != 0 || budget.Used() != 0 {
-		t.Fatalf("all acknowledged: held %d, budget %d, want 0 and 0", st.Bytes, budget.Used())
+	if st := s.Stats(); st.Bytes != 0 || shared.Used() != 0 {
+		t.Fatalf("all acknowledged: held %d, budget %d, want 0 and 0", st.Bytes, shared.Used())
 	}
 }
 
@@ -75,9 +76,9 @@ func TestPubrecWithErrorReleasesBytes(t *testing.T) {
 }
 
 func TestBudgetIsSharedAndGivenBackOnClose(t *testing.T) {
-	budget := session.NewBudget(25)
-	a := session.New("a", &session.Limits{MaxQueued: 10, MaxBytes: 100, Budget: budget})
-	b := session.New("b", &session.Limits{MaxQueued: 10, MaxBytes: 100, Budget: budget})
+	shared := budget.New(25)
+	a := session.New("a", &session.Limits{MaxQueued: 10, MaxBytes: 100, Budget: shared})
+	b := session.New("b", &session.Limits{MaxQueued: 10, MaxBytes: 100, Budget: shared})
 	a.Offer(sized(1, 10), 1, nil)
 	b.Offer(sized(1, 10), 1, nil)
 	if got := a.Offer(sized(1, 10), 1, nil); got != session.DropBudget {
@@ -87,8 +88,8 @@ func TestBudgetIsSharedAndGivenBackOnClose(t *testing.T) {
 		t.Fatalf("within the budget: %v", got)
 	}
 	a.Close()
-	if budget.Used() != 15 {
-		t.Fatalf("budget used %d after a ends, want 15", budget.Used())
+	if shared.Used() != 15 {
+		t.Fatalf("budget used %d after a ends, want 15", shared.Used())
 	}
 	if got := a.Offer(sized(1, 1), 1, nil); got != session.Gone {
 		t.Fatalf("offer to an ended session: %v, want %v", got, session.Gone)
@@ -97,20 +98,20 @@ func TestBudgetIsSharedAndGivenBackOnClose(t *testing.T) {
 		t.Fatalf("ended session counted %d drops, want 1 (Gone is not a drop)", st.Dropped)
 	}
 	a.Close() // twice changes nothing
-	if budget.Used() != 15 {
-		t.Fatalf("budget used %d after a second Close, want 15", budget.Used())
+	if shared.Used() != 15 {
+		t.Fatalf("budget used %d after a second Close, want 15", shared.Used())
 	}
 }
 
 func TestExpiredQueuedMessagesGiveBackTheirBytes(t *testing.T) {
-	budget := session.NewBudget(0)
-	s := session.New("c", &session.Limits{MaxQueued: 10, Budget: budget})
+	shared := budget.New(0)
+	s := session.New("c", &session.Limits{MaxQueued: 10, Budget: shared})
 	d := sized(1, 10)
 	d.Msg.Expires = 5
 	s.Offer(d, 1, nil)
 	s.Attach(&sink{}, 10) // at Attach, the message has expired
-	if st := s.Stats(); st.Bytes != 0 || st.Inflight != 0 || budget.Used() != 0 {
-		t.Fatalf("stats %+v, budget %d: the expired message still counts", st, budget.Used())
+	if st := s.Stats(); st.Bytes != 0 || st.Inflight != 0 || shared.Used() != 0 {
+		t.Fatalf("stats %+v, budget %d: the expired message still counts", st, shared.Used())
 	}
 }
 
@@ -119,27 +120,27 @@ func TestRestoreChargesTheBudget(t *testing.T) {
 	s.Attach(&sink{}, 1)
 	s.Offer(sized(1, 10), 1, nil) // in flight
 	s.Offer(sized(1, 20), 1, nil) // queued
-	budget := session.NewBudget(15)
-	r := session.Restore(s.Snapshot(), &session.Limits{MaxQueued: 10, Budget: budget})
-	if st := r.Stats(); st.Bytes != 30 || budget.Used() != 30 {
-		t.Fatalf("restored held %d, budget %d, want 30 and 30 (restored past the bound)", st.Bytes, budget.Used())
+	shared := budget.New(15)
+	r := session.Restore(s.Snapshot(), &session.Limits{MaxQueued: 10, Budget: shared})
+	if st := r.Stats(); st.Bytes != 30 || shared.Used() != 30 {
+		t.Fatalf("restored held %d, budget %d, want 30 and 30 (restored past the bound)", st.Bytes, shared.Used())
 	}
 	r.Close()
-	if budget.Used() != 0 {
-		t.Fatalf("budget used %d after Close, want 0", budget.Used())
+	if shared.Used() != 0 {
+		t.Fatalf("budget used %d after Close, want 0", shared.Used())
 	}
 }
 
 // Sessions taking, acknowledging and ending concurrently leave the shared
 // budget at exactly zero: every byte taken is given back once.
 func TestBudgetAccountingIsExactUnderConcurrency(t *testing.T) {
-	budget := session.NewBudget(1 << 20)
+	shared := budget.New(1 << 20)
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s := session.New(fmt.Sprint(g), &session.Limits{MaxQueued: 50, MaxBytes: 4096, Budget: budget})
+			s := session.New(fmt.Sprint(g), &session.Limits{MaxQueued: 50, MaxBytes: 4096, Budget: shared})
 			k := &sink{}
 			s.Attach(k, 4)
 			for i := range 2000 {
@@ -156,7 +157,7 @@ func TestBudgetAccountingIsExactUnderConcurrency(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if u := budget.Used(); u != 0 {
+	if u := shared.Used(); u != 0 {
 		t.Fatalf("budget used %d after every session ended, want 0", u)
 	}
 }
