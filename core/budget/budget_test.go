@@ -24,7 +24,7 @@ func TestTakeStopsAtTheLimitAndGiveMakesRoom(t *testing.T) {
 
 func TestNoLimitCountsAndNilDoesNothing(t *testing.T) {
 	b := budget.New(0)
-	if !b.Take(1 << 40) || b.Used() != 1<<40 {
+	if !b.Take(1<<40) || b.Used() != 1<<40 {
 		t.Fatalf("unbounded budget used %d", b.Used())
 	}
 	var none *budget.Bytes
