@@ -37,25 +37,10 @@ func (b *Broker) deliverShared(m *session.Message, g *topics.Group, now int64, b
 // that the caller may pick another member.
 func (b *Broker) offerShared(m *session.Message, s *topics.Subscription, share string, now int64, batch session.Batch) (delivered, ended bool) {
 	// No Local cannot be set on a shared subscription [MQTT-3.8.3-4].
-	d := session.Delivery{Msg: m, QoS: min(m.QoS, s.QoS), Share: share,
-		Retain: m.Retain && s.RetainAsPublished} // [MQTT-3.3.1-12] / [MQTT-3.3.1-13]
-	if s.Identifier != 0 {
-		d.SubIDs = []uint32{s.Identifier}
-	}
-	v, ok := b.sessions.Load(s.Client)
-	if !ok {
-		return false, true
-	}
-	e := v.(*entry)
-	switch o := b.offer(e, d, m, now, batch); o {
-	case session.Accepted, session.AcceptedOver:
-		return true, false
-	case session.Gone:
-		return false, true
-	default:
-		b.noteDrop(e, d.QoS, o)
-		return false, false
-	}
+	d, _ := merge(m, []topics.Subscription{*s})
+	d.Share = share
+	o := b.offerTo(s.Client, d, m, now, batch)
+	return taken(o), o == session.Gone
 }
 
 // handOver sends the shared deliveries of the ended session of client to other

@@ -60,14 +60,21 @@ func (b *Broker) publish(m *session.Message, batch session.Batch) int {
 // deliverMerged offers m to the session of subs[0].Client, all of whose
 // subscriptions are in subs.
 func (b *Broker) deliverMerged(m *session.Message, subs []topics.Subscription, now int64, batch session.Batch) bool {
-	d := session.Delivery{Msg: m}
-	matched := false
+	d, ok := merge(m, subs)
+	return ok && taken(b.offerTo(subs[0].Client, d, m, now, batch))
+}
+
+// merge makes one delivery of m for the subscriptions of one client that it
+// matched: the highest QoS granted, every identifier [MQTT-3.3.4-2]
+// [MQTT-3.3.4-4]. ok is false when No Local leaves none [MQTT-3.8.3-3].
+func merge(m *session.Message, subs []topics.Subscription) (d session.Delivery, ok bool) {
+	d.Msg = m
 	for i := range subs {
 		s := &subs[i]
 		if s.NoLocal && s.Client == m.Publisher {
-			continue // [MQTT-3.8.3-3]
+			continue
 		}
-		matched = true
+		ok = true
 		d.QoS = max(d.QoS, min(m.QoS, s.QoS))
 		// [MQTT-3.3.1-12] / [MQTT-3.3.1-13] Retain As Published keeps the flag.
 		d.Retain = d.Retain || m.Retain && s.RetainAsPublished
@@ -75,24 +82,26 @@ func (b *Broker) deliverMerged(m *session.Message, subs []topics.Subscription, n
 			d.SubIDs = append(d.SubIDs, s.Identifier)
 		}
 	}
-	if !matched {
-		return false
-	}
-	v, ok := b.sessions.Load(subs[0].Client)
+	return d, ok
+}
+
+// offerTo offers d, a delivery of m, to client's session and counts what the
+// session drops. Gone: there is no such session, or it has ended.
+func (b *Broker) offerTo(client string, d session.Delivery, m *session.Message, now int64, batch session.Batch) session.Outcome {
+	v, ok := b.sessions.Load(client)
 	if !ok {
-		return false
+		return session.Gone
 	}
 	e := v.(*entry)
-	switch o := b.offer(e, d, m, now, batch); o {
-	case session.Accepted, session.AcceptedOver:
-		return true
-	case session.Gone:
-		return false
-	default:
+	o := b.offer(e, d, m, now, batch)
+	if !taken(o) && o != session.Gone {
 		b.noteDrop(e, d.QoS, o)
-		return false
 	}
+	return o
 }
+
+// taken reports whether an outcome means the session has the delivery.
+func taken(o session.Outcome) bool { return o == session.Accepted || o == session.AcceptedOver }
 
 // online reports whether client has a connection, for shared-subscription picks.
 func (b *Broker) online(client string) bool {
