@@ -32,6 +32,24 @@ type publisher struct {
 	twice map[int]bool
 }
 
+// pubSpec is one publisher of a scenario: its name, protocol version and QoS.
+type pubSpec struct {
+	name    string
+	version byte
+	qos     byte
+}
+
+// newPublishers makes a scenario's publishers, each with a persistent
+// session, publishing to topic(name) and resetting with probability resetP.
+func newPublishers(tg *target, resetP float64, topic func(name string) string, specs ...pubSpec) []*publisher {
+	pubs := make([]*publisher, 0, len(specs))
+	for _, c := range specs {
+		pubs = append(pubs, &publisher{peer: newPeer(tg, c.name, c.version, 300), name: c.name,
+			topic: topic(c.name), qos: c.qos, resetP: resetP})
+	}
+	return pubs
+}
+
 func (pb *publisher) run(stop <-chan struct{}, rng *rand.Rand) error {
 	if _, err := pb.connect(true); err != nil {
 		return err

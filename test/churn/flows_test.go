@@ -99,15 +99,8 @@ func checkResent(tg *target, subs ...*subscriber) {
 // resume reports Session Present.
 func TestSubscribersResetThroughQoSFlows(t *testing.T) {
 	tg := newTarget(t)
-	var pubs []*publisher
-	for _, c := range []struct {
-		name    string
-		version byte
-		qos     byte
-	}{{"p1", 5, 1}, {"p2", 5, 2}, {"p3", 4, 2}} {
-		pubs = append(pubs, &publisher{peer: newPeer(tg, c.name, c.version, 300), name: c.name,
-			topic: tg.tag + "/flows/" + c.name, qos: c.qos, resetP: 0.05})
-	}
+	pubs := newPublishers(tg, 0.05, func(name string) string { return tg.tag + "/flows/" + name },
+		pubSpec{"p1", 5, 1}, pubSpec{"p2", 5, 2}, pubSpec{"p3", 4, 2})
 	var subs []*subscriber
 	for _, c := range []struct {
 		version byte

@@ -126,15 +126,8 @@ func (o *overlapper) check(pubs []*publisher) {
 func TestOverlappingSubscriptionsDeliverOneCopyAtTheHighestQoS(t *testing.T) {
 	tg := newTarget(t)
 	base := tg.tag + "/ov"
-	var pubs []*publisher
-	for _, c := range []struct {
-		name    string
-		version byte
-		qos     byte
-	}{{"op1", 5, 1}, {"op2", 4, 2}, {"op3", 5, 2}} {
-		pubs = append(pubs, &publisher{peer: newPeer(tg, c.name, c.version, 300), name: c.name,
-			topic: base + "/" + c.name + "/x", qos: c.qos, resetP: 0.02})
-	}
+	pubs := newPublishers(tg, 0.02, func(name string) string { return base + "/" + name + "/x" },
+		pubSpec{"op1", 5, 1}, pubSpec{"op2", 4, 2}, pubSpec{"op3", 5, 2})
 	// Every filter matches every publisher's topic. Only one filter per
 	// client grants QoS 2, so a second copy is never a QoS 2 duplicate.
 	high := []overlapSub{{base + "/#", 0, 1}, {base + "/+/x", 2, 2}, {base + "/+/+", 1, 0}}

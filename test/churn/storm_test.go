@@ -161,15 +161,8 @@ const sessionTakenOver = 0x8E
 // gone, the broker counts no connected client.
 func TestTakeoverStormsKeepPersistentSessions(t *testing.T) {
 	tg := newTarget(t)
-	var pubs []*publisher
-	for _, c := range []struct {
-		name    string
-		version byte
-		qos     byte
-	}{{"tp1", 5, 2}, {"tp2", 4, 1}, {"tp3", 5, 1}} {
-		pubs = append(pubs, &publisher{peer: newPeer(tg, c.name, c.version, 300), name: c.name,
-			topic: tg.tag + "/storm/" + c.name, qos: c.qos, resetP: 0.02})
-	}
+	pubs := newPublishers(tg, 0.02, func(name string) string { return tg.tag + "/storm/" + name },
+		pubSpec{"tp1", 5, 2}, pubSpec{"tp2", 4, 1}, pubSpec{"tp3", 5, 1})
 	var storms []*stormer
 	var rs []reader
 	done := func(s *subscriber) bool { return s.hasAll(pubs) }
