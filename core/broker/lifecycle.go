@@ -179,12 +179,11 @@ func (b *Broker) dropSession(e *entry) endedSession {
 	// before it left finds the session ended and picks another (handover.go).
 	b.router.UnsubscribeAll(e.ID)
 	b.sessions.CompareAndDelete(e.ID, e)
-	e.Close() // what it held goes back to the broker-wide budget
 	if err := b.opts.Store.DeleteSession(e.ID); err != nil {
 		b.storeFailed("delete_session", err).Str("client_id", e.ID).
 			Msg("deleting an ended session failed in the store: a restart restores it")
 	}
-	shared, stranded := e.End()
+	shared, stranded := e.End() // and what it held goes back to the broker-wide budget
 	return endedSession{id: e.ID, shared: shared, strandedQoS2: stranded}
 }
 

@@ -40,13 +40,13 @@ func (s *Session) full() bool {
 }
 
 // Room returns a channel that is closed once the session is under its soft
-// limits (or has been closed or ended); an already closed one when it is now.
+// limits (or has ended); an already closed one when it is now.
 // Waking is driven by what frees room: acknowledgements, the queue draining,
 // the session ending. Nothing polls.
 func (s *Session) Room() <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || s.ended || !s.full() {
+	if s.ended || !s.full() {
 		return closedRoom
 	}
 	if s.room == nil {
@@ -63,7 +63,7 @@ func (s *Session) Room() <-chan struct{} {
 func (s *Session) GiveUp() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.closed && !s.ended && s.full() {
+	if !s.ended && s.full() {
 		s.stalled = true
 	}
 	return s.stalled
@@ -77,7 +77,7 @@ func (s *Session) wake() {
 	if s.room == nil && !s.stalled {
 		return
 	}
-	if s.closed || s.ended || !s.full() {
+	if s.ended || !s.full() {
 		if s.room != nil {
 			close(s.room)
 			s.room = nil

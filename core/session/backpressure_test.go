@@ -113,7 +113,7 @@ func TestOfferOverDropsForAnOfflineSessionAndCloseOpensRoom(t *testing.T) {
 	if isClosed(room) {
 		t.Fatal("Room open on a full session")
 	}
-	s.Close()
+	s.End()
 	if !isClosed(room) {
 		t.Fatal("Close did not open Room")
 	}

@@ -33,7 +33,7 @@ const (
 	DropQueueFull                 // Limits.MaxQueued messages already wait
 	DropQueueBytes                // Limits.MaxBytes would be passed
 	DropBudget                    // the broker-wide Budget would be passed
-	Gone                          // the session has ended (Close); not a drop
+	Gone                          // the session has ended (End); not a drop
 	AcceptedOver                  // taken past the soft limits by OfferOver (backpressure.go); not a drop
 )
 
@@ -89,26 +89,11 @@ func (s *Session) forceHold(d *Delivery) {
 // release gives back the bytes of d, which the session no longer holds. A
 // QoS 2 delivery past PUBREC has no message and was released then.
 func (s *Session) release(d *Delivery) {
-	if d.Msg == nil || s.closed {
-		return // Close gave everything back already
+	if d.Msg == nil || s.ended {
+		return // End gave everything back already
 	}
 	n := d.Msg.Size()
 	s.held -= n
 	s.limits.Budget.Give(n)
 }
 
-// Close ends the session for good: it gives back everything it holds to the
-// broker-wide budget and refuses (Gone) what is offered from now on, so that
-// a publisher that found the session just before it ended cannot leave bytes
-// charged to it. The subscriptions and the snapshot stay readable.
-func (s *Session) Close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return
-	}
-	s.out.each(func(d *Delivery) { s.release(d) })
-	s.pending.each(func(d *Delivery) { s.release(d) })
-	s.closed = true
-	s.wake() // a publisher waiting for this session waits no more
-}

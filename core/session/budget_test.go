@@ -87,7 +87,7 @@ func TestBudgetIsSharedAndGivenBackOnClose(t *testing.T) {
 	if got := b.Offer(sized(1, 5), 1, nil); got != session.Accepted {
 		t.Fatalf("within the budget: %v", got)
 	}
-	a.Close()
+	a.End()
 	if shared.Used() != 15 {
 		t.Fatalf("budget used %d after a ends, want 15", shared.Used())
 	}
@@ -97,7 +97,7 @@ func TestBudgetIsSharedAndGivenBackOnClose(t *testing.T) {
 	if st := a.Stats(); st.Dropped != 1 {
 		t.Fatalf("ended session counted %d drops, want 1 (Gone is not a drop)", st.Dropped)
 	}
-	a.Close() // twice changes nothing
+	a.End() // twice changes nothing
 	if shared.Used() != 15 {
 		t.Fatalf("budget used %d after a second Close, want 15", shared.Used())
 	}
@@ -125,7 +125,7 @@ func TestRestoreChargesTheBudget(t *testing.T) {
 	if st := r.Stats(); st.Bytes != 30 || shared.Used() != 30 {
 		t.Fatalf("restored held %d, budget %d, want 30 and 30 (restored past the bound)", st.Bytes, shared.Used())
 	}
-	r.Close()
+	r.End()
 	if shared.Used() != 0 {
 		t.Fatalf("budget used %d after Close, want 0", shared.Used())
 	}
@@ -153,7 +153,7 @@ func TestBudgetAccountingIsExactUnderConcurrency(t *testing.T) {
 					}
 				}
 			}
-			s.Close()
+			s.End()
 		}()
 	}
 	wg.Wait()

@@ -1,7 +1,10 @@
 package session
 
-// End marks the session ended, as the broker forgets it: from now on it
-// takes no delivery (DeliverBatched reports false). It returns the deliveries
+// End ends the session for good, as the broker forgets it: it gives back to
+// the broker-wide budget everything it holds, and takes no delivery from now
+// on (Offer reports Gone), so that a publisher that found the session just
+// before it ended cannot leave bytes charged to it; the subscriptions and the
+// snapshot stay readable. It returns the deliveries
 // that came through a shared subscription and that another member of the
 // group should get instead (MQTT 5.0 §4.8.2): each one queued, never sent, and each
 // QoS 1 one in flight, unacknowledged. It also returns how many QoS 2 shared
@@ -10,7 +13,12 @@ package session
 func (s *Session) End() (handOver []Delivery, strandedQoS2 int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.ended {
+		return nil, 0
+	}
 	defer s.wake() // a publisher waiting for this session waits no more
+	s.out.each(func(d *Delivery) { s.release(d) })
+	s.pending.each(func(d *Delivery) { s.release(d) })
 	s.ended = true
 	var inflight []uint16
 	s.out.each(func(d *Delivery) {

@@ -55,8 +55,7 @@ type Session struct {
 	window  int32  // in-flight limit of the attached connection (Receive Maximum, at most 65,535)
 	expiry  uint32 // Session Expiry Interval, seconds
 	nextID  uint16
-	closed  bool // Close was called: nothing more is taken
-	ended   bool // End was called: shared deliveries were handed over
+	ended   bool // End was called: nothing more is taken
 	stalled bool // a publisher waiting for room gave up on this full episode (backpressure.go)
 	// room is closed and cleared when the session is back under its soft
 	// limits (backpressure.go); made only when a publisher waits for it.
@@ -150,7 +149,7 @@ func (s *Session) Offer(d Delivery, now int64, batch Batch) Outcome {
 // up to overfillFactor times them (AcceptedOver). The caller holds s.mu.
 func (s *Session) offerOver(d Delivery, batch Batch, over bool) Outcome {
 	switch {
-	case s.closed || s.ended:
+	case s.ended:
 		// The broker hands a shared delivery to another member (End).
 		return Gone
 	case d.QoS == 0 && s.sink == nil:
