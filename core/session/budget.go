@@ -96,4 +96,3 @@ func (s *Session) release(d *Delivery) {
 	s.held -= n
 	s.limits.Budget.Give(n)
 }
-
