@@ -50,18 +50,15 @@ func (b *Broker) generation() uint64 {
 	return 0
 }
 
-// authzCache returns the connection's cache, made when it first publishes
-// with authorize hooks: a subscriber-only device never pays for it.
-func (c *client) authzCache() *authzCache {
-	if c.authz == nil && c.b.hooks.Provides(hooks.PointAuthorize) {
-		c.authz = &authzCache{}
-	}
-	return c.authz
-}
-
 // authorizePublish asks the hooks whether client may publish p, or reuses an
-// answer they allowed to be reused. cache is nil for wills.
-func (b *Broker) authorizePublish(ctx context.Context, client *hooks.Client, p *packets.Publish, cache *authzCache) hooks.AuthzResult {
+// answer they allowed to be reused. cache is where the connection keeps its
+// cache, made with the first answer worth keeping, so that a connection that
+// never gets one pays nothing; nil for wills.
+func (b *Broker) authorizePublish(ctx context.Context, client *hooks.Client, p *packets.Publish, cachep **authzCache) hooks.AuthzResult {
+	var cache *authzCache
+	if cachep != nil {
+		cache = *cachep
+	}
 	key := authzKey{topic: p.Topic, qos: p.QoS, retain: p.Retain}
 	gen := b.generation()
 	if cache != nil {
@@ -79,7 +76,11 @@ func (b *Broker) authorizePublish(ctx context.Context, client *hooks.Client, p *
 		b.hookFailed(hooks.PointAuthorize, client, err)
 		res = b.opts.HookFailure.Authorized(res, err) // never cacheable
 	}
-	if cache != nil && res.Cache {
+	if cachep != nil && res.Cache {
+		if cache == nil {
+			cache = &authzCache{}
+			*cachep = cache
+		}
 		if cache.m == nil || len(cache.m) >= maxAuthzCache {
 			cache.m = make(map[authzKey]authzEntry)
 		}

@@ -39,7 +39,7 @@ type client struct {
 	aliasesOut map[string]uint16 // outbound topic aliases we assigned
 
 	will          *packets.Will
-	authz         *authzCache        // publish authorizations the hooks let us reuse; made on first use
+	authz         *authzCache        // publish authorizations the hooks let us reuse; made with the first (authorizePublish)
 	sessionExpiry uint32             // as negotiated in CONNECT, 5.0 DISCONNECT may change it
 	clientReason  packets.ReasonCode // the reason of the client's DISCONNECT
 	refused       packets.ReasonCode // why the CONNECT was refused, if it was

@@ -81,7 +81,7 @@ func (c *client) accept(p *packets.Publish) (packets.ReasonCode, string) {
 	if c.version == packets.V5 && p.Properties.Has(packets.PropMessageExpiry) {
 		expires = time.Now().Add(time.Duration(p.Properties.MessageExpiry) * time.Second).UnixNano()
 	}
-	m, reason, why := c.b.admit(&c.info, p, expires, c.authzCache())
+	m, reason, why := c.b.admit(&c.info, p, expires, &c.authz)
 	if m == nil {
 		return reason, why
 	}
@@ -95,7 +95,7 @@ func (c *client) accept(p *packets.Publish) (packets.ReasonCode, string) {
 // on-publish and transform, and returns it ready to route; or nil and the
 // reason it is not routed (Success for a silent drop). Client publishes and
 // wills both come this way.
-func (b *Broker) admit(client *hooks.Client, p *packets.Publish, expires int64, cache *authzCache) (*session.Message, packets.ReasonCode, string) {
+func (b *Broker) admit(client *hooks.Client, p *packets.Publish, expires int64, cache **authzCache) (*session.Message, packets.ReasonCode, string) {
 	ctx := context.Background()
 	if isSys(p.Topic) {
 		// $SYS belongs to the broker (section 4.7.2).
