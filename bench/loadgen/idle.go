@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/plumemq/plume/bench/internal/wire"
 )
 
 // idleConfig sets the idle-connection scenario.
@@ -29,18 +31,7 @@ const trickleEvery = 2 * time.Second
 // announcement is a PUBLISH fixed header announcing n bytes, and the first
 // byte of its body.
 func announcement(n int) []byte {
-	b := []byte{0x30}
-	for {
-		d := byte(n % 128)
-		n /= 128
-		if n > 0 {
-			d |= 0x80
-		}
-		b = append(b, d)
-		if n == 0 {
-			return append(b, 0x00)
-		}
-	}
+	return append(wire.AppendFixedHeader(nil, wire.PUBLISH, 0, n), 0x00)
 }
 
 type idleResult struct {

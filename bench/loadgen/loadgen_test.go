@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"io"
 	"log/slog"
 	"net"
@@ -136,5 +137,13 @@ func TestHistogramQuantiles(t *testing.T) {
 	}
 	if bucketValue(bucketOf(12345)) > 12345 || bucketValue(bucketOf(12345)+1) <= 12345 {
 		t.Errorf("bucket of 12345 does not bracket it")
+	}
+}
+
+// The trickle scenario announces a PUBLISH of exactly the length asked for:
+// 1,000,000 is C0 84 3D in the variable-length encoding.
+func TestAnnouncementAnnouncesTheLengthAskedFor(t *testing.T) {
+	if got, want := announcement(1_000_000), []byte{0x30, 0xC0, 0x84, 0x3D, 0x00}; !bytes.Equal(got, want) {
+		t.Fatalf("announcement = % x, want % x", got, want)
 	}
 }

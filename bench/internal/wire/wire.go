@@ -47,6 +47,12 @@ type Header struct {
 	Body  []byte
 }
 
+// AppendFixedHeader appends a fixed header of type t with flags announcing a
+// body of n bytes, whether or not that body follows.
+func AppendFixedHeader(b []byte, t Type, flags byte, n int) []byte {
+	return appendRemaining(append(b, byte(t)<<4|flags), n)
+}
+
 // appendRemaining appends the variable-length encoding of n (section 2.2.3).
 func appendRemaining(b []byte, n int) []byte {
 	for {
