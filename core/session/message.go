@@ -6,6 +6,7 @@
 package session
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/plumemq/plume/core/packets"
@@ -26,7 +27,23 @@ type Message struct {
 	// be delivered, 0 for never [MQTT-3.3.2-5].
 	Expires   int64
 	Publisher string // client id, for No Local
+	// ID names the message in a Store once a delivery that a store keeps
+	// refers to it (PutMessage); 0 until then.
+	ID uint64
+	// refs counts the stored deliveries that refer to the message, so that
+	// the journal stores it with the first and deletes it with the last.
+	// A plain int32 used atomically, not an atomic.Int32: Message is copied
+	// by value (wills, Snapshot.Retained) before it is shared.
+	refs int32
 }
+
+// Ref counts one more stored delivery of m and reports whether it is the
+// first: the message must then be stored.
+func (m *Message) Ref() (first bool) { return atomic.AddInt32(&m.refs, 1) == 1 }
+
+// Unref counts one stored delivery of m fewer and reports whether it was the
+// last: the message may then be deleted from the store.
+func (m *Message) Unref() (last bool) { return atomic.AddInt32(&m.refs, -1) == 0 }
 
 // Size is what the message counts against queue byte limits: its topic and
 // payload, the parts that grow with what clients send. Properties are
@@ -59,5 +76,8 @@ type Delivery struct {
 	// Share is the shared subscription it came through, "$share/{name}/{filter}",
 	// or "": what lets another member take it when this session ends (MQTT 5.0 §4.8.2).
 	Share string
+	// Seq is the delivery's key in a Store and its place in the session's
+	// order: set by the journal when a kept session takes it, 0 otherwise.
+	Seq   uint64
 	acked bool
 }

@@ -252,15 +252,7 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 	s.ReceiveQoS2(77, 10)
 	s.Detach(k)
 
-	store := session.NewMemoryStore()
-	if err := store.SaveSession(s.Snapshot()); err != nil {
-		t.Fatal(err)
-	}
-	snap, err := store.Load()
-	if err != nil || len(snap.Sessions) != 1 {
-		t.Fatalf("Load: %v, %d sessions", err, len(snap.Sessions))
-	}
-	r := session.Restore(snap.Sessions[0], &session.Limits{MaxQueued: 10})
+	r := session.Restore(s.Snapshot(), &session.Limits{MaxQueued: 10})
 	if r.ID != "c" || r.Expiry() != 300 || r.SubscriptionCount() != 2 || !r.HasSubscription("$share/g/b") {
 		t.Fatalf("restored id %q expiry %d subs %v", r.ID, r.Expiry(), r.Subscriptions())
 	}
@@ -283,22 +275,6 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 	}
 }
 
-func TestMemoryStoreRetained(t *testing.T) {
-	store := session.NewMemoryStore()
-	_ = store.SaveRetained(session.Message{Topic: "a", Payload: []byte("1")})
-	_ = store.SaveRetained(session.Message{Topic: "a", Payload: []byte("2")})
-	_ = store.SaveRetained(session.Message{Topic: "b", Payload: []byte("3")})
-	_ = store.DeleteRetained("b")
-	snap, _ := store.Load()
-	if len(snap.Retained) != 1 || string(snap.Retained[0].Payload) != "2" {
-		t.Fatalf("retained %+v", snap.Retained)
-	}
-	_ = store.SaveSession(session.Record{Version: session.FormatVersion, ID: "x"})
-	_ = store.DeleteSession("x")
-	if snap, _ := store.Load(); len(snap.Sessions) != 0 {
-		t.Fatal("deleted session still stored")
-	}
-}
 
 type batch struct{ sinks int }
 

@@ -9,20 +9,24 @@ import (
 // store never reads data of one version as another (see Store, "Versions").
 const FormatVersion = 1
 
-// Record is the durable state of one session.
+// Record is the durable state of one session. As an Op (PutSession) it
+// carries the session's own fields only: deliveries and inbound QoS 2 ids
+// are ops of their own. As Load returns it, it carries everything.
 type Record struct {
-	// Version is the FormatVersion the record was written in: Snapshot sets
+	// Version is the FormatVersion the record was written in: the broker sets
 	// it, a store persists it and Load returns it.
 	Version        uint32
 	ID             string
 	Owner          Owner
 	Expiry         uint32 // Session Expiry Interval, seconds
-	DisconnectedAt int64  // Unix ns; 0 while connected
+	DisconnectedAt int64  // Unix ns; 0 while connected (or when the broker stopped without saying)
 	Subscriptions  []Subscription
-	Inflight       []Delivery
-	Queued         []Delivery
-	InboundQoS2    []uint16
-	Will           *Will // a will waiting for its delay, nil if none
+	// Inflight are the deliveries sent and not yet fully acknowledged
+	// (PacketID set), Queued those waiting; both in Seq order.
+	Inflight    []Delivery
+	Queued      []Delivery
+	InboundQoS2 []uint16
+	Will        *Will // a will waiting for its delay, nil if none
 }
 
 // Owner is the identity a session belongs to: the one that created it. Only
@@ -45,6 +49,68 @@ type Snapshot struct {
 	Retained []Message
 }
 
+// OpKind says what an Op changes.
+type OpKind uint8
+
+// The changes the broker makes to durable state. Keys: a session by its
+// client id; a delivery by client id and Seq; a message by Message.ID; an
+// inbound QoS 2 id by client id and packet id; a retained message by topic.
+const (
+	// PutSession stores Op.Record (its own fields, not its deliveries or
+	// inbound ids), replacing the record of Record.ID.
+	PutSession OpKind = iota + 1
+	// DeleteSession removes the record of Op.Client with every delivery and
+	// inbound id stored under it. Messages are deleted by their own ops.
+	DeleteSession
+	// PutMessage stores Op.Message under its ID. Deliveries refer to it.
+	PutMessage
+	// DeleteMessage removes the message Op.MessageID.
+	DeleteMessage
+	// PutDelivery stores Op.Delivery under Op.Client and Delivery.Seq,
+	// replacing one with that Seq (a delivery sent, or released). Its Msg,
+	// nil once a QoS 2 delivery is released, is stored by reference (Msg.ID).
+	PutDelivery
+	// DeleteDelivery removes delivery Op.Seq of Op.Client.
+	DeleteDelivery
+	// PutInbound records inbound QoS 2 packet id Op.PacketID of Op.Client.
+	PutInbound
+	// DeleteInbound forgets it.
+	DeleteInbound
+	// PutRetained stores Op.Message as the retained message of its topic.
+	PutRetained
+	// DeleteRetained removes the retained message of Op.Topic.
+	DeleteRetained
+)
+
+var opKindNames = [...]string{
+	PutSession: "put session", DeleteSession: "delete session",
+	PutMessage: "put message", DeleteMessage: "delete message",
+	PutDelivery: "put delivery", DeleteDelivery: "delete delivery",
+	PutInbound: "put inbound", DeleteInbound: "delete inbound",
+	PutRetained: "put retained", DeleteRetained: "delete retained",
+}
+
+func (k OpKind) String() string {
+	if int(k) < len(opKindNames) && opKindNames[k] != "" {
+		return opKindNames[k]
+	}
+	return "unknown op"
+}
+
+// Op is one change to durable state. Which fields count depends on Kind
+// (see the OpKind constants); the others are zero.
+type Op struct {
+	Kind      OpKind
+	Client    string   // DeleteSession, PutDelivery, DeleteDelivery, PutInbound, DeleteInbound
+	Record    *Record  // PutSession
+	Message   *Message // PutMessage, PutRetained
+	Delivery  Delivery // PutDelivery, a copy taken when the change was made
+	Seq       uint64   // DeleteDelivery
+	MessageID uint64   // DeleteMessage
+	PacketID  uint16   // PutInbound, DeleteInbound
+	Topic     string   // DeleteRetained
+}
+
 // Errors of the Store contract, for callers to branch on with errors.Is.
 var (
 	// ErrClosed is returned by a Store's methods after Close.
@@ -54,61 +120,70 @@ var (
 	ErrUnknownVersion = errors.New("unknown session store format version")
 )
 
-// Store keeps what must survive a broker restart: session records and
-// retained messages. Implementations live in store/ (decision 0001 keeps
-// core/ free of storage libraries); MemoryStore is the in-process one, and
-// store/storetest is the conformance suite every implementation must pass.
+// Store keeps what must survive a broker restart: sessions, the deliveries
+// queued and in flight for them, the messages those refer to, inbound QoS 2
+// packet ids and retained messages. Implementations live in store/ (decision
+// 0001 keeps core/ free of storage libraries); MemoryStore is the in-process
+// one, and store/storetest is the conformance suite every implementation
+// must pass. Docs: docs/decisions/0019-durable-store.md.
 //
 // # How the broker calls it
 //
-// Load once, in broker.New, before anything else. SaveSession when a
-// connection of a session that outlives it ends, and for every session at
-// Shutdown; DeleteSession when a session ends (expiry, clean start, found
-// expired at Load). SaveRetained and DeleteRetained as a topic's retained
-// message is set and cleared. Sessions are snapshots (decision 0004): what
-// was queued for an offline session after its last save is lost in a crash.
-// The broker never calls Close.
-//
-// # Concurrency
-//
-// Methods may be called from many goroutines at once. Calls about one client
-// id, or about one retained topic, are never concurrent, and arrive in the
-// order the broker made the changes: the last call is the state to keep.
-// Load is called before any other method, Close after every other returned.
+// Load once, in broker.New, before anything else. Then Commit, from one
+// goroutine at a time (core/journal), with every change the broker made
+// since the last call, in the order it made them: each accepted QoS 1 and 2
+// message that reached a session kept across restarts (a message once, a
+// delivery per session that holds it), each delivery sent, released or
+// acknowledged, each session created, subscribed, disconnected or ended,
+// each inbound QoS 2 id, each retained message set or cleared. The broker
+// acknowledges a message (PUBACK, PUBREC), a subscription (SUBACK) or a
+// PUBREL (PUBCOMP) only after the Commit that holds the change returned nil:
+// what Commit promises is what the broker promises. The broker never calls
+// Close.
 //
 // # Durability on return
 //
-// A nil error means the write is as durable as the implementation promises,
-// and that promise is written on the implementation: MemoryStore keeps data
-// as long as the value lives; a disk store that returns nil before its
-// write is synced must say so, the way Pebble's options do. A store may
-// gather concurrent writes into one sync (group commit), but never returns
-// nil before the write it was given is covered. Each call is atomic: after a
-// crash, Load finds the state before the call or after it, never a mix.
+// Commit returning nil means the ops are as durable as the implementation
+// promises, and that promise is written on the implementation: MemoryStore
+// keeps data as long as the value lives; a disk store syncs before it
+// returns, or says how long after it returns a crash may still lose the
+// write. Each Commit is atomic: after a crash, Load finds the state before
+// it or after it, never part of it; and Commits are durable in order.
+//
+// # What Load returns
+//
+// Sessions with their deliveries split into Inflight (PacketID set) and
+// Queued, each in Seq order, every delivery's Msg pointing at the message
+// its PutDelivery referred to (deliveries of one message share one
+// *Message), and inbound ids; retained messages. A delivery whose session
+// has no record, or whose message is missing, is not returned; a message no
+// delivery refers to is not returned either. The store may delete such
+// leftovers as it loads (a crash between the ops of two Commits leaves
+// none, but a failed Commit may).
 //
 // # Errors
 //
-// A non-nil error means the write may not have happened: the previous state
-// or the new one stands. A store that can usefully retry does so before it
-// returns. What the broker does (docs/decisions/0018-seams.md):
-//   - Load failing fails broker.New: a broker that started without the
-//     sessions it promised to keep would break them silently.
-//   - A write failing is logged at error level with the client id or topic
-//     (rate-limited per operation), and the broker goes on serving from
-//     memory: the state is right in this process and lost at a restart.
-//   - Shutdown returns the errors of the sessions it could not save.
+// A non-nil error from Commit means none of its ops may have happened
+// (atomicity) or, for a store that cannot tell, that some may have. A store
+// that can usefully retry does so before it returns. What the broker does
+// (docs/decisions/0019-durable-store.md): the acknowledgements waiting for
+// that Commit are withheld and their connections closed, so that clients
+// resend; the broker goes on serving from memory. Load failing fails
+// broker.New: a broker that started without the sessions it promised to
+// keep would break them silently.
 //
 // # Ownership
 //
-// Neither side modifies a Record or Message, or what it points to, once it
-// has been passed to or returned from a Store method: a store may keep
-// references, and the broker may keep what Load returned.
+// Neither side modifies an Op's Record or Message, or what they point to,
+// once they have been passed to or returned from a Store method: a store
+// may keep references, and the broker may keep what Load returned. The ops
+// slice itself is the caller's again once Commit returns.
 //
 // # Versions
 //
 // A store persists Record.Version with each record, and FormatVersion with
-// retained messages (per message or once per store). SaveSession of a
-// Record whose Version the store does not know fails with ErrUnknownVersion.
+// messages (per message or once per store). A PutSession of a Record whose
+// Version the store does not know fails the Commit with ErrUnknownVersion.
 // Load of data in a version the store does not know fails with an error
 // wrapping ErrUnknownVersion rather than guess or skip it: the broker then
 // refuses to start, and the data stays for the binary that wrote it. A
@@ -119,19 +194,13 @@ var (
 //
 // Close releases what the store holds (files, locks, connections); whoever
 // opened the store calls it after broker.Shutdown has returned, since
-// Shutdown's last saves need the store. Later calls fail with ErrClosed; a
+// Shutdown's last commits need the store. Later calls fail with ErrClosed; a
 // second Close returns nil.
 type Store interface {
-	// SaveSession stores r, replacing any record with its ID.
-	SaveSession(r Record) error
-	// DeleteSession removes the record of id; an absent id is not an error.
-	DeleteSession(id string) error
-	// SaveRetained stores m as the retained message of m.Topic, replacing any.
-	SaveRetained(m Message) error
-	// DeleteRetained removes the retained message of topic; none is not an error.
-	DeleteRetained(topic string) error
-	// Load returns everything stored, in no particular order.
+	// Load returns everything stored.
 	Load() (Snapshot, error)
+	// Commit applies ops atomically and in order.
+	Commit(ops []Op) error
 	// Close releases the store.
 	Close() error
 }
