@@ -16,6 +16,7 @@ import (
 
 	"github.com/plumemq/plume/core/budget"
 	"github.com/plumemq/plume/core/hooks"
+	"github.com/plumemq/plume/core/journal"
 	"github.com/plumemq/plume/core/packets"
 	"github.com/plumemq/plume/core/ratelog"
 	"github.com/plumemq/plume/core/session"
@@ -40,7 +41,9 @@ type Broker struct {
 	// sessLimits is what every session is held to, one copy for all.
 	sessLimits *session.Limits
 	dropLog    *ratelog.Limiter // drop warnings, per session
-	storeLog   *ratelog.Limiter // session store failures, per operation
+	// journal commits changes to opts.Store and holds answers until their
+	// changes are durable (durable.go); nil without a store.
+	journal *journal.Journal
 
 	sessions sync.Map    // client id -> *entry; written under mu, read anywhere
 	retainMu sync.Mutex  // orders writes to retained and the store's copy
@@ -73,6 +76,9 @@ type entry struct {
 	client *client
 	expiry *time.Timer
 	will   *pendingWill
+	// offlineSince is when the connection left (Unix ns), 0 while one is
+	// attached: the store's Record.DisconnectedAt.
+	offlineSince int64
 }
 
 type pendingWill struct {
@@ -108,12 +114,11 @@ func New(opts Options) (*Broker, error) {
 	b.sessLimits = newSessionLimits(opts.Limits, b.budget)
 	b.dropLog = ratelog.New(dropLogInterval, 1, b.reportDrops)
 	b.hookLog = ratelog.New(hookErrorEvery, 1, b.reportHookFailures)
-	b.storeLog = ratelog.New(storeErrorEvery, 1, b.reportStoreFailures)
 	if b.hooks == nil {
 		b.hooks = hooks.Base{}
 	}
 	b.hooksGen, _ = b.hooks.(generations)
-	if err := b.restore(); err != nil {
+	if err := b.openStore(); err != nil {
 		b.closeLogLimiters()
 		return nil, err
 	}
@@ -128,7 +133,6 @@ func New(opts Options) (*Broker, error) {
 func (b *Broker) closeLogLimiters() {
 	b.dropLog.Close()
 	b.hookLog.Close()
-	b.storeLog.Close()
 }
 
 // ErrClosed is returned by Serve once Shutdown has begun.
@@ -237,75 +241,27 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	return b.persistAll()
 }
 
-// persistAll stops session timers and saves every session to the store.
+// persistAll stops session timers and commits what the journal still
+// holds. Every session's state went to it as it changed: the connections
+// that Shutdown closed were saved as they ended.
 func (b *Broker) persistAll() error {
-	var errs []error
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	b.sessions.Range(func(_, v any) bool {
 		e := v.(*entry)
 		if e.expiry != nil {
 			e.expiry.Stop()
 		}
-		rec := e.Snapshot()
-		rec.DisconnectedAt = time.Now().UnixNano()
 		if e.will != nil {
 			e.will.timer.Stop()
-			rec.Will = &session.Will{Msg: *e.will.msg, PublishAt: e.will.due.UnixNano()}
-		}
-		if err := b.opts.Store.SaveSession(rec); err != nil {
-			errs = append(errs, fmt.Errorf("save session %q: %w", rec.ID, err))
 		}
 		return true
 	})
-	return errors.Join(errs...)
-}
-
-// restore loads sessions and retained messages from the store.
-func (b *Broker) restore() error {
-	snap, err := b.opts.Store.Load()
-	if err != nil {
-		return fmt.Errorf("load session store: %w", err)
+	b.mu.Unlock()
+	if b.journal == nil {
+		return nil
 	}
-	for _, rec := range snap.Sessions {
-		// A record this broker cannot read must not be guessed at nor dropped
-		// (session.Store, "Versions"): refuse to start and leave it stored.
-		if rec.Version != session.FormatVersion {
-			return fmt.Errorf("load session store: session %q has format version %d, this broker reads %d: %w",
-				rec.ID, rec.Version, session.FormatVersion, session.ErrUnknownVersion)
-		}
-	}
-	for _, m := range snap.Retained {
-		m := m
-		b.retained.Set(m.Topic, &m)
-	}
-	now := time.Now()
-	for _, rec := range snap.Sessions {
-		gone := time.Duration(now.UnixNano() - rec.DisconnectedAt)
-		left := time.Duration(rec.Expiry)*time.Second - gone
-		if rec.DisconnectedAt == 0 || left <= 0 {
-			if err := b.opts.Store.DeleteSession(rec.ID); err != nil {
-				b.storeFailed("delete_session", err).Str("client_id", rec.ID).
-					Msg("deleting a session that expired while the broker was down failed: the next start finds it again")
-			}
-			continue
-		}
-		e := &entry{Session: session.Restore(rec, b.sessionLimits())}
-		for _, sub := range rec.Subscriptions {
-			b.router.Subscribe(routerSubscription(e.ID, sub))
-		}
-		b.sessions.Store(rec.ID, e)
-		b.mu.Lock()
-		e.expiry = time.AfterFunc(left, func() { b.expire(e) })
-		if rec.Will != nil {
-			msg := rec.Will.Msg
-			// [MQTT-3.1.3-9] the rest of the Will Delay Interval, not zero:
-			// the client may still come back in time.
-			pw := &pendingWill{msg: &msg, client: hooks.Client{ID: rec.ID, Authenticated: rec.Owner.Authenticated, Principal: rec.Owner.Principal}, due: time.Unix(0, rec.Will.PublishAt)}
-			pw.timer = time.AfterFunc(max(time.Until(pw.due), 0), func() { b.fireWill(e, pw) })
-			e.will = pw
-		}
-		b.mu.Unlock()
+	if err := b.journal.Close(); err != nil {
+		return fmt.Errorf("session store: the last changes were not saved: %w", err)
 	}
 	return nil
 }

@@ -51,6 +51,7 @@ type client struct {
 	wcond sync.Cond
 	out   []byte
 	batch flushBatch // subscriber connections this reader owes a flush; reader-owned
+	dur   *durableOut // answers held until durable (durable.go); nil without a store
 	// Slow consumer (queues.go), under wmu: since when QoS 0 has been shed
 	// without the buffer emptying (Unix ns, 0 = not shedding).
 	shedSince int64
@@ -83,6 +84,9 @@ type stopRequest struct {
 func newClient(b *Broker, conn net.Conn, listener string) *client {
 	c := &client{b: b, conn: conn, rd: newReader(conn, b.partials), done: make(chan struct{}), fd: -1}
 	c.wcond.L = &c.wmu
+	if b.journal != nil {
+		c.dur = &durableOut{at: -1}
+	}
 	c.info.RemoteAddr = conn.RemoteAddr().String()
 	c.info.Listener = listener
 	c.info.Handle = nextHandle.Add(1)
@@ -189,6 +193,7 @@ func (c *client) serve() error {
 		}
 		if err == nil {
 			c.batch.n++
+			c.beginPacket()
 			err = c.dispatch(h, body)
 		}
 		if err != nil {
@@ -353,7 +358,7 @@ func (c *client) handleAck(a *packets.Ack) error {
 		if !c.entry.ReleaseQoS2(a.PacketID) {
 			reason = packets.PacketIdentifierNotFound
 		}
-		c.sendAck(packets.TypePubcomp, a.PacketID, reason, "")
+		c.sendAckHeld(packets.TypePubcomp, a.PacketID, reason, "") // once the release is durable
 	default:
 		if !c.entry.Acknowledge(a.Kind, a.PacketID, a.Reason, now) {
 			// A stale or unknown acknowledgement: 5.0 answers a PUBREC with

@@ -89,6 +89,7 @@ func (c *client) handshake() bool {
 		c.refuse(reason, why)
 		return false
 	}
+	c.beginPacket()
 	present, err := b.attach(c, cp.CleanStart)
 	if errors.Is(err, errNotOwner) {
 		c.refuse(packets.NotAuthorized, err.Error())
@@ -99,8 +100,9 @@ func (c *client) handshake() bool {
 		return false
 	}
 	ack.SessionPresent = present
-	// CONNACK goes into the write buffer before anything the session resends.
-	c.send(&ack)
+	// CONNACK goes into the write buffer before anything the session resends,
+	// once the session is durable.
+	c.sendHeld(&ack)
 	c.entry.Attach(c, c.window)
 	c.connAt = time.Now()
 	b.stats.connects.Add(1)

@@ -76,11 +76,16 @@ func (b *Broker) attach(c *client, cleanStart bool) (present bool, err error) {
 	if e == nil {
 		e = &entry{Session: session.New(id, b.sessionLimits())}
 		e.Owner = owner
+		if b.journal != nil && c.sessionExpiry > 0 {
+			e.Keep(b.journal) // it outlives the connection: the store keeps it
+		}
 		b.sessions.Store(id, e)
 	}
 	e.SetExpiry(c.sessionExpiry)
 	e.client = c
+	e.offlineSince = 0
 	c.entry = e
+	b.saveSession(e, nil)
 	b.mu.Unlock()
 	ended.handOver(b)
 	if will != nil {
@@ -123,12 +128,8 @@ func (b *Broker) detach(c *client, reason packets.ReasonCode, sendWill bool, cau
 		ended = b.dropSession(e)
 	} else {
 		e.expiry = time.AfterFunc(time.Duration(expiry)*time.Second, func() { b.expire(e) })
-		rec := e.Snapshot()
-		rec.DisconnectedAt = time.Now().UnixNano()
-		if err := b.opts.Store.SaveSession(rec); err != nil {
-			b.storeFailed("save_session", err).Str("client_id", c.info.ID).Str("remote", c.info.RemoteAddr).
-				Msg("saving a session failed: it lives on in memory, and a restart loses it")
-		}
+		e.offlineSince = time.Now().UnixNano()
+		b.saveSession(e, e.will)
 	}
 	b.mu.Unlock()
 	ended.handOver(b)
@@ -179,11 +180,11 @@ func (b *Broker) dropSession(e *entry) endedSession {
 	// before it left finds the session ended and picks another (handover.go).
 	b.router.UnsubscribeAll(e.ID)
 	b.sessions.CompareAndDelete(e.ID, e)
-	if err := b.opts.Store.DeleteSession(e.ID); err != nil {
-		b.storeFailed("delete_session", err).Str("client_id", e.ID).
-			Msg("deleting an ended session failed in the store: a restart restores it")
-	}
+	kept := e.Kept()
 	shared, stranded := e.End() // and what it held goes back to the broker-wide budget
+	if kept {
+		b.journal.DeleteSession(e.ID)
+	}
 	return endedSession{id: e.ID, shared: shared, strandedQoS2: stranded}
 }
 
@@ -204,8 +205,25 @@ func (b *Broker) fireWill(e *entry, pw *pendingWill) {
 		return
 	}
 	e.will = nil
+	b.saveSession(e, nil) // without the will: a restart must not publish it again
 	b.mu.Unlock()
 	b.publishWill(pw)
+}
+
+// saveSession records e's own state in the store, if it keeps e: its
+// subscriptions, expiry, owner, when it went offline and a will waiting for
+// its delay (w, nil for none). b.mu is held, or e is the caller's
+// connection's session.
+func (b *Broker) saveSession(e *entry, w *pendingWill) {
+	if !e.Kept() {
+		return
+	}
+	rec := e.Meta()
+	rec.DisconnectedAt = e.offlineSince
+	if w != nil {
+		rec.Will = &session.Will{Msg: *w.msg, PublishAt: w.due.UnixNano()}
+	}
+	b.journal.PutSession(&rec)
 }
 
 func willMessage(c *client) *session.Message {

@@ -19,7 +19,10 @@ import (
 type Options struct {
 	Log   zerolog.Logger `yaml:"-"`
 	Hooks hooks.Hooks    `yaml:"-"` // nil: no plugins
-	Store session.Store  `yaml:"-"` // nil: a MemoryStore
+	// Store keeps sessions and retained messages across restarts; nil keeps
+	// them in memory only, at no cost on the message path. With a store,
+	// answers wait for their changes to be durable (durable.go).
+	Store session.Store `yaml:"-"`
 	// AllowAnonymous admits clients that no authenticate hook decided on. The
 	// binary reads allow_anonymous itself: unset, its default depends on the
 	// listeners (loopback only), which the broker does not know.
@@ -135,9 +138,6 @@ func (o Options) Defaults() Options {
 	}
 	if o.SysInterval == 0 {
 		o.SysInterval = 10 * time.Second
-	}
-	if o.Store == nil {
-		o.Store = session.NewMemoryStore()
 	}
 	if o.ParkIdleAfter == 0 {
 		o.ParkIdleAfter = 2 * time.Second

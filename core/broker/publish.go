@@ -15,7 +15,8 @@ import (
 // handlePublish takes one PUBLISH from the client through topic-alias
 // resolution, limits, the hooks and routing, then acknowledges it. The
 // acknowledgement is sent only after the message was routed, so what a client
-// sees acknowledged is in every matching session [MQTT-4.5.0-1].
+// sees acknowledged is in every matching session [MQTT-4.5.0-1], and, with a
+// store, durable there (durable.go).
 func (c *client) handlePublish(h packets.FixedHeader, body []byte) error {
 	var p packets.Publish
 	if err := p.Decode(h, body, c.version); err != nil {
@@ -45,7 +46,7 @@ func (c *client) handlePublish(h packets.FixedHeader, body []byte) error {
 		switch c.entry.ReceiveQoS2(p.PacketID, int(l.MaxInflight)) {
 		case session.Duplicate:
 			// [MQTT-4.3.3-10] a resent PUBLISH: acknowledge, do not deliver twice.
-			c.sendAck(packets.TypePubrec, p.PacketID, packets.Success, "")
+			c.sendAckHeld(packets.TypePubrec, p.PacketID, packets.Success, "")
 			return nil
 		case session.Full:
 			// [MQTT-3.3.4-9] more unacknowledged QoS 2 than our Receive Maximum.
@@ -55,12 +56,12 @@ func (c *client) handlePublish(h packets.FixedHeader, body []byte) error {
 	reason, why := c.accept(&p)
 	switch p.QoS {
 	case 1:
-		c.sendAck(packets.TypePuback, p.PacketID, c.ackReason(reason), why)
+		c.sendAckHeld(packets.TypePuback, p.PacketID, c.ackReason(reason), why)
 	case 2:
 		if reason.IsError() {
 			c.entry.ReleaseQoS2(p.PacketID) // an error PUBREC ends the exchange [MQTT-4.3.3-9]
 		}
-		c.sendAck(packets.TypePubrec, p.PacketID, c.ackReason(reason), why)
+		c.sendAckHeld(packets.TypePubrec, p.PacketID, c.ackReason(reason), why)
 	}
 	return nil
 }

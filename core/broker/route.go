@@ -114,18 +114,14 @@ func (b *Broker) retain(m *session.Message) {
 	b.retainMu.Lock()
 	defer b.retainMu.Unlock()
 	if len(m.Payload) == 0 {
-		if b.retained.Delete(m.Topic) {
-			if err := b.opts.Store.DeleteRetained(m.Topic); err != nil {
-				b.storeFailed("delete_retained", err).Str("topic", m.Topic).Str("client_id", m.Publisher).
-					Msg("clearing a retained message failed in the store: a restart brings it back")
-			}
+		if b.retained.Delete(m.Topic) && b.journal != nil {
+			b.journal.DeleteRetained(m.Topic)
 		}
 		return
 	}
 	b.retained.Set(m.Topic, m)
-	if err := b.opts.Store.SaveRetained(*m); err != nil {
-		b.storeFailed("save_retained", err).Str("topic", m.Topic).Str("client_id", m.Publisher).
-			Msg("saving a retained message failed: a restart loses it")
+	if b.journal != nil {
+		b.journal.PutRetained(m)
 	}
 }
 
@@ -137,9 +133,8 @@ func (b *Broker) dropExpiredRetained(m *session.Message) {
 	defer b.retainMu.Unlock()
 	if cur, ok := b.retained.Get(m.Topic); ok && cur == m {
 		b.retained.Delete(m.Topic)
-		if err := b.opts.Store.DeleteRetained(m.Topic); err != nil {
-			b.storeFailed("delete_retained", err).Str("topic", m.Topic).
-				Msg("dropping an expired retained message failed in the store: a restart brings it back, still expired")
+		if b.journal != nil {
+			b.journal.DeleteRetained(m.Topic)
 		}
 	}
 }
@@ -162,6 +157,11 @@ func (c *client) SendPublish(d session.Delivery, batch session.Batch) bool {
 	}
 	if c.out == nil {
 		c.out = getWriteBuf()
+	}
+	if c.dur != nil && d.QoS == 2 && d.Seq != 0 {
+		// Its packet id is recorded first: a resend after a restart must
+		// reuse it, or the client would take it for a new message.
+		c.holdLocked(c.b.journal.Latest())
 	}
 	m := d.Msg
 	assigned := false // this packet introduces a new outbound alias
@@ -203,7 +203,13 @@ func (c *client) SendPublish(d session.Delivery, batch session.Batch) bool {
 }
 
 // SendPubrel queues a PUBREL (session.Sink).
+// A kept session's release is recorded first: the client forgets the
+// packet id at PUBREL, so a PUBLISH resent after a restart would be new to it.
 func (c *client) SendPubrel(id uint16) {
+	if c.dur != nil {
+		c.sendAckAfter(packets.TypePubrel, id, packets.Success, "", c.b.journal.Latest(), true)
+		return
+	}
 	c.sendAck(packets.TypePubrel, id, packets.Success, "")
 }
 

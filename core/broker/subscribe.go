@@ -37,7 +37,8 @@ func (c *client) handleSubscribe(p *packets.Subscribe) {
 			wantRetained = append(wantRetained, rs)
 		}
 	}
-	c.send(&ack)
+	c.b.saveSession(c.entry, nil)
+	c.sendHeld(&ack) // once the subscriptions are durable
 	now := time.Now().UnixNano()
 	for _, w := range wantRetained {
 		// Collect first, deliver after: the retained index is read-locked
@@ -120,7 +121,8 @@ func (c *client) handleUnsubscribe(p *packets.Unsubscribe) {
 			ack.Reasons[i] = packets.NoSubscriptionExisted
 		}
 	}
-	c.send(&ack)
+	c.b.saveSession(c.entry, nil)
+	c.sendHeld(&ack) // once the subscriptions are durable
 }
 
 // handleAuth handles a 5.0 AUTH after CONNECT: re-authentication (MQTT 5.0 §4.12.1).

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/plumemq/plume/core/journal"
 	"github.com/plumemq/plume/core/packets"
 	"github.com/plumemq/plume/core/session"
 )
@@ -53,7 +54,7 @@ func (c *client) end() { c.endIn(nil) }
 // the batch ends. Meanwhile flushing is already set, so other writers leave it
 // to the batch too; what they append goes out in the same write.
 func (c *client) endIn(batch session.Batch) {
-	if !c.flushing && len(c.out) > 0 && !c.wclosed {
+	if !c.flushing && !c.wclosed && c.writable() > 0 {
 		c.flushing = true
 		if batch != nil {
 			batch.Defer(c)
@@ -109,6 +110,18 @@ func (c *client) send(p packets.Packet) {
 
 // sendAck queues a PUBACK, PUBREC, PUBREL or PUBCOMP without allocating.
 func (c *client) sendAck(kind packets.Type, id uint16, reason packets.ReasonCode, reasonString string) {
+	c.sendAckAfter(kind, id, reason, reasonString, journal.Ticket{}, false)
+}
+
+// sendAckHeld is sendAck for an answer that waits for the changes its packet
+// made to be durable (durable.go). Reader goroutine only.
+func (c *client) sendAckHeld(kind packets.Type, id uint16, reason packets.ReasonCode, reasonString string) {
+	t, changed := c.sinceMark()
+	c.sendAckAfter(kind, id, reason, reasonString, t, changed)
+}
+
+// sendAckAfter queues an acknowledgement, behind a barrier for t if hold.
+func (c *client) sendAckAfter(kind packets.Type, id uint16, reason packets.ReasonCode, reasonString string, t journal.Ticket, hold bool) {
 	a := packets.Ack{Kind: kind, PacketID: id, Reason: reason}
 	if reasonString != "" && c.problemInfo {
 		a.Properties.ReasonString = reasonString
@@ -116,6 +129,9 @@ func (c *client) sendAck(kind packets.Type, id uint16, reason packets.ReasonCode
 		c.fitReason(&a, &a.Properties) // [MQTT-3.4.2-2] and its kin for PUBREC, PUBREL, PUBCOMP
 	}
 	if c.begin() {
+		if hold {
+			c.holdLocked(t)
+		}
 		c.out = a.Append(c.out, c.version)
 	}
 	c.end()
@@ -135,7 +151,8 @@ func (c *client) flush() {
 	for {
 		c.wmu.Lock()
 		buf := c.out
-		if len(buf) == 0 || c.wclosed {
+		n := c.writable()
+		if n == 0 || c.wclosed {
 			c.flushing = false
 			if len(buf) == 0 {
 				// An empty c.out is spare's array when there is a spare: give
@@ -145,12 +162,19 @@ func (c *client) flush() {
 					putWriteBuf(buf)
 				}
 				putWriteBuf(spare)
-			}
+			} // else held behind a barrier (durable.go), perhaps in spare's array
 			c.wcond.Broadcast()
 			c.wmu.Unlock()
 			return
 		}
-		c.out = spare[:0]
+		if n < len(buf) {
+			// The rest waits behind a barrier: it stays pending.
+			c.out = append(spare[:0], buf[n:]...)
+			buf = buf[:n]
+		} else {
+			c.out = spare[:0]
+		}
+		c.written(n)
 		c.wmu.Unlock()
 
 		// A deadline change costs a timer update: refresh it only as it nears.
@@ -186,7 +210,11 @@ func (c *client) closeWrites(grace time.Duration) {
 	for c.flushing {
 		c.wcond.Wait()
 	}
-	buf := c.out
+	c.settleBeforeClose()
+	for c.flushing { // settling may have started one
+		c.wcond.Wait()
+	}
+	buf := c.out[:c.writable()] // what is still held is never sent
 	c.out = nil
 	already := c.wclosed
 	c.wclosed = true

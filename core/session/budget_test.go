@@ -121,7 +121,7 @@ func TestRestoreChargesTheBudget(t *testing.T) {
 	s.Offer(sized(1, 10), 1, nil) // in flight
 	s.Offer(sized(1, 20), 1, nil) // queued
 	shared := budget.New(15)
-	r := session.Restore(s.Snapshot(), &session.Limits{MaxQueued: 10, Budget: shared})
+	r := session.Restore(s.Snapshot(), &session.Limits{MaxQueued: 10, Budget: shared}, nil)
 	if st := r.Stats(); st.Bytes != 30 || shared.Used() != 30 {
 		t.Fatalf("restored held %d, budget %d, want 30 and 30 (restored past the bound)", st.Bytes, shared.Used())
 	}

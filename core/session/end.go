@@ -17,15 +17,15 @@ func (s *Session) End() (handOver []Delivery, strandedQoS2 int) {
 		return nil, 0
 	}
 	defer s.wake() // a publisher waiting for this session waits no more
-	s.out.each(func(d *Delivery) { s.release(d) })
-	s.pending.each(func(d *Delivery) { s.release(d) })
-	s.ended = true
+	s.out.each(s.forget)
+	s.pending.each(s.forget)
+	s.ended, s.journal = true, nil
 	var inflight []uint16
 	s.out.each(func(d *Delivery) {
 		switch {
 		case d.Share == "":
 		case d.QoS == 1:
-			handOver = append(handOver, *d)
+			handOver = append(handOver, unstored(*d))
 			inflight = append(inflight, d.PacketID)
 		case d.QoS == 2 && !d.Released: // a released one was received: not lost
 			strandedQoS2++
@@ -41,7 +41,7 @@ func (s *Session) End() (handOver []Delivery, strandedQoS2 int) {
 			break
 		}
 		if d.Share != "" {
-			handOver = append(handOver, d)
+			handOver = append(handOver, unstored(d))
 		} else {
 			keep.push(d)
 		}
@@ -55,4 +55,11 @@ func (s *Session) Ended() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.ended
+}
+
+// unstored is d as a new delivery for another session: the store knows it
+// under this session's key, not the next one's.
+func unstored(d Delivery) Delivery {
+	d.Seq, d.PacketID, d.Dup = 0, 0, false
+	return d
 }

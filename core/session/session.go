@@ -29,6 +29,24 @@ type Batch interface {
 	Defer(Sink)
 }
 
+// Journal is told of every change to a kept session's deliveries and inbound
+// QoS 2 ids, with the session's lock held, in the order the changes happen:
+// core/journal turns them into Store ops. Sessions that do not outlive their
+// connection have none, and pay nothing.
+type Journal interface {
+	// Stored: d entered the session, queued or (PacketID set) sent. The
+	// journal sets d.Seq.
+	Stored(client string, d *Delivery)
+	// Changed: d was sent (PacketID set) or released (Released set; d.Msg is
+	// still there, and dropped after the call).
+	Changed(client string, d *Delivery)
+	// Removed: d left the session: acknowledged, expired, refused by the
+	// client's size limit, or the session ended.
+	Removed(client string, d *Delivery)
+	// Inbound: an inbound QoS 2 packet id was recorded (added) or released.
+	Inbound(client string, id uint16, added bool)
+}
+
 // Subscription is one of the session's subscriptions, as the client sent it.
 type Subscription struct {
 	packets.Subscription        // Filter is as sent, "$share/..." included
@@ -45,6 +63,7 @@ type Session struct {
 
 	mu      sync.Mutex
 	sink    Sink
+	journal Journal // nil unless the session is kept across restarts
 	limits  *Limits // shared by the broker's sessions, never written
 	held    int64   // bytes of the messages in out and pending (Message.Size)
 	subs    map[string]Subscription
@@ -71,6 +90,21 @@ func New(id string, limits *Limits) *Session {
 		limits = &Limits{}
 	}
 	return &Session{ID: id, limits: limits}
+}
+
+// Keep makes the session report its changes to j from now on (nil: to no
+// one), before it is shared.
+func (s *Session) Keep(j Journal) {
+	s.mu.Lock()
+	s.journal = j
+	s.mu.Unlock()
+}
+
+// Kept reports whether the session has a journal.
+func (s *Session) Kept() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.journal != nil
 }
 
 // Attach connects the session to sink with an in-flight window of window
@@ -175,6 +209,9 @@ func (s *Session) offerOver(d Delivery, batch Batch, over bool) Outcome {
 	if toWindow {
 		s.send(d, batch)
 	} else {
+		if s.journal != nil {
+			s.journal.Stored(s.ID, &d)
+		}
 		s.pending.push(d)
 	}
 	if o == AcceptedOver {
@@ -184,12 +221,29 @@ func (s *Session) offerOver(d Delivery, batch Batch, over bool) Outcome {
 }
 
 // send assigns a packet id, records d as in flight, and hands it to the sink.
+// A kept session records the packet id before the PUBLISH goes out, so that
+// a resend after a restart uses the same one (the client may hold a QoS 2 id).
 func (s *Session) send(d Delivery, batch Batch) {
 	d.PacketID = s.newPacketID()
+	if s.journal != nil {
+		if d.Seq == 0 {
+			s.journal.Stored(s.ID, &d)
+		} else {
+			s.journal.Changed(s.ID, &d)
+		}
+	}
 	s.out.add(d)
 	if !s.sink.SendPublish(d, batch) {
 		s.out.remove(d.PacketID) // too large for the client: treated as delivered
-		s.release(&d)
+		s.forget(&d)
+	}
+}
+
+// forget releases d, which left the session, and tells the journal.
+func (s *Session) forget(d *Delivery) {
+	s.release(d)
+	if s.journal != nil {
+		s.journal.Removed(s.ID, d)
 	}
 }
 
@@ -212,7 +266,7 @@ func (s *Session) drain(now int64) {
 			return
 		}
 		if now != 0 && d.Msg.Expired(now) {
-			s.release(&d)
+			s.forget(&d)
 			continue
 		}
 		s.send(d, nil)
@@ -236,7 +290,7 @@ func (s *Session) Acknowledge(kind packets.Type, id uint16, reason packets.Reaso
 		if d.QoS != 1 {
 			return false
 		}
-		s.release(d)
+		s.forget(d)
 		s.out.remove(id)
 	case packets.TypePubrec:
 		if d.QoS != 2 {
@@ -249,12 +303,18 @@ func (s *Session) Acknowledge(kind packets.Type, id uint16, reason packets.Reaso
 			}
 			return true
 		}
-		s.release(d) // the payload is no longer needed, whatever the reason [MQTT-4.3.3-5]
 		if reason.IsError() {
+			s.forget(d)
 			s.out.remove(id)
 			break
 		}
+		s.release(d) // the payload is no longer needed [MQTT-4.3.3-5]
 		d.Released = true
+		if s.journal != nil {
+			// Recorded before the PUBREL goes out: once the client has it, a
+			// resent PUBLISH would be a new message to it.
+			s.journal.Changed(s.ID, d)
+		}
 		d.Msg = nil
 		if s.sink != nil {
 			s.sink.SendPubrel(id)
@@ -264,6 +324,7 @@ func (s *Session) Acknowledge(kind packets.Type, id uint16, reason packets.Reaso
 		if d.QoS != 2 || !d.Released {
 			return false
 		}
+		s.forget(d)
 		s.out.remove(id)
 	default:
 		return false
@@ -298,6 +359,9 @@ func (s *Session) ReceiveQoS2(id uint16, limit int) Receipt {
 		s.inbound = make(map[uint16]struct{})
 	}
 	s.inbound[id] = struct{}{}
+	if s.journal != nil {
+		s.journal.Inbound(s.ID, id, true)
+	}
 	return Received
 }
 
@@ -309,6 +373,9 @@ func (s *Session) ReleaseQoS2(id uint16) bool {
 		return false
 	}
 	delete(s.inbound, id)
+	if s.journal != nil {
+		s.journal.Inbound(s.ID, id, false)
+	}
 	return true
 }
 

@@ -95,11 +95,26 @@ func (s *Session) Snapshot() Record {
 	return r
 }
 
-// Restore makes a session from a Record, as Snapshot wrote it. What the
-// record holds is charged to the limits' budget even past its bounds: those
-// messages were accepted before the restart.
-func Restore(r Record, limits *Limits) *Session {
+// Meta returns the session's own durable fields, the record of a PutSession
+// op: no deliveries, no inbound ids.
+func (s *Session) Meta() Record {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := Record{Version: FormatVersion, ID: s.ID, Owner: s.Owner, Expiry: s.expiry}
+	for _, sub := range s.subs {
+		r.Subscriptions = append(r.Subscriptions, sub)
+	}
+	return r
+}
+
+// Restore makes a session from a Record, as Snapshot wrote it or a Store
+// loaded it, reporting its changes to j (nil: none). What the record holds is
+// charged to the limits' budget even past its bounds: those messages were
+// accepted before the restart. With j, every delivery's message is counted
+// as referred to (Message.Ref), as the journal counted it before.
+func Restore(r Record, limits *Limits, j Journal) *Session {
 	s := New(r.ID, limits)
+	s.journal = j
 	s.Owner = r.Owner
 	s.expiry = r.Expiry
 	for _, sub := range r.Subscriptions {
@@ -109,6 +124,7 @@ func Restore(r Record, limits *Limits) *Session {
 		s.subs[sub.Filter] = sub
 	}
 	for _, d := range r.Inflight {
+		s.restoreRef(&d)
 		s.forceHold(&d)
 		s.out.add(d)
 		if d.PacketID > s.nextID {
@@ -116,6 +132,7 @@ func Restore(r Record, limits *Limits) *Session {
 		}
 	}
 	for _, d := range r.Queued {
+		s.restoreRef(&d)
 		s.forceHold(&d)
 		s.pending.push(d)
 	}
@@ -126,4 +143,10 @@ func Restore(r Record, limits *Limits) *Session {
 		s.inbound[id] = struct{}{}
 	}
 	return s
+}
+
+func (s *Session) restoreRef(d *Delivery) {
+	if s.journal != nil && d.Msg != nil {
+		d.Msg.Ref()
+	}
 }

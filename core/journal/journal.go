@@ -1,0 +1,290 @@
+// Package journal turns the broker's changes to durable state into
+// session.Store commits: every change is appended to the open batch, one
+// goroutine commits batches in order, and whoever must not answer a client
+// before its change is durable (a PUBACK, a SUBACK) waits for the batch that
+// holds it. Concurrent publishers share one commit, and so one fsync: group
+// commit (docs/decisions/0019-durable-store.md).
+package journal
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/plumemq/plume/core/session"
+)
+
+// MaxBacklog is how many ops may wait in the open batch before readers stop
+// reading until it is committed (Backlogged): a store slower than the
+// publishers slows the publishers, instead of the batch growing without bound.
+const MaxBacklog = 1 << 16
+
+// Journal gathers ops and commits them through a Store. Safe for concurrent use.
+type Journal struct {
+	store session.Store
+	log   zerolog.Logger
+
+	seq   atomic.Uint64 // the last delivery Seq handed out
+	msgID atomic.Uint64 // the last Message.ID handed out
+
+	mu       sync.Mutex
+	ops      []session.Op // the open batch
+	open     uint64       // its number; batches are numbered from 1
+	appended uint64       // ops appended since the start
+	done     uint64       // the last batch the committer finished, committed or failed
+	failed   []uint64     // batches whose Commit failed, ascending
+	waiters  []waiter
+	changed  chan struct{} // closed and replaced when a batch is finished
+	closed   bool
+
+	wake    chan struct{} // the committer has work
+	stopped chan struct{} // closed when the committer has exited
+}
+
+// A Waiter is told when the batches of a Ticket are finished.
+type Waiter interface {
+	// Durable is called once, from the committer, without locks held: err is
+	// nil when every batch of the ticket was committed.
+	Durable(err error)
+}
+
+type waiter struct {
+	t Ticket
+	w Waiter
+}
+
+// Mark is the state of the journal at one moment, for Since.
+type Mark struct{ batch, appended uint64 }
+
+// Ticket names the batches that may hold a set of changes: From to To.
+type Ticket struct{ From, To uint64 }
+
+// New starts a journal that commits to store. Seq and message ids continue
+// after the largest ones in snap, what store held at start.
+func New(store session.Store, snap *session.Snapshot, log zerolog.Logger) *Journal {
+	j := &Journal{store: store, log: log, open: 1, changed: make(chan struct{}),
+		wake: make(chan struct{}, 1), stopped: make(chan struct{})}
+	var seq, id uint64
+	for i := range snap.Sessions {
+		r := &snap.Sessions[i]
+		for _, ds := range [][]session.Delivery{r.Inflight, r.Queued} {
+			for k := range ds {
+				seq = max(seq, ds[k].Seq)
+				if ds[k].Msg != nil {
+					id = max(id, ds[k].Msg.ID)
+				}
+			}
+		}
+	}
+	j.seq.Store(seq)
+	j.msgID.Store(id)
+	go j.commitLoop()
+	return j
+}
+
+// append adds ops to the open batch; the caller holds j.mu.
+func (j *Journal) append(ops ...session.Op) {
+	if j.closed {
+		return // after Shutdown's last commit: nothing is left to keep it
+	}
+	j.ops = append(j.ops, ops...)
+	j.appended += uint64(len(ops))
+	if len(j.ops) == len(ops) {
+		select {
+		case j.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Mark returns the journal's state now, for Since.
+func (j *Journal) Mark() Mark {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return Mark{batch: j.open, appended: j.appended}
+}
+
+// Since returns the ticket of the changes appended since m, by anyone, and
+// false when there were none: a caller with nothing to wait for answers at once.
+func (j *Journal) Since(m Mark) (Ticket, bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.appended == m.appended {
+		return Ticket{}, false
+	}
+	return Ticket{From: m.batch, To: j.last()}, true
+}
+
+// Latest returns a ticket covering every change appended so far by the
+// caller: for a change just made under another lock, without a Mark.
+func (j *Journal) Latest() Ticket {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	to := j.last()
+	return Ticket{From: max(to, 2) - 1, To: to}
+}
+
+// last is the newest batch that holds ops: the open one unless it is empty.
+func (j *Journal) last() uint64 {
+	if len(j.ops) == 0 {
+		return j.open - 1
+	}
+	return j.open
+}
+
+// Check reports whether t's batches are finished, and the error if one failed.
+func (j *Journal) Check(t Ticket) (finished bool, err error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.check(t)
+}
+
+func (j *Journal) check(t Ticket) (bool, error) {
+	if t.To > j.done {
+		return false, nil
+	}
+	for _, b := range j.failed {
+		if b >= t.From && b <= t.To {
+			return true, errCommitFailed
+		}
+	}
+	return true, nil
+}
+
+// Notify arranges for w.Durable to be called when t's batches are finished.
+// It returns false, and calls nothing, if they are finished already: the
+// caller reads the outcome with Check.
+func (j *Journal) Notify(t Ticket, w Waiter) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if t.To <= j.done {
+		return false
+	}
+	j.waiters = append(j.waiters, waiter{t, w})
+	return true
+}
+
+// Wait blocks until t's batches are finished or timeout passes; it reports
+// whether they were all committed.
+func (j *Journal) Wait(t Ticket, timeout time.Duration) bool {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		j.mu.Lock()
+		finished, err := j.check(t)
+		ch := j.changed
+		j.mu.Unlock()
+		if finished {
+			return err == nil
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			return false
+		}
+	}
+}
+
+// Backlogged reports whether the open batch holds more than MaxBacklog ops,
+// and a channel closed when the committer next finishes a batch.
+func (j *Journal) Backlogged() (bool, <-chan struct{}) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return len(j.ops) > MaxBacklog, j.changed
+}
+
+// commitLoop commits the open batch whenever it holds ops, one at a time:
+// while one batch is being made durable the next one fills.
+func (j *Journal) commitLoop() {
+	defer close(j.stopped)
+	var spare []session.Op
+	for range j.wake {
+		spare = j.drain(spare)
+	}
+	j.drain(spare) // what Close left
+}
+
+// drain commits batches until the open one is empty.
+func (j *Journal) drain(spare []session.Op) []session.Op {
+	for {
+		j.mu.Lock()
+		if len(j.ops) == 0 {
+			j.mu.Unlock()
+			return spare
+		}
+		batch, n := j.ops, j.open
+		j.ops, j.open = spare[:0], j.open+1
+		j.mu.Unlock()
+
+		err := j.store.Commit(batch)
+		if err != nil {
+			j.log.Error().Err(err).Int("ops", len(batch)).
+				Msg("session store commit failed: the acknowledgements waiting for it are withheld and their clients disconnected")
+		}
+		clear(batch)
+		spare = batch
+		j.finish(n, err)
+	}
+}
+
+// finish records batch n as finished and tells the waiters it completes.
+func (j *Journal) finish(n uint64, err error) {
+	j.mu.Lock()
+	j.done = n
+	if err != nil {
+		j.failed = append(j.failed, n)
+	}
+	close(j.changed)
+	j.changed = make(chan struct{})
+	var ready []waiter
+	keep := j.waiters[:0]
+	for _, w := range j.waiters {
+		if w.t.To <= n {
+			ready = append(ready, w)
+		} else {
+			keep = append(keep, w)
+		}
+	}
+	clear(j.waiters[len(keep):])
+	j.waiters = keep
+	results := make([]error, len(ready))
+	for i, w := range ready {
+		_, results[i] = j.check(w.t)
+	}
+	j.mu.Unlock()
+	for i, w := range ready {
+		w.w.Durable(results[i])
+	}
+}
+
+// Close commits what is pending, stops the committer and reports whether
+// everything appended was committed. The journal takes no ops after it.
+func (j *Journal) Close() error {
+	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
+		<-j.stopped
+		return nil
+	}
+	j.closed = true
+	failed := len(j.failed) > 0
+	j.mu.Unlock()
+	close(j.wake)
+	<-j.stopped
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if len(j.failed) > 0 && !failed {
+		return errCommitFailed
+	}
+	return nil
+}
+
+type journalError string
+
+func (e journalError) Error() string { return string(e) }
+
+// errCommitFailed is what waiters of a failed batch get; the store's own
+// error was logged when it happened.
+const errCommitFailed = journalError("session store commit failed")
