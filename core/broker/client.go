@@ -50,7 +50,7 @@ type client struct {
 	wmu   sync.Mutex
 	wcond sync.Cond
 	out   []byte
-	batch flushBatch // subscriber connections this reader owes a flush; reader-owned
+	batch flushBatch  // subscriber connections this reader owes a flush; reader-owned
 	dur   *durableOut // answers held until durable (durable.go); nil without a store
 	// Slow consumer (queues.go), under wmu: since when QoS 0 has been shed
 	// without the buffer emptying (Unix ns, 0 = not shedding).

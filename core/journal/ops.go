@@ -87,10 +87,13 @@ func (j *Journal) DeleteSession(client string) {
 	j.mu.Unlock()
 }
 
-// PutRetained records m as its topic's retained message.
+// PutRetained records m as its topic's retained message. The op gets a copy:
+// m may meanwhile be given an ID by a delivery that refers to it.
 func (j *Journal) PutRetained(m *session.Message) {
+	c := m.Copy()
+	c.ID = 0
 	j.mu.Lock()
-	j.append(session.Op{Kind: session.PutRetained, Message: m})
+	j.append(session.Op{Kind: session.PutRetained, Message: &c})
 	j.mu.Unlock()
 }
 

@@ -82,7 +82,7 @@ func (m *MemoryStore) apply(op *Op) {
 		delete(m.deliveries, op.Client)
 		delete(m.inbound, op.Client)
 	case PutMessage:
-		m.messages[op.Message.ID] = copyMessage(op.Message)
+		m.messages[op.Message.ID] = op.Message.Copy()
 	case DeleteMessage:
 		delete(m.messages, op.MessageID)
 	case PutDelivery:
@@ -104,17 +104,12 @@ func (m *MemoryStore) apply(op *Op) {
 	case DeleteInbound:
 		delete(m.inbound[op.Client], op.PacketID)
 	case PutRetained:
-		m.retained[op.Message.Topic] = copyMessage(op.Message)
+		m.retained[op.Message.Topic] = op.Message.Copy()
 	case DeleteRetained:
 		delete(m.retained, op.Topic)
 	}
 }
 
-// copyMessage copies what a store keeps of a message: not its reference count.
-func copyMessage(msg *Message) Message {
-	return Message{Topic: msg.Topic, Payload: msg.Payload, QoS: msg.QoS, Retain: msg.Retain, Props: msg.Props,
-		Expires: msg.Expires, Publisher: msg.Publisher, ID: msg.ID}
-}
 
 // Load returns everything stored, as the Store contract says.
 func (m *MemoryStore) Load() (Snapshot, error) {
@@ -159,7 +154,7 @@ func (m *MemoryStore) Load() (Snapshot, error) {
 		s.Sessions = append(s.Sessions, r)
 	}
 	for _, msg := range m.retained {
-		s.Retained = append(s.Retained, copyMessage(&msg))
+		s.Retained = append(s.Retained, msg.Copy())
 	}
 	return s, nil
 }

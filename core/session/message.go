@@ -37,6 +37,13 @@ type Message struct {
 	refs int32
 }
 
+// Copy returns a copy of m for another owner: what a message carries, not
+// its count of stored deliveries, which belongs to m.
+func (m *Message) Copy() Message {
+	return Message{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain, Props: m.Props,
+		Expires: m.Expires, Publisher: m.Publisher, ID: m.ID}
+}
+
 // Ref counts one more stored delivery of m and reports whether it is the
 // first: the message must then be stored.
 func (m *Message) Ref() (first bool) { return atomic.AddInt32(&m.refs, 1) == 1 }

@@ -275,7 +275,6 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 	}
 }
 
-
 type batch struct{ sinks int }
 
 func (b *batch) Defer(session.Sink) { b.sinks++ }

@@ -1,0 +1,240 @@
+package broker_test
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/plumemq/plume/core/broker"
+	"github.com/plumemq/plume/core/packets"
+	"github.com/plumemq/plume/core/session"
+)
+
+// gateStore is a MemoryStore whose commits can be held back (closed gate)
+// or made to fail, as a disk that is slow or broken.
+type gateStore struct {
+	*session.MemoryStore
+	mu      sync.Mutex
+	gate    chan struct{} // nil: open
+	fail    error
+	entered chan struct{} // a commit arrived at the closed gate
+	ended   <-chan struct{}
+}
+
+func newGateStore(t *testing.T) *gateStore {
+	// A test that fails with the gate closed must not leave the broker's
+	// Shutdown waiting on it: the gate opens as the test ends.
+	return &gateStore{MemoryStore: session.NewMemoryStore(), entered: make(chan struct{}, 1), ended: t.Context().Done()}
+}
+
+func (s *gateStore) Commit(ops []session.Op) error {
+	s.mu.Lock()
+	gate, fail := s.gate, s.fail
+	s.mu.Unlock()
+	if gate != nil {
+		select {
+		case s.entered <- struct{}{}:
+		default:
+		}
+		select {
+		case <-gate:
+		case <-s.ended:
+		}
+	}
+	if fail != nil {
+		return fail
+	}
+	return s.MemoryStore.Commit(ops)
+}
+
+func (s *gateStore) close() {
+	s.mu.Lock()
+	s.gate = make(chan struct{})
+	s.mu.Unlock()
+}
+
+func (s *gateStore) open() {
+	s.mu.Lock()
+	if s.gate != nil {
+		close(s.gate)
+		s.gate = nil
+	}
+	s.mu.Unlock()
+}
+
+func (s *gateStore) failWith(err error) {
+	s.mu.Lock()
+	s.fail = err
+	s.mu.Unlock()
+}
+
+// keptSubscriber leaves behind an offline session subscribed to filter at
+// QoS qos, which the store keeps (session expiry one hour).
+func keptSubscriber(t *testing.T, addr, id, filter string, qos byte) {
+	t.Helper()
+	cp := v5Connect(id)
+	cp.Properties.SessionExpiry = 3600
+	cp.Properties.Set(packets.PropSessionExpiry)
+	c, _ := connectRaw(t, addr, cp)
+	c.subscribe(1, sub(filter, qos))
+	c.disconnect(packets.Success)
+	c.expectClosed()
+}
+
+func queuedFor(t *testing.T, store session.Store, id string) []session.Delivery {
+	t.Helper()
+	snap, err := store.Load()
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	for _, r := range snap.Sessions {
+		if r.ID == id {
+			return append(r.Inflight, r.Queued...)
+		}
+	}
+	t.Fatalf("the store holds no session %q", id)
+	return nil
+}
+
+// The promise of a durable store: the publisher sees PUBACK (PUBREC) only
+// once the message and the queue entries it made are committed.
+func TestAcknowledgementWaitsForTheCommit(t *testing.T) {
+	for _, qos := range []byte{1, 2} {
+		store := newGateStore(t)
+		tb := startBroker(t, broker.Options{AllowAnonymous: true, Store: store})
+		keptSubscriber(t, tb.addr, "offline", "t", 2)
+
+		// The publisher's session is kept too: its inbound QoS 2 ids are.
+		cp := v5Connect("pub")
+		cp.Properties.SessionExpiry = 3600
+		cp.Properties.Set(packets.PropSessionExpiry)
+		pub, _ := connectRaw(t, tb.addr, cp)
+		store.close()
+		pub.publish(&packets.Publish{Topic: "t", Payload: []byte("kept"), QoS: qos, PacketID: 7})
+		<-store.entered // the message's batch is being committed
+		pub.expectNothing(200 * time.Millisecond)
+		store.open()
+		want := packets.TypePuback
+		if qos == 2 {
+			want = packets.TypePubrec
+		}
+		pub.expectAck(want, 7)
+		ds := queuedFor(t, store, "offline")
+		if len(ds) != 1 || string(ds[0].Msg.Payload) != "kept" {
+			t.Fatalf("QoS %d: acknowledged, and the store holds %+v for the offline session", qos, ds)
+		}
+		if qos == 2 {
+			snap, _ := store.Load()
+			if !hasInbound(snap, "pub", 7) {
+				t.Fatal("PUBREC sent before the inbound packet id was stored")
+			}
+			store.close()
+			pub.ack(packets.TypePubrel, 7)
+			<-store.entered
+			pub.expectNothing(200 * time.Millisecond) // PUBCOMP waits for the id to be forgotten
+			store.open()
+			pub.expectAck(packets.TypePubcomp, 7)
+		}
+	}
+}
+
+func hasInbound(snap session.Snapshot, id string, pid uint16) bool {
+	for _, r := range snap.Sessions {
+		if r.ID == id {
+			for _, got := range r.InboundQoS2 {
+				if got == pid {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// A publish that reaches no kept session changes nothing in the store, and
+// its PUBACK waits for nothing.
+func TestAcknowledgementOfUnkeptMessageDoesNotWait(t *testing.T) {
+	store := newGateStore(t)
+	tb := startBroker(t, broker.Options{AllowAnonymous: true, Store: store})
+	subscriber, _ := connectRaw(t, tb.addr, v5Connect("clean")) // expiry 0: not kept
+	subscriber.subscribe(1, sub("t", 1))
+	pub, _ := connectRaw(t, tb.addr, v5Connect("pub"))
+	store.close()
+	defer store.open()
+	pub.publish(&packets.Publish{Topic: "t", Payload: []byte("x"), QoS: 1, PacketID: 3})
+	pub.expectAck(packets.TypePuback, 3)
+}
+
+// A commit that fails withholds the acknowledgements waiting for it and
+// closes their connections: the client resends, and the message is not
+// acknowledged as kept when it is not.
+func TestFailedCommitWithholdsTheAcknowledgement(t *testing.T) {
+	store := newGateStore(t)
+	tb := startBroker(t, broker.Options{AllowAnonymous: true, Store: store})
+	keptSubscriber(t, tb.addr, "offline", "t", 1)
+	pub, _ := connectRaw(t, tb.addr, v5Connect("pub"))
+	store.failWith(errors.New("disk on fire"))
+	pub.publish(&packets.Publish{Topic: "t", Payload: []byte("lost"), QoS: 1, PacketID: 9})
+	d := pub.expectDisconnect(packets.UnspecifiedError)
+	if d == nil {
+		t.Fatal("no DISCONNECT")
+	}
+	pub.expectClosed()
+
+	store.failWith(nil)
+	again, _ := connectRaw(t, tb.addr, v5Connect("pub"))
+	again.publish(&packets.Publish{Topic: "t", Payload: []byte("kept"), QoS: 1, PacketID: 9, Dup: true})
+	again.expectAck(packets.TypePuback, 9)
+}
+
+// What was committed survives a crash: a second broker on the same store,
+// the first never shut down, restores the offline session with its queued
+// messages and the retained message.
+func TestCommittedStateSurvivesACrash(t *testing.T) {
+	store := session.NewMemoryStore()
+	first := startBroker(t, broker.Options{AllowAnonymous: true, Store: store})
+	keptSubscriber(t, first.addr, "offline", "t/#", 1)
+	pub, _ := connectRaw(t, first.addr, v5Connect("pub"))
+	for i, p := range []string{"1", "2", "3"} {
+		pub.publish(&packets.Publish{Topic: "t/a", Payload: []byte(p), QoS: 1, PacketID: uint16(i + 1)})
+		pub.expectAck(packets.TypePuback, uint16(i+1))
+	}
+	pub.publish(&packets.Publish{Topic: "t/r", Payload: []byte("retained"), QoS: 1, PacketID: 4, Retain: true})
+	pub.expectAck(packets.TypePuback, 4)
+
+	second := startBroker(t, broker.Options{AllowAnonymous: true, Store: store})
+	cp := v5Connect("offline")
+	cp.CleanStart = false
+	cp.Properties.SessionExpiry = 3600
+	cp.Properties.Set(packets.PropSessionExpiry)
+	c, ack := connectRaw(t, second.addr, cp)
+	if !ack.SessionPresent {
+		t.Fatal("session_present=0 after the restart")
+	}
+	var got []string
+	for range 4 {
+		p := c.nextPublish()
+		got = append(got, string(p.Payload))
+		c.ack(packets.TypePuback, p.PacketID)
+	}
+	if want := "1 2 3 retained"; joinSpace(got) != want {
+		t.Fatalf("after the restart the session got %q, want %q", joinSpace(got), want)
+	}
+	late, _ := connectRaw(t, second.addr, v5Connect("late"))
+	late.subscribe(1, sub("t/r", 0))
+	if p := late.nextPublish(); string(p.Payload) != "retained" || !p.Retain {
+		t.Fatalf("retained message after the restart: %+v", p)
+	}
+}
+
+func joinSpace(s []string) string {
+	out := ""
+	for i, x := range s {
+		if i > 0 {
+			out += " "
+		}
+		out += x
+	}
+	return out
+}
