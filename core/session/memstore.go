@@ -110,7 +110,6 @@ func (m *MemoryStore) apply(op *Op) {
 	}
 }
 
-
 // Load returns everything stored, as the Store contract says.
 func (m *MemoryStore) Load() (Snapshot, error) {
 	m.mu.Lock()
