@@ -187,16 +187,14 @@ func cmdReport(args []string) error {
 
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\tbroker\tin flight\tmsgs/s\tp50\tp99\tlost\tbroker CPU\tmsgs/CPU-s\tRSS/idle conn\tvs plume in memory\tplume vs mochi\tplume vs mosquitto\t")
+	var errorLines []string
 	for _, r := range all {
 		if r.Recovery != nil {
 			continue // its own table, below
 		}
 		if r.Error != "" {
-			msg := r.Error
-			if len(msg) > 60 {
-				msg = msg[:60] + "..."
-			}
-			fmt.Fprintf(tw, "%s\t%s\t\t%s\t\t\t\t\t\t\t\t\t\t\n", r.Scenario, r.Broker, msg)
+			fmt.Fprintf(tw, "%s\t%s\t\t%s\t\t\t\t\t\t\t\t\t\t\n", r.Scenario, r.Broker, "error")
+			errorLines = append(errorLines, fmt.Sprintf("%s %s: %s", r.Scenario, r.Broker, r.Error))
 			continue
 		}
 		var depth, rate, p50, p99, lost, cores, perCPU, rss, vsMem, vsMochi, vsMosq string
@@ -222,6 +220,9 @@ func cmdReport(args []string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Scenario, r.Broker, depth, rate, p50, p99, lost, cores, perCPU, rss, vsMem, vsMochi, vsMosq)
 	}
 	_ = tw.Flush()
+	for _, l := range errorLines {
+		fmt.Println("error:", l)
+	}
 	fmt.Println("(throughput ratios: Plume msgs/s / peer, higher is better; idle ratio: Plume KiB/conn / peer, lower is better;")
 	fmt.Println(" plume-sync and plume-async are compared with mochi-pebble and mosquitto-persist; in flight: the pacing bound")
 	fmt.Println(" per publisher (BENCH_OUTSTANDING) and, at QoS 1, the unacknowledged publishes allowed per publisher)")

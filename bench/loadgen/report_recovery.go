@@ -28,11 +28,8 @@ func printRecovery(all []Result) {
 	for _, r := range recs {
 		rec := r.Recovery
 		if r.Error != "" {
-			msg := r.Error
-			if len(msg) > 70 {
-				msg = msg[:70] + "..."
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t\t\t\t\t\t\n", rec.Stop, r.Broker, rec.Sessions, rec.Messages, msg)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\terror\t\t\t\t\t\t\n", rec.Stop, r.Broker, rec.Sessions, rec.Messages)
+			logs = append(logs, fmt.Sprintf("error: recovery-%s %s: %s", rec.Stop, r.Broker, r.Error))
 			continue
 		}
 		stop := "kill -9"
@@ -48,13 +45,13 @@ func printRecovery(all []Result) {
 			rec.Stop, r.Broker, rec.Sessions, rec.Messages, fill, stop, rec.StartToConnAckSecs,
 			fmtKiB(rec.RSSKiB), fmtBytes(rec.DataDirBytes), present, rec.Verified, rec.VerifyOf)
 		if len(rec.LogLine) > 0 {
-			logs = append(logs, fmt.Sprintf("%s (%s): %s", r.Broker, rec.Stop, logFields(rec.LogLine)))
+			logs = append(logs, fmt.Sprintf("recovered session store, as logged by %s (%s): %s", r.Broker, rec.Stop, logFields(rec.LogLine)))
 		}
 	}
 	_ = tw.Flush()
 	fmt.Println("(fill: subscribing the sessions not counted; start to CONNACK: from the restarted broker's exec to its first CONNACK, polled every 2 ms)")
 	for _, l := range logs {
-		fmt.Println("recovered session store, as logged by", l)
+		fmt.Println(l)
 	}
 }
 
