@@ -24,6 +24,8 @@
 #   BENCH_RECOVERY_BROKERS   brokers it fills and restarts ("plume-sync mochi-pebble mosquitto-persist")
 #   BENCH_RECOVERY_STOPS     how the filled broker is stopped, each from a fresh fill ("sigterm kill-9")
 #   PLUME_BIN          use this plume binary instead of building ./cmd/plume
+#   BENCH_RESULTS      where the JSON report goes (bench/results/latest.json;
+#                      make bench-recovery: bench/results/recovery.json)
 #   BENCH_PLUGIN_LANG  go (default) or rust: which SDK's build of the benchmark plugin
 #   BENCH_PLUGIN_SCENARIOS  scenarios that plume+plugins runs ("pairs"): Plume
 #                      with bench/plugins/allowappend, one authorize and one
@@ -48,6 +50,7 @@ RECOVERY_MESSAGES=${BENCH_RECOVERY_MESSAGES:-1000000}
 RECOVERY_BROKERS=${BENCH_RECOVERY_BROKERS:-plume-sync mochi-pebble mosquitto-persist}
 RECOVERY_STOPS=${BENCH_RECOVERY_STOPS:-sigterm kill-9}
 PLUME=${PLUME_BIN:-$BENCH_DIR/bin/plume}
+RESULTS=${BENCH_RESULTS:-$BENCH_DIR/results/latest.json}
 PLUGIN_SCENARIOS=${BENCH_PLUGIN_SCENARIOS:-pairs}
 BASE_PORT=${BENCH_PORT:-28830}
 ROUNDS=${BENCH_ROUNDS:-1}
@@ -398,5 +401,5 @@ SETTINGS="window=$DURATION warmup=$WARMUP outstanding=$OUTSTANDING idle_conns=$I
 SETTINGS+=" plume=${PLUME_COMMIT:-unknown} mochi=$(cd "$BENCH_DIR" && go list -m -f '{{.Version}}' github.com/mochi-mqtt/server/v2)"
 SETTINGS+=" mosquitto=${MOSQ_VERSION:-none}"
 [[ " $SCENARIOS " == *" recovery "* ]] && SETTINGS+=" recovery_sessions=$RECOVERY_SESSIONS recovery_messages=$RECOVERY_MESSAGES"
-"$BIN/loadgen" report -settings "$SETTINGS" -out "$BENCH_DIR/results/latest.json" "$RUN_DIR"/*.json
-echo "results: $BENCH_DIR/results/latest.json (window $DURATION per throughput scenario, $(nproc) CPUs shared by broker and load generator)"
+"$BIN/loadgen" report -settings "$SETTINGS" -out "$RESULTS" "$RUN_DIR"/*.json
+echo "results: $RESULTS (window $DURATION per throughput scenario, $(nproc) CPUs shared by broker and load generator)"

@@ -32,7 +32,7 @@ const (
 )
 
 var (
-	scenarioOrder   = []string{"pairs", "fanin", "fanout", "idle", "trickle", "pairs-durable", "fanin-durable"}
+	scenarioOrder   = []string{"pairs", "fanin", "fanout", "idle", "trickle", "pairs-durable", "fanin-durable", "recovery-sigterm", "recovery-kill-9"}
 	peers           = []string{"mochi", "mosquitto"}
 	durableScenario = []string{"pairs-durable", "fanin-durable"}
 	// durablePeer is the peer with its store on that a durable Plume is
