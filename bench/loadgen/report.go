@@ -173,59 +173,7 @@ func cmdReport(args []string) error {
 			}
 		}
 	}
-	ratioOf := func(sc, broker, peer string) string {
-		if broker == subject {
-			broker = ""
-		}
-		for _, r := range ratios {
-			if r.Scenario == sc && r.Broker == broker && r.Peer == peer && r.Metric != "msgs_per_broker_cpu_s" {
-				return fmt.Sprintf("%.2fx", r.Ratio)
-			}
-		}
-		return ""
-	}
-
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tbroker\tin flight\tmsgs/s\tp50\tp99\tlost\tbroker CPU\tmsgs/CPU-s\tRSS/idle conn\tvs plume in memory\tplume vs mochi\tplume vs mosquitto\t")
-	var errorLines []string
-	for _, r := range all {
-		if r.Recovery != nil {
-			continue // its own table, below
-		}
-		if r.Error != "" {
-			fmt.Fprintf(tw, "%s\t%s\t\t%s\t\t\t\t\t\t\t\t\t\t\n", r.Scenario, r.Broker, "error")
-			errorLines = append(errorLines, fmt.Sprintf("%s %s: %s", r.Scenario, r.Broker, r.Error))
-			continue
-		}
-		var depth, rate, p50, p99, lost, cores, perCPU, rss, vsMem, vsMochi, vsMosq string
-		if memoryScenario(r.Scenario) {
-			rss = fmt.Sprintf("%.2f KiB", r.RSSPerConnKiB)
-		} else {
-			rate = fmt.Sprintf("%.0f", r.MsgsPerSec)
-			depth = inFlight(r)
-			p50, p99 = fmtMicros(r.P50Micros), fmtMicros(r.P99Micros)
-			lost = fmt.Sprint(r.Lost)
-			if r.BrokerCores > 0 {
-				cores = fmt.Sprintf("%.2f cores", r.BrokerCores)
-				perCPU = fmt.Sprintf("%.0f", r.MsgsPerCPUSec)
-			}
-		}
-		if r.Broker == subject || r.Broker == plumeSync || r.Broker == plumeAsync {
-			vsMochi = ratioOf(r.Scenario, r.Broker, peerOf(r.Broker, "mochi"))
-			vsMosq = ratioOf(r.Scenario, r.Broker, peerOf(r.Broker, "mosquitto"))
-		}
-		if v, ok := vsMemory[[2]string{r.Scenario, r.Broker}]; ok {
-			vsMem = fmt.Sprintf("%.0f%%", 100*v)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Scenario, r.Broker, depth, rate, p50, p99, lost, cores, perCPU, rss, vsMem, vsMochi, vsMosq)
-	}
-	_ = tw.Flush()
-	for _, l := range errorLines {
-		fmt.Println("error:", l)
-	}
-	fmt.Println("(throughput ratios: Plume msgs/s / peer, higher is better; idle ratio: Plume KiB/conn / peer, lower is better;")
-	fmt.Println(" plume-sync and plume-async are compared with mochi-pebble and mosquitto-persist; in flight: the pacing bound")
-	fmt.Println(" per publisher (BENCH_OUTSTANDING) and, at QoS 1, the unacknowledged publishes allowed per publisher)")
+	printTable(all, ratios, vsMemory)
 	var perCPU []string
 	for _, r := range ratios {
 		if r.Metric == "msgs_per_broker_cpu_s" {
@@ -244,7 +192,10 @@ func cmdReport(args []string) error {
 		fmt.Printf("plume+plugins msgs/s / plume's in %s: %.2f (an authorize plugin with a cacheable answer and a transform plugin on every message)\n", r.Scenario, r.Ratio)
 	}
 	printRecovery(all)
-	targets := checkTargets(find)
+	var targets []string // the targets are on throughput and memory; a recovery-only run has none
+	if slices.ContainsFunc(all, func(r Result) bool { return !isRecovery(r) }) {
+		targets = checkTargets(find)
+	}
 	for _, t := range targets {
 		fmt.Println(t)
 	}
@@ -382,6 +333,73 @@ func medianRuns(all []Result) []Result {
 		out = append(out, m)
 	}
 	return out
+}
+
+// printTable prints the throughput and memory scenarios' table (the recovery
+// scenario has its own), then the errors of the runs that failed.
+func printTable(all []Result, ratios []Ratio, vsMemory map[[2]string]float64) {
+	if !slices.ContainsFunc(all, func(r Result) bool { return !isRecovery(r) }) {
+		return
+	}
+	ratioOf := func(sc, broker, peer string) string {
+		if broker == subject {
+			broker = ""
+		}
+		for _, r := range ratios {
+			if r.Scenario == sc && r.Broker == broker && r.Peer == peer && r.Metric != "msgs_per_broker_cpu_s" {
+				return fmt.Sprintf("%.2fx", r.Ratio)
+			}
+		}
+		return ""
+	}
+
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\tbroker\tin flight\tmsgs/s\tp50\tp99\tlost\tbroker CPU\tmsgs/CPU-s\tRSS/idle conn\tvs plume in memory\tplume vs mochi\tplume vs mosquitto\t")
+	var errorLines []string
+	for _, r := range all {
+		if isRecovery(r) {
+			continue // its own table, below
+		}
+		if r.Error != "" {
+			fmt.Fprintf(tw, "%s\t%s\t\t%s\t\t\t\t\t\t\t\t\t\t\n", r.Scenario, r.Broker, "error")
+			errorLines = append(errorLines, fmt.Sprintf("%s %s: %s", r.Scenario, r.Broker, r.Error))
+			continue
+		}
+		var depth, rate, p50, p99, lost, cores, perCPU, rss, vsMem, vsMochi, vsMosq string
+		if memoryScenario(r.Scenario) {
+			rss = fmt.Sprintf("%.2f KiB", r.RSSPerConnKiB)
+		} else {
+			rate = fmt.Sprintf("%.0f", r.MsgsPerSec)
+			depth = inFlight(r)
+			p50, p99 = fmtMicros(r.P50Micros), fmtMicros(r.P99Micros)
+			lost = fmt.Sprint(r.Lost)
+			if r.BrokerCores > 0 {
+				cores = fmt.Sprintf("%.2f cores", r.BrokerCores)
+				perCPU = fmt.Sprintf("%.0f", r.MsgsPerCPUSec)
+			}
+		}
+		if r.Broker == subject || r.Broker == plumeSync || r.Broker == plumeAsync {
+			vsMochi = ratioOf(r.Scenario, r.Broker, peerOf(r.Broker, "mochi"))
+			vsMosq = ratioOf(r.Scenario, r.Broker, peerOf(r.Broker, "mosquitto"))
+		}
+		if v, ok := vsMemory[[2]string{r.Scenario, r.Broker}]; ok {
+			vsMem = fmt.Sprintf("%.0f%%", 100*v)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Scenario, r.Broker, depth, rate, p50, p99, lost, cores, perCPU, rss, vsMem, vsMochi, vsMosq)
+	}
+	_ = tw.Flush()
+	for _, l := range errorLines {
+		fmt.Println("error:", l)
+	}
+	fmt.Println("(throughput ratios: Plume msgs/s / peer, higher is better; idle ratio: Plume KiB/conn / peer, lower is better;")
+	fmt.Println(" plume-sync and plume-async are compared with mochi-pebble and mosquitto-persist; in flight: the pacing bound")
+	fmt.Println(" per publisher (BENCH_OUTSTANDING) and, at QoS 1, the unacknowledged publishes allowed per publisher)")
+}
+
+// isRecovery reports whether r belongs in the recovery table: a recovery
+// result, or an error recorded for a recovery scenario.
+func isRecovery(r Result) bool {
+	return r.Recovery != nil || strings.HasPrefix(r.Scenario, "recovery")
 }
 
 // inFlight describes the depth a throughput figure was measured at.

@@ -14,7 +14,7 @@ import (
 func printRecovery(all []Result) {
 	var recs []Result
 	for _, r := range all {
-		if r.Recovery != nil {
+		if isRecovery(r) {
 			recs = append(recs, r)
 		}
 	}
@@ -28,8 +28,8 @@ func printRecovery(all []Result) {
 	for _, r := range recs {
 		rec := r.Recovery
 		if r.Error != "" {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\terror\t\t\t\t\t\t\n", rec.Stop, r.Broker, rec.Sessions, rec.Messages)
-			logs = append(logs, fmt.Sprintf("error: recovery-%s %s: %s", rec.Stop, r.Broker, r.Error))
+			fmt.Fprintf(tw, "%s\t%s\t\t\terror\t\t\t\t\t\t\n", strings.TrimPrefix(r.Scenario, "recovery-"), r.Broker)
+			logs = append(logs, fmt.Sprintf("error: %s %s: %s", r.Scenario, r.Broker, r.Error))
 			continue
 		}
 		stop := "kill -9"
