@@ -11,8 +11,21 @@
 #   BENCH_TRICKLE_CONNS connections in the trickle scenario (1000), each
 #                      announcing a 1 MiB PUBLISH and sending a byte every 2 s
 #   BENCH_OUTSTANDING  max messages in flight end to end, per publisher (1000)
-#   BENCH_SCENARIOS    subset of "pairs fanin fanout idle trickle"
-#   BENCH_BROKERS      subset of "plume plume+plugins mochi mosquitto"
+#   BENCH_SCENARIOS    subset of "pairs fanin fanout idle trickle pairs-durable
+#                      fanin-durable", plus "recovery" (opt-in, not in the default)
+#   BENCH_BROKERS      subset of "plume plume+plugins plume-sync plume-async mochi
+#                      mochi-pebble mosquitto mosquitto-persist". The durable
+#                      brokers (plume-sync: --data-dir; plume-async: store.mode
+#                      async; mochi-pebble: its Pebble hook; mosquitto-persist:
+#                      persistence true) run only the -durable scenarios, which
+#                      mochi and mosquitto in memory skip; plume runs everything
+#   BENCH_RECOVERY_SESSIONS  offline persistent sessions the recovery scenario fills (10000)
+#   BENCH_RECOVERY_MESSAGES  QoS 1 messages it queues across them (1000000)
+#   BENCH_RECOVERY_BROKERS   brokers it fills and restarts ("plume-sync mochi-pebble mosquitto-persist")
+#   BENCH_RECOVERY_STOPS     how the filled broker is stopped, each from a fresh fill ("sigterm kill-9")
+#   PLUME_BIN          use this plume binary instead of building ./cmd/plume
+#   BENCH_RESULTS      where the JSON report goes (bench/results/latest.json;
+#                      make bench-recovery: bench/results/recovery.json)
 #   BENCH_PLUGIN_LANG  go (default) or rust: which SDK's build of the benchmark plugin
 #   BENCH_PLUGIN_SCENARIOS  scenarios that plume+plugins runs ("pairs"): Plume
 #                      with bench/plugins/allowappend, one authorize and one
@@ -30,8 +43,14 @@ WARMUP=${BENCH_WARMUP:-1s}
 IDLE_CONNS=${BENCH_IDLE_CONNS:-8000}
 TRICKLE_CONNS=${BENCH_TRICKLE_CONNS:-1000}
 OUTSTANDING=${BENCH_OUTSTANDING:-1000}
-SCENARIOS=${BENCH_SCENARIOS:-pairs fanin fanout idle trickle}
-BROKERS=${BENCH_BROKERS:-plume plume+plugins mochi mosquitto}
+SCENARIOS=${BENCH_SCENARIOS:-pairs fanin fanout idle trickle pairs-durable fanin-durable}
+BROKERS=${BENCH_BROKERS:-plume plume+plugins plume-sync plume-async mochi mochi-pebble mosquitto mosquitto-persist}
+RECOVERY_SESSIONS=${BENCH_RECOVERY_SESSIONS:-10000}
+RECOVERY_MESSAGES=${BENCH_RECOVERY_MESSAGES:-1000000}
+RECOVERY_BROKERS=${BENCH_RECOVERY_BROKERS:-plume-sync mochi-pebble mosquitto-persist}
+RECOVERY_STOPS=${BENCH_RECOVERY_STOPS:-sigterm kill-9}
+PLUME=${PLUME_BIN:-$BENCH_DIR/bin/plume}
+RESULTS=${BENCH_RESULTS:-$BENCH_DIR/results/latest.json}
 PLUGIN_SCENARIOS=${BENCH_PLUGIN_SCENARIOS:-pairs}
 BASE_PORT=${BENCH_PORT:-28830}
 ROUNDS=${BENCH_ROUNDS:-1}
@@ -52,7 +71,8 @@ log() { printf '== %s\n' "$*" >&2; }
 # record_error BROKER SCENARIO MESSAGE FILE writes a result that says why there is
 # no measurement, so the table shows it instead of silently omitting a row.
 record_error() {
-	local msg=${3//\"/\'}
+	local msg
+	msg=$(printf '%s' "$3" | tr -d '\000-\037\\' | tr '"' "'")
 	printf '[{"broker":"%s","scenario":"%s","error":"%s","lost":0}]\n' "$1" "$2" "$msg" >"$4"
 }
 
@@ -64,11 +84,19 @@ log "building loadgen and the mochi peer"
 }
 
 declare -A UNAVAILABLE=()
-log "building plume"
-if ! (cd "$ROOT" && go build -o "$BIN/plume" ./cmd/plume) >"$RUN_DIR/plume-build.log" 2>&1; then
-	UNAVAILABLE[plume]="not built (go build ./cmd/plume failed)"
-	log "plume: not built; continuing with the peers ($(head -c 300 "$RUN_DIR/plume-build.log" | tr '\n' ' '))"
-	rm -f "$BIN/plume"
+if [ -n "${PLUME_BIN:-}" ]; then
+	log "plume: using $PLUME_BIN (PLUME_BIN), not building"
+	[ -x "$PLUME_BIN" ] || UNAVAILABLE[plume]="PLUME_BIN $PLUME_BIN is not an executable"
+else
+	log "building plume"
+	if ! (cd "$ROOT" && go build -o "$BIN/plume" ./cmd/plume) >"$RUN_DIR/plume-build.log" 2>&1; then
+		UNAVAILABLE[plume]="not built (go build ./cmd/plume failed)"
+		log "plume: not built; continuing with the peers ($(head -c 300 "$RUN_DIR/plume-build.log" | tr '\n' ' '))"
+		rm -f "$BIN/plume"
+	fi
+fi
+if [ -n "${UNAVAILABLE[plume]:-}" ]; then
+	UNAVAILABLE[plume-sync]=${UNAVAILABLE[plume]} UNAVAILABLE[plume-async]=${UNAVAILABLE[plume]}
 fi
 
 # plume+plugins: the same binary with a plugin chain from a YAML config.
@@ -93,6 +121,7 @@ MOSQUITTO=$(command -v mosquitto || true)
 [ -z "$MOSQUITTO" ] && [ -x /usr/sbin/mosquitto ] && MOSQUITTO=/usr/sbin/mosquitto
 if [ -z "$MOSQUITTO" ]; then
 	UNAVAILABLE[mosquitto]="not installed (apt-get install mosquitto)"
+	UNAVAILABLE[mosquitto-persist]=${UNAVAILABLE[mosquitto]}
 	log "mosquitto: not found; install it with: sudo apt-get install -y mosquitto (Debian/Ubuntu)"
 fi
 
@@ -107,20 +136,34 @@ port_of() {
 	mochi) from=$((BASE_PORT + 10)) ;;
 	mosquitto) from=$((BASE_PORT + 20)) ;;
 	plume+plugins) from=$((BASE_PORT + 30)) ;;
+	plume-sync) from=$((BASE_PORT + 40)) ;;
+	plume-async) from=$((BASE_PORT + 50)) ;;
+	mochi-pebble) from=$((BASE_PORT + 60)) ;;
+	mosquitto-persist) from=$((BASE_PORT + 70)) ;;
 	esac
 	"$BIN/loadgen" freeport -from "$from"
 }
 
-# mosquitto_conf PORT writes a configuration comparable to the Go brokers'
-# defaults: anonymous access, no persistence, TCP_NODELAY as Go sets it on
-# every socket, no limit on QoS 1 messages in flight to a client (mochi sets
-# none for 3.1.1 clients) and a queue deep enough that the QoS 1 scenario is
-# never dropped by a queue limit rather than a broker's speed.
+# mosquitto_conf PORT [DATA_DIR] writes a configuration comparable to the Go
+# brokers' defaults: anonymous access, TCP_NODELAY as Go sets it on every
+# socket, no limit on QoS 1 messages in flight to a client (mochi sets none
+# for 3.1.1 clients) and a queue deep enough that the QoS 1 scenario is never
+# dropped by a queue limit rather than a broker's speed. No persistence, or
+# with DATA_DIR persistence on with the default autosave settings
+# (autosave_interval 1800 s: the in-memory state is written to DATA_DIR
+# every 30 minutes and at a clean shutdown). As root Mosquitto would switch
+# to its own user, which cannot write into the run's private directory:
+# "user root" keeps it as it was started.
 mosquitto_conf() {
+	local persist="persistence false"
+	if [ -n "${2:-}" ]; then
+		persist="persistence true"$'\n'"persistence_location $2/"
+		[ "$(id -u)" = 0 ] && persist+=$'\n'"user root"
+	fi
 	cat >"$RUN_DIR/mosquitto.conf" <<CONF
 listener $1 127.0.0.1
 allow_anonymous true
-persistence false
+$persist
 set_tcp_nodelay true
 max_inflight_messages 0
 max_queued_messages 1000000
@@ -152,33 +195,77 @@ CONF
 	echo "$RUN_DIR/plume-plugins.yaml"
 }
 
-# start_broker NAME starts a fresh broker with a raised open-file limit and
-# waits until it answers CONNECT. It sets BROKER_PID and BROKER_PORT.
-start_broker() {
-	local name=$1 port
+# async_conf PORT DATA_DIR writes Plume's config for plume-async: the
+# durable store in async mode (acknowledged once in the store's log, fsynced
+# every sync_interval, 100 ms by default), listener and logging as for plume.
+async_conf() {
+	cat >"$RUN_DIR/plume-async.yaml" <<CONF
+allow_anonymous: true
+listeners:
+  - {name: default, type: tcp, address: "127.0.0.1:$1"}
+store:
+  path: $2
+  mode: async
+CONF
+	echo "$RUN_DIR/plume-async.yaml"
+}
+
+# durable NAME: is NAME a broker with its store on disk?
+durable() { case $1 in plume-sync | plume-async | mochi-pebble | mosquitto-persist) return 0 ;; esac; return 1; }
+
+# Plume logs at warn during throughput runs (per-connection lines would cost it
+# writes); the recovery scenario asks for info in JSON, for the "recovered
+# session store" line.
+PLUME_LOG=(--log-level warn)
+
+# launch_broker NAME [DATA_DIR [LOG]] starts a broker with a raised open-file
+# limit, its log appended to LOG ($RUN_DIR/NAME.log), without waiting for it.
+# It sets BROKER_PID, BROKER_PORT and BROKER_STARTED (Unix ns, just before
+# the exec).
+launch_broker() {
+	local name=$1 data=${2:-} logf=${3:-$RUN_DIR/$1.log} port
 	port=$(port_of "$name") || return 1
 	local cmd
 	case $name in
-	plume) cmd=("$BIN/plume" --listen "127.0.0.1:$port" --log-level warn) ;;
+	plume) cmd=("$PLUME" --listen "127.0.0.1:$port" "${PLUME_LOG[@]}") ;;
+	plume-sync) cmd=("$PLUME" --listen "127.0.0.1:$port" --data-dir "$data" "${PLUME_LOG[@]}") ;;
+	plume-async) cmd=("$PLUME" --config "$(async_conf "$port" "$data")" "${PLUME_LOG[@]}") ;;
 	mochi) cmd=("$BIN/mochi" -addr "127.0.0.1:$port") ;;
+	mochi-pebble) cmd=("$BIN/mochi" -addr "127.0.0.1:$port" -pebble "$data") ;;
 	mosquitto) cmd=("$MOSQUITTO" -c "$(mosquitto_conf "$port")") ;;
-	plume+plugins) cmd=("$BIN/plume" --config "$(plugins_conf)" --listen "127.0.0.1:$port" --log-level warn) ;;
+	mosquitto-persist) cmd=("$MOSQUITTO" -c "$(mosquitto_conf "$port" "$data")") ;;
+	plume+plugins) cmd=("$PLUME" --config "$(plugins_conf)" --listen "127.0.0.1:$port" "${PLUME_LOG[@]}") ;;
 	esac
+	BROKER_STARTED=$(date +%s%N)
 	# exec keeps the PID, so /proc/$BROKER_PID is the broker's own.
 	bash -c 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"' broker "${cmd[@]}" \
-		>>"$RUN_DIR/$name.log" 2>&1 &
+		>>"$logf" 2>&1 &
 	BROKER_PID=$! BROKER_PORT=$port
-	if ! "$BIN/loadgen" wait -addr "127.0.0.1:$port" -timeout 10s 2>>"$RUN_DIR/$name.log" ||
+}
+
+# start_broker NAME [DATA_DIR] launches a fresh broker and waits until it
+# answers CONNECT; a broker that exits first (a flag or config it does not
+# know) fails at once rather than after the timeout, and START_ERROR then
+# holds the first line it logged.
+start_broker() {
+	local logf=$RUN_DIR/$1.log lines
+	lines=$(cat "$logf" 2>/dev/null | wc -l)
+	START_ERROR=""
+	launch_broker "$@" || return 1
+	if ! "$BIN/loadgen" wait -addr "127.0.0.1:$BROKER_PORT" -pid "$BROKER_PID" -timeout 10s 2>>"$logf" ||
 		! kill -0 "$BROKER_PID" 2>/dev/null; then
 		stop_broker
+		START_ERROR=$(tail -n +$((lines + 1)) "$logf" | grep -v '^loadgen:' | head -1 | cut -c1-120)
 		return 1
 	fi
 }
 
+# stop_broker [SECONDS] sends SIGTERM and waits up to SECONDS (5) for the
+# broker to exit before kill -9.
 stop_broker() {
 	[ -z "$BROKER_PID" ] && return 0
 	kill "$BROKER_PID" 2>/dev/null
-	for _ in $(seq 50); do
+	for _ in $(seq $((${1:-5} * 10))); do
 		kill -0 "$BROKER_PID" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -187,22 +274,40 @@ stop_broker() {
 	BROKER_PID=""
 }
 
+# runs BROKER SCENARIO: does BROKER take part in SCENARIO? The durable
+# brokers run only the -durable scenarios; of the in-memory brokers only
+# plume runs those too (the baseline the durable Plume rows are divided by);
+# plume+plugins runs BENCH_PLUGIN_SCENARIOS.
+runs() {
+	local broker=$1 scenario=$2
+	case $broker in
+	plume+plugins) [[ " $PLUGIN_SCENARIOS " == *" $scenario "* ]] ;;
+	plume) true ;;
+	*) if durable "$broker"; then [[ $scenario == *-durable ]]; else [[ $scenario != *-durable ]]; fi ;;
+	esac
+}
+
 # ---- run --------------------------------------------------------------------
 # Brokers take turns within each scenario, so a burst of other load on the
 # machine is spread across them rather than landing on one broker's runs.
 for round in $(seq "$ROUNDS"); do
 	for scenario in $SCENARIOS; do
+		[ "$scenario" = recovery ] && continue # below, once
 		for broker in $BROKERS; do
-			if [ "$broker" = plume+plugins ] && [[ " $PLUGIN_SCENARIOS " != *" $scenario "* ]]; then
-				continue
-			fi
+			runs "$broker" "$scenario" || continue
 			out="$RUN_DIR/$broker-$scenario-r$round.json"
 			if [ -n "${UNAVAILABLE[$broker]:-}" ]; then
 				record_error "$broker" "$scenario" "${UNAVAILABLE[$broker]}" "$out"
 				continue
 			fi
-			if ! start_broker "$broker"; then
-				record_error "$broker" "$scenario" "did not start (see its log)" "$out"
+			# A fresh, empty data directory for every run of a durable broker.
+			data=""
+			if durable "$broker"; then
+				data="$RUN_DIR/data/$broker-$scenario-r$round"
+				mkdir -p "$data"
+			fi
+			if ! start_broker "$broker" "$data"; then
+				record_error "$broker" "$scenario" "did not start: ${START_ERROR:-see its log}" "$out"
 				log "$broker: did not start for $scenario; log tail:"
 				tail -5 "$RUN_DIR/$broker.log" >&2
 				continue
@@ -219,16 +324,82 @@ for round in $(seq "$ROUNDS"); do
 				log "$broker exited during $scenario; log tail:"
 				tail -5 "$RUN_DIR/$broker.log" >&2
 			fi
-			stop_broker
+			stop_broker 30
+			# A durable broker that wrote nothing (Mosquitto writes at
+			# shutdown) was not measured with its store on.
+			if [ -n "$data" ] && [ -z "$(find "$data" -type f -print -quit)" ]; then
+				record_error "$broker" "$scenario" "wrote nothing to its data dir: store not in use" "$out"
+			fi
 		done
 	done
 done
 
+# run_recovery BROKER STOP fills a fresh BROKER with the recovery load, stops it
+# (STOP: sigterm, or kill-9), starts it again on the same data and measures
+# the restart (bench/README.md, "Recovery").
+run_recovery() {
+	local broker=$1 stop=$2 tag="$1-recovery-$2"
+	local data="$RUN_DIR/data/$tag" fill="$RUN_DIR/fill/$tag.json" out="$RUN_DIR/$tag.json" stop_s=0
+	mkdir -p "$data" "$RUN_DIR/fill"
+	if [ -n "${UNAVAILABLE[$broker]:-}" ]; then
+		record_error "$broker" "recovery-$stop" "${UNAVAILABLE[$broker]}" "$out"
+		return
+	fi
+	if ! start_broker "$broker" "$data"; then
+		record_error "$broker" "recovery-$stop" "did not start: ${START_ERROR:-see its log}" "$out"
+		log "$broker: did not start for recovery; log tail:"
+		tail -5 "$RUN_DIR/$broker.log" >&2
+		return
+	fi
+	log "recovery ($stop): filling $broker with $RECOVERY_MESSAGES messages for $RECOVERY_SESSIONS offline sessions"
+	if ! timeout 3600 "$BIN/loadgen" fill -addr "127.0.0.1:$BROKER_PORT" -broker "$broker" \
+		-sessions "$RECOVERY_SESSIONS" -messages "$RECOVERY_MESSAGES" -out "$fill" >/dev/null; then
+		record_error "$broker" "recovery-$stop" "fill failed or timed out" "$out"
+		stop_broker
+		return
+	fi
+	if [ "$stop" = sigterm ]; then
+		local t0
+		t0=$(date +%s%N)
+		stop_broker 300
+		stop_s=$(awk -v d=$(($(date +%s%N) - t0)) 'BEGIN { printf "%.3f", d / 1e9 }')
+	else
+		kill -9 "$BROKER_PID" 2>/dev/null
+		wait "$BROKER_PID" 2>/dev/null
+		BROKER_PID=""
+	fi
+	log "recovery ($stop): restarting $broker"
+	local restart_log="$RUN_DIR/$tag-restart.log"
+	launch_broker "$broker" "$data" "$restart_log" || return
+	if ! timeout 1200 "$BIN/loadgen" recovered -addr "127.0.0.1:$BROKER_PORT" -broker "$broker" \
+		-pid "$BROKER_PID" -started "$BROKER_STARTED" -fill "$fill" -stop "$stop" -stop-s "$stop_s" \
+		-log "$restart_log" -data-dir "$data" -out "$out" >/dev/null; then
+		record_error "$broker" "recovery-$stop" "loadgen recovered failed or timed out" "$out"
+	fi
+	if ! kill -0 "$BROKER_PID" 2>/dev/null; then
+		log "$broker exited after its restart; log tail:"
+		tail -5 "$restart_log" >&2
+	fi
+	stop_broker 300
+	rm -rf "$data" # a million messages, times every broker and stop
+}
+
+if [[ " $SCENARIOS " == *" recovery "* ]]; then
+	PLUME_LOG=(--log-level info --log-format json)
+	for broker in $RECOVERY_BROKERS; do
+		for stop in $RECOVERY_STOPS; do
+			run_recovery "$broker" "$stop"
+		done
+	done
+fi
+
 echo
 MOSQ_VERSION=$([ -n "$MOSQUITTO" ] && "$MOSQUITTO" -h 2>/dev/null | head -1 | awk '{print $3}')
 PLUME_COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)
+[ -n "${PLUME_BIN:-}" ] && PLUME_COMMIT="$PLUME_BIN($("$PLUME_BIN" version 2>/dev/null | awk '{print $2}'))"
 SETTINGS="window=$DURATION warmup=$WARMUP outstanding=$OUTSTANDING idle_conns=$IDLE_CONNS trickle_conns=$TRICKLE_CONNS rounds=$ROUNDS"
 SETTINGS+=" plume=${PLUME_COMMIT:-unknown} mochi=$(cd "$BENCH_DIR" && go list -m -f '{{.Version}}' github.com/mochi-mqtt/server/v2)"
 SETTINGS+=" mosquitto=${MOSQ_VERSION:-none}"
-"$BIN/loadgen" report -settings "$SETTINGS" -out "$BENCH_DIR/results/latest.json" "$RUN_DIR"/*.json
-echo "results: $BENCH_DIR/results/latest.json (window $DURATION per throughput scenario, $(nproc) CPUs shared by broker and load generator)"
+[[ " $SCENARIOS " == *" recovery "* ]] && SETTINGS+=" recovery_sessions=$RECOVERY_SESSIONS recovery_messages=$RECOVERY_MESSAGES"
+"$BIN/loadgen" report -settings "$SETTINGS" -out "$RESULTS" "$RUN_DIR"/*.json
+echo "results: $RESULTS (window $DURATION per throughput scenario, $(nproc) CPUs shared by broker and load generator)"

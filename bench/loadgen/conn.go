@@ -28,36 +28,46 @@ const keepAlive = 3600
 // handshakeTimeout bounds CONNECT/CONNACK and SUBSCRIBE/SUBACK.
 const handshakeTimeout = 10 * time.Second
 
-// dial connects, sends CONNECT and waits for a successful CONNACK.
+// dial connects with a clean session, sends CONNECT and waits for a
+// successful CONNACK.
 func dial(addr, clientID string, keepAlive uint16, bufSize int) (*conn, error) {
+	c, _, err := dialSession(addr, clientID, keepAlive, bufSize, true)
+	return c, err
+}
+
+// dialSession is dial with the clean-session flag chosen: clean false asks
+// for a persistent session (MQTT 3.1.1 section 3.1.2.4), which the broker
+// keeps, with its subscriptions and queued QoS 1 messages, after the
+// connection ends. It reports the CONNACK's session-present flag.
+func dialSession(addr, clientID string, keepAlive uint16, bufSize int, clean bool) (*conn, bool, error) {
 	nc, err := net.DialTimeout("tcp", addr, handshakeTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", addr, err)
+		return nil, false, fmt.Errorf("dial %s: %w", addr, err)
 	}
 	c := &conn{nc: nc, r: bufio.NewReaderSize(nc, bufSize), w: bufio.NewWriterSize(nc, bufSize)}
 	_ = nc.SetDeadline(time.Now().Add(handshakeTimeout))
-	c.buf = wire.AppendConnect(c.buf[:0], clientID, keepAlive, true)
+	c.buf = wire.AppendConnect(c.buf[:0], clientID, keepAlive, clean)
 	if _, err := nc.Write(c.buf); err != nil {
 		nc.Close()
-		return nil, fmt.Errorf("write CONNECT for %s: %w", clientID, err)
+		return nil, false, fmt.Errorf("write CONNECT for %s: %w", clientID, err)
 	}
 	h, body, err := wire.Read(c.r, nil)
 	if err != nil {
 		nc.Close()
-		return nil, fmt.Errorf("read CONNACK for %s: %w", clientID, err)
+		return nil, false, fmt.Errorf("read CONNACK for %s: %w", clientID, err)
 	}
 	c.buf = body[:0]
 	if h.Type != wire.CONNACK {
 		nc.Close()
-		return nil, fmt.Errorf("client %s: got packet type %d, want CONNACK", clientID, h.Type)
+		return nil, false, fmt.Errorf("client %s: got packet type %d, want CONNACK", clientID, h.Type)
 	}
 	ack, err := wire.ParseConnAck(h.Body)
 	if err != nil || ack.ReturnCode != 0 {
 		nc.Close()
-		return nil, fmt.Errorf("client %s: CONNACK return code %d (err %v)", clientID, ack.ReturnCode, err)
+		return nil, false, fmt.Errorf("client %s: CONNACK return code %d (err %v)", clientID, ack.ReturnCode, err)
 	}
 	_ = nc.SetDeadline(time.Time{})
-	return c, nil
+	return c, ack.SessionPresent, nil
 }
 
 // subscribe sends SUBSCRIBE and waits for its SUBACK; call it before readLoop.

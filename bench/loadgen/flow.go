@@ -23,6 +23,11 @@ type flowSpec struct {
 	topic    func(pub int) string
 	filter   func(sub int) string
 	receives func(pub int) []int // subscriber indexes that get pub's messages
+	// persistent subscribers connect with clean session false, so a broker
+	// with a durable store must store every QoS 1 message it queues for
+	// them before (Plume sync) or soon after (async, mochi, Mosquitto)
+	// acknowledging it.
+	persistent bool
 }
 
 // flowConfig is what the command line sets for every throughput scenario.
@@ -35,7 +40,8 @@ type flowConfig struct {
 	inflight    int64         // max QoS 1 publishes awaiting PUBACK, per publisher
 	payload     int
 	bufSize     int
-	pid         int // broker process, for its CPU time; 0 to skip
+	pid         int  // broker process, for its CPU time; 0 to skip
+	persistent  bool // subscribers ask for persistent sessions, whatever the scenario says
 }
 
 // Payload layout: send time (ns since the generator started), publisher index,
@@ -142,7 +148,8 @@ func runFlow(spec flowSpec, cfg flowConfig) (res flowResult, err error) {
 	}()
 
 	for i := range subs {
-		c, err := dial(cfg.addr, fmt.Sprintf("bench-%s-sub-%d", spec.name, i), keepAlive, cfg.bufSize)
+		c, _, err := dialSession(cfg.addr, fmt.Sprintf("bench-%s-sub-%d", spec.name, i), keepAlive, cfg.bufSize,
+			!spec.persistent && !cfg.persistent)
 		if err != nil {
 			return res, err
 		}

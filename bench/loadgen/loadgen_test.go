@@ -6,11 +6,15 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/hooks/storage/pebble"
 	"github.com/mochi-mqtt/server/v2/listeners"
 
 	"github.com/plumemq/plume/bench/internal/wire"
@@ -20,6 +24,15 @@ import (
 // as bench/peers/mochi runs it, and returns the address and the server's pid
 // (this process).
 func startMochi(t *testing.T) string {
+	t.Helper()
+	addr, _ := startMochiOn(t, "")
+	return addr
+}
+
+// startMochiOn is startMochi with mochi's Pebble hook on dir when dir is not
+// empty, as bench/peers/mochi -pebble runs it; it also returns a function
+// that stops the server (closing its store) before the test's cleanup would.
+func startMochiOn(t *testing.T, dir string) (string, func()) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -32,14 +45,21 @@ func startMochi(t *testing.T) string {
 	if err := server.AddHook(new(auth.AllowHook), nil); err != nil {
 		t.Fatal(err)
 	}
+	if dir != "" {
+		if err := server.AddHook(new(pebble.Hook), &pebble.Options{Path: dir}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := server.AddListener(listeners.NewTCP(listeners.Config{ID: "t", Address: addr})); err != nil {
 		t.Fatal(err)
 	}
 	if err := server.Serve(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = server.Close() })
-	return addr
+	var once sync.Once
+	stop := func() { once.Do(func() { _ = server.Close() }) }
+	t.Cleanup(stop)
+	return addr, stop
 }
 
 func TestQoS1RoundTripThroughMochi(t *testing.T) {
@@ -87,8 +107,13 @@ func TestQoS1RoundTripThroughMochi(t *testing.T) {
 
 func TestFlowScenariosLoseNothingAgainstMochi(t *testing.T) {
 	addr := startMochi(t)
-	for _, name := range []string{"pairs", "fanin", "fanout"} {
+	durableAddr, _ := startMochiOn(t, t.TempDir())
+	for _, name := range []string{"pairs", "fanin", "fanout", "pairs-durable", "fanin-durable"} {
 		t.Run(name, func(t *testing.T) {
+			addr := addr
+			if scenarios[name].persistent {
+				addr = durableAddr
+			}
 			res, err := runFlow(scenarios[name], flowConfig{
 				addr: addr, warmup: 50 * time.Millisecond, window: 300 * time.Millisecond, drain: 5 * time.Second,
 				outstanding: 200, inflight: 16, payload: 64, bufSize: 16 << 10,
@@ -145,5 +170,91 @@ func TestHistogramQuantiles(t *testing.T) {
 func TestAnnouncementAnnouncesTheLengthAskedFor(t *testing.T) {
 	if got, want := announcement(1_000_000), []byte{0x30, 0xC0, 0x84, 0x3D, 0x00}; !bytes.Equal(got, want) {
 		t.Fatalf("announcement = % x, want % x", got, want)
+	}
+}
+
+// The durable scenarios are their in-memory twins at QoS 1 with persistent
+// subscribers.
+func TestDurableScenariosArePersistentQoS1(t *testing.T) {
+	for _, name := range []string{"pairs", "fanin"} {
+		base, d := scenarios[name], scenarios[name+"-durable"]
+		if d.name != name+"-durable" || d.qos != 1 || !d.persistent || base.persistent || d.pubs != base.pubs || d.subs != base.subs {
+			t.Errorf("%s-durable = %+v, want %s at QoS 1 with persistent subscribers", name, d, name)
+		}
+	}
+}
+
+// What fill queues for offline sessions is what drainSession finds after the
+// broker restarts on the same store: mochi with its Pebble hook keeps it.
+func TestRecoveryFillSurvivesARestartOfMochiPebble(t *testing.T) {
+	dir := t.TempDir()
+	addr, stop := startMochiOn(t, dir)
+	const sessions, per = 20, 10
+	if err := subscribeSessions(addr, sessions); err != nil {
+		t.Fatal(err)
+	}
+	if err := fillFrom(addr, 0, 1, sessions, per, 8, 64); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	addr, _ = startMochiOn(t, dir)
+	present, got, err := drainSession(addr, 3, per)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !present || got != per {
+		t.Fatalf("session 3 after restart: present %v, %d of %d messages", present, got, per)
+	}
+}
+
+// A broker that exited is not running even while it is an unreaped zombie,
+// which kill -0 would still find: the wait must not hang on it.
+func TestRunningIsFalseForAZombie(t *testing.T) {
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	if !running(pid) {
+		t.Fatalf("running(%d) = false for a live process", pid)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for running(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("running(%d) still true 30 s after kill (a zombie until Wait)", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_ = cmd.Wait()
+}
+
+func TestDurableTargetsAreRatiosToPlumeInMemory(t *testing.T) {
+	results := []Result{
+		{Broker: subject, Scenario: "fanin-durable", MsgsPerSec: 1000},
+		{Broker: plumeSync, Scenario: "fanin-durable", MsgsPerSec: 400},
+		{Broker: plumeAsync, Scenario: "fanin-durable", MsgsPerSec: 900, Lost: 2},
+	}
+	find := func(sc, broker string) *Result {
+		for i := range results {
+			if results[i].Scenario == sc && results[i].Broker == broker {
+				return &results[i]
+			}
+		}
+		return nil
+	}
+	lines := strings.Join(checkTargets(find), "\n")
+	for _, want := range []string{
+		"target fanin-durable plume-sync >= 50% of plume in memory: FAIL (40%); nothing lost at QoS 1: PASS (0 lost)",
+		"target fanin-durable plume-async >= 80% of plume in memory: PASS (90%); nothing lost at QoS 1: FAIL (2 lost)",
+	} {
+		if !strings.Contains(lines, want) {
+			t.Errorf("targets do not say %q:\n%s", want, lines)
+		}
+	}
+	if strings.Contains(lines, "pairs-durable") {
+		t.Errorf("targets mention pairs-durable, which did not run:\n%s", lines)
 	}
 }

@@ -3,12 +3,15 @@
 // results of several brokers into one table. See bench/README.md.
 //
 //	loadgen run -addr 127.0.0.1:18830 -broker mochi -pid 1234 -scenario pairs
-//	loadgen wait -addr 127.0.0.1:18830
+//	loadgen wait -addr 127.0.0.1:18830 -pid 1234
+//	loadgen fill -addr 127.0.0.1:18830 -sessions 10000 -messages 1000000
+//	loadgen recovered -addr 127.0.0.1:18830 -pid 1234 -started UNIX_NS -log broker.log
 //	loadgen freeport -from 28830
 //	loadgen report -out results/latest.json results/run/*.json
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -31,17 +34,24 @@ type Result struct {
 	Runs    int       `json:"runs,omitempty"`
 	AllRuns []float64 `json:"all_runs,omitempty"`
 
-	// Throughput scenarios.
-	Delivered  uint64  `json:"delivered_in_window,omitempty"`
-	MsgsPerSec float64 `json:"msgs_per_s,omitempty"`
-	P50Micros  float64 `json:"p50_us,omitempty"`
-	P99Micros  float64 `json:"p99_us,omitempty"`
-	Sent       uint64  `json:"sent,omitempty"`
-	Acked      uint64  `json:"acked,omitempty"`
-	Received   uint64  `json:"received,omitempty"`
-	Lost       uint64  `json:"lost"`
-	Duplicates uint64  `json:"duplicates,omitempty"`
-	Stalls     int     `json:"stalls,omitempty"`
+	// Throughput scenarios. Outstanding is the pacing bound (messages sent
+	// but not yet received, per publisher), Inflight the bound on QoS 1
+	// publishes awaiting PUBACK per publisher (0 at QoS 0): a figure means
+	// little without the depth it was measured at. Persistent: the
+	// subscribers had persistent sessions.
+	Outstanding uint64  `json:"outstanding,omitempty"`
+	Inflight    int64   `json:"inflight,omitempty"`
+	Persistent  bool    `json:"persistent_subscribers,omitempty"`
+	Delivered   uint64  `json:"delivered_in_window,omitempty"`
+	MsgsPerSec  float64 `json:"msgs_per_s,omitempty"`
+	P50Micros   float64 `json:"p50_us,omitempty"`
+	P99Micros   float64 `json:"p99_us,omitempty"`
+	Sent        uint64  `json:"sent,omitempty"`
+	Acked       uint64  `json:"acked,omitempty"`
+	Received    uint64  `json:"received,omitempty"`
+	Lost        uint64  `json:"lost"`
+	Duplicates  uint64  `json:"duplicates,omitempty"`
+	Stalls      int     `json:"stalls,omitempty"`
 	// CPU used in the measured window, in cores (CPU seconds per second).
 	BrokerCores  float64 `json:"broker_cores,omitempty"`
 	LoadgenCores float64 `json:"loadgen_cores,omitempty"`
@@ -56,6 +66,9 @@ type Result struct {
 	RSSAfterKiB   int64   `json:"rss_after_kib,omitempty"`
 	RSSPerConnKiB float64 `json:"rss_per_conn_kib,omitempty"`
 	ClosedByPeer  int64   `json:"closed_by_broker,omitempty"`
+
+	// Recovery scenarios (loadgen fill, then loadgen recovered).
+	Recovery *Recovery `json:"recovery,omitempty"`
 }
 
 var scenarios = map[string]flowSpec{
@@ -85,15 +98,30 @@ var scenarios = map[string]flowSpec{
 	},
 }
 
+// The durable scenarios are pairs and fanin at QoS 1 with persistent
+// subscribers: what a broker's store costs when it must keep every message
+// it queues. Same topics and connections as their in-memory twins.
+func init() {
+	for _, base := range []string{"pairs", "fanin"} {
+		s := scenarios[base]
+		s.name, s.qos, s.persistent = base+"-durable", 1, true
+		scenarios[s.name] = s
+	}
+}
+
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen run|wait|report|freeport [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadgen run|fill|recovered|wait|report|freeport [flags]")
 		os.Exit(2)
 	}
 	var err error
 	switch os.Args[1] {
 	case "run":
 		err = cmdRun(os.Args[2:])
+	case "fill":
+		err = cmdFill(os.Args[2:])
+	case "recovered":
+		err = cmdRecovered(os.Args[2:])
 	case "wait":
 		err = cmdWait(os.Args[2:])
 	case "report":
@@ -101,7 +129,7 @@ func main() {
 	case "freeport":
 		err = cmdFreePort(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q (want run, wait, report or freeport)", os.Args[1])
+		err = fmt.Errorf("unknown command %q (want run, fill, recovered, wait, report or freeport)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
@@ -141,6 +169,7 @@ func cmdRun(args []string) error {
 	idleConns := fs.Int("conns", 8000, "connections in the idle scenario")
 	settle := fs.Duration("settle", 15*time.Second, "longest wait for the broker's RSS to stabilise")
 	announce := fs.Int("announce", 1_000_000, "trickle scenario: the PUBLISH length each connection announces")
+	persistent := fs.Bool("persistent", false, "subscribers connect with clean session false (the -durable scenarios always do)")
 	out := fs.String("out", "", "write the JSON result to this file as well as stdout")
 	_ = fs.Parse(args)
 	raiseFileLimit()
@@ -179,7 +208,12 @@ func cmdRun(args []string) error {
 		r, err := runFlow(spec, flowConfig{
 			addr: *addr, warmup: *warmup, window: *window, drain: *drain,
 			outstanding: *outstanding, inflight: *inflight, payload: *payload, bufSize: 64 << 10, pid: *pid,
+			persistent: *persistent,
 		})
+		res.Outstanding, res.Persistent = *outstanding, spec.persistent || *persistent
+		if spec.qos > 0 {
+			res.Inflight = *inflight
+		}
 		if err != nil {
 			res.Error = err.Error()
 		}
@@ -201,37 +235,72 @@ func cmdRun(args []string) error {
 		}
 	}
 
+	return writeResult(res, *out)
+}
+
+// writeResult prints res as a one-element JSON list, and writes it to out too
+// unless out is empty.
+func writeResult(res Result, out string) error {
 	b, err := json.Marshal([]Result{res})
 	if err != nil {
 		return err
 	}
 	fmt.Println(string(b))
-	if *out != "" {
-		if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
-			return fmt.Errorf("write %s: %w", *out, err)
+	if out != "" {
+		if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", out, err)
 		}
 	}
 	return nil
 }
 
-// cmdWait connects to addr until the broker answers CONNECT with CONNACK, for up to -timeout.
+// cmdWait connects to addr until the broker answers CONNECT with CONNACK, for
+// up to -timeout; with -pid it gives up as soon as that process has exited,
+// so a broker that refuses its flags or config fails the wait at once.
 func cmdWait(args []string) error {
 	fs := flag.NewFlagSet("wait", flag.ExitOnError)
 	addr := fs.String("addr", "127.0.0.1:1883", "broker address")
 	timeout := fs.Duration("timeout", 10*time.Second, "give up after this long")
+	pid := fs.Int("pid", 0, "the broker's process id: stop waiting when it exits")
 	_ = fs.Parse(args)
-	deadline := time.Now().Add(*timeout)
+	_, err := waitConnAck(*addr, *pid, *timeout, 50*time.Millisecond)
+	return err
+}
+
+// waitConnAck dials addr every interval until a CONNECT is answered with a
+// successful CONNACK, and returns when that happened. It fails after
+// timeout, or once process pid (if not 0) has exited.
+func waitConnAck(addr string, pid int, timeout, interval time.Duration) (time.Time, error) {
+	deadline := time.Now().Add(timeout)
 	for {
-		c, err := dial(*addr, "bench-wait", keepAlive, 256)
+		c, err := dial(addr, "bench-wait", keepAlive, 256)
 		if err == nil {
+			at := time.Now()
 			c.close()
-			return nil
+			return at, nil
+		}
+		if pid != 0 && !running(pid) {
+			return time.Time{}, fmt.Errorf("broker process %d exited before accepting connections on %s: %w", pid, addr, err)
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not accepting connections after %s: %w", *addr, *timeout, err)
+			return time.Time{}, fmt.Errorf("%s not accepting connections after %s: %w", addr, timeout, err)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(interval)
 	}
+}
+
+// running reports whether process pid exists and is not a zombie: the broker
+// is the shell's child, so once it exits it stays a zombie, which kill -0
+// still finds, until the shell reaps it.
+func running(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the command name, which is in parentheses and may
+	// hold spaces: read it after the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && i+2 < len(b) && b[i+2] != 'Z' && b[i+2] != 'X'
 }
 
 // cmdFreePort prints the first loopback port at or above -from that nothing

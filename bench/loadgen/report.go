@@ -22,17 +22,41 @@ const (
 	// and one transform call per message); it is measured against subject.
 	withPlugins       = "plume+plugins"
 	targetPluginRatio = 0.7
+	// Plume with its durable store (issue 9): --data-dir in the default
+	// sync mode, and store.mode async; each should keep this fraction of
+	// in-memory Plume's msgs/s in the durable scenarios.
+	plumeSync        = "plume-sync"
+	plumeAsync       = "plume-async"
+	targetSyncRatio  = 0.5
+	targetAsyncRatio = 0.8
 )
 
 var (
-	scenarioOrder = []string{"pairs", "fanin", "fanout", "idle", "trickle"}
-	peers         = []string{"mochi", "mosquitto"}
+	scenarioOrder   = []string{"pairs", "fanin", "fanout", "idle", "trickle", "pairs-durable", "fanin-durable", "recovery-sigterm", "recovery-kill-9"}
+	peers           = []string{"mochi", "mosquitto"}
+	durableScenario = []string{"pairs-durable", "fanin-durable"}
+	// durablePeer is the peer with its store on that a durable Plume is
+	// compared with, in the same column as the in-memory peer.
+	durablePeer = map[string]string{"mochi": "mochi-pebble", "mosquitto": "mosquitto-persist"}
+	// variants are Plume configurations measured against in-memory Plume.
+	variants = []string{withPlugins, plumeSync, plumeAsync}
 )
+
+// peerOf names the broker that broker is compared with in peer's column:
+// the durable peer for a durable Plume, peer itself for Plume in memory.
+func peerOf(broker, peer string) string {
+	if broker == plumeSync || broker == plumeAsync {
+		return durablePeer[peer]
+	}
+	return peer
+}
 
 // Ratio compares Plume with one peer in one scenario: msgs/s divided by the
 // peer's for throughput (higher is better), RSS per connection divided by the
 // peer's for idle (lower is better).
 type Ratio struct {
+	// Broker is the Plume configuration measured; empty for Plume in memory.
+	Broker   string  `json:"broker,omitempty"`
 	Scenario string  `json:"scenario"`
 	Peer     string  `json:"peer"`
 	Metric   string  `json:"metric"`
@@ -47,8 +71,11 @@ type Report struct {
 	Results   []Result `json:"results"`
 	Ratios    []Ratio  `json:"plume_ratios"`
 	// PluginRatios are plume+plugins' msgs/s over plume's, per scenario.
-	PluginRatios []Ratio  `json:"plugin_ratios,omitempty"`
-	Targets      []string `json:"plume_targets"`
+	PluginRatios []Ratio `json:"plugin_ratios,omitempty"`
+	// DurableRatios are plume-sync's and plume-async's msgs/s over plume's
+	// (in memory), per durable scenario.
+	DurableRatios []Ratio  `json:"durable_ratios,omitempty"`
+	Targets       []string `json:"plume_targets"`
 }
 
 // Host records what the numbers were measured on.
@@ -83,7 +110,7 @@ func cmdReport(args []string) error {
 		}
 		return len(list)
 	}
-	brokerOrder := append([]string{subject, withPlugins}, peers...)
+	brokerOrder := []string{subject, withPlugins, plumeSync, plumeAsync, "mochi", "mochi-pebble", "mosquitto", "mosquitto-persist"}
 	slices.SortStableFunc(all, func(a, b Result) int {
 		if d := rank(scenarioOrder, a.Scenario) - rank(scenarioOrder, b.Scenario); d != 0 {
 			return d
@@ -101,75 +128,60 @@ func cmdReport(args []string) error {
 	}
 	var ratios []Ratio
 	for _, sc := range scenarioOrder {
-		p := find(sc, subject)
-		if p == nil {
-			continue
-		}
-		for _, peer := range peers {
-			q := find(sc, peer)
-			if q == nil {
+		for _, broker := range []string{subject, plumeSync, plumeAsync} {
+			p := find(sc, broker)
+			if p == nil {
 				continue
 			}
-			switch {
-			case memoryScenario(sc) && q.RSSPerConnKiB > 0:
-				ratios = append(ratios, Ratio{sc, peer, "rss_per_conn", p.RSSPerConnKiB / q.RSSPerConnKiB})
-			case !memoryScenario(sc) && q.MsgsPerSec > 0:
-				ratios = append(ratios, Ratio{sc, peer, "msgs_per_s", p.MsgsPerSec / q.MsgsPerSec})
-				if p.MsgsPerCPUSec > 0 && q.MsgsPerCPUSec > 0 {
-					ratios = append(ratios, Ratio{sc, peer, "msgs_per_broker_cpu_s", p.MsgsPerCPUSec / q.MsgsPerCPUSec})
+			name := broker
+			if broker == subject {
+				name = ""
+			}
+			for _, peer := range peers {
+				q := find(sc, peerOf(broker, peer))
+				if q == nil {
+					continue
+				}
+				switch {
+				case memoryScenario(sc) && q.RSSPerConnKiB > 0:
+					ratios = append(ratios, Ratio{name, sc, q.Broker, "rss_per_conn", p.RSSPerConnKiB / q.RSSPerConnKiB})
+				case !memoryScenario(sc) && q.MsgsPerSec > 0:
+					ratios = append(ratios, Ratio{name, sc, q.Broker, "msgs_per_s", p.MsgsPerSec / q.MsgsPerSec})
+					if p.MsgsPerCPUSec > 0 && q.MsgsPerCPUSec > 0 {
+						ratios = append(ratios, Ratio{name, sc, q.Broker, "msgs_per_broker_cpu_s", p.MsgsPerCPUSec / q.MsgsPerCPUSec})
+					}
 				}
 			}
 		}
 	}
-	var pluginRatios []Ratio
+	// Each variant of Plume against Plume in memory, in the same scenario.
+	var pluginRatios, durableRatios []Ratio
+	vsMemory := map[[2]string]float64{}
 	for _, sc := range scenarioOrder {
-		if p, q := find(sc, withPlugins), find(sc, subject); p != nil && q != nil && q.MsgsPerSec > 0 {
-			pluginRatios = append(pluginRatios, Ratio{sc, subject, "msgs_per_s", p.MsgsPerSec / q.MsgsPerSec})
-		}
-	}
-	ratioOf := func(sc, peer string) string {
-		for _, r := range ratios {
-			if r.Scenario == sc && r.Peer == peer && r.Metric != "msgs_per_broker_cpu_s" {
-				return fmt.Sprintf("%.2fx", r.Ratio)
+		for _, v := range variants {
+			p, q := find(sc, v), find(sc, subject)
+			if p == nil || q == nil || q.MsgsPerSec == 0 || memoryScenario(sc) {
+				continue
+			}
+			r := Ratio{v, sc, subject, "msgs_per_s", p.MsgsPerSec / q.MsgsPerSec}
+			vsMemory[[2]string{sc, v}] = r.Ratio
+			if v == withPlugins {
+				r.Broker = "" // as before: plugin_ratios are plume+plugins' alone
+				pluginRatios = append(pluginRatios, r)
+			} else {
+				durableRatios = append(durableRatios, r)
 			}
 		}
-		return ""
 	}
-
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tbroker\tmsgs/s\tp50\tp99\tlost\tbroker CPU\tmsgs/CPU-s\tRSS/idle conn\tplume vs mochi\tplume vs mosquitto\t")
-	for _, r := range all {
-		if r.Error != "" {
-			msg := r.Error
-			if len(msg) > 60 {
-				msg = msg[:60] + "..."
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t\t\t\t\t\t\t\t\t\n", r.Scenario, r.Broker, msg)
-			continue
-		}
-		var rate, p50, p99, lost, cores, perCPU, rss, vsMochi, vsMosq string
-		if memoryScenario(r.Scenario) {
-			rss = fmt.Sprintf("%.2f KiB", r.RSSPerConnKiB)
-		} else {
-			rate = fmt.Sprintf("%.0f", r.MsgsPerSec)
-			p50, p99 = fmtMicros(r.P50Micros), fmtMicros(r.P99Micros)
-			lost = fmt.Sprint(r.Lost)
-			if r.BrokerCores > 0 {
-				cores = fmt.Sprintf("%.2f cores", r.BrokerCores)
-				perCPU = fmt.Sprintf("%.0f", r.MsgsPerCPUSec)
-			}
-		}
-		if r.Broker == subject {
-			vsMochi, vsMosq = ratioOf(r.Scenario, "mochi"), ratioOf(r.Scenario, "mosquitto")
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Scenario, r.Broker, rate, p50, p99, lost, cores, perCPU, rss, vsMochi, vsMosq)
-	}
-	_ = tw.Flush()
-	fmt.Println("(throughput ratios: Plume msgs/s / peer, higher is better; idle ratio: Plume KiB/conn / peer, lower is better)")
+	printTable(all, ratios, vsMemory)
 	var perCPU []string
 	for _, r := range ratios {
 		if r.Metric == "msgs_per_broker_cpu_s" {
-			perCPU = append(perCPU, fmt.Sprintf("%s %.2fx %s", r.Scenario, r.Ratio, r.Peer))
+			who := ""
+			if r.Broker != "" {
+				who = r.Broker + " "
+			}
+			perCPU = append(perCPU, fmt.Sprintf("%s %s%.2fx %s", r.Scenario, who, r.Ratio, r.Peer))
 		}
 	}
 	if len(perCPU) > 0 {
@@ -179,7 +191,11 @@ func cmdReport(args []string) error {
 	for _, r := range pluginRatios {
 		fmt.Printf("plume+plugins msgs/s / plume's in %s: %.2f (an authorize plugin with a cacheable answer and a transform plugin on every message)\n", r.Scenario, r.Ratio)
 	}
-	targets := checkTargets(find)
+	printRecovery(all)
+	var targets []string // the issue's targets are on throughput and memory; a recovery-only run has none
+	if slices.ContainsFunc(all, func(r Result) bool { return !isRecovery(r) }) {
+		targets = checkTargets(find)
+	}
 	for _, t := range targets {
 		fmt.Println(t)
 	}
@@ -190,7 +206,7 @@ func cmdReport(args []string) error {
 			Settings:  *settings,
 			Host: Host{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(),
 				Note: "load generator and broker share the machine's CPUs"},
-			Results: all, Ratios: ratios, PluginRatios: pluginRatios, Targets: targets,
+			Results: all, Ratios: ratios, PluginRatios: pluginRatios, DurableRatios: durableRatios, Targets: targets,
 		}
 		b, err := json.MarshalIndent(rep, "", "  ")
 		if err != nil {
@@ -242,6 +258,24 @@ func checkTargets(find func(scenario, broker string) *Result) []string {
 		if p, q := find(sc, withPlugins), find(sc, subject); p != nil && q != nil && q.MsgsPerSec > 0 {
 			r := p.MsgsPerSec / q.MsgsPerSec
 			lines = append(lines, fmt.Sprintf("target %s with plugins >= %.0f%% of plume msgs/s: %s (%.0f%%)", sc, 100*targetPluginRatio, verdict(r >= targetPluginRatio), 100*r))
+		}
+	}
+	for _, sc := range durableScenario {
+		q := find(sc, subject)
+		for _, t := range []struct {
+			broker string
+			target float64
+		}{{plumeSync, targetSyncRatio}, {plumeAsync, targetAsyncRatio}} {
+			p := find(sc, t.broker)
+			if p == nil || q == nil || q.MsgsPerSec == 0 {
+				if p != nil || q != nil {
+					lines = append(lines, fmt.Sprintf("target %s %s >= %.0f%% of plume in memory: not measured", sc, t.broker, 100*t.target))
+				}
+				continue
+			}
+			r := p.MsgsPerSec / q.MsgsPerSec
+			lines = append(lines, fmt.Sprintf("target %s %s >= %.0f%% of plume in memory: %s (%.0f%%); nothing lost at QoS 1: %s (%d lost)",
+				sc, t.broker, 100*t.target, verdict(r >= t.target), 100*r, verdict(p.Lost == 0), p.Lost))
 		}
 	}
 	if p := find("idle", subject); p != nil {
@@ -299,6 +333,84 @@ func medianRuns(all []Result) []Result {
 		out = append(out, m)
 	}
 	return out
+}
+
+// printTable prints the throughput and memory scenarios' table (the recovery
+// scenario has its own), then the errors of the runs that failed.
+func printTable(all []Result, ratios []Ratio, vsMemory map[[2]string]float64) {
+	if !slices.ContainsFunc(all, func(r Result) bool { return !isRecovery(r) }) {
+		return
+	}
+	ratioOf := func(sc, broker, peer string) string {
+		if broker == subject {
+			broker = ""
+		}
+		for _, r := range ratios {
+			if r.Scenario == sc && r.Broker == broker && r.Peer == peer && r.Metric != "msgs_per_broker_cpu_s" {
+				return fmt.Sprintf("%.2fx", r.Ratio)
+			}
+		}
+		return ""
+	}
+
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\tbroker\tin flight\tmsgs/s\tp50\tp99\tlost\tbroker CPU\tmsgs/CPU-s\tRSS/idle conn\tvs plume in memory\tplume vs mochi\tplume vs mosquitto\t")
+	var errorLines []string
+	for _, r := range all {
+		if isRecovery(r) {
+			continue // its own table, below
+		}
+		if r.Error != "" {
+			fmt.Fprintf(tw, "%s\t%s\t\t%s\t\t\t\t\t\t\t\t\t\t\n", r.Scenario, r.Broker, "error")
+			errorLines = append(errorLines, fmt.Sprintf("%s %s: %s", r.Scenario, r.Broker, r.Error))
+			continue
+		}
+		var depth, rate, p50, p99, lost, cores, perCPU, rss, vsMem, vsMochi, vsMosq string
+		if memoryScenario(r.Scenario) {
+			rss = fmt.Sprintf("%.2f KiB", r.RSSPerConnKiB)
+		} else {
+			rate = fmt.Sprintf("%.0f", r.MsgsPerSec)
+			depth = inFlight(r)
+			p50, p99 = fmtMicros(r.P50Micros), fmtMicros(r.P99Micros)
+			lost = fmt.Sprint(r.Lost)
+			if r.BrokerCores > 0 {
+				cores = fmt.Sprintf("%.2f cores", r.BrokerCores)
+				perCPU = fmt.Sprintf("%.0f", r.MsgsPerCPUSec)
+			}
+		}
+		if r.Broker == subject || r.Broker == plumeSync || r.Broker == plumeAsync {
+			vsMochi = ratioOf(r.Scenario, r.Broker, peerOf(r.Broker, "mochi"))
+			vsMosq = ratioOf(r.Scenario, r.Broker, peerOf(r.Broker, "mosquitto"))
+		}
+		if v, ok := vsMemory[[2]string{r.Scenario, r.Broker}]; ok {
+			vsMem = fmt.Sprintf("%.0f%%", 100*v)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Scenario, r.Broker, depth, rate, p50, p99, lost, cores, perCPU, rss, vsMem, vsMochi, vsMosq)
+	}
+	_ = tw.Flush()
+	for _, l := range errorLines {
+		fmt.Println("error:", l)
+	}
+	fmt.Println("(throughput ratios: Plume msgs/s / peer, higher is better; idle ratio: Plume KiB/conn / peer, lower is better;")
+	fmt.Println(" plume-sync and plume-async are compared with mochi-pebble and mosquitto-persist; in flight: the pacing bound")
+	fmt.Println(" per publisher (BENCH_OUTSTANDING) and, at QoS 1, the unacknowledged publishes allowed per publisher)")
+}
+
+// isRecovery reports whether r belongs in the recovery table: a recovery
+// result, or an error recorded for a recovery scenario.
+func isRecovery(r Result) bool {
+	return r.Recovery != nil || strings.HasPrefix(r.Scenario, "recovery")
+}
+
+// inFlight describes the depth a throughput figure was measured at.
+func inFlight(r Result) string {
+	switch {
+	case r.Outstanding == 0:
+		return "" // results from before the field existed
+	case r.Inflight > 0:
+		return fmt.Sprintf("%d/%d acks", r.Outstanding, r.Inflight)
+	}
+	return fmt.Sprint(r.Outstanding)
 }
 
 // memoryScenario reports whether a scenario measures RSS per connection

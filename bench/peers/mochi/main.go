@@ -7,6 +7,11 @@
 // deployment needs before it accepts a connection. The only change is the log
 // level: warn, to match Plume's --log-level warn, so that per-connection info
 // lines do not cost either broker a write to stdout during the idle scenario.
+//
+// With -pebble DIR it adds mochi's Pebble storage hook
+// (hooks/storage/pebble) on that directory, with the hook's default Mode:
+// "" (not "Sync"), which the hook turns into pebble.NoSync — writes reach
+// Pebble's log without an fsync. -pebble-mode Sync asks for an fsync per write.
 package main
 
 import (
@@ -19,17 +24,25 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/hooks/storage/pebble"
 	"github.com/mochi-mqtt/server/v2/listeners"
 )
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:1883", "TCP address to listen on")
+	pebbleDir := flag.String("pebble", "", "store sessions, subscriptions, in-flight and retained messages with mochi's Pebble hook in this directory")
+	pebbleMode := flag.String("pebble-mode", "", `the Pebble hook's Mode: "" (its default, NoSync) or "Sync"`)
 	flag.Parse()
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	server := mqtt.New(&mqtt.Options{Logger: logger, InlineClient: false})
 	if err := server.AddHook(new(auth.AllowHook), nil); err != nil {
 		log.Fatalf("add allow hook: %v", err)
+	}
+	if *pebbleDir != "" {
+		if err := server.AddHook(new(pebble.Hook), &pebble.Options{Path: *pebbleDir, Mode: *pebbleMode}); err != nil {
+			log.Fatalf("add pebble hook on %s: %v", *pebbleDir, err)
+		}
 	}
 	if err := server.AddListener(listeners.NewTCP(listeners.Config{ID: "tcp", Address: *addr})); err != nil {
 		log.Fatalf("add listener %s: %v", *addr, err)
@@ -41,5 +54,8 @@ func main() {
 		log.Fatalf("serve: %v", err)
 	}
 	<-sigs
-	_ = server.Close()
+	// Close stops the hooks too, which closes the Pebble database.
+	if err := server.Close(); err != nil {
+		log.Printf("close: %v", err)
+	}
 }
