@@ -193,8 +193,7 @@ func (c *client) serve() error {
 		}
 		if err == nil {
 			c.batch.n++
-			c.beginPacket()
-			err = c.dispatch(h, body)
+			err = c.dispatchKept(h, body)
 		}
 		if err != nil {
 			return err

@@ -27,6 +27,31 @@ type durableOut struct {
 	waiting bool           // a journal.Notify is pending; under wmu
 }
 
+// dispatchKept is dispatch on a broker with a store: a packet's changes are
+// committed together (a QoS 2 id is never durable without the deliveries of
+// its message, which a resend would not route again), and a reader whose
+// changes the store cannot keep up with stops reading until it has.
+func (c *client) dispatchKept(h packets.FixedHeader, body []byte) error {
+	j := c.b.journal
+	if j == nil {
+		return c.dispatch(h, body)
+	}
+	if wait := j.Backlogged(); wait != nil {
+		c.batch.flush() // what was routed goes out meanwhile
+		select {
+		case <-wait:
+		case <-c.stopSignal():
+		}
+	}
+	c.dur.mark = j.Mark()
+	if h.Type != packets.TypePublish {
+		return c.dispatch(h, body)
+	}
+	j.Begin()
+	defer j.End()
+	return c.dispatch(h, body)
+}
+
 // beginPacket notes the journal's state as a packet's handling begins, so
 // that its answer can wait for what the handling changed (holdSince).
 func (c *client) beginPacket() {

@@ -26,8 +26,15 @@ type Journal struct {
 	store session.Store
 	log   zerolog.Logger
 
+	pending atomic.Int64 // len(ops), for Backlogged without the lock
 	seq   atomic.Uint64 // the last delivery Seq handed out
 	msgID atomic.Uint64 // the last Message.ID handed out
+
+	// group keeps the ops of one change (a publish: its inbound id, its
+	// message, its deliveries) in one batch, so that one Commit makes them
+	// durable together: a changer holds it shared (Begin, End), the
+	// committer exclusively while it takes the open batch.
+	group sync.RWMutex
 
 	mu       sync.Mutex
 	ops      []session.Op // the open batch
@@ -37,6 +44,10 @@ type Journal struct {
 	failed   []uint64     // batches whose Commit failed, ascending
 	waiters  []waiter
 	changed  chan struct{} // closed and replaced when a batch is finished
+	// The puts of the open batch by key, so that a later change in the same
+	// batch replaces or cancels them (cancel.go).
+	puts    map[uint64]put // delivery Seq -> its PutDelivery
+	msgPuts map[uint64]put // Message.ID -> its PutMessage
 	closed   bool
 
 	wake    chan struct{} // the committer has work
@@ -65,6 +76,7 @@ type Ticket struct{ From, To uint64 }
 // after the largest ones in snap, what store held at start.
 func New(store session.Store, snap *session.Snapshot, log zerolog.Logger) *Journal {
 	j := &Journal{store: store, log: log, open: 1, changed: make(chan struct{}),
+		puts: map[uint64]put{}, msgPuts: map[uint64]put{},
 		wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 	var seq, id uint64
 	for i := range snap.Sessions {
@@ -90,6 +102,7 @@ func (j *Journal) append(ops ...session.Op) {
 		return // after Shutdown's last commit: nothing is left to keep it
 	}
 	j.ops = append(j.ops, ops...)
+	j.pending.Store(int64(len(j.ops)))
 	j.appended += uint64(len(ops))
 	if len(j.ops) == len(ops) {
 		select {
@@ -187,13 +200,23 @@ func (j *Journal) Wait(t Ticket, timeout time.Duration) bool {
 	}
 }
 
-// Backlogged reports whether the open batch holds more than MaxBacklog ops,
-// and a channel closed when the committer next finishes a batch.
-func (j *Journal) Backlogged() (bool, <-chan struct{}) {
+// Backlogged returns a channel closed when the committer next finishes a
+// batch if the open batch holds more than MaxBacklog ops, nil otherwise.
+func (j *Journal) Backlogged() <-chan struct{} {
+	if j.pending.Load() <= MaxBacklog {
+		return nil
+	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return len(j.ops) > MaxBacklog, j.changed
+	return j.changed
 }
+
+// Begin starts a change whose ops must be committed together; End ends it.
+// Changes do not nest, and nothing between them waits for the committer.
+func (j *Journal) Begin() { j.group.RLock() }
+
+// End ends the change Begin started.
+func (j *Journal) End() { j.group.RUnlock() }
 
 // commitLoop commits the open batch whenever it holds ops, one at a time:
 // while one batch is being made durable the next one fills.
@@ -209,16 +232,25 @@ func (j *Journal) commitLoop() {
 // drain commits batches until the open one is empty.
 func (j *Journal) drain(spare []session.Op) []session.Op {
 	for {
+		j.group.Lock()
 		j.mu.Lock()
 		if len(j.ops) == 0 {
 			j.mu.Unlock()
+			j.group.Unlock()
 			return spare
 		}
 		batch, n := j.ops, j.open
 		j.ops, j.open = spare[:0], j.open+1
+		j.pending.Store(0)
+		clear(j.puts)
+		clear(j.msgPuts)
 		j.mu.Unlock()
+		j.group.Unlock()
 
-		err := j.store.Commit(batch)
+		var err error
+		if live := compact(batch); len(live) > 0 {
+			err = j.store.Commit(live)
+		}
 		if err != nil {
 			j.log.Error().Err(err).Int("ops", len(batch)).
 				Msg("session store commit failed: the acknowledgements waiting for it are withheld and their clients disconnected")

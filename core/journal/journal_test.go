@@ -157,30 +157,98 @@ func TestMessageStoredOnce(t *testing.T) {
 	b := session.Delivery{Msg: msg, QoS: 1}
 	j.Stored("a", &a)
 	j.Stored("b", &b)
+	if !j.Wait(j.Latest(), 10*time.Second) {
+		t.Fatal("the first commit failed")
+	}
 	j.Removed("a", &a)
 	j.Removed("b", &b)
 	if err := j.Close(); err != nil {
 		t.Fatal(err)
 	}
-	var kinds []session.OpKind
-	for _, batch := range s.batches() {
-		for _, op := range batch {
-			kinds = append(kinds, op.Kind)
-		}
+	want := [][]session.OpKind{
+		{session.PutMessage, session.PutDelivery, session.PutDelivery},
+		{session.DeleteDelivery, session.DeleteDelivery, session.DeleteMessage},
 	}
-	want := []session.OpKind{session.PutMessage, session.PutDelivery, session.PutDelivery,
-		session.DeleteDelivery, session.DeleteDelivery, session.DeleteMessage}
-	if len(kinds) != len(want) {
-		t.Fatalf("ops %v, want %v", kinds, want)
-	}
-	for i := range want {
-		if kinds[i] != want[i] {
-			t.Fatalf("ops %v, want %v", kinds, want)
-		}
+	if got := kindsOf(s.batches()); !equalKinds(got, want) {
+		t.Fatalf("committed %v, want %v", got, want)
 	}
 	if a.Seq == 0 || b.Seq <= a.Seq || msg.ID == 0 {
 		t.Fatalf("seqs %d %d, message id %d: want increasing seqs and an id", a.Seq, b.Seq, msg.ID)
 	}
+}
+
+// A delivery stored and acknowledged before its batch is committed costs
+// the store nothing; one sent in the batch that stored it is stored once,
+// sent. A delete of what an earlier batch stored is kept.
+func TestChangesCancelWithinABatch(t *testing.T) {
+	s := newRecordingStore()
+	s.gate = make(chan struct{})
+	j := newJournal(t, s)
+	old := &session.Message{Topic: "old", Payload: []byte("o"), QoS: 1}
+	kept := session.Delivery{Msg: old, QoS: 1}
+	j.Stored("c", &kept)
+	<-s.entered // batch 1 (kept) is in Commit; what follows fills batch 2
+
+	quick := &session.Message{Topic: "quick", Payload: []byte("q"), QoS: 1}
+	acked := session.Delivery{Msg: quick, QoS: 1}
+	j.Stored("c", &acked)
+	acked.PacketID = 1
+	j.Changed("c", &acked)
+	j.Removed("c", &acked) // acknowledged before batch 2 is committed
+
+	slow := &session.Message{Topic: "slow", Payload: []byte("s"), QoS: 1}
+	sent := session.Delivery{Msg: slow, QoS: 1}
+	j.Stored("c", &sent)
+	sent.PacketID = 2
+	j.Changed("c", &sent)
+	j.Removed("c", &kept) // stored by batch 1: its delete must be written
+	close(s.gate)
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b := s.batches()
+	want := [][]session.OpKind{
+		{session.PutMessage, session.PutDelivery},
+		{session.PutMessage, session.PutDelivery, session.DeleteDelivery, session.DeleteMessage},
+	}
+	if got := kindsOf(b); !equalKinds(got, want) {
+		t.Fatalf("committed %v, want %v", got, want)
+	}
+	if d := b[1][1].Delivery; d.Seq != sent.Seq || d.PacketID != 2 {
+		t.Fatalf("batch 2 stores delivery %d with packet id %d, want %d sent as 2", d.Seq, d.PacketID, sent.Seq)
+	}
+	if b[1][0].Message != slow {
+		t.Fatal("batch 2 stores a message other than the one still held")
+	}
+}
+
+func kindsOf(batches [][]session.Op) [][]session.OpKind {
+	var out [][]session.OpKind
+	for _, b := range batches {
+		var ks []session.OpKind
+		for _, op := range b {
+			ks = append(ks, op.Kind)
+		}
+		out = append(out, ks)
+	}
+	return out
+}
+
+func equalKinds(a, b [][]session.OpKind) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if len(a[i]) != len(b[i]) {
+			return false
+		}
+		for k := range a[i] {
+			if a[i][k] != b[i][k] {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Close commits what is pending before it returns.

@@ -18,8 +18,10 @@ func (j *Journal) Stored(client string, d *session.Delivery) {
 		if d.Msg.ID == 0 {
 			d.Msg.ID = j.msgID.Add(1)
 		}
+		j.msgPuts[d.Msg.ID] = put{at: len(j.ops), born: true}
 		j.append(session.Op{Kind: session.PutMessage, Message: d.Msg})
 	}
+	j.puts[d.Seq] = put{at: len(j.ops), born: true}
 	j.append(session.Op{Kind: session.PutDelivery, Client: client, Delivery: *d})
 }
 
@@ -32,13 +34,14 @@ func (j *Journal) Changed(client string, d *session.Delivery) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	op := session.Op{Kind: session.PutDelivery, Client: client, Delivery: *d}
-	if d.Released && d.Msg != nil {
+	released := d.Released && d.Msg != nil
+	if released {
 		op.Delivery.Msg = nil
-		j.append(op)
-		j.unref(d.Msg)
-		return
 	}
-	j.append(op)
+	j.putDelivery(op)
+	if released {
+		j.unref(d.Msg)
+	}
 }
 
 // Removed records that d left client's session.
@@ -48,14 +51,16 @@ func (j *Journal) Removed(client string, d *session.Delivery) {
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.append(session.Op{Kind: session.DeleteDelivery, Client: client, Seq: d.Seq})
+	if !j.cancelPut(j.puts, d.Seq) {
+		j.append(session.Op{Kind: session.DeleteDelivery, Client: client, Seq: d.Seq})
+	}
 	if d.Msg != nil {
 		j.unref(d.Msg)
 	}
 }
 
 func (j *Journal) unref(m *session.Message) {
-	if m.Unref() {
+	if m.Unref() && !j.cancelPut(j.msgPuts, m.ID) {
 		j.append(session.Op{Kind: session.DeleteMessage, MessageID: m.ID})
 	}
 }
