@@ -64,7 +64,9 @@ func minimal(id string) session.Record {
 
 func putSession(r session.Record) session.Op { return session.Op{Kind: session.PutSession, Record: &r} }
 
-func deleteSessionOp(id string) session.Op { return session.Op{Kind: session.DeleteSession, Client: id} }
+func deleteSessionOp(id string) session.Op {
+	return session.Op{Kind: session.DeleteSession, Client: id}
+}
 
 func putMessage(m *session.Message) session.Op {
 	return session.Op{Kind: session.PutMessage, Message: m}
