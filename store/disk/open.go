@@ -1,0 +1,194 @@
+package disk
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/rs/zerolog"
+
+	"github.com/plumemq/plume/core/session"
+)
+
+// ErrForeign reports a directory that holds something other than a store
+// this package wrote. The store refuses it and changes nothing in it.
+var ErrForeign = errors.New("not a Plume session store")
+
+// The marker: a value under markerKey that says this database is a Plume
+// session store and in which key layout. layoutVersion changes when keys
+// change meaning; values carry their own versions (encode.go).
+const (
+	markerMagic   = "plume session store\n"
+	layoutVersion = 1
+)
+
+// formatMajorVersion is the Pebble on-disk format, pinned rather than left
+// to follow the library, so that upgrading Pebble never rewrites a user's
+// directory into a format an older Plume cannot open. It is the newest of
+// Pebble v2.1: footer checksums on tables (FormatTableFormatV6) and WAL sync
+// chunks (FormatWALSyncChunks), which tell a torn log tail from damage.
+const formatMajorVersion = pebble.FormatValueSeparation
+
+// memTableSize is 16 MiB rather than Pebble's 4: in a queue-shaped workload
+// a message acknowledged within seconds is put and deleted in the same
+// memtable, and the flush then writes its tombstone alone. Pebble keeps at
+// most two memtables (MemTableStopWritesThreshold), so 32 MiB of memory, and
+// the log replayed at start is at most that long.
+const memTableSize = 16 << 20
+
+// open is Open on a file system of the caller's choice (nil: the disk);
+// tests use Pebble's crashable in-memory one.
+func open(cfg Config, log zerolog.Logger, fs vfs.FS) (_ *Store, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("session store: %w", err)
+	}
+	if fs == nil {
+		fs = vfs.Default
+	}
+	fresh, err := checkDir(fs, cfg.Path)
+	if err != nil {
+		return nil, err
+	}
+	opts := &pebble.Options{
+		FS:                 fs,
+		FormatMajorVersion: formatMajorVersion,
+		MemTableSize:       memTableSize,
+		Logger:             pebbleLogger{log},
+		// A directory that held files must already be a database: Pebble
+		// creates one only where there was nothing.
+		ErrorIfNotExists: !fresh,
+	}
+	// Pebble reports some damage it finds while opening as a fatal error
+	// (pebbleLogger panics with it): an error for our caller.
+	defer recoverFatal(&err, cfg.Path)
+	db, err := pebble.Open(cfg.Path, opts)
+	if err != nil {
+		if errors.Is(err, pebble.ErrDBDoesNotExist) {
+			return nil, fmt.Errorf("session store %s: %w: it holds files but no database", cfg.Path, ErrForeign)
+		}
+		return nil, fmt.Errorf("session store %s: open: %w", cfg.Path, err)
+	}
+	if err := checkMarker(db, cfg.Path); err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	s := &Store{path: cfg.Path, mode: cfg.Mode, log: log, db: db, wo: pebble.Sync, stop: make(chan struct{})}
+	if cfg.Mode == ModeAsync {
+		s.wo = pebble.NoSync
+		s.syncer.Add(1)
+		go s.syncLoop(cfg.SyncInterval)
+	}
+	log.Debug().Str("path", cfg.Path).Str("mode", cfg.Mode).Bool("created", fresh).Msg("session store opened")
+	return s, nil
+}
+
+// checkDir makes path if it is missing and reports whether it is empty
+// (fresh). A directory with files but no Pebble database in it is refused
+// before Pebble touches it: Pebble would create a database among the files
+// (and a LOCK file), and clean up files whose names it takes for its own.
+func checkDir(fs vfs.FS, path string) (fresh bool, err error) {
+	names, err := fs.List(path)
+	if errors.Is(err, os.ErrNotExist) {
+		if err := fs.MkdirAll(path, 0o700); err != nil {
+			return false, fmt.Errorf("session store %s: %w", path, err)
+		}
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("session store %s: %w", path, err)
+	}
+	if len(names) == 0 {
+		return true, nil
+	}
+	for _, n := range names {
+		if n == "CURRENT" || strings.HasPrefix(n, "MANIFEST-") || strings.HasPrefix(n, "marker.manifest.") {
+			return false, nil
+		}
+	}
+	slices.Sort(names)
+	if len(names) > 3 {
+		names = append(names[:3], "...")
+	}
+	return false, fmt.Errorf("session store %s: %w: it holds %s and no database; give the store an empty or new directory", path, ErrForeign, strings.Join(names, ", "))
+}
+
+// checkMarker refuses a database another program wrote, or one of a newer
+// layout. An empty database gets the marker: it was made by a first Open
+// that ended before writing it.
+func checkMarker(db *pebble.DB, path string) error {
+	v, closer, err := db.Get(markerKey)
+	if errors.Is(err, pebble.ErrNotFound) {
+		it, err := db.NewIter(nil)
+		if err != nil {
+			return fmt.Errorf("session store %s: %w", path, err)
+		}
+		empty := !it.First()
+		if err := errors.Join(it.Error(), it.Close()); err != nil {
+			return fmt.Errorf("session store %s: %w", path, err)
+		}
+		if !empty {
+			return fmt.Errorf("session store %s: %w: a Pebble database without Plume's marker", path, ErrForeign)
+		}
+		marker := binary.AppendUvarint([]byte(markerMagic), layoutVersion)
+		if err := db.Set(markerKey, marker, pebble.Sync); err != nil {
+			return fmt.Errorf("session store %s: write marker: %w", path, err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("session store %s: read marker: %w", path, err)
+	}
+	defer closer.Close()
+	rest, ok := bytes.CutPrefix(v, []byte(markerMagic))
+	if !ok {
+		return fmt.Errorf("session store %s: %w: a Pebble database with a foreign marker", path, ErrForeign)
+	}
+	layout, n := binary.Uvarint(rest)
+	switch {
+	case n <= 0 || n != len(rest):
+		return fmt.Errorf("session store %s: marker %q: %w", path, v, ErrCorrupt)
+	case layout != layoutVersion:
+		return fmt.Errorf("session store %s: layout version %d: %w (this Plume reads %d)", path, layout, session.ErrUnknownVersion, layoutVersion)
+	}
+	return nil
+}
+
+// fatal is what pebbleLogger panics with on a fatal error, for Open,
+// Commit and Load to recover.
+type fatal struct{ error }
+
+// recoverFatal, deferred, turns a fatal panic into *err; other panics go on.
+func recoverFatal(err *error, path string) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	f, ok := p.(fatal)
+	if !ok {
+		panic(p)
+	}
+	*err = fmt.Errorf("session store %s: %w", path, f)
+}
+
+// pebbleLogger sends Pebble's messages to the broker's log. Pebble calls
+// Fatalf when it cannot go on (a failed MANIFEST sync, a commit pipeline
+// error, an invariant broken); its default logger exits the process. This
+// one logs and panics instead, so that Open and Commit, which recover it,
+// return an error; a fatal error in a background goroutine still ends the
+// process, with the log line and a stack.
+type pebbleLogger struct{ log zerolog.Logger }
+
+func (l pebbleLogger) Infof(format string, args ...any) { l.log.Debug().Msgf("pebble: "+format, args...) }
+
+func (l pebbleLogger) Errorf(format string, args ...any) { l.log.Error().Msgf("pebble: "+format, args...) }
+
+func (l pebbleLogger) Fatalf(format string, args ...any) {
+	err := fmt.Errorf("pebble: "+format, args...)
+	l.log.Error().Err(err).Msg("session store: fatal error")
+	panic(fatal{err})
+}
