@@ -55,27 +55,34 @@ func open(cfg Config, log zerolog.Logger, fs vfs.FS) (_ *Store, err error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := &pebble.Options{
-		FS:                 fs,
-		FormatMajorVersion: formatMajorVersion,
-		MemTableSize:       memTableSize,
-		Logger:             pebbleLogger{log},
-		// A directory that held files must already be a database: Pebble
-		// creates one only where there was nothing.
-		ErrorIfNotExists: !fresh,
-	}
 	// Pebble reports some damage it finds while opening as a fatal error
 	// (pebbleLogger panics with it): an error for our caller.
 	defer recoverFatal(&err, cfg.Path)
+	opts := &pebble.Options{
+		FS:            fs,
+		MemTableSize:  memTableSize,
+		Logger:        pebbleLogger{log},
+		EventListener: events(log, cfg.Path),
+	}
+	needMarker := fresh
+	if !fresh {
+		// Read what is there first, read-only: a read-write open would
+		// replay the log into new tables and raise the database's format
+		// (formatMajorVersion), changing a directory we may refuse.
+		if needMarker, err = probe(cfg.Path, *opts); err != nil {
+			return nil, err
+		}
+	}
+	opts.FormatMajorVersion = formatMajorVersion
 	db, err := pebble.Open(cfg.Path, opts)
 	if err != nil {
-		if errors.Is(err, pebble.ErrDBDoesNotExist) {
-			return nil, fmt.Errorf("session store %s: %w: it holds files but no database", cfg.Path, ErrForeign)
-		}
 		return nil, fmt.Errorf("session store %s: open: %w", cfg.Path, err)
 	}
-	if err := checkMarker(db, cfg.Path); err != nil {
-		return nil, errors.Join(err, db.Close())
+	if needMarker {
+		marker := binary.AppendUvarint([]byte(markerMagic), layoutVersion)
+		if err := db.Set(markerKey, marker, pebble.Sync); err != nil {
+			return nil, errors.Join(fmt.Errorf("session store %s: write marker: %w", cfg.Path, err), db.Close())
+		}
 	}
 	s := &Store{path: cfg.Path, mode: cfg.Mode, log: log, db: db, wo: pebble.Sync, stop: make(chan struct{})}
 	if cfg.Mode == ModeAsync {
@@ -117,45 +124,69 @@ func checkDir(fs vfs.FS, path string) (fresh bool, err error) {
 	return false, fmt.Errorf("session store %s: %w: it holds %s and no database; give the store an empty or new directory", path, ErrForeign, strings.Join(names, ", "))
 }
 
-// checkMarker refuses a database another program wrote, or one of a newer
-// layout. An empty database gets the marker: it was made by a first Open
+// probe opens the database at path read-only and checks its marker. It
+// refuses a database another program wrote, or one of a newer layout, and
+// reports an empty database as needing the marker: one made by a first Open
 // that ended before writing it.
-func checkMarker(db *pebble.DB, path string) error {
+func probe(path string, opts pebble.Options) (needMarker bool, err error) {
+	opts.ReadOnly = true
+	// A directory that held files must already be a database: Pebble
+	// creates one only where there was nothing.
+	opts.ErrorIfNotExists = true
+	db, err := pebble.Open(path, &opts)
+	if err != nil {
+		if errors.Is(err, pebble.ErrDBDoesNotExist) {
+			return false, fmt.Errorf("session store %s: %w: it holds files but no database", path, ErrForeign)
+		}
+		return false, fmt.Errorf("session store %s: open: %w", path, err)
+	}
+	defer func() { err = errors.Join(err, db.Close()) }()
 	v, closer, err := db.Get(markerKey)
 	if errors.Is(err, pebble.ErrNotFound) {
 		it, err := db.NewIter(nil)
 		if err != nil {
-			return fmt.Errorf("session store %s: %w", path, err)
+			return false, fmt.Errorf("session store %s: %w", path, err)
 		}
 		empty := !it.First()
 		if err := errors.Join(it.Error(), it.Close()); err != nil {
-			return fmt.Errorf("session store %s: %w", path, err)
+			return false, fmt.Errorf("session store %s: %w", path, err)
 		}
 		if !empty {
-			return fmt.Errorf("session store %s: %w: a Pebble database without Plume's marker", path, ErrForeign)
+			return false, fmt.Errorf("session store %s: %w: a Pebble database without Plume's marker", path, ErrForeign)
 		}
-		marker := binary.AppendUvarint([]byte(markerMagic), layoutVersion)
-		if err := db.Set(markerKey, marker, pebble.Sync); err != nil {
-			return fmt.Errorf("session store %s: write marker: %w", path, err)
-		}
-		return nil
+		return true, nil
 	}
 	if err != nil {
-		return fmt.Errorf("session store %s: read marker: %w", path, err)
+		return false, fmt.Errorf("session store %s: read marker: %w", path, err)
 	}
 	defer closer.Close()
 	rest, ok := bytes.CutPrefix(v, []byte(markerMagic))
 	if !ok {
-		return fmt.Errorf("session store %s: %w: a Pebble database with a foreign marker", path, ErrForeign)
+		return false, fmt.Errorf("session store %s: %w: a Pebble database with a foreign marker", path, ErrForeign)
 	}
 	layout, n := binary.Uvarint(rest)
 	switch {
 	case n <= 0 || n != len(rest):
-		return fmt.Errorf("session store %s: marker %q: %w", path, v, ErrCorrupt)
+		return false, fmt.Errorf("session store %s: marker %q: %w", path, v, ErrCorrupt)
 	case layout != layoutVersion:
-		return fmt.Errorf("session store %s: layout version %d: %w (this Plume reads %d)", path, layout, session.ErrUnknownVersion, layoutVersion)
+		return false, fmt.Errorf("session store %s: layout version %d: %w (this Plume reads %d)", path, layout, session.ErrUnknownVersion, layoutVersion)
 	}
-	return nil
+	return false, nil
+}
+
+// events reports damage Pebble finds as an error in the log. Pebble's
+// default ends the process (Fatalf) even when the read that found it, in
+// Load or Open, returns the error to us: a broker must refuse to start with
+// a message naming the directory, not crash.
+func events(log zerolog.Logger, path string) *pebble.EventListener {
+	return &pebble.EventListener{
+		DataCorruption: func(info pebble.DataCorruptionInfo) {
+			log.Error().Str("path", path).Str("file", info.Path).Err(info.Details).Msg("session store: damaged file")
+		},
+		BackgroundError: func(err error) {
+			log.Error().Str("path", path).Err(err).Msg("session store: background error")
+		},
+	}
 }
 
 // fatal is what pebbleLogger panics with on a fatal error, for Open,
