@@ -214,9 +214,13 @@ func recoverFatal(err *error, path string) {
 // process, with the log line and a stack.
 type pebbleLogger struct{ log zerolog.Logger }
 
-func (l pebbleLogger) Infof(format string, args ...any) { l.log.Debug().Msgf("pebble: "+format, args...) }
+func (l pebbleLogger) Infof(format string, args ...any) {
+	l.log.Debug().Msgf("pebble: "+format, args...)
+}
 
-func (l pebbleLogger) Errorf(format string, args ...any) { l.log.Error().Msgf("pebble: "+format, args...) }
+func (l pebbleLogger) Errorf(format string, args ...any) {
+	l.log.Error().Msgf("pebble: "+format, args...)
+}
 
 func (l pebbleLogger) Fatalf(format string, args ...any) {
 	err := fmt.Errorf("pebble: "+format, args...)
