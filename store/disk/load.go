@@ -29,8 +29,11 @@ import (
 // ErrCorrupt, and one of a newer version with session.ErrUnknownVersion;
 // nothing is deleted then, and the data stays for whoever can read it.
 func (s *Store) Load() (snap session.Snapshot, err error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	// Exclusively: its scans must see one state, and the leftovers it
+	// deletes must still be leftovers (a concurrent Commit could refer to a
+	// message found unreferenced). The broker loads once, before any Commit.
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.db == nil {
 		return session.Snapshot{}, session.ErrClosed
 	}

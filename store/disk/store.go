@@ -29,7 +29,7 @@ import (
 //
 // In both modes each Commit is atomic, and Commits are durable in order: a
 // crash leaves the state after some prefix of the Commits. Commit and Load
-// are safe for concurrent use.
+// are safe for concurrent use; Load holds Commits back while it runs.
 type Store struct {
 	path string
 	mode string

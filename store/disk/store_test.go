@@ -51,3 +51,6 @@ func harness(mode string) storetest.Harness {
 
 func TestConformanceSync(t *testing.T)  { storetest.Run(t, harness(ModeSync)) }
 func TestConformanceAsync(t *testing.T) { storetest.Run(t, harness(ModeAsync)) }
+
+// testLog is a logger that writes to the test's log.
+func testLog(t testing.TB) zerolog.Logger { return zerolog.New(zerolog.NewTestWriter(t)) }
