@@ -35,12 +35,14 @@ const (
 // chunks (FormatWALSyncChunks), which tell a torn log tail from damage.
 const formatMajorVersion = pebble.FormatValueSeparation
 
-// memTableSize is 16 MiB rather than Pebble's 4: in a queue-shaped workload
-// a message acknowledged within seconds is put and deleted in the same
-// memtable, and the flush then writes its tombstone alone. Pebble keeps at
-// most two memtables (MemTableStopWritesThreshold), so 32 MiB of memory, and
-// the log replayed at start is at most that long.
-const memTableSize = 16 << 20
+// memTableSize is Pebble's default, 4 MiB, stated because the directory's
+// size floor follows from it: Pebble keeps the current log and up to three
+// recycled ones, each as long as a memtable, so some 16 MiB of log whatever
+// the live data (measured with 16 MiB memtables: 52 MiB of log for 2 MiB of
+// live data, TestQueueWorkloadDoesNotGrow). A queue-shaped workload still
+// puts and deletes most messages within one memtable, and the flush then
+// writes their tombstones alone; the log replayed at start stays short.
+const memTableSize = 4 << 20
 
 // open is Open on a file system of the caller's choice (nil: the disk);
 // tests use Pebble's crashable in-memory one.
