@@ -21,11 +21,11 @@ import (
 //   - sync: Commit returns nil after its ops are fsynced (one Pebble batch
 //     committed with pebble.Sync). A crash, of the process or the machine,
 //     loses no Commit that returned nil. Concurrent Commits share one fsync.
-//   - async: Commit returns nil once its ops are in the write-ahead log, not
-//     yet fsynced; a goroutine fsyncs the log every SyncInterval. A crash of
-//     the machine loses at most the Commits of the last SyncInterval (and
-//     the time one fsync takes); a crash of the process alone loses at most
-//     what Pebble had not yet handed to the operating system.
+//   - async: Commit returns nil once its ops are in Pebble's write-ahead
+//     log, in memory, neither written to the file nor fsynced; a goroutine
+//     fsyncs the log every SyncInterval. A crash, of the process or the
+//     machine, loses at most the Commits of the last SyncInterval (plus the
+//     time one fsync takes).
 //
 // In both modes each Commit is atomic, and Commits are durable in order: a
 // crash leaves the state after some prefix of the Commits. Commit and Load
