@@ -26,7 +26,7 @@ var importRules = []importRule{
 	{folder: "host", ours: []string{"core", "host"}, thirdParty: []string{"github.com/rs/zerolog",
 		"github.com/tetratelabs/wazero", "github.com/bytecodealliance/wasmtime-go", "github.com/fsnotify/fsnotify"}},
 	{folder: "conformance", ours: []string{"conformance"}},
-	{folder: "store", ours: []string{"core", "store"}},
+	{folder: "store", ours: []string{"core", "store"}, thirdParty: []string{"github.com/rs/zerolog", "github.com/cockroachdb/pebble/v2"}},
 	{folder: "ops", ours: []string{"core", "host"}},
 	{folder: "cmd", anything: true},
 	// plugins/builtin embeds Wasm; the rest of plugins/ is tests, whose

@@ -8,17 +8,19 @@
 //			Reopen: func(t *testing.T, s session.Store) session.Store { ...close s, open its dir again... },
 //		})
 //	}
+//
+// Every case reopens the store between its phases (write, reopen, load), so
+// that a store keeping data on disk is checked on what it read back, not on
+// what it still holds in memory.
 package storetest
 
 import (
-	"errors"
 	"fmt"
 	"reflect"
-	"sort"
-	"sync"
+	"slices"
+	"strings"
 	"testing"
 
-	"github.com/plumemq/plume/core/packets"
 	"github.com/plumemq/plume/core/session"
 )
 
@@ -45,13 +47,22 @@ func Run(t *testing.T, h Harness) {
 	}{
 		{"EmptyStoreLoadsNothing", emptyStoreLoadsNothing},
 		{"SessionRoundTrip", sessionRoundTrip},
-		{"SaveReplacesTheRecordOfItsID", saveReplaces},
+		{"PutSessionReplacesOwnFieldsOnly", putSessionReplaces},
+		{"DeliveriesSplitAndOrdered", deliveriesSplitAndOrdered},
+		{"DeliveriesShareOneMessage", deliveriesShareOneMessage},
+		{"PutDeliveryReplacesItsSeq", putDeliveryReplaces},
+		{"DeleteDelivery", deleteDelivery},
+		{"DeleteMessage", deleteMessage},
 		{"DeleteSession", deleteSession},
-		{"ManySessions", manySessions},
+		{"LeftoversAreNotReturned", leftoversNotReturned},
+		{"InboundIDs", inboundIDs},
+		{"OpsApplyInOrder", opsApplyInOrder},
 		{"Retained", retained},
-		{"UnknownVersionIsRefusedOnSave", unknownVersionOnSave},
+		{"CommitIsAtomic", commitIsAtomic},
+		{"UnknownVersionIsRefusedOnCommit", unknownVersionOnCommit},
 		{"UnknownVersionIsRefusedOnLoad", unknownVersionOnLoad},
-		{"ConcurrentCallsOnDistinctKeys", concurrentCalls},
+		{"ManySessions", manySessions},
+		{"ManyDeliveries", manyDeliveries},
 		{"Close", closeStore},
 	}
 	for _, c := range cases {
@@ -59,7 +70,7 @@ func Run(t *testing.T, h Harness) {
 	}
 }
 
-// open opens a store that is closed when the test ends; reopen swaps it.
+// opened is a store that is closed when the test ends; reopen swaps it.
 type opened struct {
 	t *testing.T
 	h Harness
@@ -78,8 +89,10 @@ func open(t *testing.T, h Harness) *opened {
 
 func (o *opened) reopen() { o.s = o.h.Reopen(o.t, o.s) }
 
+// load reopens the store and loads it: every check reads what survived.
 func (o *opened) load() session.Snapshot {
 	o.t.Helper()
+	o.reopen()
 	snap, err := o.s.Load()
 	if err != nil {
 		o.t.Fatalf("Load: %v", err)
@@ -87,48 +100,23 @@ func (o *opened) load() session.Snapshot {
 	return snap
 }
 
-func (o *opened) must(what string, err error) {
+// commit commits ops and fails the test on an error.
+func (o *opened) commit(ops ...session.Op) {
 	o.t.Helper()
-	if err != nil {
-		o.t.Fatalf("%s: %v", what, err)
+	if err := o.s.Commit(ops); err != nil {
+		o.t.Fatalf("Commit of %s: %v", kinds(ops), err)
 	}
 }
 
-// fullRecord is a record with every field set, as a broker saves a busy
-// session: an owner, a will, subscriptions with every option, deliveries in
-// flight (one released QoS 2) and queued, with properties that travel.
-func fullRecord(id string) session.Record {
-	props := &packets.Properties{
-		PayloadFormat: 1, ContentType: "application/json", ResponseTopic: "reply/" + id,
-		CorrelationData: []byte{1, 2, 3}, MessageExpiry: 60,
-		User: []packets.UserProperty{{Key: "k", Value: "v"}, {Key: "k", Value: "second"}},
+func kinds(ops []session.Op) string {
+	var b strings.Builder
+	for i, op := range ops {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(op.Kind.String())
 	}
-	props.Set(packets.PropPayloadFormat)
-	props.Set(packets.PropContentType)
-	props.Set(packets.PropResponseTopic)
-	props.Set(packets.PropCorrelationData)
-	props.Set(packets.PropMessageExpiry)
-	msg := func(topic string, qos byte) *session.Message {
-		return &session.Message{Topic: topic, Payload: []byte("payload of " + topic), QoS: qos, Props: props, Expires: 1_900_000_000_000_000_000, Publisher: "pub"}
-	}
-	return session.Record{
-		Version:        session.FormatVersion,
-		ID:             id,
-		Owner:          session.Owner{Authenticated: true, Principal: "user-" + id},
-		Expiry:         3600,
-		DisconnectedAt: 1_700_000_000_000_000_000,
-		Subscriptions: []session.Subscription{
-			{Subscription: packets.Subscription{Filter: "a/+/c", QoS: 1}},
-			{Subscription: packets.Subscription{Filter: "$share/g/x/#", QoS: 2, NoLocal: true, RetainAsPublished: true, RetainHandling: 2}, Identifier: 7},
-		},
-		Inflight: []session.Delivery{
-			{Msg: msg("a/b/c", 1), QoS: 1, PacketID: 1, Dup: true, SubIDs: []uint32{7}},
-			{Msg: msg("x/y", 2), QoS: 2, PacketID: 2, Released: true, Share: "$share/g/x/#"},
-		},
-		Queued:      []session.Delivery{{Msg: msg("a/q/c", 1), QoS: 1, Retain: true}, {Msg: msg("a/r/c", 0)}},
-		InboundQoS2: []uint16{5, 9},
-		Will:        &session.Will{Msg: *msg("will/"+id, 1), PublishAt: 1_700_000_000_500_000_000},
-	}
+	return b.String()
 }
 
 func sessionsByID(snap session.Snapshot) map[string]session.Record {
@@ -139,216 +127,73 @@ func sessionsByID(snap session.Snapshot) map[string]session.Record {
 	return m
 }
 
-func emptyStoreLoadsNothing(t *testing.T, h Harness) {
-	o := open(t, h)
-	if snap := o.load(); len(snap.Sessions) != 0 || len(snap.Retained) != 0 {
-		t.Fatalf("a new store loads %d sessions and %d retained messages, want none", len(snap.Sessions), len(snap.Retained))
+// only returns the one session of snap, failing the test if there are others.
+func only(t *testing.T, snap session.Snapshot, id string) session.Record {
+	t.Helper()
+	if len(snap.Sessions) != 1 || snap.Sessions[0].ID != id {
+		t.Fatalf("loaded sessions %v, want only %s", ids(snap), id)
 	}
+	return snap.Sessions[0]
 }
 
-func sessionRoundTrip(t *testing.T, h Harness) {
-	o := open(t, h)
-	want := fullRecord("c1")
-	o.must("SaveSession", o.s.SaveSession(want))
-	o.reopen()
-	got, ok := sessionsByID(o.load())["c1"]
-	if !ok {
-		t.Fatal("the saved session is not loaded after reopen")
+func ids(snap session.Snapshot) []string {
+	var s []string
+	for _, r := range snap.Sessions {
+		s = append(s, r.ID)
 	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("loaded record differs from the saved one:\n got %+v\nwant %+v", got, want)
-	}
-	// Order is part of the record: in-flight and queued deliveries are
-	// resent in it when the client comes back.
-	if got.Queued[0].Msg.Topic != "a/q/c" || got.Inflight[0].PacketID != 1 {
-		t.Fatalf("deliveries out of order: %+v", got)
-	}
+	slices.Sort(s)
+	return s
 }
 
-func saveReplaces(t *testing.T, h Harness) {
-	o := open(t, h)
-	first := fullRecord("c1")
-	o.must("SaveSession", o.s.SaveSession(first))
-	second := session.Record{Version: session.FormatVersion, ID: "c1", Expiry: 10, DisconnectedAt: 1}
-	o.must("SaveSession again", o.s.SaveSession(second))
-	o.reopen()
-	snap := o.load()
-	if len(snap.Sessions) != 1 {
-		t.Fatalf("%d records after saving one id twice, want 1", len(snap.Sessions))
+// sameRecord fails the test with a readable account of what differs.
+func sameRecord(t *testing.T, what string, got, want session.Record) {
+	t.Helper()
+	if reflect.DeepEqual(got, want) {
+		return
 	}
-	if got := snap.Sessions[0]; got.Expiry != 10 || len(got.Queued) != 0 || got.Will != nil || got.Owner != (session.Owner{}) {
-		t.Fatalf("loaded %+v, want the second save whole, nothing of the first", got)
-	}
-}
-
-func deleteSession(t *testing.T, h Harness) {
-	o := open(t, h)
-	o.must("SaveSession", o.s.SaveSession(fullRecord("gone")))
-	o.must("SaveSession", o.s.SaveSession(fullRecord("kept")))
-	o.must("DeleteSession", o.s.DeleteSession("gone"))
-	o.must("DeleteSession of an absent id", o.s.DeleteSession("never-saved"))
-	o.reopen()
-	got := sessionsByID(o.load())
-	if _, ok := got["gone"]; ok || len(got) != 1 {
-		t.Fatalf("after deleting gone: %d records (%v), want only kept", len(got), keys(got))
-	}
-	if !reflect.DeepEqual(got["kept"], fullRecord("kept")) {
-		t.Fatal("deleting one session changed another")
-	}
-}
-
-func manySessions(t *testing.T, h Harness) {
-	o := open(t, h)
-	const n = 200
-	for i := range n {
-		o.must("SaveSession", o.s.SaveSession(fullRecord(fmt.Sprintf("c%03d", i))))
-	}
-	for i := 0; i < n; i += 2 {
-		o.must("DeleteSession", o.s.DeleteSession(fmt.Sprintf("c%03d", i)))
-	}
-	o.reopen()
-	got := sessionsByID(o.load())
-	if len(got) != n/2 {
-		t.Fatalf("%d records, want %d", len(got), n/2)
-	}
-	for i := 1; i < n; i += 2 {
-		id := fmt.Sprintf("c%03d", i)
-		if !reflect.DeepEqual(got[id], fullRecord(id)) {
-			t.Fatalf("record %s differs after reopen", id)
+	var diffs []string
+	gv, wv := reflect.ValueOf(got), reflect.ValueOf(want)
+	for i := range gv.NumField() {
+		if !reflect.DeepEqual(gv.Field(i).Interface(), wv.Field(i).Interface()) {
+			diffs = append(diffs, fmt.Sprintf("%s:\n  got  %s\n  want %s", gv.Type().Field(i).Name, show(gv.Field(i)), show(wv.Field(i))))
 		}
 	}
+	t.Fatalf("%s: the loaded record differs from the stored one:\n%s", what, strings.Join(diffs, "\n"))
 }
 
-func retained(t *testing.T, h Harness) {
-	o := open(t, h)
-	m := fullRecord("x").Will.Msg
-	m.Topic, m.Retain = "r/1", true
-	o.must("SaveRetained", o.s.SaveRetained(m))
-	replaced := session.Message{Topic: "r/2", Payload: []byte("old"), Retain: true}
-	o.must("SaveRetained", o.s.SaveRetained(replaced))
-	replaced.Payload = []byte("new")
-	o.must("SaveRetained replacing", o.s.SaveRetained(replaced))
-	o.must("SaveRetained", o.s.SaveRetained(session.Message{Topic: "r/3", Payload: []byte("cleared"), Retain: true}))
-	o.must("DeleteRetained", o.s.DeleteRetained("r/3"))
-	o.must("DeleteRetained of a topic with none", o.s.DeleteRetained("r/none"))
-	o.reopen()
-	snap := o.load()
-	sort.Slice(snap.Retained, func(i, j int) bool { return snap.Retained[i].Topic < snap.Retained[j].Topic })
-	if len(snap.Retained) != 2 {
-		t.Fatalf("%d retained messages after reopen, want 2 (r/1, r/2)", len(snap.Retained))
-	}
-	if !reflect.DeepEqual(snap.Retained[0], m) {
-		t.Fatalf("r/1 loaded as %+v, want %+v", snap.Retained[0], m)
-	}
-	if string(snap.Retained[1].Payload) != "new" {
-		t.Fatalf("r/2 loaded with %q, want the replacement", snap.Retained[1].Payload)
-	}
-}
-
-func unknownVersionOnSave(t *testing.T, h Harness) {
-	o := open(t, h)
-	for _, v := range []uint32{0, session.FormatVersion + 1} {
-		r := fullRecord("v")
-		r.Version = v
-		if err := o.s.SaveSession(r); !errors.Is(err, session.ErrUnknownVersion) {
-			t.Fatalf("SaveSession of version %d: %v, want ErrUnknownVersion", v, err)
+// show prints a value with what its pointers point to.
+func show(v reflect.Value) string {
+	switch x := v.Interface().(type) {
+	case []session.Delivery:
+		var parts []string
+		for _, d := range x {
+			parts = append(parts, showDelivery(d))
 		}
-	}
-	if snap := o.load(); len(snap.Sessions) != 0 {
-		t.Fatal("a refused record was stored")
-	}
-}
-
-func unknownVersionOnLoad(t *testing.T, h Harness) {
-	if h.PlantFuture == nil {
-		t.Skip("the harness cannot write a newer format (Harness.PlantFuture)")
-	}
-	o := open(t, h)
-	o.must("SaveSession", o.s.SaveSession(fullRecord("known")))
-	h.PlantFuture(t, o.s, "future")
-	o.reopen()
-	if _, err := o.s.Load(); !errors.Is(err, session.ErrUnknownVersion) {
-		t.Fatalf("Load with a record of a newer version: %v, want ErrUnknownVersion", err)
-	}
-}
-
-// concurrentCalls runs writers on distinct ids and topics at once, as
-// connections ending together do; run it with -race.
-func concurrentCalls(t *testing.T, h Harness) {
-	o := open(t, h)
-	const writers, each = 8, 25
-	var wg sync.WaitGroup
-	errs := make(chan error, writers)
-	for w := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range each {
-				id := fmt.Sprintf("w%d-%d", w, i)
-				if err := o.s.SaveSession(fullRecord(id)); err != nil {
-					errs <- err
-					return
-				}
-				if err := o.s.SaveRetained(session.Message{Topic: "t/" + id, Payload: []byte(id), Retain: true}); err != nil {
-					errs <- err
-					return
-				}
-				if i%5 == 0 {
-					if err := o.s.DeleteSession(id); err != nil {
-						errs <- err
-						return
-					}
-					if err := o.s.DeleteRetained("t/" + id); err != nil {
-						errs <- err
-						return
-					}
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	o.reopen()
-	snap := o.load()
-	if want := writers * (each - each/5); len(snap.Sessions) != want || len(snap.Retained) != want {
-		t.Fatalf("%d sessions and %d retained after concurrent writes, want %d of each", len(snap.Sessions), len(snap.Retained), want)
-	}
-}
-
-func closeStore(t *testing.T, h Harness) {
-	s := h.Open(t)
-	if err := s.SaveSession(fullRecord("c")); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatalf("second Close: %v, want nil", err)
-	}
-	for name, err := range map[string]error{
-		"SaveSession":    s.SaveSession(fullRecord("d")),
-		"DeleteSession":  s.DeleteSession("c"),
-		"SaveRetained":   s.SaveRetained(session.Message{Topic: "t", Payload: []byte("x")}),
-		"DeleteRetained": s.DeleteRetained("t"),
-	} {
-		if !errors.Is(err, session.ErrClosed) {
-			t.Errorf("%s after Close: %v, want ErrClosed", name, err)
+		return "[" + strings.Join(parts, " ") + "]"
+	case *session.Will:
+		if x == nil {
+			return "nil"
 		}
+		return fmt.Sprintf("&{Msg:%s PublishAt:%d}", showMessage(&x.Msg), x.PublishAt)
 	}
-	if _, err := s.Load(); !errors.Is(err, session.ErrClosed) {
-		t.Errorf("Load after Close: %v, want ErrClosed", err)
-	}
+	return fmt.Sprintf("%+v", v.Interface())
 }
 
-func keys(m map[string]session.Record) []string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
+func showDelivery(d session.Delivery) string {
+	c := d
+	c.Msg = nil
+	return fmt.Sprintf("{Msg:%s %+v}", showMessage(d.Msg), c)
+}
+
+func showMessage(m *session.Message) string {
+	if m == nil {
+		return "nil"
 	}
-	sort.Strings(ks)
-	return ks
+	c := *m
+	c.Props = nil
+	s := fmt.Sprintf("%+v", c)
+	if m.Props != nil {
+		s += fmt.Sprintf(" Props:%+v", *m.Props)
+	}
+	return s
 }
