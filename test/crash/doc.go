@@ -37,6 +37,10 @@
 //	go test ./test/crash -crash.seed 42 -v            # replay the kill moments of a run
 //	go test ./test/crash -crash.broker /path/to/plume # another build; default: ./cmd/plume built once
 //
+// Under the race detector (make test-race) the broker is built with -race
+// as well, and a data race it reports fails the run. A failed run keeps the
+// broker's log (every life) and its data directory, and says where.
+//
 // Assumptions about the broker: it takes --listen, --data-dir, --config and
 // --log-format json, logs "listening" once it serves, and exits 0 on SIGTERM.
 package crash
