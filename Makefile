@@ -5,7 +5,7 @@ CORE      := ./core/...
 BIN       := bin/plume
 STATICCHECK := $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin/staticcheck)
 
-.PHONY: churn-long churn-mosquitto build run test test-unit test-race test-wasmtime conformance conformance-plume conformance-mosquitto conformance-report check fmt vet lint bench fuzz bench-compare bench-recovery tools
+.PHONY: churn-long churn-mosquitto crash crash-long build run test test-unit test-race test-wasmtime conformance conformance-plume conformance-mosquitto conformance-report check fmt vet lint bench fuzz bench-compare bench-recovery tools
 
 build: ## the broker binary
 	$(GO) build -o $(BIN) ./cmd/plume
@@ -74,6 +74,17 @@ CHURN_MOSQUITTO_DURATION ?= 1s
 churn-mosquitto: ## the churn suite against Mosquitto 2.0 as reference
 	bash scripts/with-mosquitto.sh "max_queued_messages 0" "set_tcp_nodelay true" -- \
 	  sh -c '$(GO) test -count=1 ./test/churn -churn.broker $$MOSQUITTO_ADDR -churn.reference mosquitto -churn.duration $(CHURN_MOSQUITTO_DURATION) $(CHURN_FLAGS)'
+
+# The crash test (test/crash): a real plume with --data-dir killed with
+# SIGKILL at random moments under QoS 1/2 load, then checked for lost
+# acknowledged messages, sessions and retained values. It runs in test-unit
+# (20 kills) and test-race (the broker built with -race too); these run it
+# alone. CRASH_FLAGS adds flags, e.g. -crash.seed N to replay the kill moments.
+crash: ## the crash test: 20 kills with SIGKILL
+	$(GO) test -count=1 ./test/crash $(CRASH_FLAGS)
+
+crash-long: ## the crash test: 200 kills with SIGKILL
+	$(GO) test -count=1 -timeout 30m ./test/crash -crash.kills 200 $(CRASH_FLAGS)
 
 bench: ## micro-benchmarks beside the code
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 500ms ./core/...

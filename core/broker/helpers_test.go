@@ -30,6 +30,10 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+// withoutStore as Options.Store starts a broker with no store at all, as
+// plume without --data-dir runs.
+var withoutStore session.Store = new(session.MemoryStore)
+
 // testBroker is a broker serving on a loopback port.
 type testBroker struct {
 	*broker.Broker
@@ -56,8 +60,13 @@ func startBrokerNoCleanup(t *testing.T, opts broker.Options) *testBroker {
 	if os.Getenv("PLUME_TEST_LOG") != "" {
 		opts.Log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr})
 	} // else the zero Logger writes nothing
-	if opts.Store == nil {
+	switch opts.Store {
+	case nil:
+		// Tests run with a store, so that every flow also goes through the
+		// journal and its held answers (durable.go).
 		opts.Store = session.NewMemoryStore()
+	case withoutStore:
+		opts.Store = nil
 	}
 	b, err := broker.New(opts)
 	if err != nil {

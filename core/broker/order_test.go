@@ -17,7 +17,10 @@ import (
 // the first) or is seen waiting for the topic's order. Afterwards the retained
 // value must be the message the live subscriber received last.
 func TestRetainedValueIsTheMessageRoutedLast(t *testing.T) {
-	tb := startBroker(t, broker.Options{AllowAnonymous: true})
+	// Without a store: with one, the second publish may also wait behind the
+	// held first one for the journal's batch (journal.Begin), which this
+	// test cannot tell from a lost order.
+	tb := startBroker(t, broker.Options{AllowAnonymous: true, Store: withoutStore})
 	firstStored, releaseFirst, secondWaits := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	broker.SetRetainSeams(tb.Broker,
 		func(m *session.Message) {

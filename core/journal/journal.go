@@ -26,9 +26,9 @@ type Journal struct {
 	store session.Store
 	log   zerolog.Logger
 
-	pending atomic.Int64 // len(ops), for Backlogged without the lock
-	seq   atomic.Uint64 // the last delivery Seq handed out
-	msgID atomic.Uint64 // the last Message.ID handed out
+	pending atomic.Int64  // len(ops), for Backlogged without the lock
+	seq     atomic.Uint64 // the last delivery Seq handed out
+	msgID   atomic.Uint64 // the last Message.ID handed out
 
 	// group keeps the ops of one change (a publish: its inbound id, its
 	// message, its deliveries) in one batch, so that one Commit makes them
@@ -48,7 +48,7 @@ type Journal struct {
 	// batch replaces or cancels them (cancel.go).
 	puts    map[uint64]put // delivery Seq -> its PutDelivery
 	msgPuts map[uint64]put // Message.ID -> its PutMessage
-	closed   bool
+	closed  bool
 
 	wake    chan struct{} // the committer has work
 	stopped chan struct{} // closed when the committer has exited
