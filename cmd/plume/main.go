@@ -3,6 +3,7 @@
 //	plume                         broker on 127.0.0.1:1883, anonymous clients allowed on loopback
 //	plume --config plume.yaml     broker as the file says
 //	plume --listen ADDR           override the listeners with one TCP address
+//	plume --data-dir DIR          keep sessions and retained messages on disk (fsynced before each ack)
 //	plume --ops 127.0.0.1:1880    operations endpoint: /healthz, /debug/pprof/
 //	plume conformance --broker tcp://HOST:PORT   run the conformance suite against any broker
 //	plume plugin new|call ...     scaffold a Wasm plugin, or call a built one without a broker
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/plumemq/plume/cmd/plume/internal/config"
+	"github.com/plumemq/plume/store/disk"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -49,6 +51,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	format := fs.String("log-format", "", "log format: auto, console, json")
 	opsAddr := fs.String("ops", "", "serve the operations endpoint (/healthz, /debug/pprof/) on this address; keep it on loopback")
 	pprofAddr := fs.String("pprof", "", "deprecated: the old name of --ops")
+	dataDir := fs.String("data-dir", "", "keep sessions, queued messages and retained messages in this directory across restarts (store.path)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -62,6 +65,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if *listen != "" {
 		cfg.Listeners = []config.Listener{{Name: "default", Type: "tcp", Address: *listen}}
+	}
+	if *dataDir != "" {
+		if cfg.Store == nil {
+			cfg.Store = &disk.Config{}
+		}
+		cfg.Store.Path = *dataDir
 	}
 	if *level != "" {
 		cfg.Log.Level = *level

@@ -18,6 +18,7 @@ import (
 	"github.com/plumemq/plume/core/broker"
 	"github.com/plumemq/plume/host"
 	"github.com/plumemq/plume/ops"
+	"github.com/plumemq/plume/store/disk"
 	"github.com/plumemq/plume/transport"
 )
 
@@ -31,6 +32,7 @@ type server struct {
 	wg         sync.WaitGroup
 	cancel     context.CancelFunc // stops the config watcher
 	ops        *ops.Server        // nil without --ops
+	store      *disk.Store        // nil without a store: sessions live in memory
 	stopping   atomic.Bool        // stop has begun: /healthz answers 503
 }
 
@@ -75,8 +77,13 @@ func start(cfg config.Config, configPath string, logOut io.Writer) (*server, err
 			log.Warn().Err(err).Msg("config file not watched; SIGHUP still reloads plugins")
 		}
 	}
+	if err := s.openStore(cfg.Store, log, &opts); err != nil {
+		s.closePlugins()
+		return nil, err
+	}
 	b, err := broker.New(opts)
 	if err != nil {
+		s.closeStore()
 		s.closePlugins()
 		return nil, err
 	}
@@ -91,6 +98,7 @@ func start(cfg config.Config, configPath string, logOut io.Writer) (*server, err
 		if err != nil {
 			s.closeListeners()
 			_ = b.Shutdown(context.Background())
+			s.closeStore()
 			s.closePlugins()
 			return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
 		}
@@ -120,11 +128,42 @@ func (s *server) closeListeners() {
 func (s *server) stop(ctx context.Context) error {
 	s.stopping.Store(true)
 	err := s.broker.Shutdown(ctx)
+	s.closeStore() // after Shutdown, whose last commits need it
 	s.closeListeners()
 	s.closePlugins()
 	s.stopOps() // last: /healthz says 503 while the broker drains
 	s.wg.Wait()
 	return err
+}
+
+// openStore opens the disk store cfg asks for, if any, as opts.Store, and
+// says at start-up where sessions are kept.
+func (s *server) openStore(cfg *disk.Config, log zerolog.Logger, opts *broker.Options) error {
+	if cfg == nil {
+		log.Info().Str("store", "memory").Msg("session store: in memory; sessions and retained messages end with the process (--data-dir keeps them)")
+		return nil
+	}
+	st, err := disk.Open(*cfg, log.With().Str("component", "store").Logger())
+	if err != nil {
+		return fmt.Errorf("session store: %w", err)
+	}
+	s.store, opts.Store = st, st
+	msg := "session store: on disk; acknowledged messages are fsynced first"
+	if cfg.Mode == disk.ModeAsync {
+		msg = fmt.Sprintf("session store: on disk; the log is fsynced every %s, a crash may lose what was acknowledged since", cfg.SyncInterval)
+	}
+	log.Info().Str("store", "disk").Str("path", st.Path()).Str("mode", st.Mode()).Msg(msg)
+	return nil
+}
+
+// closeStore closes the store, if there is one.
+func (s *server) closeStore() {
+	if s.store == nil {
+		return
+	}
+	if err := s.store.Close(); err != nil {
+		s.log.Error().Err(err).Str("path", s.store.Path()).Msg("closing the session store")
+	}
 }
 
 // closePlugins stops the config watcher and the plugin host.

@@ -22,6 +22,7 @@ import (
 	"github.com/plumemq/plume/core/broker"
 	"github.com/plumemq/plume/core/setting"
 	"github.com/plumemq/plume/host"
+	"github.com/plumemq/plume/store/disk"
 	"github.com/plumemq/plume/plugins/builtin"
 	"github.com/plumemq/plume/transport"
 )
@@ -39,6 +40,9 @@ type Config struct {
 	Broker broker.Options `yaml:",inline"`
 	// Plugins is the Wasm plugin host and its chain (see plugin-sdk/ABI.md).
 	Plugins host.Config `yaml:"plugins"`
+	// Store keeps sessions and retained messages on disk (store/disk); nil
+	// keeps them in memory only. --data-dir sets its path.
+	Store *disk.Config `yaml:"store"`
 }
 
 // Listener is one address the broker serves.
@@ -82,6 +86,9 @@ func Load(path string) (Config, error) {
 	}
 	if c := &cfg.Plugins; c.CacheDir != "" && !filepath.IsAbs(c.CacheDir) {
 		c.CacheDir = filepath.Join(dir, c.CacheDir)
+	}
+	if s := cfg.Store; s != nil && !filepath.IsAbs(s.Path) {
+		s.Path = filepath.Join(dir, s.Path)
 	}
 	return cfg, nil
 }
@@ -155,6 +162,11 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Broker.Validate(); err != nil {
 		return err // its keys are top-level: the section is inline
+	}
+	if c.Store != nil {
+		if err := c.Store.Validate(); err != nil {
+			return setting.In("store", err)
+		}
 	}
 	if err := c.resolveBuiltins(); err != nil {
 		return setting.In("plugins", err)
