@@ -238,3 +238,21 @@ func joinSpace(s []string) string {
 	}
 	return out
 }
+
+// $SYS topics are the broker's live counters, republished every interval:
+// they are not written to the store.
+func TestSysTopicsAreNotStored(t *testing.T) {
+	store := session.NewMemoryStore()
+	tb := startBroker(t, broker.Options{AllowAnonymous: true, Store: store, SysInterval: 10 * time.Millisecond})
+	c, _ := connectRaw(t, tb.addr, v5Connect("watcher"))
+	c.subscribe(1, sub("$SYS/broker/uptime", 0))
+	c.nextPublish() // published, so routed through retain
+	keptSubscriber(t, tb.addr, "kept", "x", 1) // a commit after it
+	snap, err := store.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Retained) != 0 {
+		t.Fatalf("the store holds %d retained messages (first %q), want none", len(snap.Retained), snap.Retained[0].Topic)
+	}
+}

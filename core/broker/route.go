@@ -114,15 +114,21 @@ func (b *Broker) retain(m *session.Message) {
 	b.retainMu.Lock()
 	defer b.retainMu.Unlock()
 	if len(m.Payload) == 0 {
-		if b.retained.Delete(m.Topic) && b.journal != nil {
+		if b.retained.Delete(m.Topic) && b.keepsRetained(m) {
 			b.journal.DeleteRetained(m.Topic)
 		}
 		return
 	}
 	b.retained.Set(m.Topic, m)
-	if b.journal != nil {
+	if b.keepsRetained(m) {
 		b.journal.PutRetained(m)
 	}
+}
+
+// keepsRetained reports whether m's topic is kept in the store: not $SYS,
+// which the broker republishes from its live counters.
+func (b *Broker) keepsRetained(m *session.Message) bool {
+	return b.journal != nil && !isSys(m.Topic)
 }
 
 // dropExpiredRetained forgets a retained message whose expiry has passed
@@ -133,7 +139,7 @@ func (b *Broker) dropExpiredRetained(m *session.Message) {
 	defer b.retainMu.Unlock()
 	if cur, ok := b.retained.Get(m.Topic); ok && cur == m {
 		b.retained.Delete(m.Topic)
-		if b.journal != nil {
+		if b.keepsRetained(m) {
 			b.journal.DeleteRetained(m.Topic)
 		}
 	}

@@ -22,8 +22,8 @@ import (
 	"github.com/plumemq/plume/core/broker"
 	"github.com/plumemq/plume/core/setting"
 	"github.com/plumemq/plume/host"
-	"github.com/plumemq/plume/store/disk"
 	"github.com/plumemq/plume/plugins/builtin"
+	"github.com/plumemq/plume/store/disk"
 	"github.com/plumemq/plume/transport"
 )
 
