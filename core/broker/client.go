@@ -255,6 +255,7 @@ var errPacketStalled = errors.New("packet stalled: no byte within the packet rea
 func (c *client) finish(err error) {
 	reason, will := packets.NormalDisconnection, true
 	var cause error // why the connection ended, when not on purpose
+	gone := false   // the network went away: nothing more reaches the client
 	switch stop := c.stop.Load(); {
 	case stop != nil:
 		reason, will, cause = stop.reason, stop.will, stop.err
@@ -274,7 +275,7 @@ func (c *client) finish(err error) {
 			c.disconnect(reason, perr.Msg)
 			c.logInfo().Str("reason", reason.String()).Str("error", perr.Msg).Msg("protocol violation")
 		} else {
-			reason, cause = packets.UnspecifiedError, err // the network went away
+			reason, cause, gone = packets.UnspecifiedError, err, true // the network went away
 		}
 	}
 	// The socket leaves the poller while it is still ours: once closed, its
@@ -284,7 +285,7 @@ func (c *client) finish(err error) {
 	// is delivered from here on waits for the next connection, and a client
 	// that sees the close knows its session is offline.
 	c.entry.Detach(c)
-	c.closeWrites(time.Second)
+	c.closeWrites(time.Second, !gone)
 	c.b.detach(c, reason, will, cause)
 	// A takeover waits for done, not for the client to read our DISCONNECT.
 	close(c.done)

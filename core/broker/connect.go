@@ -29,7 +29,7 @@ func (b *Broker) handle(conn net.Conn, listener string) {
 			// them the client is gone, whatever refused it.
 			b.hooks.OnDisconnect(context.Background(), &c.info, orDefault(c.refused, packets.UnspecifiedError))
 		}
-		c.closeWrites(time.Second)
+		c.closeWrites(time.Second, true)
 		b.untrack(c)
 		close(c.done)
 		c.drainAndClose()

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/plumemq/plume/core/journal"
 	"github.com/plumemq/plume/core/packets"
@@ -137,27 +138,27 @@ func (c *client) settleLocked() error {
 			}
 			continue // finished meanwhile
 		}
-		held := d.at - d.base
+		held := int(d.at - d.base)
 		d.at = -1
 		if err != nil {
-			c.out = c.out[:held]
+			c.out = c.out[:min(held, len(c.out))] // closeWrites may have taken it all
 			return fmt.Errorf("answers withheld: %w", err)
 		}
 	}
 	return nil
 }
 
-// settleBeforeClose waits, at most as long as the connection's last write
-// may take, for the barrier's batches, so that answers already given reach
-// the client when their changes are durable in time. Called by closeWrites
-// with wmu held; it lets go of wmu while it waits.
-func (c *client) settleBeforeClose() {
+// settleBeforeClose waits, at most grace, for the barrier's batches, so that
+// answers already given reach a client that is still there when their
+// changes are durable in time. Called by closeWrites with wmu held; it lets
+// go of wmu while it waits.
+func (c *client) settleBeforeClose(grace time.Duration) {
 	if c.dur == nil || c.dur.at < 0 {
 		return
 	}
 	t := c.dur.ticket
 	c.wmu.Unlock()
-	c.b.journal.Wait(t, c.b.opts.Limits.WriteTimeout)
+	c.b.journal.Wait(t, grace)
 	c.wmu.Lock()
 	if finished, err := c.b.journal.Check(c.dur.ticket); finished && err == nil {
 		c.dur.at = -1

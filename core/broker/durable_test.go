@@ -246,7 +246,7 @@ func TestSysTopicsAreNotStored(t *testing.T) {
 	tb := startBroker(t, broker.Options{AllowAnonymous: true, Store: store, SysInterval: 10 * time.Millisecond})
 	c, _ := connectRaw(t, tb.addr, v5Connect("watcher"))
 	c.subscribe(1, sub("$SYS/broker/uptime", 0))
-	c.nextPublish() // published, so routed through retain
+	c.nextPublish()                            // published, so routed through retain
 	keptSubscriber(t, tb.addr, "kept", "x", 1) // a commit after it
 	snap, err := store.Load()
 	if err != nil {
@@ -254,5 +254,30 @@ func TestSysTopicsAreNotStored(t *testing.T) {
 	}
 	if len(snap.Retained) != 0 {
 		t.Fatalf("the store holds %d retained messages (first %q), want none", len(snap.Retained), snap.Retained[0].Topic)
+	}
+}
+
+// A publisher that goes away while its PUBACK waits for a commit that then
+// fails: the held answer belongs to a closed connection, and the broker
+// goes on.
+func TestHeldAnswerOfAClosedConnection(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		store := newGateStore(t)
+		tb := startBroker(t, broker.Options{AllowAnonymous: true, Store: store})
+		keptSubscriber(t, tb.addr, "offline", "t", 1)
+		pub, _ := connectRaw(t, tb.addr, v5Connect("pub"))
+		store.close()
+		pub.publish(&packets.Publish{Topic: "t", Payload: []byte("x"), QoS: 1, PacketID: 1})
+		<-store.entered
+		_ = pub.conn.Close()
+		eventually(t, "the publisher's connection to end", func() bool { return tb.ClientCount() == 0 })
+		if fail {
+			store.failWith(errors.New("disk gone"))
+		}
+		store.open()
+		store.failWith(nil)
+		again, _ := connectRaw(t, tb.addr, v5Connect("pub"))
+		again.publish(&packets.Publish{Topic: "t", Payload: []byte("y"), QoS: 1, PacketID: 2})
+		again.expectAck(packets.TypePuback, 2)
 	}
 }

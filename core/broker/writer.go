@@ -203,19 +203,26 @@ func (c *client) flush() {
 // closeWrites waits (at most grace) for the flusher, writes whatever is still
 // pending, and stops the write side for good. Used by the reader on its way out,
 // so a final DISCONNECT or CONNACK reaches the client before the close.
-func (c *client) closeWrites(grace time.Duration) {
+//
+// With settle, answers held for a commit (durable.go) wait for it within grace.
+func (c *client) closeWrites(grace time.Duration, settle bool) {
 	c.draining.Store(true)
 	_ = c.conn.SetWriteDeadline(time.Now().Add(grace))
 	c.wmu.Lock()
 	for c.flushing {
 		c.wcond.Wait()
 	}
-	c.settleBeforeClose()
+	if settle {
+		c.settleBeforeClose(grace)
+	}
 	for c.flushing { // settling may have started one
 		c.wcond.Wait()
 	}
 	buf := c.out[:c.writable()] // what is still held is never sent
 	c.out = nil
+	if c.dur != nil {
+		c.dur.at = -1 // nothing is held any more: the rest is dropped
+	}
 	already := c.wclosed
 	c.wclosed = true
 	c.wmu.Unlock()
