@@ -145,7 +145,7 @@ func (s *server) openStore(cfg *disk.Config, log zerolog.Logger, opts *broker.Op
 	}
 	st, err := disk.Open(*cfg, log.With().Str("component", "store").Logger())
 	if err != nil {
-		return fmt.Errorf("session store: %w", err)
+		return err // it names the store and its directory
 	}
 	s.store, opts.Store = st, st
 	msg := "session store: on disk; acknowledged messages are fsynced first"

@@ -119,14 +119,6 @@ func kinds(ops []session.Op) string {
 	return b.String()
 }
 
-func sessionsByID(snap session.Snapshot) map[string]session.Record {
-	m := map[string]session.Record{}
-	for _, r := range snap.Sessions {
-		m[r.ID] = r
-	}
-	return m
-}
-
 // only returns the one session of snap, failing the test if there are others.
 func only(t *testing.T, snap session.Snapshot, id string) session.Record {
 	t.Helper()

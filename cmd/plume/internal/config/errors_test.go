@@ -36,6 +36,10 @@ func TestErrorsNameTheKeyPathAndLine(t *testing.T) {
 		{"a rule about a key not written names its entry's line", "plugins:\n  chain:\n    - name: a\n",
 			"line 3: plugins.chain[0].path: required (or builtin: one of deny-all)"},
 		{"list where a mapping goes", chain + "      env: [A=1]\n", "line 5: plugins.chain[0].env: expected a mapping of keys"},
+		{"unknown store mode", "store:\n  path: data\n  mode: fast\n",
+			`line 3: store.mode: "fast" is not sync or async`},
+		{"store without a path", "log: {level: info}\nstore:\n  mode: async\n",
+			"line 2: store.path: required: the directory the store keeps its files in"},
 		{"mapping where a value goes", "limits:\n  max_qos: {a: 1}\n",
 			"line 2: limits.max_qos: expected a single value, not a mapping or a list"},
 	} {
