@@ -150,7 +150,7 @@ func (s *server) openStore(cfg *disk.Config, log zerolog.Logger, opts *broker.Op
 	s.store, opts.Store = st, st
 	msg := "session store: on disk; acknowledged messages are fsynced first"
 	if cfg.Mode == disk.ModeAsync {
-		msg = fmt.Sprintf("session store: on disk; the log is fsynced every %s, a crash may lose what was acknowledged since", cfg.SyncInterval)
+		msg = fmt.Sprintf("session store: on disk, async; changes reach the disk within %s, a crash may lose what was acknowledged in that window", cfg.SyncInterval)
 	}
 	log.Info().Str("store", "disk").Str("path", st.Path()).Str("mode", st.Mode()).Msg(msg)
 	return nil

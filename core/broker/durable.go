@@ -19,7 +19,12 @@ import (
 // that the batches holding the change are committed. Everything appended
 // after the barrier waits too, so the connection's order is kept.
 
-// durableOut is a connection's barrier; it exists only on a broker with a store.
+// A store that promises a loss window instead (store/disk async,
+// session.WindowedStore) gets no barriers: answers go out at once, and a
+// crash loses at most the window, as the store says.
+
+// durableOut is a connection's barrier; it exists only on a broker with a
+// store that is durable on return (journal.Holds).
 type durableOut struct {
 	mark    journal.Mark   // the journal as the packet being handled began; reader-owned
 	base    int64          // stream offset of c.out[0]; under wmu
@@ -44,7 +49,9 @@ func (c *client) dispatchKept(h packets.FixedHeader, body []byte) error {
 		case <-c.stopSignal():
 		}
 	}
-	c.dur.mark = j.Mark()
+	if c.dur != nil {
+		c.dur.mark = j.Mark()
+	}
 	if h.Type != packets.TypePublish {
 		return c.dispatch(h, body)
 	}

@@ -281,3 +281,22 @@ func TestHeldAnswerOfAClosedConnection(t *testing.T) {
 		again.expectAck(packets.TypePuback, 2)
 	}
 }
+
+// windowedGate is a gateStore that promises a loss window instead of
+// durability on return (store/disk in async mode).
+type windowedGate struct{ *gateStore }
+
+func (windowedGate) Window() time.Duration { return 100 * time.Millisecond }
+
+// With a windowed store the publisher's PUBACK does not wait for the
+// commit: the store promised a window, not durability on return.
+func TestWindowedStoreDoesNotHoldAnswers(t *testing.T) {
+	store := windowedGate{newGateStore(t)}
+	tb := startBroker(t, broker.Options{AllowAnonymous: true, Store: store})
+	keptSubscriber(t, tb.addr, "offline", "t", 1)
+	pub, _ := connectRaw(t, tb.addr, v5Connect("pub"))
+	store.close()
+	defer store.open()
+	pub.publish(&packets.Publish{Topic: "t", Payload: []byte("x"), QoS: 1, PacketID: 5})
+	pub.expectAck(packets.TypePuback, 5)
+}

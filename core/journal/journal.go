@@ -51,7 +51,12 @@ type Journal struct {
 	closed  bool
 
 	wake    chan struct{} // the committer has work
+	quit    chan struct{} // closed by Close: stop waiting out the window
 	stopped chan struct{} // closed when the committer has exited
+	// window is the store's loss window (session.WindowOf): with one, the
+	// committer takes a batch only every half window, answers do not wait
+	// (Holds), and most changes cancel out before they are written.
+	window time.Duration
 }
 
 // A Waiter is told when the batches of a Ticket are finished.
@@ -75,7 +80,8 @@ type Ticket struct{ From, To uint64 }
 // New starts a journal that commits to store. Seq and message ids continue
 // after the largest ones in snap, what store held at start.
 func New(store session.Store, snap *session.Snapshot, log zerolog.Logger) *Journal {
-	j := &Journal{store: store, log: log, open: 1, changed: make(chan struct{}),
+	j := &Journal{store: store, log: log, open: 1, changed: make(chan struct{}), quit: make(chan struct{}),
+		window: session.WindowOf(store),
 		puts: map[uint64]put{}, msgPuts: map[uint64]put{},
 		wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 	var seq, id uint64
@@ -224,10 +230,27 @@ func (j *Journal) commitLoop() {
 	defer close(j.stopped)
 	var spare []session.Op
 	for range j.wake {
+		if j.window > 0 {
+			j.waitOut(j.window / 2)
+		}
 		spare = j.drain(spare)
 	}
 	j.drain(spare) // what Close left
 }
+
+// waitOut lets the open batch gather for d, or until Close.
+func (j *Journal) waitOut(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-j.quit:
+	}
+}
+
+// Holds reports whether answers wait for their changes to be committed:
+// true unless the store promises a loss window instead (session.WindowedStore).
+func (j *Journal) Holds() bool { return j.window == 0 }
 
 // drain commits batches until the open one is empty.
 func (j *Journal) drain(spare []session.Op) []session.Op {
@@ -258,6 +281,9 @@ func (j *Journal) drain(spare []session.Op) []session.Op {
 		clear(batch)
 		spare = batch
 		j.finish(n, err)
+		if j.window > 0 {
+			return spare // the next batch gathers for its half window
+		}
 	}
 }
 
@@ -303,6 +329,7 @@ func (j *Journal) Close() error {
 	j.closed = true
 	failed := len(j.failed) > 0
 	j.mu.Unlock()
+	close(j.quit)
 	close(j.wake)
 	<-j.stopped
 	j.mu.Lock()

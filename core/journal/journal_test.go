@@ -270,3 +270,34 @@ func TestCloseCommitsWhatIsPending(t *testing.T) {
 	}
 	j.Inbound("c", 999, true) // after Close: ignored, not a panic
 }
+
+// windowed is a store that promises a loss window (session.WindowedStore).
+type windowed struct{ *recordingStore }
+
+func (windowed) Window() time.Duration { return 200 * time.Millisecond }
+
+// With a loss window, answers do not wait, and the committer gathers a half
+// window of changes: what cancels out in it is never written.
+func TestWindowedStoreGathersAndCancels(t *testing.T) {
+	s := windowed{newRecordingStore()}
+	j := newJournal(t, s)
+	if j.Holds() {
+		t.Fatal("Holds with a windowed store: answers would wait for commits the store does not promise")
+	}
+	m := j.Mark()
+	for i := range 100 {
+		msg := &session.Message{Topic: "t", Payload: []byte{byte(i)}, QoS: 1}
+		d := session.Delivery{Msg: msg, QoS: 1}
+		j.Stored("c", &d)
+		j.Removed("c", &d) // acknowledged within the half window
+	}
+	j.DeleteRetained("kept")
+	t1, _ := j.Since(m)
+	if !j.Wait(t1, 10*time.Second) {
+		t.Fatal("the batch failed")
+	}
+	b := s.batches()
+	if len(b) != 1 || len(b[0]) != 1 || b[0][0].Kind != session.DeleteRetained {
+		t.Fatalf("committed %v, want one batch with only the retained delete", kindsOf(b))
+	}
+}

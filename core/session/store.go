@@ -2,6 +2,7 @@ package session
 
 import (
 	"errors"
+	"time"
 )
 
 // FormatVersion is the version of Record and Message as stores persist them.
@@ -203,4 +204,22 @@ type Store interface {
 	Commit(ops []Op) error
 	// Close releases the store.
 	Close() error
+}
+
+// A WindowedStore promises less than durability on return: a crash may lose
+// the changes of the last Window, no more. The broker then answers clients
+// without waiting for commits, and commits at least every Window/2; the
+// store must make what it was given durable within the other half.
+// (store/disk in async mode.) Window 0 means durable on return, as Store.
+type WindowedStore interface {
+	Store
+	Window() time.Duration
+}
+
+// WindowOf is s's loss window: 0 for a store durable on return.
+func WindowOf(s Store) time.Duration {
+	if w, ok := s.(WindowedStore); ok {
+		return max(w.Window(), 0)
+	}
+	return 0
 }

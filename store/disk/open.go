@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -88,9 +89,9 @@ func open(cfg Config, log zerolog.Logger, fs vfs.FS) (_ *Store, err error) {
 	}
 	s := &Store{path: cfg.Path, mode: cfg.Mode, log: log, db: db, wo: pebble.Sync, stop: make(chan struct{})}
 	if cfg.Mode == ModeAsync {
-		s.wo = pebble.NoSync
+		s.wo, s.window = pebble.NoSync, cfg.SyncInterval
 		s.syncer.Add(1)
-		go s.syncLoop(cfg.SyncInterval)
+		go s.syncLoop(max(cfg.SyncInterval/2, time.Millisecond))
 	}
 	log.Debug().Str("path", cfg.Path).Str("mode", cfg.Mode).Bool("created", fresh).Msg("session store opened")
 	return s, nil

@@ -23,9 +23,11 @@ import (
 //     loses no Commit that returned nil. Concurrent Commits share one fsync.
 //   - async: Commit returns nil once its ops are in Pebble's write-ahead
 //     log, in memory, neither written to the file nor fsynced; a goroutine
-//     fsyncs the log every SyncInterval. A crash, of the process or the
-//     machine, loses at most the Commits of the last SyncInterval (plus the
-//     time one fsync takes).
+//     fsyncs the log every half SyncInterval. A crash, of the process or the
+//     machine, loses at most the Commits of that half interval (plus the
+//     time one fsync takes). Window says SyncInterval: the broker's journal
+//     commits at least every half of it (session.WindowedStore), so a change
+//     is on disk within SyncInterval of being made.
 //
 // In both modes each Commit is atomic, and Commits are durable in order: a
 // crash leaves the state after some prefix of the Commits. Commit and Load
@@ -42,13 +44,14 @@ type Store struct {
 	db     *pebble.DB            // nil once closed
 	broken atomic.Pointer[error] // set when Pebble reported a fatal error: the db is unusable
 
-	dirty    atomic.Bool // async: a Commit since the last log sync
+	window   time.Duration // async: Config.SyncInterval; 0 in sync mode
+	dirty    atomic.Bool   // async: a Commit since the last log sync
 	stop     chan struct{}
 	stopOnce sync.Once
 	syncer   sync.WaitGroup
 }
 
-var _ session.Store = (*Store)(nil)
+var _ session.WindowedStore = (*Store)(nil)
 
 // Open opens or creates the store cfg describes; cfg is validated first.
 // A directory that holds something else than a store this package wrote,
@@ -65,6 +68,10 @@ func (s *Store) Path() string { return s.path }
 
 // Mode is the store's durability mode, ModeSync or ModeAsync.
 func (s *Store) Mode() string { return s.mode }
+
+// Window is what a crash may lose (session.WindowedStore): SyncInterval in
+// async mode, 0 in sync mode.
+func (s *Store) Window() time.Duration { return s.window }
 
 // Commit applies ops atomically, in order, as one Pebble batch, and returns
 // when they are as durable as the store's mode promises (Store).
