@@ -82,7 +82,7 @@ type Ticket struct{ From, To uint64 }
 func New(store session.Store, snap *session.Snapshot, log zerolog.Logger) *Journal {
 	j := &Journal{store: store, log: log, open: 1, changed: make(chan struct{}), quit: make(chan struct{}),
 		window: session.WindowOf(store),
-		puts: map[uint64]put{}, msgPuts: map[uint64]put{},
+		puts:   map[uint64]put{}, msgPuts: map[uint64]put{},
 		wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 	var seq, id uint64
 	for i := range snap.Sessions {
