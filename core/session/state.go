@@ -83,10 +83,7 @@ func (s *Session) Stats() Stats {
 func (s *Session) Snapshot() Record {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := Record{Version: FormatVersion, ID: s.ID, Owner: s.Owner, Expiry: s.expiry}
-	for _, sub := range s.subs {
-		r.Subscriptions = append(r.Subscriptions, sub)
-	}
+	r := s.meta()
 	s.out.each(func(d *Delivery) { r.Inflight = append(r.Inflight, *d) })
 	s.pending.each(func(d *Delivery) { r.Queued = append(r.Queued, *d) })
 	for id := range s.inbound {
@@ -100,6 +97,11 @@ func (s *Session) Snapshot() Record {
 func (s *Session) Meta() Record {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.meta()
+}
+
+// meta is Meta for a caller that holds s.mu.
+func (s *Session) meta() Record {
 	r := Record{Version: FormatVersion, ID: s.ID, Owner: s.Owner, Expiry: s.expiry}
 	for _, sub := range s.subs {
 		r.Subscriptions = append(r.Subscriptions, sub)
