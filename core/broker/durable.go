@@ -33,10 +33,10 @@ type durableOut struct {
 	waiting bool           // a journal.Notify is pending; under wmu
 }
 
-// dispatchKept is dispatch on a broker with a store: a packet's changes are
-// committed together (a QoS 2 id is never durable without the deliveries of
-// its message, which a resend would not route again), and a reader whose
-// changes the store cannot keep up with stops reading until it has.
+// dispatchKept is dispatch on a broker with a store: a reader whose changes
+// the store cannot keep up with stops reading until it has, and answers can
+// tell what their packet changed (the mark). A publish's own changes are
+// committed together (accept).
 func (c *client) dispatchKept(h packets.FixedHeader, body []byte) error {
 	j := c.b.journal
 	if j == nil {
@@ -52,11 +52,6 @@ func (c *client) dispatchKept(h packets.FixedHeader, body []byte) error {
 	if c.dur != nil {
 		c.dur.mark = j.Mark()
 	}
-	if h.Type != packets.TypePublish {
-		return c.dispatch(h, body)
-	}
-	j.Begin()
-	defer j.End()
 	return c.dispatch(h, body)
 }
 

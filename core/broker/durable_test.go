@@ -1,12 +1,16 @@
 package broker_test
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/plumemq/plume/core/broker"
+	"github.com/plumemq/plume/core/hooks"
 	"github.com/plumemq/plume/core/packets"
 	"github.com/plumemq/plume/core/session"
 )
@@ -299,4 +303,39 @@ func TestWindowedStoreDoesNotHoldAnswers(t *testing.T) {
 	defer store.open()
 	pub.publish(&packets.Publish{Topic: "t", Payload: []byte("x"), QoS: 1, PacketID: 5})
 	pub.expectAck(packets.TypePuback, 5)
+}
+
+// slowAuthz holds the authorization of topic "slow" until released.
+type slowAuthz struct {
+	hooks.Base
+	entered, release chan struct{}
+}
+
+func (a *slowAuthz) Provides(p hooks.Point) bool { return p == hooks.PointAuthorize }
+
+func (a *slowAuthz) Authorize(_ context.Context, r *hooks.AuthzRequest) (hooks.AuthzResult, error) {
+	if r.Topic == "slow" {
+		close(a.entered)
+		<-a.release
+	}
+	return hooks.AuthzResult{Verdict: hooks.Allow}, nil
+}
+
+// A publish whose plugin call takes its time holds up its own answer, not
+// every other publisher's commit: the hooks run outside the journal's
+// one-batch section (accept).
+func TestSlowHookDoesNotHoldOtherCommits(t *testing.T) {
+	authz := &slowAuthz{entered: make(chan struct{}), release: make(chan struct{})}
+	chain := hooks.NewChain(zerolog.Nop(), hooks.Link{Name: "slow", Hooks: authz})
+	tb := startBroker(t, broker.Options{AllowAnonymous: true, Hooks: chain})
+	keptSubscriber(t, tb.addr, "offline", "#", 1)
+	slow, _ := connectRaw(t, tb.addr, v5Connect("slow-pub"))
+	fast, _ := connectRaw(t, tb.addr, v5Connect("fast-pub"))
+	slow.publish(&packets.Publish{Topic: "slow", Payload: []byte("s"), QoS: 1, PacketID: 1})
+	<-authz.entered
+	defer close(authz.release)
+	for id := uint16(1); id <= 3; id++ { // the first wakes the committer, the next need its commit done
+		fast.publish(&packets.Publish{Topic: "fast", Payload: []byte("f"), QoS: 1, PacketID: id})
+		fast.expectAck(packets.TypePuback, id)
+	}
 }

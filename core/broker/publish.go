@@ -53,7 +53,7 @@ func (c *client) handlePublish(h packets.FixedHeader, body []byte) error {
 			return &packets.Error{Reason: packets.ReceiveMaximumExceeded, Msg: "Receive Maximum exceeded"}
 		}
 	}
-	reason, why := c.accept(&p)
+	reason, why := c.accept(&p, p.QoS == 2)
 	switch p.QoS {
 	case 1:
 		c.sendAckHeld(packets.TypePuback, p.PacketID, c.ackReason(reason), why)
@@ -76,13 +76,23 @@ func (c *client) ackReason(r packets.ReasonCode) packets.ReasonCode {
 }
 
 // accept authorizes, runs the message hooks and routes p. It returns the
-// reason for the acknowledgement.
-func (c *client) accept(p *packets.Publish) (packets.ReasonCode, string) {
+// reason for the acknowledgement. With a store, what routing changes is
+// committed in one batch (journal.Begin), with p's inbound QoS 2 id when
+// keepQoS2 — but not the hooks, whose calls may take up to their deadline
+// and must not hold up every other publisher's commit.
+func (c *client) accept(p *packets.Publish, keepQoS2 bool) (packets.ReasonCode, string) {
 	var expires int64
 	if c.version == packets.V5 && p.Properties.Has(packets.PropMessageExpiry) {
 		expires = time.Now().Add(time.Duration(p.Properties.MessageExpiry) * time.Second).UnixNano()
 	}
 	m, reason, why := c.b.admit(&c.info, p, expires, &c.authz)
+	if j := c.b.journal; j != nil && !reason.IsError() {
+		j.Begin()
+		defer j.End()
+		if keepQoS2 {
+			c.entry.KeepQoS2(p.PacketID)
+		}
+	}
 	if m == nil {
 		return reason, why
 	}

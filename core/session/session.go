@@ -359,10 +359,20 @@ func (s *Session) ReceiveQoS2(id uint16, limit int) Receipt {
 		s.inbound = make(map[uint16]struct{})
 	}
 	s.inbound[id] = struct{}{}
-	if s.journal != nil {
+	return Received
+}
+
+// KeepQoS2 reports an inbound QoS 2 id that ReceiveQoS2 recorded to the
+// journal. The broker calls it apart from ReceiveQoS2, in the same journal
+// batch as the deliveries of the id's message (journal.Begin): a store must
+// never hold the id without them, or a resend after a crash would be taken
+// for a duplicate and never routed.
+func (s *Session) KeepQoS2(id uint16) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.inbound[id]; ok && s.journal != nil {
 		s.journal.Inbound(s.ID, id, true)
 	}
-	return Received
 }
 
 // ReleaseQoS2 forgets an inbound QoS 2 packet id on PUBREL; false if unknown.
