@@ -95,9 +95,9 @@ func (j *Journal) DeleteSession(client string) {
 // PutRetained records m as its topic's retained message. The op gets a copy:
 // m may meanwhile be given an ID by a delivery that refers to it.
 func (j *Journal) PutRetained(m *session.Message) {
+	j.mu.Lock() // before the copy: Stored writes m.ID under it
 	c := m.Copy()
 	c.ID = 0
-	j.mu.Lock()
 	j.append(session.Op{Kind: session.PutRetained, Message: &c})
 	j.mu.Unlock()
 }
