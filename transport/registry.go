@@ -16,6 +16,10 @@ type Config struct {
 	Type string `yaml:"type"`
 	// Address is "host:port"; port 0 picks a free port.
 	Address string `yaml:"address"`
+	// ProxyProtocol requires a PROXY protocol header (v1 or v2) on every
+	// connection, as a load balancer sends it: the broker sees the client's
+	// address from it (proxy.go).
+	ProxyProtocol bool `yaml:"proxy_protocol"`
 }
 
 // kind is a listener type: its name in the config and its constructor.
@@ -29,7 +33,11 @@ type kind struct {
 // in this one place rather than by init functions, so that what a binary
 // accepts can be read off this list.
 var kinds = []kind{
-	{"tcp", func(c Config) Listener { return NewTCP(c.Name, c.Address) }},
+	{"tcp", func(c Config) Listener {
+		t := NewTCP(c.Name, c.Address)
+		t.proxy = c.ProxyProtocol
+		return t
+	}},
 }
 
 // Types lists the listener types, in registry order.

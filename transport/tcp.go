@@ -10,6 +10,7 @@ import (
 // TCP is a plain TCP listener.
 type TCP struct {
 	name, address string
+	proxy         bool // connections start with a PROXY protocol header
 
 	mu     sync.Mutex
 	ln     net.Listener // nil until Listen
@@ -50,6 +51,9 @@ func (t *TCP) Listen() error {
 	ln, err := net.Listen("tcp", t.address)
 	if err != nil {
 		return fmt.Errorf("listen tcp %s: %w", t.address, err)
+	}
+	if t.proxy {
+		ln = WithProxyProtocol(ln)
 	}
 	t.ln = ln
 	return nil

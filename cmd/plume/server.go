@@ -91,7 +91,7 @@ func start(cfg config.Config, configPath string, logOut io.Writer) (*server, err
 	// Bind every listener before serving any: a taken port stops start-up
 	// before a client is accepted.
 	for _, lc := range cfg.Listeners {
-		l, err := transport.New(transport.Config{Name: lc.Name, Type: lc.Type, Address: lc.Address})
+		l, err := transport.New(transport.Config{Name: lc.Name, Type: lc.Type, Address: lc.Address, ProxyProtocol: lc.ProxyProtocol})
 		if err == nil {
 			err = l.Listen()
 		}

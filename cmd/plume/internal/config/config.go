@@ -50,6 +50,9 @@ type Listener struct {
 	Name    string `yaml:"name"`
 	Type    string `yaml:"type"` // tcp
 	Address string `yaml:"address"`
+	// ProxyProtocol: connections start with a PROXY protocol header (v1 or
+	// v2) from a load balancer; without one they are closed.
+	ProxyProtocol bool `yaml:"proxy_protocol"`
 }
 
 // Log configures logging.
@@ -144,7 +147,7 @@ func (c *Config) Validate() error {
 			return setting.Errorf(key+".name", "%q is used twice", l.Name)
 		}
 		names[l.Name] = true
-		tc := transport.Config{Name: l.Name, Type: l.Type, Address: l.Address}
+		tc := transport.Config{Name: l.Name, Type: l.Type, Address: l.Address, ProxyProtocol: l.ProxyProtocol}
 		if err := tc.Validate(); err != nil {
 			return setting.In(key, err)
 		}

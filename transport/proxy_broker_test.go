@@ -1,0 +1,98 @@
+package transport_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/plumemq/plume/core/broker"
+	"github.com/plumemq/plume/core/hooks"
+	"github.com/plumemq/plume/transport"
+)
+
+// remoteSeen records the address the broker gives hooks for each client.
+type remoteSeen struct {
+	hooks.Base
+	seen chan string
+}
+
+func (r *remoteSeen) Provides(p hooks.Point) bool { return p == hooks.PointLifecycle }
+
+func (r *remoteSeen) OnConnect(_ context.Context, c *hooks.Client) { r.seen <- c.RemoteAddr }
+
+func proxyBroker(t *testing.T) (*remoteSeen, string) {
+	t.Helper()
+	seen := &remoteSeen{seen: make(chan string, 4)}
+	b, err := broker.New(broker.Options{AllowAnonymous: true, SysInterval: -1, Hooks: seen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := transport.New(transport.Config{Name: "lb", Address: "127.0.0.1:0", ProxyProtocol: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = l.Serve(b) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		_ = b.Shutdown(ctx)
+		_ = l.Close()
+	})
+	return seen, l.Address()
+}
+
+// Behind a load balancer the broker, its hooks and its logs see the
+// client's address from the PROXY header, and the MQTT after it is intact.
+func TestProxyProtocolGivesTheClientsAddress(t *testing.T) {
+	seen, addr := proxyBroker(t)
+	conn, err := net.DialTimeout("tcp", addr, wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(wait))
+	// Header and CONNECT in one write, as a balancer forwards them: nothing
+	// of the CONNECT may be lost to the header's reading.
+	if _, err := conn.Write(append([]byte("PROXY TCP4 203.0.113.7 192.0.2.1 51234 1883\r\n"), connect311...)); err != nil {
+		t.Fatal(err)
+	}
+	ack := make([]byte, 4)
+	if _, err := io.ReadFull(conn, ack); err != nil || ack[0] != 0x20 || ack[3] != 0 {
+		t.Fatalf("CONNACK %x, %v", ack, err)
+	}
+	select {
+	case got := <-seen.seen:
+		if got != "203.0.113.7:51234" {
+			t.Fatalf("hooks see %s, want the proxied 203.0.113.7:51234", got)
+		}
+	case <-time.After(wait):
+		t.Fatal("no OnConnect")
+	}
+}
+
+// A connection without a valid header never reaches MQTT: it is closed.
+func TestProxyProtocolRefusesAConnectionWithoutHeader(t *testing.T) {
+	seen, addr := proxyBroker(t)
+	conn, err := net.DialTimeout("tcp", addr, wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(wait))
+	if _, err := conn.Write(connect311); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := conn.Read(make([]byte, 16)); err == nil {
+		t.Fatalf("read %d bytes, want the connection closed", n)
+	}
+	select {
+	case got := <-seen.seen:
+		t.Fatalf("a client from %s connected without a PROXY header", got)
+	default:
+	}
+}
