@@ -25,7 +25,7 @@ func TestProxyHeaders(t *testing.T) {
 	v6 := append(append(append([]byte(nil), net.ParseIP("2001:db8::1")...), net.ParseIP("2001:db8::2")...), 0x30, 0x39, 0x07, 0x5b)
 	for _, tc := range []struct {
 		name, in, remote, local string // remote "" with no error: the socket's address
-		fails                       bool
+		fails                   bool
 	}{
 		{name: "v1 TCP4", in: "PROXY TCP4 203.0.113.7 192.0.2.1 51234 1883\r\n", remote: "203.0.113.7:51234", local: "192.0.2.1:1883"},
 		{name: "v1 TCP6", in: "PROXY TCP6 2001:db8::1 2001:db8::2 12345 1883\r\n", remote: "[2001:db8::1]:12345", local: "[2001:db8::2]:1883"},
