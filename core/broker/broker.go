@@ -238,13 +238,13 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		return ctx.Err()
 	}
 	b.closeLogLimiters() // the counts not logged yet
-	return b.persistAll()
+	return b.persistAll(ctx)
 }
 
 // persistAll stops session timers and commits what the journal still
 // holds. Every session's state went to it as it changed: the connections
 // that Shutdown closed were saved as they ended.
-func (b *Broker) persistAll() error {
+func (b *Broker) persistAll(ctx context.Context) error {
 	b.mu.Lock()
 	b.sessions.Range(func(_, v any) bool {
 		e := v.(*entry)
@@ -260,10 +260,18 @@ func (b *Broker) persistAll() error {
 	if b.journal == nil {
 		return nil
 	}
-	if err := b.journal.Close(); err != nil {
-		return fmt.Errorf("session store: the last changes were not saved: %w", err)
+	// A disk that hangs must not hang the shutdown past its deadline.
+	closed := make(chan error, 1)
+	go func() { closed <- b.journal.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			return fmt.Errorf("session store: the last changes were not saved: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("session store: the last commit did not finish in time: %w", ctx.Err())
 	}
-	return nil
 }
 
 // ClientCount is the number of open connections, those still in the CONNECT

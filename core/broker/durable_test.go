@@ -339,3 +339,30 @@ func TestSlowHookDoesNotHoldOtherCommits(t *testing.T) {
 		fast.expectAck(packets.TypePuback, id)
 	}
 }
+
+// A store whose commit never returns (a hung disk) does not hang Shutdown
+// past its deadline.
+func TestShutdownDoesNotWaitForAHungStore(t *testing.T) {
+	store := newGateStore(t)
+	tb := startBrokerNoCleanup(t, broker.Options{AllowAnonymous: true, Store: store})
+	keptSubscriber(t, tb.addr, "offline", "t", 1)
+	store.close()
+	defer store.open()
+	pub, _ := connectRaw(t, tb.addr, v5Connect("pub"))
+	pub.publish(&packets.Publish{Topic: "t", Payload: []byte("x"), QoS: 1, PacketID: 1})
+	<-store.entered
+	// Long enough for the publisher's connection to end (it waits up to a
+	// second for its held PUBACK), short of the hung commit.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- tb.Shutdown(ctx) }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Shutdown reported success with a commit still hanging")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Shutdown hung with the store")
+	}
+}
