@@ -156,13 +156,26 @@ func (s *server) openStore(cfg *disk.Config, log zerolog.Logger, opts *broker.Op
 	return nil
 }
 
+// storeCloseWait bounds closing the store at exit: a commit stuck on a
+// hung disk holds it, and the process must still end. Pebble replays its
+// log at the next start; what was acknowledged is in it.
+const storeCloseWait = 5 * time.Second
+
 // closeStore closes the store, if there is one.
 func (s *server) closeStore() {
 	if s.store == nil {
 		return
 	}
-	if err := s.store.Close(); err != nil {
-		s.log.Error().Err(err).Str("path", s.store.Path()).Msg("closing the session store")
+	closed := make(chan error, 1)
+	go func() { closed <- s.store.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			s.log.Error().Err(err).Str("path", s.store.Path()).Msg("closing the session store")
+		}
+	case <-time.After(storeCloseWait):
+		s.log.Error().Str("path", s.store.Path()).Dur("waited", storeCloseWait).
+			Msg("the session store did not close (a commit is stuck): exiting without it; the next start replays its log")
 	}
 }
 
