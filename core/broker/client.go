@@ -85,7 +85,7 @@ func newClient(b *Broker, conn net.Conn, listener string) *client {
 	c := &client{b: b, conn: conn, rd: newReader(conn, b.partials), done: make(chan struct{}), fd: -1}
 	c.wcond.L = &c.wmu
 	if b.journal != nil && b.journal.Holds() {
-		c.dur = &durableOut{at: -1}
+		c.dur = &durableOut{}
 	}
 	c.info.RemoteAddr = conn.RemoteAddr().String()
 	c.info.Listener = listener

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/plumemq/plume/core/journal"
@@ -23,14 +24,22 @@ import (
 // session.WindowedStore) gets no barriers: answers go out at once, and a
 // crash loses at most the window, as the store says.
 
-// durableOut is a connection's barrier; it exists only on a broker with a
+// durableOut is a connection's barriers; it exists only on a broker with a
 // store that is durable on return (journal.Holds).
 type durableOut struct {
-	mark    journal.Mark   // the journal as the packet being handled began; reader-owned
-	base    int64          // stream offset of c.out[0]; under wmu
-	at      int64          // stream offset of the first held byte, -1 for none; under wmu
-	ticket  journal.Ticket // the batches the held bytes wait for; under wmu
-	waiting bool           // a journal.Notify is pending; under wmu
+	mark    journal.Mark // the journal as the packet being handled began; reader-owned
+	base    int64        // stream offset of c.out[0]; under wmu
+	held    []heldAnswer // in stream order; under wmu
+	waiting bool         // a journal.Notify for held[0] is pending; under wmu
+}
+
+// heldAnswer is one answer behind a barrier: it goes when its ticket's
+// batches are committed, or, with a gate, once every kept session that took
+// its message acknowledged it (ackGate).
+type heldAnswer struct {
+	at     int64 // stream offset of its first byte
+	ticket journal.Ticket
+	gate   *ackGate
 }
 
 // dispatchKept is dispatch on a broker with a store: a reader whose changes
@@ -78,33 +87,29 @@ func (c *client) sendHeld(p packets.Packet) {
 	t, changed := c.sinceMark()
 	if c.begin() {
 		if changed {
-			c.holdLocked(t)
+			c.holdLocked(t, nil)
 		}
 		c.out = p.Append(c.out, c.version)
 	}
 	c.end()
 }
 
-// holdLocked puts a barrier at the end of c.out, or widens the one there is
-// to t. The caller holds wmu and appends the packet to hold next.
-func (c *client) holdLocked(t journal.Ticket) {
+// holdLocked puts a barrier at the end of c.out for t, or g. The caller
+// holds wmu and appends the packet to hold next.
+func (c *client) holdLocked(t journal.Ticket, g *ackGate) {
 	d := c.dur
-	if d.at < 0 {
-		d.at, d.ticket = d.base+int64(len(c.out)), t
-	} else {
-		d.ticket.From, d.ticket.To = min(d.ticket.From, t.From), max(d.ticket.To, t.To)
-	}
-	if !d.waiting {
-		c.settleLocked()
+	d.held = append(d.held, heldAnswer{at: d.base + int64(len(c.out)), ticket: t, gate: g})
+	if len(d.held) == 1 && !d.waiting {
+		_ = c.settleLocked() // a new head: nothing held before it can have failed
 	}
 }
 
 // writable is how much of c.out may be written now; the caller holds wmu.
 func (c *client) writable() int {
-	if c.dur == nil || c.dur.at < 0 {
+	if c.dur == nil || len(c.dur.held) == 0 {
 		return len(c.out)
 	}
-	return int(c.dur.at - c.dur.base)
+	return int(c.dur.held[0].at - c.dur.base)
 }
 
 // written notes that the flusher took the first n bytes of c.out; wmu held.
@@ -114,11 +119,17 @@ func (c *client) written(n int) {
 	}
 }
 
-// Durable is the journal telling that the batches the barrier waited for
-// when it asked are finished (journal.Waiter).
+// Durable is the journal telling that the batches the head barrier waited
+// for when it asked are finished (journal.Waiter).
 func (c *client) Durable(error) {
 	c.wmu.Lock()
 	c.dur.waiting = false
+	c.resettle()
+}
+
+// resettle settles with wmu held, lets go of it (starting a flusher for
+// what was freed) and ends the connection if a commit failed.
+func (c *client) resettle() {
 	failed := c.settleLocked()
 	c.endIn(nil)
 	if failed != nil {
@@ -126,43 +137,123 @@ func (c *client) Durable(error) {
 	}
 }
 
-// settleLocked lifts the barrier if its batches are committed, or asks to be
-// told when they are. When one failed, what the barrier held is dropped:
-// the client never sees those answers and will resend; the returned error
-// says so, and the caller ends the connection once it has let go of wmu.
+// settleLocked lifts the barriers whose answers may go, in order, and asks
+// the journal to tell when the first that may not is committed. When its
+// batches failed and its gate is not open, it and everything after it is
+// dropped: the client never sees those answers and will resend; the
+// returned error says so, and the caller ends the connection once it has
+// let go of wmu.
 func (c *client) settleLocked() error {
 	d := c.dur
-	for d.at >= 0 {
-		finished, err := c.b.journal.Check(d.ticket)
+	for len(d.held) > 0 {
+		h := &d.held[0]
+		if h.gate != nil && h.gate.open() {
+			c.popHeld()
+			continue
+		}
+		finished, err := c.b.journal.Check(h.ticket)
 		if !finished {
-			if d.waiting = c.b.journal.Notify(d.ticket, c); d.waiting {
+			if d.waiting {
+				return nil
+			}
+			if d.waiting = c.b.journal.Notify(h.ticket, c); d.waiting {
 				return nil
 			}
 			continue // finished meanwhile
 		}
-		held := int(d.at - d.base)
-		d.at = -1
 		if err != nil {
-			c.out = c.out[:min(held, len(c.out))] // closeWrites may have taken it all
+			at := int(h.at - d.base)
+			c.out = c.out[:min(max(at, 0), len(c.out))] // closeWrites may have taken it all
+			clear(d.held)
+			d.held = d.held[:0]
 			return fmt.Errorf("answers withheld: %w", err)
 		}
+		c.popHeld()
 	}
 	return nil
 }
 
-// settleBeforeClose waits, at most grace, for the barrier's batches, so that
+func (c *client) popHeld() {
+	d := c.dur
+	d.held[0] = heldAnswer{}
+	d.held = d.held[1:]
+	if len(d.held) == 0 {
+		d.held = nil // let the array go; the next hold starts a new one
+	}
+}
+
+// settleBeforeClose waits, at most grace, for the barriers' batches, so that
 // answers already given reach a client that is still there when their
 // changes are durable in time. Called by closeWrites with wmu held; it lets
 // go of wmu while it waits.
 func (c *client) settleBeforeClose(grace time.Duration) {
-	if c.dur == nil || c.dur.at < 0 {
+	if c.dur == nil || len(c.dur.held) == 0 {
 		return
 	}
-	t := c.dur.ticket
+	t := c.dur.held[len(c.dur.held)-1].ticket
 	c.wmu.Unlock()
 	c.b.journal.Wait(t, grace)
 	c.wmu.Lock()
-	if finished, err := c.b.journal.Check(c.dur.ticket); finished && err == nil {
-		c.dur.at = -1
+	_ = c.settleLocked()
+}
+
+// An ackGate opens a publisher's PUBACK before the store has its message
+// when every kept session that took the message has acknowledged it: a
+// message its subscribers have is a message delivered, and there is nothing
+// left to keep. One count is the routing itself (taken at creation, given
+// back by routed), so that the gate cannot open before every session had
+// its chance to take the message. Any other end of a kept delivery, a
+// retained message (its value must survive) or a QoS 2 delivery keeps it
+// shut for good: the PUBACK then waits for the store, as without it.
+type ackGate struct {
+	pending atomic.Int32
+	shut    atomic.Bool
+	// c is the publisher, until the gate opens or shuts: messages queued
+	// for offline sessions keep their gate, and must not keep a closed
+	// connection with it.
+	c atomic.Pointer[client]
+}
+
+func newAckGate(c *client, shut bool) *ackGate {
+	g := &ackGate{}
+	g.pending.Store(1)
+	g.shut.Store(shut)
+	if !shut {
+		g.c.Store(c)
 	}
+	return g
+}
+
+// Hold counts a kept delivery (session.Gate).
+func (g *ackGate) Hold() { g.pending.Add(1) }
+
+// Acked is a kept delivery's PUBACK (session.Gate).
+func (g *ackGate) Acked() { g.done() }
+
+// Dropped is a kept delivery that ended otherwise (session.Gate).
+func (g *ackGate) Dropped() {
+	g.shut.Store(true)
+	g.c.Store(nil)
+	g.pending.Add(-1)
+}
+
+// routed gives back the routing's count.
+func (g *ackGate) routed() { g.done() }
+
+func (g *ackGate) done() {
+	if g.pending.Add(-1) == 0 && !g.shut.Load() {
+		if c := g.c.Swap(nil); c != nil {
+			c.gateOpened()
+		}
+	}
+}
+
+func (g *ackGate) open() bool { return g.pending.Load() == 0 && !g.shut.Load() }
+
+// gateOpened lets the publisher's answers go that waited for the gate. It
+// may come from a subscriber's reader, with that session's lock held:
+// session lock, then wmu, the order SendPublish takes them in.
+func (c *client) gateOpened() {
+	c.wmu.Lock()
+	c.resettle()
 }

@@ -366,3 +366,44 @@ func TestShutdownDoesNotWaitForAHungStore(t *testing.T) {
 		t.Fatal("Shutdown hung with the store")
 	}
 }
+
+// keptOnline connects a subscriber whose session the store keeps and leaves
+// it connected.
+func keptOnline(t *testing.T, addr, id, filter string) *rawClient {
+	t.Helper()
+	cp := v5Connect(id)
+	cp.Properties.SessionExpiry = 3600
+	cp.Properties.Set(packets.PropSessionExpiry)
+	c, _ := connectRaw(t, addr, cp)
+	c.subscribe(1, sub(filter, 1))
+	return c
+}
+
+// A QoS 1 message that every kept session acknowledged is delivered: its
+// PUBACK goes without waiting for the store, which may never have to write
+// it. One kept session that has not acknowledged it (offline) makes the
+// PUBACK wait for the store again.
+func TestPubackGoesOnceTheSubscribersHaveTheMessage(t *testing.T) {
+	store := newGateStore(t)
+	tb := startBroker(t, broker.Options{AllowAnonymous: true, Store: store})
+	online := keptOnline(t, tb.addr, "online", "t/#")
+	pub, _ := connectRaw(t, tb.addr, v5Connect("pub"))
+	store.close()
+	defer store.open()
+	pub.publish(&packets.Publish{Topic: "t/a", Payload: []byte("x"), QoS: 1, PacketID: 1})
+	<-store.entered
+	p := online.nextPublish()
+	pub.expectNothing(100 * time.Millisecond) // not before the subscriber has it
+	online.ack(packets.TypePuback, p.PacketID)
+	pub.expectAck(packets.TypePuback, 1)
+
+	store.open() // the offline session's CONNACK and SUBACK wait for the store
+	keptSubscriber(t, tb.addr, "offline", "t/b", 1)
+	store.close()
+	pub.publish(&packets.Publish{Topic: "t/b", Payload: []byte("y"), QoS: 1, PacketID: 2})
+	p = online.nextPublish()
+	online.ack(packets.TypePuback, p.PacketID)
+	pub.expectNothing(200 * time.Millisecond) // the offline session has it only in memory
+	store.open()
+	pub.expectAck(packets.TypePuback, 2)
+}

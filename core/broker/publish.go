@@ -53,10 +53,10 @@ func (c *client) handlePublish(h packets.FixedHeader, body []byte) error {
 			return &packets.Error{Reason: packets.ReceiveMaximumExceeded, Msg: "Receive Maximum exceeded"}
 		}
 	}
-	reason, why := c.accept(&p, p.QoS == 2)
+	reason, why, gate := c.accept(&p, p.QoS == 2)
 	switch p.QoS {
 	case 1:
-		c.sendAckHeld(packets.TypePuback, p.PacketID, c.ackReason(reason), why)
+		c.sendAckGated(packets.TypePuback, p.PacketID, c.ackReason(reason), why, gate)
 	case 2:
 		if reason.IsError() {
 			c.entry.ReleaseQoS2(p.PacketID) // an error PUBREC ends the exchange [MQTT-4.3.3-9]
@@ -80,7 +80,10 @@ func (c *client) ackReason(r packets.ReasonCode) packets.ReasonCode {
 // committed in one batch (journal.Begin), with p's inbound QoS 2 id when
 // keepQoS2 — but not the hooks, whose calls may take up to their deadline
 // and must not hold up every other publisher's commit.
-func (c *client) accept(p *packets.Publish, keepQoS2 bool) (packets.ReasonCode, string) {
+//
+// A QoS 1 message on a broker that holds answers gets an ackGate: its PUBACK
+// may go as soon as the kept sessions that took it have acknowledged it.
+func (c *client) accept(p *packets.Publish, keepQoS2 bool) (packets.ReasonCode, string, *ackGate) {
 	var expires int64
 	if c.version == packets.V5 && p.Properties.Has(packets.PropMessageExpiry) {
 		expires = time.Now().Add(time.Duration(p.Properties.MessageExpiry) * time.Second).UnixNano()
@@ -94,12 +97,21 @@ func (c *client) accept(p *packets.Publish, keepQoS2 bool) (packets.ReasonCode, 
 		}
 	}
 	if m == nil {
-		return reason, why
+		return reason, why, nil
 	}
-	if c.b.publish(m, &c.batch) == 0 && c.version == packets.V5 {
-		return packets.NoMatchingSubscribers, ""
+	var gate *ackGate
+	if c.dur != nil && p.QoS == 1 {
+		gate = newAckGate(c, m.Retain) // a retained value must reach the disk
+		m.Gate = gate
 	}
-	return packets.Success, ""
+	n := c.b.publish(m, &c.batch)
+	if gate != nil {
+		gate.routed()
+	}
+	if n == 0 && c.version == packets.V5 {
+		return packets.NoMatchingSubscribers, "", gate
+	}
+	return packets.Success, "", gate
 }
 
 // admit takes a message from client through the $SYS rule, authorize,

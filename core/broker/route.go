@@ -167,7 +167,7 @@ func (c *client) SendPublish(d session.Delivery, batch session.Batch) bool {
 	if c.dur != nil && d.QoS == 2 && d.Seq != 0 {
 		// Its packet id is recorded first: a resend after a restart must
 		// reuse it, or the client would take it for a new message.
-		c.holdLocked(c.b.journal.Latest())
+		c.holdLocked(c.b.journal.Latest(), nil)
 	}
 	m := d.Msg
 	assigned := false // this packet introduces a new outbound alias
@@ -213,7 +213,7 @@ func (c *client) SendPublish(d session.Delivery, batch session.Batch) bool {
 // packet id at PUBREL, so a PUBLISH resent after a restart would be new to it.
 func (c *client) SendPubrel(id uint16) {
 	if c.dur != nil {
-		c.sendAckAfter(packets.TypePubrel, id, packets.Success, "", c.b.journal.Latest(), true)
+		c.sendAckAfter(packets.TypePubrel, id, packets.Success, "", c.b.journal.Latest(), true, nil)
 		return
 	}
 	c.sendAck(packets.TypePubrel, id, packets.Success, "")

@@ -110,18 +110,23 @@ func (c *client) send(p packets.Packet) {
 
 // sendAck queues a PUBACK, PUBREC, PUBREL or PUBCOMP without allocating.
 func (c *client) sendAck(kind packets.Type, id uint16, reason packets.ReasonCode, reasonString string) {
-	c.sendAckAfter(kind, id, reason, reasonString, journal.Ticket{}, false)
+	c.sendAckAfter(kind, id, reason, reasonString, journal.Ticket{}, false, nil)
 }
 
 // sendAckHeld is sendAck for an answer that waits for the changes its packet
 // made to be durable (durable.go). Reader goroutine only.
 func (c *client) sendAckHeld(kind packets.Type, id uint16, reason packets.ReasonCode, reasonString string) {
-	t, changed := c.sinceMark()
-	c.sendAckAfter(kind, id, reason, reasonString, t, changed)
+	c.sendAckGated(kind, id, reason, reasonString, nil)
 }
 
-// sendAckAfter queues an acknowledgement, behind a barrier for t if hold.
-func (c *client) sendAckAfter(kind packets.Type, id uint16, reason packets.ReasonCode, reasonString string, t journal.Ticket, hold bool) {
+// sendAckGated is sendAckHeld for a PUBACK that may also go when g opens.
+func (c *client) sendAckGated(kind packets.Type, id uint16, reason packets.ReasonCode, reasonString string, g *ackGate) {
+	t, changed := c.sinceMark()
+	c.sendAckAfter(kind, id, reason, reasonString, t, changed, g)
+}
+
+// sendAckAfter queues an acknowledgement, behind a barrier for t (or g) if hold.
+func (c *client) sendAckAfter(kind packets.Type, id uint16, reason packets.ReasonCode, reasonString string, t journal.Ticket, hold bool, g *ackGate) {
 	a := packets.Ack{Kind: kind, PacketID: id, Reason: reason}
 	if reasonString != "" && c.problemInfo {
 		a.Properties.ReasonString = reasonString
@@ -130,7 +135,7 @@ func (c *client) sendAckAfter(kind packets.Type, id uint16, reason packets.Reaso
 	}
 	if c.begin() {
 		if hold {
-			c.holdLocked(t)
+			c.holdLocked(t, g)
 		}
 		c.out = a.Append(c.out, c.version)
 	}
@@ -221,7 +226,8 @@ func (c *client) closeWrites(grace time.Duration, settle bool) {
 	buf := c.out[:c.writable()] // what is still held is never sent
 	c.out = nil
 	if c.dur != nil {
-		c.dur.at = -1 // nothing is held any more: the rest is dropped
+		clear(c.dur.held)
+		c.dur.held = nil // nothing is held any more: the rest is dropped
 	}
 	already := c.wclosed
 	c.wclosed = true

@@ -57,6 +57,7 @@ type Journal struct {
 	// committer takes a batch only every half window, answers do not wait
 	// (Holds), and most changes cancel out before they are written.
 	window time.Duration
+	busy   atomic.Bool // the last batch was large: let the next gather (busyLinger)
 }
 
 // A Waiter is told when the batches of a Ticket are finished.
@@ -232,6 +233,8 @@ func (j *Journal) commitLoop() {
 	for range j.wake {
 		if j.window > 0 {
 			j.waitOut(j.window / 2)
+		} else if j.busy.Load() {
+			j.waitOut(busyLinger)
 		}
 		spare = j.drain(spare)
 	}
@@ -247,6 +250,17 @@ func (j *Journal) waitOut(d time.Duration) {
 	case <-j.quit:
 	}
 }
+
+// On a busy broker (the last batch held busyBatch ops or more) the
+// committer lets the next batch gather for busyLinger before it takes it:
+// more of the changes that cancel out (a delivery acknowledged before it is
+// stored) meet in one batch and are never written. Publishers whose
+// messages their subscribers already acknowledged do not wait for it (their
+// gate, core/broker/durable.go); a quiet broker commits at once.
+const (
+	busyBatch  = 256
+	busyLinger = 2 * time.Millisecond
+)
 
 // Holds reports whether answers wait for their changes to be committed:
 // true unless the store promises a loss window instead (session.WindowedStore).
@@ -281,8 +295,9 @@ func (j *Journal) drain(spare []session.Op) []session.Op {
 		clear(batch)
 		spare = batch
 		j.finish(n, err)
-		if j.window > 0 {
-			return spare // the next batch gathers for its half window
+		j.busy.Store(len(batch) >= busyBatch)
+		if j.window > 0 || j.busy.Load() {
+			return spare // the next batch gathers for a while first
 		}
 	}
 }

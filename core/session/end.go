@@ -60,6 +60,6 @@ func (s *Session) Ended() bool {
 // unstored is d as a new delivery for another session: the store knows it
 // under this session's key, not the next one's.
 func unstored(d Delivery) Delivery {
-	d.Seq, d.PacketID, d.Dup = 0, 0, false
+	d.Seq, d.PacketID, d.Dup, d.gated = 0, 0, false, false
 	return d
 }

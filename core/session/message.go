@@ -27,6 +27,10 @@ type Message struct {
 	// be delivered, 0 for never [MQTT-3.3.2-5].
 	Expires   int64
 	Publisher string // client id, for No Local
+	// Gate, when set, is told about the kept deliveries of this message
+	// (Gate); the broker sets it before routing, for a publisher waiting for
+	// its PUBACK.
+	Gate Gate
 	// ID names the message in a Store once a delivery that a store keeps
 	// refers to it (PutMessage); 0 until then.
 	ID uint64
@@ -35,6 +39,18 @@ type Message struct {
 	// A plain int32 used atomically, not an atomic.Int32: Message is copied
 	// by value (wills, Snapshot.Retained) before it is shared.
 	refs int32
+}
+
+// A Gate learns whether every kept session that took a message got it: a
+// publisher's PUBACK may then go before the store has the message, since
+// there is nothing left to keep. Hold counts a kept QoS 1 delivery; Acked
+// is its client's PUBACK; Dropped is any other end (expired, refused,
+// session ended), after which the gate never opens: the publisher waits
+// for the store instead. Called with the session's lock held.
+type Gate interface {
+	Hold()
+	Acked()
+	Dropped()
 }
 
 // Copy returns a copy of m for another owner: what a message carries, not
@@ -87,4 +103,5 @@ type Delivery struct {
 	// order: set by the journal when a kept session takes it, 0 otherwise.
 	Seq   uint64
 	acked bool
+	gated bool // counted by Msg.Gate (Hold), to be Acked or Dropped
 }

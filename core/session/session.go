@@ -211,6 +211,7 @@ func (s *Session) offerOver(d Delivery, batch Batch, over bool) Outcome {
 	} else {
 		if s.journal != nil {
 			s.journal.Stored(s.ID, &d)
+			gate(&d)
 		}
 		s.pending.push(d)
 	}
@@ -228,6 +229,7 @@ func (s *Session) send(d Delivery, batch Batch) {
 	if s.journal != nil {
 		if d.Seq == 0 {
 			s.journal.Stored(s.ID, &d)
+			gate(&d)
 		} else {
 			s.journal.Changed(s.ID, &d)
 		}
@@ -239,8 +241,28 @@ func (s *Session) send(d Delivery, batch Batch) {
 	}
 }
 
-// forget releases d, which left the session, and tells the journal.
-func (s *Session) forget(d *Delivery) {
+// gate counts a newly kept QoS 1 delivery with its message's Gate.
+func gate(d *Delivery) {
+	if d.Msg != nil && d.Msg.Gate != nil && d.QoS == 1 {
+		d.gated = true
+		d.Msg.Gate.Hold()
+	}
+}
+
+// forget releases d, which left the session without its client's PUBACK,
+// and tells the journal.
+func (s *Session) forget(d *Delivery) { s.forgetAcked(d, false) }
+
+// forgetAcked is forget, saying whether the client acknowledged d.
+func (s *Session) forgetAcked(d *Delivery, acked bool) {
+	if d.gated {
+		d.gated = false
+		if acked {
+			d.Msg.Gate.Acked()
+		} else {
+			d.Msg.Gate.Dropped()
+		}
+	}
 	s.release(d)
 	if s.journal != nil {
 		s.journal.Removed(s.ID, d)
@@ -290,7 +312,7 @@ func (s *Session) Acknowledge(kind packets.Type, id uint16, reason packets.Reaso
 		if d.QoS != 1 {
 			return false
 		}
-		s.forget(d)
+		s.forgetAcked(d, true)
 		s.out.remove(id)
 	case packets.TypePubrec:
 		if d.QoS != 2 {
