@@ -16,8 +16,9 @@ import (
 
 // HandshakeTimeout bounds a TLS handshake: a client that opens a connection
 // and never finishes the handshake is closed then, rather than holding its
-// goroutine (the broker's CONNECT timeout starts only after it).
-const HandshakeTimeout = 10 * time.Second
+// goroutine (the broker's CONNECT timeout starts only after it). A listener
+// takes the value current when it is made.
+var HandshakeTimeout = 10 * time.Second
 
 // TLS is a TCP listener whose connections speak TLS, optionally with client
 // certificates (mutual TLS). Its certificates reload without a restart: on
@@ -25,8 +26,9 @@ const HandshakeTimeout = 10 * time.Second
 // takes the material current when its ClientHello arrives
 // (tls.Config.GetConfigForClient), so connections already open keep theirs.
 type TLS struct {
-	tcp *TCP
-	cfg Config
+	tcp     *TCP
+	cfg     Config
+	timeout time.Duration // HandshakeTimeout when made
 
 	cur atomic.Pointer[tlsMaterial] // never nil once Listen succeeded
 	// base is what tls.Server gets: it only points at cur, so a reload is
@@ -41,7 +43,7 @@ var _ Listener = (*TLS)(nil)
 // NewTLS returns a TLS listener for c, which Validate has accepted; nothing
 // is read or bound until Listen.
 func NewTLS(c Config) *TLS {
-	t := &TLS{tcp: NewTCP(c.Name, c.Address), cfg: c}
+	t := &TLS{tcp: NewTCP(c.Name, c.Address), cfg: c, timeout: HandshakeTimeout}
 	t.base = &tls.Config{
 		MinVersion: tls.VersionTLS12, // a handshake never uses base's own: see GetConfigForClient
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
@@ -87,7 +89,7 @@ func (t *TLS) Serve(c Conns) error {
 	case ln == nil:
 		return fmt.Errorf("listener %q: Serve before Listen", t.cfg.Name)
 	}
-	return c.Serve(&tlsListener{Listener: ln, conf: t.base}, t.cfg.Name)
+	return c.Serve(&tlsListener{Listener: ln, conf: t.base, timeout: t.timeout}, t.cfg.Name)
 }
 
 // Close stops accepting. Open connections stay with the broker.
@@ -134,7 +136,8 @@ func (t *TLS) Serial() string {
 // tlsListener wraps each accepted TCP connection in a server-side tls.Conn.
 type tlsListener struct {
 	net.Listener
-	conf *tls.Config
+	conf    *tls.Config
+	timeout time.Duration
 }
 
 func (l *tlsListener) Accept() (net.Conn, error) {
@@ -142,7 +145,7 @@ func (l *tlsListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tlsConn{Conn: tls.Server(c, l.conf)}, nil
+	return &tlsConn{Conn: tls.Server(c, l.conf), timeout: l.timeout}, nil
 }
 
 // tlsConn is a server-side TLS connection that tells the broker what its
@@ -152,17 +155,18 @@ func (l *tlsListener) Accept() (net.Conn, error) {
 // (docs/decisions/0020-tls.md).
 type tlsConn struct {
 	*tls.Conn
+	timeout time.Duration
 }
 
 var _ broker.TransportConn = (*tlsConn)(nil)
 
-// TransportInfo completes the handshake, within HandshakeTimeout, and reports
+// TransportInfo completes the handshake, within the timeout, and reports
 // the verified client certificate. The broker calls it on the connection's
 // own goroutine before reading CONNECT. A failed handshake leaves the zero
 // TransportInfo; the broker's first read then fails with the same error and
 // closes the connection.
 func (c *tlsConn) TransportInfo() broker.TransportInfo {
-	ctx, cancel := context.WithTimeout(context.Background(), HandshakeTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 	if err := c.HandshakeContext(ctx); err != nil {
 		return broker.TransportInfo{}

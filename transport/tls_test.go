@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"io"
 	"net"
 	"os/exec"
@@ -287,5 +288,30 @@ func TestTLSMinVersion13RefusesTLS12(t *testing.T) {
 	}
 	if got := dialMQTT(t, l, roots).ConnectionState().Version; got != tls.VersionTLS13 {
 		t.Fatalf("version %s, want TLS 1.3", tls.VersionName(got))
+	}
+}
+
+// A client that connects and never finishes its handshake is closed after
+// HandshakeTimeout instead of holding a goroutine.
+func TestTLSStalledHandshakeIsClosed(t *testing.T) {
+	defer func(d time.Duration) { transport.HandshakeTimeout = d }(transport.HandshakeTimeout)
+	transport.HandshakeTimeout = 200 * time.Millisecond
+	p := newPKI(t)
+	l := startTLS(t, transport.Config{CertFile: p.certFile, KeyFile: p.keyFile}, nil)
+	for name, send := range map[string][]byte{"silent": nil, "half a ClientHello": {0x16, 0x03, 0x01, 0x02, 0x00, 0x01}} {
+		c, err := net.DialTimeout("tcp", l.Address(), wait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write(send); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(4 * wait)) // far beyond the handshake timeout
+		_, err = io.Copy(io.Discard, c)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Errorf("%s: still open after %s; the handshake timeout is %s", name, 4*wait, transport.HandshakeTimeout)
+		}
+		c.Close()
 	}
 }
