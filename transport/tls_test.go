@@ -315,3 +315,20 @@ func TestTLSStalledHandshakeIsClosed(t *testing.T) {
 		c.Close()
 	}
 }
+
+// CONNECT and SUBSCRIBE in one TLS record: after the CONNECT the rest waits
+// decrypted in the TLS layer, not on the socket. The broker must answer it
+// rather than park the connection until more bytes arrive.
+func TestTLSPacketsInOneRecordAreAllAnswered(t *testing.T) {
+	p := newPKI(t)
+	l := startTLS(t, transport.Config{CertFile: p.certFile, KeyFile: p.keyFile}, nil)
+	roots := x509.NewCertPool()
+	roots.AddCert(p.ca.Cert)
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: wait}, "tcp", l.Address(), &tls.Config{RootCAs: roots, ServerName: "localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	subscribe := []byte{0x82, 8, 0, 1, 0, 3, 'a', '/', 'b', 0}
+	roundTrip(t, c, append(append([]byte{}, connect311...), subscribe...), []byte{0x20, 2, 0, 0, 0x90, 3, 0, 1, 0})
+}
