@@ -2,6 +2,8 @@ package transport_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"net"
 	"testing"
@@ -94,5 +96,33 @@ func TestProxyProtocolRefusesAConnectionWithoutHeader(t *testing.T) {
 	case got := <-seen.seen:
 		t.Fatalf("a client from %s connected without a PROXY header", got)
 	default:
+	}
+}
+
+// On a TLS listener the PROXY header comes first, in clear, then the
+// handshake: the broker sees the client's address from the header.
+func TestProxyProtocolBeforeTLS(t *testing.T) {
+	p := newPKI(t)
+	rec := &recorder{seen: make(chan hooks.Client, 1)}
+	l := startTLS(t, transport.Config{CertFile: p.certFile, KeyFile: p.keyFile, ProxyProtocol: true}, rec)
+	raw, err := net.DialTimeout("tcp", l.Address(), wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Write([]byte("PROXY TCP6 2001:db8::7 2001:db8::1 40000 8883\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(p.ca.Cert)
+	c := tls.Client(raw, &tls.Config{RootCAs: roots, ServerName: "localhost"})
+	roundTrip(t, c, connect311, []byte{0x20, 2, 0, 0})
+	select {
+	case got := <-rec.seen:
+		if got.RemoteAddr != "[2001:db8::7]:40000" {
+			t.Fatalf("hooks see %s, want the proxied [2001:db8::7]:40000", got.RemoteAddr)
+		}
+	case <-time.After(wait):
+		t.Fatal("no authenticate call")
 	}
 }

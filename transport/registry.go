@@ -20,6 +20,21 @@ type Config struct {
 	// connection, as a load balancer sends it: the broker sees the client's
 	// address from it (proxy.go).
 	ProxyProtocol bool `yaml:"proxy_protocol"`
+
+	// TLS (type tls only; tls.go). Relative paths are the caller's to
+	// resolve: cmd/plume takes them from the config file's folder.
+
+	// CertFile and KeyFile are the server's PEM certificate (chain) and key.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ClientCAFile holds the PEM CA certificates that sign client
+	// certificates (mutual TLS).
+	ClientCAFile string `yaml:"client_ca_file"`
+	// ClientAuth is none, request (verify a certificate if the client sends
+	// one) or require; "" means require with a ClientCAFile, else none.
+	ClientAuth string `yaml:"client_auth"`
+	// MinVersion is "1.2" (the default) or "1.3".
+	MinVersion string `yaml:"min_version"`
 }
 
 // kind is a listener type: its name in the config and its constructor.
@@ -38,6 +53,7 @@ var kinds = []kind{
 		t.proxy = c.ProxyProtocol
 		return t
 	}},
+	{"tls", func(c Config) Listener { return NewTLS(c) }},
 }
 
 // Types lists the listener types, in registry order.
@@ -64,6 +80,48 @@ func (c *Config) Validate() error {
 	}
 	if c.Address == "" {
 		return setting.Errorf("address", "required")
+	}
+	return c.validateTLS()
+}
+
+// validateTLS checks the TLS keys and fills their defaults. The files
+// themselves are read by Listen, which names the one at fault.
+func (c *Config) validateTLS() error {
+	if c.Type != "tls" {
+		for _, kv := range [][2]string{{"cert_file", c.CertFile}, {"key_file", c.KeyFile},
+			{"client_ca_file", c.ClientCAFile}, {"client_auth", c.ClientAuth}, {"min_version", c.MinVersion}} {
+			if kv[1] != "" {
+				return setting.Errorf(kv[0], "only for type tls (this listener is %s)", c.Type)
+			}
+		}
+		return nil
+	}
+	switch {
+	case c.CertFile == "":
+		return setting.Errorf("cert_file", "required for type tls")
+	case c.KeyFile == "":
+		return setting.Errorf("key_file", "required for type tls")
+	}
+	switch c.ClientAuth {
+	case "":
+		c.ClientAuth = "none"
+		if c.ClientCAFile != "" {
+			c.ClientAuth = "require"
+		}
+	case "none":
+	case "request", "require":
+		if c.ClientCAFile == "" {
+			return setting.Errorf("client_auth", "%q needs client_ca_file to verify client certificates against", c.ClientAuth)
+		}
+	default:
+		return setting.Errorf("client_auth", "%q is not one of none, request, require", c.ClientAuth)
+	}
+	switch c.MinVersion {
+	case "":
+		c.MinVersion = "1.2"
+	case "1.2", "1.3":
+	default:
+		return setting.Errorf("min_version", "%q is not one of 1.2, 1.3", c.MinVersion)
 	}
 	return nil
 }

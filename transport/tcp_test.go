@@ -133,8 +133,17 @@ func TestConfigValidate(t *testing.T) {
 		want string // "" = valid
 	}{
 		{"type defaults to tcp", transport.Config{Address: ":1"}, ""},
-		{"unknown type names the known ones", transport.Config{Type: "quic", Address: ":1"}, `type: "quic" is not supported (tcp)`},
+		{"unknown type names the known ones", transport.Config{Type: "quic", Address: ":1"}, `type: "quic" is not supported (tcp, tls)`},
 		{"address required", transport.Config{Type: "tcp"}, "address: required"},
+		{"tls needs a certificate", transport.Config{Type: "tls", Address: ":1", KeyFile: "k"}, "cert_file: required for type tls"},
+		{"tls needs a key", transport.Config{Type: "tls", Address: ":1", CertFile: "c"}, "key_file: required for type tls"},
+		{"tls keys only on tls", transport.Config{Type: "tcp", Address: ":1", CertFile: "c"}, "cert_file: only for type tls (this listener is tcp)"},
+		{"client_auth words", transport.Config{Type: "tls", Address: ":1", CertFile: "c", KeyFile: "k", ClientAuth: "optional"},
+			`client_auth: "optional" is not one of none, request, require`},
+		{"client_auth needs a CA", transport.Config{Type: "tls", Address: ":1", CertFile: "c", KeyFile: "k", ClientAuth: "require"},
+			`client_auth: "require" needs client_ca_file to verify client certificates against`},
+		{"min_version words", transport.Config{Type: "tls", Address: ":1", CertFile: "c", KeyFile: "k", MinVersion: "1.1"},
+			`min_version: "1.1" is not one of 1.2, 1.3`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tc.in
@@ -142,12 +151,18 @@ func TestConfigValidate(t *testing.T) {
 			switch {
 			case tc.want == "" && err != nil:
 				t.Fatalf("Validate: %v", err)
-			case tc.want == "" && c.Type != "tcp":
+			case tc.want == "" && c.Type != "tcp" && c.Type != "tls":
 				t.Fatalf("Type after Validate = %q, want tcp", c.Type)
 			case tc.want != "" && (err == nil || err.Error() != tc.want):
 				t.Fatalf("Validate: %v, want %q", err, tc.want)
 			}
 		})
+	}
+	for ca, want := range map[string]string{"": "none", "ca.pem": "require"} {
+		c := transport.Config{Type: "tls", Address: ":1", CertFile: "c", KeyFile: "k", ClientCAFile: ca}
+		if err := c.Validate(); err != nil || c.ClientAuth != want || c.MinVersion != "1.2" {
+			t.Errorf("client_ca_file %q: Validate %v, client_auth %q, min_version %q; want %s and 1.2", ca, err, c.ClientAuth, c.MinVersion, want)
+		}
 	}
 	if _, err := transport.New(transport.Config{Name: "x", Type: "ws", Address: ":1"}); !errors.Is(err, transport.ErrUnknownType) {
 		t.Fatalf("New with an unknown type: %v, want ErrUnknownType", err)

@@ -116,6 +116,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			waiting = false
 		case <-hup:
 			srv.reloadPlugins(ctx, "SIGHUP")
+			srv.reloadCerts("SIGHUP")
 		}
 	}
 	srv.log.Info().Msg("shutting down")

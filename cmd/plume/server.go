@@ -31,6 +31,7 @@ type server struct {
 	listeners  []transport.Listener
 	wg         sync.WaitGroup
 	cancel     context.CancelFunc // stops the config watcher
+	stopCerts  context.CancelFunc // stops the certificate watcher
 	ops        *ops.Server        // nil without --ops
 	store      *disk.Store        // nil without a store: sessions live in memory
 	stopping   atomic.Bool        // stop has begun: /healthz answers 503
@@ -91,7 +92,7 @@ func start(cfg config.Config, configPath string, logOut io.Writer) (*server, err
 	// Bind every listener before serving any: a taken port stops start-up
 	// before a client is accepted.
 	for _, lc := range cfg.Listeners {
-		l, err := transport.New(transport.Config{Name: lc.Name, Type: lc.Type, Address: lc.Address, ProxyProtocol: lc.ProxyProtocol})
+		l, err := transport.New(lc)
 		if err == nil {
 			err = l.Listen()
 		}
@@ -103,6 +104,11 @@ func start(cfg config.Config, configPath string, logOut io.Writer) (*server, err
 			return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
 		}
 		s.listeners = append(s.listeners, l)
+	}
+	certCtx, stopCerts := context.WithCancel(context.Background())
+	s.stopCerts = stopCerts
+	if err := s.watchCerts(certCtx); err != nil {
+		log.Warn().Err(err).Msg("certificate files not watched; SIGHUP still reloads them")
 	}
 	for _, l := range s.listeners {
 		log.Info().Str("listener", l.Name()).Str("type", l.Protocol()).Str("address", l.Address()).Msg("listening")
@@ -130,6 +136,9 @@ func (s *server) stop(ctx context.Context) error {
 	err := s.broker.Shutdown(ctx)
 	s.closeStore() // after Shutdown, whose last commits need it
 	s.closeListeners()
+	if s.stopCerts != nil {
+		s.stopCerts()
+	}
 	s.closePlugins()
 	s.stopOps() // last: /healthz says 503 while the broker drains
 	s.wg.Wait()

@@ -10,6 +10,11 @@ type TransportInfo struct {
 	// verified; "" without one. It must never be set from anything the client
 	// could choose unverified: authenticate plugins may trust it.
 	CertSubject string
+	// CertSANs are that certificate's subject alternative names (DNS names,
+	// IP addresses, e-mail addresses, URIs), and CertFingerprint the SHA-256
+	// of its DER encoding in lower-case hex; empty without one.
+	CertSANs        []string
+	CertFingerprint string
 }
 
 // TransportConn is a net.Conn that carries TransportInfo. A transport whose
@@ -30,6 +35,7 @@ type TransportConn interface {
 // readTransportInfo copies what conn's transport knows into c.info.
 func (c *client) readTransportInfo(conn net.Conn) {
 	if tc, ok := conn.(TransportConn); ok {
-		c.info.CertSubject = tc.TransportInfo().CertSubject
+		ti := tc.TransportInfo()
+		c.info.CertSubject, c.info.CertSANs, c.info.CertFingerprint = ti.CertSubject, ti.CertSANs, ti.CertFingerprint
 	}
 }

@@ -74,6 +74,11 @@ type Client struct {
 	RemoteAddr      string
 	Listener        string
 	CertSubject     string // TLS client-certificate subject, "" without one
+	// CertSANs and CertFingerprint (SHA-256 of the DER, lower-case hex) come
+	// from the same verified certificate. Go hooks see them; the Wasm ABI
+	// has no field for them yet, so plugins do not.
+	CertSANs        []string
+	CertFingerprint string
 	UserProperties  []packets.UserProperty
 	Attributes      map[string]string
 	// Authenticated is true when an authenticate hook allowed the client;

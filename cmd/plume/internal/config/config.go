@@ -45,15 +45,10 @@ type Config struct {
 	Store *disk.Config `yaml:"store"`
 }
 
-// Listener is one address the broker serves.
-type Listener struct {
-	Name    string `yaml:"name"`
-	Type    string `yaml:"type"` // tcp
-	Address string `yaml:"address"`
-	// ProxyProtocol: connections start with a PROXY protocol header (v1 or
-	// v2) from a load balancer; without one they are closed.
-	ProxyProtocol bool `yaml:"proxy_protocol"`
-}
+// Listener is one address the broker serves. Its keys, defaults and rules
+// are the transport's (transport.Config); the binary adds the name default,
+// the uniqueness of names and the resolution of relative file paths.
+type Listener = transport.Config
 
 // Log configures logging.
 type Log struct {
@@ -89,6 +84,14 @@ func Load(path string) (Config, error) {
 	}
 	if c := &cfg.Plugins; c.CacheDir != "" && !filepath.IsAbs(c.CacheDir) {
 		c.CacheDir = filepath.Join(dir, c.CacheDir)
+	}
+	for i := range cfg.Listeners {
+		l := &cfg.Listeners[i]
+		for _, f := range []*string{&l.CertFile, &l.KeyFile, &l.ClientCAFile} {
+			if *f != "" && !filepath.IsAbs(*f) {
+				*f = filepath.Join(dir, *f)
+			}
+		}
 	}
 	if s := cfg.Store; s != nil && !filepath.IsAbs(s.Path) {
 		s.Path = filepath.Join(dir, s.Path)
@@ -147,11 +150,9 @@ func (c *Config) Validate() error {
 			return setting.Errorf(key+".name", "%q is used twice", l.Name)
 		}
 		names[l.Name] = true
-		tc := transport.Config{Name: l.Name, Type: l.Type, Address: l.Address, ProxyProtocol: l.ProxyProtocol}
-		if err := tc.Validate(); err != nil {
+		if err := l.Validate(); err != nil {
 			return setting.In(key, err)
 		}
-		l.Type = tc.Type
 	}
 	switch c.Log.Level {
 	case "trace", "debug", "info", "warn", "error":

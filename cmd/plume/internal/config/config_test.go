@@ -219,3 +219,24 @@ func TestSessionOwnerMismatchParses(t *testing.T) {
 		}
 	}
 }
+
+func TestTLSListenerFilesAreRelativeToTheFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "plume.yaml")
+	yaml := "listeners:\n  - name: secure\n    type: tls\n    address: 127.0.0.1:8883\n" +
+		"    cert_file: certs/server.pem\n    key_file: /etc/plume/server.key\n    client_ca_file: ca.pem\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := cfg.Listeners[0]
+	if l.CertFile != filepath.Join(dir, "certs/server.pem") || l.KeyFile != "/etc/plume/server.key" || l.ClientCAFile != filepath.Join(dir, "ca.pem") {
+		t.Fatalf("files %q %q %q, want the relative ones under %s", l.CertFile, l.KeyFile, l.ClientCAFile, dir)
+	}
+	if l.ClientAuth != "require" || l.MinVersion != "1.2" {
+		t.Fatalf("client_auth %q, min_version %q; want the defaults require and 1.2", l.ClientAuth, l.MinVersion)
+	}
+}
