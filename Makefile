@@ -28,9 +28,12 @@ test-race: ## the race detector on the concurrent packages
 	$(GO) test -count=1 -race $(RACE)
 
 # The host's tests again with the wasmtime engine built in (cgo): each runs on
-# wazero and on wasmtime (docs/decisions/0008-wasmtime-engine.md).
-test-wasmtime: ## the plugin host on both engines
-	$(GO) test -count=1 -tags wasmtime ./host/... ./cmd/plume/...
+# wazero and on wasmtime (docs/decisions/0008-wasmtime-engine.md). Under the
+# race detector: the wasmtime engine's watchdog, pools and reloads are
+# concurrent code that test-race, built without the tag, never compiles.
+test-wasmtime: ## the plugin host on both engines, with the race detector
+	$(GO) test -count=1 -race -tags wasmtime ./host/...
+	$(GO) test -count=1 -tags wasmtime ./cmd/plume/...
 
 # The conformance suite and the interop matrix (real clients) against a running
 # Plume binary, and against Debian's Mosquitto with its known deviations.
