@@ -48,16 +48,23 @@ func proxyBroker(t *testing.T) (*remoteSeen, string) {
 	return seen, l.Address()
 }
 
-// Behind a load balancer the broker, its hooks and its logs see the
-// client's address from the PROXY header, and the MQTT after it is intact.
-func TestProxyProtocolGivesTheClientsAddress(t *testing.T) {
-	seen, addr := proxyBroker(t)
+// dialWait connects to addr, with every read and write bounded by wait.
+func dialWait(t *testing.T, addr string) net.Conn {
+	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, wait)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
 	_ = conn.SetDeadline(time.Now().Add(wait))
+	return conn
+}
+
+// Behind a load balancer the broker, its hooks and its logs see the
+// client's address from the PROXY header, and the MQTT after it is intact.
+func TestProxyProtocolGivesTheClientsAddress(t *testing.T) {
+	seen, addr := proxyBroker(t)
+	conn := dialWait(t, addr)
 	// Header and CONNECT in one write, as a balancer forwards them: nothing
 	// of the CONNECT may be lost to the header's reading.
 	if _, err := conn.Write(append([]byte("PROXY TCP4 203.0.113.7 192.0.2.1 51234 1883\r\n"), connect311...)); err != nil {
@@ -80,12 +87,7 @@ func TestProxyProtocolGivesTheClientsAddress(t *testing.T) {
 // A connection without a valid header never reaches MQTT: it is closed.
 func TestProxyProtocolRefusesAConnectionWithoutHeader(t *testing.T) {
 	seen, addr := proxyBroker(t)
-	conn, err := net.DialTimeout("tcp", addr, wait)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(wait))
+	conn := dialWait(t, addr)
 	if _, err := conn.Write(connect311); err != nil {
 		t.Fatal(err)
 	}
@@ -105,11 +107,7 @@ func TestProxyProtocolBeforeTLS(t *testing.T) {
 	p := newPKI(t)
 	rec := &recorder{seen: make(chan hooks.Client, 1)}
 	l := startTLS(t, transport.Config{CertFile: p.certFile, KeyFile: p.keyFile, ProxyProtocol: true}, rec)
-	raw, err := net.DialTimeout("tcp", l.Address(), wait)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	raw := dialWait(t, l.Address())
 	if _, err := raw.Write([]byte("PROXY TCP6 2001:db8::7 2001:db8::1 40000 8883\r\n")); err != nil {
 		t.Fatal(err)
 	}

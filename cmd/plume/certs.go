@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"path/filepath"
-	"time"
 
 	"github.com/fsnotify/fsnotify"
 )
@@ -41,13 +40,10 @@ func (s *server) reloadCert(r certReloader, why string) {
 }
 
 // watchCerts reloads a TLS listener's certificates when a file in one of
-// their folders changes. It watches the folders, not the files: editors and
-// certificate tools replace a file by a rename, and Kubernetes swaps a
-// symbolic link beside it, neither of which a watch on the file sees. A
-// change that leaves the files' bytes as they were reloads nothing
-// (Reload compares them), and a burst of events is one reload.
+// their folders changes (watchFolders). A change that leaves the files'
+// bytes as they were reloads nothing: Reload compares them.
 func (s *server) watchCerts(ctx context.Context) error {
-	dirs := map[string][]certReloader{}
+	byDir := map[string][]certReloader{}
 	for _, l := range s.listeners {
 		r, ok := l.(certReloader)
 		if !ok {
@@ -57,56 +53,29 @@ func (s *server) watchCerts(ctx context.Context) error {
 		for _, f := range r.Files() {
 			if d := filepath.Dir(f); !seen[d] {
 				seen[d] = true
-				dirs[d] = append(dirs[d], r)
+				byDir[d] = append(byDir[d], r)
 			}
 		}
 	}
-	if len(dirs) == 0 {
+	if len(byDir) == 0 {
 		return nil
 	}
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return err
+	dirs := make([]string, 0, len(byDir))
+	for d := range byDir {
+		dirs = append(dirs, d)
 	}
-	for d := range dirs {
-		if err := w.Add(d); err != nil {
-			_ = w.Close()
-			return err
-		}
-	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer w.Close()
-		var debounce <-chan time.Time
-		due := map[certReloader]bool{}
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case ev, ok := <-w.Events:
-				if !ok {
-					return
-				}
-				for _, r := range dirs[filepath.Dir(filepath.Clean(ev.Name))] {
-					due[r] = true
-				}
-				if len(due) > 0 && debounce == nil {
-					debounce = time.After(100 * time.Millisecond)
-				}
-			case err, ok := <-w.Errors:
-				if !ok {
-					return
-				}
-				s.log.Warn().Err(err).Msg("certificate watch")
-			case <-debounce:
-				debounce = nil
-				for r := range due {
-					s.reloadCert(r, "certificate files changed")
-				}
-				clear(due)
+	due := map[certReloader]bool{}
+	return s.watchFolders(ctx, "certificates", dirs,
+		func(ev fsnotify.Event) bool {
+			for _, r := range byDir[filepath.Dir(filepath.Clean(ev.Name))] {
+				due[r] = true
 			}
-		}
-	}()
-	return nil
+			return len(due) > 0
+		},
+		func() {
+			for r := range due {
+				s.reloadCert(r, "certificate files changed")
+			}
+			clear(due)
+		})
 }

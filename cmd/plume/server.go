@@ -74,7 +74,7 @@ func start(cfg config.Config, configPath string, logOut io.Writer) (*server, err
 		}
 		s.plugins = h
 		opts.Hooks = h.Chain()
-		if err := s.watchConfig(ctx, log); err != nil {
+		if err := s.watchConfig(ctx); err != nil {
 			log.Warn().Err(err).Msg("config file not watched; SIGHUP still reloads plugins")
 		}
 	}

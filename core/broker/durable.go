@@ -30,7 +30,10 @@ type durableOut struct {
 	mark    journal.Mark // the journal as the packet being handled began; reader-owned
 	base    int64        // stream offset of c.out[0]; under wmu
 	held    []heldAnswer // in stream order; under wmu
-	waiting bool         // a journal.Notify for held[0] is pending; under wmu
+	waiting bool         // a journal.Watch for held[0] is pending; under wmu
+	// failed is set by settleLocked when held answers were dropped; endIn
+	// ends the connection once it has let go of wmu. Under wmu.
+	failed error
 }
 
 // heldAnswer is one answer behind a barrier: it goes when its ticket's
@@ -58,14 +61,12 @@ func (c *client) dispatchKept(h packets.FixedHeader, body []byte) error {
 		case <-c.stopSignal():
 		}
 	}
-	if c.dur != nil {
-		c.dur.mark = j.Mark()
-	}
+	c.beginPacket()
 	return c.dispatch(h, body)
 }
 
 // beginPacket notes the journal's state as a packet's handling begins, so
-// that its answer can wait for what the handling changed (holdSince).
+// that its answer can wait for what the handling changed (sinceMark).
 func (c *client) beginPacket() {
 	if c.dur != nil {
 		c.dur.mark = c.b.journal.Mark()
@@ -86,21 +87,24 @@ func (c *client) sinceMark() (journal.Ticket, bool) {
 func (c *client) sendHeld(p packets.Packet) {
 	t, changed := c.sinceMark()
 	if c.begin() {
-		if changed {
-			c.holdLocked(t, nil)
-		}
+		start := len(c.out)
 		c.out = p.Append(c.out, c.version)
+		if changed {
+			c.holdLocked(start, t, nil)
+		}
 	}
 	c.end()
 }
 
-// holdLocked puts a barrier at the end of c.out for t, or g. The caller
-// holds wmu and appends the packet to hold next.
-func (c *client) holdLocked(t journal.Ticket, g *ackGate) {
+// holdLocked puts a barrier before c.out[start:], the packet just appended,
+// for t or g. Held after it is appended, so that a barrier settled at once
+// (its batches committed already, or failed) lets it go or drops it. The
+// caller holds wmu.
+func (c *client) holdLocked(start int, t journal.Ticket, g *ackGate) {
 	d := c.dur
-	d.held = append(d.held, heldAnswer{at: d.base + int64(len(c.out)), ticket: t, gate: g})
+	d.held = append(d.held, heldAnswer{at: d.base + int64(start), ticket: t, gate: g})
 	if len(d.held) == 1 && !d.waiting {
-		_ = c.settleLocked() // a new head: nothing held before it can have failed
+		c.settleLocked() // a new head: its batches may be finished, or failed, already
 	}
 }
 
@@ -124,26 +128,16 @@ func (c *client) written(n int) {
 func (c *client) Durable(error) {
 	c.wmu.Lock()
 	c.dur.waiting = false
-	c.resettle()
-}
-
-// resettle settles with wmu held, lets go of it (starting a flusher for
-// what was freed) and ends the connection if a commit failed.
-func (c *client) resettle() {
-	failed := c.settleLocked()
-	c.endIn(nil)
-	if failed != nil {
-		c.stopWith(&stopRequest{reason: packets.UnspecifiedError, will: true, err: failed})
-	}
+	c.settleLocked()
+	c.end() // a flusher for what was freed, or the end of the connection (failed)
 }
 
 // settleLocked lifts the barriers whose answers may go, in order, and asks
 // the journal to tell when the first that may not is committed. When its
 // batches failed and its gate is not open, it and everything after it is
-// dropped: the client never sees those answers and will resend; the
-// returned error says so, and the caller ends the connection once it has
-// let go of wmu.
-func (c *client) settleLocked() error {
+// dropped: the client never sees those answers and will resend; failed
+// says so, and endIn ends the connection.
+func (c *client) settleLocked() {
 	d := c.dur
 	for len(d.held) > 0 {
 		h := &d.held[0]
@@ -151,26 +145,37 @@ func (c *client) settleLocked() error {
 			c.popHeld()
 			continue
 		}
-		finished, err := c.b.journal.Check(h.ticket)
+		var finished bool
+		var err error
+		if d.waiting { // a notification is on its way; it settles again
+			finished, err = c.b.journal.Check(h.ticket)
+		} else {
+			finished, err = c.b.journal.Watch(h.ticket, c)
+			d.waiting = !finished
+		}
 		if !finished {
-			if d.waiting {
-				return nil
-			}
-			if d.waiting = c.b.journal.Notify(h.ticket, c); d.waiting {
-				return nil
-			}
-			continue // finished meanwhile
+			return
 		}
 		if err != nil {
 			at := int(h.at - d.base)
 			c.out = c.out[:min(max(at, 0), len(c.out))] // closeWrites may have taken it all
 			clear(d.held)
 			d.held = d.held[:0]
-			return fmt.Errorf("answers withheld: %w", err)
+			d.failed = fmt.Errorf("answers withheld: %w", err)
+			return
 		}
 		c.popHeld()
 	}
-	return nil
+}
+
+// takeFailure returns and clears what settleLocked found failed; wmu held.
+func (c *client) takeFailure() error {
+	if c.dur == nil || c.dur.failed == nil {
+		return nil
+	}
+	err := c.dur.failed
+	c.dur.failed = nil
+	return err
 }
 
 func (c *client) popHeld() {
@@ -194,7 +199,7 @@ func (c *client) settleBeforeClose(grace time.Duration) {
 	c.wmu.Unlock()
 	c.b.journal.Wait(t, grace)
 	c.wmu.Lock()
-	_ = c.settleLocked()
+	c.settleLocked() // a failure here is the end of a connection that is ending
 }
 
 // An ackGate opens a publisher's PUBACK before the store has its message
@@ -255,5 +260,6 @@ func (g *ackGate) open() bool { return g.pending.Load() == 0 && !g.shut.Load() }
 // session lock, then wmu, the order SendPublish takes them in.
 func (c *client) gateOpened() {
 	c.wmu.Lock()
-	c.resettle()
+	c.settleLocked()
+	c.end()
 }

@@ -3,6 +3,8 @@ package broker_test
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -145,12 +147,8 @@ func TestAcknowledgementWaitsForTheCommit(t *testing.T) {
 
 func hasInbound(snap session.Snapshot, id string, pid uint16) bool {
 	for _, r := range snap.Sessions {
-		if r.ID == id {
-			for _, got := range r.InboundQoS2 {
-				if got == pid {
-					return true
-				}
-			}
+		if r.ID == id && slices.Contains(r.InboundQoS2, pid) {
+			return true
 		}
 	}
 	return false
@@ -222,25 +220,14 @@ func TestCommittedStateSurvivesACrash(t *testing.T) {
 		got = append(got, string(p.Payload))
 		c.ack(packets.TypePuback, p.PacketID)
 	}
-	if want := "1 2 3 retained"; joinSpace(got) != want {
-		t.Fatalf("after the restart the session got %q, want %q", joinSpace(got), want)
+	if want := "1 2 3 retained"; strings.Join(got, " ") != want {
+		t.Fatalf("after the restart the session got %q, want %q", strings.Join(got, " "), want)
 	}
 	late, _ := connectRaw(t, second.addr, v5Connect("late"))
 	late.subscribe(1, sub("t/r", 0))
 	if p := late.nextPublish(); string(p.Payload) != "retained" || !p.Retain {
 		t.Fatalf("retained message after the restart: %+v", p)
 	}
-}
-
-func joinSpace(s []string) string {
-	out := ""
-	for i, x := range s {
-		if i > 0 {
-			out += " "
-		}
-		out += x
-	}
-	return out
 }
 
 // $SYS topics are the broker's live counters, republished every interval:

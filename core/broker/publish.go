@@ -89,7 +89,8 @@ func (c *client) accept(p *packets.Publish, keepQoS2 bool) (packets.ReasonCode, 
 		expires = time.Now().Add(time.Duration(p.Properties.MessageExpiry) * time.Second).UnixNano()
 	}
 	m, reason, why := c.b.admit(&c.info, p, expires, &c.authz)
-	if j := c.b.journal; j != nil && !reason.IsError() {
+	if j := c.b.journal; j != nil && p.QoS > 0 && !reason.IsError() {
+		// QoS 0 makes no kept deliveries: nothing to commit together.
 		j.Begin()
 		defer j.End()
 		if keepQoS2 {

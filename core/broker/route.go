@@ -164,11 +164,6 @@ func (c *client) SendPublish(d session.Delivery, batch session.Batch) bool {
 	if c.out == nil {
 		c.out = getWriteBuf()
 	}
-	if c.dur != nil && d.QoS == 2 && d.Seq != 0 {
-		// Its packet id is recorded first: a resend after a restart must
-		// reuse it, or the client would take it for a new message.
-		c.holdLocked(c.b.journal.Latest(), nil)
-	}
 	m := d.Msg
 	assigned := false // this packet introduces a new outbound alias
 	p := packets.Publish{Topic: m.Topic, Payload: m.Payload, QoS: d.QoS, Retain: d.Retain, PacketID: d.PacketID, Dup: d.Dup}
@@ -201,6 +196,11 @@ func (c *client) SendPublish(d session.Delivery, batch session.Batch) bool {
 		// Counted here, once: QoS 0 reports it taken, so the session does not
 		// count it as shed; false tells the session to forget a QoS 1/2 one.
 		return d.QoS == 0
+	}
+	if c.dur != nil && d.QoS == 2 && d.Seq != 0 {
+		// Its packet id is recorded first: a resend after a restart must
+		// reuse it, or the client would take it for a new message.
+		c.holdLocked(start, c.b.journal.Latest(), nil)
 	}
 	c.b.stats.msgsOut.Add(1)
 	c.caughtUp()

@@ -62,7 +62,13 @@ func (c *client) endIn(batch session.Batch) {
 			c.startFlusher()
 		}
 	}
+	failed := c.takeFailure()
 	c.wmu.Unlock()
+	if failed != nil {
+		// Answers held for a commit that failed were dropped (durable.go):
+		// the client must resend what it never saw acknowledged.
+		c.stopWith(&stopRequest{reason: packets.UnspecifiedError, will: true, err: failed})
+	}
 }
 
 func (c *client) startFlusher() {
@@ -134,10 +140,11 @@ func (c *client) sendAckAfter(kind packets.Type, id uint16, reason packets.Reaso
 		c.fitReason(&a, &a.Properties) // [MQTT-3.4.2-2] and its kin for PUBREC, PUBREL, PUBCOMP
 	}
 	if c.begin() {
-		if hold {
-			c.holdLocked(t, g)
-		}
+		start := len(c.out)
 		c.out = a.Append(c.out, c.version)
+		if hold {
+			c.holdLocked(start, t, g)
+		}
 	}
 	c.end()
 }

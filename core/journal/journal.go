@@ -36,12 +36,14 @@ type Journal struct {
 	// committer exclusively while it takes the open batch.
 	group sync.RWMutex
 
-	mu       sync.Mutex
-	ops      []session.Op // the open batch
-	open     uint64       // its number; batches are numbered from 1
-	appended uint64       // ops appended since the start
-	done     uint64       // the last batch the committer finished, committed or failed
-	failed   []uint64     // batches whose Commit failed, ascending
+	mu  sync.Mutex
+	ops []session.Op // the open batch
+	// open is its number (batches are numbered from 1) and appended the ops
+	// appended since the start: written under mu, read without it by Mark.
+	open     atomic.Uint64
+	appended atomic.Uint64
+	done     uint64   // the last batch the committer finished, committed or failed
+	failed   []uint64 // batches whose Commit failed, ascending
 	waiters  []waiter
 	changed  chan struct{} // closed and replaced when a batch is finished
 	// The puts of the open batch by key, so that a later change in the same
@@ -57,7 +59,7 @@ type Journal struct {
 	// committer takes a batch only every half window, answers do not wait
 	// (Holds), and most changes cancel out before they are written.
 	window time.Duration
-	busy   atomic.Bool // the last batch was large: let the next gather (busyLinger)
+	busy   bool // the last batch was large: let the next gather (busyLinger); the committer's
 }
 
 // A Waiter is told when the batches of a Ticket are finished.
@@ -81,7 +83,7 @@ type Ticket struct{ From, To uint64 }
 // New starts a journal that commits to store. Seq and message ids continue
 // after the largest ones in snap, what store held at start.
 func New(store session.Store, snap *session.Snapshot, log zerolog.Logger) *Journal {
-	j := &Journal{store: store, log: log, open: 1, changed: make(chan struct{}), quit: make(chan struct{}),
+	j := &Journal{store: store, log: log, changed: make(chan struct{}), quit: make(chan struct{}),
 		window: session.WindowOf(store),
 		puts:   map[uint64]put{}, msgPuts: map[uint64]put{},
 		wake: make(chan struct{}, 1), stopped: make(chan struct{})}
@@ -99,6 +101,7 @@ func New(store session.Store, snap *session.Snapshot, log zerolog.Logger) *Journ
 	}
 	j.seq.Store(seq)
 	j.msgID.Store(id)
+	j.open.Store(1)
 	go j.commitLoop()
 	return j
 }
@@ -110,7 +113,7 @@ func (j *Journal) append(ops ...session.Op) {
 	}
 	j.ops = append(j.ops, ops...)
 	j.pending.Store(int64(len(j.ops)))
-	j.appended += uint64(len(ops))
+	j.appended.Add(uint64(len(ops)))
 	if len(j.ops) == len(ops) {
 		select {
 		case j.wake <- struct{}{}:
@@ -119,21 +122,22 @@ func (j *Journal) append(ops ...session.Op) {
 	}
 }
 
-// Mark returns the journal's state now, for Since.
+// Mark returns the journal's state now, for Since. It takes no lock: it
+// runs for every packet a reader handles. The batch is read first, so that
+// whatever is appended after the mark is in it or a later one.
 func (j *Journal) Mark() Mark {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return Mark{batch: j.open, appended: j.appended}
+	batch := j.open.Load()
+	return Mark{batch: batch, appended: j.appended.Load()}
 }
 
 // Since returns the ticket of the changes appended since m, by anyone, and
 // false when there were none: a caller with nothing to wait for answers at once.
 func (j *Journal) Since(m Mark) (Ticket, bool) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.appended == m.appended {
+	if j.appended.Load() == m.appended {
 		return Ticket{}, false
 	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
 	return Ticket{From: m.batch, To: j.last()}, true
 }
 
@@ -149,9 +153,9 @@ func (j *Journal) Latest() Ticket {
 // last is the newest batch that holds ops: the open one unless it is empty.
 func (j *Journal) last() uint64 {
 	if len(j.ops) == 0 {
-		return j.open - 1
+		return j.open.Load() - 1
 	}
-	return j.open
+	return j.open.Load()
 }
 
 // Check reports whether t's batches are finished, and the error if one failed.
@@ -173,17 +177,16 @@ func (j *Journal) check(t Ticket) (bool, error) {
 	return true, nil
 }
 
-// Notify arranges for w.Durable to be called when t's batches are finished.
-// It returns false, and calls nothing, if they are finished already: the
-// caller reads the outcome with Check.
-func (j *Journal) Notify(t Ticket, w Waiter) bool {
+// Watch reports whether t's batches are finished, and the error if one
+// failed; when they are not, it arranges for w.Durable to be called once
+// they are.
+func (j *Journal) Watch(t Ticket, w Waiter) (finished bool, err error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if t.To <= j.done {
-		return false
+	if finished, err = j.check(t); !finished {
+		j.waiters = append(j.waiters, waiter{t, w})
 	}
-	j.waiters = append(j.waiters, waiter{t, w})
-	return true
+	return finished, err
 }
 
 // Wait blocks until t's batches are finished or timeout passes; it reports
@@ -233,7 +236,7 @@ func (j *Journal) commitLoop() {
 	for range j.wake {
 		if j.window > 0 {
 			j.waitOut(j.window / 2)
-		} else if j.busy.Load() {
+		} else if j.busy {
 			j.waitOut(busyLinger)
 		}
 		spare = j.drain(spare)
@@ -276,8 +279,9 @@ func (j *Journal) drain(spare []session.Op) []session.Op {
 			j.group.Unlock()
 			return spare
 		}
-		batch, n := j.ops, j.open
-		j.ops, j.open = spare[:0], j.open+1
+		batch, n := j.ops, j.open.Load()
+		j.ops = spare[:0]
+		j.open.Store(n + 1)
 		j.pending.Store(0)
 		clear(j.puts)
 		clear(j.msgPuts)
@@ -295,8 +299,8 @@ func (j *Journal) drain(spare []session.Op) []session.Op {
 		clear(batch)
 		spare = batch
 		j.finish(n, err)
-		j.busy.Store(len(batch) >= busyBatch)
-		if j.window > 0 || j.busy.Load() {
+		j.busy = len(batch) >= busyBatch
+		if j.window > 0 || j.busy {
 			return spare // the next batch gathers for a while first
 		}
 	}
@@ -342,14 +346,14 @@ func (j *Journal) Close() error {
 		return nil
 	}
 	j.closed = true
-	failed := len(j.failed) > 0
+	before := len(j.failed)
 	j.mu.Unlock()
 	close(j.quit)
 	close(j.wake)
 	<-j.stopped
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if len(j.failed) > 0 && !failed {
+	if len(j.failed) > before { // the last batches, committed by Close, failed
 		return errCommitFailed
 	}
 	return nil

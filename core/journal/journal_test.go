@@ -87,8 +87,8 @@ func TestWritersShareACommit(t *testing.T) {
 		t.Fatal("Since reports no change after an append")
 	}
 	done := make(chan error, 1)
-	if !j.Notify(ticket, waiterFunc(func(err error) { done <- err })) {
-		t.Fatal("Notify: already finished while the first commit is still held")
+	if finished, _ := j.Watch(ticket, waiterFunc(func(err error) { done <- err })); finished {
+		t.Fatal("Watch: already finished while the first commit is still held")
 	}
 	s.mu.Lock()
 	close(s.gate)

@@ -210,8 +210,7 @@ func (s *Session) offerOver(d Delivery, batch Batch, over bool) Outcome {
 		s.send(d, batch)
 	} else {
 		if s.journal != nil {
-			s.journal.Stored(s.ID, &d)
-			gate(&d)
+			s.stored(&d)
 		}
 		s.pending.push(d)
 	}
@@ -228,8 +227,7 @@ func (s *Session) send(d Delivery, batch Batch) {
 	d.PacketID = s.newPacketID()
 	if s.journal != nil {
 		if d.Seq == 0 {
-			s.journal.Stored(s.ID, &d)
-			gate(&d)
+			s.stored(&d)
 		} else {
 			s.journal.Changed(s.ID, &d)
 		}
@@ -241,8 +239,10 @@ func (s *Session) send(d Delivery, batch Batch) {
 	}
 }
 
-// gate counts a newly kept QoS 1 delivery with its message's Gate.
-func gate(d *Delivery) {
+// stored tells the journal of a delivery the session now keeps, and counts
+// it with its message's Gate if it is QoS 1. The session has a journal.
+func (s *Session) stored(d *Delivery) {
+	s.journal.Stored(s.ID, d)
 	if d.Msg != nil && d.Msg.Gate != nil && d.QoS == 1 {
 		d.gated = true
 		d.Msg.Gate.Hold()
