@@ -138,9 +138,10 @@ var (
 // acknowledged, each session created, subscribed, disconnected or ended,
 // each inbound QoS 2 id, each retained message set or cleared. The broker
 // acknowledges a message (PUBACK, PUBREC), a subscription (SUBACK) or a
-// PUBREL (PUBCOMP) only after the Commit that holds the change returned nil:
-// what Commit promises is what the broker promises. The broker never calls
-// Close.
+// PUBREL (PUBCOMP) only after the Commit that holds the change returned nil
+// — or, for a QoS 1 message, once every kept session that took it has
+// acknowledged it, when there is nothing left to keep: what Commit promises
+// is what the broker promises. The broker never calls Close.
 //
 // # Durability on return
 //
