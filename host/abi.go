@@ -3,6 +3,7 @@ package host
 import (
 	"encoding/binary"
 	"sort"
+	"strings"
 
 	"github.com/plumemq/plume/core/packets"
 )
@@ -46,8 +47,11 @@ const (
 	fieldContentType  = 13
 	fieldUserProps    = 14
 	fieldPrincipal    = 15
-	fieldError        = 32
-	fieldReasonString = 33
+	// Added within v1 after PRINCIPAL (ABI.md section 11).
+	fieldCertSANs        = 16
+	fieldCertFingerprint = 17
+	fieldError           = 32
+	fieldReasonString    = 33
 )
 
 // Status codes returned (as negative i32) by host functions.
@@ -128,6 +132,18 @@ func appendUserProps(b []byte, ps []packets.UserProperty) []byte {
 		b = append(b, p.Value...)
 	}
 	return b
+}
+
+// appendSANs encodes subject alternative names, "KIND:name" as
+// hooks.Client carries them, in the list layout: KIND as the key, the name
+// as the value.
+func appendSANs(b []byte, sans []string) []byte {
+	ps := make([]packets.UserProperty, len(sans))
+	for i, s := range sans {
+		kind, name, _ := strings.Cut(s, ":")
+		ps[i] = packets.UserProperty{Key: kind, Value: name}
+	}
+	return appendUserProps(b, ps)
 }
 
 // appendAttributes encodes a map in the list layout, sorted by key so that

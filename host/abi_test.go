@@ -26,13 +26,14 @@ func TestAuthenticateSeesClientAndAttachesAttributes(t *testing.T) {
 		c := &hooks.Client{
 			ID: "dev-1", Username: "alice", Password: []byte("alice-pw"), ProtocolVersion: 5,
 			RemoteAddr: "10.0.0.7:5000", Listener: "tls", CertSubject: "CN=dev-1",
+			CertSANs: []string{"DNS:dev-1.fleet", "URI:spiffe://fleet/dev-1"}, CertFingerprint: "ab12",
 			UserProperties: []packets.UserProperty{{Key: "fw", Value: "1.2"}},
 		}
 		res, err := p.Authenticate(ctx, &hooks.AuthRequest{Client: c})
 		if err != nil || res.Verdict != hooks.Allow {
 			t.Fatalf("alice: %+v, %v; want allow", res, err)
 		}
-		want := map[string]string{"role": "user", "seen": "dev-1|10.0.0.7:5000|tls|CN=dev-1|5|fw=1.2;"}
+		want := map[string]string{"role": "user", "seen": "dev-1|10.0.0.7:5000|tls|CN=dev-1|DNS=dev-1.fleet;URI=spiffe://fleet/dev-1;|ab12|5|fw=1.2;"}
 		if len(res.Attributes) != 2 || res.Attributes["role"] != want["role"] || res.Attributes["seen"] != want["seen"] {
 			t.Errorf("attributes = %v, want %v", res.Attributes, want)
 		}

@@ -178,6 +178,18 @@ func (c *call) get(mem guestMemory, field, buf, limit uint32) uint64 {
 		}
 	}
 	switch field {
+	case fieldCertSANs:
+		if cl := c.client; cl != nil {
+			c.scratch = appendSANs(c.scratch[:0], cl.CertSANs)
+			return put(mem, buf, limit, c.scratch)
+		}
+	case fieldCertFingerprint:
+		if cl := c.client; cl != nil {
+			if cl.CertFingerprint == "" {
+				return status(statusAbsent)
+			}
+			return putString(mem, buf, limit, cl.CertFingerprint)
+		}
 	case fieldPrincipal:
 		// ABSENT for an anonymous client, and in authenticate before a
 		// hook has allowed it.

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/plumemq/plume/core/broker"
 )
 
 // The PROXY protocol (versions 1 and 2, as HAProxy specifies them): a load
@@ -101,6 +103,12 @@ func (c *proxyConn) RemoteAddr() net.Addr {
 func (c *proxyConn) LocalAddr() net.Addr {
 	_ = c.header()
 	return c.local
+}
+
+// TransportInfo tells the broker whether the header was valid: a
+// connection without one is refused, counted and logged by the broker.
+func (c *proxyConn) TransportInfo() broker.TransportInfo {
+	return broker.TransportInfo{Err: c.header()}
 }
 
 // SyscallConn gives the broker the socket, after the header: it reads and

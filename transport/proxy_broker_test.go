@@ -24,28 +24,11 @@ func (r *remoteSeen) Provides(p hooks.Point) bool { return p == hooks.PointLifec
 
 func (r *remoteSeen) OnConnect(_ context.Context, c *hooks.Client) { r.seen <- c.RemoteAddr }
 
-func proxyBroker(t *testing.T) (*remoteSeen, string) {
+func proxyBroker(t *testing.T) (*remoteSeen, string, *broker.Broker) {
 	t.Helper()
 	seen := &remoteSeen{seen: make(chan string, 4)}
-	b, err := broker.New(broker.Options{AllowAnonymous: true, SysInterval: -1, Hooks: seen})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := transport.New(transport.Config{Name: "lb", Address: "127.0.0.1:0", ProxyProtocol: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = l.Serve(b) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		defer cancel()
-		_ = b.Shutdown(ctx)
-		_ = l.Close()
-	})
-	return seen, l.Address()
+	l, b := serve(t, transport.Config{Name: "lb", ProxyProtocol: true}, broker.Options{AllowAnonymous: true, Hooks: seen})
+	return seen, l.Address(), b
 }
 
 // dialWait connects to addr, with every read and write bounded by wait.
@@ -63,7 +46,7 @@ func dialWait(t *testing.T, addr string) net.Conn {
 // Behind a load balancer the broker, its hooks and its logs see the
 // client's address from the PROXY header, and the MQTT after it is intact.
 func TestProxyProtocolGivesTheClientsAddress(t *testing.T) {
-	seen, addr := proxyBroker(t)
+	seen, addr, _ := proxyBroker(t)
 	conn := dialWait(t, addr)
 	// Header and CONNECT in one write, as a balancer forwards them: nothing
 	// of the CONNECT may be lost to the header's reading.
@@ -86,7 +69,7 @@ func TestProxyProtocolGivesTheClientsAddress(t *testing.T) {
 
 // A connection without a valid header never reaches MQTT: it is closed.
 func TestProxyProtocolRefusesAConnectionWithoutHeader(t *testing.T) {
-	seen, addr := proxyBroker(t)
+	seen, addr, b := proxyBroker(t)
 	conn := dialWait(t, addr)
 	if _, err := conn.Write(connect311); err != nil {
 		t.Fatal(err)
@@ -99,6 +82,8 @@ func TestProxyProtocolRefusesAConnectionWithoutHeader(t *testing.T) {
 		t.Fatalf("a client from %s connected without a PROXY header", got)
 	default:
 	}
+	// The operator sees it: counted ($SYS clients/refused/transport).
+	waitFor(t, "the refusal to be counted", func() bool { return b.Stats().TransportRefused == 1 })
 }
 
 // On a TLS listener the PROXY header comes first, in clear, then the

@@ -35,6 +35,21 @@ type Config struct {
 	ClientAuth string `yaml:"client_auth"`
 	// MinVersion is "1.2" (the default) or "1.3".
 	MinVersion string `yaml:"min_version"`
+
+	// Admission (broker.ListenerPolicy): what this listener lets in.
+
+	// MaxConnections bounds the connections open at once on this listener;
+	// 0 means no limit of its own (the broker-wide limits.max_connections
+	// still applies).
+	MaxConnections int `yaml:"max_connections"`
+	// AllowAnonymous admits clients that no authentication plugin decided
+	// on; unset, the file's top-level allow_anonymous decides, and without
+	// that, whether this listener is on loopback.
+	AllowAnonymous *bool `yaml:"allow_anonymous"`
+	// UseIdentityAsUsername makes the verified client certificate's common
+	// name the client's username and identity, as Mosquitto's option of the
+	// same name: a device authenticates by its certificate alone.
+	UseIdentityAsUsername bool `yaml:"use_identity_as_username"`
 }
 
 // kind is a listener type: its name in the config and its constructor.
@@ -81,7 +96,16 @@ func (c *Config) Validate() error {
 	if c.Address == "" {
 		return setting.Errorf("address", "required")
 	}
-	return c.validateTLS()
+	if c.MaxConnections < 0 {
+		return setting.Errorf("max_connections", "must not be negative (use 0 for no limit)")
+	}
+	if err := c.validateTLS(); err != nil {
+		return err
+	}
+	if c.UseIdentityAsUsername && c.ClientAuth != "request" && c.ClientAuth != "require" {
+		return setting.Errorf("use_identity_as_username", "needs verified client certificates: a TLS listener with client_ca_file (client_auth request or require)")
+	}
+	return nil
 }
 
 // validateTLS checks the TLS keys and fills their defaults. The files

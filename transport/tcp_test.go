@@ -144,6 +144,13 @@ func TestConfigValidate(t *testing.T) {
 			`client_auth: "require" needs client_ca_file to verify client certificates against`},
 		{"min_version words", transport.Config{Type: "tls", Address: ":1", CertFile: "c", KeyFile: "k", MinVersion: "1.1"},
 			`min_version: "1.1" is not one of 1.2, 1.3`},
+		{"max_connections not negative", transport.Config{Address: ":1", MaxConnections: -1},
+			"max_connections: must not be negative (use 0 for no limit)"},
+		{"identity needs client certificates", transport.Config{Type: "tls", Address: ":1", CertFile: "c", KeyFile: "k", UseIdentityAsUsername: true},
+			"use_identity_as_username: needs verified client certificates: a TLS listener with client_ca_file (client_auth request or require)"},
+		{"identity not on plain tcp", transport.Config{Address: ":1", UseIdentityAsUsername: true},
+			"use_identity_as_username: needs verified client certificates: a TLS listener with client_ca_file (client_auth request or require)"},
+		{"identity with a client CA", transport.Config{Type: "tls", Address: ":1", CertFile: "c", KeyFile: "k", ClientCAFile: "ca", UseIdentityAsUsername: true}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tc.in

@@ -163,14 +163,13 @@ var _ broker.TransportConn = (*tlsConn)(nil)
 
 // TransportInfo completes the handshake, within the timeout, and reports
 // the verified client certificate. The broker calls it on the connection's
-// own goroutine before reading CONNECT. A failed handshake leaves the zero
-// TransportInfo; the broker's first read then fails with the same error and
-// closes the connection.
+// own goroutine before reading CONNECT. A failed handshake is the
+// TransportInfo's Err: the broker logs, counts and closes the connection.
 func (c *tlsConn) TransportInfo() broker.TransportInfo {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 	if err := c.HandshakeContext(ctx); err != nil {
-		return broker.TransportInfo{}
+		return broker.TransportInfo{Err: fmt.Errorf("TLS handshake: %w", err)}
 	}
 	return certInfo(c.ConnectionState())
 }
@@ -182,18 +181,26 @@ func certInfo(st tls.ConnectionState) broker.TransportInfo {
 		return broker.TransportInfo{}
 	}
 	leaf := st.VerifiedChains[0][0]
-	sans := append([]string(nil), leaf.DNSNames...)
-	for _, ip := range leaf.IPAddresses {
-		sans = append(sans, ip.String())
+	// Typed as openssl prints them, so that a rule for "DNS:x" cannot be
+	// met by a URI or an e-mail address that reads x.
+	var sans []string
+	for _, n := range leaf.DNSNames {
+		sans = append(sans, "DNS:"+n)
 	}
-	sans = append(sans, leaf.EmailAddresses...)
+	for _, ip := range leaf.IPAddresses {
+		sans = append(sans, "IP:"+ip.String())
+	}
+	for _, e := range leaf.EmailAddresses {
+		sans = append(sans, "email:"+e)
+	}
 	for _, u := range leaf.URIs {
-		sans = append(sans, u.String())
+		sans = append(sans, "URI:"+u.String())
 	}
 	sum := sha256.Sum256(leaf.Raw)
 	return broker.TransportInfo{
 		CertSubject:     leaf.Subject.String(),
 		CertSANs:        sans,
 		CertFingerprint: hex.EncodeToString(sum[:]),
+		CertCommonName:  leaf.Subject.CommonName,
 	}
 }

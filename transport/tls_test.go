@@ -58,11 +58,21 @@ func (r *recorder) Authenticate(_ context.Context, req *hooks.AuthRequest) (hook
 // filled in) and returns the listener.
 func startTLS(t *testing.T, c transport.Config, h hooks.Hooks) *transport.TLS {
 	t.Helper()
-	b, err := broker.New(broker.Options{AllowAnonymous: true, SysInterval: -1, Hooks: h})
+	c.Name, c.Type = "secure", "tls"
+	l, _ := serve(t, c, broker.Options{AllowAnonymous: true, Hooks: h})
+	return l.(*transport.TLS)
+}
+
+// serve starts a broker with opts and serves it on a listener made from c
+// (address filled in); both end with the test.
+func serve(t *testing.T, c transport.Config, opts broker.Options) (transport.Listener, *broker.Broker) {
+	t.Helper()
+	opts.SysInterval = -1
+	b, err := broker.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Name, c.Type, c.Address = "secure", "tls", "127.0.0.1:0"
+	c.Address = "127.0.0.1:0"
 	l, err := transport.New(c)
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +91,7 @@ func startTLS(t *testing.T, c transport.Config, h hooks.Hooks) *transport.TLS {
 		<-served
 		_ = l.Close()
 	})
-	return l.(*transport.TLS)
+	return l, b
 }
 
 func port(t *testing.T, l transport.Listener) string {
@@ -93,12 +103,12 @@ func port(t *testing.T, l transport.Listener) string {
 }
 
 // mosquitto runs a mosquitto client tool with args; it fails the test when
-// the tool is missing.
+// the tool is missing (CI installs mosquitto-clients).
 func mosquitto(t *testing.T, tool string, args ...string) (string, error) {
 	t.Helper()
 	path, err := exec.LookPath(tool)
 	if err != nil {
-		t.Skipf("%s not installed", tool)
+		t.Fatalf("%s not installed (Debian package mosquitto-clients): %v", tool, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -145,8 +155,8 @@ func TestMutualTLSAcceptsAKnownClientCertificateAndHooksSeeIt(t *testing.T) {
 	if want := "CN=sensor-1,O=plume tests"; c.CertSubject != want {
 		t.Errorf("CertSubject = %q, want %q", c.CertSubject, want)
 	}
-	if len(c.CertSANs) != 1 || c.CertSANs[0] != "sensor-1.devices" {
-		t.Errorf("CertSANs = %q, want [sensor-1.devices]", c.CertSANs)
+	if len(c.CertSANs) != 1 || c.CertSANs[0] != "DNS:sensor-1.devices" {
+		t.Errorf("CertSANs = %q, want [DNS:sensor-1.devices]", c.CertSANs)
 	}
 	if len(c.CertFingerprint) != 64 || c.CertFingerprint == strings.Repeat("0", 64) {
 		t.Errorf("CertFingerprint = %q, want 64 hex digits", c.CertFingerprint)
@@ -156,7 +166,8 @@ func TestMutualTLSAcceptsAKnownClientCertificateAndHooksSeeIt(t *testing.T) {
 func TestMutualTLSRefusesUnknownAndExpiredClientCertificates(t *testing.T) {
 	p := newPKI(t)
 	rec := &recorder{seen: make(chan hooks.Client, 1)}
-	l := startTLS(t, transport.Config{CertFile: p.certFile, KeyFile: p.keyFile, ClientCAFile: p.caFile}, rec)
+	l, b := serve(t, transport.Config{Name: "secure", Type: "tls", CertFile: p.certFile, KeyFile: p.keyFile, ClientCAFile: p.caFile},
+		broker.Options{Hooks: rec})
 	other := testcerts.NewCA(t, "someone else's CA")
 	for name, issued := range map[string]testcerts.Issued{
 		"signed by another CA": other.Issue(t, testcerts.Leaf{CommonName: "intruder", Client: true}),
@@ -179,6 +190,21 @@ func TestMutualTLSRefusesUnknownAndExpiredClientCertificates(t *testing.T) {
 	case c := <-rec.seen:
 		t.Fatalf("authenticate was called for a refused client: %+v", c)
 	default:
+	}
+	// Each refused handshake is counted once, for the operator.
+	waitFor(t, "3 transport refusals", func() bool { return b.Stats().TransportRefused == 3 })
+}
+
+// waitFor polls cond, which has no event to wait on (a counter), until it
+// holds or a generous deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

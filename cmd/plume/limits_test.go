@@ -15,7 +15,7 @@ func TestQueueLimitsReachTheBroker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := brokerOptions(cfg, zerolog.Nop(), false).Limits
+	l := brokerOptions(cfg, zerolog.Nop(), nil).Limits
 	if l.MaxQueuedBytes != 8<<20 || l.MaxQueuedBytesTotal != 256<<20 || l.SlowConsumerTimeout != 5*time.Second {
 		t.Fatalf("broker limits: max_queued_bytes %d, max_queued_bytes_total %d, slow_consumer_timeout %v",
 			l.MaxQueuedBytes, l.MaxQueuedBytesTotal, l.SlowConsumerTimeout)

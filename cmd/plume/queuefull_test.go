@@ -20,7 +20,7 @@ func TestQueueFullPolicyReachesTheBroker(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%q: %v", text, err)
 		}
-		if got := brokerOptions(cfg, zerolog.Nop(), false).Limits.QueueFull; got != want {
+		if got := brokerOptions(cfg, zerolog.Nop(), nil).Limits.QueueFull; got != want {
 			t.Errorf("%q: broker got %v, want %v", text, got, want)
 		}
 	}

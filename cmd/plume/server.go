@@ -43,25 +43,28 @@ func start(cfg config.Config, configPath string, logOut io.Writer) (*server, err
 	if err != nil {
 		return nil, err
 	}
-	anonymous := allowAnonymous(cfg)
-	first := log.Info().Str("version", version).Bool("anonymous", anonymous)
+	policies := listenerPolicies(cfg)
+	var addrs, open []string
+	for _, l := range cfg.Listeners {
+		addrs = append(addrs, l.Address)
+		if policies[l.Name].AllowAnonymous {
+			open = append(open, l.Address)
+		}
+	}
+	first := log.Info().Str("version", version).Bool("anonymous", len(open) > 0)
 	if configPath == "" {
 		first = first.Str("config", "embedded default")
 	} else {
 		first = first.Str("config", configPath)
 	}
-	addrs := make([]string, len(cfg.Listeners))
-	for i, l := range cfg.Listeners {
-		addrs[i] = l.Address
-	}
 	msg := "plume starting on " + strings.Join(addrs, ", ")
-	if anonymous {
-		msg += "; anonymous clients are allowed"
+	if len(open) > 0 {
+		msg += "; anonymous clients are allowed on " + strings.Join(open, ", ")
 	}
 	first.Msg(msg)
 
 	s := &server{log: log, configPath: configPath}
-	opts := brokerOptions(cfg, log, anonymous)
+	opts := brokerOptions(cfg, log, policies)
 	if configPath != "" {
 		// With a config file there is a plugin host, even with no plugins yet:
 		// editing the file's plugin section (or SIGHUP) adds them live.
@@ -111,7 +114,10 @@ func start(cfg config.Config, configPath string, logOut io.Writer) (*server, err
 		log.Warn().Err(err).Msg("certificate files not watched; SIGHUP still reloads them")
 	}
 	for _, l := range s.listeners {
-		log.Info().Str("listener", l.Name()).Str("type", l.Protocol()).Str("address", l.Address()).Msg("listening")
+		p := policies[l.Name()]
+		log.Info().Str("listener", l.Name()).Str("type", l.Protocol()).Str("address", l.Address()).
+			Bool("anonymous", p.AllowAnonymous).Int("max_connections", p.MaxConnections).
+			Bool("use_identity_as_username", p.UseIdentityAsUsername).Msg("listening")
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -200,25 +206,40 @@ func (s *server) closePlugins() {
 	}
 }
 
-// allowAnonymous: as configured, or by default only when every listener is on loopback.
-func allowAnonymous(cfg config.Config) bool {
-	if cfg.AllowAnonymous != nil {
-		return *cfg.AllowAnonymous
-	}
+// listenerPolicies is what each listener admits, its defaults resolved.
+func listenerPolicies(cfg config.Config) map[string]broker.ListenerPolicy {
+	m := make(map[string]broker.ListenerPolicy, len(cfg.Listeners))
 	for _, l := range cfg.Listeners {
-		if !transport.IsLoopback(l.Address) {
-			return false
+		m[l.Name] = broker.ListenerPolicy{
+			AllowAnonymous:        allowAnonymous(cfg, l),
+			MaxConnections:        l.MaxConnections,
+			UseIdentityAsUsername: l.UseIdentityAsUsername,
 		}
 	}
-	return true
+	return m
+}
+
+// allowAnonymous is l's rule for clients no plugin authenticated: its own
+// allow_anonymous, else the file's, else true only on a loopback listener
+// that does not take the PROXY protocol (behind a local balancer, loopback
+// connections come from anywhere).
+func allowAnonymous(cfg config.Config, l config.Listener) bool {
+	switch {
+	case l.AllowAnonymous != nil:
+		return *l.AllowAnonymous
+	case cfg.AllowAnonymous != nil:
+		return *cfg.AllowAnonymous
+	}
+	return transport.IsLoopback(l.Address) && !l.ProxyProtocol
 }
 
 // brokerOptions is the broker's section of the file with what the binary
-// wires in code: the logger, anonymous access as decided for the listeners,
-// and the version.
-func brokerOptions(cfg config.Config, log zerolog.Logger, anonymous bool) broker.Options {
+// wires in code: the logger, each listener's admission rules, and the
+// version. A connection from a listener the file does not name (none today)
+// would be held to the strictest rule: no anonymous clients.
+func brokerOptions(cfg config.Config, log zerolog.Logger, policies map[string]broker.ListenerPolicy) broker.Options {
 	o := cfg.Broker
-	o.Log, o.AllowAnonymous, o.Version = log, anonymous, "plume "+version
+	o.Log, o.Listeners, o.Version = log, policies, "plume "+version
 	return o
 }
 

@@ -20,7 +20,7 @@ func TestSessionOwnerMismatchReachesTheBroker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o := brokerOptions(cfg, zerolog.Nop(), false); o.SessionOwnerMismatch != broker.OwnerMismatchFresh {
+	if o := brokerOptions(cfg, zerolog.Nop(), nil); o.SessionOwnerMismatch != broker.OwnerMismatchFresh {
 		t.Fatalf("broker got %v, want fresh", o.SessionOwnerMismatch)
 	}
 }
@@ -113,8 +113,8 @@ func TestBrokerSectionIsTheBrokersOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := brokerOptions(cfg, zerolog.Nop(), true)
-	if o.SysInterval >= 0 || *o.Limits.MaxQoS != 1 || *o.Limits.RetainAvailable || o.Limits.MaxPartialPacketBytes != 1<<20 || !o.AllowAnonymous {
+	o := brokerOptions(cfg, zerolog.Nop(), listenerPolicies(cfg))
+	if o.SysInterval >= 0 || *o.Limits.MaxQoS != 1 || *o.Limits.RetainAvailable || o.Limits.MaxPartialPacketBytes != 1<<20 || !o.Listeners["default"].AllowAnonymous {
 		t.Fatalf("broker options %+v", o)
 	}
 	if err := o.Validate(); err != nil {

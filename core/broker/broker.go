@@ -52,7 +52,11 @@ type Broker struct {
 	mu        sync.Mutex
 	clients   map[*client]struct{}
 	listeners map[net.Listener]struct{}
-	closing   bool
+	// perListener counts the connections in clients by listener name, for
+	// ListenerPolicy.MaxConnections (admission.go).
+	perListener map[string]int
+	refuseLog   *ratelog.Limiter // connections refused before CONNECT was read
+	closing     bool
 
 	wg      tracker // every goroutine the broker starts
 	sysStop chan struct{}
@@ -96,24 +100,26 @@ func New(opts Options) (*Broker, error) {
 	}
 	opts = opts.Defaults()
 	b := &Broker{
-		opts:      opts,
-		log:       opts.Log,
-		hooks:     opts.Hooks,
-		router:    topics.NewRouter(),
-		retained:  topics.NewRetained[*session.Message](),
-		order:     newTopicOrder(),
-		maxPacket: opts.Limits.MaxPacketSize,
-		partials:  budget.New(int64(opts.Limits.MaxPartialPacketBytes)),
-		started:   time.Now(),
-		clients:   map[*client]struct{}{},
-		listeners: map[net.Listener]struct{}{},
-		sysStop:   make(chan struct{}),
-		parkAfter: max(opts.ParkIdleAfter, 0),
-		budget:    budget.New(int64(max(opts.Limits.MaxQueuedBytesTotal, 0))),
+		opts:        opts,
+		log:         opts.Log,
+		hooks:       opts.Hooks,
+		router:      topics.NewRouter(),
+		retained:    topics.NewRetained[*session.Message](),
+		order:       newTopicOrder(),
+		maxPacket:   opts.Limits.MaxPacketSize,
+		partials:    budget.New(int64(opts.Limits.MaxPartialPacketBytes)),
+		started:     time.Now(),
+		clients:     map[*client]struct{}{},
+		listeners:   map[net.Listener]struct{}{},
+		perListener: map[string]int{},
+		sysStop:     make(chan struct{}),
+		parkAfter:   max(opts.ParkIdleAfter, 0),
+		budget:      budget.New(int64(max(opts.Limits.MaxQueuedBytesTotal, 0))),
 	}
 	b.sessLimits = newSessionLimits(opts.Limits, b.budget)
 	b.dropLog = ratelog.New(dropLogInterval, 1, b.reportDrops)
 	b.hookLog = ratelog.New(hookErrorEvery, 1, b.reportHookFailures)
+	b.refuseLog = ratelog.New(refuseLogInterval, 1, b.reportRefusals)
 	if b.hooks == nil {
 		b.hooks = hooks.Base{}
 	}
@@ -133,6 +139,7 @@ func New(opts Options) (*Broker, error) {
 func (b *Broker) closeLogLimiters() {
 	b.dropLog.Close()
 	b.hookLog.Close()
+	b.refuseLog.Close()
 }
 
 // ErrClosed is returned by Serve once Shutdown has begun.
@@ -193,22 +200,6 @@ func (b *Broker) isClosing() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.closing
-}
-
-func (b *Broker) track(c *client) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closing {
-		return false
-	}
-	b.clients[c] = struct{}{}
-	return true
-}
-
-func (b *Broker) untrack(c *client) {
-	b.mu.Lock()
-	delete(b.clients, c)
-	b.mu.Unlock()
 }
 
 // Shutdown stops accepting, disconnects every client (5.0 clients with

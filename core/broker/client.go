@@ -90,7 +90,6 @@ func newClient(b *Broker, conn net.Conn, listener string) *client {
 	c.info.RemoteAddr = conn.RemoteAddr().String()
 	c.info.Listener = listener
 	c.info.Handle = nextHandle.Add(1)
-	c.readTransportInfo(conn)
 	return c
 }
 

@@ -19,11 +19,17 @@ import (
 func (b *Broker) handle(conn net.Conn, listener string) {
 	defer b.wg.Done()
 	c := newClient(b, conn, listener)
-	if !b.track(c) {
+	a := admission{policy: b.policyFor(listener)}
+	if !b.track(c, &a) {
 		_ = conn.Close()
 		return
 	}
-	if !c.handshake() {
+	// A TLS handshake happens here, on the connection's own goroutine.
+	a.ti = c.readTransportInfo(conn)
+	if a.ti.Err != nil {
+		b.transportRefused(c, a.ti.Err)
+	}
+	if a.ti.Err != nil || !c.handshake(&a) {
 		if c.hooked && b.hooks.Provides(hooks.PointLifecycle) {
 			// Plugins may have made per-client state in authenticate: tell
 			// them the client is gone, whatever refused it.
@@ -47,7 +53,7 @@ func (b *Broker) handle(conn net.Conn, listener string) {
 
 // handshake reads and answers CONNECT (and any AUTH exchange). It returns
 // true when the client is connected and its session attached.
-func (c *client) handshake() bool {
+func (c *client) handshake(a *admission) bool {
 	b := c.b
 	_ = c.conn.SetReadDeadline(time.Now().Add(b.opts.Limits.ConnectTimeout))
 	h, body, err := c.rd.next(b.preAuthLimit())
@@ -85,7 +91,11 @@ func (c *client) handshake() bool {
 		c.refuse(reason, "")
 		return false
 	}
-	if reason, why := c.authenticate(cp, &ack); reason != packets.Success {
+	if reason, why := c.admit(a); reason != packets.Success {
+		c.refuse(reason, why)
+		return false
+	}
+	if reason, why := c.authenticate(cp, &ack, a); reason != packets.Success {
 		c.refuse(reason, why)
 		return false
 	}
@@ -216,16 +226,13 @@ func (c *client) capabilities(ack *packets.Connack) {
 
 // authenticate runs the authenticate hooks, including an enhanced
 // authentication exchange of AUTH packets (MQTT 5.0 §4.12).
-func (c *client) authenticate(cp *packets.Connect, ack *packets.Connack) (packets.ReasonCode, string) {
+func (c *client) authenticate(cp *packets.Connect, ack *packets.Connack, a *admission) (packets.ReasonCode, string) {
 	b := c.b
 	if !b.hooks.Provides(hooks.PointAuthenticate) {
 		if c.authMeth != "" {
 			return packets.BadAuthenticationMethod, "no authentication method is configured"
 		}
-		if b.opts.AllowAnonymous {
-			return packets.Success, ""
-		}
-		return packets.NotAuthorized, "anonymous clients are not allowed"
+		return c.undecided(a, "anonymous clients are not allowed")
 	}
 	req := hooks.AuthRequest{Client: &c.info, Step: hooks.AuthConnect, Method: c.authMeth, Data: cp.Properties.AuthData}
 	c.hooked = true
@@ -275,11 +282,23 @@ func (c *client) authenticate(cp *packets.Connect, ack *packets.Connack) (packet
 		if c.authMeth != "" {
 			return packets.BadAuthenticationMethod, "no plugin accepts this authentication method"
 		}
-		if b.opts.AllowAnonymous {
-			return packets.Success, ""
-		}
-		return packets.NotAuthorized, "no plugin authenticated the client"
+		return c.undecided(a, "no plugin authenticated the client")
 	}
+}
+
+// undecided is the verdict on a client that no authenticate hook allowed or
+// denied: a verified certificate on a listener that takes it as identity
+// authenticates it; otherwise the listener's anonymous rule decides.
+func (c *client) undecided(a *admission, why string) (packets.ReasonCode, string) {
+	switch {
+	case a.policy.UseIdentityAsUsername:
+		// admit refused every client without a certificate's name.
+		c.info.Authenticated, c.info.Principal = true, c.info.Username
+		return packets.Success, ""
+	case a.policy.AllowAnonymous:
+		return packets.Success, ""
+	}
+	return packets.NotAuthorized, why
 }
 
 // orUsername is the principal an authenticate hook named, or the username

@@ -15,6 +15,13 @@ type TransportInfo struct {
 	// of its DER encoding in lower-case hex; empty without one.
 	CertSANs        []string
 	CertFingerprint string
+	// CertCommonName is that certificate's subject common name: the
+	// username of a client on a listener with UseIdentityAsUsername.
+	CertCommonName string
+	// Err is why the transport refused the connection before a byte of
+	// MQTT (a failed TLS handshake, a missing or malformed PROXY header);
+	// the broker logs and counts it and closes the connection.
+	Err error
 }
 
 // TransportConn is a net.Conn that carries TransportInfo. A transport whose
@@ -32,10 +39,14 @@ type TransportConn interface {
 	TransportInfo() TransportInfo
 }
 
-// readTransportInfo copies what conn's transport knows into c.info.
-func (c *client) readTransportInfo(conn net.Conn) {
-	if tc, ok := conn.(TransportConn); ok {
-		ti := tc.TransportInfo()
-		c.info.CertSubject, c.info.CertSANs, c.info.CertFingerprint = ti.CertSubject, ti.CertSANs, ti.CertFingerprint
+// readTransportInfo copies what conn's transport knows into c.info and
+// returns the rest, which only the CONNECT exchange needs.
+func (c *client) readTransportInfo(conn net.Conn) TransportInfo {
+	tc, ok := conn.(TransportConn)
+	if !ok {
+		return TransportInfo{}
 	}
+	ti := tc.TransportInfo()
+	c.info.CertSubject, c.info.CertSANs, c.info.CertFingerprint = ti.CertSubject, ti.CertSANs, ti.CertFingerprint
+	return ti
 }

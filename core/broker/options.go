@@ -27,6 +27,10 @@ type Options struct {
 	// binary reads allow_anonymous itself: unset, its default depends on the
 	// listeners (loopback only), which the broker does not know.
 	AllowAnonymous bool `yaml:"-"`
+	// Listeners are the rules of each named listener (admission.go); a
+	// listener not named here follows AllowAnonymous and has no connection
+	// limit of its own. The binary fills it from its listeners section.
+	Listeners map[string]ListenerPolicy `yaml:"-"`
 	// SessionOwnerMismatch is what a client gets that connects with the client
 	// id of a session another identity owns (decision 0011): refused (the
 	// default) or a fresh session in place of the other's offline one.
@@ -50,20 +54,24 @@ type Options struct {
 // Limits bound what one client may cost the broker. Zero means the default;
 // the `yaml` tags are the keys of plume.yaml's limits section.
 type Limits struct {
-	MaxPacketSize        uint32        `yaml:"max_packet_size"`        // bytes, both ways; 0 = default
-	MaxTopicLength       int           `yaml:"max_topic_length"`       // bytes
-	MaxTopicLevels       int           `yaml:"max_topic_levels"`       // levels
-	MaxSubscriptions     int           `yaml:"max_subscriptions"`      // per client
-	MaxInflight          uint16        `yaml:"max_inflight"`           // outbound QoS 1/2 window per client (and our Receive Maximum)
-	MaxQueued            int           `yaml:"max_queued"`             // messages queued per session while offline or backed up
-	MaxWriteBuffer       int           `yaml:"max_write_buffer"`       // bytes pending on a connection before QoS 0 is shed
-	MaxKeepAlive         uint16        `yaml:"max_keep_alive"`         // seconds; a larger client keep-alive is lowered (5.0 Server Keep Alive)
-	MaxSessionExpiry     uint32        `yaml:"max_session_expiry"`     // seconds; caps the client's Session Expiry Interval
-	TopicAliasMaximum    uint16        `yaml:"topic_alias_maximum"`    // inbound aliases we accept per connection
-	OutboundTopicAliases bool          `yaml:"outbound_topic_aliases"` // assign topic aliases on messages we send
-	MaxClientIDLength    int           `yaml:"max_client_id_length"`   // bytes
-	ConnectTimeout       time.Duration `yaml:"connect_timeout"`        // to receive CONNECT after the TCP accept
-	WriteTimeout         time.Duration `yaml:"write_timeout"`          // a write that takes longer closes the connection
+	MaxPacketSize        uint32 `yaml:"max_packet_size"`        // bytes, both ways; 0 = default
+	MaxTopicLength       int    `yaml:"max_topic_length"`       // bytes
+	MaxTopicLevels       int    `yaml:"max_topic_levels"`       // levels
+	MaxSubscriptions     int    `yaml:"max_subscriptions"`      // per client
+	MaxInflight          uint16 `yaml:"max_inflight"`           // outbound QoS 1/2 window per client (and our Receive Maximum)
+	MaxQueued            int    `yaml:"max_queued"`             // messages queued per session while offline or backed up
+	MaxWriteBuffer       int    `yaml:"max_write_buffer"`       // bytes pending on a connection before QoS 0 is shed
+	MaxKeepAlive         uint16 `yaml:"max_keep_alive"`         // seconds; a larger client keep-alive is lowered (5.0 Server Keep Alive)
+	MaxSessionExpiry     uint32 `yaml:"max_session_expiry"`     // seconds; caps the client's Session Expiry Interval
+	TopicAliasMaximum    uint16 `yaml:"topic_alias_maximum"`    // inbound aliases we accept per connection
+	OutboundTopicAliases bool   `yaml:"outbound_topic_aliases"` // assign topic aliases on messages we send
+	MaxClientIDLength    int    `yaml:"max_client_id_length"`   // bytes
+	// MaxConnections bounds the connections open at once, broker-wide, all
+	// listeners together (0 = no limit); admission.go says what a client
+	// over it gets.
+	MaxConnections int           `yaml:"max_connections"`
+	ConnectTimeout time.Duration `yaml:"connect_timeout"` // to receive CONNECT after the TCP accept
+	WriteTimeout   time.Duration `yaml:"write_timeout"`   // a write that takes longer closes the connection
 	// MaxConnectSize bounds the CONNECT (and AUTH) packets of a client not yet
 	// authenticated: a stranger cannot make the broker hold more than this.
 	MaxConnectSize uint32 `yaml:"max_connect_size"`
@@ -177,6 +185,8 @@ func (l *Limits) Validate() error {
 		return setting.Errorf("packet_read_timeout", useZero)
 	case l.MaxPartialPacketBytes < 0:
 		return setting.Errorf("max_partial_packet_bytes", useZero)
+	case l.MaxConnections < 0:
+		return setting.Errorf("max_connections", "must not be negative (use 0 for no limit)")
 	case l.MaxQoS != nil && *l.MaxQoS > 2:
 		return setting.Errorf("max_qos", "%d is not a QoS (0, 1 or 2)", *l.MaxQoS)
 	case l.MaxQueuedBytes > 0 && l.MaxQueuedBytesTotal > 0 && l.MaxQueuedBytesTotal < l.MaxQueuedBytes:

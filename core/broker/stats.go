@@ -4,18 +4,22 @@ import "sync/atomic"
 
 // stats are the broker's counters, published on $SYS and by Stats.
 type stats struct {
-	connected   atomic.Int64 // clients past CONNACK and not yet detached
-	connects    atomic.Uint64
-	refused     atomic.Uint64
-	authDenied  atomic.Uint64
-	authzDenied atomic.Uint64
-	packetsIn   atomic.Uint64
-	msgsIn      atomic.Uint64
-	msgsOut     atomic.Uint64
-	bytesIn     atomic.Uint64
-	bytesOut    atomic.Uint64
-	dropped     atomic.Uint64
-	willsSent   atomic.Uint64
+	connected atomic.Int64 // clients past CONNACK and not yet detached
+	connects  atomic.Uint64
+	refused   atomic.Uint64
+	// Refusals before CONNECT (admission.go): see Stats.RefusedLimit and
+	// Stats.TransportRefused.
+	refusedLimit     atomic.Uint64
+	transportRefused atomic.Uint64
+	authDenied       atomic.Uint64
+	authzDenied      atomic.Uint64
+	packetsIn        atomic.Uint64
+	msgsIn           atomic.Uint64
+	msgsOut          atomic.Uint64
+	bytesIn          atomic.Uint64
+	bytesOut         atomic.Uint64
+	dropped          atomic.Uint64
+	willsSent        atomic.Uint64
 
 	// Drops by cause (queues.go); dropped counts them all, and more.
 	droppedQueueFull  atomic.Uint64
@@ -50,6 +54,15 @@ type Stats struct {
 	// whose session belongs to another identity. A connection closed
 	// without a CONNACK (no CONNECT, or one too large) is not counted.
 	Refused uint64
+	// RefusedLimit counts connections refused for a connection limit
+	// (Limits.MaxConnections, a listener's MaxConnections): answered CONNACK
+	// 0x97 Quota exceeded, or closed unread when far over it. Those answered
+	// are counted in Refused as well.
+	RefusedLimit uint64
+	// TransportRefused counts connections their transport refused before MQTT
+	// began: a failed TLS handshake (an unknown, expired or missing client
+	// certificate), a missing or malformed PROXY protocol header.
+	TransportRefused uint64
 	// AuthDenied counts authentications an authenticate hook denied, at
 	// CONNECT and at re-authentication (AUTH).
 	AuthDenied uint64
@@ -130,6 +143,8 @@ func (b *Broker) Stats() Stats {
 		ClientsConnected: int(b.stats.connected.Load()),
 		Connects:         b.stats.connects.Load(),
 		Refused:          b.stats.refused.Load(),
+		RefusedLimit:     b.stats.refusedLimit.Load(),
+		TransportRefused: b.stats.transportRefused.Load(),
 		AuthDenied:       b.stats.authDenied.Load(),
 		AuthzDenied:      b.stats.authzDenied.Load(),
 		MessagesIn:       b.stats.msgsIn.Load(),

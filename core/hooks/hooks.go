@@ -75,8 +75,9 @@ type Client struct {
 	Listener        string
 	CertSubject     string // TLS client-certificate subject, "" without one
 	// CertSANs and CertFingerprint (SHA-256 of the DER, lower-case hex) come
-	// from the same verified certificate. Go hooks see them; the Wasm ABI
-	// has no field for them yet, so plugins do not.
+	// from the same verified certificate. Each SAN is "KIND:name", KIND one
+	// of DNS, IP, email, URI, as openssl prints them ("DNS:meter-7.example",
+	// "URI:spiffe://fleet/meter-7"); plugins get them as ABI fields 16, 17.
 	CertSANs        []string
 	CertFingerprint string
 	UserProperties  []packets.UserProperty

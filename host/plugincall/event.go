@@ -40,6 +40,8 @@ type EventClient struct {
 	RemoteAddr      string            `json:"remote_addr,omitempty"`
 	Listener        string            `json:"listener,omitempty"`
 	CertSubject     string            `json:"cert_subject,omitempty"`
+	CertSANs        []string          `json:"cert_sans,omitempty"` // "DNS:name", "IP:addr", "email:…", "URI:…"
+	CertFingerprint string            `json:"cert_fingerprint,omitempty"`
 	UserProps       map[string]string `json:"user_properties,omitempty"`
 	Attributes      map[string]string `json:"attributes,omitempty"`
 }
@@ -58,7 +60,8 @@ func ParseEvent(b []byte) (Event, error) {
 func (c EventClient) client() *hooks.Client {
 	hc := &hooks.Client{
 		ID: c.ID, Username: c.Username, ProtocolVersion: c.ProtocolVersion, RemoteAddr: c.RemoteAddr,
-		Listener: c.Listener, CertSubject: c.CertSubject, Attributes: c.Attributes,
+		Listener: c.Listener, CertSubject: c.CertSubject, CertSANs: c.CertSANs, CertFingerprint: c.CertFingerprint,
+		Attributes:     c.Attributes,
 		UserProperties: props(c.UserProps),
 	}
 	if hc.ProtocolVersion == 0 {

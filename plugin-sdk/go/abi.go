@@ -7,24 +7,26 @@ const ABIVersion = 1
 
 // Field identifiers of event_get and result_set (ABI.md, "Fields").
 const (
-	fieldHeader       = 0
-	fieldClientID     = 1
-	fieldUsername     = 2
-	fieldPassword     = 3
-	fieldRemoteAddr   = 4
-	fieldListener     = 5
-	fieldCertSubject  = 6
-	fieldConnectProps = 7
-	fieldAttributes   = 8
-	fieldTopic        = 9
-	fieldPayload      = 10
-	fieldAuthMethod   = 11
-	fieldAuthData     = 12
-	fieldContentType  = 13
-	fieldUserProps    = 14
-	fieldPrincipal    = 15 // added within v1 (ABI.md section 11)
-	fieldError        = 32
-	fieldReasonString = 33
+	fieldHeader          = 0
+	fieldClientID        = 1
+	fieldUsername        = 2
+	fieldPassword        = 3
+	fieldRemoteAddr      = 4
+	fieldListener        = 5
+	fieldCertSubject     = 6
+	fieldConnectProps    = 7
+	fieldAttributes      = 8
+	fieldTopic           = 9
+	fieldPayload         = 10
+	fieldAuthMethod      = 11
+	fieldAuthData        = 12
+	fieldContentType     = 13
+	fieldUserProps       = 14
+	fieldPrincipal       = 15 // added within v1 (ABI.md section 11)
+	fieldCertSANs        = 16 // added within v1
+	fieldCertFingerprint = 17 // added within v1
+	fieldError           = 32
+	fieldReasonString    = 33
 )
 
 // Host-function status codes (ABI.md, "Status codes").

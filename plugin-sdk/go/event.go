@@ -104,6 +104,18 @@ func (c Client) Listener() string { return fieldString(fieldListener) }
 // CertSubject is the subject of the client's TLS certificate, "" without one.
 func (c Client) CertSubject() string { return fieldString(fieldCertSubject) }
 
+// CertSANs are the subject alternative names of the client's verified TLS
+// certificate: Key is the kind (DNS, IP, email, URI), Value the name. Empty
+// without a certificate, and from a host older than the field.
+func (c Client) CertSANs() []Pair {
+	b, _ := pullField(fieldCertSANs)
+	return decodePairs(b)
+}
+
+// CertFingerprint is the SHA-256 of the client's verified TLS certificate
+// (DER), in lower-case hex; "" without one.
+func (c Client) CertFingerprint() string { return fieldString(fieldCertFingerprint) }
+
 // Principal is the identity the client authenticated as, which owns its
 // session: the principal an authenticate plugin named (WithPrincipal), else
 // the username it allowed. ok is false for an anonymous client, and in

@@ -16,6 +16,8 @@ pub const FIELD_AUTH_DATA: u32 = 12;
 pub const FIELD_CONTENT_TYPE: u32 = 13;
 pub const FIELD_USER_PROPS: u32 = 14;
 pub const FIELD_PRINCIPAL: u32 = 15;
+pub const FIELD_CERT_SANS: u32 = 16;
+pub const FIELD_CERT_FINGERPRINT: u32 = 17;
 pub const FIELD_ERROR: u32 = 32;
 pub const FIELD_REASON_STRING: u32 = 33;
 
@@ -148,7 +150,7 @@ static mut PAYLOAD_DECLARED: bool = false;
 pub fn payload_in(n: u32) -> Vec<u8> {
     let n = (n as usize).min(PAYLOAD_BUF_SIZE);
     let mut v = Vec::with_capacity(n + n / 4 + 64);
-    unsafe { v.extend_from_slice(&(*core::ptr::addr_of!(PAYLOAD_BUF))[..n]) };
+    unsafe { v.extend_from_slice(&(&*core::ptr::addr_of!(PAYLOAD_BUF))[..n]) };
     v
 }
 
@@ -160,7 +162,7 @@ pub fn payload_out(p: &[u8]) -> Option<i64> {
         if !PAYLOAD_DECLARED || p.len() > PAYLOAD_BUF_SIZE {
             return None;
         }
-        (*core::ptr::addr_of_mut!(PAYLOAD_BUF))[..p.len()].copy_from_slice(p);
+        (&mut *core::ptr::addr_of_mut!(PAYLOAD_BUF))[..p.len()].copy_from_slice(p);
     }
     Some(TRANSFORM_PAYLOAD_IN_BUFFER | p.len() as i64)
 }

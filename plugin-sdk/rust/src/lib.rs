@@ -199,6 +199,15 @@ impl Client {
     pub fn cert_subject(&self) -> Option<String> {
         string(abi::field(abi::FIELD_CERT_SUBJECT))
     }
+    /// The subject alternative names of the verified TLS client
+    /// certificate, as (kind, name): kind is DNS, IP, email or URI.
+    pub fn cert_sans(&self) -> Vec<(String, String)> {
+        abi::field(abi::FIELD_CERT_SANS).and_then(|b| abi::decode_pairs(&b)).unwrap_or_default()
+    }
+    /// The SHA-256 of the verified TLS client certificate (DER), lower-case hex.
+    pub fn cert_fingerprint(&self) -> Option<String> {
+        string(abi::field(abi::FIELD_CERT_FINGERPRINT))
+    }
     /// The identity the client authenticated as, which owns its session;
     /// `None` for an anonymous client (and in authenticate until allowed).
     pub fn principal(&self) -> Option<String> {

@@ -37,7 +37,7 @@ func init() {
 		d := plume.Allow().
 			WithAttribute("role", "user").
 			WithAttribute("seen", strings.Join([]string{
-				c.ID(), c.RemoteAddr(), c.Listener(), c.CertSubject(),
+				c.ID(), c.RemoteAddr(), c.Listener(), c.CertSubject(), pairs(c.CertSANs()), c.CertFingerprint(),
 				strconv.Itoa(int(c.ProtocolVersion())), pairs(c.UserProperties()),
 			}, "|"))
 		if c.Username() == "alias" {
