@@ -5,7 +5,7 @@ CORE      := ./core/...
 BIN       := bin/plume
 STATICCHECK := $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin/staticcheck)
 
-.PHONY: churn-long churn-mosquitto crash crash-long build run test test-unit test-race test-wasmtime conformance conformance-plume conformance-mosquitto conformance-report check fmt vet lint bench fuzz bench-compare bench-recovery tools
+.PHONY: churn-long churn-mosquitto crash crash-long build run test test-unit test-race test-wasmtime conformance conformance-plume conformance-transports conformance-mosquitto conformance-report check fmt vet lint bench fuzz bench-compare bench-recovery tools
 
 build: ## the broker binary
 	$(GO) build -o $(BIN) ./cmd/plume
@@ -15,7 +15,7 @@ run: build ## start the broker with the embedded default (127.0.0.1:1883)
 
 # Mosquitto first: its run prints its documented deviations as failures, and
 # the last lines of a test run should be Plume's own results.
-test: conformance-mosquitto churn-mosquitto test-unit test-race test-wasmtime conformance-plume ## everything CI runs
+test: conformance-mosquitto churn-mosquitto test-unit test-race test-wasmtime conformance-plume conformance-transports ## everything CI runs
 
 test-unit:
 	$(GO) test -count=1 $(PKGS)
@@ -37,11 +37,16 @@ test-wasmtime: ## the plugin host on both engines, with the race detector
 
 # The conformance suite and the interop matrix (real clients) against a running
 # Plume binary, and against Debian's Mosquitto with its known deviations.
-conformance: conformance-plume conformance-mosquitto
+conformance: conformance-plume conformance-transports conformance-mosquitto
 
 conformance-plume:
 	bash scripts/with-plume.sh --config conformance/plume.yaml -- \
 	  sh -c '$(GO) test -count=1 ./conformance/... -broker tcp://$$PLUME_ADDR -sends-topic-aliases'
+
+# The suite again over tls://, ws:// and wss:// (a throwaway CA made with
+# openssl), one run each: about 5 s a run, as over TCP.
+conformance-transports:
+	bash scripts/conformance-transports.sh
 
 conformance-mosquitto:
 	bash conformance/mosquitto.sh

@@ -123,7 +123,7 @@ func (t *T) noteViolations(p *wire.Packet) {
 func (t *T) Dial() *Client {
 	ctx, cancel := context.WithDeadline(t.ctx, t.deadline)
 	defer cancel()
-	c, err := wire.Dial(ctx, t.o.Broker, t.V)
+	c, err := t.o.dial(ctx, t.V)
 	if err != nil {
 		t.Fatalf("dial %s: %v", t.o.Broker, err)
 	}
@@ -191,7 +191,7 @@ func (t *T) Check(cond bool, format string, a ...any) {
 func (t *T) ClearRetained(topic string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	c, err := wire.Dial(ctx, t.o.Broker, t.V)
+	c, err := t.o.dial(ctx, t.V)
 	if err != nil {
 		return
 	}
@@ -219,7 +219,7 @@ func (t *T) RetainedTopic(s string) string {
 func (t *T) EndSession(clientID string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	c, err := wire.Dial(ctx, t.o.Broker, t.V)
+	c, err := t.o.dial(ctx, t.V)
 	if err != nil {
 		return
 	}

@@ -12,10 +12,13 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/plumemq/plume/conformance/wire"
 )
 
 const usage = `usage:
   conformance --broker tcp://HOST:PORT [--version 3|5] [--only PATTERN] [flags]
+      (or tls://HOST:PORT, ws://HOST:PORT/PATH, wss://HOST:PORT/PATH; --cafile for a private CA)
       check a broker; one line per statement, then "N passed, N failed, N skipped"
   conformance report [--out FILE] NAME=RESULTS.json[,MORE.json] ...
       merge --json outputs into the markdown report, one column per NAME
@@ -48,7 +51,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("conformance", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
-	broker := fs.String("broker", "", "broker address, tcp://HOST:PORT (required)")
+	broker := fs.String("broker", "", "broker address: tcp://, tls://, ws:// or wss://HOST:PORT, ws and wss with a path (default /mqtt) (required)")
+	caFile := fs.String("cafile", "", "PEM CA certificates to verify a tls:// or wss:// broker with, instead of the system's roots")
 	version := fs.String("version", "", "3 (3.1.1) or 5; both when empty")
 	only := fs.String("only", "", "regular expression on statement id or test name")
 	timeout := fs.Duration("timeout", 5*time.Second, "deadline of each test")
@@ -72,6 +76,14 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	o := Options{Broker: *broker, Only: *only, Timeout: *timeout, Parallel: *parallel,
 		DeniedTopic: *denied, ServerKeepAlive: *keepAlive, SendsTopicAliases: *aliases,
 		RefusedClientID: *refusedID, RefusedUsername: *refusedUser, Username: *user, Password: *pass}
+	if *caFile != "" {
+		conf, err := wire.LoadCA(*caFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "--cafile: %v\n", err)
+			return 2
+		}
+		o.TLS = conf
+	}
 	switch *version {
 	case "":
 	case "3", "4", "3.1.1":

@@ -6,19 +6,22 @@ package conformance
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"regexp"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/plumemq/plume/conformance/wire"
 )
 
 // Options configures a run. Broker-specific set-ups that the specification
 // leaves open are given here and never guessed; a test whose set-up is
 // unknown is skipped with the reason.
 type Options struct {
-	Broker   string        // tcp://host:port
+	Broker   string        // tcp://, tls://, ws:// or wss://host:port (wire.Dialer)
 	Versions []byte        // 4 (3.1.1) and/or 5; empty means both
 	Only     string        // regular expression on statement id or test name
 	Timeout  time.Duration // per test deadline; 0 means 5 s
@@ -44,6 +47,14 @@ type Options struct {
 	// Username and Password are sent on every CONNECT when set.
 	Username string
 	Password string
+	// TLS configures tls:// and wss:// brokers; nil trusts the system's
+	// roots (wire.LoadCA reads a CA file).
+	TLS *tls.Config
+}
+
+// dial opens a raw connection to the broker.
+func (o *Options) dial(ctx context.Context, version byte) (*wire.Conn, error) {
+	return wire.Dialer{TLS: o.TLS}.Dial(ctx, o.Broker, version)
 }
 
 func (o *Options) defaults() {

@@ -21,7 +21,7 @@ type Config struct {
 	// address from it (proxy.go).
 	ProxyProtocol bool `yaml:"proxy_protocol"`
 
-	// TLS (type tls only; tls.go). Relative paths are the caller's to
+	// TLS (types tls and wss; tls.go). Relative paths are the caller's to
 	// resolve: cmd/plume takes them from the config file's folder.
 
 	// CertFile and KeyFile are the server's PEM certificate (chain) and key.
@@ -50,6 +50,12 @@ type Config struct {
 	// name the client's username and identity, as Mosquitto's option of the
 	// same name: a device authenticates by its certificate alone.
 	UseIdentityAsUsername bool `yaml:"use_identity_as_username"`
+
+	// WebSocket (types ws and wss; ws.go).
+
+	// Path is the URL path upgraded to MQTT; "" means /mqtt. Other paths
+	// answer 404.
+	Path string `yaml:"path"`
 }
 
 // kind is a listener type: its name in the config and its constructor.
@@ -69,6 +75,8 @@ var kinds = []kind{
 		return t
 	}},
 	{"tls", func(c Config) Listener { return NewTLS(c) }},
+	{"ws", NewWS},
+	{"wss", NewWS},
 }
 
 // Types lists the listener types, in registry order.
@@ -99,11 +107,31 @@ func (c *Config) Validate() error {
 	if c.MaxConnections < 0 {
 		return setting.Errorf("max_connections", "must not be negative (use 0 for no limit)")
 	}
+	if err := c.validateWS(); err != nil {
+		return err
+	}
 	if err := c.validateTLS(); err != nil {
 		return err
 	}
 	if c.UseIdentityAsUsername && c.ClientAuth != "request" && c.ClientAuth != "require" {
-		return setting.Errorf("use_identity_as_username", "needs verified client certificates: a TLS listener with client_ca_file (client_auth request or require)")
+		return setting.Errorf("use_identity_as_username", "needs verified client certificates: a TLS or WSS listener with client_ca_file (client_auth request or require)")
+	}
+	return nil
+}
+
+// validateWS checks the WebSocket keys and fills their defaults.
+func (c *Config) validateWS() error {
+	if c.Type != "ws" && c.Type != "wss" {
+		if c.Path != "" {
+			return setting.Errorf("path", "only for types ws and wss (this listener is %s)", c.Type)
+		}
+		return nil
+	}
+	switch {
+	case c.Path == "":
+		c.Path = DefaultWSPath
+	case !strings.HasPrefix(c.Path, "/"):
+		return setting.Errorf("path", "%q must start with /", c.Path)
 	}
 	return nil
 }
@@ -111,20 +139,20 @@ func (c *Config) Validate() error {
 // validateTLS checks the TLS keys and fills their defaults. The files
 // themselves are read by Listen, which names the one at fault.
 func (c *Config) validateTLS() error {
-	if c.Type != "tls" {
+	if c.Type != "tls" && c.Type != "wss" {
 		for _, kv := range [][2]string{{"cert_file", c.CertFile}, {"key_file", c.KeyFile},
 			{"client_ca_file", c.ClientCAFile}, {"client_auth", c.ClientAuth}, {"min_version", c.MinVersion}} {
 			if kv[1] != "" {
-				return setting.Errorf(kv[0], "only for type tls (this listener is %s)", c.Type)
+				return setting.Errorf(kv[0], "only for types tls and wss (this listener is %s)", c.Type)
 			}
 		}
 		return nil
 	}
 	switch {
 	case c.CertFile == "":
-		return setting.Errorf("cert_file", "required for type tls")
+		return setting.Errorf("cert_file", "required for type %s", c.Type)
 	case c.KeyFile == "":
-		return setting.Errorf("key_file", "required for type tls")
+		return setting.Errorf("key_file", "required for type %s", c.Type)
 	}
 	switch c.ClientAuth {
 	case "":

@@ -20,14 +20,16 @@ import (
 //   - The PROXY protocol wraps it too: its conns answer RemoteAddr with the
 //     address the proxy reports, which is all the broker reads.
 //   - WebSocket has no net.Listener to accept from: its Serve runs an HTTP
-//     server and hands each upgraded connection to Conns.ServeConn.
+//     server and hands each upgraded connection to Conns.ServeConn, and
+//     gives Conns.Serve a listener that accepts nothing but whose closing
+//     (at shutdown) stops the HTTP server (ws.go).
 //   - What a transport learns that the MQTT stream does not carry (a verified
 //     client certificate) travels on the conn itself: a conn implementing
 //     broker.TransportConn has it read into hooks.Client before CONNECT.
 type Listener interface {
 	// Name is the listener's name from the config, as hooks and logs see it.
 	Name() string
-	// Protocol is the listener's type: "tcp".
+	// Protocol is the listener's type: "tcp", "tls", "ws" or "wss".
 	Protocol() string
 	// Address is the bound address once Listen has succeeded (port 0
 	// resolved), else the configured one.

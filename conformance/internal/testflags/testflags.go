@@ -7,7 +7,8 @@ import "flag"
 
 // The flags; see conformance.Options for their meaning.
 var (
-	Broker            = flag.String("broker", "", "broker to check, tcp://host:port (the network tests are skipped without it)")
+	Broker            = flag.String("broker", "", "broker to check, tcp://, tls://, ws:// or wss://host:port (the network tests are skipped without it)")
+	CAFile            = flag.String("cafile", "", "PEM CA certificates to verify a tls:// or wss:// broker with")
 	DeniedTopic       = flag.String("denied-topic", "", "a topic the broker refuses to let clients publish to")
 	Version           = flag.String("version", "", "3 or 5: run one protocol version only")
 	Only              = flag.String("only", "", "regular expression on statement id or test name")
