@@ -43,7 +43,7 @@ func TestErrorsNameTheKeyPathAndLine(t *testing.T) {
 		{"bad min_version", "listeners:\n  - type: tls\n    address: :8883\n    cert_file: c.pem\n    key_file: k.pem\n    min_version: 1.1\n",
 			`line 6: listeners[0].min_version: "1.1" is not one of 1.2, 1.3`},
 		{"tls key on a tcp listener", "listeners:\n  - address: :1883\n    cert_file: c.pem\n",
-			"line 3: listeners[0].cert_file: only for type tls (this listener is tcp)"},
+			"line 3: listeners[0].cert_file: only for types tls and wss (this listener is tcp)"},
 		{"unknown store mode", "store:\n  path: data\n  mode: fast\n",
 			`line 3: store.mode: "fast" is not sync or async`},
 		{"store without a path", "log: {level: info}\nstore:\n  mode: async\n",
