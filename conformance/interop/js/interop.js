@@ -28,20 +28,31 @@ if (cmd.will) opts.will = { topic: cmd.will.topic, payload: Buffer.from(cmd.will
 
 const client = mqtt.connect(cmd.url, opts);
 client.on('error', fail);
-let received = 0;
+let received = 0, ready = false, ending = false;
+// finish disconnects once count messages came and READY was said (a retained
+// message may come before the subscribe callback runs). Not from within the
+// message handler: MQTT.js acknowledges a message after its handlers return,
+// so a DISCONNECT sent there goes before the PUBACK, and the broker, closing
+// the connection on DISCONNECT, makes the PUBACK's write fail (over ws: EPIPE).
+const finish = () => {
+  if (ending || !ready || !cmd.count || received < cmd.count) return;
+  ending = true;
+  setImmediate(() => client.end(false, () => { say('DONE'); process.exit(0); }));
+};
+const sayReady = () => { say('READY'); ready = true; finish(); };
 client.on('message', (topic, payload, packet) => {
   say({ topic, qos: packet.qos, retain: !!packet.retain, payload: payload.toString() });
   received++;
-  if (cmd.count && received >= cmd.count) client.end(false, () => { say('DONE'); process.exit(0); });
+  finish();
 });
 client.once('connect', (connack) => {
   switch (cmd.op) {
     case 'sub':
-      if (cmd.subscribe === false) { say('READY'); return; }
+      if (cmd.subscribe === false) { sayReady(); return; }
       client.subscribe(cmd.topic, { qos: cmd.qos }, (err, granted) => {
         if (err) return fail(err);
         if (!granted.length || granted[0].qos >= 0x80) return fail('subscription refused: ' + JSON.stringify(granted));
-        say('READY');
+        sayReady();
         if (cmd.exitAfterSubscribe) client.end(false, () => { say('DONE'); process.exit(0); });
       });
       break;
