@@ -17,7 +17,7 @@ const opts = {
   clientId: cmd.clientId,
   clean: cmd.clean !== false,
   reconnectPeriod: 0,
-  connectTimeout: 5000,
+  connectTimeout: cmd.timeoutMs || 10000,
 };
 // MQTT.js hands these to the ws package's TLS connection, which verifies the
 // broker's certificate (Node's default; the Go test checks that a broker the
