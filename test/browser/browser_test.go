@@ -94,7 +94,14 @@ func TestBrowserOverWebSocket(t *testing.T) {
 		t.Fatalf("Go subscriber got %s %q at QoS %d, want %s %q at QoS 1", p.Topic, p.Payload, p.QoS, topics.out, "browser to Go")
 	}
 
-	st = awaitPage(t, ctx, "two messages", "window.state.messages.length >= 2")
+	// Both messages in, and both publish flows finished: the page's client
+	// had the PUBACK and the PUBCOMP.
+	st = awaitPage(t, ctx, "two messages and two acknowledged publishes",
+		"window.state.messages.length >= 2 && window.state.published.length >= 2")
+	pub := slices.Sorted(slices.Values(st.Published))
+	if !slices.Equal(pub, []string{topics.self, topics.out}) {
+		t.Fatalf("page's acknowledged publishes %v, want %s and %s", pub, topics.self, topics.out)
+	}
 	got := slices.Clone(st.Messages)
 	slices.SortFunc(got, func(a, b pageMessage) int { return strings.Compare(a.Topic, b.Topic) })
 	want := []pageMessage{
