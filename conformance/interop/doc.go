@@ -6,5 +6,7 @@
 //
 //	go test ./conformance/interop -broker tcp://HOST:PORT
 //
-// Without -broker the tests are skipped.
+// Without -broker the tests are skipped. MQTT.js runs the scenarios again
+// over the broker's WebSocket listeners that -broker-ws, -broker-wss and
+// -broker-wss-mtls name (with -ca-file, -client-cert and -client-key).
 package interop

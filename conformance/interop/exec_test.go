@@ -2,15 +2,11 @@ package interop
 
 import (
 	"bufio"
-	"encoding/json"
-	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -20,7 +16,8 @@ type proc struct {
 	cmd     *exec.Cmd
 	lines   chan string
 	done    chan struct{}
-	skipped []string // lines waitFor read past; a message may come before READY or SUBACK
+	skipped []string         // lines waitFor read past; a message may come before READY or SUBACK
+	stderr  *strings.Builder // complete once done is closed
 }
 
 func start(t *testing.T, name string, args ...string) *proc {
@@ -30,12 +27,12 @@ func start(t *testing.T, name string, args ...string) *proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	stderr := new(strings.Builder)
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
-	p := &proc{cmd: cmd, lines: make(chan string, 256), done: make(chan struct{})}
+	p := &proc{cmd: cmd, lines: make(chan string, 256), done: make(chan struct{}), stderr: stderr}
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
@@ -190,81 +187,4 @@ func (m mosquittoClients) withWill(t *testing.T, v byte, will msg) func() {
 	p := start(t, "stdbuf", append([]string{"-oL", "mosquitto_sub"}, args...)...)
 	p.waitFor(t, "SUBACK", func(l string) bool { return strings.Contains(l, "received SUBACK") })
 	return p.kill // SIGKILL: no DISCONNECT, the broker sees the connection drop
-}
-
-// mqttJS is the npm package mqtt (MQTT.js) on Node, driven by js/interop.js.
-type mqttJS struct{}
-
-func (mqttJS) name() string     { return "MQTT.js" }
-func (mqttJS) versions() []byte { return []byte{4, 5} }
-
-var npmOnce sync.Once
-var npmErr error
-
-// script returns the path of interop.js, installing its pinned dependencies
-// (npm ci, from package-lock.json) on first use.
-func (mqttJS) script(t *testing.T) string {
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Skip("node not installed")
-	}
-	dir, _ := filepath.Abs("js")
-	npmOnce.Do(func() {
-		if _, err := os.Stat(filepath.Join(dir, "node_modules", "mqtt")); err == nil {
-			return
-		}
-		cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
-		cmd.Dir = dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			npmErr = fmt.Errorf("npm ci: %v: %s", err, out)
-		}
-	})
-	if npmErr != nil {
-		t.Fatal(npmErr)
-	}
-	return filepath.Join(dir, "interop.js")
-}
-
-func (j mqttJS) run(t *testing.T, cmd map[string]any) *proc {
-	script := j.script(t)
-	cmd["url"] = "mqtt://" + strings.TrimPrefix(broker(t), "tcp://")
-	b, _ := json.Marshal(cmd)
-	return start(t, "node", script, string(b))
-}
-
-func (j mqttJS) subscribe(t *testing.T, v byte, s subSpec) (<-chan msg, func()) {
-	cmd := map[string]any{"op": "sub", "version": v, "clientId": s.ClientID, "clean": s.Clean, "topic": s.Topic,
-		"qos": s.QoS, "subscribe": s.Subscribe, "count": s.Count, "exitAfterSubscribe": s.Detach}
-	if !s.Clean {
-		cmd["sessionExpiry"] = 300
-	}
-	p := j.run(t, cmd)
-	p.waitFor(t, "READY", func(l string) bool { return l == "READY" })
-	if s.Detach {
-		p.waitFor(t, "DONE", func(l string) bool { return l == "DONE" })
-		return nil, func() {}
-	}
-	ch := make(chan msg, 64)
-	go func() {
-		defer close(ch)
-		for l := range p.rest() {
-			var m msg
-			if strings.HasPrefix(l, "{") && json.Unmarshal([]byte(l), &m) == nil {
-				ch <- m
-			}
-		}
-	}()
-	return ch, p.kill
-}
-
-func (j mqttJS) publish(t *testing.T, v byte, m msg) {
-	p := j.run(t, map[string]any{"op": "pub", "version": v, "clientId": "pub" + tag(), "topic": m.Topic,
-		"payload": m.Payload, "qos": m.QoS, "retain": m.Retain})
-	p.waitFor(t, "DONE", func(l string) bool { return l == "DONE" })
-}
-
-func (j mqttJS) withWill(t *testing.T, v byte, will msg) func() {
-	p := j.run(t, map[string]any{"op": "will", "version": v, "clientId": "will" + tag(),
-		"will": map[string]any{"topic": will.Topic, "payload": will.Payload, "qos": will.QoS, "retain": will.Retain}})
-	p.waitFor(t, "READY", func(l string) bool { return l == "READY" })
-	return p.kill
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -191,10 +192,18 @@ func clearRetained(t *testing.T, v byte, topic string) {
 func TestInterop(t *testing.T) {
 	broker(t)
 	peers := []peer{mosquittoClients{}, pahoGolang{}, pahoMQTTGolang{}, mqttJS{}}
-	for _, p := range peers {
+	// MQTT.js again over each WebSocket listener given (-broker-ws and the
+	// rest): the scenarios, whose reference client stays on TCP, so every
+	// message crosses from one transport to the other. Not in the pairs:
+	// they would only repeat that crossing.
+	webSockets := []peer{mqttJS{via: "ws"}, mqttJS{via: "wss"}, mqttJS{via: "wss+mTLS"}}
+	for _, p := range slices.Concat(peers, webSockets) {
 		for _, v := range p.versions() {
 			t.Run(fmt.Sprintf("%s/%s", p.name(), versionName(v)), func(t *testing.T) {
 				t.Parallel()
+				if j, ok := p.(mqttJS); ok {
+					j.target(t) // skips a transport whose listener no flag names
+				}
 				for _, sc := range scenarios {
 					t.Run(sc.name, func(t *testing.T) { sc.run(t, p, v) })
 				}
