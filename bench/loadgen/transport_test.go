@@ -181,3 +181,38 @@ func TestUnknownSchemeIsRefused(t *testing.T) {
 		t.Fatalf("dialBroker(quic://…) = %v", err)
 	}
 }
+
+// The TLS row is Plume over TLS against the peers over TLS (not over TCP),
+// and against Plume over TCP in the same scenario.
+func TestTransportRowsCompareLikeWithLike(t *testing.T) {
+	if got := peerOf("plume-tls", "mosquitto"); got != "mosquitto-tls" {
+		t.Errorf("peerOf(plume-tls, mosquitto) = %q", got)
+	}
+	if got := peerOf("plume-mtls", "mochi"); got != "mochi-mtls" {
+		t.Errorf("peerOf(plume-mtls, mochi) = %q", got)
+	}
+	results := []Result{
+		{Broker: subject, Scenario: "pairs", MsgsPerSec: 1000},
+		{Broker: "plume-tls", Scenario: "pairs", MsgsPerSec: 600},
+		{Broker: subject, Scenario: "idle", RSSPerConnKiB: 3},
+		{Broker: "plume-tls", Scenario: "idle", RSSPerConnKiB: 30},
+	}
+	find := func(sc, broker string) *Result {
+		for i := range results {
+			if results[i].Scenario == sc && results[i].Broker == broker {
+				return &results[i]
+			}
+		}
+		return nil
+	}
+	got := transportVsTCP(find)
+	want := []Ratio{{"plume-tls", "pairs", subject, "msgs_per_s", 0.6}, {"plume-tls", "idle", subject, "rss_per_conn", 10}}
+	if len(got) != len(want) {
+		t.Fatalf("transportVsTCP = %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("transportVsTCP[%d] = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
