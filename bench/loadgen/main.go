@@ -174,6 +174,7 @@ func cmdRun(args []string) error {
 	idleConns := fs.Int("conns", 8000, "connections in the idle scenario")
 	settle := fs.Duration("settle", 15*time.Second, "longest wait for the broker's RSS to stabilise")
 	announce := fs.Int("announce", 1_000_000, "trickle scenario: the PUBLISH length each connection announces")
+	hold := fs.Duration("hold", 0, "idle scenario: keep the connections open this long after measuring (to profile the broker)")
 	persistent := fs.Bool("persistent", false, "subscribers connect with clean session false (the -durable scenarios always do)")
 	out := fs.String("out", "", "write the JSON result to this file as well as stdout")
 	_ = fs.Parse(args)
@@ -188,13 +189,15 @@ func cmdRun(args []string) error {
 		if *pid == 0 {
 			return fmt.Errorf("%s scenario needs -pid", *scenario)
 		}
-		cfg := idleConfig{addr: *addr, pid: *pid, conns: *idleConns, concurrency: 32, settle: *settle}
+		cfg := idleConfig{addr: *addr, pid: *pid, conns: *idleConns, concurrency: 32, settle: *settle, hold: *hold}
 		if *scenario == "trickle" {
 			cfg.announce = *announce
 			// A first wave, closed and not measured: a fresh heap's pages
 			// are not resident until written, so only a broker that has
 			// served a while shows what it allocates for announcements.
-			if _, err := runIdle(cfg); err != nil {
+			warm := cfg
+			warm.hold = 0
+			if _, err := runIdle(warm); err != nil {
 				return fmt.Errorf("trickle warm-up wave: %w", err)
 			}
 		}
