@@ -21,7 +21,7 @@ type Config struct {
 	// address from it (proxy.go).
 	ProxyProtocol bool `yaml:"proxy_protocol"`
 
-	// TLS (type tls only; tls.go). Relative paths are the caller's to
+	// TLS (types tls and wss; tls.go). Relative paths are the caller's to
 	// resolve: cmd/plume takes them from the config file's folder.
 
 	// CertFile and KeyFile are the server's PEM certificate (chain) and key.
@@ -35,6 +35,12 @@ type Config struct {
 	ClientAuth string `yaml:"client_auth"`
 	// MinVersion is "1.2" (the default) or "1.3".
 	MinVersion string `yaml:"min_version"`
+
+	// WebSocket (types ws and wss; ws.go).
+
+	// Path is the URL path upgraded to MQTT; "" means /mqtt. Other paths
+	// answer 404.
+	Path string `yaml:"path"`
 }
 
 // kind is a listener type: its name in the config and its constructor.
@@ -54,6 +60,8 @@ var kinds = []kind{
 		return t
 	}},
 	{"tls", func(c Config) Listener { return NewTLS(c) }},
+	{"ws", NewWS},
+	{"wss", NewWS},
 }
 
 // Types lists the listener types, in registry order.
@@ -81,26 +89,46 @@ func (c *Config) Validate() error {
 	if c.Address == "" {
 		return setting.Errorf("address", "required")
 	}
+	if err := c.validateWS(); err != nil {
+		return err
+	}
 	return c.validateTLS()
+}
+
+// validateWS checks the WebSocket keys and fills their defaults.
+func (c *Config) validateWS() error {
+	if c.Type != "ws" && c.Type != "wss" {
+		if c.Path != "" {
+			return setting.Errorf("path", "only for types ws and wss (this listener is %s)", c.Type)
+		}
+		return nil
+	}
+	switch {
+	case c.Path == "":
+		c.Path = DefaultWSPath
+	case !strings.HasPrefix(c.Path, "/"):
+		return setting.Errorf("path", "%q must start with /", c.Path)
+	}
+	return nil
 }
 
 // validateTLS checks the TLS keys and fills their defaults. The files
 // themselves are read by Listen, which names the one at fault.
 func (c *Config) validateTLS() error {
-	if c.Type != "tls" {
+	if c.Type != "tls" && c.Type != "wss" {
 		for _, kv := range [][2]string{{"cert_file", c.CertFile}, {"key_file", c.KeyFile},
 			{"client_ca_file", c.ClientCAFile}, {"client_auth", c.ClientAuth}, {"min_version", c.MinVersion}} {
 			if kv[1] != "" {
-				return setting.Errorf(kv[0], "only for type tls (this listener is %s)", c.Type)
+				return setting.Errorf(kv[0], "only for types tls and wss (this listener is %s)", c.Type)
 			}
 		}
 		return nil
 	}
 	switch {
 	case c.CertFile == "":
-		return setting.Errorf("cert_file", "required for type tls")
+		return setting.Errorf("cert_file", "required for type %s", c.Type)
 	case c.KeyFile == "":
-		return setting.Errorf("key_file", "required for type tls")
+		return setting.Errorf("key_file", "required for type %s", c.Type)
 	}
 	switch c.ClientAuth {
 	case "":

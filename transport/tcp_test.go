@@ -133,17 +133,24 @@ func TestConfigValidate(t *testing.T) {
 		want string // "" = valid
 	}{
 		{"type defaults to tcp", transport.Config{Address: ":1"}, ""},
-		{"unknown type names the known ones", transport.Config{Type: "quic", Address: ":1"}, `type: "quic" is not supported (tcp, tls)`},
+		{"unknown type names the known ones", transport.Config{Type: "quic", Address: ":1"}, `type: "quic" is not supported (tcp, tls, ws, wss)`},
 		{"address required", transport.Config{Type: "tcp"}, "address: required"},
 		{"tls needs a certificate", transport.Config{Type: "tls", Address: ":1", KeyFile: "k"}, "cert_file: required for type tls"},
 		{"tls needs a key", transport.Config{Type: "tls", Address: ":1", CertFile: "c"}, "key_file: required for type tls"},
-		{"tls keys only on tls", transport.Config{Type: "tcp", Address: ":1", CertFile: "c"}, "cert_file: only for type tls (this listener is tcp)"},
+		{"tls keys only on tls", transport.Config{Type: "tcp", Address: ":1", CertFile: "c"}, "cert_file: only for types tls and wss (this listener is tcp)"},
 		{"client_auth words", transport.Config{Type: "tls", Address: ":1", CertFile: "c", KeyFile: "k", ClientAuth: "optional"},
 			`client_auth: "optional" is not one of none, request, require`},
 		{"client_auth needs a CA", transport.Config{Type: "tls", Address: ":1", CertFile: "c", KeyFile: "k", ClientAuth: "require"},
 			`client_auth: "require" needs client_ca_file to verify client certificates against`},
 		{"min_version words", transport.Config{Type: "tls", Address: ":1", CertFile: "c", KeyFile: "k", MinVersion: "1.1"},
 			`min_version: "1.1" is not one of 1.2, 1.3`},
+		{"ws path defaults", transport.Config{Type: "ws", Address: ":1"}, ""},
+		{"wss takes the tls keys", transport.Config{Type: "wss", Address: ":1", CertFile: "c", KeyFile: "k", ClientCAFile: "ca", MinVersion: "1.3"}, ""},
+		{"wss needs a certificate", transport.Config{Type: "wss", Address: ":1", KeyFile: "k"}, "cert_file: required for type wss"},
+		{"tls keys not on ws", transport.Config{Type: "ws", Address: ":1", KeyFile: "k"}, "key_file: only for types tls and wss (this listener is ws)"},
+		{"path only on ws and wss", transport.Config{Type: "tls", Address: ":1", CertFile: "c", KeyFile: "k", Path: "/mqtt"},
+			"path: only for types ws and wss (this listener is tls)"},
+		{"path is absolute", transport.Config{Type: "ws", Address: ":1", Path: "mqtt"}, `path: "mqtt" must start with /`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tc.in
@@ -151,8 +158,10 @@ func TestConfigValidate(t *testing.T) {
 			switch {
 			case tc.want == "" && err != nil:
 				t.Fatalf("Validate: %v", err)
-			case tc.want == "" && c.Type != "tcp" && c.Type != "tls":
-				t.Fatalf("Type after Validate = %q, want tcp", c.Type)
+			case tc.want == "" && c.Type == "":
+				t.Fatalf("Type after Validate is empty, want tcp")
+			case tc.want == "" && (c.Type == "ws" || c.Type == "wss") && c.Path != "/mqtt":
+				t.Fatalf("Path after Validate = %q, want /mqtt", c.Path)
 			case tc.want != "" && (err == nil || err.Error() != tc.want):
 				t.Fatalf("Validate: %v, want %q", err, tc.want)
 			}
@@ -164,7 +173,7 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("client_ca_file %q: Validate %v, client_auth %q, min_version %q; want %s and 1.2", ca, err, c.ClientAuth, c.MinVersion, want)
 		}
 	}
-	if _, err := transport.New(transport.Config{Name: "x", Type: "ws", Address: ":1"}); !errors.Is(err, transport.ErrUnknownType) {
+	if _, err := transport.New(transport.Config{Name: "x", Type: "websocket", Address: ":1"}); !errors.Is(err, transport.ErrUnknownType) {
 		t.Fatalf("New with an unknown type: %v, want ErrUnknownType", err)
 	}
 }

@@ -137,3 +137,33 @@ func TestTLSCertificatesReloadWhenTheirFilesChange(t *testing.T) {
 		t.Fatalf("serial %s after reloadCerts, want 103", got)
 	}
 }
+
+// A wss listener's certificates are watched as a tls listener's are.
+func TestWSSCertificatesReloadWhenTheirFilesChange(t *testing.T) {
+	dir := t.TempDir()
+	ca := testcerts.NewCA(t, "plume test CA")
+	first := ca.Server(t, 0x201)
+	testcerts.Write(t, dir, "server.pem", first.CertPEM)
+	testcerts.Write(t, dir, "server.key", first.KeyPEM)
+	path := testcerts.Write(t, dir, "plume.yaml", []byte("log: {level: info, format: json}\nlisteners:\n"+
+		"  - {name: web, type: wss, address: '127.0.0.1:0', path: /mqtt, cert_file: server.pem, key_file: server.key}\n"))
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := start(cfg, path, &lockedBuffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stopServer(t, srv) })
+	addr := srv.listeners[0].Address()
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	if got := servedSerial(t, addr, roots); got != "201" {
+		t.Fatalf("serial %s, want 201", got)
+	}
+	second := ca.Server(t, 0x202)
+	testcerts.Replace(t, dir, "server.key", second.KeyPEM)
+	testcerts.Replace(t, dir, "server.pem", second.CertPEM)
+	eventually(t, "the new certificate to serve on wss", func() bool { return servedSerial(t, addr, roots) == "202" })
+}

@@ -20,7 +20,8 @@ var ErrClosed = errors.New("connection closed by the broker")
 
 // Conn is a raw connection to a broker. It is not safe for concurrent reads.
 type Conn struct {
-	nc      net.Conn
+	nc      net.Conn     // TCP, TLS or WebSocket
+	tcp     *net.TCPConn // under nc
 	br      *bufio.Reader
 	Version byte
 }
@@ -40,18 +41,10 @@ func Addr(broker string) (string, error) {
 	return broker, nil
 }
 
-// Dial opens a TCP connection to the broker.
+// Dial connects to the broker (any URL Dialer takes), trusting the
+// system's roots for TLS.
 func Dial(ctx context.Context, broker string, version byte) (*Conn, error) {
-	addr, err := Addr(broker)
-	if err != nil {
-		return nil, err
-	}
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	return &Conn{nc: nc, br: bufio.NewReader(nc), Version: version}, nil
+	return Dialer{}.Dial(ctx, broker, version)
 }
 
 // Close closes the connection; a second call does nothing harmful.
@@ -61,19 +54,21 @@ func (c *Conn) Close() error { return c.nc.Close() }
 // then close, so the broker's next read or write fails with "connection
 // reset" rather than seeing an orderly end of stream.
 func (c *Conn) Abort() error {
-	if tc, ok := c.nc.(*net.TCPConn); ok {
-		if err := tc.SetLinger(0); err != nil {
-			c.nc.Close()
-			return fmt.Errorf("linger 0: %w", err)
-		}
+	if c.tcp == nil {
+		return c.nc.Close()
 	}
-	return c.nc.Close()
+	if err := c.tcp.SetLinger(0); err != nil {
+		c.tcp.Close()
+		return fmt.Errorf("linger 0: %w", err)
+	}
+	return c.tcp.Close() // not nc: a TLS or WebSocket goodbye would be orderly
 }
 
-// CloseWrite half-closes the connection where the transport allows it.
+// CloseWrite half-closes the connection where the transport allows it: a
+// TCP FIN, a TLS close_notify, a WebSocket close frame.
 func (c *Conn) CloseWrite() error {
-	if tc, ok := c.nc.(*net.TCPConn); ok {
-		return tc.CloseWrite()
+	if hc, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		return hc.CloseWrite()
 	}
 	return c.nc.Close()
 }

@@ -39,3 +39,8 @@ func (c *client) readTransportInfo(conn net.Conn) {
 		c.info.CertSubject, c.info.CertSANs, c.info.CertFingerprint = ti.CertSubject, ti.CertSANs, ti.CertFingerprint
 	}
 }
+
+// MaxPacketSize is the largest packet the broker accepts (Limits). A
+// transport that frames the stream itself (WebSocket) bounds its frames by
+// it, so that it refuses neither less nor much more than the broker would.
+func (b *Broker) MaxPacketSize() uint32 { return b.maxPacket }

@@ -22,7 +22,7 @@ type importRule struct {
 
 var importRules = []importRule{
 	{folder: "core", ours: []string{"core"}, thirdParty: []string{"github.com/rs/zerolog"}},
-	{folder: "transport", ours: []string{"core", "transport"}},
+	{folder: "transport", ours: []string{"core", "transport"}, thirdParty: []string{"github.com/gorilla/websocket"}},
 	{folder: "host", ours: []string{"core", "host"}, thirdParty: []string{"github.com/rs/zerolog",
 		"github.com/tetratelabs/wazero", "github.com/bytecodealliance/wasmtime-go", "github.com/fsnotify/fsnotify"}},
 	{folder: "conformance", ours: []string{"conformance"}},
