@@ -14,11 +14,17 @@
 #   BENCH_SCENARIOS    subset of "pairs fanin fanout idle trickle pairs-durable
 #                      fanin-durable", plus "recovery" (opt-in, not in the default)
 #   BENCH_BROKERS      subset of "plume plume+plugins plume-sync plume-async mochi
-#                      mochi-pebble mosquitto mosquitto-persist". The durable
+#                      mochi-pebble mosquitto mosquitto-persist plume-tls mochi-tls
+#                      mosquitto-tls", and the opt-in transports "plume-mtls
+#                      mosquitto-mtls plume-ws plume-wss". The durable
 #                      brokers (plume-sync: --data-dir; plume-async: store.mode
 #                      async; mochi-pebble: its Pebble hook; mosquitto-persist:
 #                      persistence true) run only the -durable scenarios, which
-#                      mochi and mosquitto in memory skip; plume runs everything
+#                      mochi and mosquitto in memory skip; plume runs everything.
+#                      The transport brokers (-tls, -mtls: TLS with a client
+#                      certificate required; -ws, -wss: MQTT over WebSockets at
+#                      /mqtt) run BENCH_TLS_SCENARIOS over that transport
+#   BENCH_TLS_SCENARIOS  scenarios the transport brokers run ("pairs idle")
 #   BENCH_RECOVERY_SESSIONS  offline persistent sessions the recovery scenario fills (10000)
 #   BENCH_RECOVERY_MESSAGES  QoS 1 messages it queues across them (1000000)
 #   BENCH_RECOVERY_BROKERS   brokers it fills and restarts ("plume-sync mochi-pebble mosquitto-persist")
@@ -44,7 +50,7 @@ IDLE_CONNS=${BENCH_IDLE_CONNS:-8000}
 TRICKLE_CONNS=${BENCH_TRICKLE_CONNS:-1000}
 OUTSTANDING=${BENCH_OUTSTANDING:-1000}
 SCENARIOS=${BENCH_SCENARIOS:-pairs fanin fanout idle trickle pairs-durable fanin-durable}
-BROKERS=${BENCH_BROKERS:-plume plume+plugins plume-sync plume-async mochi mochi-pebble mosquitto mosquitto-persist}
+BROKERS=${BENCH_BROKERS:-plume plume+plugins plume-sync plume-async mochi mochi-pebble mosquitto mosquitto-persist plume-tls mochi-tls mosquitto-tls}
 RECOVERY_SESSIONS=${BENCH_RECOVERY_SESSIONS:-10000}
 RECOVERY_MESSAGES=${BENCH_RECOVERY_MESSAGES:-1000000}
 RECOVERY_BROKERS=${BENCH_RECOVERY_BROKERS:-plume-sync mochi-pebble mosquitto-persist}
@@ -52,6 +58,7 @@ RECOVERY_STOPS=${BENCH_RECOVERY_STOPS:-sigterm kill-9}
 PLUME=${PLUME_BIN:-$BENCH_DIR/bin/plume}
 RESULTS=${BENCH_RESULTS:-$BENCH_DIR/results/latest.json}
 PLUGIN_SCENARIOS=${BENCH_PLUGIN_SCENARIOS:-pairs}
+TLS_SCENARIOS=${BENCH_TLS_SCENARIOS:-pairs idle}
 BASE_PORT=${BENCH_PORT:-28830}
 ROUNDS=${BENCH_ROUNDS:-1}
 
@@ -96,7 +103,7 @@ else
 	fi
 fi
 if [ -n "${UNAVAILABLE[plume]:-}" ]; then
-	UNAVAILABLE[plume-sync]=${UNAVAILABLE[plume]} UNAVAILABLE[plume-async]=${UNAVAILABLE[plume]}
+	for b in plume-sync plume-async plume-tls plume-mtls plume-ws plume-wss; do UNAVAILABLE[$b]=${UNAVAILABLE[plume]}; done
 fi
 
 # plume+plugins: the same binary with a plugin chain from a YAML config.
@@ -117,11 +124,21 @@ elif ! (cd "$BENCH_DIR/plugins" && GOOS=wasip1 GOARCH=wasm GOWORK=off go build -
 fi
 mkdir -p "$RUN_DIR/plugin-cache"
 
+# The transport rows' certificates, made afresh for every run (ECDSA P-256,
+# for localhost and 127.0.0.1): every broker serves the same ones.
+CERTS=$RUN_DIR/certs
+mkdir -p "$CERTS"
+"$BIN/loadgen" certs -dir "$CERTS" || {
+	echo "compare.sh: loadgen certs failed" >&2
+	exit 1
+}
+
 MOSQUITTO=$(command -v mosquitto || true)
 [ -z "$MOSQUITTO" ] && [ -x /usr/sbin/mosquitto ] && MOSQUITTO=/usr/sbin/mosquitto
 if [ -z "$MOSQUITTO" ]; then
 	UNAVAILABLE[mosquitto]="not installed (apt-get install mosquitto)"
 	UNAVAILABLE[mosquitto-persist]=${UNAVAILABLE[mosquitto]}
+	UNAVAILABLE[mosquitto-tls]=${UNAVAILABLE[mosquitto]} UNAVAILABLE[mosquitto-mtls]=${UNAVAILABLE[mosquitto]}
 	log "mosquitto: not found; install it with: sudo apt-get install -y mosquitto (Debian/Ubuntu)"
 fi
 
@@ -140,6 +157,13 @@ port_of() {
 	plume-async) from=$((BASE_PORT + 50)) ;;
 	mochi-pebble) from=$((BASE_PORT + 60)) ;;
 	mosquitto-persist) from=$((BASE_PORT + 70)) ;;
+	plume-tls) from=$((BASE_PORT + 80)) ;;
+	mochi-tls) from=$((BASE_PORT + 90)) ;;
+	mosquitto-tls) from=$((BASE_PORT + 100)) ;;
+	plume-mtls) from=$((BASE_PORT + 110)) ;;
+	mosquitto-mtls) from=$((BASE_PORT + 120)) ;;
+	plume-ws) from=$((BASE_PORT + 130)) ;;
+	plume-wss) from=$((BASE_PORT + 140)) ;;
 	esac
 	"$BIN/loadgen" freeport -from "$from"
 }
@@ -154,14 +178,27 @@ port_of() {
 # every 30 minutes and at a clean shutdown). As root Mosquitto would switch
 # to its own user, which cannot write into the run's private directory:
 # "user root" keeps it as it was started.
+#
+# mosquitto_conf PORT "" tls|mtls makes the listener TLS with the run's
+# certificates (certfile, keyfile, and cafile, which mtls also verifies the
+# client certificate against: require_certificate true); Go's defaults and
+# Mosquitto's differ in ciphers only where neither was asked to.
 mosquitto_conf() {
-	local persist="persistence false"
+	local persist="persistence false" tls=""
 	if [ -n "${2:-}" ]; then
 		persist="persistence true"$'\n'"persistence_location $2/"
 		[ "$(id -u)" = 0 ] && persist+=$'\n'"user root"
 	fi
+	if [ -n "${3:-}" ]; then
+		tls="certfile $CERTS/server.pem"$'\n'"keyfile $CERTS/server-key.pem"$'\n'"cafile $CERTS/ca.pem"
+		[ "$3" = mtls ] && tls+=$'\n'"require_certificate true"
+		# The key is in the run's private folder, which Mosquitto's own user
+		# cannot read.
+		[ "$(id -u)" = 0 ] && [ -z "${2:-}" ] && tls+=$'\n'"user root"
+	fi
 	cat >"$RUN_DIR/mosquitto.conf" <<CONF
 listener $1 127.0.0.1
+$tls
 allow_anonymous true
 $persist
 set_tcp_nodelay true
@@ -210,6 +247,46 @@ CONF
 	echo "$RUN_DIR/plume-async.yaml"
 }
 
+# transport_conf PORT TYPE writes Plume's config for the transport rows: one
+# listener of TYPE (tls, mtls: tls with client_ca_file, which makes
+# client_auth require; ws; wss) with the run's certificates.
+transport_conf() {
+	local keys="" type=$2
+	case $2 in
+	tls | wss) keys="cert_file: $CERTS/server.pem, key_file: $CERTS/server-key.pem" ;;
+	mtls) type=tls keys="cert_file: $CERTS/server.pem, key_file: $CERTS/server-key.pem, client_ca_file: $CERTS/ca.pem" ;;
+	esac
+	cat >"$RUN_DIR/plume-$2.yaml" <<CONF
+allow_anonymous: true
+listeners:
+  - {name: bench, type: $type, address: "127.0.0.1:$1"${keys:+, $keys}}
+CONF
+	echo "$RUN_DIR/plume-$2.yaml"
+}
+
+# transport NAME: the transport a broker is reached over (tcp, tls, mtls, ws, wss).
+transport() {
+	case $1 in
+	*-tls) echo tls ;;
+	*-mtls) echo mtls ;;
+	*-wss) echo wss ;;
+	*-ws) echo ws ;;
+	*) echo tcp ;;
+	esac
+}
+
+# client_args NAME PORT prints the load generator's -addr for NAME, and the
+# certificate flags its transport needs, one per line.
+client_args() {
+	case $(transport "$1") in
+	tcp) printf '%s\n' -addr "127.0.0.1:$2" ;;
+	tls) printf '%s\n' -addr "tls://127.0.0.1:$2" -ca "$CERTS/ca.pem" ;;
+	mtls) printf '%s\n' -addr "tls://127.0.0.1:$2" -ca "$CERTS/ca.pem" -cert "$CERTS/client.pem" -key "$CERTS/client-key.pem" ;;
+	ws) printf '%s\n' -addr "ws://127.0.0.1:$2/mqtt" ;;
+	wss) printf '%s\n' -addr "wss://127.0.0.1:$2/mqtt" -ca "$CERTS/ca.pem" ;;
+	esac
+}
+
 # durable NAME: is NAME a broker with its store on disk?
 durable() { case $1 in plume-sync | plume-async | mochi-pebble | mosquitto-persist) return 0 ;; esac; return 1; }
 
@@ -235,12 +312,18 @@ launch_broker() {
 	mosquitto) cmd=("$MOSQUITTO" -c "$(mosquitto_conf "$port")") ;;
 	mosquitto-persist) cmd=("$MOSQUITTO" -c "$(mosquitto_conf "$port" "$data")") ;;
 	plume+plugins) cmd=("$PLUME" --config "$(plugins_conf)" --listen "127.0.0.1:$port" "${PLUME_LOG[@]}") ;;
+	plume-tls | plume-mtls | plume-ws | plume-wss)
+		cmd=("$PLUME" --config "$(transport_conf "$port" "$(transport "$name")")" "${PLUME_LOG[@]}") ;;
+	mochi-tls) cmd=("$BIN/mochi" -addr "127.0.0.1:$port" -tls-cert "$CERTS/server.pem" -tls-key "$CERTS/server-key.pem") ;;
+	mosquitto-tls | mosquitto-mtls) cmd=("$MOSQUITTO" -c "$(mosquitto_conf "$port" "" "$(transport "$name")")") ;;
+	*) echo "compare.sh: unknown broker $name" >&2 && return 1 ;;
 	esac
 	BROKER_STARTED=$(date +%s%N)
 	# exec keeps the PID, so /proc/$BROKER_PID is the broker's own.
 	bash -c 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"' broker "${cmd[@]}" \
 		>>"$logf" 2>&1 &
 	BROKER_PID=$! BROKER_PORT=$port
+	mapfile -t CLIENT < <(client_args "$name" "$port")
 }
 
 # start_broker NAME [DATA_DIR] launches a fresh broker and waits until it
@@ -252,7 +335,7 @@ start_broker() {
 	lines=$(cat "$logf" 2>/dev/null | wc -l)
 	START_ERROR=""
 	launch_broker "$@" || return 1
-	if ! "$BIN/loadgen" wait -addr "127.0.0.1:$BROKER_PORT" -pid "$BROKER_PID" -timeout 10s 2>>"$logf" ||
+	if ! "$BIN/loadgen" wait "${CLIENT[@]}" -pid "$BROKER_PID" -timeout 10s 2>>"$logf" ||
 		! kill -0 "$BROKER_PID" 2>/dev/null; then
 		stop_broker
 		START_ERROR=$(tail -n +$((lines + 1)) "$logf" | grep -v '^loadgen:' | head -1 | cut -c1-120)
@@ -277,11 +360,13 @@ stop_broker() {
 # runs BROKER SCENARIO: does BROKER take part in SCENARIO? The durable
 # brokers run only the -durable scenarios; of the in-memory brokers only
 # plume runs those too (the baseline the durable Plume rows are divided by);
-# plume+plugins runs BENCH_PLUGIN_SCENARIOS.
+# plume+plugins runs BENCH_PLUGIN_SCENARIOS, the transport brokers
+# BENCH_TLS_SCENARIOS.
 runs() {
 	local broker=$1 scenario=$2
 	case $broker in
 	plume+plugins) [[ " $PLUGIN_SCENARIOS " == *" $scenario "* ]] ;;
+	*-tls | *-mtls | *-ws | *-wss) [[ " $TLS_SCENARIOS " == *" $scenario "* ]] ;;
 	plume) true ;;
 	*) if durable "$broker"; then [[ $scenario == *-durable ]]; else [[ $scenario != *-durable ]]; fi ;;
 	esac
@@ -315,7 +400,7 @@ for round in $(seq "$ROUNDS"); do
 			log "round $round/$ROUNDS: $scenario on $broker"
 			conns=$IDLE_CONNS
 			[ "$scenario" = trickle ] && conns=$TRICKLE_CONNS
-			if ! timeout 180 "$BIN/loadgen" run -addr "127.0.0.1:$BROKER_PORT" -broker "$broker" \
+			if ! timeout 180 "$BIN/loadgen" run "${CLIENT[@]}" -broker "$broker" \
 				-scenario "$scenario" -pid "$BROKER_PID" -duration "$DURATION" -warmup "$WARMUP" \
 				-conns "$conns" -outstanding "$OUTSTANDING" -out "$out" >/dev/null; then
 				record_error "$broker" "$scenario" "loadgen failed or timed out" "$out"
@@ -397,7 +482,7 @@ echo
 MOSQ_VERSION=$([ -n "$MOSQUITTO" ] && "$MOSQUITTO" -h 2>/dev/null | head -1 | awk '{print $3}')
 PLUME_COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)
 [ -n "${PLUME_BIN:-}" ] && PLUME_COMMIT="$PLUME_BIN($("$PLUME_BIN" version 2>/dev/null | awk '{print $2}'))"
-SETTINGS="window=$DURATION warmup=$WARMUP outstanding=$OUTSTANDING idle_conns=$IDLE_CONNS trickle_conns=$TRICKLE_CONNS rounds=$ROUNDS"
+SETTINGS="window=$DURATION warmup=$WARMUP outstanding=$OUTSTANDING idle_conns=$IDLE_CONNS trickle_conns=$TRICKLE_CONNS rounds=$ROUNDS tls_scenarios=${TLS_SCENARIOS// /,}"
 SETTINGS+=" plume=${PLUME_COMMIT:-unknown} mochi=$(cd "$BENCH_DIR" && go list -m -f '{{.Version}}' github.com/mochi-mqtt/server/v2)"
 SETTINGS+=" mosquitto=${MOSQ_VERSION:-none}"
 [[ " $SCENARIOS " == *" recovery "* ]] && SETTINGS+=" recovery_sessions=$RECOVERY_SESSIONS recovery_messages=$RECOVERY_MESSAGES"

@@ -28,7 +28,7 @@ const keepAlive = 3600
 // handshakeTimeout bounds CONNECT/CONNACK and SUBSCRIBE/SUBACK.
 const handshakeTimeout = 10 * time.Second
 
-// dial connects with a clean session, sends CONNECT and waits for a
+// dial connects (over the transport addr names, see transport.go) with a clean session, sends CONNECT and waits for a
 // successful CONNACK.
 func dial(addr, clientID string, keepAlive uint16, bufSize int) (*conn, error) {
 	c, _, err := dialSession(addr, clientID, keepAlive, bufSize, true)
@@ -40,7 +40,7 @@ func dial(addr, clientID string, keepAlive uint16, bufSize int) (*conn, error) {
 // keeps, with its subscriptions and queued QoS 1 messages, after the
 // connection ends. It reports the CONNACK's session-present flag.
 func dialSession(addr, clientID string, keepAlive uint16, bufSize int, clean bool) (*conn, bool, error) {
-	nc, err := net.DialTimeout("tcp", addr, handshakeTimeout)
+	nc, err := dialBroker(addr, handshakeTimeout)
 	if err != nil {
 		return nil, false, fmt.Errorf("dial %s: %w", addr, err)
 	}

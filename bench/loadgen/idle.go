@@ -24,6 +24,9 @@ type idleConfig struct {
 	// CONNECT it announces a PUBLISH of this many bytes and then sends one
 	// byte every trickleEvery, never finishing it.
 	announce int
+	// hold keeps the connections open this long after the measurement, for
+	// a look at the broker with a profiler.
+	hold time.Duration
 }
 
 const trickleEvery = 2 * time.Second
@@ -176,6 +179,10 @@ func runIdle(cfg idleConfig) (res idleResult, err error) {
 	res.rssAfterKiB, res.settleReadings = after, readings
 	res.perConnKiB = float64(after-before) / float64(cfg.conns)
 	res.droppedByPeer = closedByPeer.Load()
+	if cfg.hold > 0 {
+		fmt.Fprintf(os.Stderr, "loadgen: %d connections measured (%.2f KiB each); holding them for %s\n", cfg.conns, res.perConnKiB, cfg.hold)
+		time.Sleep(cfg.hold)
+	}
 	return res, nil
 }
 

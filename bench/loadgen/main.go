@@ -7,6 +7,8 @@
 //	loadgen fill -addr 127.0.0.1:18830 -sessions 10000 -messages 1000000
 //	loadgen recovered -addr 127.0.0.1:18830 -pid 1234 -started UNIX_NS -log broker.log
 //	loadgen freeport -from 28830
+//	loadgen certs -dir DIR
+//	loadgen run -addr tls://127.0.0.1:18883 -ca DIR/ca.pem ...   (see transport.go)
 //	loadgen report -out results/latest.json results/run/*.json
 package main
 
@@ -111,7 +113,7 @@ func init() {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen run|fill|recovered|wait|report|freeport [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadgen run|fill|recovered|wait|report|freeport|certs [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -128,8 +130,10 @@ func main() {
 		err = cmdReport(os.Args[2:])
 	case "freeport":
 		err = cmdFreePort(os.Args[2:])
+	case "certs":
+		err = cmdCerts(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q (want run, fill, recovered, wait, report or freeport)", os.Args[1])
+		err = fmt.Errorf("unknown command %q (want run, fill, recovered, wait, report, freeport or certs)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
@@ -156,7 +160,8 @@ func raiseFileLimit() {
 
 func cmdRun(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ExitOnError)
-	addr := fs.String("addr", "127.0.0.1:1883", "broker address")
+	addr := fs.String("addr", "127.0.0.1:1883", "broker address: host:port, or tcp://, tls://, ws:// or wss:// (transport.go)")
+	loadTLS := tlsFlags(fs)
 	broker := fs.String("broker", "broker", "name to record in the results")
 	scenario := fs.String("scenario", "pairs", "pairs, fanin, fanout, idle or trickle (idle connections each announcing -announce bytes and sending a byte every 2 s)")
 	pid := fs.Int("pid", 0, "broker process id, for its RSS (idle) and CPU time (throughput)")
@@ -169,9 +174,13 @@ func cmdRun(args []string) error {
 	idleConns := fs.Int("conns", 8000, "connections in the idle scenario")
 	settle := fs.Duration("settle", 15*time.Second, "longest wait for the broker's RSS to stabilise")
 	announce := fs.Int("announce", 1_000_000, "trickle scenario: the PUBLISH length each connection announces")
+	hold := fs.Duration("hold", 0, "idle scenario: keep the connections open this long after measuring (to profile the broker)")
 	persistent := fs.Bool("persistent", false, "subscribers connect with clean session false (the -durable scenarios always do)")
 	out := fs.String("out", "", "write the JSON result to this file as well as stdout")
 	_ = fs.Parse(args)
+	if err := loadTLS(); err != nil {
+		return err
+	}
 	raiseFileLimit()
 
 	res := Result{Broker: *broker, Scenario: *scenario}
@@ -180,13 +189,15 @@ func cmdRun(args []string) error {
 		if *pid == 0 {
 			return fmt.Errorf("%s scenario needs -pid", *scenario)
 		}
-		cfg := idleConfig{addr: *addr, pid: *pid, conns: *idleConns, concurrency: 32, settle: *settle}
+		cfg := idleConfig{addr: *addr, pid: *pid, conns: *idleConns, concurrency: 32, settle: *settle, hold: *hold}
 		if *scenario == "trickle" {
 			cfg.announce = *announce
 			// A first wave, closed and not measured: a fresh heap's pages
 			// are not resident until written, so only a broker that has
 			// served a while shows what it allocates for announcements.
-			if _, err := runIdle(cfg); err != nil {
+			warm := cfg
+			warm.hold = 0
+			if _, err := runIdle(warm); err != nil {
 				return fmt.Errorf("trickle warm-up wave: %w", err)
 			}
 		}
@@ -259,10 +270,14 @@ func writeResult(res Result, out string) error {
 // so a broker that refuses its flags or config fails the wait at once.
 func cmdWait(args []string) error {
 	fs := flag.NewFlagSet("wait", flag.ExitOnError)
-	addr := fs.String("addr", "127.0.0.1:1883", "broker address")
+	addr := fs.String("addr", "127.0.0.1:1883", "broker address: host:port, or tcp://, tls://, ws:// or wss:// (transport.go)")
+	loadTLS := tlsFlags(fs)
 	timeout := fs.Duration("timeout", 10*time.Second, "give up after this long")
 	pid := fs.Int("pid", 0, "the broker's process id: stop waiting when it exits")
 	_ = fs.Parse(args)
+	if err := loadTLS(); err != nil {
+		return err
+	}
 	_, err := waitConnAck(*addr, *pid, *timeout, 50*time.Millisecond)
 	return err
 }

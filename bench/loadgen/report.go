@@ -48,6 +48,9 @@ func peerOf(broker, peer string) string {
 	if broker == plumeSync || broker == plumeAsync {
 		return durablePeer[peer]
 	}
+	if slices.Contains(transportVariants, broker) {
+		return peer + strings.TrimPrefix(broker, subject) // plume-tls: mochi-tls, mosquitto-tls
+	}
 	return peer
 }
 
@@ -74,8 +77,11 @@ type Report struct {
 	PluginRatios []Ratio `json:"plugin_ratios,omitempty"`
 	// DurableRatios are plume-sync's and plume-async's msgs/s over plume's
 	// (in memory), per durable scenario.
-	DurableRatios []Ratio  `json:"durable_ratios,omitempty"`
-	Targets       []string `json:"plume_targets"`
+	DurableRatios []Ratio `json:"durable_ratios,omitempty"`
+	// TransportRatios are plume-tls's (-mtls, -ws, -wss) msgs/s over plume's
+	// on TCP, and its RSS per idle connection over plume's on TCP.
+	TransportRatios []Ratio  `json:"transport_ratios,omitempty"`
+	Targets         []string `json:"plume_targets"`
 }
 
 // Host records what the numbers were measured on.
@@ -110,7 +116,8 @@ func cmdReport(args []string) error {
 		}
 		return len(list)
 	}
-	brokerOrder := []string{subject, withPlugins, plumeSync, plumeAsync, "mochi", "mochi-pebble", "mosquitto", "mosquitto-persist"}
+	brokerOrder := slices.Concat([]string{subject, withPlugins, plumeSync, plumeAsync}, transportVariants,
+		[]string{"mochi", "mochi-pebble", "mochi-tls", "mosquitto", "mosquitto-persist", "mosquitto-tls", "mosquitto-mtls"})
 	slices.SortStableFunc(all, func(a, b Result) int {
 		if d := rank(scenarioOrder, a.Scenario) - rank(scenarioOrder, b.Scenario); d != 0 {
 			return d
@@ -128,7 +135,7 @@ func cmdReport(args []string) error {
 	}
 	var ratios []Ratio
 	for _, sc := range scenarioOrder {
-		for _, broker := range []string{subject, plumeSync, plumeAsync} {
+		for _, broker := range slices.Concat([]string{subject, plumeSync, plumeAsync}, transportVariants) {
 			p := find(sc, broker)
 			if p == nil {
 				continue
@@ -173,7 +180,14 @@ func cmdReport(args []string) error {
 			}
 		}
 	}
+	transportRatios := transportVsTCP(find)
+	for _, r := range transportRatios {
+		if r.Metric == "msgs_per_s" {
+			vsMemory[[2]string{r.Scenario, r.Broker}] = r.Ratio
+		}
+	}
 	printTable(all, ratios, vsMemory)
+	printTransportMemory(find)
 	var perCPU []string
 	for _, r := range ratios {
 		if r.Metric == "msgs_per_broker_cpu_s" {
@@ -206,7 +220,8 @@ func cmdReport(args []string) error {
 			Settings:  *settings,
 			Host: Host{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(),
 				Note: "load generator and broker share the machine's CPUs"},
-			Results: all, Ratios: ratios, PluginRatios: pluginRatios, DurableRatios: durableRatios, Targets: targets,
+			Results: all, Ratios: ratios, PluginRatios: pluginRatios, DurableRatios: durableRatios,
+			TransportRatios: transportRatios, Targets: targets,
 		}
 		b, err := json.MarshalIndent(rep, "", "  ")
 		if err != nil {
@@ -378,7 +393,7 @@ func printTable(all []Result, ratios []Ratio, vsMemory map[[2]string]float64) {
 				perCPU = fmt.Sprintf("%.0f", r.MsgsPerCPUSec)
 			}
 		}
-		if r.Broker == subject || r.Broker == plumeSync || r.Broker == plumeAsync {
+		if r.Broker == subject || r.Broker == plumeSync || r.Broker == plumeAsync || slices.Contains(transportVariants, r.Broker) {
 			vsMochi = ratioOf(r.Scenario, r.Broker, peerOf(r.Broker, "mochi"))
 			vsMosq = ratioOf(r.Scenario, r.Broker, peerOf(r.Broker, "mosquitto"))
 		}
@@ -393,7 +408,9 @@ func printTable(all []Result, ratios []Ratio, vsMemory map[[2]string]float64) {
 	}
 	fmt.Println("(throughput ratios: Plume msgs/s / peer, higher is better; idle ratio: Plume KiB/conn / peer, lower is better;")
 	fmt.Println(" plume-sync and plume-async are compared with mochi-pebble and mosquitto-persist; in flight: the pacing bound")
-	fmt.Println(" per publisher (BENCH_OUTSTANDING) and, at QoS 1, the unacknowledged publishes allowed per publisher)")
+	fmt.Println(" per publisher (BENCH_OUTSTANDING) and, at QoS 1, the unacknowledged publishes allowed per publisher;")
+	fmt.Println(" plume-tls (-mtls, -ws, -wss) is compared with mochi-tls and mosquitto-tls (-mtls), and in \"vs plume in memory\"")
+	fmt.Println(" with plume over TCP)")
 }
 
 // isRecovery reports whether r belongs in the recovery table: a recovery

@@ -12,9 +12,14 @@
 // (hooks/storage/pebble) on that directory, with the hook's default Mode:
 // "" (not "Sync"), which the hook turns into pebble.NoSync — writes reach
 // Pebble's log without an fsync. -pebble-mode Sync asks for an fsync per write.
+//
+// With -tls-cert and -tls-key the listener speaks TLS (listeners.Config's
+// TLSConfig, as mochi's examples/tls sets it: the certificate and nothing
+// else, Go's defaults otherwise).
 package main
 
 import (
+	"crypto/tls"
 	"flag"
 	"log"
 	"log/slog"
@@ -32,6 +37,8 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:1883", "TCP address to listen on")
 	pebbleDir := flag.String("pebble", "", "store sessions, subscriptions, in-flight and retained messages with mochi's Pebble hook in this directory")
 	pebbleMode := flag.String("pebble-mode", "", `the Pebble hook's Mode: "" (its default, NoSync) or "Sync"`)
+	tlsCert := flag.String("tls-cert", "", "serve TLS with this certificate (PEM; with -tls-key)")
+	tlsKey := flag.String("tls-key", "", "the TLS certificate's private key (PEM)")
 	flag.Parse()
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -44,7 +51,15 @@ func main() {
 			log.Fatalf("add pebble hook on %s: %v", *pebbleDir, err)
 		}
 	}
-	if err := server.AddListener(listeners.NewTCP(listeners.Config{ID: "tcp", Address: *addr})); err != nil {
+	lc := listeners.Config{ID: "tcp", Address: *addr}
+	if *tlsCert != "" {
+		pair, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+		if err != nil {
+			log.Fatalf("-tls-cert/-tls-key: %v", err)
+		}
+		lc.TLSConfig = &tls.Config{Certificates: []tls.Certificate{pair}}
+	}
+	if err := server.AddListener(listeners.NewTCP(lc)); err != nil {
 		log.Fatalf("add listener %s: %v", *addr, err)
 	}
 
