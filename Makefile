@@ -45,7 +45,7 @@ conformance-plume:
 	bash scripts/with-plume.sh --config conformance/plume.yaml --websockets -- \
 	  sh -c '$(GO) test -count=1 ./conformance/... -broker tcp://$$PLUME_ADDR -sends-topic-aliases \
 	    -broker-ws $$PLUME_WS_URL -broker-wss $$PLUME_WSS_URL -broker-wss-mtls $$PLUME_WSS_MTLS_URL \
-	    -ca-file $$PLUME_CA_FILE -client-cert $$PLUME_CLIENT_CERT -client-key $$PLUME_CLIENT_KEY'
+	    -cafile $$PLUME_CA_FILE -client-cert $$PLUME_CLIENT_CERT -client-key $$PLUME_CLIENT_KEY'
 
 # The suite again over tls://, ws:// and wss:// (a throwaway CA made with
 # openssl), one run each: about 5 s a run, as over TCP.

@@ -8,5 +8,5 @@
 //
 // Without -broker the tests are skipped. MQTT.js runs the scenarios again
 // over the broker's WebSocket listeners that -broker-ws, -broker-wss and
-// -broker-wss-mtls name (with -ca-file, -client-cert and -client-key).
+// -broker-wss-mtls name (with -cafile, -client-cert and -client-key).
 package interop

@@ -40,10 +40,10 @@ func (j mqttJS) target(t *testing.T) (string, map[string]string) {
 	case "ws":
 		return flagURL(t, "broker-ws", *testflags.BrokerWS), nil
 	case "wss":
-		return flagURL(t, "broker-wss", *testflags.BrokerWSS), map[string]string{"ca": tlsFile(t, "ca-file", *testflags.CAFile)}
+		return flagURL(t, "broker-wss", *testflags.BrokerWSS), map[string]string{"ca": tlsFile(t, "cafile", *testflags.CAFile)}
 	case "wss+mTLS":
 		return flagURL(t, "broker-wss-mtls", *testflags.BrokerWSSMTLS), map[string]string{
-			"ca":   tlsFile(t, "ca-file", *testflags.CAFile),
+			"ca":   tlsFile(t, "cafile", *testflags.CAFile),
 			"cert": tlsFile(t, "client-cert", *testflags.ClientCertFile),
 			"key":  tlsFile(t, "client-key", *testflags.ClientKeyFile),
 		}
@@ -60,7 +60,7 @@ func flagURL(t *testing.T, name, url string) string {
 	return url
 }
 
-// tlsFile returns the absolute path of a -ca-file, -client-cert or
+// tlsFile returns the absolute path of a -cafile, -client-cert or
 // -client-key: Node runs in js/, not where go test was started.
 func tlsFile(t *testing.T, name, path string) string {
 	t.Helper()

@@ -21,13 +21,12 @@ var (
 
 // The same broker's WebSocket listeners, for the interop matrix: MQTT.js
 // runs its scenarios over each one given, besides -broker. The TLS files are
-// PEM: the CA that signs the broker's certificate, and a client certificate
-// and key that the mutual-TLS listener accepts.
+// PEM: the CA that signs the broker's certificate is -cafile (above), and a
+// client certificate and key that the mutual-TLS listener accepts.
 var (
 	BrokerWS       = flag.String("broker-ws", "", "the broker's ws listener, ws://host:port/path")
-	BrokerWSS      = flag.String("broker-wss", "", "the broker's wss listener, wss://host:port/path; its certificate is signed by -ca-file")
+	BrokerWSS      = flag.String("broker-wss", "", "the broker's wss listener, wss://host:port/path; its certificate is signed by -cafile")
 	BrokerWSSMTLS  = flag.String("broker-wss-mtls", "", "the broker's wss listener that requires a client certificate (-client-cert, -client-key)")
-	CAFile         = flag.String("ca-file", "", "PEM CA certificate that signs the broker's TLS certificate")
 	ClientCertFile = flag.String("client-cert", "", "PEM client certificate for mutual TLS")
 	ClientKeyFile  = flag.String("client-key", "", "PEM key of -client-cert")
 )
