@@ -86,18 +86,28 @@ func (r *reloadEnv) tag(t *testing.T) string {
 
 // awaitTag waits for reloads until the plugin serves want; a failed reload
 // fails the test.
+//
+// A file copied over in place can be caught half-written when the copy
+// stalls for longer than the debounce (a busy machine): that attempt fails,
+// the old module keeps serving, and the rest of the write brings another
+// reload. So a failed attempt fails the test only if the version never
+// comes into force.
 func (r *reloadEnv) awaitTag(t *testing.T, want string) {
 	t.Helper()
 	timeout := time.After(20 * time.Second)
+	var failed []error
 	for r.tag(t) != want {
 		select {
 		case err := <-r.reloads:
 			if err != nil {
-				t.Fatalf("reload to %s failed: %v", want, err)
+				failed = append(failed, err)
 			}
 		case <-timeout:
-			t.Fatalf("%s not in force after 20s; still %s", want, r.tag(t))
+			t.Fatalf("%s not in force after 20s; still %s; failed reloads: %v", want, r.tag(t), failed)
 		}
+	}
+	if len(failed) > 0 {
+		t.Logf("%s in force after %d failed attempt(s): %v", want, len(failed), failed)
 	}
 }
 
