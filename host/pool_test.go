@@ -14,6 +14,10 @@ import (
 // or duplicated, and afterwards every token is an idle instance again.
 func TestPoolUnderConcurrentCalls(t *testing.T) {
 	cfg := one("", "minimal", "testdata/minimal.wasm")
+	// A caller may wait for an instance up to the call deadline: on a busy
+	// machine under the race detector, 16 callers on 2 instances can wait
+	// longer than the default. This test is about the pool, not deadlines.
+	cfg.Plugins[0].CallTimeout = 30 * time.Second
 	h, _ := startHost(t, cfg)
 	p := h.Plugin("minimal")
 	m := p.cur.Load()
