@@ -261,3 +261,29 @@ func TestShadowConfigErrorsNameTheKey(t *testing.T) {
 		t.Errorf("a valid shadow: %v", err)
 	}
 }
+
+// An enhanced-auth exchange continues in the candidate as in the serving
+// plugin: the steps arrive in order, on the same client, whose state the
+// candidate kept from the first step.
+func TestShadowFollowsAnEnhancedAuthExchange(t *testing.T) {
+	eachEngine(t, func(t *testing.T, engine string) {
+		rules := testPlugin(t, "rules")
+		h, _ := startHost(t, shadowed(engine, rules, "", rules, ""))
+		ctx := context.Background()
+		for i := range 3 {
+			c := &hooks.Client{ID: "scram", RemoteAddr: "127.0.0.1:1", Handle: uint64(100 + i)}
+			res, err := h.Chain().Authenticate(ctx, &hooks.AuthRequest{Client: c, Method: "STATE"})
+			if err != nil || !res.Continue {
+				t.Fatalf("first step: %+v, %v; want continue", res, err)
+			}
+			res, err = h.Chain().Authenticate(ctx, &hooks.AuthRequest{Client: c, Step: hooks.AuthContinue, Method: "STATE", Data: []byte("r")})
+			if err != nil || res.Verdict != hooks.Allow {
+				t.Fatalf("second step: %+v, %v; want allow", res, err)
+			}
+			h.Chain().OnDisconnect(ctx, c, 0)
+		}
+		if st := settled(t, h, "acl", 6); st.Agreed != 6 || st.Disagreed != 0 {
+			t.Errorf("stats %+v; want both steps of three exchanges agreed", st)
+		}
+	})
+}

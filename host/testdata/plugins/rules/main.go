@@ -10,6 +10,8 @@
 //	 "reject": ["bad/"],                on-publish: reject with 0x99
 //	 "suffix": "|v2"}                   transform: appended to every payload
 //
+// The auth method STATE is a two-step exchange that allows only when the
+// client's state, set at the first step, is there at the second.
 // Everything else is allowed (authenticate, authorize) or passed on.
 package main
 
@@ -48,6 +50,17 @@ func init() {
 		return json.Unmarshal(config, &rules)
 	})
 	plume.OnAuthenticate(func(e *plume.AuthEvent) plume.Decision {
+		if e.Method() == "STATE" {
+			// two steps that need the client's state kept between them
+			if e.Step == plume.StepConnect {
+				e.Client.SetState([]byte("asked"))
+				return plume.ContinueAuth([]byte("challenge"))
+			}
+			if string(e.Client.State()) != "asked" {
+				return plume.Deny(plume.BadAuthenticationMethod, "no state from the first step")
+			}
+			return plume.Allow()
+		}
 		for _, u := range rules.DenyUsers {
 			if e.Client.Username() == u {
 				return plume.Deny(plume.NotAuthorized, rules.Tag)
