@@ -52,6 +52,10 @@ type PluginConfig struct {
 	// the bytes of its keys and values together (default DefaultKVMaxBytes).
 	// A kv_set or kv_add that would go over it is refused with TOO_LARGE.
 	KVMaxBytes setting.ByteSize `yaml:"kv_max_bytes"`
+	// Shadow, if set, is a candidate that receives the same events as this
+	// plugin and whose answers are compared, counted and logged but never
+	// applied (shadow.go, docs/decisions/0028-shadow-plugins.md).
+	Shadow *ShadowConfig `yaml:"shadow"`
 }
 
 // Config is the plugin section of the broker config (plume.yaml's plugins).
@@ -123,6 +127,9 @@ func (c *Config) Validate() error {
 			return setting.In(fmt.Sprintf("chain[%d]", i), err)
 		}
 		seen[p.Name] = true
+		if p.Shadow != nil {
+			seen[shadowName(p.Name)] = true
+		}
 	}
 	return nil
 }
@@ -152,7 +159,10 @@ func (p *PluginConfig) validate(engine string, seen map[string]bool) error {
 	case p.Fuel != 0 && engine != EngineWasmtime:
 		return setting.Errorf("fuel", "only the %s engine meters fuel (engine: %s)", EngineWasmtime, EngineWasmtime)
 	}
-	return setting.In("on_error", p.OnError.validate())
+	if err := setting.In("on_error", p.OnError.validate()); err != nil {
+		return err
+	}
+	return setting.In("shadow", p.Shadow.validate(engine, p.Name, seen))
 }
 
 // Errors callers may branch on.

@@ -104,6 +104,10 @@ func newHost(ctx context.Context, log zerolog.Logger, cfg Config, mode deadlineM
 		h.plugins[pc.Name], h.configs[pc.Name] = p, pc
 		links = append(links, hooks.Link{Name: pc.Name, Hooks: p, OnError: pc.OnError.failure()})
 		h.log.Info().Str("plugin", pc.Name).Str("path", pc.Path).Str("points", pointsString(m.points)).Msg("plugin loaded")
+		if err := h.setShadow(ctx, p, pc, h.plugins, h.configs); err != nil {
+			_ = h.Close(ctx)
+			return nil, fmt.Errorf("load the shadow of plugin %q from %s: %w", pc.Name, pc.Shadow.Path, err)
+		}
 	}
 	h.chain = hooks.NewChain(log, links...)
 	h.mu.Lock()
@@ -173,7 +177,8 @@ func (h *Host) Reload(ctx context.Context, cfg Config) error {
 		if p == nil {
 			p = &Plugin{name: pc.Name, shared: newShared(int64(pc.withDefaults().KVMaxBytes))}
 		}
-		err := h.reloadPlugin(ctx, p, pc, !reflect.DeepEqual(old, pc))
+		want := pc
+		err := h.reloadPlugin(ctx, p, pc, !reflect.DeepEqual(withoutShadow(old), withoutShadow(pc)))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("reload plugin %q: %w", pc.Name, err))
 			if p.cur.Load() == nil {
@@ -183,10 +188,14 @@ func (h *Host) Reload(ctx context.Context, cfg Config) error {
 		}
 		plugins[pc.Name], configs[pc.Name] = p, pc
 		links = append(links, hooks.Link{Name: pc.Name, Hooks: p, OnError: pc.OnError.failure()})
+		if err := h.setShadow(ctx, p, want, plugins, configs); err != nil {
+			errs = append(errs, fmt.Errorf("reload the shadow of plugin %q: %w", pc.Name, err))
+		}
 	}
 	h.chain.Swap(links)
 	for name, p := range h.plugins {
 		if plugins[name] == nil {
+			p.dropShadow()
 			p.cur.Load().retire()
 			h.log.Info().Str("plugin", name).Msg("plugin removed")
 		}
@@ -266,6 +275,9 @@ func (h *Host) Close(ctx context.Context) error {
 	h.wg.Wait()
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	for _, p := range h.plugins {
+		p.dropShadow() // its workers end before the candidate's module is retired
+	}
 	for _, p := range h.plugins {
 		p.closed.Store(true)
 		p.cur.Load().retire()

@@ -25,7 +25,8 @@ type Plugin struct {
 	cur    atomic.Pointer[module]
 	shared *shared
 	traps  atomic.Uint64
-	closed atomic.Bool // the Host was closed: calls fail (and the chain's policy applies)
+	closed atomic.Bool            // the Host was closed: calls fail (and the chain's policy applies)
+	shadow atomic.Pointer[shadow] // the candidate compared with it, or nil (shadow.go)
 }
 
 var _ hooks.Hooks = (*Plugin)(nil)
@@ -106,8 +107,8 @@ func badResult(what string, res uint64) error {
 	return fmt.Errorf("%w: %s result %#x is outside ABI v%d", ErrABI, what, res, ABIVersion)
 }
 
-// Authenticate calls plume_authenticate.
-func (p *Plugin) Authenticate(ctx context.Context, req *hooks.AuthRequest) (hooks.AuthResult, error) {
+// authenticate calls plume_authenticate.
+func (p *Plugin) authenticate(ctx context.Context, req *hooks.AuthRequest) (hooks.AuthResult, error) {
 	m, inst, err := p.begin(ctx, fnAuthenticate)
 	if inst == nil {
 		return hooks.AuthResult{}, ignoreGone(err)
@@ -158,8 +159,8 @@ func authResult(c *call, res uint64) (hooks.AuthResult, error) {
 	return out, nil
 }
 
-// Authorize calls plume_authorize.
-func (p *Plugin) Authorize(ctx context.Context, req *hooks.AuthzRequest) (hooks.AuthzResult, error) {
+// authorize calls plume_authorize.
+func (p *Plugin) authorize(ctx context.Context, req *hooks.AuthzRequest) (hooks.AuthzResult, error) {
 	m, inst, err := p.begin(ctx, fnAuthorize)
 	if inst == nil {
 		return hooks.AuthzResult{}, ignoreGone(err)
@@ -201,8 +202,8 @@ func authzResult(c *call, res uint64) (hooks.AuthzResult, error) {
 	return out, nil
 }
 
-// OnPublish calls plume_on_publish for messages matching the declared filters.
-func (p *Plugin) OnPublish(ctx context.Context, client *hooks.Client, msg *packets.Publish) (hooks.PublishResult, error) {
+// onPublish calls plume_on_publish for messages matching the declared filters.
+func (p *Plugin) onPublish(ctx context.Context, client *hooks.Client, msg *packets.Publish) (hooks.PublishResult, error) {
 	if !matchAny(p.cur.Load().filters, msg.Topic) {
 		return hooks.PublishResult{}, nil
 	}
@@ -239,9 +240,9 @@ func publishResult(c *call, res uint64) (hooks.PublishResult, error) {
 	return out, nil
 }
 
-// Transform calls plume_transform for messages matching the declared filters
+// transform calls plume_transform for messages matching the declared filters
 // and applies the rewrite it returns.
-func (p *Plugin) Transform(ctx context.Context, client *hooks.Client, msg *packets.Publish) error {
+func (p *Plugin) transform(ctx context.Context, client *hooks.Client, msg *packets.Publish) error {
 	if !matchAny(p.cur.Load().filters, msg.Topic) {
 		return nil
 	}
@@ -268,18 +269,6 @@ func (p *Plugin) Transform(ctx context.Context, client *hooks.Client, msg *packe
 	}
 	p.end(m, inst, healthy, hooks.PointTransform, client, err)
 	return err
-}
-
-// OnConnect tells the plugin, if it exports plume_on_connect.
-func (p *Plugin) OnConnect(ctx context.Context, client *hooks.Client) {
-	p.notify(ctx, fnOnConnect, pointConnect, 0, client)
-}
-
-// OnDisconnect tells the plugin, if it exports plume_on_disconnect, and then
-// drops the client's state.
-func (p *Plugin) OnDisconnect(ctx context.Context, client *hooks.Client, reason packets.ReasonCode) {
-	p.notify(ctx, fnOnDisconnect, pointDisconnect, byte(reason), client)
-	p.shared.forget(client)
 }
 
 func (p *Plugin) notify(ctx context.Context, fn int, point, kind byte, client *hooks.Client) {

@@ -4,16 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/plumemq/plume/ops"
 	"github.com/plumemq/plume/transport"
 )
 
-// startOps serves the operations endpoint (/healthz, /debug/pprof/) on addr
+// startOps serves the operations endpoint (/healthz, /debug/pprof/, and
+// /plugins with a config file) on addr
 // until stop. Off loopback it warns: profiles expose memory, payloads included.
 func (s *server) startOps(addr string) error {
 	o := ops.New(ops.Config{Address: addr, Health: s.health})
+	if s.plugins != nil {
+		o.Handle("GET /plugins", http.HandlerFunc(s.servePlugins))
+	}
 	if err := o.Listen(); err != nil {
 		return err
 	}

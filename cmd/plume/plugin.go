@@ -21,6 +21,9 @@ const pluginUsage = `usage:
       load a built plugin without a broker and make one call; the event is
       {"point": "authenticate"|"authorize"|"on-publish"|"transform", "client": {...}, ...}
       (see host/plugincall/event.go); the answer is printed as JSON
+  plume plugin promote NAME --config FILE [--keep-old]
+      make the shadow of chain entry NAME serve in its place, by editing FILE
+      (comments kept); a running plume watching FILE reloads it
 `
 
 // runPlugin is `plume plugin ...`: tools for plugin authors.
@@ -34,6 +37,8 @@ func runPlugin(args []string, stdout, stderr io.Writer) int {
 		return pluginNew(args[1:], stdout, stderr)
 	case "call":
 		return pluginCall(args[1:], stdout, stderr)
+	case "promote":
+		return pluginPromote(args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "plume plugin: unknown command %q\n%s", args[0], pluginUsage)
 	return 2

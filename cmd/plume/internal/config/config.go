@@ -78,8 +78,11 @@ func Load(path string) (Config, error) {
 	}
 	dir := filepath.Dir(path)
 	for i := range cfg.Plugins.Plugins {
-		if p := &cfg.Plugins.Plugins[i]; p.Wasm == nil && !filepath.IsAbs(p.Path) {
-			p.Path = filepath.Join(dir, p.Path)
+		p := &cfg.Plugins.Plugins[i]
+		for _, p := range []*host.PluginConfig{p, shadowOf(p)} {
+			if p != nil && p.Wasm == nil && !filepath.IsAbs(p.Path) {
+				p.Path = filepath.Join(dir, p.Path)
+			}
 		}
 	}
 	if c := &cfg.Plugins; c.CacheDir != "" && !filepath.IsAbs(c.CacheDir) {
@@ -182,25 +185,46 @@ func (c *Config) Validate() error {
 // module and a label for logs: the registry (plugins/builtin) is the binary's
 // to know, not the host's.
 func (c *Config) resolveBuiltins() error {
-	names := strings.Join(builtin.Names(), ", ")
 	for i := range c.Plugins.Plugins {
 		p := &c.Plugins.Plugins[i]
 		key := fmt.Sprintf("chain[%d]", i)
-		switch {
-		case p.Wasm != nil:
-			continue // resolved by an earlier Validate
-		case p.Builtin == "" && p.Path == "":
-			return setting.Errorf(key+".path", "required (or builtin: one of %s)", names)
-		case p.Builtin == "":
-			continue
-		case p.Path != "":
-			return setting.Errorf(key+".builtin", "give path or builtin, not both")
+		if err := resolveBuiltin(p, key); err != nil {
+			return err
 		}
-		b, ok := builtin.Lookup(p.Builtin)
-		if !ok {
-			return setting.Errorf(key+".builtin", "%q is not a built-in plugin (%s)", p.Builtin, names)
+		if s := shadowOf(p); s != nil {
+			if err := resolveBuiltin(s, key+".shadow"); err != nil {
+				return err
+			}
 		}
-		p.Path, p.Wasm = "builtin:"+p.Builtin, b.Wasm
 	}
 	return nil
+}
+
+// resolveBuiltin resolves one chain entry (or shadow) written at key.
+func resolveBuiltin(p *host.PluginConfig, key string) error {
+	names := strings.Join(builtin.Names(), ", ")
+	switch {
+	case p.Wasm != nil:
+		return nil // resolved by an earlier Validate
+	case p.Builtin == "" && p.Path == "":
+		return setting.Errorf(key+".path", "required (or builtin: one of %s)", names)
+	case p.Builtin == "":
+		return nil
+	case p.Path != "":
+		return setting.Errorf(key+".builtin", "give path or builtin, not both")
+	}
+	b, ok := builtin.Lookup(p.Builtin)
+	if !ok {
+		return setting.Errorf(key+".builtin", "%q is not a built-in plugin (%s)", p.Builtin, names)
+	}
+	p.Path, p.Wasm = "builtin:"+p.Builtin, b.Wasm
+	return nil
+}
+
+// shadowOf is the plugin of p's shadow, or nil.
+func shadowOf(p *host.PluginConfig) *host.PluginConfig {
+	if p.Shadow == nil {
+		return nil
+	}
+	return &p.Shadow.PluginConfig
 }
