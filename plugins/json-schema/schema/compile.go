@@ -34,14 +34,14 @@ type Schema struct {
 	minLength, maxLength int // -1: none
 	pattern              *regexp.Regexp
 
-	properties        map[string]*Schema
-	patternProperties []patternSchema
-	additional        *Schema
-	required          []string
+	properties         map[string]*Schema
+	patternProperties  []patternSchema
+	additional         *Schema
+	required           []string
 	minProps, maxProps int
-	propertyNames     *Schema
-	dependentRequired map[string][]string
-	dependentSchemas  map[string]*Schema
+	propertyNames      *Schema
+	dependentRequired  map[string][]string
+	dependentSchemas   map[string]*Schema
 
 	prefixItems            []*Schema
 	items                  *Schema
@@ -104,7 +104,7 @@ const Draft = "https://json-schema.org/draft/2020-12/schema"
 
 // compiler holds one document while it is compiled.
 type compiler struct {
-	root any
+	root  any
 	byRef map[string]*Schema // "#/..." -> schema, made once (recursion safe)
 }
 

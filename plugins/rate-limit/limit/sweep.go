@@ -26,12 +26,12 @@ import "strconv"
 const (
 	minute       = int64(60e9)
 	sweepEvery   = int64(1e9)
-	sweepBudget  = 512       // entries per sweep, so no call runs long
-	sweepMinutes = 24 * 60   // minutes looked at per sweep after a long idle
-	keyNext      = "s/next"  // the first minute not yet swept
-	prefixSweep  = "s/"      // registrations
-	prefixDenied = "d/"      // refusals of a bucket in the current episode
-	keyTotal     = "t/"      // refusals since the store began, per kind
+	sweepBudget  = 512      // entries per sweep, so no call runs long
+	sweepMinutes = 24 * 60  // minutes looked at per sweep after a long idle
+	keyNext      = "s/next" // the first minute not yet swept
+	prefixSweep  = "s/"     // registrations
+	prefixDenied = "d/"     // refusals of a bucket in the current episode
+	keyTotal     = "t/"     // refusals since the store began, per kind
 )
 
 func minuteKey(m int64) string { return prefixSweep + strconv.FormatInt(m, 10) }
