@@ -308,9 +308,7 @@ func hasType(v any, t uint8) bool {
 		if t&typeNumber != 0 {
 			return true
 		}
-		// 1.0 is an integer: the type is about the value, not its spelling.
-		r, ok := new(big.Rat).SetString(string(x))
-		return t&typeInteger != 0 && ok && r.IsInt()
+		return t&typeInteger != 0 && isInteger(x)
 	}
 	return false
 }
@@ -400,4 +398,14 @@ func (s *Schema) locText() string {
 		return "the root"
 	}
 	return s.loc
+}
+
+// isInteger reports whether n is a whole number: 1.0 and 1e2 are integers,
+// since the type is about the value, not its spelling.
+func isInteger(n json.Number) bool {
+	if !strings.ContainsAny(string(n), ".eE") {
+		return true
+	}
+	f, err := strconv.ParseFloat(string(n), 64)
+	return err == nil && f == math.Trunc(f)
 }
