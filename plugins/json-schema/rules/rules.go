@@ -224,4 +224,3 @@ func sortedKeys(m map[string]json.RawMessage) []string {
 	sort.Strings(ks)
 	return ks
 }
-
