@@ -25,12 +25,18 @@ type Limiter struct {
 	nextSweep int64
 	fullUntil int64 // the store-full warning is written at most once a minute
 	now       int64 // of the call in progress, for storeFull
+	// refusing holds the buckets this instance refused since they were
+	// last full: a bucket found full again ends its episode here without
+	// a host call for the buckets (almost all) that never refused. An
+	// episode another instance began ends when the sweeper finds the
+	// bucket full.
+	refusing map[string]bool
 }
 
 // New returns a Limiter for cfg keeping its buckets in kv and writing its
 // lines with log.
 func New(cfg *Config, kv Store, log func(Level, string)) *Limiter {
-	return &Limiter{cfg: cfg, kv: kv, log: log}
+	return &Limiter{cfg: cfg, kv: kv, log: log, refusing: map[string]bool{}}
 }
 
 // Kind is what a refused request was over.
@@ -140,7 +146,7 @@ func (l *Limiter) charge(b Bucket, cost, now int64) bool {
 	if fresh {
 		l.register(b.Key, now+cost*b.Rate.Interval)
 	}
-	if idle {
+	if idle && l.refusing[b.Key] {
 		l.endEpisode(b.Key)
 	}
 	if !ok {
@@ -155,6 +161,9 @@ func (l *Limiter) charge(b Bucket, cost, now int64) bool {
 // client or tenant that hit a limit, and how hard, without a line per
 // refused message.
 func (l *Limiter) refused(b Bucket) {
+	if len(l.refusing) < maxRefusing {
+		l.refusing[b.Key] = true
+	}
 	n := l.kv.Add(prefixDenied+b.Key, 1)
 	total := l.kv.Add(keyTotal+b.Kind.String(), 1)
 	switch {
@@ -167,7 +176,11 @@ func (l *Limiter) refused(b Bucket) {
 	}
 }
 
+// maxRefusing bounds an instance's refusing set under a flood of clients.
+const maxRefusing = 4096
+
 func (l *Limiter) endEpisode(key string) {
+	delete(l.refusing, key)
 	n, ok := l.kv.Get(prefixDenied + key)
 	if !ok {
 		return
