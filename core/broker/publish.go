@@ -54,25 +54,56 @@ func (c *client) handlePublish(h packets.FixedHeader, body []byte) error {
 		}
 	}
 	reason, why, gate := c.accept(&p, p.QoS == 2)
+	if c.version != packets.V5 && overLimit(reason) {
+		// A 3.1.1 client cannot be told its message was refused: the server
+		// acknowledges or closes the connection [MQTT-3.3.5-2]. One over a
+		// rate or quota is closed on, unacknowledged: acknowledged, it would
+		// go on sending, and its message would be lost rather than sent again.
+		if p.QoS == 2 {
+			c.entry.ReleaseQoS2(p.PacketID)
+		}
+		return &packets.Error{Reason: reason, Msg: "publish refused: " + orText(why, reason.String())}
+	}
 	switch p.QoS {
 	case 1:
-		c.sendAckGated(packets.TypePuback, p.PacketID, c.ackReason(reason), why, gate)
+		c.sendAckGated(packets.TypePuback, p.PacketID, c.ackReason(packets.TypePuback, reason), why, gate)
 	case 2:
 		if reason.IsError() {
 			c.entry.ReleaseQoS2(p.PacketID) // an error PUBREC ends the exchange [MQTT-4.3.3-9]
 		}
-		c.sendAckHeld(packets.TypePubrec, p.PacketID, c.ackReason(reason), why)
+		c.sendAckHeld(packets.TypePubrec, p.PacketID, c.ackReason(packets.TypePubrec, reason), why)
 	}
 	return nil
 }
 
-// ackReason maps a verdict to the acknowledgement reason: 3.1.1 has no reason
-// codes, so a refused message is acknowledged and dropped there.
-func (c *client) ackReason(r packets.ReasonCode) packets.ReasonCode {
-	if c.version != packets.V5 {
-		return packets.Success
+// overLimit reports whether a refusal says the publisher is over a rate or
+// a quota.
+func overLimit(r packets.ReasonCode) bool {
+	return r == packets.QuotaExceeded || r == packets.MessageRateTooHigh
+}
+
+func orText(s, def string) string {
+	if s == "" {
+		return def
 	}
-	return r
+	return s
+}
+
+// ackReason maps a verdict to the acknowledgement reason: 3.1.1 has no reason
+// codes, so a refused message is acknowledged and dropped there. A hook may
+// answer with a code the acknowledgement cannot carry [MQTT-3.4.2-1]: 0x96
+// Message rate too high, valid only on DISCONNECT, becomes its nearest,
+// 0x97 Quota exceeded; others become 0x80 Unspecified error.
+func (c *client) ackReason(kind packets.Type, r packets.ReasonCode) packets.ReasonCode {
+	switch {
+	case c.version != packets.V5:
+		return packets.Success
+	case r.ValidFor(kind):
+		return r
+	case r == packets.MessageRateTooHigh:
+		return packets.QuotaExceeded
+	}
+	return packets.UnspecifiedError
 }
 
 // accept authorizes, runs the message hooks and routes p. It returns the

@@ -236,6 +236,15 @@ func (m *Message) Topic() string {
 	return sizedString(fieldTopic, m.h.topicLen)
 }
 
+// PayloadSize is the length of the message's payload in bytes, known
+// without copying the payload (or the length of the one SetPayload gave).
+func (m *Message) PayloadSize() int {
+	if m.set&setPayload != 0 {
+		return len(m.newPayload)
+	}
+	return int(m.h.payloadLen)
+}
+
 // Payload is the message's payload (or the one SetPayload gave). To save a
 // copy and an allocation per message it lives in the SDK's buffer, which the
 // next call to Payload, and the next event, overwrite: change it in place or

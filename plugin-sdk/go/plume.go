@@ -41,8 +41,10 @@ const (
 	Banned                  ReasonCode = 0x8A
 	BadAuthenticationMethod ReasonCode = 0x8C
 	TopicNameInvalid        ReasonCode = 0x90
+	MessageRateTooHigh      ReasonCode = 0x96 // DISCONNECT only: not valid on PUBACK
 	QuotaExceeded           ReasonCode = 0x97
 	PayloadFormatInvalid    ReasonCode = 0x99
+	ConnectionRateExceeded  ReasonCode = 0x9F
 )
 
 // Decision is the answer of an authenticate or authorize handler. Build one

@@ -29,15 +29,31 @@ type Plugin struct {
 	Summary string
 	// Wasm is the module, ABI v1 (plugin-sdk/ABI.md).
 	Wasm []byte
+	// Example is a config the plugin accepts (nil if it takes none): what
+	// the registry's tests load it with, and a start for its README's.
+	Example []byte
 }
 
 //go:embed denyall/deny_all.wasm
 var denyAll []byte
 
+// The Go built-ins, built from plugins/<name> with
+// GOOS=wasip1 GOARCH=wasm go build -trimpath -buildmode=c-shared.
+var (
+	//go:embed wasm/rate-limit.wasm
+	rateLimit []byte
+	//go:embed wasm/json-schema.wasm
+	jsonSchema []byte
+)
+
 // registry is every built-in, in one ordered place (CoreDNS's plugin.cfg is
 // the model): what a binary ships can be read off this list.
 var registry = []Plugin{
 	{Name: "deny-all", Summary: "denies every connect, publish and subscribe that reaches it: put it last to close a chain", Wasm: denyAll},
+	{Name: "rate-limit", Summary: "limits messages/s and bytes/s per client and per attribute, and connection attempts per client id and address (plugins/rate-limit)", Wasm: rateLimit,
+		Example: []byte(`{"per_client": {"messages_per_second": 10, "burst": 20, "bytes_per_second": 10000}, "connects_per_client_per_minute": 6}`)},
+	{Name: "json-schema", Summary: "validates JSON payloads on topic filters against JSON Schema (2020-12 subset): refuses with 0x99 or moves to a dead-letter topic (plugins/json-schema)", Wasm: jsonSchema,
+		Example: []byte(`{"rules": [{"filter": "sensors/#", "schema": {"type": "object"}}]}`)},
 }
 
 // Lookup returns the built-in called name.
