@@ -78,8 +78,12 @@ func Load(path string) (Config, error) {
 	}
 	dir := filepath.Dir(path)
 	for i := range cfg.Plugins.Plugins {
-		if p := &cfg.Plugins.Plugins[i]; p.Wasm == nil && !filepath.IsAbs(p.Path) {
+		p := &cfg.Plugins.Plugins[i]
+		if p.Wasm == nil && !filepath.IsAbs(p.Path) {
 			p.Path = filepath.Join(dir, p.Path)
+		}
+		if err := p.ResolveFiles(dir); err != nil {
+			return Config{}, fmt.Errorf("%s: plugins.chain[%d]: %w", path, i, err) // Validate has checked them
 		}
 	}
 	if c := &cfg.Plugins; c.CacheDir != "" && !filepath.IsAbs(c.CacheDir) {
@@ -200,7 +204,7 @@ func (c *Config) resolveBuiltins() error {
 		if !ok {
 			return setting.Errorf(key+".builtin", "%q is not a built-in plugin (%s)", p.Builtin, names)
 		}
-		p.Path, p.Wasm = "builtin:"+p.Builtin, b.Wasm
+		p.Path, p.Wasm, p.BuiltinFiles = "builtin:"+p.Builtin, b.Wasm, b.FileKeys
 	}
 	return nil
 }
