@@ -182,6 +182,10 @@ func (c *Config) Validate() error {
 	return setting.In("plugins", c.Plugins.Validate())
 }
 
+// LookupBuiltin finds a built-in plugin by name (plugins/builtin.Lookup).
+// The binary's tests replace it to stand a test plugin in for a built-in.
+var LookupBuiltin = builtin.Lookup
+
 // resolveBuiltins gives each chain entry that names a built-in plugin its
 // module and a label for logs: the registry (plugins/builtin) is the binary's
 // to know, not the host's.
@@ -200,7 +204,7 @@ func (c *Config) resolveBuiltins() error {
 		case p.Path != "":
 			return setting.Errorf(key+".builtin", "give path or builtin, not both")
 		}
-		b, ok := builtin.Lookup(p.Builtin)
+		b, ok := LookupBuiltin(p.Builtin)
 		if !ok {
 			return setting.Errorf(key+".builtin", "%q is not a built-in plugin (%s)", p.Builtin, names)
 		}
