@@ -49,6 +49,7 @@ var modules embed.FS
 // filled in from wasm/NAME.wasm.
 var registry = []Plugin{
 	{Name: "deny-all", Summary: "denies every connect, publish and subscribe that reaches it: put it last to close a chain"},
+	{Name: "password-file", Summary: "authenticates CONNECT from a password file: Mosquitto's $7$ and $6$ (mosquitto_passwd), argon2id (plume passwd)", FileKeys: []string{"file"}},
 }
 
 func init() {
