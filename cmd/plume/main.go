@@ -7,6 +7,7 @@
 //	plume --ops 127.0.0.1:1880    operations endpoint: /healthz, /debug/pprof/
 //	plume conformance --broker tcp://HOST:PORT   run the conformance suite against any broker
 //	plume plugin new|call ...     scaffold a Wasm plugin, or call a built one without a broker
+//	plume passwd [-c|-b|-D|-U] FILE USER   manage a password file (builtin: password-file), like mosquitto_passwd
 package main
 
 import (
@@ -38,6 +39,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return runConformance(args[1:], stdout, stderr)
 		case "plugin":
 			return runPlugin(args[1:], stdout, stderr)
+		case "passwd":
+			return runPasswd(args[1:], os.Stdin, stdout, stderr)
 		case "version":
 			fmt.Fprintln(stdout, "plume", version)
 			return 0

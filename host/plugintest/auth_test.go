@@ -11,7 +11,7 @@ import (
 
 const authConfig = `{"users": {
 	"alice": {"password": "s3cret", "attributes": {"role": "admin", "tenant": "acme"}},
-	"bob": {"password": "sha256:5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"}
+	"bob": {"password": "$7$101$c2vCgav29TOZ1nCM$TJyuKiBLXjKr81PJXQZA37A/usMj/g61nSqMt/GwDkXAt5GF4XTuB6fUN1smL4X0bFBv97OGuzpEgK5fiAyvUg=="}
 }, "deny_anonymous": true}`
 
 // The auth-go example, built from its source, through the real host.

@@ -10,14 +10,16 @@
 // tested through the same host, and one a user can copy, change and load
 // from a file; the broker keeps one path for policy.
 //
-// Adding one: a folder here with its source, its built .wasm and a README
-// (sections Syntax, Examples, Metrics, as CoreDNS's plugin READMEs), a row in
-// registry below, and a test through a real broker (builtin_test.go). The
-// order of registry is the order Names lists them.
+// Adding one (README.md here says more): its source in a folder
+// plugins/NAME (a Go module whose main package is the plugin, or one .wat
+// file), a README there (sections Syntax, Examples, Metrics, as CoreDNS's
+// plugin READMEs), a row in registry below, then `make builtins`, which
+// builds plugins/NAME into wasm/NAME.wasm, embedded here. A test checks that
+// each embedded module is byte for byte what its source builds to.
 package builtin
 
 import (
-	_ "embed"
+	"embed"
 	"slices"
 )
 
@@ -32,28 +34,37 @@ type Plugin struct {
 	// Example is a config the plugin accepts (nil if it takes none): what
 	// the registry's tests load it with, and a start for its README's.
 	Example []byte
+	// FileKeys are the keys of the plugin's config whose values name data
+	// files it reads at init ("file", "jwks_file"): the host gives the
+	// plugin those files alone and reloads it when one changes
+	// (host.PluginConfig.BuiltinFiles, docs/decisions/0023).
+	FileKeys []string
 }
 
-//go:embed denyall/deny_all.wasm
-var denyAll []byte
-
-// The Go built-ins, built from plugins/<name> with
-// GOOS=wasip1 GOARCH=wasm go build -trimpath -buildmode=c-shared.
-var (
-	//go:embed wasm/rate-limit.wasm
-	rateLimit []byte
-	//go:embed wasm/json-schema.wasm
-	jsonSchema []byte
-)
+// modules holds the built plugins, wasm/NAME.wasm for each row of registry
+// (make builtins writes them).
+//
+//go:embed wasm/*.wasm
+var modules embed.FS
 
 // registry is every built-in, in one ordered place (CoreDNS's plugin.cfg is
-// the model): what a binary ships can be read off this list.
+// the model): what a binary ships can be read off this list. A row's Wasm is
+// filled in from wasm/NAME.wasm.
 var registry = []Plugin{
-	{Name: "deny-all", Summary: "denies every connect, publish and subscribe that reaches it: put it last to close a chain", Wasm: denyAll},
-	{Name: "rate-limit", Summary: "limits messages/s and bytes/s per client and per attribute, and connection attempts per client id and address (plugins/rate-limit)", Wasm: rateLimit,
+	{Name: "deny-all", Summary: "denies every connect, publish and subscribe that reaches it: put it last to close a chain"},
+	{Name: "password-file", Summary: "authenticates CONNECT from a password file: Mosquitto's $7$ and $6$ (mosquitto_passwd), argon2id (plume passwd)", FileKeys: []string{"file"}},
+	{Name: "rate-limit", Summary: "limits messages/s and bytes/s per client and per attribute, and connection attempts per client id and address (plugins/rate-limit)",
 		Example: []byte(`{"per_client": {"messages_per_second": 10, "burst": 20, "bytes_per_second": 10000}, "connects_per_client_per_minute": 6}`)},
-	{Name: "json-schema", Summary: "validates JSON payloads on topic filters against JSON Schema (2020-12 subset): refuses with 0x99 or moves to a dead-letter topic (plugins/json-schema)", Wasm: jsonSchema,
+	{Name: "json-schema", Summary: "validates JSON payloads on topic filters against JSON Schema (2020-12 subset): refuses with 0x99 or moves to a dead-letter topic (plugins/json-schema)",
 		Example: []byte(`{"rules": [{"filter": "sensors/#", "schema": {"type": "object"}}]}`)},
+}
+
+func init() {
+	for i := range registry {
+		// A row without its module is caught by the tests (every built-in
+		// loads in the host); the binary then refuses the name's config.
+		registry[i].Wasm, _ = modules.ReadFile("wasm/" + registry[i].Name + ".wasm")
+	}
 }
 
 // Lookup returns the built-in called name.

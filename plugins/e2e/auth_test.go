@@ -1,9 +1,8 @@
 package e2e
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/eclipse/paho.golang/paho"
@@ -11,6 +10,7 @@ import (
 	"github.com/plumemq/plume/core/broker"
 	"github.com/plumemq/plume/host"
 	"github.com/plumemq/plume/host/plugintest"
+	"github.com/plumemq/plume/plugins/passwd"
 )
 
 // MQTT codes the auth tests expect.
@@ -21,16 +21,25 @@ const (
 	rcNotAuthorized         = 5    // 3.1.1 CONNACK return code
 )
 
-// authConfig is auth-go's JSON config: alice in clear, bob as a SHA-256.
+// bobHash is "hunter2" as plume passwd writes it with -H sha512-pbkdf2,
+// made once for the package's tests.
+var bobHash = sync.OnceValue(func() string {
+	h, err := passwd.New(passwd.PBKDF2, []byte("hunter2"), 0, passwd.Argon2Params{})
+	if err != nil {
+		panic(err)
+	}
+	return h.String()
+})
+
+// authConfig is auth-go's JSON config: alice in clear, bob as a salted hash.
 func authConfig(denyAnonymous bool) string {
-	sum := sha256.Sum256([]byte("hunter2"))
 	return fmt.Sprintf(`{
 		"users": {
 			"alice": {"password": "s3cret", "attributes": {"role": "admin"}},
-			"bob":   {"password": "sha256:%s", "attributes": {"role": "user"}}
+			"bob":   {"password": %q, "attributes": {"role": "user"}}
 		},
 		"deny_anonymous": %t
-	}`, hex.EncodeToString(sum[:]), denyAnonymous)
+	}`, bobHash(), denyAnonymous)
 }
 
 func authGo(t *testing.T) string { return plugintest.BuildGo(t, authGoDir, ".") }

@@ -7,28 +7,29 @@
 //	{
 //	  "users": {
 //	    "alice": {"password": "s3cret", "attributes": {"role": "admin"}},
-//	    "bob":   {"password": "sha256:5e88...", "attributes": {"tenant": "acme"}}
+//	    "bob":   {"password": "$argon2id$v=19$m=8192,t=1,p=1$...", "attributes": {"tenant": "acme"}}
 //	  },
 //	  "deny_anonymous": true
 //	}
 //
-// A password is given in clear or as "sha256:" and the hex SHA-256 of it. A
-// client without a username is passed to the next plugin, or denied with
-// deny_anonymous.
+// A password is given in clear (for trying things out) or, starting with
+// "$", as a salted hash that `plume passwd` writes: argon2id, or Mosquitto's
+// $7$ and $6$ (package github.com/plumemq/plume/plugins/passwd, which the
+// password-file plugin uses too). A client without a username is passed to
+// the next plugin, or denied with deny_anonymous.
 //
 // Build: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o auth-go.wasm .
 package main
 
 import (
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 
 	plume "github.com/plumemq/plume/plugin-sdk/go"
+	"github.com/plumemq/plume/plugins/passwd"
 )
 
 // Config is the plugin's config.
@@ -41,6 +42,8 @@ type Config struct {
 type User struct {
 	Password   string            `json:"password"`
 	Attributes map[string]string `json:"attributes"`
+
+	hash *passwd.Hash // Password parsed, when it is a hash
 }
 
 var cfg Config
@@ -70,13 +73,20 @@ func parseConfig(raw []byte) (Config, error) {
 		return c, errors.New("auth-go config: users: none configured")
 	}
 	for name, u := range c.Users {
-		if u.Password == "" {
+		switch {
+		case u.Password == "":
 			return c, fmt.Errorf("auth-go config: users.%s.password: empty", name)
-		}
-		if h, ok := strings.CutPrefix(u.Password, "sha256:"); ok {
-			if b, err := hex.DecodeString(h); err != nil || len(b) != sha256.Size {
-				return c, fmt.Errorf("auth-go config: users.%s.password: bad sha256 hex", name)
+		case strings.HasPrefix(u.Password, "sha256:"):
+			// The old unsalted format: refused rather than read, so that
+			// no config keeps relying on it.
+			return c, fmt.Errorf("auth-go config: users.%s.password: unsalted sha256 is no longer read; hash it with plume passwd", name)
+		case strings.HasPrefix(u.Password, "$"):
+			h, err := passwd.Parse(u.Password)
+			if err != nil {
+				return c, fmt.Errorf("auth-go config: users.%s.password: %w", name, err)
 			}
+			u.hash = &h
+			c.Users[name] = u
 		}
 	}
 	return c, nil
@@ -92,7 +102,7 @@ func authenticate(c Config, username string, password []byte) plume.Decision {
 		return plume.Pass()
 	}
 	u, ok := c.Users[username]
-	if !ok || !passwordMatches(u.Password, password) {
+	if !ok || !passwordMatches(u, password) {
 		return plume.Deny(plume.BadUsernameOrPassword, "bad username or password")
 	}
 	d := plume.Allow().WithAttribute("username", username)
@@ -102,12 +112,11 @@ func authenticate(c Config, username string, password []byte) plume.Decision {
 	return d
 }
 
-func passwordMatches(want string, got []byte) bool {
-	if h, ok := strings.CutPrefix(want, "sha256:"); ok {
-		sum := sha256.Sum256(got)
-		return subtle.ConstantTimeCompare([]byte(hex.EncodeToString(sum[:])), []byte(strings.ToLower(h))) == 1
+func passwordMatches(u User, got []byte) bool {
+	if u.hash != nil {
+		return u.hash.Verify(got)
 	}
-	return subtle.ConstantTimeCompare([]byte(want), got) == 1
+	return subtle.ConstantTimeCompare([]byte(u.Password), got) == 1
 }
 
 func main() {}

@@ -13,7 +13,7 @@ import (
 func TestAuthenticate(t *testing.T) {
 	c, err := parseConfig([]byte(`{"users": {
 		"alice": {"password": "s3cret", "attributes": {"role": "admin"}},
-		"bob": {"password": "sha256:5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"}
+		"bob": {"password": "$7$101$c2vCgav29TOZ1nCM$TJyuKiBLXjKr81PJXQZA37A/usMj/g61nSqMt/GwDkXAt5GF4XTuB6fUN1smL4X0bFBv97OGuzpEgK5fiAyvUg=="}
 	}}`))
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +42,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 	for cfg, want := range map[string]string{
 		`{}`:                   "users: none configured",
 		`{"users": {"a": {}}}`: "users.a.password: empty",
-		`{"users": {"a": {"password": "sha256:zz"}}}`: "users.a.password: bad sha256 hex",
+		`{"users": {"a": {"password": "sha256:5e88"}}}`: "users.a.password: unsalted sha256 is no longer read",
+		`{"users": {"a": {"password": "$7$1$zz"}}}`:     "users.a.password: not a password hash",
 		`{"user": {}}`: "unknown field",
 	} {
 		if _, err := parseConfig([]byte(cfg)); err == nil || !strings.Contains(err.Error(), want) {

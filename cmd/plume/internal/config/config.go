@@ -80,8 +80,14 @@ func Load(path string) (Config, error) {
 	for i := range cfg.Plugins.Plugins {
 		p := &cfg.Plugins.Plugins[i]
 		for _, p := range []*host.PluginConfig{p, shadowOf(p)} {
-			if p != nil && p.Wasm == nil && !filepath.IsAbs(p.Path) {
+			if p == nil {
+				continue
+			}
+			if p.Wasm == nil && !filepath.IsAbs(p.Path) {
 				p.Path = filepath.Join(dir, p.Path)
+			}
+			if err := p.ResolveFiles(dir); err != nil {
+				return Config{}, fmt.Errorf("%s: plugins.chain[%d]: %w", path, i, err) // Validate has checked them
 			}
 		}
 	}
@@ -181,6 +187,10 @@ func (c *Config) Validate() error {
 	return setting.In("plugins", c.Plugins.Validate())
 }
 
+// LookupBuiltin finds a built-in plugin by name (plugins/builtin.Lookup).
+// The binary's tests replace it to stand a test plugin in for a built-in.
+var LookupBuiltin = builtin.Lookup
+
 // resolveBuiltins gives each chain entry that names a built-in plugin its
 // module and a label for logs: the registry (plugins/builtin) is the binary's
 // to know, not the host's.
@@ -213,11 +223,11 @@ func resolveBuiltin(p *host.PluginConfig, key string) error {
 	case p.Path != "":
 		return setting.Errorf(key+".builtin", "give path or builtin, not both")
 	}
-	b, ok := builtin.Lookup(p.Builtin)
+	b, ok := LookupBuiltin(p.Builtin)
 	if !ok {
 		return setting.Errorf(key+".builtin", "%q is not a built-in plugin (%s)", p.Builtin, names)
 	}
-	p.Path, p.Wasm = "builtin:"+p.Builtin, b.Wasm
+	p.Path, p.Wasm, p.BuiltinFiles = "builtin:"+p.Builtin, b.Wasm, b.FileKeys
 	return nil
 }
 
