@@ -104,7 +104,7 @@ func newHost(ctx context.Context, log zerolog.Logger, cfg Config, mode deadlineM
 		p.cur.Store(m)
 		h.plugins[pc.Name], h.configs[pc.Name] = p, pc
 		links = append(links, hooks.Link{Name: pc.Name, Hooks: p, OnError: pc.OnError.failure()})
-		h.log.Info().Str("plugin", pc.Name).Str("path", pc.Path).Str("points", pointsString(m.points)).Msg("plugin loaded")
+		h.log.Info().Str("plugin", pc.Name).Str("path", pc.Path).Strs("files", m.files.paths()).Str("points", pointsString(m.points)).Msg("plugin loaded")
 	}
 	h.chain = hooks.NewChain(log, links...)
 	h.mu.Lock()
