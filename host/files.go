@@ -79,7 +79,11 @@ func (p *PluginConfig) validateFiles() error {
 		}
 	}
 	if len(p.Files) > 0 && (p.Builtin != "" || p.BuiltinFiles != nil) {
-		return setting.Errorf("files", "a built-in declares the keys of its files itself (%s)", strings.Join(p.BuiltinFiles, ", "))
+		keys := strings.Join(p.BuiltinFiles, ", ")
+		if keys == "" {
+			keys = "none"
+		}
+		return setting.Errorf("files", "a built-in declares the config keys that name its files itself (%s: %s)", p.Builtin, keys)
 	}
 	_, err := p.fileRefs()
 	return err

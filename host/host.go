@@ -104,7 +104,7 @@ func newHost(ctx context.Context, log zerolog.Logger, cfg Config, mode deadlineM
 		p.cur.Store(m)
 		h.plugins[pc.Name], h.configs[pc.Name] = p, pc
 		links = append(links, hooks.Link{Name: pc.Name, Hooks: p, OnError: pc.OnError.failure()})
-		h.log.Info().Str("plugin", pc.Name).Str("path", pc.Path).Str("points", pointsString(m.points)).Msg("plugin loaded")
+		withFiles(h.log.Info().Str("plugin", pc.Name).Str("path", pc.Path), m.files.paths()).Str("points", pointsString(m.points)).Msg("plugin loaded")
 		if err := h.setShadow(ctx, p, pc, h.plugins, h.configs); err != nil {
 			_ = h.Close(ctx)
 			return nil, fmt.Errorf("load the shadow of plugin %q from %s: %w", pc.Name, pc.Shadow.Path, err)
@@ -218,14 +218,12 @@ func (h *Host) Reload(ctx context.Context, cfg Config) error {
 func (h *Host) reloadPlugin(ctx context.Context, p *Plugin, pc PluginConfig, configChanged bool) error {
 	err := h.swapModule(ctx, p, pc, configChanged)
 	if err != nil {
-		ev := h.log.Error().Err(err).Str("plugin", pc.Name).Str("path", pc.Path)
-		if refs, _ := pc.fileRefs(); len(refs) > 0 {
-			files := make([]string, len(refs))
-			for i, r := range refs {
-				files[i] = r.path
-			}
-			ev = ev.Strs("files", files)
+		refs, _ := pc.fileRefs()
+		files := make([]string, len(refs))
+		for i, r := range refs {
+			files[i] = r.path
 		}
+		ev := withFiles(h.log.Error().Err(err).Str("plugin", pc.Name).Str("path", pc.Path), files)
 		if p.cur.Load() != nil {
 			ev.Msg("plugin reload failed; the old module keeps serving")
 		} else {
@@ -255,7 +253,7 @@ func (h *Host) swapModule(ctx context.Context, p *Plugin, pc PluginConfig, confi
 	p.shared.setLimit(int64(m.cfg.KVMaxBytes))
 	if old != nil {
 		old.retire()
-		h.log.Info().Str("plugin", pc.Name).Str("path", pc.Path).Strs("files", files.paths()).Str("points", pointsString(m.points)).Msg("plugin reloaded")
+		withFiles(h.log.Info().Str("plugin", pc.Name).Str("path", pc.Path), files.paths()).Str("points", pointsString(m.points)).Msg("plugin reloaded")
 	}
 	return nil
 }
@@ -406,6 +404,14 @@ func (h *Host) watchFiles() {
 			}
 		}
 	}
+}
+
+// withFiles adds a plugin's data files to a log line, if it has any.
+func withFiles(ev *zerolog.Event, files []string) *zerolog.Event {
+	if len(files) == 0 {
+		return ev
+	}
+	return ev.Strs("files", files)
 }
 
 func pointsString(p hooks.Point) string {

@@ -64,8 +64,10 @@ func BuildGo(tb testing.TB, moduleDir, pkg string) string {
 }
 
 // BuildRust builds the Rust plugin crate in crateDir with
-// `cargo build --release --target wasm32-wasi` and returns the .wasm path. It
-// skips tb when no Rust toolchain with the wasm32-wasi target is installed.
+// `cargo build --release --target T` and returns the .wasm path, T being
+// wasm32-wasi with Debian's Rust 1.63 and wasm32-wasip1 with rustup's (1.78
+// and later), whichever has its standard library installed. It skips tb
+// when no such toolchain is installed.
 func BuildRust(tb testing.TB, crateDir string) string {
 	tb.Helper()
 	return wasmbuild.Rust(tb, crateDir)

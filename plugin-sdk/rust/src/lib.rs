@@ -1,7 +1,8 @@
 //! SDK for Plume broker plugins in Rust: WebAssembly modules that
 //! authenticate clients, authorize publishes and subscriptions, observe
 //! messages and transform them. It implements ABI v1 (`plugin-sdk/ABI.md`) and
-//! has no dependencies; it builds with Rust 1.63 for `wasm32-wasi`.
+//! has no dependencies; it builds with Rust 1.63 for `wasm32-wasi` (Debian) and
+//! with later Rust for `wasm32-wasip1` (the same target, renamed in 1.78).
 //!
 //! Implement [`Plugin`] (every method has a default that passes) and register
 //! it with [`register!`], naming the points you implement; the host calls
@@ -25,8 +26,9 @@
 //! plume::register!(AdminOnly, [authorize]);
 //! ```
 //!
-//! Build with `cargo build --release --target wasm32-wasi` and a
-//! `crate-type = ["cdylib"]` library. An instance runs one call at a time;
+//! Build with `cargo build --release --target wasm32-wasi` (or
+//! `wasm32-wasip1`) and a `crate-type = ["cdylib"]` library; `strip =
+//! "debuginfo"` in the release profile keeps the module small (README.md). An instance runs one call at a time;
 //! the host may run several instances and discard any of them at any time, so
 //! shared or lasting state belongs in the key-value store ([`kv_add`], ...) or
 //! the per-client state ([`Client::state`]).

@@ -52,6 +52,12 @@ func TestErrorsNameTheKeyPathAndLine(t *testing.T) {
 			`line 3: store.mode: "fast" is not sync or async`},
 		{"store without a path", "log: {level: info}\nstore:\n  mode: async\n",
 			"line 2: store.path: required: the directory the store keeps its files in"},
+		{"a files key the config lacks", chain + "      files: [file]\n      config: {fiel: passwd}\n",
+			`line 5: plugins.chain[0].files: "file" is not a key of config`},
+		{"a file key that is not a path", chain + "      files: [file]\n      config:\n        file: [passwd]\n",
+			"line 7: plugins.chain[0].config.file: must be the path of a file, a string (it is in files: file)"},
+		{"files on a built-in", "plugins:\n  chain:\n    - name: a\n      builtin: deny-all\n      files: [file]\n      config: {file: p}\n",
+			"line 5: plugins.chain[0].files: a built-in declares the config keys that name its files itself (deny-all: none)"},
 		{"mapping where a value goes", "limits:\n  max_qos: {a: 1}\n",
 			"line 2: limits.max_qos: expected a single value, not a mapping or a list"},
 	} {
