@@ -34,10 +34,17 @@ type Plugin struct {
 //go:embed denyall/deny_all.wasm
 var denyAll []byte
 
+// aclFile is plugins/acl-file built as its README says (reproducible: the
+// same Go toolchain builds the same bytes).
+//
+//go:embed aclfile/acl_file.wasm
+var aclFile []byte
+
 // registry is every built-in, in one ordered place (CoreDNS's plugin.cfg is
 // the model): what a binary ships can be read off this list.
 var registry = []Plugin{
 	{Name: "deny-all", Summary: "denies every connect, publish and subscribe that reaches it: put it last to close a chain", Wasm: denyAll},
+	{Name: "acl-file", Summary: "authorizes publish and subscribe from a Mosquitto acl_file and rules on client attributes", Wasm: aclFile},
 }
 
 // Lookup returns the built-in called name.
