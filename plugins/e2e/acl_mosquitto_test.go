@@ -65,7 +65,7 @@ type aclResult struct {
 	// delivered311, for pub: the same publish from a 3.1.1 client, which
 	// both brokers acknowledge and drop when refused.
 	delivered311 bool
-	code      byte // pub: the PUBACK's reason; sub: the SUBACK's
+	code         byte // pub: the PUBACK's reason; sub: the SUBACK's
 }
 
 func TestACLFileAgreesWithMosquitto(t *testing.T) {
