@@ -38,14 +38,7 @@ func init() {
 }
 
 func authorize(e *plume.AuthzEvent) plume.Decision {
-	c := acl.Client{ID: e.Client.ID(), Username: e.Client.Username()}
-	if policy.NeedsAttributes() {
-		attrs := e.Client.Attributes()
-		c.Attributes = make(map[string]string, len(attrs))
-		for _, a := range attrs {
-			c.Attributes[a.Key] = a.Value
-		}
-	}
+	c := acl.Client{ID: e.Client.ID(), Username: e.Client.Username(), Attribute: e.Client.Attribute}
 	action := acl.Publish
 	if e.Action == plume.Subscribe {
 		action = acl.Subscribe

@@ -49,7 +49,7 @@ var aclFile []byte
 // the model): what a binary ships can be read off this list.
 var registry = []Plugin{
 	{Name: "deny-all", Summary: "denies every connect, publish and subscribe that reaches it: put it last to close a chain", Wasm: denyAll},
-	{Name: "acl-file", Summary: "authorizes publish and subscribe from a Mosquitto acl_file and rules on client attributes", Wasm: aclFile},
+	{Name: "acl-file", Summary: "authorizes publish and subscribe from a Mosquitto acl_file and rules on client attributes", Wasm: aclFile, FileKeys: []string{"file"}},
 }
 
 // Lookup returns the built-in called name.

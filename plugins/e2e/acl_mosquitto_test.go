@@ -85,7 +85,7 @@ func TestACLFileAgreesWithMosquitto(t *testing.T) {
 
 	p, _ := builtin.Lookup("acl-file")
 	pc := plugin("acl", "builtin:acl-file", fmt.Sprintf(`{"file": %q}`, aclPath))
-	pc.Wasm, pc.AllowFS = p.Wasm, []string{filepath.Dir(aclPath)}
+	pc.Wasm, pc.BuiltinFiles = p.Wasm, p.FileKeys
 	e := start(t, host.Config{Plugins: []host.PluginConfig{pc}},
 		broker.Options{AllowAnonymous: true, SysInterval: time.Hour})
 	plume := runACLCases(t, e.addr, cases)

@@ -72,10 +72,6 @@ func New(c Config, readFile func(string) ([]byte, error)) (*Policy, error) {
 	return p, nil
 }
 
-// NeedsAttributes reports whether decisions read client attributes, so the
-// caller fetches them only then.
-func (p *Policy) NeedsAttributes() bool { return len(p.rules) > 0 }
-
 // Action is what is asked: publish (Mosquitto's write) or subscribe (read).
 type Action uint8
 
@@ -96,13 +92,17 @@ func (a Action) String() string {
 // client without one is to Mosquitto's file.
 type Client struct {
 	ID, Username string
-	// Attributes are those authenticate attached; nil without rules.
-	Attributes map[string]string
+	// Attribute returns an attribute that authenticate attached; asked only
+	// for the keys rules name, so a call reads no more than it needs. nil
+	// means none.
+	Attribute func(key string) (string, bool)
 }
 
 func (c *Client) attribute(k string) (string, bool) {
-	v, ok := c.Attributes[k]
-	return v, ok
+	if c.Attribute == nil {
+		return "", false
+	}
+	return c.Attribute(k)
 }
 
 // Verdict is a decision's outcome.
