@@ -17,6 +17,11 @@ import (
 	"github.com/plumemq/plume/plugins/builtin"
 )
 
+// sampleConfigs are configs for the built-ins that refuse to start without one.
+var sampleConfigs = map[string]string{
+	"acl-file": `{"rules": [{"allow": {"publish": ["x"]}}]}`,
+}
+
 // Every built-in loads in the real host, as the broker would load it.
 func TestEveryBuiltinLoadsInTheHost(t *testing.T) {
 	for _, name := range builtin.Names() {
@@ -25,7 +30,7 @@ func TestEveryBuiltinLoadsInTheHost(t *testing.T) {
 			t.Fatalf("%s: Lookup %v, summary %q", name, ok, p.Summary)
 		}
 		h, err := host.New(context.Background(), zerolog.Nop(), host.Config{Plugins: []host.PluginConfig{
-			{Name: name, Path: "builtin:" + name, Wasm: p.Wasm, PoolSize: 1},
+			{Name: name, Path: "builtin:" + name, Wasm: p.Wasm, PoolSize: 1, Config: []byte(sampleConfigs[name])},
 		}})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
