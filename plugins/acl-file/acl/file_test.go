@@ -32,7 +32,7 @@ func loadPolicy(t *testing.T, config string) *Policy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := New(c, os.ReadFile)
+	p, err := New(c, readFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,3 +140,5 @@ func TestExpandAsMosquitto(t *testing.T) {
 		}
 	}
 }
+
+var readFile = os.ReadFile
