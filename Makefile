@@ -25,8 +25,11 @@ run: build ## start the broker with the embedded default (127.0.0.1:1883)
 # the last lines of a test run should be Plume's own results.
 test: conformance-mosquitto churn-mosquitto test-unit test-race test-wasmtime conformance-plume conformance-transports ## everything CI runs
 
+# plugins/*/ with a go.mod are modules of their own (copyable, built to
+# .wasm): ./... does not reach their native tests, so each runs here.
 test-unit:
 	$(GO) test -count=1 $(PKGS)
+	for m in plugins/*/go.mod; do (cd $$(dirname $$m) && $(GO) vet ./... && $(GO) test -count=1 ./...) || exit 1; done
 
 # The concurrent packages outside core too: the plugin host (its pool,
 # watchdog and reloads), the listeners, the store suite and the ops server.

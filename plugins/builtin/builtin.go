@@ -57,6 +57,8 @@ var registry = []Plugin{
 		Example: []byte(`{"per_client": {"messages_per_second": 10, "burst": 20, "bytes_per_second": 10000}, "connects_per_client_per_minute": 6}`)},
 	{Name: "json-schema", Summary: "validates JSON payloads on topic filters against JSON Schema (2020-12 subset): refuses with 0x99 or moves to a dead-letter topic (plugins/json-schema)",
 		Example: []byte(`{"rules": [{"filter": "sensors/#", "schema": {"type": "object"}}]}`)},
+	{Name: "acl-file", Summary: "authorizes publish and subscribe from a Mosquitto acl_file and rules on client attributes (plugins/acl-file)", FileKeys: []string{"file"},
+		Example: []byte(`{"rules": [{"allow": {"publish": ["x"]}}]}`)},
 }
 
 func init() {

@@ -95,7 +95,9 @@ func start(t testing.TB, cfg host.Config, opts broker.Options) *env {
 	})
 	opts.Hooks = h.Chain()
 	opts.Log = log
-	opts.SysInterval = -1
+	if opts.SysInterval == 0 {
+		opts.SysInterval = -1 // no $SYS unless the test asks
+	}
 	opts.Store = session.NewMemoryStore()
 	b, err := broker.New(opts)
 	if err != nil {
