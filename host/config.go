@@ -24,8 +24,21 @@ type PluginConfig struct {
 	// Wasm, if set, is the module itself (a built-in): it is loaded instead
 	// of reading Path, and nothing is watched.
 	Wasm []byte `yaml:"-"`
-	// Config is handed verbatim to the plugin's init (plume_init / config_get).
+	// Config is handed to the plugin's init (plume_init / config_get) as it
+	// is written, except the values of its file keys (Files, BuiltinFiles),
+	// which name the path where the plugin finds the file.
 	Config ConfigBytes `yaml:"config"`
+	// Files lists the keys of Config (a JSON object) whose values are paths
+	// of data files the plugin reads at init: a password file, an ACL. The
+	// host gives the plugin read access to those files alone (a snapshot
+	// mounted read-only at the same path) and reloads the plugin when one
+	// changes. Each key listed must be in Config with a path as its value.
+	// A built-in declares its own (BuiltinFiles) and takes no Files.
+	Files []string `yaml:"files"`
+	// BuiltinFiles lists the keys of Config that name files for a built-in
+	// plugin, as its row in plugins/builtin declares them; the binary fills
+	// it in. A key absent from Config is an optional file not given.
+	BuiltinFiles []string `yaml:"-"`
 	// MemoryPages caps each instance's linear memory in 64 KiB pages
 	// (default DefaultMemoryPages).
 	MemoryPages uint32 `yaml:"memory_pages"`
@@ -151,6 +164,9 @@ func (p *PluginConfig) validate(engine string, seen map[string]bool) error {
 		return setting.Errorf("memory_pages", "%d is over 65536 (4 GiB)", p.MemoryPages)
 	case p.Fuel != 0 && engine != EngineWasmtime:
 		return setting.Errorf("fuel", "only the %s engine meters fuel (engine: %s)", EngineWasmtime, EngineWasmtime)
+	}
+	if err := p.validateFiles(); err != nil {
+		return err
 	}
 	return setting.In("on_error", p.OnError.validate())
 }

@@ -81,12 +81,13 @@ func (e *wasmtimeEngine) close(context.Context) error { return nil }
 
 // wasmtimeModule is a module compiled by one of the engines.
 type wasmtimeModule struct {
-	ee   *epochEngine
-	mod  *wasmtime.Module
-	cfg  PluginConfig
-	out  *lineWriter
-	inf  moduleInfo
-	init bool // exports _initialize (a WASI reactor)
+	ee     *epochEngine
+	mod    *wasmtime.Module
+	cfg    PluginConfig
+	mounts []mount // allow_fs and the data files' snapshot
+	out    *lineWriter
+	inf    moduleInfo
+	init   bool // exports _initialize (a WASI reactor)
 }
 
 func (e *wasmtimeEngine) compile(_ context.Context, m *module, bin []byte) (compiled, error) {
@@ -98,7 +99,7 @@ func (e *wasmtimeEngine) compile(_ context.Context, m *module, bin []byte) (comp
 	if err != nil {
 		return nil, err
 	}
-	wm := &wasmtimeModule{ee: ee, mod: mod, cfg: m.cfg, out: m.guestOutput()}
+	wm := &wasmtimeModule{ee: ee, mod: mod, cfg: m.cfg, mounts: m.mounts(), out: m.guestOutput()}
 	wm.inf.funcs = map[string]funcType{}
 	wm.inf.memories = map[string]bool{}
 	for _, ex := range mod.Exports() {
@@ -271,10 +272,10 @@ func (g *wasmtimeGuest) start(_ context.Context, deadline int64) error {
 		}
 		wasi.SetEnv(keys, values)
 	}
-	for _, dir := range wm.cfg.AllowFS {
-		if err := wasi.PreopenDir(dir, dir, wasmtime.DIR_READ, wasmtime.FILE_READ); err != nil {
+	for _, mt := range wm.mounts {
+		if err := wasi.PreopenDir(mt.host, mt.guest, wasmtime.DIR_READ, wasmtime.FILE_READ); err != nil {
 			wasi.Close()
-			return fmt.Errorf("allow_fs %q: %w", dir, err)
+			return fmt.Errorf("mount %s at %s: %w", mt.host, mt.guest, err)
 		}
 	}
 	g.store.SetWasi(wasi)

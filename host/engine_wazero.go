@@ -118,10 +118,10 @@ func (wm *wazeroModule) init(ctx context.Context, m *module, bin []byte) error {
 	} else {
 		mc = mc.WithStartFunctions()
 	}
-	if len(m.cfg.AllowFS) > 0 {
+	if mounts := m.mounts(); len(mounts) > 0 {
 		fsc := wazero.NewFSConfig()
-		for _, dir := range m.cfg.AllowFS {
-			fsc = fsc.WithReadOnlyDirMount(dir, dir)
+		for _, mt := range mounts {
+			fsc = fsc.WithReadOnlyDirMount(mt.host, mt.guest)
 		}
 		mc = mc.WithFSConfig(fsc)
 	}

@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,7 +49,7 @@ type Host struct {
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	watcher *fsnotify.Watcher
-	paths   atomic.Pointer[map[string][]string] // cleaned file path -> plugin names
+	paths   atomic.Pointer[watchIndex]
 
 	mu      sync.Mutex // serializes loads, reloads and Close
 	cfg     Config
@@ -132,19 +133,25 @@ func (h *Host) Plugin(name string) *Plugin {
 }
 
 func (h *Host) loadFile(ctx context.Context, pc PluginConfig, sh *shared) (*module, error) {
-	bin, err := readModule(pc)
+	bin, files, err := readSources(pc)
 	if err != nil {
 		return nil, err
 	}
-	return h.load(ctx, pc, sh, bin)
+	return h.load(ctx, pc, sh, bin, files)
 }
 
-// readModule returns pc's module: its Wasm, or the file at its Path.
-func readModule(pc PluginConfig) ([]byte, error) {
-	if pc.Wasm != nil {
-		return pc.Wasm, nil
+// readSources returns pc's module (its Wasm, or the file at its Path) and
+// its data files as they are now.
+func readSources(pc PluginConfig) ([]byte, *dataFiles, error) {
+	files, err := readDataFiles(pc)
+	if err != nil {
+		return nil, nil, err
 	}
-	return os.ReadFile(pc.Path)
+	if pc.Wasm != nil {
+		return pc.Wasm, files, nil
+	}
+	bin, err := os.ReadFile(pc.Path)
+	return bin, files, err
 }
 
 // Reload applies cfg: plugins whose file or config changed are loaded anew,
@@ -203,6 +210,13 @@ func (h *Host) reloadPlugin(ctx context.Context, p *Plugin, pc PluginConfig, con
 	err := h.swapModule(ctx, p, pc, configChanged)
 	if err != nil {
 		ev := h.log.Error().Err(err).Str("plugin", pc.Name).Str("path", pc.Path)
+		if refs, _ := pc.fileRefs(); len(refs) > 0 {
+			files := make([]string, len(refs))
+			for i, r := range refs {
+				files[i] = r.path
+			}
+			ev = ev.Strs("files", files)
+		}
 		if p.cur.Load() != nil {
 			ev.Msg("plugin reload failed; the old module keeps serving")
 		} else {
@@ -216,15 +230,15 @@ func (h *Host) reloadPlugin(ctx context.Context, p *Plugin, pc PluginConfig, con
 }
 
 func (h *Host) swapModule(ctx context.Context, p *Plugin, pc PluginConfig, configChanged bool) error {
-	bin, err := readModule(pc)
+	bin, files, err := readSources(pc)
 	if err != nil {
 		return err
 	}
 	old := p.cur.Load()
-	if old != nil && !configChanged && old.sum == sha256.Sum256(bin) {
+	if old != nil && !configChanged && old.sum == sha256.Sum256(bin) && old.files.sumOrZero() == files.sumOrZero() {
 		return nil
 	}
-	m, err := h.load(ctx, pc, p.shared, bin)
+	m, err := h.load(ctx, pc, p.shared, bin, files)
 	if err != nil {
 		return err
 	}
@@ -232,7 +246,7 @@ func (h *Host) swapModule(ctx context.Context, p *Plugin, pc PluginConfig, confi
 	p.shared.setLimit(int64(m.cfg.KVMaxBytes))
 	if old != nil {
 		old.retire()
-		h.log.Info().Str("plugin", pc.Name).Str("path", pc.Path).Str("points", pointsString(m.points)).Msg("plugin reloaded")
+		h.log.Info().Str("plugin", pc.Name).Str("path", pc.Path).Strs("files", files.paths()).Str("points", pointsString(m.points)).Msg("plugin reloaded")
 	}
 	return nil
 }
@@ -274,21 +288,43 @@ func (h *Host) Close(ctx context.Context) error {
 	return errors.Join(err, h.eng.close(ctx))
 }
 
-// updateWatches watches the directory of every plugin file: editors and build
-// tools replace a file by renaming another over it, which a watch on the file
-// itself would not survive.
+// watchIndex tells the watcher which plugins an event concerns.
+type watchIndex struct {
+	modules map[string][]string // cleaned .wasm path -> plugin names
+	// data maps the folder of each data file to the plugins reading one
+	// there. Any change in such a folder makes those plugins read their files
+	// again, and reload only if a file's bytes changed: a Kubernetes
+	// ConfigMap is updated by swapping a symbolic link beside the file,
+	// which no event on the file's own name reports.
+	data map[string][]string
+}
+
+// updateWatches watches the directory of every plugin file and data file:
+// editors and build tools replace a file by renaming another over it, which
+// a watch on the file itself would not survive.
 func (h *Host) updateWatches() {
-	paths := map[string][]string{}
+	idx := &watchIndex{modules: map[string][]string{}, data: map[string][]string{}}
 	dirs := map[string]bool{}
 	for name, pc := range h.configs {
+		if refs, err := pc.fileRefs(); err == nil {
+			for _, r := range refs {
+				if abs, err := filepath.Abs(r.path); err == nil {
+					d := filepath.Dir(abs)
+					if !slices.Contains(idx.data[d], name) {
+						idx.data[d] = append(idx.data[d], name)
+					}
+					dirs[d] = true
+				}
+			}
+		}
 		if pc.Wasm != nil {
-			continue // built in: no file to watch
+			continue // built in: no module file to watch
 		}
 		abs, err := filepath.Abs(pc.Path)
 		if err != nil {
 			continue
 		}
-		paths[abs] = append(paths[abs], name)
+		idx.modules[abs] = append(idx.modules[abs], name)
 		dirs[filepath.Dir(abs)] = true
 	}
 	for d := range dirs {
@@ -306,7 +342,7 @@ func (h *Host) updateWatches() {
 			delete(h.watched, d)
 		}
 	}
-	h.paths.Store(&paths)
+	h.paths.Store(idx)
 }
 
 // watchFiles collects changes to plugin files and reloads each changed plugin
@@ -330,11 +366,18 @@ func (h *Host) watchFiles() {
 			if !ok {
 				return
 			}
-			if !ev.Has(fsnotify.Write) && !ev.Has(fsnotify.Create) {
-				continue
+			idx, name := h.paths.Load(), filepath.Clean(ev.Name)
+			if ev.Has(fsnotify.Write) || ev.Has(fsnotify.Create) {
+				for _, p := range idx.modules[name] {
+					pending[p] = true
+				}
 			}
-			for _, name := range (*h.paths.Load())[filepath.Clean(ev.Name)] {
-				pending[name] = true
+			// A data file removed or renamed away is reported too: the reload
+			// fails, the old module keeps serving and the log names the file.
+			if ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Remove|fsnotify.Rename) != 0 {
+				for _, p := range idx.data[filepath.Dir(name)] {
+					pending[p] = true
+				}
 			}
 			if len(pending) > 0 {
 				timer.Reset(debounce)

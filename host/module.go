@@ -30,7 +30,8 @@ type module struct {
 	shared *shared
 	sum    [sha256.Size]byte
 	code   compiled
-	ticks  int64 // the call deadline in watchdog ticks
+	files  *dataFiles // nil: the plugin names no data files
+	ticks  int64      // the call deadline in watchdog ticks
 	// recycleAbove is the memory size (bytes) above which an instance is
 	// replaced after its call: three quarters of the cap.
 	recycleAbove uint32
@@ -58,20 +59,30 @@ const (
 
 var fnPoints = [numFns]hooks.Point{hooks.PointAuthenticate, hooks.PointAuthorize, hooks.PointOnPublish, hooks.PointTransform, hooks.PointLifecycle, hooks.PointLifecycle}
 
-// load reads, compiles, checks and starts a plugin: the first instance runs
-// its init (which may refuse the config) and the pool is filled, all before
-// the module serves a call.
-func (h *Host) load(ctx context.Context, cfg PluginConfig, sh *shared, bin []byte) (*module, error) {
+// load compiles, checks and starts a plugin, with its data files (nil:
+// none) in a snapshot of their own: the first instance runs its init (which
+// may refuse the config or a file) and the pool is filled, all before the
+// module serves a call.
+func (h *Host) load(ctx context.Context, cfg PluginConfig, sh *shared, bin []byte, files *dataFiles) (*module, error) {
 	cfg = cfg.withDefaults()
 	m := &module{
-		h: h, name: cfg.Name, cfg: cfg, shared: sh, sum: sha256.Sum256(bin),
+		h: h, name: cfg.Name, cfg: cfg, shared: sh, sum: sha256.Sum256(bin), files: files,
 		log:  h.log.With().Str("plugin", cfg.Name).Logger(),
 		pool: newPool(cfg.PoolSize),
 	}
 	m.ticks = h.ticksFor(cfg.CallTimeout)
 	m.recycleAbove = uint32(min(uint64(cfg.MemoryPages)*65536/4*3, 1<<32-1))
+	if files != nil {
+		c, err := files.write(cfg.Config)
+		if err != nil {
+			m.removeFiles()
+			return nil, err
+		}
+		m.cfg.Config = c
+	}
 	code, err := h.eng.compile(ctx, m, bin)
 	if err != nil {
+		m.removeFiles()
 		return nil, err
 	}
 	m.code = code
@@ -321,6 +332,28 @@ func (m *module) closeRuntime() {
 	if err := m.code.close(context.Background()); err != nil {
 		m.log.Warn().Err(err).Msg("close plugin runtime")
 	}
+	m.removeFiles()
+}
+
+// removeFiles deletes the module's snapshot of its data files: no instance
+// of it will start again.
+func (m *module) removeFiles() {
+	if err := m.files.remove(); err != nil {
+		m.log.Warn().Err(err).Msg("remove the snapshot of the plugin's data files")
+	}
+}
+
+// mounts are the folders mounted read-only in the guest: allow_fs, each at
+// its own path, then the snapshot of the data files.
+func (m *module) mounts() []mount {
+	var out []mount
+	for _, dir := range m.cfg.AllowFS {
+		out = append(out, mount{host: dir, guest: dir})
+	}
+	if m.files != nil {
+		out = append(out, m.files.mounts...)
+	}
+	return out
 }
 
 // lineWriter logs what a guest writes to stdout or stderr (a Go panic's

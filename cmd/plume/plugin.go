@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/plumemq/plume/core/hooks"
+	"github.com/plumemq/plume/host"
 	"github.com/plumemq/plume/host/plugincall"
 	"github.com/plumemq/plume/host/scaffold"
 )
@@ -17,10 +20,12 @@ import (
 const pluginUsage = `usage:
   plume plugin new --lang go|rust NAME [--dir DIR]
       scaffold a plugin project that builds and passes its own test
-  plume plugin call FILE.wasm --event JSON [--config FILE] [--timeout D]
+  plume plugin call FILE.wasm --event JSON [--config FILE] [--files KEY,...] [--timeout D]
       load a built plugin without a broker and make one call; the event is
       {"point": "authenticate"|"authorize"|"on-publish"|"transform", "client": {...}, ...}
-      (see host/plugincall/event.go); the answer is printed as JSON
+      (see host/plugincall/event.go); the answer is printed as JSON. --files
+      names the config keys whose values are data files the plugin reads
+      (as a chain entry's files:), relative to the --config file's folder
 `
 
 // runPlugin is `plume plugin ...`: tools for plugin authors.
@@ -69,6 +74,7 @@ func pluginCall(args []string, stdout, stderr io.Writer) int {
 	event := fs.String("event", "", "the call, as JSON")
 	configFile := fs.String("config", "", "file whose bytes are the plugin's config")
 	timeout := fs.Duration("timeout", 0, "per-call deadline (default: the host's)")
+	files := fs.String("files", "", "comma-separated config keys that name data files (a chain entry's files:)")
 	if err := fs.Parse(reorder(args)); err != nil {
 		return 2
 	}
@@ -87,6 +93,16 @@ func pluginCall(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "plume plugin call:", err)
 			return 2
 		}
+	}
+	if *files != "" {
+		// Resolved as the broker resolves a chain entry's files: relative to
+		// the folder of the file that holds the config.
+		pc := host.PluginConfig{Files: strings.Split(*files, ","), Config: opts.Config}
+		if err := pc.ResolveFiles(filepath.Dir(*configFile)); err != nil {
+			fmt.Fprintln(stderr, "plume plugin call: --files:", err)
+			return 2
+		}
+		opts.Files, opts.Config = pc.Files, pc.Config
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -135,6 +151,9 @@ func readable(res any) any {
 		if r.Verdict == hooks.Deny || r.Reason != 0 {
 			m["reason"] = fmt.Sprintf("%#02x %s", byte(r.Reason), r.Reason)
 		}
+		if r.ReasonString != "" {
+			m["reason_string"] = r.ReasonString // what the broker sends the client in its PUBACK or SUBACK
+		}
 		if r.LowerQoS {
 			m["max_qos"] = r.QoS
 		}
@@ -143,6 +162,9 @@ func readable(res any) any {
 		m := map[string]any{"action": [...]string{"continue", "drop", "reject"}[r.Action]}
 		if r.Action == hooks.Reject {
 			m["reason"] = fmt.Sprintf("%#02x %s", byte(r.Reason), r.Reason)
+		}
+		if r.ReasonString != "" {
+			m["reason_string"] = r.ReasonString
 		}
 		return m
 	}

@@ -29,6 +29,14 @@ type Options struct {
 	PoolSize    int
 	AllowFS     []string
 	Env         map[string]string
+	// Files lists the keys of Config that name data files, as a chain
+	// entry's files (host.PluginConfig.Files): the plugin may read those
+	// files and nothing beside them. Relative paths are relative to the
+	// working folder.
+	Files []string
+	// BuiltinFiles is host.PluginConfig.BuiltinFiles: file keys that may be
+	// absent, as a built-in declares them.
+	BuiltinFiles []string
 }
 
 // Plugin is a loaded plugin. Its methods call the plugin's points with
@@ -45,6 +53,7 @@ func Open(ctx context.Context, path string, o Options) (*Plugin, error) {
 	h, err := host.New(ctx, zerolog.New(logs).Level(zerolog.DebugLevel), host.Config{Engine: o.Engine, Plugins: []host.PluginConfig{{
 		Name: "plugin", Path: path, Config: o.Config, MemoryPages: o.MemoryPages,
 		CallTimeout: o.CallTimeout, PoolSize: max(o.PoolSize, 1), AllowFS: o.AllowFS, Env: o.Env,
+		Files: o.Files, BuiltinFiles: o.BuiltinFiles,
 	}}})
 	if err != nil {
 		return nil, err

@@ -29,6 +29,11 @@ type Plugin struct {
 	Summary string
 	// Wasm is the module, ABI v1 (plugin-sdk/ABI.md).
 	Wasm []byte
+	// FileKeys are the keys of the plugin's config whose values name data
+	// files it reads at init ("file", "jwks_file"): the host gives the
+	// plugin those files alone and reloads it when one changes
+	// (host.PluginConfig.BuiltinFiles, docs/decisions/0023).
+	FileKeys []string
 }
 
 //go:embed denyall/deny_all.wasm

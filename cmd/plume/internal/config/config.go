@@ -78,8 +78,12 @@ func Load(path string) (Config, error) {
 	}
 	dir := filepath.Dir(path)
 	for i := range cfg.Plugins.Plugins {
-		if p := &cfg.Plugins.Plugins[i]; p.Wasm == nil && !filepath.IsAbs(p.Path) {
+		p := &cfg.Plugins.Plugins[i]
+		if p.Wasm == nil && !filepath.IsAbs(p.Path) {
 			p.Path = filepath.Join(dir, p.Path)
+		}
+		if err := p.ResolveFiles(dir); err != nil {
+			return Config{}, fmt.Errorf("%s: plugins.chain[%d]: %w", path, i, err) // Validate has checked them
 		}
 	}
 	if c := &cfg.Plugins; c.CacheDir != "" && !filepath.IsAbs(c.CacheDir) {
@@ -178,6 +182,10 @@ func (c *Config) Validate() error {
 	return setting.In("plugins", c.Plugins.Validate())
 }
 
+// LookupBuiltin finds a built-in plugin by name (plugins/builtin.Lookup).
+// The binary's tests replace it to stand a test plugin in for a built-in.
+var LookupBuiltin = builtin.Lookup
+
 // resolveBuiltins gives each chain entry that names a built-in plugin its
 // module and a label for logs: the registry (plugins/builtin) is the binary's
 // to know, not the host's.
@@ -196,11 +204,11 @@ func (c *Config) resolveBuiltins() error {
 		case p.Path != "":
 			return setting.Errorf(key+".builtin", "give path or builtin, not both")
 		}
-		b, ok := builtin.Lookup(p.Builtin)
+		b, ok := LookupBuiltin(p.Builtin)
 		if !ok {
 			return setting.Errorf(key+".builtin", "%q is not a built-in plugin (%s)", p.Builtin, names)
 		}
-		p.Path, p.Wasm = "builtin:"+p.Builtin, b.Wasm
+		p.Path, p.Wasm, p.BuiltinFiles = "builtin:"+p.Builtin, b.Wasm, b.FileKeys
 	}
 	return nil
 }
