@@ -10,6 +10,14 @@ STATICCHECK := $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin
 build: ## the broker binary
 	$(GO) build -o $(BIN) ./cmd/plume
 
+# The built-in plugins' modules, embedded in the binary, rebuilt from their
+# sources (plugins/NAME for each row of plugins/builtin's registry) with the
+# toolchain go.mod names. test-unit checks the committed ones are what this
+# builds, byte for byte (plugins/builtin/rebuild_test.go).
+.PHONY: builtins
+builtins: ## rebuild plugins/builtin/wasm/*.wasm from plugins/NAME (plugins/builtin/README.md)
+	$(GO) test -count=1 ./plugins/builtin -run '^TestEmbeddedModulesAreCleanRebuilds$$' -update
+
 run: build ## start the broker with the embedded default (127.0.0.1:1883)
 	./$(BIN)
 

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -45,8 +46,8 @@ func (p *PluginConfig) fileKeys() []string {
 // that is there must hold a non-empty string.
 func (p *PluginConfig) fileRefs() ([]fileRef, error) {
 	keys := p.fileKeys()
-	if len(keys) == 0 {
-		return nil, nil
+	if len(keys) == 0 || (len(p.Files) == 0 && len(bytes.TrimSpace(p.Config)) == 0) {
+		return nil, nil // no keys, or a built-in's optional files and no config
 	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(p.Config, &obj); err != nil || obj == nil {

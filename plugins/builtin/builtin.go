@@ -10,14 +10,16 @@
 // tested through the same host, and one a user can copy, change and load
 // from a file; the broker keeps one path for policy.
 //
-// Adding one: a folder here with its source, its built .wasm and a README
-// (sections Syntax, Examples, Metrics, as CoreDNS's plugin READMEs), a row in
-// registry below, and a test through a real broker (builtin_test.go). The
-// order of registry is the order Names lists them.
+// Adding one (README.md here says more): its source in a folder
+// plugins/NAME (a Go module whose main package is the plugin, or one .wat
+// file), a README there (sections Syntax, Examples, Metrics, as CoreDNS's
+// plugin READMEs), a row in registry below, then `make builtins`, which
+// builds plugins/NAME into wasm/NAME.wasm, embedded here. A test checks that
+// each embedded module is byte for byte what its source builds to.
 package builtin
 
 import (
-	_ "embed"
+	"embed"
 	"slices"
 )
 
@@ -36,13 +38,25 @@ type Plugin struct {
 	FileKeys []string
 }
 
-//go:embed denyall/deny_all.wasm
-var denyAll []byte
+// modules holds the built plugins, wasm/NAME.wasm for each row of registry
+// (make builtins writes them).
+//
+//go:embed wasm/*.wasm
+var modules embed.FS
 
 // registry is every built-in, in one ordered place (CoreDNS's plugin.cfg is
-// the model): what a binary ships can be read off this list.
+// the model): what a binary ships can be read off this list. A row's Wasm is
+// filled in from wasm/NAME.wasm.
 var registry = []Plugin{
-	{Name: "deny-all", Summary: "denies every connect, publish and subscribe that reaches it: put it last to close a chain", Wasm: denyAll},
+	{Name: "deny-all", Summary: "denies every connect, publish and subscribe that reaches it: put it last to close a chain"},
+}
+
+func init() {
+	for i := range registry {
+		// A row without its module is caught by the tests (every built-in
+		// loads in the host); the binary then refuses the name's config.
+		registry[i].Wasm, _ = modules.ReadFile("wasm/" + registry[i].Name + ".wasm")
+	}
 }
 
 // Lookup returns the built-in called name.

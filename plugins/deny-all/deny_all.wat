@@ -2,7 +2,7 @@
 ;; SUBSCRIBE that reaches it is denied with 0x87 Not authorized, so a chain
 ;; that ends with it admits only what an earlier plugin allowed, whatever
 ;; allow_anonymous says. Built into plume (plugins/builtin); ABI v1
-;; (plugin-sdk/ABI.md). Rebuild: wat2wasm deny_all.wat -o deny_all.wasm
+;; (plugin-sdk/ABI.md). Rebuild: make builtins (plugins/builtin/README.md).
 (module
   (import "plume" "declare" (func $declare (param i32) (result i32)))
   (memory (export "memory") 1)
