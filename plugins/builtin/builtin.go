@@ -49,6 +49,7 @@ var modules embed.FS
 // filled in from wasm/NAME.wasm.
 var registry = []Plugin{
 	{Name: "deny-all", Summary: "denies every connect, publish and subscribe that reaches it: put it last to close a chain"},
+	{Name: "jwt", Summary: "authenticates with a JSON Web Token (password or enhanced auth JWT); claims become attributes, an acl claim answers publish and subscribe", FileKeys: []string{"jwks_file"}},
 }
 
 func init() {
