@@ -3,15 +3,19 @@ package jwtauth
 import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // jwkOf is s's public key as a JWK (what an identity provider publishes).
@@ -147,3 +151,19 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 func quote(s string) string { b, _ := json.Marshal(s); return string(b) }
 
 func keyJSON(s *signer) string { b, _ := json.Marshal(s.keyConfig("")); return string(b) }
+
+// A PEM CERTIFICATE is accepted as a public_key: its key verifies (the
+// certificate's own validity is not the token's).
+func TestPublicKeyFromACertificate(t *testing.T) {
+	s := newSigner(t, ES256)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, s.priv.Public(), s.priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	a := mustNew(t, Config{Keys: []KeyConfig{{Alg: ES256, PublicKey: cert}}})
+	if _, err := a.Authenticate(Request{Token: s.token(t, "", claims(nil)), Now: now}); err != nil {
+		t.Fatal(err)
+	}
+}
