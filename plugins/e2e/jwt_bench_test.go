@@ -5,23 +5,21 @@ import (
 	"time"
 
 	"github.com/plumemq/plume/core/hooks"
-	"github.com/plumemq/plume/host/plugintest"
 )
 
 // BenchmarkJWTAuthenticate is one CONNECT's authenticate call through the
 // real host, per algorithm: the token pulled from the password, its
 // signature verified, the claims checked and the ACL claim compiled.
 func BenchmarkJWTAuthenticate(b *testing.B) {
-	wasm := jwtPlugin(b)
 	for _, alg := range []string{"HS256", "RS256", "ES256", "EdDSA"} {
 		b.Run("alg="+alg, func(b *testing.B) {
 			s := newJWTSigner(b, alg, "k")
-			p := plugintest.Load(b, wasm, plugintest.Options{Config: []byte(jwtConfig(b, s)), CallTimeout: time.Second})
+			p := loadJWT(b, jwtConfig(b, s))
 			req := &hooks.AuthRequest{Client: &hooks.Client{ID: "dev1", Username: "dev1",
 				Password: []byte(s.token(b, deviceClaims(map[string]any{"exp": time.Hour}))), ProtocolVersion: 5}}
 			b.ReportAllocs()
 			for b.Loop() {
-				if res, err := p.Authenticate(req); err != nil || res.Verdict != hooks.Allow {
+				if res, err := p.Authenticate(b.Context(), req); err != nil || res.Verdict != hooks.Allow {
 					b.Fatalf("%+v, %v", res, err)
 				}
 			}
@@ -36,7 +34,7 @@ func BenchmarkJWTAuthenticate(b *testing.B) {
 // pays this once per connection.
 func BenchmarkJWTAuthorize(b *testing.B) {
 	s := newJWTSigner(b, "HS256", "k")
-	p := plugintest.Load(b, jwtPlugin(b), plugintest.Options{Config: []byte(jwtConfig(b, s)), CallTimeout: time.Second})
+	p := loadJWT(b, jwtConfig(b, s))
 	acl := "D\nap7*~sensors/dev1/#\nas7*~cmd/dev1/+\nab7*~shared/dev1\nap7*~telemetry/+/dev1"
 	for _, bc := range []struct {
 		name  string
@@ -50,7 +48,7 @@ func BenchmarkJWTAuthorize(b *testing.B) {
 			req := &hooks.AuthzRequest{Client: &hooks.Client{ID: "dev1", Attributes: bc.attrs}, Action: hooks.ActionPublish, Topic: "telemetry/eu/dev1", QoS: 1}
 			b.ReportAllocs()
 			for b.Loop() {
-				if res, err := p.Authorize(req); err != nil || res.Verdict != bc.want {
+				if res, err := p.Authorize(b.Context(), req); err != nil || res.Verdict != bc.want {
 					b.Fatalf("%+v, %v", res, err)
 				}
 			}

@@ -1,16 +1,47 @@
 package e2e
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/plumemq/plume/core/hooks"
 	"github.com/plumemq/plume/core/packets"
-	"github.com/plumemq/plume/host/plugintest"
+	"github.com/plumemq/plume/host"
 )
+
+// openJWT loads the jwt plugin with config into a host of its own that
+// shares the package's compilation cache: the 6 MB module compiles once per
+// test process (about a minute under -race), not once per test.
+func openJWT(tb testing.TB, config string, allowFS ...string) (*host.Plugin, error) {
+	tb.Helper()
+	h, err := host.New(context.Background(), zerolog.Nop(), host.Config{CacheDir: cacheDir, Plugins: []host.PluginConfig{{
+		Name: "jwt", Path: jwtPlugin(tb), Config: []byte(config), CallTimeout: defaultCallTimeout, PoolSize: 1, AllowFS: allowFS,
+	}}})
+	if err != nil {
+		return nil, err
+	}
+	tb.Cleanup(func() {
+		if err := h.Close(context.Background()); err != nil {
+			tb.Errorf("host Close: %v", err)
+		}
+	})
+	return h.Plugin("jwt"), nil
+}
+
+func loadJWT(tb testing.TB, config string, allowFS ...string) *host.Plugin {
+	tb.Helper()
+	p, err := openJWT(tb, config, allowFS...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
 
 // jwtConfig is a config trusting signers' keys inline, with the claim
 // checks and mappings the tests exercise.
@@ -45,11 +76,10 @@ func deviceClaims(extra map[string]any) map[string]any {
 // the 5.0 authentication data, claims to attributes and principal, refusals
 // with 0x86 and a reason string, and the ACL answering authorize.
 func TestJWTPluginThroughTheHost(t *testing.T) {
-	wasm := jwtPlugin(t)
 	for _, alg := range []string{"HS256", "RS256", "ES256", "EdDSA"} {
 		t.Run(alg, func(t *testing.T) {
 			s := newJWTSigner(t, alg, "k-"+alg)
-			p := plugintest.Load(t, wasm, plugintest.Options{Config: []byte(jwtConfig(t, s)), CallTimeout: defaultCallTimeout})
+			p := loadJWT(t, jwtConfig(t, s))
 			if !p.Provides(hooks.PointAuthenticate) || !p.Provides(hooks.PointAuthorize) {
 				t.Fatal("jwt should provide authenticate and authorize")
 			}
@@ -57,12 +87,12 @@ func TestJWTPluginThroughTheHost(t *testing.T) {
 			client := func(password string) *hooks.Client {
 				return &hooks.Client{ID: "dev1", Username: "any", Password: []byte(password), ProtocolVersion: 5}
 			}
-			res, err := p.Authenticate(&hooks.AuthRequest{Client: client(valid)})
+			res, err := p.Authenticate(t.Context(), &hooks.AuthRequest{Client: client(valid)})
 			if err != nil || res.Verdict != hooks.Allow || res.Principal != "dev1" ||
 				res.Attributes["tenant"] != "acme" || res.Attributes["jwt_acl"] != "D\nap7*~devices/dev1/#\nas7*~cmd/dev1" {
 				t.Fatalf("valid token: %+v, %v", res, err)
 			}
-			res, err = p.Authenticate(&hooks.AuthRequest{Client: client(""), Method: "JWT", Data: []byte(valid)})
+			res, err = p.Authenticate(t.Context(), &hooks.AuthRequest{Client: client(""), Method: "JWT", Data: []byte(valid)})
 			if err != nil || res.Verdict != hooks.Allow || res.Principal != "dev1" {
 				t.Fatalf("enhanced auth: %+v, %v", res, err)
 			}
@@ -85,7 +115,7 @@ func TestJWTPluginThroughTheHost(t *testing.T) {
 				{"no password", hooks.AuthRequest{Client: client("")}, hooks.Pass, ""},
 				{"another method", hooks.AuthRequest{Client: client(""), Method: "SCRAM-SHA-256", Data: []byte(valid)}, hooks.Pass, ""},
 			} {
-				res, err := p.Authenticate(&tc.req)
+				res, err := p.Authenticate(t.Context(), &tc.req)
 				if err != nil || res.Verdict != tc.want || !strings.Contains(res.ReasonString, tc.reason) {
 					t.Errorf("%s: %+v, %v; want %v with %q", tc.name, res, err, tc.want, tc.reason)
 				}
@@ -111,7 +141,7 @@ func TestJWTPluginThroughTheHost(t *testing.T) {
 				{allowed, hooks.ActionSubscribe, "devices/dev1/temp", hooks.Deny},
 				{anon, hooks.ActionPublish, "devices/dev2/temp", hooks.Pass},
 			} {
-				res, err := p.Authorize(&hooks.AuthzRequest{Client: tc.c, Action: tc.action, Topic: tc.topic, QoS: 1})
+				res, err := p.Authorize(t.Context(), &hooks.AuthzRequest{Client: tc.c, Action: tc.action, Topic: tc.topic, QoS: 1})
 				if err != nil || res.Verdict != tc.want || !res.Cache {
 					t.Errorf("%s %v %s: %+v, %v; want %v, cacheable", tc.c.ID, tc.action, tc.topic, res, err, tc.want)
 				}
@@ -127,17 +157,16 @@ func TestJWTPluginThroughTheHost(t *testing.T) {
 // host's file feature resolves it): its keys verify, and a bad file refuses
 // the config with the file and line.
 func TestJWTPluginReadsAJWKSFile(t *testing.T) {
-	wasm := jwtPlugin(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "jwks.json")
 	es, ed := newJWTSigner(t, "ES256", "es"), newJWTSigner(t, "EdDSA", "ed")
 	if err := os.WriteFile(path, []byte(mustJSON(t, map[string]any{"keys": []any{es.jwk(), ed.jwk()}})), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := []byte(mustJSON(t, map[string]any{"jwks_file": path}))
-	p := plugintest.Load(t, wasm, plugintest.Options{Config: cfg, AllowFS: []string{dir}, CallTimeout: defaultCallTimeout})
+	cfg := mustJSON(t, map[string]any{"jwks_file": path})
+	p := loadJWT(t, cfg, dir)
 	for _, s := range []*jwtSigner{es, ed} {
-		res, err := p.Authenticate(&hooks.AuthRequest{Client: &hooks.Client{ID: "c", Password: []byte(s.token(t, map[string]any{"sub": "u", "exp": time.Minute}))}})
+		res, err := p.Authenticate(t.Context(), &hooks.AuthRequest{Client: &hooks.Client{ID: "c", Password: []byte(s.token(t, map[string]any{"sub": "u", "exp": time.Minute}))}})
 		if err != nil || res.Verdict != hooks.Allow {
 			t.Errorf("%s from the JWK Set: %+v, %v", s.alg, res, err)
 		}
@@ -145,7 +174,7 @@ func TestJWTPluginReadsAJWKSFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte("{\"keys\": [\n  {\"kty\": \"EC\", \"crv\": \"P-256\", \"x\": \"AA\", \"y\": \"AA\"}\n]}"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := plugintest.Open(t.Context(), wasm, plugintest.Options{Config: cfg, AllowFS: []string{dir}})
+	_, err := openJWT(t, cfg, dir)
 	if err == nil || !strings.Contains(err.Error(), path+":2: keys[0]") {
 		t.Fatalf("bad JWK Set: %v, want the file and line", err)
 	}
