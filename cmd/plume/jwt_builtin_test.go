@@ -46,7 +46,7 @@ func TestBuiltinJWTWithARelativeJWKSFile(t *testing.T) {
 	jwks("2024", first)
 	srv, _ := startFromYAML(t, dir, "log: {level: info, format: json}\nlisteners:\n"+
 		"  - {name: l, address: '127.0.0.1:0', allow_anonymous: false}\n"+
-		"plugins:\n  chain:\n    - {name: tokens, builtin: jwt, config: {jwks_file: jwks.json}}\n")
+		"plugins:\n  cache_dir: cache   # the reload then reuses the compiled module\n  chain:\n    - {name: tokens, builtin: jwt, config: {jwks_file: jwks.json}}\n")
 	_, port, _ := net.SplitHostPort(srv.listeners[0].Address())
 	pub := func(token string) (string, error) {
 		return runTool(t, "mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-u", "dev1", "-P", token, "-i", "dev1", "-t", "t", "-m", "x")
