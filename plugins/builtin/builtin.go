@@ -59,6 +59,7 @@ var registry = []Plugin{
 		Example: []byte(`{"rules": [{"filter": "sensors/#", "schema": {"type": "object"}}]}`)},
 	{Name: "acl-file", Summary: "authorizes publish and subscribe from a Mosquitto acl_file and rules on client attributes (plugins/acl-file)", FileKeys: []string{"file"},
 		Example: []byte(`{"rules": [{"allow": {"publish": ["x"]}}]}`)},
+	{Name: "jwt", Summary: "authenticates with a JSON Web Token (password or enhanced auth JWT); claims become attributes, an acl claim answers publish and subscribe", FileKeys: []string{"jwks_file"}},
 }
 
 func init() {
