@@ -29,8 +29,11 @@ type Failure struct {
 // deny, on-publish rejects, transform drops.
 var FailClosed = Failure{MessageFailClosed: true}
 
-// Authenticated is res when err is nil; otherwise a deny with NotAuthorized
-// (fail closed) or a pass (fail open).
+// Authenticated is res when err is nil; otherwise a deny with
+// ServerUnavailable (fail closed) or a pass (fail open). Not NotAuthorized:
+// the plugin failed (a deadline on a busy machine, a trap), not the
+// client's credentials, and a device told its credentials are wrong may
+// stop retrying; 0x88 (3.1.1: 3) says "try again later".
 func (f Failure) Authenticated(res AuthResult, err error) AuthResult {
 	switch {
 	case err == nil:
@@ -38,7 +41,7 @@ func (f Failure) Authenticated(res AuthResult, err error) AuthResult {
 	case f.AuthFailOpen:
 		return AuthResult{}
 	}
-	return AuthResult{Verdict: Deny, Reason: packets.NotAuthorized}
+	return AuthResult{Verdict: Deny, Reason: packets.ServerUnavailable}
 }
 
 // Authorized is res when err is nil; otherwise a deny with NotAuthorized
