@@ -63,7 +63,7 @@ plugins:
 		}
 		return res.ReasonCode, why
 	}
-	if code, why := pub(`{"c": 50}`); code != 0 {
+	if code, why := pub(`{"c": 50}`); code >= 0x80 { // 0x10: no subscribers, a success
 		t.Fatalf("valid payload: PUBACK %#x %q, want success", code, why)
 	}
 	if code, why := pub(`{"c": 121}`); code != 0x99 || !strings.Contains(why, "121 is above maximum 100") {
