@@ -32,12 +32,16 @@ type PluginConfig struct {
 	// of data files the plugin reads at init: a password file, an ACL. The
 	// host gives the plugin read access to those files alone (a snapshot
 	// mounted read-only at the same path) and reloads the plugin when one
-	// changes. Each key listed must be in Config with a path as its value.
-	// A built-in declares its own (BuiltinFiles) and takes no Files.
+	// changes. A key may name values nested in lists and objects:
+	// "rules[].schema_file" is the schema_file of each element of rules
+	// (host/filekeys.go). Each key's first segment must be in Config, and
+	// each value it names must be a path. A built-in declares its own
+	// (BuiltinFiles) and takes no Files.
 	Files []string `yaml:"files"`
 	// BuiltinFiles lists the keys of Config that name files for a built-in
 	// plugin, as its row in plugins/builtin declares them; the binary fills
-	// it in. A key absent from Config is an optional file not given.
+	// it in, in the notation of Files. A key absent from Config is an
+	// optional file not given.
 	BuiltinFiles []string `yaml:"-"`
 	// MemoryPages caps each instance's linear memory in 64 KiB pages
 	// (default DefaultMemoryPages).

@@ -1,9 +1,7 @@
 package host
 
 import (
-	"bytes"
 	"crypto/sha256"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -22,60 +20,11 @@ import (
 // one of them reloads the plugin as a change to its .wasm does.
 // docs/decisions/0023-plugin-data-files.md says why.
 
-// fileRef is one data file of a chain entry: the config key naming it and
-// the path the config gives.
-type fileRef struct {
-	key, path string
-}
-
-// fileKeys is every config key of p that names a file: its own Files and
-// its built-in's, in that order, each once.
-func (p *PluginConfig) fileKeys() []string {
-	keys := slices.Clone(p.Files)
-	for _, k := range p.BuiltinFiles {
-		if !slices.Contains(keys, k) {
-			keys = append(keys, k)
-		}
-	}
-	return keys
-}
-
-// fileRefs reads the file keys out of p's config. A key listed in Files
-// must be there, since the entry's author wrote both; one a built-in
-// declares may be absent (an optional file, such as jwt's jwks_file). A key
-// that is there must hold a non-empty string.
-func (p *PluginConfig) fileRefs() ([]fileRef, error) {
-	keys := p.fileKeys()
-	if len(keys) == 0 || (len(p.Files) == 0 && len(bytes.TrimSpace(p.Config)) == 0) {
-		return nil, nil // no keys, or a built-in's optional files and no config
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(p.Config, &obj); err != nil || obj == nil {
-		return nil, setting.Errorf("config", "must be a mapping of keys: the plugin reads files named by its keys %s", strings.Join(keys, ", "))
-	}
-	var refs []fileRef
-	for _, k := range keys {
-		raw, ok := obj[k]
-		if !ok {
-			if slices.Contains(p.Files, k) {
-				return nil, setting.Errorf("files", "%q is not a key of config", k)
-			}
-			continue
-		}
-		var path string
-		if err := json.Unmarshal(raw, &path); err != nil || path == "" {
-			return nil, setting.Errorf("config."+k, "must be the path of a file, a string (it is in files: %s)", strings.Join(keys, ", "))
-		}
-		refs = append(refs, fileRef{key: k, path: path})
-	}
-	return refs, nil
-}
-
 // validateFiles is validate's part for data files.
 func (p *PluginConfig) validateFiles() error {
 	for _, k := range p.Files {
-		if k == "" {
-			return setting.Errorf("files", "a key name is empty")
+		if _, err := parseFileKey(k); err != nil {
+			return setting.Errorf("files", "%w", err)
 		}
 	}
 	if len(p.Files) > 0 && (p.Builtin != "" || p.BuiltinFiles != nil) {
@@ -91,39 +40,20 @@ func (p *PluginConfig) validateFiles() error {
 
 // ResolveFiles makes each relative path named by a file key of p's config
 // relative to dir, as the broker binary does with every path of its config
-// file (dir is that file's folder). Other keys are left as they are.
+// file (dir is that file's folder). Other values are left as they are.
 func (p *PluginConfig) ResolveFiles(dir string) error {
 	refs, err := p.fileRefs()
 	if err != nil {
 		return err
 	}
-	paths := map[string]string{}
+	var paths []setPath
 	for _, r := range refs {
 		if !filepath.IsAbs(r.path) {
-			paths[r.key] = filepath.Join(dir, r.path)
+			paths = append(paths, setPath{at: r.at, val: filepath.Join(dir, r.path)})
 		}
 	}
 	p.Config, err = setStrings(p.Config, paths)
 	return err
-}
-
-// setStrings sets keys of the JSON object config to string values.
-func setStrings(config []byte, vals map[string]string) ([]byte, error) {
-	if len(vals) == 0 {
-		return config, nil
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(config, &obj); err != nil {
-		return nil, err
-	}
-	for k, v := range vals {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return nil, err
-		}
-		obj[k] = b
-	}
-	return json.Marshal(obj)
 }
 
 // dataFiles is what one module of a plugin was given: the files as read,
@@ -135,9 +65,12 @@ type dataFiles struct {
 	mounts []mount
 }
 
+// dataFile is one file, read once however many config values name it (two
+// rules may share a schema file).
 type dataFile struct {
-	key, path string // path: absolute on the host
-	data      []byte
+	path string    // absolute on the host
+	refs []fileRef // the config values naming it
+	data []byte
 }
 
 // mount is a host folder mounted read-only in the guest at guest.
@@ -156,6 +89,11 @@ func readDataFiles(pc PluginConfig) (*dataFiles, error) {
 		if err != nil {
 			return nil, fmt.Errorf("config key %q: %w", r.key, err)
 		}
+		fmt.Fprintf(h, "%s\x00%s\x00", r.key, abs)
+		if i := slices.IndexFunc(d.files, func(f dataFile) bool { return f.path == abs }); i >= 0 {
+			d.files[i].refs = append(d.files[i].refs, r)
+			continue
+		}
 		for _, dir := range pc.AllowFS {
 			if a, err := filepath.Abs(dir); err == nil && (abs == a || strings.HasPrefix(abs, a+string(filepath.Separator))) {
 				return nil, fmt.Errorf("config key %q: %s is inside allow_fs %s: a data file is given alone, not with its folder; drop one", r.key, abs, dir)
@@ -165,9 +103,11 @@ func readDataFiles(pc PluginConfig) (*dataFiles, error) {
 		if err != nil {
 			return nil, fmt.Errorf("config key %q: %w", r.key, err)
 		}
-		d.files = append(d.files, dataFile{key: r.key, path: abs, data: b})
-		fmt.Fprintf(h, "%s\x00%s\x00%d\x00", r.key, abs, len(b))
-		h.Write(b)
+		d.files = append(d.files, dataFile{path: abs, refs: []fileRef{r}, data: b})
+	}
+	for _, f := range d.files {
+		fmt.Fprintf(h, "%s\x00%d\x00", f.path, len(f.data))
+		h.Write(f.data)
 	}
 	copy(d.sum[:], h.Sum(nil))
 	return d, nil
@@ -226,7 +166,7 @@ func (d *dataFiles) write(config []byte) ([]byte, error) {
 	roots = slices.DeleteFunc(roots, func(r string) bool {
 		return slices.ContainsFunc(roots, func(o string) bool { return o != r && within(r, o) })
 	})
-	guest := map[string]string{}
+	var guest []setPath
 	for i, root := range roots {
 		snap := filepath.Join(dir, fmt.Sprint(i))
 		d.mounts = append(d.mounts, mount{host: snap, guest: guestPath(root)})
@@ -242,7 +182,9 @@ func (d *dataFiles) write(config []byte) ([]byte, error) {
 			if err := os.WriteFile(to, f.data, 0o600); err != nil {
 				return nil, fmt.Errorf("snapshot data files: %w", err)
 			}
-			guest[f.key] = guestPath(f.path)
+			for _, r := range f.refs {
+				guest = append(guest, setPath{at: r.at, val: guestPath(f.path)})
+			}
 		}
 	}
 	return setStrings(config, guest)

@@ -219,9 +219,11 @@ func (h *Host) reloadPlugin(ctx context.Context, p *Plugin, pc PluginConfig, con
 	err := h.swapModule(ctx, p, pc, configChanged)
 	if err != nil {
 		refs, _ := pc.fileRefs()
-		files := make([]string, len(refs))
-		for i, r := range refs {
-			files[i] = r.path
+		var files []string
+		for _, r := range refs {
+			if !slices.Contains(files, r.path) {
+				files = append(files, r.path)
+			}
 		}
 		ev := withFiles(h.log.Error().Err(err).Str("plugin", pc.Name).Str("path", pc.Path), files)
 		if p.cur.Load() != nil {

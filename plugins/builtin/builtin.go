@@ -35,8 +35,9 @@ type Plugin struct {
 	// the registry's tests load it with, and a start for its README's.
 	Example []byte
 	// FileKeys are the keys of the plugin's config whose values name data
-	// files it reads at init ("file", "jwks_file"): the host gives the
-	// plugin those files alone and reloads it when one changes
+	// files it reads at init ("file", "jwks_file", or nested in lists and
+	// objects: "rules[].schema_file"): the host gives the plugin those
+	// files alone and reloads it when one changes
 	// (host.PluginConfig.BuiltinFiles, docs/decisions/0023).
 	FileKeys []string
 }
@@ -55,7 +56,7 @@ var registry = []Plugin{
 	{Name: "password-file", Summary: "authenticates CONNECT from a password file: Mosquitto's $7$ and $6$ (mosquitto_passwd), argon2id (plume passwd)", FileKeys: []string{"file"}},
 	{Name: "rate-limit", Summary: "limits messages/s and bytes/s per client and per attribute, and connection attempts per client id and address (plugins/rate-limit)",
 		Example: []byte(`{"per_client": {"messages_per_second": 10, "burst": 20, "bytes_per_second": 10000}, "connects_per_client_per_minute": 6}`)},
-	{Name: "json-schema", Summary: "validates JSON payloads on topic filters against JSON Schema (2020-12 subset): refuses with 0x99 or moves to a dead-letter topic (plugins/json-schema)",
+	{Name: "json-schema", Summary: "validates JSON payloads on topic filters against JSON Schema (2020-12 subset): refuses with 0x99 or moves to a dead-letter topic (plugins/json-schema)", FileKeys: []string{"rules[].schema_file"},
 		Example: []byte(`{"rules": [{"filter": "sensors/#", "schema": {"type": "object"}}]}`)},
 	{Name: "acl-file", Summary: "authorizes publish and subscribe from a Mosquitto acl_file and rules on client attributes (plugins/acl-file)", FileKeys: []string{"file"},
 		Example: []byte(`{"rules": [{"allow": {"publish": ["x"]}}]}`)},

@@ -59,6 +59,9 @@ func TestErrorsNameTheKeyPathAndLine(t *testing.T) {
 			`line 5: plugins.chain[0].files: "file" is not a key of config`},
 		{"a file key that is not a path", chain + "      files: [file]\n      config:\n        file: [passwd]\n",
 			"line 7: plugins.chain[0].config.file: must be the path of a file, a string (it is in files: file)"},
+		{"a nested file key that is not a path", "plugins:\n  chain:\n    - name: s\n      builtin: json-schema\n      config:\n        rules:\n" +
+			"          - {filter: a, schema_file: a.json}\n          - {filter: b, schema: {}}\n          - filter: c\n            schema_file: 7\n",
+			"line 10: plugins.chain[0].config.rules[2].schema_file: must be the path of a file, a string (it is in files: rules[].schema_file)"},
 		{"files on a built-in", "plugins:\n  chain:\n    - name: a\n      builtin: deny-all\n      files: [file]\n      config: {file: p}\n",
 			"line 5: plugins.chain[0].files: a built-in declares the config keys that name its files itself (deny-all: none)"},
 		{"mapping where a value goes", "limits:\n  max_qos: {a: 1}\n",
