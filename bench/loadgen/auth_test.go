@@ -1,9 +1,13 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -81,5 +85,44 @@ func TestAuthCheckPassesOnlyWhereLoginAndACLAreEnforced(t *testing.T) {
 	// A ledger broker, but a filter it allows named as the denied one.
 	if err := authCheck(startMochiWithLogin(t), "bench/pair/0", "bench/pair/1"); err == nil {
 		t.Fatal("check passed although the 'denied' filter was granted")
+	}
+}
+
+func TestReportRatesTheStandardChainAgainstPlainPlume(t *testing.T) {
+	dir := t.TempDir()
+	for i, r := range []Result{
+		{Broker: subject, Scenario: "pairs", MsgsPerSec: 1000},
+		{Broker: withPlugins, Scenario: "pairs", MsgsPerSec: 800},
+		{Broker: withStandard, Scenario: "pairs", MsgsPerSec: 600},
+	} {
+		b, _ := json.Marshal([]Result{r})
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("r%d.json", i)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "r*.json"))
+	out := filepath.Join(dir, "report.json")
+	if err := cmdReport(append([]string{"-out", out}, files...)); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, r := range rep.PluginRatios {
+		got[r.Broker] = r.Ratio
+	}
+	if got[""] != 0.8 || got[withStandard] != 0.6 || len(got) != 2 {
+		t.Fatalf("plugin_ratios %+v, want plume+plugins (unnamed) 0.8 and plume+standard 0.6", rep.PluginRatios)
+	}
+	for _, r := range rep.DurableRatios {
+		if r.Broker == withStandard {
+			t.Fatalf("plume+standard among durable_ratios: %+v", rep.DurableRatios)
+		}
 	}
 }
