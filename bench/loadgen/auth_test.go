@@ -126,3 +126,16 @@ func TestReportRatesTheStandardChainAgainstPlainPlume(t *testing.T) {
 		}
 	}
 }
+
+func TestAFailedRoundIsReportedBesideTheMedian(t *testing.T) {
+	got := medianRuns([]Result{
+		{Broker: subject, Scenario: "pairs", MsgsPerSec: 1000},
+		{Broker: subject, Scenario: "pairs", Error: "loadgen failed or timed out"},
+	})
+	if len(got) != 1 || got[0].MsgsPerSec != 1000 {
+		t.Fatalf("median %+v", got)
+	}
+	if len(got[0].FailedRuns) != 1 || got[0].FailedRuns[0] != "loadgen failed or timed out" {
+		t.Fatalf("failed runs %q, want the failed round's error", got[0].FailedRuns)
+	}
+}

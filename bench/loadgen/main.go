@@ -36,6 +36,9 @@ type Result struct {
 	// every run's msgs/s (or KiB per idle connection).
 	Runs    int       `json:"runs,omitempty"`
 	AllRuns []float64 `json:"all_runs,omitempty"`
+	// FailedRuns are the errors of the runs the median was taken without:
+	// a round that failed must show, not vanish behind one that passed.
+	FailedRuns []string `json:"failed_runs,omitempty"`
 
 	// Throughput scenarios. Outstanding is the pacing bound (messages sent
 	// but not yet received, per publisher), Inflight the bound on QoS 1

@@ -357,6 +357,11 @@ func medianRuns(all []Result) []Result {
 				m.AllRuns = append(m.AllRuns, figure(r))
 			}
 		}
+		for _, r := range groups[k] {
+			if r.Error != "" {
+				m.FailedRuns = append(m.FailedRuns, r.Error)
+			}
+		}
 		out = append(out, m)
 	}
 	return out
@@ -391,6 +396,9 @@ func printTable(all []Result, ratios []Ratio, vsMemory map[[2]string]float64) {
 			fmt.Fprintf(tw, "%s\t%s\t\t%s\t\t\t\t\t\t\t\t\t\t\n", r.Scenario, r.Broker, "error")
 			errorLines = append(errorLines, fmt.Sprintf("%s %s: %s", r.Scenario, r.Broker, r.Error))
 			continue
+		}
+		for _, e := range r.FailedRuns {
+			errorLines = append(errorLines, fmt.Sprintf("%s %s (one of %d rounds, not in the median): %s", r.Scenario, r.Broker, len(r.FailedRuns)+max(r.Runs, 1), e))
 		}
 		var depth, rate, p50, p99, lost, cores, perCPU, rss, vsMem, vsMochi, vsMosq string
 		if memoryScenario(r.Scenario) {
