@@ -13,7 +13,7 @@
 #   BENCH_OUTSTANDING  max messages in flight end to end, per publisher (1000)
 #   BENCH_SCENARIOS    subset of "pairs fanin fanout idle trickle pairs-durable
 #                      fanin-durable", plus "recovery" (opt-in, not in the default)
-#   BENCH_BROKERS      subset of "plume plume+plugins plume-sync plume-async mochi
+#   BENCH_BROKERS      subset of "plume plume+plugins plume+standard plume-sync plume-async mochi
 #                      mochi-pebble mosquitto mosquitto-persist plume-tls mochi-tls
 #                      mosquitto-tls", and the opt-in transports "plume-mtls
 #                      mosquitto-mtls plume-ws plume-wss". The durable
@@ -35,7 +35,9 @@
 #   BENCH_PLUGIN_LANG  go (default) or rust: which SDK's build of the benchmark plugin
 #   BENCH_PLUGIN_SCENARIOS  scenarios that plume+plugins runs ("pairs"): Plume
 #                      with bench/plugins/allowappend, one authorize and one
-#                      transform call on every message
+#                      transform call on every message; plume+standard runs
+#                      them too: the built-ins rate-limit, password-file and
+#                      acl-file, its clients logged in as user bench
 #   BENCH_ROUNDS       run everything this many times, report the median (1)
 #   BENCH_PORT         first loopback port to try; each broker gets the first
 #                      free one from PORT, PORT+10, PORT+20, PORT+30 (28830)
@@ -50,7 +52,7 @@ IDLE_CONNS=${BENCH_IDLE_CONNS:-8000}
 TRICKLE_CONNS=${BENCH_TRICKLE_CONNS:-1000}
 OUTSTANDING=${BENCH_OUTSTANDING:-1000}
 SCENARIOS=${BENCH_SCENARIOS:-pairs fanin fanout idle trickle pairs-durable fanin-durable}
-BROKERS=${BENCH_BROKERS:-plume plume+plugins plume-sync plume-async mochi mochi-pebble mosquitto mosquitto-persist plume-tls mochi-tls mosquitto-tls}
+BROKERS=${BENCH_BROKERS:-plume plume+plugins plume+standard plume-sync plume-async mochi mochi-pebble mosquitto mosquitto-persist plume-tls mochi-tls mosquitto-tls}
 RECOVERY_SESSIONS=${BENCH_RECOVERY_SESSIONS:-10000}
 RECOVERY_MESSAGES=${BENCH_RECOVERY_MESSAGES:-1000000}
 RECOVERY_BROKERS=${BENCH_RECOVERY_BROKERS:-plume-sync mochi-pebble mosquitto-persist}
@@ -103,7 +105,7 @@ else
 	fi
 fi
 if [ -n "${UNAVAILABLE[plume]:-}" ]; then
-	for b in plume-sync plume-async plume-tls plume-mtls plume-ws plume-wss; do UNAVAILABLE[$b]=${UNAVAILABLE[plume]}; done
+	for b in plume+standard plume-sync plume-async plume-tls plume-mtls plume-ws plume-wss; do UNAVAILABLE[$b]=${UNAVAILABLE[plume]}; done
 fi
 
 # plume+plugins: the same binary with a plugin chain from a YAML config.
@@ -164,6 +166,7 @@ port_of() {
 	mosquitto-mtls) from=$((BASE_PORT + 120)) ;;
 	plume-ws) from=$((BASE_PORT + 130)) ;;
 	plume-wss) from=$((BASE_PORT + 140)) ;;
+	plume+standard) from=$((BASE_PORT + 150)) ;;
 	esac
 	"$BIN/loadgen" freeport -from "$from"
 }
@@ -230,6 +233,57 @@ plugins:
       # publishers of the pairs scenario as well as eight instances do.
 CONF
 	echo "$RUN_DIR/plume-plugins.yaml"
+}
+
+# standard_conf writes Plume's config for plume+standard: the chain of
+# examples/secure/plume.yaml (rate-limit, then password-file, then acl-file,
+# all built in) with its files made for the run. One user, bench, shared by
+# every client, with a fresh random password hashed by `plume passwd -b`
+# (argon2id, the default: ~25 ms per CONNECT in Wasm, paid 17 times before
+# the window opens); the ACL lets bench write and read bench/pair/+, the
+# pairs scenario's topics, and nothing else. The rate limits are far above
+# what the benchmark sends (Plume's pairs is ~1.5M msgs/s over 8 publishers)
+# so nothing is refused: the row measures the chain's cost, not its limits.
+# call_timeout 2s instead of 100 ms: on two shared cores a call waiting for
+# one of the GOMAXPROCS instances passed 100 ms, and a failed on-publish
+# lets the message through unchecked (on_error.message: open) while a failed
+# authenticate refuses the client; neither is the cost measured here. Any
+# "plugin call failed" in the broker's log turns the run into an error.
+STANDARD_USER=bench
+STANDARD_PASSWORD=$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')
+standard_conf() {
+	local dir=$RUN_DIR/standard
+	if [ ! -f "$dir/plume.yaml" ]; then
+		mkdir -p "$dir"
+		"$PLUME" passwd -c -b "$dir/passwd" "$STANDARD_USER" "$STANDARD_PASSWORD" >&2 || return 1
+		cat >"$dir/acl" <<ACL
+user $STANDARD_USER
+topic write bench/pair/+
+topic read bench/pair/+
+ACL
+		cat >"$dir/plume.yaml" <<CONF
+allow_anonymous: false
+plugins:
+  cache_dir: $RUN_DIR/plugin-cache
+  chain:
+    - name: limits
+      builtin: rate-limit
+      call_timeout: 2s
+      config:
+        per_client: {messages_per_second: 10000000, bytes_per_second: 1000000000}
+        connects_per_client_per_minute: 1000
+        connects_per_address_per_minute: 100000
+    - name: passwords
+      builtin: password-file
+      call_timeout: 2s
+      config: {file: passwd}
+    - name: acl
+      builtin: acl-file
+      call_timeout: 2s
+      config: {file: acl}
+CONF
+	fi
+	echo "$dir/plume.yaml"
 }
 
 # async_conf PORT DATA_DIR writes Plume's config for plume-async: the
@@ -312,6 +366,10 @@ launch_broker() {
 	mosquitto) cmd=("$MOSQUITTO" -c "$(mosquitto_conf "$port")") ;;
 	mosquitto-persist) cmd=("$MOSQUITTO" -c "$(mosquitto_conf "$port" "$data")") ;;
 	plume+plugins) cmd=("$PLUME" --config "$(plugins_conf)" --listen "127.0.0.1:$port" "${PLUME_LOG[@]}") ;;
+	plume+standard)
+		local conf
+		conf=$(standard_conf) || return 1
+		cmd=("$PLUME" --config "$conf" --listen "127.0.0.1:$port" "${PLUME_LOG[@]}") ;;
 	plume-tls | plume-mtls | plume-ws | plume-wss)
 		cmd=("$PLUME" --config "$(transport_conf "$port" "$(transport "$name")")" "${PLUME_LOG[@]}") ;;
 	mochi-tls) cmd=("$BIN/mochi" -addr "127.0.0.1:$port" -tls-cert "$CERTS/server.pem" -tls-key "$CERTS/server-key.pem") ;;
@@ -324,6 +382,8 @@ launch_broker() {
 		>>"$logf" 2>&1 &
 	BROKER_PID=$! BROKER_PORT=$port
 	mapfile -t CLIENT < <(client_args "$name" "$port")
+	[ "$name" = plume+standard ] && CLIENT+=(-username "$STANDARD_USER" -password "$STANDARD_PASSWORD")
+	return 0
 }
 
 # start_broker NAME [DATA_DIR] launches a fresh broker and waits until it
@@ -365,7 +425,7 @@ stop_broker() {
 runs() {
 	local broker=$1 scenario=$2
 	case $broker in
-	plume+plugins) [[ " $PLUGIN_SCENARIOS " == *" $scenario "* ]] ;;
+	plume+plugins | plume+standard) [[ " $PLUGIN_SCENARIOS " == *" $scenario "* ]] ;;
 	*-tls | *-mtls | *-ws | *-wss) [[ " $TLS_SCENARIOS " == *" $scenario "* ]] ;;
 	plume) true ;;
 	*) if durable "$broker"; then [[ $scenario == *-durable ]]; else [[ $scenario != *-durable ]]; fi ;;
@@ -391,10 +451,22 @@ for round in $(seq "$ROUNDS"); do
 				data="$RUN_DIR/data/$broker-$scenario-r$round"
 				mkdir -p "$data"
 			fi
+			log_lines=$(cat "$RUN_DIR/$broker.log" 2>/dev/null | wc -l)
 			if ! start_broker "$broker" "$data"; then
 				record_error "$broker" "$scenario" "did not start: ${START_ERROR:-see its log}" "$out"
 				log "$broker: did not start for $scenario; log tail:"
 				tail -5 "$RUN_DIR/$broker.log" >&2
+				continue
+			fi
+			# A row that claims to authenticate and authorize must: no
+			# login and a wrong password refused, a topic outside the ACL
+			# refused at SUBACK (loadgen authcheck).
+			if [ "$broker" = plume+standard ] &&
+				! "$BIN/loadgen" authcheck "${CLIENT[@]}" 2>>"$RUN_DIR/$broker.log"; then
+				record_error "$broker" "$scenario" "authcheck failed: $(tail -1 "$RUN_DIR/$broker.log")" "$out"
+				log "$broker: authcheck failed; log tail:"
+				tail -5 "$RUN_DIR/$broker.log" >&2
+				stop_broker
 				continue
 			fi
 			log "round $round/$ROUNDS: $scenario on $broker"
@@ -410,6 +482,12 @@ for round in $(seq "$ROUNDS"); do
 				tail -5 "$RUN_DIR/$broker.log" >&2
 			fi
 			stop_broker 30
+			# A chain call that failed (deadline, trap) skipped that plugin
+			# for that message or client: the row did not measure the chain.
+			if [ "$broker" = plume+standard ] &&
+				tail -n +$((log_lines + 1)) "$RUN_DIR/$broker.log" | grep -q 'plugin call failed'; then
+				record_error "$broker" "$scenario" "plugin calls failed during the run (see its log): the chain was skipped" "$out"
+			fi
 			# A durable broker that wrote nothing (Mosquitto writes at
 			# shutdown) was not measured with its store on.
 			if [ -n "$data" ] && [ -z "$(find "$data" -type f -print -quit)" ]; then

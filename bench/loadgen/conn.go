@@ -46,7 +46,7 @@ func dialSession(addr, clientID string, keepAlive uint16, bufSize int, clean boo
 	}
 	c := &conn{nc: nc, r: bufio.NewReaderSize(nc, bufSize), w: bufio.NewWriterSize(nc, bufSize)}
 	_ = nc.SetDeadline(time.Now().Add(handshakeTimeout))
-	c.buf = wire.AppendConnect(c.buf[:0], clientID, keepAlive, clean)
+	c.buf = wire.AppendConnectLogin(c.buf[:0], clientID, keepAlive, clean, login.username, login.password)
 	if _, err := nc.Write(c.buf); err != nil {
 		nc.Close()
 		return nil, false, fmt.Errorf("write CONNECT for %s: %w", clientID, err)
@@ -62,9 +62,13 @@ func dialSession(addr, clientID string, keepAlive uint16, bufSize int, clean boo
 		return nil, false, fmt.Errorf("client %s: got packet type %d, want CONNACK", clientID, h.Type)
 	}
 	ack, err := wire.ParseConnAck(h.Body)
-	if err != nil || ack.ReturnCode != 0 {
+	if err != nil {
 		nc.Close()
-		return nil, false, fmt.Errorf("client %s: CONNACK return code %d (err %v)", clientID, ack.ReturnCode, err)
+		return nil, false, fmt.Errorf("client %s: CONNACK: %w", clientID, err)
+	}
+	if ack.ReturnCode != 0 {
+		nc.Close()
+		return nil, false, fmt.Errorf("client %s: %w", clientID, refusedError{"CONNACK", ack.ReturnCode})
 	}
 	_ = nc.SetDeadline(time.Time{})
 	return c, ack.SessionPresent, nil
@@ -91,8 +95,11 @@ func (c *conn) subscribe(filter string, qos byte) error {
 		if err != nil {
 			return fmt.Errorf("SUBACK %q: %w", filter, err)
 		}
-		if len(codes) != 1 || codes[0] > 2 {
-			return fmt.Errorf("SUBACK %q refused: return codes %v", filter, codes)
+		if len(codes) != 1 {
+			return fmt.Errorf("SUBACK %q: %d return codes, want 1", filter, len(codes))
+		}
+		if codes[0] > 2 {
+			return fmt.Errorf("SUBSCRIBE %q: %w", filter, refusedError{"SUBACK", codes[0]})
 		}
 		return nil
 	}

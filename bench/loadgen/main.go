@@ -4,6 +4,7 @@
 //
 //	loadgen run -addr 127.0.0.1:18830 -broker mochi -pid 1234 -scenario pairs
 //	loadgen wait -addr 127.0.0.1:18830 -pid 1234
+//	loadgen authcheck -addr 127.0.0.1:18830 -username bench -password PW   (auth.go)
 //	loadgen fill -addr 127.0.0.1:18830 -sessions 10000 -messages 1000000
 //	loadgen recovered -addr 127.0.0.1:18830 -pid 1234 -started UNIX_NS -log broker.log
 //	loadgen freeport -from 28830
@@ -35,6 +36,9 @@ type Result struct {
 	// every run's msgs/s (or KiB per idle connection).
 	Runs    int       `json:"runs,omitempty"`
 	AllRuns []float64 `json:"all_runs,omitempty"`
+	// FailedRuns are the errors of the runs the median was taken without:
+	// a round that failed must show, not vanish behind one that passed.
+	FailedRuns []string `json:"failed_runs,omitempty"`
 
 	// Throughput scenarios. Outstanding is the pacing bound (messages sent
 	// but not yet received, per publisher), Inflight the bound on QoS 1
@@ -113,7 +117,7 @@ func init() {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen run|fill|recovered|wait|report|freeport|certs [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadgen run|fill|recovered|wait|authcheck|report|freeport|certs [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -126,6 +130,8 @@ func main() {
 		err = cmdRecovered(os.Args[2:])
 	case "wait":
 		err = cmdWait(os.Args[2:])
+	case "authcheck":
+		err = cmdAuthCheck(os.Args[2:])
 	case "report":
 		err = cmdReport(os.Args[2:])
 	case "freeport":
@@ -133,7 +139,7 @@ func main() {
 	case "certs":
 		err = cmdCerts(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q (want run, fill, recovered, wait, report, freeport or certs)", os.Args[1])
+		err = fmt.Errorf("unknown command %q (want run, fill, recovered, wait, authcheck, report, freeport or certs)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
@@ -162,6 +168,7 @@ func cmdRun(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ExitOnError)
 	addr := fs.String("addr", "127.0.0.1:1883", "broker address: host:port, or tcp://, tls://, ws:// or wss:// (transport.go)")
 	loadTLS := tlsFlags(fs)
+	loadLogin := loginFlags(fs)
 	broker := fs.String("broker", "broker", "name to record in the results")
 	scenario := fs.String("scenario", "pairs", "pairs, fanin, fanout, idle or trickle (idle connections each announcing -announce bytes and sending a byte every 2 s)")
 	pid := fs.Int("pid", 0, "broker process id, for its RSS (idle) and CPU time (throughput)")
@@ -179,6 +186,9 @@ func cmdRun(args []string) error {
 	out := fs.String("out", "", "write the JSON result to this file as well as stdout")
 	_ = fs.Parse(args)
 	if err := loadTLS(); err != nil {
+		return err
+	}
+	if err := loadLogin(); err != nil {
 		return err
 	}
 	raiseFileLimit()
@@ -272,10 +282,14 @@ func cmdWait(args []string) error {
 	fs := flag.NewFlagSet("wait", flag.ExitOnError)
 	addr := fs.String("addr", "127.0.0.1:1883", "broker address: host:port, or tcp://, tls://, ws:// or wss:// (transport.go)")
 	loadTLS := tlsFlags(fs)
+	loadLogin := loginFlags(fs)
 	timeout := fs.Duration("timeout", 10*time.Second, "give up after this long")
 	pid := fs.Int("pid", 0, "the broker's process id: stop waiting when it exits")
 	_ = fs.Parse(args)
 	if err := loadTLS(); err != nil {
+		return err
+	}
+	if err := loadLogin(); err != nil {
 		return err
 	}
 	_, err := waitConnAck(*addr, *pid, *timeout, 50*time.Millisecond)

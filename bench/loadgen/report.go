@@ -22,6 +22,10 @@ const (
 	// and one transform call per message); it is measured against subject.
 	withPlugins       = "plume+plugins"
 	targetPluginRatio = 0.7
+	// withStandard is Plume with the standard built-in chain (rate-limit,
+	// password-file, acl-file), its clients logged in: measured against
+	// subject, with no target of its own.
+	withStandard = "plume+standard"
 	// Plume with its durable store (issue 9): --data-dir in the default
 	// sync mode, and store.mode async; each should keep this fraction of
 	// in-memory Plume's msgs/s in the durable scenarios.
@@ -39,7 +43,7 @@ var (
 	// compared with, in the same column as the in-memory peer.
 	durablePeer = map[string]string{"mochi": "mochi-pebble", "mosquitto": "mosquitto-persist"}
 	// variants are Plume configurations measured against in-memory Plume.
-	variants = []string{withPlugins, plumeSync, plumeAsync}
+	variants = []string{withPlugins, withStandard, plumeSync, plumeAsync}
 )
 
 // peerOf names the broker that broker is compared with in peer's column:
@@ -73,7 +77,8 @@ type Report struct {
 	Host      Host     `json:"host"`
 	Results   []Result `json:"results"`
 	Ratios    []Ratio  `json:"plume_ratios"`
-	// PluginRatios are plume+plugins' msgs/s over plume's, per scenario.
+	// PluginRatios are plume+plugins' msgs/s over plume's, per scenario, and
+	// plume+standard's (with Broker set).
 	PluginRatios []Ratio `json:"plugin_ratios,omitempty"`
 	// DurableRatios are plume-sync's and plume-async's msgs/s over plume's
 	// (in memory), per durable scenario.
@@ -116,7 +121,7 @@ func cmdReport(args []string) error {
 		}
 		return len(list)
 	}
-	brokerOrder := slices.Concat([]string{subject, withPlugins, plumeSync, plumeAsync}, transportVariants,
+	brokerOrder := slices.Concat([]string{subject, withPlugins, withStandard, plumeSync, plumeAsync}, transportVariants,
 		[]string{"mochi", "mochi-pebble", "mochi-tls", "mosquitto", "mosquitto-persist", "mosquitto-tls", "mosquitto-mtls"})
 	slices.SortStableFunc(all, func(a, b Result) int {
 		if d := rank(scenarioOrder, a.Scenario) - rank(scenarioOrder, b.Scenario); d != 0 {
@@ -172,10 +177,13 @@ func cmdReport(args []string) error {
 			}
 			r := Ratio{v, sc, subject, "msgs_per_s", p.MsgsPerSec / q.MsgsPerSec}
 			vsMemory[[2]string{sc, v}] = r.Ratio
-			if v == withPlugins {
-				r.Broker = "" // as before: plugin_ratios are plume+plugins' alone
+			switch v {
+			case withPlugins:
+				r.Broker = "" // as before: an unnamed plugin ratio is plume+plugins'
 				pluginRatios = append(pluginRatios, r)
-			} else {
+			case withStandard:
+				pluginRatios = append(pluginRatios, r)
+			default:
 				durableRatios = append(durableRatios, r)
 			}
 		}
@@ -203,6 +211,10 @@ func cmdReport(args []string) error {
 	}
 
 	for _, r := range pluginRatios {
+		if r.Broker == withStandard {
+			fmt.Printf("plume+standard msgs/s / plume's in %s: %.2f (built-ins rate-limit, password-file, acl-file; clients logged in, rate limits far above the load)\n", r.Scenario, r.Ratio)
+			continue
+		}
 		fmt.Printf("plume+plugins msgs/s / plume's in %s: %.2f (an authorize plugin with a cacheable answer and a transform plugin on every message)\n", r.Scenario, r.Ratio)
 	}
 	printRecovery(all)
@@ -345,6 +357,11 @@ func medianRuns(all []Result) []Result {
 				m.AllRuns = append(m.AllRuns, figure(r))
 			}
 		}
+		for _, r := range groups[k] {
+			if r.Error != "" {
+				m.FailedRuns = append(m.FailedRuns, r.Error)
+			}
+		}
 		out = append(out, m)
 	}
 	return out
@@ -379,6 +396,9 @@ func printTable(all []Result, ratios []Ratio, vsMemory map[[2]string]float64) {
 			fmt.Fprintf(tw, "%s\t%s\t\t%s\t\t\t\t\t\t\t\t\t\t\n", r.Scenario, r.Broker, "error")
 			errorLines = append(errorLines, fmt.Sprintf("%s %s: %s", r.Scenario, r.Broker, r.Error))
 			continue
+		}
+		for _, e := range r.FailedRuns {
+			errorLines = append(errorLines, fmt.Sprintf("%s %s (one of %d rounds, not in the median): %s", r.Scenario, r.Broker, len(r.FailedRuns)+max(r.Runs, 1), e))
 		}
 		var depth, rate, p50, p99, lost, cores, perCPU, rss, vsMem, vsMochi, vsMosq string
 		if memoryScenario(r.Scenario) {

@@ -76,17 +76,40 @@ func appendString(b []byte, s string) []byte {
 // AppendConnect appends a CONNECT packet with protocol level 4 (3.1.1), no
 // will, no username or password.
 func AppendConnect(b []byte, clientID string, keepAlive uint16, cleanSession bool) []byte {
+	return AppendConnectLogin(b, clientID, keepAlive, cleanSession, "", "")
+}
+
+// AppendConnectLogin is AppendConnect with a username and password, each
+// written only when not empty (a password needs a username,
+// [MQTT-3.1.2-22]); the payload order is client id, username, password
+// (section 3.1.3).
+func AppendConnectLogin(b []byte, clientID string, keepAlive uint16, cleanSession bool, username, password string) []byte {
 	var flags byte
 	if cleanSession {
 		flags |= 0x02 // section 3.1.2.4
 	}
 	n := 10 + 2 + len(clientID)
+	if username != "" {
+		flags |= 0x80 // section 3.1.2.8
+		n += 2 + len(username)
+		if password != "" {
+			flags |= 0x40 // section 3.1.2.9
+			n += 2 + len(password)
+		}
+	}
 	b = append(b, byte(CONNECT)<<4)
 	b = appendRemaining(b, n)
 	b = appendString(b, "MQTT")
 	b = append(b, 4, flags)
 	b = binary.BigEndian.AppendUint16(b, keepAlive)
-	return appendString(b, clientID)
+	b = appendString(b, clientID)
+	if flags&0x80 != 0 {
+		b = appendString(b, username)
+	}
+	if flags&0x40 != 0 {
+		b = appendString(b, password)
+	}
+	return b
 }
 
 // AppendSubscribe appends a SUBSCRIBE packet for one topic filter.

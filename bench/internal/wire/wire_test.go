@@ -26,6 +26,16 @@ func TestEncodersAreByteExact(t *testing.T) {
 			want: []byte{0x10, 12, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x00, 0, 0, 0, 0},
 		},
 		{
+			name: "connect with username and password",
+			got:  AppendConnectLogin(nil, "c", 60, true, "u", "pw"),
+			want: []byte{0x10, 20, 0, 4, 'M', 'Q', 'T', 'T', 4, 0xc2, 0, 60, 0, 1, 'c', 0, 1, 'u', 0, 2, 'p', 'w'},
+		},
+		{
+			name: "connect with a username alone",
+			got:  AppendConnectLogin(nil, "c", 60, false, "u", ""),
+			want: []byte{0x10, 16, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x80, 0, 60, 0, 1, 'c', 0, 1, 'u'},
+		},
+		{
 			name: "subscribe qos 1",
 			got:  AppendSubscribe(nil, 7, "a/+", 1),
 			want: []byte{0x82, 8, 0, 7, 0, 3, 'a', '/', '+', 1},
