@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plumemq/plume/cmd/plume/internal/config"
 	"github.com/plumemq/plume/internal/testcerts"
 )
 
@@ -66,18 +65,8 @@ func TestTLSCertificatesReloadWhenTheirFilesChange(t *testing.T) {
 	first := ca.Server(t, 0x101)
 	testcerts.Write(t, dir, "server.pem", first.CertPEM)
 	testcerts.Write(t, dir, "server.key", first.KeyPEM)
-	path := testcerts.Write(t, dir, "plume.yaml", []byte("log: {level: info, format: json}\nlisteners:\n"+
-		"  - {name: secure, type: tls, address: '127.0.0.1:0', cert_file: server.pem, key_file: server.key}\n"))
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &lockedBuffer{}
-	srv, err := start(cfg, path, logs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stopServer(t, srv) })
+	srv, logs := startFromYAML(t, dir, "log: {level: info, format: json}\nlisteners:\n"+
+		"  - {name: secure, type: tls, address: '127.0.0.1:0', cert_file: server.pem, key_file: server.key}\n")
 	addr := srv.listeners[0].Address()
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.Cert)
@@ -145,17 +134,8 @@ func TestWSSCertificatesReloadWhenTheirFilesChange(t *testing.T) {
 	first := ca.Server(t, 0x201)
 	testcerts.Write(t, dir, "server.pem", first.CertPEM)
 	testcerts.Write(t, dir, "server.key", first.KeyPEM)
-	path := testcerts.Write(t, dir, "plume.yaml", []byte("log: {level: info, format: json}\nlisteners:\n"+
-		"  - {name: web, type: wss, address: '127.0.0.1:0', path: /mqtt, cert_file: server.pem, key_file: server.key}\n"))
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := start(cfg, path, &lockedBuffer{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stopServer(t, srv) })
+	srv, _ := startFromYAML(t, dir, "log: {level: info, format: json}\nlisteners:\n"+
+		"  - {name: web, type: wss, address: '127.0.0.1:0', path: /mqtt, cert_file: server.pem, key_file: server.key}\n")
 	addr := srv.listeners[0].Address()
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.Cert)
