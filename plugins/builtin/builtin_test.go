@@ -82,8 +82,3 @@ func TestEveryBuiltinHasAReadme(t *testing.T) {
 		}
 	}
 }
-
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
-}
