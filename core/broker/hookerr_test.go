@@ -98,7 +98,9 @@ func TestHookErrorsAreDenials(t *testing.T) {
 	re.Properties.AuthMethod = "token"
 	re.Properties.Set(packets.PropAuthMethod)
 	p.send(re)
-	p.expectDisconnect(packets.NotAuthorized)
+	// The plugin failed: not the credentials' fault, and 0x88 cannot go on
+	// a DISCONNECT: 0x89 Server busy.
+	p.expectDisconnect(packets.ServerBusy)
 }
 
 func TestHookFailurePolicyOpensWhereConfigured(t *testing.T) {
@@ -131,7 +133,9 @@ func TestHookFailurePolicyOpensWhereConfigured(t *testing.T) {
 	re.Properties.AuthMethod = "token"
 	re.Properties.Set(packets.PropAuthMethod)
 	p.send(re)
-	p.expectDisconnect(packets.NotAuthorized)
+	// The plugin failed: not the credentials' fault, and 0x88 cannot go on
+	// a DISCONNECT: 0x89 Server busy.
+	p.expectDisconnect(packets.ServerBusy)
 }
 
 // A Hooks that fails on every message writes a bounded number of warnings,

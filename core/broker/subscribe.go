@@ -162,8 +162,24 @@ func (c *client) handleAuth(a *packets.Auth) error {
 		reply.Reason = packets.Success
 	default:
 		c.b.stats.authDenied.Add(1)
-		return &packets.Error{Reason: orDefault(res.Reason, packets.NotAuthorized), Msg: "re-authentication refused"}
+		return &packets.Error{Reason: disconnectReason(res.Reason), Msg: "re-authentication refused"}
 	}
 	c.send(&reply)
 	return nil
+}
+
+// disconnectReason is the DISCONNECT reason for a refused
+// re-authentication: the hook's own when a DISCONNECT may carry it, else
+// the nearest that may. CONNACK codes such as 0x86 (bad password) and 0x88
+// (a failed plugin call) are not valid on DISCONNECT [MQTT-3.14.2-1].
+func disconnectReason(r packets.ReasonCode) packets.ReasonCode {
+	switch {
+	case r == 0:
+		return packets.NotAuthorized
+	case r.ValidFor(packets.TypeDisconnect):
+		return r
+	case r == packets.ServerUnavailable:
+		return packets.ServerBusy // the server, not the credentials
+	}
+	return packets.NotAuthorized
 }
