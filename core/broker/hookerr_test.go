@@ -133,9 +133,7 @@ func TestHookFailurePolicyOpensWhereConfigured(t *testing.T) {
 	re.Properties.AuthMethod = "token"
 	re.Properties.Set(packets.PropAuthMethod)
 	p.send(re)
-	// The plugin failed: not the credentials' fault, and 0x88 cannot go on
-	// a DISCONNECT: 0x89 Server busy.
-	p.expectDisconnect(packets.ServerBusy)
+	p.expectDisconnect(packets.NotAuthorized)
 }
 
 // A Hooks that fails on every message writes a bounded number of warnings,

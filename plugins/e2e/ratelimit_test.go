@@ -61,8 +61,15 @@ func TestRateLimitBucketsSharedAcrossInstances(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if allowed.Load() != 3 || refused.Load() != 37 {
-		t.Fatalf("%d allowed, %d refused; want the burst of 3 and 37 refused", allowed.Load(), refused.Load())
+	// Calls of one client are serial in the broker; here eight run at once
+	// on four instances, the worst case of a bucket shared by many clients
+	// (per attribute). The bucket is one counter in the shared store, so
+	// the burst holds across instances, except for the documented
+	// non-atomic refill of a fresh or idle bucket: at most one extra
+	// message per instance racing it (plugins/rate-limit/limit/bucket.go).
+	// Per-instance buckets would allow 4 x 3 = 12.
+	if a, r := allowed.Load(), refused.Load(); a < 3 || a > 3+4 || a+r != 40 {
+		t.Fatalf("%d allowed, %d refused; want the burst of 3 (at most 4 more from the refill race) and the rest refused", a, r)
 	}
 	if logs := p.Logs(); !strings.Contains(logs, `rate limited: client \"shared\" messages over 0.001 messages/s (burst 3)`) {
 		t.Fatalf("no rate-limited line in the plugin's log:\n%s", logs)
