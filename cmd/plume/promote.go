@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"reflect"
 
 	"gopkg.in/yaml.v3"
@@ -101,7 +100,7 @@ func promote(path, name string, keepOld bool) error {
 	if err != nil || !reflect.DeepEqual(got, want) {
 		return fmt.Errorf("%s: the edited file would not say what promote means (%v); edit it by hand", path, err)
 	}
-	return writeAtomically(path, out.Bytes())
+	return writeAtomic(path, out.Bytes())
 }
 
 // promoted is what chain entry pc becomes: its shadow's plugin in its place.
@@ -189,34 +188,4 @@ func swapShadow(entry *yaml.Node, keepOld bool) {
 		content = append(content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "shadow"}, old)
 	}
 	entry.Content = content
-}
-
-// writeAtomically replaces path with data by a rename, so that a broker
-// watching it never reads half a file; the file keeps its mode.
-func writeAtomically(path string, data []byte) error {
-	mode := os.FileMode(0o600)
-	if st, err := os.Stat(path); err == nil {
-		mode = st.Mode().Perm()
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".promote-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename there is nothing left to remove
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
