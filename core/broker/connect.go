@@ -260,7 +260,7 @@ func (c *client) authenticate(cp *packets.Connect, ack *packets.Connack, a *admi
 			continue
 		case res.Verdict == hooks.Allow:
 			c.info.Attributes = res.Attributes
-			c.info.Authenticated, c.info.Principal = true, orUsername(res.Principal, c.info.Username)
+			c.info.Authenticated, c.info.Principal = true, orString(res.Principal, c.info.Username) // the principal it named, else the username it allowed
 			if c.authMeth != "" {
 				ack.Properties.AuthMethod = c.authMeth
 				ack.Properties.Set(packets.PropAuthMethod)
@@ -301,13 +301,12 @@ func (c *client) undecided(a *admission, why string) (packets.ReasonCode, string
 	return packets.NotAuthorized, why
 }
 
-// orUsername is the principal an authenticate hook named, or the username
-// it allowed when it named none.
-func orUsername(principal, username string) string {
-	if principal != "" {
-		return principal
+// orString is s, or def when s is empty.
+func orString(s, def string) string {
+	if s != "" {
+		return s
 	}
-	return username
+	return def
 }
 
 // readAuth reads the client's next AUTH in an enhanced-authentication exchange.

@@ -62,7 +62,7 @@ func (c *client) handlePublish(h packets.FixedHeader, body []byte) error {
 		if p.QoS == 2 {
 			c.entry.ReleaseQoS2(p.PacketID)
 		}
-		return &packets.Error{Reason: reason, Msg: "publish refused: " + orText(why, reason.String())}
+		return &packets.Error{Reason: reason, Msg: "publish refused: " + orString(why, reason.String())}
 	}
 	switch p.QoS {
 	case 1:
@@ -82,28 +82,38 @@ func overLimit(r packets.ReasonCode) bool {
 	return r == packets.QuotaExceeded || r == packets.MessageRateTooHigh
 }
 
-func orText(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
-
 // ackReason maps a verdict to the acknowledgement reason: 3.1.1 has no reason
 // codes, so a refused message is acknowledged and dropped there. A hook may
-// answer with a code the acknowledgement cannot carry [MQTT-3.4.2-1]: 0x96
-// Message rate too high, valid only on DISCONNECT, becomes its nearest,
-// 0x97 Quota exceeded; others become 0x80 Unspecified error.
+// answer with a code the acknowledgement cannot carry [MQTT-3.4.2-1]
+// (nearestReason).
 func (c *client) ackReason(kind packets.Type, r packets.ReasonCode) packets.ReasonCode {
-	switch {
-	case c.version != packets.V5:
+	if c.version != packets.V5 {
 		return packets.Success
-	case r.ValidFor(kind):
-		return r
-	case r == packets.MessageRateTooHigh:
-		return packets.QuotaExceeded
 	}
-	return packets.UnspecifiedError
+	return nearestReason(kind, r, packets.UnspecifiedError)
+}
+
+// nearestReason is r where a packet of kind t may carry it; else the code of
+// the same meaning that t may carry (0x96 Message rate too high exists only
+// on DISCONNECT, 0x86 and 0x88 only on CONNACK); else fallback. Hooks answer
+// with any reason code; what goes on the wire must be valid for its packet.
+func nearestReason(t packets.Type, r, fallback packets.ReasonCode) packets.ReasonCode {
+	if r.ValidFor(t) {
+		return r
+	}
+	var near packets.ReasonCode
+	switch r {
+	case packets.MessageRateTooHigh:
+		near = packets.QuotaExceeded
+	case packets.ServerUnavailable:
+		near = packets.ServerBusy // the server, not the client
+	case packets.BadUserNameOrPassword:
+		near = packets.NotAuthorized
+	}
+	if near != 0 && near.ValidFor(t) {
+		return near
+	}
+	return fallback
 }
 
 // accept authorizes, runs the message hooks and routes p. It returns the

@@ -169,17 +169,8 @@ func (c *client) handleAuth(a *packets.Auth) error {
 }
 
 // disconnectReason is the DISCONNECT reason for a refused
-// re-authentication: the hook's own when a DISCONNECT may carry it, else
-// the nearest that may. CONNACK codes such as 0x86 (bad password) and 0x88
+// re-authentication: CONNACK codes such as 0x86 (bad password) and 0x88
 // (a failed plugin call) are not valid on DISCONNECT [MQTT-3.14.2-1].
 func disconnectReason(r packets.ReasonCode) packets.ReasonCode {
-	switch {
-	case r == 0:
-		return packets.NotAuthorized
-	case r.ValidFor(packets.TypeDisconnect):
-		return r
-	case r == packets.ServerUnavailable:
-		return packets.ServerBusy // the server, not the credentials
-	}
-	return packets.NotAuthorized
+	return nearestReason(packets.TypeDisconnect, orDefault(r, packets.NotAuthorized), packets.NotAuthorized)
 }

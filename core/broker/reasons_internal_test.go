@@ -23,3 +23,18 @@ func TestDisconnectReasonFitsDisconnect(t *testing.T) {
 		}
 	}
 }
+
+// The same mapping fits a hook's answer to a PUBACK.
+func TestNearestReasonForAnAcknowledgement(t *testing.T) {
+	for in, want := range map[packets.ReasonCode]packets.ReasonCode{
+		packets.QuotaExceeded:         packets.QuotaExceeded,
+		packets.MessageRateTooHigh:    packets.QuotaExceeded,    // DISCONNECT only
+		packets.BadUserNameOrPassword: packets.NotAuthorized,    // CONNACK only
+		packets.ServerUnavailable:     packets.UnspecifiedError, // 0x89 is no PUBACK code either
+		packets.Banned:                packets.UnspecifiedError,
+	} {
+		if got := nearestReason(packets.TypePuback, in, packets.UnspecifiedError); got != want {
+			t.Errorf("nearestReason(PUBACK, %#x) = %#x, want %#x", byte(in), byte(got), byte(want))
+		}
+	}
+}
