@@ -60,11 +60,7 @@ func runTool(t *testing.T, tool string, args ...string) (string, error) {
 // certificate is refused with "not authorised".
 func TestUseIdentityAsUsernameWithMosquittoClients(t *testing.T) {
 	dir := t.TempDir()
-	ca := testcerts.NewCA(t, "plume test CA")
-	srvCert := ca.Server(t, 0x201)
-	testcerts.Write(t, dir, "ca.pem", ca.PEM)
-	testcerts.Write(t, dir, "server.pem", srvCert.CertPEM)
-	testcerts.Write(t, dir, "server.key", srvCert.KeyPEM)
+	ca, _ := serverCert(t, dir, 0x201)
 	dev := ca.Issue(t, testcerts.Leaf{CommonName: "meter-7", Client: true})
 	testcerts.Write(t, dir, "dev.pem", dev.CertPEM)
 	testcerts.Write(t, dir, "dev.key", dev.KeyPEM)

@@ -45,6 +45,21 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// serverCert makes a test CA and writes, in dir, a server certificate it
+// signed with serial (server.pem, server.key) and the CA (ca.pem). roots
+// trust the CA.
+func serverCert(t *testing.T, dir string, serial int64) (ca *testcerts.CA, roots *x509.CertPool) {
+	t.Helper()
+	ca = testcerts.NewCA(t, "plume test CA")
+	s := ca.Server(t, serial)
+	testcerts.Write(t, dir, "ca.pem", ca.PEM)
+	testcerts.Write(t, dir, "server.pem", s.CertPEM)
+	testcerts.Write(t, dir, "server.key", s.KeyPEM)
+	roots = x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	return ca, roots
+}
+
 func servedSerial(t *testing.T, addr string, roots *x509.CertPool) string {
 	t.Helper()
 	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, &tls.Config{RootCAs: roots, ServerName: "localhost"})
@@ -61,15 +76,10 @@ func servedSerial(t *testing.T, addr string, roots *x509.CertPool) string {
 // the old certificate and is logged at error level with the file's name.
 func TestTLSCertificatesReloadWhenTheirFilesChange(t *testing.T) {
 	dir := t.TempDir()
-	ca := testcerts.NewCA(t, "plume test CA")
-	first := ca.Server(t, 0x101)
-	testcerts.Write(t, dir, "server.pem", first.CertPEM)
-	testcerts.Write(t, dir, "server.key", first.KeyPEM)
+	ca, roots := serverCert(t, dir, 0x101)
 	srv, logs := startFromYAML(t, dir, "log: {level: info, format: json}\nlisteners:\n"+
 		"  - {name: secure, type: tls, address: '127.0.0.1:0', cert_file: server.pem, key_file: server.key}\n")
 	addr := srv.listeners[0].Address()
-	roots := x509.NewCertPool()
-	roots.AddCert(ca.Cert)
 	if got := servedSerial(t, addr, roots); got != "101" {
 		t.Fatalf("serial %s, want 101", got)
 	}
@@ -130,15 +140,10 @@ func TestTLSCertificatesReloadWhenTheirFilesChange(t *testing.T) {
 // A wss listener's certificates are watched as a tls listener's are.
 func TestWSSCertificatesReloadWhenTheirFilesChange(t *testing.T) {
 	dir := t.TempDir()
-	ca := testcerts.NewCA(t, "plume test CA")
-	first := ca.Server(t, 0x201)
-	testcerts.Write(t, dir, "server.pem", first.CertPEM)
-	testcerts.Write(t, dir, "server.key", first.KeyPEM)
+	ca, roots := serverCert(t, dir, 0x201)
 	srv, _ := startFromYAML(t, dir, "log: {level: info, format: json}\nlisteners:\n"+
 		"  - {name: web, type: wss, address: '127.0.0.1:0', path: /mqtt, cert_file: server.pem, key_file: server.key}\n")
 	addr := srv.listeners[0].Address()
-	roots := x509.NewCertPool()
-	roots.AddCert(ca.Cert)
 	if got := servedSerial(t, addr, roots); got != "201" {
 		t.Fatalf("serial %s, want 201", got)
 	}

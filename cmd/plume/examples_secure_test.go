@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"net"
 	"os"
@@ -30,13 +29,10 @@ func TestExamplesSecureAsWritten(t *testing.T) {
 		}
 		testcerts.Write(t, dir, f, b)
 	}
-	ca := testcerts.NewCA(t, "examples/secure test CA")
-	srvCert := ca.Server(t, 0x301)
 	if err := os.Mkdir(filepath.Join(dir, "certs"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	testcerts.Write(t, filepath.Join(dir, "certs"), "server.pem", srvCert.CertPEM)
-	testcerts.Write(t, filepath.Join(dir, "certs"), "server.key", srvCert.KeyPEM)
+	_, roots := serverCert(t, filepath.Join(dir, "certs"), 0x301)
 
 	cfg, err := config.Load(filepath.Join(dir, "plume.yaml"))
 	if err != nil {
@@ -51,8 +47,6 @@ func TestExamplesSecureAsWritten(t *testing.T) {
 	}
 	t.Cleanup(func() { stopServer(t, srv) })
 	addr := srv.listeners[0].Address() // devices: TLS
-	roots := x509.NewCertPool()
-	roots.AddCert(ca.Cert)
 
 	dial := func(id, user, pass string) (*paho.Client, chan *paho.Publish, byte) {
 		t.Helper()
