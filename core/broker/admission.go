@@ -118,9 +118,10 @@ func (b *Broker) transportRefused(c *client, err error) {
 		Msg("connection refused by its transport")
 }
 
-// admit applies the limits and the certificate identity rule once CONNECT
-// is read and its version known. It returns Success or the reason to refuse.
-func (c *client) admit(a *admission) (packets.ReasonCode, string) {
+// admitConnection applies the limits and the certificate identity rule once
+// CONNECT is read and its version known (Broker.admit is a message's). It
+// returns Success or the reason to refuse.
+func (c *client) admitConnection(a *admission) (packets.ReasonCode, string) {
 	if a.overLimit != "" {
 		c.b.stats.refusedLimit.Add(1)
 		return packets.QuotaExceeded, fmt.Sprintf("%s (%d) reached", a.overLimit, a.limit)

@@ -91,7 +91,7 @@ func (c *client) handshake(a *admission) bool {
 		c.refuse(reason, "")
 		return false
 	}
-	if reason, why := c.admit(a); reason != packets.Success {
+	if reason, why := c.admitConnection(a); reason != packets.Success {
 		c.refuse(reason, why)
 		return false
 	}
@@ -292,7 +292,7 @@ func (c *client) authenticate(cp *packets.Connect, ack *packets.Connack, a *admi
 func (c *client) undecided(a *admission, why string) (packets.ReasonCode, string) {
 	switch {
 	case a.policy.UseIdentityAsUsername:
-		// admit refused every client without a certificate's name.
+		// admitConnection refused every client without a certificate's name.
 		c.info.Authenticated, c.info.Principal = true, c.info.Username
 		return packets.Success, ""
 	case a.policy.AllowAnonymous:
