@@ -3,7 +3,6 @@ package transport_test
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"io"
 	"net"
 	"testing"
@@ -96,8 +95,7 @@ func TestProxyProtocolBeforeTLS(t *testing.T) {
 	if _, err := raw.Write([]byte("PROXY TCP6 2001:db8::7 2001:db8::1 40000 8883\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	roots := x509.NewCertPool()
-	roots.AddCert(p.ca.Cert)
+	roots := p.roots()
 	c := tls.Client(raw, &tls.Config{RootCAs: roots, ServerName: "localhost"})
 	roundTrip(t, c, connect311, []byte{0x20, 2, 0, 0})
 	select {

@@ -69,11 +69,7 @@ type kind struct {
 // in this one place rather than by init functions, so that what a binary
 // accepts can be read off this list.
 var kinds = []kind{
-	{"tcp", func(c Config) Listener {
-		t := NewTCP(c.Name, c.Address)
-		t.proxy = c.ProxyProtocol
-		return t
-	}},
+	{"tcp", func(c Config) Listener { return newTCP(c) }},
 	{"tls", func(c Config) Listener { return NewTLS(c) }},
 	{"ws", NewWS},
 	{"wss", NewWS},

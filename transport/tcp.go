@@ -59,18 +59,35 @@ func (t *TCP) Listen() error {
 	return nil
 }
 
+// newTCP is the TCP socket under c's listener, whatever its type: the PROXY
+// header, when configured, comes before TLS and HTTP too.
+func newTCP(c Config) *TCP {
+	t := NewTCP(c.Name, c.Address)
+	t.proxy = c.ProxyProtocol
+	return t
+}
+
 // Serve hands the bound listener to c's accept loop.
 func (t *TCP) Serve(c Conns) error {
+	ln, err := t.bound()
+	if err != nil {
+		return err
+	}
+	return c.Serve(ln, t.name)
+}
+
+// bound is the listener Listen opened, for Serve (every type's).
+func (t *TCP) bound() (net.Listener, error) {
 	t.mu.Lock()
 	ln, closed := t.ln, t.closed
 	t.mu.Unlock()
 	switch {
 	case closed:
-		return fmt.Errorf("listener %q: %w", t.name, net.ErrClosed)
+		return nil, fmt.Errorf("listener %q: %w", t.name, net.ErrClosed)
 	case ln == nil:
-		return fmt.Errorf("listener %q: Serve before Listen", t.name)
+		return nil, fmt.Errorf("listener %q: Serve before Listen", t.name)
 	}
-	return c.Serve(ln, t.name)
+	return ln, nil
 }
 
 // Close stops accepting.

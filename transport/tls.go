@@ -43,8 +43,7 @@ var _ Listener = (*TLS)(nil)
 // NewTLS returns a TLS listener for c, which Validate has accepted; nothing
 // is read or bound until Listen.
 func NewTLS(c Config) *TLS {
-	t := &TLS{tcp: NewTCP(c.Name, c.Address), cfg: c, timeout: HandshakeTimeout}
-	t.tcp.proxy = c.ProxyProtocol // the PROXY header comes before the TLS handshake
+	t := &TLS{tcp: newTCP(c), cfg: c, timeout: HandshakeTimeout}
 	t.base = &tls.Config{
 		MinVersion: tls.VersionTLS12, // a handshake never uses base's own: see GetConfigForClient
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
@@ -81,16 +80,20 @@ func (t *TLS) Listen() error {
 
 // Serve hands each accepted connection, wrapped in TLS, to c.
 func (t *TLS) Serve(c Conns) error {
-	t.tcp.mu.Lock()
-	ln, closed := t.tcp.ln, t.tcp.closed
-	t.tcp.mu.Unlock()
-	switch {
-	case closed:
-		return fmt.Errorf("listener %q: %w", t.cfg.Name, net.ErrClosed)
-	case ln == nil:
-		return fmt.Errorf("listener %q: Serve before Listen", t.cfg.Name)
+	ln, err := t.bound()
+	if err != nil {
+		return err
 	}
-	return c.Serve(&tlsListener{Listener: ln, conf: t.base, timeout: t.timeout}, t.cfg.Name)
+	return c.Serve(ln, t.cfg.Name)
+}
+
+// bound is the bound socket wrapped in TLS, for Serve (TLS's and WSS's).
+func (t *TLS) bound() (net.Listener, error) {
+	ln, err := t.tcp.bound()
+	if err != nil {
+		return nil, err
+	}
+	return &tlsListener{Listener: ln, conf: t.base, timeout: t.timeout}, nil
 }
 
 // Close stops accepting. Open connections stay with the broker.

@@ -38,6 +38,13 @@ func newPKI(t *testing.T) *pki {
 	return p
 }
 
+// roots is a pool trusting p's CA, for a client.
+func (p *pki) roots() *x509.CertPool {
+	roots := x509.NewCertPool()
+	roots.AddCert(p.ca.Cert)
+	return roots
+}
+
 // recorder allows every client and hands on what authenticate saw of it.
 type recorder struct {
 	hooks.Base
@@ -250,8 +257,7 @@ func roundTrip(t *testing.T, c net.Conn, send, want []byte) {
 func TestTLSReloadServesTheNewCertificateToNewHandshakes(t *testing.T) {
 	p := newPKI(t)
 	l := startTLS(t, transport.Config{CertFile: p.certFile, KeyFile: p.keyFile}, nil)
-	roots := x509.NewCertPool()
-	roots.AddCert(p.ca.Cert)
+	roots := p.roots()
 	if got := servedSerial(t, l, roots); got != "3e9" {
 		t.Fatalf("served serial %s, want 3e9 (1001)", got)
 	}
@@ -304,8 +310,7 @@ func TestTLSListenNamesTheBadFile(t *testing.T) {
 func TestTLSMinVersion13RefusesTLS12(t *testing.T) {
 	p := newPKI(t)
 	l := startTLS(t, transport.Config{CertFile: p.certFile, KeyFile: p.keyFile, MinVersion: "1.3"}, nil)
-	roots := x509.NewCertPool()
-	roots.AddCert(p.ca.Cert)
+	roots := p.roots()
 	c, err := tls.DialWithDialer(&net.Dialer{Timeout: wait}, "tcp", l.Address(),
 		&tls.Config{RootCAs: roots, ServerName: "localhost", MaxVersion: tls.VersionTLS12})
 	if err == nil {
@@ -348,8 +353,7 @@ func TestTLSStalledHandshakeIsClosed(t *testing.T) {
 func TestTLSPacketsInOneRecordAreAllAnswered(t *testing.T) {
 	p := newPKI(t)
 	l := startTLS(t, transport.Config{CertFile: p.certFile, KeyFile: p.keyFile}, nil)
-	roots := x509.NewCertPool()
-	roots.AddCert(p.ca.Cert)
+	roots := p.roots()
 	c, err := tls.DialWithDialer(&net.Dialer{Timeout: wait}, "tcp", l.Address(), &tls.Config{RootCAs: roots, ServerName: "localhost"})
 	if err != nil {
 		t.Fatal(err)

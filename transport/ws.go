@@ -68,8 +68,7 @@ func NewWS(c Config) Listener {
 		w.path = DefaultWSPath
 	}
 	if c.Type != "wss" {
-		w.tcp = NewTCP(c.Name, c.Address)
-		w.tcp.proxy = c.ProxyProtocol // the PROXY header comes before HTTP
+		w.tcp = newTCP(c)
 		return w
 	}
 	w.tls = NewTLS(c)
@@ -108,17 +107,13 @@ func (w *WS) Listen() error {
 // listeners its Serve holds, stops WebSocket listeners like the others. It
 // returns what c.Serve returns: broker.ErrClosed after a shutdown.
 func (w *WS) Serve(c Conns) error {
-	w.tcp.mu.Lock()
-	ln, closed := w.tcp.ln, w.tcp.closed
-	w.tcp.mu.Unlock()
-	switch {
-	case closed:
-		return fmt.Errorf("listener %q: %w", w.cfg.Name, net.ErrClosed)
-	case ln == nil:
-		return fmt.Errorf("listener %q: Serve before Listen", w.cfg.Name)
-	}
+	bound := w.tcp.bound
 	if w.tls != nil {
-		ln = &tlsListener{Listener: ln, conf: w.tls.base, timeout: w.tls.timeout}
+		bound = w.tls.bound
+	}
+	ln, err := bound()
+	if err != nil {
+		return err
 	}
 	timeout := UpgradeTimeout
 	srv := &http.Server{
@@ -136,7 +131,7 @@ func (w *WS) Serve(c Conns) error {
 	w.gate = g
 	w.mu.Unlock()
 	w.tcp.mu.Lock()
-	closed = w.tcp.closed
+	closed := w.tcp.closed
 	w.tcp.mu.Unlock()
 	if closed { // Close ran before the gate was set
 		g.Close()
@@ -147,7 +142,7 @@ func (w *WS) Serve(c Conns) error {
 		g.Close() // the socket failed: end c.Serve too
 		served <- err
 	}()
-	err := c.Serve(g, w.cfg.Name)
+	err = c.Serve(g, w.cfg.Name)
 	g.Close()
 	if herr := <-served; !errors.Is(herr, http.ErrServerClosed) && !errors.Is(herr, net.ErrClosed) {
 		return fmt.Errorf("listener %q: %w", w.cfg.Name, herr)

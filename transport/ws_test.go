@@ -16,31 +16,9 @@ import (
 // listener and the broker. Cleanup shuts both down.
 func startWS(t *testing.T, c transport.Config, opts broker.Options) (transport.Listener, *broker.Broker) {
 	t.Helper()
-	opts.AllowAnonymous, opts.SysInterval = true, -1
-	b, err := broker.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Name, c.Address = "web", "127.0.0.1:0"
-	l, err := transport.New(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- l.Serve(b) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		defer cancel()
-		if err := b.Shutdown(ctx); err != nil {
-			t.Error(err)
-		}
-		<-served
-		_ = l.Close()
-	})
-	return l, b
+	opts.AllowAnonymous = true
+	c.Name = "web"
+	return serve(t, c, opts)
 }
 
 // wsURL is the URL a client dials for l.
