@@ -95,7 +95,7 @@ func readDataFiles(pc PluginConfig) (*dataFiles, error) {
 			continue
 		}
 		for _, dir := range pc.AllowFS {
-			if a, err := filepath.Abs(dir); err == nil && (abs == a || strings.HasPrefix(abs, a+string(filepath.Separator))) {
+			if a, err := filepath.Abs(dir); err == nil && within(abs, a) {
 				return nil, fmt.Errorf("config key %q: %s is inside allow_fs %s: a data file is given alone, not with its folder; drop one", r.key, abs, dir)
 			}
 		}
