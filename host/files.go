@@ -56,6 +56,20 @@ func (p *PluginConfig) ResolveFiles(dir string) error {
 	return err
 }
 
+// filePaths lists the absolute paths of the data files p's config names,
+// each once, without reading them; nil if the config does not say (validate
+// reports why).
+func (p *PluginConfig) filePaths() []string {
+	refs, _ := p.fileRefs()
+	var out []string
+	for _, r := range refs {
+		if abs, err := filepath.Abs(r.path); err == nil && !slices.Contains(out, abs) {
+			out = append(out, abs)
+		}
+	}
+	return out
+}
+
 // dataFiles is what one module of a plugin was given: the files as read,
 // and once written, the snapshot they are served from.
 type dataFiles struct {
