@@ -56,6 +56,20 @@ func (p *PluginConfig) ResolveFiles(dir string) error {
 	return err
 }
 
+// filePaths lists the absolute paths of the data files p's config names,
+// each once, without reading them; nil if the config does not say (validate
+// reports why).
+func (p *PluginConfig) filePaths() []string {
+	refs, _ := p.fileRefs()
+	var out []string
+	for _, r := range refs {
+		if abs, err := filepath.Abs(r.path); err == nil && !slices.Contains(out, abs) {
+			out = append(out, abs)
+		}
+	}
+	return out
+}
+
 // dataFiles is what one module of a plugin was given: the files as read,
 // and once written, the snapshot they are served from.
 type dataFiles struct {
@@ -95,7 +109,7 @@ func readDataFiles(pc PluginConfig) (*dataFiles, error) {
 			continue
 		}
 		for _, dir := range pc.AllowFS {
-			if a, err := filepath.Abs(dir); err == nil && (abs == a || strings.HasPrefix(abs, a+string(filepath.Separator))) {
+			if a, err := filepath.Abs(dir); err == nil && within(abs, a) {
 				return nil, fmt.Errorf("config key %q: %s is inside allow_fs %s: a data file is given alone, not with its folder; drop one", r.key, abs, dir)
 			}
 		}

@@ -349,4 +349,14 @@ func TestDataFileInsideAllowFSRefused(t *testing.T) {
 	if !strings.Contains(err.Error(), "inside allow_fs") {
 		t.Errorf("error = %v, want it to say the file is inside allow_fs", err)
 	}
+
+	// The root holds every file: allow_fs / is refused too (its snapshot
+	// would be mounted inside the root's mount).
+	cfg.Plugins[0].AllowFS = []string{string(filepath.Separator)}
+	if h, err := New(context.Background(), nopLog(), cfg); err == nil {
+		h.Close(context.Background())
+		t.Fatal("New loaded a data file with allow_fs /")
+	} else if !strings.Contains(err.Error(), "inside allow_fs") {
+		t.Errorf("allow_fs /: error = %v, want it to say the file is inside allow_fs", err)
+	}
 }

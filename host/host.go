@@ -218,14 +218,7 @@ func (h *Host) Reload(ctx context.Context, cfg Config) error {
 func (h *Host) reloadPlugin(ctx context.Context, p *Plugin, pc PluginConfig, configChanged bool) error {
 	err := h.swapModule(ctx, p, pc, configChanged)
 	if err != nil {
-		refs, _ := pc.fileRefs()
-		var files []string
-		for _, r := range refs {
-			if !slices.Contains(files, r.path) {
-				files = append(files, r.path)
-			}
-		}
-		ev := withFiles(h.log.Error().Err(err).Str("plugin", pc.Name).Str("path", pc.Path), files)
+		ev := withFiles(h.log.Error().Err(err).Str("plugin", pc.Name).Str("path", pc.Path), pc.filePaths())
 		if p.cur.Load() != nil {
 			ev.Msg("plugin reload failed; the old module keeps serving")
 		} else {
@@ -318,16 +311,12 @@ func (h *Host) updateWatches() {
 	idx := &watchIndex{modules: map[string][]string{}, data: map[string][]string{}}
 	dirs := map[string]bool{}
 	for name, pc := range h.configs {
-		if refs, err := pc.fileRefs(); err == nil {
-			for _, r := range refs {
-				if abs, err := filepath.Abs(r.path); err == nil {
-					d := filepath.Dir(abs)
-					if !slices.Contains(idx.data[d], name) {
-						idx.data[d] = append(idx.data[d], name)
-					}
-					dirs[d] = true
-				}
+		for _, f := range pc.filePaths() {
+			d := filepath.Dir(f)
+			if !slices.Contains(idx.data[d], name) {
+				idx.data[d] = append(idx.data[d], name)
 			}
+			dirs[d] = true
 		}
 		if pc.Wasm != nil {
 			continue // built in: no module file to watch
