@@ -21,6 +21,14 @@ package limit
 // Instances read the clock at slightly different moments, hence the margin.
 const clockSlack = int64(1e9)
 
+// racingCharges is how many charges beyond the bucket's depth TAT may carry
+// before it reads as a clock step: refused charges are taken back, but
+// between their kv_add and the take-back other instances see them. Without
+// this margin a saturated shared bucket, hit by several instances at once,
+// was read as a clock gone backwards and reset — admitting a fresh burst
+// each time, exactly when the limit mattered. Pools are far smaller than 64.
+const racingCharges = 64
+
 // take charges cost units to the bucket under key at time now (ns) and
 // reports whether they fit. A refused charge is taken back. fresh reports
 // that the bucket did not exist (the sweeper must learn of it); idle that
@@ -36,7 +44,7 @@ func (l *Limiter) take(key string, r Rate, cost, now int64) (ok, fresh, idle boo
 		return true, false, false
 	}
 	old := tat - inc
-	if old < now || old-now > depth+clockSlack {
+	if old < now || old-now > depth+clockSlack+racingCharges*inc {
 		fresh, idle = old == 0, old != 0 && old < now
 		tat = now + inc
 		if !l.kv.Set(key, tat) {

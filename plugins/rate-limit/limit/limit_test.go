@@ -265,3 +265,32 @@ func TestSharedBucketAccuracyUnderConcurrency(t *testing.T) {
 		t.Fatalf("allowed %d, ideal %d: more than 1%% off", got, ideal)
 	}
 }
+
+// A saturated shared bucket hit by several instances at once: refused
+// charges in flight push its TAT past the depth for a moment, which must not
+// read as a clock gone backwards (a reset, and a fresh burst admitted).
+// Only the first fill of the fresh bucket may race (one extra per worker).
+func TestSaturatedSharedBucketIsNotResetByRacingRefusals(t *testing.T) {
+	l0, kv, _ := newLimiter(t, `{"per_attribute": {"tenant": {"messages_per_second": 0.01, "burst": 3}}}`)
+	const workers, calls = 8, 500
+	now := 1_700_000_000 * sec
+	var allowed atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l := New(l0.cfg, kv, func(Level, string) {})
+			bs := l.Buckets(fmt.Sprint("w", w), func(string) (string, bool) { return "acme", true })
+			for range calls {
+				if l.Publish(bs, 0, now).Kind == None {
+					allowed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if got := allowed.Load(); got < 3 || got > 3+workers {
+		t.Fatalf("%d of %d allowed at one instant; want the burst of 3 (at most %d more from the first fill's race)", got, workers*calls, workers)
+	}
+}
