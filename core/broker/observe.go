@@ -126,7 +126,7 @@ func (c *client) observeDisconnect(reason packets.ReasonCode, err error) {
 	case stop != nil && stop.err != nil:
 		ev.By, ev.Text = ByNetwork, stop.err.Error() // a failed write or commit
 	case stop != nil:
-		ev.Text = stop.reason.String() // takeover, shutdown, slow consumer, an administrator
+		// takeover, shutdown, slow consumer, an administrator: the reason says it
 	case errors.Is(err, errClientDisconnect):
 		ev.By = ByClient
 	case c.keepExpired.Load() || errors.Is(err, os.ErrDeadlineExceeded):

@@ -74,6 +74,9 @@ func (l *Logger) Disconnected(c *hooks.Client, de broker.DisconnectEvent) {
 	}
 	ev := Event{Class: ClassDisconnect, Reason: reason(de.Reason, de.Text), InitiatedBy: de.By.String(),
 		ConnectedForMS: de.ConnectedFor.Milliseconds()}
+	if de.Reason == packets.NormalDisconnection {
+		ev.Reason.Name = "normal disconnection" // 0x00 on DISCONNECT (String says "success")
+	}
 	who(c, &ev)
 	l.record(ev)
 }

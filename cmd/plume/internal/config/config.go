@@ -22,6 +22,7 @@ import (
 	"github.com/plumemq/plume/core/broker"
 	"github.com/plumemq/plume/core/setting"
 	"github.com/plumemq/plume/host"
+	"github.com/plumemq/plume/ops/audit"
 	"github.com/plumemq/plume/plugins/builtin"
 	"github.com/plumemq/plume/store/disk"
 	"github.com/plumemq/plume/transport"
@@ -43,6 +44,8 @@ type Config struct {
 	// Store keeps sessions and retained messages on disk (store/disk); nil
 	// keeps them in memory only. --data-dir sets its path.
 	Store *disk.Config `yaml:"store"`
+	// Audit is the audit log (ops/audit); nil: none.
+	Audit *audit.Config `yaml:"audit"`
 }
 
 // Listener is one address the broker serves. Its keys, defaults and rules
@@ -104,6 +107,9 @@ func Load(path string) (Config, error) {
 	}
 	if s := cfg.Store; s != nil && !filepath.IsAbs(s.Path) {
 		s.Path = filepath.Join(dir, s.Path)
+	}
+	if a := cfg.Audit; a != nil && a.File != "" && !filepath.IsAbs(a.File) {
+		a.File = filepath.Join(dir, a.File)
 	}
 	return cfg, nil
 }
@@ -179,6 +185,11 @@ func (c *Config) Validate() error {
 	if c.Store != nil {
 		if err := c.Store.Validate(); err != nil {
 			return setting.In("store", err)
+		}
+	}
+	if c.Audit != nil {
+		if err := c.Audit.Validate(); err != nil {
+			return setting.In("audit", err)
 		}
 	}
 	if err := c.resolveBuiltins(); err != nil {
