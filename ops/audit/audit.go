@@ -18,7 +18,6 @@
 package audit
 
 import (
-	"encoding/json"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,7 +55,7 @@ var Classes = []Class{
 
 // Event is one line of the audit log. Fields that do not apply are omitted.
 type Event struct {
-	Time  time.Time `json:"time"` // UTC, written RFC 3339 with nanoseconds
+	Time  time.Time `json:"time"` // UTC (record makes it so); JSON writes RFC 3339 with nanoseconds
 	Class Class     `json:"event"`
 	// Who.
 	ClientID    string `json:"client_id,omitempty"`
@@ -103,15 +102,6 @@ type Peer struct {
 	Remote   string `json:"remote,omitempty"`
 	Listener string `json:"listener,omitempty"`
 	Identity string `json:"identity,omitempty"`
-}
-
-// MarshalJSON writes Time in UTC with nanoseconds.
-func (e Event) MarshalJSON() ([]byte, error) {
-	type plain Event
-	return json.Marshal(struct {
-		Time string `json:"time"`
-		plain
-	}{e.Time.UTC().Format(time.RFC3339Nano), plain(e)})
 }
 
 // recentSize is how many events Recent keeps.
@@ -192,8 +182,9 @@ func (l *Logger) Enabled(c Class) bool { return l.enabled == nil || l.enabled[c]
 // writer is behind. It never blocks.
 func (l *Logger) record(ev Event) {
 	if ev.Time.IsZero() {
-		ev.Time = time.Now().UTC()
+		ev.Time = time.Now()
 	}
+	ev.Time = ev.Time.UTC()
 	l.mu.Lock()
 	l.recent[l.next] = ev
 	l.next = (l.next + 1) % recentSize
@@ -238,8 +229,25 @@ func (l *Logger) write() {
 	for ev := range l.ch {
 		l.put(ev)
 		l.reportDropped()
+		if len(l.ch) == 0 {
+			l.flush()
+		}
 	}
 	l.reportDropped()
+	l.flush()
+}
+
+func (l *Logger) flush() {
+	if lost, err := l.sink.flush(); err != nil {
+		l.failed(uint64(lost), err)
+	}
+}
+
+// failed counts n events the destination did not take and logs why, once a
+// minute at most.
+func (l *Logger) failed(n uint64, err error) {
+	total := l.writeErrors.Add(n)
+	l.errLog.Log(&l.log, zerolog.ErrorLevel, "write").Err(err).Uint64("write_errors", total).Msg("audit log write failed")
 }
 
 func (l *Logger) reportDropped() {
@@ -250,9 +258,7 @@ func (l *Logger) reportDropped() {
 
 func (l *Logger) put(ev Event) {
 	if err := l.sink.put(ev); err != nil {
-		l.writeErrors.Add(1)
-		l.errLog.Log(&l.log, zerolog.ErrorLevel, "write").Err(err).Str("event", string(ev.Class)).
-			Uint64("write_errors", l.writeErrors.Load()).Msg("audit log write failed")
+		l.failed(1, err)
 	}
 }
 

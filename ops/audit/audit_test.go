@@ -104,7 +104,8 @@ func (s *blockingSink) put(ev Event) error {
 	return nil
 }
 
-func (s *blockingSink) close() error { return nil }
+func (s *blockingSink) close() error        { return nil }
+func (s *blockingSink) flush() (int, error) { return 0, nil }
 
 // With the writer stuck, events past the queue are counted, not waited for;
 // once it moves again, a dropped event says how many were lost.
@@ -146,8 +147,9 @@ func TestFullQueueRecordsDroppedSummary(t *testing.T) {
 // failingSink refuses every event.
 type failingSink struct{}
 
-func (failingSink) put(Event) error { return errors.New("disk full") }
-func (failingSink) close() error    { return nil }
+func (failingSink) put(Event) error     { return errors.New("disk full") }
+func (failingSink) close() error        { return nil }
+func (failingSink) flush() (int, error) { return 0, nil }
 
 // A destination that fails is counted and logged once per minute, and the
 // caller never sees it.
