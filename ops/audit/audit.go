@@ -71,7 +71,8 @@ type Event struct {
 	Reason         *Reason  `json:"reason,omitempty"`
 	InitiatedBy    string   `json:"initiated_by,omitempty"` // disconnect: client, server or network
 	Action         string   `json:"action,omitempty"`       // publish, subscribe, will; an admin action; connect: new or resumed session
-	Topic          string   `json:"topic,omitempty"`        // topic, or filter for subscribe; admin: the target
+	Topic          string   `json:"topic,omitempty"`        // topic, or filter for subscribe
+	Target         string   `json:"target,omitempty"`       // admin: what the action was on (a client id…)
 	TakenOverBy    *Peer    `json:"taken_over_by,omitempty"`
 	Plugin         string   `json:"plugin,omitempty"`
 	Path           string   `json:"path,omitempty"`

@@ -76,10 +76,10 @@ func TestRotationKeepsMaxFiles(t *testing.T) {
 	// ending with the last one written.
 	lines := readLines(t, path+".3", path+".2", path+".1", path)
 	var first int
-	fmt.Sscanf(lines[0]["topic"].(string), "client-%d", &first)
+	fmt.Sscanf(lines[0]["target"].(string), "client-%d", &first)
 	for i, m := range lines {
-		if want := fmt.Sprintf("client-%04d", first+i); m["topic"] != want {
-			t.Fatalf("line %d is %v, want %s: a line was lost in a rotation", i, m["topic"], want)
+		if want := fmt.Sprintf("client-%04d", first+i); m["target"] != want {
+			t.Fatalf("line %d is %v, want %s: a line was lost in a rotation", i, m["target"], want)
 		}
 	}
 	if first+len(lines) != n || first == 0 {
@@ -259,8 +259,8 @@ func TestClassesFilterAndRecent(t *testing.T) {
 		t.Errorf("%d events written, want the 300 admin ones only", len(s.got))
 	}
 	r := l.Recent(1000)
-	if len(r) != 256 || r[0].Topic != "44" || r[255].Topic != "299" {
-		t.Errorf("Recent(1000) has %d events from %q to %q, want 256 from 44 to 299", len(r), r[0].Topic, r[len(r)-1].Topic)
+	if len(r) != 256 || r[0].Target != "44" || r[255].Target != "299" {
+		t.Errorf("Recent(1000) has %d events from %q to %q, want 256 from 44 to 299", len(r), r[0].Target, r[len(r)-1].Target)
 	}
 }
 
@@ -284,4 +284,37 @@ func TestValidateNamesTheKey(t *testing.T) {
 	if err := (&Config{File: "a", MaxSize: 1 << 20, Events: Classes}).Validate(); err != nil {
 		t.Errorf("valid config refused: %v", err)
 	}
+}
+
+// The methods the binary calls make one line each with their fields: an
+// admin action, a config reload, a plugin swap and a plugin failure.
+func TestAdminReloadAndPluginEventsMakeOneLineEach(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l, err := New(Config{File: path}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.AdminAction("alice", "127.0.0.1:9", "disconnect", "meter-7", nil)
+	l.ConfigReload("SIGHUP", []string{"limits.max_inflight"}, []string{"store.path"}, nil)
+	l.Plugin(PluginEvent{Class: ClassPluginSwap, Plugin: "acl", Hash: "bb", OldHash: "aa"})
+	l.Plugin(PluginEvent{Class: ClassPluginFailure, Plugin: "acl", Hash: "bb", Cause: "trap", Point: "authorize", Err: errors.New("unreachable")})
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lines := readLines(t, path)
+	if len(lines) != 4 {
+		t.Fatalf("%d lines, want 4: %v", len(lines), lines)
+	}
+	check := func(m map[string]any, want map[string]any) {
+		t.Helper()
+		for k, v := range want {
+			if fmt.Sprint(m[k]) != fmt.Sprint(v) {
+				t.Errorf("%s line: %s = %v, want %v", m["event"], k, m[k], v)
+			}
+		}
+	}
+	check(lines[0], map[string]any{"event": "admin", "actor": "alice", "remote": "127.0.0.1:9", "action": "disconnect", "target": "meter-7"})
+	check(lines[1], map[string]any{"event": "config_reload", "trigger": "SIGHUP", "applied": []any{"limits.max_inflight"}, "needs_restart": []any{"store.path"}})
+	check(lines[2], map[string]any{"event": "plugin_swap", "plugin": "acl", "hash": "bb", "old_hash": "aa"})
+	check(lines[3], map[string]any{"event": "plugin_failure", "plugin": "acl", "action": "trap authorize", "error": "unreachable"})
 }

@@ -116,7 +116,7 @@ func (l *Logger) AdminAction(actor, remote, action, target string, err error) {
 	if !l.Enabled(ClassAdmin) {
 		return
 	}
-	l.record(Event{Class: ClassAdmin, Actor: actor, Remote: remote, Action: action, Topic: target, Error: errText(err)})
+	l.record(Event{Class: ClassAdmin, Actor: actor, Remote: remote, Action: action, Target: target, Error: errText(err)})
 }
 
 // ConfigReload records a config reload: what asked for it (SIGHUP, the file
