@@ -57,16 +57,17 @@ type Host struct {
 	configs map[string]PluginConfig
 	watched map[string]bool // directories
 	closed  bool
+	events  func(Event) // WithEvents; nil: none (events.go)
 }
 
 // New loads every plugin of cfg, in order, and starts watching their files.
 // It fails if any plugin fails to load: a broker should not start with a
 // policy missing.
-func New(ctx context.Context, log zerolog.Logger, cfg Config) (*Host, error) {
-	return newHost(ctx, log, cfg, deadlineInterrupt)
+func New(ctx context.Context, log zerolog.Logger, cfg Config, opts ...Option) (*Host, error) {
+	return newHost(ctx, log, cfg, deadlineInterrupt, opts...)
 }
 
-func newHost(ctx context.Context, log zerolog.Logger, cfg Config, mode deadlineMode) (*Host, error) {
+func newHost(ctx context.Context, log zerolog.Logger, cfg Config, mode deadlineMode, opts ...Option) (*Host, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("plugin config: %w", err)
 	}
@@ -77,6 +78,9 @@ func newHost(ctx context.Context, log zerolog.Logger, cfg Config, mode deadlineM
 		log: log, logs: newLogLimits(log), start: time.Now(), insts: map[*instance]struct{}{}, stop: make(chan struct{}),
 		plugins: map[string]*Plugin{}, configs: map[string]PluginConfig{}, watched: map[string]bool{},
 		cfg: cfg,
+	}
+	for _, o := range opts {
+		o(h)
 	}
 	eng, err := newEngine(cfg.Engine, cfg.CacheDir, mode)
 	if err != nil {
@@ -98,6 +102,7 @@ func newHost(ctx context.Context, log zerolog.Logger, cfg Config, mode deadlineM
 		p := &Plugin{name: pc.Name, shared: newShared(int64(pc.withDefaults().KVMaxBytes))}
 		m, err := h.loadFile(ctx, pc, p.shared)
 		if err != nil {
+			h.emitFailure(pc, nil, "load", err)
 			_ = h.Close(ctx)
 			return nil, fmt.Errorf("load plugin %q from %s: %w", pc.Name, pc.Path, err)
 		}
@@ -105,6 +110,7 @@ func newHost(ctx context.Context, log zerolog.Logger, cfg Config, mode deadlineM
 		h.plugins[pc.Name], h.configs[pc.Name] = p, pc
 		links = append(links, hooks.Link{Name: pc.Name, Hooks: p, OnError: pc.OnError.failure()})
 		withFiles(h.log.Info().Str("plugin", pc.Name).Str("path", pc.Path), m.files.paths()).Str("points", pointsString(m.points)).Msg("plugin loaded")
+		h.emit(Event{Kind: PluginLoaded, Plugin: pc.Name, Path: pc.Path, Hash: m.hash()})
 		if err := h.setShadow(ctx, p, pc, h.plugins, h.configs); err != nil {
 			_ = h.Close(ctx)
 			return nil, fmt.Errorf("load the shadow of plugin %q from %s: %w", pc.Name, pc.Shadow.Path, err)
@@ -221,8 +227,10 @@ func (h *Host) reloadPlugin(ctx context.Context, p *Plugin, pc PluginConfig, con
 		ev := withFiles(h.log.Error().Err(err).Str("plugin", pc.Name).Str("path", pc.Path), pc.filePaths())
 		if p.cur.Load() != nil {
 			ev.Msg("plugin reload failed; the old module keeps serving")
+			h.emitFailure(pc, p.cur.Load(), "reload", err)
 		} else {
 			ev.Msg("plugin load failed")
+			h.emitFailure(pc, nil, "load", err)
 		}
 	}
 	if h.cfg.OnReload != nil {
@@ -249,6 +257,9 @@ func (h *Host) swapModule(ctx context.Context, p *Plugin, pc PluginConfig, confi
 	if old != nil {
 		old.retire()
 		withFiles(h.log.Info().Str("plugin", pc.Name).Str("path", pc.Path), files.paths()).Str("points", pointsString(m.points)).Msg("plugin reloaded")
+		h.emit(Event{Kind: PluginSwapped, Plugin: pc.Name, Path: pc.Path, Hash: m.hash(), OldHash: old.hash()})
+	} else {
+		h.emit(Event{Kind: PluginLoaded, Plugin: pc.Name, Path: pc.Path, Hash: m.hash()})
 	}
 	return nil
 }

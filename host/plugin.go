@@ -83,6 +83,7 @@ func (p *Plugin) end(m *module, inst *instance, healthy bool, pt hooks.Point, cl
 		}
 	} else {
 		n := p.traps.Add(1)
+		m.emitTrap(pt.String(), err)
 		if ev := m.trapEvent(pt.String()); ev != nil {
 			ev = ev.Err(err).Str("point", pt.String()).Uint64("traps", n)
 			if client != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/plumemq/plume/core/broker"
 	"github.com/plumemq/plume/host"
 	"github.com/plumemq/plume/ops"
+	"github.com/plumemq/plume/ops/audit"
 	"github.com/plumemq/plume/store/disk"
 	"github.com/plumemq/plume/transport"
 )
@@ -36,6 +37,7 @@ type server struct {
 	store      *disk.Store        // nil without a store: sessions live in memory
 	started    atomic.Bool        // store recovered, plugins loaded, listeners bound: /readyz answers 200
 	stopping   atomic.Bool        // stop has begun: /healthz answers 503
+	audit      *audit.Logger      // nil without an audit section (audit.go)
 }
 
 // start wires a broker from cfg and starts serving its listeners.
@@ -65,13 +67,23 @@ func start(cfg config.Config, configPath string, logOut io.Writer) (*server, err
 	first.Msg(msg)
 
 	s := &server{log: log, configPath: configPath}
+	if err := s.openAudit(cfg.Audit, log); err != nil {
+		return nil, err
+	}
+	started := false
+	defer func() {
+		if !started {
+			s.closeAudit()
+		}
+	}()
 	opts := brokerOptions(cfg, log, policies)
+	s.observe(&opts)
 	if configPath != "" {
 		// With a config file there is a plugin host, even with no plugins yet:
 		// editing the file's plugin section (or SIGHUP) adds them live.
 		ctx, cancel := context.WithCancel(context.Background())
 		s.cancel = cancel
-		h, err := host.New(ctx, log.With().Str("component", "plugins").Logger(), cfg.Plugins)
+		h, err := host.New(ctx, log.With().Str("component", "plugins").Logger(), cfg.Plugins, s.hostOptions()...)
 		if err != nil {
 			cancel()
 			return nil, err
@@ -127,6 +139,7 @@ func start(cfg config.Config, configPath string, logOut io.Writer) (*server, err
 			}
 		}()
 	}
+	started = true // from here on, stop closes the audit log
 	s.started.Store(true)
 	if cfg.HTTP.Address != "" {
 		if err := s.startOps(cfg.HTTP); err != nil {
@@ -158,6 +171,7 @@ func (s *server) stop(ctx context.Context) error {
 	s.closePlugins()
 	s.stopOps() // last: /healthz says 503 while the broker drains
 	s.wg.Wait()
+	s.closeAudit() // after the broker and plugins: their last events are in it
 	return err
 }
 

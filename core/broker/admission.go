@@ -128,6 +128,7 @@ func (c *client) admitConnection(a *admission) (packets.ReasonCode, string) {
 	}
 	if a.policy.UseIdentityAsUsername {
 		if a.ti.CertCommonName == "" {
+			c.observeAuthFailed(packets.NotAuthorized, "this listener needs a client certificate with a common name")
 			return packets.NotAuthorized, "this listener needs a client certificate with a common name"
 		}
 		c.info.Username = a.ti.CertCommonName

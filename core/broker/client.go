@@ -285,6 +285,7 @@ func (c *client) finish(err error) {
 	// that sees the close knows its session is offline.
 	c.entry.Detach(c)
 	c.closeWrites(time.Second, !gone)
+	c.observeDisconnect(reason, err)
 	c.b.detach(c, reason, will, cause)
 	// A takeover waits for done, not for the client to read our DISCONNECT.
 	close(c.done)

@@ -96,6 +96,7 @@ func (c *client) handshake(a *admission) bool {
 		return false
 	}
 	if reason, why := c.authenticate(cp, &ack, a); reason != packets.Success {
+		c.observeAuthFailed(reason, why)
 		c.refuse(reason, why)
 		return false
 	}
@@ -103,6 +104,7 @@ func (c *client) handshake(a *admission) bool {
 	c.connAt = time.Now() // before attach publishes c under b.mu: Broker.Clients reads it there
 	present, err := b.attach(c, cp.CleanStart)
 	if errors.Is(err, errNotOwner) {
+		c.observeAuthFailed(packets.NotAuthorized, err.Error())
 		c.refuse(packets.NotAuthorized, err.Error())
 		return false
 	}
@@ -125,6 +127,7 @@ func (c *client) handshake(a *admission) bool {
 		Uint16("keep_alive", cp.KeepAlive).
 		Str("listener", c.info.Listener).
 		Msg("client connected")
+	c.observeConnected(cp.CleanStart, present, cp.KeepAlive)
 	if b.hooks.Provides(hooks.PointLifecycle) {
 		b.hooks.OnConnect(context.Background(), &c.info)
 	}

@@ -37,6 +37,7 @@ func (b *Broker) attach(c *client, cleanStart bool) (present bool, err error) {
 		old := e.client
 		b.mu.Unlock()
 		old.logInfo().Msg("session taken over")
+		c.observeTakeover(old)
 		old.kick(packets.SessionTakenOver, true)
 		<-old.done
 	}

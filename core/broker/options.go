@@ -39,6 +39,9 @@ type Options struct {
 	// hooks.FailClosed (deny the client, refuse the message). A hooks.Chain
 	// applies each plugin's own policy and returns no errors.
 	HookFailure *hooks.Failure `yaml:"-"`
+	// Observer is told of connections, refusals, denials, takeovers and
+	// disconnections (observe.go), for an audit log; nil: none.
+	Observer Observer `yaml:"-"`
 
 	Limits Limits `yaml:"limits"`
 	// SysInterval is how often $SYS topics are published; negative disables them.

@@ -165,6 +165,7 @@ func (b *Broker) admit(client *hooks.Client, p *packets.Publish, expires int64, 
 	if isSys(p.Topic) {
 		// $SYS belongs to the broker (section 4.7.2).
 		b.stats.authzDenied.Add(1)
+		b.observeDenied(client, cache, p.Topic, packets.NotAuthorized, "$SYS topics are the broker's")
 		return nil, packets.NotAuthorized, "$SYS topics are the broker's"
 	}
 	qos := p.QoS
@@ -174,6 +175,7 @@ func (b *Broker) admit(client *hooks.Client, p *packets.Publish, expires int64, 
 			b.stats.authzDenied.Add(1)
 			b.log.Info().Str("client_id", client.ID).Str("remote", client.RemoteAddr).
 				Str("topic", p.Topic).Str("action", "publish").Msg("denied")
+			b.observeDenied(client, cache, p.Topic, res.Reason, res.ReasonString)
 			return nil, orDefault(res.Reason, packets.NotAuthorized), res.ReasonString
 		}
 		if res.LowerQoS && res.QoS < qos {

@@ -94,6 +94,7 @@ func (c *client) subscribe(s packets.Subscription, id uint32) (byte, bool, packe
 		if res.Verdict == hooks.Deny {
 			b.stats.authzDenied.Add(1)
 			c.logInfo().Str("filter", s.Filter).Str("action", "subscribe").Msg("denied")
+			c.observeSubscribeDenied(s.Filter, res.Reason)
 			return 0, false, orDefault(res.Reason, packets.NotAuthorized)
 		}
 		if res.LowerQoS && res.QoS < granted {
@@ -157,11 +158,13 @@ func (c *client) handleAuth(a *packets.Auth) error {
 		// The connection's session belongs to the identity it connected
 		// as; re-authentication may renew it, never change it.
 		c.b.stats.authDenied.Add(1)
+		c.observeAuthFailed(packets.NotAuthorized, "re-authentication as another identity")
 		return &packets.Error{Reason: packets.NotAuthorized, Msg: "re-authentication as another identity"}
 	case res.Verdict == hooks.Allow:
 		reply.Reason = packets.Success
 	default:
 		c.b.stats.authDenied.Add(1)
+		c.observeAuthFailed(disconnectReason(res.Reason), orString(res.ReasonString, "re-authentication refused"))
 		return &packets.Error{Reason: disconnectReason(res.Reason), Msg: "re-authentication refused"}
 	}
 	c.send(&reply)

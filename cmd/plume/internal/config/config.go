@@ -23,6 +23,7 @@ import (
 	"github.com/plumemq/plume/core/setting"
 	"github.com/plumemq/plume/host"
 	"github.com/plumemq/plume/ops"
+	"github.com/plumemq/plume/ops/audit"
 	"github.com/plumemq/plume/plugins/builtin"
 	"github.com/plumemq/plume/store/disk"
 	"github.com/plumemq/plume/transport"
@@ -47,6 +48,8 @@ type Config struct {
 	// HTTP is the operations endpoint (ops.Config): health, metrics, the
 	// admin API, profiles. Off without an address; --http sets one.
 	HTTP ops.Config `yaml:"http"`
+	// Audit is the audit log (ops/audit); nil: none.
+	Audit *audit.Config `yaml:"audit"`
 }
 
 // Listener is one address the broker serves. Its keys, defaults and rules
@@ -118,6 +121,9 @@ func Load(path string) (Config, error) {
 		if *f != "" && !filepath.IsAbs(*f) {
 			*f = filepath.Join(dir, *f)
 		}
+	}
+	if a := cfg.Audit; a != nil && a.File != "" && !filepath.IsAbs(a.File) {
+		a.File = filepath.Join(dir, a.File)
 	}
 	return cfg, nil
 }
@@ -197,6 +203,11 @@ func (c *Config) Validate() error {
 	}
 	if err := c.HTTP.Validate(); err != nil {
 		return setting.In("http", err)
+	}
+	if c.Audit != nil {
+		if err := c.Audit.Validate(); err != nil {
+			return setting.In("audit", err)
+		}
 	}
 	if err := c.resolveBuiltins(); err != nil {
 		return setting.In("plugins", err)
