@@ -20,7 +20,7 @@ type certReloader interface {
 // new files do not load keeps serving the old ones; the error, naming the
 // file, is logged.
 func (s *server) reloadCerts(why string) {
-	for _, l := range s.listeners {
+	for _, l := range s.listening() {
 		if r, ok := l.(certReloader); ok {
 			s.reloadCert(r, why)
 		}
@@ -44,7 +44,7 @@ func (s *server) reloadCert(r certReloader, why string) {
 // bytes as they were reloads nothing: Reload compares them.
 func (s *server) watchCerts(ctx context.Context) error {
 	byDir := map[string][]certReloader{}
-	for _, l := range s.listeners {
+	for _, l := range s.listening() {
 		r, ok := l.(certReloader)
 		if !ok {
 			continue
