@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -326,5 +327,42 @@ func TestEveryConfigKeyHasAReloadRule(t *testing.T) {
 		if r.apply != "" && !names[r.apply] {
 			t.Errorf("reloadKeys row %q names applier %q, which does not exist", r.key, r.apply)
 		}
+	}
+}
+
+// readmeRow is r as a row of README's table.
+func readmeRow(r reloadRule) string {
+	how := "applied"
+	if r.apply == "" {
+		how = "needs a restart"
+	}
+	return fmt.Sprintf("| `%s` | %s | %s |", r.key, how, r.note)
+}
+
+// README's table "Reloading the configuration" is reloadKeys, row for row.
+func TestREADMEReloadTableIsTheKeyTable(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(b), "\n## Reloading the configuration\n")
+	if !ok {
+		t.Fatal("README.md has no section \"Reloading the configuration\"")
+	}
+	if i := strings.Index(sec, "\n## "); i >= 0 {
+		sec = sec[:i]
+	}
+	var rows []string
+	for _, l := range strings.Split(sec, "\n") {
+		if strings.HasPrefix(l, "| `") {
+			rows = append(rows, l)
+		}
+	}
+	var want []string
+	for _, r := range reloadKeys {
+		want = append(want, readmeRow(r))
+	}
+	if !slices.Equal(rows, want) {
+		t.Fatalf("README's reload table differs from reloadKeys; it should read:\n%s", strings.Join(want, "\n"))
 	}
 }
