@@ -63,6 +63,9 @@ type Broker struct {
 	wg       tracker // every goroutine the broker starts
 	sysStop  chan struct{}
 	sysEvery chan time.Duration // SetSysInterval to sysLoop
+	// sysStarted: sysLoop runs (from New, or SetSysInterval once $SYS is
+	// turned on). With mu.
+	sysStarted bool
 
 	parkAfter time.Duration // idle time after which a connection is parked; 0 = never
 	pollOnce  sync.Once
@@ -134,9 +137,11 @@ func New(opts Options) (*Broker, error) {
 		b.closeLogLimiters()
 		return nil, err
 	}
-	// Started even when $SYS is off: SetSysInterval may turn it on.
-	b.wg.Add(1)
-	go b.sysLoop(opts.SysInterval)
+	if opts.SysInterval > 0 {
+		b.sysStarted = true
+		b.wg.Add(1)
+		go b.sysLoop(opts.SysInterval)
+	}
 	return b, nil
 }
 

@@ -110,6 +110,19 @@ func (b *Broker) SetSysInterval(d time.Duration) {
 	if d == 0 {
 		d = Options{}.Defaults().SysInterval
 	}
+	b.mu.Lock()
+	if b.closing || !b.sysStarted && d < 0 {
+		b.mu.Unlock()
+		return
+	}
+	if !b.sysStarted { // $SYS was off: no loop to tell yet
+		b.sysStarted = true
+		b.wg.Add(1) // under mu, where Shutdown sets closing before it waits
+		b.mu.Unlock()
+		go b.sysLoop(d)
+		return
+	}
+	b.mu.Unlock()
 	select {
 	case b.sysEvery <- d:
 	case <-b.sysStop: // shut down: nothing publishes any more
