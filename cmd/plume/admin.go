@@ -17,8 +17,11 @@ func (s *server) registerAdmin(o *ops.Server) {
 // lead's to wire (ops/audit); nil until then.
 func (s *server) adminConfig() admin.Config {
 	c := admin.Config{Broker: s.broker, Plugins: s.adminPlugins}
-	if s.plugins != nil && s.configPath != "" {
+	if s.configPath != "" {
 		c.Reload = s.adminReload
+	}
+	if s.audit != nil { // a nil *audit.Logger in the interface would not be nil
+		c.Auditor = s.audit
 	}
 	return c
 }
@@ -44,19 +47,11 @@ func (s *server) adminPlugins() []admin.Plugin {
 	return out
 }
 
-// adminReload is POST /api/v1/reload: what SIGHUP does (the plugin chain
-// from the config file, then the listeners' certificates), answering what
-// it did. A config that does not load changes nothing.
+// adminReload is POST /api/v1/reload: what SIGHUP does (reload.go),
+// answering what it applied and what needs a restart. A config that does
+// not load changes nothing.
 func (s *server) adminReload(ctx context.Context) (admin.ReloadReport, error) {
 	const trigger = "admin API"
-	var rep admin.ReloadReport
-	if err := s.reloadPlugins(ctx, trigger); err != nil {
-		return rep, err
-	}
-	rep.Applied = append(rep.Applied, "plugins")
-	if err := s.reloadCerts(trigger); err != nil {
-		return rep, err
-	}
-	rep.Applied = append(rep.Applied, "certificates")
-	return rep, nil
+	r := s.reload(ctx, trigger)
+	return admin.ReloadReport{Applied: r.Applied, NeedsRestart: r.NeedsRestart}, r.Err
 }

@@ -69,3 +69,10 @@ func (s *server) closeAudit() {
 		s.log.Error().Err(err).Msg("closing the audit log")
 	}
 }
+
+// auditReload records a reload's outcome, when there is an audit log.
+func (s *server) auditReload(r ReloadResult) {
+	if s.audit != nil {
+		s.audit.ConfigReload(r.Trigger, r.Applied, r.NeedsRestart, r.Err)
+	}
+}

@@ -23,7 +23,7 @@ type certReloader interface {
 // file, is logged.
 func (s *server) reloadCerts(why string) error {
 	var errs []error
-	for _, l := range s.listeners {
+	for _, l := range s.listening() {
 		if r, ok := l.(certReloader); ok {
 			errs = append(errs, s.reloadCert(r, why))
 		}
@@ -49,7 +49,7 @@ func (s *server) reloadCert(r certReloader, why string) error {
 // bytes as they were reloads nothing: Reload compares them.
 func (s *server) watchCerts(ctx context.Context) error {
 	byDir := map[string][]certReloader{}
-	for _, l := range s.listeners {
+	for _, l := range s.listening() {
 		r, ok := l.(certReloader)
 		if !ok {
 			continue

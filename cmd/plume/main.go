@@ -67,21 +67,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
-	if *listen != "" {
-		cfg.Listeners = []config.Listener{{Name: "default", Type: "tcp", Address: *listen}}
-	}
-	if *dataDir != "" {
-		if cfg.Store == nil {
-			cfg.Store = &disk.Config{}
+	// flags override the file, at start-up and on each reload.
+	flags := func(cfg *config.Config) {
+		if *listen != "" {
+			cfg.Listeners = []config.Listener{{Name: "default", Type: "tcp", Address: *listen}}
 		}
-		cfg.Store.Path = *dataDir
+		if *dataDir != "" {
+			if cfg.Store == nil {
+				cfg.Store = &disk.Config{}
+			}
+			cfg.Store.Path = *dataDir
+		}
+		if *level != "" {
+			cfg.Log.Level = *level
+		}
+		if *format != "" {
+			cfg.Log.Format = *format
+		}
 	}
-	if *level != "" {
-		cfg.Log.Level = *level
-	}
-	if *format != "" {
-		cfg.Log.Format = *format
-	}
+	flags(&cfg)
 	olderHTTPFlag, err := httpFlag(&cfg.HTTP, *httpAddr, *opsAddr, *pprofAddr)
 	if err != nil {
 		fmt.Fprintln(stderr, "plume:", err)
@@ -98,6 +102,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "plume:", err)
 		return 1
 	}
+	srv.setFlags(func(c *config.Config) {
+		flags(c)
+		_, _ = httpFlag(&c.HTTP, *httpAddr, *opsAddr, *pprofAddr) // checked above
+	})
 	if olderHTTPFlag != "" {
 		srv.log.Warn().Msg(olderHTTPFlag + " is deprecated: use --http, which serves the same endpoint")
 	}
@@ -109,8 +117,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case <-ctx.Done():
 			waiting = false
 		case <-hup:
-			srv.reloadPlugins(ctx, "SIGHUP")
-			srv.reloadCerts("SIGHUP")
+			srv.reload(ctx, "SIGHUP")
 		}
 	}
 	srv.log.Info().Msg("shutting down")

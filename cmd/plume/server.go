@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -29,15 +28,24 @@ type server struct {
 	broker     *broker.Broker
 	plugins    *host.Host // nil without a config file
 	configPath string
-	listeners  []transport.Listener
-	wg         sync.WaitGroup
-	cancel     context.CancelFunc // stops the config watcher
-	stopCerts  context.CancelFunc // stops the certificate watcher
-	ops        *ops.Server        // nil without http.address (--http)
-	store      *disk.Store        // nil without a store: sessions live in memory
-	started    atomic.Bool        // store recovered, plugins loaded, listeners bound: /readyz answers 200
-	stopping   atomic.Bool        // stop has begun: /healthz answers 503
-	audit      *audit.Logger      // nil without an audit section (audit.go)
+	// cfg is the configuration in force (reload.go compares the file with
+	// it); flags re-applies the command line's overrides to a file re-read.
+	cfg   config.Config
+	flags func(*config.Config)
+	// reloadMu runs one reload at a time, and none once stop has begun.
+	reloadMu sync.Mutex
+	// lmu guards listeners and running, which a reload changes.
+	lmu       sync.Mutex
+	listeners []transport.Listener
+	running   map[string]config.Listener // by name: what each listener serves with
+	wg        sync.WaitGroup
+	cancel    context.CancelFunc // stops the config watcher
+	stopCerts context.CancelFunc // stops the certificate watcher
+	ops       *ops.Server        // nil without http.address (--http)
+	store     *disk.Store        // nil without a store: sessions live in memory
+	started   atomic.Bool        // store recovered, plugins loaded, listeners bound: /readyz answers 200
+	stopping  atomic.Bool        // stop has begun: /healthz answers 503
+	audit     *audit.Logger      // nil without an audit section (audit.go)
 }
 
 // start wires a broker from cfg and starts serving its listeners.
@@ -66,7 +74,7 @@ func start(cfg config.Config, configPath string, logOut io.Writer) (*server, err
 	}
 	first.Msg(msg)
 
-	s := &server{log: log, configPath: configPath}
+	s := &server{log: log, configPath: configPath, cfg: cfg, running: map[string]config.Listener{}}
 	if err := s.openAudit(cfg.Audit, log); err != nil {
 		return nil, err
 	}
@@ -107,38 +115,24 @@ func start(cfg config.Config, configPath string, logOut io.Writer) (*server, err
 	s.broker = b
 	// Bind every listener before serving any: a taken port stops start-up
 	// before a client is accepted.
+	bound := make([]transport.Listener, 0, len(cfg.Listeners))
 	for _, lc := range cfg.Listeners {
-		l, err := transport.New(lc)
-		if err == nil {
-			err = l.Listen()
-		}
+		l, err := bindListener(lc)
 		if err != nil {
-			s.closeListeners()
+			for _, l := range bound {
+				_ = l.Close()
+			}
 			_ = b.Shutdown(context.Background())
 			s.closeStore()
 			s.closePlugins()
-			return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
+			return nil, err
 		}
-		s.listeners = append(s.listeners, l)
+		bound = append(bound, l)
 	}
-	certCtx, stopCerts := context.WithCancel(context.Background())
-	s.stopCerts = stopCerts
-	if err := s.watchCerts(certCtx); err != nil {
-		log.Warn().Err(err).Msg("certificate files not watched; SIGHUP still reloads them")
+	for i, l := range bound {
+		s.serveListener(l, cfg.Listeners[i], policies[l.Name()])
 	}
-	for _, l := range s.listeners {
-		p := policies[l.Name()]
-		log.Info().Str("listener", l.Name()).Str("type", l.Protocol()).Str("address", l.Address()).
-			Bool("anonymous", p.AllowAnonymous).Int("max_connections", p.MaxConnections).
-			Bool("use_identity_as_username", p.UseIdentityAsUsername).Msg("listening")
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			if err := l.Serve(b); err != nil && !errors.Is(err, broker.ErrClosed) {
-				log.Error().Err(err).Str("listener", l.Name()).Msg("listener stopped")
-			}
-		}()
-	}
+	s.restartCertWatch()
 	started = true // from here on, stop closes the audit log
 	s.started.Store(true)
 	if cfg.HTTP.Address != "" {
@@ -153,7 +147,7 @@ func start(cfg config.Config, configPath string, logOut io.Writer) (*server, err
 }
 
 func (s *server) closeListeners() {
-	for _, l := range s.listeners {
+	for _, l := range s.listening() {
 		_ = l.Close()
 	}
 }
@@ -162,6 +156,8 @@ func (s *server) closeListeners() {
 // endpoint, and waits for every goroutine the server started.
 func (s *server) stop(ctx context.Context) error {
 	s.stopping.Store(true)
+	s.reloadMu.Lock() // a reload under way ends first; none starts after
+	defer s.reloadMu.Unlock()
 	err := s.broker.Shutdown(ctx)
 	s.closeStore() // after Shutdown, whose last commits need it
 	s.closeListeners()
@@ -282,5 +278,10 @@ func newLogger(c config.Log, out io.Writer) (zerolog.Logger, error) {
 	if console {
 		out = zerolog.ConsoleWriter{Out: out, TimeFormat: time.TimeOnly}
 	}
-	return zerolog.New(out).Level(level).With().Timestamp().Logger(), nil
+	// The level is zerolog's global one, which a reload changes (log.level)
+	// for every logger made from this one, at the cost of one atomic load
+	// per log call, which zerolog pays anyway. It is process-wide: one
+	// broker per process.
+	zerolog.SetGlobalLevel(level)
+	return zerolog.New(out).With().Timestamp().Logger(), nil
 }

@@ -60,10 +60,11 @@ type admission struct {
 
 // policyFor is the policy of the listener named name.
 func (b *Broker) policyFor(name string) ListenerPolicy {
-	if p, ok := b.opts.Listeners[name]; ok {
+	v := b.live.Load()
+	if p, ok := v.listeners[name]; ok {
 		return p
 	}
-	return ListenerPolicy{AllowAnonymous: b.opts.AllowAnonymous}
+	return ListenerPolicy{AllowAnonymous: v.anonymous}
 }
 
 // track registers c, counting it against its listener's limit and the
@@ -82,8 +83,8 @@ func (b *Broker) track(c *client, a *admission) bool {
 	case a.policy.MaxConnections > 0 && open >= a.policy.MaxConnections:
 		a.overLimit, a.limit = "listener max_connections", a.policy.MaxConnections
 		past = open - a.limit
-	case b.opts.Limits.MaxConnections > 0 && total >= b.opts.Limits.MaxConnections:
-		a.overLimit, a.limit = "max_connections", b.opts.Limits.MaxConnections
+	case b.limits().MaxConnections > 0 && total >= b.limits().MaxConnections:
+		a.overLimit, a.limit = "max_connections", b.limits().MaxConnections
 		past = total - a.limit
 	}
 	if a.overLimit != "" && past >= overLimitSlack {

@@ -77,7 +77,7 @@ func (p QueueFullPolicy) String() string {
 // own; the session is then noted for the reader to wait on.
 func (b *Broker) offer(e *entry, d session.Delivery, m *session.Message, now int64, batch session.Batch) session.Outcome {
 	fb, reader := batch.(*flushBatch)
-	if !reader || b.opts.Limits.QueueFull != QueueFullBackpressure || e.ID == m.Publisher {
+	if !reader || b.limits().QueueFull != QueueFullBackpressure || e.ID == m.Publisher {
 		return e.Offer(d, now, batch)
 	}
 	o := e.OfferOver(d, now, batch)
@@ -100,7 +100,7 @@ func (c *client) awaitRoom() time.Duration {
 	c.batch.flush()
 	c.b.stats.bpWaits.Add(1)
 	start := time.Now()
-	timer := time.NewTimer(c.b.opts.Limits.BackpressureMaxWait)
+	timer := time.NewTimer(c.b.limits().BackpressureMaxWait)
 	defer timer.Stop()
 	stop := c.stopSignal()
 	timedOut := false

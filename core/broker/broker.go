@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -25,22 +26,23 @@ import (
 
 // Broker is an MQTT 3.1, 3.1.1 and 5.0 server.
 type Broker struct {
-	opts      Options
-	log       zerolog.Logger
-	hooks     hooks.Hooks
-	hooksGen  generations // hooks as generations, when they have them
-	router    *topics.Router
-	retained  *topics.Retained[*session.Message]
-	maxPacket uint32
+	opts     Options
+	log      zerolog.Logger
+	hooks    hooks.Hooks
+	hooksGen generations // hooks as generations, when they have them
+	router   *topics.Router
+	retained *topics.Retained[*session.Message]
+	// live holds what a reload may change (live.go): limits, admission
+	// rules, session_owner_mismatch. liveMu orders its setters.
+	live   atomic.Pointer[live]
+	liveMu sync.Mutex
 	// partials bounds bytes held for packets still arriving (reader.go).
 	partials *budget.Bytes
 	started  time.Time
 	stats    stats
 	hookLog  *ratelog.Limiter // hook failure warnings, per extension point
 	budget   *budget.Bytes    // what every session's queue holds (Limits.MaxQueuedBytesTotal)
-	// sessLimits is what every session is held to, one copy for all.
-	sessLimits *session.Limits
-	dropLog    *ratelog.Limiter // drop warnings, per session
+	dropLog  *ratelog.Limiter // drop warnings, per session
 	// journal commits changes to opts.Store and holds answers until their
 	// changes are durable (durable.go); nil without a store.
 	journal *journal.Journal
@@ -58,8 +60,12 @@ type Broker struct {
 	refuseLog   *ratelog.Limiter // connections refused before CONNECT was read
 	closing     bool
 
-	wg      tracker // every goroutine the broker starts
-	sysStop chan struct{}
+	wg       tracker // every goroutine the broker starts
+	sysStop  chan struct{}
+	sysEvery chan time.Duration // SetSysInterval to sysLoop
+	// sysStarted: sysLoop runs (from New, or SetSysInterval once $SYS is
+	// turned on). With mu.
+	sysStarted bool
 
 	parkAfter time.Duration // idle time after which a connection is parked; 0 = never
 	pollOnce  sync.Once
@@ -106,17 +112,20 @@ func New(opts Options) (*Broker, error) {
 		router:      topics.NewRouter(),
 		retained:    topics.NewRetained[*session.Message](),
 		order:       newTopicOrder(),
-		maxPacket:   opts.Limits.MaxPacketSize,
 		partials:    budget.New(int64(opts.Limits.MaxPartialPacketBytes)),
 		started:     time.Now(),
 		clients:     map[*client]struct{}{},
 		listeners:   map[net.Listener]struct{}{},
 		perListener: map[string]int{},
 		sysStop:     make(chan struct{}),
+		sysEvery:    make(chan time.Duration),
 		parkAfter:   max(opts.ParkIdleAfter, 0),
 		budget:      budget.New(int64(max(opts.Limits.MaxQueuedBytesTotal, 0))),
 	}
-	b.sessLimits = newSessionLimits(opts.Limits, b.budget)
+	b.live.Store(&live{
+		limits: opts.Limits, listeners: opts.Listeners, anonymous: opts.AllowAnonymous,
+		ownerMismatch: opts.SessionOwnerMismatch, sess: newSessionLimits(opts.Limits, b.budget),
+	})
 	b.dropLog = ratelog.New(dropLogInterval, 1, b.reportDrops)
 	b.hookLog = ratelog.New(hookErrorEvery, 1, b.reportHookFailures)
 	b.refuseLog = ratelog.New(refuseLogInterval, 1, b.reportRefusals)
@@ -129,6 +138,7 @@ func New(opts Options) (*Broker, error) {
 		return nil, err
 	}
 	if opts.SysInterval > 0 {
+		b.sysStarted = true
 		b.wg.Add(1)
 		go b.sysLoop(opts.SysInterval)
 	}

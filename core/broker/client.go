@@ -18,7 +18,11 @@ import (
 // goroutine (run) owns the connection's lifecycle; other goroutines only
 // append to its write buffer or ask it to stop (kick).
 type client struct {
-	b        *Broker
+	b *Broker
+	// lim are the broker's limits when the connection was accepted: what
+	// CONNACK announces and the connection negotiates stays true for its
+	// life whatever a reload changes (live.go).
+	lim      *Limits
 	conn     net.Conn
 	rd       reader
 	info     hooks.Client
@@ -82,7 +86,7 @@ type stopRequest struct {
 }
 
 func newClient(b *Broker, conn net.Conn, listener string) *client {
-	c := &client{b: b, conn: conn, rd: newReader(conn, b.partials), done: make(chan struct{}), fd: -1}
+	c := &client{b: b, lim: b.limits(), conn: conn, rd: newReader(conn, b.partials), done: make(chan struct{}), fd: -1}
 	c.wcond.L = &c.wmu
 	if b.journal != nil && b.journal.Holds() {
 		c.dur = &durableOut{}
@@ -145,7 +149,7 @@ var errParked = errors.New("parked")
 // progress simply goes on.
 func (c *client) serve() error {
 	idle := c.b.parkAfter
-	stall := c.b.opts.Limits.PacketReadTimeout
+	stall := c.b.limits().PacketReadTimeout
 	wait := c.readWait()
 	if wait == 0 {
 		_ = c.conn.SetReadDeadline(time.Time{}) // lift the CONNECT timeout of the handshake
@@ -171,7 +175,7 @@ func (c *client) serve() error {
 				deadlineSet = now
 			}
 		}
-		h, body, err := c.rd.next(c.b.maxPacket)
+		h, body, err := c.rd.next(c.lim.MaxPacketSize)
 		if errors.Is(err, os.ErrDeadlineExceeded) && c.stop.Load() == nil {
 			now := time.Now()
 			quiet := now.Sub(c.rd.lastRead)
@@ -216,7 +220,7 @@ func (c *client) serve() error {
 // timer is not refreshed per packet), the park timer and the stall limit.
 func (c *client) readWait() time.Duration {
 	var wait time.Duration
-	for _, d := range [...]time.Duration{c.keep + c.keep/10, c.b.parkAfter, c.b.opts.Limits.PacketReadTimeout} {
+	for _, d := range [...]time.Duration{c.keep + c.keep/10, c.b.parkAfter, c.b.limits().PacketReadTimeout} {
 		if d > 0 && (wait == 0 || d < wait) {
 			wait = d
 		}
@@ -235,7 +239,7 @@ func (c *client) nextLimit(mid bool, quiet time.Duration) time.Duration {
 	}
 	consider(c.keep)
 	if mid {
-		consider(c.b.opts.Limits.PacketReadTimeout)
+		consider(c.b.limits().PacketReadTimeout)
 	} else {
 		consider(c.b.parkAfter)
 	}
@@ -378,7 +382,7 @@ func (c *client) handleDisconnect(d *packets.Disconnect) error {
 		if c.sessionExpiry == 0 && d.Properties.SessionExpiry != 0 {
 			return protocolError("DISCONNECT sets a Session Expiry Interval after CONNECT set 0 [MQTT-3.14.2-2]")
 		}
-		c.sessionExpiry = min(d.Properties.SessionExpiry, c.b.opts.Limits.MaxSessionExpiry)
+		c.sessionExpiry = min(d.Properties.SessionExpiry, c.lim.MaxSessionExpiry)
 		c.entry.SetExpiry(c.sessionExpiry)
 	}
 	c.clientReason = d.Reason

@@ -55,12 +55,12 @@ func (b *Broker) handle(conn net.Conn, listener string) {
 // true when the client is connected and its session attached.
 func (c *client) handshake(a *admission) bool {
 	b := c.b
-	_ = c.conn.SetReadDeadline(time.Now().Add(b.opts.Limits.ConnectTimeout))
-	h, body, err := c.rd.next(b.preAuthLimit())
+	_ = c.conn.SetReadDeadline(time.Now().Add(c.lim.ConnectTimeout))
+	h, body, err := c.rd.next(c.preAuthLimit())
 	if err != nil {
 		if errors.Is(err, errPacketTooLarge) {
 			// A stranger may not make us hold more than MaxConnectSize.
-			c.logInfo().Int("announced", h.Remaining).Uint32("max_connect_size", b.opts.Limits.MaxConnectSize).
+			c.logInfo().Int("announced", h.Remaining).Uint32("max_connect_size", c.lim.MaxConnectSize).
 				Msg("CONNECT too large: connection closed")
 		} else {
 			c.logDebug().Err(err).Msg("no CONNECT")
@@ -138,7 +138,7 @@ func (c *client) handshake(a *admission) bool {
 // capability properties.
 func (c *client) negotiate(cp *packets.Connect, ack *packets.Connack) packets.ReasonCode {
 	b := c.b
-	l := &b.opts.Limits
+	l := c.lim
 	v5 := c.version == packets.V5
 	if cp.ClientID == "" {
 		// [MQTT-3.1.3-8] 3.1.1 allows an empty id only with Clean Session;
@@ -203,11 +203,11 @@ func (c *client) negotiate(cp *packets.Connect, ack *packets.Connack) packets.Re
 // capabilities announces what this broker supports in CONNACK
 // (MQTT 5.0 §3.2.2.3), Maximum QoS among them [MQTT-3.2.2-9].
 func (c *client) capabilities(ack *packets.Connack) {
-	l := &c.b.opts.Limits
+	l := c.lim
 	p := &ack.Properties
 	p.ReceiveMaximum = l.MaxInflight
 	p.Set(packets.PropReceiveMaximum)
-	p.MaximumPacketSize = c.b.maxPacket
+	p.MaximumPacketSize = l.MaxPacketSize
 	p.Set(packets.PropMaximumPacketSize)
 	p.TopicAliasMaximum = l.TopicAliasMaximum
 	p.Set(packets.PropTopicAliasMaximum)
@@ -314,7 +314,7 @@ func orString(s, def string) string {
 
 // readAuth reads the client's next AUTH in an enhanced-authentication exchange.
 func (c *client) readAuth() (*packets.Auth, error) {
-	h, body, err := c.rd.next(c.b.preAuthLimit())
+	h, body, err := c.rd.next(c.preAuthLimit())
 	if err != nil {
 		return nil, err
 	}
@@ -374,7 +374,7 @@ func (c *client) refuseMalformed(body []byte, err error) {
 }
 
 // preAuthLimit is the largest packet a client not yet authenticated may send.
-func (b *Broker) preAuthLimit() uint32 { return min(b.maxPacket, b.opts.Limits.MaxConnectSize) }
+func (c *client) preAuthLimit() uint32 { return min(c.lim.MaxPacketSize, c.lim.MaxConnectSize) }
 
 func randomID() string {
 	var b [12]byte

@@ -54,4 +54,4 @@ func (c *client) readTransportInfo(conn net.Conn) TransportInfo {
 // MaxPacketSize is the largest packet the broker accepts (Limits). A
 // transport that frames the stream itself (WebSocket) bounds its frames by
 // it, so that it refuses neither less nor much more than the broker would.
-func (b *Broker) MaxPacketSize() uint32 { return b.maxPacket }
+func (b *Broker) MaxPacketSize() uint32 { return b.limits().MaxPacketSize }

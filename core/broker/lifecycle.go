@@ -45,7 +45,7 @@ func (b *Broker) attach(c *client, cleanStart bool) (present bool, err error) {
 	v, _ := b.sessions.Load(id)
 	e, _ := v.(*entry)
 	if e != nil && e.Owner != owner {
-		if b.opts.SessionOwnerMismatch != OwnerMismatchFresh {
+		if b.live.Load().ownerMismatch != OwnerMismatchFresh {
 			b.mu.Unlock()
 			return false, errNotOwner
 		}

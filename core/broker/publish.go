@@ -30,7 +30,7 @@ func (c *client) handlePublish(h packets.FixedHeader, body []byte) error {
 	if err := c.resolveAlias(&p); err != nil {
 		return err
 	}
-	l := &c.b.opts.Limits
+	l := c.lim
 	if p.QoS > *l.MaxQoS {
 		return &packets.Error{Reason: packets.QoSNotSupported, Msg: "QoS above the server's Maximum QoS [MQTT-3.2.2-11]"}
 	}
@@ -271,11 +271,11 @@ func (c *client) resolveAlias(p *packets.Publish) error {
 		return nil
 	}
 	a := p.Properties.TopicAlias
-	if a == 0 || a > c.b.opts.Limits.TopicAliasMaximum {
+	if a == 0 || a > c.lim.TopicAliasMaximum {
 		return &packets.Error{Reason: packets.TopicAliasInvalid, Msg: "topic alias out of range [MQTT-3.2.2-17]"}
 	}
 	if c.aliasesIn == nil {
-		c.aliasesIn = make([]string, c.b.opts.Limits.TopicAliasMaximum+1)
+		c.aliasesIn = make([]string, c.lim.TopicAliasMaximum+1)
 	}
 	if p.Topic == "" {
 		p.Topic = c.aliasesIn[a]
@@ -300,7 +300,7 @@ func (b *Broker) checkTopicName(t string) error {
 // checkTopicLimits applies the broker's length and level limits alone, for
 // topics the codec has already validated.
 func (b *Broker) checkTopicLimits(t string) error {
-	if len(t) > b.opts.Limits.MaxTopicLength || topics.Levels(t) > b.opts.Limits.MaxTopicLevels {
+	if l := b.limits(); len(t) > l.MaxTopicLength || topics.Levels(t) > l.MaxTopicLevels {
 		return errTopicLimit
 	}
 	return nil

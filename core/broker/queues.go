@@ -24,7 +24,7 @@ const dropLogInterval = 10 * time.Second
 
 // sessionLimits are the limits every session of b is made with.
 // They are made once, in New, and shared: a session keeps a pointer.
-func (b *Broker) sessionLimits() *session.Limits { return b.sessLimits }
+func (b *Broker) sessionLimits() *session.Limits { return b.live.Load().sess }
 
 func newSessionLimits(l Limits, budget *budget.Bytes) *session.Limits {
 	return &session.Limits{MaxQueued: l.MaxQueued, MaxBytes: int64(max(l.MaxQueuedBytes, 0)), Budget: budget}
@@ -82,7 +82,7 @@ func (b *Broker) SessionStats(clientID string) (session.Stats, bool) {
 // SlowConsumerTimeout and has not caught up (emptied its buffer) since it
 // began. It reports true once per connection. The caller holds wmu.
 func (c *client) shedQoS0() bool {
-	limit := c.b.opts.Limits.SlowConsumerTimeout
+	limit := c.b.limits().SlowConsumerTimeout
 	if limit < 0 || c.slowKicked {
 		return false
 	}

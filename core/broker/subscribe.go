@@ -71,7 +71,7 @@ func (c *client) handleSubscribe(p *packets.Subscribe) {
 // the granted QoS, whether the subscription is new, and an error reason.
 func (c *client) subscribe(s packets.Subscription, id uint32) (byte, bool, packets.ReasonCode) {
 	b := c.b
-	l := &b.opts.Limits
+	l := b.limits()
 	_, _, shared, err := topics.ParseShared(s.Filter)
 	if err == nil {
 		err = topics.ValidateFilter(s.Filter)

@@ -98,17 +98,32 @@ func itoa(v int64) string  { return strconv.FormatInt(v, 10) }
 func utoa(v uint64) string { return strconv.FormatUint(v, 10) }
 
 // sysLoop publishes the broker's state as retained messages under
-// $SYS/broker/ every interval, until Shutdown.
+// $SYS/broker/ every interval (none while it is not positive; SetSysInterval
+// changes it), until Shutdown.
 func (b *Broker) sysLoop(interval time.Duration) {
 	defer b.wg.Done()
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	b.publishSys()
+	var t *time.Ticker
+	var tick <-chan time.Time
+	every := func(d time.Duration) {
+		if t != nil {
+			t.Stop()
+			t, tick = nil, nil
+		}
+		if d > 0 {
+			t = time.NewTicker(d)
+			tick = t.C
+			b.publishSys()
+		}
+	}
+	every(interval)
+	defer func() { every(-1) }()
 	for {
 		select {
 		case <-b.sysStop:
 			return
-		case <-t.C:
+		case d := <-b.sysEvery:
+			every(d)
+		case <-tick:
 			b.publishSys()
 		}
 	}

@@ -190,8 +190,8 @@ func (c *client) flush() {
 		c.wmu.Unlock()
 
 		// A deadline change costs a timer update: refresh it only as it nears.
-		if now := time.Now(); !c.draining.Load() && now.Sub(deadlineSet) > c.b.opts.Limits.WriteTimeout/4 {
-			_ = c.conn.SetWriteDeadline(now.Add(c.b.opts.Limits.WriteTimeout))
+		if now, wt := time.Now(), c.b.limits().WriteTimeout; !c.draining.Load() && now.Sub(deadlineSet) > wt/4 {
+			_ = c.conn.SetWriteDeadline(now.Add(wt))
 			deadlineSet = now
 		}
 		n, err := c.conn.Write(buf)
@@ -271,7 +271,7 @@ func (c *client) drainAndClose() {
 	c.wmu.Lock()
 	failed := c.writeFailed
 	c.wmu.Unlock()
-	grace := c.b.opts.Limits.DrainAfterDisconnect
+	grace := c.b.limits().DrainAfterDisconnect
 	hc, ok := c.conn.(interface{ CloseWrite() error })
 	if !c.saidGoodbye || failed || grace <= 0 || !ok || hc.CloseWrite() != nil {
 		_ = c.conn.Close()
@@ -300,7 +300,7 @@ func minTime(a, b time.Time) time.Time {
 
 // backedUp reports whether more than the limit is waiting to be written; the
 // caller holds wmu.
-func (c *client) backedUp() bool { return len(c.out) > c.b.opts.Limits.MaxWriteBuffer }
+func (c *client) backedUp() bool { return len(c.out) > c.b.limits().MaxWriteBuffer }
 
 // fitReason leaves the Reason String out of p (whose properties are props)
 // when it would make p larger than the client's Maximum Packet Size: the

@@ -11,26 +11,40 @@ import "sync/atomic"
 // Bytes with a limit of 0 or less is unbounded but counts. Safe for
 // concurrent use.
 type Bytes struct {
-	limit int64
+	limit atomic.Int64 // SetLimit changes it while owners take and give
 	used  atomic.Int64
 }
 
 // New returns a budget of limit bytes; limit <= 0 means no bound, only
 // accounting.
-func New(limit int64) *Bytes { return &Bytes{limit: limit} }
+func New(limit int64) *Bytes {
+	b := &Bytes{}
+	b.limit.Store(limit)
+	return b
+}
+
+// SetLimit changes the bound (<= 0: none). Bytes already taken stay taken,
+// even past a lowered bound; takes that would pass it fail until enough are
+// given back.
+func (b *Bytes) SetLimit(limit int64) {
+	if b != nil {
+		b.limit.Store(limit)
+	}
+}
 
 // Take reserves n bytes and reports whether they fit.
 func (b *Bytes) Take(n int64) bool {
 	if b == nil {
 		return true
 	}
-	if b.limit <= 0 {
+	limit := b.limit.Load()
+	if limit <= 0 {
 		b.used.Add(n)
 		return true
 	}
 	for {
 		u := b.used.Load()
-		if u+n > b.limit {
+		if u+n > limit {
 			return false
 		}
 		if b.used.CompareAndSwap(u, u+n) {
@@ -67,5 +81,5 @@ func (b *Bytes) Limit() int64 {
 	if b == nil {
 		return 0
 	}
-	return b.limit
+	return b.limit.Load()
 }

@@ -58,3 +58,22 @@ func TestConcurrentTakesNeverPassTheLimit(t *testing.T) {
 		t.Fatalf("taken %d, used %d, limit 1000", taken, b.Used())
 	}
 }
+
+func TestSetLimitBoundsLaterTakesAndKeepsWhatIsHeld(t *testing.T) {
+	b := budget.New(10)
+	if !b.Take(8) {
+		t.Fatal("8 of 10 refused")
+	}
+	b.SetLimit(5) // lowered below what is held
+	if b.Take(1) || b.Used() != 8 {
+		t.Fatalf("after lowering to 5 with 8 held: took 1 more or used %d != 8", b.Used())
+	}
+	b.SetLimit(20)
+	if !b.Take(12) || b.Limit() != 20 {
+		t.Fatalf("after raising to 20: 12 more refused, or limit %d", b.Limit())
+	}
+	b.SetLimit(0) // no bound
+	if !b.Take(1 << 40) {
+		t.Fatal("unbounded budget refused a take")
+	}
+}

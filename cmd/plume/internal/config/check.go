@@ -194,24 +194,16 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 	fields := map[string]reflect.Type{}
 	for i := range t.NumField() {
 		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		tag := f.Tag.Get("yaml")
-		if tag == "-" {
-			continue
-		}
-		name, opts, _ := strings.Cut(tag, ",")
-		if strings.Contains(","+opts+",", ",inline,") && f.Type.Kind() == reflect.Struct {
+		name, inline, ok := fieldKey(f)
+		switch {
+		case !ok:
+		case inline:
 			for k, v := range yamlFields(f.Type) {
 				fields[k] = v
 			}
-			continue
+		default:
+			fields[name] = f.Type
 		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
-		}
-		fields[name] = f.Type
 	}
 	return fields
 }
