@@ -16,6 +16,7 @@ import (
 // until stop. Off loopback it warns: profiles expose memory, payloads included.
 func (s *server) startOps(addr string) error {
 	o := ops.New(ops.Config{Address: addr, Health: s.health})
+	s.registerMetrics(o)
 	if s.plugins != nil {
 		o.Handle("GET /plugins", http.HandlerFunc(s.servePlugins))
 	}
