@@ -36,4 +36,3 @@ func pluginMetrics(ps []*host.Plugin) []metrics.Plugin {
 	}
 	return out
 }
-
