@@ -38,6 +38,8 @@
 #                      transform call on every message; plume+standard runs
 #                      them too: the built-ins rate-limit, password-file and
 #                      acl-file, its clients logged in as user bench
+#   BENCH_METRICS_SCENARIOS  scenarios that plume+metrics runs ("pairs"): Plume
+#                      with --ops and GET /metrics scraped every second
 #   BENCH_ROUNDS       run everything this many times, report the median (1)
 #   BENCH_PORT         first loopback port to try; each broker gets the first
 #                      free one from PORT, PORT+10, PORT+20, PORT+30 (28830)
@@ -52,7 +54,7 @@ IDLE_CONNS=${BENCH_IDLE_CONNS:-8000}
 TRICKLE_CONNS=${BENCH_TRICKLE_CONNS:-1000}
 OUTSTANDING=${BENCH_OUTSTANDING:-1000}
 SCENARIOS=${BENCH_SCENARIOS:-pairs fanin fanout idle trickle pairs-durable fanin-durable}
-BROKERS=${BENCH_BROKERS:-plume plume+plugins plume+standard plume-sync plume-async mochi mochi-pebble mosquitto mosquitto-persist plume-tls mochi-tls mosquitto-tls}
+BROKERS=${BENCH_BROKERS:-plume plume+plugins plume+standard plume+metrics plume-sync plume-async mochi mochi-pebble mosquitto mosquitto-persist plume-tls mochi-tls mosquitto-tls}
 RECOVERY_SESSIONS=${BENCH_RECOVERY_SESSIONS:-10000}
 RECOVERY_MESSAGES=${BENCH_RECOVERY_MESSAGES:-1000000}
 RECOVERY_BROKERS=${BENCH_RECOVERY_BROKERS:-plume-sync mochi-pebble mosquitto-persist}
@@ -60,6 +62,7 @@ RECOVERY_STOPS=${BENCH_RECOVERY_STOPS:-sigterm kill-9}
 PLUME=${PLUME_BIN:-$BENCH_DIR/bin/plume}
 RESULTS=${BENCH_RESULTS:-$BENCH_DIR/results/latest.json}
 PLUGIN_SCENARIOS=${BENCH_PLUGIN_SCENARIOS:-pairs}
+METRICS_SCENARIOS=${BENCH_METRICS_SCENARIOS:-pairs}
 TLS_SCENARIOS=${BENCH_TLS_SCENARIOS:-pairs idle}
 BASE_PORT=${BENCH_PORT:-28830}
 ROUNDS=${BENCH_ROUNDS:-1}
@@ -167,6 +170,8 @@ port_of() {
 	plume-ws) from=$((BASE_PORT + 130)) ;;
 	plume-wss) from=$((BASE_PORT + 140)) ;;
 	plume+standard) from=$((BASE_PORT + 150)) ;;
+	plume+metrics) from=$((BASE_PORT + 160)) ;;
+	plume+metrics-ops) from=$((BASE_PORT + 170)) ;;
 	esac
 	"$BIN/loadgen" freeport -from "$from"
 }
@@ -366,6 +371,9 @@ launch_broker() {
 	mosquitto) cmd=("$MOSQUITTO" -c "$(mosquitto_conf "$port")") ;;
 	mosquitto-persist) cmd=("$MOSQUITTO" -c "$(mosquitto_conf "$port" "$data")") ;;
 	plume+plugins) cmd=("$PLUME" --config "$(plugins_conf)" --listen "127.0.0.1:$port" "${PLUME_LOG[@]}") ;;
+	plume+metrics)
+		METRICS_PORT=$(port_of plume+metrics-ops) || return 1
+		cmd=("$PLUME" --listen "127.0.0.1:$port" --ops "127.0.0.1:$METRICS_PORT" "${PLUME_LOG[@]}") ;;
 	plume+standard)
 		local conf
 		conf=$(standard_conf) || return 1
@@ -381,6 +389,14 @@ launch_broker() {
 	bash -c 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"' broker "${cmd[@]}" \
 		>>"$logf" 2>&1 &
 	BROKER_PID=$! BROKER_PORT=$port
+	if [ "$name" = plume+metrics ]; then
+		# Prometheus's part: GET /metrics every second while the broker lives.
+		(while kill -0 "$BROKER_PID" 2>/dev/null; do
+			curl -s -o /dev/null "http://127.0.0.1:$METRICS_PORT/metrics"
+			sleep 1
+		done) &
+		SCRAPER_PID=$!
+	fi
 	mapfile -t CLIENT < <(client_args "$name" "$port")
 	[ "$name" = plume+standard ] && CLIENT+=(-username "$STANDARD_USER" -password "$STANDARD_PASSWORD")
 	return 0
@@ -415,6 +431,11 @@ stop_broker() {
 	kill -9 "$BROKER_PID" 2>/dev/null
 	wait "$BROKER_PID" 2>/dev/null
 	BROKER_PID=""
+	if [ -n "${SCRAPER_PID:-}" ]; then
+		kill "$SCRAPER_PID" 2>/dev/null
+		wait "$SCRAPER_PID" 2>/dev/null
+		SCRAPER_PID=""
+	fi
 }
 
 # runs BROKER SCENARIO: does BROKER take part in SCENARIO? The durable
@@ -426,6 +447,7 @@ runs() {
 	local broker=$1 scenario=$2
 	case $broker in
 	plume+plugins | plume+standard) [[ " $PLUGIN_SCENARIOS " == *" $scenario "* ]] ;;
+	plume+metrics) [[ " $METRICS_SCENARIOS " == *" $scenario "* ]] ;;
 	*-tls | *-mtls | *-ws | *-wss) [[ " $TLS_SCENARIOS " == *" $scenario "* ]] ;;
 	plume) true ;;
 	*) if durable "$broker"; then [[ $scenario == *-durable ]]; else [[ $scenario != *-durable ]]; fi ;;

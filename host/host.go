@@ -107,6 +107,7 @@ func newHost(ctx context.Context, log zerolog.Logger, cfg Config, mode deadlineM
 			return nil, fmt.Errorf("load plugin %q from %s: %w", pc.Name, pc.Path, err)
 		}
 		p.cur.Store(m)
+		p.loaded(time.Now())
 		h.plugins[pc.Name], h.configs[pc.Name] = p, pc
 		links = append(links, hooks.Link{Name: pc.Name, Hooks: p, OnError: pc.OnError.failure()})
 		withFiles(h.log.Info().Str("plugin", pc.Name).Str("path", pc.Path), m.files.paths()).Str("points", pointsString(m.points)).Msg("plugin loaded")
@@ -224,6 +225,7 @@ func (h *Host) Reload(ctx context.Context, cfg Config) error {
 func (h *Host) reloadPlugin(ctx context.Context, p *Plugin, pc PluginConfig, configChanged bool) error {
 	err := h.swapModule(ctx, p, pc, configChanged)
 	if err != nil {
+		p.metrics.reloadFailures.Add(1)
 		ev := withFiles(h.log.Error().Err(err).Str("plugin", pc.Name).Str("path", pc.Path), pc.filePaths())
 		if p.cur.Load() != nil {
 			ev.Msg("plugin reload failed; the old module keeps serving")
@@ -253,8 +255,10 @@ func (h *Host) swapModule(ctx context.Context, p *Plugin, pc PluginConfig, confi
 		return err
 	}
 	p.cur.Store(m)
+	p.loaded(time.Now())
 	p.shared.setLimit(int64(m.cfg.KVMaxBytes))
 	if old != nil {
+		p.metrics.reloads.Add(1)
 		old.retire()
 		withFiles(h.log.Info().Str("plugin", pc.Name).Str("path", pc.Path), files.paths()).Str("points", pointsString(m.points)).Msg("plugin reloaded")
 		h.emit(Event{Kind: PluginSwapped, Plugin: pc.Name, Path: pc.Path, Hash: m.hash(), OldHash: old.hash()})

@@ -21,6 +21,11 @@ type instance struct {
 
 	c call
 
+	// The export the last invoke called and how long it took, for the
+	// plugin's counters (metrics.go), read by Plugin.end.
+	fn   int
+	took time.Duration
+
 	// what the instance's init declared
 	declared    uint32
 	hasDeclared bool
@@ -95,6 +100,9 @@ func (inst *instance) start(ctx context.Context, deadline int64) error {
 // atomic stores here and the engine's own enforcement (docs/decisions/0006 for
 // wazero, 0008 for wasmtime).
 func (inst *instance) invoke(fn int) (uint64, bool, error) {
+	h := inst.m.h
+	// One clock read serves the deadline's epoch and the call's latency.
+	began := time.Since(h.start)
 	c := &inst.c
 	if inst.payloadAt != 0 && c.msg != nil && uint32(len(c.msg.Payload)) <= inst.payloadCap {
 		// A small payload costs less to copy in unasked than a host call to
@@ -104,9 +112,10 @@ func (inst *instance) invoke(fn int) (uint64, bool, error) {
 	if inst.headerAt != 0 {
 		inst.g.writeMemory(inst.headerAt, c.header())
 	}
-	deadline := inst.m.h.now() + inst.m.ticks
+	deadline := epochAt(began) + inst.m.ticks
 	inst.deadline.Store(deadline)
 	err := inst.g.call(fn, inst.stack[:], deadline)
+	inst.fn, inst.took = fn, time.Since(h.start)-began
 	if inst.deadline.Swap(0) == expiredMark {
 		// Cut off, or finished just as the watchdog struck: either way the
 		// instance has been interrupted and is dead, and an answer that came

@@ -27,6 +27,8 @@ type Plugin struct {
 	traps  atomic.Uint64
 	closed atomic.Bool            // the Host was closed: calls fail (and the chain's policy applies)
 	shadow atomic.Pointer[shadow] // the candidate compared with it, or nil (shadow.go)
+
+	metrics pluginCounters // metrics.go
 }
 
 var _ hooks.Hooks = (*Plugin)(nil)
@@ -48,6 +50,7 @@ func (p *Plugin) Provides(pt hooks.Point) bool {
 // with a nil error means the current module does not implement fn.
 func (p *Plugin) begin(ctx context.Context, fn int) (*module, *instance, error) {
 	if err := ctx.Err(); err != nil {
+		p.metrics.points[fn].notCalled()
 		return nil, nil, err
 	}
 	for {
@@ -59,11 +62,15 @@ func (p *Plugin) begin(ctx context.Context, fn int) (*module, *instance, error) 
 		if errors.Is(err, errRetired) {
 			switch {
 			case p.closed.Load():
+				p.metrics.points[fn].notCalled()
 				return nil, nil, ErrClosed
 			case p.cur.Load() == m:
 				return nil, nil, errGone
 			}
 			continue
+		}
+		if err != nil {
+			p.metrics.points[fn].notCalled() // no instance free for the whole deadline
 		}
 		return m, inst, err
 	}
@@ -72,6 +79,7 @@ func (p *Plugin) begin(ctx context.Context, fn int) (*module, *instance, error) 
 // end resets the instance's call state and returns it to its pool, or
 // discards it, counting and logging why.
 func (p *Plugin) end(m *module, inst *instance, healthy bool, pt hooks.Point, client *hooks.Client, err error) {
+	p.metrics.points[inst.fn].called(inst.took, healthy, err)
 	inst.c.reset()
 	if healthy {
 		if size := inst.g.memorySize(); size > m.recycleAbove {

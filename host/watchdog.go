@@ -38,7 +38,10 @@ const watchdogTick = 5 * time.Millisecond
 // machine, a spinning guest on each core), and counting them stretched a
 // 600 ms deadline to over a second; an epoch the watchdog stored, read at
 // the start of a call, may be stale and would cut the call short.
-func (h *Host) now() int64 { return int64(time.Since(h.start)/watchdogTick) + 1 }
+func (h *Host) now() int64 { return epochAt(time.Since(h.start)) }
+
+// epochAt is the epoch at elapsed since the host started.
+func epochAt(elapsed time.Duration) int64 { return int64(elapsed/watchdogTick) + 1 }
 
 func (h *Host) ticksFor(d time.Duration) int64 {
 	return int64((d+watchdogTick-1)/watchdogTick) + 1

@@ -12,13 +12,14 @@ import (
 )
 
 // startOps serves the operations endpoint that c (the http section, or
-// --http) describes until stop: /healthz, /readyz, /debug/pprof/, the admin
+// --http) describes until stop: /healthz, /readyz, /metrics, /debug/pprof/, the admin
 // API (/api/v1/, admin.go) and, with a config file, /plugins, the older
 // path of GET /api/v1/plugins. Config errors name the key under http.
 func (s *server) startOps(c ops.Config) error {
 	c.Health, c.Ready = s.health, s.ready
 	o := ops.New(c)
 	s.registerAdmin(o)
+	s.registerMetrics(o)
 	if s.plugins != nil {
 		o.Handle("/plugins", admin.PluginsHandler(s.adminConfig()))
 	}

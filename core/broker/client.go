@@ -26,6 +26,7 @@ type client struct {
 	conn     net.Conn
 	rd       reader
 	info     hooks.Client
+	lst      *listenerCounters // its listener's counters (breakdown.go)
 	entry    *entry
 	connAt   time.Time
 	keep     time.Duration // read deadline per packet: 1.5 x keep-alive, 0 for none
@@ -93,6 +94,7 @@ func newClient(b *Broker, conn net.Conn, listener string) *client {
 	}
 	c.info.RemoteAddr = conn.RemoteAddr().String()
 	c.info.Listener = listener
+	c.lst = b.stats.listenerStats(listener)
 	c.info.Handle = nextHandle.Add(1)
 	return c
 }

@@ -117,8 +117,7 @@ func (c *client) handshake(a *admission) bool {
 	// once the session is durable.
 	c.sendHeld(&ack)
 	c.entry.Attach(c, c.window)
-	b.stats.connects.Add(1)
-	b.stats.connected.Add(1)
+	b.stats.connectedNow(c)
 	c.logInfo().
 		Uint8("protocol_version", c.version).
 		Str("username", c.info.Username).
@@ -346,6 +345,8 @@ func (c *client) refuse(reason packets.ReasonCode, why string) {
 	}
 	c.send(&ack)
 	c.b.stats.refused.Add(1)
+	c.b.stats.refusedBy[reason].Add(1)
+	c.lst.refused.Add(1)
 	c.logWarn().Str("username", c.info.Username).
 		Uint8("protocol_version", c.version).Str("reason", reason.String()).Str("why", why).
 		Msg("connection refused")

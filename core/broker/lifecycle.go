@@ -99,7 +99,7 @@ func (b *Broker) attach(c *client, cleanStart bool) (present bool, err error) {
 // [MQTT-3.1.2-8], and ends the session now (expiry 0) or schedules its end.
 func (b *Broker) detach(c *client, reason packets.ReasonCode, sendWill bool, cause error) {
 	b.untrack(c)
-	b.stats.connected.Add(-1)
+	b.stats.disconnectedNow(c, reason)
 	e := c.entry
 	b.mu.Lock()
 	if e.client != c {

@@ -22,7 +22,8 @@ func (c *client) handlePublish(h packets.FixedHeader, body []byte) error {
 	if err := p.Decode(h, body, c.version); err != nil {
 		return err
 	}
-	c.b.stats.msgsIn.Add(1)
+	c.b.stats.msgsIn[p.QoS].Add(1) // Decode refused QoS 3
+	c.b.stats.pubBytesIn[p.QoS].Add(uint64(len(body) + 2))
 	if p.Properties.Has(packets.PropSubscriptionID) {
 		// [MQTT-3.3.4-6] only the server puts Subscription Identifiers on a PUBLISH.
 		return protocolError("PUBLISH from a client carries a Subscription Identifier [MQTT-3.3.4-6]")
@@ -191,6 +192,7 @@ func (b *Broker) admit(client *hooks.Client, p *packets.Publish, expires int64, 
 		switch res.Action {
 		case hooks.Drop:
 			b.stats.dropped.Add(1)
+			b.stats.droppedHook.Add(1)
 			return nil, packets.Success, ""
 		case hooks.Reject:
 			return nil, orDefault(res.Reason, packets.ImplementationSpecificError), res.ReasonString
@@ -204,6 +206,7 @@ func (b *Broker) admit(client *hooks.Client, p *packets.Publish, expires int64, 
 			}
 			if b.opts.HookFailure.Transformed(err) {
 				b.stats.dropped.Add(1)
+				b.stats.droppedHook.Add(1)
 				return nil, packets.Success, ""
 			}
 			*p = before // fail open: the message as it was before the call
@@ -213,6 +216,7 @@ func (b *Broker) admit(client *hooks.Client, p *packets.Publish, expires int64, 
 		// not route into $SYS or publish on a filter such as "a/#".
 		if p.Topic != topic && (b.checkTopicName(p.Topic) != nil || isSys(p.Topic)) {
 			b.stats.dropped.Add(1)
+			b.stats.droppedHook.Add(1)
 			b.log.Warn().Str("client_id", client.ID).Str("remote", client.RemoteAddr).
 				Str("topic", topic).Str("transformed", p.Topic).Msg("transform produced an invalid topic")
 			return nil, packets.ImplementationSpecificError, "transformed topic is not a valid topic name"

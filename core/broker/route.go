@@ -193,6 +193,7 @@ func (c *client) SendPublish(d session.Delivery, batch session.Batch) bool {
 		}
 		c.end()
 		c.b.stats.dropped.Add(1)
+		c.b.stats.droppedTooLarge.Add(1)
 		// Counted here, once: QoS 0 reports it taken, so the session does not
 		// count it as shed; false tells the session to forget a QoS 1/2 one.
 		return d.QoS == 0
@@ -202,7 +203,8 @@ func (c *client) SendPublish(d session.Delivery, batch session.Batch) bool {
 		// reuse it, or the client would take it for a new message.
 		c.holdLocked(start, c.b.journal.Latest(), nil)
 	}
-	c.b.stats.msgsOut.Add(1)
+	c.b.stats.msgsOut[d.QoS].Add(1)
+	c.b.stats.pubBytesOut[d.QoS].Add(uint64(len(c.out) - start))
 	c.caughtUp()
 	c.endIn(batch)
 	return true

@@ -14,8 +14,8 @@ type stats struct {
 	authDenied       atomic.Uint64
 	authzDenied      atomic.Uint64
 	packetsIn        atomic.Uint64
-	msgsIn           atomic.Uint64
-	msgsOut          atomic.Uint64
+	msgsIn           byQoS // by QoS; Stats.MessagesIn is the sum
+	msgsOut          byQoS // by the QoS sent at; Stats.MessagesOut is the sum
 	bytesIn          atomic.Uint64
 	bytesOut         atomic.Uint64
 	dropped          atomic.Uint64
@@ -33,6 +33,8 @@ type stats struct {
 	// Backpressure (backpressure.go).
 	bpWaits    atomic.Uint64 // see Stats.BackpressureWaits
 	bpTimeouts atomic.Uint64 // see Stats.BackpressureTimeouts
+
+	breakdownCounters // breakdown.go
 }
 
 // Stats is a snapshot of the broker's counters since it started. Each
@@ -147,8 +149,8 @@ func (b *Broker) Stats() Stats {
 		TransportRefused: b.stats.transportRefused.Load(),
 		AuthDenied:       b.stats.authDenied.Load(),
 		AuthzDenied:      b.stats.authzDenied.Load(),
-		MessagesIn:       b.stats.msgsIn.Load(),
-		MessagesOut:      b.stats.msgsOut.Load(),
+		MessagesIn:       b.stats.msgsIn.sum(),
+		MessagesOut:      b.stats.msgsOut.sum(),
 		BytesIn:          b.stats.bytesIn.Load(),
 		BytesOut:         b.stats.bytesOut.Load(),
 		Dropped:          b.stats.dropped.Load(),

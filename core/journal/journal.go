@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/plumemq/plume/core/latency"
 	"github.com/plumemq/plume/core/session"
 )
 
@@ -59,7 +60,10 @@ type Journal struct {
 	// committer takes a batch only every half window, answers do not wait
 	// (Holds), and most changes cancel out before they are written.
 	window time.Duration
-	busy   bool // the last batch was large: let the next gather (busyLinger); the committer's
+	// commits is the latency of store.Commit, one observation per batch
+	// (CommitLatency): with a disk store, the fsync that makes it durable.
+	commits latency.Histogram
+	busy    bool // the last batch was large: let the next gather (busyLinger); the committer's
 }
 
 // A Waiter is told when the batches of a Ticket are finished.
@@ -290,7 +294,9 @@ func (j *Journal) drain(spare []session.Op) []session.Op {
 
 		var err error
 		if live := compact(batch); len(live) > 0 {
+			began := time.Now()
 			err = j.store.Commit(live)
+			j.commits.Observe(time.Since(began))
 		}
 		if err != nil {
 			j.log.Error().Err(err).Int("ops", len(batch)).
@@ -305,6 +311,10 @@ func (j *Journal) drain(spare []session.Op) []session.Op {
 		}
 	}
 }
+
+// CommitLatency is the histogram of the store's commits so far, one per
+// batch that had ops left after compaction, failed ones included.
+func (j *Journal) CommitLatency() latency.Snapshot { return j.commits.Snapshot() }
 
 // finish records batch n as finished and tells the waiters it completes.
 func (j *Journal) finish(n uint64, err error) {

@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/plumemq/plume/core/journal"
+	"github.com/plumemq/plume/core/latency"
 	"github.com/plumemq/plume/core/session"
 )
 
@@ -299,5 +300,46 @@ func TestWindowedStoreGathersAndCancels(t *testing.T) {
 	b := s.batches()
 	if len(b) != 1 || len(b[0]) != 1 || b[0][0].Kind != session.DeleteRetained {
 		t.Fatalf("committed %v, want one batch with only the retained delete", kindsOf(b))
+	}
+}
+
+// slowStore takes at least delay per Commit, as a disk's fsync does.
+type slowStore struct {
+	*session.MemoryStore
+	delay time.Duration
+}
+
+func (s slowStore) Commit(ops []session.Op) error {
+	time.Sleep(s.delay)
+	return s.MemoryStore.Commit(ops)
+}
+
+// Each batch committed is one observation of CommitLatency, in a bucket no
+// faster than the store took.
+func TestCommitLatencyObservesEachBatch(t *testing.T) {
+	const delay = 20 * time.Millisecond
+	j := newJournal(t, slowStore{session.NewMemoryStore(), delay})
+	if got := j.CommitLatency(); got.Count() != 0 {
+		t.Fatalf("%d commits before any change", got.Count())
+	}
+	for _, topic := range []string{"a", "b"} {
+		m := j.Mark()
+		j.DeleteRetained(topic)
+		tk, _ := j.Since(m)
+		if !j.Wait(tk, 10*time.Second) {
+			t.Fatal("the commit failed")
+		}
+	}
+	s := j.CommitLatency()
+	if s.Count() != 2 {
+		t.Fatalf("%d commits observed, want 2", s.Count())
+	}
+	if s.Sum < 2*delay {
+		t.Errorf("sum %v, want at least %v", s.Sum, 2*delay)
+	}
+	for i, c := range s.Counts {
+		if c != 0 && i < len(latency.Bounds) && latency.Bounds[i] < delay {
+			t.Errorf("%d commits in the bucket up to %v, faster than the store", c, latency.Bounds[i])
+		}
 	}
 }
