@@ -8,8 +8,8 @@ require (
 )
 
 require (
-	golang.org/x/crypto v0.42.0 // indirect
-	golang.org/x/sys v0.44.0 // indirect
+	golang.org/x/crypto v0.58.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
 )
 
 // The hashes live in the broker's module (plugins/passwd), shared with
