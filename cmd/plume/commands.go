@@ -79,13 +79,28 @@ func commandNames() []string {
 // suggestion, and returns the usage-error exit status.
 func unknown(stderr io.Writer, what, name string, known []string) int {
 	msg := fmt.Sprintf("plume: unknown %s %q", what, name)
-	if s := suggest(strings.TrimLeft(name, "-"), known); s != "" {
+	if what == "flag" {
+		name = strings.TrimLeft(name, "-")
+		msg = fmt.Sprintf("plume: unknown flag --%s", name)
+	}
+	if s := suggest(name, known); s != "" {
 		if what == "flag" {
 			s = "--" + s
 		}
 		msg += fmt.Sprintf(" (did you mean %s?)", s)
 	}
 	fmt.Fprintf(stderr, "%s\nrun 'plume help' for the commands and flags\n", msg)
+	return 2
+}
+
+// unknownIn reports an unknown subcommand name of the command cmd (plume
+// plugin), with a suggestion, then cmd's usage.
+func unknownIn(stderr io.Writer, cmd, name string, known []string, usage string) int {
+	msg := fmt.Sprintf("%s: unknown command %q", cmd, name)
+	if s := suggest(name, known); s != "" {
+		msg += fmt.Sprintf(" (did you mean %s?)", s)
+	}
+	fmt.Fprintf(stderr, "%s\n%s", msg, usage)
 	return 2
 }
 
@@ -173,10 +188,22 @@ func usage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprint(w, "\nflags of run (the default command):\n")
 	fs.VisitAll(func(f *flag.Flag) {
 		name, help := flag.UnquoteUsage(f)
+		if name == "string" {
+			name = "VALUE"
+			if p, ok := placeholders[f.Name]; ok {
+				name = p
+			}
+		}
 		fmt.Fprintf(w, "  %-36s %s\n", strings.TrimSpace("--"+f.Name+" "+name), help)
 	})
 	fmt.Fprint(w, "  --version                            print the version and exit\n  -h, --help                           this text\n")
 	fmt.Fprint(w, "\n'plume help COMMAND' shows a command's own flags; examples/plume.yaml is an annotated config.\n")
+}
+
+// placeholders name the values of run's flags in its usage.
+var placeholders = map[string]string{
+	"config": "FILE", "listen": "ADDR", "ops": "ADDR", "pprof": "ADDR", "http": "ADDR",
+	"data-dir": "DIR", "log-level": "LEVEL", "log-format": "FORMAT",
 }
 
 // shownModules are the dependencies `plume version` names: the ones whose

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"sort"
 	"strconv"
@@ -203,4 +204,25 @@ func lineOfAlias(data []byte, name string) int {
 		return 0
 	}
 	return 1 + strings.Count(string(data[:loc[0]]), "\n")
+}
+
+// At is err about key (a path like plugins.chain[0]) of the file at path,
+// as an *Error with the line the key is written on: for what only running
+// the config finds (a module that does not load, a port taken).
+func At(path, key string, err error) error {
+	e := &Error{File: path, Key: key, Err: err}
+	data, rerr := os.ReadFile(path)
+	if rerr != nil {
+		return e
+	}
+	var root yaml.Node
+	if yaml.Unmarshal(data, &root) != nil {
+		return e
+	}
+	doc := &root
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
+		doc = doc.Content[0]
+	}
+	e.Line = lineOf(doc, key)
+	return e
 }
