@@ -142,7 +142,7 @@ func TestBadConfigIsRefusedNamingTheLine(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
 		t.Fatalf("exit = %v, want status 2; output %s", err, out)
 	}
-	if !strings.Contains(string(out), "line 3") || !strings.Contains(string(out), "max_inflite") {
+	if !strings.Contains(string(out), "bad.yaml:3: ") || !strings.Contains(string(out), "max_inflite") {
 		t.Errorf("error output does not name line 3 and the key: %s", out)
 	}
 }
