@@ -10,6 +10,8 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+
+	"github.com/plumemq/plume/cmd/plume/internal/config"
 )
 
 // command is one subcommand of plume, as `plume --help` lists it.
@@ -109,7 +111,7 @@ func unknownIn(stderr io.Writer, cmd, name string, known []string, usage string)
 func suggest(name string, known []string) string {
 	best, bestDist := "", 3
 	for _, k := range known {
-		d := editDistance(name, k)
+		d := config.EditDistance(name, k)
 		if len(name) >= 2 && strings.HasPrefix(k, name) && d > 1 {
 			d = 1 // "plume conf" means conformance
 		}
@@ -118,27 +120,6 @@ func suggest(name string, known []string) string {
 		}
 	}
 	return best
-}
-
-// editDistance is the Levenshtein distance between a and b (bytes).
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // runHelp is `plume help [COMMAND]`.

@@ -75,7 +75,7 @@ func unknownKey(line int, path, key string, known map[string]bool) *Error {
 	sort.Strings(names) // ties go to the first in order, every time
 	best, bestDist := "", 3
 	for _, k := range names {
-		if d := editDistance(key, k); d < bestDist {
+		if d := EditDistance(key, k); d < bestDist {
 			best, bestDist = k, d
 		}
 	}
@@ -86,8 +86,9 @@ func unknownKey(line int, path, key string, known map[string]bool) *Error {
 	return errorf(line, path, "%s", msg)
 }
 
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
+// EditDistance is the Levenshtein distance between a and b (bytes): how
+// near a misspelt key, command or flag is to a known one.
+func EditDistance(a, b string) int {
 	prev, cur := make([]int, len(b)+1), make([]int, len(b)+1)
 	for j := range prev {
 		prev[j] = j
