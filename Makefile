@@ -21,30 +21,38 @@ builtins: ## rebuild plugins/builtin/wasm/*.wasm from plugins/NAME (plugins/buil
 run: build ## start the broker with the embedded default (127.0.0.1:1883)
 	./$(BIN)
 
-# Mosquitto first: its run prints its documented deviations as failures, and
-# the last lines of a test run should be Plume's own results.
-test: conformance-mosquitto churn-mosquitto test-unit test-race test-wasmtime conformance-plume conformance-transports ## everything CI runs
+# Every stage runs (make -k) through internal/testsummary, which counts what
+# ran; the run ends with one table, and fails if any stage failed. Mosquitto's
+# documented deviations count as "expected", not as failures.
+TEST_STAGES := conformance-mosquitto churn-mosquitto test-unit test-race test-wasmtime conformance-plume conformance-transports
+TESTSUM     := $(CURDIR)/bin/testsummary
+STAGE        = $(if $(TEST_SUMMARY),$(TESTSUM) run -stage $@ --,)
+GOTEST_JSON  = $(if $(TEST_SUMMARY),-json,)
+test: ## everything CI runs, ending with one summary of what ran
+	@mkdir -p bin && rm -f bin/test-summary.jsonl && $(GO) build -o $(TESTSUM) ./internal/testsummary
+	-@TEST_SUMMARY=$(CURDIR)/bin/test-summary.jsonl $(MAKE) --no-print-directory -k $(TEST_STAGES)
+	@$(TESTSUM) print -file bin/test-summary.jsonl $(TEST_STAGES)
 
 # plugins/*/ with a go.mod are modules of their own (copyable, built to
 # .wasm): ./... does not reach their native tests, so each runs here.
 test-unit:
-	$(GO) test -count=1 $(PKGS)
-	for m in plugins/*/go.mod; do (cd $$(dirname $$m) && $(GO) vet ./... && $(GO) test -count=1 ./...) || exit 1; done
+	$(STAGE) $(GO) test $(GOTEST_JSON) -count=1 $(PKGS)
+	for m in plugins/*/go.mod; do (cd $$(dirname $$m) && $(GO) vet ./... && $(STAGE) $(GO) test $(GOTEST_JSON) -count=1 ./...) || exit 1; done
 
 # The concurrent packages outside core too: the plugin host (its pool,
 # watchdog and reloads), the listeners, the store suite and the ops server.
 RACE      := $(CORE) ./host/... ./transport/... ./store/... ./ops/... ./cmd/... ./plugins/... ./test/...
 
 test-race: ## the race detector on the concurrent packages
-	$(GO) test -count=1 -race $(RACE)
+	$(STAGE) $(GO) test $(GOTEST_JSON) -count=1 -race $(RACE)
 
 # The host's tests again with the wasmtime engine built in (cgo): each runs on
 # wazero and on wasmtime (docs/decisions/0008-wasmtime-engine.md). Under the
 # race detector: the wasmtime engine's watchdog, pools and reloads are
 # concurrent code that test-race, built without the tag, never compiles.
 test-wasmtime: ## the plugin host on both engines, with the race detector
-	$(GO) test -count=1 -race -tags wasmtime ./host/...
-	$(GO) test -count=1 -tags wasmtime ./cmd/plume/...
+	$(STAGE) $(GO) test $(GOTEST_JSON) -count=1 -race -tags wasmtime ./host/...
+	$(STAGE) $(GO) test $(GOTEST_JSON) -count=1 -tags wasmtime ./cmd/plume/...
 
 # The conformance suite and the interop matrix (real clients) against a running
 # Plume binary, and against Debian's Mosquitto with its known deviations.
@@ -53,18 +61,18 @@ conformance: conformance-plume conformance-transports conformance-mosquitto
 # --websockets: MQTT.js runs the interop scenarios over ws, wss and wss with a
 # client certificate as well as TCP.
 conformance-plume:
-	bash scripts/with-plume.sh --config conformance/plume.yaml --websockets -- \
-	  sh -c '$(GO) test -count=1 ./conformance/... -broker tcp://$$PLUME_ADDR -sends-topic-aliases \
+	$(STAGE) bash scripts/with-plume.sh --config conformance/plume.yaml --websockets -- \
+	  sh -c '$(GO) test $(GOTEST_JSON) -count=1 ./conformance/... -broker tcp://$$PLUME_ADDR -sends-topic-aliases \
 	    -broker-ws $$PLUME_WS_URL -broker-wss $$PLUME_WSS_URL -broker-wss-mtls $$PLUME_WSS_MTLS_URL \
 	    -cafile $$PLUME_CA_FILE -client-cert $$PLUME_CLIENT_CERT -client-key $$PLUME_CLIENT_KEY'
 
 # The suite again over tls://, ws:// and wss:// (a throwaway CA made with
 # openssl), one run each: about 5 s a run, as over TCP.
 conformance-transports:
-	bash scripts/conformance-transports.sh
+	$(STAGE) bash scripts/conformance-transports.sh
 
 conformance-mosquitto:
-	bash conformance/mosquitto.sh
+	$(STAGE) bash conformance/mosquitto.sh
 
 conformance-report: ## docs/conformance.md: one row per statement, Plume and Mosquitto
 	bash scripts/with-plume.sh --config conformance/plume.yaml -- \
@@ -95,8 +103,8 @@ churn-long: ## the churn suite, 60 s per scenario
 # publishers' pace. Without TCP_NODELAY it answers a round trip in 40 ms.
 CHURN_MOSQUITTO_DURATION ?= 1s
 churn-mosquitto: ## the churn suite against Mosquitto 2.0 as reference
-	bash scripts/with-mosquitto.sh "max_queued_messages 0" "set_tcp_nodelay true" -- \
-	  sh -c '$(GO) test -count=1 ./test/churn -churn.broker $$MOSQUITTO_ADDR -churn.reference mosquitto -churn.duration $(CHURN_MOSQUITTO_DURATION) $(CHURN_FLAGS)'
+	$(STAGE) bash scripts/with-mosquitto.sh "max_queued_messages 0" "set_tcp_nodelay true" -- \
+	  sh -c '$(GO) test $(GOTEST_JSON) -count=1 ./test/churn -churn.broker $$MOSQUITTO_ADDR -churn.reference mosquitto -churn.duration $(CHURN_MOSQUITTO_DURATION) $(CHURN_FLAGS)'
 
 # The crash test (test/crash): a real plume with --data-dir killed with
 # SIGKILL at random moments under QoS 1/2 load, then checked for lost

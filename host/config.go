@@ -126,9 +126,10 @@ func (c *Config) engine() string {
 	return c.Engine
 }
 
-// Validate reports the first setting that breaks a rule of the host, as a
-// *setting.Error naming its key as plume.yaml spells it under plugins
-// ("chain[0].call_timeout"). New and Reload call it; the broker binary calls
+// Validate reports the settings that break a rule of the host, as
+// *setting.Errors naming their keys as plume.yaml spells them under plugins
+// ("chain[0].call_timeout"): the first of each chain entry, joined
+// (errors.Join), so that `plume check` can list them all. New and Reload call it; the broker binary calls
 // it when it reads its file, so that every rule is written here once. Whether
 // this binary has the engine named is New's to say (ErrEngineNotBuilt): it is
 // a fact about the binary, not about the config.
@@ -139,16 +140,17 @@ func (c *Config) Validate() error {
 		return setting.Errorf("engine", "%q is not %s or %s", c.Engine, EngineWazero, EngineWasmtime)
 	}
 	seen := map[string]bool{}
+	var errs []error
 	for i, p := range c.Plugins {
 		if err := p.validate(c.engine(), seen); err != nil {
-			return setting.In(fmt.Sprintf("chain[%d]", i), err)
+			errs = append(errs, setting.In(fmt.Sprintf("chain[%d]", i), err))
 		}
 		seen[p.Name] = true
 		if p.Shadow != nil {
 			seen[shadowName(p.Name)] = true
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // validate checks one chain entry; seen holds the names of those before it.

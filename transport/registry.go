@@ -175,9 +175,11 @@ func (c *Config) validateTLS() error {
 }
 
 // New makes the listener c describes; it does not bind yet (Listener.Listen).
+// Its errors, and Listen's, name the key at fault, not the listener: the
+// caller, which knows where the listener sits in its file, names it.
 func New(c Config) (Listener, error) {
 	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("listener %q: %w", c.Name, err)
+		return nil, err
 	}
 	return lookup(c.Type).new(c), nil
 }

@@ -50,7 +50,7 @@ func (t *TCP) Listen() error {
 	}
 	ln, err := net.Listen("tcp", t.address)
 	if err != nil {
-		return fmt.Errorf("listen tcp %s: %w", t.address, err)
+		return err // "listen tcp ADDR: ...": net's error names the address
 	}
 	if t.proxy {
 		ln = WithProxyProtocol(ln)

@@ -70,7 +70,7 @@ func (t *TLS) Listen() error {
 		m, err := loadMaterial(t.cfg)
 		if err != nil {
 			t.reloadMu.Unlock()
-			return fmt.Errorf("listener %q: %w", t.cfg.Name, err)
+			return err // the caller names the listener (New)
 		}
 		t.cur.Store(m)
 	}

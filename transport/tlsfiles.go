@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/plumemq/plume/core/setting"
 )
 
 // tlsMaterial is one generation of a TLS listener's certificates: what every
@@ -23,11 +25,11 @@ type tlsMaterial struct {
 func loadMaterial(c Config) (*tlsMaterial, error) {
 	certPEM, err := os.ReadFile(c.CertFile)
 	if err != nil {
-		return nil, fmt.Errorf("cert_file: %w", err)
+		return nil, setting.Errorf("cert_file", "%w", err)
 	}
 	keyPEM, err := os.ReadFile(c.KeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("key_file: %w", err)
+		return nil, setting.Errorf("key_file", "%w", err)
 	}
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
@@ -55,7 +57,7 @@ func loadMaterial(c Config) (*tlsMaterial, error) {
 	if c.ClientCAFile != "" {
 		caPEM, err := os.ReadFile(c.ClientCAFile)
 		if err != nil {
-			return nil, fmt.Errorf("client_ca_file: %w", err)
+			return nil, setting.Errorf("client_ca_file", "%w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(caPEM) {

@@ -1,6 +1,8 @@
 // Command plume is the Plume MQTT broker.
 //
 //	plume                         broker on 127.0.0.1:1883, anonymous clients allowed on loopback
+//	plume help                    the commands and flags (commands.go); plume help COMMAND for one
+//	plume check --config FILE     validate a config without starting; every error, one per line
 //	plume --config plume.yaml     broker as the file says
 //	plume --listen ADDR           override the listeners with one TCP address
 //	plume --data-dir DIR          keep sessions and retained messages on disk (fsynced before each ack)
@@ -8,6 +10,7 @@
 //	plume conformance --broker tcp://HOST:PORT   run the conformance suite against any broker
 //	plume plugin new|call ...     scaffold a Wasm plugin, or call a built one without a broker
 //	plume passwd [-c|-b|-D|-U] FILE USER   manage a password file (builtin: password-file), like mosquitto_passwd
+//	plume version                 version, Go toolchain and main modules (also --version)
 package main
 
 import (
@@ -33,21 +36,11 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		switch args[0] {
-		case "conformance":
-			return runConformance(args[1:], stdout, stderr)
-		case "plugin":
-			return runPlugin(args[1:], stdout, stderr)
-		case "passwd":
-			return runPasswd(args[1:], os.Stdin, stdout, stderr)
-		case "version":
-			fmt.Fprintln(stdout, "plume", version)
-			return 0
-		}
+	args, code, done := subcommand(args, stdout, stderr) // commands.go
+	if done {
+		return code
 	}
 	fs := flag.NewFlagSet("plume", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "YAML configuration file (see examples/plume.yaml)")
 	listen := fs.String("listen", "", "serve one TCP address instead of the configured listeners")
 	level := fs.String("log-level", "", "log level: trace, debug, info, warn, error")
@@ -56,8 +49,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	opsAddr := fs.String("ops", "", "deprecated: the old name of --http")
 	pprofAddr := fs.String("pprof", "", "deprecated: the old name of --http")
 	dataDir := fs.String("data-dir", "", "keep sessions, queued messages and retained messages in this directory across restarts (store.path)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseBrokerFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	cfg := config.Default()
 	if *configPath != "" {

@@ -45,8 +45,7 @@ func runPlugin(args []string, stdout, stderr io.Writer) int {
 	case "promote":
 		return pluginPromote(args[1:], stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "plume plugin: unknown command %q\n%s", args[0], pluginUsage)
-	return 2
+	return unknownIn(stderr, "plume plugin", args[0], []string{"new", "call", "promote"}, pluginUsage)
 }
 
 func pluginNew(args []string, stdout, stderr io.Writer) int {
@@ -89,7 +88,7 @@ func pluginCall(args []string, stdout, stderr io.Writer) int {
 	}
 	ev, err := plugincall.ParseEvent([]byte(*event))
 	if err != nil {
-		fmt.Fprintln(stderr, "plume plugin call: --event:", err)
+		fmt.Fprintln(stderr, "plume plugin call:", err) // it says "event: ..."
 		return 2
 	}
 	opts := plugincall.Options{CallTimeout: *timeout}

@@ -55,24 +55,17 @@ func start(cfg config.Config, configPath string, logOut io.Writer) (*server, err
 		return nil, err
 	}
 	policies := listenerPolicies(cfg)
-	var addrs, open []string
+	var addrs []string
 	for _, l := range cfg.Listeners {
 		addrs = append(addrs, l.Address)
-		if policies[l.Name].AllowAnonymous {
-			open = append(open, l.Address)
-		}
 	}
-	first := log.Info().Str("version", version).Bool("anonymous", len(open) > 0)
+	first := log.Info().Str("version", version)
 	if configPath == "" {
 		first = first.Str("config", "embedded default")
 	} else {
 		first = first.Str("config", configPath)
 	}
-	msg := "plume starting on " + strings.Join(addrs, ", ")
-	if len(open) > 0 {
-		msg += "; anonymous clients are allowed on " + strings.Join(open, ", ")
-	}
-	first.Msg(msg)
+	first.Msg("plume starting on " + strings.Join(addrs, ", "))
 
 	s := &server{log: log, configPath: configPath, cfg: cfg, running: map[string]config.Listener{}}
 	if err := s.openAudit(cfg.Audit, log); err != nil {
@@ -102,6 +95,7 @@ func start(cfg config.Config, configPath string, logOut io.Writer) (*server, err
 			log.Warn().Err(err).Msg("config file not watched; SIGHUP still reloads plugins")
 		}
 	}
+	logAdmission(log, cfg.Listeners, policies, s.plugins) // admission.go
 	if err := s.openStore(cfg.Store, log, &opts); err != nil {
 		s.closePlugins()
 		return nil, err
@@ -209,7 +203,7 @@ func (s *server) closeStore() {
 			s.log.Error().Err(err).Str("path", s.store.Path()).Msg("closing the session store")
 		}
 	case <-time.After(storeCloseWait):
-		s.log.Error().Str("path", s.store.Path()).Dur("waited", storeCloseWait).
+		s.log.Error().Str("path", s.store.Path()).Dur("waited_ms", storeCloseWait).
 			Msg("the session store did not close (a commit is stuck): exiting without it; the next start replays its log")
 	}
 }

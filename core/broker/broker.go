@@ -180,7 +180,7 @@ func (b *Broker) Serve(l net.Listener, name string) error {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				b.log.Warn().Err(err).Dur("retry_in", backoff).Msg("accept failed")
+				b.log.Warn().Err(err).Dur("retry_in_ms", backoff).Msg("accept failed")
 				time.Sleep(backoff) // nothing to await: the kernel refused us
 				continue
 			}

@@ -141,7 +141,7 @@ func (b *Broker) detach(c *client, reason packets.ReasonCode, sendWill bool, cau
 		b.hooks.OnDisconnect(context.Background(), &c.info, reason)
 	}
 	ev := c.logInfo().Str("reason", reason.String()).Bool("will", now != nil || willPending).
-		Dur("connected_for", time.Since(c.connAt))
+		Dur("connected_for_ms", time.Since(c.connAt))
 	if cause != nil {
 		ev = ev.AnErr("error", cause)
 	}

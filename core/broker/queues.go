@@ -115,7 +115,7 @@ func (c *client) dropSlowConsumer() {
 	c.wmu.Lock()
 	pending, since := len(c.out), time.Duration(time.Now().UnixNano()-c.shedSince)
 	c.wmu.Unlock()
-	c.logInfo().Int("pending_bytes", pending).Dur("shedding_for", since).
+	c.logInfo().Int("pending_bytes", pending).Dur("shedding_for_ms", since).
 		Msg("slow consumer disconnected: its write buffer stayed full")
 	c.kick(packets.QuotaExceeded, true)
 }

@@ -32,7 +32,7 @@ func (b *Broker) openStore() error {
 	got := b.restore(snap)
 	b.log.Info().Int("sessions", got.sessions).Int("expired_sessions", got.expired).
 		Int("messages", got.deliveries).Int("inbound_qos2", got.inbound).Int("retained", got.retained).
-		Dur("took", time.Since(start)).Msg("recovered session store")
+		Dur("took_ms", time.Since(start)).Msg("recovered session store")
 	return nil
 }
 

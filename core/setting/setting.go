@@ -41,10 +41,19 @@ func Errorf(key, format string, args ...any) error {
 // reported it: In("plugins", chain[0].name error) is about
 // "plugins.chain[0].name", In("chain[2]", name error) about "chain[2].name".
 // An error that names no key is about the section itself. In(section, nil)
-// is nil.
+// is nil. Errors joined (errors.Join: a Validate that reports every
+// problem) are each put under section, and stay joined.
 func In(section string, err error) error {
 	if err == nil {
 		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs := j.Unwrap()
+		in := make([]error, len(errs))
+		for i, e := range errs {
+			in[i] = In(section, e)
+		}
+		return errors.Join(in...)
 	}
 	var e *Error
 	if !errors.As(err, &e) {

@@ -36,15 +36,15 @@ var layout = map[string][][2]string{
 func New(lang, name, dir string) error {
 	trees, ok := layout[lang]
 	if !ok {
-		return fmt.Errorf("plugin new: --lang %q: want one of %s", lang, strings.Join(Languages, ", "))
+		return fmt.Errorf("language %q: want one of %s", lang, strings.Join(Languages, ", "))
 	}
 	if !validName.MatchString(name) {
-		return fmt.Errorf("plugin new: name %q: use lower-case letters, digits, '-' and '_', starting with a letter", name)
+		return fmt.Errorf("name %q: use lower-case letters, digits, '-' and '_', starting with a letter", name)
 	}
 	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
-		return fmt.Errorf("plugin new: %s exists and is not empty", dir)
+		return fmt.Errorf("%s exists and is not empty", dir)
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("plugin new: %w", err)
+		return err // the caller names the command; the error names the path
 	}
 	data := struct{ Name, Crate string }{name, strings.ReplaceAll(name, "-", "_")}
 	for _, t := range trees {
@@ -82,7 +82,7 @@ func New(lang, name, dir string) error {
 			return os.WriteFile(out, b, 0o644)
 		})
 		if err != nil {
-			return fmt.Errorf("plugin new: %w", err)
+			return fmt.Errorf("write the project: %w", err)
 		}
 	}
 	return nil

@@ -74,7 +74,7 @@ func TestNewRefusesBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ lang, name, dir, want string }{
-		{"cobol", "p", t.TempDir(), `--lang "cobol"`},
+		{"cobol", "p", t.TempDir(), `language "cobol"`},
 		{"go", "Bad Name", t.TempDir(), `name "Bad Name"`},
 		{"go", "p", full, "not empty"},
 	} {

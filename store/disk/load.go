@@ -69,7 +69,7 @@ func (s *Store) Load() (snap session.Snapshot, err error) {
 		}
 	}
 	s.log.Debug().Str("path", s.path).Int("sessions", len(l.sessions)).Int("messages", len(l.msgs)-orphans).
-		Int("retained", len(l.ret)).Dur("took", time.Since(start)).Msg("session store loaded")
+		Int("retained", len(l.ret)).Dur("took_ms", time.Since(start)).Msg("session store loaded")
 	return session.Snapshot{Sessions: l.sessions, Retained: l.ret}, nil
 }
 

@@ -16,14 +16,18 @@ import (
 )
 
 // check walks the YAML tree beside the Go type it decodes into and reports,
-// with its line and key path (plugins.chain[0].call_timeout), the first
-// unknown key or value of the wrong form. yaml.v3 would report the same
+// with its line and key path (plugins.chain[0].call_timeout), every
+// unknown key and value of the wrong form. yaml.v3 would report the same
 // things in Go's terms ("field call_timout not found in type host.PluginConfig",
 // "cannot unmarshal !!str `soon` into time.Duration"), and a value type's
-// own error (a size, a policy) with no line at all.
-func check(n *yaml.Node, t reflect.Type, path string) error {
+// own error (a size, a policy) with no line at all. A fatal error (an alias
+// loop) ends the walk: it is returned alone.
+func check(n *yaml.Node, t reflect.Type, path string) []error {
 	c := checker{expanding: map[*yaml.Node]bool{}}
-	return c.check(n, t, path)
+	if err := c.check(n, t, path); err != nil {
+		return []error{err}
+	}
+	return c.errs
 }
 
 // maxAliases bounds the aliases one file may expand, so that a few lines of
@@ -34,8 +38,10 @@ const maxAliases = 10000
 type checker struct {
 	expanding map[*yaml.Node]bool // anchors being expanded: one inside itself is a cycle
 	aliases   int
+	errs      []error // what is wrong, in the order of the file
 }
 
+// check walks n; it returns only a fatal error, and notes the others.
 func (c *checker) check(n *yaml.Node, t reflect.Type, path string) error {
 	if n.Kind == yaml.AliasNode {
 		if n.Alias == nil {
@@ -44,9 +50,9 @@ func (c *checker) check(n *yaml.Node, t reflect.Type, path string) error {
 		c.aliases++
 		switch {
 		case c.expanding[n.Alias]:
-			return fmt.Errorf("line %d: %s: *%s refers to itself", n.Line, where(path), n.Value)
+			return errorf(n.Line, where(path), "*%s refers to itself", n.Value)
 		case c.aliases > maxAliases:
-			return fmt.Errorf("line %d: %s: more than %d aliases expanded", n.Line, where(path), maxAliases)
+			return errorf(n.Line, where(path), "more than %d aliases expanded", maxAliases)
 		}
 		c.expanding[n.Alias] = true
 		defer delete(c.expanding, n.Alias)
@@ -59,12 +65,14 @@ func (c *checker) check(n *yaml.Node, t reflect.Type, path string) error {
 		t = t.Elem()
 	}
 	if decodesItself(t) {
-		return checkValue(n, t, path)
+		c.value(n, t, path)
+		return nil
 	}
 	switch t.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			return fmt.Errorf("line %d: %s: expected a mapping of keys", n.Line, where(path))
+			c.errs = append(c.errs, errorf(n.Line, where(path), "expected a mapping of keys"))
+			return nil
 		}
 		fields := yamlFields(t)
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -77,7 +85,12 @@ func (c *checker) check(n *yaml.Node, t reflect.Type, path string) error {
 			}
 			f, ok := fields[k.Value]
 			if !ok {
-				return fmt.Errorf("line %d: unknown key %q in %s", k.Line, k.Value, where(path))
+				known := make(map[string]bool, len(fields))
+				for name := range fields {
+					known[name] = true
+				}
+				c.errs = append(c.errs, unknownKey(k.Line, path, k.Value, known))
+				continue
 			}
 			if err := c.check(v, f, setting.Join(path, k.Value)); err != nil {
 				return err
@@ -86,7 +99,8 @@ func (c *checker) check(n *yaml.Node, t reflect.Type, path string) error {
 		return nil
 	case reflect.Slice, reflect.Array:
 		if n.Kind != yaml.SequenceNode {
-			return fmt.Errorf("line %d: %s: expected a list", n.Line, where(path))
+			c.errs = append(c.errs, errorf(n.Line, where(path), "expected a list"))
+			return nil
 		}
 		for i, e := range n.Content {
 			if err := c.check(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
@@ -96,12 +110,13 @@ func (c *checker) check(n *yaml.Node, t reflect.Type, path string) error {
 		return nil
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
-			return fmt.Errorf("line %d: %s: expected a mapping of keys", n.Line, where(path))
+			c.errs = append(c.errs, errorf(n.Line, where(path), "expected a mapping of keys"))
+			return nil
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
-			if err := checkValue(k, t.Key(), path); err != nil {
-				return err
+			if !c.value(k, t.Key(), path) {
+				continue
 			}
 			if err := c.check(v, t.Elem(), setting.Join(path, k.Value)); err != nil {
 				return err
@@ -109,7 +124,8 @@ func (c *checker) check(n *yaml.Node, t reflect.Type, path string) error {
 		}
 		return nil
 	}
-	return checkValue(n, t, path)
+	c.value(n, t, path)
+	return nil
 }
 
 func (c *checker) checkMerge(v *yaml.Node, t reflect.Type, path string) error {
@@ -124,6 +140,15 @@ func (c *checker) checkMerge(v *yaml.Node, t reflect.Type, path string) error {
 	return c.check(v, t, path)
 }
 
+// value notes what checkValue finds wrong with n, and reports whether n is right.
+func (c *checker) value(n *yaml.Node, t reflect.Type, path string) bool {
+	if err := checkValue(n, t, path); err != nil {
+		c.errs = append(c.errs, err)
+		return false
+	}
+	return true
+}
+
 // checkValue decodes n into a new t with yaml.v3 itself, so that it accepts
 // exactly what the decoder will, and words a refusal in the file's terms.
 func checkValue(n *yaml.Node, t reflect.Type, path string) error {
@@ -133,9 +158,9 @@ func checkValue(n *yaml.Node, t reflect.Type, path string) error {
 	}
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
-		return fmt.Errorf("line %d: %s: %w", n.Line, where(path), err) // the type's own words
+		return &Error{Line: n.Line, Key: where(path), Err: err} // the type's own words
 	}
-	return fmt.Errorf("line %d: %s: %s", n.Line, where(path), expected(n, t))
+	return errorf(n.Line, where(path), "%s", expected(n, t))
 }
 
 // expected says what a value of type t looks like, to a reader of the file.
@@ -208,18 +233,15 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 	return fields
 }
 
-// atLine adds to a rule's error the line where the user wrote its key (or,
-// for a key not written, the nearest section written). Errors without a key
-// are returned as they are.
+// atLine gives a rule's error the line where the user wrote its key (or,
+// for a key not written, the nearest section written), as an *Error.
+// Errors without a key are returned as they are.
 func atLine(doc *yaml.Node, err error) error {
 	var e *setting.Error
 	if !errors.As(err, &e) {
 		return err
 	}
-	if line := lineOf(doc, e.Key); line > 0 {
-		return fmt.Errorf("line %d: %w", line, err)
-	}
-	return err
+	return &Error{Line: lineOf(doc, e.Key), Key: e.Key, Err: e.Err}
 }
 
 // lineOf follows a key path (plugins.chain[0].call_timeout) down the tree and

@@ -72,7 +72,8 @@ func Default() Config {
 	}
 }
 
-// Load reads and validates the file at path.
+// Load reads and validates the file at path. Its errors are *Errors naming
+// the file, joined: every one found (Errors splits them).
 func Load(path string) (Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -81,7 +82,7 @@ func Load(path string) (Config, error) {
 	defer f.Close()
 	cfg, err := Parse(f)
 	if err != nil {
-		return Config{}, fmt.Errorf("%s: %w", path, err)
+		return Config{}, inFile(path, err)
 	}
 	dir := filepath.Dir(path)
 	for i := range cfg.Plugins.Plugins {
@@ -128,8 +129,25 @@ func Load(path string) (Config, error) {
 	return cfg, nil
 }
 
+// inFile names path in each of err's errors.
+func inFile(path string, err error) error {
+	var errs []error
+	for _, e := range Errors(err) {
+		var ce *Error
+		if errors.As(e, &ce) {
+			c := *ce
+			c.File = path
+			errs = append(errs, &c)
+		} else {
+			errs = append(errs, fmt.Errorf("%s: %w", path, e))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Parse reads a configuration from r. Unknown keys, bad values and broken
-// rules are errors that name the key and its line.
+// rules are *Errors that name the key and its line; every one found is
+// returned, joined (Errors splits them).
 func Parse(r io.Reader) (Config, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
@@ -138,36 +156,68 @@ func Parse(r io.Reader) (Config, error) {
 	cfg := Config{Log: Log{Level: "info", Format: "auto"}}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return Config{}, cleanYAMLError(err)
+		return Config{}, syntaxError(err, data)
 	}
 	doc := &root
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
 		doc = doc.Content[0]
 	}
+	var errs []error
+	decoded := true
 	if doc.Kind != 0 {
 		// check reports what the decoder would, in the file's terms; the
-		// decoder's own strictness stays as a second guard.
-		if err := check(doc, reflect.TypeOf(cfg), ""); err != nil {
-			return Config{}, err
-		}
+		// decoder's own strictness stays as a second guard. After errors,
+		// the decoder reads what it can, so that the rules are checked too.
+		errs = check(doc, reflect.TypeOf(cfg), "")
 		dec := yaml.NewDecoder(bytes.NewReader(data))
-		dec.KnownFields(true)
+		dec.KnownFields(len(errs) == 0)
 		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-			return Config{}, cleanYAMLError(err)
+			var te *yaml.TypeError
+			if len(errs) == 0 {
+				return Config{}, cleanYAMLError(err)
+			}
+			// A value's own refusal aborts the decoder half way: the rules
+			// would then speak of keys it never reached.
+			decoded = errors.As(err, &te)
 		}
 	}
 	if len(cfg.Listeners) == 0 {
 		cfg.Listeners = Default().Listeners
 	}
-	if err := cfg.Validate(); err != nil {
-		return Config{}, atLine(doc, err)
+	if decoded {
+		for _, e := range Errors(cfg.Validate()) {
+			if e = atLine(doc, e); !reported(errs, e) {
+				errs = append(errs, e)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return Config{}, errors.Join(errs...)
 	}
 	return cfg, nil
 }
 
+// reported reports whether a rule's error e is about a key that errs
+// already refused (a value that did not decode breaks rules too).
+func reported(errs []error, e error) bool {
+	var re *Error
+	if !errors.As(e, &re) {
+		return false
+	}
+	for _, x := range errs {
+		var xe *Error
+		if errors.As(x, &xe) && xe.Key != "" && (re.Key == xe.Key || strings.HasPrefix(re.Key, xe.Key+".") || strings.HasPrefix(re.Key, xe.Key+"[")) {
+			return true
+		}
+	}
+	return false
+}
+
 // Validate checks the rules: the binary's own here, the broker's and the
-// host's by their Validate. Errors are *setting.Error with the key path.
+// host's by their Validate. Errors are *setting.Error with the key path,
+// joined: every listener's, every section's, every chain entry's.
 func (c *Config) Validate() error {
+	var errs []error
 	names := map[string]bool{}
 	for i := range c.Listeners {
 		l := &c.Listeners[i]
@@ -176,29 +226,29 @@ func (c *Config) Validate() error {
 			l.Name = fmt.Sprintf("listener-%d", i)
 		}
 		if names[l.Name] {
-			return setting.Errorf(key+".name", "%q is used twice", l.Name)
+			errs = append(errs, setting.Errorf(key+".name", "%q is used twice", l.Name))
 		}
 		names[l.Name] = true
 		if err := l.Validate(); err != nil {
-			return setting.In(key, err)
+			errs = append(errs, setting.In(key, err))
 		}
 	}
 	switch c.Log.Level {
 	case "trace", "debug", "info", "warn", "error":
 	default:
-		return setting.Errorf("log.level", "%q is not one of trace, debug, info, warn, error", c.Log.Level)
+		errs = append(errs, setting.Errorf("log.level", "%q is not one of trace, debug, info, warn, error", c.Log.Level))
 	}
 	switch c.Log.Format {
 	case "auto", "console", "json":
 	default:
-		return setting.Errorf("log.format", "%q is not one of auto, console, json", c.Log.Format)
+		errs = append(errs, setting.Errorf("log.format", "%q is not one of auto, console, json", c.Log.Format))
 	}
 	if err := c.Broker.Validate(); err != nil {
-		return err // its keys are top-level: the section is inline
+		errs = append(errs, err) // its keys are top-level: the section is inline
 	}
 	if c.Store != nil {
 		if err := c.Store.Validate(); err != nil {
-			return setting.In("store", err)
+			errs = append(errs, setting.In("store", err))
 		}
 	}
 	if err := c.HTTP.Validate(); err != nil {
@@ -210,9 +260,11 @@ func (c *Config) Validate() error {
 		}
 	}
 	if err := c.resolveBuiltins(); err != nil {
-		return setting.In("plugins", err)
+		errs = append(errs, setting.In("plugins", err))
+	} else if err := c.Plugins.Validate(); err != nil {
+		errs = append(errs, setting.In("plugins", err))
 	}
-	return setting.In("plugins", c.Plugins.Validate())
+	return errors.Join(errs...)
 }
 
 // LookupBuiltin finds a built-in plugin by name (plugins/builtin.Lookup).
@@ -223,19 +275,20 @@ var LookupBuiltin = builtin.Lookup
 // module and a label for logs: the registry (plugins/builtin) is the binary's
 // to know, not the host's.
 func (c *Config) resolveBuiltins() error {
+	var errs []error
 	for i := range c.Plugins.Plugins {
 		p := &c.Plugins.Plugins[i]
 		key := fmt.Sprintf("chain[%d]", i)
 		if err := resolveBuiltin(p, key); err != nil {
-			return err
+			errs = append(errs, err)
 		}
 		if s := shadowOf(p); s != nil {
 			if err := resolveBuiltin(s, key+".shadow"); err != nil {
-				return err
+				errs = append(errs, err)
 			}
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // resolveBuiltin resolves one chain entry (or shadow) written at key.

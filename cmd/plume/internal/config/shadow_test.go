@@ -31,7 +31,7 @@ func TestShadowResolvesLikeAChainEntry(t *testing.T) {
 	for _, tc := range []struct{ yaml, want string }{
 		{"plugins:\n  chain:\n    - name: acl\n      path: a.wasm\n      shadow:\n        builtin: nope\n", "line 6: plugins.chain[0].shadow.builtin"},
 		{"plugins:\n  chain:\n    - name: acl\n      path: a.wasm\n      shadow:\n        path: b.wasm\n        on_error: {auth: fail-open}\n", "line 7: plugins.chain[0].shadow.on_error"},
-		{"plugins:\n  chain:\n    - name: acl\n      path: a.wasm\n      shadow:\n        path: b.wasm\n        queu: 3\n", `line 7: unknown key "queu" in plugins.chain[0].shadow`},
+		{"plugins:\n  chain:\n    - name: acl\n      path: a.wasm\n      shadow:\n        path: b.wasm\n        queu: 3\n", `line 7: plugins.chain[0].shadow: unknown key "queu"; did you mean queue?`},
 	} {
 		if _, err := Parse(strings.NewReader(tc.yaml)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: %v, want %q", tc.yaml, err, tc.want)
