@@ -106,7 +106,7 @@ func TestOffLoopbackWithoutAuthRefusesToStart(t *testing.T) {
 	}
 	dir := t.TempDir()
 	path := testcerts.Write(t, dir, "plume.yaml", []byte("listeners: [{address: '127.0.0.1:0'}]\nhttp:\n  address: ':0'\n"))
-	if _, err := config.Load(path); err == nil || !strings.Contains(err.Error(), "http.auth") || !strings.Contains(err.Error(), "line 2") {
+	if _, err := config.Load(path); err == nil || !strings.Contains(err.Error(), "http.auth") || !strings.Contains(err.Error(), "plume.yaml:2: http.auth") {
 		t.Fatalf("config off loopback without auth: %v, want http.auth at line 2, the section", err)
 	}
 }
