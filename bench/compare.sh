@@ -39,7 +39,7 @@
 #                      them too: the built-ins rate-limit, password-file and
 #                      acl-file, its clients logged in as user bench
 #   BENCH_METRICS_SCENARIOS  scenarios that plume+metrics runs ("pairs"): Plume
-#                      with --ops and GET /metrics scraped every second
+#                      with --http and GET /metrics scraped every second
 #   BENCH_ROUNDS       run everything this many times, report the median (1)
 #   BENCH_PORT         first loopback port to try; each broker gets the first
 #                      free one from PORT, PORT+10, PORT+20, PORT+30 (28830)
@@ -373,7 +373,7 @@ launch_broker() {
 	plume+plugins) cmd=("$PLUME" --config "$(plugins_conf)" --listen "127.0.0.1:$port" "${PLUME_LOG[@]}") ;;
 	plume+metrics)
 		METRICS_PORT=$(port_of plume+metrics-ops) || return 1
-		cmd=("$PLUME" --listen "127.0.0.1:$port" --ops "127.0.0.1:$METRICS_PORT" "${PLUME_LOG[@]}") ;;
+		cmd=("$PLUME" --listen "127.0.0.1:$port" --http "127.0.0.1:$METRICS_PORT" "${PLUME_LOG[@]}") ;;
 	plume+standard)
 		local conf
 		conf=$(standard_conf) || return 1
