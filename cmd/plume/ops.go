@@ -23,6 +23,7 @@ func (s *server) startOps(addr string) error {
 		return err
 	}
 	s.ops = o
+	s.startDashboard(o)
 	ev := s.log.Info()
 	if !transport.IsLoopback(o.Addr()) {
 		ev = s.log.Warn().Str("advice", "keep it on loopback or behind a firewall: /debug/pprof exposes memory contents")
@@ -52,6 +53,7 @@ func (s *server) stopOps() {
 	if s.ops == nil {
 		return
 	}
+	s.stopDashboard()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	if err := s.ops.Shutdown(ctx); err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/plumemq/plume/core/broker"
 	"github.com/plumemq/plume/host"
 	"github.com/plumemq/plume/ops"
+	"github.com/plumemq/plume/ops/dashboard"
 	"github.com/plumemq/plume/store/disk"
 	"github.com/plumemq/plume/transport"
 )
@@ -35,6 +36,8 @@ type server struct {
 	ops        *ops.Server        // nil without --ops
 	store      *disk.Store        // nil without a store: sessions live in memory
 	stopping   atomic.Bool        // stop has begun: /healthz answers 503
+
+	dashboard *dashboard.Dashboard // nil without --ops
 }
 
 // start wires a broker from cfg and starts serving its listeners.
