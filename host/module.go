@@ -29,6 +29,7 @@ type module struct {
 	log    zerolog.Logger
 	shared *shared
 	sum    [sha256.Size]byte
+	loaded time.Time // when load made it (Plugin.Info)
 	code   compiled
 	files  *dataFiles // nil: the plugin names no data files
 	ticks  int64      // the call deadline in watchdog ticks
@@ -66,7 +67,7 @@ var fnPoints = [numFns]hooks.Point{hooks.PointAuthenticate, hooks.PointAuthorize
 func (h *Host) load(ctx context.Context, cfg PluginConfig, sh *shared, bin []byte, files *dataFiles) (*module, error) {
 	cfg = cfg.withDefaults()
 	m := &module{
-		h: h, name: cfg.Name, cfg: cfg, shared: sh, sum: sha256.Sum256(bin), files: files,
+		h: h, name: cfg.Name, cfg: cfg, shared: sh, sum: sha256.Sum256(bin), files: files, loaded: time.Now(),
 		log:  h.log.With().Str("plugin", cfg.Name).Logger(),
 		pool: newPool(cfg.PoolSize),
 	}

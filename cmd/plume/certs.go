@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"path/filepath"
 
 	"github.com/fsnotify/fsnotify"
@@ -19,24 +21,27 @@ type certReloader interface {
 // reloadCerts reloads every TLS listener's certificates. A listener whose
 // new files do not load keeps serving the old ones; the error, naming the
 // file, is logged.
-func (s *server) reloadCerts(why string) {
+func (s *server) reloadCerts(why string) error {
+	var errs []error
 	for _, l := range s.listeners {
 		if r, ok := l.(certReloader); ok {
-			s.reloadCert(r, why)
+			errs = append(errs, s.reloadCert(r, why))
 		}
 	}
+	return errors.Join(errs...)
 }
 
-func (s *server) reloadCert(r certReloader, why string) {
+func (s *server) reloadCert(r certReloader, why string) error {
 	log := s.log.With().Str("listener", r.Name()).Str("trigger", why).Logger()
 	changed, err := r.Reload()
 	if err != nil {
 		log.Error().Err(err).Strs("files", r.Files()).Msg("certificate reload failed; the previous certificate keeps serving")
-		return
+		return fmt.Errorf("listener %q: %w", r.Name(), err)
 	}
 	if changed {
 		log.Info().Str("serial", r.Serial()).Msg("certificates reloaded; new handshakes use them")
 	}
+	return nil
 }
 
 // watchCerts reloads a TLS listener's certificates when a file in one of
@@ -74,7 +79,7 @@ func (s *server) watchCerts(ctx context.Context) error {
 		},
 		func() {
 			for r := range due {
-				s.reloadCert(r, "certificate files changed")
+				_ = s.reloadCert(r, "certificate files changed") // logged
 			}
 			clear(due)
 		})

@@ -4,7 +4,7 @@
 //	plume --config plume.yaml     broker as the file says
 //	plume --listen ADDR           override the listeners with one TCP address
 //	plume --data-dir DIR          keep sessions and retained messages on disk (fsynced before each ack)
-//	plume --ops 127.0.0.1:1880    operations endpoint: /healthz, /debug/pprof/
+//	plume --http 127.0.0.1:1880   operations endpoint: /healthz, /readyz, admin API /api/v1/, /debug/pprof/
 //	plume conformance --broker tcp://HOST:PORT   run the conformance suite against any broker
 //	plume plugin new|call ...     scaffold a Wasm plugin, or call a built one without a broker
 //	plume passwd [-c|-b|-D|-U] FILE USER   manage a password file (builtin: password-file), like mosquitto_passwd
@@ -52,8 +52,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	listen := fs.String("listen", "", "serve one TCP address instead of the configured listeners")
 	level := fs.String("log-level", "", "log level: trace, debug, info, warn, error")
 	format := fs.String("log-format", "", "log format: auto, console, json")
-	opsAddr := fs.String("ops", "", "serve the operations endpoint (/healthz, /debug/pprof/) on this address; keep it on loopback")
-	pprofAddr := fs.String("pprof", "", "deprecated: the old name of --ops")
+	httpAddr := fs.String("http", "", "serve the operations endpoint (/healthz, /readyz, /api/v1/, /debug/pprof/) on this address (http.address); off loopback it needs http.auth")
+	opsAddr := fs.String("ops", "", "deprecated: the old name of --http")
+	pprofAddr := fs.String("pprof", "", "deprecated: the old name of --http")
 	dataDir := fs.String("data-dir", "", "keep sessions, queued messages and retained messages in this directory across restarts (store.path)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -81,14 +82,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *format != "" {
 		cfg.Log.Format = *format
 	}
-	if err := cfg.Validate(); err != nil {
-		fmt.Fprintln(stderr, "plume: config:", err)
-		return 2
-	}
-
-	opsAt, err := opsAddress(*opsAddr, *pprofAddr)
+	olderHTTPFlag, err := httpFlag(&cfg.HTTP, *httpAddr, *opsAddr, *pprofAddr)
 	if err != nil {
 		fmt.Fprintln(stderr, "plume:", err)
+		return 2
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(stderr, "plume: config:", err)
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -98,17 +98,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "plume:", err)
 		return 1
 	}
-	if *pprofAddr != "" {
-		srv.log.Warn().Msg("--pprof is deprecated: use --ops, which serves the same profiles and /healthz")
-	}
-	if opsAt != "" {
-		if err := srv.startOps(opsAt); err != nil {
-			fmt.Fprintln(stderr, "plume: ops:", err)
-			stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			_ = srv.stop(stopCtx) // the ops error is the one to report
-			cancel()
-			return 2
-		}
+	if olderHTTPFlag != "" {
+		srv.log.Warn().Msg(olderHTTPFlag + " is deprecated: use --http, which serves the same endpoint")
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

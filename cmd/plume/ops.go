@@ -4,31 +4,39 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
+	"github.com/plumemq/plume/core/setting"
 	"github.com/plumemq/plume/ops"
-	"github.com/plumemq/plume/transport"
+	"github.com/plumemq/plume/ops/admin"
 )
 
-// startOps serves the operations endpoint (/healthz, /debug/pprof/, and
-// /plugins with a config file) on addr
-// until stop. Off loopback it warns: profiles expose memory, payloads included.
-func (s *server) startOps(addr string) error {
-	o := ops.New(ops.Config{Address: addr, Health: s.health})
+// startOps serves the operations endpoint that c (the http section, or
+// --http) describes until stop: /healthz, /readyz, /debug/pprof/, the admin
+// API (/api/v1/, admin.go) and, with a config file, /plugins, the older
+// path of GET /api/v1/plugins. Config errors name the key under http.
+func (s *server) startOps(c ops.Config) error {
+	c.Health, c.Ready = s.health, s.ready
+	o := ops.New(c)
+	s.registerAdmin(o)
 	if s.plugins != nil {
-		o.Handle("GET /plugins", http.HandlerFunc(s.servePlugins))
+		o.Handle("/plugins", admin.PluginsHandler(s.adminConfig()))
 	}
 	if err := o.Listen(); err != nil {
+		var se *setting.Error
+		if errors.As(err, &se) {
+			return setting.In("http", err)
+		}
 		return err
 	}
 	s.ops = o
 	s.startDashboard(o)
 	ev := s.log.Info()
-	if !transport.IsLoopback(o.Addr()) {
-		ev = s.log.Warn().Str("advice", "keep it on loopback or behind a firewall: /debug/pprof exposes memory contents")
+	if !ops.IsLoopback(o.Addr()) {
+		ev = s.log.Warn().Str("advice", "it is off loopback: keep it behind a firewall; http.auth guards it")
 	}
-	ev.Str("address", o.Addr()).Msg("operations endpoint listening (/healthz, /debug/pprof/)")
+	ev.Str("address", o.Addr()).Str("scheme", o.Scheme()).Bool("auth", c.Auth.Configured()).
+		Msg("operations endpoint listening (/healthz, /readyz, /api/v1/, /debug/pprof/)")
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -47,6 +55,18 @@ func (s *server) health() error {
 	return nil
 }
 
+// ready is /readyz's answer. start returns only once the store is
+// recovered (broker.New restores it), every plugin is loaded (host.New
+// fails otherwise) and every listener is bound, in that order; started is
+// set then. The endpoint starts after that today, so /readyz differs from
+// /healthz only while stopping, but the order is the contract a probe reads.
+func (s *server) ready() error {
+	if !s.started.Load() {
+		return errors.New("starting: store, plugins or listeners not ready yet")
+	}
+	return s.health()
+}
+
 // stopOps ends the operations endpoint; profiles still streaming get a few
 // seconds.
 func (s *server) stopOps() {
@@ -61,14 +81,28 @@ func (s *server) stopOps() {
 	}
 }
 
-// opsAddress reconciles --ops with the deprecated --pprof, which names the
-// same endpoint.
-func opsAddress(opsAddr, pprofAddr string) (string, error) {
-	switch {
-	case pprofAddr == "":
-		return opsAddr, nil
-	case opsAddr == "" || opsAddr == pprofAddr:
-		return pprofAddr, nil
+// httpFlag puts the address of --http, or of its older names --ops and
+// --pprof, into cfg's http section, where it overrides http.address. It
+// returns the older flag's name when one was used, for a warning.
+func httpFlag(c *ops.Config, httpAddr, opsAddr, pprofAddr string) (older string, err error) {
+	addr := ""
+	for _, f := range []struct{ name, addr string }{{"--http", httpAddr}, {"--ops", opsAddr}, {"--pprof", pprofAddr}} {
+		switch {
+		case f.addr == "":
+			continue
+		case addr != "" && addr != f.addr:
+			return "", fmt.Errorf("%s %s and %s %s: --ops and --pprof are older names of --http; give one", older, addr, f.name, f.addr)
+		}
+		if addr == "" {
+			addr, older = f.addr, f.name
+		}
 	}
-	return "", fmt.Errorf("--pprof %s and --ops %s: --pprof is the old name of --ops; give one", pprofAddr, opsAddr)
+	if addr == "" {
+		return "", nil
+	}
+	c.Address = addr
+	if older == "--http" {
+		older = ""
+	}
+	return older, nil
 }

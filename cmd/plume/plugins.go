@@ -11,21 +11,23 @@ import (
 
 // reloadPlugins re-reads the config file and swaps the plugin chain. A file
 // that does not parse, or a plugin that does not load, leaves the running
-// chain as it is; the log says why.
-func (s *server) reloadPlugins(ctx context.Context, why string) {
+// chain as it is; the log says why, and so does the error (for the admin
+// API's reload).
+func (s *server) reloadPlugins(ctx context.Context, why string) error {
 	if s.plugins == nil || s.configPath == "" {
-		return
+		return nil
 	}
 	cfg, err := config.Load(s.configPath)
 	if err != nil {
 		s.log.Error().Err(err).Str("trigger", why).Msg("config reload failed; plugins unchanged")
-		return
+		return err
 	}
 	if err := s.plugins.Reload(ctx, cfg.Plugins); err != nil {
 		s.log.Error().Err(err).Str("trigger", why).Msg("plugin reload failed; the previous plugins keep serving")
-		return
+		return err
 	}
 	s.log.Info().Str("trigger", why).Int("plugins", len(cfg.Plugins.Plugins)).Msg("plugins reloaded")
+	return nil
 }
 
 // watchConfig reloads the plugin section when the config file changes
@@ -37,5 +39,5 @@ func (s *server) watchConfig(ctx context.Context) error {
 		func(ev fsnotify.Event) bool {
 			return filepath.Clean(ev.Name) == name && ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename) != 0
 		},
-		func() { s.reloadPlugins(ctx, "config file changed") })
+		func() { _ = s.reloadPlugins(ctx, "config file changed") }) // logged
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/plumemq/plume/host/plugintest"
+	"github.com/plumemq/plume/ops"
 )
 
 // shadowYAML serves an ACL that denies secret/ and shadows it with a
@@ -107,7 +108,7 @@ func TestPromoteMakesTheShadowServeInARunningBroker(t *testing.T) {
 	srv, logs := startFromYAML(t, dir, shadowYAML)
 	path := filepath.Join(dir, "plume.yaml")
 	addr := srv.listeners[0].Address()
-	if err := srv.startOps("127.0.0.1:0"); err != nil {
+	if err := srv.startOps(ops.Config{Address: "127.0.0.1:0"}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -33,8 +33,9 @@ type server struct {
 	wg         sync.WaitGroup
 	cancel     context.CancelFunc // stops the config watcher
 	stopCerts  context.CancelFunc // stops the certificate watcher
-	ops        *ops.Server        // nil without --ops
+	ops        *ops.Server        // nil without http.address (--http)
 	store      *disk.Store        // nil without a store: sessions live in memory
+	started    atomic.Bool        // store recovered, plugins loaded, listeners bound: /readyz answers 200
 	stopping   atomic.Bool        // stop has begun: /healthz answers 503
 
 	dashboard *dashboard.Dashboard // nil without --ops
@@ -128,6 +129,15 @@ func start(cfg config.Config, configPath string, logOut io.Writer) (*server, err
 				log.Error().Err(err).Str("listener", l.Name()).Msg("listener stopped")
 			}
 		}()
+	}
+	s.started.Store(true)
+	if cfg.HTTP.Address != "" {
+		if err := s.startOps(cfg.HTTP); err != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = s.stop(ctx) // the ops error is the one to report
+			return nil, err
+		}
 	}
 	return s, nil
 }

@@ -100,6 +100,7 @@ func (c *client) handshake(a *admission) bool {
 		return false
 	}
 	c.beginPacket()
+	c.connAt = time.Now() // before attach publishes c under b.mu: Broker.Clients reads it there
 	present, err := b.attach(c, cp.CleanStart)
 	if errors.Is(err, errNotOwner) {
 		c.refuse(packets.NotAuthorized, err.Error())
@@ -114,7 +115,6 @@ func (c *client) handshake(a *admission) bool {
 	// once the session is durable.
 	c.sendHeld(&ack)
 	c.entry.Attach(c, c.window)
-	c.connAt = time.Now()
 	b.stats.connects.Add(1)
 	b.stats.connected.Add(1)
 	c.logInfo().

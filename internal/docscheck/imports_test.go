@@ -27,7 +27,7 @@ var importRules = []importRule{
 		"github.com/tetratelabs/wazero", "github.com/bytecodealliance/wasmtime-go", "github.com/fsnotify/fsnotify"}},
 	{folder: "conformance", ours: []string{"conformance"}},
 	{folder: "store", ours: []string{"core", "store"}, thirdParty: []string{"github.com/rs/zerolog", "github.com/cockroachdb/pebble/v2"}},
-	{folder: "ops", ours: []string{"core", "host"}},
+	{folder: "ops", ours: []string{"core", "host", "ops", "plugins/passwd"}}, // plugins/passwd: basic auth reads plume passwd files
 	{folder: "cmd", anything: true},
 	// plugins/builtin embeds Wasm; plugins/passwd is the password hashes
 	// that the password-file plugin and plume passwd share (argon2 is in

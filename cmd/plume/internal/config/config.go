@@ -22,6 +22,7 @@ import (
 	"github.com/plumemq/plume/core/broker"
 	"github.com/plumemq/plume/core/setting"
 	"github.com/plumemq/plume/host"
+	"github.com/plumemq/plume/ops"
 	"github.com/plumemq/plume/plugins/builtin"
 	"github.com/plumemq/plume/store/disk"
 	"github.com/plumemq/plume/transport"
@@ -43,6 +44,9 @@ type Config struct {
 	// Store keeps sessions and retained messages on disk (store/disk); nil
 	// keeps them in memory only. --data-dir sets its path.
 	Store *disk.Config `yaml:"store"`
+	// HTTP is the operations endpoint (ops.Config): health, metrics, the
+	// admin API, profiles. Off without an address; --http sets one.
+	HTTP ops.Config `yaml:"http"`
 }
 
 // Listener is one address the broker serves. Its keys, defaults and rules
@@ -104,6 +108,16 @@ func Load(path string) (Config, error) {
 	}
 	if s := cfg.Store; s != nil && !filepath.IsAbs(s.Path) {
 		s.Path = filepath.Join(dir, s.Path)
+	}
+	h := &cfg.HTTP
+	files := []*string{&h.Auth.BearerTokenFile, &h.Auth.BasicAuthFile}
+	if h.TLS != nil {
+		files = append(files, &h.TLS.CertFile, &h.TLS.KeyFile, &h.TLS.ClientCAFile)
+	}
+	for _, f := range files {
+		if *f != "" && !filepath.IsAbs(*f) {
+			*f = filepath.Join(dir, *f)
+		}
 	}
 	return cfg, nil
 }
@@ -180,6 +194,9 @@ func (c *Config) Validate() error {
 		if err := c.Store.Validate(); err != nil {
 			return setting.In("store", err)
 		}
+	}
+	if err := c.HTTP.Validate(); err != nil {
+		return setting.In("http", err)
 	}
 	if err := c.resolveBuiltins(); err != nil {
 		return setting.In("plugins", err)
