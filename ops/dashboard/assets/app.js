@@ -55,12 +55,14 @@
   function setText(el, text) { if (el && el.textContent !== text) el.textContent = text; }
 
   // card sets a figure: the shown text, its unit, and the raw number in
-  // data-value for anyone (tests included) who wants it exact.
-  function card(stat, raw, text, unit, sub) {
+  // data-value (the counter since start in data-total) for anyone, tests
+  // included, who wants it exact.
+  function card(stat, raw, text, unit, sub, total) {
     const c = document.querySelector('[data-stat="' + stat + '"]');
     if (!c) return;
     const v = c.querySelector(".value");
     v.dataset.value = String(raw);
+    if (total !== undefined) v.dataset.total = String(total);
     v.textContent = text;
     if (unit) {
       const u = document.createElement("span");
@@ -123,8 +125,8 @@
     setText($("#updated"), r.t ? clock(new Date(r.t)) : "…");
 
     card("connections", t.connections, intFmt.format(t.connections), "", intFmt.format(t.sessions) + " sessions");
-    card("messages_in", r.messages_in, num(r.messages_in), "msg/s", bytes(r.bytes_in) + "/s · " + num(t.messages_in) + " total");
-    card("messages_out", r.messages_out, num(r.messages_out), "msg/s", bytes(r.bytes_out) + "/s · " + num(t.messages_out) + " total");
+    card("messages_in", r.messages_in, num(r.messages_in), "msg/s", bytes(r.bytes_in) + "/s · " + num(t.messages_in) + " total", t.messages_in);
+    card("messages_out", r.messages_out, num(r.messages_out), "msg/s", bytes(r.bytes_out) + "/s · " + num(t.messages_out) + " total", t.messages_out);
     const drops = sum(r.drops), refusals = r.refusals.connect + r.refusals.transport + r.refusals.authz;
     card("drops", drops, num(drops), "/s", num(t.dropped) + " since start").dataset.alert = String(drops > 0);
     card("refusals", refusals, num(refusals), "/s", num(t.refused + t.transport_refused) + " connects, " + num(t.authz_denied) + " denials").dataset.alert = String(refusals > 0);
