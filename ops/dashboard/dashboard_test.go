@@ -3,6 +3,7 @@ package dashboard
 import (
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -89,13 +90,7 @@ func TestOverviewRatesAndShape(t *testing.T) {
 	var raw map[string]json.RawMessage
 	getJSON(t, srv.URL+"/api/v1/overview", &raw)
 	want := []string{"history", "interval_ms", "plugins", "rates", "refusals", "started_at", "totals", "uptime_seconds", "version"}
-	got := slices.Sorted(func(yield func(string) bool) {
-		for k := range raw {
-			if !yield(k) {
-				return
-			}
-		}
-	})
+	got := slices.Sorted(maps.Keys(raw))
 	if !slices.Equal(got, want) {
 		t.Fatalf("overview keys %v, want %v", got, want)
 	}
@@ -140,8 +135,14 @@ func TestHistoryKeepsTheLastSamples(t *testing.T) {
 		c.set(func(s *broker.Stats) { s.ClientsConnected = i })
 		d.sample(t0.Add(time.Duration(i) * time.Second))
 	}
+	srv := serve(t, d)
+	var latest map[string]json.RawMessage
+	getJSON(t, srv.URL+"/api/v1/overview?history=0", &latest)
+	if _, ok := latest["history"]; ok || latest["rates"] == nil {
+		t.Fatalf("?history=0 answered keys %v, want rates and no history", slices.Collect(maps.Keys(latest)))
+	}
 	var o Overview
-	getJSON(t, serve(t, d).URL+"/api/v1/overview", &o)
+	getJSON(t, srv.URL+"/api/v1/overview", &o)
 	var conns []int
 	for _, s := range o.History {
 		conns = append(conns, s.Connections)

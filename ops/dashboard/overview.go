@@ -23,7 +23,8 @@ type Overview struct {
 	Plugins []PluginRate `json:"plugins"`
 	// Refusals are the most recent refusals, newest first.
 	Refusals []Refusal `json:"refusals"`
-	// History is the kept samples, oldest first, the latest included.
+	// History is the kept samples, oldest first, the latest included; left
+	// out of events and of GET /api/v1/overview?history=0.
 	History []Sample `json:"history,omitempty"`
 }
 
@@ -45,14 +46,17 @@ func (d *Dashboard) overview(now time.Time, latest Sample, tot Totals, hist []Sa
 	}
 }
 
-func (d *Dashboard) serveOverview(w http.ResponseWriter, _ *http.Request) {
+// serveOverview answers GET /api/v1/overview; with ?history=0 it leaves the
+// history out (the page polling once it has it: 600 samples are some
+// 480 KB of JSON with eight plugins).
+func (d *Dashboard) serveOverview(w http.ResponseWriter, r *http.Request) {
 	hist, tot := d.hist.samples()
 	var latest Sample
 	if len(hist) > 0 {
 		latest = hist[len(hist)-1]
 	}
-	if hist == nil {
-		hist = []Sample{}
+	if r.URL.Query().Get("history") == "0" {
+		hist = nil
 	}
 	securityHeaders(w)
 	w.Header().Set("Content-Type", "application/json")

@@ -111,10 +111,10 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatalf("a client id became markup: %d images in the client list, title %q", imgs, title)
 	}
 
-	// Wait for a few samples so that the charts have lines, then take the
-	// picture, before the search narrows the list.
-	await[bool](t, bctx, "charts with history", `document.querySelector('#updated').textContent !== "…"`, `true`)
+	// The picture, before the search narrows the list, once the charts have
+	// half a minute of lines.
 	if *screenshot != "" {
+		awaitHistory(t, p.http, 30)
 		saveScreenshot(t, bctx, *screenshot)
 	}
 
@@ -140,6 +140,31 @@ func await[T any](t *testing.T, ctx context.Context, what, cond, value string) T
 		t.Fatalf("dashboard: reading %s: %v", value, verr)
 	}
 	return v
+}
+
+// awaitHistory waits until the dashboard has kept n samples.
+func awaitHistory(t *testing.T, base string, n int) {
+	t.Helper()
+	end := time.Now().Add(wait)
+	for {
+		res, err := http.Get(base + "/api/v1/overview")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var o struct{ History []json.RawMessage }
+		err = json.NewDecoder(res.Body).Decode(&o)
+		res.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(o.History) >= n {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("the dashboard kept %d samples after %v, want %d", len(o.History), wait, n)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
 
 func saveScreenshot(t *testing.T, ctx context.Context, path string) {

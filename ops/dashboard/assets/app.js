@@ -7,7 +7,7 @@
 "use strict";
 
 (function () {
-  const SPAN = 600000; // the charts' ten minutes, in milliseconds
+  const SPAN = 600000; // the charts' widest span, ten minutes, in milliseconds
   const POLL = 2000; // polling period when the event stream is down
   const CLIENTS_EVERY = 5000;
 
@@ -33,7 +33,7 @@
     if (!(us > 0)) return "–";
     if (us >= 1e6) return (us / 1e6).toFixed(2) + " s";
     if (us >= 1e3) return (us / 1e3).toFixed(us >= 1e4 ? 0 : 1) + " ms";
-    return us.toFixed(us >= 100 ? 0 : 1) + " µs";
+    return us.toFixed(us >= 100 ? 0 : us >= 1 ? 1 : 2) + " µs";
   }
   function uptime(s) {
     const d = Math.floor(s / 86400), h = Math.floor(s / 3600) % 24, m = Math.floor(s / 60) % 60, sec = Math.floor(s % 60);
@@ -103,7 +103,11 @@
     const canvas = document.getElementById("chart-" + id);
     const times = state.hist.map((s) => s.t);
     series.forEach((s, i) => { s.color = s.color || colour(i); });
-    PlumeChart.draw(canvas, { times, series, format, span: SPAN, gap: 3 * state.interval });
+    // The axis spans the history there is, from one minute to ten: a broker
+    // started a moment ago shows its first seconds across the chart.
+    const have = times.length ? times[times.length - 1] - times[0] : 0;
+    const span = Math.min(SPAN, Math.max(60000, have));
+    PlumeChart.draw(canvas, { times, series, format, span, gap: 3 * state.interval });
     const legend = document.getElementById("legend-" + id);
     legend.replaceChildren(...series.map((s) => {
       const span = document.createElement("span");
@@ -144,7 +148,7 @@
 
     const names = [];
     for (const s of h) for (const p of s.plugins || []) if (!names.includes(p.name)) names.push(p.name);
-    chart("plugins", names.map((n) => ({ name: n, values: col((s) => { const p = (s.plugins || []).find((q) => q.name === n); return p ? p.mean_us : 0; }) })), micros);
+    chart("plugins", names.map((n) => ({ name: n, values: col((s) => { const p = (s.plugins || []).find((q) => q.name === n); return p ? p.mean_us : 0; }) })), (v) => (v > 0 ? micros(v) : "0"));
     rows("#plugins", o.plugins, 5, "no plugins", (p) => [
       [p.name, "mono"], [num(p.calls) + "/s", "num"], [num(p.errors) + "/s", "num"], [micros(p.mean_us), "num"], [micros(p.p99_us), "num"]]);
     rows("#refusals", o.refusals, 7, "none", (e) => [
@@ -193,7 +197,9 @@
   let pollTimer = 0, source = null;
   async function poll() {
     try {
-      takeOverview(await fetchJSON("/api/v1/overview"));
+      // The history once; then the latest sample alone.
+      if (state.over) takeSample(await fetchJSON("/api/v1/overview?history=0"));
+      else takeOverview(await fetchJSON("/api/v1/overview"));
       if (pollTimer && state.mode !== "live") setMode("polling", "polling every " + POLL / 1000 + " s");
     } catch (e) {
       setMode("offline", "broker unreachable (" + e.message + ")");

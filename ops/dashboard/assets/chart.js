@@ -77,11 +77,12 @@
     }
     ctx.textAlign = "center";
     ctx.textBaseline = "top";
-    const minutes = Math.round(span / 60000);
-    const step = minutes > 5 ? 2 : 1;
-    for (let m = 0; m <= minutes; m += step) {
-      const xx = x(end - m * 60000);
-      ctx.fillText(m === 0 ? "now" : "−" + m + " min", Math.min(Math.max(xx, pad.l + 16), pad.l + pw - 12), pad.t + ph + 5);
+    // Time labels: the smallest step that gives at most six of them.
+    const step = [10, 15, 30, 60, 120, 300].find((st) => span / 1000 / st <= 6) || 600;
+    for (let ago = 0; ago * 1000 <= span; ago += step) {
+      const xx = x(end - ago * 1000);
+      const text = ago === 0 ? "now" : ago < 60 ? "−" + ago + " s" : "−" + ago / 60 + " min";
+      ctx.fillText(text, Math.min(Math.max(xx, pad.l + 16), pad.l + pw - 12), pad.t + ph + 5);
     }
 
     // One line per series, a soft fill under the first.
