@@ -31,6 +31,7 @@ func (s *server) startOps(c ops.Config) error {
 		return err
 	}
 	s.ops = o
+	s.startDashboard(o)
 	ev := s.log.Info()
 	if !ops.IsLoopback(o.Addr()) {
 		ev = s.log.Warn().Str("advice", "it is off loopback: keep it behind a firewall; http.auth guards it")
@@ -73,6 +74,7 @@ func (s *server) stopOps() {
 	if s.ops == nil {
 		return
 	}
+	s.stopDashboard()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	if err := s.ops.Shutdown(ctx); err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/plumemq/plume/host"
 	"github.com/plumemq/plume/ops"
 	"github.com/plumemq/plume/ops/audit"
+	"github.com/plumemq/plume/ops/dashboard"
 	"github.com/plumemq/plume/store/disk"
 	"github.com/plumemq/plume/transport"
 )
@@ -46,6 +47,8 @@ type server struct {
 	started   atomic.Bool        // store recovered, plugins loaded, listeners bound: /readyz answers 200
 	stopping  atomic.Bool        // stop has begun: /healthz answers 503
 	audit     *audit.Logger      // nil without an audit section (audit.go)
+
+	dashboard *dashboard.Dashboard // nil without http.address (--http)
 }
 
 // start wires a broker from cfg and starts serving its listeners.

@@ -3,7 +3,11 @@
 // browser bundle, and drives Debian's headless Chromium through the DevTools
 // protocol (github.com/chromedp/chromedp) until the page has connected,
 // subscribed, published and received, and a Go client on TCP has exchanged
-// messages with it both ways.
+// messages with it both ways. Its second test runs a real plume binary with
+// its operations endpoint and paho clients publishing, opens the dashboard
+// (ops/dashboard) and checks that its figures move and its client list shows
+// the connected clients; -dashboard.screenshot PATH saves the picture the
+// README shows (docs/images/dashboard.png).
 //
 // It needs chromium (apt-get install -y chromium) and npm, which installs
 // MQTT.js from conformance/interop/js/package-lock.json on first use. Without
