@@ -13,8 +13,8 @@ func (s *server) registerAdmin(o *ops.Server) {
 	admin.Register(o, s.adminConfig())
 }
 
-// adminConfig is what the admin API reads and does here. The Auditor is the
-// lead's to wire (ops/audit); nil until then.
+// adminConfig is what the admin API reads and does here; its actions go to
+// the audit log.
 func (s *server) adminConfig() admin.Config {
 	c := admin.Config{Broker: s.broker, Plugins: s.adminPlugins}
 	if s.configPath != "" {

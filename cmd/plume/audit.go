@@ -11,8 +11,12 @@ import (
 // openAudit opens the audit log the config's audit section asks for, if
 // any, before the plugin host and the broker, so that their first events
 // (plugins loaded) are recorded.
+//
+// Without one, a memory-only logger keeps the last refusals and denials for
+// the dashboard (audit.Memory): the same events, written nowhere.
 func (s *server) openAudit(cfg *audit.Config, log zerolog.Logger) error {
 	if cfg == nil {
+		s.audit = audit.Memory(audit.ClassAuthFailure, audit.ClassAuthzDenied)
 		return nil
 	}
 	a, err := audit.New(*cfg, log.With().Str("component", "audit").Logger())

@@ -1,7 +1,12 @@
 package main
 
 import (
+	"fmt"
+	"time"
+
+	"github.com/plumemq/plume/core/latency"
 	"github.com/plumemq/plume/ops"
+	"github.com/plumemq/plume/ops/audit"
 	"github.com/plumemq/plume/ops/dashboard"
 )
 
@@ -13,7 +18,9 @@ func (s *server) startDashboard(o *ops.Server) {
 	if s.plugins != nil {
 		cfg.Plugins = s.pluginSamples
 	}
-	// Refusals: the audit log's recent events, once it exists (issue 12).
+	if s.audit != nil {
+		cfg.Refusals = s.recentRefusals
+	}
 	d := dashboard.New(cfg)
 	d.Register(o)
 	d.Start()
@@ -28,12 +35,49 @@ func (s *server) stopDashboard() {
 	}
 }
 
-// pluginSamples is the chain's counters for the dashboard. The host counts
-// traps today; calls and latencies come with its per-plugin metrics.
+// pluginSamples is the chain's counters for the dashboard: every export's
+// calls and errors together, and the latency of all its calls (host
+// metrics, the same that /metrics serves).
 func (s *server) pluginSamples() []dashboard.PluginSample {
 	var out []dashboard.PluginSample
 	for _, p := range s.plugins.Plugins() {
-		out = append(out, dashboard.PluginSample{Name: p.Name(), Errors: p.Traps()})
+		m := p.Metrics()
+		ps := dashboard.PluginSample{Name: m.Name}
+		var all latency.Snapshot
+		for _, pt := range m.Points {
+			ps.Calls += pt.Calls
+			ps.Errors += pt.Errors
+			all.Add(&pt.Latency)
+		}
+		if n := all.Count(); n > 0 {
+			ps.Mean = all.Sum / time.Duration(n)
+			ps.P99 = all.Quantile(0.99)
+		}
+		out = append(out, ps)
+	}
+	return out
+}
+
+// recentRefusals is the audit log's last authentication failures and
+// denials, oldest first, for the dashboard's table.
+func (s *server) recentRefusals(n int) []dashboard.Refusal {
+	var out []dashboard.Refusal
+	for _, ev := range s.audit.Recent(256) {
+		if ev.Class != audit.ClassAuthFailure && ev.Class != audit.ClassAuthzDenied {
+			continue
+		}
+		r := dashboard.Refusal{Time: ev.Time, Class: string(ev.Class), ClientID: ev.ClientID,
+			Username: ev.Username, Remote: ev.Remote, Listener: ev.Listener, Topic: ev.Topic}
+		if ev.Reason != nil {
+			r.Reason = fmt.Sprintf("0x%02X %s", ev.Reason.Code, ev.Reason.Name)
+			if ev.Reason.Text != "" {
+				r.Reason += ": " + ev.Reason.Text
+			}
+		}
+		out = append(out, r)
+	}
+	if len(out) > n {
+		out = out[len(out)-n:]
 	}
 	return out
 }

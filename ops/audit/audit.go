@@ -281,3 +281,17 @@ func (l *Logger) Close() error {
 	l.errLog.Close()
 	return l.sink.close()
 }
+
+// Memory returns a Logger that writes nothing and keeps the last events of
+// the given classes for Recent: the dashboard's recent refusals when no
+// audit log is configured. Close stops it.
+func Memory(classes ...Class) *Logger {
+	return start(Config{Events: classes}, zerolog.Nop(), discard{}, 64)
+}
+
+// discard is Memory's sink.
+type discard struct{}
+
+func (discard) put(Event) error     { return nil }
+func (discard) flush() (int, error) { return 0, nil }
+func (discard) close() error        { return nil }
