@@ -45,7 +45,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	listen := fs.String("listen", "", "serve one TCP address instead of the configured listeners")
 	level := fs.String("log-level", "", "log level: trace, debug, info, warn, error")
 	format := fs.String("log-format", "", "log format: auto, console, json")
-	httpAddr := fs.String("http", "", "serve the operations endpoint (/healthz, /readyz, /api/v1/, /debug/pprof/) on this address (http.address); off loopback it needs http.auth")
+	httpAddr := fs.String("http", "", "serve the operations endpoint (dashboard /, /metrics, /healthz, /readyz, /api/v1/, /debug/pprof/) on this address (http.address); off loopback it needs http.auth")
 	opsAddr := fs.String("ops", "", "deprecated: the old name of --http")
 	pprofAddr := fs.String("pprof", "", "deprecated: the old name of --http")
 	dataDir := fs.String("data-dir", "", "keep sessions, queued messages and retained messages in this directory across restarts (store.path)")

@@ -37,7 +37,7 @@ func (s *server) startOps(c ops.Config) error {
 		ev = s.log.Warn().Str("advice", "it is off loopback: keep it behind a firewall; http.auth guards it")
 	}
 	ev.Str("address", o.Addr()).Str("scheme", o.Scheme()).Bool("auth", c.Auth.Configured()).
-		Msg("operations endpoint listening (/healthz, /readyz, /api/v1/, /debug/pprof/)")
+		Msg("operations endpoint listening: dashboard /, /metrics, /healthz, /readyz, admin API /api/v1/, /debug/pprof/")
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()

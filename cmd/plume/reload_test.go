@@ -345,11 +345,11 @@ func TestREADMEReloadTableIsTheKeyTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, sec, ok := strings.Cut(string(b), "\n## Reloading the configuration\n")
+	_, sec, ok := strings.Cut(string(b), "\n### Reloading the configuration\n")
 	if !ok {
-		t.Fatal("README.md has no section \"Reloading the configuration\"")
+		t.Fatal("README.md has no section \"### Reloading the configuration\" (under Operating)")
 	}
-	if i := strings.Index(sec, "\n## "); i >= 0 {
+	if i := strings.Index(sec, "\n#"); i >= 0 {
 		sec = sec[:i]
 	}
 	var rows []string

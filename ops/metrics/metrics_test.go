@@ -94,6 +94,20 @@ func TestEveryMetricIsDocumented(t *testing.T) {
 			t.Errorf("docs/metrics.md lists %s, which is not served", name)
 		}
 	}
+	// README's Operating section lists them too, by name.
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	for _, m := range regexp.MustCompile("`(plume_[a-z0-9_]+)[{`]").FindAllStringSubmatch(string(readme), -1) {
+		listed[m[1]] = true
+	}
+	for _, name := range served {
+		if !listed[name] {
+			t.Errorf("%s is served but README's metric list does not name it", name)
+		}
+	}
 	if len(served) != len(allDescs) {
 		t.Errorf("%d plume_ families served, %d described: fullConfig must give each a value", len(served), len(allDescs))
 	}
