@@ -28,6 +28,10 @@ TEST_STAGES := conformance-mosquitto churn-mosquitto test-unit test-race test-wa
 TESTSUM     := $(CURDIR)/bin/testsummary
 STAGE        = $(if $(TEST_SUMMARY),$(TESTSUM) run -stage $@ --,)
 GOTEST_JSON  = $(if $(TEST_SUMMARY),-json,)
+# go test's default 10 minutes is too short for a package's tests under the
+# race detector on two busy cores (cmd/plume took 600 s in one make check);
+# a hung test still ends the run, with every goroutine's stack.
+TIMEOUT     := -timeout 30m
 test: ## everything CI runs, ending with one summary of what ran
 	@mkdir -p bin && rm -f bin/test-summary.jsonl && $(GO) build -o $(TESTSUM) ./internal/testsummary
 	-@TEST_SUMMARY=$(CURDIR)/bin/test-summary.jsonl $(MAKE) --no-print-directory -k $(TEST_STAGES)
@@ -36,23 +40,23 @@ test: ## everything CI runs, ending with one summary of what ran
 # plugins/*/ with a go.mod are modules of their own (copyable, built to
 # .wasm): ./... does not reach their native tests, so each runs here.
 test-unit:
-	$(STAGE) $(GO) test $(GOTEST_JSON) -count=1 $(PKGS)
-	for m in plugins/*/go.mod; do (cd $$(dirname $$m) && $(GO) vet ./... && $(STAGE) $(GO) test $(GOTEST_JSON) -count=1 ./...) || exit 1; done
+	$(STAGE) $(GO) test $(GOTEST_JSON) $(TIMEOUT) -count=1 $(PKGS)
+	for m in plugins/*/go.mod; do (cd $$(dirname $$m) && $(GO) vet ./... && $(STAGE) $(GO) test $(GOTEST_JSON) $(TIMEOUT) -count=1 ./...) || exit 1; done
 
 # The concurrent packages outside core too: the plugin host (its pool,
 # watchdog and reloads), the listeners, the store suite and the ops server.
 RACE      := $(CORE) ./host/... ./transport/... ./store/... ./ops/... ./cmd/... ./plugins/... ./test/...
 
 test-race: ## the race detector on the concurrent packages
-	$(STAGE) $(GO) test $(GOTEST_JSON) -count=1 -race $(RACE)
+	$(STAGE) $(GO) test $(GOTEST_JSON) $(TIMEOUT) -count=1 -race $(RACE)
 
 # The host's tests again with the wasmtime engine built in (cgo): each runs on
 # wazero and on wasmtime (docs/decisions/0008-wasmtime-engine.md). Under the
 # race detector: the wasmtime engine's watchdog, pools and reloads are
 # concurrent code that test-race, built without the tag, never compiles.
 test-wasmtime: ## the plugin host on both engines, with the race detector
-	$(STAGE) $(GO) test $(GOTEST_JSON) -count=1 -race -tags wasmtime ./host/...
-	$(STAGE) $(GO) test $(GOTEST_JSON) -count=1 -tags wasmtime ./cmd/plume/...
+	$(STAGE) $(GO) test $(GOTEST_JSON) $(TIMEOUT) -count=1 -race -tags wasmtime ./host/...
+	$(STAGE) $(GO) test $(GOTEST_JSON) $(TIMEOUT) -count=1 -tags wasmtime ./cmd/plume/...
 
 # The conformance suite and the interop matrix (real clients) against a running
 # Plume binary, and against Debian's Mosquitto with its known deviations.

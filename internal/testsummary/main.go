@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -133,6 +134,25 @@ func goTestEvent(c *counts, held map[string][]string, ev event, w io.Writer) {
 		}
 	case ev.Test == "" && ev.Action == "build-output":
 		fmt.Fprint(w, ev.Output)
+	case ev.Test == "" && ev.Action == "fail":
+		// A package that fails with tests still running (the -timeout
+		// panic, a crash) ends none of them: print what they wrote, the
+		// panic's goroutine dump included, and count the package's failure.
+		prefix := ev.Package + " "
+		var running []string
+		for id := range held {
+			if strings.HasPrefix(id, prefix) {
+				running = append(running, id)
+			}
+		}
+		slices.Sort(running)
+		for _, id := range running {
+			fmt.Fprint(w, strings.Join(held[id], ""))
+			delete(held, id)
+		}
+		if len(running) > 0 {
+			c.Failed++
+		}
 	case ev.Test == "":
 	case ev.Action == "output":
 		held[id] = append(held[id], ev.Output)

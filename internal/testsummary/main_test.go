@@ -57,3 +57,24 @@ func TestSummaryCountsAndFailsOnlyOnTheUnexpected(t *testing.T) {
 	}
 	_ = os.Remove(file)
 }
+
+// A package that times out ends no test: the output of the tests still
+// running (where go test puts the timeout panic) is printed, and the
+// package counts as a failure.
+func TestATimedOutPackageShowsItsPanicAndFails(t *testing.T) {
+	in := strings.Join([]string{
+		`{"Action":"run","Package":"p","Test":"TestSlow"}`,
+		`{"Action":"output","Package":"p","Test":"TestSlow","Output":"=== RUN   TestSlow\n"}`,
+		`{"Action":"output","Package":"p","Test":"TestSlow","Output":"panic: test timed out after 10m0s\n"}`,
+		`{"Action":"output","Package":"p","Output":"FAIL\tp\t600.1s\n"}`,
+		`{"Action":"fail","Package":"p","Elapsed":600.1}`,
+	}, "\n")
+	var out bytes.Buffer
+	c := summarize(strings.NewReader(in), &out)
+	if c.Failed != 1 {
+		t.Errorf("counts %+v, want the package's failure", c)
+	}
+	if !strings.Contains(out.String(), "panic: test timed out") {
+		t.Errorf("output without the panic:\n%s", out.String())
+	}
+}
