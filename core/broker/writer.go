@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/plumemq/plume/core/journal"
@@ -96,14 +97,56 @@ func (fb *flushBatch) Defer(s session.Sink) { fb.owed = append(fb.owed, s.(*clie
 // drain still get their messages promptly.
 const maxBatchPackets = 64
 
-// flush starts the flushers the batch owes.
+// flush writes what the batch owes each connection, on the reader's own
+// goroutine (flushInline): the batch holds each connection's flushing
+// token, so no other goroutine writes to it meanwhile.
 func (fb *flushBatch) flush() {
 	for i, c := range fb.owed {
-		c.startFlusher()
+		c.flushInline()
 		fb.owed[i] = nil
 	}
 	fb.owed = fb.owed[:0]
 	fb.n = 0
+}
+
+// flushInline writes what c has pending in one non-blocking system call on
+// the caller's goroutine, and leaves what the socket did not take to a
+// flusher goroutine. The caller holds c's flushing token (its batch deferred
+// c). In the latency-bound regime — one message in flight — a write is the
+// whole backlog, and starting a goroutine for it cost more than the write
+// (docs/decisions/0036-low-rate-path.md).
+//
+// wmu is held across the write: the socket is non-blocking and the write
+// never waits for the peer, so a subscriber that does not read costs the
+// caller one system call that takes nothing, never a stall; meanwhile other
+// writers wait no longer than that call.
+func (c *client) flushInline() {
+	if c.rd.raw == nil {
+		c.startFlusher() // TLS and WebSocket may block in Write
+		return
+	}
+	c.wmu.Lock()
+	if n := c.writable(); n > 0 && !c.wclosed {
+		if wrote := writeNonBlocking(c.rd.raw, c.out[:n]); wrote > 0 {
+			c.b.stats.bytesOut.Add(uint64(wrote))
+			c.written(wrote)
+			c.out = c.out[:copy(c.out, c.out[wrote:])]
+		}
+		if c.writable() > 0 {
+			// The socket is full, or failed: the flusher waits for room, or
+			// meets the error and ends the connection.
+			c.wmu.Unlock()
+			c.startFlusher()
+			return
+		}
+	}
+	c.flushing = false
+	if len(c.out) == 0 {
+		putWriteBuf(c.out)
+		c.out = nil
+	} // else held behind a barrier (durable.go)
+	c.wcond.Broadcast()
+	c.wmu.Unlock()
 }
 
 // send encodes p for the connection's protocol version and queues it.
@@ -116,7 +159,7 @@ func (c *client) send(p packets.Packet) {
 
 // sendAck queues a PUBACK, PUBREC, PUBREL or PUBCOMP without allocating.
 func (c *client) sendAck(kind packets.Type, id uint16, reason packets.ReasonCode, reasonString string) {
-	c.sendAckAfter(kind, id, reason, reasonString, journal.Ticket{}, false, nil)
+	c.sendAckAfter(kind, id, reason, reasonString, journal.Ticket{}, false, nil, nil)
 }
 
 // sendAckHeld is sendAck for an answer that waits for the changes its packet
@@ -126,13 +169,19 @@ func (c *client) sendAckHeld(kind packets.Type, id uint16, reason packets.Reason
 }
 
 // sendAckGated is sendAckHeld for a PUBACK that may also go when g opens.
+//
+// The answer joins the reader's batch: it goes out in the write the reader
+// makes before it next waits on the socket, with whatever the packet
+// delivered to this same connection, instead of on a flusher goroutine of
+// its own.
 func (c *client) sendAckGated(kind packets.Type, id uint16, reason packets.ReasonCode, reasonString string, g *ackGate) {
 	t, changed := c.sinceMark()
-	c.sendAckAfter(kind, id, reason, reasonString, t, changed, g)
+	c.sendAckAfter(kind, id, reason, reasonString, t, changed, g, &c.batch)
 }
 
-// sendAckAfter queues an acknowledgement, behind a barrier for t (or g) if hold.
-func (c *client) sendAckAfter(kind packets.Type, id uint16, reason packets.ReasonCode, reasonString string, t journal.Ticket, hold bool, g *ackGate) {
+// sendAckAfter queues an acknowledgement, behind a barrier for t (or g) if
+// hold; a non-nil batch is the reader's own (client.endIn).
+func (c *client) sendAckAfter(kind packets.Type, id uint16, reason packets.ReasonCode, reasonString string, t journal.Ticket, hold bool, g *ackGate, batch session.Batch) {
 	a := packets.Ack{Kind: kind, PacketID: id, Reason: reason}
 	if reasonString != "" && c.problemInfo {
 		a.Properties.ReasonString = reasonString
@@ -146,7 +195,7 @@ func (c *client) sendAckAfter(kind packets.Type, id uint16, reason packets.Reaso
 			c.holdLocked(start, t, g)
 		}
 	}
-	c.end()
+	c.endIn(batch)
 }
 
 // flush writes pending bytes until there are none, then exits. It swaps the
@@ -314,4 +363,45 @@ func (c *client) fitReason(p packets.Packet, props *packets.Properties) {
 		props.Clear(packets.PropReasonString)
 		props.ReasonString = ""
 	}
+}
+
+// An inlineWrite is one non-blocking write through syscall.RawConn. Its
+// callback is bound once, when the pool makes it: a closure per write would
+// be an allocation per message.
+type inlineWrite struct {
+	buf   []byte
+	n     int
+	ready func(fd uintptr) bool
+}
+
+var inlineWrites = sync.Pool{New: func() any {
+	w := new(inlineWrite)
+	w.ready = w.write
+	return w
+}}
+
+// write makes one attempt and always reports done: returning false would
+// make RawConn.Write wait for the socket to drain, which is the flusher's
+// job, not the caller's.
+func (w *inlineWrite) write(fd uintptr) bool {
+	n, err := syscall.Write(int(fd), w.buf)
+	if err == nil {
+		w.n = n
+	}
+	return true
+}
+
+// writeNonBlocking writes what of b the socket takes now and returns how
+// much; 0 when it takes nothing or fails (the flusher then meets the error).
+func writeNonBlocking(raw syscall.RawConn, b []byte) int {
+	w := inlineWrites.Get().(*inlineWrite)
+	w.buf, w.n = b, 0
+	err := raw.Write(w.ready)
+	n := w.n
+	w.buf = nil
+	inlineWrites.Put(w)
+	if err != nil {
+		return 0
+	}
+	return n
 }
