@@ -21,17 +21,29 @@ import (
 
 var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
+// bufHeaders recycles the *[]byte that carries a buffer through writeBufs:
+// without it, every putWriteBuf would allocate one, and a connection with one
+// message in flight gets and puts a buffer per message.
+var bufHeaders = sync.Pool{New: func() any { return new([]byte) }}
+
 // maxPooledWriteBuf keeps unusually large buffers out of the pool.
 const maxPooledWriteBuf = 256 << 10
 
-func getWriteBuf() []byte { return (*writeBufs.Get().(*[]byte))[:0] }
+func getWriteBuf() []byte {
+	h := writeBufs.Get().(*[]byte)
+	b := (*h)[:0]
+	*h = nil
+	bufHeaders.Put(h)
+	return b
+}
 
 func putWriteBuf(b []byte) {
 	if cap(b) == 0 || cap(b) > maxPooledWriteBuf {
 		return
 	}
-	b = b[:0]
-	writeBufs.Put(&b)
+	h := bufHeaders.Get().(*[]byte)
+	*h = b[:0]
+	writeBufs.Put(h)
 }
 
 // begin locks the write side and returns whether the connection still takes
@@ -184,9 +196,7 @@ func (c *client) sendAckGated(kind packets.Type, id uint16, reason packets.Reaso
 func (c *client) sendAckAfter(kind packets.Type, id uint16, reason packets.ReasonCode, reasonString string, t journal.Ticket, hold bool, g *ackGate, batch session.Batch) {
 	a := packets.Ack{Kind: kind, PacketID: id, Reason: reason}
 	if reasonString != "" && c.problemInfo {
-		a.Properties.ReasonString = reasonString
-		a.Properties.Set(packets.PropReasonString)
-		c.fitReason(&a, &a.Properties) // [MQTT-3.4.2-2] and its kin for PUBREC, PUBREL, PUBCOMP
+		a.Properties = c.withReasonString(a, reasonString)
 	}
 	if c.begin() {
 		start := len(c.out)
@@ -196,6 +206,18 @@ func (c *client) sendAckAfter(kind packets.Type, id uint16, reason packets.Reaso
 		}
 	}
 	c.endIn(batch)
+}
+
+// withReasonString is the properties of a carrying reasonString, or none when the
+// client's Maximum Packet Size leaves no room for it [MQTT-3.4.2-2] (and its
+// kin for PUBREC, PUBREL, PUBCOMP). Apart from sendAckAfter so that only an
+// acknowledgement with a reason string is allocated: fitReason's trial
+// encoding takes it as an interface.
+func (c *client) withReasonString(a packets.Ack, reasonString string) packets.Properties {
+	a.Properties.ReasonString = reasonString
+	a.Properties.Set(packets.PropReasonString)
+	c.fitReason(&a, &a.Properties)
+	return a.Properties
 }
 
 // flush writes pending bytes until there are none, then exits. It swaps the
