@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,7 +34,7 @@ func TestLowRateClients(t *testing.T) {
 	for _, f := range strings.Fields(spec) {
 		k, v, _ := strings.Cut(f, "=")
 		switch k {
-		case "pingpong", "fanout":
+		case "pingpong", "fanout", "pipelined":
 			mode = k
 		case "addr":
 			addr = v
@@ -55,10 +56,13 @@ func TestLowRateClients(t *testing.T) {
 		}
 	}
 	var run func() []time.Duration
-	if mode == "pingpong" {
+	switch mode {
+	case "pingpong":
 		run = pingPongClients(t, addr, byte(qos), clients, n)
-	} else {
+	case "fanout":
 		run = fanOutClients(t, addr, clients, n, rate)
+	default:
+		run = pipelinedClients(t, addr, n)
 	}
 	fmt.Println("ready")
 	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
@@ -248,5 +252,45 @@ func fanOutClients(t *testing.T, addr string, subs, n, rate int) func() []time.D
 		wg.Wait()
 		pub.Close()
 		return slices.Concat(lat...)
+	}
+}
+
+// pipelinedClients is the regime the low-rate path must not slow down: one
+// publisher writing QoS 0 messages in bursts of 64, at most 1,000 ahead of
+// its one subscriber. It reports no latencies.
+func pipelinedClients(t *testing.T, addr string, n int) func() []time.Duration {
+	sub := lowDial(t, addr, "pl-sub")
+	sub.subscribe(t, "pl/t", 0)
+	pub := lowDial(t, addr, "pl-pub")
+	return func() []time.Duration {
+		var got atomic.Int64
+		go func() {
+			defer sub.Close()
+			for range n {
+				if h, _ := sub.next(t); h.Type != packets.TypePublish || t.Failed() {
+					t.Errorf("got %v", h.Type)
+					return
+				}
+				got.Add(1)
+			}
+		}()
+		msg := (&packets.Publish{Topic: "pl/t", Payload: make([]byte, 64)}).Append(nil, packets.V5)
+		burst := make([]byte, 0, 64*len(msg))
+		for sent := 0; sent < n; {
+			burst = burst[:0]
+			for k := 0; k < 64 && sent < n; k++ {
+				burst = append(burst, msg...)
+				sent++
+			}
+			pub.write(t, burst)
+			for int64(sent)-got.Load() > 1000 && !t.Failed() {
+				time.Sleep(50 * time.Microsecond)
+			}
+		}
+		for got.Load() < int64(n) && !t.Failed() {
+			time.Sleep(time.Millisecond)
+		}
+		pub.Close()
+		return nil
 	}
 }

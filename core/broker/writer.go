@@ -109,12 +109,25 @@ func (fb *flushBatch) Defer(s session.Sink) { fb.owed = append(fb.owed, s.(*clie
 // drain still get their messages promptly.
 const maxBatchPackets = 64
 
-// flush writes what the batch owes each connection, on the reader's own
-// goroutine (flushInline): the batch holds each connection's flushing
-// token, so no other goroutine writes to it meanwhile.
+// maxInlinePackets is the most packets a batch may have read for its
+// reader to write what it owes itself (flushInline). A batch that small is
+// the latency-bound regime — one message in flight, the reader about to wait
+// — where a flusher goroutine per write costs more than the write. A bigger
+// batch is a pipelining client: its reader goes back to reading while
+// flushers write on the other cores (docs/decisions/0036-low-rate-path.md).
+const maxInlinePackets = 2
+
+// flush writes, or starts flushers for, what the batch owes. Either way the
+// batch holds each connection's flushing token, so no other goroutine
+// writes to it meanwhile.
 func (fb *flushBatch) flush() {
+	inline := fb.n <= maxInlinePackets
 	for i, c := range fb.owed {
-		c.flushInline()
+		if inline {
+			c.flushInline()
+		} else {
+			c.startFlusher()
+		}
 		fb.owed[i] = nil
 	}
 	fb.owed = fb.owed[:0]
