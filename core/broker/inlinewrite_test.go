@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
+	"runtime/metrics"
 	"testing"
 	"time"
 
@@ -123,4 +124,51 @@ func TestInlineWritesAndFlushersNeverInterleave(t *testing.T) {
 			t.Fatalf("got %T", p)
 		}
 	}
+}
+
+// TestRoundTripStartsNoGoroutine holds the low-rate path to its point: a
+// client with one message in flight, at QoS 0 and 1, gets its delivery and
+// its PUBACK written by the broker goroutine that read its PUBLISH, not by a
+// goroutine started for each message (before decision 0036: one per round
+// trip).
+func TestRoundTripStartsNoGoroutine(t *testing.T) {
+	tb := startBroker(t, broker.Options{AllowAnonymous: true, Store: withoutStore})
+	c, _ := connectRaw(t, tb.addr, v5Connect("pingpong"))
+	c.subscribe(1, packets.Subscription{Filter: "pp", QoS: 1})
+	const rounds = 200
+	roundTrip := func(qos byte, id uint16) {
+		c.send(&packets.Publish{Topic: "pp", QoS: qos, PacketID: id, Payload: []byte("x")})
+		got, acked := false, qos == 0
+		for !got || !acked {
+			switch p := c.next().(type) {
+			case *packets.Publish:
+				got = true
+				if p.QoS == 1 {
+					c.send(&packets.Ack{Kind: packets.TypePuback, PacketID: p.PacketID})
+				}
+			case *packets.Ack:
+				acked = p.Kind == packets.TypePuback && p.PacketID == id
+			default:
+				t.Fatalf("got %T", p)
+			}
+		}
+	}
+	for _, qos := range []byte{0, 1} {
+		roundTrip(qos, 1) // whatever the first message starts (pools, the poller) is not per message
+		before := goroutinesCreated()
+		for i := range rounds {
+			roundTrip(qos, uint16(i%100+1))
+		}
+		// Some slack for the runtime's and the test framework's own.
+		n := goroutinesCreated() - before
+		if n > rounds/10 {
+			t.Errorf("QoS %d: %d goroutines started for %d round trips", qos, n, rounds)
+		}
+	}
+}
+
+func goroutinesCreated() uint64 {
+	s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }
