@@ -3,8 +3,8 @@ package broker_test
 import (
 	"encoding/binary"
 	"fmt"
-	"sync"
 	"runtime/metrics"
+	"sync"
 	"testing"
 	"time"
 
