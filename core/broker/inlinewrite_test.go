@@ -1,10 +1,13 @@
 package broker_test
 
 import (
+	"bufio"
 	"encoding/binary"
 	"fmt"
+	"net"
 	"runtime/metrics"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,23 +23,26 @@ import (
 // TestNonReadingSubscriberNeverStallsThePublisher fills a subscriber's socket
 // that is never read, then asks the publisher's own connection for a
 // PINGRESP and another subscriber for the last message: both come only if
-// the publisher's reader is not stuck writing to the full socket.
+// the publisher's reader is not stuck writing to the full socket. The write
+// timeout is longer than the test, so a blocking write would stall it for
+// good rather than end the stuck connection and free the publisher.
 func TestNonReadingSubscriberNeverStallsThePublisher(t *testing.T) {
-	tb := startBroker(t, broker.Options{AllowAnonymous: true, Store: withoutStore, Limits: broker.Limits{MaxWriteBuffer: 64 << 20}})
-	stuck, _ := connectRaw(t, tb.addr, v5Connect("stuck"))
+	tb := startBroker(t, broker.Options{AllowAnonymous: true, Store: withoutStore,
+		Limits: broker.Limits{MaxWriteBuffer: 64 << 20, WriteTimeout: time.Hour}})
+	stuck := dialSmallWindow(t, tb.addr)
+	stuck.connect(v5Connect("stuck"))
 	stuck.subscribe(1, packets.Subscription{Filter: "flood"})
 	reader, _ := connectRaw(t, tb.addr, v5Connect("reader"))
 	reader.subscribe(1, packets.Subscription{Filter: "flood"})
 	pub, _ := connectRaw(t, tb.addr, v5Connect("pub"))
 
-	// 24 MiB: more than loopback's socket buffers hold on both ends, so the
-	// stuck subscriber's socket refuses writes long before the end.
-	const n, size = 3 << 10, 8 << 10
-	payload := make([]byte, size)
+	// 4 MiB: far more than the stuck subscriber's 4 KiB receive window and
+	// the broker's send buffer for it, so its socket refuses writes early.
+	const n, size = 512, 8 << 10
 	done := make(chan error, 1)
-	go func() { // the reading subscriber drains as it goes, or the flood would back up into it
+	go func() { // the reading subscriber drains as it goes
 		for i := range n {
-			p, err := reader.read(wait)
+			p, err := reader.read(10 * wait)
 			if err != nil {
 				done <- fmt.Errorf("message %d: %w", i, err)
 				return
@@ -48,18 +54,41 @@ func TestNonReadingSubscriberNeverStallsThePublisher(t *testing.T) {
 		}
 		done <- nil
 	}()
-	msg := (&packets.Publish{Topic: "flood", Payload: payload}).Append(nil, packets.V5)
-	for range n {
-		pub.write(msg)
+	msg := (&packets.Publish{Topic: "flood", Payload: make([]byte, size)}).Append(nil, packets.V5)
+	_ = pub.conn.SetWriteDeadline(time.Now().Add(10 * wait))
+	for i := range n {
+		if _, err := pub.conn.Write(msg); err != nil {
+			t.Fatalf("publish %d: the broker stopped reading the publisher: %v", i, err)
+		}
 	}
 	pub.send(&packets.Pingreq{})
-	if p := pub.next(); p.Type() != packets.TypePingresp {
-		t.Fatalf("publisher got %T, want PINGRESP", p)
+	if p, err := pub.read(10 * wait); err != nil || p.Type() != packets.TypePingresp {
+		t.Fatalf("publisher got %v, %v; want PINGRESP", p, err)
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("reading subscriber: %v", err)
 	}
-	_ = stuck // never read
+}
+
+// dialSmallWindow dials with a 4 KiB receive buffer, set before the
+// connection exists so that the window it advertises is small from the start.
+func dialSmallWindow(t *testing.T, addr string) *rawClient {
+	t.Helper()
+	d := net.Dialer{Timeout: wait, Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return &rawClient{t: t, conn: conn, r: bufio.NewReader(conn), v: packets.V5}
 }
 
 // TestInlineWritesAndFlushersNeverInterleave has two publishers deliver
