@@ -57,6 +57,15 @@ func BenchmarkFanOutPaced(b *testing.B) {
 	runLowRate(b, "fanout qos=0 clients=32 rate=1000", b.N*32)
 }
 
+// BenchmarkFanInPaced is a small fleet: 200 publishers at 20 msg/s each
+// (4,000 msg/s in all) to their own topics, 4 subscribers to all of them
+// through "fi/+"; b.N counts published messages, the per-message metrics
+// count deliveries (4 per publish). It is where many publishers' messages to
+// one subscriber may share a write.
+func BenchmarkFanInPaced(b *testing.B) {
+	runLowRate(b, "fanin qos=0 clients=200 subs=4 rate=20", b.N*4)
+}
+
 // BenchmarkPipelined is the regime the low-rate changes must not slow down:
 // one QoS 0 publisher 1,000 messages ahead of its one subscriber, writing
 // 64 at a time.

@@ -30,11 +30,11 @@ func TestLowRateClients(t *testing.T) {
 		t.Skip("the client process of BenchmarkPingPong and BenchmarkFanOutPaced")
 	}
 	var mode, addr string
-	var qos, clients, n, rate int
+	var qos, clients, subs, n, rate int
 	for _, f := range strings.Fields(spec) {
 		k, v, _ := strings.Cut(f, "=")
 		switch k {
-		case "pingpong", "fanout", "pipelined":
+		case "pingpong", "fanout", "fanin", "pipelined":
 			mode = k
 		case "addr":
 			addr = v
@@ -52,6 +52,8 @@ func TestLowRateClients(t *testing.T) {
 				n = x
 			case "rate":
 				rate = x
+			case "subs":
+				subs = x
 			}
 		}
 	}
@@ -61,6 +63,8 @@ func TestLowRateClients(t *testing.T) {
 		run = pingPongClients(t, addr, byte(qos), clients, n)
 	case "fanout":
 		run = fanOutClients(t, addr, clients, n, rate)
+	case "fanin":
+		run = fanInClients(t, addr, clients, subs, n, rate)
 	default:
 		run = pipelinedClients(t, addr, n)
 	}
@@ -292,5 +296,73 @@ func pipelinedClients(t *testing.T, addr string, n int) func() []time.Duration {
 		}
 		pub.Close()
 		return nil
+	}
+}
+
+// fanInClients is a small fleet: pubs publishers, each sending QoS 0 to its
+// own topic at rate per second (staggered), and subs subscribers to all of
+// them through a wildcard; n messages are published in all. It returns every
+// delivery's latency.
+func fanInClients(t *testing.T, addr string, pubs, subs, n, rate int) func() []time.Duration {
+	subConns := make([]*lowConn, subs)
+	for i := range subConns {
+		subConns[i] = lowDial(t, addr, fmt.Sprintf("fi-sub-%d", i))
+		subConns[i].subscribe(t, "fi/+", 0)
+	}
+	pubConns := make([]*lowConn, pubs)
+	for i := range pubConns {
+		pubConns[i] = lowDial(t, addr, fmt.Sprintf("fi-pub-%d", i))
+	}
+	return func() []time.Duration {
+		epoch := time.Now()
+		lat := make([][]time.Duration, subs)
+		var wg sync.WaitGroup
+		for i, lc := range subConns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer lc.Close()
+				lat[i] = make([]time.Duration, 0, n)
+				for range n {
+					h, body := lc.next(t)
+					if h.Type != packets.TypePublish || t.Failed() {
+						t.Errorf("got %v", h.Type)
+						return
+					}
+					sent := int64(binary.BigEndian.Uint64(body[len(body)-8:]))
+					lat[i] = append(lat[i], time.Since(epoch)-time.Duration(sent))
+				}
+			}()
+		}
+		interval := time.Second / time.Duration(rate)
+		var pw sync.WaitGroup
+		for i, pub := range pubConns {
+			share := n / pubs
+			if i < n%pubs {
+				share++
+			}
+			pw.Add(1)
+			go func() {
+				defer pw.Done()
+				payload := make([]byte, 64)
+				var msg []byte
+				topic := fmt.Sprintf("fi/%d", i)
+				offset := interval * time.Duration(i) / time.Duration(pubs)
+				for k := range share {
+					if d := time.Until(epoch.Add(offset + time.Duration(k)*interval)); d > 0 {
+						time.Sleep(d)
+					}
+					binary.BigEndian.PutUint64(payload[56:], uint64(time.Since(epoch)))
+					msg = (&packets.Publish{Topic: topic, Payload: payload}).Append(msg[:0], packets.V5)
+					pub.write(t, msg)
+				}
+			}()
+		}
+		pw.Wait()
+		wg.Wait()
+		for _, pub := range pubConns {
+			pub.Close()
+		}
+		return slices.Concat(lat...)
 	}
 }
