@@ -141,30 +141,66 @@ func (fb *flushBatch) flush() {
 // whole backlog, and starting a goroutine for it cost more than the write
 // (docs/decisions/0036-low-rate-path.md).
 //
-// wmu is held across the write: the socket is non-blocking and the write
-// never waits for the peer, so a subscriber that does not read costs the
-// caller one system call that takes nothing, never a stall; meanwhile other
-// writers wait no longer than that call.
+// The write is made without wmu, as the flusher's are: other publishers go
+// on appending to the subscriber meanwhile, and what they appended goes out
+// in one write by a flusher afterwards, as it did before inline writes. The
+// socket is non-blocking and the write never waits for the peer, so a
+// subscriber that does not read costs the caller one system call that takes
+// nothing, never a stall.
 func (c *client) flushInline() {
 	if c.rd.raw == nil {
 		c.startFlusher() // TLS and WebSocket may block in Write
 		return
 	}
 	c.wmu.Lock()
-	if n := c.writable(); n > 0 && !c.wclosed {
-		if wrote := writeNonBlocking(c.rd.raw, c.out[:n]); wrote > 0 {
-			c.b.stats.bytesOut.Add(uint64(wrote))
-			c.written(wrote)
-			c.out = c.out[:copy(c.out, c.out[wrote:])]
-		}
-		if c.writable() > 0 {
-			// The socket is full, or failed: the flusher waits for room, or
-			// meets the error and ends the connection.
-			c.wmu.Unlock()
-			c.startFlusher()
-			return
-		}
+	n := c.writable()
+	if n == 0 || c.wclosed {
+		c.flushDoneLocked()
+		return
 	}
+	if n < len(c.out) {
+		// Part is held behind a barrier (durable.go): the flusher knows how
+		// to write around it.
+		c.wmu.Unlock()
+		c.startFlusher()
+		return
+	}
+	buf := c.out
+	c.out = nil
+	c.written(n)
+	c.wmu.Unlock()
+
+	wrote := writeNonBlocking(c.rd.raw, buf)
+	c.b.stats.bytesOut.Add(uint64(wrote))
+
+	c.wmu.Lock()
+	if wrote < len(buf) {
+		// What the socket did not take goes back in front of what was
+		// appended meanwhile.
+		rest := buf[:copy(buf, buf[wrote:])]
+		c.unwritten(len(rest))
+		if len(c.out) > 0 {
+			rest = append(rest, c.out...)
+		}
+		putWriteBuf(c.out)
+		c.out = rest
+	} else {
+		putWriteBuf(buf)
+	}
+	if c.writable() > 0 && !c.wclosed {
+		// The socket is full or failed, or others appended while we wrote:
+		// a flusher waits for room, meets the error and ends the
+		// connection, or writes the rest in one go.
+		c.wmu.Unlock()
+		c.startFlusher()
+		return
+	}
+	c.flushDoneLocked()
+}
+
+// flushDoneLocked gives up the flushing token with nothing left to write
+// (but perhaps answers held behind a barrier) and unlocks wmu.
+func (c *client) flushDoneLocked() {
 	c.flushing = false
 	if len(c.out) == 0 {
 		putWriteBuf(c.out)
@@ -428,7 +464,11 @@ func (w *inlineWrite) write(fd uintptr) bool {
 
 // writeNonBlocking writes what of b the socket takes now and returns how
 // much; 0 when it takes nothing or fails (the flusher then meets the error).
-func writeNonBlocking(raw syscall.RawConn, b []byte) int {
+// A variable so that a test can append to the connection in the middle of
+// a write (inlinewrite_internal_test.go).
+var writeNonBlocking = writeOnce
+
+func writeOnce(raw syscall.RawConn, b []byte) int {
 	w := inlineWrites.Get().(*inlineWrite)
 	w.buf, w.n = b, 0
 	err := raw.Write(w.ready)
