@@ -36,8 +36,10 @@ import (
 //	                call the broker process made (perf stat raw_syscalls)
 //	p50-µs, p99-µs  latency seen by the clients
 //
-// Run: go test ./core/broker -run '^$' -bench 'PingPong|FanOutPaced' -benchtime 20000x
-// (FanOutPaced publishes at 1,000 msg/s: -benchtime 2000x takes 2 s).
+// Run: go test ./core/broker -run '^$' -bench 'PingPong|Pipelined' -benchtime 20000x
+// and -bench 'FanOutPaced|FanInPaced' -benchtime 4000x (paced at 1,000 and
+// 4,000 msg/s: 4 s and 1 s). The clients run out of process, so -cpuprofile
+// and -memprofile show the broker alone.
 
 // BenchmarkPingPong: each client subscribes to its own topic, publishes one
 // 64-byte message to it and waits for it to come back (and, at QoS 1, for
