@@ -123,6 +123,14 @@ func (c *client) written(n int) {
 	}
 }
 
+// unwritten takes back n bytes that written counted but the socket did not
+// take: they are back at the front of c.out (flushInline); wmu held.
+func (c *client) unwritten(n int) {
+	if c.dur != nil {
+		c.dur.base -= int64(n)
+	}
+}
+
 // Durable is the journal telling that the batches the head barrier waited
 // for when it asked are finished (journal.Waiter).
 func (c *client) Durable(error) {

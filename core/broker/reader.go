@@ -225,11 +225,11 @@ func (rd *reader) read(body bool) (int, error) {
 		}
 	} else {
 		rd.n, rd.errno = 0, 0
-		if body {
-			err = rd.raw.Read(rd.bodyReady)
-		} else {
-			err = rd.raw.Read(rd.bufReady)
-		}
+		rc := readCalls.Get().(*readCall)
+		rc.rd, rc.body = rd, body
+		err = rd.raw.Read(rc.ready)
+		rc.rd = nil
+		readCalls.Put(rc)
 		n = rd.n
 		if err == nil && rd.errno != 0 {
 			err = rd.errno
@@ -256,11 +256,23 @@ func (rd *reader) target(body bool) []byte {
 	return (*rd.buf)[rd.w:]
 }
 
-// bufReady and bodyReady are read's syscall.RawConn callbacks; their results
-// go through the reader's fields so that a callback captures nothing but the
-// reader (one allocation per read, for the method value).
-func (rd *reader) bufReady(fd uintptr) bool  { return rd.readyRead(fd, false) }
-func (rd *reader) bodyReady(fd uintptr) bool { return rd.readyRead(fd, true) }
+// A readCall is read's syscall.RawConn callback, bound once when the pool
+// makes it: a method value per read was an allocation per packet (decision
+// 0036), and a callback kept per reader would cost every idle connection a
+// pointer. Results go through the reader's fields.
+type readCall struct {
+	rd    *reader
+	body  bool
+	ready func(fd uintptr) bool
+}
+
+var readCalls = sync.Pool{New: func() any {
+	rc := new(readCall)
+	rc.ready = rc.readyRead
+	return rc
+}}
+
+func (rc *readCall) readyRead(fd uintptr) bool { return rc.rd.readyRead(fd, rc.body) }
 
 func (rd *reader) readyRead(fd uintptr, body bool) bool {
 	n, err := syscall.Read(int(fd), rd.target(body))

@@ -215,7 +215,7 @@ func (c *client) SendPublish(d session.Delivery, batch session.Batch) bool {
 // packet id at PUBREL, so a PUBLISH resent after a restart would be new to it.
 func (c *client) SendPubrel(id uint16) {
 	if c.dur != nil {
-		c.sendAckAfter(packets.TypePubrel, id, packets.Success, "", c.b.journal.Latest(), true, nil)
+		c.sendAckAfter(packets.TypePubrel, id, packets.Success, "", c.b.journal.Latest(), true, nil, nil)
 		return
 	}
 	c.sendAck(packets.TypePubrel, id, packets.Success, "")

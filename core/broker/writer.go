@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/plumemq/plume/core/journal"
@@ -20,17 +21,29 @@ import (
 
 var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
+// bufHeaders recycles the *[]byte that carries a buffer through writeBufs:
+// without it, every putWriteBuf would allocate one, and a connection with one
+// message in flight gets and puts a buffer per message.
+var bufHeaders = sync.Pool{New: func() any { return new([]byte) }}
+
 // maxPooledWriteBuf keeps unusually large buffers out of the pool.
 const maxPooledWriteBuf = 256 << 10
 
-func getWriteBuf() []byte { return (*writeBufs.Get().(*[]byte))[:0] }
+func getWriteBuf() []byte {
+	h := writeBufs.Get().(*[]byte)
+	b := (*h)[:0]
+	*h = nil
+	bufHeaders.Put(h)
+	return b
+}
 
 func putWriteBuf(b []byte) {
 	if cap(b) == 0 || cap(b) > maxPooledWriteBuf {
 		return
 	}
-	b = b[:0]
-	writeBufs.Put(&b)
+	h := bufHeaders.Get().(*[]byte)
+	*h = b[:0]
+	writeBufs.Put(h)
 }
 
 // begin locks the write side and returns whether the connection still takes
@@ -96,14 +109,105 @@ func (fb *flushBatch) Defer(s session.Sink) { fb.owed = append(fb.owed, s.(*clie
 // drain still get their messages promptly.
 const maxBatchPackets = 64
 
-// flush starts the flushers the batch owes.
+// maxInlinePackets is the most packets a batch may have read for its
+// reader to write what it owes itself (flushInline). A batch that small is
+// the latency-bound regime — one message in flight, the reader about to wait
+// — where a flusher goroutine per write costs more than the write. A bigger
+// batch is a pipelining client: its reader goes back to reading while
+// flushers write on the other cores (docs/decisions/0036-low-rate-path.md).
+const maxInlinePackets = 2
+
+// flush writes, or starts flushers for, what the batch owes. Either way the
+// batch holds each connection's flushing token, so no other goroutine
+// writes to it meanwhile.
 func (fb *flushBatch) flush() {
+	inline := fb.n <= maxInlinePackets
 	for i, c := range fb.owed {
-		c.startFlusher()
+		if inline {
+			c.flushInline()
+		} else {
+			c.startFlusher()
+		}
 		fb.owed[i] = nil
 	}
 	fb.owed = fb.owed[:0]
 	fb.n = 0
+}
+
+// flushInline writes what c has pending in one non-blocking system call on
+// the caller's goroutine, and leaves what the socket did not take to a
+// flusher goroutine. The caller holds c's flushing token (its batch deferred
+// c). In the latency-bound regime — one message in flight — a write is the
+// whole backlog, and starting a goroutine for it cost more than the write
+// (docs/decisions/0036-low-rate-path.md).
+//
+// The write is made without wmu, as the flusher's are: other publishers go
+// on appending to the subscriber meanwhile, and what they appended goes out
+// in one write by a flusher afterwards, as it did before inline writes. The
+// socket is non-blocking and the write never waits for the peer, so a
+// subscriber that does not read costs the caller one system call that takes
+// nothing, never a stall.
+func (c *client) flushInline() {
+	if c.rd.raw == nil {
+		c.startFlusher() // TLS and WebSocket may block in Write
+		return
+	}
+	c.wmu.Lock()
+	n := c.writable()
+	if n == 0 || c.wclosed {
+		c.flushDoneLocked()
+		return
+	}
+	if n < len(c.out) {
+		// Part is held behind a barrier (durable.go): the flusher knows how
+		// to write around it.
+		c.wmu.Unlock()
+		c.startFlusher()
+		return
+	}
+	buf := c.out
+	c.out = nil
+	c.written(n)
+	c.wmu.Unlock()
+
+	wrote := writeNonBlocking(c.rd.raw, buf)
+	c.b.stats.bytesOut.Add(uint64(wrote))
+
+	c.wmu.Lock()
+	if wrote < len(buf) {
+		// What the socket did not take goes back in front of what was
+		// appended meanwhile.
+		rest := buf[:copy(buf, buf[wrote:])]
+		c.unwritten(len(rest))
+		if len(c.out) > 0 {
+			rest = append(rest, c.out...)
+		}
+		putWriteBuf(c.out)
+		c.out = rest
+	} else {
+		putWriteBuf(buf)
+	}
+	if c.writable() > 0 && !c.wclosed {
+		// The socket is full or failed, or others appended while we wrote:
+		// a flusher waits for room, meets the error and ends the
+		// connection, or writes the rest in one go.
+		c.wmu.Unlock()
+		c.startFlusher()
+		return
+	}
+	c.flushDoneLocked()
+}
+
+// flushDoneLocked gives up the flushing token with nothing left to write
+// (but perhaps answers held behind a barrier) and unlocks wmu.
+func (c *client) flushDoneLocked() {
+	c.flushing = false
+	if len(c.out) == 0 {
+		putWriteBuf(c.out)
+		c.out = nil
+	} // else held behind a barrier (durable.go)
+	c.wcond.Broadcast()
+	c.wmu.Unlock()
 }
 
 // send encodes p for the connection's protocol version and queues it.
@@ -116,7 +220,7 @@ func (c *client) send(p packets.Packet) {
 
 // sendAck queues a PUBACK, PUBREC, PUBREL or PUBCOMP without allocating.
 func (c *client) sendAck(kind packets.Type, id uint16, reason packets.ReasonCode, reasonString string) {
-	c.sendAckAfter(kind, id, reason, reasonString, journal.Ticket{}, false, nil)
+	c.sendAckAfter(kind, id, reason, reasonString, journal.Ticket{}, false, nil, nil)
 }
 
 // sendAckHeld is sendAck for an answer that waits for the changes its packet
@@ -126,18 +230,22 @@ func (c *client) sendAckHeld(kind packets.Type, id uint16, reason packets.Reason
 }
 
 // sendAckGated is sendAckHeld for a PUBACK that may also go when g opens.
+//
+// The answer joins the reader's batch: it goes out in the write the reader
+// makes before it next waits on the socket, with whatever the packet
+// delivered to this same connection, instead of on a flusher goroutine of
+// its own.
 func (c *client) sendAckGated(kind packets.Type, id uint16, reason packets.ReasonCode, reasonString string, g *ackGate) {
 	t, changed := c.sinceMark()
-	c.sendAckAfter(kind, id, reason, reasonString, t, changed, g)
+	c.sendAckAfter(kind, id, reason, reasonString, t, changed, g, &c.batch)
 }
 
-// sendAckAfter queues an acknowledgement, behind a barrier for t (or g) if hold.
-func (c *client) sendAckAfter(kind packets.Type, id uint16, reason packets.ReasonCode, reasonString string, t journal.Ticket, hold bool, g *ackGate) {
+// sendAckAfter queues an acknowledgement, behind a barrier for t (or g) if
+// hold; a non-nil batch is the reader's own (client.endIn).
+func (c *client) sendAckAfter(kind packets.Type, id uint16, reason packets.ReasonCode, reasonString string, t journal.Ticket, hold bool, g *ackGate, batch session.Batch) {
 	a := packets.Ack{Kind: kind, PacketID: id, Reason: reason}
 	if reasonString != "" && c.problemInfo {
-		a.Properties.ReasonString = reasonString
-		a.Properties.Set(packets.PropReasonString)
-		c.fitReason(&a, &a.Properties) // [MQTT-3.4.2-2] and its kin for PUBREC, PUBREL, PUBCOMP
+		a.Properties = c.withReasonString(a, reasonString)
 	}
 	if c.begin() {
 		start := len(c.out)
@@ -146,7 +254,19 @@ func (c *client) sendAckAfter(kind packets.Type, id uint16, reason packets.Reaso
 			c.holdLocked(start, t, g)
 		}
 	}
-	c.end()
+	c.endIn(batch)
+}
+
+// withReasonString is the properties of a carrying reasonString, or none when the
+// client's Maximum Packet Size leaves no room for it [MQTT-3.4.2-2] (and its
+// kin for PUBREC, PUBREL, PUBCOMP). Apart from sendAckAfter so that only an
+// acknowledgement with a reason string is allocated: fitReason's trial
+// encoding takes it as an interface.
+func (c *client) withReasonString(a packets.Ack, reasonString string) packets.Properties {
+	a.Properties.ReasonString = reasonString
+	a.Properties.Set(packets.PropReasonString)
+	c.fitReason(&a, &a.Properties)
+	return a.Properties
 }
 
 // flush writes pending bytes until there are none, then exits. It swaps the
@@ -314,4 +434,49 @@ func (c *client) fitReason(p packets.Packet, props *packets.Properties) {
 		props.Clear(packets.PropReasonString)
 		props.ReasonString = ""
 	}
+}
+
+// An inlineWrite is one non-blocking write through syscall.RawConn. Its
+// callback is bound once, when the pool makes it: a closure per write would
+// be an allocation per message.
+type inlineWrite struct {
+	buf   []byte
+	n     int
+	ready func(fd uintptr) bool
+}
+
+var inlineWrites = sync.Pool{New: func() any {
+	w := new(inlineWrite)
+	w.ready = w.write
+	return w
+}}
+
+// write makes one attempt and always reports done: returning false would
+// make RawConn.Write wait for the socket to drain, which is the flusher's
+// job, not the caller's.
+func (w *inlineWrite) write(fd uintptr) bool {
+	n, err := syscall.Write(int(fd), w.buf)
+	if err == nil {
+		w.n = n
+	}
+	return true
+}
+
+// writeNonBlocking writes what of b the socket takes now and returns how
+// much; 0 when it takes nothing or fails (the flusher then meets the error).
+// A variable so that a test can append to the connection in the middle of
+// a write (inlinewrite_internal_test.go).
+var writeNonBlocking = writeOnce
+
+func writeOnce(raw syscall.RawConn, b []byte) int {
+	w := inlineWrites.Get().(*inlineWrite)
+	w.buf, w.n = b, 0
+	err := raw.Write(w.ready)
+	n := w.n
+	w.buf = nil
+	inlineWrites.Put(w)
+	if err != nil {
+		return 0
+	}
+	return n
 }
