@@ -51,6 +51,13 @@ func BenchmarkIdleConnectionMemory(b *testing.B) {
 		defer stop()
 		measureIdle(b, addr, n, "", func() bool { return true })
 	})
+	b.Run("accept-netconn", func(b *testing.B) {
+		// What the broker's side of a socket costs as a net.Conn (netFD,
+		// addresses, the runtime's pollDesc), for the breakdown.
+		addr, stop := netConnAcceptor(b)
+		defer stop()
+		measureIdle(b, addr, n, "", func() bool { return true })
+	})
 	b.Run("broker", func(b *testing.B) {
 		tb := benchBroker(b, broker.Options{AllowAnonymous: true, ParkIdleAfter: 50 * time.Millisecond, SysInterval: -1})
 		// A first round warms the pools and the tables, as the bench's warm run does.
@@ -188,6 +195,36 @@ func rawAcceptor(b *testing.B) (addr string, stop func()) {
 		syscall.Close(lfd)
 		for _, fd := range <-done {
 			syscall.Close(fd)
+		}
+	}
+}
+
+// netConnAcceptor is rawAcceptor with Go's net.Listener: each accepted
+// socket is held as a net.Conn.
+func netConnAcceptor(b *testing.B) (addr string, stop func()) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan []net.Conn)
+	go func() {
+		var conns []net.Conn
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				done <- conns
+				return
+			}
+			var buf [256]byte
+			_, _ = c.Read(buf[:])
+			_, _ = c.Write([]byte{0x20, 2, 0, 0})
+			conns = append(conns, c)
+		}
+	}()
+	return l.Addr().String(), func() {
+		l.Close()
+		for _, c := range <-done {
+			c.Close()
 		}
 	}
 }
