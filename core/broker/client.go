@@ -72,11 +72,14 @@ type client struct {
 	done    chan struct{}               // closed when cleanup has finished
 
 	// Parking (park.go): an idle connection has no goroutine.
-	keepTimer   *time.Timer // keep-alive while parked; owned by whoever parks or unparks
 	parked      atomic.Bool
 	keepExpired atomic.Bool // the keep-alive ran out while parked
 	fd          int32       // the socket, for the poller; -1 without one
 	armed       bool        // fd is in the poller's set; owned by the reader
+	// Where the keep-alive deadline waits while parked (park_wheel.go), under
+	// the poller's mutex: its second, and its slot (+1, 0 = none) and index.
+	keepDue           uint32
+	keepSlot, keepPos int32
 }
 
 // stopRequest asks a client's reader to end the connection.
