@@ -2,7 +2,7 @@ package broker
 
 // keepWheel holds the keep-alive deadlines of parked connections, by the
 // second, for the poller. A time.Timer per parked connection cost about
-// 150 bytes (the runtime timer, the method value, the timer heap's slot); here
+// 140 bytes (the runtime timer, the method value, the timer heap's slot); here
 // a connection costs its slot entry (8 bytes) and three small fields of its
 // own (docs/decisions/0037-idle-connection-memory.md). A keep-alive of 1.5 x
 // the client's seconds is coarse enough for one-second ticks: the close comes
