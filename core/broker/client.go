@@ -66,17 +66,21 @@ type client struct {
 	// writeFailed: a write to the socket failed; nothing more can reach the client.
 	writeFailed bool
 	slowKicked  bool // disconnected as a slow consumer (queues.go), under wmu
+	cleanedUp   bool // finish (or a refused handshake) is over, under wmu: see doneCh
 
 	stop    atomic.Pointer[stopRequest] // set by kick
 	stopped chan struct{}               // closed on stop for a reader waiting in awaitRoom; under wmu, made by it
-	done    chan struct{}               // closed when cleanup has finished
+	done    chan struct{}               // closed when cleanup has finished; under wmu, made by doneCh
 
 	// Parking (park.go): an idle connection has no goroutine.
-	keepTimer   *time.Timer // keep-alive while parked; owned by whoever parks or unparks
 	parked      atomic.Bool
 	keepExpired atomic.Bool // the keep-alive ran out while parked
 	fd          int32       // the socket, for the poller; -1 without one
 	armed       bool        // fd is in the poller's set; owned by the reader
+	// Where the keep-alive deadline waits while parked (park_wheel.go), under
+	// the poller's mutex: its second, and its slot (+1, 0 = none) and index.
+	keepDue           uint32
+	keepSlot, keepPos int32
 }
 
 // stopRequest asks a client's reader to end the connection.
@@ -87,7 +91,7 @@ type stopRequest struct {
 }
 
 func newClient(b *Broker, conn net.Conn, listener string) *client {
-	c := &client{b: b, lim: b.limits(), conn: conn, rd: newReader(conn, b.partials), done: make(chan struct{}), fd: -1}
+	c := &client{b: b, lim: b.limits(), conn: conn, rd: newReader(conn, b.partials), fd: -1}
 	c.wcond.L = &c.wmu
 	if b.journal != nil && b.journal.Holds() {
 		c.dur = &durableOut{}
@@ -294,7 +298,7 @@ func (c *client) finish(err error) {
 	c.observeDisconnect(reason, err)
 	c.b.detach(c, reason, will, cause)
 	// A takeover waits for done, not for the client to read our DISCONNECT.
-	close(c.done)
+	c.markDone()
 	c.drainAndClose()
 }
 

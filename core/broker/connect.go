@@ -37,7 +37,7 @@ func (b *Broker) handle(conn net.Conn, listener string) {
 		}
 		c.closeWrites(time.Second, true)
 		b.untrack(c)
-		close(c.done)
+		c.markDone()
 		c.drainAndClose()
 		return
 	}

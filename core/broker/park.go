@@ -1,16 +1,12 @@
 package broker
 
-import (
-	"time"
-)
-
 // Parking: a connection that has nothing to read for a while gives up its
 // goroutine. Its socket goes into the broker's idle poller (epoll on Linux),
-// and a keep-alive timer stands in for the read deadline. When the socket
-// turns readable, the keep-alive runs out or the connection is kicked, a new
-// goroutine resumes the read loop where it left off. An idle connection then
-// costs its structs and its socket, not a goroutine stack
-// (docs/decisions/0002-connection-memory.md).
+// and a keep-alive deadline in the poller's wheel (park_wheel.go) stands in
+// for the read deadline. When the socket turns readable, the keep-alive runs
+// out or the connection is kicked, a new goroutine resumes the read loop where
+// it left off. An idle connection then costs its structs and its socket, not
+// a goroutine stack (docs/decisions/0002-connection-memory.md, 0037).
 
 // park hands the connection to the idle poller. It runs on the reader
 // goroutine with nothing buffered, and reports false when the connection must
@@ -21,22 +17,22 @@ func (c *client) park() bool {
 		return false
 	}
 	if c.keep > 0 {
-		left := time.Until(c.rd.lastRead.Add(c.keep))
-		c.keepTimer = time.AfterFunc(max(left, 0), c.keepAliveExpired)
+		p.schedule(c, c.rd.lastRead.Add(c.keep))
 	}
 	op := p.prepare(c)
 	c.parked.Store(true)
 	if err := p.arm(c, op); err != nil {
 		c.b.log.Debug().Err(err).Msg("parking failed")
 		if c.parked.CompareAndSwap(true, false) {
-			c.stopKeepTimer()
+			p.unschedule(c)
 			return false
 		}
 		return true // someone unparked us already: their goroutine carries on
 	}
-	// A kick that came before parked was set could not unpark us.
-	if c.stop.Load() != nil && c.parked.CompareAndSwap(true, false) {
-		c.stopKeepTimer()
+	// A kick, or a keep-alive expiry, that came before parked was set
+	// could not unpark us.
+	if (c.stop.Load() != nil || c.keepExpired.Load()) && c.parked.CompareAndSwap(true, false) {
+		p.unschedule(c)
 		return false
 	}
 	return true
@@ -48,16 +44,11 @@ func (c *client) unpark() {
 	if !c.parked.CompareAndSwap(true, false) {
 		return
 	}
-	c.stopKeepTimer()
+	if p := c.b.idlePoller(); p != nil {
+		p.unschedule(c)
+	}
 	c.b.wg.Add(1)
 	go c.run()
-}
-
-func (c *client) stopKeepTimer() {
-	if c.keepTimer != nil {
-		c.keepTimer.Stop()
-		c.keepTimer = nil
-	}
 }
 
 // keepAliveExpired fires when a parked client sent nothing for 1.5 times its

@@ -3,6 +3,7 @@ package broker
 import (
 	"sync"
 	"syscall"
+	"time"
 )
 
 // poller waits, on one goroutine, for any parked connection's socket to turn
@@ -16,6 +17,10 @@ type poller struct {
 	// a closed socket's number is soon another connection's, and a stale
 	// entry must not be able to wake, or forget, the wrong one.
 	conns map[uint64]*client
+	// keep holds the parked connections' keep-alive deadlines, in seconds
+	// since epoch; loop expires them (park_wheel.go).
+	keep  keepWheel
+	epoch time.Time
 }
 
 // wakeToken is the poller's own pipe in event data; handles start at 1.
@@ -35,7 +40,7 @@ func newPoller() (*poller, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &poller{epfd: epfd, conns: map[uint64]*client{}}
+	p := &poller{epfd: epfd, conns: map[uint64]*client{}, epoch: time.Now()}
 	if err := syscall.Pipe2(p.wake[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
 		syscall.Close(epfd)
 		return nil, err
@@ -81,17 +86,62 @@ func (p *poller) forget(c *client) {
 	p.mu.Unlock()
 }
 
+// schedule makes the poller expire c's keep-alive at deadline (on the
+// second after it).
+func (p *poller) schedule(c *client, deadline time.Time) {
+	due := uint32((deadline.Sub(p.epoch) + time.Second - 1) / time.Second)
+	p.mu.Lock()
+	p.keep.add(c, due)
+	p.mu.Unlock()
+}
+
+// unschedule forgets c's keep-alive deadline, if it has one.
+func (p *poller) unschedule(c *client) {
+	p.mu.Lock()
+	p.keep.remove(c)
+	p.mu.Unlock()
+}
+
+// nextTick is how long epoll may wait: until the next second while a
+// keep-alive is scheduled, else for ever.
+func (p *poller) nextTick() (ms int) {
+	p.mu.Lock()
+	n := p.keep.n
+	p.mu.Unlock()
+	if n == 0 {
+		return -1
+	}
+	since := time.Since(p.epoch)
+	return int((time.Second - since%time.Second + time.Millisecond - 1) / time.Millisecond)
+}
+
+// expireKeepAlives wakes the connections whose keep-alive ran out. They are
+// woken outside the lock: unpark takes it to unschedule.
+func (p *poller) expireKeepAlives(buf []*client) []*client {
+	now := uint32(time.Since(p.epoch) / time.Second)
+	p.mu.Lock()
+	due := p.keep.expire(now, buf[:0])
+	p.mu.Unlock()
+	for i, c := range due {
+		c.keepAliveExpired()
+		due[i] = nil
+	}
+	return due
+}
+
 // loop wakes parked connections until stop is called.
 func (p *poller) loop() {
 	events := make([]syscall.EpollEvent, 256)
+	var expired []*client
 	for {
-		n, err := syscall.EpollWait(p.epfd, events, -1)
+		n, err := syscall.EpollWait(p.epfd, events, p.nextTick())
 		if err == syscall.EINTR {
 			continue
 		}
 		if err != nil {
 			return
 		}
+		expired = p.expireKeepAlives(expired)
 		for i := range events[:n] {
 			h := eventHandle(&events[i])
 			if h == wakeToken {

@@ -2,6 +2,8 @@
 
 package broker
 
+import "time"
+
 // poller is Linux-only; elsewhere connections keep their goroutines.
 type poller struct{}
 
@@ -9,6 +11,8 @@ func newPoller() (*poller, error)             { return nil, errNoPoller }
 func (p *poller) prepare(c *client) int       { return 0 }
 func (p *poller) arm(c *client, op int) error { return errNoPoller }
 func (p *poller) forget(c *client)            {}
+func (p *poller) schedule(*client, time.Time) {}
+func (p *poller) unschedule(*client)          {}
 func (p *poller) loop()                       {}
 func (p *poller) stop()                       {}
 func (p *poller) close()                      {}
