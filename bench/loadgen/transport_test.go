@@ -206,7 +206,7 @@ func TestTransportRowsCompareLikeWithLike(t *testing.T) {
 		return nil
 	}
 	got := transportVsTCP(find)
-	want := []Ratio{{"plume-tls", "pairs", subject, "msgs_per_s", 0.6}, {"plume-tls", "idle", subject, "rss_per_conn", 10}}
+	want := []Ratio{{"plume-tls", "pairs", subject, "msgs_per_s", 0.6, ""}, {"plume-tls", "idle", subject, "rss_per_conn", 10, "idle"}}
 	if len(got) != len(want) {
 		t.Fatalf("transportVsTCP = %+v, want %+v", got, want)
 	}
