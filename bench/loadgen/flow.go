@@ -49,8 +49,9 @@ type flowConfig struct {
 	inflight    int64         // max QoS 1 publishes awaiting PUBACK, per publisher
 	payload     int
 	bufSize     int
-	pid         int  // broker process, for its CPU time; 0 to skip
-	persistent  bool // subscribers ask for persistent sessions, whatever the scenario says
+	pid         int           // broker process, for its CPU time; 0 to skip
+	persistent  bool          // subscribers ask for persistent sessions, whatever the scenario says
+	stall       time.Duration // ping-pong: a round trip not ended after this is a stall (stallTimeout if 0)
 }
 
 // Payload layout: send time (ns since the generator started), publisher index,

@@ -74,6 +74,8 @@ type Result struct {
 	Lost         uint64  `json:"lost"`
 	Duplicates   uint64  `json:"duplicates,omitempty"`
 	Stalls       int     `json:"stalls,omitempty"`
+	// StalledOn: ping-pong, what the stalled round trips were waiting for.
+	StalledOn map[string]int `json:"stalled_on,omitempty"`
 	// CPU used in the measured window, in cores (CPU seconds per second).
 	BrokerCores float64 `json:"broker_cores,omitempty"`
 	// BrokerCPUSecs is the broker's utime+stime (/proc/PID/stat) over the
@@ -281,7 +283,7 @@ func cmdRun(args []string) error {
 			res.Error = err.Error()
 		}
 		res.InFlight = "1 (ping-pong)"
-		res.Sent, res.Received, res.Duplicates, res.Stalls = r.sent, r.completed, r.stray, r.stalls
+		res.Sent, res.Received, res.Duplicates, res.Stalls, res.StalledOn = r.sent, r.completed, r.stray, r.stalls, r.stalledOn
 		setWindow(&res, r.elapsed, r.roundTrips, &r.hist, r.brokerCPU, r.loadgenCPU)
 		res.RoundTripsPerSec = res.MsgsPerSec
 	default:

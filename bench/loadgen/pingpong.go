@@ -84,6 +84,19 @@ func (s *pingState) next(b []byte, topic string, payload []byte, at int64) []byt
 	return wire.AppendPublish(b, topic, s.qos, false, pid, payload)
 }
 
+// waitingFor names what a round trip that has not ended still waits for.
+func (s *pingState) waitingFor() string {
+	switch {
+	case !s.delivered:
+		return "delivery"
+	case !s.acked:
+		return "ack of our publish"
+	case !s.released:
+		return "PUBREL of the delivery"
+	}
+	return ""
+}
+
 // complete reports whether the round trip has ended: delivered, and every
 // acknowledgement in both directions received.
 func (s *pingState) complete() bool { return s.delivered && s.acked && s.released }
@@ -144,6 +157,7 @@ type pingResult struct {
 	completed  uint64
 	stray      uint64
 	stalls     int
+	stalledOn  map[string]int // what the stalled round trips were waiting for
 	brokerCPU  time.Duration
 	loadgenCPU time.Duration
 }
@@ -177,9 +191,14 @@ func runPingPong(spec pingSpec, cfg flowConfig) (res pingResult, err error) {
 		hist        histogram
 		sent, stray uint64
 		stalls      int
+		stalledOn   map[string]int
 		err         error
 	}
 	outs := make([]clientOut, len(conns))
+	stall := cfg.stall
+	if stall == 0 {
+		stall = stallTimeout
+	}
 	var wg sync.WaitGroup
 	for i, c := range conns {
 		wg.Add(1)
@@ -197,12 +216,16 @@ func runPingPong(spec pingSpec, cfg flowConfig) (res pingResult, err error) {
 					o.err = fmt.Errorf("client %d: write: %w", i, err)
 					return
 				}
-				_ = c.nc.SetReadDeadline(time.Now().Add(stallTimeout))
+				_ = c.nc.SetReadDeadline(time.Now().Add(stall))
 				for !st.complete() {
 					h, b, err := wire.Read(c.r, rbuf)
 					rbuf = b
 					if ne := (net.Error)(nil); errors.As(err, &ne) && ne.Timeout() {
 						o.stalls++ // lost or very late: start a new round trip
+						if o.stalledOn == nil {
+							o.stalledOn = map[string]int{}
+						}
+						o.stalledOn[st.waitingFor()]++
 						break
 					}
 					if err != nil {
@@ -249,6 +272,12 @@ func runPingPong(spec pingSpec, cfg flowConfig) (res pingResult, err error) {
 		res.sent += outs[i].sent
 		res.stray += outs[i].stray
 		res.stalls += outs[i].stalls
+		for k, n := range outs[i].stalledOn {
+			if res.stalledOn == nil {
+				res.stalledOn = map[string]int{}
+			}
+			res.stalledOn[k] += n
+		}
 		errs = append(errs, outs[i].err)
 	}
 	res.completed = completed.Load()
