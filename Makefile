@@ -5,7 +5,7 @@ CORE      := ./core/...
 BIN       := bin/plume
 STATICCHECK := $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin/staticcheck)
 
-.PHONY: churn-long churn-mosquitto crash crash-long build run test test-unit test-race test-wasmtime conformance conformance-plume conformance-transports conformance-mosquitto conformance-report check fmt vet lint bench fuzz bench-compare bench-recovery tools
+.PHONY: churn-long churn-mosquitto crash crash-long build run test test-unit test-race test-wasmtime conformance conformance-plume conformance-transports conformance-mosquitto conformance-report check fmt vet lint bench fuzz bench-compare bench-recovery bench-latency tools
 
 build: ## the broker binary
 	$(GO) build -o $(BIN) ./cmd/plume
@@ -130,6 +130,11 @@ fuzz: ## every fuzz target for FUZZTIME; new corpus entries are copied into test
 
 bench-compare: ## whole-broker load benchmark against mochi-mqtt and Mosquitto
 	bash bench/compare.sh
+
+bench-latency: ## latency-bound scenarios of issue 13 (ping-pong, paced fan-out, fleet) against mochi-mqtt and Mosquitto, 3 rounds
+	BENCH_SCENARIOS="pingpong-q0-1 pingpong-q0-8 pingpong-q1-1 pingpong-q1-8 pingpong-q2-1 pingpong-q2-8 fanout-paced fleet" \
+	BENCH_BROKERS="$${BENCH_BROKERS:-plume mosquitto mochi}" BENCH_ROUNDS="$${BENCH_ROUNDS:-3}" \
+	BENCH_RESULTS=$(CURDIR)/bench/results/latency.json bash bench/compare.sh | tee bench/results/latency.txt
 
 bench-recovery: ## restart time with 1,000,000 queued messages in 10,000 sessions (bench/README.md)
 	BENCH_SCENARIOS=recovery BENCH_RESULTS=$(CURDIR)/bench/results/recovery.json bash bench/compare.sh

@@ -13,6 +13,11 @@
 #   BENCH_OUTSTANDING  max messages in flight end to end, per publisher (1000)
 #   BENCH_SCENARIOS    subset of "pairs fanin fanout idle trickle pairs-durable
 #                      fanin-durable", plus "recovery" (opt-in, not in the default)
+#                      and the latency-bound ones of issue 13 (opt-in; make
+#                      bench-latency runs them all): pingpong-q0-1 pingpong-q0-8
+#                      pingpong-q1-1 pingpong-q1-8 pingpong-q2-1 pingpong-q2-8
+#                      fanout-paced fleet
+#   BENCH_FLEET_DEVICES  publishing connections in the fleet scenario (10000)
 #   BENCH_BROKERS      subset of "plume plume+plugins plume+standard plume-sync plume-async mochi
 #                      mochi-pebble mosquitto mosquitto-persist plume-tls mochi-tls
 #                      mosquitto-tls", and the opt-in transports "plume-mtls
@@ -53,6 +58,7 @@ WARMUP=${BENCH_WARMUP:-1s}
 IDLE_CONNS=${BENCH_IDLE_CONNS:-8000}
 TRICKLE_CONNS=${BENCH_TRICKLE_CONNS:-1000}
 OUTSTANDING=${BENCH_OUTSTANDING:-1000}
+FLEET_DEVICES=${BENCH_FLEET_DEVICES:-10000}
 SCENARIOS=${BENCH_SCENARIOS:-pairs fanin fanout idle trickle pairs-durable fanin-durable}
 BROKERS=${BENCH_BROKERS:-plume plume+plugins plume+standard plume+metrics plume-sync plume-async mochi mochi-pebble mosquitto mosquitto-persist plume-tls mochi-tls mosquitto-tls}
 RECOVERY_SESSIONS=${BENCH_RECOVERY_SESSIONS:-10000}
@@ -496,7 +502,7 @@ for round in $(seq "$ROUNDS"); do
 			[ "$scenario" = trickle ] && conns=$TRICKLE_CONNS
 			if ! timeout 180 "$BIN/loadgen" run "${CLIENT[@]}" -broker "$broker" \
 				-scenario "$scenario" -pid "$BROKER_PID" -duration "$DURATION" -warmup "$WARMUP" \
-				-conns "$conns" -outstanding "$OUTSTANDING" -out "$out" >/dev/null; then
+				-conns "$conns" -outstanding "$OUTSTANDING" -fleet-devices "$FLEET_DEVICES" -out "$out" >/dev/null; then
 				record_error "$broker" "$scenario" "loadgen failed or timed out" "$out"
 			fi
 			if ! kill -0 "$BROKER_PID" 2>/dev/null; then
@@ -585,6 +591,9 @@ PLUME_COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)
 SETTINGS="window=$DURATION warmup=$WARMUP outstanding=$OUTSTANDING idle_conns=$IDLE_CONNS trickle_conns=$TRICKLE_CONNS rounds=$ROUNDS tls_scenarios=${TLS_SCENARIOS// /,}"
 SETTINGS+=" plume=${PLUME_COMMIT:-unknown} mochi=$(cd "$BENCH_DIR" && go list -m -f '{{.Version}}' github.com/mochi-mqtt/server/v2)"
 SETTINGS+=" mosquitto=${MOSQ_VERSION:-none}"
+# The peers' production settings, stated with every result (mosquitto_conf).
+SETTINGS+=" mosquitto_conf=set_tcp_nodelay_true,max_inflight_messages_0,max_queued_messages_1000000,persistence_false"
+[[ " $SCENARIOS " == *" fleet "* ]] && SETTINGS+=" fleet_devices=$FLEET_DEVICES"
 [[ " $SCENARIOS " == *" recovery "* ]] && SETTINGS+=" recovery_sessions=$RECOVERY_SESSIONS recovery_messages=$RECOVERY_MESSAGES"
 "$BIN/loadgen" report -settings "$SETTINGS" -out "$RESULTS" "$RUN_DIR"/*.json
 echo "results: $RESULTS (window $DURATION per throughput scenario, $(nproc) CPUs shared by broker and load generator)"

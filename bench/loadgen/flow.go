@@ -28,6 +28,15 @@ type flowSpec struct {
 	// them before (Plume sync) or soon after (async, mochi, Mosquitto)
 	// acknowledging it.
 	persistent bool
+	// rate > 0 makes the scenario open loop: each publisher sends rate
+	// messages a second on a fixed schedule, each written as soon as it is
+	// due, whatever the broker answers (the outstanding bound still applies,
+	// as a guard against a broker that stops delivering). The schedule is
+	// fixed in advance, so a late send is followed by the next at once
+	// rather than pushing the rest back; the payload is stamped when it is
+	// written, so the load generator's own timer slack (a millisecond on
+	// a loaded machine) is not charged to the broker.
+	rate float64
 }
 
 // flowConfig is what the command line sets for every throughput scenario.
@@ -40,8 +49,9 @@ type flowConfig struct {
 	inflight    int64         // max QoS 1 publishes awaiting PUBACK, per publisher
 	payload     int
 	bufSize     int
-	pid         int  // broker process, for its CPU time; 0 to skip
-	persistent  bool // subscribers ask for persistent sessions, whatever the scenario says
+	pid         int           // broker process, for its CPU time; 0 to skip
+	persistent  bool          // subscribers ask for persistent sessions, whatever the scenario says
+	stall       time.Duration // ping-pong: a round trip not ended after this is a stall (stallTimeout if 0)
 }
 
 // Payload layout: send time (ns since the generator started), publisher index,
@@ -206,7 +216,7 @@ func runFlow(spec flowSpec, cfg flowConfig) (res flowResult, err error) {
 		writers.Add(1)
 		go func() {
 			defer writers.Done()
-			errs[i] = p.run(&stop, spec.qos, cfg)
+			errs[i] = p.run(&stop, spec.qos, spec.rate, cfg)
 		}()
 	}
 
@@ -291,7 +301,7 @@ func runFlow(spec flowSpec, cfg flowConfig) (res flowResult, err error) {
 // run publishes until stop is set, keeping at most cfg.outstanding messages
 // sent but not received by the slowest of its subscribers and, at QoS 1, at
 // most cfg.inflight unacknowledged.
-func (p *publisher) run(stop *atomic.Bool, qos byte, cfg flowConfig) error {
+func (p *publisher) run(stop *atomic.Bool, qos byte, rate float64, cfg flowConfig) error {
 	payload := make([]byte, cfg.payload)
 	binary.BigEndian.PutUint32(payload[8:], uint32(p.idx))
 	var sent uint64
@@ -300,6 +310,7 @@ func (p *publisher) run(stop *atomic.Bool, qos byte, cfg flowConfig) error {
 	defer timer.Stop()
 	lastProgress, lastLow := time.Now(), uint64(0)
 	half := cfg.outstanding / 2
+	start := now()
 
 	// limit is how far sent may go before the receipt counters need reading
 	// again: reading them for every message would cost 32 contended loads
@@ -344,6 +355,11 @@ func (p *publisher) run(stop *atomic.Bool, qos byte, cfg flowConfig) error {
 			}
 			continue
 		}
+		if rate > 0 {
+			if d := time.Duration(start + scheduled(sent, rate) - now()); d > 0 {
+				time.Sleep(d)
+			}
+		}
 		binary.BigEndian.PutUint64(payload[0:], uint64(now()))
 		binary.BigEndian.PutUint64(payload[12:], sent)
 		if qos > 0 {
@@ -365,12 +381,21 @@ func (p *publisher) run(stop *atomic.Bool, qos byte, cfg flowConfig) error {
 		}
 		sent++
 		p.sent.Store(sent)
+		if rate > 0 {
+			if err := p.c.w.Flush(); err != nil {
+				return fmt.Errorf("publisher %d: flush: %w", p.idx, err)
+			}
+		}
 	}
 	if err := p.c.w.Flush(); err != nil {
 		return fmt.Errorf("publisher %d: final flush: %w", p.idx, err)
 	}
 	return nil
 }
+
+// scheduled is when, after the first, message n of an open-loop publisher
+// at rate messages a second is due, in nanoseconds.
+func scheduled(n uint64, rate float64) int64 { return int64(float64(n) * 1e9 / rate) }
 
 // handle processes a packet the broker sent to a publisher: PUBACKs.
 func (p *publisher) handle(h wire.Header, inflightMax int64) {

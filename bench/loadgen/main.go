@@ -39,28 +39,49 @@ type Result struct {
 	// FailedRuns are the errors of the runs the median was taken without:
 	// a round that failed must show, not vanish behind one that passed.
 	FailedRuns []string `json:"failed_runs,omitempty"`
+	// MedianBy names the figure the median run was chosen by, when it is
+	// not msgs/s: an open-loop scenario's msgs/s is its fixed rate.
+	MedianBy string `json:"median_by,omitempty"`
 
 	// Throughput scenarios. Outstanding is the pacing bound (messages sent
 	// but not yet received, per publisher), Inflight the bound on QoS 1
 	// publishes awaiting PUBACK per publisher (0 at QoS 0): a figure means
 	// little without the depth it was measured at. Persistent: the
 	// subscribers had persistent sessions.
-	Outstanding uint64  `json:"outstanding,omitempty"`
-	Inflight    int64   `json:"inflight,omitempty"`
-	Persistent  bool    `json:"persistent_subscribers,omitempty"`
-	Delivered   uint64  `json:"delivered_in_window,omitempty"`
-	MsgsPerSec  float64 `json:"msgs_per_s,omitempty"`
-	P50Micros   float64 `json:"p50_us,omitempty"`
-	P99Micros   float64 `json:"p99_us,omitempty"`
-	Sent        uint64  `json:"sent,omitempty"`
-	Acked       uint64  `json:"acked,omitempty"`
-	Received    uint64  `json:"received,omitempty"`
-	Lost        uint64  `json:"lost"`
-	Duplicates  uint64  `json:"duplicates,omitempty"`
-	Stalls      int     `json:"stalls,omitempty"`
+	Outstanding uint64 `json:"outstanding,omitempty"`
+	// InFlight says in words the depth every figure of this result was
+	// measured at: "1000 per publisher", "1 (ping-pong)", "open loop at
+	// 1000 msg/s"; the report prints it next to every figure.
+	InFlight   string  `json:"in_flight,omitempty"`
+	Inflight   int64   `json:"inflight,omitempty"`
+	Persistent bool    `json:"persistent_subscribers,omitempty"`
+	Delivered  uint64  `json:"delivered_in_window,omitempty"`
+	MsgsPerSec float64 `json:"msgs_per_s,omitempty"`
+	P50Micros  float64 `json:"p50_us,omitempty"`
+	P99Micros  float64 `json:"p99_us,omitempty"`
+	P999Micros float64 `json:"p999_us,omitempty"`
+	// RoundTripsPerSec: ping-pong only, completed round trips (each one
+	// delivery) a second in the window.
+	RoundTripsPerSec float64 `json:"round_trips_per_s,omitempty"`
+	// Connections publishing (fleet), and SentInWindow, the readings they
+	// published in the window (Delivered counts their deliveries).
+	Connections  int     `json:"connections,omitempty"`
+	SentInWindow uint64  `json:"sent_in_window,omitempty"`
+	RatePerSec   float64 `json:"rate_per_s,omitempty"`
+	Sent         uint64  `json:"sent,omitempty"`
+	Acked        uint64  `json:"acked,omitempty"`
+	Received     uint64  `json:"received,omitempty"`
+	Lost         uint64  `json:"lost"`
+	Duplicates   uint64  `json:"duplicates,omitempty"`
+	Stalls       int     `json:"stalls,omitempty"`
+	// StalledOn: ping-pong, what the stalled round trips were waiting for.
+	StalledOn map[string]int `json:"stalled_on,omitempty"`
 	// CPU used in the measured window, in cores (CPU seconds per second).
-	BrokerCores  float64 `json:"broker_cores,omitempty"`
-	LoadgenCores float64 `json:"loadgen_cores,omitempty"`
+	BrokerCores float64 `json:"broker_cores,omitempty"`
+	// BrokerCPUSecs is the broker's utime+stime (/proc/PID/stat) over the
+	// window: the sample at its end minus the one at its start.
+	BrokerCPUSecs float64 `json:"broker_cpu_s,omitempty"`
+	LoadgenCores  float64 `json:"loadgen_cores,omitempty"`
 	// MsgsPerCPUSec is deliveries per CPU second of the broker: less
 	// sensitive than msgs/s to other load on a shared machine.
 	MsgsPerCPUSec float64 `json:"msgs_per_broker_cpu_s,omitempty"`
@@ -102,6 +123,15 @@ var scenarios = map[string]flowSpec{
 			return all
 		},
 	},
+}
+
+// fanout-paced is fanout at a fixed 1,000 msg/s (open loop): 32,000
+// deliveries a second, each publish its own write, as a sensor gateway
+// publishes, rather than the bursts the closed-loop fanout packs.
+func init() {
+	s := scenarios["fanout"]
+	s.name, s.rate = "fanout-paced", 1000
+	scenarios[s.name] = s
 }
 
 // The durable scenarios are pairs and fanin at QoS 1 with persistent
@@ -170,7 +200,7 @@ func cmdRun(args []string) error {
 	loadTLS := tlsFlags(fs)
 	loadLogin := loginFlags(fs)
 	broker := fs.String("broker", "broker", "name to record in the results")
-	scenario := fs.String("scenario", "pairs", "pairs, fanin, fanout, idle or trickle (idle connections each announcing -announce bytes and sending a byte every 2 s)")
+	scenario := fs.String("scenario", "pairs", "pairs, fanin, fanout, fanout-paced, pingpong-q{0,1,2}-{1,8}, fleet, idle or trickle (idle connections each announcing -announce bytes and sending a byte every 2 s)")
 	pid := fs.Int("pid", 0, "broker process id, for its RSS (idle) and CPU time (throughput)")
 	window := fs.Duration("duration", 10*time.Second, "measured window of each throughput scenario")
 	warmup := fs.Duration("warmup", time.Second, "publishing before the measured window starts")
@@ -184,6 +214,10 @@ func cmdRun(args []string) error {
 	hold := fs.Duration("hold", 0, "idle scenario: keep the connections open this long after measuring (to profile the broker)")
 	persistent := fs.Bool("persistent", false, "subscribers connect with clean session false (the -durable scenarios always do)")
 	out := fs.String("out", "", "write the JSON result to this file as well as stdout")
+	fleetDevices := fs.Int("fleet-devices", 10000, "fleet scenario: publishing connections, one QoS 1 reading each per -fleet-period")
+	fleetSubs := fs.Int("fleet-subs", 10, "fleet scenario: subscribers to fleet/+/reading")
+	fleetPeriod := fs.Duration("fleet-period", time.Second, "fleet scenario: time between one device's readings")
+	fleetConnectRate := fs.Int("fleet-connect-rate", 2000, "fleet scenario: connections opened per second at most")
 	_ = fs.Parse(args)
 	if err := loadTLS(); err != nil {
 		return err
@@ -218,6 +252,40 @@ func cmdRun(args []string) error {
 		res.IdleConns, res.ConnectSecs = r.conns, r.connectTime.Seconds()
 		res.RSSBeforeKiB, res.RSSAfterKiB, res.RSSPerConnKiB = r.rssBeforeKiB, r.rssAfterKiB, r.perConnKiB
 		res.ClosedByPeer = r.droppedByPeer
+	case "fleet":
+		if *payload < payloadHeader {
+			return fmt.Errorf("-payload %d: must be at least %d bytes", *payload, payloadHeader)
+		}
+		r, err := runFleet(fleetConfig{
+			addr: *addr, pid: *pid, devices: *fleetDevices, subs: *fleetSubs, period: *fleetPeriod,
+			concurrency: 32, connectRate: *fleetConnectRate, senders: 16,
+			warmup: max(*warmup, 2**fleetPeriod), window: *window, drain: *drain, payload: *payload,
+		})
+		if err != nil {
+			res.Error = err.Error()
+		}
+		res.RatePerSec = float64(*fleetDevices) / fleetPeriod.Seconds()
+		res.InFlight = fmt.Sprintf("open loop: %d conns x %g msg/s, QoS 1", *fleetDevices, 1/fleetPeriod.Seconds())
+		res.Connections, res.ConnectSecs = *fleetDevices, r.connectTime.Seconds()
+		res.SentInWindow, res.Delivered = r.sentWindow, r.delivered
+		res.Sent, res.Acked, res.Received = r.sent, r.acked, r.received
+		if want := r.acked * uint64(*fleetSubs); want > r.received {
+			res.Lost = want - r.received
+		}
+		setWindow(&res, r.elapsed, r.delivered, &r.hist, r.brokerCPU, r.loadgenCPU)
+	case "pingpong-q0-1", "pingpong-q0-8", "pingpong-q1-1", "pingpong-q1-8", "pingpong-q2-1", "pingpong-q2-8":
+		spec, _ := pingScenario(*scenario)
+		if *payload < payloadHeader {
+			return fmt.Errorf("-payload %d: must be at least %d bytes", *payload, payloadHeader)
+		}
+		r, err := runPingPong(spec, flowConfig{addr: *addr, warmup: *warmup, window: *window, payload: *payload, pid: *pid})
+		if err != nil {
+			res.Error = err.Error()
+		}
+		res.InFlight = "1 (ping-pong)"
+		res.Sent, res.Received, res.Duplicates, res.Stalls, res.StalledOn = r.sent, r.completed, r.stray, r.stalls, r.stalledOn
+		setWindow(&res, r.elapsed, r.roundTrips, &r.hist, r.brokerCPU, r.loadgenCPU)
+		res.RoundTripsPerSec = res.MsgsPerSec
 	default:
 		spec, ok := scenarios[*scenario]
 		if !ok {
@@ -232,31 +300,43 @@ func cmdRun(args []string) error {
 			persistent: *persistent,
 		})
 		res.Outstanding, res.Persistent = *outstanding, spec.persistent || *persistent
+		res.InFlight = fmt.Sprintf("%d per publisher", *outstanding)
 		if spec.qos > 0 {
 			res.Inflight = *inflight
+			res.InFlight += fmt.Sprintf(", %d acks", *inflight)
+		}
+		if spec.rate > 0 {
+			res.RatePerSec = spec.rate
+			res.InFlight = fmt.Sprintf("open loop at %g msg/s", spec.rate)
 		}
 		if err != nil {
 			res.Error = err.Error()
 		}
-		res.WindowSecs = r.elapsed.Seconds()
-		res.Delivered = r.delivered
-		if r.elapsed > 0 {
-			res.MsgsPerSec = float64(r.delivered) / r.elapsed.Seconds()
-		}
-		res.P50Micros = float64(r.hist.quantile(0.50)) / 1e3
-		res.P99Micros = float64(r.hist.quantile(0.99)) / 1e3
 		res.Sent, res.Acked, res.Received, res.Lost = r.sent, r.acked, r.received, r.lost
 		res.Duplicates, res.Stalls = r.dups, r.stalls
-		if r.elapsed > 0 {
-			res.BrokerCores = r.brokerCPU.Seconds() / r.elapsed.Seconds()
-			res.LoadgenCores = r.loadgenCPU.Seconds() / r.elapsed.Seconds()
-		}
-		if r.brokerCPU > 0 {
-			res.MsgsPerCPUSec = float64(r.delivered) / r.brokerCPU.Seconds()
-		}
+		setWindow(&res, r.elapsed, r.delivered, &r.hist, r.brokerCPU, r.loadgenCPU)
 	}
 
 	return writeResult(res, *out)
+}
+
+// setWindow records what every throughput scenario measures over its
+// window: deliveries, their rate, latency percentiles, and the CPU the broker
+// and the load generator spent.
+func setWindow(res *Result, elapsed time.Duration, delivered uint64, h *histogram, brokerCPU, loadgenCPU time.Duration) {
+	res.WindowSecs, res.Delivered = elapsed.Seconds(), delivered
+	res.P50Micros = float64(h.quantile(0.50)) / 1e3
+	res.P99Micros = float64(h.quantile(0.99)) / 1e3
+	res.P999Micros = float64(h.quantile(0.999)) / 1e3
+	res.BrokerCPUSecs = brokerCPU.Seconds()
+	if elapsed > 0 {
+		res.MsgsPerSec = float64(delivered) / elapsed.Seconds()
+		res.BrokerCores = brokerCPU.Seconds() / elapsed.Seconds()
+		res.LoadgenCores = loadgenCPU.Seconds() / elapsed.Seconds()
+	}
+	if brokerCPU > 0 {
+		res.MsgsPerCPUSec = float64(delivered) / brokerCPU.Seconds()
+	}
 }
 
 // writeResult prints res as a one-element JSON list, and writes it to out too

@@ -41,7 +41,8 @@ const (
 )
 
 var (
-	scenarioOrder   = []string{"pairs", "fanin", "fanout", "idle", "trickle", "pairs-durable", "fanin-durable", "recovery-sigterm", "recovery-kill-9"}
+	scenarioOrder = []string{"pairs", "fanin", "fanout", "fanout-paced",
+		"pingpong-q0-1", "pingpong-q0-8", "pingpong-q1-1", "pingpong-q1-8", "pingpong-q2-1", "pingpong-q2-8", "fleet", "idle", "trickle", "pairs-durable", "fanin-durable", "recovery-sigterm", "recovery-kill-9"}
 	peers           = []string{"mochi", "mosquitto"}
 	durableScenario = []string{"pairs-durable", "fanin-durable"}
 	// durablePeer is the peer with its store on that a durable Plume is
@@ -73,6 +74,9 @@ type Ratio struct {
 	Peer     string  `json:"peer"`
 	Metric   string  `json:"metric"`
 	Ratio    float64 `json:"ratio"`
+	// InFlight is the regime the ratio holds in (Result.InFlight of
+	// Plume's run): no ratio without the depth that produced it.
+	InFlight string `json:"in_flight,omitempty"`
 }
 
 // Report is what results/latest.json holds.
@@ -161,12 +165,9 @@ func cmdReport(args []string) error {
 				}
 				switch {
 				case memoryScenario(sc) && q.RSSPerConnKiB > 0:
-					ratios = append(ratios, Ratio{name, sc, q.Broker, "rss_per_conn", p.RSSPerConnKiB / q.RSSPerConnKiB})
+					ratios = append(ratios, Ratio{name, sc, q.Broker, "rss_per_conn", p.RSSPerConnKiB / q.RSSPerConnKiB, "idle"})
 				case !memoryScenario(sc) && q.MsgsPerSec > 0:
-					ratios = append(ratios, Ratio{name, sc, q.Broker, "msgs_per_s", p.MsgsPerSec / q.MsgsPerSec})
-					if p.MsgsPerCPUSec > 0 && q.MsgsPerCPUSec > 0 {
-						ratios = append(ratios, Ratio{name, sc, q.Broker, "msgs_per_broker_cpu_s", p.MsgsPerCPUSec / q.MsgsPerCPUSec})
-					}
+					ratios = append(ratios, peerRatios(name, p, q)...)
 				}
 			}
 		}
@@ -180,7 +181,7 @@ func cmdReport(args []string) error {
 			if p == nil || q == nil || q.MsgsPerSec == 0 || memoryScenario(sc) {
 				continue
 			}
-			r := Ratio{v, sc, subject, "msgs_per_s", p.MsgsPerSec / q.MsgsPerSec}
+			r := Ratio{v, sc, subject, "msgs_per_s", p.MsgsPerSec / q.MsgsPerSec, p.InFlight}
 			vsMemory[[2]string{sc, v}] = r.Ratio
 			switch v {
 			case withPlugins:
@@ -201,20 +202,7 @@ func cmdReport(args []string) error {
 	}
 	printTable(all, ratios, vsMemory)
 	printTransportMemory(find)
-	var perCPU []string
-	for _, r := range ratios {
-		if r.Metric == "msgs_per_broker_cpu_s" {
-			who := ""
-			if r.Broker != "" {
-				who = r.Broker + " "
-			}
-			perCPU = append(perCPU, fmt.Sprintf("%s %s%.2fx %s", r.Scenario, who, r.Ratio, r.Peer))
-		}
-	}
-	if len(perCPU) > 0 {
-		fmt.Println("Plume msgs per broker CPU-second / peer's (steadier on a shared machine):", strings.Join(perCPU, ", "))
-	}
-
+	printRatios(ratios)
 	for _, r := range pluginRatios {
 		if r.Broker == withMetrics {
 			fmt.Printf("plume+metrics msgs/s / plume's in %s: %.2f (/metrics on the ops server, scraped every second)\n", r.Scenario, r.Ratio)
@@ -268,6 +256,33 @@ func fmtMicros(us float64) string {
 	}
 }
 
+// peerRatios compares Plume's result p with a peer's q in the same scenario:
+// msgs/s (not in an open-loop scenario, where the rate is the load
+// generator's), msgs per broker CPU-second, and p99 latency (Plume's over the
+// peer's: lower is better). Each carries Plume's in-flight depth.
+func peerRatios(name string, p, q *Result) []Ratio {
+	var out []Ratio
+	add := func(metric string, a, b float64) {
+		if a > 0 && b > 0 {
+			out = append(out, Ratio{name, p.Scenario, q.Broker, metric, a / b, p.InFlight})
+		}
+	}
+	if p.RatePerSec == 0 {
+		add("msgs_per_s", p.MsgsPerSec, q.MsgsPerSec)
+	}
+	add("msgs_per_broker_cpu_s", p.MsgsPerCPUSec, q.MsgsPerCPUSec)
+	if latencyBound(p.Scenario) {
+		add("p99_us", p.P99Micros, q.P99Micros)
+	}
+	return out
+}
+
+// latencyBound reports whether a scenario is of issue 13's latency-bound
+// regime: one message in flight per client, or open loop at a fixed rate.
+func latencyBound(sc string) bool {
+	return strings.HasPrefix(sc, "pingpong-") || sc == "fanout-paced" || sc == "fleet"
+}
+
 // checkTargets states, one line per target, whether Plume met it.
 func checkTargets(find func(scenario, broker string) *Result) []string {
 	var lines []string
@@ -318,6 +333,7 @@ func checkTargets(find func(scenario, broker string) *Result) []string {
 				sc, t.broker, 100*t.target, verdict(r >= t.target), 100*r, verdict(p.Lost == 0), p.Lost))
 		}
 	}
+	lines = append(lines, latencyTargets(find)...)
 	if p := find("idle", subject); p != nil {
 		lines = append(lines, fmt.Sprintf("target idle <= %.0f KiB/conn: %s (%.2f KiB)", targetIdleKiB, verdict(p.RSSPerConnKiB <= targetIdleKiB), p.RSSPerConnKiB))
 	} else {
@@ -348,9 +364,14 @@ func medianRuns(all []Result) []Result {
 			out = append(out, groups[k][0])
 			continue
 		}
+		// An open-loop run's msgs/s is the load generator's rate: the
+		// median is taken by messages per broker CPU-second instead.
 		figure := func(r Result) float64 {
-			if memoryScenario(r.Scenario) {
+			switch {
+			case memoryScenario(r.Scenario):
 				return r.RSSPerConnKiB
+			case r.RatePerSec > 0:
+				return r.MsgsPerCPUSec
 			}
 			return r.MsgsPerSec
 		}
@@ -366,6 +387,9 @@ func medianRuns(all []Result) []Result {
 		m := runs[(len(runs)-1)/2]
 		if len(runs) > 1 {
 			m.Runs = len(runs)
+			if m.RatePerSec > 0 {
+				m.MedianBy = "msgs_per_broker_cpu_s"
+			}
 			for _, r := range runs {
 				m.AllRuns = append(m.AllRuns, figure(r))
 			}
@@ -386,40 +410,48 @@ func printTable(all []Result, ratios []Ratio, vsMemory map[[2]string]float64) {
 	if !slices.ContainsFunc(all, func(r Result) bool { return !isRecovery(r) }) {
 		return
 	}
+	// The peer columns hold the msgs/s ratio, or in an open-loop scenario
+	// (fixed rate) the msgs per broker CPU-second ratio, marked "/CPU".
 	ratioOf := func(sc, broker, peer string) string {
 		if broker == subject {
 			broker = ""
 		}
+		var perCPU string
 		for _, r := range ratios {
-			if r.Scenario == sc && r.Broker == broker && r.Peer == peer && r.Metric != "msgs_per_broker_cpu_s" {
-				return fmt.Sprintf("%.2fx", r.Ratio)
+			if r.Scenario == sc && r.Broker == broker && r.Peer == peer {
+				switch r.Metric {
+				case "msgs_per_s":
+					return fmt.Sprintf("%.2fx", r.Ratio)
+				case "msgs_per_broker_cpu_s":
+					perCPU = fmt.Sprintf("%.2fx/CPU", r.Ratio)
+				}
 			}
 		}
-		return ""
+		return perCPU
 	}
 
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tbroker\tin flight\tmsgs/s\tp50\tp99\tlost\tbroker CPU\tmsgs/CPU-s\tRSS/idle conn\tvs plume in memory\tplume vs mochi\tplume vs mosquitto\t")
+	fmt.Fprintln(tw, "scenario\tbroker\tin flight\tmsgs/s\tp50\tp99\tp999\tlost\tbroker CPU\tmsgs/CPU-s\tRSS/idle conn\tvs plume in memory\tplume vs mochi\tplume vs mosquitto\t")
 	var errorLines []string
 	for _, r := range all {
 		if isRecovery(r) {
 			continue // its own table, below
 		}
 		if r.Error != "" {
-			fmt.Fprintf(tw, "%s\t%s\t\t%s\t\t\t\t\t\t\t\t\t\t\n", r.Scenario, r.Broker, "error")
+			fmt.Fprintf(tw, "%s\t%s\t\t%s\t\t\t\t\t\t\t\t\t\t\t\n", r.Scenario, r.Broker, "error")
 			errorLines = append(errorLines, fmt.Sprintf("%s %s: %s", r.Scenario, r.Broker, r.Error))
 			continue
 		}
 		for _, e := range r.FailedRuns {
 			errorLines = append(errorLines, fmt.Sprintf("%s %s (one of %d rounds, not in the median): %s", r.Scenario, r.Broker, len(r.FailedRuns)+max(r.Runs, 1), e))
 		}
-		var depth, rate, p50, p99, lost, cores, perCPU, rss, vsMem, vsMochi, vsMosq string
+		var depth, rate, p50, p99, p999, lost, cores, perCPU, rss, vsMem, vsMochi, vsMosq string
 		if memoryScenario(r.Scenario) {
 			rss = fmt.Sprintf("%.2f KiB", r.RSSPerConnKiB)
 		} else {
 			rate = fmt.Sprintf("%.0f", r.MsgsPerSec)
 			depth = inFlight(r)
-			p50, p99 = fmtMicros(r.P50Micros), fmtMicros(r.P99Micros)
+			p50, p99, p999 = fmtMicros(r.P50Micros), fmtMicros(r.P99Micros), fmtMicros(r.P999Micros)
 			lost = fmt.Sprint(r.Lost)
 			if r.BrokerCores > 0 {
 				cores = fmt.Sprintf("%.2f cores", r.BrokerCores)
@@ -433,7 +465,7 @@ func printTable(all []Result, ratios []Ratio, vsMemory map[[2]string]float64) {
 		if v, ok := vsMemory[[2]string{r.Scenario, r.Broker}]; ok {
 			vsMem = fmt.Sprintf("%.0f%%", 100*v)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Scenario, r.Broker, depth, rate, p50, p99, lost, cores, perCPU, rss, vsMem, vsMochi, vsMosq)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Scenario, r.Broker, depth, rate, p50, p99, p999, lost, cores, perCPU, rss, vsMem, vsMochi, vsMosq)
 	}
 	_ = tw.Flush()
 	for _, l := range errorLines {
@@ -443,7 +475,7 @@ func printTable(all []Result, ratios []Ratio, vsMemory map[[2]string]float64) {
 	fmt.Println(" plume-sync and plume-async are compared with mochi-pebble and mosquitto-persist; in flight: the pacing bound")
 	fmt.Println(" per publisher (BENCH_OUTSTANDING) and, at QoS 1, the unacknowledged publishes allowed per publisher;")
 	fmt.Println(" plume-tls (-mtls, -ws, -wss) is compared with mochi-tls and mosquitto-tls (-mtls), and in \"vs plume in memory\"")
-	fmt.Println(" with plume over TCP)")
+	fmt.Println(" with plume over TCP; x/CPU: msgs per broker CPU-second / peer's, shown where the rate is fixed (open loop))")
 }
 
 // isRecovery reports whether r belongs in the recovery table: a recovery
@@ -455,6 +487,8 @@ func isRecovery(r Result) bool {
 // inFlight describes the depth a throughput figure was measured at.
 func inFlight(r Result) string {
 	switch {
+	case r.InFlight != "":
+		return r.InFlight
 	case r.Outstanding == 0:
 		return "" // results from before the field existed
 	case r.Inflight > 0:

@@ -25,9 +25,9 @@ func transportVsTCP(find func(scenario, broker string) *Result) []Ratio {
 			switch {
 			case p == nil:
 			case memoryScenario(sc) && q.RSSPerConnKiB > 0:
-				out = append(out, Ratio{v, sc, subject, "rss_per_conn", p.RSSPerConnKiB / q.RSSPerConnKiB})
+				out = append(out, Ratio{v, sc, subject, "rss_per_conn", p.RSSPerConnKiB / q.RSSPerConnKiB, "idle"})
 			case !memoryScenario(sc) && q.MsgsPerSec > 0:
-				out = append(out, Ratio{v, sc, subject, "msgs_per_s", p.MsgsPerSec / q.MsgsPerSec})
+				out = append(out, Ratio{v, sc, subject, "msgs_per_s", p.MsgsPerSec / q.MsgsPerSec, p.InFlight})
 			}
 		}
 	}

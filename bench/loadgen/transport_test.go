@@ -37,6 +37,20 @@ func startMochiListener(t *testing.T, mk func(addr string) listeners.Listener) s
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = server.Close() })
+	// mochi's WebSocket listener binds in a goroutine of its own after
+	// Serve returns: wait until the port accepts, or the first dial races it.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mochi listener on %s not accepting after 10 s: %v", addr, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	return addr
 }
 
@@ -206,7 +220,7 @@ func TestTransportRowsCompareLikeWithLike(t *testing.T) {
 		return nil
 	}
 	got := transportVsTCP(find)
-	want := []Ratio{{"plume-tls", "pairs", subject, "msgs_per_s", 0.6}, {"plume-tls", "idle", subject, "rss_per_conn", 10}}
+	want := []Ratio{{"plume-tls", "pairs", subject, "msgs_per_s", 0.6, ""}, {"plume-tls", "idle", subject, "rss_per_conn", 10, "idle"}}
 	if len(got) != len(want) {
 		t.Fatalf("transportVsTCP = %+v, want %+v", got, want)
 	}

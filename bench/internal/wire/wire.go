@@ -1,6 +1,6 @@
 // Package wire is the load generator's own minimal MQTT 3.1.1 codec: just the
 // packets the benchmark sends and receives (CONNECT, CONNACK, SUBSCRIBE,
-// SUBACK, PUBLISH, PUBACK, PINGREQ/PINGRESP, DISCONNECT).
+// SUBACK, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP, PINGREQ/PINGRESP, DISCONNECT).
 //
 // It is written for speed and independence rather than completeness: encoders
 // append to a caller's buffer and decoders return slices into it, so the hot
@@ -26,6 +26,9 @@ const (
 	CONNACK      Type = 2
 	PUBLISH      Type = 3
 	PUBACK       Type = 4
+	PUBREC       Type = 5
+	PUBREL       Type = 6
+	PUBCOMP      Type = 7
 	SUBSCRIBE    Type = 8
 	SUBACK       Type = 9
 	PINGREQ      Type = 12
@@ -147,6 +150,23 @@ func AppendPubAck(b []byte, packetID uint16) []byte {
 	return append(b, byte(PUBACK)<<4, 2, byte(packetID>>8), byte(packetID))
 }
 
+// AppendPubRec, AppendPubRel and AppendPubComp append the three packets of
+// the QoS 2 exchange after a PUBLISH (section 4.3.3). PUBREL's fixed-header
+// flags are 0010 [MQTT-3.6.1-1].
+func AppendPubRec(b []byte, packetID uint16) []byte {
+	return append(b, byte(PUBREC)<<4, 2, byte(packetID>>8), byte(packetID))
+}
+
+// AppendPubRel: see AppendPubRec.
+func AppendPubRel(b []byte, packetID uint16) []byte {
+	return append(b, byte(PUBREL)<<4|0x02, 2, byte(packetID>>8), byte(packetID))
+}
+
+// AppendPubComp: see AppendPubRec.
+func AppendPubComp(b []byte, packetID uint16) []byte {
+	return append(b, byte(PUBCOMP)<<4, 2, byte(packetID>>8), byte(packetID))
+}
+
 // AppendPingReq appends a PINGREQ.
 func AppendPingReq(b []byte) []byte { return append(b, byte(PINGREQ)<<4, 0) }
 
@@ -211,7 +231,8 @@ func ParseSubAck(body []byte) (uint16, []byte, error) {
 	return binary.BigEndian.Uint16(body), body[2:], nil
 }
 
-// ParsePubAck decodes a PUBACK body into its packet id.
+// ParsePubAck decodes a PUBACK body into its packet id; PUBREC, PUBREL and
+// PUBCOMP bodies have the same form.
 func ParsePubAck(body []byte) (uint16, error) {
 	if len(body) != 2 {
 		return 0, fmt.Errorf("PUBACK remaining length %d, want 2: %w", len(body), ErrMalformed)

@@ -55,6 +55,9 @@ func TestEncodersAreByteExact(t *testing.T) {
 			got:  AppendPubAck(nil, 0xabcd),
 			want: []byte{0x40, 2, 0xab, 0xcd},
 		},
+		{name: "pubrec", got: AppendPubRec(nil, 0x0102), want: []byte{0x50, 2, 1, 2}},
+		{name: "pubrel has flags 0010", got: AppendPubRel(nil, 0x0102), want: []byte{0x62, 2, 1, 2}},
+		{name: "pubcomp", got: AppendPubComp(nil, 0x0102), want: []byte{0x70, 2, 1, 2}},
 		{name: "pingreq", got: AppendPingReq(nil), want: []byte{0xc0, 0}},
 		{name: "disconnect", got: AppendDisconnect(nil), want: []byte{0xe0, 0}},
 	}
