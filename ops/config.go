@@ -53,25 +53,10 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Address); err != nil {
 		return setting.Errorf("address", "%q: want host:port: %w", c.Address, err)
 	}
-	if !c.Auth.Configured() && !IsLoopback(c.Address) {
+	if !c.Auth.Configured() && !setting.IsLoopback(c.Address) {
 		return setting.Errorf("auth", "required when address %s is not on loopback: set http.auth.bearer_token_file or http.auth.basic_auth_file, or keep the address on 127.0.0.1", c.Address)
 	}
 	return nil
-}
-
-// IsLoopback reports whether addr's host is a loopback address or
-// "localhost". An empty host (":8080") listens on every interface: not
-// loopback.
-func IsLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // tlsConfig loads the certificate files. Certificates are read once, at

@@ -52,16 +52,3 @@ type Conns interface {
 	Serve(l net.Listener, name string) error
 	ServeConn(conn net.Conn, listener string)
 }
-
-// IsLoopback reports whether addr's host is a loopback address or "localhost".
-func IsLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}

@@ -3,14 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/plumemq/plume/cmd/plume/internal/config"
 	"github.com/plumemq/plume/internal/testcerts"
 )
 
@@ -23,17 +21,7 @@ func TestAuditSectionRecordsPluginLoadAndRefusal(t *testing.T) {
 	yaml := "listeners: [{name: a, address: '127.0.0.1:0'}]\nallow_anonymous: true\n" +
 		"plugins:\n  chain:\n    - {name: closing-no, builtin: deny-all}\n" +
 		"audit:\n  file: audit.log\n"
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := start(cfg, path, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := startYAML(t, path, yaml)
 	if got := connack311(t, srv.listeners[0].Address()); !bytes.Equal(got, []byte{0x20, 2, 0, 0x05}) {
 		stopServer(t, srv)
 		t.Fatalf("CONNACK % x, want refused (5)", got)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,17 +23,7 @@ func TestABuiltinPluginNamedByTheConfigRunsInTheBroker(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "plume.yaml")
 			yaml := "listeners: [{name: a, address: '127.0.0.1:0'}]\nallow_anonymous: true\n" + tc.chain
-			if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := config.Load(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv, err := start(cfg, path, io.Discard)
-			if err != nil {
-				t.Fatal(err)
-			}
+			srv := startYAML(t, path, yaml)
 			t.Cleanup(func() { stopServer(t, srv) })
 			if got := connack311(t, srv.listeners[0].Address()); !bytes.Equal(got, []byte{0x20, 2, 0, tc.want}) {
 				t.Fatalf("CONNACK % x, want return code %#x", got, tc.want)

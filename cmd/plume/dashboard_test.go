@@ -3,14 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/plumemq/plume/cmd/plume/internal/config"
 )
 
 // The dashboard's overview carries what the binary wires into it: the
@@ -22,17 +18,7 @@ func TestDashboardShowsPluginCallsAndRecentRefusals(t *testing.T) {
 	yaml := "listeners: [{name: a, address: '127.0.0.1:0'}]\nallow_anonymous: true\n" +
 		"http: {address: '127.0.0.1:0'}\n" +
 		"plugins:\n  chain:\n    - {name: closing-no, builtin: deny-all}\n"
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := start(cfg, path, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := startYAML(t, path, yaml)
 	t.Cleanup(func() { stopServer(t, srv) })
 	if got := connack311(t, srv.listeners[0].Address()); !bytes.Equal(got, []byte{0x20, 2, 0, 0x05}) {
 		t.Fatalf("CONNACK % x, want refused (5)", got)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -59,17 +58,7 @@ plugins:
       call_timeout: 10s
       config: {file: passwd}
 `
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := start(cfg, path, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := startYAML(t, path, yaml)
 	t.Cleanup(func() { stopServer(t, srv) })
 	c := connectV5(t, srv.listeners[0].Address())
 

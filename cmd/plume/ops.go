@@ -33,7 +33,7 @@ func (s *server) startOps(c ops.Config) error {
 	s.ops = o
 	s.startDashboard(o)
 	ev := s.log.Info()
-	if !ops.IsLoopback(o.Addr()) {
+	if !setting.IsLoopback(o.Addr()) {
 		ev = s.log.Warn().Str("advice", "it is off loopback: keep it behind a firewall; http.auth guards it")
 	}
 	ev.Str("address", o.Addr()).Str("scheme", o.Scheme()).Bool("auth", c.Auth.Configured()).

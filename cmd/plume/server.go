@@ -15,6 +15,7 @@ import (
 
 	"github.com/plumemq/plume/cmd/plume/internal/config"
 	"github.com/plumemq/plume/core/broker"
+	"github.com/plumemq/plume/core/setting"
 	"github.com/plumemq/plume/host"
 	"github.com/plumemq/plume/ops"
 	"github.com/plumemq/plume/ops/audit"
@@ -247,7 +248,7 @@ func allowAnonymous(cfg config.Config, l config.Listener) bool {
 	case cfg.AllowAnonymous != nil:
 		return *cfg.AllowAnonymous
 	}
-	return transport.IsLoopback(l.Address) && !l.ProxyProtocol
+	return setting.IsLoopback(l.Address) && !l.ProxyProtocol
 }
 
 // brokerOptions is the broker's section of the file with what the binary

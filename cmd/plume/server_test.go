@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -74,6 +75,24 @@ func TestATakenPortStopsStartUpAndFreesTheOthers(t *testing.T) {
 		t.Fatalf("the first listener's port is still held after the failed start: %v", err)
 	}
 	l.Close()
+}
+
+// startYAML writes yaml to path, loads it as the binary does and starts a
+// server on it; the caller stops it (stopServer).
+func startYAML(t *testing.T, path, yaml string) *server {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := start(cfg, path, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv
 }
 
 func stopServer(t *testing.T, srv *server) {
