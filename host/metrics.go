@@ -35,17 +35,18 @@ type pluginCounters struct {
 }
 
 // called counts a call that ran: its time, and how it failed if it did.
+// Every call that cost its instance (!healthy) is a deadline or a trap, so
+// that Plugin.Traps is their sum.
 func (pc *pointCounters) called(took time.Duration, healthy bool, err error) {
 	pc.latency.Observe(took)
-	if err == nil {
-		return
-	}
-	pc.errors.Add(1)
 	switch {
-	case errors.Is(err, ErrDeadline):
+	case !healthy && errors.Is(err, ErrDeadline):
 		pc.deadlines.Add(1)
 	case !healthy:
 		pc.traps.Add(1)
+	}
+	if err != nil || !healthy {
+		pc.errors.Add(1)
 	}
 }
 

@@ -24,7 +24,6 @@ type Plugin struct {
 	name   string
 	cur    atomic.Pointer[module]
 	shared *shared
-	traps  atomic.Uint64
 	closed atomic.Bool            // the Host was closed: calls fail (and the chain's policy applies)
 	shadow atomic.Pointer[shadow] // the candidate compared with it, or nil (shadow.go)
 
@@ -37,8 +36,16 @@ var _ hooks.Hooks = (*Plugin)(nil)
 func (p *Plugin) Name() string { return p.name }
 
 // Traps counts the calls that trapped or overran their deadline; each cost
-// one instance, replaced by a fresh one.
-func (p *Plugin) Traps() uint64 { return p.traps.Load() }
+// one instance, replaced by a fresh one. It is the sum of the per-export
+// counters (metrics.go), which count every discarded instance once.
+func (p *Plugin) Traps() uint64 {
+	var n uint64
+	for i := range p.metrics.points {
+		pc := &p.metrics.points[i]
+		n += pc.traps.Load() + pc.deadlines.Load()
+	}
+	return n
+}
 
 // Provides reports whether the current module declared pt. Lifecycle is
 // always provided: the host drops a client's state when it disconnects.
@@ -90,7 +97,7 @@ func (p *Plugin) end(m *module, inst *instance, healthy bool, pt hooks.Point, cl
 			return
 		}
 	} else {
-		n := p.traps.Add(1)
+		n := p.Traps() // end counted it first
 		m.emitTrap(pt.String(), err)
 		if ev := m.trapEvent(pt.String()); ev != nil {
 			ev = ev.Err(err).Str("point", pt.String()).Uint64("traps", n)

@@ -64,19 +64,9 @@ type fleetSub struct {
 }
 
 func (s *fleetSub) handle(h wire.Header, measuring *atomic.Bool) {
-	if h.Type != wire.PUBLISH {
+	m, ok := s.c.receive(h)
+	if !ok {
 		return
-	}
-	m, err := wire.ParsePublish(h.Flags, h.Body)
-	if err != nil || len(m.Payload) < payloadHeader {
-		return
-	}
-	if m.QoS > 0 {
-		s.c.buf = wire.AppendPubAck(s.c.buf[:0], m.PacketID)
-		_, _ = s.c.w.Write(s.c.buf)
-		if s.c.r.Buffered() == 0 {
-			_ = s.c.w.Flush()
-		}
 	}
 	if measuring.Load() {
 		s.hist.record(time.Duration(now() - int64(binary.BigEndian.Uint64(m.Payload))))

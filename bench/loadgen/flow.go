@@ -417,21 +417,32 @@ func (p *publisher) handle(h wire.Header, inflightMax int64) {
 	}
 }
 
-// handle processes a packet the broker sent to a subscriber.
-func (s *subscriber) handle(h wire.Header, measuring *atomic.Bool) {
+// receive reads a PUBLISH the broker sent to a subscriber and, at QoS 1,
+// acknowledges it (flushed when nothing more is buffered to read); ok is
+// false for another packet or a payload too short to carry our header.
+func (c *conn) receive(h wire.Header) (m wire.Publish, ok bool) {
 	if h.Type != wire.PUBLISH {
-		return
+		return m, false
 	}
 	m, err := wire.ParsePublish(h.Flags, h.Body)
 	if err != nil || len(m.Payload) < payloadHeader {
-		return
+		return m, false
 	}
 	if m.QoS > 0 {
-		s.c.buf = wire.AppendPubAck(s.c.buf[:0], m.PacketID)
-		_, _ = s.c.w.Write(s.c.buf)
-		if s.c.r.Buffered() == 0 {
-			_ = s.c.w.Flush()
+		c.buf = wire.AppendPubAck(c.buf[:0], m.PacketID)
+		_, _ = c.w.Write(c.buf)
+		if c.r.Buffered() == 0 {
+			_ = c.w.Flush()
 		}
+	}
+	return m, true
+}
+
+// handle processes a packet the broker sent to a subscriber.
+func (s *subscriber) handle(h wire.Header, measuring *atomic.Bool) {
+	m, ok := s.c.receive(h)
+	if !ok {
+		return
 	}
 	sentAt := int64(binary.BigEndian.Uint64(m.Payload))
 	pub := int(binary.BigEndian.Uint32(m.Payload[8:]))

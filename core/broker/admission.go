@@ -83,8 +83,8 @@ func (b *Broker) track(c *client, a *admission) bool {
 	case a.policy.MaxConnections > 0 && open >= a.policy.MaxConnections:
 		a.overLimit, a.limit = "listener max_connections", a.policy.MaxConnections
 		past = open - a.limit
-	case b.limits().MaxConnections > 0 && total >= b.limits().MaxConnections:
-		a.overLimit, a.limit = "max_connections", b.limits().MaxConnections
+	case c.lim.MaxConnections > 0 && total >= c.lim.MaxConnections:
+		a.overLimit, a.limit = "max_connections", c.lim.MaxConnections
 		past = total - a.limit
 	}
 	if a.overLimit != "" && past >= overLimitSlack {

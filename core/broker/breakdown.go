@@ -30,6 +30,13 @@ func (a *byQoS) load() (out [3]uint64) {
 // byReason counts per MQTT reason code, indexed by the code.
 type byReason [256]atomic.Uint64
 
+func (a *byReason) sum() (n uint64) {
+	for i := range a {
+		n += a[i].Load()
+	}
+	return n
+}
+
 func (a *byReason) load() map[packets.ReasonCode]uint64 {
 	out := map[packets.ReasonCode]uint64{}
 	for i := range a {
@@ -169,14 +176,20 @@ func (b *Broker) CommitLatency() (latency.Snapshot, bool) {
 // message path.
 func (s *stats) connectedNow(c *client) {
 	s.connects.Add(1)
-	s.connected.Add(1)
 	s.connectedBy[c.version%6].Add(1)
 	c.lst.connects.Add(1)
 	c.lst.connected.Add(1)
 }
 
+// connectedNowTotal is the clients connected now, all versions together.
+func (s *stats) connectedNowTotal() (n int64) {
+	for i := range s.connectedBy {
+		n += s.connectedBy[i].Load()
+	}
+	return n
+}
+
 func (s *stats) disconnectedNow(c *client, reason packets.ReasonCode) {
-	s.connected.Add(-1)
 	s.connectedBy[c.version%6].Add(-1)
 	s.disconnectsBy[reason].Add(1)
 	c.lst.connected.Add(-1)

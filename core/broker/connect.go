@@ -344,7 +344,6 @@ func (c *client) refuse(reason packets.ReasonCode, why string) {
 		c.fitReason(&ack, &ack.Properties) // [MQTT-3.2.2-19]
 	}
 	c.send(&ack)
-	c.b.stats.refused.Add(1)
 	c.b.stats.refusedBy[reason].Add(1)
 	c.lst.refused.Add(1)
 	c.logWarn().Str("username", c.info.Username).

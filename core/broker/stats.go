@@ -4,9 +4,10 @@ import "sync/atomic"
 
 // stats are the broker's counters, published on $SYS and by Stats.
 type stats struct {
-	connected atomic.Int64 // clients past CONNACK and not yet detached
-	connects  atomic.Uint64
-	refused   atomic.Uint64
+	// Clients past CONNACK and not yet detached, and error CONNACKs, are
+	// counted by version and by reason (breakdownCounters.connectedBy,
+	// refusedBy); Stats sums them.
+	connects atomic.Uint64
 	// Refusals before CONNECT (admission.go): see Stats.RefusedLimit and
 	// Stats.TransportRefused.
 	refusedLimit     atomic.Uint64
@@ -142,9 +143,9 @@ type Stats struct {
 // Stats returns a snapshot of the counters.
 func (b *Broker) Stats() Stats {
 	s := Stats{
-		ClientsConnected: int(b.stats.connected.Load()),
+		ClientsConnected: int(b.stats.connectedNowTotal()),
 		Connects:         b.stats.connects.Load(),
-		Refused:          b.stats.refused.Load(),
+		Refused:          b.stats.refusedBy.sum(),
 		RefusedLimit:     b.stats.refusedLimit.Load(),
 		TransportRefused: b.stats.transportRefused.Load(),
 		AuthDenied:       b.stats.authDenied.Load(),
