@@ -31,6 +31,23 @@ func TestParkedConnectionKeepAliveExpiresWith0x8D(t *testing.T) {
 	}
 }
 
+// The poller may already be waiting when the first keep-alive is scheduled:
+// a connection without keep-alive parks first (the wheel stays empty), then
+// one with keep-alive 1 s must still be closed. The poller used to wait for
+// ever on an empty wheel and missed it until some other socket's event.
+func TestKeepAliveScheduledWhileThePollerWaitsExpires(t *testing.T) {
+	tb := parkedBroker(t)
+	quiet := v5Connect("parked-no-keepalive")
+	connectRaw(t, tb.addr, quiet)
+	eventually(t, "the first connection parked", func() bool { return tb.ParkedCount() == 1 })
+	time.Sleep(50 * time.Millisecond) // let the poller go back to waiting; the verdict does not rest on it
+	cp := v5Connect("parked-silent-2")
+	cp.KeepAlive = 1
+	c, _ := connectRaw(t, tb.addr, cp)
+	eventually(t, "the second connection parked", func() bool { return tb.ParkedCount() == 2 })
+	c.expectDisconnect(packets.KeepAliveTimeout)
+}
+
 // Data on a parked connection resumes it, and it parks again after; its
 // keep-alive deadline starts over from the new bytes.
 func TestParkedConnectionWakesOnDataAndParksAgain(t *testing.T) {
