@@ -131,9 +131,9 @@ fuzz: ## every fuzz target for FUZZTIME; new corpus entries are copied into test
 bench-compare: ## whole-broker load benchmark against mochi-mqtt and Mosquitto
 	bash bench/compare.sh
 
-bench-latency: ## latency-bound scenarios of issue 13 (ping-pong, paced fan-out, fleet) against mochi-mqtt and Mosquitto, 3 rounds
-	BENCH_SCENARIOS="pingpong-q0-1 pingpong-q0-8 pingpong-q1-1 pingpong-q1-8 pingpong-q2-1 pingpong-q2-8 fanout-paced fleet" \
-	BENCH_BROKERS="$${BENCH_BROKERS:-plume mosquitto mochi}" BENCH_ROUNDS="$${BENCH_ROUNDS:-3}" \
+bench-latency: ## latency-bound scenarios of issue 13 (ping-pong, closed loop and paced; paced fan-out, fleet) against mochi-mqtt, Mosquitto and the reflector floor, 3 rounds
+	BENCH_SCENARIOS="pingpong-q0-1 pingpong-q0-8 pingpong-q1-1 pingpong-q1-8 pingpong-q2-1 pingpong-q2-8 pingpong-q0-1-paced pingpong-q0-8-paced fanout-paced fleet" \
+	BENCH_BROKERS="$${BENCH_BROKERS:-plume mosquitto mochi reflector}" BENCH_ROUNDS="$${BENCH_ROUNDS:-3}" \
 	BENCH_RESULTS=$(CURDIR)/bench/results/latency.json bash bench/compare.sh | tee bench/results/latency.txt
 
 bench-recovery: ## restart time with 1,000,000 queued messages in 10,000 sessions (bench/README.md)

@@ -16,11 +16,17 @@
 #                      and the latency-bound ones of issue 13 (opt-in; make
 #                      bench-latency runs them all): pingpong-q0-1 pingpong-q0-8
 #                      pingpong-q1-1 pingpong-q1-8 pingpong-q2-1 pingpong-q2-8
-#                      fanout-paced fleet
+#                      fanout-paced fleet, and the paced ping-pongs (the same
+#                      at a fixed rate: equal throughput for every broker)
+#                      pingpong-q0-1-paced pingpong-q0-8-paced
+#                      pingpong-q1-1-paced pingpong-q1-8-paced
+#   BENCH_PINGPONG_RATE  round trips a second per client in the paced ping-pongs (5000)
 #   BENCH_FLEET_DEVICES  publishing connections in the fleet scenario (10000)
 #   BENCH_BROKERS      subset of "plume plume+plugins plume+standard plume-sync plume-async mochi
 #                      mochi-pebble mosquitto mosquitto-persist plume-tls mochi-tls
-#                      mosquitto-tls", and the opt-in transports "plume-mtls
+#                      mosquitto-tls", the opt-in floor "reflector" (bench/peers/reflector:
+#                      one epoll loop that only echoes; ping-pong scenarios only,
+#                      decision 0040) and the opt-in transports "plume-mtls
 #                      mosquitto-mtls plume-ws plume-wss". The durable
 #                      brokers (plume-sync: --data-dir; plume-async: store.mode
 #                      async; mochi-pebble: its Pebble hook; mosquitto-persist:
@@ -59,6 +65,7 @@ IDLE_CONNS=${BENCH_IDLE_CONNS:-8000}
 TRICKLE_CONNS=${BENCH_TRICKLE_CONNS:-1000}
 OUTSTANDING=${BENCH_OUTSTANDING:-1000}
 FLEET_DEVICES=${BENCH_FLEET_DEVICES:-10000}
+PINGPONG_RATE=${BENCH_PINGPONG_RATE:-5000}
 SCENARIOS=${BENCH_SCENARIOS:-pairs fanin fanout idle trickle pairs-durable fanin-durable}
 BROKERS=${BENCH_BROKERS:-plume plume+plugins plume+standard plume+metrics plume-sync plume-async mochi mochi-pebble mosquitto mosquitto-persist plume-tls mochi-tls mosquitto-tls}
 RECOVERY_SESSIONS=${BENCH_RECOVERY_SESSIONS:-10000}
@@ -96,8 +103,9 @@ record_error() {
 
 # ---- build ------------------------------------------------------------------
 log "building loadgen and the mochi peer"
-(cd "$BENCH_DIR" && go build -o "$BIN/loadgen" ./loadgen && go build -o "$BIN/mochi" ./peers/mochi) || {
-	echo "compare.sh: building bench/loadgen or bench/peers/mochi failed" >&2
+(cd "$BENCH_DIR" && go build -o "$BIN/loadgen" ./loadgen && go build -o "$BIN/mochi" ./peers/mochi &&
+	go build -o "$BIN/reflector" ./peers/reflector) || {
+	echo "compare.sh: building bench/loadgen, bench/peers/mochi or bench/peers/reflector failed" >&2
 	exit 1
 }
 
@@ -178,6 +186,7 @@ port_of() {
 	plume+standard) from=$((BASE_PORT + 150)) ;;
 	plume+metrics) from=$((BASE_PORT + 160)) ;;
 	plume+metrics-ops) from=$((BASE_PORT + 170)) ;;
+	reflector) from=$((BASE_PORT + 180)) ;;
 	esac
 	"$BIN/loadgen" freeport -from "$from"
 }
@@ -374,6 +383,7 @@ launch_broker() {
 	plume-async) cmd=("$PLUME" --config "$(async_conf "$port" "$data")" "${PLUME_LOG[@]}") ;;
 	mochi) cmd=("$BIN/mochi" -addr "127.0.0.1:$port") ;;
 	mochi-pebble) cmd=("$BIN/mochi" -addr "127.0.0.1:$port" -pebble "$data") ;;
+	reflector) cmd=("$BIN/reflector" -addr "127.0.0.1:$port") ;;
 	mosquitto) cmd=("$MOSQUITTO" -c "$(mosquitto_conf "$port")") ;;
 	mosquitto-persist) cmd=("$MOSQUITTO" -c "$(mosquitto_conf "$port" "$data")") ;;
 	plume+plugins) cmd=("$PLUME" --config "$(plugins_conf)" --listen "127.0.0.1:$port" "${PLUME_LOG[@]}") ;;
@@ -456,6 +466,7 @@ runs() {
 	plume+metrics) [[ " $METRICS_SCENARIOS " == *" $scenario "* ]] ;;
 	*-tls | *-mtls | *-ws | *-wss) [[ " $TLS_SCENARIOS " == *" $scenario "* ]] ;;
 	plume) true ;;
+	reflector) [[ $scenario == pingpong-* ]] ;; # it only echoes: the ping-pong floor
 	*) if durable "$broker"; then [[ $scenario == *-durable ]]; else [[ $scenario != *-durable ]]; fi ;;
 	esac
 }
@@ -502,7 +513,7 @@ for round in $(seq "$ROUNDS"); do
 			[ "$scenario" = trickle ] && conns=$TRICKLE_CONNS
 			if ! timeout 180 "$BIN/loadgen" run "${CLIENT[@]}" -broker "$broker" \
 				-scenario "$scenario" -pid "$BROKER_PID" -duration "$DURATION" -warmup "$WARMUP" \
-				-conns "$conns" -outstanding "$OUTSTANDING" -fleet-devices "$FLEET_DEVICES" -out "$out" >/dev/null; then
+				-conns "$conns" -outstanding "$OUTSTANDING" -fleet-devices "$FLEET_DEVICES" -pingpong-rate "$PINGPONG_RATE" -out "$out" >/dev/null; then
 				record_error "$broker" "$scenario" "loadgen failed or timed out" "$out"
 			fi
 			if ! kill -0 "$BROKER_PID" 2>/dev/null; then
@@ -594,6 +605,7 @@ SETTINGS+=" mosquitto=${MOSQ_VERSION:-none}"
 # The peers' production settings, stated with every result (mosquitto_conf).
 SETTINGS+=" mosquitto_conf=set_tcp_nodelay_true,max_inflight_messages_0,max_queued_messages_1000000,persistence_false"
 [[ " $SCENARIOS " == *" fleet "* ]] && SETTINGS+=" fleet_devices=$FLEET_DEVICES"
+[[ " $SCENARIOS " == *-paced* ]] && SETTINGS+=" pingpong_rate_per_client=$PINGPONG_RATE"
 [[ " $SCENARIOS " == *" recovery "* ]] && SETTINGS+=" recovery_sessions=$RECOVERY_SESSIONS recovery_messages=$RECOVERY_MESSAGES"
 "$BIN/loadgen" report -settings "$SETTINGS" -out "$RESULTS" "$RUN_DIR"/*.json
 echo "results: $RESULTS (window $DURATION per throughput scenario, $(nproc) CPUs shared by broker and load generator)"

@@ -52,6 +52,7 @@ type flowConfig struct {
 	pid         int           // broker process, for its CPU time; 0 to skip
 	persistent  bool          // subscribers ask for persistent sessions, whatever the scenario says
 	stall       time.Duration // ping-pong: a round trip not ended after this is a stall (stallTimeout if 0)
+	pingRate    float64       // paced ping-pong: round trips a second per client (defaultPingRate if 0)
 }
 
 // Payload layout: send time (ns since the generator started), publisher index,

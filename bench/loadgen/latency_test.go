@@ -31,12 +31,13 @@ func delivery(t *testing.T, qos byte, id uint16, idx uint32, seq uint64, sentAt 
 }
 
 func TestPingPongNames(t *testing.T) {
-	for name, want := range map[string]pingSpec{"pingpong-q0-1": {1, 0}, "pingpong-q1-8": {8, 1}, "pingpong-q2-8": {8, 2}} {
+	for name, want := range map[string]pingSpec{"pingpong-q0-1": {1, 0, false}, "pingpong-q1-8": {8, 1, false}, "pingpong-q2-8": {8, 2, false},
+		"pingpong-q0-8-paced": {8, 0, true}} {
 		if got, ok := pingScenario(name); !ok || got != want {
 			t.Errorf("pingScenario(%q) = %+v, %v; want %+v", name, got, ok, want)
 		}
 	}
-	for _, bad := range []string{"pingpong-q3-1", "pingpong-q1-0", "pingpong-q1", "pairs", "pingpong-qx-8"} {
+	for _, bad := range []string{"pingpong-q3-1", "pingpong-q1-0", "pingpong-q1", "pairs", "pingpong-qx-8", "pingpong-q0-8-pacedx"} {
 		if _, ok := pingScenario(bad); ok {
 			t.Errorf("pingScenario(%q) accepted", bad)
 		}

@@ -200,7 +200,7 @@ func cmdRun(args []string) error {
 	loadTLS := tlsFlags(fs)
 	loadLogin := loginFlags(fs)
 	broker := fs.String("broker", "broker", "name to record in the results")
-	scenario := fs.String("scenario", "pairs", "pairs, fanin, fanout, fanout-paced, pingpong-q{0,1,2}-{1,8}, fleet, idle or trickle (idle connections each announcing -announce bytes and sending a byte every 2 s)")
+	scenario := fs.String("scenario", "pairs", "pairs, fanin, fanout, fanout-paced, pingpong-q{0,1,2}-{1,8}[-paced], fleet, idle or trickle (idle connections each announcing -announce bytes and sending a byte every 2 s)")
 	pid := fs.Int("pid", 0, "broker process id, for its RSS (idle) and CPU time (throughput)")
 	window := fs.Duration("duration", 10*time.Second, "measured window of each throughput scenario")
 	warmup := fs.Duration("warmup", time.Second, "publishing before the measured window starts")
@@ -218,6 +218,7 @@ func cmdRun(args []string) error {
 	fleetSubs := fs.Int("fleet-subs", 10, "fleet scenario: subscribers to fleet/+/reading")
 	fleetPeriod := fs.Duration("fleet-period", time.Second, "fleet scenario: time between one device's readings")
 	fleetConnectRate := fs.Int("fleet-connect-rate", 2000, "fleet scenario: connections opened per second at most")
+	pingRate := fs.Float64("pingpong-rate", defaultPingRate, "pingpong-qQ-N-paced: round trips a second per client")
 	_ = fs.Parse(args)
 	if err := loadTLS(); err != nil {
 		return err
@@ -273,16 +274,22 @@ func cmdRun(args []string) error {
 			res.Lost = want - r.received
 		}
 		setWindow(&res, r.elapsed, r.delivered, &r.hist, r.brokerCPU, r.loadgenCPU)
-	case "pingpong-q0-1", "pingpong-q0-8", "pingpong-q1-1", "pingpong-q1-8", "pingpong-q2-1", "pingpong-q2-8":
+	case "pingpong-q0-1", "pingpong-q0-8", "pingpong-q1-1", "pingpong-q1-8", "pingpong-q2-1", "pingpong-q2-8",
+		"pingpong-q0-1-paced", "pingpong-q0-8-paced", "pingpong-q1-1-paced", "pingpong-q1-8-paced":
 		spec, _ := pingScenario(*scenario)
 		if *payload < payloadHeader {
 			return fmt.Errorf("-payload %d: must be at least %d bytes", *payload, payloadHeader)
 		}
-		r, err := runPingPong(spec, flowConfig{addr: *addr, warmup: *warmup, window: *window, payload: *payload, pid: *pid})
+		r, err := runPingPong(spec, flowConfig{addr: *addr, warmup: *warmup, window: *window, payload: *payload, pid: *pid, pingRate: *pingRate})
 		if err != nil {
 			res.Error = err.Error()
 		}
 		res.InFlight = "1 (ping-pong)"
+		if spec.paced {
+			// A fixed rate: compared by CPU and p99, never by msgs/s.
+			res.RatePerSec = *pingRate * float64(spec.clients)
+			res.InFlight = fmt.Sprintf("1 (ping-pong), paced at %g/s per client", *pingRate)
+		}
 		res.Sent, res.Received, res.Duplicates, res.Stalls, res.StalledOn = r.sent, r.completed, r.stray, r.stalls, r.stalledOn
 		setWindow(&res, r.elapsed, r.roundTrips, &r.hist, r.brokerCPU, r.loadgenCPU)
 		res.RoundTripsPerSec = res.MsgsPerSec

@@ -42,7 +42,8 @@ const (
 
 var (
 	scenarioOrder = []string{"pairs", "fanin", "fanout", "fanout-paced",
-		"pingpong-q0-1", "pingpong-q0-8", "pingpong-q1-1", "pingpong-q1-8", "pingpong-q2-1", "pingpong-q2-8", "fleet", "idle", "trickle", "pairs-durable", "fanin-durable", "recovery-sigterm", "recovery-kill-9"}
+		"pingpong-q0-1", "pingpong-q0-8", "pingpong-q1-1", "pingpong-q1-8", "pingpong-q2-1", "pingpong-q2-8",
+		"pingpong-q0-1-paced", "pingpong-q0-8-paced", "pingpong-q1-1-paced", "pingpong-q1-8-paced", "fleet", "idle", "trickle", "pairs-durable", "fanin-durable", "recovery-sigterm", "recovery-kill-9"}
 	peers           = []string{"mochi", "mosquitto"}
 	durableScenario = []string{"pairs-durable", "fanin-durable"}
 	// durablePeer is the peer with its store on that a durable Plume is

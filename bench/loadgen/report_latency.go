@@ -10,6 +10,9 @@ import (
 const (
 	latencyPeer           = "mosquitto"
 	targetRoundTripsRatio = 1.3 // round trips/s, ping-pong
+	// floorPeer is bench/peers/reflector: the least an MQTT peer can do
+	// to answer ping-pong, the floor the round-trip goal is judged against.
+	floorPeer = "reflector"
 )
 
 // printRatios prints every ratio of Plume in memory to a peer, one line per
@@ -88,10 +91,16 @@ func latencyTargets(find func(scenario, broker string) *Result) []string {
 			lines = append(lines, fmt.Sprintf("target %s p99 <= mosquitto's: %s (%s vs %s)", regime,
 				verdict(p.P99Micros <= q.P99Micros), fmtMicros(p.P99Micros), fmtMicros(q.P99Micros)))
 		}
-		if p.RoundTripsPerSec > 0 && q.RoundTripsPerSec > 0 {
+		if p.RoundTripsPerSec > 0 && q.RoundTripsPerSec > 0 && p.RatePerSec == 0 { // paced: the rate is ours
 			r := p.RoundTripsPerSec / q.RoundTripsPerSec
 			lines = append(lines, fmt.Sprintf("target %s round trips/s >= %.1fx mosquitto's: %s (%.2fx)", regime,
 				targetRoundTripsRatio, verdict(r >= targetRoundTripsRatio), r))
+		}
+		if f := find(sc, floorPeer); f != nil && f.RoundTripsPerSec > 0 && q.RoundTripsPerSec > 0 && p.RatePerSec == 0 {
+			// What the machine allows at all (decision 0040): if the
+			// reflector cannot reach the goal, no broker can here.
+			lines = append(lines, fmt.Sprintf("floor %s: reflector %.0f round trips/s = %.2fx mosquitto's, plume %.2fx the reflector's", regime,
+				f.RoundTripsPerSec, f.RoundTripsPerSec/q.RoundTripsPerSec, p.RoundTripsPerSec/f.RoundTripsPerSec))
 		}
 		if sc == "fleet" && p.BrokerCores > 0 && q.BrokerCores > 0 {
 			lines = append(lines, fmt.Sprintf("target %s broker CPU <= mosquitto's: %s (%.2f vs %.2f cores)", regime,
