@@ -95,6 +95,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "plume:", err)
 		return 1
 	}
+	// The process's runtime, not a server's: here rather than in start,
+	// which the tests run many times in one process.
+	applyGC(&srv.log, cfg.GC)
 	srv.setFlags(func(c *config.Config) {
 		flags(c)
 		_, _ = httpFlag(&c.HTTP, *httpAddr, *opsAddr, *pprofAddr) // checked above

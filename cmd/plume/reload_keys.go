@@ -86,6 +86,9 @@ var reloadKeys = []reloadRule{
 	{"audit.max_files", "", "the audit log is opened once, at start-up"},
 	{"audit.log", "", "the audit log is opened once, at start-up"},
 	{"audit.events[]", "", "the audit log is opened once, at start-up"},
+	{"gc.percent", "gc", "at once"},
+	{"gc.min_heap", "gc", "at once, from the next collection"},
+	{"gc.memory_limit", "gc", "at once"},
 }
 
 // appliers take changed keys live, in this order: limits before the
@@ -103,6 +106,7 @@ var appliers = []struct {
 		return s.broker.SetSessionOwnerMismatch(r.next.Broker.SessionOwnerMismatch)
 	}},
 	{name: "log.level", fn: applyLogLevel},
+	{name: "gc", fn: func(_ *server, r *reloading) error { applyGC(&r.log, r.next.GC); return nil }},
 	{name: "listeners", fn: applyListeners},
 	{name: "certificates", always: true, fn: applyCerts},
 	{name: "plugins", always: true, fn: applyPlugins},

@@ -19,6 +19,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/plumemq/plume/cmd/plume/internal/gcpace"
 	"github.com/plumemq/plume/core/broker"
 	"github.com/plumemq/plume/core/setting"
 	"github.com/plumemq/plume/host"
@@ -50,6 +51,8 @@ type Config struct {
 	HTTP ops.Config `yaml:"http"`
 	// Audit is the audit log (ops/audit); nil: none.
 	Audit *audit.Config `yaml:"audit"`
+	// GC paces the Go garbage collector in the broker process (gcpace).
+	GC gcpace.Config `yaml:"gc"`
 }
 
 // Listener is one address the broker serves. Its keys, defaults and rules
@@ -258,6 +261,9 @@ func (c *Config) Validate() error {
 		if err := c.Audit.Validate(); err != nil {
 			return setting.In("audit", err)
 		}
+	}
+	if err := c.GC.Validate(); err != nil {
+		errs = append(errs, setting.In("gc", err))
 	}
 	if err := c.resolveBuiltins(); err != nil {
 		errs = append(errs, setting.In("plugins", err))

@@ -1,0 +1,194 @@
+// Package gcpace is the `gc` section of plume.yaml: how the Go garbage
+// collector is paced in the broker process (decision 0040).
+//
+// A broker's heap is small and its allocation steady: with Go's default
+// (GOGC=100: a cycle each time the heap has grown by as much as was live
+// after the last one) a broker with a few MiB live runs a collection every
+// few milliseconds of traffic, and each cycle takes a core from the readers
+// for its mark phase and stops every goroutine twice. min_heap is a soft
+// floor under the heap goal: the collector does not start a cycle before
+// the heap reaches it, whatever is live, so the number of cycles a second
+// no longer depends on how little the broker happens to hold. It is soft:
+// memory_limit (or GOMEMLIMIT) still wins, and with more than min_heap
+// live the goal is percent's, as without it.
+package gcpace
+
+import (
+	"errors"
+	"math"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"sync"
+
+	"github.com/plumemq/plume/core/setting"
+)
+
+// Defaults, measured in decision 0040.
+const (
+	DefaultPercent = 100
+	DefaultMinHeap = 64 << 20
+)
+
+// Config is the gc section. Unset keys take the defaults above, except
+// that an environment variable the operator set (GOGC, GOMEMLIMIT) is
+// left in force when its key is not in the file.
+type Config struct {
+	// Percent is GOGC: a cycle starts when the heap has grown by this
+	// percentage of what was live after the last one; -1 turns the
+	// collector off (then memory_limit is the only trigger).
+	Percent *int `yaml:"percent"`
+	// MinHeap is the soft floor under the heap goal; 0 for none (Go's own
+	// 4 MiB minimum).
+	MinHeap *setting.ByteSize `yaml:"min_heap"`
+	// MemoryLimit is GOMEMLIMIT: the runtime collects more often, up to
+	// half the CPU, to keep its total memory under it. 0: none.
+	MemoryLimit setting.ByteSize `yaml:"memory_limit"`
+}
+
+// Validate checks the section's values; keys are relative to it.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Percent != nil && *c.Percent < -1 {
+		errs = append(errs, setting.Errorf("percent", "%d: want -1 (off) or a percentage >= 0", *c.Percent))
+	}
+	if c.MinHeap != nil && *c.MinHeap < 0 {
+		errs = append(errs, setting.Errorf("min_heap", "%d: want a size >= 0", *c.MinHeap))
+	}
+	if c.MemoryLimit < 0 {
+		errs = append(errs, setting.Errorf("memory_limit", "%d: want a size >= 0 (0: none)", c.MemoryLimit))
+	}
+	return errors.Join(errs...)
+}
+
+// Settings is what Apply put in force, for the start-up log.
+type Settings struct {
+	Percent     int    // the base GOGC
+	MinHeap     int64  // the floor, 0 for none
+	MemoryLimit int64  // math.MaxInt64 for none
+	From        string // "config", "environment" or "default": where Percent came from
+}
+
+var (
+	mu     sync.Mutex
+	active *tuner // the floor's tuner, nil without a floor
+)
+
+// Apply puts c in force for the whole process; a second Apply (a reload)
+// replaces the first. getenv is os.Getenv but for tests.
+func Apply(c Config, getenv func(string) string) Settings {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	s := Settings{Percent: DefaultPercent, MinHeap: DefaultMinHeap, From: "default"}
+	switch {
+	case c.Percent != nil:
+		s.Percent, s.From = *c.Percent, "config"
+	case getenv("GOGC") != "":
+		// The runtime read it at start; ask it what it made of it.
+		s.Percent, s.From = readPercent(), "environment"
+	}
+	if c.MinHeap != nil {
+		s.MinHeap = int64(*c.MinHeap)
+	}
+	if c.MemoryLimit > 0 {
+		debug.SetMemoryLimit(int64(c.MemoryLimit))
+	} else if getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(math.MaxInt64)
+	}
+	s.MemoryLimit = debug.SetMemoryLimit(-1) // -1 reads without changing
+
+	mu.Lock()
+	defer mu.Unlock()
+	if active != nil {
+		active.stop()
+		active = nil
+	}
+	debug.SetGCPercent(s.Percent)
+	if s.MinHeap > 0 && s.Percent > 0 {
+		active = &tuner{base: s.Percent, floor: s.MinHeap}
+		active.adjust()
+		active.arm()
+	}
+	return s
+}
+
+// readPercent is the runtime's GOGC now, read without changing it.
+func readPercent() int {
+	sample := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(sample)
+	return int(sample[0].Value.Uint64())
+}
+
+// tuner keeps the heap goal at or above floor: after each cycle it sets
+// GOGC to the larger of base and the percentage that puts the next goal at
+// floor given what is live now. debug.SetGCPercent does not stop the world;
+// it runs at most once a cycle, only when the value changes.
+type tuner struct {
+	base    int
+	floor   int64
+	mu      sync.Mutex
+	stopped bool
+	last    int
+	sample  []metrics.Sample
+}
+
+// sentinel is garbage the moment it is made: its finalizer runs once after
+// each collection. Large enough to be an object of its own (the tiny
+// allocator batches smaller pointer-free ones, whose finalizers may wait).
+type sentinel struct {
+	_ *int
+	_ [3]uintptr
+}
+
+func (t *tuner) arm() {
+	runtime.SetFinalizer(new(sentinel), func(*sentinel) {
+		t.mu.Lock()
+		stopped := t.stopped
+		t.mu.Unlock()
+		if !stopped {
+			t.adjust()
+			t.arm()
+		}
+	})
+}
+
+// percentFor is the GOGC that puts the goal at floor with live bytes
+// live, but never below base.
+func percentFor(base int, floor, live int64) int {
+	if live <= 0 {
+		live = 1
+	}
+	if live >= floor {
+		return base
+	}
+	p := (floor - live) * 100 / live
+	if p > math.MaxInt32 {
+		p = math.MaxInt32
+	}
+	return max(base, int(p))
+}
+
+func (t *tuner) adjust() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped {
+		return
+	}
+	if t.sample == nil {
+		t.sample = []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	}
+	metrics.Read(t.sample)
+	p := percentFor(t.base, t.floor, int64(t.sample[0].Value.Uint64()))
+	if p != t.last {
+		t.last = p
+		debug.SetGCPercent(p)
+	}
+}
+
+func (t *tuner) stop() {
+	t.mu.Lock()
+	t.stopped = true
+	t.mu.Unlock()
+}
