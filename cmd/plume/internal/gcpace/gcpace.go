@@ -25,10 +25,14 @@ import (
 	"github.com/plumemq/plume/core/setting"
 )
 
-// Defaults, measured in decision 0040.
+// Defaults, measured in decision 0040. The floor sits under the goal the
+// broker has today (the built-in plugins' modules keep ~22 MiB live, so Go's
+// goal is ~44 MiB) and costs nothing now; it keeps the collector at today's
+// few cycles a second if that live heap shrinks, where Go's own pacing would
+// run ten times as many (+35% CPU per message, pipelined).
 const (
 	DefaultPercent = 100
-	DefaultMinHeap = 64 << 20
+	DefaultMinHeap = 32 << 20
 )
 
 // Config is the gc section. Unset keys take the defaults above, except
