@@ -50,7 +50,7 @@ var modules embed.FS
 
 // registry is every built-in, in one ordered place (CoreDNS's plugin.cfg is
 // the model): what a binary ships can be read off this list. A row's Wasm is
-// filled in from wasm/NAME.wasm.
+// read from wasm/NAME.wasm when Lookup returns it.
 var registry = []Plugin{
 	{Name: "deny-all", Summary: "denies every connect, publish and subscribe that reaches it: put it last to close a chain"},
 	{Name: "password-file", Summary: "authenticates CONNECT from a password file: Mosquitto's $7$ and $6$ (mosquitto_passwd), argon2id (plume passwd)", FileKeys: []string{"file"}},
@@ -63,21 +63,19 @@ var registry = []Plugin{
 	{Name: "jwt", Summary: "authenticates with a JSON Web Token (password or enhanced auth JWT); claims become attributes, an acl claim answers publish and subscribe", FileKeys: []string{"jwks_file"}},
 }
 
-func init() {
-	for i := range registry {
-		// A row without its module is caught by the tests (every built-in
-		// loads in the host); the binary then refuses the name's config.
-		registry[i].Wasm, _ = modules.ReadFile("wasm/" + registry[i].Name + ".wasm")
-	}
-}
-
-// Lookup returns the built-in called name.
+// Lookup returns the built-in called name, its module read on each call:
+// embed.FS copies a file onto the heap, and reading every module at start-up
+// kept ~21 MiB there in a broker that configured none of them. A row
+// without its module is caught by the tests (every built-in loads in the
+// host); the binary then refuses the name's config.
 func Lookup(name string) (Plugin, bool) {
 	i := slices.IndexFunc(registry, func(p Plugin) bool { return p.Name == name })
 	if i < 0 {
 		return Plugin{}, false
 	}
-	return registry[i], true
+	p := registry[i]
+	p.Wasm, _ = modules.ReadFile("wasm/" + p.Name + ".wasm")
+	return p, true
 }
 
 // Names lists the built-ins in registry order.
