@@ -14,12 +14,12 @@ type nopSink struct{}
 func (nopSink) SendPublish(session.Delivery, session.Batch) bool { return true }
 func (nopSink) SendPubrel(uint16)                                {}
 
-// A QoS 1 delivery through an online session — offered, sent, acknowledged —
-// allocates nothing once the session's window and queue have grown: the
-// fleet's wildcard subscribers take one per reading of every device
-// (decision 0038). The Delivery used to move to the heap in offerOver, send
-// and drain because its address flowed into the Journal interface, even for
-// sessions without a journal.
+// A delivery through an online session — offered, sent and, at QoS 1,
+// acknowledged — allocates nothing once the session's window and queue have
+// grown: the fleet's wildcard subscribers take one per reading of every
+// device (decision 0038). The Delivery used to move to the heap in
+// offerOver (every delivery, QoS 0 too), send and drain because its address
+// flowed into the Journal interface, even for sessions without a journal.
 func TestQoS1DeliveryAllocatesNothing(t *testing.T) {
 	m := &session.Message{Topic: "fleet/1/reading", Payload: make([]byte, 64), QoS: 1}
 	for _, tc := range []struct {
@@ -57,5 +57,19 @@ func TestQoS1DeliveryAllocatesNothing(t *testing.T) {
 				t.Errorf("%.1f allocations per round of %d QoS 1 deliveries, want 0", n, tc.window+tc.queued)
 			}
 		})
+	}
+}
+
+func TestQoS0DeliveryAllocatesNothing(t *testing.T) {
+	m := &session.Message{Topic: "fleet/1/reading", Payload: make([]byte, 64)}
+	s := session.New("sub", &session.Limits{MaxQueued: 100})
+	s.Attach(nopSink{}, 4)
+	offer := func() {
+		if o := s.Offer(session.Delivery{Msg: m}, 1, nil); o != session.Accepted {
+			t.Fatalf("offer: %v", o)
+		}
+	}
+	if n := testing.AllocsPerRun(200, offer); n != 0 {
+		t.Errorf("%.1f allocations per QoS 0 delivery, want 0", n)
 	}
 }
