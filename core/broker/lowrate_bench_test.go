@@ -37,8 +37,8 @@ import (
 //	p50-µs, p99-µs  latency seen by the clients
 //
 // Run: go test ./core/broker -run '^$' -bench 'PingPong|Pipelined' -benchtime 20000x
-// and -bench 'FanOutPaced|FanInPaced' -benchtime 4000x (paced at 1,000 and
-// 4,000 msg/s: 4 s and 1 s). The clients run out of process, so -cpuprofile
+// and -bench 'FanOutPaced|FanInPaced|FleetPaced' -benchtime 4000x (paced at
+// 1,000, 4,000 and 1,000 msg/s: 4 s, 1 s and 4 s). The clients run out of process, so -cpuprofile
 // and -memprofile show the broker alone.
 
 // BenchmarkPingPong: each client subscribes to its own topic, publishes one
@@ -66,6 +66,16 @@ func BenchmarkFanOutPaced(b *testing.B) {
 // one subscriber may share a write.
 func BenchmarkFanInPaced(b *testing.B) {
 	runLowRate(b, "fanin qos=0 clients=200 subs=4 rate=20", b.N*4)
+}
+
+// BenchmarkFleetPaced is the fleet of issue 13 scaled to the benchmark
+// process (decision 0038): 500 devices each publishing one 64-byte QoS 1
+// reading every half second to its own topic (1,000 msg/s, staggered, open
+// loop), 10 subscribers to all of them through "fi/+" at QoS 1 that
+// acknowledge every delivery. b.N counts published messages; the
+// per-message metrics count deliveries (10 per publish).
+func BenchmarkFleetPaced(b *testing.B) {
+	runLowRate(b, "fanin qos=1 clients=500 subs=10 rate=2", b.N*10)
 }
 
 // BenchmarkPipelined is the regime the low-rate changes must not slow down:

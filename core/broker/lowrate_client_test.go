@@ -64,7 +64,7 @@ func TestLowRateClients(t *testing.T) {
 	case "fanout":
 		run = fanOutClients(t, addr, clients, n, rate)
 	case "fanin":
-		run = fanInClients(t, addr, clients, subs, n, rate)
+		run = fanInClients(t, addr, byte(qos), clients, subs, n, rate)
 	default:
 		run = pipelinedClients(t, addr, n)
 	}
@@ -299,19 +299,30 @@ func pipelinedClients(t *testing.T, addr string, n int) func() []time.Duration {
 	}
 }
 
-// fanInClients is a small fleet: pubs publishers, each sending QoS 0 to its
-// own topic at rate per second (staggered), and subs subscribers to all of
-// them through a wildcard; n messages are published in all. It returns every
-// delivery's latency.
-func fanInClients(t *testing.T, addr string, pubs, subs, n, rate int) func() []time.Duration {
+// fanInClients is a small fleet: pubs publishers, each sending at QoS qos
+// to its own topic at rate per second (staggered), and subs subscribers to
+// all of them through a wildcard at the same QoS; n messages are published
+// in all. At QoS 1 the publishers do not wait for their PUBACKs (a reader
+// per publisher discards them: open loop, as bench/loadgen's fleet) and the
+// subscribers acknowledge every delivery. It returns every delivery's
+// latency.
+func fanInClients(t *testing.T, addr string, qos byte, pubs, subs, n, rate int) func() []time.Duration {
 	subConns := make([]*lowConn, subs)
 	for i := range subConns {
 		subConns[i] = lowDial(t, addr, fmt.Sprintf("fi-sub-%d", i))
-		subConns[i].subscribe(t, "fi/+", 0)
+		subConns[i].subscribe(t, "fi/+", qos)
 	}
 	pubConns := make([]*lowConn, pubs)
+	var acks sync.WaitGroup
 	for i := range pubConns {
 		pubConns[i] = lowDial(t, addr, fmt.Sprintf("fi-pub-%d", i))
+		if qos > 0 {
+			acks.Add(1)
+			go func() {
+				defer acks.Done()
+				_, _ = io.Copy(io.Discard, pubConns[i].r) // until the publisher is closed
+			}()
+		}
 	}
 	return func() []time.Duration {
 		epoch := time.Now()
@@ -323,6 +334,7 @@ func fanInClients(t *testing.T, addr string, pubs, subs, n, rate int) func() []t
 				defer wg.Done()
 				defer lc.Close()
 				lat[i] = make([]time.Duration, 0, n)
+				puback := make([]byte, 0, 4)
 				for range n {
 					h, body := lc.next(t)
 					if h.Type != packets.TypePublish || t.Failed() {
@@ -331,6 +343,11 @@ func fanInClients(t *testing.T, addr string, pubs, subs, n, rate int) func() []t
 					}
 					sent := int64(binary.BigEndian.Uint64(body[len(body)-8:]))
 					lat[i] = append(lat[i], time.Since(epoch)-time.Duration(sent))
+					if h.Flags&0x06 != 0 {
+						tl := int(binary.BigEndian.Uint16(body))
+						puback = append(puback[:0], 0x40, 2, body[2+tl], body[3+tl])
+						lc.write(t, puback)
+					}
 				}
 			}()
 		}
@@ -353,7 +370,11 @@ func fanInClients(t *testing.T, addr string, pubs, subs, n, rate int) func() []t
 						time.Sleep(d)
 					}
 					binary.BigEndian.PutUint64(payload[56:], uint64(time.Since(epoch)))
-					msg = (&packets.Publish{Topic: topic, Payload: payload}).Append(msg[:0], packets.V5)
+					p := packets.Publish{Topic: topic, Payload: payload, QoS: qos}
+					if qos > 0 {
+						p.PacketID = uint16(k%65535 + 1)
+					}
+					msg = p.Append(msg[:0], packets.V5)
 					pub.write(t, msg)
 				}
 			}()
@@ -363,6 +384,7 @@ func fanInClients(t *testing.T, addr string, pubs, subs, n, rate int) func() []t
 		for _, pub := range pubConns {
 			pub.Close()
 		}
+		acks.Wait()
 		return slices.Concat(lat...)
 	}
 }

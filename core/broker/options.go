@@ -123,7 +123,10 @@ func (o Options) Defaults() Options {
 	setDefault(&l.MaxTopicLevels, 128)
 	setDefault(&l.MaxSubscriptions, 1000)
 	setDefault(&l.MaxInflight, 1024)
-	setDefault(&l.MaxQueued, 10000)
+	// Ten seconds of a 10,000-device fleet for one back-end subscriber: for
+	// readings of a few hundred bytes max_queued_bytes binds first, and the
+	// count bounds only swarms of tiny messages (decision 0038).
+	setDefault(&l.MaxQueued, 100000)
 	setDefault(&l.MaxWriteBuffer, 4<<20)
 	setDefault(&l.MaxKeepAlive, 3600)
 	setDefault(&l.MaxSessionExpiry, 7*24*3600)

@@ -17,7 +17,8 @@ import (
 // offers 300 MB; the metrics are what the process holds afterwards: Go heap
 // in use and RSS growth (MiB), and the bytes the session holds. "bounded"
 // runs the defaults (max_queued_bytes 64 MiB); "unbounded" turns the byte
-// bounds off, as before them (only max_queued, 10,000 messages).
+// bounds off, as before them (only max_queued, which 300 messages never
+// reach).
 func BenchmarkNonReadingSubscriberMemory(b *testing.B) {
 	for _, bc := range []struct {
 		name   string

@@ -35,11 +35,8 @@ func (s *Session) End() (handOver []Delivery, strandedQoS2 int) {
 		s.out.remove(id)
 	}
 	var keep queue
-	for {
-		d, ok := s.pending.pop()
-		if !ok {
-			break
-		}
+	for s.pending.len() > 0 {
+		d := s.pending.pop()
 		if d.Share != "" {
 			handOver = append(handOver, unstored(d))
 		} else {

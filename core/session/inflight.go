@@ -18,7 +18,8 @@ func (f *inflight) has(id uint16) bool {
 	return ok
 }
 
-func (f *inflight) add(d Delivery) {
+// add appends d and returns its entry, valid until the window next changes.
+func (f *inflight) add(d Delivery) *Delivery {
 	if f.index == nil {
 		f.index = make(map[uint16]int)
 	}
@@ -28,6 +29,7 @@ func (f *inflight) add(d Delivery) {
 	f.index[d.PacketID] = len(f.entries)
 	f.entries = append(f.entries, d)
 	f.count++
+	return &f.entries[len(f.entries)-1]
 }
 
 func (f *inflight) get(id uint16) *Delivery {
@@ -90,7 +92,8 @@ type queue struct {
 
 func (q *queue) len() int { return len(q.items) - q.head }
 
-func (q *queue) push(d Delivery) {
+// push appends d and returns its item, valid until the queue next changes.
+func (q *queue) push(d Delivery) *Delivery {
 	if q.head > 0 && q.head >= len(q.items)/2 {
 		n := copy(q.items, q.items[q.head:])
 		clear(q.items[n:])
@@ -98,12 +101,20 @@ func (q *queue) push(d Delivery) {
 		q.head = 0
 	}
 	q.items = append(q.items, d)
+	return &q.items[len(q.items)-1]
 }
 
-func (q *queue) pop() (Delivery, bool) {
+// peek returns the first item, nil when the queue is empty; valid until the
+// queue next changes.
+func (q *queue) peek() *Delivery {
 	if q.head == len(q.items) {
-		return Delivery{}, false
+		return nil
 	}
+	return &q.items[q.head]
+}
+
+// pop removes and returns the first item; the queue must not be empty.
+func (q *queue) pop() Delivery {
 	d := q.items[q.head]
 	q.items[q.head] = Delivery{}
 	q.head++
@@ -111,7 +122,7 @@ func (q *queue) pop() (Delivery, bool) {
 		q.items = q.items[:0]
 		q.head = 0
 	}
-	return d, true
+	return d
 }
 
 func (q *queue) each(fn func(*Delivery)) {

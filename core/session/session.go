@@ -209,10 +209,13 @@ func (s *Session) offerOver(d Delivery, batch Batch, over bool) Outcome {
 	if toWindow {
 		s.send(d, batch)
 	} else {
+		// The journal is told of the queued copy, never of d: an address
+		// of d passed to an interface moves every delivery to the heap,
+		// journal or not (decision 0038).
+		q := s.pending.push(d)
 		if s.journal != nil {
-			s.stored(&d)
+			s.stored(q)
 		}
-		s.pending.push(d)
 	}
 	if o == AcceptedOver {
 		taken = o
@@ -223,19 +226,25 @@ func (s *Session) offerOver(d Delivery, batch Batch, over bool) Outcome {
 // send assigns a packet id, records d as in flight, and hands it to the sink.
 // A kept session records the packet id before the PUBLISH goes out, so that
 // a resend after a restart uses the same one (the client may hold a QoS 2 id).
+//
+// It records d in the window first and works on that copy: the journal
+// and forget take its address, and an address of the argument would move
+// every delivery to the heap (decision 0038).
 func (s *Session) send(d Delivery, batch Batch) {
 	d.PacketID = s.newPacketID()
+	w := s.out.add(d)
 	if s.journal != nil {
-		if d.Seq == 0 {
-			s.stored(&d)
+		if w.Seq == 0 {
+			s.stored(w)
 		} else {
-			s.journal.Changed(s.ID, &d)
+			s.journal.Changed(s.ID, w)
 		}
 	}
-	s.out.add(d)
-	if !s.sink.SendPublish(d, batch) {
-		s.out.remove(d.PacketID) // too large for the client: treated as delivered
-		s.forget(&d)
+	if !s.sink.SendPublish(*w, batch) {
+		// Too large for the client: treated as delivered.
+		id := w.PacketID
+		s.forget(w)
+		s.out.remove(id)
 	}
 }
 
@@ -283,15 +292,16 @@ func (s *Session) newPacketID() uint16 {
 // those that expired while they waited [MQTT-3.3.2-5].
 func (s *Session) drain(now int64) {
 	for s.sink != nil && s.out.len() < int(s.window) {
-		d, ok := s.pending.pop()
-		if !ok {
+		d := s.pending.peek()
+		if d == nil {
 			return
 		}
 		if now != 0 && d.Msg.Expired(now) {
-			s.forget(&d)
+			s.forget(d) // in place: see send
+			s.pending.pop()
 			continue
 		}
-		s.send(d, nil)
+		s.send(s.pending.pop(), nil)
 	}
 }
 
