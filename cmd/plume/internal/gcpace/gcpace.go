@@ -26,10 +26,10 @@ import (
 )
 
 // Defaults, measured in decision 0040. The floor sits under the goal the
-// broker has today (the built-in plugins' modules keep ~22 MiB live, so Go's
-// goal is ~44 MiB) and costs nothing now; it keeps the collector at today's
-// few cycles a second if that live heap shrinks, where Go's own pacing would
-// run ten times as many (+35% CPU per message, pipelined).
+// broker had while the built-in plugins' modules kept ~22 MiB live (Go's goal
+// ~44 MiB), and keeps the collector at those few cycles a second now that
+// they are read only when configured: with a live heap of a few MiB, Go's own
+// pacing runs ten times as many (+35% CPU per message, pipelined).
 const (
 	DefaultPercent = 100
 	DefaultMinHeap = 32 << 20
