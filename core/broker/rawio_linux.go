@@ -1,0 +1,54 @@
+package broker
+
+import (
+	"syscall"
+	"unsafe"
+)
+
+// On the per-message path the reader reads its socket and writes what its
+// batch owes with raw system calls: without the runtime's entersyscall, the
+// first system call after the broker went idle does not wake sysmon from its
+// deep sleep. With one message in flight the broker is idle between any two
+// messages, and that wake-up (a futex, a context switch and sysmon's loop on
+// the other core) was a quarter of a context switch per message
+// (docs/decisions/0039-one-client-cpu.md). Only for sockets that never block
+// (nonBlocking): a raw call keeps its P for its whole length, and the runtime
+// cannot hand the P on if the call sleeps.
+
+// rawRead is read(2) on a non-blocking socket.
+func rawRead(fd int, b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	n, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+	if e != 0 {
+		return -1, e
+	}
+	return int(n), nil
+}
+
+// rawWrite is write(2) on a non-blocking socket.
+func rawWrite(fd int, b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+	if e != 0 {
+		return -1, e
+	}
+	return int(n), nil
+}
+
+// nonBlocking reports whether the socket behind raw is in non-blocking
+// mode, as every socket of the net package is: only then may the reader
+// read and write it with raw system calls (and park it on the poller).
+func nonBlocking(raw syscall.RawConn) bool {
+	var flags uintptr
+	var e syscall.Errno
+	if err := raw.Control(func(fd uintptr) {
+		flags, _, e = syscall.RawSyscall(syscall.SYS_FCNTL, fd, syscall.F_GETFL, 0)
+	}); err != nil || e != 0 {
+		return false
+	}
+	return flags&syscall.O_NONBLOCK != 0
+}
