@@ -176,16 +176,9 @@ func (c *client) serve() error {
 			// and at most every tenth of its distance: a timer change per
 			// packet costs more than the packet. A keep-alive close then comes
 			// between 1.5 and 1.65 times the keep-alive [MQTT-3.1.2-22].
-			// The deadline counts from the last read, which the reader timed
-			// already: a clock read per packet is not needed (decision 0039).
-			// Counting from earlier than now only brings the wake-up closer;
-			// what it decides is measured from lastRead below anyway.
-			if from := c.rd.lastRead; wait > 0 && from.Sub(deadlineSet) > wait/10 {
-				if from.IsZero() {
-					from = time.Now()
-				}
-				_ = c.conn.SetReadDeadline(from.Add(wait))
-				deadlineSet = from
+			if now := time.Now(); wait > 0 && now.Sub(deadlineSet) > wait/10 {
+				_ = c.conn.SetReadDeadline(now.Add(wait))
+				deadlineSet = now
 			}
 		}
 		h, body, err := c.rd.next(c.lim.MaxPacketSize)
@@ -367,7 +360,9 @@ func protocolError(msg string) error {
 }
 
 func (c *client) handleAck(a *packets.Ack) error {
-	now := c.rd.lastRead.UnixNano() // when the acknowledgement arrived, within a batch's processing
+	// When the acknowledgement came off the socket, a batch's processing
+	// ago at most: the reader read the clock then (decision 0039).
+	now := c.rd.lastRead.UnixNano()
 	switch a.Kind {
 	case packets.TypePubrel:
 		// [MQTT-4.3.3-11] answer PUBREL with PUBCOMP, also for an id we no longer know.

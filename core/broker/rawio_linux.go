@@ -13,12 +13,18 @@ import (
 // the other core) was a quarter of a context switch per message
 // (docs/decisions/0039-one-client-cpu.md). Only for sockets that never block
 // (nonBlocking): a raw call keeps its P for its whole length, and the runtime
-// cannot hand the P on if the call sleeps.
+// cannot hand the P on if the call sleeps. And only for small transfers: a
+// stop-the-world waits for a raw call to return, so one that copies
+// megabytes (a large body arriving, a backlog written at once) goes through
+// the runtime as before.
+
+// maxRawIO is the most a raw call transfers: a few microseconds of copying.
+const maxRawIO = 64 << 10
 
 // rawRead is read(2) on a non-blocking socket.
 func rawRead(fd int, b []byte) (int, error) {
-	if len(b) == 0 {
-		return 0, nil
+	if len(b) == 0 || len(b) > maxRawIO {
+		return syscall.Read(fd, b)
 	}
 	n, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
 	if e != 0 {
@@ -29,8 +35,8 @@ func rawRead(fd int, b []byte) (int, error) {
 
 // rawWrite is write(2) on a non-blocking socket.
 func rawWrite(fd int, b []byte) (int, error) {
-	if len(b) == 0 {
-		return 0, nil
+	if len(b) == 0 || len(b) > maxRawIO {
+		return syscall.Write(fd, b)
 	}
 	n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
 	if e != 0 {
