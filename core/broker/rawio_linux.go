@@ -1,9 +1,6 @@
 package broker
 
-import (
-	"syscall"
-	"unsafe"
-)
+import "syscall"
 
 // On the per-message path the reader reads its socket and writes what its
 // batch owes with raw system calls: without the runtime's entersyscall, the
@@ -18,32 +15,8 @@ import (
 // megabytes (a large body arriving, a backlog written at once) goes through
 // the runtime as before.
 
-// maxRawIO is the most a raw call transfers: a few microseconds of copying.
-const maxRawIO = 64 << 10
-
-// rawRead is read(2) on a non-blocking socket.
-func rawRead(fd int, b []byte) (int, error) {
-	if len(b) == 0 || len(b) > maxRawIO {
-		return syscall.Read(fd, b)
-	}
-	n, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
-	if e != 0 {
-		return -1, e
-	}
-	return int(n), nil
-}
-
-// rawWrite is write(2) on a non-blocking socket.
-func rawWrite(fd int, b []byte) (int, error) {
-	if len(b) == 0 || len(b) > maxRawIO {
-		return syscall.Write(fd, b)
-	}
-	n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
-	if e != 0 {
-		return -1, e
-	}
-	return int(n), nil
-}
+// Under the race detector the calls go through the runtime
+// (rawio_race_linux.go).
 
 // nonBlocking reports whether the socket behind raw is in non-blocking
 // mode, as every socket of the net package is: only then may the reader
