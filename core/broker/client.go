@@ -360,7 +360,9 @@ func protocolError(msg string) error {
 }
 
 func (c *client) handleAck(a *packets.Ack) error {
-	now := time.Now().UnixNano()
+	// When the acknowledgement came off the socket, a batch's processing
+	// ago at most: the reader read the clock then (decision 0039).
+	now := c.rd.lastRead.UnixNano()
 	switch a.Kind {
 	case packets.TypePubrel:
 		// [MQTT-4.3.3-11] answer PUBREL with PUBCOMP, also for an id we no longer know.

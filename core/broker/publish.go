@@ -183,43 +183,16 @@ func (b *Broker) admit(client *hooks.Client, p *packets.Publish, expires int64, 
 			qos = res.QoS
 		}
 	}
-	if b.hooks.Provides(hooks.PointOnPublish) {
-		res, err := b.hooks.OnPublish(ctx, client, p)
-		if err != nil {
-			b.hookFailed(hooks.PointOnPublish, client, err)
-		}
-		res = b.opts.HookFailure.Published(res, err)
-		switch res.Action {
-		case hooks.Drop:
-			b.stats.dropped.Add(1)
-			b.stats.droppedHook.Add(1)
-			return nil, packets.Success, ""
-		case hooks.Reject:
-			return nil, orDefault(res.Reason, packets.ImplementationSpecificError), res.ReasonString
-		}
-	}
-	if b.hooks.Provides(hooks.PointTransform) {
-		before := *p
-		if err := b.hooks.Transform(ctx, client, p); err != nil {
-			if !errors.Is(err, hooks.ErrDropped) {
-				b.hookFailed(hooks.PointTransform, client, err)
-			}
-			if b.opts.HookFailure.Transformed(err) {
-				b.stats.dropped.Add(1)
-				b.stats.droppedHook.Add(1)
-				return nil, packets.Success, ""
-			}
-			*p = before // fail open: the message as it was before the call
-		}
-		topic := before.Topic
-		// A rewritten topic gets the checks the client's had: a plugin must
-		// not route into $SYS or publish on a filter such as "a/#".
-		if p.Topic != topic && (b.checkTopicName(p.Topic) != nil || isSys(p.Topic)) {
-			b.stats.dropped.Add(1)
-			b.stats.droppedHook.Add(1)
-			b.log.Warn().Str("client_id", client.ID).Str("remote", client.RemoteAddr).
-				Str("topic", topic).Str("transformed", p.Topic).Msg("transform produced an invalid topic")
-			return nil, packets.ImplementationSpecificError, "transformed topic is not a valid topic name"
+	if b.hooks.Provides(hooks.PointOnPublish) || b.hooks.Provides(hooks.PointTransform) {
+		// The message hooks get a copy on the heap, and what they changed is
+		// copied back: handed to an interface, p itself would be moved to the
+		// heap on every publish, hooks or not (decision 0039).
+		hp := new(packets.Publish)
+		*hp = *p
+		reason, why, ok := b.messageHooks(ctx, client, hp)
+		*p = *hp
+		if !ok {
+			return nil, reason, why
 		}
 	}
 	m := &session.Message{
@@ -232,6 +205,52 @@ func (b *Broker) admit(client *hooks.Client, p *packets.Publish, expires int64, 
 	// allocates only when one is present.
 	m.Props = messageProps(&p.Properties)
 	return m, packets.Success, ""
+}
+
+// messageHooks runs the on-publish and transform hooks on p (a copy of the
+// message on the heap, see admit). It reports false, with the reason for the
+// acknowledgement, when the message is not to be routed.
+func (b *Broker) messageHooks(ctx context.Context, client *hooks.Client, p *packets.Publish) (packets.ReasonCode, string, bool) {
+	if b.hooks.Provides(hooks.PointOnPublish) {
+		res, err := b.hooks.OnPublish(ctx, client, p)
+		if err != nil {
+			b.hookFailed(hooks.PointOnPublish, client, err)
+		}
+		res = b.opts.HookFailure.Published(res, err)
+		switch res.Action {
+		case hooks.Drop:
+			b.stats.dropped.Add(1)
+			b.stats.droppedHook.Add(1)
+			return packets.Success, "", false
+		case hooks.Reject:
+			return orDefault(res.Reason, packets.ImplementationSpecificError), res.ReasonString, false
+		}
+	}
+	if b.hooks.Provides(hooks.PointTransform) {
+		before := *p
+		if err := b.hooks.Transform(ctx, client, p); err != nil {
+			if !errors.Is(err, hooks.ErrDropped) {
+				b.hookFailed(hooks.PointTransform, client, err)
+			}
+			if b.opts.HookFailure.Transformed(err) {
+				b.stats.dropped.Add(1)
+				b.stats.droppedHook.Add(1)
+				return packets.Success, "", false
+			}
+			*p = before // fail open: the message as it was before the call
+		}
+		topic := before.Topic
+		// A rewritten topic gets the checks the client's had: a plugin must
+		// not route into $SYS or publish on a filter such as "a/#".
+		if p.Topic != topic && (b.checkTopicName(p.Topic) != nil || isSys(p.Topic)) {
+			b.stats.dropped.Add(1)
+			b.stats.droppedHook.Add(1)
+			b.log.Warn().Str("client_id", client.ID).Str("remote", client.RemoteAddr).
+				Str("topic", topic).Str("transformed", p.Topic).Msg("transform produced an invalid topic")
+			return packets.ImplementationSpecificError, "transformed topic is not a valid topic name", false
+		}
+	}
+	return packets.Success, "", true
 }
 
 func isSys(topic string) bool { return topic == "$SYS" || strings.HasPrefix(topic, "$SYS/") }

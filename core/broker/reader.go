@@ -72,7 +72,9 @@ type pendingBody struct {
 func newReader(conn net.Conn, partials *budget.Bytes) reader {
 	rd := reader{conn: conn, budget: partials}
 	if sc, ok := conn.(syscall.Conn); ok {
-		if raw, err := sc.SyscallConn(); err == nil {
+		// A socket that might block is read and written through the
+		// connection's own methods, as TLS is (rawio_linux.go).
+		if raw, err := sc.SyscallConn(); err == nil && nonBlocking(raw) {
 			rd.raw = raw
 		}
 	}
@@ -274,8 +276,12 @@ var readCalls = sync.Pool{New: func() any {
 
 func (rc *readCall) readyRead(fd uintptr) bool { return rc.rd.readyRead(fd, rc.body) }
 
+// socketRead and socketWrite are the reader's and the inline write's system
+// calls (rawio_linux.go); variables so that a test can count them per message.
+var socketRead, socketWrite = rawRead, rawWrite
+
 func (rd *reader) readyRead(fd uintptr, body bool) bool {
-	n, err := syscall.Read(int(fd), rd.target(body))
+	n, err := socketRead(int(fd), rd.target(body))
 	if err == syscall.EAGAIN {
 		if !body {
 			rd.releaseIfEmpty() // wait for readability without holding a buffer

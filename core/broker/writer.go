@@ -455,7 +455,7 @@ var inlineWrites = sync.Pool{New: func() any {
 // make RawConn.Write wait for the socket to drain, which is the flusher's
 // job, not the caller's.
 func (w *inlineWrite) write(fd uintptr) bool {
-	n, err := syscall.Write(int(fd), w.buf)
+	n, err := socketWrite(int(fd), w.buf)
 	if err == nil {
 		w.n = n
 	}

@@ -1,0 +1,191 @@
+package broker
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"os"
+	"runtime/metrics"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/plumemq/plume/core/packets"
+)
+
+// What one message costs the broker in the one-client ping-pong
+// (docs/decisions/0039-one-client-cpu.md), counted rather than timed: heap
+// allocations and socket system calls per round trip. The client is a raw
+// socket writing pre-encoded bytes and reading into a fixed buffer, so that
+// it allocates nothing itself.
+
+// pingPong is a connected v5 client subscribed at QoS 0 to the topic it
+// publishes to.
+type pingPong struct {
+	conn    net.Conn
+	publish []byte // one QoS 0 PUBLISH, as sent and as delivered
+	got     []byte
+}
+
+func startPingPong(t *testing.T) *pingPong {
+	t.Helper()
+	b, err := New(Options{Log: zerolog.Nop(), AllowAnonymous: true, SysInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = b.Serve(l, "test") }()
+	t.Cleanup(func() { _ = b.Shutdown(t.Context()) })
+	conn, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(time.Minute))
+	connect := packets.Connect{ProtocolName: "MQTT", ProtocolVersion: packets.V5, CleanStart: true, ClientID: "pingpong"}
+	sub := packets.Subscribe{PacketID: 1, Subscriptions: []packets.Subscription{{Filter: "pp", QoS: 0}}}
+	if _, err := conn.Write(sub.Append(connect.Append(nil, packets.V5), packets.V5)); err != nil {
+		t.Fatal(err)
+	}
+	// CONNACK and SUBACK: their sizes depend on the properties the broker
+	// announces, so read each by its remaining length.
+	for range 2 {
+		var b [1]byte
+		if _, err := io.ReadFull(conn, b[:]); err != nil { // packet type
+			t.Fatal(err)
+		}
+		size, shift := 0, 0
+		for more := true; more; shift += 7 {
+			if _, err := io.ReadFull(conn, b[:]); err != nil {
+				t.Fatal(err)
+			}
+			size |= int(b[0]&0x7f) << shift
+			more = b[0]&0x80 != 0
+		}
+		if _, err := io.ReadFull(conn, make([]byte, size)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub := (&packets.Publish{Topic: "pp", Payload: []byte("x")}).Append(nil, packets.V5)
+	return &pingPong{conn: conn, publish: pub, got: make([]byte, len(pub))}
+}
+
+// rounds makes n round trips: publish, and read the delivery back.
+func (pp *pingPong) rounds(t *testing.T, n int) {
+	t.Helper()
+	for range n {
+		if _, err := pp.conn.Write(pp.publish); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(pp.conn, pp.got); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(pp.got, pp.publish) {
+			t.Fatalf("delivered %x, want %x", pp.got, pp.publish)
+		}
+	}
+}
+
+// heapObjects counts heap allocations, tiny ones one by one.
+func heapObjects() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:objects"}, {Name: "/gc/heap/tiny/allocs:objects"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64() + s[1].Value.Uint64()
+}
+
+// TestRoundTripAllocations: a QoS 0 round trip allocates the publish's body
+// (its payload is kept), the routed message and its delivery, and nothing
+// else. Before decision 0039 the decoded PUBLISH (~350 bytes) went to the
+// heap as well, on every publish, because the message hooks take it by
+// pointer through an interface: 4 objects per round trip.
+func TestRoundTripAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's sync.Pool drops items at random: counts differ")
+	}
+	pp := startPingPong(t)
+	pp.rounds(t, 50) // pools and the first buffers are not per message
+	const rounds = 1000
+	before := heapObjects()
+	pp.rounds(t, rounds)
+	per := float64(heapObjects()-before) / rounds
+	t.Logf("%.2f heap objects per round trip", per)
+	// A quarter of an object per round trip of slack for the runtime's and
+	// the test framework's own.
+	if per > 3.25 {
+		t.Errorf("%.2f heap objects per QoS 0 round trip, want at most 3", per)
+	}
+}
+
+// TestRoundTripSyscalls: a QoS 0 round trip costs the broker's reader one
+// read that takes the packet, at most one that finds the socket empty before
+// it waits (decision 0036 says why that one stays), and one write; both
+// through the raw system calls that do not wake sysmon (rawio_linux.go).
+func TestRoundTripSyscalls(t *testing.T) {
+	var reads, writes atomic.Int64
+	socketRead = func(fd int, b []byte) (int, error) { reads.Add(1); return rawRead(fd, b) }
+	socketWrite = func(fd int, b []byte) (int, error) { writes.Add(1); return rawWrite(fd, b) }
+	// Restored after the broker's shutdown (cleanups run last first): its
+	// reader calls them until then.
+	t.Cleanup(func() { socketRead, socketWrite = rawRead, rawWrite })
+	pp := startPingPong(t)
+	pp.rounds(t, 50)
+	const rounds = 500
+	r0, w0 := reads.Load(), writes.Load()
+	pp.rounds(t, rounds)
+	r, w := float64(reads.Load()-r0)/rounds, float64(writes.Load()-w0)/rounds
+	t.Logf("per round trip: %.2f reads, %.2f writes", r, w)
+	if r < 1 || r > 2.1 {
+		t.Errorf("%.2f raw reads per round trip, want 1 to 2", r)
+	}
+	if w < 0.9 || w > 1.1 {
+		t.Errorf("%.2f raw writes per round trip, want 1", w)
+	}
+}
+
+// TestBlockingSocketIsNotReadRaw: a connection whose socket might block is
+// read and written through its own methods, never with a raw system call
+// that would hold its P (and stop the world's garbage collection) while it
+// sleeps. The net package's sockets are non-blocking and are read raw.
+func TestBlockingSocketIsNotReadRaw(t *testing.T) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fds[0]), "blocking") // left blocking: not in the runtime's poller
+	defer f.Close()
+	defer syscall.Close(fds[1])
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	if rd := newReader(blockingConn{Conn: a, f: f}, nil); rd.raw != nil {
+		t.Error("a blocking socket is read with raw system calls")
+	}
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if rd := newReader(c, nil); rd.raw == nil {
+		t.Error("a TCP connection is not read raw")
+	}
+}
+
+// blockingConn is a connection whose socket is a blocking descriptor.
+type blockingConn struct {
+	net.Conn
+	f *os.File
+}
+
+func (c blockingConn) SyscallConn() (syscall.RawConn, error) { return c.f.SyscallConn() }
