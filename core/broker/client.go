@@ -75,8 +75,15 @@ type client struct {
 	// Parking (park.go): an idle connection has no goroutine.
 	parked      atomic.Bool
 	keepExpired atomic.Bool // the keep-alive ran out while parked
-	fd          int32       // the socket, for the poller; -1 without one
-	armed       bool        // fd is in the poller's set; owned by the reader
+	// fd is the socket, for the poller; -1 without one. While parked
+	// detached (conn == nil), the duplicate that keeps the socket open
+	// (park_detach.go). fd, armed and polled are under wmu.
+	fd     int32
+	armed  bool // fd is in the poller's set
+	polled bool // the poller's table knows the connection
+	// redetach: parked with its net.Conn (a write needed it); the poller
+	// detaches it again on a later tick (park_detach.go). Under the poller's mutex.
+	redetach bool
 	// Where the keep-alive deadline waits while parked (park_wheel.go), under
 	// the poller's mutex: its second, and its slot (+1, 0 = none) and index.
 	keepDue           uint32
@@ -118,9 +125,13 @@ func (c *client) kick(reason packets.ReasonCode, will bool) {
 // number to the next connection while the poller still knows it.
 func (c *client) stopWith(req *stopRequest) {
 	if c.stop.CompareAndSwap(nil, req) {
-		_ = c.conn.SetReadDeadline(time.Unix(1, 0)) // wakes the reader now
-		c.wakeWaiter()                              // or, if it waits for room (backpressure.go)
-		c.unpark()                                  // or starts one, if parked
+		c.wmu.Lock()
+		if c.conn != nil { // nil: parked without it, and unpark wakes it (park_detach.go)
+			_ = c.conn.SetReadDeadline(time.Unix(1, 0)) // wakes the reader now
+		}
+		c.wmu.Unlock()
+		c.wakeWaiter() // or, if it waits for room (backpressure.go)
+		c.unpark()     // or starts one, if parked
 	}
 }
 
