@@ -81,8 +81,12 @@ type client struct {
 	fd     int32
 	armed  bool // fd is in the poller's set
 	polled bool // the poller's table knows the connection
-	// redetach: parked with its net.Conn (a write needed it); the poller
-	// detaches it again on a later tick (park_detach.go). Under the poller's mutex.
+	// detachOnFlush: parked with its net.Conn because it was being written
+	// to; the flusher detaches it when done. writeAttached: a writer
+	// rebuilt its net.Conn since it last parked (park_detach.go). Under wmu.
+	detachOnFlush, writeAttached bool
+	// redetach: parked with its net.Conn, waiting in the poller's list to
+	// be detached on its tick. Under the poller's mutex.
 	redetach bool
 	// Where the keep-alive deadline waits while parked (park_wheel.go), under
 	// the poller's mutex: its second, and its slot (+1, 0 = none) and index.

@@ -44,7 +44,7 @@ func (b *Broker) handle(conn net.Conn, listener string) {
 	// A client is usually quiet right after CONNACK: park at once rather
 	// than keep a goroutine waiting (the poller wakes it when bytes arrive).
 	c.register()
-	if c.rd.empty() && b.parkAfter > 0 && c.awaitConnackWritten() && c.park() {
+	if c.rd.empty() && b.parkAfter > 0 && c.park() {
 		return
 	}
 	b.wg.Add(1)

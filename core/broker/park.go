@@ -28,12 +28,13 @@ func (c *client) park() bool {
 		p.schedule(c, c.rd.lastRead.Add(c.keep))
 	}
 	c.wmu.Lock()
+	c.writeAttached = false
 	switch {
 	case c.wclosed: // it is ending: unpark follows
 	case c.flushing:
-		// A flusher is writing (the CONNACK, often): the poller detaches
-		// the connection on a later tick, once the flusher is done.
-		p.queueDetach(c)
+		// A flusher is writing (the CONNACK, often): it detaches the
+		// connection when it is done (flushedLocked).
+		c.detachOnFlush = true
 	default:
 		if err := c.detachLocked(p); err != nil {
 			// Parks attached, as before detaching existed: it costs memory, not correctness.

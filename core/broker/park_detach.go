@@ -54,40 +54,42 @@ func (c *client) detachLocked(p *poller) error {
 func (c *client) redetachParked(p *poller) (again bool) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if !c.parked.Load() || c.conn == nil || c.wclosed {
-		return false // awake (it parks itself, detached), detached, or ending
-	}
-	if c.flushing {
+	if c.flushing && c.parked.Load() && c.conn != nil {
 		return true
 	}
-	if err := c.detachLocked(p); err != nil {
-		c.logDebug().Err(err).Msg("detaching a parked connection failed")
-		return false
-	}
-	// detachLocked took the old number out of the set: watch the new one.
-	// Should c have woken meanwhile (parked is read without wmu by
-	// unpark), its goroutine attaches it and forgets this number.
-	if err := p.arm(c, c.fd, true); err != nil {
-		c.logDebug().Err(err).Msg("re-arming a detached connection failed; its keep-alive still wakes it")
-		return false
-	}
-	c.armed = true
+	c.redetachLocked(p)
 	return false
 }
 
-// awaitConnackWritten waits for the flusher writing the CONNACK, so that a
-// connection parking right after it parks detached rather than waiting for
-// the poller's tick (redetachParked): connections arriving in a burst then
-// hold few net.Conns at once, and the runtime, which keeps the poll
-// descriptors it ever made, makes few. The write is a few bytes into an
-// empty socket buffer. Always true: it only orders.
-func (c *client) awaitConnackWritten() bool {
-	c.wmu.Lock()
-	for c.flushing {
-		c.wcond.Wait()
+// flushedLocked runs when a flusher gives up the flushing token with
+// nothing left to write (writer.go); wmu held. A connection that parked
+// while it was being written to, or that a writer attached while parked,
+// lets its net.Conn go again now.
+func (c *client) flushedLocked() {
+	if c.detachOnFlush {
+		c.detachOnFlush = false
+		c.redetachLocked(c.b.poll)
 	}
-	c.wmu.Unlock()
-	return true
+}
+
+// redetachLocked detaches c if it is parked with its net.Conn and no one
+// writes to it; wmu held.
+func (c *client) redetachLocked(p *poller) {
+	if !c.parked.Load() || c.conn == nil || c.wclosed || c.flushing {
+		return // awake (it parks itself, detached), detached, ending or written to
+	}
+	if err := c.detachLocked(p); err != nil {
+		c.logDebug().Err(err).Msg("detaching a parked connection failed")
+		return
+	}
+	// detachLocked took the old number out of the set: watch the new one.
+	// Should c have woken meanwhile (unpark does not take wmu), its
+	// goroutine attaches it and forgets this number.
+	if err := p.arm(c, c.fd, true); err != nil {
+		c.logDebug().Err(err).Msg("re-arming a detached connection failed; its keep-alive still wakes it")
+		return
+	}
+	c.armed = true
 }
 
 // attach gives a detached connection its net.Conn back, for the reader.
@@ -138,9 +140,16 @@ func (c *client) attachLocked() error {
 	}
 	c.armed = rearmed
 	if rearmed {
-		// A parked subscriber that got a message: detached again on a
-		// later tick, unless it goes on receiving (queueDetach).
-		p.queueDetach(c)
+		// A parked subscriber that got a message: the first time since it
+		// parked, detached again as soon as the message is written (an
+		// occasional message costs one rebuild); after that, on the
+		// poller's tick, so that one that goes on receiving is not rebuilt
+		// per message (queueDetach).
+		if !c.writeAttached {
+			c.writeAttached, c.detachOnFlush = true, true
+		} else {
+			p.queueDetach(c)
+		}
 	}
 	_ = f.Close() // the old number; the socket lives on in conn, or dies with it
 	if err != nil {

@@ -124,6 +124,32 @@ func TestDeliveryRacingTheDetachArrivesWhole(t *testing.T) {
 	}
 }
 
+// A parked subscriber that only receives is rebuilt for its first message
+// and detached again right after; one that goes on receiving keeps its
+// net.Conn until the poller's tick detaches it. Either way it ends
+// detached, and nothing is lost.
+func TestReceivingSubscriberIsDetachedAgain(t *testing.T) {
+	tb := detachingBroker(t)
+	s, _ := connectRaw(t, tb.addr, v5Connect("recv-sub"))
+	s.subscribe(1, sub("recv/t", 0))
+	p, _ := connectRaw(t, tb.addr, v5Connect("recv-pub"))
+	awaitDetached(t, "the subscriber detached", func() bool { return tb.IsDetached("recv-sub") })
+	before := broker.WriteAttaches()
+	for i := range 5 {
+		p.publish(&packets.Publish{Topic: "recv/t", Payload: []byte{byte(i)}})
+		if m := s.nextPublish(); len(m.Payload) != 1 || m.Payload[0] != byte(i) {
+			t.Fatalf("message %d: got % x", i, m.Payload)
+		}
+		if i == 0 { // the first message's flusher detaches it: the next needs a rebuild
+			awaitDetached(t, "the subscriber detached after its first message", func() bool { return tb.IsDetached("recv-sub") })
+		}
+	}
+	if n := broker.WriteAttaches() - before; n < 2 {
+		t.Fatalf("%d rebuilds for a writer, want at least 2: the first message's, and one after it was detached again", n)
+	}
+	awaitDetached(t, "the subscriber detached again", func() bool { return tb.IsDetached("recv-sub") })
+}
+
 // A takeover kicks a detached connection while its own data wakes it: the
 // old connection ends with 0x8E (perhaps after its PINGRESP), the new one is
 // connected, every round.
@@ -131,7 +157,7 @@ func TestTakeoverRacingTheWakeUp(t *testing.T) {
 	tb := detachingBroker(t)
 	cp := persistent("race-twin", 60)
 	old, _ := connectRaw(t, tb.addr, cp)
-	for i := range 12 { // a round takes the poller's tick: the resumed session's CONNACK waits for the store, after the park
+	for i := range 40 {
 		awaitDetached(t, "the connection detached", func() bool { return tb.DetachedCount() == 1 })
 		ping := (&packets.Pingreq{}).Append(nil, packets.V5)
 		var wg sync.WaitGroup

@@ -210,6 +210,7 @@ func (c *client) flushInline() {
 // (but perhaps answers held behind a barrier) and unlocks wmu.
 func (c *client) flushDoneLocked() {
 	c.flushing = false
+	c.flushedLocked() // a parked connection lets its net.Conn go (park_detach.go)
 	if len(c.out) == 0 {
 		putWriteBuf(c.out)
 		c.out = nil
@@ -294,6 +295,7 @@ func (c *client) flush() {
 		n := c.writable()
 		if n == 0 || c.wclosed {
 			c.flushing = false
+			c.flushedLocked() // a parked connection lets its net.Conn go (park_detach.go)
 			if len(buf) == 0 {
 				// An empty c.out is spare's array when there is a spare: give
 				// the array back once, never twice.
