@@ -351,15 +351,11 @@ func (c *client) closeWrites(grace time.Duration, settle bool) {
 	c.draining.Store(true)
 	_ = c.conn.SetWriteDeadline(time.Now().Add(grace))
 	c.wmu.Lock()
-	for c.flushing {
-		c.wcond.Wait()
-	}
+	c.awaitFlusherLocked()
 	if settle {
 		c.settleBeforeClose(grace)
 	}
-	for c.flushing { // settling may have started one
-		c.wcond.Wait()
-	}
+	c.awaitFlusherLocked()      // settling may have started one
 	buf := c.out[:c.writable()] // what is still held is never sent
 	c.out = nil
 	if c.dur != nil {
