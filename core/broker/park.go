@@ -109,7 +109,11 @@ func (c *client) register() {
 	if c.rd.raw == nil || c.b.parkAfter <= 0 {
 		return
 	}
-	_ = c.rd.raw.Control(func(fd uintptr) { c.fd = int32(fd) })
+	fd := int32(-1)
+	_ = c.rd.raw.Control(func(s uintptr) { fd = int32(s) })
+	c.wmu.Lock() // fd is under wmu: the client is already in the broker's tables
+	c.fd = fd
+	c.wmu.Unlock()
 }
 
 // unregister takes the socket out of the poller before it is closed, and

@@ -1,13 +1,11 @@
 package broker
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
 	"sync/atomic"
 	"syscall"
-	"time"
 )
 
 // Detaching: a parked plain-TCP connection keeps only its socket number.
@@ -100,99 +98,59 @@ func (c *client) attach() {
 }
 
 // attachLocked rebuilds the net.Conn of a detached connection; wmu held.
-// When the connection is still parked (a writer attaches it), the poller
-// watches the new socket number instead of the old. A failure (no
-// descriptor left for the rebuild) leaves a conn whose every operation
-// fails: the connection then ends through its usual path, and the error is
-// returned for the writer that met it.
-func (c *client) attachLocked() error {
+// The socket number stays the same, so the poller's entry for it (armed or
+// spent) stays as it is: a connection a writer attaches while parked still
+// wakes when readable.
+//
+// The rebuilt conn is the socket as an *os.File, which the runtime polls
+// as it does a net.Conn's (deadlines, RawConn), for two system calls (the
+// flags, the poller's registration); net.FileConn took about twenty (one
+// more descriptor, the addresses, five TCP options reset to Go's defaults).
+// The broker read the addresses once, at accept (hooks.Client.RemoteAddr).
+func (c *client) attachLocked() {
 	if c.conn != nil {
-		return nil
+		return
 	}
-	old := int(c.fd)
-	f := os.NewFile(uintptr(old), "")
-	conn, err := net.FileConn(f) // a new descriptor for the same socket
-	var fd int32 = -1
-	var raw syscall.RawConn
-	if err == nil {
-		raw, err = conn.(syscall.Conn).SyscallConn()
-		if err == nil {
-			err = raw.Control(func(s uintptr) { fd = int32(s) })
-		}
-		if err != nil {
-			_ = conn.Close()
-		}
-	}
-	p := c.b.poll // set: only a parked connection is ever detached
-	rearmed := false
-	if err == nil && c.parked.Load() {
-		// Still parked: watch the new number before forgetting the old, so
-		// that no readiness falls between. A wake-up that races this one is
-		// settled by the CAS on parked; an event from either number wakes c.
-		if aerr := p.arm(c, fd, true); aerr != nil {
-			c.b.log.Debug().Err(aerr).Msg("re-arming an attached parked connection failed; its keep-alive still wakes it")
-		} else {
-			rearmed = true
-		}
-	}
-	if c.armed {
-		p.disarm(old) // before the close below: see detachLocked
-	}
-	c.armed = rearmed
-	if rearmed {
-		// A parked subscriber that got a message: the first time since it
-		// parked, detached again as soon as the message is written (an
-		// occasional message costs one rebuild); after that, on the
+	f := os.NewFile(uintptr(c.fd), "socket")
+	raw, _ := f.SyscallConn() // fails only for a nil file
+	conn := fileConn{f}
+	c.conn, c.rd.conn, c.rd.raw = conn, conn, raw
+	if c.parked.Load() {
+		// A writer attaches a parked subscriber: the first time since it
+		// parked, it is detached again as soon as the message is written
+		// (an occasional message costs one rebuild); after that, on the
 		// poller's tick, so that one that goes on receiving is not rebuilt
 		// per message (queueDetach).
+		writeAttaches.Add(1)
 		if !c.writeAttached {
 			c.writeAttached, c.detachOnFlush = true, true
 		} else {
-			p.queueDetach(c)
+			c.b.poll.queueDetach(c)
 		}
 	}
-	_ = f.Close() // the old number; the socket lives on in conn, or dies with it
+}
+
+// fileConn is a rebuilt connection: its socket as an *os.File. The broker
+// never asks a conn for its addresses after accept.
+type fileConn struct{ *os.File }
+
+func (fileConn) LocalAddr() net.Addr  { return nil }
+func (fileConn) RemoteAddr() net.Addr { return nil }
+
+// CloseWrite half-closes the socket, as net.TCPConn's does: the drain after
+// a DISCONNECT (writer.go drainAndClose) needs it.
+func (c fileConn) CloseWrite() error {
+	raw, err := c.File.SyscallConn()
 	if err != nil {
-		err = fmt.Errorf("rebuild the connection of a parked socket: %w", err)
-		c.conn, c.rd.conn, c.rd.raw, c.fd = deadConn{err}, deadConn{err}, nil, -1
 		return err
 	}
-	c.conn, c.rd.conn, c.rd.raw, c.fd = conn, conn, raw, fd
-	return nil
+	var serr error
+	if err := raw.Control(func(fd uintptr) { serr = syscall.Shutdown(int(fd), syscall.SHUT_WR) }); err != nil {
+		return err
+	}
+	return serr
 }
 
-// attachForWrite attaches a detached connection for a writer about to take
-// the flushing token (endIn); wmu held. A failed rebuild closes the write
-// side for good, as a failed write does.
-func (c *client) attachForWrite() error {
-	if c.conn != nil {
-		return nil
-	}
-	err := c.attachLocked()
-	if err != nil {
-		c.wclosed, c.writeFailed = true, true
-	}
-	writeAttaches.Add(1)
-	return err
-}
-
-// writeAttaches counts the rebuilds made for a writer, for tests: the race
+// writeAttaches counts the rebuilds made for a writer of a parked connection, for tests: the race
 // between a delivery and parking must be seen to happen.
 var writeAttaches atomic.Uint64
-
-// deadConn stands in for a connection whose rebuild failed: it is closed,
-// and every operation says why.
-type deadConn struct{ err error }
-
-var errDeadConn = errors.New("connection lost while parked")
-
-func (d deadConn) Read([]byte) (int, error)         { return 0, d.error() }
-func (d deadConn) Write([]byte) (int, error)        { return 0, d.error() }
-func (d deadConn) Close() error                     { return nil }
-func (d deadConn) LocalAddr() net.Addr              { return nil }
-func (d deadConn) RemoteAddr() net.Addr             { return nil }
-func (d deadConn) SetDeadline(time.Time) error      { return nil }
-func (d deadConn) SetReadDeadline(time.Time) error  { return nil }
-func (d deadConn) SetWriteDeadline(time.Time) error { return nil }
-
-func (d deadConn) error() error { return fmt.Errorf("%w: %w", errDeadConn, d.err) }

@@ -67,24 +67,17 @@ func (c *client) end() { c.endIn(nil) }
 // the batch ends. Meanwhile flushing is already set, so other writers leave it
 // to the batch too; what they append goes out in the same write.
 func (c *client) endIn(batch session.Batch) {
-	var lost error
 	if !c.flushing && !c.wclosed && c.writable() > 0 {
-		// A parked connection may have let its net.Conn go: whoever takes
-		// the flushing token gets it back first (park_detach.go).
-		if lost = c.attachForWrite(); lost == nil {
-			c.flushing = true
-			if batch != nil {
-				batch.Defer(c)
-			} else {
-				c.startFlusher()
-			}
+		c.attachLocked() // a parked connection may have let its net.Conn go (park_detach.go)
+		c.flushing = true
+		if batch != nil {
+			batch.Defer(c)
+		} else {
+			c.startFlusher()
 		}
 	}
 	failed := c.takeFailure()
 	c.wmu.Unlock()
-	if failed == nil {
-		failed = lost
-	}
 	if failed != nil {
 		// Answers held for a commit that failed were dropped (durable.go):
 		// the client must resend what it never saw acknowledged.
