@@ -3,9 +3,13 @@ package broker_test
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	crand "crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"math/big"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -15,7 +19,6 @@ import (
 
 	"github.com/plumemq/plume/core/broker"
 	"github.com/plumemq/plume/core/packets"
-	"github.com/plumemq/plume/internal/testcerts"
 )
 
 // A parked plain-TCP connection keeps only its socket number and gets a
@@ -337,12 +340,7 @@ func TestWillOfDetachedConnectionIsPublished(t *testing.T) {
 // (WebSocket conns expose no socket either: transport's
 // TestWSConnsAreNeverParked.)
 func TestTLSConnectionKeepsItsConnAndNeverParks(t *testing.T) {
-	ca := testcerts.NewCA(t, "detach-ca")
-	leaf := ca.Issue(t, testcerts.Leaf{CommonName: "broker", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
-	cert, err := tls.X509KeyPair(leaf.CertPEM, leaf.KeyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert, leaf := selfSigned(t)
 	tb := detachingBroker(t)
 	tl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -350,7 +348,7 @@ func TestTLSConnectionKeepsItsConnAndNeverParks(t *testing.T) {
 	}
 	go func() { _ = tb.Serve(tls.NewListener(tl, &tls.Config{Certificates: []tls.Certificate{cert}}), "tls") }()
 	pool := x509.NewCertPool()
-	pool.AddCert(ca.Cert)
+	pool.AddCert(leaf)
 	conn, err := tls.Dial("tcp", tl.Addr().String(), &tls.Config{RootCAs: pool})
 	if err != nil {
 		t.Fatal(err)
@@ -369,4 +367,31 @@ func TestTLSConnectionKeepsItsConnAndNeverParks(t *testing.T) {
 	if p := tc.next(); p.Type() != packets.TypePingresp {
 		t.Fatalf("got %T, want PINGRESP", p)
 	}
+}
+
+// selfSigned is a certificate for 127.0.0.1 that signs itself (core's tests
+// may not use internal/testcerts).
+func selfSigned(t *testing.T) (tls.Certificate, *x509.Certificate) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA:         true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(crand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, leaf
 }
