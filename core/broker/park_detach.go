@@ -15,7 +15,7 @@ import (
 // net.Conn (the runtime lets go of its poll descriptor; the socket lives on
 // in the duplicate, so the peer sees nothing) and waits on the duplicate.
 // Whatever must then read or write the connection attaches it first: the
-// reader when it wakes (client.run), a writer when it takes the flushing
+// reader when it wakes (client.resume), a writer when it takes the flushing
 // token (client.endIn). Both do so under wmu, the lock every writer takes;
 // c.conn, c.rd.conn, c.rd.raw, c.fd and c.armed change only under it, and
 // c.conn == nil means detached (docs/decisions/0041).
@@ -82,9 +82,12 @@ func (c *client) redetachLocked(p *poller) {
 	}
 	// detachLocked took the old number out of the set: watch the new one.
 	// Should c have woken meanwhile (unpark does not take wmu), its
-	// goroutine attaches it and forgets this number.
+	// goroutine attaches it on this same number, whose entry then stays as
+	// any woken connection's does.
 	if err := p.arm(c, c.fd, true); err != nil {
-		c.logDebug().Err(err).Msg("re-arming a detached connection failed; its keep-alive still wakes it")
+		// Nothing would tell us it is readable: give it its goroutine back.
+		c.logDebug().Err(err).Msg("re-arming a detached connection failed")
+		c.unpark()
 		return
 	}
 	c.armed = true
