@@ -12,6 +12,7 @@ func (p *poller) prepare(c *client) bool                  { return false }
 func (p *poller) arm(c *client, fd int32, add bool) error { return errNoPoller }
 func (p *poller) disarm(fd int)                           {}
 func (p *poller) forget(c *client)                        {}
+func (p *poller) queueDetach(c *client)                   {}
 func dupSocket(fd int) (int, error)                       { return -1, errNoPoller }
 func (p *poller) schedule(*client, time.Time)             {}
 func (p *poller) unschedule(*client)                      {}
