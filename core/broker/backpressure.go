@@ -136,13 +136,14 @@ func (c *client) giveUp(e *entry) {
 func (c *client) stopSignal() <-chan struct{} {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.stopped == nil {
-		c.stopped = make(chan struct{})
+	w := c.waits()
+	if w.stopped == nil {
+		w.stopped = make(chan struct{})
 		if c.stop.Load() != nil {
-			close(c.stopped) // stopWith came first and found no channel
+			close(w.stopped) // stopWith came first and found no channel
 		}
 	}
-	return c.stopped
+	return w.stopped
 }
 
 // wakeWaiter closes the channel of stopSignal, if one was made, after a stop
@@ -150,11 +151,11 @@ func (c *client) stopSignal() <-chan struct{} {
 func (c *client) wakeWaiter() {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.stopped != nil {
+	if w := c.wcond; w != nil && w.stopped != nil {
 		select {
-		case <-c.stopped:
+		case <-w.stopped:
 		default:
-			close(c.stopped)
+			close(w.stopped)
 		}
 	}
 }

@@ -22,13 +22,15 @@ type client struct {
 	// lim are the broker's limits when the connection was accepted: what
 	// CONNACK announces and the connection negotiates stays true for its
 	// life whatever a reload changes (live.go).
-	lim      *Limits
-	conn     net.Conn
-	rd       reader
-	info     hooks.Client
-	lst      *listenerCounters // its listener's counters (breakdown.go)
-	entry    *entry
-	connAt   time.Time
+	lim   *Limits
+	conn  net.Conn // nil while parked detached (park_detach.go); under wmu then
+	rd    reader
+	info  hooks.Client
+	lst   *listenerCounters // its listener's counters (breakdown.go)
+	entry *entry
+	// connAt is when the CONNECT was accepted, in Unix nanoseconds: a
+	// time.Time would cost every connection 16 bytes more (0041).
+	connAt   int64
 	keep     time.Duration // read deadline per packet: 1.5 x keep-alive, 0 for none
 	authMeth string        // enhanced-authentication method of the CONNECT, "" if none
 
@@ -38,7 +40,6 @@ type client struct {
 	aliasMaxOut uint16 // Topic Alias Maximum it accepts
 	problemInfo bool   // Request Problem Information [MQTT-3.1.2-29]
 	version     byte
-	window      int // outbound in-flight window
 
 	aliasesIn  []string          // inbound topic aliases, index = alias
 	aliasesOut map[string]uint16 // outbound topic aliases we assigned
@@ -52,35 +53,46 @@ type client struct {
 	saidGoodbye   bool               // a DISCONNECT or refusing CONNACK was queued: drain before closing (reader-owned)
 
 	// Write side: see writer.go.
-	wmu   sync.Mutex
-	wcond sync.Cond
+	wmu sync.Mutex
+	// wcond is what other goroutines wait on the connection for (the
+	// flusher, a stop request, cleanup), made on the first wait (waits.go).
+	wcond *waits
 	out   []byte
 	batch flushBatch  // subscriber connections this reader owes a flush; reader-owned
 	dur   *durableOut // answers held until durable (durable.go); nil without a store
 	// Slow consumer (queues.go), under wmu: since when QoS 0 has been shed
 	// without the buffer emptying (Unix ns, 0 = not shedding).
 	shedSince int64
-	draining  atomic.Bool
-	flushing  bool
-	wclosed   bool
-	// writeFailed: a write to the socket failed; nothing more can reach the client.
-	writeFailed bool
-	slowKicked  bool // disconnected as a slow consumer (queues.go), under wmu
-	cleanedUp   bool // finish (or a refused handshake) is over, under wmu: see doneCh
+	stop      atomic.Pointer[stopRequest] // set by kick
 
-	stop    atomic.Pointer[stopRequest] // set by kick
-	stopped chan struct{}               // closed on stop for a reader waiting in awaitRoom; under wmu, made by it
-	done    chan struct{}               // closed when cleanup has finished; under wmu, made by doneCh
-
-	// Parking (park.go): an idle connection has no goroutine.
-	parked      atomic.Bool
+	// Four-byte and one-byte fields, packed: an idle connection pays no padding.
+	draining    atomic.Bool
+	parked      atomic.Bool // in the idle poller (park.go): no goroutine
 	keepExpired atomic.Bool // the keep-alive ran out while parked
-	fd          int32       // the socket, for the poller; -1 without one
-	armed       bool        // fd is in the poller's set; owned by the reader
+	// fd is the socket, for the poller; -1 without one. While parked
+	// detached (conn == nil), the duplicate that keeps the socket open
+	// (park_detach.go). Under wmu, as armed, polled, detachOnFlush and writeAttached.
+	fd int32
 	// Where the keep-alive deadline waits while parked (park_wheel.go), under
 	// the poller's mutex: its second, and its slot (+1, 0 = none) and index.
 	keepDue           uint32
 	keepSlot, keepPos int32
+	window            uint16 // outbound in-flight window: Receive Maximum, at most 65,535
+	flushing          bool
+	wclosed           bool
+	// writeFailed: a write to the socket failed; nothing more can reach the client.
+	writeFailed bool
+	slowKicked  bool // disconnected as a slow consumer (queues.go), under wmu
+	cleanedUp   bool // finish (or a refused handshake) is over, under wmu: see doneCh
+	armed       bool // fd is in the poller's set
+	polled      bool // the poller's table knows the connection
+	// detachOnFlush: parked with its net.Conn because it was being written
+	// to; the flusher detaches it when done. writeAttached: a writer
+	// rebuilt its net.Conn since it last parked (park_detach.go).
+	detachOnFlush, writeAttached bool
+	// redetach: parked with its net.Conn, waiting in the poller's list to
+	// be detached on its tick. Under the poller's mutex.
+	redetach bool
 }
 
 // stopRequest asks a client's reader to end the connection.
@@ -92,7 +104,6 @@ type stopRequest struct {
 
 func newClient(b *Broker, conn net.Conn, listener string) *client {
 	c := &client{b: b, lim: b.limits(), conn: conn, rd: newReader(conn, b.partials), fd: -1}
-	c.wcond.L = &c.wmu
 	if b.journal != nil && b.journal.Holds() {
 		c.dur = &durableOut{}
 	}
@@ -118,9 +129,13 @@ func (c *client) kick(reason packets.ReasonCode, will bool) {
 // number to the next connection while the poller still knows it.
 func (c *client) stopWith(req *stopRequest) {
 	if c.stop.CompareAndSwap(nil, req) {
-		_ = c.conn.SetReadDeadline(time.Unix(1, 0)) // wakes the reader now
-		c.wakeWaiter()                              // or, if it waits for room (backpressure.go)
-		c.unpark()                                  // or starts one, if parked
+		c.wmu.Lock()
+		if c.conn != nil { // nil: parked without it, and unpark wakes it (park_detach.go)
+			_ = c.conn.SetReadDeadline(time.Unix(1, 0)) // wakes the reader now
+		}
+		c.wmu.Unlock()
+		c.wakeWaiter() // or, if it waits for room (backpressure.go)
+		c.unpark()     // or starts one, if parked
 	}
 }
 

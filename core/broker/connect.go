@@ -101,7 +101,7 @@ func (c *client) handshake(a *admission) bool {
 		return false
 	}
 	c.beginPacket()
-	c.connAt = time.Now() // before attach publishes c under b.mu: Broker.Clients reads it there
+	c.connAt = time.Now().UnixNano() // before attach publishes c under b.mu: Broker.Clients reads it there
 	present, err := b.attach(c, cp.CleanStart)
 	if errors.Is(err, errNotOwner) {
 		c.observeAuthFailed(packets.NotAuthorized, err.Error())
@@ -116,7 +116,7 @@ func (c *client) handshake(a *admission) bool {
 	// CONNACK goes into the write buffer before anything the session resends,
 	// once the session is durable.
 	c.sendHeld(&ack)
-	c.entry.Attach(c, c.window)
+	c.entry.Attach(c, int(c.window))
 	b.stats.connectedNow(c)
 	c.logInfo().
 		Uint8("protocol_version", c.version).
@@ -172,7 +172,7 @@ func (c *client) negotiate(cp *packets.Connect, ack *packets.Connack) packets.Re
 		ack.Properties.Set(packets.PropServerKeepAlive)
 	}
 	c.keep = time.Duration(keep) * 1500 * time.Millisecond
-	c.window = int(l.MaxInflight)
+	c.window = l.MaxInflight
 	c.problemInfo = true
 	switch {
 	case v5:
@@ -182,7 +182,7 @@ func (c *client) negotiate(cp *packets.Connect, ack *packets.Connack) packets.Re
 			ack.Properties.Set(packets.PropSessionExpiry)
 		}
 		if cp.Properties.Has(packets.PropReceiveMaximum) {
-			c.window = min(c.window, int(cp.Properties.ReceiveMaximum))
+			c.window = min(c.window, cp.Properties.ReceiveMaximum)
 		}
 		c.maxOut = cp.Properties.MaximumPacketSize
 		if l.OutboundTopicAliases {

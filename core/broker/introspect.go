@@ -194,7 +194,7 @@ func (b *Broker) summary(e *entry) ClientSummary {
 	if c := e.client; c != nil {
 		s.Connected = true
 		s.Username, s.Remote, s.Listener = c.info.Username, c.info.RemoteAddr, c.info.Listener
-		s.ProtocolVersion, s.ConnectedAt = c.version, c.connAt
+		s.ProtocolVersion, s.ConnectedAt = c.version, time.Unix(0, c.connAt)
 	} else if e.offlineSince != 0 {
 		s.OfflineSince = time.Unix(0, e.offlineSince)
 	}

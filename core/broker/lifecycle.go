@@ -141,7 +141,7 @@ func (b *Broker) detach(c *client, reason packets.ReasonCode, sendWill bool, cau
 		b.hooks.OnDisconnect(context.Background(), &c.info, reason)
 	}
 	ev := c.logInfo().Str("reason", reason.String()).Bool("will", now != nil || willPending).
-		Dur("connected_for_ms", time.Since(c.connAt))
+		Dur("connected_for_ms", c.connectedFor())
 	if cause != nil {
 		ev = ev.AnErr("error", cause)
 	}
@@ -274,21 +274,22 @@ func routerSubscription(client string, s session.Subscription) topics.Subscripti
 func (c *client) doneCh() <-chan struct{} {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.done == nil {
-		c.done = make(chan struct{})
+	w := c.waits()
+	if w.done == nil {
+		w.done = make(chan struct{})
 		if c.cleanedUp {
-			close(c.done)
+			close(w.done)
 		}
 	}
-	return c.done
+	return w.done
 }
 
 // markDone records that cleanup is over and releases whoever waits in doneCh.
 func (c *client) markDone() {
 	c.wmu.Lock()
 	c.cleanedUp = true
-	if c.done != nil {
-		close(c.done)
+	if w := c.wcond; w != nil && w.done != nil {
+		close(w.done)
 	}
 	c.wmu.Unlock()
 }

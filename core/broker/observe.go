@@ -120,7 +120,7 @@ func (c *client) observeDisconnect(reason packets.ReasonCode, err error) {
 	if o == nil {
 		return
 	}
-	ev := DisconnectEvent{Reason: reason, By: ByServer, ConnectedFor: time.Since(c.connAt)}
+	ev := DisconnectEvent{Reason: reason, By: ByServer, ConnectedFor: c.connectedFor()}
 	var perr *packets.Error
 	switch stop := c.stop.Load(); {
 	case stop != nil && stop.err != nil:

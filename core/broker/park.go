@@ -1,5 +1,7 @@
 package broker
 
+import "sync/atomic"
+
 // Parking: a connection that has nothing to read for a while gives up its
 // goroutine. Its socket goes into the broker's idle poller (epoll on Linux),
 // and a keep-alive deadline in the poller's wheel (park_wheel.go) stands in
@@ -11,6 +13,12 @@ package broker
 // park hands the connection to the idle poller. It runs on the reader
 // goroutine with nothing buffered, and reports false when the connection must
 // keep its goroutine (no poller, no socket, or a kick raced with it).
+//
+// Unless a flusher is writing to it, the connection parks detached: it keeps
+// its socket number and lets its net.Conn go (park_detach.go). Detaching,
+// registering and marking it parked happen under wmu, so that a writer
+// meets either the attached connection or a parked, detached one, never
+// one half-way.
 func (c *client) park() bool {
 	p := c.b.idlePoller()
 	if p == nil || c.fd < 0 {
@@ -19,12 +27,33 @@ func (c *client) park() bool {
 	if c.keep > 0 {
 		p.schedule(c, c.rd.lastRead.Add(c.keep))
 	}
-	op := p.prepare(c)
+	c.wmu.Lock()
+	c.writeAttached = false
+	switch {
+	case c.wclosed: // it is ending: unpark follows
+	case c.flushing:
+		// A flusher is writing (the CONNACK, often): it detaches the
+		// connection when it is done (flushedLocked).
+		c.detachOnFlush = true
+	default:
+		if err := c.detachLocked(p); err != nil {
+			// Parks attached, as before detaching existed: it costs memory, not correctness.
+			c.logDebug().Err(err).Msg("parking with the connection attached")
+		}
+	}
+	add := p.prepare(c)
 	c.parked.Store(true)
-	if err := p.arm(c, op); err != nil {
-		c.b.log.Debug().Err(err).Msg("parking failed")
+	err := p.arm(c, c.fd, add)
+	if err != nil {
+		p.disarm(int(c.fd))
+		c.armed = false
+	}
+	c.wmu.Unlock()
+	if err != nil {
+		c.logDebug().Err(err).Msg("parking failed")
 		if c.parked.CompareAndSwap(true, false) {
 			p.unschedule(c)
+			c.attach()
 			return false
 		}
 		return true // someone unparked us already: their goroutine carries on
@@ -33,6 +62,7 @@ func (c *client) park() bool {
 	// could not unpark us.
 	if (c.stop.Load() != nil || c.keepExpired.Load()) && c.parked.CompareAndSwap(true, false) {
 		p.unschedule(c)
+		c.attach()
 		return false
 	}
 	return true
@@ -48,8 +78,24 @@ func (c *client) unpark() {
 		p.unschedule(c)
 	}
 	c.b.wg.Add(1)
-	go c.run()
+	go c.resume()
 }
+
+// resume is the woken connection's goroutine: it gets its net.Conn back, if
+// it parked without one, and carries on reading. The rebuild runs here
+// rather than in unpark, which the poller's one goroutine and kicks made
+// under the broker's lock call.
+func (c *client) resume() {
+	if seen := resumeSeam.Load(); seen != nil {
+		(*seen)(c.info.ID)
+	}
+	c.attach()
+	c.run()
+}
+
+// resumeSeam, when set by a test, is told of every wake-up by client id: a
+// socket number reused after a close must never wake the wrong connection.
+var resumeSeam atomic.Pointer[func(id string)]
 
 // keepAliveExpired fires when a parked client sent nothing for 1.5 times its
 // keep-alive [MQTT-3.1.2-22].
@@ -63,15 +109,25 @@ func (c *client) register() {
 	if c.rd.raw == nil || c.b.parkAfter <= 0 {
 		return
 	}
-	_ = c.rd.raw.Control(func(fd uintptr) { c.fd = int32(fd) })
+	fd := int32(-1)
+	_ = c.rd.raw.Control(func(s uintptr) { fd = int32(s) })
+	c.wmu.Lock() // fd is under wmu: the client is already in the broker's tables
+	c.fd = fd
+	c.wmu.Unlock()
 }
 
-// unregister takes the socket out of the poller before it is closed.
+// unregister takes the socket out of the poller before it is closed, and
+// the connection out of the poller's table.
 func (c *client) unregister() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if !c.polled {
+		return
+	}
+	p := c.b.idlePoller()
 	if c.armed {
-		if p := c.b.idlePoller(); p != nil {
-			p.forget(c)
-		}
+		p.disarm(int(c.fd))
 		c.armed = false
 	}
+	p.forget(c)
 }

@@ -21,6 +21,10 @@ type poller struct {
 	// since epoch; loop expires them (park_wheel.go).
 	keep  keepWheel
 	epoch time.Time
+	// detach are parked connections that kept or got back their net.Conn
+	// (a flusher was writing); loop detaches them on its next tick
+	// (park_detach.go). Their redetach flag says they are here.
+	detach []*client
 }
 
 // wakeToken is the poller's own pipe in event data; handles start at 1.
@@ -54,36 +58,52 @@ func newPoller() (*poller, error) {
 	return p, nil
 }
 
-// prepare registers c for the poller and tells how to arm it. Called on c's
-// reader goroutine before it marks itself parked, so that whatever goroutine
-// the wake-up starts sees these writes.
-func (p *poller) prepare(c *client) (op int) {
+// prepare enters c in the poller's table and tells whether its socket must
+// be added to the set (else re-armed); wmu held. Called before c is marked
+// parked, so that whatever goroutine the wake-up starts sees these writes.
+func (p *poller) prepare(c *client) (add bool) {
 	p.mu.Lock()
 	p.conns[c.info.Handle] = c
 	p.mu.Unlock()
-	op = syscall.EPOLL_CTL_MOD
-	if !c.armed {
-		op = syscall.EPOLL_CTL_ADD
-	}
-	c.armed = true
-	return op
+	add = !c.armed
+	c.armed, c.polled = true, true
+	return add
 }
 
-// arm adds or re-arms c's socket, one-shot: from here on, c may be woken.
-func (p *poller) arm(c *client, op int) error {
+// arm adds or re-arms c's socket fd, one-shot: from here on, c may be woken.
+func (p *poller) arm(c *client, fd int32, add bool) error {
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT}
 	eventData(&ev, c.info.Handle)
-	return syscall.EpollCtl(p.epfd, op, int(c.fd), &ev)
+	op := syscall.EPOLL_CTL_MOD
+	if add {
+		op = syscall.EPOLL_CTL_ADD
+	}
+	return syscall.EpollCtl(p.epfd, op, int(fd), &ev)
 }
 
-// forget removes c's socket. It must run before the socket is closed, by
-// the connection that owns it (client.finish): the kernel knows the socket
-// by its number, and after the close that number is someone else's.
+// disarm takes socket fd out of the set. It must run before fd is closed
+// (detaching, attaching, client.finish): the kernel knows the socket by its
+// number, after the close that number is someone else's, and while another
+// descriptor holds the socket open epoll keeps reporting the closed one.
+func (p *poller) disarm(fd int) {
+	_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, fd, nil)
+}
+
+// forget removes c from the poller's table, when c is over.
 func (p *poller) forget(c *client) {
-	_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(c.fd), nil)
 	p.mu.Lock()
 	delete(p.conns, c.info.Handle)
 	p.mu.Unlock()
+}
+
+// dupSocket duplicates a socket's descriptor, close-on-exec, for a parked
+// connection to keep when its net.Conn goes (park_detach.go).
+func dupSocket(fd int) (int, error) {
+	r, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_DUPFD_CLOEXEC, 0)
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(r), nil
 }
 
 // schedule makes the poller expire c's keep-alive at deadline (on the
@@ -127,10 +147,42 @@ func (p *poller) expireKeepAlives(buf []*client) []*client {
 	return due
 }
 
+// queueDetach has loop detach c on its next tick; once however often it is
+// asked. A connection that goes on receiving stays attached at most a tick
+// or two between rebuilds, instead of one per message.
+func (p *poller) queueDetach(c *client) {
+	p.mu.Lock()
+	if !c.redetach {
+		c.redetach = true
+		p.detach = append(p.detach, c)
+	}
+	p.mu.Unlock()
+}
+
+// redetachQueued detaches the connections queueDetach named, into spare;
+// those still being written to wait for the next tick.
+func (p *poller) redetachQueued(spare []*client) []*client {
+	p.mu.Lock()
+	due := p.detach
+	p.detach = spare[:0]
+	for _, c := range due {
+		c.redetach = false
+	}
+	p.mu.Unlock()
+	for i, c := range due {
+		if c.redetachParked(p) {
+			p.queueDetach(c)
+		}
+		due[i] = nil
+	}
+	return due
+}
+
 // loop wakes parked connections until stop is called.
 func (p *poller) loop() {
 	events := make([]syscall.EpollEvent, 256)
-	var expired []*client
+	var expired, detached []*client
+	var lastTick uint32
 	for {
 		n, err := syscall.EpollWait(p.epfd, events, p.nextTick())
 		if err == syscall.EINTR {
@@ -140,6 +192,12 @@ func (p *poller) loop() {
 			return
 		}
 		expired = p.expireKeepAlives(expired)
+		if now := uint32(time.Since(p.epoch) / time.Second); now != lastTick {
+			// Once a tick, not on every event: a connection that goes on
+			// receiving is rebuilt at most about once a second.
+			lastTick = now
+			detached = p.redetachQueued(detached)
+		}
 		for i := range events[:n] {
 			h := eventHandle(&events[i])
 			if h == wakeToken {

@@ -68,6 +68,7 @@ func (c *client) end() { c.endIn(nil) }
 // to the batch too; what they append goes out in the same write.
 func (c *client) endIn(batch session.Batch) {
 	if !c.flushing && !c.wclosed && c.writable() > 0 {
+		c.attachLocked() // a parked connection may have let its net.Conn go (park_detach.go)
 		c.flushing = true
 		if batch != nil {
 			batch.Defer(c)
@@ -202,6 +203,7 @@ func (c *client) flushInline() {
 // (but perhaps answers held behind a barrier) and unlocks wmu.
 func (c *client) flushDoneLocked() {
 	c.flushing = false
+	c.flushedLocked() // a parked connection lets its net.Conn go (park_detach.go)
 	if len(c.out) == 0 {
 		putWriteBuf(c.out)
 		c.out = nil
@@ -286,6 +288,7 @@ func (c *client) flush() {
 		n := c.writable()
 		if n == 0 || c.wclosed {
 			c.flushing = false
+			c.flushedLocked() // a parked connection lets its net.Conn go (park_detach.go)
 			if len(buf) == 0 {
 				// An empty c.out is spare's array when there is a spare: give
 				// the array back once, never twice.
@@ -341,15 +344,11 @@ func (c *client) closeWrites(grace time.Duration, settle bool) {
 	c.draining.Store(true)
 	_ = c.conn.SetWriteDeadline(time.Now().Add(grace))
 	c.wmu.Lock()
-	for c.flushing {
-		c.wcond.Wait()
-	}
+	c.awaitFlusherLocked()
 	if settle {
 		c.settleBeforeClose(grace)
 	}
-	for c.flushing { // settling may have started one
-		c.wcond.Wait()
-	}
+	c.awaitFlusherLocked()      // settling may have started one
 	buf := c.out[:c.writable()] // what is still held is never sent
 	c.out = nil
 	if c.dur != nil {

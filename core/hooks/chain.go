@@ -90,7 +90,7 @@ func (c *Chain) Authenticate(ctx context.Context, req *AuthRequest) (AuthResult,
 	links := *c.links.Load()
 	start, end := 0, len(links)
 	if req.Step == AuthContinue && req.Client != nil && req.Client.authLink > 0 {
-		start = req.Client.authLink - 1
+		start = int(req.Client.authLink) - 1
 		end = min(start+1, len(links))
 	}
 	if req.Client != nil {
@@ -107,7 +107,7 @@ func (c *Chain) Authenticate(ctx context.Context, req *AuthRequest) (AuthResult,
 			res = l.OnError.Authenticated(res, err)
 		}
 		if res.Continue && req.Client != nil {
-			req.Client.authLink = i + 1
+			req.Client.authLink = int32(i + 1)
 		}
 		if res.Verdict != Pass || res.Continue {
 			return res, nil
