@@ -24,9 +24,10 @@ func TestAuthenticateSeesClientAndAttachesAttributes(t *testing.T) {
 		_, p := probeHost(t, engine)
 		ctx := context.Background()
 		c := &hooks.Client{
-			ID: "dev-1", Username: "alice", Password: []byte("alice-pw"), ProtocolVersion: 5,
-			RemoteAddr: "10.0.0.7:5000", Listener: "tls", CertSubject: "CN=dev-1",
-			CertSANs: []string{"DNS:dev-1.fleet", "URI:spiffe://fleet/dev-1"}, CertFingerprint: "ab12",
+			ID: "dev-1", Username: "alice", ProtocolVersion: 5,
+			RemoteAddr: "10.0.0.7:5000", Listener: "tls",
+			Creds: &hooks.Credentials{Password: []byte("alice-pw"), CertSubject: "CN=dev-1",
+				CertSANs: []string{"DNS:dev-1.fleet", "URI:spiffe://fleet/dev-1"}, CertFingerprint: "ab12"},
 			UserProperties: []packets.UserProperty{{Key: "fw", Value: "1.2"}},
 		}
 		res, err := p.Authenticate(ctx, &hooks.AuthRequest{Client: c})
@@ -38,7 +39,7 @@ func TestAuthenticateSeesClientAndAttachesAttributes(t *testing.T) {
 			t.Errorf("attributes = %v, want %v", res.Attributes, want)
 		}
 
-		c.Password = []byte("wrong")
+		c.Creds.Password = []byte("wrong")
 		res, err = p.Authenticate(ctx, &hooks.AuthRequest{Client: c})
 		if err != nil || res.Verdict != hooks.Deny || res.Reason != packets.BadUserNameOrPassword || res.ReasonString != "bad password for alice" {
 			t.Errorf("wrong password: %+v, %v; want deny 0x86 with reason string", res, err)

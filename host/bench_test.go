@@ -43,7 +43,7 @@ func benchHostEngine(b *testing.B, engine, plugin, path string, mode deadlineMod
 // pointCall returns one call of point with a payload (topic for authorize,
 // password for authenticate) of size n.
 func pointCall(p *Plugin, point string, n int) func(ctx context.Context) error {
-	client := &hooks.Client{ID: "bench", Username: "u", Password: make([]byte, n), RemoteAddr: "127.0.0.1:1", ProtocolVersion: 5}
+	client := &hooks.Client{ID: "bench", Username: "u", RemoteAddr: "127.0.0.1:1", ProtocolVersion: 5, Creds: &hooks.Credentials{Password: make([]byte, n)}}
 	payload := make([]byte, n)
 	switch point {
 	case "authenticate":

@@ -97,10 +97,10 @@ func (c *call) header() []byte {
 		if cl.Username != "" {
 			h[hdrFlags] |= flagUsername
 		}
-		if cl.Password != nil {
+		if cl.Password() != nil {
 			h[hdrFlags] |= flagPassword
 		}
-		if cl.CertSubject != "" {
+		if cl.CertSubject() != "" {
 			h[hdrFlags] |= flagCertSubject
 		}
 	}
@@ -156,19 +156,19 @@ func (c *call) get(mem guestMemory, field, buf, limit uint32) uint64 {
 			}
 			return putString(mem, buf, limit, cl.Username)
 		case fieldPassword:
-			if cl.Password == nil {
+			if cl.Password() == nil {
 				return status(statusAbsent)
 			}
-			return put(mem, buf, limit, cl.Password)
+			return put(mem, buf, limit, cl.Password())
 		case fieldRemoteAddr:
 			return putString(mem, buf, limit, cl.RemoteAddr)
 		case fieldListener:
 			return putString(mem, buf, limit, cl.Listener)
 		case fieldCertSubject:
-			if cl.CertSubject == "" {
+			if cl.CertSubject() == "" {
 				return status(statusAbsent)
 			}
-			return putString(mem, buf, limit, cl.CertSubject)
+			return putString(mem, buf, limit, cl.CertSubject())
 		case fieldConnectProps:
 			c.scratch = appendUserProps(c.scratch[:0], cl.UserProperties)
 			return put(mem, buf, limit, c.scratch)
@@ -180,15 +180,15 @@ func (c *call) get(mem guestMemory, field, buf, limit uint32) uint64 {
 	switch field {
 	case fieldCertSANs:
 		if cl := c.client; cl != nil {
-			c.scratch = appendSANs(c.scratch[:0], cl.CertSANs)
+			c.scratch = appendSANs(c.scratch[:0], cl.CertSANs())
 			return put(mem, buf, limit, c.scratch)
 		}
 	case fieldCertFingerprint:
 		if cl := c.client; cl != nil {
-			if cl.CertFingerprint == "" {
+			if cl.CertFingerprint() == "" {
 				return status(statusAbsent)
 			}
-			return putString(mem, buf, limit, cl.CertFingerprint)
+			return putString(mem, buf, limit, cl.CertFingerprint())
 		}
 	case fieldPrincipal:
 		// ABSENT for an anonymous client, and in authenticate before a

@@ -13,11 +13,11 @@ func TestPluginNamesAndReadsThePrincipal(t *testing.T) {
 	eachEngine(t, func(t *testing.T, engine string) {
 		_, p := probeHost(t, engine)
 		ctx := context.Background()
-		res, err := p.Authenticate(ctx, &hooks.AuthRequest{Client: &hooks.Client{ID: "x", Username: "alias", Password: []byte("alias-pw")}})
+		res, err := p.Authenticate(ctx, &hooks.AuthRequest{Client: &hooks.Client{ID: "x", Username: "alias", Creds: &hooks.Credentials{Password: []byte("alias-pw")}}})
 		if err != nil || res.Verdict != hooks.Allow || res.Principal != "alice" {
 			t.Fatalf("alias: %+v, %v; want allow as principal alice", res, err)
 		}
-		res, err = p.Authenticate(ctx, &hooks.AuthRequest{Client: &hooks.Client{ID: "y", Username: "bob", Password: []byte("bob-pw")}})
+		res, err = p.Authenticate(ctx, &hooks.AuthRequest{Client: &hooks.Client{ID: "y", Username: "bob", Creds: &hooks.Credentials{Password: []byte("bob-pw")}}})
 		if err != nil || res.Principal != "" {
 			t.Fatalf("bob: principal %q, %v; want none named (the broker uses the username)", res.Principal, err)
 		}

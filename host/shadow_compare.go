@@ -351,15 +351,20 @@ func cloneProps(ps []packets.UserProperty) []packets.UserProperty {
 
 func cloneClient(c *hooks.Client) *hooks.Client {
 	cp := *c
-	for _, s := range []*string{&cp.ID, &cp.Username, &cp.RemoteAddr, &cp.Listener, &cp.CertSubject, &cp.CertFingerprint, &cp.Principal} {
+	for _, s := range []*string{&cp.ID, &cp.Username, &cp.RemoteAddr, &cp.Listener, &cp.Principal} {
 		*s = strings.Clone(*s)
 	}
-	cp.Password = cloneBytes(c.Password)
-	if c.CertSANs != nil {
-		cp.CertSANs = make([]string, len(c.CertSANs))
-		for i, s := range c.CertSANs {
-			cp.CertSANs[i] = strings.Clone(s)
+	if c.Creds != nil {
+		cr := *c.Creds
+		cr.Password = cloneBytes(cr.Password)
+		cr.CertSubject, cr.CertFingerprint = strings.Clone(cr.CertSubject), strings.Clone(cr.CertFingerprint)
+		if cr.CertSANs != nil {
+			cr.CertSANs = make([]string, len(c.Creds.CertSANs))
+			for i, s := range c.Creds.CertSANs {
+				cr.CertSANs[i] = strings.Clone(s)
+			}
 		}
+		cp.Creds = &cr
 	}
 	cp.UserProperties = cloneProps(c.UserProperties)
 	if c.Attributes != nil {

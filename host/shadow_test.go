@@ -54,8 +54,8 @@ func TestShadowDisagreementsAreCountedAndLogged(t *testing.T) {
 			`{"tag": "v1", "deny": ["secret/"], "deny_users": ["mallory"]}`, rules,
 			`{"tag": "v2", "deny": ["secret/", "private/"], "max_qos": {"slow/": 1}, "attrs": {"role": "reader"}}`))
 		ctx := context.Background()
-		alice := &hooks.Client{ID: "alice-1", Username: "alice", Password: []byte("hunter2"), RemoteAddr: "192.0.2.7:4000", Handle: 7}
-		mallory := &hooks.Client{ID: "mallory-1", Username: "mallory", Password: []byte("s3cret!"), RemoteAddr: "192.0.2.8:4000", Handle: 8}
+		alice := &hooks.Client{ID: "alice-1", Username: "alice", RemoteAddr: "192.0.2.7:4000", Handle: 7, Creds: &hooks.Credentials{Password: []byte("hunter2")}}
+		mallory := &hooks.Client{ID: "mallory-1", Username: "mallory", RemoteAddr: "192.0.2.8:4000", Handle: 8, Creds: &hooks.Credentials{Password: []byte("s3cret!")}}
 		for _, c := range []*hooks.Client{alice, mallory} {
 			res, err := h.Chain().Authenticate(ctx, &hooks.AuthRequest{Client: c})
 			if want := map[string]hooks.Verdict{"alice": hooks.Allow, "mallory": hooks.Deny}[c.Username]; err != nil || res.Verdict != want || res.Attributes != nil {

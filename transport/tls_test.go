@@ -159,14 +159,14 @@ func TestMutualTLSAcceptsAKnownClientCertificateAndHooksSeeIt(t *testing.T) {
 	case <-time.After(wait):
 		t.Fatal("authenticate was not called")
 	}
-	if want := "CN=sensor-1,O=plume tests"; c.CertSubject != want {
-		t.Errorf("CertSubject = %q, want %q", c.CertSubject, want)
+	if want := "CN=sensor-1,O=plume tests"; c.CertSubject() != want {
+		t.Errorf("CertSubject = %q, want %q", c.CertSubject(), want)
 	}
-	if len(c.CertSANs) != 1 || c.CertSANs[0] != "DNS:sensor-1.devices" {
-		t.Errorf("CertSANs = %q, want [DNS:sensor-1.devices]", c.CertSANs)
+	if len(c.CertSANs()) != 1 || c.CertSANs()[0] != "DNS:sensor-1.devices" {
+		t.Errorf("CertSANs = %q, want [DNS:sensor-1.devices]", c.CertSANs())
 	}
-	if len(c.CertFingerprint) != 64 || c.CertFingerprint == strings.Repeat("0", 64) {
-		t.Errorf("CertFingerprint = %q, want 64 hex digits", c.CertFingerprint)
+	if len(c.CertFingerprint()) != 64 || c.CertFingerprint() == strings.Repeat("0", 64) {
+		t.Errorf("CertFingerprint = %q, want 64 hex digits", c.CertFingerprint())
 	}
 }
 

@@ -33,11 +33,11 @@ func TestWSSMutualTLSIdentityReachesHooks(t *testing.T) {
 	d.TLS.Certificates = []tls.Certificate{cert}
 	connectWire(t, d, wsURL(l, "/mqtt"), "dev")
 	c := <-rec.seen // connectWire waited for the CONNACK, after authenticate
-	if want := "CN=browser-7,O=plume tests"; c.CertSubject != want {
-		t.Errorf("CertSubject = %q, want %q", c.CertSubject, want)
+	if want := "CN=browser-7,O=plume tests"; c.CertSubject() != want {
+		t.Errorf("CertSubject = %q, want %q", c.CertSubject(), want)
 	}
-	if len(c.CertSANs) != 1 || c.CertSANs[0] != "DNS:browser-7.devices" || len(c.CertFingerprint) != 64 {
-		t.Errorf("CertSANs %q, CertFingerprint %q", c.CertSANs, c.CertFingerprint)
+	if len(c.CertSANs()) != 1 || c.CertSANs()[0] != "DNS:browser-7.devices" || len(c.CertFingerprint()) != 64 {
+		t.Errorf("CertSANs %q, CertFingerprint %q", c.CertSANs(), c.CertFingerprint())
 	}
 	if c.Listener != "web" {
 		t.Errorf("Listener = %q, want web", c.Listener)

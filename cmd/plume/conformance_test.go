@@ -27,7 +27,7 @@ func (conformancePolicy) Authenticate(_ context.Context, r *hooks.AuthRequest) (
 	switch {
 	case r.Client.ID == "refused-client":
 		return hooks.AuthResult{Verdict: hooks.Deny, Reason: packets.ClientIdentifierNotValid}, nil
-	case r.Client.Username == "refused-user" && string(r.Client.Password) != "right":
+	case r.Client.Username == "refused-user" && string(r.Client.Password()) != "right":
 		return hooks.AuthResult{Verdict: hooks.Deny, Reason: packets.BadUserNameOrPassword}, nil
 	}
 	return hooks.AuthResult{}, nil // pass: anonymous clients are allowed

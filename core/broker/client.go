@@ -58,7 +58,9 @@ type client struct {
 	// flusher, a stop request, cleanup), made on the first wait (waits.go).
 	wcond *waits
 	out   []byte
-	batch flushBatch  // subscriber connections this reader owes a flush; reader-owned
+	// batch is what this reader owes subscriber connections; reader-owned,
+	// and only while the reader runs (run): a parked connection holds none.
+	batch *flushBatch
 	dur   *durableOut // answers held until durable (durable.go); nil without a store
 	// Slow consumer (queues.go), under wmu: since when QoS 0 has been shed
 	// without the buffer emptying (Unix ns, 0 = not shedding).
@@ -147,14 +149,17 @@ var errClientDisconnect = errors.New("client disconnected")
 // (see park.go): a later readiness event starts run again.
 func (c *client) run() {
 	defer c.b.wg.Done()
+	c.batch = getBatch()
 	err := c.serve()
 	if err == errParked {
 		// Nothing to flush: serve flushed before it waited on the socket, and
-		// the batch may already belong to the goroutine that unparked us.
+		// gave the batch back before parking (parkFromServe).
 		return
 	}
 	c.batch.flush() // what the last packets delivered
 	c.finish(err)
+	putBatch(c.batch)
+	c.batch = nil
 }
 
 // errParked ends serve when the connection was handed to the idle poller.
@@ -206,7 +211,7 @@ func (c *client) serve() error {
 				return err // [MQTT-3.1.2-22] nothing within 1.5 x keep-alive
 			case mid && stall > 0 && quiet >= stall:
 				return errPacketStalled
-			case !mid && idle > 0 && quiet >= idle && c.park():
+			case !mid && idle > 0 && quiet >= idle && c.parkFromServe():
 				return errParked
 			}
 			// Still within every limit: wait for the nearest one. The packet

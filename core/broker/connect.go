@@ -82,7 +82,7 @@ func (c *client) handshake(a *admission) bool {
 	c.info.ProtocolVersion = cp.ProtocolVersion
 	c.info.ID = cp.ClientID
 	c.info.Username = cp.Username
-	c.info.Password = cp.Password
+	c.info.SetPassword(cp.Password)
 	c.info.UserProperties = cp.Properties.User
 	c.will = cp.Will
 

@@ -1,6 +1,10 @@
 package broker
 
-import "net"
+import (
+	"net"
+
+	"github.com/plumemq/plume/core/hooks"
+)
 
 // TransportInfo is what a transport learned about a connection that the MQTT
 // stream does not carry. The broker reads it once, before CONNECT, into the
@@ -47,7 +51,9 @@ func (c *client) readTransportInfo(conn net.Conn) TransportInfo {
 		return TransportInfo{}
 	}
 	ti := tc.TransportInfo()
-	c.info.CertSubject, c.info.CertSANs, c.info.CertFingerprint = ti.CertSubject, ti.CertSANs, ti.CertFingerprint
+	if ti.CertSubject != "" || ti.CertSANs != nil || ti.CertFingerprint != "" {
+		c.info.Creds = &hooks.Credentials{CertSubject: ti.CertSubject, CertSANs: ti.CertSANs, CertFingerprint: ti.CertFingerprint}
+	}
 	return ti
 }
 

@@ -41,8 +41,8 @@ type subjectPolicy struct{ hooks.Base }
 func (subjectPolicy) Provides(p hooks.Point) bool { return p == hooks.PointAuthenticate }
 
 func (subjectPolicy) Authenticate(_ context.Context, r *hooks.AuthRequest) (hooks.AuthResult, error) {
-	if r.Client.CertSubject == "CN=sensor-1" {
-		return hooks.AuthResult{Verdict: hooks.Allow, Principal: r.Client.CertSubject}, nil
+	if r.Client.CertSubject() == "CN=sensor-1" {
+		return hooks.AuthResult{Verdict: hooks.Allow, Principal: r.Client.CertSubject()}, nil
 	}
 	return hooks.AuthResult{Verdict: hooks.Deny}, nil
 }

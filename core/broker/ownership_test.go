@@ -31,7 +31,7 @@ func (*passwords) Authenticate(_ context.Context, r *hooks.AuthRequest) (hooks.A
 	switch {
 	case users[r.Client.Username] == "":
 		return hooks.AuthResult{}, nil // not ours to decide
-	case users[r.Client.Username] != string(r.Client.Password):
+	case users[r.Client.Username] != string(r.Client.Password()):
 		return hooks.AuthResult{Verdict: hooks.Deny, Reason: packets.BadUserNameOrPassword}, nil
 	case r.Client.Username == "carol":
 		return hooks.AuthResult{Verdict: hooks.Allow, Principal: "alice"}, nil

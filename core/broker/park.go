@@ -68,6 +68,20 @@ func (c *client) park() bool {
 	return true
 }
 
+// parkFromServe is park for a running reader, whose batch is flushed: the
+// batch goes back to the pool first, because once parked, the goroutine
+// that unparks the connection may start run, and its own batch, at once.
+func (c *client) parkFromServe() bool {
+	fb := c.batch
+	c.batch = nil
+	if c.park() {
+		putBatch(fb)
+		return true
+	}
+	c.batch = fb
+	return false
+}
+
 // unpark resumes a parked connection on a new goroutine; only the first of
 // several wake-ups (readable, keep-alive, kick) does anything.
 func (c *client) unpark() {

@@ -147,7 +147,7 @@ func (c *client) accept(p *packets.Publish, keepQoS2 bool) (packets.ReasonCode, 
 		gate = newAckGate(c, m.Retain) // a retained value must reach the disk
 		m.Gate = gate
 	}
-	n := c.b.publish(m, &c.batch)
+	n := c.b.publish(m, c.batch)
 	if gate != nil {
 		gate.routed()
 	}

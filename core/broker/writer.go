@@ -102,6 +102,20 @@ type flushBatch struct {
 	over []*entry
 }
 
+// batchPool keeps the batches of readers that parked or ended: a batch
+// lives only while its reader runs, so that a parked connection does not
+// carry one (56 bytes of the client struct, docs/decisions/0042).
+var batchPool = sync.Pool{New: func() any { return new(flushBatch) }}
+
+// getBatch is an empty batch for a reader starting to run.
+func getBatch() *flushBatch { return batchPool.Get().(*flushBatch) }
+
+// putBatch gives back a flushed batch (owed and over empty).
+func putBatch(fb *flushBatch) {
+	fb.n = 0
+	batchPool.Put(fb)
+}
+
 // Defer implements session.Batch.
 func (fb *flushBatch) Defer(s session.Sink) { fb.owed = append(fb.owed, s.(*client)) }
 
@@ -239,7 +253,7 @@ func (c *client) sendAckHeld(kind packets.Type, id uint16, reason packets.Reason
 // its own.
 func (c *client) sendAckGated(kind packets.Type, id uint16, reason packets.ReasonCode, reasonString string, g *ackGate) {
 	t, changed := c.sinceMark()
-	c.sendAckAfter(kind, id, reason, reasonString, t, changed, g, &c.batch)
+	c.sendAckAfter(kind, id, reason, reasonString, t, changed, g, c.batch)
 }
 
 // sendAckAfter queues an acknowledgement, behind a barrier for t (or g) if

@@ -67,20 +67,16 @@ func (v Verdict) String() string {
 // before authenticate; Attributes are those attached by authenticate and are
 // read-only once the CONNACK is sent.
 type Client struct {
-	ID          string
-	Username    string
-	Password    []byte
-	RemoteAddr  string
-	Listener    string
-	CertSubject string // TLS client-certificate subject, "" without one
-	// CertSANs and CertFingerprint (SHA-256 of the DER, lower-case hex) come
-	// from the same verified certificate. Each SAN is "KIND:name", KIND one
-	// of DNS, IP, email, URI, as openssl prints them ("DNS:meter-7.example",
-	// "URI:spiffe://fleet/meter-7"); plugins get them as ABI fields 16, 17.
-	CertSANs        []string
-	CertFingerprint string
-	UserProperties  []packets.UserProperty
-	Attributes      map[string]string
+	ID         string
+	Username   string
+	RemoteAddr string
+	Listener   string
+	// Creds are the password and TLS certificate the client presented; nil
+	// when it presented neither. Read them through the methods below, which
+	// need no nil check.
+	Creds          *Credentials
+	UserProperties []packets.UserProperty
+	Attributes     map[string]string
 	// Principal is the identity the client was allowed as: the
 	// AuthResult.Principal of the hook that allowed it, else its Username;
 	// "" when anonymous. A persistent session belongs to the identity
@@ -101,6 +97,68 @@ type Client struct {
 	// authLink is 1 + the index of the chain link that asked to continue an
 	// enhanced-authentication exchange, so the next AUTH goes back to it.
 	authLink int32
+}
+
+// Credentials are what a client presented to prove who it is. They sit
+// behind a pointer in Client because the broker keeps a Client for every
+// connection's life, and 80 bytes held inline by every idle connection
+// that has no certificate (nearly all) kept the broker's connection struct
+// out of the 512-byte size class (docs/decisions/0042).
+type Credentials struct {
+	Password    []byte // the CONNECT password (or token), nil without one
+	CertSubject string // TLS client-certificate subject, "" without one
+	// CertSANs and CertFingerprint (SHA-256 of the DER, lower-case hex) come
+	// from the same verified certificate. Each SAN is "KIND:name", KIND one
+	// of DNS, IP, email, URI, as openssl prints them ("DNS:meter-7.example",
+	// "URI:spiffe://fleet/meter-7"); plugins get them as ABI fields 16, 17.
+	CertSANs        []string
+	CertFingerprint string
+}
+
+// Password is the CONNECT password, nil without one.
+func (c *Client) Password() []byte {
+	if c.Creds == nil {
+		return nil
+	}
+	return c.Creds.Password
+}
+
+// CertSubject is the subject of the client's verified TLS certificate, ""
+// without one.
+func (c *Client) CertSubject() string {
+	if c.Creds == nil {
+		return ""
+	}
+	return c.Creds.CertSubject
+}
+
+// CertSANs are the subject alternative names of the client's verified TLS
+// certificate (Credentials.CertSANs), nil without one.
+func (c *Client) CertSANs() []string {
+	if c.Creds == nil {
+		return nil
+	}
+	return c.Creds.CertSANs
+}
+
+// CertFingerprint is the SHA-256 of the client's verified TLS certificate in
+// lower-case hex, "" without one.
+func (c *Client) CertFingerprint() string {
+	if c.Creds == nil {
+		return ""
+	}
+	return c.Creds.CertFingerprint
+}
+
+// SetPassword records the CONNECT password, making Creds if there are none.
+func (c *Client) SetPassword(p []byte) {
+	if p == nil && c.Creds == nil {
+		return
+	}
+	if c.Creds == nil {
+		c.Creds = &Credentials{}
+	}
+	c.Creds.Password = p
 }
 
 // AuthStep tells which exchange an authenticate call belongs to.

@@ -60,15 +60,17 @@ func ParseEvent(b []byte) (Event, error) {
 func (c EventClient) client() *hooks.Client {
 	hc := &hooks.Client{
 		ID: c.ID, Username: c.Username, ProtocolVersion: c.ProtocolVersion, RemoteAddr: c.RemoteAddr,
-		Listener: c.Listener, CertSubject: c.CertSubject, CertSANs: c.CertSANs, CertFingerprint: c.CertFingerprint,
-		Attributes:     c.Attributes,
+		Listener: c.Listener, Attributes: c.Attributes,
 		UserProperties: props(c.UserProps),
 	}
 	if hc.ProtocolVersion == 0 {
 		hc.ProtocolVersion = packets.V5
 	}
-	if c.Password != nil {
-		hc.Password = []byte(*c.Password)
+	if c.Password != nil || c.CertSubject != "" || c.CertSANs != nil || c.CertFingerprint != "" {
+		hc.Creds = &hooks.Credentials{CertSubject: c.CertSubject, CertSANs: c.CertSANs, CertFingerprint: c.CertFingerprint}
+		if c.Password != nil {
+			hc.Creds.Password = []byte(*c.Password)
+		}
 	}
 	return hc
 }

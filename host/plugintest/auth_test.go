@@ -33,7 +33,7 @@ func TestAuthGoExample(t *testing.T) {
 		{"mallory", "s3cret", hooks.Deny, packets.BadUserNameOrPassword, nil},
 		{"", "", hooks.Deny, packets.NotAuthorized, nil},
 	} {
-		c := &hooks.Client{ID: "c", Username: tc.user, Password: []byte(tc.pass), ProtocolVersion: 4}
+		c := &hooks.Client{ID: "c", Username: tc.user, ProtocolVersion: 4, Creds: &hooks.Credentials{Password: []byte(tc.pass)}}
 		res, err := p.Authenticate(&hooks.AuthRequest{Client: c})
 		if err != nil || res.Verdict != tc.verdict || res.Reason != tc.reason || len(res.Attributes) != len(tc.attrs) {
 			t.Errorf("%s/%s: %+v, %v; want %v %v %v", tc.user, tc.pass, res, err, tc.verdict, tc.reason, tc.attrs)

@@ -30,9 +30,9 @@ func Example() {
 	}
 	defer p.Close()
 
-	res, err := p.Authenticate(&hooks.AuthRequest{Client: &hooks.Client{ID: "c1", Username: "alice", Password: []byte("s3cret")}})
+	res, err := p.Authenticate(&hooks.AuthRequest{Client: &hooks.Client{ID: "c1", Username: "alice", Creds: &hooks.Credentials{Password: []byte("s3cret")}}})
 	fmt.Println(res.Verdict, res.Attributes, err)
-	res, err = p.Authenticate(&hooks.AuthRequest{Client: &hooks.Client{ID: "c2", Username: "alice", Password: []byte("guess")}})
+	res, err = p.Authenticate(&hooks.AuthRequest{Client: &hooks.Client{ID: "c2", Username: "alice", Creds: &hooks.Credentials{Password: []byte("guess")}}})
 	fmt.Println(res.Verdict, res.Reason, res.ReasonString, err)
 	// Output:
 	// allow map[role:admin username:alice] <nil>

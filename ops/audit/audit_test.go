@@ -188,7 +188,7 @@ func TestAuditToTheMainLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.Denied(&hooks.Client{ID: "c1", Username: "u", Password: []byte("secret"), RemoteAddr: "10.0.0.1:5"}, "publish", "a/b", packets.NotAuthorized, "acl")
+	l.Denied(&hooks.Client{ID: "c1", Username: "u", RemoteAddr: "10.0.0.1:5", Creds: &hooks.Credentials{Password: []byte("secret")}}, "publish", "a/b", packets.NotAuthorized, "acl")
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}

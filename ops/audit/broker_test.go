@@ -31,7 +31,7 @@ func (policy) Provides(p hooks.Point) bool {
 }
 
 func (policy) Authenticate(_ context.Context, req *hooks.AuthRequest) (hooks.AuthResult, error) {
-	if string(req.Client.Password) == "bad" {
+	if string(req.Client.Password()) == "bad" {
 		return hooks.AuthResult{Verdict: hooks.Deny, Reason: packets.BadUserNameOrPassword, ReasonString: "wrong password"}, nil
 	}
 	return hooks.AuthResult{Verdict: hooks.Allow, Principal: "user-" + req.Client.Username}, nil

@@ -14,7 +14,7 @@ var _ broker.Observer = (*Logger)(nil)
 
 // who fills the client's who and from-where fields; never its password.
 func who(c *hooks.Client, ev *Event) {
-	ev.ClientID, ev.Username, ev.Identity, ev.CertSubject = c.ID, c.Username, c.Principal, c.CertSubject
+	ev.ClientID, ev.Username, ev.Identity, ev.CertSubject = c.ID, c.Username, c.Principal, c.CertSubject()
 	ev.Remote, ev.Listener, ev.ProtocolVersion = c.RemoteAddr, c.Listener, c.ProtocolVersion
 }
 

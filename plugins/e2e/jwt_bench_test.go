@@ -16,7 +16,7 @@ func BenchmarkJWTAuthenticate(b *testing.B) {
 			s := newJWTSigner(b, alg, "k")
 			p := loadJWT(b, jwtConfig(b, s))
 			req := &hooks.AuthRequest{Client: &hooks.Client{ID: "dev1", Username: "dev1",
-				Password: []byte(s.token(b, deviceClaims(map[string]any{"exp": time.Hour}))), ProtocolVersion: 5}}
+				ProtocolVersion: 5, Creds: &hooks.Credentials{Password: []byte(s.token(b, deviceClaims(map[string]any{"exp": time.Hour})))}}}
 			b.ReportAllocs()
 			for b.Loop() {
 				if res, err := p.Authenticate(b.Context(), req); err != nil || res.Verdict != hooks.Allow {

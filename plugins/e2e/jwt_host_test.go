@@ -85,7 +85,7 @@ func TestJWTPluginThroughTheHost(t *testing.T) {
 			}
 			valid := s.token(t, deviceClaims(nil))
 			client := func(password string) *hooks.Client {
-				return &hooks.Client{ID: "dev1", Username: "any", Password: []byte(password), ProtocolVersion: 5}
+				return &hooks.Client{ID: "dev1", Username: "any", ProtocolVersion: 5, Creds: &hooks.Credentials{Password: []byte(password)}}
 			}
 			res, err := p.Authenticate(t.Context(), &hooks.AuthRequest{Client: client(valid)})
 			if err != nil || res.Verdict != hooks.Allow || res.Principal != "dev1" ||
@@ -166,7 +166,7 @@ func TestJWTPluginReadsAJWKSFile(t *testing.T) {
 	cfg := mustJSON(t, map[string]any{"jwks_file": path})
 	p := loadJWT(t, cfg, dir)
 	for _, s := range []*jwtSigner{es, ed} {
-		res, err := p.Authenticate(t.Context(), &hooks.AuthRequest{Client: &hooks.Client{ID: "c", Password: []byte(s.token(t, map[string]any{"sub": "u", "exp": time.Minute}))}})
+		res, err := p.Authenticate(t.Context(), &hooks.AuthRequest{Client: &hooks.Client{ID: "c", Creds: &hooks.Credentials{Password: []byte(s.token(t, map[string]any{"sub": "u", "exp": time.Minute}))}}})
 		if err != nil || res.Verdict != hooks.Allow {
 			t.Errorf("%s from the JWK Set: %+v, %v", s.alg, res, err)
 		}

@@ -87,7 +87,7 @@ func TestPasswordFileThroughTheHost(t *testing.T) {
 		{"", "", hooks.Pass},
 	} {
 		for _, version := range []byte{4, 5} {
-			c := &hooks.Client{ID: "c", Username: tc.user, Password: []byte(tc.pass), ProtocolVersion: version}
+			c := &hooks.Client{ID: "c", Username: tc.user, ProtocolVersion: version, Creds: &hooks.Credentials{Password: []byte(tc.pass)}}
 			res, err := p.Authenticate(&hooks.AuthRequest{Client: c})
 			if err != nil || res.Verdict != tc.verdict {
 				t.Errorf("%s/%s v%d: %+v, %v; want %v", tc.user, tc.pass, version, res, err, tc.verdict)
@@ -99,7 +99,7 @@ func TestPasswordFileThroughTheHost(t *testing.T) {
 		}
 	}
 	// A 5.0 client authenticating with a method is another plugin's.
-	c := &hooks.Client{ID: "c", Username: "seven", Password: []byte("pw7"), ProtocolVersion: 5}
+	c := &hooks.Client{ID: "c", Username: "seven", ProtocolVersion: 5, Creds: &hooks.Credentials{Password: []byte("pw7")}}
 	if res, err := p.Authenticate(&hooks.AuthRequest{Client: c, Method: "SCRAM-SHA-1"}); err != nil || res.Verdict != hooks.Pass {
 		t.Errorf("with an auth method: %+v, %v; want pass", res, err)
 	}
@@ -140,7 +140,7 @@ func BenchmarkPasswordFileAuthenticate(b *testing.B) {
 			path, config := writePasswordFile(b, tc.body)
 			p := plugintest.Load(b, wasm, plugintest.Options{Config: []byte(config), AllowFS: []string{filepath.Dir(path)},
 				CallTimeout: 10 * time.Second})
-			req := &hooks.AuthRequest{Client: &hooks.Client{ID: "c", Username: tc.user, Password: []byte("pw")}}
+			req := &hooks.AuthRequest{Client: &hooks.Client{ID: "c", Username: tc.user, Creds: &hooks.Credentials{Password: []byte("pw")}}}
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := p.Authenticate(req); err != nil {
