@@ -38,11 +38,18 @@ func announcement(n int) []byte {
 }
 
 type idleResult struct {
-	conns          int
-	connectTime    time.Duration
-	rssBeforeKiB   int64
-	rssAfterKiB    int64
-	perConnKiB     float64
+	conns        int
+	connectTime  time.Duration
+	rssBeforeKiB int64
+	rssAfterKiB  int64
+	perConnKiB   float64
+	// rssMidKiB is RSS with the first half of the connections open, and
+	// marginalKiB the slope from there: (after - mid) / (conns - half). It
+	// leaves out what does not grow with the connection count (the GC's
+	// headroom over a small heap, pools, tables' first pages), which the
+	// delta over the idle broker (perConnKiB) includes.
+	rssMidKiB      int64
+	marginalKiB    float64
 	droppedByPeer  int64
 	settleReadings []int64
 }
@@ -117,55 +124,74 @@ func runIdle(cfg idleConfig) (res idleResult, err error) {
 
 	start := time.Now()
 	next := atomic.Int64{}
-	var dialers sync.WaitGroup
-	for range cfg.concurrency {
-		dialers.Add(1)
-		go func() {
-			defer dialers.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= cfg.conns {
-					return
-				}
-				c, err := dial(cfg.addr, fmt.Sprintf("bench-idle-%d", i), keepAlive, 256)
-				if err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = fmt.Errorf("connection %d of %d: %w", i+1, cfg.conns, err)
+	// Two waves, each dialled to its end, with RSS read between them for the
+	// marginal cost; the connections and what is measured over them are
+	// otherwise as in one wave.
+	half := cfg.conns / 2
+	wave := func(end int) {
+		var dialers sync.WaitGroup
+		for range cfg.concurrency {
+			dialers.Add(1)
+			go func() {
+				defer dialers.Done()
+				for {
+					i := int(next.Add(1)) - 1
+					if i >= end {
+						next.Add(-1) // not dialled: the next wave starts here
+						return
 					}
-					mu.Unlock()
-					next.Store(int64(cfg.conns)) // stop the other dialers too
-					return
-				}
-				if cfg.announce > 0 {
-					if _, err := c.nc.Write(announcement(cfg.announce)); err != nil {
+					c, err := dial(cfg.addr, fmt.Sprintf("bench-idle-%d", i), keepAlive, 256)
+					if err != nil {
 						mu.Lock()
 						if firstErr == nil {
-							firstErr = fmt.Errorf("announcement on connection %d: %w", i+1, err)
+							firstErr = fmt.Errorf("connection %d of %d: %w", i+1, cfg.conns, err)
 						}
 						mu.Unlock()
+						next.Store(int64(cfg.conns)) // stop the other dialers too
+						return
 					}
+					if cfg.announce > 0 {
+						if _, err := c.nc.Write(announcement(cfg.announce)); err != nil {
+							mu.Lock()
+							if firstErr == nil {
+								firstErr = fmt.Errorf("announcement on connection %d: %w", i+1, err)
+							}
+							mu.Unlock()
+						}
+					}
+					conns[i] = c
+					readers.Add(1)
+					go func() {
+						defer readers.Done()
+						var buf [64]byte
+						// Idle clients expect nothing; a read returning means the
+						// broker closed the connection (or we did, at the end).
+						if _, err := c.nc.Read(buf[:]); err != nil {
+							closedByPeer.Add(1)
+						}
+					}()
 				}
-				conns[i] = c
-				readers.Add(1)
-				go func() {
-					defer readers.Done()
-					var buf [64]byte
-					// Idle clients expect nothing; a read returning means the
-					// broker closed the connection (or we did, at the end).
-					if _, err := c.nc.Read(buf[:]); err != nil {
-						closedByPeer.Add(1)
-					}
-				}()
-			}
-		}()
+			}()
+		}
+		dialers.Wait()
 	}
-	dialers.Wait()
+	wave(half)
+	if firstErr != nil {
+		return res, firstErr
+	}
+	connecting := time.Since(start)
+	mid, _, err := stableRSS(cfg.pid, cfg.settle)
+	if err != nil {
+		return res, err
+	}
+	res.rssMidKiB = mid
+	restart := time.Now()
+	wave(cfg.conns)
 	if firstErr != nil {
 		return res, firstErr
 	}
 	res.conns = cfg.conns
-	res.connectTime = time.Since(start)
+	res.connectTime = connecting + time.Since(restart)
 	if cfg.announce > 0 {
 		stop := make(chan struct{})
 		defer close(stop)
@@ -178,6 +204,9 @@ func runIdle(cfg idleConfig) (res idleResult, err error) {
 	}
 	res.rssAfterKiB, res.settleReadings = after, readings
 	res.perConnKiB = float64(after-before) / float64(cfg.conns)
+	if n := cfg.conns - half; n > 0 {
+		res.marginalKiB = float64(after-mid) / float64(n)
+	}
 	res.droppedByPeer = closedByPeer.Load()
 	if cfg.hold > 0 {
 		fmt.Fprintf(os.Stderr, "loadgen: %d connections measured (%.2f KiB each); holding them for %s\n", cfg.conns, res.perConnKiB, cfg.hold)

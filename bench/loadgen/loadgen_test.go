@@ -141,7 +141,7 @@ func TestIdleMeasuresThisProcessRSS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.conns != 200 || res.rssAfterKiB <= 0 || res.droppedByPeer != 0 {
+	if res.conns != 200 || res.rssAfterKiB <= 0 || res.rssMidKiB <= 0 || res.droppedByPeer != 0 {
 		t.Fatalf("idle result %+v", res)
 	}
 }

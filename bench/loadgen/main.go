@@ -92,6 +92,12 @@ type Result struct {
 	RSSBeforeKiB  int64   `json:"rss_before_kib,omitempty"`
 	RSSAfterKiB   int64   `json:"rss_after_kib,omitempty"`
 	RSSPerConnKiB float64 `json:"rss_per_conn_kib,omitempty"`
+	// RSSMidKiB is RSS with half the connections open; RSSMarginalKiB the
+	// slope between half and all (what one more connection costs, without
+	// the fixed costs that RSSPerConnKiB includes). Reported beside, never
+	// instead of, RSSPerConnKiB.
+	RSSMidKiB      int64   `json:"rss_mid_kib,omitempty"`
+	RSSMarginalKiB float64 `json:"rss_marginal_per_conn_kib,omitempty"`
 	ClosedByPeer  int64   `json:"closed_by_broker,omitempty"`
 
 	// Recovery scenarios (loadgen fill, then loadgen recovered).
@@ -252,6 +258,7 @@ func cmdRun(args []string) error {
 		}
 		res.IdleConns, res.ConnectSecs = r.conns, r.connectTime.Seconds()
 		res.RSSBeforeKiB, res.RSSAfterKiB, res.RSSPerConnKiB = r.rssBeforeKiB, r.rssAfterKiB, r.perConnKiB
+		res.RSSMidKiB, res.RSSMarginalKiB = r.rssMidKiB, r.marginalKiB
 		res.ClosedByPeer = r.droppedByPeer
 	case "fleet":
 		if *payload < payloadHeader {

@@ -449,6 +449,11 @@ func printTable(all []Result, ratios []Ratio, vsMemory map[[2]string]float64) {
 		var depth, rate, p50, p99, p999, lost, cores, perCPU, rss, vsMem, vsMochi, vsMosq string
 		if memoryScenario(r.Scenario) {
 			rss = fmt.Sprintf("%.2f KiB", r.RSSPerConnKiB)
+			if r.RSSMarginalKiB != 0 {
+				// Beside the delta, never instead: the slope between half
+				// and all the connections leaves out fixed costs.
+				rss += fmt.Sprintf(" (marginal %.2f)", r.RSSMarginalKiB)
+			}
 		} else {
 			rate = fmt.Sprintf("%.0f", r.MsgsPerSec)
 			depth = inFlight(r)
