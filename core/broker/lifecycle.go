@@ -75,7 +75,8 @@ func (b *Broker) attach(c *client, cleanStart bool) (present bool, err error) {
 	}
 	present = e != nil
 	if e == nil {
-		e = &entry{Session: session.New(id, b.sessionLimits())}
+		e = new(entry)
+		e.Init(id, b.sessionLimits())
 		e.Owner = owner
 		if b.journal != nil && c.sessionExpiry > 0 {
 			e.Keep(b.journal) // it outlives the connection: the store keeps it

@@ -29,7 +29,8 @@ func BenchmarkPublishRetained(b *testing.B) {
 			for i := range names {
 				names[i] = "bench/retained/" + strconv.Itoa(i)
 				id := "sub-" + strconv.Itoa(i)
-				e := &entry{Session: session.New(id, &session.Limits{})}
+				e := new(entry)
+				e.Init(id, &session.Limits{})
 				e.Attach(discard{}, 1)
 				br.sessions.Store(id, e)
 				s := routerSubscription(id, session.Subscription{})

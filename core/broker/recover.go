@@ -78,7 +78,8 @@ func (b *Broker) restore(snap session.Snapshot) recovered {
 				}
 			}
 		}
-		e := &entry{Session: session.Restore(rec, b.sessionLimits(), b.journal), offlineSince: offline}
+		e := &entry{offlineSince: offline}
+		e.InitRestored(rec, b.sessionLimits(), b.journal)
 		got.sessions++
 		got.deliveries += len(rec.Inflight) + len(rec.Queued)
 		got.inbound += len(rec.InboundQoS2)

@@ -19,3 +19,13 @@ func TestClientStructStaysInTheSizeClass(t *testing.T) {
 			got, class, 640-class)
 	}
 }
+
+// TestEntryStaysInTheSizeClass: a session entry (the session by value and
+// the broker's fields) is one 256-byte object per session, connected or
+// not (docs/decisions/0042). Past 256 it costs 288.
+func TestEntryStaysInTheSizeClass(t *testing.T) {
+	const class = 256
+	if got := unsafe.Sizeof(entry{}); got > class {
+		t.Errorf("entry is %d bytes, over the %d-byte size class: every session pays for the next class (see docs/decisions/0042)", got, class)
+	}
+}

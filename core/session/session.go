@@ -86,10 +86,20 @@ type Session struct {
 // limits is shared and read-only: every session of a broker points at the
 // same one (an idle session should not carry a copy).
 func New(id string, limits *Limits) *Session {
+	s := new(Session)
+	s.Init(id, limits)
+	return s
+}
+
+// Init readies a zero Session in place, as New does, for a caller that
+// holds the session inside a struct of its own: the broker's session entry,
+// one allocation per session instead of two (docs/decisions/0042). s must
+// not be shared yet.
+func (s *Session) Init(id string, limits *Limits) {
 	if limits == nil {
 		limits = &Limits{}
 	}
-	return &Session{ID: id, limits: limits}
+	s.ID, s.limits = id, limits
 }
 
 // Keep makes the session report its changes to j from now on (nil: to no

@@ -115,7 +115,14 @@ func (s *Session) meta() Record {
 // accepted before the restart. With j, every delivery's message is counted
 // as referred to (Message.Ref), as the journal counted it before.
 func Restore(r Record, limits *Limits, j Journal) *Session {
-	s := New(r.ID, limits)
+	s := new(Session)
+	s.InitRestored(r, limits, j)
+	return s
+}
+
+// InitRestored is Restore into a zero Session in place (see Init).
+func (s *Session) InitRestored(r Record, limits *Limits, j Journal) {
+	s.Init(r.ID, limits)
 	s.journal = j
 	s.Owner = r.Owner
 	s.expiry = r.Expiry
@@ -144,7 +151,6 @@ func Restore(r Record, limits *Limits, j Journal) *Session {
 		}
 		s.inbound[id] = struct{}{}
 	}
-	return s
 }
 
 func (s *Session) restoreRef(d *Delivery) {
