@@ -112,14 +112,13 @@ func queueFullRun(b *testing.B, policy QueueFullPolicy, n, rate int) (pubRate, l
 	pubTime := time.Since(start)
 	// Everything acknowledged was routed: the subscriber is owed what its
 	// session did not drop.
-	v, _ := br.sessions.Load("throttled")
-	dropped := v.(*entry).Stats().Dropped
+	e, _ := br.sessions.load("throttled")
+	dropped := e.Stats().Dropped
 	owed := n - int(dropped)
 	deadline := time.Now().Add(time.Minute)
 	for br.Stats().MessagesOut < uint64(owed) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	e := v.(*entry)
 	for (e.Stats().Inflight > 0 || e.Stats().Queued > 0) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -153,8 +153,8 @@ func (b *Broker) Breakdown() Breakdown {
 		return true
 	})
 	slices.SortFunc(out.Listeners, func(a, b ListenerStats) int { return strings.Compare(a.Name, b.Name) })
-	b.sessions.Range(func(_, v any) bool {
-		st := v.(*entry).Session.Stats()
+	b.sessions.each(func(e *entry) bool {
+		st := e.Stats()
 		out.Inflight += st.Inflight
 		out.Queued += st.Queued
 		return true

@@ -47,9 +47,9 @@ type Broker struct {
 	// changes are durable (durable.go); nil without a store.
 	journal *journal.Journal
 
-	sessions sync.Map    // client id -> *entry; written under mu, read anywhere
-	retainMu sync.Mutex  // orders writes to retained and the store's copy
-	order    *topicOrder // per topic: retained store and routing in one order
+	sessions sessionIndex // client id -> *entry; written under mu, read anywhere (sessindex.go)
+	retainMu sync.Mutex   // orders writes to retained and the store's copy
+	order    *topicOrder  // per topic: retained store and routing in one order
 
 	mu        sync.Mutex
 	clients   map[*client]struct{}
@@ -250,8 +250,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 // that Shutdown closed were saved as they ended.
 func (b *Broker) persistAll(ctx context.Context) error {
 	b.mu.Lock()
-	b.sessions.Range(func(_, v any) bool {
-		e := v.(*entry)
+	b.sessions.each(func(e *entry) bool {
 		if e.expiry != nil {
 			e.expiry.Stop()
 		}

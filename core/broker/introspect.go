@@ -155,8 +155,7 @@ func (b *Broker) Clients(q ClientQuery) ClientPage {
 		}
 		batch = batch[:0]
 	}
-	b.sessions.Range(func(_, v any) bool {
-		e := v.(*entry)
+	b.sessions.each(func(e *entry) bool {
 		if search == "" || containsFold(e.ID, search) {
 			consider(e)
 			return true
@@ -207,11 +206,10 @@ func (b *Broker) summary(e *entry) ClientSummary {
 
 // ClientInfo returns the session of client id in full, or ErrNoClient.
 func (b *Broker) ClientInfo(id string) (ClientDetail, error) {
-	v, ok := b.sessions.Load(id)
+	e, ok := b.sessions.load(id)
 	if !ok {
 		return ClientDetail{}, ErrNoClient
 	}
-	e := v.(*entry)
 	d := ClientDetail{ClientSummary: b.summary(e), SessionExpiry: e.Expiry(), Dropped: e.Stats().Dropped}
 	b.mu.Lock()
 	if c := e.client; c != nil {
@@ -238,11 +236,10 @@ func (b *Broker) ClientInfo(id string) (ClientDetail, error) {
 // expiry. It returns once the kick is asked; the connection ends on its
 // reader. ErrNoClient when id has no connection.
 func (b *Broker) Disconnect(id string) error {
-	v, ok := b.sessions.Load(id)
+	e, ok := b.sessions.load(id)
 	if !ok {
 		return ErrNoClient
 	}
-	e := v.(*entry)
 	b.mu.Lock()
 	c := e.client
 	b.mu.Unlock()

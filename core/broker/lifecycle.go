@@ -25,8 +25,7 @@ func (b *Broker) attach(c *client, cleanStart bool) (present bool, err error) {
 			b.mu.Unlock()
 			return false, ErrClosed
 		}
-		v, _ := b.sessions.Load(id)
-		e, _ := v.(*entry)
+		e, _ := b.sessions.load(id)
 		if e == nil || e.client == nil {
 			break
 		}
@@ -42,8 +41,7 @@ func (b *Broker) attach(c *client, cleanStart bool) (present bool, err error) {
 		<-old.doneCh()
 	}
 	// b.mu held.
-	v, _ := b.sessions.Load(id)
-	e, _ := v.(*entry)
+	e, _ := b.sessions.load(id)
 	if e != nil && e.Owner != owner {
 		if b.live.Load().ownerMismatch != OwnerMismatchFresh {
 			b.mu.Unlock()
@@ -81,7 +79,7 @@ func (b *Broker) attach(c *client, cleanStart bool) (present bool, err error) {
 		if b.journal != nil && c.sessionExpiry > 0 {
 			e.Keep(b.journal) // it outlives the connection: the store keeps it
 		}
-		b.sessions.Store(id, e)
+		b.sessions.store(id, e)
 	}
 	e.SetExpiry(c.sessionExpiry)
 	e.client = c
@@ -156,7 +154,7 @@ func (b *Broker) expire(e *entry) {
 		b.mu.Unlock()
 		return
 	}
-	if v, _ := b.sessions.Load(e.ID); v != e {
+	if cur, _ := b.sessions.load(e.ID); cur != e {
 		b.mu.Unlock()
 		return
 	}
@@ -181,7 +179,7 @@ func (b *Broker) dropSession(e *entry) endedSession {
 	// Out of the groups first, then ended: a publish that picked this member
 	// before it left finds the session ended and picks another (handover.go).
 	b.router.UnsubscribeAll(e.ID)
-	b.sessions.CompareAndDelete(e.ID, e)
+	b.sessions.compareAndDelete(e.ID, e)
 	kept := e.Kept()
 	shared, stranded := e.End() // and what it held goes back to the broker-wide budget
 	if kept {

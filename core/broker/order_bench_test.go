@@ -32,7 +32,7 @@ func BenchmarkPublishRetained(b *testing.B) {
 				e := new(entry)
 				e.Init(id, &session.Limits{})
 				e.Attach(discard{}, 1)
-				br.sessions.Store(id, e)
+				br.sessions.store(id, e)
 				s := routerSubscription(id, session.Subscription{})
 				s.Filter = names[i]
 				br.router.Subscribe(s)

@@ -69,11 +69,11 @@ func (b *Broker) reportDrops(clientID string, suppressed uint64) {
 // SessionStats returns the counters of clientID's session: messages and
 // bytes held, and deliveries dropped. False if there is no such session.
 func (b *Broker) SessionStats(clientID string) (session.Stats, bool) {
-	v, ok := b.sessions.Load(clientID)
+	e, ok := b.sessions.load(clientID)
 	if !ok {
 		return session.Stats{}, false
 	}
-	return v.(*entry).Stats(), true
+	return e.Stats(), true
 }
 
 // shedQoS0 notes that a QoS 0 delivery was shed because the write buffer is

@@ -75,8 +75,8 @@ func nonReadingSubscriber(b *testing.B, limits Limits, messages int) (heap, rss,
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	v, _ := br.sessions.Load("never-reads")
-	return float64(ms.HeapInuse) / (1 << 20), rssMiB(b) - before, float64(v.(*entry).Stats().Bytes) / (1 << 20)
+	e, _ := br.sessions.load("never-reads")
+	return float64(ms.HeapInuse) / (1 << 20), rssMiB(b) - before, float64(e.Stats().Bytes) / (1 << 20)
 }
 
 func drainUntilPingresp(r *bufio.Reader) error {

@@ -86,7 +86,7 @@ func (b *Broker) restore(snap session.Snapshot) recovered {
 		for _, sub := range rec.Subscriptions {
 			b.router.Subscribe(routerSubscription(e.ID, sub))
 		}
-		b.sessions.Store(rec.ID, e)
+		b.sessions.store(rec.ID, e)
 		b.mu.Lock()
 		e.expiry = time.AfterFunc(left, func() { b.expire(e) })
 		if rec.Will != nil {

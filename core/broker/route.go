@@ -88,11 +88,10 @@ func merge(m *session.Message, subs []topics.Subscription) (d session.Delivery, 
 // offerTo offers d, a delivery of m, to client's session and counts what the
 // session drops. Gone: there is no such session, or it has ended.
 func (b *Broker) offerTo(client string, d session.Delivery, m *session.Message, now int64, batch session.Batch) session.Outcome {
-	v, ok := b.sessions.Load(client)
+	e, ok := b.sessions.load(client)
 	if !ok {
 		return session.Gone
 	}
-	e := v.(*entry)
 	o := b.offer(e, d, m, now, batch)
 	if !taken(o) && o != session.Gone {
 		b.noteDrop(e, d.QoS, o)
@@ -105,8 +104,8 @@ func taken(o session.Outcome) bool { return o == session.Accepted || o == sessio
 
 // online reports whether client has a connection, for shared-subscription picks.
 func (b *Broker) online(client string) bool {
-	v, ok := b.sessions.Load(client)
-	return ok && v.(*entry).Online()
+	e, ok := b.sessions.load(client)
+	return ok && e.Online()
 }
 
 // retain stores or clears the retained message of m's topic [MQTT-3.3.1-5] [MQTT-3.3.1-6] [MQTT-3.3.1-7].

@@ -173,6 +173,6 @@ func (b *Broker) Stats() Stats {
 	if e, ok := b.hooks.(interface{ Errors() uint64 }); ok {
 		s.PluginErrors = e.Errors() // hooks.Chain counts its links' failures
 	}
-	b.sessions.Range(func(_, _ any) bool { s.Sessions++; return true })
+	s.Sessions = b.sessions.len()
 	return s
 }
