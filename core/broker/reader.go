@@ -49,10 +49,6 @@ type reader struct {
 	pend   *pendingBody  // a packet whose body is still arriving; nil between packets
 	budget *budget.Bytes // bytes held for bodies in progress, broker-wide; nil = unbounded
 
-	// One read's results, kept here so that the RawConn callback captures
-	// only the reader (reader.read).
-	n     int
-	errno syscall.Errno
 	// first takes the first bytes after an empty buffer on a connection
 	// without a descriptor (TLS, WebSocket): it blocks in Read holding 8
 	// bytes rather than a pooled 4 KiB buffer, 23% of an idle TLS
@@ -226,15 +222,15 @@ func (rd *reader) read(body bool) (int, error) {
 			err = io.ErrNoProgress
 		}
 	} else {
-		rd.n, rd.errno = 0, 0
 		rc := readCalls.Get().(*readCall)
-		rc.rd, rc.body = rd, body
+		rc.rd, rc.body, rc.n, rc.errno = rd, body, 0, 0
 		err = rd.raw.Read(rc.ready)
+		n = rc.n
+		errno := rc.errno
 		rc.rd = nil
 		readCalls.Put(rc)
-		n = rd.n
-		if err == nil && rd.errno != 0 {
-			err = rd.errno
+		if err == nil && errno != 0 {
+			err = errno
 		}
 		if n == 0 && err == nil {
 			err = io.EOF
@@ -261,10 +257,13 @@ func (rd *reader) target(body bool) []byte {
 // A readCall is read's syscall.RawConn callback, bound once when the pool
 // makes it: a method value per read was an allocation per packet (decision
 // 0036), and a callback kept per reader would cost every idle connection a
-// pointer. Results go through the reader's fields.
+// pointer. One read's results are kept here too, not in the reader, where
+// every idle connection would carry them (docs/decisions/0042).
 type readCall struct {
 	rd    *reader
 	body  bool
+	n     int
+	errno syscall.Errno
 	ready func(fd uintptr) bool
 }
 
@@ -274,13 +273,14 @@ var readCalls = sync.Pool{New: func() any {
 	return rc
 }}
 
-func (rc *readCall) readyRead(fd uintptr) bool { return rc.rd.readyRead(fd, rc.body) }
+func (rc *readCall) readyRead(fd uintptr) bool { return rc.rd.readyRead(fd, rc) }
 
 // socketRead and socketWrite are the reader's and the inline write's system
 // calls (rawio_linux.go); variables so that a test can count them per message.
 var socketRead, socketWrite = rawRead, rawWrite
 
-func (rd *reader) readyRead(fd uintptr, body bool) bool {
+func (rd *reader) readyRead(fd uintptr, rc *readCall) bool {
+	body := rc.body
 	n, err := socketRead(int(fd), rd.target(body))
 	if err == syscall.EAGAIN {
 		if !body {
@@ -291,9 +291,9 @@ func (rd *reader) readyRead(fd uintptr, body bool) bool {
 	if err == syscall.EINTR {
 		return false
 	}
-	rd.n = max(n, 0)
+	rc.n = max(n, 0)
 	if errno, ok := err.(syscall.Errno); ok {
-		rd.errno = errno
+		rc.errno = errno
 	}
 	return true
 }
