@@ -120,11 +120,12 @@ func (c *client) keepAliveExpired() {
 
 // register finds the connection's socket for the poller; called once after CONNACK.
 func (c *client) register() {
-	if c.rd.raw == nil || c.b.parkAfter <= 0 {
+	raw := c.rd.raw()
+	if raw == nil || c.b.parkAfter <= 0 {
 		return
 	}
 	fd := int32(-1)
-	_ = c.rd.raw.Control(func(s uintptr) { fd = int32(s) })
+	_ = raw.Control(func(s uintptr) { fd = int32(s) })
 	c.wmu.Lock() // fd is under wmu: the client is already in the broker's tables
 	c.fd = fd
 	c.wmu.Unlock()

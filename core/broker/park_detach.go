@@ -17,7 +17,7 @@ import (
 // Whatever must then read or write the connection attaches it first: the
 // reader when it wakes (client.resume), a writer when it takes the flushing
 // token (client.endIn). Both do so under wmu, the lock every writer takes;
-// c.conn, c.rd.conn, c.rd.raw, c.fd and c.armed change only under it, and
+// c.conn, c.rd.src, c.fd and c.armed change only under it, and
 // c.conn == nil means detached (docs/decisions/0041).
 //
 // TLS and WebSocket connections never get here: they have no raw socket
@@ -41,7 +41,7 @@ func (c *client) detachLocked(p *poller) error {
 		c.armed = false
 	}
 	_ = c.conn.Close() // the duplicate keeps the socket: no FIN
-	c.conn, c.rd.conn, c.rd.raw = nil, nil, nil
+	c.conn, c.rd.src = nil, nil
 	c.fd = int32(dup)
 	return nil
 }
@@ -117,7 +117,8 @@ func (c *client) attachLocked() {
 	f := os.NewFile(uintptr(c.fd), "socket")
 	raw, _ := f.SyscallConn() // fails only for a nil file
 	conn := fileConn{f}
-	c.conn, c.rd.conn, c.rd.raw = conn, conn, raw
+	c.conn = conn
+	c.rd.setSource(conn, raw)
 	if c.parked.Load() {
 		// A writer attaches a parked subscriber: the first time since it
 		// parked, it is detached again as soon as the message is written

@@ -38,8 +38,11 @@ var readBufs = sync.Pool{New: func() any { b := make([]byte, readBufSize); retur
 // the caller decides from lastRead whether the client is still making
 // progress (client.serve).
 type reader struct {
-	conn net.Conn
-	raw  syscall.RawConn // nil when the connection has no file descriptor
+	// src is what the reader reads from: the socket's syscall.RawConn when
+	// the connection has a non-blocking descriptor, else the net.Conn itself
+	// (TLS, WebSocket); nil while parked detached. One field, not a conn and
+	// a RawConn: every idle connection carries it (docs/decisions/0042).
+	src  any
 	buf  *[]byte
 	r, w int
 	// lastRead is when bytes last came off the socket, for keep-alive,
@@ -66,15 +69,36 @@ type pendingBody struct {
 }
 
 func newReader(conn net.Conn, partials *budget.Bytes) reader {
-	rd := reader{conn: conn, budget: partials}
+	rd := reader{budget: partials}
+	var raw syscall.RawConn
 	if sc, ok := conn.(syscall.Conn); ok {
 		// A socket that might block is read and written through the
 		// connection's own methods, as TLS is (rawio_linux.go).
-		if raw, err := sc.SyscallConn(); err == nil && nonBlocking(raw) {
-			rd.raw = raw
+		if r, err := sc.SyscallConn(); err == nil && nonBlocking(r) {
+			raw = r
 		}
 	}
+	rd.setSource(conn, raw)
 	return rd
+}
+
+// setSource makes the reader read raw, or conn when raw is nil.
+func (rd *reader) setSource(conn net.Conn, raw syscall.RawConn) {
+	switch {
+	case raw != nil:
+		rd.src = raw
+	case conn != nil:
+		rd.src = conn
+	default:
+		rd.src = nil
+	}
+}
+
+// raw is the socket's RawConn, nil when the connection is read through its
+// own methods (or is detached).
+func (rd *reader) raw() syscall.RawConn {
+	r, _ := rd.src.(syscall.RawConn)
+	return r
 }
 
 // errPacketTooLarge answers a fixed header announcing more than the limit [MQTT-3.2.2-15].
@@ -209,14 +233,16 @@ func (rd *reader) fill() error {
 func (rd *reader) read(body bool) (int, error) {
 	var n int
 	var err error
-	if rd.raw == nil {
+	raw, ok := rd.src.(syscall.RawConn)
+	if !ok {
+		conn := rd.src.(net.Conn)
 		if !body && rd.buf == nil {
-			n, err = rd.conn.Read(rd.first[:])
+			n, err = conn.Read(rd.first[:])
 			if n > 0 {
 				copy(rd.target(false), rd.first[:n])
 			}
 		} else {
-			n, err = rd.conn.Read(rd.target(body))
+			n, err = conn.Read(rd.target(body))
 		}
 		if n == 0 && err == nil {
 			err = io.ErrNoProgress
@@ -224,7 +250,7 @@ func (rd *reader) read(body bool) (int, error) {
 	} else {
 		rc := readCalls.Get().(*readCall)
 		rc.rd, rc.body, rc.n, rc.errno = rd, body, 0, 0
-		err = rd.raw.Read(rc.ready)
+		err = raw.Read(rc.ready)
 		n = rc.n
 		errno := rc.errno
 		rc.rd = nil

@@ -10,13 +10,14 @@ import (
 // an allocation up to its size class, and an object over 512 bytes that
 // holds pointers also carries an 8-byte header, so a client struct of 513
 // bytes costs 640, 128 bytes more for each of a fleet's parked connections.
-// A field added here must be paid for by moving another out of the
-// long-lived struct (made on first use, or held only while the reader runs).
+// It is 480 now, itself a class: 481 bytes cost 512. A field added here
+// must be paid for by moving another out of the long-lived struct (made on
+// first use, or held only while the reader runs).
 func TestClientStructStaysInTheSizeClass(t *testing.T) {
-	const class = 512
+	const class, next = 480, 512
 	if got := unsafe.Sizeof(client{}); got > class {
-		t.Errorf("client struct is %d bytes, over the %d-byte size class: every idle connection pays %d bytes more (see docs/decisions/0042)",
-			got, class, 640-class)
+		t.Errorf("client struct is %d bytes, over the %d-byte size class: every idle connection pays %d bytes or more (see docs/decisions/0042)",
+			got, class, next-class)
 	}
 }
 

@@ -163,7 +163,8 @@ func (fb *flushBatch) flush() {
 // subscriber that does not read costs the caller one system call that takes
 // nothing, never a stall.
 func (c *client) flushInline() {
-	if c.rd.raw == nil {
+	raw := c.rd.raw()
+	if raw == nil {
 		c.startFlusher() // TLS and WebSocket may block in Write
 		return
 	}
@@ -185,7 +186,7 @@ func (c *client) flushInline() {
 	c.written(n)
 	c.wmu.Unlock()
 
-	wrote := writeNonBlocking(c.rd.raw, buf)
+	wrote := writeNonBlocking(raw, buf)
 	c.b.stats.bytesOut.Add(uint64(wrote))
 
 	c.wmu.Lock()
