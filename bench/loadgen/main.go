@@ -98,7 +98,7 @@ type Result struct {
 	// instead of, RSSPerConnKiB.
 	RSSMidKiB      int64   `json:"rss_mid_kib,omitempty"`
 	RSSMarginalKiB float64 `json:"rss_marginal_per_conn_kib,omitempty"`
-	ClosedByPeer  int64   `json:"closed_by_broker,omitempty"`
+	ClosedByPeer   int64   `json:"closed_by_broker,omitempty"`
 
 	// Recovery scenarios (loadgen fill, then loadgen recovered).
 	Recovery *Recovery `json:"recovery,omitempty"`
