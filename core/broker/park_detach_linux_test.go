@@ -210,31 +210,54 @@ func TestDetachedConnectionKeepAliveExpiresWith0x8D(t *testing.T) {
 	c.expectClosed()
 }
 
-// A detached connection's socket number, once closed, is the next socket's.
-// The closed connection's subscription keeps receiving while it dies; the
-// connection that inherits the number must never be written to nor woken.
+// A closed parked connection's socket number, taken by another parked
+// connection, must never wake it or be written to on the old one's behalf:
+// the poller knows connections by handle, not by number. The reuse is
+// arranged, not hoped for: a connection that wakes and parks again
+// detaches onto a new duplicate, which takes the lowest free number; with
+// every number below the closed one filled and every other connection
+// parked, that is the closed one (left to chance, the test process's own
+// sockets or another connection's duplicate took it first).
 func TestReusedSocketNumberIsNeverWokenNorWrittenTo(t *testing.T) {
 	tb := detachingBroker(t)
 	var mu sync.Mutex
 	woken := map[string]int{}
 	defer broker.SetResumeSeam(func(id string) { mu.Lock(); woken[id]++; mu.Unlock() })()
 	p, _ := connectRaw(t, tb.addr, v5Connect("reuse-pub"))
-	reused := 0
-	for i := 0; i < 30 && reused < 3; i++ {
+	b, _ := connectRaw(t, tb.addr, v5Connect("reuse-b"))
+	awaitDetached(t, "the newcomer detached", func() bool { return tb.IsDetached("reuse-b") })
+	for i := range 3 {
 		a, _ := connectRaw(t, tb.addr, v5Connect("reuse-a"))
 		a.subscribe(1, sub("reuse/a", 0))
 		awaitDetached(t, "the subscriber detached", func() bool { return tb.IsDetached("reuse-a") })
-		number := tb.ClientSocket("reuse-a")
+		first := tb.ClientSocket("reuse-a")
 		p.publish(&packets.Publish{Topic: "reuse/a", Payload: []byte("to a")})
-		_ = a.conn.Close() // wakes the broker's side, which closes the number
-		p.publish(&packets.Publish{Topic: "reuse/a", Payload: []byte("to a, closing")})
-		eventually(t, "the subscriber gone", func() bool { return tb.ClientSocket("reuse-a") == -1 })
+		if m := a.nextPublish(); string(m.Payload) != "to a" {
+			t.Fatalf("the detached subscriber got %q", m.Payload)
+		}
+		// The delivery attached a; it detaches again onto a new duplicate.
+		awaitDetached(t, "the subscriber detached again", func() bool {
+			return tb.IsDetached("reuse-a") && tb.ClientSocket("reuse-a") != first
+		})
+		number := tb.ClientSocket("reuse-a")
+		// So does the publisher; then nothing but b moves to a new number.
+		awaitDetached(t, "the publisher detached", func() bool { return tb.IsDetached("reuse-pub") })
 
-		b, _ := connectRaw(t, tb.addr, v5Connect("reuse-b"))
-		accepted := tb.ClientSocket("reuse-b") // the accepted socket, unless already detached
-		awaitDetached(t, "the newcomer detached", func() bool { return tb.IsDetached("reuse-b") })
-		if accepted == number || tb.ClientSocket("reuse-b") == number {
-			reused++
+		fillers := fillSocketNumbersBelow(t, number)
+		a.disconnect(packets.NormalDisconnection)
+		eventually(t, "the subscriber gone", func() bool { return tb.ClientSocket("reuse-a") == -1 })
+		// b wakes for its PINGREQ and parks again, onto the freed number.
+		before := tb.ClientSocket("reuse-b")
+		b.send(&packets.Pingreq{})
+		if got := b.next(); got.Type() != packets.TypePingresp {
+			t.Fatalf("round %d: answer to PINGREQ: %v", i, got.Type())
+		}
+		awaitDetached(t, "the newcomer detached again", func() bool {
+			return tb.IsDetached("reuse-b") && tb.ClientSocket("reuse-b") != before
+		})
+		closeAll(fillers)
+		if got := tb.ClientSocket("reuse-b"); got != number {
+			t.Fatalf("round %d: the newcomer parked on socket %d, not on the closed subscriber's %d: the reuse was not arranged", i, got, number)
 		}
 		mu.Lock()
 		wokenBefore := woken["reuse-b"]
@@ -247,11 +270,31 @@ func TestReusedSocketNumberIsNeverWokenNorWrittenTo(t *testing.T) {
 		if wokenAfter != wokenBefore {
 			t.Fatalf("round %d: the connection on a reused socket number was woken", i)
 		}
-		b.disconnect(packets.NormalDisconnection)
-		eventually(t, "the newcomer gone", func() bool { return tb.ClientSocket("reuse-b") == -1 })
+		_ = a.conn.Close()
 	}
-	if reused == 0 {
-		t.Fatal("no socket number was reused: the case was not exercised")
+}
+
+// fillSocketNumbersBelow opens descriptors until the process has no free
+// number below n, and returns them for closeAll.
+func fillSocketNumbersBelow(t *testing.T, n int) []int {
+	t.Helper()
+	var fds []int
+	for {
+		fd, err := syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			closeAll(fds)
+			t.Fatal(err)
+		}
+		fds = append(fds, fd)
+		if fd > n {
+			return fds
+		}
+	}
+}
+
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		syscall.Close(fd)
 	}
 }
 
