@@ -23,16 +23,24 @@ func WriteAttaches() uint64 { return writeAttaches.Load() }
 // ClientSocket is the socket number the broker holds for client id, -1 if
 // none: the duplicate while detached, the net.Conn's otherwise.
 func (b *Broker) ClientSocket(id string) int {
+	fd := -1
+	b.withClientLocked(id, func(c *client) { fd = int(c.fd) })
+	return fd
+}
+
+// withClientLocked runs f on client id's connection with its write lock
+// held, the lock under which park_detach.go swaps the conn and the socket.
+func (b *Broker) withClientLocked(id string, f func(c *client)) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for c := range b.clients {
 		if c.info.ID == id {
 			c.wmu.Lock()
 			defer c.wmu.Unlock()
-			return int(c.fd)
+			f(c)
+			return
 		}
 	}
-	return -1
 }
 
 // SetResumeSeam has f told the client id of every parked connection that
@@ -44,14 +52,7 @@ func SetResumeSeam(f func(id string)) (restore func()) {
 
 // IsDetached reports whether client id is parked without its net.Conn.
 func (b *Broker) IsDetached(id string) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for c := range b.clients {
-		if c.info.ID == id {
-			c.wmu.Lock()
-			defer c.wmu.Unlock()
-			return c.parked.Load() && c.conn == nil
-		}
-	}
-	return false
+	detached := false
+	b.withClientLocked(id, func(c *client) { detached = c.parked.Load() && c.conn == nil })
+	return detached
 }
