@@ -38,10 +38,12 @@ test: ## everything CI runs, ending with one summary of what ran
 	@$(TESTSUM) print -file bin/test-summary.jsonl $(TEST_STAGES)
 
 # plugins/*/ with a go.mod are modules of their own (copyable, built to
-# .wasm): ./... does not reach their native tests, so each runs here.
+# .wasm), and so is bench/ (the load generator and its peers, kept out of
+# the broker's dependencies): ./... reaches none of their tests, so each
+# runs here.
 test-unit:
 	$(STAGE) $(GO) test $(GOTEST_JSON) $(TIMEOUT) -count=1 $(PKGS)
-	for m in plugins/*/go.mod; do (cd $$(dirname $$m) && $(GO) vet ./... && $(STAGE) $(GO) test $(GOTEST_JSON) $(TIMEOUT) -count=1 ./...) || exit 1; done
+	for m in plugins/*/go.mod bench/go.mod; do (cd $$(dirname $$m) && $(GO) vet ./... && $(STAGE) $(GO) test $(GOTEST_JSON) $(TIMEOUT) -count=1 ./...) || exit 1; done
 
 # The concurrent packages outside core too: the plugin host (its pool,
 # watchdog and reloads), the listeners, the store suite and the ops server.
