@@ -84,14 +84,11 @@ func newReader(conn net.Conn, partials *budget.Bytes) reader {
 
 // setSource makes the reader read raw, or conn when raw is nil.
 func (rd *reader) setSource(conn net.Conn, raw syscall.RawConn) {
-	switch {
-	case raw != nil:
+	if raw != nil {
 		rd.src = raw
-	case conn != nil:
-		rd.src = conn
-	default:
-		rd.src = nil
+		return
 	}
+	rd.src = conn // a nil conn (detached) leaves src nil
 }
 
 // raw is the socket's RawConn, nil when the connection is read through its

@@ -115,40 +115,31 @@ type Credentials struct {
 	CertFingerprint string
 }
 
-// Password is the CONNECT password, nil without one.
-func (c *Client) Password() []byte {
+// noCredentials stands in for a client that presented none, so that the
+// accessors below need no nil check of their own.
+var noCredentials Credentials
+
+func (c *Client) credentials() *Credentials {
 	if c.Creds == nil {
-		return nil
+		return &noCredentials
 	}
-	return c.Creds.Password
+	return c.Creds
 }
+
+// Password is the CONNECT password, nil without one.
+func (c *Client) Password() []byte { return c.credentials().Password }
 
 // CertSubject is the subject of the client's verified TLS certificate, ""
 // without one.
-func (c *Client) CertSubject() string {
-	if c.Creds == nil {
-		return ""
-	}
-	return c.Creds.CertSubject
-}
+func (c *Client) CertSubject() string { return c.credentials().CertSubject }
 
 // CertSANs are the subject alternative names of the client's verified TLS
 // certificate (Credentials.CertSANs), nil without one.
-func (c *Client) CertSANs() []string {
-	if c.Creds == nil {
-		return nil
-	}
-	return c.Creds.CertSANs
-}
+func (c *Client) CertSANs() []string { return c.credentials().CertSANs }
 
 // CertFingerprint is the SHA-256 of the client's verified TLS certificate in
 // lower-case hex, "" without one.
-func (c *Client) CertFingerprint() string {
-	if c.Creds == nil {
-		return ""
-	}
-	return c.Creds.CertFingerprint
-}
+func (c *Client) CertFingerprint() string { return c.credentials().CertFingerprint }
 
 // SetPassword records the CONNECT password, making Creds if there are none.
 func (c *Client) SetPassword(p []byte) {
