@@ -392,7 +392,9 @@ func (c *client) handleAck(a *packets.Ack) error {
 		}
 		c.sendAckHeld(packets.TypePubcomp, a.PacketID, reason, "") // once the release is durable
 	default:
-		if !c.entry.Acknowledge(a.Kind, a.PacketID, a.Reason, now) {
+		// What the acknowledgement sends back (a PUBREL, queued messages
+		// let into the window) joins this read's batch (decision 0045).
+		if !c.entry.AcknowledgeBatched(a.Kind, a.PacketID, a.Reason, now, c.batch) {
 			// A stale or unknown acknowledgement: 5.0 answers a PUBREC with
 			// PUBREL 0x92 Packet Identifier not found (MQTT 5.0 §3.6.2.1); others
 			// are ignored.

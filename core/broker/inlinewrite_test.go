@@ -159,30 +159,44 @@ func TestInlineWritesAndFlushersNeverInterleave(t *testing.T) {
 // client with one message in flight, at QoS 0 and 1, gets its delivery and
 // its PUBACK written by the broker goroutine that read its PUBLISH, not by a
 // goroutine started for each message (before decision 0036: one per round
-// trip).
+// trip). At QoS 2 the PUBREL that answers the client's PUBREC goes out with
+// the PUBCOMP read beside it, by the same reader (before decision 0045: a
+// flusher goroutine per delivery).
 func TestRoundTripStartsNoGoroutine(t *testing.T) {
 	tb := startBroker(t, broker.Options{AllowAnonymous: true, Store: withoutStore})
 	c, _ := connectRaw(t, tb.addr, v5Connect("pingpong"))
-	c.subscribe(1, packets.Subscription{Filter: "pp", QoS: 1})
+	c.subscribe(1, packets.Subscription{Filter: "pp", QoS: 2})
 	const rounds = 200
 	roundTrip := func(qos byte, id uint16) {
 		c.send(&packets.Publish{Topic: "pp", QoS: qos, PacketID: id, Payload: []byte("x")})
-		got, acked := false, qos == 0
-		for !got || !acked {
+		// QoS 2 ends with the client's PUBCOMP and the delivery's PUBREL.
+		got, acked, released := false, qos == 0, qos < 2
+		for !got || !acked || !released {
 			switch p := c.next().(type) {
 			case *packets.Publish:
 				got = true
-				if p.QoS == 1 {
+				switch p.QoS {
+				case 1:
 					c.send(&packets.Ack{Kind: packets.TypePuback, PacketID: p.PacketID})
+				case 2:
+					c.send(&packets.Ack{Kind: packets.TypePubrec, PacketID: p.PacketID})
 				}
 			case *packets.Ack:
-				acked = p.Kind == packets.TypePuback && p.PacketID == id
+				switch {
+				case p.Kind == packets.TypePubrec && p.PacketID == id:
+					c.send(&packets.Ack{Kind: packets.TypePubrel, PacketID: id})
+				case p.Kind == packets.TypePubrel:
+					c.send(&packets.Ack{Kind: packets.TypePubcomp, PacketID: p.PacketID})
+					released = true
+				case p.PacketID == id && (p.Kind == packets.TypePuback || p.Kind == packets.TypePubcomp):
+					acked = true
+				}
 			default:
 				t.Fatalf("got %T", p)
 			}
 		}
 	}
-	for _, qos := range []byte{0, 1} {
+	for _, qos := range []byte{0, 1, 2} {
 		roundTrip(qos, 1) // whatever the first message starts (pools, the poller) is not per message
 		before := goroutinesCreated()
 		for i := range rounds {

@@ -43,9 +43,10 @@ import (
 
 // BenchmarkPingPong: each client subscribes to its own topic, publishes one
 // 64-byte message to it and waits for it to come back (and, at QoS 1, for
-// the PUBACK) before sending the next.
+// the PUBACK; at QoS 2 for PUBREC, PUBCOMP and the PUBREL of its
+// delivery, answering each) before sending the next.
 func BenchmarkPingPong(b *testing.B) {
-	for _, c := range []struct{ qos, clients int }{{0, 1}, {0, 8}, {1, 1}, {1, 8}} {
+	for _, c := range []struct{ qos, clients int }{{0, 1}, {0, 8}, {1, 1}, {1, 8}, {2, 1}, {2, 8}} {
 		b.Run(fmt.Sprintf("qos=%d/clients=%d", c.qos, c.clients), func(b *testing.B) {
 			runLowRate(b, fmt.Sprintf("pingpong qos=%d clients=%d", c.qos, c.clients), b.N)
 		})

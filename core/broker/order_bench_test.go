@@ -56,4 +56,4 @@ func BenchmarkPublishRetained(b *testing.B) {
 type discard struct{}
 
 func (discard) SendPublish(session.Delivery, session.Batch) bool { return true }
-func (discard) SendPubrel(uint16)                                {}
+func (discard) SendPubrel(uint16, session.Batch)                 {}

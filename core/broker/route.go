@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/plumemq/plume/core/journal"
 	"github.com/plumemq/plume/core/packets"
 	"github.com/plumemq/plume/core/session"
 	"github.com/plumemq/plume/core/topics"
@@ -209,15 +210,16 @@ func (c *client) SendPublish(d session.Delivery, batch session.Batch) bool {
 	return true
 }
 
-// SendPubrel queues a PUBREL (session.Sink).
+// SendPubrel queues a PUBREL (session.Sink); a non-nil batch is the
+// caller's (client.endIn).
 // A kept session's release is recorded first: the client forgets the
 // packet id at PUBREL, so a PUBLISH resent after a restart would be new to it.
-func (c *client) SendPubrel(id uint16) {
+func (c *client) SendPubrel(id uint16, batch session.Batch) {
+	var after journal.Ticket
 	if c.dur != nil {
-		c.sendAckAfter(packets.TypePubrel, id, packets.Success, "", c.b.journal.Latest(), true, nil, nil)
-		return
+		after = c.b.journal.Latest()
 	}
-	c.sendAck(packets.TypePubrel, id, packets.Success, "")
+	c.sendAckAfter(packets.TypePubrel, id, packets.Success, "", after, c.dur != nil, nil, batch)
 }
 
 // aliasOutbound replaces p's topic with an alias the client already knows, or

@@ -12,7 +12,7 @@ import (
 type nopSink struct{}
 
 func (nopSink) SendPublish(session.Delivery, session.Batch) bool { return true }
-func (nopSink) SendPubrel(uint16)                                {}
+func (nopSink) SendPubrel(uint16, session.Batch)                 {}
 
 // A delivery through an online session — offered, sent and, at QoS 1,
 // acknowledged — allocates nothing once the session's window and queue have

@@ -18,13 +18,16 @@ type Sink interface {
 	// its write to be flushed when that batch ends.
 	SendPublish(d Delivery, batch Batch) bool
 	// SendPubrel queues a PUBREL for a QoS 2 delivery that was PUBRECed.
-	SendPubrel(id uint16)
+	// A non-nil batch is the caller's, as for SendPublish.
+	SendPubrel(id uint16, batch Batch)
 }
 
 // A Batch collects the sinks that a caller of DeliverBatched wrote to, so that
 // it can flush each of them once when its batch of deliveries ends instead of
 // once per delivery. The session only hands it to the sink, and never keeps it:
-// deliveries sent later (a resend, a drained queue) flush as usual.
+// deliveries sent later (a resend) flush as usual; what an acknowledgement
+// sends (AcknowledgeBatched: a PUBREL, the queue drained into the window)
+// joins the batch of the reader that read the acknowledgement.
 type Batch interface {
 	Defer(Sink)
 }
@@ -128,7 +131,7 @@ func (s *Session) Attach(sink Sink, window int) {
 	s.sink, s.window = sink, int32(min(max(window, 1), 1<<16))
 	s.out.each(func(d *Delivery) {
 		if d.Released {
-			sink.SendPubrel(d.PacketID)
+			sink.SendPubrel(d.PacketID, nil)
 			return
 		}
 		d.Dup = true
@@ -136,7 +139,7 @@ func (s *Session) Attach(sink Sink, window int) {
 	})
 	// [MQTT-3.3.2-5] messages that expired while the client was away are
 	// dropped, not sent: drain(0) would skip the expiry check.
-	s.drain(time.Now().UnixNano())
+	s.drain(time.Now().UnixNano(), nil)
 }
 
 // Detach disconnects sink from the session; a sink that was already replaced
@@ -299,8 +302,9 @@ func (s *Session) newPacketID() uint16 {
 }
 
 // drain moves queued messages into the window while there is room, skipping
-// those that expired while they waited [MQTT-3.3.2-5].
-func (s *Session) drain(now int64) {
+// those that expired while they waited [MQTT-3.3.2-5]. A non-nil batch is
+// the caller's (AcknowledgeBatched).
+func (s *Session) drain(now int64, batch Batch) {
 	for s.sink != nil && s.out.len() < int(s.window) {
 		d := s.pending.peek()
 		if d == nil {
@@ -311,7 +315,7 @@ func (s *Session) drain(now int64) {
 			s.pending.pop()
 			continue
 		}
-		s.send(s.pending.pop(), nil)
+		s.send(s.pending.pop(), batch)
 	}
 }
 
@@ -320,6 +324,16 @@ func (s *Session) drain(now int64) {
 // flight. A PUBREC answers with PUBREL, unless its reason code is an error, in
 // which case the exchange ends there [MQTT-4.3.3-4].
 func (s *Session) Acknowledge(kind packets.Type, id uint16, reason packets.ReasonCode, now int64) bool {
+	return s.AcknowledgeBatched(kind, id, reason, now, nil)
+}
+
+// AcknowledgeBatched is Acknowledge for the reader of the session's own
+// connection: what the acknowledgement sends to it (the PUBREL that answers
+// a PUBREC, queued messages moved into the freed window) joins batch and
+// goes out in the write that reader makes before it next waits, with the
+// other answers of its read. Sent on their own, each would cost a flusher
+// goroutine and a write of its own (decision 0045).
+func (s *Session) AcknowledgeBatched(kind packets.Type, id uint16, reason packets.ReasonCode, now int64, batch Batch) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer s.wake() // an acknowledgement frees room: a waiting publisher may go on
@@ -341,7 +355,7 @@ func (s *Session) Acknowledge(kind packets.Type, id uint16, reason packets.Reaso
 		if d.Released {
 			// A repeated PUBREC: answer it with PUBREL again [MQTT-4.3.3-4].
 			if s.sink != nil {
-				s.sink.SendPubrel(id)
+				s.sink.SendPubrel(id, batch)
 			}
 			return true
 		}
@@ -359,7 +373,7 @@ func (s *Session) Acknowledge(kind packets.Type, id uint16, reason packets.Reaso
 		}
 		d.Msg = nil
 		if s.sink != nil {
-			s.sink.SendPubrel(id)
+			s.sink.SendPubrel(id, batch)
 		}
 		return true
 	case packets.TypePubcomp:
@@ -371,7 +385,7 @@ func (s *Session) Acknowledge(kind packets.Type, id uint16, reason packets.Reaso
 	default:
 		return false
 	}
-	s.drain(now)
+	s.drain(now, batch)
 	return true
 }
 

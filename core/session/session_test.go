@@ -30,7 +30,12 @@ func (k *sink) SendPublish(d session.Delivery, b session.Batch) bool {
 	return true
 }
 
-func (k *sink) SendPubrel(id uint16) { k.sent = append(k.sent, fmt.Sprintf("pubrel %d", id)) }
+func (k *sink) SendPubrel(id uint16, b session.Batch) {
+	if b != nil {
+		k.batched = append(k.batched, fmt.Sprintf("pubrel %d", id))
+	}
+	k.sent = append(k.sent, fmt.Sprintf("pubrel %d", id))
+}
 
 func msg(payload string, qos byte) session.Delivery {
 	return session.Delivery{Msg: &session.Message{Topic: "t", Payload: []byte(payload), QoS: qos}, QoS: qos}
@@ -304,5 +309,30 @@ func TestBatchReachesTheSinkOnlyDuringTheCall(t *testing.T) {
 	}
 	if len(k.batched) != 2 {
 		t.Fatalf("batched sends %v: the drained and resent deliveries must not carry the batch", k.batched)
+	}
+}
+
+// What an acknowledgement read by the session's own connection sends back —
+// the PUBREL that answers a PUBREC, a queued message let into the freed
+// window — goes with that reader's batch (decision 0045): before, the PUBREL
+// went out on its own, and cost the broker a flusher goroutine per QoS 2
+// delivery.
+func TestAcknowledgeBatchedSendsWithTheBatch(t *testing.T) {
+	s := session.New("c", &session.Limits{MaxQueued: 10})
+	k := &sink{}
+	s.Attach(k, 1)
+	s.Deliver(msg("first", 2), 1)
+	s.Deliver(msg("queued", 2), 1) // the window of 1 is full
+	id := k.ids[0]
+	b := &batch{}
+	if !s.AcknowledgeBatched(packets.TypePubrec, id, packets.Success, 1, b) {
+		t.Fatal("PUBREC refused")
+	}
+	if !s.AcknowledgeBatched(packets.TypePubcomp, id, packets.Success, 1, b) {
+		t.Fatal("PUBCOMP refused")
+	}
+	want := []string{fmt.Sprintf("pubrel %d", id), "queued"}
+	if !slices.Equal(k.batched, want) {
+		t.Fatalf("batched sends %v, want %v", k.batched, want)
 	}
 }
