@@ -17,8 +17,10 @@ import (
 // (docs/decisions/0045-qos2-exchange-cost.md), counted rather than timed.
 // The client publishes at QoS 2 to a topic it is subscribed to at QoS 2 and
 // runs both exchanges: its own (PUBLISH → PUBREC, PUBREL → PUBCOMP) and the
-// broker's delivery to it (PUBLISH → PUBREC, PUBREL → PUBCOMP), answering
-// what each read brought in one write, as bench/loadgen does.
+// broker's delivery to it (PUBLISH → PUBREC, PUBREL → PUBCOMP). It answers
+// what one read brought in one write (bench/loadgen writes each answer on
+// its own), so that what the broker reads together, and so the writes it
+// makes, do not depend on timing.
 
 // qos2PingPong is a connected v5 client subscribed at QoS 2 to the topic it
 // publishes to.
