@@ -11,7 +11,7 @@ import (
 // the one-client ping-pong (decision 0045): the inbound id recorded and
 // released (ReceiveQoS2, ReleaseQoS2), and the delivery offered, PUBRECed
 // and PUBCOMPed through the in-flight window — five lock round trips and
-// seven map operations. It sizes what the exchange costs in Plume's own
+// ten map operations. It sizes what the exchange costs in Plume's own
 // code against the ~20–40 µs of CPU a round trip costs the broker process,
 // nearly all of it system calls and wake-ups.
 func BenchmarkQoS2Exchange(b *testing.B) {

@@ -327,12 +327,13 @@ func (s *Session) Acknowledge(kind packets.Type, id uint16, reason packets.Reaso
 	return s.AcknowledgeBatched(kind, id, reason, now, nil)
 }
 
-// AcknowledgeBatched is Acknowledge for the reader of the session's own
-// connection: what the acknowledgement sends to it (the PUBREL that answers
-// a PUBREC, queued messages moved into the freed window) joins batch and
-// goes out in the write that reader makes before it next waits, with the
-// other answers of its read. Sent on their own, each would cost a flusher
-// goroutine and a write of its own (decision 0045).
+// AcknowledgeBatched is Acknowledge for a caller with a batch, as
+// DeliverBatched is: the reader that read the acknowledgement. What the
+// acknowledgement sends (the PUBREL that answers a PUBREC, queued messages
+// moved into the freed window) is handed to the sink with batch, so it goes
+// out in the write that reader makes before it next waits, with the other
+// answers of its read. Sent on their own, each cost a flusher goroutine and
+// a write of its own (decision 0045).
 func (s *Session) AcknowledgeBatched(kind packets.Type, id uint16, reason packets.ReasonCode, now int64, batch Batch) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
