@@ -14,7 +14,11 @@ import "sync"
 // peak's buckets for good. So it is rebuilt when it has shrunk to a
 // quarter of its peak (shrink), which costs a copy of what is left: over
 // the deletes that brought it there, under one entry copied per three
-// deleted.
+// deleted. The copy runs on the ending session's goroutine, under the
+// broker's mu but not the index's write lock: after 100,000 sessions it
+// copies 25,000 in 4–6 ms on a loaded 2-core machine, once, while
+// deliveries' lookups go on (BenchmarkSessionIndexAfterBurst: the index
+// then holds 13 KiB for 100 sessions, 3.4 MiB without the rebuild).
 //
 // Its zero value is empty and ready.
 type sessionIndex struct {
