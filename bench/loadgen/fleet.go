@@ -112,45 +112,27 @@ func runFleet(cfg fleetConfig) (res fleetResult, err error) {
 	}
 
 	// Devices connect cfg.concurrency at a time and no faster than
-	// cfg.connectRate a second: the broker's accept backlog is not what
-	// this scenario measures.
+	// cfg.connectRate a second.
 	t0 := time.Now()
-	var next atomic.Int64
-	var dialErr error
-	var errOnce sync.Once
-	var dialers sync.WaitGroup
-	for range cfg.concurrency {
-		dialers.Add(1)
-		go func() {
-			defer dialers.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= cfg.devices {
-					return
-				}
-				if due := t0.Add(time.Duration(int64(time.Second) * int64(i) / int64(cfg.connectRate))); time.Until(due) > 0 {
-					time.Sleep(time.Until(due))
-				}
-				c, err := dial(cfg.addr, fmt.Sprintf("bench-fleet-%d", i), keepAlive, 256)
-				if err != nil {
-					errOnce.Do(func() { dialErr = fmt.Errorf("device %d of %d: %w", i, cfg.devices, err) })
-					next.Store(int64(cfg.devices))
-					return
-				}
-				devices[i] = c
-				readers.Add(1)
-				go func() {
-					defer readers.Done()
-					_ = c.readLoop(func(h wire.Header) {
-						if h.Type == wire.PUBACK {
-							acked.Add(1)
-						}
-					})
-				}()
+	dialer := manyDialer{workers: cfg.concurrency, rate: cfg.connectRate, start: t0, what: "device", total: cfg.devices,
+		open: func(i int) error {
+			c, err := dial(cfg.addr, fmt.Sprintf("bench-fleet-%d", i), keepAlive, 256)
+			if err != nil {
+				return err
 			}
-		}()
-	}
-	dialers.Wait()
+			devices[i] = c
+			readers.Add(1)
+			go func() {
+				defer readers.Done()
+				_ = c.readLoop(func(h wire.Header) {
+					if h.Type == wire.PUBACK {
+						acked.Add(1)
+					}
+				})
+			}()
+			return nil
+		}}
+	dialErr := dialer.run(0, cfg.devices)
 	res.connectTime = time.Since(t0)
 	if dialErr != nil {
 		return res, dialErr

@@ -109,8 +109,6 @@ func runIdle(cfg idleConfig) (res idleResult, err error) {
 	res.rssBeforeKiB = before
 
 	conns := make([]*conn, cfg.conns)
-	var mu sync.Mutex
-	var firstErr error
 	var closedByPeer atomic.Int64
 	var readers sync.WaitGroup
 	defer func() {
@@ -123,61 +121,35 @@ func runIdle(cfg idleConfig) (res idleResult, err error) {
 	}()
 
 	start := time.Now()
-	next := atomic.Int64{}
 	// Two waves, each dialled to its end, with RSS read between them for the
 	// marginal cost; the connections and what is measured over them are
 	// otherwise as in one wave.
 	half := cfg.conns / 2
-	wave := func(end int) {
-		var dialers sync.WaitGroup
-		for range cfg.concurrency {
-			dialers.Add(1)
-			go func() {
-				defer dialers.Done()
-				for {
-					i := int(next.Add(1)) - 1
-					if i >= end {
-						next.Add(-1) // not dialled: the next wave starts here
-						return
-					}
-					c, err := dial(cfg.addr, fmt.Sprintf("bench-idle-%d", i), keepAlive, 256)
-					if err != nil {
-						mu.Lock()
-						if firstErr == nil {
-							firstErr = fmt.Errorf("connection %d of %d: %w", i+1, cfg.conns, err)
-						}
-						mu.Unlock()
-						next.Store(int64(cfg.conns)) // stop the other dialers too
-						return
-					}
-					if cfg.announce > 0 {
-						if _, err := c.nc.Write(announcement(cfg.announce)); err != nil {
-							mu.Lock()
-							if firstErr == nil {
-								firstErr = fmt.Errorf("announcement on connection %d: %w", i+1, err)
-							}
-							mu.Unlock()
-						}
-					}
-					conns[i] = c
-					readers.Add(1)
-					go func() {
-						defer readers.Done()
-						var buf [64]byte
-						// Idle clients expect nothing; a read returning means the
-						// broker closed the connection (or we did, at the end).
-						if _, err := c.nc.Read(buf[:]); err != nil {
-							closedByPeer.Add(1)
-						}
-					}()
-				}
-			}()
+	dialer := manyDialer{workers: cfg.concurrency, what: "connection", total: cfg.conns, open: func(i int) error {
+		c, err := dial(cfg.addr, fmt.Sprintf("bench-idle-%d", i), keepAlive, 256)
+		if err != nil {
+			return err
 		}
-		dialers.Wait()
-	}
-	wave(half)
-	if firstErr != nil {
-		return res, firstErr
+		conns[i] = c
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			var buf [64]byte
+			// Idle clients expect nothing; a read returning means the
+			// broker closed the connection (or we did, at the end).
+			if _, err := c.nc.Read(buf[:]); err != nil {
+				closedByPeer.Add(1)
+			}
+		}()
+		if cfg.announce > 0 {
+			if _, err := c.nc.Write(announcement(cfg.announce)); err != nil {
+				return fmt.Errorf("announcement: %w", err)
+			}
+		}
+		return nil
+	}}
+	if err := dialer.run(0, half); err != nil {
+		return res, err
 	}
 	connecting := time.Since(start)
 	mid, _, err := stableRSS(cfg.pid, cfg.settle)
@@ -186,9 +158,8 @@ func runIdle(cfg idleConfig) (res idleResult, err error) {
 	}
 	res.rssMidKiB = mid
 	restart := time.Now()
-	wave(cfg.conns)
-	if firstErr != nil {
-		return res, firstErr
+	if err := dialer.run(half, cfg.conns); err != nil {
+		return res, err
 	}
 	res.conns = cfg.conns
 	res.connectTime = connecting + time.Since(restart)

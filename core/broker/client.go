@@ -276,6 +276,11 @@ func (c *client) nextLimit(mid bool, quiet time.Duration) time.Duration {
 	return next
 }
 
+// connectedFor is how long ago the CONNECT was accepted (connAt).
+func (c *client) connectedFor() time.Duration {
+	return time.Duration(time.Now().UnixNano() - c.connAt)
+}
+
 // errPacketStalled ends a connection whose packet in progress stopped arriving.
 var errPacketStalled = errors.New("packet stalled: no byte within the packet read timeout")
 

@@ -77,7 +77,7 @@ func dialSmallWindow(t *testing.T, addr string) *rawClient {
 	d := net.Dialer{Timeout: wait, Control: func(_, _ string, rc syscall.RawConn) error {
 		var serr error
 		if err := rc.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+			serr = setRcvBuf(fd, 4096)
 		}); err != nil {
 			return err
 		}

@@ -94,8 +94,9 @@ type Limits struct {
 	MaxQoS               *byte         `yaml:"max_qos"`          // highest QoS the broker accepts; nil = 2
 	RetainAvailable      *bool         `yaml:"retain_available"` // nil = true
 
-	// MaxQueuedBytes bounds the bytes (topic + payload) of the QoS 1 and 2
-	// messages one session holds, in flight and queued; negative = no bound.
+	// MaxQueuedBytes bounds the bytes of the QoS 1 and 2 messages one
+	// session holds, in flight and queued: topic, payload and the message's
+	// place in the queue (session.DeliverySlot); negative = no bound.
 	// Past it, or past MaxQueued, the newest message is dropped.
 	MaxQueuedBytes setting.ByteSize `yaml:"max_queued_bytes"`
 	// MaxQueuedBytesTotal bounds the same bytes summed over every session (a

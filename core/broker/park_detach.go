@@ -5,7 +5,6 @@ import (
 	"net"
 	"os"
 	"sync/atomic"
-	"syscall"
 )
 
 // Detaching: a parked plain-TCP connection keeps only its socket number.
@@ -149,7 +148,7 @@ func (c fileConn) CloseWrite() error {
 		return err
 	}
 	var serr error
-	if err := raw.Control(func(fd uintptr) { serr = syscall.Shutdown(int(fd), syscall.SHUT_WR) }); err != nil {
+	if err := raw.Control(func(fd uintptr) { serr = shutdownWrite(fd) }); err != nil {
 		return err
 	}
 	return serr

@@ -9,6 +9,8 @@ import (
 
 	"github.com/plumemq/plume/core/broker"
 	"github.com/plumemq/plume/core/packets"
+	"github.com/plumemq/plume/core/session"
+	"github.com/plumemq/plume/core/setting"
 )
 
 // publishAll sends n QoS 1 PUBLISHes of payload to topic from c and waits
@@ -73,7 +75,7 @@ func TestNonReadingSubscriberHoldsAtMostMaxQueuedBytes(t *testing.T) {
 	if !ok {
 		t.Fatal("no session")
 	}
-	size := int64(len("big/t") + len(payload))
+	size := int64(len("big/t")+len(payload)) + session.DeliverySlot
 	held := st.Inflight + st.Queued
 	if st.Bytes > limit || st.Bytes != int64(held)*size || held != limit/int(size) {
 		t.Fatalf("session holds %d messages, %d bytes; want %d messages within %d bytes", held, st.Bytes, limit/size, limit)
@@ -87,6 +89,32 @@ func TestNonReadingSubscriberHoldsAtMostMaxQueuedBytes(t *testing.T) {
 	}
 	sysValue(t, tb, "messages/dropped/queue_bytes", strconv.FormatUint(st.Dropped, 10))
 	sysValue(t, tb, "messages/queued/bytes", strconv.FormatInt(st.Bytes, 10))
+}
+
+// Small messages count their Delivery slot against max_queued_bytes: a
+// bound of 100 readings with their slots holds exactly 100, and $SYS says
+// so. Counting topic and payload alone, the session took all 400 (ten times
+// the memory the bound named, docs/decisions/0046).
+func TestSmallMessagesCountTheirSlotAgainstMaxQueuedBytes(t *testing.T) {
+	payload := []byte("21.5C") // a reading
+	size := int64(len("fleet/r")+len(payload)) + session.DeliverySlot
+	const k = 100
+	tb := startBroker(t, broker.Options{AllowAnonymous: true, SysInterval: 20 * time.Millisecond,
+		Limits: broker.Limits{MaxQueuedBytes: setting.ByteSize(k * size)}})
+	s, _ := connectRaw(t, tb.addr, persistent("reads-later", 60))
+	s.subscribe(1, sub("fleet/r", 1))
+	p, _ := connectRaw(t, tb.addr, v5Connect("reading-publisher"))
+	publishAll(t, p, "fleet/r", payload, 4*k)
+
+	st, ok := tb.SessionStats("reads-later")
+	if !ok {
+		t.Fatal("no session")
+	}
+	if held := st.Inflight + st.Queued; held != k || st.Bytes != k*size || st.Dropped != 3*k {
+		t.Fatalf("session holds %d messages, %d bytes, dropped %d; want %d, %d, %d",
+			held, st.Bytes, st.Dropped, k, k*size, 3*k)
+	}
+	sysValue(t, tb, "messages/queued/bytes", strconv.FormatInt(k*size, 10))
 }
 
 // The broker-wide budget counts a message once per session that holds it;
@@ -106,7 +134,7 @@ func TestBrokerWideBudgetDropsAndIsGivenBack(t *testing.T) {
 	const n = 10
 	publishAll(t, p, "budget/t", payload, n)
 
-	size := int64(len("budget/t") + len(payload))
+	size := int64(len("budget/t")+len(payload)) + session.DeliverySlot
 	fit := budget / size // deliveries the budget holds, whichever session they went to
 	st := tb.Stats()
 	if st.QueuedBytes != fit*size || st.DroppedMemoryBudget != uint64(2*n-fit) {

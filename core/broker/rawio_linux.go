@@ -31,3 +31,6 @@ func nonBlocking(raw syscall.RawConn) bool {
 	}
 	return flags&syscall.O_NONBLOCK != 0
 }
+
+// shutdownWrite half-closes the socket fd (fileConn.CloseWrite).
+func shutdownWrite(fd uintptr) error { return syscall.Shutdown(int(fd), syscall.SHUT_WR) }

@@ -1,6 +1,14 @@
 package broker
 
-import "testing"
+import (
+	"fmt"
+	"reflect"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
 
 // The session index keeps the last entry stored per id, deletes only the
 // entry it is asked to (a newer one survives an old session's end), and
@@ -27,4 +35,156 @@ func TestSessionIndex(t *testing.T) {
 	if seen != 2 || x.len() != 1 {
 		t.Fatalf("each saw %d entries, %d left; want 2 and 1", seen, x.len())
 	}
+}
+
+// After a burst of clients that came and went, the index is rebuilt for
+// what is left: its peak falls to what it holds, and the entries that
+// stayed are all still found. Without the rebuild the map kept the
+// buckets of its peak (BenchmarkSessionIndexAfterBurst).
+func TestSessionIndexShrinksAfterABurst(t *testing.T) {
+	var x sessionIndex
+	const burst, stay = 8 * shrinkFrom, 100
+	entries := make([]*entry, burst)
+	for i := range entries {
+		entries[i] = new(entry)
+		x.store(fmt.Sprint(i), entries[i])
+	}
+	before := x.m
+	for i := stay; i < burst; i++ {
+		x.compareAndDelete(fmt.Sprint(i), entries[i])
+	}
+	x.mu.RLock()
+	rebuilt, peak := !sameMap(x.m, before), x.peak
+	x.mu.RUnlock()
+	if !rebuilt || peak >= shrinkFrom {
+		t.Fatalf("rebuilt %v, peak %d after %d of %d entries left; want rebuilt, peak < %d",
+			rebuilt, peak, stay, burst, shrinkFrom)
+	}
+	for i := range stay {
+		if e, ok := x.load(fmt.Sprint(i)); !ok || e != entries[i] {
+			t.Fatalf("entry %d lost in the rebuild", i)
+		}
+	}
+	if x.len() != stay {
+		t.Fatalf("%d entries after the rebuild, want %d", x.len(), stay)
+	}
+}
+
+// sameMap reports whether a and b are the same map, not equal ones.
+func sameMap(a, b map[string]*entry) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+}
+
+// A store that comes between a rebuild's copy and its swap (recovery
+// stores without the broker's mu) is not lost with the old map.
+func TestSessionIndexStoreRacingARebuildSurvives(t *testing.T) {
+	var x sessionIndex
+	late := new(entry)
+	t.Cleanup(func() { shrinkSeam = nil })
+	shrinkSeam = func(x *sessionIndex) {
+		shrinkSeam = nil // once
+		x.store("late", late)
+	}
+	fillAndEmpty(&x, "burst", 4*shrinkFrom)
+	if shrinkSeam != nil {
+		t.Fatal("no rebuild")
+	}
+	if e, ok := x.load("late"); !ok || e != late {
+		t.Fatal("a store made during a rebuild was lost")
+	}
+}
+
+// Lookups racing rebuilds never miss an entry that stays. Run under -race
+// too.
+func TestSessionIndexRebuildLosesNoLookup(t *testing.T) {
+	var x sessionIndex
+	const stable = 64
+	stay := make([]*entry, stable)
+	ids := make([]string, stable)
+	for i := range stay {
+		stay[i], ids[i] = new(entry), fmt.Sprintf("stay-%d", i)
+		x.store(ids[i], stay[i])
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var misses, lookups atomic.Int64
+	for range 2 { // readers, as the delivery path
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if e, ok := x.load(ids[i%stable]); !ok || e != stay[i%stable] {
+					misses.Add(1)
+				}
+				lookups.Add(1)
+			}
+		}()
+	}
+	for round := range 10 {
+		fillAndEmpty(&x, fmt.Sprint("burst-", round), 4*shrinkFrom)
+	}
+	close(stop)
+	wg.Wait()
+	if n := misses.Load(); n > 0 {
+		t.Fatalf("%d of %d lookups missed an entry that stayed", n, lookups.Load())
+	}
+}
+
+// fillAndEmpty stores n entries and deletes them again, which rebuilds
+// the index at least once.
+func fillAndEmpty(x *sessionIndex, prefix string, n int) {
+	ids, es := make([]string, n), make([]*entry, n)
+	for i := range ids {
+		ids[i], es[i] = fmt.Sprint(prefix, "-", i), new(entry)
+		x.store(ids[i], es[i])
+	}
+	for i := range ids {
+		x.compareAndDelete(ids[i], es[i])
+	}
+}
+
+// BenchmarkSessionIndexAfterBurst is the live heap an index holds for 100
+// sessions after 100,000 came and went, and what the rebuild that brings
+// it there costs.
+//
+//	heap-KiB       live heap of the index (its entries excluded) after the burst
+//	rebuild-µs     the one rebuild (copy of 25,000 entries) the burst's end takes
+func BenchmarkSessionIndexAfterBurst(b *testing.B) {
+	const burst, stay = 100_000, 100
+	ids := make([]string, burst)
+	entries := make([]*entry, burst)
+	for i := range ids {
+		ids[i], entries[i] = fmt.Sprint("device-", i), new(entry)
+	}
+	var heap, rebuild float64
+	for b.Loop() {
+		runtime.GC()
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		x := new(sessionIndex)
+		for i := range ids {
+			x.store(ids[i], entries[i])
+		}
+		for i := stay; i < burst; i++ {
+			if len(x.m)-1 == burst/4 { // this delete rebuilds
+				start := time.Now()
+				x.compareAndDelete(ids[i], entries[i])
+				rebuild += float64(time.Since(start).Microseconds())
+				continue
+			}
+			x.compareAndDelete(ids[i], entries[i])
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&m1)
+		heap += float64(m1.HeapAlloc-m0.HeapAlloc) / 1024
+		runtime.KeepAlive(x)
+	}
+	b.ReportMetric(heap/float64(b.N), "heap-KiB")
+	b.ReportMetric(rebuild/float64(b.N), "rebuild-µs")
+	b.ReportMetric(0, "ns/op")
 }

@@ -1,9 +1,6 @@
 package broker
 
-import (
-	"sync"
-	"time"
-)
+import "sync"
 
 // waits are what other goroutines wait on a connection for: its flusher to
 // be done (closeWrites), a stop request (a reader waiting for room,
@@ -38,9 +35,4 @@ func (c *client) awaitFlusherLocked() {
 	for c.flushing {
 		c.waits().cond.Wait()
 	}
-}
-
-// connectedFor is how long ago the CONNECT was accepted.
-func (c *client) connectedFor() time.Duration {
-	return time.Duration(time.Now().UnixNano() - c.connAt)
 }

@@ -59,7 +59,7 @@ func TestOfferOverOverfillsUpToTheHardCapAndRoomOpensOnAcks(t *testing.T) {
 
 // Past MaxBytes a waiting publisher's message is taken up to twice the bound.
 func TestOfferOverOverfillsBytesUpToTwiceTheBound(t *testing.T) {
-	one := msg("0123456789", 1).Msg.Size()
+	one := msg("0123456789", 1).Msg.Size() + session.DeliverySlot
 	s := session.New("c", &session.Limits{MaxQueued: 100, MaxBytes: 2 * one})
 	s.Attach(&sink{}, 100)
 	var got []session.Outcome

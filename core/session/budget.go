@@ -1,6 +1,10 @@
 package session
 
-import "github.com/plumemq/plume/core/budget"
+import (
+	"unsafe"
+
+	"github.com/plumemq/plume/core/budget"
+)
 
 // Limits bound what a session holds for its client while the client is
 // offline or slower than its publishers.
@@ -9,9 +13,9 @@ type Limits struct {
 	// window.
 	MaxQueued int
 	// MaxBytes bounds the bytes of the messages the session holds, in flight
-	// and queued alike (see Message.Size); 0 means no bound. In-flight
-	// messages count because their payload stays in memory until the client
-	// acknowledges it.
+	// and queued alike: each counts its Message.Size and its DeliverySlot;
+	// 0 means no bound. In-flight messages count because their payload stays
+	// in memory until the client acknowledges it.
 	MaxBytes int64
 	// Budget is the broker-wide budget that every session's held bytes draw
 	// from; nil means none. A message held by n sessions is counted n times:
@@ -55,12 +59,25 @@ func (o Outcome) String() string {
 	return "unknown"
 }
 
+// DeliverySlot is what a held QoS 1 or 2 message costs its session beyond
+// its topic and payload: its Delivery in the queue or the in-flight window.
+// For small messages it is most of the memory (an 8-byte reading holds 80
+// bytes of slot), so a byte bound that left it out bounded a fleet's
+// backlog at ten times the memory it said (docs/decisions/0046). What the
+// queue's slice keeps spare as it grows is not counted: at most as much
+// again, and given back as it drains.
+const DeliverySlot = int64(unsafe.Sizeof(Delivery{}))
+
+// charge is what d counts against Limits.MaxBytes and the Budget while the
+// session holds its message.
+func charge(d *Delivery) int64 { return d.Msg.Size() + DeliverySlot }
+
 // hold reserves the bytes of d for the session, within its own bound and the
 // shared budget; it reports the drop outcome when it cannot. With over, the
 // session's own bound may be passed up to overfillFactor times
 // (AcceptedOver); the shared budget never is. The caller holds s.mu.
 func (s *Session) hold(d *Delivery, over bool) Outcome {
-	n := d.Msg.Size()
+	n := charge(d)
 	taken := Accepted
 	if s.limits.MaxBytes > 0 && s.held+n > s.limits.MaxBytes {
 		if !over || s.held+n > overfillFactor*s.limits.MaxBytes {
@@ -81,18 +98,20 @@ func (s *Session) forceHold(d *Delivery) {
 	if d.Msg == nil {
 		return
 	}
-	n := d.Msg.Size()
+	n := charge(d)
 	s.held += n
 	s.limits.Budget.Force(n)
 }
 
 // release gives back the bytes of d, which the session no longer holds. A
-// QoS 2 delivery past PUBREC has no message and was released then.
+// QoS 2 delivery past PUBREC has no message and was released then, slot
+// included: what waits for PUBCOMP is a packet id, bounded by the client's
+// Receive Maximum rather than by bytes.
 func (s *Session) release(d *Delivery) {
 	if d.Msg == nil || s.ended {
 		return // End gave everything back already
 	}
-	n := d.Msg.Size()
+	n := charge(d)
 	s.held -= n
 	s.limits.Budget.Give(n)
 }

@@ -15,8 +15,11 @@ func sized(qos byte, size int) session.Delivery {
 	return session.Delivery{Msg: &session.Message{Topic: "t", Payload: make([]byte, size-1), QoS: qos}, QoS: qos}
 }
 
+// slot is what each held message counts beside its size.
+const slot = session.DeliverySlot
+
 func TestQueueBytesBoundDropsTheNewest(t *testing.T) {
-	s := session.New("c", &session.Limits{MaxQueued: 100, MaxBytes: 10})
+	s := session.New("c", &session.Limits{MaxQueued: 100, MaxBytes: 2 * (5 + slot)})
 	for i, want := range []session.Outcome{session.Accepted, session.Accepted, session.DropQueueBytes} {
 		if got := s.Offer(sized(1, 5), 1, nil); got != want {
 			t.Fatalf("offer %d: %v, want %v", i, got, want)
@@ -25,8 +28,30 @@ func TestQueueBytesBoundDropsTheNewest(t *testing.T) {
 	if got := s.Offer(sized(0, 5), 1, nil); got != session.DropOffline {
 		t.Fatalf("offline QoS 0: %v, want %v", got, session.DropOffline)
 	}
-	if st := s.Stats(); st.Queued != 2 || st.Bytes != 10 || st.Dropped != 2 {
-		t.Fatalf("stats %+v, want 2 queued, 10 bytes, 2 dropped", st)
+	if st := s.Stats(); st.Queued != 2 || st.Bytes != 2*(5+slot) || st.Dropped != 2 {
+		t.Fatalf("stats %+v, want 2 queued, %d bytes, 2 dropped", st, 2*(5+slot))
+	}
+}
+
+// Each held message counts its Delivery slot beside its topic and payload:
+// a bound of k small messages with their slots takes exactly k, and its
+// bytes are the bound. Counting topic and payload alone, it took all 40.
+func TestQueueBytesCountTheDeliverySlot(t *testing.T) {
+	const size, k = 8, 10 // 8-byte readings: the slot is most of what each holds
+	shared := budget.New(0)
+	s := session.New("c", &session.Limits{MaxQueued: 100, MaxBytes: k * (size + slot), Budget: shared})
+	taken := 0
+	for range 4 * k {
+		if s.Offer(sized(1, size), 1, nil) == session.Accepted {
+			taken++
+		}
+	}
+	if st := s.Stats(); taken != k || st.Bytes != k*(size+slot) || shared.Used() != st.Bytes {
+		t.Fatalf("took %d messages holding %d bytes (budget %d); want %d holding %d",
+			taken, st.Bytes, shared.Used(), k, k*(size+slot))
+	}
+	if slot < 64 { // Delivery is a pointer, a slice, a string and scalars
+		t.Fatalf("DeliverySlot is %d bytes; it must be the Delivery's size", slot)
 	}
 }
 
@@ -40,22 +65,22 @@ func TestQueueCountBoundComesBeforeBytes(t *testing.T) {
 
 func TestInFlightBytesAreHeldUntilAcknowledged(t *testing.T) {
 	shared := budget.New(0) // accounting only
-	s := session.New("c", &session.Limits{MaxQueued: 10, MaxBytes: 100, Budget: shared})
+	s := session.New("c", &session.Limits{MaxQueued: 10, MaxBytes: 1000, Budget: shared})
 	k := &sink{}
 	s.Attach(k, 2)
 	s.Offer(sized(1, 10), 1, nil) // in flight
 	s.Offer(sized(2, 20), 1, nil) // in flight
 	s.Offer(sized(1, 30), 1, nil) // queued
-	if st := s.Stats(); st.Bytes != 60 || shared.Used() != 60 {
-		t.Fatalf("held %d, budget %d, want 60 and 60", st.Bytes, shared.Used())
+	if st := s.Stats(); st.Bytes != 60+3*slot || shared.Used() != 60+3*slot {
+		t.Fatalf("held %d, budget %d, want %d and %d", st.Bytes, shared.Used(), 60+3*slot, 60+3*slot)
 	}
 	s.Acknowledge(packets.TypePuback, k.ids[0], packets.Success, 1) // the queued one enters the window
-	if st := s.Stats(); st.Bytes != 50 || st.Inflight != 2 {
-		t.Fatalf("after PUBACK %+v, want 50 bytes, 2 in flight", st)
+	if st := s.Stats(); st.Bytes != 50+2*slot || st.Inflight != 2 {
+		t.Fatalf("after PUBACK %+v, want %d bytes, 2 in flight", st, 50+2*slot)
 	}
 	s.Acknowledge(packets.TypePubrec, k.ids[1], packets.Success, 1) // QoS 2: the payload goes at PUBREC
-	if st := s.Stats(); st.Bytes != 30 {
-		t.Fatalf("after PUBREC %d bytes, want 30", st.Bytes)
+	if st := s.Stats(); st.Bytes != 30+slot {
+		t.Fatalf("after PUBREC %d bytes, want %d (its slot goes with its payload)", st.Bytes, 30+slot)
 	}
 	s.Acknowledge(packets.TypePubcomp, k.ids[1], packets.Success, 1)
 	s.Acknowledge(packets.TypePuback, k.ids[2], packets.Success, 1)
@@ -65,7 +90,7 @@ func TestInFlightBytesAreHeldUntilAcknowledged(t *testing.T) {
 }
 
 func TestPubrecWithErrorReleasesBytes(t *testing.T) {
-	s := session.New("c", &session.Limits{MaxQueued: 10, MaxBytes: 100})
+	s := session.New("c", &session.Limits{MaxQueued: 10, MaxBytes: 1000})
 	k := &sink{}
 	s.Attach(k, 1)
 	s.Offer(sized(2, 10), 1, nil)
@@ -76,9 +101,9 @@ func TestPubrecWithErrorReleasesBytes(t *testing.T) {
 }
 
 func TestBudgetIsSharedAndGivenBackOnClose(t *testing.T) {
-	shared := budget.New(25)
-	a := session.New("a", &session.Limits{MaxQueued: 10, MaxBytes: 100, Budget: shared})
-	b := session.New("b", &session.Limits{MaxQueued: 10, MaxBytes: 100, Budget: shared})
+	shared := budget.New(25 + 3*slot)
+	a := session.New("a", &session.Limits{MaxQueued: 10, MaxBytes: 1000, Budget: shared})
+	b := session.New("b", &session.Limits{MaxQueued: 10, MaxBytes: 1000, Budget: shared})
 	a.Offer(sized(1, 10), 1, nil)
 	b.Offer(sized(1, 10), 1, nil)
 	if got := a.Offer(sized(1, 10), 1, nil); got != session.DropBudget {
@@ -88,8 +113,8 @@ func TestBudgetIsSharedAndGivenBackOnClose(t *testing.T) {
 		t.Fatalf("within the budget: %v", got)
 	}
 	a.End()
-	if shared.Used() != 15 {
-		t.Fatalf("budget used %d after a ends, want 15", shared.Used())
+	if shared.Used() != 15+2*slot {
+		t.Fatalf("budget used %d after a ends, want %d", shared.Used(), 15+2*slot)
 	}
 	if got := a.Offer(sized(1, 1), 1, nil); got != session.Gone {
 		t.Fatalf("offer to an ended session: %v, want %v", got, session.Gone)
@@ -98,8 +123,8 @@ func TestBudgetIsSharedAndGivenBackOnClose(t *testing.T) {
 		t.Fatalf("ended session counted %d drops, want 1 (Gone is not a drop)", st.Dropped)
 	}
 	a.End() // twice changes nothing
-	if shared.Used() != 15 {
-		t.Fatalf("budget used %d after a second Close, want 15", shared.Used())
+	if shared.Used() != 15+2*slot {
+		t.Fatalf("budget used %d after a second Close, want %d", shared.Used(), 15+2*slot)
 	}
 }
 
@@ -122,8 +147,8 @@ func TestRestoreChargesTheBudget(t *testing.T) {
 	s.Offer(sized(1, 20), 1, nil) // queued
 	shared := budget.New(15)
 	r := session.Restore(s.Snapshot(), &session.Limits{MaxQueued: 10, Budget: shared}, nil)
-	if st := r.Stats(); st.Bytes != 30 || shared.Used() != 30 {
-		t.Fatalf("restored held %d, budget %d, want 30 and 30 (restored past the bound)", st.Bytes, shared.Used())
+	if st := r.Stats(); st.Bytes != 30+2*slot || shared.Used() != 30+2*slot {
+		t.Fatalf("restored held %d, budget %d, want %d twice (restored past the bound)", st.Bytes, shared.Used(), 30+2*slot)
 	}
 	r.End()
 	if shared.Used() != 0 {

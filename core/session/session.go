@@ -68,7 +68,7 @@ type Session struct {
 	sink    Sink
 	journal Journal // nil unless the session is kept across restarts
 	limits  *Limits // shared by the broker's sessions, never written
-	held    int64   // bytes of the messages in out and pending (Message.Size)
+	held    int64   // bytes of the messages in out and pending (charge)
 	subs    map[string]Subscription
 	out     inflight
 	pending queue

@@ -67,7 +67,7 @@ func (s *Session) SetExpiry(seconds uint32) {
 // Stats are a session's counters.
 type Stats struct {
 	Inflight, Queued int    // messages in the window and behind it
-	Bytes            int64  // what they hold against Limits.MaxBytes (Message.Size)
+	Bytes            int64  // what they hold against Limits.MaxBytes (Message.Size + DeliverySlot each)
 	Dropped          uint64 // deliveries not taken since the session began (see Outcome)
 }
 
