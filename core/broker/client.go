@@ -95,6 +95,10 @@ type client struct {
 	// redetach: parked with its net.Conn, waiting in the poller's list to
 	// be detached on its tick. Under the poller's mutex.
 	redetach bool
+	// inline: parked attached, for the poller to serve inline when it
+	// turns readable (inline_linux.go). Set by park under wmu before
+	// parked; read by whoever wins parked.
+	inline bool
 }
 
 // stopRequest asks a client's reader to end the connection.
@@ -148,9 +152,26 @@ var errClientDisconnect = errors.New("client disconnected")
 // connection is over, having cleaned up, or when the connection was parked
 // (see park.go): a later readiness event starts run again.
 func (c *client) run() {
-	defer c.b.wg.Done()
 	c.batch = getBatch()
-	err := c.serve()
+	c.runOn(nil, nil)
+}
+
+// runOn is run for a reader whose batch is already set: handed over by the
+// poller's inline path (inline_linux.go) with, perhaps, a packet it read
+// but must not handle itself (pend) or the error that ends the connection.
+func (c *client) runOn(pend *heldPacket, err error) {
+	defer c.b.wg.Done()
+	if err == nil && pend != nil {
+		c.batch.n++
+		err = c.dispatchKept(pend.h, pend.body)
+	}
+	if err == nil && len(c.batch.over) > 0 {
+		waited := c.awaitRoom()
+		c.rd.lastRead = c.rd.lastRead.Add(waited)
+	}
+	if err == nil {
+		err = c.serve()
+	}
 	if err == errParked {
 		// Nothing to flush: serve flushed before it waited on the socket, and
 		// gave the batch back before parking (parkFromServe).
@@ -160,6 +181,12 @@ func (c *client) run() {
 	c.finish(err)
 	putBatch(c.batch)
 	c.batch = nil
+}
+
+// heldPacket is a packet the inline path read and leaves to a goroutine.
+type heldPacket struct {
+	h    packets.FixedHeader
+	body []byte
 }
 
 // errParked ends serve when the connection was handed to the idle poller.
@@ -182,6 +209,7 @@ func (c *client) serve() error {
 	}
 	var deadlineSet time.Time
 	for {
+		small := c.batch.n <= maxInlinePackets
 		if c.rd.empty() || c.batch.n >= maxBatchPackets {
 			// The batch ends before the reader may wait on its socket.
 			c.batch.flush()
@@ -191,6 +219,9 @@ func (c *client) serve() error {
 				// A kick's deadline in the past may have been replaced below;
 				// the request itself is never lost.
 				return nil
+			}
+			if small && c.inlineOK() && c.waitInline() {
+				return errParked
 			}
 			// Refresh the read deadline only when about to wait on the socket,
 			// and at most every tenth of its distance: a timer change per

@@ -19,7 +19,11 @@ import "sync/atomic"
 // registering and marking it parked happen under wmu, so that a writer
 // meets either the attached connection or a parked, detached one, never
 // one half-way.
-func (c *client) park() bool {
+func (c *client) park() bool { return c.parkAs(false) }
+
+// parkAs is park; inline parks the connection attached, for the poller to
+// serve inline when it turns readable (inline_linux.go).
+func (c *client) parkAs(inline bool) bool {
 	p := c.b.idlePoller()
 	if p == nil || c.fd < 0 {
 		return false
@@ -29,6 +33,7 @@ func (c *client) park() bool {
 	}
 	c.wmu.Lock()
 	c.writeAttached = false
+	c.inline = inline
 	switch {
 	case c.wclosed: // it is ending: unpark follows
 	case c.flushing:

@@ -51,6 +51,10 @@ func (c *client) detachLocked(p *poller) error {
 // It reports whether c should be tried again on the next tick.
 func (c *client) redetachParked(p *poller) (again bool) {
 	c.wmu.Lock()
+	if c.inline && c.parked.Load() {
+		c.wmu.Unlock()
+		return c.retireInline(p)
+	}
 	defer c.wmu.Unlock()
 	if c.flushing && c.parked.Load() && c.conn != nil {
 		return true

@@ -207,7 +207,7 @@ func (p *poller) loop() {
 			c := p.conns[h]
 			p.mu.Unlock()
 			if c != nil {
-				c.unpark()
+				c.wakeFromPoll()
 			}
 		}
 	}

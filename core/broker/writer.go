@@ -68,7 +68,12 @@ func (c *client) end() { c.endIn(nil) }
 // to the batch too; what they append goes out in the same write.
 func (c *client) endIn(batch session.Batch) {
 	if !c.flushing && !c.wclosed && c.writable() > 0 {
-		c.attachLocked() // a parked connection may have let its net.Conn go (park_detach.go)
+		if !c.inline {
+			// A parked connection may have let its net.Conn go
+			// (park_detach.go); one served inline is written without it
+			// (flushInline), and a flusher attaches it.
+			c.attachLocked()
+		}
 		c.flushing = true
 		if batch != nil {
 			batch.Defer(c)
@@ -163,12 +168,13 @@ func (fb *flushBatch) flush() {
 // subscriber that does not read costs the caller one system call that takes
 // nothing, never a stall.
 func (c *client) flushInline() {
-	raw := c.rd.raw()
-	if raw == nil {
+	c.wmu.Lock()
+	raw, fd := c.rd.raw(), int(c.fd)
+	if raw == nil && (c.conn != nil || fd < 0) {
+		c.wmu.Unlock()
 		c.startFlusher() // TLS and WebSocket may block in Write
 		return
 	}
-	c.wmu.Lock()
 	n := c.writable()
 	if n == 0 || c.wclosed {
 		c.flushDoneLocked()
@@ -186,7 +192,12 @@ func (c *client) flushInline() {
 	c.written(n)
 	c.wmu.Unlock()
 
-	wrote := writeNonBlocking(raw, buf)
+	var wrote int
+	if raw != nil {
+		wrote = writeNonBlocking(raw, buf)
+	} else {
+		wrote = writeDetached(fd, buf) // served inline (inline_linux.go)
+	}
 	c.b.stats.bytesOut.Add(uint64(wrote))
 
 	c.wmu.Lock()
@@ -299,6 +310,7 @@ func (c *client) flush() {
 	runtime.Gosched()
 	for {
 		c.wmu.Lock()
+		c.attachLocked() // one served inline is written to without its net.Conn (inline_linux.go)
 		buf := c.out
 		n := c.writable()
 		if n == 0 || c.wclosed {

@@ -1,0 +1,220 @@
+package broker
+
+import (
+	"errors"
+	"io"
+	"syscall"
+	"time"
+
+	"github.com/plumemq/plume/core/hooks"
+	"github.com/plumemq/plume/core/packets"
+)
+
+// Serving inline: a connection in the latency-bound regime (a packet or
+// two per read, then nothing to read) does not wait in the runtime's
+// netpoll for its next packet. It parks attached (parkAs(true): its
+// net.Conn kept, no dup or close), and when its socket turns readable the
+// idle poller's goroutine reads it, handles what came and writes the
+// answers itself, then parks it again: no goroutine is woken per message
+// (docs/decisions/0044).
+//
+// The rule: only what cannot block the poller, which every other parked
+// connection waits on, is handled inline — PUBLISH, its acknowledgements
+// and PINGREQ, on a plain TCP socket, in a broker with no hook on the
+// publish path (authorize, on-publish, transform: a plugin may take up to
+// its deadline) and no durable store (a backlogged journal is waited for).
+// Anything else — another packet type, a hook, backpressure, a batch of
+// more than maxInlinePackets, a packet that has not fully arrived, an
+// error, a kick — goes to a goroutine of its own (handOff), which carries
+// on as the reader always did.
+
+// inlineOK reports whether the connection may be served on the poller.
+func (c *client) inlineOK() bool {
+	b := c.b
+	return c.fd >= 0 && b.parkAfter > 0 && b.journal == nil &&
+		!b.hooks.Provides(hooks.PointAuthorize) && !b.hooks.Provides(hooks.PointOnPublish) &&
+		!b.hooks.Provides(hooks.PointTransform)
+}
+
+// inlineType reports whether packets of type t are handled on the poller.
+func inlineType(t packets.Type) bool {
+	switch t {
+	case packets.TypePublish, packets.TypePuback, packets.TypePubrec, packets.TypePubrel,
+		packets.TypePubcomp, packets.TypePingreq:
+		return true
+	}
+	return false
+}
+
+// waitInline is the reader's wait for its next packet, with nothing
+// buffered and its batch flushed: one non-blocking read, and if the socket
+// is empty the connection parks for the poller to serve it inline. False:
+// bytes came (or an end the next read meets), or it could not park.
+func (c *client) waitInline() bool {
+	if n, err := c.rd.fillNow(int(c.fd)); n > 0 || err != syscall.EAGAIN {
+		return false
+	}
+	fb := c.batch
+	c.batch = nil
+	if c.parkAs(true) {
+		putBatch(fb)
+		c.b.poll.queueDetach(c) // its idle check (retireInline)
+		return true
+	}
+	c.batch = fb
+	return false
+}
+
+// wakeFromPoll is the poller's answer to a parked connection's socket
+// turning readable: served inline if it parked for that, else woken on a
+// goroutine of its own.
+func (c *client) wakeFromPoll() {
+	if !c.parked.CompareAndSwap(true, false) {
+		return
+	}
+	c.b.poll.unschedule(c)
+	if c.inline {
+		c.serveInline()
+		return
+	}
+	c.b.wg.Add(1)
+	go c.resume()
+}
+
+// serveInline reads and handles what c's socket holds, on the poller's
+// goroutine, which owns c as its reader until c parks again or is handed
+// off.
+func (c *client) serveInline() {
+	c.batch = getBatch()
+	limit := c.lim.MaxPacketSize
+	for {
+		if !c.rd.complete() {
+			n, err := c.rd.fillNow(int(c.fd))
+			if n > 0 {
+				continue
+			}
+			if err == syscall.EAGAIN && c.rd.empty() {
+				break
+			}
+			// The end of the stream, an error, or a packet still arriving:
+			// the goroutine's read meets it, with its deadlines.
+			c.handOff(nil, nil)
+			return
+		}
+		if c.stop.Load() != nil || c.keepExpired.Load() {
+			c.handOff(nil, nil)
+			return
+		}
+		h, body, err := c.rd.next(limit) // whole in the buffer: no read
+		if err != nil {
+			c.handOff(nil, err)
+			return
+		}
+		if !inlineType(h.Type) || !c.inlineOK() {
+			c.handOff(&heldPacket{h: h, body: body}, nil)
+			return
+		}
+		c.batch.n++
+		if err := c.dispatchKept(h, body); err != nil {
+			c.handOff(nil, err)
+			return
+		}
+		if len(c.batch.over) > 0 || c.batch.n > maxInlinePackets {
+			c.handOff(nil, nil) // backpressure, or a pipelining client
+			return
+		}
+	}
+	c.batch.flush()
+	fb := c.batch
+	c.batch = nil
+	if c.parkAs(true) {
+		putBatch(fb)
+		c.b.poll.queueDetach(c)
+		return
+	}
+	c.batch = fb // parkAs attached it again
+	c.b.wg.Add(1)
+	go c.runOn(nil, nil)
+}
+
+// handOff gives the connection, its batch and what the inline path read
+// to a goroutine of its own.
+func (c *client) handOff(pend *heldPacket, err error) {
+	c.b.wg.Add(1)
+	go func() {
+		c.attach()
+		c.runOn(pend, err)
+	}()
+}
+
+// retireInline runs on the poller's tick for a connection parked for
+// inline service: once it has been quiet for the park timer, it parks
+// detached as any idle connection (park_detach.go). It reports whether to
+// look again on the next tick.
+func (c *client) retireInline(p *poller) (again bool) {
+	if !c.parked.CompareAndSwap(true, false) {
+		return false // woke: its next inline park queues it again
+	}
+	p.unschedule(c)
+	// The poller owns the reader now, as on a wake-up.
+	inline := time.Since(c.rd.lastRead) < c.b.parkAfter
+	if c.parkAs(inline) {
+		return inline
+	}
+	c.b.wg.Add(1)
+	go c.run()
+	return false
+}
+
+// errBufferFull: a packet longer than the read buffer; the goroutine's
+// reader takes it as a body in progress.
+var errBufferFull = errors.New("read buffer full")
+
+// complete reports whether a whole packet (or a malformed header, which
+// next reports) is buffered, so that next returns it without reading.
+func (rd *reader) complete() bool {
+	if rd.pend != nil || rd.buf == nil || rd.r == rd.w {
+		return false
+	}
+	h, n, err := packets.DecodeFixedHeader((*rd.buf)[rd.r:rd.w])
+	if err != nil {
+		return !errors.Is(err, packets.ErrShortBuffer)
+	}
+	return h.Remaining <= rd.w-rd.r-n
+}
+
+// fillNow reads what the socket holds into the buffer without waiting:
+// EAGAIN when there is nothing. The caller owns the reader, and with it the
+// socket: nothing closes fd meanwhile.
+func (rd *reader) fillNow(fd int) (int, error) {
+	if rd.buf != nil && rd.r > 0 {
+		rd.w = copy(*rd.buf, (*rd.buf)[rd.r:rd.w])
+		rd.r = 0
+	}
+	if rd.buf != nil && rd.w == len(*rd.buf) {
+		return 0, errBufferFull
+	}
+	n, err := socketRead(fd, rd.target(false))
+	if n > 0 {
+		rd.w += n
+		rd.lastRead = time.Now()
+		return n, nil
+	}
+	rd.releaseIfEmpty()
+	if err == nil {
+		err = io.EOF
+	}
+	return 0, err
+}
+
+// writeDetached is flushInline's write to a connection served inline,
+// which has no net.Conn: one non-blocking call on its socket, under the
+// flushing token, which keeps the number from being closed meanwhile. What
+// it does not take (a full socket, an error) a flusher writes or meets.
+func writeDetached(fd int, b []byte) int {
+	n, err := socketWrite(fd, b)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}
