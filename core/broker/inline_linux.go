@@ -56,7 +56,7 @@ func (c *client) waitInline() bool {
 	}
 	fb := c.batch
 	c.batch = nil
-	if c.parkAs(true) {
+	if c.parkAs(true, false) {
 		putBatch(fb)
 		c.b.poll.queueDetach(c) // its idle check (retireInline)
 		return true
@@ -70,6 +70,7 @@ func (c *client) waitInline() bool {
 // goroutine of its own.
 func (c *client) wakeFromPoll() {
 	if !c.parked.CompareAndSwap(true, false) {
+		c.quiet()
 		return
 	}
 	c.b.poll.unschedule(c)
@@ -87,10 +88,19 @@ func (c *client) wakeFromPoll() {
 func (c *client) serveInline() {
 	c.batch = getBatch()
 	limit := c.lim.MaxPacketSize
+	short := false // the last read left room: the socket is empty, or soon reported again
 	for {
 		if !c.rd.complete() {
+			if short && c.rd.empty() {
+				// No read that would find it empty: the socket is watched
+				// level-triggered, so what comes later, or is still there,
+				// is reported by the next wait (an end of stream too).
+				break
+			}
+			room := c.rd.room()
 			n, err := c.rd.fillNow(int(c.fd))
 			if n > 0 {
+				short = n < room
 				continue
 			}
 			if err == syscall.EAGAIN && c.rd.empty() {
@@ -127,7 +137,7 @@ func (c *client) serveInline() {
 	c.batch.flush()
 	fb := c.batch
 	c.batch = nil
-	if c.parkAs(true) {
+	if c.parkAs(true, true) {
 		putBatch(fb)
 		c.b.poll.queueDetach(c)
 		return
@@ -140,6 +150,7 @@ func (c *client) serveInline() {
 // handOff gives the connection, its batch and what the inline path read
 // to a goroutine of its own.
 func (c *client) handOff(pend *heldPacket, err error) {
+	c.quiet()
 	c.b.wg.Add(1)
 	go func() {
 		c.attach()
@@ -158,7 +169,7 @@ func (c *client) retireInline(p *poller) (again bool) {
 	p.unschedule(c)
 	// The poller owns the reader now, as on a wake-up.
 	inline := time.Since(c.rd.lastRead) < c.b.parkAfter
-	if c.parkAs(inline) {
+	if c.parkAs(inline, inline) {
 		return inline
 	}
 	c.b.wg.Add(1)
@@ -217,4 +228,26 @@ func writeDetached(fd int, b []byte) int {
 		return 0
 	}
 	return n
+}
+
+// quiet takes the socket of a connection that is not parked out of the
+// poller's set, if it is there level-triggered: a goroutine reads it now,
+// and a level-triggered entry would report it to the poller until it
+// parks again (which re-arms it). Under wmu, where park marks it parked
+// and arms it, so that an entry armed for a new park is never taken out.
+func (c *client) quiet() {
+	c.wmu.Lock()
+	if c.inline && c.armed && !c.parked.Load() {
+		c.b.poll.disarm(int(c.fd))
+		c.armed = false
+	}
+	c.wmu.Unlock()
+}
+
+// room is how many bytes the next fill can take.
+func (rd *reader) room() int {
+	if rd.buf == nil {
+		return readBufSize
+	}
+	return len(*rd.buf) - (rd.w - rd.r)
 }

@@ -19,11 +19,13 @@ import "sync/atomic"
 // registering and marking it parked happen under wmu, so that a writer
 // meets either the attached connection or a parked, detached one, never
 // one half-way.
-func (c *client) park() bool { return c.parkAs(false) }
+func (c *client) park() bool { return c.parkAs(false, false) }
 
-// parkAs is park; inline parks the connection attached, for the poller to
-// serve inline when it turns readable (inline_linux.go).
-func (c *client) parkAs(inline bool) bool {
+// parkAs is park; inline parks the connection for the poller to serve
+// inline when it turns readable, its socket watched level-triggered
+// (inline_linux.go). armed: the poller re-parks a connection it served
+// inline, whose socket is still in the set as it must be.
+func (c *client) parkAs(inline, armed bool) bool {
 	p := c.b.idlePoller()
 	if p == nil || c.fd < 0 {
 		return false
@@ -46,9 +48,14 @@ func (c *client) parkAs(inline bool) bool {
 			c.logDebug().Err(err).Msg("parking with the connection attached")
 		}
 	}
-	add := p.prepare(c)
-	c.parked.Store(true)
-	err := p.arm(c, c.fd, add)
+	var err error
+	if armed && c.armed {
+		c.parked.Store(true)
+	} else {
+		add := p.prepare(c)
+		c.parked.Store(true)
+		err = p.arm(c, c.fd, add, inline)
+	}
 	if err != nil {
 		p.disarm(int(c.fd))
 		c.armed = false

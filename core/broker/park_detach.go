@@ -88,7 +88,7 @@ func (c *client) redetachLocked(p *poller) {
 	// Should c have woken meanwhile (unpark does not take wmu), its
 	// goroutine attaches it on this same number, whose entry then stays as
 	// any woken connection's does.
-	if err := p.arm(c, c.fd, true); err != nil {
+	if err := p.arm(c, c.fd, true, c.inline); err != nil {
 		// Nothing would tell us it is readable: give it its goroutine back.
 		c.logDebug().Err(err).Msg("re-arming a detached connection failed")
 		c.unpark()

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // poller waits, on one goroutine, for any parked connection's socket to turn
@@ -70,15 +71,26 @@ func (p *poller) prepare(c *client) (add bool) {
 	return add
 }
 
-// arm adds or re-arms c's socket fd, one-shot: from here on, c may be woken.
-func (p *poller) arm(c *client, fd int32, add bool) error {
+// arm adds or re-arms c's socket fd, one-shot, or level-triggered for a
+// connection served inline (inline_linux.go), which the poller re-parks
+// without a call per message: from here on, c may be woken.
+func (p *poller) arm(c *client, fd int32, add, level bool) error {
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT}
+	if level {
+		ev.Events &^= syscall.EPOLLONESHOT
+	}
 	eventData(&ev, c.info.Handle)
 	op := syscall.EPOLL_CTL_MOD
 	if add {
 		op = syscall.EPOLL_CTL_ADD
 	}
-	return syscall.EpollCtl(p.epfd, op, int(fd), &ev)
+	// Raw: epoll_ctl never blocks, and through the runtime its entry
+	// would wake sysmon from its deep sleep (decision 0039).
+	_, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_CTL, uintptr(p.epfd), uintptr(op), uintptr(fd), uintptr(unsafe.Pointer(&ev)), 0, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
 }
 
 // disarm takes socket fd out of the set. It must run before fd is closed
