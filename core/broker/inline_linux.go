@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"io"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -86,6 +87,7 @@ func (c *client) wakeFromPoll() {
 // goroutine, which owns c as its reader until c parks again or is handed
 // off.
 func (c *client) serveInline() {
+	inlineServes.Add(1)
 	c.batch = getBatch()
 	limit := c.lim.MaxPacketSize
 	short := false // the last read left room: the socket is empty, or soon reported again
@@ -251,3 +253,7 @@ func (rd *reader) room() int {
 	}
 	return len(*rd.buf) - (rd.w - rd.r)
 }
+
+// inlineServes counts the poller's inline services, for tests: a
+// latency-bound client must be seen to be served there.
+var inlineServes atomic.Uint64
