@@ -90,6 +90,11 @@ func (c *client) serveInline() {
 	inlineServes.Add(1)
 	c.batch = getBatch()
 	limit := c.lim.MaxPacketSize
+	// A flusher may have detached c onto a new number while it was parked
+	// (park_detach.go); none can while the poller owns it.
+	c.wmu.Lock()
+	fd := int(c.fd)
+	c.wmu.Unlock()
 	short := false // the last read left room: the socket is empty, or soon reported again
 	for {
 		if !c.rd.complete() {
@@ -100,7 +105,7 @@ func (c *client) serveInline() {
 				break
 			}
 			room := c.rd.room()
-			n, err := c.rd.fillNow(int(c.fd))
+			n, err := c.rd.fillNow(fd)
 			if n > 0 {
 				short = n < room
 				continue
