@@ -84,10 +84,10 @@ type client struct {
 	wclosed           bool
 	// writeFailed: a write to the socket failed; nothing more can reach the client.
 	writeFailed bool
-	slowKicked  bool // disconnected as a slow consumer (queues.go), under wmu
-	cleanedUp   bool // finish (or a refused handshake) is over, under wmu: see doneCh
-	armed       bool // fd is in the poller's set
-	polled      bool // the poller's table knows the connection
+	slowKicked  bool    // disconnected as a slow consumer (queues.go), under wmu
+	cleanedUp   bool    // finish (or a refused handshake) is over, under wmu: see doneCh
+	armed       armMode // how fd is in the poller's set: not, one-shot, or level-triggered
+	polled      bool    // the poller's table knows the connection
 	// detachOnFlush: parked with its net.Conn because it was being written
 	// to; the flusher detaches it when done. writeAttached: a writer
 	// rebuilt its net.Conn since it last parked (park_detach.go).
@@ -95,10 +95,6 @@ type client struct {
 	// redetach: parked with its net.Conn, waiting in the poller's list to
 	// be detached on its tick. Under the poller's mutex.
 	redetach bool
-	// inline: parked attached, for the poller to serve inline when it
-	// turns readable (inline_linux.go). Set by park under wmu before
-	// parked; read by whoever wins parked.
-	inline bool
 }
 
 // stopRequest asks a client's reader to end the connection.

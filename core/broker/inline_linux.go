@@ -13,11 +13,16 @@ import (
 
 // Serving inline: a connection in the latency-bound regime (a packet or
 // two per read, then nothing to read) does not wait in the runtime's
-// netpoll for its next packet. It parks attached (parkAs(true): its
-// net.Conn kept, no dup or close), and when its socket turns readable the
-// idle poller's goroutine reads it, handles what came and writes the
-// answers itself, then parks it again: no goroutine is woken per message
-// (docs/decisions/0044).
+// netpoll for its next packet. It parks (parkAs(true)) as an idle
+// connection does, detached — it must be: the runtime's own epoll keeps
+// watching a net.Conn's socket, and woke a thread for every packet, for
+// nothing — but watched level-triggered. When its socket turns readable
+// the idle poller's goroutine reads it, handles what came, writes the
+// answers on the socket itself, and leaves it parked and watched: no
+// goroutine woken, no epoll_ctl and no read that finds nothing, per
+// message (docs/decisions/0044). Writers from other goroutines write on
+// its socket too (writeOnce); only a flusher that must wait for room
+// rebuilds its net.Conn. It costs what any parked connection costs.
 //
 // The rule: only what cannot block the poller, which every other parked
 // connection waits on, is handled inline — PUBLISH, its acknowledgements
@@ -59,7 +64,6 @@ func (c *client) waitInline() bool {
 	c.batch = nil
 	if c.parkAs(true, false) {
 		putBatch(fb)
-		c.b.poll.queueDetach(c) // its idle check (retireInline)
 		return true
 	}
 	c.batch = fb
@@ -75,8 +79,13 @@ func (c *client) wakeFromPoll() {
 		return
 	}
 	c.b.poll.unschedule(c)
-	if c.inline {
-		c.serveInline()
+	// A flusher may have detached c onto a new number while it was parked
+	// (park_detach.go); none can while the poller owns it.
+	c.wmu.Lock()
+	mode, fd := c.armed, int(c.fd)
+	c.wmu.Unlock()
+	if mode == armLevel {
+		c.serveInline(fd)
 		return
 	}
 	c.b.wg.Add(1)
@@ -86,15 +95,10 @@ func (c *client) wakeFromPoll() {
 // serveInline reads and handles what c's socket holds, on the poller's
 // goroutine, which owns c as its reader until c parks again or is handed
 // off.
-func (c *client) serveInline() {
+func (c *client) serveInline(fd int) {
 	inlineServes.Add(1)
 	c.batch = getBatch()
 	limit := c.lim.MaxPacketSize
-	// A flusher may have detached c onto a new number while it was parked
-	// (park_detach.go); none can while the poller owns it.
-	c.wmu.Lock()
-	fd := int(c.fd)
-	c.wmu.Unlock()
 	short := false // the last read left room: the socket is empty, or soon reported again
 	for {
 		if !c.rd.complete() {
@@ -146,7 +150,6 @@ func (c *client) serveInline() {
 	c.batch = nil
 	if c.parkAs(true, true) {
 		putBatch(fb)
-		c.b.poll.queueDetach(c)
 		return
 	}
 	c.batch = fb // parkAs attached it again
@@ -163,25 +166,6 @@ func (c *client) handOff(pend *heldPacket, err error) {
 		c.attach()
 		c.runOn(pend, err)
 	}()
-}
-
-// retireInline runs on the poller's tick for a connection parked for
-// inline service: once it has been quiet for the park timer, it parks
-// detached as any idle connection (park_detach.go). It reports whether to
-// look again on the next tick.
-func (c *client) retireInline(p *poller) (again bool) {
-	if !c.parked.CompareAndSwap(true, false) {
-		return false // woke: its next inline park queues it again
-	}
-	p.unschedule(c)
-	// The poller owns the reader now, as on a wake-up.
-	inline := time.Since(c.rd.lastRead) < c.b.parkAfter
-	if c.parkAs(inline, inline) {
-		return inline
-	}
-	c.b.wg.Add(1)
-	go c.run()
-	return false
 }
 
 // errBufferFull: a packet longer than the read buffer; the goroutine's
@@ -244,9 +228,9 @@ func writeDetached(fd int, b []byte) int {
 // and arms it, so that an entry armed for a new park is never taken out.
 func (c *client) quiet() {
 	c.wmu.Lock()
-	if c.inline && c.armed && !c.parked.Load() {
+	if c.armed == armLevel && !c.parked.Load() {
 		c.b.poll.disarm(int(c.fd))
-		c.armed = false
+		c.armed = armNone
 	}
 	c.wmu.Unlock()
 }

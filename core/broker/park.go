@@ -21,11 +21,20 @@ import "sync/atomic"
 // one half-way.
 func (c *client) park() bool { return c.parkAs(false, false) }
 
+// armMode is how a connection's socket is in the poller's set.
+type armMode uint8
+
+const (
+	armNone  armMode = iota // not in the set
+	armOnce                 // one-shot: the first event wakes a goroutine (park)
+	armLevel                // level-triggered: served inline on the poller (inline_linux.go)
+)
+
 // parkAs is park; inline parks the connection for the poller to serve
 // inline when it turns readable, its socket watched level-triggered
-// (inline_linux.go). armed: the poller re-parks a connection it served
+// (inline_linux.go). keep: the poller re-parks a connection it served
 // inline, whose socket is still in the set as it must be.
-func (c *client) parkAs(inline, armed bool) bool {
+func (c *client) parkAs(inline, keep bool) bool {
 	p := c.b.idlePoller()
 	if p == nil || c.fd < 0 {
 		return false
@@ -35,7 +44,6 @@ func (c *client) parkAs(inline, armed bool) bool {
 	}
 	c.wmu.Lock()
 	c.writeAttached = false
-	c.inline = inline
 	switch {
 	case c.wclosed: // it is ending: unpark follows
 	case c.flushing:
@@ -49,16 +57,20 @@ func (c *client) parkAs(inline, armed bool) bool {
 		}
 	}
 	var err error
-	if armed && c.armed {
+	if keep && c.armed == armLevel {
 		c.parked.Store(true)
 	} else {
-		add := p.prepare(c)
+		mode := armOnce
+		if inline {
+			mode = armLevel
+		}
+		add := p.prepare(c, mode)
 		c.parked.Store(true)
 		err = p.arm(c, c.fd, add, inline)
 	}
 	if err != nil {
 		p.disarm(int(c.fd))
-		c.armed = false
+		c.armed = armNone
 	}
 	c.wmu.Unlock()
 	if err != nil {
@@ -152,9 +164,9 @@ func (c *client) unregister() {
 		return
 	}
 	p := c.b.idlePoller()
-	if c.armed {
+	if c.armed != armNone {
 		p.disarm(int(c.fd))
-		c.armed = false
+		c.armed = armNone
 	}
 	p.forget(c)
 }

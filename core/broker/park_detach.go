@@ -33,12 +33,12 @@ func (c *client) detachLocked(p *poller) error {
 	if err != nil {
 		return fmt.Errorf("duplicate socket %d: %w", c.fd, err)
 	}
-	if c.armed {
+	if c.armed != armNone {
 		// The number about to close must leave the poller's set first: epoll
 		// keeps a closed number's entry while another descriptor (dup) holds
 		// the socket open, and would report its events for ever.
 		p.disarm(int(c.fd))
-		c.armed = false
+		c.armed = armNone
 	}
 	_ = c.conn.Close() // the duplicate keeps the socket: no FIN
 	c.conn, c.rd.src = nil, nil
@@ -51,10 +51,6 @@ func (c *client) detachLocked(p *poller) error {
 // It reports whether c should be tried again on the next tick.
 func (c *client) redetachParked(p *poller) (again bool) {
 	c.wmu.Lock()
-	if c.inline && c.parked.Load() {
-		c.wmu.Unlock()
-		return c.retireInline(p)
-	}
 	defer c.wmu.Unlock()
 	if c.flushing && c.parked.Load() && c.conn != nil {
 		return true
@@ -80,6 +76,7 @@ func (c *client) redetachLocked(p *poller) {
 	if !c.parked.Load() || c.conn == nil || c.wclosed || c.flushing {
 		return // awake (it parks itself, detached), detached, ending or written to
 	}
+	mode := c.armed // detaching takes the old number out of the set
 	if err := c.detachLocked(p); err != nil {
 		c.logDebug().Err(err).Msg("detaching a parked connection failed")
 		return
@@ -88,13 +85,13 @@ func (c *client) redetachLocked(p *poller) {
 	// Should c have woken meanwhile (unpark does not take wmu), its
 	// goroutine attaches it on this same number, whose entry then stays as
 	// any woken connection's does.
-	if err := p.arm(c, c.fd, true, c.inline); err != nil {
+	if err := p.arm(c, c.fd, true, mode == armLevel); err != nil {
 		// Nothing would tell us it is readable: give it its goroutine back.
 		c.logDebug().Err(err).Msg("re-arming a detached connection failed")
 		c.unpark()
 		return
 	}
-	c.armed = true
+	c.armed = max(mode, armOnce)
 }
 
 // attach gives a detached connection its net.Conn back, for the reader.

@@ -8,7 +8,7 @@ import "time"
 type poller struct{}
 
 func newPoller() (*poller, error)                                { return nil, errNoPoller }
-func (p *poller) prepare(c *client) bool                         { return false }
+func (p *poller) prepare(c *client, mode armMode) bool           { return false }
 func (p *poller) arm(c *client, fd int32, add, level bool) error { return errNoPoller }
 func (p *poller) disarm(fd int)                                  {}
 func (p *poller) forget(c *client)                               {}

@@ -68,7 +68,7 @@ func (c *client) end() { c.endIn(nil) }
 // to the batch too; what they append goes out in the same write.
 func (c *client) endIn(batch session.Batch) {
 	if !c.flushing && !c.wclosed && c.writable() > 0 {
-		if !c.inline {
+		if c.armed != armLevel {
 			// A parked connection may have let its net.Conn go
 			// (park_detach.go); one served inline is written without it
 			// (flushInline), and a flusher attaches it.
