@@ -62,12 +62,6 @@ func startBrokerNoCleanup(t *testing.T, opts broker.Options) *testBroker {
 	} // else the zero Logger writes nothing
 	switch opts.Store {
 	case nil:
-		if os.Getenv("PLUME_TEST_NO_STORE") != "" {
-			// The whole suite without a journal: the paths a broker with no
-			// store takes (serving inline, inline_linux.go) under every test.
-			opts.Store = nil
-			break
-		}
 		// Tests run with a store, so that every flow also goes through the
 		// journal and its held answers (durable.go).
 		opts.Store = session.NewMemoryStore()

@@ -68,12 +68,7 @@ func (c *client) end() { c.endIn(nil) }
 // to the batch too; what they append goes out in the same write.
 func (c *client) endIn(batch session.Batch) {
 	if !c.flushing && !c.wclosed && c.writable() > 0 {
-		if c.armed != armLevel {
-			// A parked connection may have let its net.Conn go
-			// (park_detach.go); one served inline is written without it
-			// (flushInline), and a flusher attaches it.
-			c.attachLocked()
-		}
+		c.attachLocked() // a parked connection may have let its net.Conn go (park_detach.go)
 		c.flushing = true
 		if batch != nil {
 			batch.Defer(c)
@@ -168,45 +163,30 @@ func (fb *flushBatch) flush() {
 // subscriber that does not read costs the caller one system call that takes
 // nothing, never a stall.
 func (c *client) flushInline() {
-	if !c.writeOnce(false) {
-		c.startFlusher()
+	raw := c.rd.raw()
+	if raw == nil {
+		c.startFlusher() // TLS and WebSocket may block in Write
+		return
 	}
-}
-
-// writeOnce is flushInline's one write, also the flusher's first for a
-// connection without its net.Conn (detachedOnly; inline_linux.go). True:
-// all is written and the flushing token given up; false: a flusher must
-// write the rest, or write at all (TLS, WebSocket, a barrier), and the
-// caller still holds the token.
-func (c *client) writeOnce(detachedOnly bool) bool {
 	c.wmu.Lock()
-	raw, fd := c.rd.raw(), int(c.fd)
-	if (raw == nil && (c.conn != nil || fd < 0)) || (detachedOnly && c.conn != nil) {
-		c.wmu.Unlock()
-		return false // TLS and WebSocket may block in Write
-	}
 	n := c.writable()
 	if n == 0 || c.wclosed {
 		c.flushDoneLocked()
-		return true
+		return
 	}
 	if n < len(c.out) {
 		// Part is held behind a barrier (durable.go): the flusher knows how
 		// to write around it.
 		c.wmu.Unlock()
-		return false
+		c.startFlusher()
+		return
 	}
 	buf := c.out
 	c.out = nil
 	c.written(n)
 	c.wmu.Unlock()
 
-	var wrote int
-	if raw != nil {
-		wrote = writeNonBlocking(raw, buf)
-	} else {
-		wrote = writeDetached(fd, buf) // no net.Conn (inline_linux.go)
-	}
+	wrote := writeNonBlocking(raw, buf)
 	c.b.stats.bytesOut.Add(uint64(wrote))
 
 	c.wmu.Lock()
@@ -228,10 +208,10 @@ func (c *client) writeOnce(detachedOnly bool) bool {
 		// a flusher waits for room, meets the error and ends the
 		// connection, or writes the rest in one go.
 		c.wmu.Unlock()
-		return false
+		c.startFlusher()
+		return
 	}
 	c.flushDoneLocked()
-	return true
 }
 
 // flushDoneLocked gives up the flushing token with nothing left to write
@@ -317,12 +297,8 @@ func (c *client) flush() {
 	// Let whoever woke us append what else it has before the first write: a
 	// publisher in the middle of a batch fills one write instead of many.
 	runtime.Gosched()
-	if c.writeOnce(true) {
-		return // a connection served inline, written without its net.Conn
-	}
 	for {
 		c.wmu.Lock()
-		c.attachLocked() // one served inline is written to without its net.Conn (inline_linux.go)
 		buf := c.out
 		n := c.writable()
 		if n == 0 || c.wclosed {
