@@ -262,7 +262,11 @@ func TestReusedSocketNumberIsNeverWokenNorWrittenTo(t *testing.T) {
 		mu.Lock()
 		wokenBefore := woken["reuse-b"]
 		mu.Unlock()
-		p.publish(&packets.Publish{Topic: "reuse/a", Payload: []byte("to nobody")})
+		// At QoS 1, so that it is routed before the PUBACK: at QoS 0 a late
+		// one reached the next round's subscriber instead of its "to a".
+		id := uint16(i + 1)
+		p.publish(&packets.Publish{Topic: "reuse/a", QoS: 1, PacketID: id, Payload: []byte("to nobody")})
+		p.expectAck(packets.TypePuback, id)
 		b.expectNothing(30 * time.Millisecond)
 		mu.Lock()
 		wokenAfter := woken["reuse-b"]
