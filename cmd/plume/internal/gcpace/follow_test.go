@@ -1,0 +1,142 @@
+package gcpace
+
+import (
+	"runtime"
+	"runtime/metrics"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/plumemq/plume/core/setting"
+)
+
+// sink keeps the compiler from dropping allocateFast's garbage.
+var sink []byte
+
+// allocateFast makes garbage as fast as one goroutine can (far above any
+// rate the follower calls quiet) until the returned stop is called; stop
+// may be called more than once.
+func allocateFast() (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			for range 64 {
+				sink = make([]byte, 64<<10)
+			}
+			runtime.Gosched()
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(done) })
+		wg.Wait()
+	}
+}
+
+// retainedHeap is the heap memory the process keeps from the OS: objects
+// (live or not yet swept), fragmentation, and free pages not returned.
+func retainedHeap() uint64 {
+	s := []metrics.Sample{
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/heap/unused:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"},
+	}
+	metrics.Read(s)
+	return s[0].Value.Uint64() + s[1].Value.Uint64() + s[2].Value.Uint64()
+}
+
+// A burst under the floor leaves up to the floor of garbage in the heap;
+// once the process has been quiet for a moment the floor is dropped and
+// what the burst left goes back to the OS, without a collection or a
+// FreeOSMemory from anyone else. Before the follower (decision 0043) the
+// goal stayed at the floor and the garbage stayed retained for good.
+func TestFloorDroppedAndHeapReleasedOnceQuiet(t *testing.T) {
+	restore(t)
+	const floor = 128 << 20
+	Apply(Config{Percent: ptr(100), MinHeap: ptr(setting.ByteSize(floor))}, noEnv)
+	stop := allocateFast()
+	defer stop()
+	deadline := time.Now().Add(30 * time.Second)
+	for readGoal() < floor*9/10 || retainedHeap() < floor/2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("allocating: heap goal %d MiB, retained %d MiB after 30 s, want the goal at the %d MiB floor and half of it retained",
+				readGoal()>>20, retainedHeap()>>20, floor>>20)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	sink = nil
+	// Quiet now: the test allocates next to nothing while it waits.
+	deadline = time.Now().Add(30 * time.Second)
+	for readGoal() >= floor/4 || retainedHeap() >= floor/4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("quiet for 30 s: heap goal %d MiB, retained %d MiB; want both under %d MiB (floor dropped, burst released)",
+				readGoal()>>20, retainedHeap()>>20, floor/4>>20)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The follower's decisions, tick by tick: fast allocation holds the floor
+// at once; it is dropped, with a release, only after settleTicks quiet
+// ticks in a row; a quiet tick inside a burst does not drop it; a broker
+// that was never fast never holds it.
+func TestPaceHoldsTheFloorOnlyWhileFast(t *testing.T) {
+	const live = 8 << 20 // headroom at GOGC 100: 8 MiB a second is fast
+	t0 := time.Unix(0, 0)
+	tick := followEvery
+	type step struct {
+		grown         uint64 // bytes allocated during the tick
+		hold, settled bool
+	}
+	for _, tc := range []struct {
+		name  string
+		steps []step
+	}{
+		{"never fast", []step{{100 << 10, false, false}, {1 << 20, false, false}, {0, false, false}, {0, false, false}}},
+		{"burst then quiet", []step{{16 << 20, true, false}, {0, true, false}, {0, false, true}, {0, false, false}, {0, false, false}}},
+		{"one quiet tick inside a burst", []step{{16 << 20, true, false}, {0, true, false}, {16 << 20, true, false}, {1 << 10, true, false}, {0, false, true}}},
+		{"just under the fast rate", []step{{16 << 20, true, false}, {(live / 4) - 1<<10, true, false}, {(live / 4) - 1<<10, false, true}}},
+		{"two bursts, two releases", []step{{16 << 20, true, false}, {0, true, false}, {0, false, true}, {4 << 20, true, false}, {0, true, false}, {0, false, true}}},
+	} {
+		p := pace{at: t0}
+		var allocs uint64
+		now := t0
+		for i, s := range tc.steps {
+			allocs += s.grown
+			now = now.Add(tick)
+			hold, settled := p.step(allocs, live, now, 100)
+			if hold != s.hold || settled != s.settled {
+				t.Errorf("%s, tick %d (%d bytes): hold %v settled %v, want %v %v", tc.name, i, s.grown, hold, settled, s.hold, s.settled)
+			}
+		}
+	}
+}
+
+func TestFastIsGoOwnPacingAtOneCycleASecond(t *testing.T) {
+	for _, tc := range []struct {
+		grown   uint64
+		elapsed time.Duration
+		live    uint64
+		base    int
+		want    bool
+	}{
+		{4 << 20, time.Second, 1 << 20, 100, true},            // 4 MiB minimum goal: once a second
+		{4<<20 - 1, time.Second, 1 << 20, 100, false},         //
+		{100 << 20, time.Second, 200 << 20, 100, false},       // a big live heap: Go collects every 2 s
+		{100 << 20, time.Second, 200 << 20, 50, true},         // at GOGC 50, every second
+		{1 << 20, 100 * time.Millisecond, 8 << 20, 100, true}, // 10 MiB/s against 8 MiB of headroom
+	} {
+		if got := fast(tc.grown, tc.elapsed, tc.live, tc.base); got != tc.want {
+			t.Errorf("fast(%d, %v, %d, %d) = %v, want %v", tc.grown, tc.elapsed, tc.live, tc.base, got, tc.want)
+		}
+	}
+}
