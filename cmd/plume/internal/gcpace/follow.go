@@ -19,7 +19,7 @@ import (
 // So every followEvery the follower reads how much was allocated since the
 // last tick. Fast is a rate at which Go's own pacing would collect at least
 // once a second; then the floor is held. After settleTicks ticks in a row
-// below it the floor is dropped and one debug.FreeOSMemory (a collection,
+// under a quarter of that rate the floor is dropped and one debug.FreeOSMemory (a collection,
 // then every free page back to the OS) returns what the burst left. It runs
 // once per change from fast to quiet, never while fast, so its full
 // collection costs one cycle per burst, against the many the floor saved
@@ -45,7 +45,10 @@ type pace struct {
 
 // step takes the cumulative allocation count and the live heap at now and
 // says whether the floor must be held from now on, and whether the broker
-// has just gone from fast to quiet (the moment for a release).
+// has just gone from fast to quiet (the moment for a release). Between
+// quiet (under a quarter of the fast rate) and fast the state stays as it
+// was, so a rate near the line does not turn the floor on and off, with a
+// release each time.
 func (p *pace) step(allocs, live uint64, now time.Time, base int) (hold, settled bool) {
 	elapsed := now.Sub(p.at)
 	grown := allocs - p.allocs
@@ -53,24 +56,28 @@ func (p *pace) step(allocs, live uint64, now time.Time, base int) (hold, settled
 	if elapsed <= 0 {
 		return p.busy, false
 	}
-	if fast(grown, elapsed, live, base) {
+	rate := allocRate(grown, elapsed, live, base)
+	switch {
+	case rate >= 1:
 		p.busy, p.quiet = true, 0
-		return true, false
-	}
-	p.quiet++
-	if p.busy && p.quiet >= settleTicks {
-		p.busy = false
-		return false, true
+	case rate < 0.25:
+		p.quiet++
+		if p.busy && p.quiet >= settleTicks {
+			p.busy = false
+			return false, true
+		}
+	default:
+		p.quiet = 0
 	}
 	return p.busy, false
 }
 
-// fast says whether allocating grown bytes in elapsed would make Go's own
-// pacing (goal live × (1 + base/100), at least 4 MiB) collect at least once
-// a second.
-func fast(grown uint64, elapsed time.Duration, live uint64, base int) bool {
+// allocRate is how many times a second Go's own pacing (goal live × (1 +
+// base/100), at least 4 MiB) would collect if grown bytes were allocated
+// in every elapsed: 1 or more is fast.
+func allocRate(grown uint64, elapsed time.Duration, live uint64, base int) float64 {
 	headroom := max(live*uint64(base)/100, minHeadroom)
-	return float64(grown)/elapsed.Seconds() >= float64(headroom)
+	return float64(grown) / elapsed.Seconds() / float64(headroom)
 }
 
 // start runs the follower until stop.

@@ -87,12 +87,11 @@ func TestFloorDroppedAndHeapReleasedOnceQuiet(t *testing.T) {
 
 // The follower's decisions, tick by tick: fast allocation holds the floor
 // at once; it is dropped, with a release, only after settleTicks quiet
-// ticks in a row; a quiet tick inside a burst does not drop it; a broker
-// that was never fast never holds it.
+// ticks in a row; a quiet tick inside a burst, or a rate between quiet and
+// fast, does not drop it; a broker that was never fast never holds it.
 func TestPaceHoldsTheFloorOnlyWhileFast(t *testing.T) {
 	const live = 8 << 20 // headroom at GOGC 100: 8 MiB a second is fast
-	t0 := time.Unix(0, 0)
-	tick := followEvery
+	const perTick = live / 4
 	type step struct {
 		grown         uint64 // bytes allocated during the tick
 		hold, settled bool
@@ -101,18 +100,19 @@ func TestPaceHoldsTheFloorOnlyWhileFast(t *testing.T) {
 		name  string
 		steps []step
 	}{
-		{"never fast", []step{{100 << 10, false, false}, {1 << 20, false, false}, {0, false, false}, {0, false, false}}},
+		{"never fast", []step{{100 << 10, false, false}, {perTick - 1, false, false}, {0, false, false}, {0, false, false}}},
 		{"burst then quiet", []step{{16 << 20, true, false}, {0, true, false}, {0, false, true}, {0, false, false}, {0, false, false}}},
 		{"one quiet tick inside a burst", []step{{16 << 20, true, false}, {0, true, false}, {16 << 20, true, false}, {1 << 10, true, false}, {0, false, true}}},
-		{"just under the fast rate", []step{{16 << 20, true, false}, {(live / 4) - 1<<10, true, false}, {(live / 4) - 1<<10, false, true}}},
+		{"between quiet and fast: held", []step{{perTick, true, false}, {perTick / 2, true, false}, {perTick / 2, true, false}, {perTick / 2, true, false}, {perTick/4 - 1, true, false}, {0, false, true}}},
+		{"between quiet and fast resets the quiet count", []step{{perTick, true, false}, {0, true, false}, {perTick / 2, true, false}, {0, true, false}, {0, false, true}}},
 		{"two bursts, two releases", []step{{16 << 20, true, false}, {0, true, false}, {0, false, true}, {4 << 20, true, false}, {0, true, false}, {0, false, true}}},
 	} {
-		p := pace{at: t0}
+		now := time.Unix(0, 0)
+		p := pace{at: now}
 		var allocs uint64
-		now := t0
 		for i, s := range tc.steps {
 			allocs += s.grown
-			now = now.Add(tick)
+			now = now.Add(followEvery)
 			hold, settled := p.step(allocs, live, now, 100)
 			if hold != s.hold || settled != s.settled {
 				t.Errorf("%s, tick %d (%d bytes): hold %v settled %v, want %v %v", tc.name, i, s.grown, hold, settled, s.hold, s.settled)
@@ -121,22 +121,22 @@ func TestPaceHoldsTheFloorOnlyWhileFast(t *testing.T) {
 	}
 }
 
-func TestFastIsGoOwnPacingAtOneCycleASecond(t *testing.T) {
+func TestAllocRateIsGoOwnPacingInCyclesASecond(t *testing.T) {
 	for _, tc := range []struct {
 		grown   uint64
 		elapsed time.Duration
 		live    uint64
 		base    int
-		want    bool
+		want    float64
 	}{
-		{4 << 20, time.Second, 1 << 20, 100, true},            // 4 MiB minimum goal: once a second
-		{4<<20 - 1, time.Second, 1 << 20, 100, false},         //
-		{100 << 20, time.Second, 200 << 20, 100, false},       // a big live heap: Go collects every 2 s
-		{100 << 20, time.Second, 200 << 20, 50, true},         // at GOGC 50, every second
-		{1 << 20, 100 * time.Millisecond, 8 << 20, 100, true}, // 10 MiB/s against 8 MiB of headroom
+		{4 << 20, time.Second, 1 << 20, 100, 1},               // 4 MiB minimum goal: once a second
+		{1 << 20, time.Second, 1 << 20, 100, 0.25},            //
+		{100 << 20, time.Second, 200 << 20, 100, 0.5},         // a big live heap: Go collects every 2 s
+		{100 << 20, time.Second, 200 << 20, 50, 1},            // at GOGC 50, every second
+		{1 << 20, 100 * time.Millisecond, 8 << 20, 100, 1.25}, // 10 MiB/s against 8 MiB of headroom
 	} {
-		if got := fast(tc.grown, tc.elapsed, tc.live, tc.base); got != tc.want {
-			t.Errorf("fast(%d, %v, %d, %d) = %v, want %v", tc.grown, tc.elapsed, tc.live, tc.base, got, tc.want)
+		if got := allocRate(tc.grown, tc.elapsed, tc.live, tc.base); got != tc.want {
+			t.Errorf("allocRate(%d, %v, %d, %d) = %v, want %v", tc.grown, tc.elapsed, tc.live, tc.base, got, tc.want)
 		}
 	}
 }
