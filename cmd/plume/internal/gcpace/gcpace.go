@@ -49,8 +49,8 @@ type Config struct {
 	// percentage of what was live after the last one; -1 turns the
 	// collector off (then memory_limit is the only trigger).
 	Percent *int `yaml:"percent"`
-	// MinHeap is the soft floor under the heap goal; 0 for none (Go's own
-	// 4 MiB minimum).
+	// MinHeap is the soft floor under the heap goal, held while the broker
+	// allocates fast (follow.go); 0 for none (Go's own 4 MiB minimum).
 	MinHeap *setting.ByteSize `yaml:"min_heap"`
 	// MemoryLimit is GOMEMLIMIT: the runtime collects more often, up to
 	// half the CPU, to keep its total memory under it. 0: none.
