@@ -1,6 +1,7 @@
 package gcpace
 
 import (
+	"math"
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
@@ -32,6 +33,14 @@ const (
 	followEvery = 250 * time.Millisecond
 	settleTicks = 2       // quiet for 0.5–0.75 s before the floor drops
 	minHeadroom = 4 << 20 // Go's smallest heap goal (runtime heapMinimum)
+	rateTicks   = 8       // the smoothed rate's time constant, in ticks (2 s)
+
+	// While quiet, the goal's headroom is what the broker allocates in
+	// quietCycle (so at most one collection per quietCycle), never less
+	// than quietMinPercent of live and never more than percent's.
+	quietCycle      = 10 * time.Second
+	quietMinPercent = 25
+	quietStep       = 25 // GOGC moves in steps of this, not on every tick's noise
 )
 
 // pace is the follower's state machine, kept apart from the runtime so it
@@ -41,6 +50,7 @@ type pace struct {
 	quiet  int       // ticks in a row below the fast rate
 	allocs uint64    // cumulative bytes allocated at the last tick
 	at     time.Time // time of the last tick
+	rate   float64   // bytes a second, smoothed over ~rateTicks ticks
 }
 
 // step takes the cumulative allocation count and the live heap at now and
@@ -56,6 +66,11 @@ func (p *pace) step(allocs, live uint64, now time.Time, base int) (hold, settled
 	if elapsed <= 0 {
 		return p.busy, false
 	}
+	if p.rate == 0 {
+		p.rate = float64(grown) / elapsed.Seconds()
+	} else {
+		p.rate += (float64(grown)/elapsed.Seconds() - p.rate) / rateTicks
+	}
 	rate := allocRate(grown, elapsed, live, base)
 	switch {
 	case rate >= 1:
@@ -63,7 +78,9 @@ func (p *pace) step(allocs, live uint64, now time.Time, base int) (hold, settled
 	case rate < 0.25:
 		p.quiet++
 		if p.busy && p.quiet >= settleTicks {
-			p.busy = false
+			// The burst's rate would take the smoothed one seconds to
+			// forget: start the quiet state from what it is now.
+			p.busy, p.rate = false, float64(grown)/elapsed.Seconds()
 			return false, true
 		}
 	default:
@@ -100,16 +117,29 @@ func (t *tuner) start() {
 				metrics.Read(samples)
 				hold, settled := p.step(samples[0].Value.Uint64(), samples[1].Value.Uint64(), now, t.base)
 				t.mu.Lock()
-				changed := hold != t.busy
-				t.busy = hold
+				t.busy, t.rate = hold, p.rate
 				t.mu.Unlock()
-				if changed {
-					t.adjust()
-				}
+				t.adjust() // sets GOGC only if it changed
 				if settled {
 					debug.FreeOSMemory()
 				}
 			}
 		}
 	}()
+}
+
+// quietPercent is the GOGC while the broker is quiet (decision 0043): a
+// goal whose headroom over live is what rate allocates in quietCycle, in
+// steps of quietStep, between quietMinPercent and base. A quiet broker's
+// heap then stays near what it holds live (a keep-alive fleet's garbage
+// grew it back to 2 × live with base 100), and the collector runs at most
+// once per quietCycle for it: no more than Go's own pacing costs at any
+// rate where this is below base. At 25 the first cycles of a burst, before
+// the next tick holds the floor, come at most 4 times as often as Go's.
+func quietPercent(base int, live int64, rate float64) int {
+	if base <= quietMinPercent || live <= 0 {
+		return base
+	}
+	p := int(math.Ceil(rate*quietCycle.Seconds()*100/float64(live)/quietStep)) * quietStep
+	return min(base, max(quietMinPercent, p))
 }

@@ -140,3 +140,78 @@ func TestAllocRateIsGoOwnPacingInCyclesASecond(t *testing.T) {
 		}
 	}
 }
+
+// While quiet, the goal's headroom is what the broker allocates in
+// quietCycle, in steps, between quietMinPercent and percent.
+func TestQuietPercentFollowsTheRate(t *testing.T) {
+	const live = 40 << 20
+	for _, tc := range []struct {
+		base int
+		rate float64 // bytes a second
+		want int
+	}{
+		{100, 0, 25},               // nothing allocated: the smallest headroom
+		{100, 100 << 10, 25},       // keep-alives: 1 MiB in 10 s, 2.5% of live
+		{100, 1 << 20, 25},         // 10 MiB in 10 s: 25%
+		{100, 1.1 * (1 << 20), 50}, // just over: the next step
+		{100, 3 << 20, 75},         // 30 MiB: 75%
+		{100, 8 << 20, 100},        // 80 MiB in 10 s: percent's (Go collects every 5 s)
+		{400, 8 << 20, 200},        // an operator's 400 is a ceiling, not a floor
+		{20, 0, 20},                // percent under the minimum: percent
+	} {
+		if got := quietPercent(tc.base, live, tc.rate); got != tc.want {
+			t.Errorf("quietPercent(%d, 40 MiB, %.0f B/s) = %d, want %d", tc.base, tc.rate, got, tc.want)
+		}
+	}
+	if got := quietPercent(100, 0, 0); got != 100 {
+		t.Errorf("quietPercent with nothing measured live = %d, want percent's 100", got)
+	}
+}
+
+// A quiet broker that holds a lot live and allocates slowly (a keep-alive
+// fleet) keeps a goal near what it holds, not twice it: the garbage between
+// cycles is what it allocates in about quietCycle.
+func TestQuietGoalStaysNearTheLiveHeap(t *testing.T) {
+	restore(t)
+	ballast := make([][]byte, 64) // 64 MiB held live for the test
+	for i := range ballast {
+		ballast[i] = make([]byte, 1<<20)
+	}
+	Apply(Config{Percent: ptr(100), MinHeap: ptr(setting.ByteSize(32 << 20))}, noEnv)
+	// A burst first: the follower holds the floor (here under live, so the
+	// goal is percent's, 2 × live), then goes quiet.
+	stop := allocateFast()
+	defer stop()
+	deadline := time.Now().Add(30 * time.Second)
+	for !following(true) {
+		if time.Now().After(deadline) {
+			t.Fatal("the follower did not find 30 s of fast allocation fast")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	slow := time.NewTicker(10 * time.Millisecond)
+	defer slow.Stop()
+	deadline = time.Now().Add(30 * time.Second)
+	// 4 KiB every 10 ms: 400 KiB a second, quiet by far.
+	for readGoal() > 64<<20*3/2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("quiet for 30 s with 64 MiB live: heap goal %d MiB, want under 96 (percent 100 alone: 128)", readGoal()>>20)
+		}
+		<-slow.C
+		sink = make([]byte, 4<<10)
+	}
+	runtime.KeepAlive(ballast)
+}
+
+// following says whether the active tuner holds the floor (busy) or not.
+func following(busy bool) bool {
+	mu.Lock()
+	defer mu.Unlock()
+	if active == nil {
+		return false
+	}
+	active.mu.Lock()
+	defer active.mu.Unlock()
+	return active.busy == busy
+}

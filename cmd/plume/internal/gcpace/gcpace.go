@@ -135,7 +135,8 @@ func readPercent() int {
 // tuner keeps the heap goal at or above floor while the broker allocates
 // fast: after each cycle it sets GOGC to the larger of base and the
 // percentage that puts the next goal at floor given what is live now, and
-// to base while the follower (follow.go) finds the broker quiet.
+// to base or less (quietPercent) while the follower (follow.go) finds the
+// broker quiet.
 // debug.SetGCPercent does not stop the world; it runs at most once a cycle
 // and once per change of pace, only when the value changes.
 type tuner struct {
@@ -144,7 +145,8 @@ type tuner struct {
 	every   time.Duration // the follower's tick
 	mu      sync.Mutex
 	stopped bool
-	busy    bool // the floor is held
+	busy    bool    // the floor is held
+	rate    float64 // bytes allocated a second, smoothed (follow.go)
 	last    int
 	sample  []metrics.Sample
 	done    chan struct{} // closed by stop: the follower returns
@@ -208,9 +210,10 @@ func (t *tuner) adjust() {
 		t.sample = []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	}
 	metrics.Read(t.sample)
-	p := t.base
+	live := int64(t.sample[0].Value.Uint64())
+	p := quietPercent(t.base, live, t.rate)
 	if t.busy {
-		p = percentFor(t.base, t.floor, int64(t.sample[0].Value.Uint64()))
+		p = percentFor(t.base, t.floor, live)
 	}
 	if p != t.last {
 		t.last = p
