@@ -20,11 +20,12 @@ import (
 // So every followEvery the follower reads how much was allocated since the
 // last tick. Fast is a rate at which Go's own pacing would collect at least
 // once a second; then the floor is held. After settleTicks ticks in a row
-// under a quarter of that rate the floor is dropped and one debug.FreeOSMemory (a collection,
-// then every free page back to the OS) returns what the burst left. It runs
-// once per change from fast to quiet, never while fast, so its full
-// collection costs one cycle per burst, against the many the floor saved
-// during it. It runs unconditionally: what is live is known only after a
+// under a quarter of that rate the floor is dropped and one
+// debug.FreeOSMemory (a collection, then every free page back to the OS)
+// returns what the burst left. It runs once per change from fast to quiet,
+// never while fast, so its full collection costs one cycle per burst,
+// against the many the floor saved during it. While quiet, the goal follows
+// the rate down as well (quietPercent). It runs unconditionally: what is live is known only after a
 // collection (the runtime's figure is the last cycle's, taken in the middle
 // of the burst, when everything allocated during the mark counted as live:
 // 176 MiB for a test that held 64 KiB), so a cheaper check could not tell

@@ -13,9 +13,10 @@
 // live the goal is percent's, as without it.
 //
 // The floor is held only while the broker allocates fast (follow.go,
-// decision 0043): when it goes quiet the goal falls back to percent's and
-// the garbage the floor let pile up is returned to the OS once, so an idle
-// fleet's RSS is what it holds live, not the floor.
+// decision 0043): when it goes quiet the garbage the floor let pile up is
+// returned to the OS once, and the goal follows the allocation rate down,
+// between percent's and a quarter of it, so an idle fleet's RSS is about
+// what it holds live, not the floor.
 package gcpace
 
 import (
