@@ -11,6 +11,12 @@
 // no longer depends on how little the broker happens to hold. It is soft:
 // memory_limit (or GOMEMLIMIT) still wins, and with more than min_heap
 // live the goal is percent's, as without it.
+//
+// The floor is held only while the broker allocates fast (follow.go,
+// decision 0043): when it goes quiet the garbage the floor let pile up is
+// returned to the OS once, and the goal follows the allocation rate down,
+// between percent's and a quarter of it, so an idle fleet's RSS is about
+// what it holds live, not the floor.
 package gcpace
 
 import (
@@ -21,6 +27,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
+	"time"
 
 	"github.com/plumemq/plume/core/setting"
 )
@@ -43,8 +50,8 @@ type Config struct {
 	// percentage of what was live after the last one; -1 turns the
 	// collector off (then memory_limit is the only trigger).
 	Percent *int `yaml:"percent"`
-	// MinHeap is the soft floor under the heap goal; 0 for none (Go's own
-	// 4 MiB minimum).
+	// MinHeap is the soft floor under the heap goal, held while the broker
+	// allocates fast (follow.go); 0 for none (Go's own 4 MiB minimum).
 	MinHeap *setting.ByteSize `yaml:"min_heap"`
 	// MemoryLimit is GOMEMLIMIT: the runtime collects more often, up to
 	// half the CPU, to keep its total memory under it. 0: none.
@@ -111,9 +118,10 @@ func Apply(c Config, getenv func(string) string) Settings {
 	}
 	debug.SetGCPercent(s.Percent)
 	if s.MinHeap > 0 && s.Percent > 0 {
-		active = &tuner{base: s.Percent, floor: s.MinHeap}
+		active = newTuner(s.Percent, s.MinHeap, followEvery)
 		active.adjust()
 		active.arm()
+		active.start()
 	}
 	return s
 }
@@ -125,17 +133,29 @@ func readPercent() int {
 	return int(sample[0].Value.Uint64())
 }
 
-// tuner keeps the heap goal at or above floor: after each cycle it sets
-// GOGC to the larger of base and the percentage that puts the next goal at
-// floor given what is live now. debug.SetGCPercent does not stop the world;
-// it runs at most once a cycle, only when the value changes.
+// tuner keeps the heap goal at or above floor while the broker allocates
+// fast: after each cycle it sets GOGC to the larger of base and the
+// percentage that puts the next goal at floor given what is live now, and
+// to base or less (quietPercent) while the follower (follow.go) finds the
+// broker quiet.
+// debug.SetGCPercent does not stop the world; it runs at most once a cycle
+// and once per change of pace, only when the value changes.
 type tuner struct {
 	base    int
 	floor   int64
+	every   time.Duration // the follower's tick
 	mu      sync.Mutex
 	stopped bool
+	busy    bool    // the floor is held
+	rate    float64 // bytes allocated a second, smoothed (follow.go)
 	last    int
 	sample  []metrics.Sample
+	done    chan struct{} // closed by stop: the follower returns
+	exited  chan struct{} // closed by the follower on return
+}
+
+func newTuner(base int, floor int64, every time.Duration) *tuner {
+	return &tuner{base: base, floor: floor, every: every, done: make(chan struct{}), exited: make(chan struct{})}
 }
 
 // sentinel is garbage the moment it is made: its finalizer runs once after
@@ -160,14 +180,21 @@ func (t *tuner) arm() {
 
 // percentFor is the GOGC that puts the goal at floor with live bytes
 // live, but never below base.
+//
+// The runtime scales its minimum goal (4 MiB) by GOGC/100 too, so the
+// percentage is capped where that minimum reaches the floor: with less than
+// 4 MiB live, or none measured yet (no cycle has run: live reads 0), the
+// cap is what puts the goal at the floor. Uncapped, live 0 gave GOGC
+// MaxInt32 and a goal of 85 PiB: no collection at all until the runtime's
+// forced one two minutes later (decision 0043).
 func percentFor(base int, floor, live int64) int {
-	if live <= 0 {
-		live = 1
-	}
 	if live >= floor {
 		return base
 	}
-	p := (floor - live) * 100 / live
+	p := floor * 100 / minHeadroom
+	if live > 0 {
+		p = min(p, (floor-live)*100/live)
+	}
 	if p > math.MaxInt32 {
 		p = math.MaxInt32
 	}
@@ -184,15 +211,23 @@ func (t *tuner) adjust() {
 		t.sample = []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	}
 	metrics.Read(t.sample)
-	p := percentFor(t.base, t.floor, int64(t.sample[0].Value.Uint64()))
+	live := int64(t.sample[0].Value.Uint64())
+	p := quietPercent(t.base, live, t.rate)
+	if t.busy {
+		p = percentFor(t.base, t.floor, live)
+	}
 	if p != t.last {
 		t.last = p
 		debug.SetGCPercent(p)
 	}
 }
 
+// stop ends the tuner and waits for its follower; the finalizer sees
+// stopped and does not re-arm.
 func (t *tuner) stop() {
 	t.mu.Lock()
 	t.stopped = true
 	t.mu.Unlock()
+	close(t.done)
+	<-t.exited
 }

@@ -65,20 +65,23 @@ func TestEnvironmentPercentWinsOnlyWithoutTheKey(t *testing.T) {
 	}
 }
 
-// min_heap keeps the heap goal up near the floor however little is live:
-// without it Go's goal is twice the live heap (a few MiB in this test).
+// min_heap keeps the heap goal up near the floor however little is live,
+// while the process allocates fast: without it Go's goal is twice the live
+// heap (a few MiB in this test).
 func TestMinHeapRaisesTheHeapGoal(t *testing.T) {
 	restore(t)
 	const floor = 256 << 20
 	Apply(Config{Percent: ptr(100), MinHeap: ptr(setting.ByteSize(floor))}, noEnv)
+	stop := allocateFast()
+	defer stop()
 	deadline := time.Now().Add(30 * time.Second)
 	for readGoal() < floor*9/10 {
 		if time.Now().After(deadline) {
-			t.Fatalf("heap goal %d MiB after 30 s of collections, want about %d MiB", readGoal()>>20, floor>>20)
+			t.Fatalf("heap goal %d MiB after 30 s of allocation, want about %d MiB", readGoal()>>20, floor>>20)
 		}
-		runtime.GC() // the tuner runs after each cycle, on the finalizer goroutine
 		time.Sleep(10 * time.Millisecond)
 	}
+	stop()
 	// Without a floor the goal falls back to what percent gives.
 	Apply(Config{Percent: ptr(100), MinHeap: ptr(setting.ByteSize(0))}, noEnv)
 	runtime.GC()
@@ -87,16 +90,20 @@ func TestMinHeapRaisesTheHeapGoal(t *testing.T) {
 	}
 }
 
+// The percentage puts the goal at the floor, never at the runtime's minimum
+// goal scaled past it (which, before any cycle, was no goal at all).
 func TestPercentForPutsTheGoalAtTheFloor(t *testing.T) {
 	for _, tc := range []struct {
 		base        int
 		floor, live int64
 		want        int
 	}{
-		{100, 64 << 20, 1 << 20, 6300}, // 1 MiB live: 64x
-		{100, 64 << 20, 48 << 20, 100}, // 48 MiB live: 33% would be under base
-		{100, 64 << 20, 80 << 20, 100}, // above the floor: base
-		{50, 64 << 20, 0, math.MaxInt32},
+		{100, 64 << 20, 8 << 20, 700},     // 8 MiB live: 8x
+		{100, 64 << 20, 1 << 20, 1600},    // 1 MiB live: the runtime's 4 MiB minimum x16 is the floor
+		{100, 64 << 20, 48 << 20, 100},    // 48 MiB live: 33% would be under base
+		{100, 64 << 20, 80 << 20, 100},    // above the floor: base
+		{50, 64 << 20, 0, 1600},           // no cycle yet: the minimum goal at the floor, not MaxInt32
+		{100, 1 << 40, 1 << 20, 26214400}, // a 1 TiB floor: capped by the minimum goal, 4 MiB x 262144
 	} {
 		if got := percentFor(tc.base, tc.floor, tc.live); got != tc.want {
 			t.Errorf("percentFor(%d, %d, %d) = %d, want %d", tc.base, tc.floor, tc.live, got, tc.want)
