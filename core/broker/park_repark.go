@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/plumemq/plume/core/packets"
@@ -37,6 +38,10 @@ import (
 // reparkQuiet is the silence before a wake that makes it a rare one.
 const reparkQuiet = time.Second
 
+// reparkQuietSeam, when set by a test, replaces reparkQuiet (0 included:
+// every keep-alive-only wake parks again, for races run many times).
+var reparkQuietSeam atomic.Pointer[time.Duration]
+
 // repark tracks the rule for one run of the read loop (client.serve).
 type repark struct {
 	on   bool // the rule still applies to this run
@@ -49,7 +54,11 @@ func (c *client) reparkWatch() repark {
 	if c.b.parkAfter <= 0 {
 		return repark{}
 	}
-	return repark{on: time.Since(c.rd.lastRead) >= reparkQuiet}
+	quiet := reparkQuiet
+	if d := reparkQuietSeam.Load(); d != nil {
+		quiet = *d
+	}
+	return repark{on: time.Since(c.rd.lastRead) >= quiet}
 }
 
 // saw notes a packet the run read.
