@@ -20,6 +20,22 @@ func reparkBroker(t *testing.T) *testBroker {
 	return startBroker(t, broker.Options{AllowAnonymous: true, ParkIdleAfter: time.Hour})
 }
 
+// subscribedAndParked connects id subscribed to filter at QoS 1 and parked:
+// the subscription is made on a first connection, and the session resumed
+// by a second, which parks right after CONNACK (a SUBSCRIBE would keep it
+// awake for the hour).
+func subscribedAndParked(t *testing.T, tb *testBroker, id, filter string) *rawClient {
+	t.Helper()
+	c, _ := connectRaw(t, tb.addr, persistent(id, 600))
+	c.subscribe(1, sub(filter, 1))
+	c.disconnect(packets.NormalDisconnection)
+	cp := persistent(id, 600)
+	cp.CleanStart = false
+	c, _ = connectRaw(t, tb.addr, cp)
+	eventually(t, id+" parked", func() bool { return tb.IsDetached(id) })
+	return c
+}
+
 // wakeCounter counts the wake-ups from the poller, by client id.
 type wakeCounter struct {
 	mu    sync.Mutex
@@ -115,15 +131,9 @@ func TestPublishOrSubscribeAfterQuietKeepsTheConnectionAwake(t *testing.T) {
 func TestPingPongAndBusyAckerAreNotParkedPerMessage(t *testing.T) {
 	tb := reparkBroker(t)
 	w := countWakes(t)
-	s, _ := connectRaw(t, tb.addr, persistent("acker", 600))
-	s.subscribe(1, sub("pp/ack", 1))
-	s.disconnect(packets.NormalDisconnection)
-	cp := persistent("acker", 600)
-	cp.CleanStart = false
-	s, _ = connectRaw(t, tb.addr, cp)
+	s := subscribedAndParked(t, tb, "acker", "pp/ack")
 	p, _ := connectRaw(t, tb.addr, v5Connect("pinger-pub"))
 	p.subscribe(1, sub("pp/echo", 1))
-	eventually(t, "the subscriber parked", func() bool { return tb.IsDetached("acker") })
 	time.Sleep(broker.ReparkQuiet + 100*time.Millisecond) // the acker's first wake is a rare one
 	const n = 100
 	for i := 1; i <= n; i++ {
@@ -153,4 +163,97 @@ func TestPingPongAndBusyAckerAreNotParkedPerMessage(t *testing.T) {
 	if k := w.of("acker"); k > 10 {
 		t.Fatalf("the acknowledging subscriber woke %d times for %d messages", k, n)
 	}
+}
+
+// A PINGREQ and a delivery race for a connection that parks again after
+// each keep-alive-only wake: the writer may meet it awake, parking, or
+// parked and detached (and attach it). Every round, both the PINGRESP and
+// the message arrive, the acknowledgement (itself a keep-alive-only wake)
+// is taken, and nothing is lost or doubled.
+func TestPingRacingDeliveryToARepark(t *testing.T) {
+	defer broker.SetReparkQuiet(0)()
+	tb := reparkBroker(t)
+	s := subscribedAndParked(t, tb, "race-sub", "race/t")
+	p, _ := connectRaw(t, tb.addr, v5Connect("race-pub"))
+	w := countWakes(t)
+	attachesBefore := broker.WriteAttaches()
+	for i := 1; i <= 200; i++ {
+		id := uint16(i)
+		pub := (&packets.Publish{Topic: "race/t", QoS: 1, PacketID: id, Payload: []byte(fmt.Sprint(i))}).Append(nil, packets.V5)
+		var wg sync.WaitGroup
+		var werr error
+		wg.Add(1)
+		go func() { // the rawClient fails the test from its own goroutine only
+			defer wg.Done()
+			_, werr = p.conn.Write(pub)
+		}()
+		s.send(&packets.Pingreq{})
+		wg.Wait()
+		if werr != nil {
+			t.Fatalf("round %d: publish: %v", i, werr)
+		}
+		p.expectAck(packets.TypePuback, id)
+		pong, msg := false, false
+		for !pong || !msg {
+			switch x := s.next().(type) {
+			case *packets.Pingresp:
+				pong = true
+			case *packets.Publish:
+				if msg || string(x.Payload) != fmt.Sprint(i) {
+					t.Fatalf("round %d: got message %q (already had one: %v)", i, x.Payload, msg)
+				}
+				msg = true
+				s.ack(packets.TypePuback, x.PacketID)
+			default:
+				t.Fatalf("round %d: got %T", i, x)
+			}
+		}
+	}
+	eventually(t, "the subscriber parked again", func() bool { return tb.IsDetached("race-sub") })
+	s.expectNothing(50 * time.Millisecond)
+	// The race was run: the subscriber went back to the poller between
+	// rounds (else it would have woken once), and deliveries met it parked.
+	wakes, attaches := w.of("race-sub"), broker.WriteAttaches()-attachesBefore
+	t.Logf("200 rounds: %d wake-ups, %d deliveries attached a parked connection", wakes, attaches)
+	if wakes < 2 {
+		t.Fatalf("the subscriber woke %d times: it never parked again", wakes)
+	}
+}
+
+// A PINGREQ races a takeover of its session: the old connection gets its
+// PINGRESP or not, then DISCONNECT 0x8E and the close, whether the kick met
+// it awake, parking again or parked; the new one has the session.
+func TestPingRacingTakeoverOfARepark(t *testing.T) {
+	defer broker.SetReparkQuiet(0)()
+	tb := reparkBroker(t)
+	old, _ := connectRaw(t, tb.addr, persistent("race-twin", 600))
+	for i := 1; i <= 30; i++ {
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = old.conn.Write((&packets.Pingreq{}).Append(nil, packets.V5)) // may meet a closed socket
+		}()
+		cp := persistent("race-twin", 600)
+		cp.CleanStart = false
+		nu, ack := connectRaw(t, tb.addr, cp)
+		wg.Wait()
+		if !ack.SessionPresent {
+			t.Fatalf("round %d: the session was not kept", i)
+		}
+		p := old.next()
+		if p.Type() == packets.TypePingresp {
+			p = old.next()
+		}
+		if d, ok := p.(*packets.Disconnect); !ok || d.Reason != packets.SessionTakenOver {
+			t.Fatalf("round %d: old connection got %T %+v, want DISCONNECT 0x8E", i, p, p)
+		}
+		old.expectClosed()
+		old = nu
+	}
+	old.send(&packets.Pingreq{})
+	if p := old.next(); p.Type() != packets.TypePingresp {
+		t.Fatalf("the last connection got %T, want PINGRESP", p)
+	}
+	eventually(t, "the last connection parked again", func() bool { return tb.ParkedCount() == 1 })
 }
