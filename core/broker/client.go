@@ -193,8 +193,14 @@ func (c *client) serve() error {
 				// the request itself is never lost.
 				return nil
 			}
-			if rp.now() && c.parkFromServe() {
-				return errParked
+			if rp.now() {
+				// The last packet's body may point into the read buffer,
+				// which next lets go only on its next call: dispatch is done
+				// with it, and a parked connection holds no buffer.
+				c.rd.releaseIfEmpty()
+				if c.parkFromServe() {
+					return errParked
+				}
 			}
 			// Refresh the read deadline only when about to wait on the socket,
 			// and at most every tenth of its distance: a timer change per

@@ -68,3 +68,11 @@ func SetReparkQuiet(d time.Duration) (restore func()) {
 	reparkQuietSeam.Store(&d)
 	return func() { reparkQuietSeam.Store(nil) }
 }
+
+// HoldsReadBuffer reports whether client id's reader holds a pooled read
+// buffer: a parked connection must not.
+func (b *Broker) HoldsReadBuffer(id string) bool {
+	holds := false
+	b.withClientLocked(id, func(c *client) { holds = c.rd.buf != nil })
+	return holds
+}

@@ -71,6 +71,10 @@ func TestPingingConnectionParksAgainRightAfterPingresp(t *testing.T) {
 			t.Fatalf("round %d: got %T, want PINGRESP", round, p)
 		}
 		eventually(t, fmt.Sprintf("round %d: parked again after PINGRESP", round), func() bool { return tb.IsDetached("pinger") })
+		if tb.HoldsReadBuffer("pinger") {
+			// 4 KiB per connection: a fleet's RSS went up, not down (0047).
+			t.Fatalf("round %d: parked holding its read buffer", round)
+		}
 		if n := w.of("pinger"); n != round {
 			t.Fatalf("round %d: %d wake-ups, want %d (one per ping)", round, n, round)
 		}
