@@ -8,11 +8,14 @@
 #   BENCH_DURATION     measured window of each throughput scenario (10s)
 #   BENCH_WARMUP       publishing before the window opens (1s)
 #   BENCH_IDLE_CONNS   connections in the idle scenario (8000)
+#   BENCH_IDLE_PING_EVERY  idle-ping scenario (opt-in): the idle scenario's
+#                      connections each sending PINGREQ this often, spread (15s)
+#   BENCH_IDLE_PING_FOR    how long they ping before RSS is read (60s)
 #   BENCH_TRICKLE_CONNS connections in the trickle scenario (1000), each
 #                      announcing a 1 MiB PUBLISH and sending a byte every 2 s
 #   BENCH_OUTSTANDING  max messages in flight end to end, per publisher (1000)
 #   BENCH_SCENARIOS    subset of "pairs fanin fanout idle trickle pairs-durable
-#                      fanin-durable", plus "recovery" (opt-in, not in the default)
+#                      fanin-durable", plus "recovery" and "idle-ping" (opt-in, not in the default)
 #                      and the latency-bound ones of issue 13 (opt-in; make
 #                      bench-latency runs them all): pingpong-q0-1 pingpong-q0-8
 #                      pingpong-q1-1 pingpong-q1-8 pingpong-q2-1 pingpong-q2-8
@@ -63,6 +66,8 @@ DURATION=${BENCH_DURATION:-10s}
 WARMUP=${BENCH_WARMUP:-1s}
 IDLE_CONNS=${BENCH_IDLE_CONNS:-8000}
 TRICKLE_CONNS=${BENCH_TRICKLE_CONNS:-1000}
+IDLE_PING_EVERY=${BENCH_IDLE_PING_EVERY:-15s}
+IDLE_PING_FOR=${BENCH_IDLE_PING_FOR:-60s}
 OUTSTANDING=${BENCH_OUTSTANDING:-1000}
 FLEET_DEVICES=${BENCH_FLEET_DEVICES:-10000}
 PINGPONG_RATE=${BENCH_PINGPONG_RATE:-5000}
@@ -513,7 +518,8 @@ for round in $(seq "$ROUNDS"); do
 			[ "$scenario" = trickle ] && conns=$TRICKLE_CONNS
 			if ! timeout 180 "$BIN/loadgen" run "${CLIENT[@]}" -broker "$broker" \
 				-scenario "$scenario" -pid "$BROKER_PID" -duration "$DURATION" -warmup "$WARMUP" \
-				-conns "$conns" -outstanding "$OUTSTANDING" -fleet-devices "$FLEET_DEVICES" -pingpong-rate "$PINGPONG_RATE" -out "$out" >/dev/null; then
+				-conns "$conns" -outstanding "$OUTSTANDING" -fleet-devices "$FLEET_DEVICES" -pingpong-rate "$PINGPONG_RATE" \
+				-ping-every "$IDLE_PING_EVERY" -ping-for "$IDLE_PING_FOR" -out "$out" >/dev/null; then
 				record_error "$broker" "$scenario" "loadgen failed or timed out" "$out"
 			fi
 			if ! kill -0 "$BROKER_PID" 2>/dev/null; then
@@ -599,7 +605,7 @@ echo
 MOSQ_VERSION=$([ -n "$MOSQUITTO" ] && "$MOSQUITTO" -h 2>/dev/null | head -1 | awk '{print $3}')
 PLUME_COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)
 [ -n "${PLUME_BIN:-}" ] && PLUME_COMMIT="$PLUME_BIN($("$PLUME_BIN" version 2>/dev/null | awk '{print $2}'))"
-SETTINGS="window=$DURATION warmup=$WARMUP outstanding=$OUTSTANDING idle_conns=$IDLE_CONNS trickle_conns=$TRICKLE_CONNS rounds=$ROUNDS tls_scenarios=${TLS_SCENARIOS// /,}"
+SETTINGS="window=$DURATION warmup=$WARMUP outstanding=$OUTSTANDING idle_conns=$IDLE_CONNS idle_ping=$IDLE_PING_EVERY/$IDLE_PING_FOR trickle_conns=$TRICKLE_CONNS rounds=$ROUNDS tls_scenarios=${TLS_SCENARIOS// /,}"
 SETTINGS+=" plume=${PLUME_COMMIT:-unknown} mochi=$(cd "$BENCH_DIR" && go list -m -f '{{.Version}}' github.com/mochi-mqtt/server/v2)"
 SETTINGS+=" mosquitto=${MOSQ_VERSION:-none}"
 # The peers' production settings, stated with every result (mosquitto_conf).

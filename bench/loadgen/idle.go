@@ -27,6 +27,9 @@ type idleConfig struct {
 	// hold keeps the connections open this long after the measurement, for
 	// a look at the broker with a profiler.
 	hold time.Duration
+	// pingEvery > 0 makes each connection send a PINGREQ this often once
+	// all are open (idleping.go); RSS is read after pingFor of it.
+	pingEvery, pingFor time.Duration
 }
 
 const trickleEvery = 2 * time.Second
@@ -52,6 +55,10 @@ type idleResult struct {
 	marginalKiB    float64
 	droppedByPeer  int64
 	settleReadings []int64
+	// With pings: how many were sent, answered and refused by the socket,
+	// and the broker's CPU over pingWindow.
+	pings, pongs, pingFails int64
+	pingWindow, brokerCPU   time.Duration
 }
 
 // readRSS returns VmRSS of pid in KiB, from /proc/PID/status.
@@ -125,8 +132,13 @@ func runIdle(cfg idleConfig) (res idleResult, err error) {
 	// marginal cost; the connections and what is measured over them are
 	// otherwise as in one wave.
 	half := cfg.conns / 2
+	var pings *pinger
+	ka := uint16(keepAlive)
+	if cfg.pingEvery > 0 {
+		pings, ka = &pinger{every: cfg.pingEvery}, keepAliveFor(cfg.pingEvery)
+	}
 	dialer := manyDialer{workers: cfg.concurrency, what: "connection", total: cfg.conns, open: func(i int) error {
-		c, err := dial(cfg.addr, fmt.Sprintf("bench-idle-%d", i), keepAlive, 256)
+		c, err := dial(cfg.addr, fmt.Sprintf("bench-idle-%d", i), ka, 256)
 		if err != nil {
 			return err
 		}
@@ -134,6 +146,12 @@ func runIdle(cfg idleConfig) (res idleResult, err error) {
 		readers.Add(1)
 		go func() {
 			defer readers.Done()
+			if pings != nil {
+				if err := pings.readPongs(c); !isClosed(err) {
+					closedByPeer.Add(1)
+				}
+				return
+			}
 			var buf [64]byte
 			// Idle clients expect nothing; a read returning means the
 			// broker closed the connection (or we did, at the end).
@@ -169,13 +187,20 @@ func runIdle(cfg idleConfig) (res idleResult, err error) {
 		go trickle(conns, stop)
 	}
 
-	after, readings, err := stableRSS(cfg.pid, cfg.settle)
+	var after int64
+	var readings []int64
+	if pings != nil {
+		after, readings, err = pingPhase(cfg, pings, conns, &res)
+	} else {
+		after, readings, err = stableRSS(cfg.pid, cfg.settle)
+	}
 	if err != nil {
 		return res, err
 	}
 	res.rssAfterKiB, res.settleReadings = after, readings
 	res.perConnKiB = float64(after-before) / float64(cfg.conns)
-	if n := cfg.conns - half; n > 0 {
+	// With pings the slope would mix a quiet half with a pinging whole.
+	if n := cfg.conns - half; n > 0 && pings == nil {
 		res.marginalKiB = float64(after-mid) / float64(n)
 	}
 	res.droppedByPeer = closedByPeer.Load()

@@ -258,3 +258,33 @@ func TestDurableTargetsAreRatiosToPlumeInMemory(t *testing.T) {
 		t.Errorf("targets mention pairs-durable, which did not run:\n%s", lines)
 	}
 }
+
+// idle-ping: every connection pings, spread over the period, and every ping
+// is answered; the broker's CPU over the window is read.
+func TestIdlePingPingsEveryConnectionAndCountsTheAnswers(t *testing.T) {
+	addr := startMochi(t)
+	res, err := runIdle(idleConfig{addr: addr, pid: os.Getpid(), conns: 50, concurrency: 8, settle: 3 * time.Second,
+		pingEvery: 500 * time.Millisecond, pingFor: 1500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 1.5 s at one ping per connection per 0.5 s: three rounds of 50, and
+	// more while RSS settles.
+	if res.pings < 150 || res.pongs != res.pings || res.pingFails != 0 || res.droppedByPeer != 0 {
+		t.Fatalf("pings %d, pongs %d, refused %d, closed by the broker %d", res.pings, res.pongs, res.pingFails, res.droppedByPeer)
+	}
+	if res.pingWindow < 1500*time.Millisecond || res.brokerCPU <= 0 || res.marginalKiB != 0 {
+		t.Fatalf("window %v, broker CPU %v, marginal %v (none with pings)", res.pingWindow, res.brokerCPU, res.marginalKiB)
+	}
+}
+
+func TestKeepAliveForIsTwiceThePingPeriod(t *testing.T) {
+	for _, tc := range []struct {
+		every time.Duration
+		want  uint16
+	}{{15 * time.Second, 30}, {500 * time.Millisecond, 2}, {100 * time.Hour, 65535}} {
+		if got := keepAliveFor(tc.every); got != tc.want {
+			t.Errorf("keepAliveFor(%v) = %d, want %d", tc.every, got, tc.want)
+		}
+	}
+}

@@ -99,6 +99,12 @@ type Result struct {
 	RSSMidKiB      int64   `json:"rss_mid_kib,omitempty"`
 	RSSMarginalKiB float64 `json:"rss_marginal_per_conn_kib,omitempty"`
 	ClosedByPeer   int64   `json:"closed_by_broker,omitempty"`
+	// idle-ping: each connection's PINGREQ period, the PINGREQs sent and
+	// the PINGRESPs received (BrokerCores and BrokerCPUSecs are over the
+	// pinging window).
+	PingEverySecs float64 `json:"ping_every_s,omitempty"`
+	Pings         int64   `json:"pings,omitempty"`
+	Pongs         int64   `json:"pongs,omitempty"`
 
 	// Recovery scenarios (loadgen fill, then loadgen recovered).
 	Recovery *Recovery `json:"recovery,omitempty"`
@@ -206,7 +212,7 @@ func cmdRun(args []string) error {
 	loadTLS := tlsFlags(fs)
 	loadLogin := loginFlags(fs)
 	broker := fs.String("broker", "broker", "name to record in the results")
-	scenario := fs.String("scenario", "pairs", "pairs, fanin, fanout, fanout-paced, pingpong-q{0,1,2}-{1,8}[-paced], fleet, idle or trickle (idle connections each announcing -announce bytes and sending a byte every 2 s)")
+	scenario := fs.String("scenario", "pairs", "pairs, fanin, fanout, fanout-paced, pingpong-q{0,1,2}-{1,8}[-paced], fleet, idle, idle-ping (idle connections each sending PINGREQ every -ping-every) or trickle (idle connections each announcing -announce bytes and sending a byte every 2 s)")
 	pid := fs.Int("pid", 0, "broker process id, for its RSS (idle) and CPU time (throughput)")
 	window := fs.Duration("duration", 10*time.Second, "measured window of each throughput scenario")
 	warmup := fs.Duration("warmup", time.Second, "publishing before the measured window starts")
@@ -218,6 +224,8 @@ func cmdRun(args []string) error {
 	settle := fs.Duration("settle", 15*time.Second, "longest wait for the broker's RSS to stabilise")
 	announce := fs.Int("announce", 1_000_000, "trickle scenario: the PUBLISH length each connection announces")
 	hold := fs.Duration("hold", 0, "idle scenario: keep the connections open this long after measuring (to profile the broker)")
+	pingEvery := fs.Duration("ping-every", 15*time.Second, "idle-ping scenario: each connection's PINGREQ period, spread over the connections")
+	pingFor := fs.Duration("ping-for", time.Minute, "idle-ping scenario: how long the connections ping before RSS is read")
 	persistent := fs.Bool("persistent", false, "subscribers connect with clean session false (the -durable scenarios always do)")
 	out := fs.String("out", "", "write the JSON result to this file as well as stdout")
 	fleetDevices := fs.Int("fleet-devices", 10000, "fleet scenario: publishing connections, one QoS 1 reading each per -fleet-period")
@@ -236,11 +244,17 @@ func cmdRun(args []string) error {
 
 	res := Result{Broker: *broker, Scenario: *scenario}
 	switch *scenario {
-	case "idle", "trickle":
+	case "idle", "idle-ping", "trickle":
 		if *pid == 0 {
 			return fmt.Errorf("%s scenario needs -pid", *scenario)
 		}
 		cfg := idleConfig{addr: *addr, pid: *pid, conns: *idleConns, concurrency: 32, settle: *settle, hold: *hold}
+		if *scenario == "idle-ping" {
+			if *pingEvery <= 0 {
+				return fmt.Errorf("-ping-every %v: must be positive", *pingEvery)
+			}
+			cfg.pingEvery, cfg.pingFor = *pingEvery, *pingFor
+		}
 		if *scenario == "trickle" {
 			cfg.announce = *announce
 			// A first wave, closed and not measured: a fresh heap's pages
@@ -260,6 +274,17 @@ func cmdRun(args []string) error {
 		res.RSSBeforeKiB, res.RSSAfterKiB, res.RSSPerConnKiB = r.rssBeforeKiB, r.rssAfterKiB, r.perConnKiB
 		res.RSSMidKiB, res.RSSMarginalKiB = r.rssMidKiB, r.marginalKiB
 		res.ClosedByPeer = r.droppedByPeer
+		if cfg.pingEvery > 0 {
+			res.PingEverySecs, res.Pings, res.Pongs = cfg.pingEvery.Seconds(), r.pings, r.pongs
+			res.InFlight = fmt.Sprintf("idle, a PINGREQ every %v per connection", cfg.pingEvery)
+			if r.pingWindow > 0 {
+				res.WindowSecs, res.BrokerCPUSecs = r.pingWindow.Seconds(), r.brokerCPU.Seconds()
+				res.BrokerCores = res.BrokerCPUSecs / res.WindowSecs
+			}
+			if err == nil && (r.pongs < r.pings || r.pingFails > 0) {
+				res.Error = fmt.Sprintf("%d of %d PINGREQs unanswered, %d not sent", r.pings-r.pongs, r.pings, r.pingFails)
+			}
+		}
 	case "fleet":
 		if *payload < payloadHeader {
 			return fmt.Errorf("-payload %d: must be at least %d bytes", *payload, payloadHeader)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -43,7 +44,7 @@ const (
 var (
 	scenarioOrder = []string{"pairs", "fanin", "fanout", "fanout-paced",
 		"pingpong-q0-1", "pingpong-q0-8", "pingpong-q1-1", "pingpong-q1-8", "pingpong-q2-1", "pingpong-q2-8",
-		"pingpong-q0-1-paced", "pingpong-q0-8-paced", "pingpong-q1-1-paced", "pingpong-q1-8-paced", "fleet", "idle", "trickle", "pairs-durable", "fanin-durable", "recovery-sigterm", "recovery-kill-9"}
+		"pingpong-q0-1-paced", "pingpong-q0-8-paced", "pingpong-q1-1-paced", "pingpong-q1-8-paced", "fleet", "idle", "idle-ping", "trickle", "pairs-durable", "fanin-durable", "recovery-sigterm", "recovery-kill-9"}
 	peers           = []string{"mochi", "mosquitto"}
 	durableScenario = []string{"pairs-durable", "fanin-durable"}
 	// durablePeer is the peer with its store on that a durable Plume is
@@ -166,7 +167,7 @@ func cmdReport(args []string) error {
 				}
 				switch {
 				case memoryScenario(sc) && q.RSSPerConnKiB > 0:
-					ratios = append(ratios, Ratio{name, sc, q.Broker, "rss_per_conn", p.RSSPerConnKiB / q.RSSPerConnKiB, "idle"})
+					ratios = append(ratios, Ratio{name, sc, q.Broker, "rss_per_conn", p.RSSPerConnKiB / q.RSSPerConnKiB, cmp.Or(p.InFlight, "idle")})
 				case !memoryScenario(sc) && q.MsgsPerSec > 0:
 					ratios = append(ratios, peerRatios(name, p, q)...)
 				}
@@ -454,6 +455,10 @@ func printTable(all []Result, ratios []Ratio, vsMemory map[[2]string]float64) {
 				// and all the connections leaves out fixed costs.
 				rss += fmt.Sprintf(" (marginal %.2f)", r.RSSMarginalKiB)
 			}
+			if r.BrokerCores > 0 { // idle-ping: what the keep-alives cost
+				depth = inFlight(r)
+				cores = fmt.Sprintf("%.3f cores", r.BrokerCores)
+			}
 		} else {
 			rate = fmt.Sprintf("%.0f", r.MsgsPerSec)
 			depth = inFlight(r)
@@ -505,4 +510,4 @@ func inFlight(r Result) string {
 
 // memoryScenario reports whether a scenario measures RSS per connection
 // rather than throughput.
-func memoryScenario(sc string) bool { return sc == "idle" || sc == "trickle" }
+func memoryScenario(sc string) bool { return sc == "idle" || sc == "idle-ping" || sc == "trickle" }

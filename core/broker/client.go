@@ -181,6 +181,7 @@ func (c *client) serve() error {
 		_ = c.conn.SetReadDeadline(time.Time{}) // lift the CONNECT timeout of the handshake
 	}
 	var deadlineSet time.Time
+	rp := c.reparkWatch()
 	for {
 		if c.rd.empty() || c.batch.n >= maxBatchPackets {
 			// The batch ends before the reader may wait on its socket.
@@ -191,6 +192,15 @@ func (c *client) serve() error {
 				// A kick's deadline in the past may have been replaced below;
 				// the request itself is never lost.
 				return nil
+			}
+			if rp.now() {
+				// The last packet's body may point into the read buffer,
+				// which next lets go only on its next call: dispatch is done
+				// with it, and a parked connection holds no buffer.
+				c.rd.releaseIfEmpty()
+				if c.parkFromServe() {
+					return errParked
+				}
 			}
 			// Refresh the read deadline only when about to wait on the socket,
 			// and at most every tenth of its distance: a timer change per
@@ -222,6 +232,7 @@ func (c *client) serve() error {
 		}
 		if err == nil {
 			c.batch.n++
+			rp.saw(h.Type)
 			err = c.dispatchKept(h, body)
 		}
 		if err != nil {
@@ -366,7 +377,13 @@ func (c *client) dispatch(h packets.FixedHeader, body []byte) error {
 		case *packets.Unsubscribe:
 			c.handleUnsubscribe(p)
 		case *packets.Pingreq:
-			c.send(&packets.Pingresp{})
+			// The answer joins the read's batch: written inline before the
+			// reader next waits, or parks again (park_repark.go), rather
+			// than by a flusher goroutine of its own.
+			if c.begin() {
+				c.out = (&packets.Pingresp{}).Append(c.out, c.version)
+			}
+			c.endIn(c.batch)
 		case *packets.Disconnect:
 			return c.handleDisconnect(p)
 		case *packets.Auth:

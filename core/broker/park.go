@@ -8,7 +8,9 @@ import "sync/atomic"
 // for the read deadline. When the socket turns readable, the keep-alive runs
 // out or the connection is kicked, a new goroutine resumes the read loop where
 // it left off. An idle connection then costs its structs and its socket, not
-// a goroutine stack (docs/decisions/0002-connection-memory.md, 0037).
+// a goroutine stack (docs/decisions/0002-connection-memory.md, 0037). A
+// connection that the poller woke only for keep-alive traffic parks again as
+// soon as it has answered (park_repark.go, 0047).
 
 // park hands the connection to the idle poller. It runs on the reader
 // goroutine with nothing buffered, and reports false when the connection must

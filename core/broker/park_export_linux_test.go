@@ -1,5 +1,7 @@
 package broker
 
+import "time"
+
 // DetachedCount is the number of connections parked without their net.Conn
 // (park_detach.go), for tests that must know a connection let it go.
 func (b *Broker) DetachedCount() int {
@@ -55,4 +57,22 @@ func (b *Broker) IsDetached(id string) bool {
 	detached := false
 	b.withClientLocked(id, func(c *client) { detached = c.parked.Load() && c.conn == nil })
 	return detached
+}
+
+// ReparkQuiet is the silence before a wake after which keep-alive traffic
+// parks the connection again at once (park_repark.go).
+const ReparkQuiet = reparkQuiet
+
+// SetReparkQuiet replaces ReparkQuiet until the returned function is called.
+func SetReparkQuiet(d time.Duration) (restore func()) {
+	reparkQuietSeam.Store(&d)
+	return func() { reparkQuietSeam.Store(nil) }
+}
+
+// HoldsReadBuffer reports whether client id's reader holds a pooled read
+// buffer: a parked connection must not.
+func (b *Broker) HoldsReadBuffer(id string) bool {
+	holds := false
+	b.withClientLocked(id, func(c *client) { holds = c.rd.buf != nil })
+	return holds
 }
