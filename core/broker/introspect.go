@@ -213,7 +213,7 @@ func (b *Broker) ClientInfo(id string) (ClientDetail, error) {
 	d := ClientDetail{ClientSummary: b.summary(e), SessionExpiry: e.Expiry(), Dropped: e.Stats().Dropped}
 	b.mu.Lock()
 	if c := e.client; c != nil {
-		d.KeepAlive = c.keep * 2 / 3 // c.keep is 1.5 x the keep-alive [MQTT-3.1.2-22]
+		d.KeepAlive = time.Duration(c.keepAlive) * time.Second
 	}
 	b.mu.Unlock()
 	for _, sub := range e.Subscriptions() {

@@ -109,9 +109,9 @@ func (b *Broker) detach(c *client, reason packets.ReasonCode, sendWill bool, cau
 	e.Detach(c)
 	expiry := e.Expiry()
 	var now *pendingWill
-	if sendWill && c.will != nil {
+	if sendWill && c.connectWill() != nil {
 		pw := &pendingWill{msg: willMessage(c), client: c.info}
-		delay := c.will.Properties.WillDelay
+		delay := c.connectWill().Properties.WillDelay
 		if expiry == 0 || delay == 0 {
 			now = pw
 		} else {
@@ -227,7 +227,7 @@ func (b *Broker) saveSession(e *entry, w *pendingWill) {
 }
 
 func willMessage(c *client) *session.Message {
-	w := c.will
+	w := c.connectWill()
 	m := &session.Message{Topic: w.Topic, Payload: w.Payload, QoS: w.QoS, Retain: w.Retain, Publisher: c.info.ID}
 	if c.version == packets.V5 {
 		m.Props = messageProps(&w.Properties)
