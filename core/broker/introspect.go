@@ -194,8 +194,8 @@ func (b *Broker) summary(e *entry) ClientSummary {
 		s.Connected = true
 		s.Username, s.Remote, s.Listener = c.info.Username, c.info.RemoteAddr, c.info.Listener
 		s.ProtocolVersion, s.ConnectedAt = c.version, time.Unix(0, c.connAt)
-	} else if e.offlineSince != 0 {
-		s.OfflineSince = time.Unix(0, e.offlineSince)
+	} else if at := e.offlineSince(); at != 0 {
+		s.OfflineSince = time.Unix(0, at)
 	}
 	b.mu.Unlock()
 	st := e.Stats()

@@ -78,7 +78,7 @@ func (b *Broker) restore(snap session.Snapshot) recovered {
 				}
 			}
 		}
-		e := &entry{offlineSince: offline}
+		e := &entry{off: &offlineState{since: offline}}
 		e.InitRestored(rec, b.sessionLimits(), b.journal)
 		got.sessions++
 		got.deliveries += len(rec.Inflight) + len(rec.Queued)
@@ -88,17 +88,17 @@ func (b *Broker) restore(snap session.Snapshot) recovered {
 		}
 		b.sessions.store(rec.ID, e)
 		b.mu.Lock()
-		e.expiry = time.AfterFunc(left, func() { b.expire(e) })
+		e.off.expiry = time.AfterFunc(left, func() { b.expire(e) })
 		if rec.Will != nil {
 			msg := rec.Will.Msg
 			// [MQTT-3.1.3-9] the rest of the Will Delay Interval, not zero:
 			// the client may still come back in time.
 			pw := &pendingWill{msg: &msg, client: hooks.Client{ID: rec.ID, Authenticated: rec.Owner.Authenticated, Principal: rec.Owner.Principal}, due: time.Unix(0, rec.Will.PublishAt)}
 			pw.timer = time.AfterFunc(max(time.Until(pw.due), 0), func() { b.fireWill(e, pw) })
-			e.will = pw
+			e.off.will = pw
 		}
 		if crashed {
-			b.saveSession(e, e.will) // when it went offline, for the next restart
+			b.saveSession(e, e.off.will) // when it went offline, for the next restart
 		}
 		b.mu.Unlock()
 	}
