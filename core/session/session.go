@@ -70,9 +70,11 @@ type Session struct {
 	limits  *Limits // shared by the broker's sessions, never written
 	held    int64   // bytes of the messages in out and pending (charge)
 	subs    map[string]Subscription
-	out     inflight
-	pending queue
-	inbound map[uint16]struct{} // QoS 2 packet ids received, PUBREL awaited
+	// tr is the session's messages in flight and queued and its inbound
+	// QoS 2 ids: made with the first of them, nil for a session that never
+	// had one, as a fleet's idle device's (docs/decisions/0048: 80 bytes
+	// of every idle session).
+	tr      *traffic
 	dropped uint64
 	window  int32  // in-flight limit of the attached connection (Receive Maximum, at most 65,535)
 	expiry  uint32 // Session Expiry Interval, seconds
@@ -129,7 +131,7 @@ func (s *Session) Attach(sink Sink, window int) {
 	defer s.mu.Unlock()
 	defer s.wake() // the drain below may make room
 	s.sink, s.window = sink, int32(min(max(window, 1), 1<<16))
-	s.out.each(func(d *Delivery) {
+	s.tr.eachInFlight(func(d *Delivery) {
 		if d.Released {
 			sink.SendPubrel(d.PacketID, nil)
 			return
@@ -207,10 +209,11 @@ func (s *Session) offerOver(d Delivery, batch Batch, over bool) Outcome {
 		}
 		return Accepted
 	}
-	toWindow := s.sink != nil && s.pending.len() == 0 && s.out.len() < int(s.window)
+	queued := s.tr.queued()
+	toWindow := s.sink != nil && queued == 0 && s.tr.inFlight() < int(s.window)
 	taken := Accepted
-	if !toWindow && s.pending.len() >= s.limits.MaxQueued {
-		if !over || s.pending.len() >= overfillFactor*s.limits.MaxQueued {
+	if !toWindow && queued >= s.limits.MaxQueued {
+		if !over || queued >= overfillFactor*s.limits.MaxQueued {
 			return DropQueueFull
 		}
 		taken = AcceptedOver
@@ -225,7 +228,7 @@ func (s *Session) offerOver(d Delivery, batch Batch, over bool) Outcome {
 		// The journal is told of the queued copy, never of d: an address
 		// of d passed to an interface moves every delivery to the heap,
 		// journal or not (decision 0038).
-		q := s.pending.push(d)
+		q := s.traffic().pending.push(d)
 		if s.journal != nil {
 			s.stored(q)
 		}
@@ -245,7 +248,7 @@ func (s *Session) offerOver(d Delivery, batch Batch, over bool) Outcome {
 // every delivery to the heap (decision 0038).
 func (s *Session) send(d Delivery, batch Batch) {
 	d.PacketID = s.newPacketID()
-	w := s.out.add(d)
+	w := s.traffic().out.add(d)
 	if s.journal != nil {
 		if w.Seq == 0 {
 			s.stored(w)
@@ -257,7 +260,7 @@ func (s *Session) send(d Delivery, batch Batch) {
 		// Too large for the client: treated as delivered.
 		id := w.PacketID
 		s.forget(w)
-		s.out.remove(id)
+		s.tr.out.remove(id)
 	}
 }
 
@@ -295,7 +298,7 @@ func (s *Session) forgetAcked(d *Delivery, acked bool) {
 func (s *Session) newPacketID() uint16 {
 	for {
 		s.nextID++
-		if s.nextID != 0 && !s.out.has(s.nextID) {
+		if s.nextID != 0 && !s.tr.has(s.nextID) {
 			return s.nextID
 		}
 	}
@@ -305,17 +308,17 @@ func (s *Session) newPacketID() uint16 {
 // those that expired while they waited [MQTT-3.3.2-5]. A non-nil batch is
 // the caller's (AcknowledgeBatched).
 func (s *Session) drain(now int64, batch Batch) {
-	for s.sink != nil && s.out.len() < int(s.window) {
-		d := s.pending.peek()
+	for s.sink != nil && s.tr.inFlight() < int(s.window) {
+		d := s.tr.peek()
 		if d == nil {
 			return
 		}
 		if now != 0 && d.Msg.Expired(now) {
 			s.forget(d) // in place: see send
-			s.pending.pop()
+			s.tr.pending.pop()
 			continue
 		}
-		s.send(s.pending.pop(), batch)
+		s.send(s.tr.pending.pop(), batch)
 	}
 }
 
@@ -338,7 +341,7 @@ func (s *Session) AcknowledgeBatched(kind packets.Type, id uint16, reason packet
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer s.wake() // an acknowledgement frees room: a waiting publisher may go on
-	d := s.out.get(id)
+	d := s.tr.get(id)
 	if d == nil {
 		return false
 	}
@@ -348,7 +351,7 @@ func (s *Session) AcknowledgeBatched(kind packets.Type, id uint16, reason packet
 			return false
 		}
 		s.forgetAcked(d, true)
-		s.out.remove(id)
+		s.tr.out.remove(id)
 	case packets.TypePubrec:
 		if d.QoS != 2 {
 			return false
@@ -362,7 +365,7 @@ func (s *Session) AcknowledgeBatched(kind packets.Type, id uint16, reason packet
 		}
 		if reason.IsError() {
 			s.forget(d)
-			s.out.remove(id)
+			s.tr.out.remove(id)
 			break
 		}
 		s.release(d) // the payload is no longer needed [MQTT-4.3.3-5]
@@ -382,7 +385,7 @@ func (s *Session) AcknowledgeBatched(kind packets.Type, id uint16, reason packet
 			return false
 		}
 		s.forget(d)
-		s.out.remove(id)
+		s.tr.out.remove(id)
 	default:
 		return false
 	}
@@ -406,16 +409,13 @@ const (
 func (s *Session) ReceiveQoS2(id uint16, limit int) Receipt {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.inbound[id]; ok {
+	if s.tr.hasInbound(id) {
 		return Duplicate
 	}
-	if len(s.inbound) >= limit {
+	if s.tr.inboundLen() >= limit {
 		return Full
 	}
-	if s.inbound == nil {
-		s.inbound = make(map[uint16]struct{})
-	}
-	s.inbound[id] = struct{}{}
+	s.traffic().addInbound(id)
 	return Received
 }
 
@@ -427,7 +427,7 @@ func (s *Session) ReceiveQoS2(id uint16, limit int) Receipt {
 func (s *Session) KeepQoS2(id uint16) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.inbound[id]; ok && s.journal != nil {
+	if s.tr.hasInbound(id) && s.journal != nil {
 		s.journal.Inbound(s.ID, id, true)
 	}
 }
@@ -436,10 +436,10 @@ func (s *Session) KeepQoS2(id uint16) {
 func (s *Session) ReleaseQoS2(id uint16) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.inbound[id]; !ok {
+	if !s.tr.hasInbound(id) {
 		return false
 	}
-	delete(s.inbound, id)
+	delete(s.tr.inbound, id)
 	if s.journal != nil {
 		s.journal.Inbound(s.ID, id, false)
 	}
@@ -450,5 +450,5 @@ func (s *Session) ReleaseQoS2(id uint16) bool {
 func (s *Session) InboundQoS2() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.inbound)
+	return s.tr.inboundLen()
 }

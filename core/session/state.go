@@ -75,7 +75,7 @@ type Stats struct {
 func (s *Session) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Stats{Inflight: s.out.len(), Queued: s.pending.len(), Bytes: s.held, Dropped: s.dropped}
+	return Stats{Inflight: s.tr.inFlight(), Queued: s.tr.queued(), Bytes: s.held, Dropped: s.dropped}
 }
 
 // Snapshot returns the session's durable state: subscriptions, in-flight and
@@ -84,10 +84,12 @@ func (s *Session) Snapshot() Record {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.meta()
-	s.out.each(func(d *Delivery) { r.Inflight = append(r.Inflight, *d) })
-	s.pending.each(func(d *Delivery) { r.Queued = append(r.Queued, *d) })
-	for id := range s.inbound {
-		r.InboundQoS2 = append(r.InboundQoS2, id)
+	if t := s.tr; t != nil {
+		t.out.each(func(d *Delivery) { r.Inflight = append(r.Inflight, *d) })
+		t.pending.each(func(d *Delivery) { r.Queued = append(r.Queued, *d) })
+		for id := range t.inbound {
+			r.InboundQoS2 = append(r.InboundQoS2, id)
+		}
 	}
 	return r
 }
@@ -135,7 +137,7 @@ func (s *Session) InitRestored(r Record, limits *Limits, j Journal) {
 	for _, d := range r.Inflight {
 		s.restoreRef(&d)
 		s.forceHold(&d)
-		s.out.add(d)
+		s.traffic().out.add(d)
 		if d.PacketID > s.nextID {
 			s.nextID = d.PacketID
 		}
@@ -143,13 +145,10 @@ func (s *Session) InitRestored(r Record, limits *Limits, j Journal) {
 	for _, d := range r.Queued {
 		s.restoreRef(&d)
 		s.forceHold(&d)
-		s.pending.push(d)
+		s.traffic().pending.push(d)
 	}
 	for _, id := range r.InboundQoS2 {
-		if s.inbound == nil {
-			s.inbound = make(map[uint16]struct{})
-		}
-		s.inbound[id] = struct{}{}
+		s.traffic().addInbound(id)
 	}
 }
 
