@@ -161,7 +161,7 @@ func New(opts Options) (*Broker, error) {
 	}
 	b.live.Store(&live{
 		limits: opts.Limits, listeners: opts.Listeners, anonymous: opts.AllowAnonymous,
-		ownerMismatch: opts.SessionOwnerMismatch, sess: newSessionLimits(opts.Limits, b.budget),
+		ownerMismatch: opts.SessionOwnerMismatch, sess: newSessionLimits(opts.Limits, b.budget, nil),
 	})
 	b.dropLog = ratelog.New(dropLogInterval, 1, b.reportDrops)
 	b.hookLog = ratelog.New(hookErrorEvery, 1, b.reportHookFailures)

@@ -78,7 +78,7 @@ func (b *Broker) attach(c *client, cleanStart bool) (present bool, err error) {
 		e.Init(id, b.sessionLimits())
 		e.Owner = owner
 		if b.journal != nil && c.sessionExpiry > 0 {
-			e.Keep(b.journal) // it outlives the connection: the store keeps it
+			e.Keep() // it outlives the connection: the store keeps it
 		}
 		b.sessions.store(id, e)
 	}

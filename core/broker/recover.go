@@ -29,6 +29,8 @@ func (b *Broker) openStore() error {
 		}
 	}
 	b.journal = journal.New(b.opts.Store, &snap, b.log)
+	// Sessions reach the journal through their limits (session.Limits.Journal).
+	b.setLive(func(v *live) { v.sess = newSessionLimits(v.limits, b.budget, b.journal) })
 	got := b.restore(snap)
 	b.log.Info().Int("sessions", got.sessions).Int("expired_sessions", got.expired).
 		Int("messages", got.deliveries).Int("inbound_qos2", got.inbound).Int("retained", got.retained).
@@ -79,7 +81,7 @@ func (b *Broker) restore(snap session.Snapshot) recovered {
 			}
 		}
 		e := &entry{off: &offlineState{since: offline}}
-		e.InitRestored(rec, b.sessionLimits(), b.journal)
+		e.InitRestored(rec, b.sessionLimits())
 		got.sessions++
 		got.deliveries += len(rec.Inflight) + len(rec.Queued)
 		got.inbound += len(rec.InboundQoS2)

@@ -19,12 +19,12 @@ func (s *Session) End() (handOver []Delivery, strandedQoS2 int) {
 	defer s.wake() // a publisher waiting for this session waits no more
 	t := s.tr
 	if t == nil { // nothing in flight or queued, ever
-		s.ended, s.journal = true, nil
+		s.ended, s.kept = true, false
 		return nil, 0
 	}
 	t.out.each(s.forget)
 	t.pending.each(s.forget)
-	s.ended, s.journal = true, nil
+	s.ended, s.kept = true, false
 	var inflight []uint16
 	t.out.each(func(d *Delivery) {
 		switch {

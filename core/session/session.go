@@ -66,7 +66,6 @@ type Session struct {
 
 	mu      sync.Mutex
 	sink    Sink
-	journal Journal // nil unless the session is kept across restarts
 	limits  *Limits // shared by the broker's sessions, never written
 	held    int64   // bytes of the messages in out and pending (charge)
 	subs    map[string]Subscription
@@ -80,6 +79,10 @@ type Session struct {
 	expiry  uint32 // Session Expiry Interval, seconds
 	nextID  uint16
 	ended   bool // End was called: nothing more is taken
+	// kept: the session reports its changes to limits.Journal (it is kept
+	// across restarts). A flag, not the interface: 16 bytes of every
+	// session (docs/decisions/0048).
+	kept bool
 	stalled bool // a publisher waiting for room gave up on this full episode (backpressure.go)
 	// room is closed and cleared when the session is back under its soft
 	// limits (backpressure.go); made only when a publisher waits for it.
@@ -107,19 +110,19 @@ func (s *Session) Init(id string, limits *Limits) {
 	s.ID, s.limits = id, limits
 }
 
-// Keep makes the session report its changes to j from now on (nil: to no
-// one), before it is shared.
-func (s *Session) Keep(j Journal) {
+// Keep makes the session report its changes to its Limits' Journal from
+// now on, before it is shared; without a Journal it does nothing.
+func (s *Session) Keep() {
 	s.mu.Lock()
-	s.journal = j
+	s.kept = s.limits.Journal != nil
 	s.mu.Unlock()
 }
 
-// Kept reports whether the session has a journal.
+// Kept reports whether the session reports its changes to a journal.
 func (s *Session) Kept() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.journal != nil
+	return s.kept
 }
 
 // Attach connects the session to sink with an in-flight window of window
@@ -229,7 +232,7 @@ func (s *Session) offerOver(d Delivery, batch Batch, over bool) Outcome {
 		// of d passed to an interface moves every delivery to the heap,
 		// journal or not (decision 0038).
 		q := s.traffic().pending.push(d)
-		if s.journal != nil {
+		if s.kept {
 			s.stored(q)
 		}
 	}
@@ -249,11 +252,11 @@ func (s *Session) offerOver(d Delivery, batch Batch, over bool) Outcome {
 func (s *Session) send(d Delivery, batch Batch) {
 	d.PacketID = s.newPacketID()
 	w := s.traffic().out.add(d)
-	if s.journal != nil {
+	if s.kept {
 		if w.Seq == 0 {
 			s.stored(w)
 		} else {
-			s.journal.Changed(s.ID, w)
+			s.limits.Journal.Changed(s.ID, w)
 		}
 	}
 	if !s.sink.SendPublish(*w, batch) {
@@ -267,7 +270,7 @@ func (s *Session) send(d Delivery, batch Batch) {
 // stored tells the journal of a delivery the session now keeps, and counts
 // it with its message's Gate if it is QoS 1. The session has a journal.
 func (s *Session) stored(d *Delivery) {
-	s.journal.Stored(s.ID, d)
+	s.limits.Journal.Stored(s.ID, d)
 	if d.Msg != nil && d.Msg.Gate != nil && d.QoS == 1 {
 		d.gated = true
 		d.Msg.Gate.Hold()
@@ -289,8 +292,8 @@ func (s *Session) forgetAcked(d *Delivery, acked bool) {
 		}
 	}
 	s.release(d)
-	if s.journal != nil {
-		s.journal.Removed(s.ID, d)
+	if s.kept {
+		s.limits.Journal.Removed(s.ID, d)
 	}
 }
 
@@ -370,10 +373,10 @@ func (s *Session) AcknowledgeBatched(kind packets.Type, id uint16, reason packet
 		}
 		s.release(d) // the payload is no longer needed [MQTT-4.3.3-5]
 		d.Released = true
-		if s.journal != nil {
+		if s.kept {
 			// Recorded before the PUBREL goes out: once the client has it, a
 			// resent PUBLISH would be a new message to it.
-			s.journal.Changed(s.ID, d)
+			s.limits.Journal.Changed(s.ID, d)
 		}
 		d.Msg = nil
 		if s.sink != nil {
@@ -427,8 +430,8 @@ func (s *Session) ReceiveQoS2(id uint16, limit int) Receipt {
 func (s *Session) KeepQoS2(id uint16) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.tr.hasInbound(id) && s.journal != nil {
-		s.journal.Inbound(s.ID, id, true)
+	if s.tr.hasInbound(id) && s.kept {
+		s.limits.Journal.Inbound(s.ID, id, true)
 	}
 }
 
@@ -440,8 +443,8 @@ func (s *Session) ReleaseQoS2(id uint16) bool {
 		return false
 	}
 	delete(s.tr.inbound, id)
-	if s.journal != nil {
-		s.journal.Inbound(s.ID, id, false)
+	if s.kept {
+		s.limits.Journal.Inbound(s.ID, id, false)
 	}
 	return true
 }

@@ -112,20 +112,21 @@ func (s *Session) meta() Record {
 }
 
 // Restore makes a session from a Record, as Snapshot wrote it or a Store
-// loaded it, reporting its changes to j (nil: none). What the record holds is
-// charged to the limits' budget even past its bounds: those messages were
-// accepted before the restart. With j, every delivery's message is counted
-// as referred to (Message.Ref), as the journal counted it before.
-func Restore(r Record, limits *Limits, j Journal) *Session {
+// loaded it, reporting its changes to limits.Journal (nil: none). What the
+// record holds is charged to the limits' budget even past its bounds: those
+// messages were accepted before the restart. With a Journal, every
+// delivery's message is counted as referred to (Message.Ref), as the
+// journal counted it before.
+func Restore(r Record, limits *Limits) *Session {
 	s := new(Session)
-	s.InitRestored(r, limits, j)
+	s.InitRestored(r, limits)
 	return s
 }
 
 // InitRestored is Restore into a zero Session in place (see Init).
-func (s *Session) InitRestored(r Record, limits *Limits, j Journal) {
+func (s *Session) InitRestored(r Record, limits *Limits) {
 	s.Init(r.ID, limits)
-	s.journal = j
+	s.kept = s.limits.Journal != nil
 	s.Owner = r.Owner
 	s.expiry = r.Expiry
 	for _, sub := range r.Subscriptions {
@@ -153,7 +154,7 @@ func (s *Session) InitRestored(r Record, limits *Limits, j Journal) {
 }
 
 func (s *Session) restoreRef(d *Delivery) {
-	if s.journal != nil && d.Msg != nil {
+	if s.kept && d.Msg != nil {
 		d.Msg.Ref()
 	}
 }
