@@ -26,8 +26,7 @@ func TestClientStructStaysInTheSizeClass(t *testing.T) {
 // the broker's fields) is one 144-byte object per session, connected or
 // not (docs/decisions/0042, 0048: what only an offline session needs is in
 // offlineState, the session's messages in session.traffic, its journal in
-// its Limits). Past 144 it
-// costs 160.
+// its Limits). Past 144 it costs 160.
 func TestEntryStaysInTheSizeClass(t *testing.T) {
 	const class = 144
 	if got := unsafe.Sizeof(entry{}); got > class {

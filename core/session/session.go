@@ -64,11 +64,11 @@ type Session struct {
 	// session or is refused, it never takes this one over.
 	Owner Owner
 
-	mu      sync.Mutex
-	sink    Sink
-	limits  *Limits // shared by the broker's sessions, never written
-	held    int64   // bytes of the messages in out and pending (charge)
-	subs    map[string]Subscription
+	mu     sync.Mutex
+	sink   Sink
+	limits *Limits // shared by the broker's sessions, never written
+	held   int64   // bytes of the messages in out and pending (charge)
+	subs   map[string]Subscription
 	// tr is the session's messages in flight and queued and its inbound
 	// QoS 2 ids: made with the first of them, nil for a session that never
 	// had one, as a fleet's idle device's (docs/decisions/0048: 80 bytes
@@ -82,7 +82,7 @@ type Session struct {
 	// kept: the session reports its changes to limits.Journal (it is kept
 	// across restarts). A flag, not the interface: 16 bytes of every
 	// session (docs/decisions/0048).
-	kept bool
+	kept    bool
 	stalled bool // a publisher waiting for room gave up on this full episode (backpressure.go)
 	// room is closed and cleared when the session is back under its soft
 	// limits (backpressure.go); made only when a publisher waits for it.
