@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bufio"
+	"context"
 	"net"
 	"testing"
 	"time"
@@ -27,7 +28,13 @@ func TestRarePartOnlyForConnectionsThatUseIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() { _ = b.Serve(l, "test") }()
-	t.Cleanup(func() { _ = b.Shutdown(t.Context()) })
+	t.Cleanup(func() {
+		// Not t.Context(): it is cancelled before cleanups run, and Shutdown
+		// would return before the readers ended.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_ = b.Shutdown(ctx)
+	})
 
 	connect := func(cp packets.Connect) {
 		t.Helper()
