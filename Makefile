@@ -49,8 +49,12 @@ test-unit:
 # watchdog and reloads), the listeners, the store suite and the ops server.
 RACE      := $(CORE) ./host/... ./transport/... ./store/... ./ops/... ./cmd/... ./plugins/... ./test/...
 
+# core/broker's suite runs its brokers with a memory store, so that every
+# flow also goes through the journal; it runs once more without one, as
+# plume without --data-dir serves (PLUME_TEST_NO_STORE), race detector on.
 test-race: ## the race detector on the concurrent packages
 	$(STAGE) $(GO) test $(GOTEST_JSON) $(TIMEOUT) -count=1 -race $(RACE)
+	PLUME_TEST_NO_STORE=1 $(STAGE) $(GO) test $(GOTEST_JSON) $(TIMEOUT) -count=1 -race ./core/broker/
 
 # The host's tests again with the wasmtime engine built in (cgo): each runs on
 # wazero and on wasmtime (docs/decisions/0008-wasmtime-engine.md). Under the

@@ -42,7 +42,7 @@ func startQoS2PingPong(t *testing.T, opts Options) *qos2PingPong {
 		t.Fatal(err)
 	}
 	go func() { _ = b.Serve(l, "test") }()
-	t.Cleanup(func() { _ = b.Shutdown(t.Context()) })
+	shutdownAtCleanup(t, b)
 	conn, err := net.Dial("tcp", l.Addr().String())
 	if err != nil {
 		t.Fatal(err)

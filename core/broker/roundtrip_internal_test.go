@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net"
 	"runtime/metrics"
@@ -39,7 +40,7 @@ func startPingPong(t *testing.T) *pingPong {
 		t.Fatal(err)
 	}
 	go func() { _ = b.Serve(l, "test") }()
-	t.Cleanup(func() { _ = b.Shutdown(t.Context()) })
+	shutdownAtCleanup(t, b)
 	conn, err := net.Dial("tcp", l.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -144,4 +145,18 @@ func TestRoundTripSyscalls(t *testing.T) {
 	if w < 0.9 || w > 1.1 {
 		t.Errorf("%.2f raw writes per round trip, want 1", w)
 	}
+}
+
+// shutdownAtCleanup shuts b down when the test ends and waits for its
+// goroutines: not with t.Context(), which is cancelled before cleanups run,
+// so that Shutdown returned at once and the next test's swap of
+// socketRead/socketWrite raced with this broker's readers.
+func shutdownAtCleanup(t *testing.T, b *Broker) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := b.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
 }
