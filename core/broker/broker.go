@@ -87,11 +87,45 @@ type entry struct {
 	// connection (docs/decisions/0042).
 	session.Session
 	client *client
-	expiry *time.Timer
-	will   *pendingWill
-	// offlineSince is when the connection left (Unix ns), 0 while one is
-	// attached: the store's Record.DisconnectedAt.
-	offlineSince int64
+	// off is what only a session without a connection needs; nil while
+	// one is attached. Under b.mu.
+	off *offlineState
+}
+
+// offlineState is a session entry's state while no connection is attached: one
+// allocation when a connection leaves, rather than 24 bytes in every entry
+// (docs/decisions/0048).
+type offlineState struct {
+	expiry *time.Timer  // ends the session when its expiry interval passes
+	will   *pendingWill // a will waiting for its delay, nil if none
+	// since is when the connection left (Unix ns): the store's
+	// Record.DisconnectedAt.
+	since int64
+}
+
+// offline is e.off, made if there is none. b.mu is held.
+func (e *entry) offline() *offlineState {
+	if e.off == nil {
+		e.off = new(offlineState)
+	}
+	return e.off
+}
+
+// pendingWill is the will waiting for its delay, nil if none. b.mu is held.
+func (e *entry) pendingWill() *pendingWill {
+	if e.off == nil {
+		return nil
+	}
+	return e.off.will
+}
+
+// offlineSince is when the connection left (Unix ns), 0 while one is
+// attached. b.mu is held, or e is the caller's connection's session.
+func (e *entry) offlineSince() int64 {
+	if e.off == nil {
+		return 0
+	}
+	return e.off.since
 }
 
 type pendingWill struct {
@@ -127,7 +161,7 @@ func New(opts Options) (*Broker, error) {
 	}
 	b.live.Store(&live{
 		limits: opts.Limits, listeners: opts.Listeners, anonymous: opts.AllowAnonymous,
-		ownerMismatch: opts.SessionOwnerMismatch, sess: newSessionLimits(opts.Limits, b.budget),
+		ownerMismatch: opts.SessionOwnerMismatch, sess: newSessionLimits(opts.Limits, b.budget, nil),
 	})
 	b.dropLog = ratelog.New(dropLogInterval, 1, b.reportDrops)
 	b.hookLog = ratelog.New(hookErrorEvery, 1, b.reportHookFailures)
@@ -251,11 +285,13 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 func (b *Broker) persistAll(ctx context.Context) error {
 	b.mu.Lock()
 	b.sessions.each(func(e *entry) bool {
-		if e.expiry != nil {
-			e.expiry.Stop()
-		}
-		if e.will != nil {
-			e.will.timer.Stop()
+		if o := e.off; o != nil {
+			if o.expiry != nil {
+				o.expiry.Stop()
+			}
+			if o.will != nil {
+				o.will.timer.Stop()
+			}
 		}
 		return true
 	})

@@ -30,30 +30,14 @@ type client struct {
 	entry *entry
 	// connAt is when the CONNECT was accepted, in Unix nanoseconds: a
 	// time.Time would cost every connection 16 bytes more (0041).
-	connAt   int64
-	keep     time.Duration // read deadline per packet: 1.5 x keep-alive, 0 for none
-	authMeth string        // enhanced-authentication method of the CONNECT, "" if none
+	connAt int64
+	// rare holds what few connections use (see clientRare); nil for a
+	// plain 3.1.1 connection without a will, on a broker without a store.
+	rare *clientRare
 
-	// Limits the client announced in CONNECT (5.0), and its version. Small
-	// fields are grouped so that an idle connection pays no padding.
-	maxOut      uint32 // Maximum Packet Size it accepts, 0 = no limit
-	aliasMaxOut uint16 // Topic Alias Maximum it accepts
-	problemInfo bool   // Request Problem Information [MQTT-3.1.2-29]
-	version     byte
-
-	aliasesIn  []string          // inbound topic aliases, index = alias
-	aliasesOut map[string]uint16 // outbound topic aliases we assigned
-
-	will          *packets.Will
-	authz         *authzCache        // publish authorizations the hooks let us reuse; made with the first (authorizePublish)
-	sessionExpiry uint32             // as negotiated in CONNECT, 5.0 DISCONNECT may change it
-	clientReason  packets.ReasonCode // the reason of the client's DISCONNECT
-	refused       packets.ReasonCode // why the CONNECT was refused, if it was
-	hooked        bool               // authenticate hooks saw this client (they get OnDisconnect)
-	saidGoodbye   bool               // a DISCONNECT or refusing CONNACK was queued: drain before closing (reader-owned)
+	authz *authzCache // publish authorizations the hooks let us reuse; made with the first (authorizePublish)
 
 	// Write side: see writer.go.
-	wmu sync.Mutex
 	// wcond is what other goroutines wait on the connection for (the
 	// flusher, a stop request, cleanup), made on the first wait (waits.go).
 	wcond *waits
@@ -61,16 +45,28 @@ type client struct {
 	// batch is what this reader owes subscriber connections; reader-owned,
 	// and only while the reader runs (run): a parked connection holds none.
 	batch *flushBatch
-	dur   *durableOut // answers held until durable (durable.go); nil without a store
 	// Slow consumer (queues.go), under wmu: since when QoS 0 has been shed
 	// without the buffer emptying (Unix ns, 0 = not shedding).
 	shedSince int64
 	stop      atomic.Pointer[stopRequest] // set by kick
 
-	// Four-byte and one-byte fields, packed: an idle connection pays no padding.
-	draining    atomic.Bool
-	parked      atomic.Bool // in the idle poller (park.go): no goroutine
-	keepExpired atomic.Bool // the keep-alive ran out while parked
+	// Four-, two- and one-byte fields, packed: an idle connection pays no
+	// padding (the struct is exactly its size class, 384 bytes: 0048).
+	wmu sync.Mutex // the write side's (writer.go)
+	// Limits the client announced in CONNECT (5.0); the Topic Alias
+	// Maximum it accepts is in rare.
+	maxOut        uint32             // Maximum Packet Size it accepts, 0 = no limit
+	sessionExpiry uint32             // as negotiated in CONNECT, 5.0 DISCONNECT may change it
+	keepAlive     uint16             // the keep-alive in force, in seconds, 0 for none (keepLimit)
+	problemInfo   bool               // Request Problem Information [MQTT-3.1.2-29]
+	version       byte               // the CONNECT's protocol version
+	clientReason  packets.ReasonCode // the reason of the client's DISCONNECT
+	refused       packets.ReasonCode // why the CONNECT was refused, if it was
+	hooked        bool               // authenticate hooks saw this client (they get OnDisconnect)
+	saidGoodbye   bool               // a DISCONNECT or refusing CONNACK was queued: drain before closing (reader-owned)
+	draining      atomic.Bool
+	parked        atomic.Bool // in the idle poller (park.go): no goroutine
+	keepExpired   atomic.Bool // the keep-alive ran out while parked
 	// fd is the socket, for the poller; -1 without one. While parked
 	// detached (conn == nil), the duplicate that keeps the socket open
 	// (park_detach.go). Under wmu, as armed, polled, detachOnFlush and writeAttached.
@@ -97,6 +93,63 @@ type client struct {
 	redetach bool
 }
 
+// clientRare is the part of a connection that few connections use: a
+// fleet's idle 3.1.1 devices without a will carry none of it, and the
+// client struct is 64 bytes smaller for it (docs/decisions/0048).
+//
+// c.rare is set only on the connection's own goroutine before its session
+// is attached (newClient, handshake) and never changes afterwards, so other
+// goroutines (deliveries, under wmu) read it without a lock. Every 5.0
+// connection has one: its topic aliases may be needed at any packet.
+type clientRare struct {
+	authMeth    string            // enhanced-authentication method of the CONNECT, "" if none
+	will        *packets.Will     // the CONNECT's will, nil if none
+	aliasesIn   []string          // inbound topic aliases, index = alias (reader-owned)
+	aliasesOut  map[string]uint16 // outbound topic aliases we assigned (under wmu)
+	aliasMaxOut uint16            // the client's Topic Alias Maximum: how many aliasesOut may hold
+	dur         *durableOut       // answers held until durable (durable.go); nil without a store
+}
+
+// ext is c.rare, made if there is none. Only before the session is
+// attached, on the connection's goroutine (see clientRare).
+func (c *client) ext() *clientRare {
+	if c.rare == nil {
+		c.rare = new(clientRare)
+	}
+	return c.rare
+}
+
+// durable is what the connection holds until durable; nil without a store.
+func (c *client) durable() *durableOut {
+	if c.rare == nil {
+		return nil
+	}
+	return c.rare.dur
+}
+
+// connectWill is the CONNECT's will, nil if none.
+func (c *client) connectWill() *packets.Will {
+	if c.rare == nil {
+		return nil
+	}
+	return c.rare.will
+}
+
+// authMethod is the CONNECT's enhanced-authentication method, "" if none.
+func (c *client) authMethod() string {
+	if c.rare == nil {
+		return ""
+	}
+	return c.rare.authMeth
+}
+
+// keepLimit is the read deadline per packet: 1.5 x the keep-alive, 0 for
+// none [MQTT-3.1.2-22]. A duration computed, not kept: 8 bytes on every
+// connection (0048).
+func (c *client) keepLimit() time.Duration {
+	return time.Duration(c.keepAlive) * 1500 * time.Millisecond
+}
+
 // stopRequest asks a client's reader to end the connection.
 type stopRequest struct {
 	reason packets.ReasonCode
@@ -107,7 +160,7 @@ type stopRequest struct {
 func newClient(b *Broker, conn net.Conn, listener string) *client {
 	c := &client{b: b, lim: b.limits(), conn: conn, rd: newReader(conn, b.partials), fd: -1}
 	if b.journal != nil && b.journal.Holds() {
-		c.dur = &durableOut{}
+		c.ext().dur = &durableOut{}
 	}
 	c.info.RemoteAddr = conn.RemoteAddr().String()
 	c.info.Listener = listener
@@ -214,10 +267,10 @@ func (c *client) serve() error {
 		h, body, err := c.rd.next(c.lim.MaxPacketSize)
 		if errors.Is(err, os.ErrDeadlineExceeded) && c.stop.Load() == nil {
 			now := time.Now()
-			quiet := now.Sub(c.rd.lastRead)
+			quiet := now.Sub(c.rd.readAt())
 			mid := c.rd.midPacket()
 			switch {
-			case c.keep > 0 && quiet >= c.keep:
+			case c.keepAlive > 0 && quiet >= c.keepLimit():
 				return err // [MQTT-3.1.2-22] nothing within 1.5 x keep-alive
 			case mid && stall > 0 && quiet >= stall:
 				return errPacketStalled
@@ -243,7 +296,7 @@ func (c *client) serve() error {
 			// overfilled have room. The wait is the broker's silence, not the
 			// client's: it does not count against the keep-alive.
 			waited := c.awaitRoom()
-			c.rd.lastRead = c.rd.lastRead.Add(waited)
+			c.rd.lastRead += int64(waited)
 			if now := time.Now(); wait > 0 {
 				_ = c.conn.SetReadDeadline(now.Add(wait))
 				deadlineSet = now
@@ -257,7 +310,7 @@ func (c *client) serve() error {
 // timer is not refreshed per packet), the park timer and the stall limit.
 func (c *client) readWait() time.Duration {
 	var wait time.Duration
-	for _, d := range [...]time.Duration{c.keep + c.keep/10, c.b.parkAfter, c.b.limits().PacketReadTimeout} {
+	for _, d := range [...]time.Duration{c.keepLimit() + c.keepLimit()/10, c.b.parkAfter, c.b.limits().PacketReadTimeout} {
 		if d > 0 && (wait == 0 || d < wait) {
 			wait = d
 		}
@@ -274,7 +327,7 @@ func (c *client) nextLimit(mid bool, quiet time.Duration) time.Duration {
 			next = limit - quiet
 		}
 	}
-	consider(c.keep)
+	consider(c.keepLimit())
 	if mid {
 		consider(c.b.limits().PacketReadTimeout)
 	} else {
@@ -404,7 +457,7 @@ func protocolError(msg string) error {
 func (c *client) handleAck(a *packets.Ack) error {
 	// When the acknowledgement came off the socket, a batch's processing
 	// ago at most: the reader read the clock then (decision 0039).
-	now := c.rd.lastRead.UnixNano()
+	now := c.rd.readAt().UnixNano()
 	switch a.Kind {
 	case packets.TypePubrel:
 		// [MQTT-4.3.3-11] answer PUBREL with PUBCOMP, also for an id we no longer know.

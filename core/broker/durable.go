@@ -68,18 +68,18 @@ func (c *client) dispatchKept(h packets.FixedHeader, body []byte) error {
 // beginPacket notes the journal's state as a packet's handling begins, so
 // that its answer can wait for what the handling changed (sinceMark).
 func (c *client) beginPacket() {
-	if c.dur != nil {
-		c.dur.mark = c.b.journal.Mark()
+	if c.durable() != nil {
+		c.durable().mark = c.b.journal.Mark()
 	}
 }
 
 // sinceMark returns the ticket of the changes made since beginPacket, and
 // whether there were any. Reader goroutine only.
 func (c *client) sinceMark() (journal.Ticket, bool) {
-	if c.dur == nil {
+	if c.durable() == nil {
 		return journal.Ticket{}, false
 	}
-	return c.b.journal.Since(c.dur.mark)
+	return c.b.journal.Since(c.durable().mark)
 }
 
 // sendHeld queues p behind a barrier for the changes made while its packet
@@ -101,7 +101,7 @@ func (c *client) sendHeld(p packets.Packet) {
 // (its batches committed already, or failed) lets it go or drops it. The
 // caller holds wmu.
 func (c *client) holdLocked(start int, t journal.Ticket, g *ackGate) {
-	d := c.dur
+	d := c.durable()
 	d.held = append(d.held, heldAnswer{at: d.base + int64(start), ticket: t, gate: g})
 	if len(d.held) == 1 && !d.waiting {
 		c.settleLocked() // a new head: its batches may be finished, or failed, already
@@ -110,24 +110,24 @@ func (c *client) holdLocked(start int, t journal.Ticket, g *ackGate) {
 
 // writable is how much of c.out may be written now; the caller holds wmu.
 func (c *client) writable() int {
-	if c.dur == nil || len(c.dur.held) == 0 {
+	if c.durable() == nil || len(c.durable().held) == 0 {
 		return len(c.out)
 	}
-	return int(c.dur.held[0].at - c.dur.base)
+	return int(c.durable().held[0].at - c.durable().base)
 }
 
 // written notes that the flusher took the first n bytes of c.out; wmu held.
 func (c *client) written(n int) {
-	if c.dur != nil {
-		c.dur.base += int64(n)
+	if c.durable() != nil {
+		c.durable().base += int64(n)
 	}
 }
 
 // unwritten takes back n bytes that written counted but the socket did not
 // take: they are back at the front of c.out (flushInline); wmu held.
 func (c *client) unwritten(n int) {
-	if c.dur != nil {
-		c.dur.base -= int64(n)
+	if c.durable() != nil {
+		c.durable().base -= int64(n)
 	}
 }
 
@@ -135,7 +135,7 @@ func (c *client) unwritten(n int) {
 // for when it asked are finished (journal.Waiter).
 func (c *client) Durable(error) {
 	c.wmu.Lock()
-	c.dur.waiting = false
+	c.durable().waiting = false
 	c.settleLocked()
 	c.end() // a flusher for what was freed, or the end of the connection (failed)
 }
@@ -146,7 +146,7 @@ func (c *client) Durable(error) {
 // dropped: the client never sees those answers and will resend; failed
 // says so, and endIn ends the connection.
 func (c *client) settleLocked() {
-	d := c.dur
+	d := c.durable()
 	for len(d.held) > 0 {
 		h := &d.held[0]
 		if h.gate != nil && h.gate.open() {
@@ -178,16 +178,16 @@ func (c *client) settleLocked() {
 
 // takeFailure returns and clears what settleLocked found failed; wmu held.
 func (c *client) takeFailure() error {
-	if c.dur == nil || c.dur.failed == nil {
+	if c.durable() == nil || c.durable().failed == nil {
 		return nil
 	}
-	err := c.dur.failed
-	c.dur.failed = nil
+	err := c.durable().failed
+	c.durable().failed = nil
 	return err
 }
 
 func (c *client) popHeld() {
-	d := c.dur
+	d := c.durable()
 	d.held[0] = heldAnswer{}
 	d.held = d.held[1:]
 	if len(d.held) == 0 {
@@ -200,10 +200,10 @@ func (c *client) popHeld() {
 // changes are durable in time. Called by closeWrites with wmu held; it lets
 // go of wmu while it waits.
 func (c *client) settleBeforeClose(grace time.Duration) {
-	if c.dur == nil || len(c.dur.held) == 0 {
+	if c.durable() == nil || len(c.durable().held) == 0 {
 		return
 	}
-	t := c.dur.held[len(c.dur.held)-1].ticket
+	t := c.durable().held[len(c.durable().held)-1].ticket
 	c.wmu.Unlock()
 	c.b.journal.Wait(t, grace)
 	c.wmu.Lock()

@@ -35,7 +35,7 @@ func TestHoldOnABatchThatAlreadyFailed(t *testing.T) {
 	c.version = packets.V5
 	c.beginPacket()
 	b.journal.DeleteRetained("t") // the packet's change
-	ticket, _ := b.journal.Since(c.dur.mark)
+	ticket, _ := b.journal.Since(c.durable().mark)
 	if b.journal.Wait(ticket, 5*time.Second) {
 		t.Fatal("the commit succeeded against a failing store")
 	}
@@ -45,7 +45,7 @@ func TestHoldOnABatchThatAlreadyFailed(t *testing.T) {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if len(c.out) != 0 || len(c.dur.held) != 0 {
-		t.Fatalf("%d bytes pending, %d held: the PUBACK of a failed commit must be dropped", len(c.out), len(c.dur.held))
+	if len(c.out) != 0 || len(c.durable().held) != 0 {
+		t.Fatalf("%d bytes pending, %d held: the PUBACK of a failed commit must be dropped", len(c.out), len(c.durable().held))
 	}
 }

@@ -194,8 +194,8 @@ func (b *Broker) summary(e *entry) ClientSummary {
 		s.Connected = true
 		s.Username, s.Remote, s.Listener = c.info.Username, c.info.RemoteAddr, c.info.Listener
 		s.ProtocolVersion, s.ConnectedAt = c.version, time.Unix(0, c.connAt)
-	} else if e.offlineSince != 0 {
-		s.OfflineSince = time.Unix(0, e.offlineSince)
+	} else if at := e.offlineSince(); at != 0 {
+		s.OfflineSince = time.Unix(0, at)
 	}
 	b.mu.Unlock()
 	st := e.Stats()
@@ -213,7 +213,7 @@ func (b *Broker) ClientInfo(id string) (ClientDetail, error) {
 	d := ClientDetail{ClientSummary: b.summary(e), SessionExpiry: e.Expiry(), Dropped: e.Stats().Dropped}
 	b.mu.Lock()
 	if c := e.client; c != nil {
-		d.KeepAlive = c.keep * 2 / 3 // c.keep is 1.5 x the keep-alive [MQTT-3.1.2-22]
+		d.KeepAlive = time.Duration(c.keepAlive) * time.Second
 	}
 	b.mu.Unlock()
 	for _, sub := range e.Subscriptions() {

@@ -55,16 +55,17 @@ func (b *Broker) attach(c *client, cleanStart bool) (present bool, err error) {
 	var will *pendingWill
 	var ended endedSession
 	if e != nil {
-		if e.expiry != nil {
-			e.expiry.Stop()
-			e.expiry = nil
-		}
-		if e.will != nil {
-			e.will.timer.Stop()
-			if cleanStart {
-				will = e.will // the old session ends now, and its will with it
-			} // else [MQTT-3.1.3-9] a new connection in time cancels the will
-			e.will = nil
+		if o := e.off; o != nil {
+			if o.expiry != nil {
+				o.expiry.Stop()
+			}
+			if o.will != nil {
+				o.will.timer.Stop()
+				if cleanStart {
+					will = o.will // the old session ends now, and its will with it
+				} // else [MQTT-3.1.3-9] a new connection in time cancels the will
+			}
+			e.off = nil
 		}
 		if cleanStart {
 			ended = b.dropSession(e)
@@ -77,13 +78,13 @@ func (b *Broker) attach(c *client, cleanStart bool) (present bool, err error) {
 		e.Init(id, b.sessionLimits())
 		e.Owner = owner
 		if b.journal != nil && c.sessionExpiry > 0 {
-			e.Keep(b.journal) // it outlives the connection: the store keeps it
+			e.Keep() // it outlives the connection: the store keeps it
 		}
 		b.sessions.store(id, e)
 	}
 	e.SetExpiry(c.sessionExpiry)
 	e.client = c
-	e.offlineSince = 0
+	e.off = nil
 	c.entry = e
 	b.saveSession(e, nil)
 	b.mu.Unlock()
@@ -109,9 +110,9 @@ func (b *Broker) detach(c *client, reason packets.ReasonCode, sendWill bool, cau
 	e.Detach(c)
 	expiry := e.Expiry()
 	var now *pendingWill
-	if sendWill && c.will != nil {
+	if sendWill && c.connectWill() != nil {
 		pw := &pendingWill{msg: willMessage(c), client: c.info}
-		delay := c.will.Properties.WillDelay
+		delay := c.connectWill().Properties.WillDelay
 		if expiry == 0 || delay == 0 {
 			now = pw
 		} else {
@@ -119,17 +120,18 @@ func (b *Broker) detach(c *client, reason packets.ReasonCode, sendWill bool, cau
 			wait := time.Duration(min(delay, expiry)) * time.Second
 			pw.due = time.Now().Add(wait)
 			pw.timer = time.AfterFunc(wait, func() { b.fireWill(e, pw) })
-			e.will = pw
+			e.offline().will = pw
 		}
 	}
-	willPending := e.will != nil && sendWill // read under b.mu: a timer may clear it
+	willPending := e.pendingWill() != nil && sendWill // read under b.mu: a timer may clear it
 	var ended endedSession
 	if expiry == 0 {
 		ended = b.dropSession(e)
 	} else {
-		e.expiry = time.AfterFunc(time.Duration(expiry)*time.Second, func() { b.expire(e) })
-		e.offlineSince = time.Now().UnixNano()
-		b.saveSession(e, e.will)
+		o := e.offline()
+		o.expiry = time.AfterFunc(time.Duration(expiry)*time.Second, func() { b.expire(e) })
+		o.since = time.Now().UnixNano()
+		b.saveSession(e, o.will)
 	}
 	b.mu.Unlock()
 	ended.handOver(b)
@@ -158,9 +160,9 @@ func (b *Broker) expire(e *entry) {
 		b.mu.Unlock()
 		return
 	}
-	will := e.will
-	e.will = nil
+	will := e.pendingWill()
 	if will != nil {
+		e.off.will = nil
 		will.timer.Stop()
 	}
 	ended := b.dropSession(e)
@@ -200,11 +202,11 @@ func (s endedSession) handOver(b *Broker) { b.handOver(s.id, s.shared, s.strande
 // fireWill publishes a delayed will whose delay has passed.
 func (b *Broker) fireWill(e *entry, pw *pendingWill) {
 	b.mu.Lock()
-	if e.will != pw {
+	if e.pendingWill() != pw {
 		b.mu.Unlock()
 		return
 	}
-	e.will = nil
+	e.off.will = nil
 	b.saveSession(e, nil) // without the will: a restart must not publish it again
 	b.mu.Unlock()
 	b.publishWill(pw)
@@ -219,7 +221,7 @@ func (b *Broker) saveSession(e *entry, w *pendingWill) {
 		return
 	}
 	rec := e.Meta()
-	rec.DisconnectedAt = e.offlineSince
+	rec.DisconnectedAt = e.offlineSince()
 	if w != nil {
 		rec.Will = &session.Will{Msg: *w.msg, PublishAt: w.due.UnixNano()}
 	}
@@ -227,7 +229,7 @@ func (b *Broker) saveSession(e *entry, w *pendingWill) {
 }
 
 func willMessage(c *client) *session.Message {
-	w := c.will
+	w := c.connectWill()
 	m := &session.Message{Topic: w.Topic, Payload: w.Payload, QoS: w.QoS, Retain: w.Retain, Publisher: c.info.ID}
 	if c.version == packets.V5 {
 		m.Props = messageProps(&w.Properties)

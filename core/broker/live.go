@@ -70,7 +70,7 @@ func (b *Broker) SetLimits(l Limits) error {
 	l = Options{Limits: l}.Defaults().Limits
 	b.setLive(func(v *live) {
 		if l.MaxQueued != v.limits.MaxQueued || l.MaxQueuedBytes != v.limits.MaxQueuedBytes {
-			v.sess = newSessionLimits(l, b.budget)
+			v.sess = newSessionLimits(l, b.budget, b.journal)
 		}
 		v.limits = l
 		b.partials.SetLimit(int64(l.MaxPartialPacketBytes))

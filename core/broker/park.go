@@ -26,8 +26,8 @@ func (c *client) park() bool {
 	if p == nil || c.fd < 0 {
 		return false
 	}
-	if c.keep > 0 {
-		p.schedule(c, c.rd.lastRead.Add(c.keep))
+	if c.keepAlive > 0 {
+		p.schedule(c, c.rd.readAt().Add(c.keepLimit()))
 	}
 	c.wmu.Lock()
 	c.writeAttached = false

@@ -143,7 +143,7 @@ func (c *client) accept(p *packets.Publish, keepQoS2 bool) (packets.ReasonCode, 
 		return reason, why, nil
 	}
 	var gate *ackGate
-	if c.dur != nil && p.QoS == 1 {
+	if c.durable() != nil && p.QoS == 1 {
 		gate = newAckGate(c, m.Retain) // a retained value must reach the disk
 		m.Gate = gate
 	}
@@ -297,16 +297,20 @@ func (c *client) resolveAlias(p *packets.Publish) error {
 	if a == 0 || a > c.lim.TopicAliasMaximum {
 		return &packets.Error{Reason: packets.TopicAliasInvalid, Msg: "topic alias out of range [MQTT-3.2.2-17]"}
 	}
-	if c.aliasesIn == nil {
-		c.aliasesIn = make([]string, c.lim.TopicAliasMaximum+1)
+	if c.rare == nil {
+		// Cannot happen: aliases are 5.0's, and every 5.0 connection has one.
+		return protocolError("topic alias on a connection without aliases")
+	}
+	if c.rare.aliasesIn == nil {
+		c.rare.aliasesIn = make([]string, c.lim.TopicAliasMaximum+1)
 	}
 	if p.Topic == "" {
-		p.Topic = c.aliasesIn[a]
+		p.Topic = c.rare.aliasesIn[a]
 		if p.Topic == "" {
 			return protocolError("unknown topic alias [MQTT-3.3.2-7]")
 		}
 	} else {
-		c.aliasesIn[a] = p.Topic
+		c.rare.aliasesIn[a] = p.Topic
 	}
 	p.Properties.Clear(packets.PropTopicAlias)
 	return nil

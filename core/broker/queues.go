@@ -6,6 +6,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/plumemq/plume/core/budget"
+	"github.com/plumemq/plume/core/journal"
 	"github.com/plumemq/plume/core/packets"
 	"github.com/plumemq/plume/core/session"
 )
@@ -26,8 +27,12 @@ const dropLogInterval = 10 * time.Second
 // They are made once, in New, and shared: a session keeps a pointer.
 func (b *Broker) sessionLimits() *session.Limits { return b.live.Load().sess }
 
-func newSessionLimits(l Limits, budget *budget.Bytes) *session.Limits {
-	return &session.Limits{MaxQueued: l.MaxQueued, MaxBytes: int64(max(l.MaxQueuedBytes, 0)), Budget: budget}
+func newSessionLimits(l Limits, budget *budget.Bytes, j *journal.Journal) *session.Limits {
+	sl := &session.Limits{MaxQueued: l.MaxQueued, MaxBytes: int64(max(l.MaxQueuedBytes, 0)), Budget: budget}
+	if j != nil { // a nil *Journal in the interface would not be nil
+		sl.Journal = j
+	}
+	return sl
 }
 
 // noteDrop counts a delivery that e's session did not take and logs it,

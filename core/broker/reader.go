@@ -42,23 +42,38 @@ type reader struct {
 	// the connection has a non-blocking descriptor, else the net.Conn itself
 	// (TLS, WebSocket); nil while parked detached. One field, not a conn and
 	// a RawConn: every idle connection carries it (docs/decisions/0042).
-	src  any
-	buf  *[]byte
-	r, w int
-	// lastRead is when bytes last came off the socket, for keep-alive,
-	// parking and the stall limit of a packet in progress.
-	lastRead time.Time
+	src any
+	buf *[]byte
+	// r and w index the pooled buffer (readBufSize): four bytes each, as
+	// every idle connection carries them (docs/decisions/0048).
+	r, w int32
+	// lastRead is when bytes last came off the socket (monoNow), for
+	// keep-alive, parking and the stall limit of a packet in progress. Not
+	// a time.Time: 16 bytes less on every connection (0048); readAt gives one.
+	lastRead int64
 
 	pend   *pendingBody  // a packet whose body is still arriving; nil between packets
 	budget *budget.Bytes // bytes held for bodies in progress, broker-wide; nil = unbounded
-
-	// first takes the first bytes after an empty buffer on a connection
-	// without a descriptor (TLS, WebSocket): it blocks in Read holding 8
-	// bytes rather than a pooled 4 KiB buffer, 23% of an idle TLS
-	// connection's memory (bench/results/transports.txt). The layer below
-	// keeps the rest of what arrived for the next Read.
-	first [8]byte
 }
+
+// firstBufs hold the first bytes after an empty buffer on a connection
+// without a descriptor (TLS, WebSocket): it blocks in Read holding 8 bytes
+// rather than a pooled 4 KiB buffer, 23% of an idle TLS connection's memory
+// (bench/results/transports.txt). The layer below keeps the rest of what
+// arrived for the next Read. Pooled rather than in the reader, where every
+// plain TCP connection, which never uses it, carried it (0048).
+var firstBufs = sync.Pool{New: func() any { return new([8]byte) }}
+
+// monoEpoch anchors monoNow; it carries the monotonic clock reading, so
+// times built from it (readAt) compare monotonically.
+var monoEpoch = time.Now()
+
+// monoNow is the monotonic time since monoEpoch, in nanoseconds: the clock
+// as eight bytes where a connection keeps it.
+func monoNow() int64 { return int64(time.Since(monoEpoch)) }
+
+// readAt is lastRead as a time (with its monotonic reading).
+func (rd *reader) readAt() time.Time { return monoEpoch.Add(time.Duration(rd.lastRead)) }
 
 // pendingBody is a packet whose body is still arriving: its header, and the
 // body so far (len = received, cap = allocated and charged to the budget).
@@ -126,7 +141,7 @@ func (rd *reader) next(limit uint32) (packets.FixedHeader, []byte, error) {
 				if limit != 0 && uint64(n)+uint64(h.Remaining) > uint64(limit) {
 					return h, nil, errPacketTooLarge
 				}
-				rd.r += n
+				rd.r += int32(n)
 				return rd.body(h)
 			}
 			if !errors.Is(err, packets.ErrShortBuffer) {
@@ -140,16 +155,16 @@ func (rd *reader) next(limit uint32) (packets.FixedHeader, []byte, error) {
 }
 
 func (rd *reader) body(h packets.FixedHeader) (packets.FixedHeader, []byte, error) {
-	avail := rd.w - rd.r
+	avail := int(rd.w - rd.r)
 	if h.Remaining <= avail {
 		if !keepsBody(h.Type) {
-			b := (*rd.buf)[rd.r : rd.r+h.Remaining]
-			rd.r += h.Remaining
+			b := (*rd.buf)[rd.r : int(rd.r)+h.Remaining]
+			rd.r += int32(h.Remaining)
 			// Not released here: b aliases the buffer until the next call.
 			return h, b, nil
 		}
 		body := make([]byte, h.Remaining)
-		rd.r += copy(body, (*rd.buf)[rd.r:rd.w])
+		rd.r += int32(copy(body, (*rd.buf)[rd.r:rd.w]))
 		rd.releaseIfEmpty()
 		return h, body, nil
 	}
@@ -160,7 +175,7 @@ func (rd *reader) body(h packets.FixedHeader) (packets.FixedHeader, []byte, erro
 		return h, nil, errReadBudget
 	}
 	rd.pend = &pendingBody{head: h, body: make([]byte, avail, size)}
-	rd.r += copy(rd.pend.body, (*rd.buf)[rd.r:rd.w])
+	rd.r += int32(copy(rd.pend.body, (*rd.buf)[rd.r:rd.w]))
 	rd.releaseIfEmpty()
 	return rd.continueBody()
 }
@@ -210,11 +225,11 @@ func (rd *reader) releaseIfEmpty() {
 // fill reads more bytes into the buffer, borrowing one if needed.
 func (rd *reader) fill() error {
 	if rd.buf != nil && rd.r > 0 {
-		rd.w = copy(*rd.buf, (*rd.buf)[rd.r:rd.w])
+		rd.w = int32(copy(*rd.buf, (*rd.buf)[rd.r:rd.w]))
 		rd.r = 0
 	}
 	n, err := rd.read(false)
-	rd.w += n
+	rd.w += int32(n)
 	if n > 0 {
 		return nil
 	}
@@ -234,10 +249,12 @@ func (rd *reader) read(body bool) (int, error) {
 	if !ok {
 		conn := rd.src.(net.Conn)
 		if !body && rd.buf == nil {
-			n, err = conn.Read(rd.first[:])
+			first := firstBufs.Get().(*[8]byte)
+			n, err = conn.Read(first[:])
 			if n > 0 {
-				copy(rd.target(false), rd.first[:n])
+				copy(rd.target(false), first[:n])
 			}
+			firstBufs.Put(first)
 		} else {
 			n, err = conn.Read(rd.target(body))
 		}
@@ -260,7 +277,7 @@ func (rd *reader) read(body bool) (int, error) {
 		}
 	}
 	if n > 0 {
-		rd.lastRead = time.Now()
+		rd.lastRead = monoNow()
 	}
 	return n, err
 }

@@ -29,6 +29,8 @@ func (b *Broker) openStore() error {
 		}
 	}
 	b.journal = journal.New(b.opts.Store, &snap, b.log)
+	// Sessions reach the journal through their limits (session.Limits.Journal).
+	b.setLive(func(v *live) { v.sess = newSessionLimits(v.limits, b.budget, b.journal) })
 	got := b.restore(snap)
 	b.log.Info().Int("sessions", got.sessions).Int("expired_sessions", got.expired).
 		Int("messages", got.deliveries).Int("inbound_qos2", got.inbound).Int("retained", got.retained).
@@ -78,8 +80,8 @@ func (b *Broker) restore(snap session.Snapshot) recovered {
 				}
 			}
 		}
-		e := &entry{offlineSince: offline}
-		e.InitRestored(rec, b.sessionLimits(), b.journal)
+		e := &entry{off: &offlineState{since: offline}}
+		e.InitRestored(rec, b.sessionLimits())
 		got.sessions++
 		got.deliveries += len(rec.Inflight) + len(rec.Queued)
 		got.inbound += len(rec.InboundQoS2)
@@ -88,17 +90,17 @@ func (b *Broker) restore(snap session.Snapshot) recovered {
 		}
 		b.sessions.store(rec.ID, e)
 		b.mu.Lock()
-		e.expiry = time.AfterFunc(left, func() { b.expire(e) })
+		e.off.expiry = time.AfterFunc(left, func() { b.expire(e) })
 		if rec.Will != nil {
 			msg := rec.Will.Msg
 			// [MQTT-3.1.3-9] the rest of the Will Delay Interval, not zero:
 			// the client may still come back in time.
 			pw := &pendingWill{msg: &msg, client: hooks.Client{ID: rec.ID, Authenticated: rec.Owner.Authenticated, Principal: rec.Owner.Principal}, due: time.Unix(0, rec.Will.PublishAt)}
 			pw.timer = time.AfterFunc(max(time.Until(pw.due), 0), func() { b.fireWill(e, pw) })
-			e.will = pw
+			e.off.will = pw
 		}
 		if crashed {
-			b.saveSession(e, e.will) // when it went offline, for the next restart
+			b.saveSession(e, e.off.will) // when it went offline, for the next restart
 		}
 		b.mu.Unlock()
 	}

@@ -179,7 +179,7 @@ func (c *client) SendPublish(d session.Delivery, batch session.Batch) bool {
 			p.Properties.SubscriptionIDs = d.SubIDs
 			p.Properties.Set(packets.PropSubscriptionID)
 		}
-		if c.aliasMaxOut > 0 {
+		if c.rare != nil && c.rare.aliasMaxOut > 0 {
 			assigned = c.aliasOutbound(&p)
 		}
 	}
@@ -189,7 +189,7 @@ func (c *client) SendPublish(d session.Delivery, batch session.Batch) bool {
 		// [MQTT-3.1.2-25] too large for the client: discard as if delivered.
 		c.out = c.out[:start]
 		if assigned {
-			delete(c.aliasesOut, m.Topic) // the client never saw it [MQTT-3.3.2-10]
+			delete(c.rare.aliasesOut, m.Topic) // the client never saw it [MQTT-3.3.2-10]
 		}
 		c.end()
 		c.b.stats.dropped.Add(1)
@@ -198,7 +198,7 @@ func (c *client) SendPublish(d session.Delivery, batch session.Batch) bool {
 		// count it as shed; false tells the session to forget a QoS 1/2 one.
 		return d.QoS == 0
 	}
-	if c.dur != nil && d.QoS == 2 && d.Seq != 0 {
+	if c.durable() != nil && d.QoS == 2 && d.Seq != 0 {
 		// Its packet id is recorded first: a resend after a restart must
 		// reuse it, or the client would take it for a new message.
 		c.holdLocked(start, c.b.journal.Latest(), nil)
@@ -216,30 +216,30 @@ func (c *client) SendPublish(d session.Delivery, batch session.Batch) bool {
 // packet id at PUBREL, so a PUBLISH resent after a restart would be new to it.
 func (c *client) SendPubrel(id uint16, batch session.Batch) {
 	var after journal.Ticket
-	if c.dur != nil {
+	if c.durable() != nil {
 		after = c.b.journal.Latest()
 	}
-	c.sendAckAfter(packets.TypePubrel, id, packets.Success, "", after, c.dur != nil, nil, batch)
+	c.sendAckAfter(packets.TypePubrel, id, packets.Success, "", after, c.durable() != nil, nil, batch)
 }
 
 // aliasOutbound replaces p's topic with an alias the client already knows, or
 // assigns one while the client's Topic Alias Maximum allows [MQTT-3.3.2-11].
 // It reports whether it assigned a new alias.
 func (c *client) aliasOutbound(p *packets.Publish) bool {
-	if a, ok := c.aliasesOut[p.Topic]; ok {
+	if a, ok := c.rare.aliasesOut[p.Topic]; ok {
 		p.Topic = ""
 		p.Properties.TopicAlias = a
 		p.Properties.Set(packets.PropTopicAlias)
 		return false
 	}
-	if len(c.aliasesOut) >= int(c.aliasMaxOut) {
+	if len(c.rare.aliasesOut) >= int(c.rare.aliasMaxOut) {
 		return false
 	}
-	if c.aliasesOut == nil {
-		c.aliasesOut = make(map[string]uint16)
+	if c.rare.aliasesOut == nil {
+		c.rare.aliasesOut = make(map[string]uint16)
 	}
-	a := uint16(len(c.aliasesOut) + 1)
-	c.aliasesOut[p.Topic] = a
+	a := uint16(len(c.rare.aliasesOut) + 1)
+	c.rare.aliasesOut[p.Topic] = a
 	p.Properties.TopicAlias = a
 	p.Properties.Set(packets.PropTopicAlias)
 	return true

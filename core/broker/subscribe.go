@@ -128,7 +128,7 @@ func (c *client) handleUnsubscribe(p *packets.Unsubscribe) {
 
 // handleAuth handles a 5.0 AUTH after CONNECT: re-authentication (MQTT 5.0 §4.12.1).
 func (c *client) handleAuth(a *packets.Auth) error {
-	if c.authMeth == "" || a.Properties.AuthMethod != c.authMeth {
+	if c.authMethod() == "" || a.Properties.AuthMethod != c.authMethod() {
 		// [MQTT-4.12.0-7] / [MQTT-4.12.1-1] AUTH only within the method the CONNECT chose.
 		return protocolError("AUTH without, or with another, authentication method")
 	}
@@ -139,13 +139,13 @@ func (c *client) handleAuth(a *packets.Auth) error {
 		return protocolError("AUTH with an unexpected reason code")
 	}
 	res, err := c.b.hooks.Authenticate(context.Background(), &hooks.AuthRequest{
-		Client: &c.info, Step: step, Method: c.authMeth, Data: a.Properties.AuthData})
+		Client: &c.info, Step: step, Method: c.authMethod(), Data: a.Properties.AuthData})
 	if err != nil {
 		c.b.hookFailed(hooks.PointAuthenticate, &c.info, err)
 	}
 	res = c.b.opts.HookFailure.Authenticated(res, err)
 	reply := packets.Auth{}
-	reply.Properties.AuthMethod = c.authMeth
+	reply.Properties.AuthMethod = c.authMethod()
 	reply.Properties.Set(packets.PropAuthMethod)
 	if res.Data != nil {
 		reply.Properties.AuthData = res.Data

@@ -366,9 +366,9 @@ func (c *client) closeWrites(grace time.Duration, settle bool) {
 	c.awaitFlusherLocked()      // settling may have started one
 	buf := c.out[:c.writable()] // what is still held is never sent
 	c.out = nil
-	if c.dur != nil {
-		clear(c.dur.held)
-		c.dur.held = nil // nothing is held any more: the rest is dropped
+	if c.durable() != nil {
+		clear(c.durable().held)
+		c.durable().held = nil // nothing is held any more: the rest is dropped
 	}
 	already := c.wclosed
 	c.wclosed = true

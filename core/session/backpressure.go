@@ -36,7 +36,7 @@ func (s *Session) OfferOver(d Delivery, now int64, batch Batch) Outcome {
 // full reports whether the session is at or over a soft limit: a publisher
 // that overfilled it waits until this is false. The caller holds s.mu.
 func (s *Session) full() bool {
-	return s.pending.len() >= s.limits.MaxQueued || s.limits.MaxBytes > 0 && s.held >= s.limits.MaxBytes
+	return s.tr.queued() >= s.limits.MaxQueued || s.limits.MaxBytes > 0 && s.held >= s.limits.MaxBytes
 }
 
 // Room returns a channel that is closed once the session is under its soft

@@ -23,6 +23,10 @@ type Limits struct {
 	// connected, its own encoded copy in the write buffer), and per-session
 	// counting needs no shared state on the message.
 	Budget *budget.Bytes
+	// Journal is where kept sessions (Session.Keep, Restore) report their
+	// changes; nil without one. Here rather than in each session, which
+	// every session would pay for (docs/decisions/0048).
+	Journal Journal
 }
 
 // Outcome is what became of a delivery offered to a session.

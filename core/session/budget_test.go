@@ -146,7 +146,7 @@ func TestRestoreChargesTheBudget(t *testing.T) {
 	s.Offer(sized(1, 10), 1, nil) // in flight
 	s.Offer(sized(1, 20), 1, nil) // queued
 	shared := budget.New(15)
-	r := session.Restore(s.Snapshot(), &session.Limits{MaxQueued: 10, Budget: shared}, nil)
+	r := session.Restore(s.Snapshot(), &session.Limits{MaxQueued: 10, Budget: shared})
 	if st := r.Stats(); st.Bytes != 30+2*slot || shared.Used() != 30+2*slot {
 		t.Fatalf("restored held %d, budget %d, want %d twice (restored past the bound)", st.Bytes, shared.Used(), 30+2*slot)
 	}

@@ -17,11 +17,16 @@ func (s *Session) End() (handOver []Delivery, strandedQoS2 int) {
 		return nil, 0
 	}
 	defer s.wake() // a publisher waiting for this session waits no more
-	s.out.each(s.forget)
-	s.pending.each(s.forget)
-	s.ended, s.journal = true, nil
+	t := s.tr
+	if t == nil { // nothing in flight or queued, ever
+		s.ended, s.kept = true, false
+		return nil, 0
+	}
+	t.out.each(s.forget)
+	t.pending.each(s.forget)
+	s.ended, s.kept = true, false
 	var inflight []uint16
-	s.out.each(func(d *Delivery) {
+	t.out.each(func(d *Delivery) {
 		switch {
 		case d.Share == "":
 		case d.QoS == 1:
@@ -32,18 +37,18 @@ func (s *Session) End() (handOver []Delivery, strandedQoS2 int) {
 		}
 	})
 	for _, id := range inflight {
-		s.out.remove(id)
+		t.out.remove(id)
 	}
 	var keep queue
-	for s.pending.len() > 0 {
-		d := s.pending.pop()
+	for t.pending.len() > 0 {
+		d := t.pending.pop()
 		if d.Share != "" {
 			handOver = append(handOver, unstored(d))
 		} else {
 			keep.push(d)
 		}
 	}
-	s.pending = keep
+	t.pending = keep
 	return handOver, strandedQoS2
 }
 

@@ -64,20 +64,25 @@ type Session struct {
 	// session or is refused, it never takes this one over.
 	Owner Owner
 
-	mu      sync.Mutex
-	sink    Sink
-	journal Journal // nil unless the session is kept across restarts
-	limits  *Limits // shared by the broker's sessions, never written
-	held    int64   // bytes of the messages in out and pending (charge)
-	subs    map[string]Subscription
-	out     inflight
-	pending queue
-	inbound map[uint16]struct{} // QoS 2 packet ids received, PUBREL awaited
+	mu     sync.Mutex
+	sink   Sink
+	limits *Limits // shared by the broker's sessions, never written
+	held   int64   // bytes of the messages in out and pending (charge)
+	subs   map[string]Subscription
+	// tr is the session's messages in flight and queued and its inbound
+	// QoS 2 ids: made with the first of them, nil for a session that never
+	// had one, as a fleet's idle device's (docs/decisions/0048: 80 bytes
+	// of every idle session).
+	tr      *traffic
 	dropped uint64
 	window  int32  // in-flight limit of the attached connection (Receive Maximum, at most 65,535)
 	expiry  uint32 // Session Expiry Interval, seconds
 	nextID  uint16
 	ended   bool // End was called: nothing more is taken
+	// kept: the session reports its changes to limits.Journal (it is kept
+	// across restarts). A flag, not the interface: 16 bytes of every
+	// session (docs/decisions/0048).
+	kept    bool
 	stalled bool // a publisher waiting for room gave up on this full episode (backpressure.go)
 	// room is closed and cleared when the session is back under its soft
 	// limits (backpressure.go); made only when a publisher waits for it.
@@ -105,19 +110,19 @@ func (s *Session) Init(id string, limits *Limits) {
 	s.ID, s.limits = id, limits
 }
 
-// Keep makes the session report its changes to j from now on (nil: to no
-// one), before it is shared.
-func (s *Session) Keep(j Journal) {
+// Keep makes the session report its changes to its Limits' Journal from
+// now on, before it is shared; without a Journal it does nothing.
+func (s *Session) Keep() {
 	s.mu.Lock()
-	s.journal = j
+	s.kept = s.limits.Journal != nil
 	s.mu.Unlock()
 }
 
-// Kept reports whether the session has a journal.
+// Kept reports whether the session reports its changes to a journal.
 func (s *Session) Kept() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.journal != nil
+	return s.kept
 }
 
 // Attach connects the session to sink with an in-flight window of window
@@ -129,7 +134,7 @@ func (s *Session) Attach(sink Sink, window int) {
 	defer s.mu.Unlock()
 	defer s.wake() // the drain below may make room
 	s.sink, s.window = sink, int32(min(max(window, 1), 1<<16))
-	s.out.each(func(d *Delivery) {
+	s.tr.eachInFlight(func(d *Delivery) {
 		if d.Released {
 			sink.SendPubrel(d.PacketID, nil)
 			return
@@ -207,10 +212,11 @@ func (s *Session) offerOver(d Delivery, batch Batch, over bool) Outcome {
 		}
 		return Accepted
 	}
-	toWindow := s.sink != nil && s.pending.len() == 0 && s.out.len() < int(s.window)
+	queued := s.tr.queued()
+	toWindow := s.sink != nil && queued == 0 && s.tr.inFlight() < int(s.window)
 	taken := Accepted
-	if !toWindow && s.pending.len() >= s.limits.MaxQueued {
-		if !over || s.pending.len() >= overfillFactor*s.limits.MaxQueued {
+	if !toWindow && queued >= s.limits.MaxQueued {
+		if !over || queued >= overfillFactor*s.limits.MaxQueued {
 			return DropQueueFull
 		}
 		taken = AcceptedOver
@@ -225,8 +231,8 @@ func (s *Session) offerOver(d Delivery, batch Batch, over bool) Outcome {
 		// The journal is told of the queued copy, never of d: an address
 		// of d passed to an interface moves every delivery to the heap,
 		// journal or not (decision 0038).
-		q := s.pending.push(d)
-		if s.journal != nil {
+		q := s.traffic().pending.push(d)
+		if s.kept {
 			s.stored(q)
 		}
 	}
@@ -245,26 +251,26 @@ func (s *Session) offerOver(d Delivery, batch Batch, over bool) Outcome {
 // every delivery to the heap (decision 0038).
 func (s *Session) send(d Delivery, batch Batch) {
 	d.PacketID = s.newPacketID()
-	w := s.out.add(d)
-	if s.journal != nil {
+	w := s.traffic().out.add(d)
+	if s.kept {
 		if w.Seq == 0 {
 			s.stored(w)
 		} else {
-			s.journal.Changed(s.ID, w)
+			s.limits.Journal.Changed(s.ID, w)
 		}
 	}
 	if !s.sink.SendPublish(*w, batch) {
 		// Too large for the client: treated as delivered.
 		id := w.PacketID
 		s.forget(w)
-		s.out.remove(id)
+		s.tr.out.remove(id)
 	}
 }
 
 // stored tells the journal of a delivery the session now keeps, and counts
 // it with its message's Gate if it is QoS 1. The session has a journal.
 func (s *Session) stored(d *Delivery) {
-	s.journal.Stored(s.ID, d)
+	s.limits.Journal.Stored(s.ID, d)
 	if d.Msg != nil && d.Msg.Gate != nil && d.QoS == 1 {
 		d.gated = true
 		d.Msg.Gate.Hold()
@@ -286,8 +292,8 @@ func (s *Session) forgetAcked(d *Delivery, acked bool) {
 		}
 	}
 	s.release(d)
-	if s.journal != nil {
-		s.journal.Removed(s.ID, d)
+	if s.kept {
+		s.limits.Journal.Removed(s.ID, d)
 	}
 }
 
@@ -295,7 +301,7 @@ func (s *Session) forgetAcked(d *Delivery, acked bool) {
 func (s *Session) newPacketID() uint16 {
 	for {
 		s.nextID++
-		if s.nextID != 0 && !s.out.has(s.nextID) {
+		if s.nextID != 0 && !s.tr.has(s.nextID) {
 			return s.nextID
 		}
 	}
@@ -305,17 +311,17 @@ func (s *Session) newPacketID() uint16 {
 // those that expired while they waited [MQTT-3.3.2-5]. A non-nil batch is
 // the caller's (AcknowledgeBatched).
 func (s *Session) drain(now int64, batch Batch) {
-	for s.sink != nil && s.out.len() < int(s.window) {
-		d := s.pending.peek()
+	for s.sink != nil && s.tr.inFlight() < int(s.window) {
+		d := s.tr.peek()
 		if d == nil {
 			return
 		}
 		if now != 0 && d.Msg.Expired(now) {
 			s.forget(d) // in place: see send
-			s.pending.pop()
+			s.tr.pending.pop()
 			continue
 		}
-		s.send(s.pending.pop(), batch)
+		s.send(s.tr.pending.pop(), batch)
 	}
 }
 
@@ -338,7 +344,7 @@ func (s *Session) AcknowledgeBatched(kind packets.Type, id uint16, reason packet
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer s.wake() // an acknowledgement frees room: a waiting publisher may go on
-	d := s.out.get(id)
+	d := s.tr.get(id)
 	if d == nil {
 		return false
 	}
@@ -348,7 +354,7 @@ func (s *Session) AcknowledgeBatched(kind packets.Type, id uint16, reason packet
 			return false
 		}
 		s.forgetAcked(d, true)
-		s.out.remove(id)
+		s.tr.out.remove(id)
 	case packets.TypePubrec:
 		if d.QoS != 2 {
 			return false
@@ -362,15 +368,15 @@ func (s *Session) AcknowledgeBatched(kind packets.Type, id uint16, reason packet
 		}
 		if reason.IsError() {
 			s.forget(d)
-			s.out.remove(id)
+			s.tr.out.remove(id)
 			break
 		}
 		s.release(d) // the payload is no longer needed [MQTT-4.3.3-5]
 		d.Released = true
-		if s.journal != nil {
+		if s.kept {
 			// Recorded before the PUBREL goes out: once the client has it, a
 			// resent PUBLISH would be a new message to it.
-			s.journal.Changed(s.ID, d)
+			s.limits.Journal.Changed(s.ID, d)
 		}
 		d.Msg = nil
 		if s.sink != nil {
@@ -382,7 +388,7 @@ func (s *Session) AcknowledgeBatched(kind packets.Type, id uint16, reason packet
 			return false
 		}
 		s.forget(d)
-		s.out.remove(id)
+		s.tr.out.remove(id)
 	default:
 		return false
 	}
@@ -406,16 +412,13 @@ const (
 func (s *Session) ReceiveQoS2(id uint16, limit int) Receipt {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.inbound[id]; ok {
+	if s.tr.hasInbound(id) {
 		return Duplicate
 	}
-	if len(s.inbound) >= limit {
+	if s.tr.inboundLen() >= limit {
 		return Full
 	}
-	if s.inbound == nil {
-		s.inbound = make(map[uint16]struct{})
-	}
-	s.inbound[id] = struct{}{}
+	s.traffic().addInbound(id)
 	return Received
 }
 
@@ -427,8 +430,8 @@ func (s *Session) ReceiveQoS2(id uint16, limit int) Receipt {
 func (s *Session) KeepQoS2(id uint16) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.inbound[id]; ok && s.journal != nil {
-		s.journal.Inbound(s.ID, id, true)
+	if s.tr.hasInbound(id) && s.kept {
+		s.limits.Journal.Inbound(s.ID, id, true)
 	}
 }
 
@@ -436,12 +439,12 @@ func (s *Session) KeepQoS2(id uint16) {
 func (s *Session) ReleaseQoS2(id uint16) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.inbound[id]; !ok {
+	if !s.tr.hasInbound(id) {
 		return false
 	}
-	delete(s.inbound, id)
-	if s.journal != nil {
-		s.journal.Inbound(s.ID, id, false)
+	delete(s.tr.inbound, id)
+	if s.kept {
+		s.limits.Journal.Inbound(s.ID, id, false)
 	}
 	return true
 }
@@ -450,5 +453,5 @@ func (s *Session) ReleaseQoS2(id uint16) bool {
 func (s *Session) InboundQoS2() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.inbound)
+	return s.tr.inboundLen()
 }

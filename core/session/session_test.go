@@ -257,7 +257,7 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 	s.ReceiveQoS2(77, 10)
 	s.Detach(k)
 
-	r := session.Restore(s.Snapshot(), &session.Limits{MaxQueued: 10}, nil)
+	r := session.Restore(s.Snapshot(), &session.Limits{MaxQueued: 10})
 	if r.ID != "c" || r.Expiry() != 300 || r.SubscriptionCount() != 2 || !r.HasSubscription("$share/g/b") {
 		t.Fatalf("restored id %q expiry %d subs %v", r.ID, r.Expiry(), r.Subscriptions())
 	}

@@ -75,7 +75,7 @@ type Stats struct {
 func (s *Session) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Stats{Inflight: s.out.len(), Queued: s.pending.len(), Bytes: s.held, Dropped: s.dropped}
+	return Stats{Inflight: s.tr.inFlight(), Queued: s.tr.queued(), Bytes: s.held, Dropped: s.dropped}
 }
 
 // Snapshot returns the session's durable state: subscriptions, in-flight and
@@ -84,10 +84,12 @@ func (s *Session) Snapshot() Record {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.meta()
-	s.out.each(func(d *Delivery) { r.Inflight = append(r.Inflight, *d) })
-	s.pending.each(func(d *Delivery) { r.Queued = append(r.Queued, *d) })
-	for id := range s.inbound {
-		r.InboundQoS2 = append(r.InboundQoS2, id)
+	if t := s.tr; t != nil {
+		t.out.each(func(d *Delivery) { r.Inflight = append(r.Inflight, *d) })
+		t.pending.each(func(d *Delivery) { r.Queued = append(r.Queued, *d) })
+		for id := range t.inbound {
+			r.InboundQoS2 = append(r.InboundQoS2, id)
+		}
 	}
 	return r
 }
@@ -110,20 +112,21 @@ func (s *Session) meta() Record {
 }
 
 // Restore makes a session from a Record, as Snapshot wrote it or a Store
-// loaded it, reporting its changes to j (nil: none). What the record holds is
-// charged to the limits' budget even past its bounds: those messages were
-// accepted before the restart. With j, every delivery's message is counted
-// as referred to (Message.Ref), as the journal counted it before.
-func Restore(r Record, limits *Limits, j Journal) *Session {
+// loaded it, reporting its changes to limits.Journal (nil: none). What the
+// record holds is charged to the limits' budget even past its bounds: those
+// messages were accepted before the restart. With a Journal, every
+// delivery's message is counted as referred to (Message.Ref), as the
+// journal counted it before.
+func Restore(r Record, limits *Limits) *Session {
 	s := new(Session)
-	s.InitRestored(r, limits, j)
+	s.InitRestored(r, limits)
 	return s
 }
 
 // InitRestored is Restore into a zero Session in place (see Init).
-func (s *Session) InitRestored(r Record, limits *Limits, j Journal) {
+func (s *Session) InitRestored(r Record, limits *Limits) {
 	s.Init(r.ID, limits)
-	s.journal = j
+	s.kept = s.limits.Journal != nil
 	s.Owner = r.Owner
 	s.expiry = r.Expiry
 	for _, sub := range r.Subscriptions {
@@ -135,7 +138,7 @@ func (s *Session) InitRestored(r Record, limits *Limits, j Journal) {
 	for _, d := range r.Inflight {
 		s.restoreRef(&d)
 		s.forceHold(&d)
-		s.out.add(d)
+		s.traffic().out.add(d)
 		if d.PacketID > s.nextID {
 			s.nextID = d.PacketID
 		}
@@ -143,18 +146,15 @@ func (s *Session) InitRestored(r Record, limits *Limits, j Journal) {
 	for _, d := range r.Queued {
 		s.restoreRef(&d)
 		s.forceHold(&d)
-		s.pending.push(d)
+		s.traffic().pending.push(d)
 	}
 	for _, id := range r.InboundQoS2 {
-		if s.inbound == nil {
-			s.inbound = make(map[uint16]struct{})
-		}
-		s.inbound[id] = struct{}{}
+		s.traffic().addInbound(id)
 	}
 }
 
 func (s *Session) restoreRef(d *Delivery) {
-	if s.journal != nil && d.Msg != nil {
+	if s.kept && d.Msg != nil {
 		d.Msg.Ref()
 	}
 }

@@ -1,0 +1,93 @@
+package broker
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/plumemq/plume/core/packets"
+)
+
+// Only a connection that uses them carries the client's rare fields
+// (clientRare, docs/decisions/0048): a plain 3.1.1 connection without a
+// will, a fleet's idle device, has none; a will or 5.0 (whose topic aliases
+// may come at any packet) makes them during the handshake, before the
+// session is attached, so that other goroutines may read c.rare unlocked.
+// An attached session carries no offline state either.
+func TestRarePartOnlyForConnectionsThatUseIt(t *testing.T) {
+	b, err := New(Options{Log: zerolog.Nop(), AllowAnonymous: true, SysInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = b.Serve(l, "test") }()
+	t.Cleanup(func() {
+		// Not t.Context(): it is cancelled before cleanups run, and Shutdown
+		// would return before the readers ended.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_ = b.Shutdown(ctx)
+	})
+
+	connect := func(cp packets.Connect) {
+		t.Helper()
+		conn, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		_ = conn.SetDeadline(time.Now().Add(time.Minute))
+		cp.ProtocolName = "MQTT"
+		if _, err := conn.Write(cp.Append(nil, cp.ProtocolVersion)); err != nil {
+			t.Fatal(err)
+		}
+		h, _, err := packets.DecodeFixedHeader(mustPeek(t, bufio.NewReader(conn)))
+		if err != nil || h.Type != packets.TypeConnack {
+			t.Fatalf("%s: no CONNACK (%v, %v)", cp.ClientID, h.Type, err)
+		}
+	}
+	connect(packets.Connect{ProtocolVersion: packets.V311, CleanStart: true, ClientID: "plain", KeepAlive: 60})
+	connect(packets.Connect{ProtocolVersion: packets.V311, CleanStart: true, ClientID: "willed",
+		Will: &packets.Will{Topic: "gone/willed", Payload: []byte("offline")}})
+	connect(packets.Connect{ProtocolVersion: packets.V5, CleanStart: true, ClientID: "five"})
+
+	rare := func(id string) (*clientRare, *entry) {
+		t.Helper()
+		e, ok := b.sessions.load(id)
+		if !ok {
+			t.Fatalf("%s: no session", id)
+		}
+		b.mu.Lock() // attach set e.client under it, after the handshake set c.rare
+		defer b.mu.Unlock()
+		if e.client == nil {
+			t.Fatalf("%s: not attached", id)
+		}
+		return e.client.rare, e
+	}
+	if r, e := rare("plain"); r != nil || e.off != nil {
+		t.Fatalf("a plain 3.1.1 connection carries rare %+v, offline state %+v: every idle device pays for them", r, e.off)
+	}
+	if r, _ := rare("willed"); r == nil || r.will == nil || r.will.Topic != "gone/willed" {
+		t.Fatalf("a connection with a will: rare %+v", r)
+	}
+	if r, _ := rare("five"); r == nil || r.will != nil {
+		t.Fatalf("a 5.0 connection: rare %+v, want one without a will", r)
+	}
+}
+
+// mustPeek returns the first bytes of the next packet, once they are there.
+func mustPeek(t *testing.T, r *bufio.Reader) []byte {
+	t.Helper()
+	p, err := r.Peek(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
