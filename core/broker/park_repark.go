@@ -58,7 +58,7 @@ func (c *client) reparkWatch() repark {
 	if d := reparkQuietSeam.Load(); d != nil {
 		quiet = *d
 	}
-	return repark{on: time.Since(c.rd.lastRead) >= quiet}
+	return repark{on: time.Duration(monoNow()-c.rd.lastRead) >= quiet}
 }
 
 // saw notes a packet the run read.
