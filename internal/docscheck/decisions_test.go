@@ -10,7 +10,7 @@ import (
 )
 
 var (
-	statusLine = regexp.MustCompile(`^Status: (accepted|superseded by [0-9]{4})\b`)
+	statusLine = regexp.MustCompile(`^Status: (accepted|rejected|superseded by [0-9]{4})\b`)
 	recordRef  = regexp.MustCompile(`(?:amended|superseded) by ([0-9]{4})`)
 )
 
@@ -25,7 +25,7 @@ func checkRecord(name string, lines []string, exists func(num string) bool) []st
 		return []string{name + ":1: the title must begin with # " + num}
 	}
 	if lines[1] != "" || !statusLine.MatchString(lines[2]) {
-		bad = append(bad, name+":3: right under the title: Status: accepted | superseded by NNNN (and amended by NNNN)")
+		bad = append(bad, name+":3: right under the title: Status: accepted | rejected | superseded by NNNN (and amended by NNNN)")
 	}
 	for _, m := range recordRef.FindAllStringSubmatch(lines[2], -1) {
 		if !exists(m[1]) {
@@ -83,10 +83,12 @@ func TestRecordCheckerCatchesMissingStatus(t *testing.T) {
 		"wrong number":  {"# 0008 — X", "", "Status: accepted"},
 		"not under it":  {"# 0007 — X", "## Context", "Status: accepted"},
 		"superseded ok": {"# 0007 — X", "", "Status: superseded by 0003"},
+		"rejected ok":   {"# 0007 — X", "", "Status: rejected (tried and measured)"},
+		"proposed":      {"# 0007 — X", "", "Status: proposed"},
 	}
 	for name, lines := range cases {
 		bad := checkRecord("0007-x.md", lines, exists)
-		if (len(bad) == 0) != (name == "superseded ok") {
+		if (len(bad) == 0) != strings.HasSuffix(name, " ok") {
 			t.Errorf("%s: %q", name, bad)
 		}
 	}
