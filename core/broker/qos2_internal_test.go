@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/plumemq/plume/core/packets"
 )
 
@@ -32,18 +30,8 @@ type qos2PingPong struct {
 
 func startQoS2PingPong(t *testing.T, opts Options) *qos2PingPong {
 	t.Helper()
-	opts.Log, opts.AllowAnonymous, opts.SysInterval = zerolog.Nop(), true, -1
-	b, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = b.Serve(l, "test") }()
-	shutdownAtCleanup(t, b)
-	conn, err := net.Dial("tcp", l.Addr().String())
+	_, addr := serveInternal(t, opts)
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

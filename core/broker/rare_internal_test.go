@@ -2,12 +2,9 @@ package broker
 
 import (
 	"bufio"
-	"context"
 	"net"
 	"testing"
 	"time"
-
-	"github.com/rs/zerolog"
 
 	"github.com/plumemq/plume/core/packets"
 )
@@ -19,26 +16,11 @@ import (
 // session is attached, so that other goroutines may read c.rare unlocked.
 // An attached session carries no offline state either.
 func TestRarePartOnlyForConnectionsThatUseIt(t *testing.T) {
-	b, err := New(Options{Log: zerolog.Nop(), AllowAnonymous: true, SysInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = b.Serve(l, "test") }()
-	t.Cleanup(func() {
-		// Not t.Context(): it is cancelled before cleanups run, and Shutdown
-		// would return before the readers ended.
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		_ = b.Shutdown(ctx)
-	})
+	b, addr := serveInternal(t, Options{})
 
 	connect := func(cp packets.Connect) {
 		t.Helper()
-		conn, err := net.Dial("tcp", l.Addr().String())
+		conn, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}

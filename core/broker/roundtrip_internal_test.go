@@ -31,17 +31,8 @@ type pingPong struct {
 
 func startPingPong(t *testing.T) *pingPong {
 	t.Helper()
-	b, err := New(Options{Log: zerolog.Nop(), AllowAnonymous: true, SysInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = b.Serve(l, "test") }()
-	shutdownAtCleanup(t, b)
-	conn, err := net.Dial("tcp", l.Addr().String())
+	_, addr := serveInternal(t, Options{})
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,11 +138,24 @@ func TestRoundTripSyscalls(t *testing.T) {
 	}
 }
 
-// shutdownAtCleanup shuts b down when the test ends and waits for its
-// goroutines: not with t.Context(), which is cancelled before cleanups run,
-// so that Shutdown returned at once and the next test's swap of
-// socketRead/socketWrite raced with this broker's readers.
-func shutdownAtCleanup(t *testing.T, b *Broker) {
+// serveInternal starts a broker with opts (silent, anonymous clients, no
+// $SYS) on a loopback port and returns it with its address. It is shut
+// down when the test ends, and waited for: not with t.Context(), which is
+// cancelled before cleanups run, so that Shutdown returned at once and the
+// next test's swap of socketRead/socketWrite raced with this broker's
+// readers.
+func serveInternal(t *testing.T, opts Options) (*Broker, string) {
+	t.Helper()
+	opts.Log, opts.AllowAnonymous, opts.SysInterval = zerolog.Nop(), true, -1
+	b, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = b.Serve(l, "test") }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -159,4 +163,5 @@ func shutdownAtCleanup(t *testing.T, b *Broker) {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
+	return b, l.Addr().String()
 }
