@@ -23,7 +23,8 @@ type manyDialer struct {
 }
 
 // run opens connections from up to (not including) to, and returns the
-// first error; after it no new connection is opened.
+// first error; once it is seen, the workers take no new connection (one
+// may be opening its own meanwhile).
 func (d *manyDialer) run(from, to int) error {
 	var next atomic.Int64
 	next.Store(int64(from))

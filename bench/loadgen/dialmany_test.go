@@ -35,28 +35,32 @@ func TestManyDialerOpensEachOnce(t *testing.T) {
 	}
 }
 
-// The first error stops the workers and names the connection; at most one
-// more connection per worker is opened after it.
+// The first error stops the dialling and names the connection. With one
+// worker that is exact: nothing after the failed one is opened. With
+// several, how many the others open before they see the stop depends on
+// the scheduler, so only the error is checked.
 func TestManyDialerStopsAtTheFirstError(t *testing.T) {
-	const workers, bad = 4, 100
-	var mu sync.Mutex
-	opened := 0
+	const bad = 100
 	refused := errors.New("refused")
-	d := manyDialer{workers: workers, what: "device", total: 10_000, open: func(i int) error {
-		if i == bad {
-			return refused
+	for _, workers := range []int{1, 4} {
+		var mu sync.Mutex
+		opened := 0
+		d := manyDialer{workers: workers, what: "device", total: 10_000, open: func(i int) error {
+			if i == bad {
+				return refused
+			}
+			mu.Lock()
+			opened++
+			mu.Unlock()
+			return nil
+		}}
+		err := d.run(0, 10_000)
+		if !errors.Is(err, refused) || !strings.Contains(err.Error(), "device 101 of 10000") {
+			t.Fatalf("%d workers: error %v, want device 101 of 10000 wrapping %v", workers, err, refused)
 		}
-		mu.Lock()
-		opened++
-		mu.Unlock()
-		return nil
-	}}
-	err := d.run(0, 10_000)
-	if !errors.Is(err, refused) || !strings.Contains(err.Error(), "device 101 of 10000") {
-		t.Fatalf("error %v, want device 101 of 10000 wrapping %v", err, refused)
-	}
-	if opened > bad+workers {
-		t.Fatalf("%d opened after the error at %d with %d workers", opened, bad, workers)
+		if workers == 1 && opened != bad {
+			t.Fatalf("one worker opened %d, want the %d before the failed one", opened, bad)
+		}
 	}
 }
 
