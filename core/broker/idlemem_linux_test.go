@@ -150,11 +150,24 @@ func rawConnect(addr, id string) (int, error) {
 		return -1, fmt.Errorf("write: %w", err)
 	}
 	var ack [4]byte
-	if m, err := syscall.Read(fd, ack[:]); err != nil || m != 4 || ack[0] != 0x20 || ack[3] != 0 {
+	if m, err := readSocket(fd, ack[:]); err != nil || m != 4 || ack[0] != 0x20 || ack[3] != 0 {
 		syscall.Close(fd)
 		return -1, fmt.Errorf("CONNACK: %d bytes % x, %v", m, ack[:max(m, 0)], err)
 	}
 	return fd, nil
+}
+
+// readSocket is a blocking read of a bare socket that goes on after a
+// signal: with SO_RCVTIMEO set, the kernel does not restart a read that a
+// signal interrupted (the Go runtime's preemption signals, under the race
+// detector often), and it fails with EINTR.
+func readSocket(fd int, b []byte) (int, error) {
+	for {
+		n, err := syscall.Read(fd, b)
+		if err != syscall.EINTR {
+			return n, err
+		}
+	}
 }
 
 // rawAcceptor listens on loopback and keeps each accepted socket as a number.

@@ -324,7 +324,7 @@ func TestShutdownWithThousandsOfDetachedConnections(t *testing.T) {
 	tb.shutdown(t)
 	for i, fd := range fds {
 		var b [16]byte
-		m, err := syscall.Read(fd, b[:])
+		m, err := readSocket(fd, b[:])
 		// 5.0 DISCONNECT 0x8B: E0, its length, the reason.
 		if err != nil || m < 3 || b[0] != 0xE0 || b[2] != byte(packets.ServerShuttingDown) {
 			t.Fatalf("connection %d: read % x, %v; want DISCONNECT 0x8B", i, b[:max(m, 0)], err)
@@ -355,7 +355,7 @@ func rawConnectV5(addr string, i int) (int, error) {
 		return -1, err
 	}
 	var ack [64]byte
-	m, err := syscall.Read(fd, ack[:])
+	m, err := readSocket(fd, ack[:])
 	if err != nil || m < 4 || ack[0] != 0x20 || ack[3] != 0 {
 		syscall.Close(fd)
 		return -1, &net.OpError{Op: "connack", Err: err}
