@@ -156,12 +156,7 @@ func TestQoS2ExchangeAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector's sync.Pool drops items at random: counts differ")
 	}
-	pp := startQoS2PingPong(t, Options{})
-	pp.rounds(t, 50) // the maps and buffers grow once, not per message
-	const rounds = 1000
-	before := heapObjects()
-	pp.rounds(t, rounds)
-	per := float64(heapObjects()-before) / rounds
+	per := objectsPerRound(t, startQoS2PingPong(t, Options{}).rounds)
 	t.Logf("%.2f heap objects per QoS 2 round trip", per)
 	if per > 2.25 {
 		t.Errorf("%.2f heap objects per QoS 2 round trip, want at most 2", per)

@@ -98,12 +98,7 @@ func TestRoundTripAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector's sync.Pool drops items at random: counts differ")
 	}
-	pp := startPingPong(t)
-	pp.rounds(t, 50) // pools and the first buffers are not per message
-	const rounds = 1000
-	before := heapObjects()
-	pp.rounds(t, rounds)
-	per := float64(heapObjects()-before) / rounds
+	per := objectsPerRound(t, startPingPong(t).rounds)
 	t.Logf("%.2f heap objects per round trip", per)
 	// A quarter of an object per round trip of slack for the runtime's and
 	// the test framework's own.
@@ -164,4 +159,14 @@ func serveInternal(t *testing.T, opts Options) (*Broker, string) {
 		}
 	})
 	return b, l.Addr().String()
+}
+
+// objectsPerRound is the heap objects one round trip allocates, over 1,000
+// after 50 that let pools, maps and buffers grow (not per message).
+func objectsPerRound(t *testing.T, rounds func(*testing.T, int)) float64 {
+	rounds(t, 50)
+	const n = 1000
+	before := heapObjects()
+	rounds(t, n)
+	return float64(heapObjects()-before) / n
 }
