@@ -46,6 +46,8 @@ type Broker struct {
 	// journal commits changes to opts.Store and holds answers until their
 	// changes are durable (durable.go); nil without a store.
 	journal *journal.Journal
+	// fabric is opts.Fabric: nil on one node (fabric.go).
+	fabric Fabric
 
 	sessions sessionIndex // client id -> *entry; written under mu, read anywhere (sessindex.go)
 	retainMu sync.Mutex   // orders writes to retained and the store's copy
@@ -170,6 +172,9 @@ func New(opts Options) (*Broker, error) {
 		b.hooks = hooks.Base{}
 	}
 	b.hooksGen, _ = b.hooks.(generations)
+	if opts.Fabric != nil {
+		b.joinFabric(opts.Fabric) // before openStore restores subscriptions
+	}
 	if err := b.openStore(); err != nil {
 		b.closeLogLimiters()
 		return nil, err

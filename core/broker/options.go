@@ -42,6 +42,9 @@ type Options struct {
 	// Observer is told of connections, refusals, denials, takeovers and
 	// disconnections (observe.go), for an audit log; nil: none.
 	Observer Observer `yaml:"-"`
+	// Fabric carries messages to and from the other nodes of a cluster
+	// (fabric.go, decision 0052); nil: one node, at the cost of one nil test.
+	Fabric Fabric `yaml:"-"`
 
 	Limits Limits `yaml:"limits"`
 	// SysInterval is how often $SYS topics are published; negative disables them.

@@ -151,7 +151,8 @@ func (c *client) accept(p *packets.Publish, keepQoS2 bool) (packets.ReasonCode, 
 	if gate != nil {
 		gate.routed()
 	}
-	if n == 0 && c.version == packets.V5 {
+	if n == 0 && c.version == packets.V5 && c.b.fabric == nil {
+		// On a cluster node, subscribers on other nodes are not counted.
 		return packets.NoMatchingSubscribers, "", gate
 	}
 	return packets.Success, "", gate

@@ -22,6 +22,9 @@ var matchesPool = sync.Pool{New: func() any { return new(topics.Matches) }}
 // A retained message is stored and routed under its topic's order lock
 // (order.go), so the retained value is always the message routed last.
 func (b *Broker) publish(m *session.Message, batch session.Batch) int {
+	if b.fabric != nil {
+		return b.publishClustered(m, batch) // fabric.go
+	}
 	if m.Retain {
 		defer b.lockTopic(m).Unlock()
 		b.retain(m)
@@ -29,6 +32,14 @@ func (b *Broker) publish(m *session.Message, batch session.Batch) int {
 			b.retainStored(m)
 		}
 	}
+	return b.route(m, batch, true)
+}
+
+// route hands m to every matching session on this node, and to one member
+// of each matching shared group when groups is set (on a cluster node, the
+// fabric picks the node of a group's member: fabric.go). It returns how many
+// sessions it was offered to.
+func (b *Broker) route(m *session.Message, batch session.Batch, groups bool) int {
 	ms := matchesPool.Get().(*topics.Matches)
 	defer func() { ms.Reset(); matchesPool.Put(ms) }()
 	b.router.Match(m.Topic, ms)
@@ -49,6 +60,9 @@ func (b *Broker) publish(m *session.Message, batch session.Batch) int {
 			n++
 		}
 		i = j
+	}
+	if !groups {
+		return n
 	}
 	for _, g := range ms.Groups {
 		if b.deliverShared(m, g, now, batch) { // handover.go

@@ -48,6 +48,21 @@ type Router struct {
 	nodes   int                            // trie nodes below the root
 	clients map[string]map[subKey]struct{} // client -> its subscriptions
 	count   int
+	// interest, when set, hears of each filter's first subscription and
+	// last one gone (SetInterest); nil costs one test per change.
+	interest func(filter, group string, on bool)
+}
+
+// SetInterest makes r call fn when a filter gains its first non-shared
+// subscription (group "", on true) or loses its last (on false), and when a
+// shared group on a filter gains its first member or loses its last (group
+// its name): what a cluster node tells its peers it wants. fn runs under r's
+// write lock, so that the calls come in the order of the changes; it must
+// not block nor call r. Set it before the first Subscribe.
+func (r *Router) SetInterest(fn func(filter, group string, on bool)) {
+	r.mu.Lock()
+	r.interest = fn
+	r.mu.Unlock()
 }
 
 // NewRouter returns an empty Router.
@@ -64,11 +79,17 @@ func (r *Router) Subscribe(s Subscription) (existed bool) {
 	n := r.insert(s.Filter)
 	if s.Group == "" {
 		existed = n.putSub(s)
+		if r.interest != nil && !existed && len(n.subs) == 1 {
+			r.interest(s.Filter, "", true)
+		}
 	} else {
 		g := n.group(s.Group)
 		if g == nil {
 			g = newGroup(s.Group, s.Filter)
 			n.groups = append(n.groups, g)
+			if r.interest != nil {
+				r.interest(s.Filter, s.Group, true)
+			}
 		}
 		existed = g.put(s)
 	}
@@ -142,6 +163,9 @@ func (r *Router) remove(client, filter, group string) bool {
 		if !n.deleteSub(client) {
 			return false
 		}
+		if r.interest != nil && len(n.subs) == 0 {
+			r.interest(filter, "", false)
+		}
 	} else {
 		g := n.group(group)
 		if g == nil || !g.remove(client) {
@@ -149,6 +173,9 @@ func (r *Router) remove(client, filter, group string) bool {
 		}
 		if g.Len() == 0 {
 			n.deleteGroup(g)
+			if r.interest != nil {
+				r.interest(filter, group, false)
+			}
 		}
 	}
 	r.count--
