@@ -1,0 +1,240 @@
+// Package fabric carries MQTT messages between Plume nodes over core NATS
+// (decision 0052): it is the broker.Fabric of a cluster node.
+//
+// Each message accepted on a node is published once, as an envelope
+// (envelope.go), on the subject of its topic (cluster/subject) under
+// "{prefix}.m", or "{prefix}.r" when retained. Each node subscribes to the
+// subjects of its own filters, so NATS carries a message only to the nodes
+// with a matching subscription, and every node subscribes to "{prefix}.r.>",
+// so that every node's retained index has every retained message. A shared
+// group is a NATS queue group with one queue subscription per node that has
+// members: NATS picks the node, the node's broker picks the member.
+//
+// Overlapping filters on one node (a/# and a/+) make NATS send a node one copy
+// per matching subscription; all of them arrive on one channel in the order
+// the origin published (one NATS connection each way), and a node keeps, per
+// origin, the highest sequence number it routed and drops the rest.
+//
+// Between nodes this is core NATS: at most once. A message in flight when a
+// connection drops, or one a slow node's channel cannot take, is lost for
+// that node (counted). QoS 1 and 2 are honoured on each hop to and from a
+// client, not between nodes; the JetStream path of the next round closes
+// that gap.
+package fabric
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+
+	"github.com/plumemq/plume/cluster/subject"
+	"github.com/plumemq/plume/core/ratelog"
+	"github.com/plumemq/plume/core/session"
+)
+
+// Local is what the fabric delivers into: *broker.Broker.
+type Local interface {
+	// RouteFromPeer routes a message from another node to this node's
+	// non-shared subscribers (and stores it if retained).
+	RouteFromPeer(m *session.Message) int
+	// RouteShared hands a message to one member here of a shared group.
+	RouteShared(m *session.Message, name, filter string) bool
+}
+
+// Config configures a Fabric.
+type Config struct {
+	// Conn is the node's NATS connection; the fabric does not close it.
+	Conn *nats.Conn
+	// Prefix is the first token(s) of every subject; "plume" when empty.
+	// Nodes of one cluster must agree on it.
+	Prefix string
+	// Pending is how many received messages may wait for the broker before
+	// NATS drops more (counted as Stats.Dropped); 65536 when zero.
+	Pending int
+	Log     zerolog.Logger
+}
+
+// Stats counts what the fabric did.
+type Stats struct {
+	Published  uint64 // envelopes sent
+	TooLong    uint64 // messages whose topic has no subject (subject.ErrTooLong): not sent
+	Received   uint64 // envelopes received, duplicates and our own included
+	Routed     uint64 // routed to this node's non-shared subscribers
+	Shared     uint64 // handed to a shared group's member here
+	Duplicates uint64 // copies of a message already routed (overlapping filters)
+	Own        uint64 // our own messages back (routed locally before publishing)
+	Malformed  uint64 // envelopes that did not decode
+	Dropped    uint64 // lost before the broker: slow consumer, or expired on the way
+}
+
+// Fabric is a broker.Fabric over NATS. Create it before the broker (whose
+// New reports the subscriptions it restores), then Start it with the broker.
+type Fabric struct {
+	nc       *nats.Conn
+	msgs     *subject.Codec // "{prefix}.m"
+	retained *subject.Codec // "{prefix}.r"
+	origin   uint64
+	log      zerolog.Logger
+	warn     *ratelog.Limiter
+
+	pubMu  sync.Mutex // orders sequence numbers as NATS sees the publishes
+	seq    uint64
+	bufs   sync.Pool
+	stats  counters
+	in     chan *nats.Msg
+	done   chan struct{}
+	wg     sync.WaitGroup
+	closed atomic.Bool
+
+	mu      sync.Mutex
+	changes []change // interest changes waiting for the worker, in order
+	wake    chan struct{}
+	local   Local
+	plain   map[string][]*nats.Subscription  // filter -> its subscriptions
+	groups  map[groupKey][]*nats.Subscription // shared group -> its queue subscriptions
+	queues  map[string]groupKey               // queue name -> group, for received messages
+	highest map[uint64]uint64                 // origin -> highest sequence routed
+}
+
+type groupKey struct{ name, filter string }
+
+type change struct {
+	filter, group string
+	on            bool
+}
+
+type counters struct {
+	published, tooLong, received, routed, shared, duplicates, own, malformed, dropped atomic.Uint64
+}
+
+// New returns a Fabric on cfg.Conn; it subscribes to nothing until Start.
+func New(cfg Config) (*Fabric, error) {
+	if cfg.Conn == nil {
+		return nil, errors.New("fabric: no NATS connection")
+	}
+	prefix := cfg.Prefix
+	if prefix == "" {
+		prefix = "plume"
+	}
+	msgs, err := subject.New(prefix + ".m")
+	if err != nil {
+		return nil, fmt.Errorf("fabric: prefix: %w", err)
+	}
+	retained, err := subject.New(prefix + ".r")
+	if err != nil {
+		return nil, fmt.Errorf("fabric: prefix: %w", err)
+	}
+	var id [8]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return nil, fmt.Errorf("fabric: origin id: %w", err)
+	}
+	pending := cfg.Pending
+	if pending <= 0 {
+		pending = 1 << 16
+	}
+	f := &Fabric{
+		nc: cfg.Conn, msgs: msgs, retained: retained, origin: binary.BigEndian.Uint64(id[:]),
+		log: cfg.Log, in: make(chan *nats.Msg, pending), done: make(chan struct{}), wake: make(chan struct{}, 1),
+		plain: map[string][]*nats.Subscription{}, groups: map[groupKey][]*nats.Subscription{},
+		queues: map[string]groupKey{}, highest: map[uint64]uint64{},
+	}
+	f.bufs.New = func() any { b := make([]byte, 0, 512); return &b }
+	f.warn = ratelog.New(10*time.Second, 1, f.reportWarnings)
+	return f, nil
+}
+
+// reportWarnings writes what the rate limiter held back.
+func (f *Fabric) reportWarnings(key string, held uint64) {
+	f.log.Warn().Str("what", key).Uint64("suppressed", held).Msg("cluster fabric: repeated warning")
+}
+
+// Start subscribes to the retained broadcast and to the interest reported so
+// far, and begins delivering received messages into local.
+func (f *Fabric) Start(local Local) error {
+	f.mu.Lock()
+	f.local = local
+	f.mu.Unlock()
+	sub, err := f.nc.ChanSubscribe(f.retained.All(), f.in)
+	if err != nil {
+		return fmt.Errorf("fabric: subscribe %s: %w", f.retained.All(), err)
+	}
+	f.mu.Lock()
+	f.plain[""] = []*nats.Subscription{sub} // "" is no MQTT filter: the broadcast's key
+	f.mu.Unlock()
+	f.wg.Add(2)
+	go f.receive()
+	go f.applyInterest()
+	f.kick()
+	return nil
+}
+
+// Close unsubscribes and stops the fabric's goroutines; the connection stays
+// the caller's. Messages still in the channel are not delivered.
+func (f *Fabric) Close() error {
+	if !f.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	close(f.done)
+	f.wg.Wait()
+	f.warn.Close()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var errs []error
+	for _, subs := range f.plain {
+		for _, s := range subs {
+			if err := s.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	for _, subs := range f.groups {
+		for _, s := range subs {
+			if err := s.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	clear(f.plain)
+	clear(f.groups)
+	return errors.Join(errs...)
+}
+
+// Stats returns the fabric's counters.
+func (f *Fabric) Stats() Stats {
+	c := &f.stats
+	s := Stats{
+		Published: c.published.Load(), TooLong: c.tooLong.Load(), Received: c.received.Load(),
+		Routed: c.routed.Load(), Shared: c.shared.Load(), Duplicates: c.duplicates.Load(),
+		Own: c.own.Load(), Malformed: c.malformed.Load(), Dropped: c.dropped.Load(),
+	}
+	// What nats.go dropped because the channel was full (slow consumer).
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, subs := range f.plain {
+		s.Dropped += slowDropped(subs)
+	}
+	for _, subs := range f.groups {
+		s.Dropped += slowDropped(subs)
+	}
+	return s
+}
+
+func slowDropped(subs []*nats.Subscription) uint64 {
+	var n uint64
+	for _, sub := range subs {
+		if d, err := sub.Dropped(); err == nil && d > 0 {
+			n += uint64(d)
+		}
+	}
+	return n
+}
+
+// Origin returns this fabric's id, as its envelopes carry it.
+func (f *Fabric) Origin() uint64 { return f.origin }
