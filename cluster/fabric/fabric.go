@@ -97,7 +97,7 @@ type Fabric struct {
 	changes []change // interest changes waiting for the worker, in order
 	wake    chan struct{}
 	local   Local
-	plain   map[string][]*nats.Subscription  // filter -> its subscriptions
+	plain   map[string][]*nats.Subscription   // filter -> its subscriptions
 	groups  map[groupKey][]*nats.Subscription // shared group -> its queue subscriptions
 	queues  map[string]groupKey               // queue name -> group, for received messages
 	highest map[uint64]uint64                 // origin -> highest sequence routed
