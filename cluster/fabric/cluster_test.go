@@ -146,9 +146,29 @@ func TestSharedSubscriptionBalancesAcrossNodesAndDeliversOnce(t *testing.T) {
 
 func TestRetainedSetOnOneNodeReachesNewSubscribersOnOthers(t *testing.T) {
 	nodes := startCluster(t, 3)
+	live := dial(t, nodes[2], "live")
+	live.subscribe(t, paho.SubscribeOptions{Topic: "r/+/*", QoS: 1})
+	member := dial(t, nodes[1], "member")
+	member.subscribe(t, paho.SubscribeOptions{Topic: "$share/g/r/#", QoS: 1})
+	nodes[0].awaitSubs(t, "r/+/*", "", nodes[2])
+	nodes[0].awaitSubs(t, "r/#", "g", nodes[1])
+	nodes[1].awaitSubs(t, "r/#", "g", nodes[1])
 	p := dial(t, nodes[0], "pub")
 	p.publish(t, &paho.Publish{Topic: "r/a.b/*", QoS: 1, Retain: true, Payload: []byte("kept")})
+	// A live subscriber gets it with RETAIN 0 (no Retain As Published)
+	// [MQTT-3.3.1-9]; the shared group's member, through the queue group, too.
+	if m := live.expect(t); m.Topic != "r/a.b/*" || m.Retain {
+		t.Fatalf("live subscriber on C got %q retain=%v", m.Topic, m.Retain)
+	}
+	if m := member.expect(t); m.Topic != "r/a.b/*" {
+		t.Fatalf("shared member on B got %q", m.Topic)
+	}
 	p.publish(t, &paho.Publish{Topic: "r/gone", QoS: 1, Retain: true, Payload: []byte("soon cleared")})
+	// Two nodes' writes to one topic are ordered by nothing between them
+	// (decision 0052): clear it once every node has the value.
+	for _, nd := range nodes {
+		eventually(t, "both retained on "+nd.name, func() bool { return nd.b.Stats().Retained == 2 })
+	}
 	nodes[1].dial(t).publish(t, &paho.Publish{Topic: "r/gone", QoS: 1, Retain: true})
 	eventually(t, "retained index on C", func() bool { return nodes[2].b.Stats().Retained == 1 })
 	s := dial(t, nodes[2], "late")
@@ -156,6 +176,36 @@ func TestRetainedSetOnOneNodeReachesNewSubscribersOnOthers(t *testing.T) {
 	m := s.expect(t)
 	if m.Topic != "r/a.b/*" || string(m.Payload) != "kept" || !m.Retain {
 		t.Fatalf("late subscriber on C got %q %q retain=%v", m.Topic, m.Payload, m.Retain)
+	}
+	// The member got r/gone twice (set, cleared) and nothing more.
+	for range 2 {
+		if m := member.expect(t); m.Topic != "r/gone" {
+			t.Fatalf("shared member got %q", m.Topic)
+		}
+	}
+	member.expectNone(t)
+}
+
+func TestPropertiesAndExpiryCrossNodes(t *testing.T) {
+	nodes := startCluster(t, 2)
+	s := dial(t, nodes[1], "s")
+	s.subscribe(t, paho.SubscribeOptions{Topic: "props", QoS: 1})
+	nodes[0].awaitSubs(t, "props", "", nodes[1])
+	expiry := uint32(100)
+	p := dial(t, nodes[0], "p")
+	p.publish(t, &paho.Publish{Topic: "props", QoS: 1, Payload: []byte("x"), Properties: &paho.PublishProperties{
+		MessageExpiry: &expiry, ContentType: "text/plain", ResponseTopic: "re/ply", CorrelationData: []byte{1, 2},
+		User: paho.UserProperties{{Key: "k", Value: "v"}},
+	}})
+	m := s.expect(t)
+	pp := m.Properties
+	if pp == nil || pp.ContentType != "text/plain" || pp.ResponseTopic != "re/ply" || string(pp.CorrelationData) != "\x01\x02" ||
+		len(pp.User) != 1 || pp.User[0] != (paho.UserProperty{Key: "k", Value: "v"}) {
+		t.Fatalf("properties across nodes: %+v", pp)
+	}
+	// [MQTT-3.3.2-6] the expiry left, not more.
+	if pp.MessageExpiry == nil || *pp.MessageExpiry == 0 || *pp.MessageExpiry > expiry {
+		t.Fatalf("message expiry %v, want 1..%d", pp.MessageExpiry, expiry)
 	}
 }
 
