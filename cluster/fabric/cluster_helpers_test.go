@@ -185,18 +185,22 @@ func hasSub(list []server.SubDetail, subj, queue string) bool {
 	return false
 }
 
-// routeInMsgs is how many messages nd's server received from its routes.
+// routeInMsgs is how many messages of the global account (where Plume's
+// subjects are; the system account's own traffic is apart) nd's server
+// received from its routes.
 func (nd *node) routeInMsgs(t testing.TB) int64 {
 	t.Helper()
-	rz, err := nd.srv.Routez(nil)
+	acc := nd.srv.GlobalAccount().Name
+	az, err := nd.srv.AccountStatz(&server.AccountStatzOptions{Accounts: []string{acc}, IncludeUnused: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var n int64
-	for _, r := range rz.Routes {
-		n += r.InMsgs
+	for _, a := range az.Accounts {
+		if a.Account == acc && a.Received.Routes != nil {
+			return a.Received.Routes.Msgs
+		}
 	}
-	return n
+	return 0
 }
 
 func eventually(t testing.TB, what string, cond func() bool) {

@@ -74,9 +74,9 @@ func TestCrossNodeOrderPerPublisher(t *testing.T) {
 		next[m.Topic]++
 	}
 	sub.expectNone(t)
-	if s := nodes[2].fab.Stats(); s.Duplicates < 2*n {
-		t.Fatalf("fabric saw %d duplicate copies, want at least %d (two filters match)", s.Duplicates, 2*n)
-	}
+	// Each message came twice (two filters match) and was routed once; the
+	// last copies may still be on their way.
+	eventually(t, "every second copy dropped as a duplicate", func() bool { return nodes[2].fab.Stats().Duplicates == 2*n })
 }
 
 func TestCrossNodeNoLocalByPublisherClientID(t *testing.T) {
