@@ -2,6 +2,7 @@ package fabric_test
 
 import (
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -267,5 +268,26 @@ func TestNoMessageCrossesToANodeWithoutInterest(t *testing.T) {
 	}
 	if got := c.routeInMsgs(t) - beforeC; got != n+1 {
 		t.Fatalf("C received %d messages from its routes, want %d", got, n+1)
+	}
+}
+
+func TestWillCrossesNodes(t *testing.T) {
+	nodes := startCluster(t, 2)
+	s := dial(t, nodes[1], "watcher")
+	s.subscribe(t, paho.SubscribeOptions{Topic: "will/#", QoS: 1})
+	nodes[0].awaitSubs(t, "will/#", "", nodes[1])
+	conn, err := net.DialTimeout("tcp", nodes[0].addr, wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := paho.NewClient(paho.ClientConfig{Conn: conn})
+	if _, err := c.Connect(ctx(t), &paho.Connect{ClientID: "dying", CleanStart: true, KeepAlive: 60,
+		WillMessage: &paho.WillMessage{Topic: "will/dying", QoS: 1, Payload: []byte("gone")}}); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.Close() // no DISCONNECT: the will is published [MQTT-3.1.2-8]
+	<-c.Done()
+	if m := s.expect(t); m.Topic != "will/dying" || string(m.Payload) != "gone" {
+		t.Fatalf("got %q %q, want the will", m.Topic, m.Payload)
 	}
 }
