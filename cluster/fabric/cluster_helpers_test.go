@@ -176,6 +176,41 @@ func (nd *node) awaitSubs(t testing.TB, filter, group string, from ...*node) {
 	})
 }
 
+// awaitNoSubs waits until nd's server no longer knows subscriptions of node
+// from for filter (and group).
+func (nd *node) awaitNoSubs(t testing.TB, filter, group string, from *node) {
+	t.Helper()
+	c, err := subject.New("plume.m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	subjects, err := c.Filter(filter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue := ""
+	if group != "" {
+		queue = subject.Queue(group, filter)
+	}
+	eventually(t, fmt.Sprintf("%s forgets %q (group %q) of %s", nd.name, filter, group, from.name), func() bool {
+		rz, err := nd.srv.Routez(&server.RoutezOptions{SubscriptionsDetail: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rz.Routes {
+			if r.RemoteName != from.name {
+				continue
+			}
+			for _, s := range subjects {
+				if hasSub(r.SubsDetail, s, queue) {
+					return false
+				}
+			}
+		}
+		return true
+	})
+}
+
 func hasSub(list []server.SubDetail, subj, queue string) bool {
 	for _, d := range list {
 		if d.Subject == subj && d.Queue == queue {

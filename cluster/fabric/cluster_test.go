@@ -291,3 +291,40 @@ func TestWillCrossesNodes(t *testing.T) {
 		t.Fatalf("got %q %q, want the will", m.Topic, m.Payload)
 	}
 }
+
+// TestInterestGoesWithTheLastSubscriber: when the last subscriber of a
+// filter, or the last member of a group, leaves a node, the node's NATS
+// subscriptions go, and messages stop crossing to it.
+func TestInterestGoesWithTheLastSubscriber(t *testing.T) {
+	nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	s1, s2 := dial(t, b, "s1"), dial(t, b, "s2")
+	for _, s := range []*client{s1, s2} {
+		s.subscribe(t, paho.SubscribeOptions{Topic: "gone/#", QoS: 1}, paho.SubscribeOptions{Topic: "$share/g/gone/+", QoS: 1})
+	}
+	a.awaitSubs(t, "gone/#", "", b)
+	a.awaitSubs(t, "gone/+", "g", b)
+	if _, err := s1.Unsubscribe(ctx(t), &paho.Unsubscribe{Topics: []string{"gone/#", "$share/g/gone/+"}}); err != nil {
+		t.Fatal(err)
+	}
+	// s2 still holds both: the interest stays.
+	p := dial(t, a, "p")
+	p.publish(t, &paho.Publish{Topic: "gone/x", QoS: 1, Payload: []byte("1")})
+	for range 2 {
+		if m := s2.expect(t); m.Topic != "gone/x" {
+			t.Fatalf("s2 got %q", m.Topic)
+		}
+	}
+	if _, err := s2.Unsubscribe(ctx(t), &paho.Unsubscribe{Topics: []string{"gone/#", "$share/g/gone/+"}}); err != nil {
+		t.Fatal(err)
+	}
+	a.awaitNoSubs(t, "gone/#", "", b)
+	a.awaitNoSubs(t, "gone/+", "g", b)
+	before := b.routeInMsgs(t)
+	p.publish(t, &paho.Publish{Topic: "gone/x", QoS: 1, Payload: []byte("2")})
+	p.publish(t, &paho.Publish{Topic: "fence2", QoS: 1, Retain: true, Payload: []byte("f")})
+	eventually(t, "the fence on B", func() bool { return b.b.Stats().Retained == 1 })
+	if got := b.routeInMsgs(t) - before; got != 1 {
+		t.Fatalf("B received %d messages after its last subscriber left, want 1 (the fence)", got)
+	}
+}
