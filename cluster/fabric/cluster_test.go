@@ -129,6 +129,11 @@ func TestSharedSubscriptionBalancesAcrossNodesAndDeliversOnce(t *testing.T) {
 		return total >= n
 	})
 	seen := map[string]int{}
+	counts := make([]int, len(members))
+	for i, m := range members {
+		counts[i] = len(m.msgs)
+	}
+	t.Logf("members on nodes 0 (the publisher's), 1, 2 got %v of %d", counts, n)
 	for i, m := range members {
 		got := len(m.msgs)
 		if got == 0 {
