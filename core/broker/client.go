@@ -51,7 +51,7 @@ type client struct {
 	stop      atomic.Pointer[stopRequest] // set by kick
 
 	// Four-, two- and one-byte fields, packed: an idle connection pays no
-	// padding (the struct is exactly its size class, 384 bytes: 0048).
+	// padding (the struct is exactly its size class, 352 bytes: 0049).
 	wmu sync.Mutex // the write side's (writer.go)
 	// Limits the client announced in CONNECT (5.0); the Topic Alias
 	// Maximum it accepts is in rare.
@@ -158,7 +158,7 @@ type stopRequest struct {
 }
 
 func newClient(b *Broker, conn net.Conn, listener string) *client {
-	c := &client{b: b, lim: b.limits(), conn: conn, rd: newReader(conn, b.partials), fd: -1}
+	c := &client{b: b, lim: b.limits(), conn: conn, rd: newReader(conn), fd: -1}
 	if b.journal != nil && b.journal.Holds() {
 		c.ext().dur = &durableOut{}
 	}
@@ -264,7 +264,7 @@ func (c *client) serve() error {
 				deadlineSet = now
 			}
 		}
-		h, body, err := c.rd.next(c.lim.MaxPacketSize)
+		h, body, err := c.rd.next(c.lim.MaxPacketSize, c.b.partials)
 		if errors.Is(err, os.ErrDeadlineExceeded) && c.stop.Load() == nil {
 			now := time.Now()
 			quiet := now.Sub(c.rd.readAt())

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/plumemq/plume/core/hooks"
 	"github.com/plumemq/plume/core/packets"
 )
 
@@ -39,6 +40,9 @@ func TestRarePartOnlyForConnectionsThatUseIt(t *testing.T) {
 	connect(packets.Connect{ProtocolVersion: packets.V311, CleanStart: true, ClientID: "willed",
 		Will: &packets.Will{Topic: "gone/willed", Payload: []byte("offline")}})
 	connect(packets.Connect{ProtocolVersion: packets.V5, CleanStart: true, ClientID: "five"})
+	props := packets.Connect{ProtocolVersion: packets.V5, CleanStart: true, ClientID: "five-props"}
+	props.Properties.User = []packets.UserProperty{{Key: "fw", Value: "1.2"}}
+	connect(props)
 
 	rare := func(id string) (*clientRare, *entry) {
 		t.Helper()
@@ -61,6 +65,21 @@ func TestRarePartOnlyForConnectionsThatUseIt(t *testing.T) {
 	}
 	if r, _ := rare("five"); r == nil || r.will != nil {
 		t.Fatalf("a 5.0 connection: rare %+v, want one without a will", r)
+	}
+	// The CONNECT's user properties live in hooks.Credentials (0049): a
+	// client that sent none, and no password, carries no Credentials.
+	creds := func(id string) *hooks.Credentials {
+		t.Helper()
+		_, e := rare(id)
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return e.client.info.Creds
+	}
+	if cr := creds("five"); cr != nil {
+		t.Fatalf("a 5.0 connection without user properties or password carries Credentials %+v", cr)
+	}
+	if cr := creds("five-props"); cr == nil || len(cr.UserProperties) != 1 || cr.UserProperties[0] != (packets.UserProperty{Key: "fw", Value: "1.2"}) {
+		t.Fatalf("a 5.0 connection's user properties: Credentials %+v, want fw=1.2", cr)
 	}
 }
 
