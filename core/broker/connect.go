@@ -354,7 +354,7 @@ func (c *client) refuse(reason packets.ReasonCode, why string) {
 	}
 	c.send(&ack)
 	c.b.stats.refusedBy[reason].Add(1)
-	c.lst.refused.Add(1)
+	c.b.stats.listenerStats(c.info.Listener).refused.Add(1)
 	c.logWarn().Str("username", c.info.Username).
 		Uint8("protocol_version", c.version).Str("reason", reason.String()).Str("why", why).
 		Msg("connection refused")
