@@ -107,6 +107,7 @@ func (c *client) handshake(a *admission) bool {
 		return false
 	}
 	c.beginPacket()
+	c.keepStrings(cp)
 	c.connAt = time.Now().UnixNano() // before attach publishes c under b.mu: Broker.Clients reads it there
 	present, err := b.attach(c, cp.CleanStart)
 	if errors.Is(err, errNotOwner) {

@@ -5,6 +5,7 @@ import (
 	"net"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/plumemq/plume/core/hooks"
 	"github.com/plumemq/plume/core/packets"
@@ -59,6 +60,17 @@ func TestRarePartOnlyForConnectionsThatUseIt(t *testing.T) {
 	}
 	if r, e := rare("plain"); r != nil || e.off != nil {
 		t.Fatalf("a plain 3.1.1 connection carries rare %+v, offline state %+v: every idle device pays for them", r, e.off)
+	}
+	// Its remote address and client id are one allocation, which its
+	// session entry shares, not the CONNECT's body and a string of their
+	// own (keepStrings, 0049).
+	_, e := rare("plain")
+	b.mu.Lock()
+	info := e.client.info
+	b.mu.Unlock()
+	if next := unsafe.Add(unsafe.Pointer(unsafe.StringData(info.RemoteAddr)), len(info.RemoteAddr)); next != unsafe.Pointer(unsafe.StringData(info.ID)) ||
+		unsafe.StringData(e.ID) != unsafe.StringData(info.ID) {
+		t.Fatalf("a plain connection's remote address %q, client id %q and session id %q are apart: it keeps the CONNECT body and another string", info.RemoteAddr, info.ID, e.ID)
 	}
 	if r, _ := rare("willed"); r == nil || r.will == nil || r.will.Topic != "gone/willed" {
 		t.Fatalf("a connection with a will: rare %+v", r)
