@@ -27,8 +27,8 @@ func TestAuthenticateSeesClientAndAttachesAttributes(t *testing.T) {
 			ID: "dev-1", Username: "alice", ProtocolVersion: 5,
 			RemoteAddr: "10.0.0.7:5000", Listener: "tls",
 			Creds: &hooks.Credentials{Password: []byte("alice-pw"), CertSubject: "CN=dev-1",
-				CertSANs: []string{"DNS:dev-1.fleet", "URI:spiffe://fleet/dev-1"}, CertFingerprint: "ab12"},
-			UserProperties: []packets.UserProperty{{Key: "fw", Value: "1.2"}},
+				CertSANs: []string{"DNS:dev-1.fleet", "URI:spiffe://fleet/dev-1"}, CertFingerprint: "ab12",
+				UserProperties: []packets.UserProperty{{Key: "fw", Value: "1.2"}}},
 		}
 		res, err := p.Authenticate(ctx, &hooks.AuthRequest{Client: c})
 		if err != nil || res.Verdict != hooks.Allow {

@@ -170,7 +170,7 @@ func (c *call) get(mem guestMemory, field, buf, limit uint32) uint64 {
 			}
 			return putString(mem, buf, limit, cl.CertSubject())
 		case fieldConnectProps:
-			c.scratch = appendUserProps(c.scratch[:0], cl.UserProperties)
+			c.scratch = appendUserProps(c.scratch[:0], cl.UserProperties())
 			return put(mem, buf, limit, c.scratch)
 		case fieldAttributes:
 			c.scratch = appendAttributes(c.scratch[:0], cl.Attributes)

@@ -364,9 +364,9 @@ func cloneClient(c *hooks.Client) *hooks.Client {
 				cr.CertSANs[i] = strings.Clone(s)
 			}
 		}
+		cr.UserProperties = cloneProps(c.Creds.UserProperties)
 		cp.Creds = &cr
 	}
-	cp.UserProperties = cloneProps(c.UserProperties)
 	if c.Attributes != nil {
 		cp.Attributes = make(map[string]string, len(c.Attributes))
 		for k, v := range c.Attributes {

@@ -77,7 +77,7 @@ func (b *Broker) track(c *client, a *admission) bool {
 		return false
 	}
 	name := c.info.Listener
-	open, total := b.perListener[name], len(b.clients)
+	open, total := b.perListener[name], b.conns.n
 	past := 0 // connections already over the limit that c is over
 	switch {
 	case a.policy.MaxConnections > 0 && open >= a.policy.MaxConnections:
@@ -94,7 +94,7 @@ func (b *Broker) track(c *client, a *admission) bool {
 			Msg("connection closed unread: over the connection limit")
 		return false
 	}
-	b.clients[c] = struct{}{}
+	b.conns.add(c)
 	b.perListener[name]++
 	return true
 }
@@ -102,8 +102,7 @@ func (b *Broker) track(c *client, a *admission) bool {
 // untrack forgets c; its listener's count goes down.
 func (b *Broker) untrack(c *client) {
 	b.mu.Lock()
-	if _, ok := b.clients[c]; ok {
-		delete(b.clients, c)
+	if b.conns.remove(c) {
 		if b.perListener[c.info.Listener]--; b.perListener[c.info.Listener] <= 0 {
 			delete(b.perListener, c.info.Listener)
 		}

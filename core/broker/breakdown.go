@@ -177,8 +177,9 @@ func (b *Broker) CommitLatency() (latency.Snapshot, bool) {
 func (s *stats) connectedNow(c *client) {
 	s.connects.Add(1)
 	s.connectedBy[c.version%6].Add(1)
-	c.lst.connects.Add(1)
-	c.lst.connected.Add(1)
+	l := s.listenerStats(c.info.Listener)
+	l.connects.Add(1)
+	l.connected.Add(1)
 }
 
 // connectedNowTotal is the clients connected now, all versions together.
@@ -192,8 +193,9 @@ func (s *stats) connectedNowTotal() (n int64) {
 func (s *stats) disconnectedNow(c *client, reason packets.ReasonCode) {
 	s.connectedBy[c.version%6].Add(-1)
 	s.disconnectsBy[reason].Add(1)
-	c.lst.connected.Add(-1)
-	c.lst.disconnects.Add(1)
+	l := s.listenerStats(c.info.Listener)
+	l.connected.Add(-1)
+	l.disconnects.Add(1)
 }
 
 // breakdownCounters are the fields of stats that Breakdown reads.

@@ -54,7 +54,7 @@ type Broker struct {
 	order    *topicOrder  // per topic: retained store and routing in one order
 
 	mu        sync.Mutex
-	clients   map[*client]struct{}
+	conns     connTable // the connections: tracked from accept to their end (admission.go)
 	listeners map[net.Listener]struct{}
 	// perListener counts the connections in clients by listener name, for
 	// ListenerPolicy.MaxConnections (admission.go).
@@ -153,7 +153,6 @@ func New(opts Options) (*Broker, error) {
 		order:       newTopicOrder(),
 		partials:    budget.New(int64(opts.Limits.MaxPartialPacketBytes)),
 		started:     time.Now(),
-		clients:     map[*client]struct{}{},
 		listeners:   map[net.Listener]struct{}{},
 		perListener: map[string]int{},
 		sysStop:     make(chan struct{}),
@@ -266,9 +265,10 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	for l := range b.listeners {
 		_ = l.Close()
 	}
-	for c := range b.clients {
+	b.conns.each(func(c *client) bool {
 		c.kick(packets.ServerShuttingDown, true)
-	}
+		return true
+	})
 	b.mu.Unlock()
 	b.stopPoller()
 
@@ -323,13 +323,13 @@ func (b *Broker) persistAll(ctx context.Context) error {
 func (b *Broker) ClientCount() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return len(b.clients)
+	return b.conns.n
 }
 
 // idlePoller returns the poller for parked connections, starting it on first use.
 func (b *Broker) idlePoller() *poller {
 	b.pollOnce.Do(func() {
-		p, err := newPoller()
+		p, err := newPoller(&b.conns)
 		if err != nil {
 			b.log.Warn().Err(err).Msg("no idle poller: idle connections keep their goroutines")
 			return

@@ -26,7 +26,6 @@ type client struct {
 	conn  net.Conn // nil while parked detached (park_detach.go); under wmu then
 	rd    reader
 	info  hooks.Client
-	lst   *listenerCounters // its listener's counters (breakdown.go)
 	entry *entry
 	// connAt is when the CONNECT was accepted, in Unix nanoseconds: a
 	// time.Time would cost every connection 16 bytes more (0041).
@@ -51,7 +50,7 @@ type client struct {
 	stop      atomic.Pointer[stopRequest] // set by kick
 
 	// Four-, two- and one-byte fields, packed: an idle connection pays no
-	// padding (the struct is exactly its size class, 384 bytes: 0048).
+	// padding (the struct is exactly its size class, 352 bytes: 0049).
 	wmu sync.Mutex // the write side's (writer.go)
 	// Limits the client announced in CONNECT (5.0); the Topic Alias
 	// Maximum it accepts is in rare.
@@ -69,8 +68,11 @@ type client struct {
 	keepExpired   atomic.Bool // the keep-alive ran out while parked
 	// fd is the socket, for the poller; -1 without one. While parked
 	// detached (conn == nil), the duplicate that keeps the socket open
-	// (park_detach.go). Under wmu, as armed, polled, detachOnFlush and writeAttached.
+	// (park_detach.go). Under wmu, as armed, detachOnFlush and writeAttached.
 	fd int32
+	// tslot is 1 + its slot in the broker's connTable, 0 outside it; set
+	// and cleared under b.mu by its own goroutine (track, untrack).
+	tslot int32
 	// Where the keep-alive deadline waits while parked (park_wheel.go), under
 	// the poller's mutex: its second, and its slot (+1, 0 = none) and index.
 	keepDue           uint32
@@ -83,7 +85,6 @@ type client struct {
 	slowKicked  bool // disconnected as a slow consumer (queues.go), under wmu
 	cleanedUp   bool // finish (or a refused handshake) is over, under wmu: see doneCh
 	armed       bool // fd is in the poller's set
-	polled      bool // the poller's table knows the connection
 	// detachOnFlush: parked with its net.Conn because it was being written
 	// to; the flusher detaches it when done. writeAttached: a writer
 	// rebuilt its net.Conn since it last parked (park_detach.go).
@@ -158,13 +159,13 @@ type stopRequest struct {
 }
 
 func newClient(b *Broker, conn net.Conn, listener string) *client {
-	c := &client{b: b, lim: b.limits(), conn: conn, rd: newReader(conn, b.partials), fd: -1}
+	c := &client{b: b, lim: b.limits(), conn: conn, rd: newReader(conn), fd: -1}
 	if b.journal != nil && b.journal.Holds() {
 		c.ext().dur = &durableOut{}
 	}
 	c.info.RemoteAddr = conn.RemoteAddr().String()
 	c.info.Listener = listener
-	c.lst = b.stats.listenerStats(listener)
+	b.stats.listenerStats(listener) // its counters exist from its first connection (Breakdown lists them)
 	c.info.Handle = nextHandle.Add(1)
 	return c
 }
@@ -264,7 +265,7 @@ func (c *client) serve() error {
 				deadlineSet = now
 			}
 		}
-		h, body, err := c.rd.next(c.lim.MaxPacketSize)
+		h, body, err := c.rd.next(c.lim.MaxPacketSize, c.b.partials)
 		if errors.Is(err, os.ErrDeadlineExceeded) && c.stop.Load() == nil {
 			now := time.Now()
 			quiet := now.Sub(c.rd.readAt())

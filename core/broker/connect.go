@@ -56,7 +56,7 @@ func (b *Broker) handle(conn net.Conn, listener string) {
 func (c *client) handshake(a *admission) bool {
 	b := c.b
 	_ = c.conn.SetReadDeadline(time.Now().Add(c.lim.ConnectTimeout))
-	h, body, err := c.rd.next(c.preAuthLimit())
+	h, body, err := c.rd.next(c.preAuthLimit(), c.b.partials)
 	if err != nil {
 		if errors.Is(err, errPacketTooLarge) {
 			// A stranger may not make us hold more than MaxConnectSize.
@@ -87,7 +87,7 @@ func (c *client) handshake(a *admission) bool {
 	c.info.ID = cp.ClientID
 	c.info.Username = cp.Username
 	c.info.SetPassword(cp.Password)
-	c.info.UserProperties = cp.Properties.User
+	c.info.SetUserProperties(cp.Properties.User)
 	if cp.Will != nil {
 		c.ext().will = cp.Will
 	}
@@ -107,6 +107,7 @@ func (c *client) handshake(a *admission) bool {
 		return false
 	}
 	c.beginPacket()
+	c.keepStrings(cp)
 	c.connAt = time.Now().UnixNano() // before attach publishes c under b.mu: Broker.Clients reads it there
 	present, err := b.attach(c, cp.CleanStart)
 	if errors.Is(err, errNotOwner) {
@@ -322,7 +323,7 @@ func orString(s, def string) string {
 
 // readAuth reads the client's next AUTH in an enhanced-authentication exchange.
 func (c *client) readAuth() (*packets.Auth, error) {
-	h, body, err := c.rd.next(c.preAuthLimit())
+	h, body, err := c.rd.next(c.preAuthLimit(), c.b.partials)
 	if err != nil {
 		return nil, err
 	}
@@ -354,7 +355,7 @@ func (c *client) refuse(reason packets.ReasonCode, why string) {
 	}
 	c.send(&ack)
 	c.b.stats.refusedBy[reason].Add(1)
-	c.lst.refused.Add(1)
+	c.b.stats.listenerStats(c.info.Listener).refused.Add(1)
 	c.logWarn().Str("username", c.info.Username).
 		Uint8("protocol_version", c.version).Str("reason", reason.String()).Str("why", why).
 		Msg("connection refused")

@@ -4,6 +4,7 @@ import (
 	"net"
 
 	"github.com/plumemq/plume/core/hooks"
+	"github.com/plumemq/plume/core/packets"
 )
 
 // TransportInfo is what a transport learned about a connection that the MQTT
@@ -55,6 +56,29 @@ func (c *client) readTransportInfo(conn net.Conn) TransportInfo {
 		c.info.Creds = &hooks.Credentials{CertSubject: ti.CertSubject, CertSANs: ti.CertSANs, CertFingerprint: ti.CertFingerprint}
 	}
 	return ti
+}
+
+// keepStrings gives the strings a connection keeps for its life (remote
+// address, client id, username, and the principal when it is the username)
+// one allocation of their own, for a CONNECT that leaves nothing else in
+// its body to keep: no password, will, user properties or authentication
+// method. The client id and username were slices of that body, which they
+// kept whole, and the address another small object: two objects for an
+// idle device, each in a size class the accept and handshake garbage fills,
+// became one (docs/decisions/0049). Before attach, on the connection's own
+// goroutine: the session entry takes its id from here.
+func (c *client) keepStrings(cp *packets.Connect) {
+	if cp.Password != nil || cp.Will != nil || len(cp.Properties.User) > 0 || cp.Properties.AuthMethod != "" {
+		return
+	}
+	in := &c.info
+	addr, id, user := len(in.RemoteAddr), len(in.ID), len(in.Username)
+	s := in.RemoteAddr + in.ID + in.Username
+	sameUser := in.Principal == in.Username
+	in.RemoteAddr, in.ID, in.Username = s[:addr], s[addr:addr+id], s[addr+id:addr+id+user]
+	if sameUser {
+		in.Principal = in.Username
+	}
 }
 
 // MaxPacketSize is the largest packet the broker accepts (Limits). A

@@ -8,11 +8,12 @@ func (b *Broker) ParkedCount() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	n := 0
-	for c := range b.clients {
+	b.conns.each(func(c *client) bool {
 		if c.parked.Load() {
 			n++
 		}
-	}
+		return true
+	})
 	return n
 }
 

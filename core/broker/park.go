@@ -133,18 +133,14 @@ func (c *client) register() {
 	c.wmu.Unlock()
 }
 
-// unregister takes the socket out of the poller before it is closed, and
-// the connection out of the poller's table.
+// unregister takes the socket out of the poller before it is closed. The
+// connection leaves the broker's connTable, where the poller looks it up,
+// when it is untracked.
 func (c *client) unregister() {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if !c.polled {
-		return
-	}
-	p := c.b.idlePoller()
 	if c.armed {
-		p.disarm(int(c.fd))
+		c.b.idlePoller().disarm(int(c.fd))
 		c.armed = false
 	}
-	p.forget(c)
 }

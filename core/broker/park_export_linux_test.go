@@ -8,13 +8,14 @@ func (b *Broker) DetachedCount() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	n := 0
-	for c := range b.clients {
+	b.conns.each(func(c *client) bool {
 		c.wmu.Lock()
 		if c.parked.Load() && c.conn == nil {
 			n++
 		}
 		c.wmu.Unlock()
-	}
+		return true
+	})
 	return n
 }
 
@@ -35,14 +36,15 @@ func (b *Broker) ClientSocket(id string) int {
 func (b *Broker) withClientLocked(id string, f func(c *client)) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for c := range b.clients {
-		if c.info.ID == id {
-			c.wmu.Lock()
-			defer c.wmu.Unlock()
-			f(c)
-			return
+	b.conns.each(func(c *client) bool {
+		if c.info.ID != id {
+			return true
 		}
-	}
+		c.wmu.Lock()
+		defer c.wmu.Unlock()
+		f(c)
+		return false
+	})
 }
 
 // SetResumeSeam has f told the client id of every parked connection that

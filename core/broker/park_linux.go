@@ -13,10 +13,11 @@ type poller struct {
 	epfd int
 	wake [2]int // a pipe whose read end stops the loop
 	mu   sync.Mutex
-	// conns is keyed by the connection's handle, never by its socket number:
-	// a closed socket's number is soon another connection's, and a stale
-	// entry must not be able to wake, or forget, the wrong one.
-	conns map[uint64]*client
+	// conns are the broker's connections; an event names its connection
+	// by slot and handle (connTable.tag), never by its socket number: a
+	// closed socket's number is soon another connection's, and a stale
+	// event must not be able to wake the wrong one.
+	conns *connTable
 	// keep holds the parked connections' keep-alive deadlines, in seconds
 	// since epoch; loop expires them (park_wheel.go).
 	keep  keepWheel
@@ -27,24 +28,25 @@ type poller struct {
 	detach []*client
 }
 
-// wakeToken is the poller's own pipe in event data; handles start at 1.
+// wakeToken is the poller's own pipe in event data; a connection's tag has
+// a slot number from 1.
 const wakeToken = 0
 
-// eventData packs a handle into the epoll event's 64 bits of user data.
-func eventData(ev *syscall.EpollEvent, handle uint64) {
-	ev.Fd, ev.Pad = int32(uint32(handle)), int32(uint32(handle>>32))
+// eventData packs a tag into the epoll event's 64 bits of user data.
+func eventData(ev *syscall.EpollEvent, tag uint64) {
+	ev.Fd, ev.Pad = int32(uint32(tag)), int32(uint32(tag>>32))
 }
 
-func eventHandle(ev *syscall.EpollEvent) uint64 {
+func eventTag(ev *syscall.EpollEvent) uint64 {
 	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
 }
 
-func newPoller() (*poller, error) {
+func newPoller(conns *connTable) (*poller, error) {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, err
 	}
-	p := &poller{epfd: epfd, conns: map[uint64]*client{}, epoch: time.Now()}
+	p := &poller{epfd: epfd, conns: conns, epoch: time.Now()}
 	if err := syscall.Pipe2(p.wake[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
 		syscall.Close(epfd)
 		return nil, err
@@ -58,22 +60,20 @@ func newPoller() (*poller, error) {
 	return p, nil
 }
 
-// prepare enters c in the poller's table and tells whether its socket must
-// be added to the set (else re-armed); wmu held. Called before c is marked
-// parked, so that whatever goroutine the wake-up starts sees these writes.
+// prepare tells whether c's socket must be added to the set (else
+// re-armed); wmu held. Called before c is marked parked, so that whatever
+// goroutine the wake-up starts sees these writes. c is in the broker's
+// connTable already (track), where the poller finds it.
 func (p *poller) prepare(c *client) (add bool) {
-	p.mu.Lock()
-	p.conns[c.info.Handle] = c
-	p.mu.Unlock()
 	add = !c.armed
-	c.armed, c.polled = true, true
+	c.armed = true
 	return add
 }
 
 // arm adds or re-arms c's socket fd, one-shot: from here on, c may be woken.
 func (p *poller) arm(c *client, fd int32, add bool) error {
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT}
-	eventData(&ev, c.info.Handle)
+	eventData(&ev, p.conns.tag(c))
 	op := syscall.EPOLL_CTL_MOD
 	if add {
 		op = syscall.EPOLL_CTL_ADD
@@ -87,13 +87,6 @@ func (p *poller) arm(c *client, fd int32, add bool) error {
 // descriptor holds the socket open epoll keeps reporting the closed one.
 func (p *poller) disarm(fd int) {
 	_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, fd, nil)
-}
-
-// forget removes c from the poller's table, when c is over.
-func (p *poller) forget(c *client) {
-	p.mu.Lock()
-	delete(p.conns, c.info.Handle)
-	p.mu.Unlock()
 }
 
 // dupSocket duplicates a socket's descriptor, close-on-exec, for a parked
@@ -199,14 +192,11 @@ func (p *poller) loop() {
 			detached = p.redetachQueued(detached)
 		}
 		for i := range events[:n] {
-			h := eventHandle(&events[i])
+			h := eventTag(&events[i])
 			if h == wakeToken {
 				return
 			}
-			p.mu.Lock()
-			c := p.conns[h]
-			p.mu.Unlock()
-			if c != nil {
+			if c := p.conns.lookup(h); c != nil {
 				c.unpark()
 			}
 		}

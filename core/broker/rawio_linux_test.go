@@ -25,7 +25,7 @@ func TestBlockingSocketIsNotReadRaw(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
-	if rd := newReader(blockingConn{Conn: a, f: f}, nil); rd.raw() != nil {
+	if rd := newReader(blockingConn{Conn: a, f: f}); rd.raw() != nil {
 		t.Error("a blocking socket is read with raw system calls")
 	}
 
@@ -39,7 +39,7 @@ func TestBlockingSocketIsNotReadRaw(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if rd := newReader(c, nil); rd.raw() == nil {
+	if rd := newReader(c); rd.raw() == nil {
 		t.Error("a TCP connection is not read raw")
 	}
 }

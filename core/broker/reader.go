@@ -52,8 +52,10 @@ type reader struct {
 	// a time.Time: 16 bytes less on every connection (0048); readAt gives one.
 	lastRead int64
 
-	pend   *pendingBody  // a packet whose body is still arriving; nil between packets
-	budget *budget.Bytes // bytes held for bodies in progress, broker-wide; nil = unbounded
+	// pend is a packet whose body is still arriving; nil between packets.
+	// The broker-wide budget such bodies are charged to is its, not the
+	// reader's: 8 bytes that every idle connection carried (0049).
+	pend *pendingBody
 }
 
 // firstBufs hold the first bytes after an empty buffer on a connection
@@ -79,12 +81,13 @@ func (rd *reader) readAt() time.Time { return monoEpoch.Add(time.Duration(rd.las
 // body so far (len = received, cap = allocated and charged to the budget).
 // Only a connection in that state pays for it.
 type pendingBody struct {
-	head packets.FixedHeader
-	body []byte
+	head   packets.FixedHeader
+	body   []byte
+	budget *budget.Bytes // what body is charged to (next's partials)
 }
 
-func newReader(conn net.Conn, partials *budget.Bytes) reader {
-	rd := reader{budget: partials}
+func newReader(conn net.Conn) reader {
+	var rd reader
 	var raw syscall.RawConn
 	if sc, ok := conn.(syscall.Conn); ok {
 		// A socket that might block is read and written through the
@@ -126,8 +129,9 @@ var errReadBudget = &packets.Error{Reason: packets.QuotaExceeded, Msg: "the serv
 // read buffer and are valid only until the next call.
 //
 // An error other than a deadline ends the connection; after a deadline the
-// caller may call next again and lose nothing.
-func (rd *reader) next(limit uint32) (packets.FixedHeader, []byte, error) {
+// caller may call next again and lose nothing. A body that does not arrive
+// whole is charged to partials (broker-wide; nil = unbounded) until it has.
+func (rd *reader) next(limit uint32, partials *budget.Bytes) (packets.FixedHeader, []byte, error) {
 	if rd.pend != nil {
 		return rd.continueBody()
 	}
@@ -142,7 +146,7 @@ func (rd *reader) next(limit uint32) (packets.FixedHeader, []byte, error) {
 					return h, nil, errPacketTooLarge
 				}
 				rd.r += int32(n)
-				return rd.body(h)
+				return rd.body(h, partials)
 			}
 			if !errors.Is(err, packets.ErrShortBuffer) {
 				return h, nil, err
@@ -154,7 +158,7 @@ func (rd *reader) next(limit uint32) (packets.FixedHeader, []byte, error) {
 	}
 }
 
-func (rd *reader) body(h packets.FixedHeader) (packets.FixedHeader, []byte, error) {
+func (rd *reader) body(h packets.FixedHeader, partials *budget.Bytes) (packets.FixedHeader, []byte, error) {
 	avail := int(rd.w - rd.r)
 	if h.Remaining <= avail {
 		if !keepsBody(h.Type) {
@@ -171,10 +175,10 @@ func (rd *reader) body(h packets.FixedHeader) (packets.FixedHeader, []byte, erro
 	// The body is still arriving: allocate for what is here and a little
 	// more, never for what was merely announced.
 	size := min(h.Remaining, max(avail, firstBodyChunk))
-	if !rd.budget.Take(int64(size)) {
+	if !partials.Take(int64(size)) {
 		return h, nil, errReadBudget
 	}
-	rd.pend = &pendingBody{head: h, body: make([]byte, avail, size)}
+	rd.pend = &pendingBody{head: h, body: make([]byte, avail, size), budget: partials}
 	rd.r += int32(copy(rd.pend.body, (*rd.buf)[rd.r:rd.w]))
 	rd.releaseIfEmpty()
 	return rd.continueBody()
@@ -187,7 +191,7 @@ func (rd *reader) continueBody() (packets.FixedHeader, []byte, error) {
 	for len(p.body) < h.Remaining {
 		if len(p.body) == cap(p.body) {
 			size := min(h.Remaining, 2*cap(p.body))
-			if !rd.budget.Take(int64(size - cap(p.body))) {
+			if !p.budget.Take(int64(size - cap(p.body))) {
 				return h, nil, errReadBudget
 			}
 			grown := make([]byte, len(p.body), size)
@@ -200,7 +204,7 @@ func (rd *reader) continueBody() (packets.FixedHeader, []byte, error) {
 			return h, nil, err
 		}
 	}
-	rd.budget.Give(int64(cap(p.body)))
+	p.budget.Give(int64(cap(p.body)))
 	rd.pend = nil
 	return h, p.body, nil
 }
@@ -353,7 +357,7 @@ func (rd *reader) release() {
 		rd.buf, rd.r, rd.w = nil, 0, 0
 	}
 	if rd.pend != nil {
-		rd.budget.Give(int64(cap(rd.pend.body)))
+		rd.pend.budget.Give(int64(cap(rd.pend.body)))
 		rd.pend = nil
 	}
 }

@@ -43,10 +43,10 @@ func BenchmarkReaderNext(b *testing.B) {
 	b.SetBytes(int64(len(pkt)))
 	b.ResetTimer()
 	for range b.N {
-		if _, _, err := rd.next(1 << 20); err != nil {
+		if _, _, err := rd.next(1<<20, budget.New(1<<30)); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
-func newReaderForBench(conn net.Conn) reader { return newReader(conn, budget.New(1<<30)) }
+func newReaderForBench(conn net.Conn) reader { return newReader(conn) }

@@ -71,12 +71,11 @@ type Client struct {
 	Username   string
 	RemoteAddr string
 	Listener   string
-	// Creds are the password and TLS certificate the client presented; nil
-	// when it presented neither. Read them through the methods below, which
-	// need no nil check.
-	Creds          *Credentials
-	UserProperties []packets.UserProperty
-	Attributes     map[string]string
+	// Creds are the password, TLS certificate and CONNECT user properties
+	// the client presented; nil when it presented none of them. Read them
+	// through the methods below, which need no nil check.
+	Creds      *Credentials
+	Attributes map[string]string
 	// Principal is the identity the client was allowed as: the
 	// AuthResult.Principal of the hook that allowed it, else its Username;
 	// "" when anonymous. A persistent session belongs to the identity
@@ -99,11 +98,14 @@ type Client struct {
 	authLink int32
 }
 
-// Credentials are what a client presented to prove who it is. They sit
-// behind a pointer in Client because the broker keeps a Client for every
-// connection's life, and 80 bytes held inline by every idle connection
-// that has no certificate (nearly all) kept the broker's connection struct
-// out of the 512-byte size class (docs/decisions/0042).
+// Credentials are what a client presented in CONNECT beside its
+// identifiers: what proves who it is, and the user properties it sent
+// (which some deployments authenticate on). They sit behind a pointer in
+// Client because the broker keeps a Client for every connection's life:
+// held inline by every idle connection that presents none of them (a
+// fleet's anonymous or cert-less devices), they kept the broker's
+// connection struct out of the 512-byte size class (docs/decisions/0042),
+// and the user properties alone out of the 352-byte one (0049).
 type Credentials struct {
 	Password    []byte // the CONNECT password (or token), nil without one
 	CertSubject string // TLS client-certificate subject, "" without one
@@ -113,6 +115,8 @@ type Credentials struct {
 	// "URI:spiffe://fleet/meter-7"); plugins get them as ABI fields 16, 17.
 	CertSANs        []string
 	CertFingerprint string
+	// UserProperties are the CONNECT's user properties (5.0), nil without.
+	UserProperties []packets.UserProperty
 }
 
 // noCredentials stands in for a client that presented none, so that the
@@ -140,6 +144,21 @@ func (c *Client) CertSANs() []string { return c.credentials().CertSANs }
 // CertFingerprint is the SHA-256 of the client's verified TLS certificate in
 // lower-case hex, "" without one.
 func (c *Client) CertFingerprint() string { return c.credentials().CertFingerprint }
+
+// UserProperties are the CONNECT's user properties (5.0), nil without any.
+func (c *Client) UserProperties() []packets.UserProperty { return c.credentials().UserProperties }
+
+// SetUserProperties records the CONNECT's user properties, making Creds
+// only if there are some: a client that sent none keeps Creds nil.
+func (c *Client) SetUserProperties(p []packets.UserProperty) {
+	if len(p) == 0 && c.Creds == nil {
+		return
+	}
+	if c.Creds == nil {
+		c.Creds = &Credentials{}
+	}
+	c.Creds.UserProperties = p
+}
 
 // SetPassword records the CONNECT password, making Creds if there are none.
 func (c *Client) SetPassword(p []byte) {

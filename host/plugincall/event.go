@@ -61,7 +61,6 @@ func (c EventClient) client() *hooks.Client {
 	hc := &hooks.Client{
 		ID: c.ID, Username: c.Username, ProtocolVersion: c.ProtocolVersion, RemoteAddr: c.RemoteAddr,
 		Listener: c.Listener, Attributes: c.Attributes,
-		UserProperties: props(c.UserProps),
 	}
 	if hc.ProtocolVersion == 0 {
 		hc.ProtocolVersion = packets.V5
@@ -72,6 +71,7 @@ func (c EventClient) client() *hooks.Client {
 			hc.Creds.Password = []byte(*c.Password)
 		}
 	}
+	hc.SetUserProperties(props(c.UserProps))
 	return hc
 }
 
