@@ -1,10 +1,12 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -100,8 +102,49 @@ func (c *Config) Nodes() int {
 	return n
 }
 
-// isSelf reports whether peer is this node's own listen address.
-func (c *Config) isSelf(peer string) bool { return peer == c.Listen }
+// isSelf reports whether peer is this node's own listen address: the same
+// string, or the same port on a host name or address of this machine (a
+// node listening on 0.0.0.0:6222 is plume-1:6222 in the shared list).
+// nats-server skips a route to itself on its own; the node must not count
+// it as a peer to wait for, nor as a node for the replica count.
+func (c *Config) isSelf(peer string) bool {
+	if peer == c.Listen {
+		return true
+	}
+	host, port, err := net.SplitHostPort(peer)
+	_, lport, lerr := net.SplitHostPort(c.Listen)
+	if err != nil || lerr != nil || port != lport {
+		return false
+	}
+	return isLocalHost(host)
+}
+
+// isLocalHost reports whether host names this machine: its name, or one of
+// its interfaces' addresses (looked up with a bound: a slow resolver must
+// not hold start-up).
+func isLocalHost(host string) bool {
+	if name, err := os.Hostname(); err == nil && strings.EqualFold(host, name) {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+	if err != nil {
+		return false
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, ip := range ips {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip.IP) {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // SyncInterval is Sync as nats-server takes it: always, or the period.
 func (c *Config) SyncInterval() (always bool, every time.Duration) {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -64,5 +65,38 @@ func TestClusterDefaults(t *testing.T) {
 	}
 	if cfg.Cluster.Replicas != 1 {
 		t.Errorf("two nodes: replicas %d, want 1", cfg.Cluster.Replicas)
+	}
+}
+
+// The example's cluster section, uncommented, loads: its keys are the
+// struct's, and one peers list serves every node (this node's own entry,
+// on this machine, is not a fourth node).
+func TestAnnotatedExampleClusterSectionLoads(t *testing.T) {
+	b, err := os.ReadFile("../../../../examples/plume.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(b), "\n# cluster:\n")
+	if !ok {
+		t.Fatal("examples/plume.yaml has no commented cluster: section")
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var yaml strings.Builder
+	yaml.WriteString("store: {path: /var/lib/plume}\ncluster:\n")
+	for line := range strings.Lines(block) {
+		if !strings.HasPrefix(line, "#   ") || strings.HasPrefix(line, "#   # ") {
+			break // the end of the section, or the other mode's keys
+		}
+		yaml.WriteString(strings.Replace(line[2:], "plume-1:", host+":", 1))
+	}
+	cfg, err := Parse(strings.NewReader(yaml.String()))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, yaml.String())
+	}
+	if c := cfg.Cluster; c.Node != "plume-1" || len(c.Peers) != 3 || c.Nodes() != 3 || c.Replicas != 3 || c.Sync != "always" {
+		t.Errorf("node %q, peers %v (%d nodes), replicas %d, sync %q", c.Node, c.Peers, c.Nodes(), c.Replicas, c.Sync)
 	}
 }
