@@ -57,7 +57,8 @@ type Config struct {
 	// (default DefaultClientListen: loopback, a free port).
 	ClientListen string `yaml:"client_listen"`
 	// DataDir is JetStream's storage directory (default: DataDirName under
-	// the broker's data directory, store.path or --data-dir).
+	// the broker's data directory, store.path or --data-dir, which the
+	// binary resolves; Start refuses an empty one).
 	DataDir string `yaml:"data_dir"`
 	// Sync is when JetStream fsyncs: "always" (default: before a write is
 	// acknowledged) or a duration, the fsync period (JetStream's own
@@ -206,9 +207,6 @@ func (c *Config) validateEmbedded() error {
 		if err := hostPort(p, false); err != nil {
 			errs = append(errs, setting.Errorf(fmt.Sprintf("peers[%d]", i), "%w", err))
 		}
-	}
-	if c.DataDir == "" {
-		errs = append(errs, setting.Errorf("data_dir", "required: JetStream's storage directory (or give the broker a data directory: store.path or --data-dir)"))
 	}
 	if c.Sync != SyncAlways {
 		d, err := time.ParseDuration(c.Sync)

@@ -93,6 +93,9 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Node, error) {
 func (n *Node) embed(ctx context.Context) error {
 	cfg := &n.cfg
 	n.name = cfg.Node
+	if cfg.DataDir == "" {
+		return errors.New("cluster.data_dir: required: JetStream's storage directory (or give the broker a data directory: store.path or --data-dir)")
+	}
 	opts, err := serverOptions(cfg)
 	if err != nil {
 		return err
@@ -101,7 +104,7 @@ func (n *Node) embed(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cluster: nats-server: %w", err)
 	}
-	srv.SetLoggerV2(natsLogger{n.log.With().Str("component", "nats").Logger()}, false, false, false)
+	srv.SetLoggerV2(natsLogger{n.log.With().Str("source", "nats-server").Logger()}, false, false, false)
 	n.srv = srv
 	srv.Start()
 	deadline, _ := ctx.Deadline()

@@ -102,11 +102,11 @@ func start(cfg config.Config, configPath string, logOut io.Writer) (*server, err
 		}
 	}
 	logAdmission(log, cfg.Listeners, policies, s.plugins) // admission.go
-	if err := s.startCluster(cfg.Cluster, log); err != nil {
+	if err := s.startCluster(cfg, log); err != nil {
 		s.closePlugins()
 		return nil, err
 	}
-	if err := s.openStore(cfg.Store, log, &opts); err != nil {
+	if err := s.openStore(s.singleNodeStore(cfg.Store), log, &opts); err != nil {
 		s.closeCluster()
 		s.closePlugins()
 		return nil, err

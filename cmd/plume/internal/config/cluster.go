@@ -6,18 +6,28 @@ import (
 	"github.com/plumemq/plume/cluster/node"
 )
 
-// validateCluster gives the cluster section the default only the binary
-// knows, JetStream's directory under the broker's data directory
-// (store.path, --data-dir), then has the node validate the rest.
+// validateCluster has the node validate its section.
 func (c *Config) validateCluster() error {
-	cl := c.Cluster
-	if cl == nil {
+	if c.Cluster == nil {
 		return nil
 	}
-	if cl.DataDir == "" && !cl.External() && c.Store != nil && c.Store.Path != "" {
-		cl.DataDir = filepath.Join(c.Store.Path, node.DataDirName)
+	return c.Cluster.Validate()
+}
+
+// ClusterDataDir is the directory of JetStream's files: cluster.data_dir,
+// else DataDirName under the broker's data directory (store.path, which
+// --data-dir sets after the file is read: hence resolved when the node
+// starts, not when the file is validated); "" when neither is given.
+func (c *Config) ClusterDataDir() string {
+	switch {
+	case c.Cluster == nil || c.Cluster.External():
+		return ""
+	case c.Cluster.DataDir != "":
+		return c.Cluster.DataDir
+	case c.Store != nil && c.Store.Path != "":
+		return filepath.Join(c.Store.Path, node.DataDirName)
 	}
-	return cl.Validate()
+	return ""
 }
 
 // resolveClusterFiles makes the cluster section's paths relative to the

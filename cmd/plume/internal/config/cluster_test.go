@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/plumemq/plume/store/disk"
 )
 
 // The cluster section's rules are cluster/node's; the file's key and line
@@ -24,8 +26,6 @@ func TestClusterErrorsNameTheKeyAndLine(t *testing.T) {
 			"line 6: cluster.replicas: 2: use an odd count (1, 3 or 5); a majority of 2 survives no more failures than one of 1"},
 		{"a sync that is neither", embedded + "  sync: sometimes\n",
 			`line 5: cluster.sync: "sometimes" is not always nor a duration like 1s`},
-		{"no data directory", "cluster:\n  node: a\n  listen: 127.0.0.1:6222\n",
-			"line 1: cluster.data_dir: required: JetStream's storage directory (or give the broker a data directory: store.path or --data-dir)"},
 		{"both modes", "cluster:\n  nats_url: nats://n1:4222\n  listen: 127.0.0.1:6222\n",
 			"line 3: cluster.listen: applies to the embedded server only, not with nats_url"},
 		{"a bad nats_url", "cluster:\n  nats_url: http://n1:4222\n",
@@ -49,8 +49,8 @@ func TestClusterDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := cfg.Cluster
-	if want := filepath.Join("/var/lib/plume", "jetstream"); c.DataDir != want {
-		t.Errorf("data_dir %q, want %q: under the broker's data directory", c.DataDir, want)
+	if want := filepath.Join("/var/lib/plume", "jetstream"); cfg.ClusterDataDir() != want {
+		t.Errorf("data_dir %q, want %q: under the broker's data directory", cfg.ClusterDataDir(), want)
 	}
 	// The node's own address in peers is not a fourth node: one list serves every node.
 	if c.Nodes() != 3 || c.Replicas != 3 {
@@ -65,6 +65,19 @@ func TestClusterDefaults(t *testing.T) {
 	}
 	if cfg.Cluster.Replicas != 1 {
 		t.Errorf("two nodes: replicas %d, want 1", cfg.Cluster.Replicas)
+	}
+	// --data-dir sets store.path after the file is read: the default
+	// follows it, resolved when the node starts.
+	cfg, err = Parse(strings.NewReader("cluster:\n  node: a\n  listen: 127.0.0.1:6222\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.ClusterDataDir(); got != "" {
+		t.Errorf("no data directory anywhere: %q, want \"\" (Start refuses it)", got)
+	}
+	cfg.Store = &disk.Config{Path: "/srv/plume"}
+	if got, want := cfg.ClusterDataDir(), filepath.Join("/srv/plume", "jetstream"); got != want {
+		t.Errorf("after --data-dir: %q, want %q", got, want)
 	}
 }
 
