@@ -19,7 +19,7 @@ import (
 const waitFor = 60 * time.Second
 
 // freeAddrs reserves n loopback ports and frees them for the servers.
-func freeAddrs(t *testing.T, n int) []string {
+func freeAddrs(t testing.TB, n int) []string {
 	t.Helper()
 	var ls []net.Listener
 	var addrs []string
@@ -38,7 +38,7 @@ func freeAddrs(t *testing.T, n int) []string {
 }
 
 // testConfigs is a cluster of n nodes on loopback, validated.
-func testConfigs(t *testing.T, n int) []Config {
+func testConfigs(t testing.TB, n int) []Config {
 	t.Helper()
 	addrs := freeAddrs(t, n)
 	dir := t.TempDir()
@@ -57,12 +57,20 @@ func testConfigs(t *testing.T, n int) []Config {
 // each is closed at the end of the test.
 func startAll(t *testing.T, cfgs []Config) []*Node {
 	t.Helper()
+	return startWith(t, cfgs, func(c Config) zerolog.Logger {
+		return zerolog.New(zerolog.NewTestWriter(t)).With().Str("node", c.Node).Logger()
+	})
+}
+
+// startWith starts every node at once with its logger from logFor.
+func startWith(t testing.TB, cfgs []Config, logFor func(Config) zerolog.Logger) []*Node {
+	t.Helper()
 	nodes := make([]*Node, len(cfgs))
 	errs := make([]error, len(cfgs))
 	var wg sync.WaitGroup
 	for i := range cfgs {
 		wg.Go(func() {
-			nodes[i], errs[i] = Start(context.Background(), cfgs[i], zerolog.New(zerolog.NewTestWriter(t)).With().Str("node", cfgs[i].Node).Logger())
+			nodes[i], errs[i] = Start(context.Background(), cfgs[i], logFor(cfgs[i]))
 		})
 	}
 	wg.Wait()

@@ -97,6 +97,7 @@ type node struct {
 	proc    *exec.Cmd
 	logDone chan struct{} // the log copier ended (the process's stderr closed)
 	joined  bool          // logged "cluster joined" in this life
+	serving int           // of its MQTT listener and operations endpoint, how many logged listening
 	up      []string      // the members up its log last named
 	raced   bool
 }
@@ -191,8 +192,9 @@ func (c *cluster) names() []string {
 	return names
 }
 
-// awaitFormed waits until every running node has joined and sees every
-// running node up.
+// awaitFormed waits until every running node has joined, sees every
+// running node up, and serves MQTT and /readyz (both bound after the
+// node joined).
 func (c *cluster) awaitFormed() {
 	c.t.Helper()
 	var running []string
@@ -203,8 +205,8 @@ func (c *cluster) awaitFormed() {
 	}
 	for _, nd := range c.nodes {
 		if nd.running() {
-			nd.await(startWait, "joined, seeing "+strings.Join(running, ","), func() bool {
-				return nd.joined && slices.Equal(nd.up, running)
+			nd.await(startWait, "joined, seeing "+strings.Join(running, ",")+", serving", func() bool {
+				return nd.joined && slices.Equal(nd.up, running) && nd.serving == 2
 			})
 		}
 	}
@@ -229,7 +231,7 @@ func (nd *node) start() {
 	}
 	done := make(chan struct{})
 	nd.mu.Lock()
-	nd.proc, nd.logDone, nd.joined, nd.up = cmd, done, false, nil
+	nd.proc, nd.logDone, nd.joined, nd.up, nd.serving = cmd, done, false, nil, 0
 	nd.mu.Unlock()
 	go nd.follow(stderr, logf, done)
 }
@@ -258,10 +260,15 @@ func (nd *node) follow(stderr interface{ Read([]byte) (int, error) }, logf *os.F
 			nd.update(func() { nd.joined, nd.up = true, m.Up })
 		case "cluster: node up", "cluster: node down":
 			nd.update(func() { nd.up = m.Up })
+		case "listening", opsListening:
+			nd.update(func() { nd.serving++ })
 		}
 	}
 	nd.update(func() {}) // wake waiters: the process ended
 }
+
+// opsListening is the line the operations endpoint logs once bound.
+const opsListening = "operations endpoint listening: dashboard /, /metrics, /healthz, /readyz, admin API /api/v1/, /debug/pprof/"
 
 // update changes the node's state under its lock and wakes waiters.
 func (nd *node) update(f func()) {
