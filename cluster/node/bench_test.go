@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -15,6 +16,35 @@ import (
 // decision 0053. The figures are the machine's disk and load as much as
 // JetStream's: compare the rows of one run, not runs.
 func BenchmarkJetStreamPublish(b *testing.B) {
+	benchPublish(b, func(b *testing.B, js jetstream.JetStream, payload []byte) {
+		ctx := context.Background()
+		for i := 0; b.Loop(); i++ {
+			if _, err := js.Publish(ctx, fmt.Sprintf("b.%d", i%64), payload); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkJetStreamPublishPipelined keeps 256 publishes in flight, as
+// many publishers' PUBACKs waiting at once would: whether concurrent
+// writes share an fsync under "sync: always".
+func BenchmarkJetStreamPublishPipelined(b *testing.B) {
+	benchPublish(b, func(b *testing.B, js jetstream.JetStream, payload []byte) {
+		for i := 0; b.Loop(); i++ {
+			if _, err := js.PublishAsync(fmt.Sprintf("b.%d", i%64), payload, jetstream.WithStallWait(waitFor)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		select {
+		case <-js.PublishAsyncComplete():
+		case <-time.After(waitFor):
+			b.Fatalf("%d publishes still unacknowledged after %s", js.PublishAsyncPending(), waitFor)
+		}
+	}, jetstream.WithPublishAsyncMaxPending(256))
+}
+
+func benchPublish(b *testing.B, run func(*testing.B, jetstream.JetStream, []byte), opts ...jetstream.JetStreamOpt) {
 	for _, nodes := range []int{1, 3} {
 		for _, sync := range []string{SyncAlways, "1s", "2m"} {
 			b.Run(fmt.Sprintf("R%d/sync=%s", nodes, sync), func(b *testing.B) {
@@ -27,18 +57,17 @@ func BenchmarkJetStreamPublish(b *testing.B) {
 				}
 				ns := startAllQuiet(b, cfgs)
 				ctx := context.Background()
-				js := ns[0].JetStream()
+				js, err := jetstream.New(ns[0].Conn(), opts...)
+				if err != nil {
+					b.Fatal(err)
+				}
 				if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "B", Subjects: []string{"b.>"}, Replicas: nodes}); err != nil {
 					b.Fatal(err)
 				}
 				payload := make([]byte, 256)
 				b.ReportAllocs()
 				b.ResetTimer()
-				for i := 0; b.Loop(); i++ {
-					if _, err := js.Publish(ctx, fmt.Sprintf("b.%d", i%64), payload); err != nil {
-						b.Fatal(err)
-					}
-				}
+				run(b, js, payload)
 			})
 		}
 	}

@@ -29,6 +29,8 @@ var importRules = []importRule{
 	{folder: "store", ours: []string{"core", "store"}, thirdParty: []string{"github.com/rs/zerolog", "github.com/cockroachdb/pebble/v2"}},
 	{folder: "ops", ours: []string{"core", "ops", "plugins/passwd"}, // plugins/passwd: basic auth reads plume passwd files
 		thirdParty: []string{"github.com/rs/zerolog", "github.com/prometheus/client_golang"}},
+	// cluster/node (decision 0053); route's cluster/ rule is the same: keep one at merge.
+	{folder: "cluster", ours: []string{"core", "cluster"}, thirdParty: []string{"github.com/rs/zerolog", "github.com/nats-io/nats.go", "github.com/nats-io/nats-server/v2"}},
 	{folder: "cmd", anything: true},
 	// plugins/builtin embeds Wasm; plugins/passwd is the password hashes
 	// that the password-file plugin and plume passwd share (argon2 is in
