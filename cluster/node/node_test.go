@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
@@ -217,5 +218,45 @@ func TestASingleNodeWithoutPeersRunsJetStreamAlone(t *testing.T) {
 	}
 	if n.ClientURL() == "" || !strings.Contains(n.ClientURL(), "127.0.0.1") {
 		t.Errorf("client URL %q: want a loopback listener by default", n.ClientURL())
+	}
+}
+
+// With nats_url the node embeds nothing: it connects to the cluster the
+// user runs (here one nats-server of the test's own) and waits for its
+// JetStream.
+func TestExternalClusterConnects(t *testing.T) {
+	srv, err := server.NewServer(&server.Options{ServerName: "ext", Host: "127.0.0.1", Port: server.RANDOM_PORT,
+		JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	if !srv.ReadyForConnections(waitFor) {
+		t.Fatal("the external server did not start")
+	}
+	cfg := Config{NATSURL: srv.ClientURL()}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	n := startAll(t, []Config{cfg})[0]
+	if n.Name() != "ext" || n.Replicas() != 1 || n.ClientURL() != "" {
+		t.Errorf("name %q, replicas %d, client URL %q; want ext, 1 (one server), none", n.Name(), n.Replicas(), n.ClientURL())
+	}
+	if err := n.Ready(); err != nil {
+		t.Fatal(err)
+	}
+	if m := n.Members(); len(m) != 1 || m[0].Name != "ext" || !m[0].Up {
+		t.Errorf("members %+v, want the server it is connected to, up", m)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	if _, err := n.JetStream().CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "ext"}); err != nil {
+		t.Fatal(err)
+	}
+	// Replicas above the servers it announced are refused at Start.
+	cfg.Replicas = 3
+	if _, err := Start(context.Background(), cfg, zerolog.Nop()); err == nil || !strings.Contains(err.Error(), "replicas 3") {
+		t.Errorf("Start with replicas 3 on one server: %v, want a refusal naming replicas", err)
 	}
 }

@@ -19,7 +19,9 @@ import (
 // stay ready (2 of 3 is a majority), and logged up again when it returns.
 func TestThreeNodesFormACluster(t *testing.T) {
 	c := newCluster(t, 3)
+	began := time.Now()
 	c.startAll()
+	t.Logf("3 processes started to cluster formed and serving: %s", time.Since(began).Round(time.Millisecond))
 	for _, nd := range c.nodes {
 		if code, body := nd.ready(); code != 200 {
 			t.Errorf("%s /readyz: %d %s", nd.name, code, body)
@@ -66,8 +68,10 @@ func TestThreeNodesFormACluster(t *testing.T) {
 			t.Errorf("%s /readyz with 2 of 3 nodes up: %d %s; want ready (a majority)", nd.name, code, body)
 		}
 	}
+	began = time.Now()
 	n3.start()
 	c.awaitFormed()
+	t.Logf("n3 restarted to rejoined: %s", time.Since(began).Round(time.Millisecond))
 }
 
 // mqttConnect checks that the node's broker answers an MQTT 3.1.1 CONNECT
