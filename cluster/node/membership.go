@@ -137,14 +137,19 @@ func (n *Node) refreshLocked() {
 			n.members[name] = &Member{Name: name, Self: name == n.name}
 		}
 	}
+	// Every flag first, then the lines: each names the whole new set up.
+	was := make(map[string]bool, len(n.members))
 	for _, m := range n.members {
-		was := m.Up
+		was[m.Name] = m.Up
 		m.Up, m.Leader = up[m.Name], m.Name == leader
+	}
+	members := n.upLocked()
+	for _, m := range n.members {
 		switch {
-		case m.Up && !was && !m.Self:
-			n.log.Info().Str("peer", m.Name).Strs("members_up", n.upLocked()).Msg("cluster: node up")
-		case !m.Up && was:
-			n.log.Warn().Str("peer", m.Name).Strs("members_up", n.upLocked()).Msg("cluster: node down")
+		case m.Up && !was[m.Name] && !m.Self:
+			n.log.Info().Str("peer", m.Name).Strs("members_up", members).Msg("cluster: node up")
+		case !m.Up && was[m.Name]:
+			n.log.Warn().Str("peer", m.Name).Strs("members_up", members).Msg("cluster: node down")
 		}
 	}
 	if leader != n.leader {
