@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,7 +17,8 @@ import (
 // with one peers list, form one cluster: every node logs every node up,
 // answers MQTT and /readyz, and JetStream replicates a stream made through
 // one node to the others. A node stopped is logged down by the others, who
-// stay ready (2 of 3 is a majority), and logged up again when it returns.
+// stay ready (2 of 3 is a majority), and logged up again when it returns;
+// the last node left alone is not ready.
 func TestThreeNodesFormACluster(t *testing.T) {
 	c := newCluster(t, 3)
 	began := time.Now()
@@ -72,6 +74,24 @@ func TestThreeNodesFormACluster(t *testing.T) {
 	n3.start()
 	c.awaitFormed()
 	t.Logf("n3 restarted to rejoined: %s", time.Since(began).Round(time.Millisecond))
+
+	// Without a majority no meta leader is known: /readyz sends clients
+	// elsewhere, since nothing acknowledged could be replicated.
+	n2.stop()
+	n3.stop()
+	began = time.Now()
+	deadline := began.Add(waitFor)
+	for {
+		code, body := n1.ready()
+		if code == 503 && strings.Contains(body, "no JetStream meta leader") {
+			t.Logf("n1 alone: /readyz 503 %s after the others stopped", time.Since(began).Round(time.Millisecond))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("n1 alone: /readyz still %d %q after %s; want 503 naming the meta leader", code, body, waitFor)
+		}
+		time.Sleep(100 * time.Millisecond) // polling a condition: the meta group notices the loss in its own time
+	}
 }
 
 // mqttConnect checks that the node's broker answers an MQTT 3.1.1 CONNECT
