@@ -47,7 +47,7 @@ test-unit:
 
 # The concurrent packages outside core too: the plugin host (its pool,
 # watchdog and reloads), the listeners, the store suite and the ops server.
-RACE      := $(CORE) ./host/... ./transport/... ./store/... ./ops/... ./cmd/... ./plugins/... ./test/...
+RACE      := $(CORE) ./host/... ./transport/... ./store/... ./ops/... ./cmd/... ./plugins/... ./test/... ./cluster/...
 
 # core/broker's suite runs its brokers with a memory store, so that every
 # flow also goes through the journal; it runs once more without one, as

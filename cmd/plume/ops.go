@@ -65,6 +65,13 @@ func (s *server) ready() error {
 	if !s.started.Load() {
 		return errors.New("starting: store, plugins or listeners not ready yet")
 	}
+	if s.cluster != nil {
+		// A node without a JetStream meta leader cannot store what it
+		// would acknowledge: a balancer should send clients elsewhere.
+		if err := s.cluster.Ready(); err != nil {
+			return err
+		}
+	}
 	return s.health()
 }
 

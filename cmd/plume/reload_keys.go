@@ -18,6 +18,7 @@ const (
 	liveNote      = "at once, open connections included"
 	listenerNote  = "the listener is replaced: the new one is bound, then the old one stops accepting (same address: stopped first); its open connections stay"
 	admissionNote = "the next CONNECT on the listener; open connections stay"
+	clusterNote   = "the node joins its cluster once, at start-up (restart nodes one at a time)"
 )
 
 // reloadKeys is every key of the file: TestEveryConfigKeyHasAReloadRule
@@ -89,6 +90,21 @@ var reloadKeys = []reloadRule{
 	{"gc.percent", "gc", "at once"},
 	{"gc.min_heap", "gc", "at once, from the next collection"},
 	{"gc.memory_limit", "gc", "at once"},
+	{"cluster.name", "", clusterNote},
+	{"cluster.node", "", clusterNote},
+	{"cluster.listen", "", clusterNote},
+	{"cluster.peers[]", "", clusterNote},
+	{"cluster.client_listen", "", clusterNote},
+	{"cluster.data_dir", "", clusterNote},
+	{"cluster.sync", "", clusterNote},
+	{"cluster.replicas", "", clusterNote},
+	{"cluster.start_timeout", "", clusterNote},
+	{"cluster.nats_url", "", clusterNote},
+	{"cluster.credentials", "", clusterNote},
+	{"cluster.tls.ca_file", "", clusterNote},
+	{"cluster.tls.cert_file", "", clusterNote},
+	{"cluster.tls.key_file", "", clusterNote},
+	{"cluster", "", "a cluster section added or removed: a node joins or leaves its cluster at start-up"},
 }
 
 // appliers take changed keys live, in this order: limits before the

@@ -13,6 +13,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
+	"github.com/plumemq/plume/cluster/node"
 	"github.com/plumemq/plume/cmd/plume/internal/config"
 	"github.com/plumemq/plume/core/broker"
 	"github.com/plumemq/plume/core/setting"
@@ -48,6 +49,7 @@ type server struct {
 	started   atomic.Bool        // store recovered, plugins loaded, listeners bound: /readyz answers 200
 	stopping  atomic.Bool        // stop has begun: /healthz answers 503
 	audit     *audit.Logger      // nil without an audit section (audit.go)
+	cluster   *node.Node         // nil without a cluster section (cluster.go)
 
 	dashboard *dashboard.Dashboard // nil without http.address (--http)
 }
@@ -100,13 +102,19 @@ func start(cfg config.Config, configPath string, logOut io.Writer) (*server, err
 		}
 	}
 	logAdmission(log, cfg.Listeners, policies, s.plugins) // admission.go
-	if err := s.openStore(cfg.Store, log, &opts); err != nil {
+	if err := s.startCluster(cfg, log); err != nil {
+		s.closePlugins()
+		return nil, err
+	}
+	if err := s.openStore(s.singleNodeStore(cfg.Store), log, &opts); err != nil {
+		s.closeCluster()
 		s.closePlugins()
 		return nil, err
 	}
 	b, err := broker.New(opts)
 	if err != nil {
 		s.closeStore()
+		s.closeCluster()
 		s.closePlugins()
 		return nil, err
 	}
@@ -122,6 +130,7 @@ func start(cfg config.Config, configPath string, logOut io.Writer) (*server, err
 			}
 			_ = b.Shutdown(context.Background())
 			s.closeStore()
+			s.closeCluster()
 			s.closePlugins()
 			return nil, err
 		}
@@ -157,7 +166,8 @@ func (s *server) stop(ctx context.Context) error {
 	s.reloadMu.Lock() // a reload under way ends first; none starts after
 	defer s.reloadMu.Unlock()
 	err := s.broker.Shutdown(ctx)
-	s.closeStore() // after Shutdown, whose last commits need it
+	s.closeStore()   // after Shutdown, whose last commits need it
+	s.closeCluster() // after the store, which may write through it
 	s.closeListeners()
 	if s.stopCerts != nil {
 		s.stopCerts()

@@ -19,6 +19,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/plumemq/plume/cluster/node"
 	"github.com/plumemq/plume/cmd/plume/internal/gcpace"
 	"github.com/plumemq/plume/core/broker"
 	"github.com/plumemq/plume/core/setting"
@@ -53,6 +54,9 @@ type Config struct {
 	Audit *audit.Config `yaml:"audit"`
 	// GC paces the Go garbage collector in the broker process (gcpace).
 	GC gcpace.Config `yaml:"gc"`
+	// Cluster makes this broker a node of a Plume cluster on NATS
+	// (cluster/node, decision 0053); nil: a broker on its own.
+	Cluster *node.Config `yaml:"cluster"`
 }
 
 // Listener is one address the broker serves. Its keys, defaults and rules
@@ -129,6 +133,7 @@ func Load(path string) (Config, error) {
 	if a := cfg.Audit; a != nil && a.File != "" && !filepath.IsAbs(a.File) {
 		a.File = filepath.Join(dir, a.File)
 	}
+	resolveClusterFiles(cfg.Cluster, dir)
 	return cfg, nil
 }
 
@@ -264,6 +269,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.GC.Validate(); err != nil {
 		errs = append(errs, setting.In("gc", err))
+	}
+	if err := c.validateCluster(); err != nil {
+		errs = append(errs, setting.In("cluster", err))
 	}
 	if err := c.resolveBuiltins(); err != nil {
 		errs = append(errs, setting.In("plugins", err))
