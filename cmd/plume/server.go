@@ -13,6 +13,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
+	"github.com/plumemq/plume/cluster/fabric"
 	"github.com/plumemq/plume/cluster/node"
 	"github.com/plumemq/plume/cmd/plume/internal/config"
 	"github.com/plumemq/plume/core/broker"
@@ -50,6 +51,7 @@ type server struct {
 	stopping  atomic.Bool        // stop has begun: /healthz answers 503
 	audit     *audit.Logger      // nil without an audit section (audit.go)
 	cluster   *node.Node         // nil without a cluster section (cluster.go)
+	fabric    *fabric.Fabric     // routes between the nodes; nil without a cluster section
 
 	dashboard *dashboard.Dashboard // nil without http.address (--http)
 }
@@ -102,7 +104,7 @@ func start(cfg config.Config, configPath string, logOut io.Writer) (*server, err
 		}
 	}
 	logAdmission(log, cfg.Listeners, policies, s.plugins) // admission.go
-	if err := s.startCluster(cfg, log); err != nil {
+	if err := s.startCluster(cfg, log, &opts); err != nil {
 		s.closePlugins()
 		return nil, err
 	}
@@ -119,6 +121,13 @@ func start(cfg config.Config, configPath string, logOut io.Writer) (*server, err
 		return nil, err
 	}
 	s.broker = b
+	if err := s.joinFabric(b); err != nil {
+		_ = b.Shutdown(context.Background())
+		s.closeStore()
+		s.closeCluster()
+		s.closePlugins()
+		return nil, err
+	}
 	// Bind every listener before serving any: a taken port stops start-up
 	// before a client is accepted.
 	bound := make([]transport.Listener, 0, len(cfg.Listeners))
