@@ -1,0 +1,297 @@
+package jetstream
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/plumemq/plume/core/session"
+	"github.com/plumemq/plume/store/internal/codec"
+)
+
+// Load returns this node's sessions (those whose record it wrote last) with
+// their deliveries and inbound ids, and every retained message. It reads
+// the bucket, each queue shard and the retained stream once, each with one
+// ephemeral consumer: O(shards) consumers, whatever the number of sessions
+// or subscriptions.
+func (s *Store) Load() (session.Snapshot, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return session.Snapshot{}, session.ErrClosed
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a := newAssembly()
+	err := s.readAll(ctx, s.kvStream(), []string{s.names.kvStem + ">"}, func(m jetstream.Msg) error {
+		return a.session(s, m.Subject(), m.Data(), m.Headers(), false)
+	})
+	if err != nil {
+		return session.Snapshot{}, fmt.Errorf("jetstream store: sessions: %w", err)
+	}
+	// The shards are read in parallel: each is its own stream.
+	parts := make([]*assembly, len(s.queues))
+	errs := make([]error, len(s.queues))
+	var wg sync.WaitGroup
+	for k, q := range s.queues {
+		parts[k] = newAssembly()
+		wg.Go(func() {
+			stem := s.names.prefix + ".q." + strconv.Itoa(k) + "."
+			filters := []string{stem + "c.>", stem + "m." + s.names.node + ".>"}
+			errs[k] = s.readAll(ctx, q, filters, func(m jetstream.Msg) error {
+				return parts[k].queued(strings.TrimPrefix(m.Subject(), stem), m.Data(), m.Headers())
+			})
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return session.Snapshot{}, fmt.Errorf("jetstream store: queues: %w", err)
+	}
+	for _, p := range parts {
+		a.merge(p)
+	}
+	var snap session.Snapshot
+	err = s.readAll(ctx, s.ret, []string{s.names.prefix + ".r.>"}, func(m jetstream.Msg) error {
+		if tombstone(m.Headers()) {
+			return nil
+		}
+		var msg session.Message
+		if err := codec.DecodeMessage(m.Data(), &msg); err != nil {
+			return fmt.Errorf("retained %s: %w", m.Subject(), err)
+		}
+		snap.Retained = append(snap.Retained, msg)
+		return nil
+	})
+	if err != nil {
+		return session.Snapshot{}, fmt.Errorf("jetstream store: retained: %w", err)
+	}
+	snap.Sessions, err = a.records(s.cfg.Node)
+	if err != nil {
+		return session.Snapshot{}, fmt.Errorf("jetstream store: %w", err)
+	}
+	return snap, nil
+}
+
+func (s *Store) kvStream() jetstream.Stream { return s.kvSt }
+
+func tombstone(h nats.Header) bool {
+	op := h.Get(kvOperation)
+	return op == "DEL" || op == "PURGE"
+}
+
+// readAll reads every message of st under filters with one ephemeral
+// consumer, deleted when done. It stops when the consumer has nothing
+// pending: what was stored after it was made is not read.
+func (s *Store) readAll(ctx context.Context, st jetstream.Stream, filters []string, fn func(jetstream.Msg) error) error {
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	cons, err := st.CreateConsumer(cctx, jetstream.ConsumerConfig{
+		AckPolicy: jetstream.AckNonePolicy, DeliverPolicy: jetstream.DeliverAllPolicy, FilterSubjects: filters,
+		MemoryStorage: true, InactiveThreshold: time.Minute, // removed by the server if we die reading
+	})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("consumer on %s: %w", st.CachedInfo().Config.Name, err)
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+		defer cancel()
+		if err := st.DeleteConsumer(dctx, cons.CachedInfo().Name); err != nil {
+			// It goes by itself after InactiveThreshold.
+			s.log.Debug().Err(err).Str("stream", st.CachedInfo().Config.Name).Msg("jetstream store: reading consumer not deleted")
+		}
+	}()
+	remaining := cons.CachedInfo().NumPending
+	for remaining > 0 {
+		// Ask for exactly what is left, so that the last batch does not
+		// wait out FetchMaxWait.
+		batch, err := cons.Fetch(int(min(remaining, 10000)), jetstream.FetchMaxWait(s.cfg.Timeout))
+		if err != nil {
+			return fmt.Errorf("fetch from %s: %w", st.CachedInfo().Config.Name, err)
+		}
+		got := 0
+		var ferr error
+		for m := range batch.Messages() {
+			got++
+			if md, err := m.Metadata(); err == nil {
+				remaining = md.NumPending
+			}
+			if ferr == nil {
+				ferr = fn(m)
+			}
+		}
+		if ferr != nil {
+			return ferr
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return fmt.Errorf("fetch from %s: %w", st.CachedInfo().Config.Name, err)
+		}
+		if got == 0 {
+			break // what was pending is gone (a tombstone expired)
+		}
+	}
+	return nil
+}
+
+// assembly gathers what reads return into records.
+type assembly struct {
+	recs       map[string]*session.Record
+	deliveries []loadedDelivery
+	inbound    []loadedInbound
+	messages   map[uint64][]byte // this node's, undecoded until a delivery refers to one
+}
+
+type loadedDelivery struct {
+	client  string
+	msgNode string
+	msgID   uint64
+	d       session.Delivery
+}
+
+type loadedInbound struct {
+	client string
+	id     uint16
+}
+
+func newAssembly() *assembly {
+	return &assembly{recs: map[string]*session.Record{}, messages: map[uint64][]byte{}}
+}
+
+func (a *assembly) merge(b *assembly) {
+	a.deliveries = append(a.deliveries, b.deliveries...)
+	a.inbound = append(a.inbound, b.inbound...)
+	for id, v := range b.messages {
+		a.messages[id] = v
+	}
+}
+
+// session takes a message of the sessions bucket. Unless anyNode, only
+// records this node wrote are kept.
+func (a *assembly) session(s *Store, subject string, data []byte, h nats.Header, anyNode bool) error {
+	if tombstone(h) {
+		return nil
+	}
+	id, err := untoken(strings.TrimPrefix(subject, s.names.kvStem))
+	if err != nil {
+		return fmt.Errorf("session key %s: %w", subject, codec.ErrCorrupt)
+	}
+	node, rest, err := readString(data)
+	if err != nil {
+		return fmt.Errorf("session %q: %w", id, err)
+	}
+	if node != s.cfg.Node && !anyNode {
+		return nil
+	}
+	r, err := codec.DecodeRecord(id, rest)
+	if err != nil {
+		return err
+	}
+	a.recs[id] = &r
+	return nil
+}
+
+// queued takes a message of a queue shard, its subject without the
+// shard's stem: c.<client>.d.<seq>, c.<client>.i.<id> or m.<node>.<id>.
+func (a *assembly) queued(rel string, data []byte, h nats.Header) error {
+	if tombstone(h) {
+		return nil
+	}
+	parts := strings.Split(rel, ".")
+	n, err := strconv.ParseUint(parts[len(parts)-1], 10, 64)
+	if err != nil {
+		return fmt.Errorf("queue subject %q: %w", rel, codec.ErrCorrupt)
+	}
+	if parts[0] == "m" && len(parts) == 3 {
+		a.messages[n] = data
+		return nil
+	}
+	if parts[0] != "c" || len(parts) != 4 {
+		return fmt.Errorf("queue subject %q: %w", rel, codec.ErrCorrupt)
+	}
+	client, err := untoken(parts[1])
+	if err != nil {
+		return fmt.Errorf("queue subject %q: %w", rel, codec.ErrCorrupt)
+	}
+	switch parts[2] {
+	case "d":
+		node, rest, err := readString(data)
+		if err != nil {
+			return fmt.Errorf("delivery %s: %w", rel, err)
+		}
+		d, id, err := codec.DecodeDelivery(rest)
+		if err != nil {
+			return fmt.Errorf("delivery %s: %w", rel, err)
+		}
+		d.Seq = n
+		a.deliveries = append(a.deliveries, loadedDelivery{client: client, msgNode: node, msgID: id, d: d})
+	case "i":
+		if n > 0xFFFF {
+			return fmt.Errorf("inbound id %s: %w", rel, codec.ErrCorrupt)
+		}
+		a.inbound = append(a.inbound, loadedInbound{client, uint16(n)})
+	default:
+		return fmt.Errorf("queue subject %q: %w", rel, codec.ErrCorrupt)
+	}
+	return nil
+}
+
+// records joins deliveries to their records and messages (one *Message
+// per message, shared by its deliveries) and drops leftovers: deliveries
+// of no record or of a missing message, messages of no delivery. Messages
+// of another node are not read this round (decision 0054).
+func (a *assembly) records(node string) ([]session.Record, error) {
+	decoded := map[uint64]*session.Message{}
+	for i := range a.deliveries {
+		ld := &a.deliveries[i]
+		r := a.recs[ld.client]
+		if r == nil {
+			continue
+		}
+		if ld.msgID != 0 {
+			if ld.msgNode != node {
+				continue
+			}
+			m := decoded[ld.msgID]
+			if m == nil {
+				v, ok := a.messages[ld.msgID]
+				if !ok {
+					continue
+				}
+				m = new(session.Message)
+				if err := codec.DecodeMessage(v, m); err != nil {
+					return nil, fmt.Errorf("message %d: %w", ld.msgID, err)
+				}
+				decoded[ld.msgID] = m
+			}
+			ld.d.Msg = m
+		}
+		if ld.d.PacketID != 0 {
+			r.Inflight = append(r.Inflight, ld.d)
+		} else {
+			r.Queued = append(r.Queued, ld.d)
+		}
+	}
+	for _, in := range a.inbound {
+		if r := a.recs[in.client]; r != nil {
+			r.InboundQoS2 = append(r.InboundQoS2, in.id)
+		}
+	}
+	out := make([]session.Record, 0, len(a.recs))
+	bySeq := func(x, y session.Delivery) int { return cmp.Compare(x.Seq, y.Seq) }
+	for _, r := range a.recs {
+		slices.SortFunc(r.Inflight, bySeq)
+		slices.SortFunc(r.Queued, bySeq)
+		slices.Sort(r.InboundQoS2)
+		out = append(out, *r)
+	}
+	slices.SortFunc(out, func(x, y session.Record) int { return strings.Compare(x.ID, y.ID) })
+	return out, nil
+}
