@@ -127,4 +127,4 @@ func (n *names) retainedSubject(topic string) string {
 }
 
 func (n *names) logChunk(i int) string { return n.prefix + ".log." + n.node + "." + strconv.Itoa(i) }
-func (n *names) logDone() string      { return n.prefix + ".log." + n.node + ".done" }
+func (n *names) logDone() string       { return n.prefix + ".log." + n.node + ".done" }
