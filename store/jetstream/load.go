@@ -78,6 +78,7 @@ func (s *Store) Load() (session.Snapshot, error) {
 	if err != nil {
 		return session.Snapshot{}, fmt.Errorf("jetstream store: %w", err)
 	}
+	sortSnapshot(&snap)
 	return snap, nil
 }
 
@@ -292,6 +293,11 @@ func (a *assembly) records(node string) ([]session.Record, error) {
 		slices.Sort(r.InboundQoS2)
 		out = append(out, *r)
 	}
-	slices.SortFunc(out, func(x, y session.Record) int { return strings.Compare(x.ID, y.ID) })
 	return out, nil
+}
+
+// sortSnapshot orders sessions by id and retained messages by topic.
+func sortSnapshot(s *session.Snapshot) {
+	slices.SortFunc(s.Sessions, func(x, y session.Record) int { return strings.Compare(x.ID, y.ID) })
+	slices.SortFunc(s.Retained, func(x, y session.Message) int { return strings.Compare(x.Topic, y.Topic) })
 }

@@ -41,6 +41,12 @@ func (s *Store) writeLog(ctx context.Context, no uint64, entry []byte) error {
 	futs := make([]jetstream.PubAckFuture, k)
 	id := func(i int) string { return s.names.node + "." + strconv.FormatUint(no, 10) + "." + strconv.Itoa(i) }
 	for i := range msgs {
+		if s.crash != nil && s.crash("log", i) {
+			for _, f := range futs[:i] {
+				<-f.Ok()
+			}
+			return errCrashed
+		}
 		m := nats.NewMsg(s.names.logChunk(i))
 		m.Data = entry[i*s.chunk : min((i+1)*s.chunk, len(entry))]
 		m.Header.Set(hdrCommit, strconv.FormatUint(no, 10))

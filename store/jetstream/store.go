@@ -69,7 +69,15 @@ type Store struct {
 	pending []action               // logged, not yet applied whole: applied before anything else
 	pendNo  uint64                 // its number
 	done    jetstream.PubAckFuture // the last "done" marker, checked by the next Commit
+
+	// crash, set by tests, plays the process dying: the log write or the
+	// apply stops before write i when it returns true, after the writes
+	// before it were acknowledged.
+	crash func(stage string, i int) bool
 }
+
+// errCrashed is what a write stopped by Store.crash returns.
+var errCrashed = errors.New("crash (test)")
 
 var _ session.Store = (*Store)(nil)
 
@@ -176,7 +184,10 @@ func (s *Store) apply(ctx context.Context, acts []action) error {
 		}
 		return nil
 	}
-	for _, a := range acts {
+	for i, a := range acts {
+		if s.crash != nil && s.crash("apply", i) {
+			return errors.Join(errCrashed, wait())
+		}
 		if a.kind == actPurge {
 			if err := wait(); err != nil {
 				return err
