@@ -74,7 +74,7 @@ func (s *Store) Load() (session.Snapshot, error) {
 	if err != nil {
 		return session.Snapshot{}, fmt.Errorf("jetstream store: retained: %w", err)
 	}
-	snap.Sessions, err = a.records(s.cfg.Node)
+	snap.Sessions, err = a.records(s.cfg.Node, false)
 	if err != nil {
 		return session.Snapshot{}, fmt.Errorf("jetstream store: %w", err)
 	}
@@ -147,7 +147,13 @@ type assembly struct {
 	recs       map[string]*session.Record
 	deliveries []loadedDelivery
 	inbound    []loadedInbound
-	messages   map[uint64][]byte // this node's, undecoded until a delivery refers to one
+	messages   map[msgKey][]byte // undecoded until a delivery refers to one
+}
+
+// msgKey names a message: ids are each node's own.
+type msgKey struct {
+	node string // token(node name), as in the message's subject
+	id   uint64
 }
 
 type loadedDelivery struct {
@@ -163,7 +169,7 @@ type loadedInbound struct {
 }
 
 func newAssembly() *assembly {
-	return &assembly{recs: map[string]*session.Record{}, messages: map[uint64][]byte{}}
+	return &assembly{recs: map[string]*session.Record{}, messages: map[msgKey][]byte{}}
 }
 
 func (a *assembly) merge(b *assembly) {
@@ -188,8 +194,8 @@ func (a *assembly) session(s *Store, subject string, data []byte, h nats.Header,
 	if err != nil {
 		return fmt.Errorf("session %q: %w", id, err)
 	}
-	if node != s.cfg.Node && !anyNode {
-		return nil
+	if node != s.cfg.Node && !anyNode || len(rest) == 0 {
+		return nil // another node's, or claimed and not written yet (Claim)
 	}
 	r, err := codec.DecodeRecord(id, rest)
 	if err != nil {
@@ -211,7 +217,7 @@ func (a *assembly) queued(rel string, data []byte, h nats.Header) error {
 		return fmt.Errorf("queue subject %q: %w", rel, codec.ErrCorrupt)
 	}
 	if parts[0] == "m" && len(parts) == 3 {
-		a.messages[n] = data
+		a.messages[msgKey{parts[1], n}] = data
 		return nil
 	}
 	if parts[0] != "c" || len(parts) != 4 {
@@ -246,10 +252,13 @@ func (a *assembly) queued(rel string, data []byte, h nats.Header) error {
 
 // records joins deliveries to their records and messages (one *Message
 // per message, shared by its deliveries) and drops leftovers: deliveries
-// of no record or of a missing message, messages of no delivery. Messages
-// of another node are not read this round (decision 0054).
-func (a *assembly) records(node string) ([]session.Record, error) {
-	decoded := map[uint64]*session.Message{}
+// of no record or of a missing message, messages of no delivery. Unless
+// anyNode, deliveries of another node's messages are left out: Load reads
+// only this node's messages, and their ids could collide with this node's
+// in one snapshot (decision 0054: the next round re-stores them on takeover).
+func (a *assembly) records(node string, anyNode bool) ([]session.Record, error) {
+	decoded := map[msgKey]*session.Message{}
+	own := token(node)
 	for i := range a.deliveries {
 		ld := &a.deliveries[i]
 		r := a.recs[ld.client]
@@ -257,20 +266,21 @@ func (a *assembly) records(node string) ([]session.Record, error) {
 			continue
 		}
 		if ld.msgID != 0 {
-			if ld.msgNode != node {
+			key := msgKey{token(ld.msgNode), ld.msgID}
+			if key.node != own && !anyNode {
 				continue
 			}
-			m := decoded[ld.msgID]
+			m := decoded[key]
 			if m == nil {
-				v, ok := a.messages[ld.msgID]
+				v, ok := a.messages[key]
 				if !ok {
 					continue
 				}
 				m = new(session.Message)
 				if err := codec.DecodeMessage(v, m); err != nil {
-					return nil, fmt.Errorf("message %d: %w", ld.msgID, err)
+					return nil, fmt.Errorf("message %d of %q: %w", ld.msgID, ld.msgNode, err)
 				}
-				decoded[ld.msgID] = m
+				decoded[key] = m
 			}
 			ld.d.Msg = m
 		}
