@@ -55,9 +55,11 @@ func freshConfig(node string) Config {
 
 func openT(t testing.TB, nc *nats.Conn, cfg Config) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), nc, cfg, zerolog.New(zerolog.NewTestWriter(t)))
+	s, err := Open(context.Background(), nc, cfg, testLog(t))
 	if err != nil {
 		t.Fatalf("Open %s: %v", cfg.Prefix, err)
 	}
 	return s
 }
+
+func testLog(t testing.TB) zerolog.Logger { return zerolog.New(zerolog.NewTestWriter(t)) }
