@@ -181,3 +181,17 @@ func dump(s session.Snapshot) string {
 	}
 	return out
 }
+
+// A Commit of one write is atomic without the log, and skips it.
+func TestOneWriteCommitSkipsTheLog(t *testing.T) {
+	s := openT(t, connect(t, runServer(t)), freshConfig("n1"))
+	s.crash = func(stage string, _ int) bool { return stage == "log" }
+	one := []session.Op{{Kind: session.PutSession, Record: &session.Record{Version: session.FormatVersion, ID: "c"}}}
+	if err := s.Commit(one); err != nil {
+		t.Fatalf("a one-write Commit: %v, want no log write", err)
+	}
+	first, _ := crashOps()
+	if err := s.Commit(first); !errors.Is(err, errCrashed) {
+		t.Fatalf("a Commit of %d writes: %v, want it to write the log", len(first), err)
+	}
+}

@@ -15,11 +15,16 @@ import (
 // runServer starts an in-process NATS server with JetStream on a free
 // loopback port, its data in a temporary directory, shut down when the
 // test ends.
-func runServer(t testing.TB) *server.Server {
+func runServer(t testing.TB) *server.Server { return runServerSync(t, false) }
+
+// runServerSync is runServer with JetStream's sync setting: syncAlways
+// fsyncs every write before it is acknowledged; false is the server's
+// default (an fsync every 2 minutes).
+func runServerSync(t testing.TB, syncAlways bool) *server.Server {
 	t.Helper()
 	srv, err := server.NewServer(&server.Options{
 		Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(),
-		NoLog: true, NoSigs: true,
+		NoLog: true, NoSigs: true, SyncAlways: syncAlways,
 	})
 	if err != nil {
 		t.Fatal(err)

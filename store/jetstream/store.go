@@ -137,6 +137,14 @@ func (s *Store) Commit(ops []session.Op) error {
 			return fmt.Errorf("jetstream store: an earlier commit is still not applied: %w", err)
 		}
 	}
+	if len(acts) == 1 && acts[0].kind != actPurge {
+		// One write is atomic by itself: no log. (An acknowledgement's
+		// DeleteDelivery, a subscription's PutSession.)
+		if err := s.apply(ctx, acts); err != nil {
+			return fmt.Errorf("jetstream store: %w", err)
+		}
+		return nil
+	}
 	no := s.next
 	s.next++
 	if err := s.writeLog(ctx, no, encodePlan(acts)); err != nil {
