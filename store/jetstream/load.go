@@ -84,9 +84,12 @@ func (s *Store) Load() (session.Snapshot, error) {
 
 func (s *Store) kvStream() jetstream.Stream { return s.kvSt }
 
+// tombstone says whether a message marks its subject deleted: our own
+// tombstones (a KV delete marker), a KV purge, or the marker the server
+// puts in the bucket when a tombstone's TTL removes it (LimitMarkerTTL).
 func tombstone(h nats.Header) bool {
 	op := h.Get(kvOperation)
-	return op == "DEL" || op == "PURGE"
+	return op == "DEL" || op == "PURGE" || h.Get(jetstream.MarkerReasonHeader) != ""
 }
 
 // readAll reads every message of st under filters with one ephemeral

@@ -21,7 +21,8 @@ import (
 // tombstoneTTL is how long a delete's tombstone stays: it has already
 // removed its subject's message (MaxMsgsPerSubject 1) when it is stored, so
 // it only has to outlive the reads that might see the message before it.
-const tombstoneTTL = 10 * time.Second
+// A variable for tests.
+var tombstoneTTL = 10 * time.Second
 
 // asyncWindow is how many writes a Commit has in flight before it waits
 // for their acknowledgements: it bounds the memory a huge Commit holds and
