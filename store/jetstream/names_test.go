@@ -123,6 +123,6 @@ func TestLoadLeavesNoConsumers(t *testing.T) {
 		t.Fatalf("%d consumers after Load, want 0", jsz.Consumers)
 	}
 	if jsz.Streams != s.cfg.Shards+3 {
-		t.Fatalf("%d streams, want %d shards + sessions, retained and log", jsz.Streams, s.cfg.Shards)
+		t.Fatalf("%d streams, want %d: %d shards, sessions, retained and log", jsz.Streams, s.cfg.Shards+3, s.cfg.Shards)
 	}
 }

@@ -44,7 +44,9 @@ func (s *Store) ensure(ctx context.Context) error {
 	// The log first: its metadata marks the store as created.
 	logCfg := base(n.logName, n.prefix+".log.>")
 	logCfg.Metadata = map[string]string{metaShards: strconv.Itoa(s.cfg.Shards)}
-	logCfg.Duplicates = 2 * time.Minute // Msg-Id dedup of log writes retried after a timeout
+	// Msg-Id dedup of a log write retried after a timeout: the retry comes
+	// within the Commit's deadline, and the window's ids cost server memory.
+	logCfg.Duplicates = max(30*time.Second, 4*s.cfg.Timeout)
 	if s.logs, err = s.js.CreateOrUpdateStream(ctx, logCfg); err != nil {
 		return fmt.Errorf("stream %s: %w", n.logName, err)
 	}
