@@ -195,3 +195,26 @@ func TestOneWriteCommitSkipsTheLog(t *testing.T) {
 		t.Fatalf("a Commit of %d writes: %v, want it to write the log", len(first), err)
 	}
 }
+
+// A Commit applied whose done marker was lost is applied again by the next
+// Open; a later one-write Commit (no log entry of its own) must not be
+// undone by that: the marker is written before it.
+func TestLostDoneMarkerDoesNotUndoALaterCommit(t *testing.T) {
+	nc := connect(t, runServer(t))
+	cfg := freshConfig("n1")
+	s := openT(t, nc, cfg)
+	first, _ := crashOps()
+	s.crash = func(stage string, _ int) bool { return stage == "done" }
+	if err := s.Commit(first); err != nil {
+		t.Fatal(err)
+	}
+	s.crash = nil
+	later := []session.Op{{Kind: session.DeleteDelivery, Client: "old", Seq: 1}}
+	if err := s.Commit(later); err != nil {
+		t.Fatal(err)
+	}
+	// The process dies; a new one opens the store.
+	if got, want := load(t, openT(t, nc, cfg)), expected(t, first, later); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after a lost done marker, a one-write Commit and a restart: loaded\n%s\nwant\n%s", dump(got), dump(want))
+	}
+}

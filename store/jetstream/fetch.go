@@ -52,10 +52,10 @@ func (s *Store) Fetch(ctx context.Context, client string) (Session, error) {
 		return Session{}, fmt.Errorf("jetstream store: session %q: %w", client, err)
 	}
 	a := newAssembly()
-	if err := a.session(s, s.names.kvStem+e.Key(), e.Value(), nil, true); err != nil {
+	node, err := a.session(s, s.names.kvStem+e.Key(), e.Value(), nil, true)
+	if err != nil {
 		return Session{}, fmt.Errorf("jetstream store: %w", err)
 	}
-	node, _, _ := readString(e.Value()) // read by a.session already
 	k := s.names.shardOf(client)
 	stem := s.names.prefix + ".q." + fmt.Sprint(k) + "."
 	err = s.readAll(ctx, s.queues[k], []string{s.names.clientPrefix(client) + ">"}, func(m jetstream.Msg) error {

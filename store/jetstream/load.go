@@ -33,7 +33,8 @@ func (s *Store) Load() (session.Snapshot, error) {
 	defer cancel()
 	a := newAssembly()
 	err := s.readAll(ctx, s.kvStream(), []string{s.names.kvStem + ">"}, func(m jetstream.Msg) error {
-		return a.session(s, m.Subject(), m.Data(), m.Headers(), false)
+		_, err := a.session(s, m.Subject(), m.Data(), m.Headers(), false)
+		return err
 	})
 	if err != nil {
 		return session.Snapshot{}, fmt.Errorf("jetstream store: sessions: %w", err)
@@ -183,29 +184,29 @@ func (a *assembly) merge(b *assembly) {
 	}
 }
 
-// session takes a message of the sessions bucket. Unless anyNode, only
-// records this node wrote are kept.
-func (a *assembly) session(s *Store, subject string, data []byte, h nats.Header, anyNode bool) error {
+// session takes a message of the sessions bucket and returns the node that
+// owns it. Unless anyNode, only records this node wrote are kept.
+func (a *assembly) session(s *Store, subject string, data []byte, h nats.Header, anyNode bool) (string, error) {
 	if tombstone(h) {
-		return nil
+		return "", nil
 	}
 	id, err := untoken(strings.TrimPrefix(subject, s.names.kvStem))
 	if err != nil {
-		return fmt.Errorf("session key %s: %w", subject, codec.ErrCorrupt)
+		return "", fmt.Errorf("session key %s: %w", subject, codec.ErrCorrupt)
 	}
 	node, rest, err := readString(data)
 	if err != nil {
-		return fmt.Errorf("session %q: %w", id, err)
+		return "", fmt.Errorf("session %q: %w", id, err)
 	}
 	if node != s.cfg.Node && !anyNode || len(rest) == 0 {
-		return nil // another node's, or claimed and not written yet (Claim)
+		return node, nil // another node's, or claimed and not written yet (Claim)
 	}
 	r, err := codec.DecodeRecord(id, rest)
 	if err != nil {
-		return err
+		return "", err
 	}
 	a.recs[id] = &r
-	return nil
+	return node, nil
 }
 
 // queued takes a message of a queue shard, its subject without the

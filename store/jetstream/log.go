@@ -17,7 +17,8 @@ import (
 // message may be, as chunks 0…k-1 (subjects p.log.<node>.<i>, each keeping
 // only its latest message) carrying the Commit's number and k in headers.
 // Once every write is acknowledged the node writes the number to
-// p.log.<node>.done. Open reads chunk 0 and done: a complete entry with a
+// p.log.<node>.done (waited for by the next Commit, not by this one). Open
+// reads chunk 0 and done: a complete entry with a
 // number above done was logged and maybe not applied whole, and is applied
 // again; an incomplete one was never applied and Commit never returned nil
 // for it. Commits of one node are serial, so only the latest can be
@@ -33,9 +34,6 @@ const (
 // and the chunk, so that the one retry of a chunk whose acknowledgement
 // was lost is not stored twice.
 func (s *Store) writeLog(ctx context.Context, no uint64, entry []byte) error {
-	if err := s.checkDone(ctx); err != nil {
-		return err
-	}
 	k := max((len(entry)+s.chunk-1)/s.chunk, 1)
 	msgs := make([]*nats.Msg, k)
 	futs := make([]jetstream.PubAckFuture, k)
@@ -76,37 +74,45 @@ func (s *Store) writeLog(ctx context.Context, no uint64, entry []byte) error {
 	return nil
 }
 
-// markDone records that Commit no is applied. It is not waited for: a lost
-// marker only means that Open applies the Commit again, which changes
-// nothing. The next Commit checks its outcome.
+// markDone records that Commit no is applied, without waiting: the next
+// Commit waits for it (settleDone) before it writes anything.
 func (s *Store) markDone(no uint64) {
+	s.undone, s.done = no, nil
+	if s.crash != nil && s.crash("done", 0) {
+		return // the marker is lost
+	}
 	m := nats.NewMsg(s.names.logDone())
 	m.Data = strconv.AppendUint(nil, no, 10)
-	f, err := s.js.PublishMsgAsync(m)
-	if err != nil {
-		s.log.Warn().Err(err).Str("node", s.cfg.Node).Uint64("commit", no).
-			Msg("jetstream store: commit applied, its done marker not written; the next start applies it again")
-		return
+	if f, err := s.js.PublishMsgAsync(m); err == nil {
+		s.done = f
 	}
-	s.done = f
+	// On an error settleDone writes it again.
 }
 
-// checkDone waits for the last done marker's acknowledgement, and warns if
-// it failed: the Commit was applied, the log does not say so.
-func (s *Store) checkDone(ctx context.Context) error {
-	f := s.done
-	if f == nil {
+// settleDone makes sure the last logged Commit is marked done before any
+// other write: Open applies a Commit not marked done again, and that must
+// not undo a later write — a one-write Commit, which has no log entry of
+// its own (TestLostDoneMarkerDoesNotUndoALaterCommit).
+func (s *Store) settleDone(ctx context.Context) error {
+	if s.undone == 0 {
 		return nil
 	}
-	s.done = nil
-	select {
-	case <-f.Ok():
-	case err := <-f.Err():
-		s.log.Warn().Err(err).Str("node", s.cfg.Node).Str("subject", f.Msg().Subject).
-			Msg("jetstream store: done marker not written; a restart before the next commit applies the last one again")
-	case <-ctx.Done():
-		return fmt.Errorf("done marker: %w", ctx.Err())
+	if f := s.done; f != nil {
+		select {
+		case <-f.Ok():
+			s.undone, s.done = 0, nil
+			return nil
+		case err := <-f.Err():
+			s.log.Warn().Err(err).Str("node", s.cfg.Node).Uint64("commit", s.undone).
+				Msg("jetstream store: done marker not written; writing it again")
+		case <-ctx.Done():
+			return fmt.Errorf("done marker of commit %d: %w", s.undone, ctx.Err())
+		}
 	}
+	if _, err := s.js.Publish(ctx, s.names.logDone(), strconv.AppendUint(nil, s.undone, 10)); err != nil {
+		return fmt.Errorf("done marker of commit %d: %w", s.undone, err)
+	}
+	s.undone, s.done = 0, nil
 	return nil
 }
 

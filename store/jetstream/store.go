@@ -69,7 +69,8 @@ type Store struct {
 	next    uint64                 // number of the next Commit
 	pending []action               // logged, not yet applied whole: applied before anything else
 	pendNo  uint64                 // its number
-	done    jetstream.PubAckFuture // the last "done" marker, checked by the next Commit
+	undone  uint64                 // a Commit applied, its done marker not yet acknowledged
+	done    jetstream.PubAckFuture // that marker's acknowledgement, if it was sent
 
 	// crash, set by tests, plays the process dying: the log write or the
 	// apply stops before write i when it returns true, after the writes
@@ -138,6 +139,9 @@ func (s *Store) Commit(ops []session.Op) error {
 			return fmt.Errorf("jetstream store: an earlier commit is still not applied: %w", err)
 		}
 	}
+	if err := s.settleDone(ctx); err != nil {
+		return fmt.Errorf("jetstream store: %w", err)
+	}
 	if len(acts) == 1 && acts[0].kind != actPurge {
 		// One write is atomic by itself: no log. (An acknowledgement's
 		// DeleteDelivery, a subscription's PutSession.)
@@ -149,7 +153,8 @@ func (s *Store) Commit(ops []session.Op) error {
 	no := s.next
 	s.next++
 	if err := s.writeLog(ctx, no, encodePlan(acts)); err != nil {
-		// Not logged, nothing applied: the state is the one before.
+		// Nothing applied. If the entry was stored whole after all, a
+		// restart before the next Commit applies it: whole either way.
 		return fmt.Errorf("jetstream store: commit log: %w", err)
 	}
 	s.pending, s.pendNo = acts, no

@@ -4,8 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/plumemq/plume/core/session"
 	"github.com/plumemq/plume/store/internal/codec"
 	"github.com/plumemq/plume/store/storetest"
@@ -36,5 +34,3 @@ func TestConformance(t *testing.T) {
 		},
 	})
 }
-
-var _ = jetstream.ErrKeyNotFound
