@@ -258,6 +258,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.js.CleanupPublisher() // the async publishes' reply subscription on the connection
 	if s.pending != nil {
 		s.log.Warn().Str("node", s.cfg.Node).Uint64("commit", s.pendNo).
 			Msg("jetstream store closed with a commit not yet applied; the next Open applies it")
