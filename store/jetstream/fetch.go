@@ -58,7 +58,7 @@ func (s *Store) Fetch(ctx context.Context, client string) (Session, error) {
 	}
 	k := s.names.shardOf(client)
 	stem := s.names.prefix + ".q." + fmt.Sprint(k) + "."
-	err = s.readAll(ctx, s.queues[k], []string{s.names.clientPrefix(client) + ">"}, func(m jetstream.Msg) error {
+	err = s.readAll(ctx, s.queues[k], []string{s.names.clientPrefix(client) + ">"}, s.names.queueBarrier(k), func(m jetstream.Msg) error {
 		return a.queued(strings.TrimPrefix(m.Subject(), stem), m.Data(), m.Headers())
 	})
 	if err != nil {

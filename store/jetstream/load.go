@@ -32,7 +32,7 @@ func (s *Store) Load() (session.Snapshot, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	a := newAssembly()
-	err := s.readAll(ctx, s.kvStream(), []string{s.names.kvStem + ">"}, func(m jetstream.Msg) error {
+	err := s.readAll(ctx, s.kvStream(), []string{s.names.kvStem + ">"}, s.names.kvBarrier(), func(m jetstream.Msg) error {
 		_, err := a.session(s, m.Subject(), m.Data(), m.Headers(), false)
 		return err
 	})
@@ -48,7 +48,7 @@ func (s *Store) Load() (session.Snapshot, error) {
 		wg.Go(func() {
 			stem := s.names.prefix + ".q." + strconv.Itoa(k) + "."
 			filters := []string{stem + "c.>", stem + "m." + s.names.node + ".>"}
-			errs[k] = s.readAll(ctx, q, filters, func(m jetstream.Msg) error {
+			errs[k] = s.readAll(ctx, q, filters, s.names.queueBarrier(k), func(m jetstream.Msg) error {
 				return parts[k].queued(strings.TrimPrefix(m.Subject(), stem), m.Data(), m.Headers())
 			})
 		})
@@ -61,7 +61,7 @@ func (s *Store) Load() (session.Snapshot, error) {
 		a.merge(p)
 	}
 	var snap session.Snapshot
-	err = s.readAll(ctx, s.ret, []string{s.names.prefix + ".r.>"}, func(m jetstream.Msg) error {
+	err = s.readAll(ctx, s.ret, []string{s.names.prefix + ".r.>"}, s.names.retainedBarrier(), func(m jetstream.Msg) error {
 		if tombstone(m.Headers()) {
 			return nil
 		}
@@ -93,41 +93,67 @@ func tombstone(h nats.Header) bool {
 	return op == "DEL" || op == "PURGE" || h.Get(jetstream.MarkerReasonHeader) != ""
 }
 
+// hdrBarrier marks a read barrier (readAll).
+const hdrBarrier = "Plume-Barrier"
+
 // readAll reads every message of st under filters with one ephemeral
-// consumer, deleted when done. It stops when the consumer has nothing
-// pending: what was stored after it was made is not read.
-func (s *Store) readAll(ctx context.Context, st jetstream.Stream, filters []string, fn func(jetstream.Msg) error) error {
+// consumer, deleted when done, and returns once it has read past a barrier
+// it wrote first: everything acknowledged before the read began, this
+// node's Commits included. The barrier is what makes the read complete on
+// a replicated stream: the consumer reads the copy of whichever replica
+// holds it, and a quorum's acknowledgement does not mean that replica has
+// applied the write yet; a replica applies writes in order, so once it
+// delivers the barrier it has delivered what came before.
+func (s *Store) readAll(ctx context.Context, st jetstream.Stream, filters []string, barrier string, fn func(jetstream.Msg) error) error {
+	name := st.CachedInfo().Config.Name
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	b := nats.NewMsg(barrier)
+	b.Header.Set(hdrBarrier, s.cfg.Node)
+	ack, err := s.js.PublishMsg(cctx, b)
+	if err != nil {
+		return fmt.Errorf("read barrier in %s: %w", name, err)
+	}
+	if !slices.ContainsFunc(filters, func(f string) bool { return covers(f, barrier) }) {
+		filters = append(slices.Clip(filters), barrier)
+	}
 	cons, err := st.CreateConsumer(cctx, jetstream.ConsumerConfig{
 		AckPolicy: jetstream.AckNonePolicy, DeliverPolicy: jetstream.DeliverAllPolicy, FilterSubjects: filters,
 		MemoryStorage: true, InactiveThreshold: time.Minute, // removed by the server if we die reading
 	})
-	cancel()
 	if err != nil {
-		return fmt.Errorf("consumer on %s: %w", st.CachedInfo().Config.Name, err)
+		return fmt.Errorf("consumer on %s: %w", name, err)
 	}
 	defer func() {
 		dctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
 		defer cancel()
 		if err := st.DeleteConsumer(dctx, cons.CachedInfo().Name); err != nil {
 			// It goes by itself after InactiveThreshold.
-			s.log.Debug().Err(err).Str("stream", st.CachedInfo().Config.Name).Msg("jetstream store: reading consumer not deleted")
+			s.log.Debug().Err(err).Str("stream", name).Msg("jetstream store: reading consumer not deleted")
 		}
 	}()
 	remaining := cons.CachedInfo().NumPending
-	for remaining > 0 {
-		// Ask for exactly what is left, so that the last batch does not
-		// wait out FetchMaxWait.
-		batch, err := cons.Fetch(int(min(remaining, 10000)), jetstream.FetchMaxWait(s.cfg.Timeout))
+	stalled := time.Now() // the last progress
+	for seen := false; !seen; {
+		// Ask for what is left, so that a batch does not wait out
+		// FetchMaxWait; at least one, for a replica still catching up.
+		batch, err := cons.Fetch(int(min(max(remaining, 1), 10000)), jetstream.FetchMaxWait(s.cfg.Timeout))
 		if err != nil {
-			return fmt.Errorf("fetch from %s: %w", st.CachedInfo().Config.Name, err)
+			return fmt.Errorf("fetch from %s: %w", name, err)
 		}
 		got := 0
 		var ferr error
 		for m := range batch.Messages() {
 			got++
-			if md, err := m.Metadata(); err == nil {
-				remaining = md.NumPending
+			md, err := m.Metadata()
+			if err != nil {
+				ferr = cmp.Or(ferr, fmt.Errorf("fetch from %s: %w", name, err))
+				continue
+			}
+			remaining = md.NumPending
+			if m.Headers().Get(hdrBarrier) != "" { // ours or another node's
+				seen = seen || m.Subject() == barrier && md.Sequence.Stream >= ack.Sequence
+				continue
 			}
 			if ferr == nil {
 				ferr = fn(m)
@@ -136,14 +162,28 @@ func (s *Store) readAll(ctx context.Context, st jetstream.Stream, filters []stri
 		if ferr != nil {
 			return ferr
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-			return fmt.Errorf("fetch from %s: %w", st.CachedInfo().Config.Name, err)
+		err = batch.Error()
+		switch {
+		case got > 0:
+			stalled = time.Now()
+		case time.Since(stalled) > s.cfg.Timeout:
+			return fmt.Errorf("read of %s: the barrier at sequence %d did not come within %s (%w)", name, ack.Sequence, s.cfg.Timeout, err)
+		case errors.Is(err, nats.ErrNoResponders):
+			// A new consumer of a replicated stream answers once its
+			// leader is elected, shortly after CreateConsumer returns.
+			time.Sleep(10 * time.Millisecond)
 		}
-		if got == 0 {
-			break // what was pending is gone (a tombstone expired)
+		if err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, nats.ErrNoResponders) {
+			return fmt.Errorf("fetch from %s: %w", name, err)
 		}
 	}
 	return nil
+}
+
+// covers says whether a filter ending in ">" takes subject.
+func covers(filter, subject string) bool {
+	stem, ok := strings.CutSuffix(filter, ">")
+	return ok && strings.HasPrefix(subject, stem)
 }
 
 // assembly gathers what reads return into records.
@@ -188,6 +228,9 @@ func (a *assembly) merge(b *assembly) {
 // owns it. Unless anyNode, only records this node wrote are kept.
 func (a *assembly) session(s *Store, subject string, data []byte, h nats.Header, anyNode bool) (string, error) {
 	if tombstone(h) {
+		return "", nil
+	}
+	if h.Get(hdrBarrier) != "" {
 		return "", nil
 	}
 	id, err := untoken(strings.TrimPrefix(subject, s.names.kvStem))

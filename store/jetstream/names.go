@@ -18,6 +18,10 @@ import (
 //	stream p_RETAINED      p.r.<level>.<level>…                a retained message
 //	stream p_LOG           p.log.<node>.<chunk>, p.log.<node>.done
 //
+// and a read barrier per node in each stream it reads whole (readAll):
+// $KV.p_sessions.barrier.<node> (client keys are one token), p.q.<k>.b.<node>,
+// p.rb.<node>.
+//
 // A client id, a node name and each topic level are one token each
 // (token): NATS tokens may not be empty nor hold '.', '*', '>' or white
 // space, and MQTT strings may hold all of those.
@@ -128,3 +132,7 @@ func (n *names) retainedSubject(topic string) string {
 
 func (n *names) logChunk(i int) string { return n.prefix + ".log." + n.node + "." + strconv.Itoa(i) }
 func (n *names) logDone() string       { return n.prefix + ".log." + n.node + ".done" }
+
+func (n *names) kvBarrier() string         { return n.kvStem + "barrier." + n.node }
+func (n *names) queueBarrier(k int) string { return n.prefix + ".q." + strconv.Itoa(k) + ".b." + n.node }
+func (n *names) retainedBarrier() string   { return n.prefix + ".rb." + n.node }

@@ -60,7 +60,9 @@ func (s *Store) ensure(ctx context.Context) error {
 	if s.kvSt, err = s.js.Stream(ctx, "KV_"+n.bucket); err != nil {
 		return fmt.Errorf("bucket %s: %w", n.bucket, err)
 	}
-	if s.ret, err = s.js.CreateOrUpdateStream(ctx, base(n.retain, n.prefix+".r.>")); err != nil {
+	retCfg := base(n.retain, n.prefix+".r.>")
+	retCfg.Subjects = append(retCfg.Subjects, n.prefix+".rb.>") // read barriers
+	if s.ret, err = s.js.CreateOrUpdateStream(ctx, retCfg); err != nil {
 		return fmt.Errorf("stream %s: %w", n.retain, err)
 	}
 	s.queues = make([]jetstream.Stream, s.cfg.Shards)
