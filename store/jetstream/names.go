@@ -133,6 +133,8 @@ func (n *names) retainedSubject(topic string) string {
 func (n *names) logChunk(i int) string { return n.prefix + ".log." + n.node + "." + strconv.Itoa(i) }
 func (n *names) logDone() string       { return n.prefix + ".log." + n.node + ".done" }
 
-func (n *names) kvBarrier() string         { return n.kvStem + "barrier." + n.node }
-func (n *names) queueBarrier(k int) string { return n.prefix + ".q." + strconv.Itoa(k) + ".b." + n.node }
-func (n *names) retainedBarrier() string   { return n.prefix + ".rb." + n.node }
+func (n *names) kvBarrier() string { return n.kvStem + "barrier." + n.node }
+func (n *names) queueBarrier(k int) string {
+	return n.prefix + ".q." + strconv.Itoa(k) + ".b." + n.node
+}
+func (n *names) retainedBarrier() string { return n.prefix + ".rb." + n.node }
