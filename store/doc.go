@@ -1,6 +1,7 @@
 // Package store is the home of session.Store implementations that need more
-// than the standard library: a disk store on one node (Pebble, issue 9), a
-// replicated one for a cluster. Each lives in its own subpackage so that a
+// than the standard library: a disk store on one node (store/disk, Pebble,
+// issue 9), a replicated one for a cluster (store/jetstream, NATS JetStream,
+// issue 14). Each lives in its own subpackage so that a
 // binary links only the storage library it uses, and core/ stays free of
 // them (decision 0001).
 //

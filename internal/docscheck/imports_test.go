@@ -26,7 +26,8 @@ var importRules = []importRule{
 	{folder: "host", ours: []string{"core", "host"}, thirdParty: []string{"github.com/rs/zerolog",
 		"github.com/tetratelabs/wazero", "github.com/bytecodealliance/wasmtime-go", "github.com/fsnotify/fsnotify"}},
 	{folder: "conformance", ours: []string{"conformance"}},
-	{folder: "store", ours: []string{"core", "store"}, thirdParty: []string{"github.com/rs/zerolog", "github.com/cockroachdb/pebble/v2"}},
+	{folder: "store", ours: []string{"core", "store"}, thirdParty: []string{"github.com/rs/zerolog", "github.com/cockroachdb/pebble/v2",
+		"github.com/nats-io/nats.go"}}, // nats.go: store/jetstream (decision 0054)
 	{folder: "ops", ours: []string{"core", "ops", "plugins/passwd"}, // plugins/passwd: basic auth reads plume passwd files
 		thirdParty: []string{"github.com/rs/zerolog", "github.com/prometheus/client_golang"}},
 	// cluster/: Plume on NATS (issue 14); never host/, transport/, store/ or ops/.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/plumemq/plume/core/packets"
 	"github.com/plumemq/plume/core/session"
+	"github.com/plumemq/plume/store/internal/codec"
 )
 
 // The decoders take bytes from disk: damaged ones must give an error, never
@@ -19,32 +20,32 @@ import (
 
 func seedRecords() [][]byte {
 	full := session.Record{
-		Version: recordVersion, ID: "c", Owner: session.Owner{Authenticated: true, Principal: "p"}, Expiry: 60, DisconnectedAt: -5,
+		Version: codec.RecordVersion, ID: "c", Owner: session.Owner{Authenticated: true, Principal: "p"}, Expiry: 60, DisconnectedAt: -5,
 		Subscriptions: []session.Subscription{{Subscription: packets.Subscription{Filter: "a/#", QoS: 2, NoLocal: true, RetainAsPublished: true, RetainHandling: 2}, Identifier: 9}},
 		Will:          &session.Will{Msg: *seedMessage(), PublishAt: 77},
 	}
-	a, _ := appendRecord(nil, &full)
-	b, _ := appendRecord(nil, &session.Record{Version: recordVersion, ID: "m"})
+	a, _ := codec.AppendRecord(nil, &full)
+	b, _ := codec.AppendRecord(nil, &session.Record{Version: codec.RecordVersion, ID: "m"})
 	return [][]byte{a, b}
 }
 
 func seedMessage() *session.Message {
 	p := &packets.Properties{PayloadFormat: 1, MessageExpiry: 3, ContentType: "ct", ResponseTopic: "rt", CorrelationData: []byte{0},
 		User: []packets.UserProperty{{Key: "k", Value: "v"}}}
-	p.Present = storedProps
+	p.Present = codec.StoredProps
 	return &session.Message{Topic: "t", Payload: []byte("x"), QoS: 1, Retain: true, Props: p, Expires: 1, Publisher: "pub", ID: 4}
 }
 
 func seedMessages() [][]byte {
-	a, _ := appendMessage(nil, seedMessage())
-	b, _ := appendMessage(nil, &session.Message{Topic: "", ID: 1})
+	a, _ := codec.AppendMessage(nil, seedMessage())
+	b, _ := codec.AppendMessage(nil, &session.Message{Topic: "", ID: 1})
 	return [][]byte{a, b}
 }
 
 func seedDeliveries() [][]byte {
 	return [][]byte{
-		appendDelivery(nil, &session.Delivery{Msg: &session.Message{ID: 3}, QoS: 2, Retain: true, Dup: true, PacketID: 65535, SubIDs: []uint32{1, 2}, Share: "$share/g/t"}),
-		appendDelivery(nil, &session.Delivery{QoS: 2, Released: true, PacketID: 1}),
+		codec.AppendDelivery(nil, &session.Delivery{Msg: &session.Message{ID: 3}, QoS: 2, Retain: true, Dup: true, PacketID: 65535, SubIDs: []uint32{1, 2}, Share: "$share/g/t"}),
+		codec.AppendDelivery(nil, &session.Delivery{QoS: 2, Released: true, PacketID: 1}),
 	}
 }
 
@@ -61,15 +62,15 @@ func addSeeds(f *testing.F, seeds [][]byte) {
 func FuzzDecodeRecord(f *testing.F) {
 	addSeeds(f, seedRecords())
 	f.Fuzz(func(t *testing.T, b []byte) {
-		r, err := decodeRecord("c", b)
+		r, err := codec.DecodeRecord("c", b)
 		if err != nil {
 			return
 		}
-		enc, err := appendRecord(nil, &r)
+		enc, err := codec.AppendRecord(nil, &r)
 		if err != nil {
 			t.Fatalf("a decoded record does not encode: %v", err)
 		}
-		if again, err := decodeRecord("c", enc); err != nil || !reflect.DeepEqual(again, r) {
+		if again, err := codec.DecodeRecord("c", enc); err != nil || !reflect.DeepEqual(again, r) {
 			t.Fatalf("round trip: %+v, %v; want %+v", again, err, r)
 		}
 	})
@@ -79,15 +80,15 @@ func FuzzDecodeMessage(f *testing.F) {
 	addSeeds(f, seedMessages())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var m session.Message
-		if decodeMessage(b, &m) != nil {
+		if codec.DecodeMessage(b, &m) != nil {
 			return
 		}
-		enc, err := appendMessage(nil, &m)
+		enc, err := codec.AppendMessage(nil, &m)
 		if err != nil {
 			t.Fatalf("a decoded message does not encode: %v", err)
 		}
 		var again session.Message
-		if err := decodeMessage(enc, &again); err != nil || !reflect.DeepEqual(&again, &m) {
+		if err := codec.DecodeMessage(enc, &again); err != nil || !reflect.DeepEqual(&again, &m) {
 			t.Fatalf("round trip: %+v, %v; want %+v", again, err, m)
 		}
 	})
@@ -96,14 +97,14 @@ func FuzzDecodeMessage(f *testing.F) {
 func FuzzDecodeDelivery(f *testing.F) {
 	addSeeds(f, seedDeliveries())
 	f.Fuzz(func(t *testing.T, b []byte) {
-		d, id, err := decodeDelivery(b)
+		d, id, err := codec.DecodeDelivery(b)
 		if err != nil {
 			return
 		}
 		if id != 0 {
 			d.Msg = &session.Message{ID: id}
 		}
-		d2, id2, err := decodeDelivery(appendDelivery(nil, &d))
+		d2, id2, err := codec.DecodeDelivery(codec.AppendDelivery(nil, &d))
 		if d2.Msg = d.Msg; err != nil || id2 != id || !reflect.DeepEqual(d2, d) {
 			t.Fatalf("round trip: %+v (message %d), %v; want %+v (message %d)", d2, id2, err, d, id)
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/plumemq/plume/core/session"
+	"github.com/plumemq/plume/store/internal/codec"
 )
 
 // Load returns everything stored, as the session.Store contract says, in
@@ -138,7 +139,7 @@ func (l *loader) messages() error {
 			return nil, err
 		}
 		m := new(session.Message)
-		if err := decodeMessage(v, m); err != nil {
+		if err := codec.DecodeMessage(v, m); err != nil {
 			return nil, fmt.Errorf("message %d: %w", id, err)
 		}
 		if m.ID != id {
@@ -176,7 +177,7 @@ func (l *loader) clients() error {
 				l.garbageSpans = append(l.garbageSpans, sp)
 				return sp.hi, nil
 			}
-			r, err := decodeRecord(k.client(), v)
+			r, err := codec.DecodeRecord(k.client(), v)
 			if err != nil {
 				return nil, err
 			}
@@ -190,7 +191,7 @@ func (l *loader) clients() error {
 			if err != nil {
 				return nil, err
 			}
-			d, id, err := decodeDelivery(v)
+			d, id, err := codec.DecodeDelivery(v)
 			if err != nil {
 				return nil, fmt.Errorf("delivery %d of %q: %w", seq, r.ID, err)
 			}
@@ -225,7 +226,7 @@ func (l *loader) clients() error {
 func (l *loader) retained() error {
 	return l.scan(retainedSpan, func(k, v []byte) ([]byte, error) {
 		var m session.Message
-		if err := decodeMessage(v, &m); err != nil {
+		if err := codec.DecodeMessage(v, &m); err != nil {
 			return nil, fmt.Errorf("retained message %q: %w", k[1:], err)
 		}
 		if m.Topic != string(k[1:]) {

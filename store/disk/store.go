@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/plumemq/plume/core/session"
+	"github.com/plumemq/plume/store/internal/codec"
 )
 
 // Store is a session.Store in a Pebble database in one directory.
@@ -138,7 +139,7 @@ func addOp(b *pebble.Batch, op *session.Op, buf []byte) ([]byte, error) {
 	var err error
 	switch op.Kind {
 	case session.PutSession:
-		if buf, err = appendRecord(buf, op.Record); err != nil {
+		if buf, err = codec.AppendRecord(buf, op.Record); err != nil {
 			return buf, err
 		}
 		err = b.Set(recordKey(op.Record.ID), buf, nil)
@@ -149,7 +150,7 @@ func addOp(b *pebble.Batch, op *session.Op, buf []byte) ([]byte, error) {
 		if op.Message.ID == 0 {
 			return buf, fmt.Errorf("message on %q has no ID", op.Message.Topic)
 		}
-		if buf, err = appendMessage(buf, op.Message); err != nil {
+		if buf, err = codec.AppendMessage(buf, op.Message); err != nil {
 			return buf, err
 		}
 		err = b.Set(messageKey(op.Message.ID), buf, nil)
@@ -159,7 +160,7 @@ func addOp(b *pebble.Batch, op *session.Op, buf []byte) ([]byte, error) {
 		if op.Delivery.Msg != nil && op.Delivery.Msg.ID == 0 {
 			return buf, fmt.Errorf("delivery %d of %q: its message has no ID", op.Delivery.Seq, op.Client)
 		}
-		buf = appendDelivery(buf, &op.Delivery)
+		buf = codec.AppendDelivery(buf, &op.Delivery)
 		err = b.Set(deliveryKey(op.Client, op.Delivery.Seq), buf, nil)
 	case session.DeleteDelivery:
 		err = b.Delete(deliveryKey(op.Client, op.Seq), nil)
@@ -168,7 +169,7 @@ func addOp(b *pebble.Batch, op *session.Op, buf []byte) ([]byte, error) {
 	case session.DeleteInbound:
 		err = b.Delete(inboundKey(op.Client, op.PacketID), nil)
 	case session.PutRetained:
-		if buf, err = appendMessage(buf, op.Message); err != nil {
+		if buf, err = codec.AppendMessage(buf, op.Message); err != nil {
 			return buf, err
 		}
 		err = b.Set(retainedKey(op.Message.Topic), buf, nil)
@@ -249,3 +250,7 @@ func (s *Store) Close() error {
 	}
 	return nil
 }
+
+// ErrCorrupt reports a key or value this store cannot have written: the
+// files were damaged or changed by something else.
+var ErrCorrupt = codec.ErrCorrupt

@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/plumemq/plume/core/session"
+	"github.com/plumemq/plume/store/internal/codec"
 	"github.com/plumemq/plume/store/storetest"
 )
 
@@ -39,7 +40,7 @@ func harness(mode string) storetest.Harness {
 		PlantFuture: func(t *testing.T, s session.Store, id string) {
 			// A record of the next version, with bytes this version could
 			// not read: Load must refuse it by its version, not by luck.
-			v := binary.AppendUvarint(nil, recordVersion+1)
+			v := binary.AppendUvarint(nil, codec.RecordVersion+1)
 			v = append(v, 0xFF, 0xFF, 0xFF)
 			db := s.(*Store).db
 			if err := db.Set(recordKey(id), v, pebble.Sync); err != nil {

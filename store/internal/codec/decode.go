@@ -1,4 +1,4 @@
-package disk
+package codec
 
 import (
 	"encoding/binary"
@@ -142,13 +142,13 @@ func (r *reader) version(what string, known uint64) error {
 	return nil
 }
 
-// decodeRecord decodes a record value of session id.
-func decodeRecord(id string, b []byte) (session.Record, error) {
+// DecodeRecord decodes a record value of session id.
+func DecodeRecord(id string, b []byte) (session.Record, error) {
 	r := reader{b: b}
-	if err := r.version(fmt.Sprintf("session %q", id), recordVersion); err != nil {
+	if err := r.version(fmt.Sprintf("session %q", id), RecordVersion); err != nil {
 		return session.Record{}, err
 	}
-	rec := session.Record{Version: recordVersion, ID: id}
+	rec := session.Record{Version: RecordVersion, ID: id}
 	flags := r.flags("record flags", flagAuthenticated|flagWill)
 	rec.Owner = session.Owner{Authenticated: flags&flagAuthenticated != 0, Principal: r.str("principal")}
 	rec.Expiry = r.u32("expiry")
@@ -173,10 +173,10 @@ func decodeRecord(id string, b []byte) (session.Record, error) {
 	return rec, r.end(fmt.Sprintf("session %q", id))
 }
 
-// decodeMessage decodes a message value ('m' and 'r' keys) into m.
-func decodeMessage(b []byte, m *session.Message) error {
+// DecodeMessage decodes a message value ('m' and 'r' keys) into m.
+func DecodeMessage(b []byte, m *session.Message) error {
 	r := reader{b: b}
-	if err := r.version("message", valueVersion); err != nil {
+	if err := r.version("message", ValueVersion); err != nil {
 		return err
 	}
 	r.messageBody(m)
@@ -200,8 +200,8 @@ func (r *reader) messageBody(m *session.Message) {
 		return
 	}
 	p := &packets.Properties{Present: r.uvarint("present")}
-	if p.Present&^storedProps != 0 {
-		r.fail("properties: unknown present bits %#x", p.Present&^storedProps)
+	if p.Present&^StoredProps != 0 {
+		r.fail("properties: unknown present bits %#x", p.Present&^StoredProps)
 	}
 	p.PayloadFormat = r.byte("payload format")
 	p.MessageExpiry = r.u32("message expiry")
@@ -217,11 +217,11 @@ func (r *reader) messageBody(m *session.Message) {
 	m.Props = p
 }
 
-// decodeDelivery decodes a delivery value: the delivery without its Msg and
+// DecodeDelivery decodes a delivery value: the delivery without its Msg and
 // Seq, and the id of its message (0 for none).
-func decodeDelivery(b []byte) (session.Delivery, uint64, error) {
+func DecodeDelivery(b []byte) (session.Delivery, uint64, error) {
 	r := reader{b: b}
-	if err := r.version("delivery", valueVersion); err != nil {
+	if err := r.version("delivery", ValueVersion); err != nil {
 		return session.Delivery{}, 0, err
 	}
 	id := r.uvarint("message id")

@@ -1,4 +1,8 @@
-package disk
+// Package codec is the binary encoding of session records, messages and
+// deliveries that the stores share (decision 0019, "Encoding and versions"):
+// store/disk keeps these values under Pebble keys, store/jetstream in
+// JetStream messages. The keys are each store's own.
+package codec
 
 import (
 	"encoding/binary"
@@ -11,26 +15,26 @@ import (
 
 // The value encodings (decision 0019). Every value starts with its version
 // as a uvarint: a record with its Record.Version, a message or a delivery
-// with valueVersion. Integers are varints (signed ones zigzag), strings a
+// with ValueVersion. Integers are varints (signed ones zigzag), strings a
 // uvarint length and the bytes, and byte slices and lists a uvarint of
 // their length plus one, 0 standing for nil, so that what Load returns is
 // what was stored, nil or empty alike. Flag bytes with unknown bits, counts
 // larger than what is left, and bytes left over are damage (ErrCorrupt),
 // never a panic: the decoders are fuzzed (encode_fuzz_test.go).
 const (
-	// recordVersion is the session.FormatVersion this encoding writes.
-	recordVersion = 1
-	// valueVersion is the version of message and delivery values.
-	valueVersion = 1
+	// RecordVersion is the session.FormatVersion this encoding writes.
+	RecordVersion = 1
+	// ValueVersion is the version of message and delivery values.
+	ValueVersion = 1
 )
 
-// storedProps are the message properties a value holds: those that travel
+// StoredProps are the message properties a value holds: those that travel
 // with a message (core/broker messageProps) and the expiry interval.
-const storedProps = 1<<packets.PropPayloadFormat | 1<<packets.PropMessageExpiry | 1<<packets.PropContentType |
+const StoredProps = 1<<packets.PropPayloadFormat | 1<<packets.PropMessageExpiry | 1<<packets.PropContentType |
 	1<<packets.PropResponseTopic | 1<<packets.PropCorrelationData | 1<<packets.PropUser
 
-// ErrCorrupt reports a key or value this store cannot have written: the
-// files were damaged or changed by something else.
+// ErrCorrupt reports a key or value a store cannot have written: its data
+// was damaged or changed by something else.
 var ErrCorrupt = errors.New("damaged session store data")
 
 const (
@@ -76,10 +80,10 @@ func boolFlag(b bool, flag byte) byte {
 	return 0
 }
 
-// appendRecord encodes a session's own fields; its id is in the key.
-func appendRecord(dst []byte, r *session.Record) ([]byte, error) {
-	if r.Version != recordVersion {
-		return nil, fmt.Errorf("put session %q: version %d: %w (this store writes %d)", r.ID, r.Version, session.ErrUnknownVersion, recordVersion)
+// AppendRecord encodes a session's own fields; its id is in the key.
+func AppendRecord(dst []byte, r *session.Record) ([]byte, error) {
+	if r.Version != RecordVersion {
+		return nil, fmt.Errorf("put session %q: version %d: %w (this store writes %d)", r.ID, r.Version, session.ErrUnknownVersion, RecordVersion)
 	}
 	dst = binary.AppendUvarint(dst, uint64(r.Version))
 	dst = append(dst, boolFlag(r.Owner.Authenticated, flagAuthenticated)|boolFlag(r.Will != nil, flagWill))
@@ -102,9 +106,9 @@ func appendRecord(dst []byte, r *session.Record) ([]byte, error) {
 	return dst, nil
 }
 
-// appendMessage encodes a message value, for 'm' and 'r' keys.
-func appendMessage(dst []byte, m *session.Message) ([]byte, error) {
-	return appendMessageBody(binary.AppendUvarint(dst, valueVersion), m)
+// AppendMessage encodes a message value, for 'm' and 'r' keys.
+func AppendMessage(dst []byte, m *session.Message) ([]byte, error) {
+	return appendMessageBody(binary.AppendUvarint(dst, ValueVersion), m)
 }
 
 func appendMessageBody(dst []byte, m *session.Message) ([]byte, error) {
@@ -118,7 +122,7 @@ func appendMessageBody(dst []byte, m *session.Message) ([]byte, error) {
 	if p == nil {
 		return append(dst, 0), nil
 	}
-	if extra := p.Present &^ storedProps; extra != 0 || len(p.SubscriptionIDs) != 0 {
+	if extra := p.Present &^ StoredProps; extra != 0 || len(p.SubscriptionIDs) != 0 {
 		return nil, fmt.Errorf("message on %q carries properties a store does not keep (present %#x, %d subscription ids)", m.Topic, extra, len(p.SubscriptionIDs))
 	}
 	dst = append(dst, 1)
@@ -135,10 +139,10 @@ func appendMessageBody(dst []byte, m *session.Message) ([]byte, error) {
 	return dst, nil
 }
 
-// appendDelivery encodes a delivery; its client and Seq are in the key, its
+// AppendDelivery encodes a delivery; its client and Seq are in the key, its
 // message by id (0 for none).
-func appendDelivery(dst []byte, d *session.Delivery) []byte {
-	dst = binary.AppendUvarint(dst, valueVersion)
+func AppendDelivery(dst []byte, d *session.Delivery) []byte {
+	dst = binary.AppendUvarint(dst, ValueVersion)
 	var id uint64
 	if d.Msg != nil {
 		id = d.Msg.ID

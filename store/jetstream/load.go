@@ -1,0 +1,360 @@
+package jetstream
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/plumemq/plume/core/session"
+	"github.com/plumemq/plume/store/internal/codec"
+)
+
+// Load returns this node's sessions (those whose record it wrote last) with
+// their deliveries and inbound ids, and every retained message. It reads
+// the bucket, each queue shard and the retained stream once, each with one
+// ephemeral consumer: O(shards) consumers, whatever the number of sessions
+// or subscriptions.
+func (s *Store) Load() (session.Snapshot, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return session.Snapshot{}, session.ErrClosed
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a := newAssembly()
+	err := s.readAll(ctx, s.kvStream(), []string{s.names.kvStem + ">"}, s.names.kvBarrier(), func(m jetstream.Msg) error {
+		_, err := a.session(s, m.Subject(), m.Data(), m.Headers(), false)
+		return err
+	})
+	if err != nil {
+		return session.Snapshot{}, fmt.Errorf("jetstream store: sessions: %w", err)
+	}
+	// The shards are read in parallel: each is its own stream.
+	parts := make([]*assembly, len(s.queues))
+	errs := make([]error, len(s.queues))
+	var wg sync.WaitGroup
+	for k, q := range s.queues {
+		parts[k] = newAssembly()
+		wg.Go(func() {
+			stem := s.names.prefix + ".q." + strconv.Itoa(k) + "."
+			filters := []string{stem + "c.>", stem + "m." + s.names.node + ".>"}
+			errs[k] = s.readAll(ctx, q, filters, s.names.queueBarrier(k), func(m jetstream.Msg) error {
+				return parts[k].queued(strings.TrimPrefix(m.Subject(), stem), m.Data(), m.Headers())
+			})
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return session.Snapshot{}, fmt.Errorf("jetstream store: queues: %w", err)
+	}
+	for _, p := range parts {
+		a.merge(p)
+	}
+	var snap session.Snapshot
+	err = s.readAll(ctx, s.ret, []string{s.names.prefix + ".r.>"}, s.names.retainedBarrier(), func(m jetstream.Msg) error {
+		if tombstone(m.Headers()) {
+			return nil
+		}
+		var msg session.Message
+		if err := codec.DecodeMessage(m.Data(), &msg); err != nil {
+			return fmt.Errorf("retained %s: %w", m.Subject(), err)
+		}
+		snap.Retained = append(snap.Retained, msg)
+		return nil
+	})
+	if err != nil {
+		return session.Snapshot{}, fmt.Errorf("jetstream store: retained: %w", err)
+	}
+	snap.Sessions, err = a.records(s.cfg.Node, false)
+	if err != nil {
+		return session.Snapshot{}, fmt.Errorf("jetstream store: %w", err)
+	}
+	sortSnapshot(&snap)
+	return snap, nil
+}
+
+func (s *Store) kvStream() jetstream.Stream { return s.kvSt }
+
+// tombstone says whether a message marks its subject deleted: our own
+// tombstones (a KV delete marker), a KV purge, or the marker the server
+// puts in the bucket when a tombstone's TTL removes it (LimitMarkerTTL).
+func tombstone(h nats.Header) bool {
+	op := h.Get(kvOperation)
+	return op == "DEL" || op == "PURGE" || h.Get(jetstream.MarkerReasonHeader) != ""
+}
+
+// hdrBarrier marks a read barrier (readAll).
+const hdrBarrier = "Plume-Barrier"
+
+// readAll reads every message of st under filters with one ephemeral
+// consumer, deleted when done, and returns once it has read past a barrier
+// it wrote first: everything acknowledged before the read began, this
+// node's Commits included. The barrier is what makes the read complete on
+// a replicated stream: the consumer reads the copy of whichever replica
+// holds it, and a quorum's acknowledgement does not mean that replica has
+// applied the write yet; a replica applies writes in order, so once it
+// delivers the barrier it has delivered what came before.
+func (s *Store) readAll(ctx context.Context, st jetstream.Stream, filters []string, barrier string, fn func(jetstream.Msg) error) error {
+	name := st.CachedInfo().Config.Name
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	b := nats.NewMsg(barrier)
+	b.Header.Set(hdrBarrier, s.cfg.Node)
+	ack, err := s.js.PublishMsg(cctx, b)
+	if err != nil {
+		return fmt.Errorf("read barrier in %s: %w", name, err)
+	}
+	if !slices.ContainsFunc(filters, func(f string) bool { return covers(f, barrier) }) {
+		filters = append(slices.Clip(filters), barrier)
+	}
+	cons, err := st.CreateConsumer(cctx, jetstream.ConsumerConfig{
+		AckPolicy: jetstream.AckNonePolicy, DeliverPolicy: jetstream.DeliverAllPolicy, FilterSubjects: filters,
+		MemoryStorage: true, InactiveThreshold: time.Minute, // removed by the server if we die reading
+	})
+	if err != nil {
+		return fmt.Errorf("consumer on %s: %w", name, err)
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+		defer cancel()
+		if err := st.DeleteConsumer(dctx, cons.CachedInfo().Name); err != nil {
+			// It goes by itself after InactiveThreshold.
+			s.log.Debug().Err(err).Str("stream", name).Msg("jetstream store: reading consumer not deleted")
+		}
+	}()
+	remaining := cons.CachedInfo().NumPending
+	stalled := time.Now() // the last progress
+	for seen := false; !seen; {
+		// Ask for what is left, so that a batch does not wait out
+		// FetchMaxWait; at least one, for a replica still catching up.
+		batch, err := cons.Fetch(int(min(max(remaining, 1), 10000)), jetstream.FetchMaxWait(s.cfg.Timeout))
+		if err != nil {
+			return fmt.Errorf("fetch from %s: %w", name, err)
+		}
+		got := 0
+		var ferr error
+		for m := range batch.Messages() {
+			got++
+			md, err := m.Metadata()
+			if err != nil {
+				ferr = cmp.Or(ferr, fmt.Errorf("fetch from %s: %w", name, err))
+				continue
+			}
+			remaining = md.NumPending
+			if m.Headers().Get(hdrBarrier) != "" { // ours or another node's
+				seen = seen || m.Subject() == barrier && md.Sequence.Stream >= ack.Sequence
+				continue
+			}
+			if ferr == nil {
+				ferr = fn(m)
+			}
+		}
+		if ferr != nil {
+			return ferr
+		}
+		err = batch.Error()
+		switch {
+		case got > 0:
+			stalled = time.Now()
+		case time.Since(stalled) > s.cfg.Timeout:
+			return fmt.Errorf("read of %s: the barrier at sequence %d did not come within %s (%w)", name, ack.Sequence, s.cfg.Timeout, err)
+		case errors.Is(err, nats.ErrNoResponders):
+			// A new consumer of a replicated stream answers once its
+			// leader is elected, shortly after CreateConsumer returns.
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, nats.ErrNoResponders) {
+			return fmt.Errorf("fetch from %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// covers says whether a filter ending in ">" takes subject.
+func covers(filter, subject string) bool {
+	stem, ok := strings.CutSuffix(filter, ">")
+	return ok && strings.HasPrefix(subject, stem)
+}
+
+// assembly gathers what reads return into records.
+type assembly struct {
+	recs       map[string]*session.Record
+	deliveries []loadedDelivery
+	inbound    []loadedInbound
+	messages   map[msgKey][]byte // undecoded until a delivery refers to one
+}
+
+// msgKey names a message: ids are each node's own.
+type msgKey struct {
+	node string // token(node name), as in the message's subject
+	id   uint64
+}
+
+type loadedDelivery struct {
+	client  string
+	msgNode string
+	msgID   uint64
+	d       session.Delivery
+}
+
+type loadedInbound struct {
+	client string
+	id     uint16
+}
+
+func newAssembly() *assembly {
+	return &assembly{recs: map[string]*session.Record{}, messages: map[msgKey][]byte{}}
+}
+
+func (a *assembly) merge(b *assembly) {
+	a.deliveries = append(a.deliveries, b.deliveries...)
+	a.inbound = append(a.inbound, b.inbound...)
+	for id, v := range b.messages {
+		a.messages[id] = v
+	}
+}
+
+// session takes a message of the sessions bucket and returns the node that
+// owns it. Unless anyNode, only records this node wrote are kept.
+func (a *assembly) session(s *Store, subject string, data []byte, h nats.Header, anyNode bool) (string, error) {
+	if tombstone(h) {
+		return "", nil
+	}
+	if h.Get(hdrBarrier) != "" {
+		return "", nil
+	}
+	id, err := untoken(strings.TrimPrefix(subject, s.names.kvStem))
+	if err != nil {
+		return "", fmt.Errorf("session key %s: %w", subject, codec.ErrCorrupt)
+	}
+	node, rest, err := readString(data)
+	if err != nil {
+		return "", fmt.Errorf("session %q: %w", id, err)
+	}
+	if node != s.cfg.Node && !anyNode || len(rest) == 0 {
+		return node, nil // another node's, or claimed and not written yet (Claim)
+	}
+	r, err := codec.DecodeRecord(id, rest)
+	if err != nil {
+		return "", err
+	}
+	a.recs[id] = &r
+	return node, nil
+}
+
+// queued takes a message of a queue shard, its subject without the
+// shard's stem: c.<client>.d.<seq>, c.<client>.i.<id> or m.<node>.<id>.
+func (a *assembly) queued(rel string, data []byte, h nats.Header) error {
+	if tombstone(h) {
+		return nil
+	}
+	parts := strings.Split(rel, ".")
+	n, err := strconv.ParseUint(parts[len(parts)-1], 10, 64)
+	if err != nil {
+		return fmt.Errorf("queue subject %q: %w", rel, codec.ErrCorrupt)
+	}
+	if parts[0] == "m" && len(parts) == 3 {
+		a.messages[msgKey{parts[1], n}] = data
+		return nil
+	}
+	if parts[0] != "c" || len(parts) != 4 {
+		return fmt.Errorf("queue subject %q: %w", rel, codec.ErrCorrupt)
+	}
+	client, err := untoken(parts[1])
+	if err != nil {
+		return fmt.Errorf("queue subject %q: %w", rel, codec.ErrCorrupt)
+	}
+	switch parts[2] {
+	case "d":
+		node, rest, err := readString(data)
+		if err != nil {
+			return fmt.Errorf("delivery %s: %w", rel, err)
+		}
+		d, id, err := codec.DecodeDelivery(rest)
+		if err != nil {
+			return fmt.Errorf("delivery %s: %w", rel, err)
+		}
+		d.Seq = n
+		a.deliveries = append(a.deliveries, loadedDelivery{client: client, msgNode: node, msgID: id, d: d})
+	case "i":
+		if n > 0xFFFF {
+			return fmt.Errorf("inbound id %s: %w", rel, codec.ErrCorrupt)
+		}
+		a.inbound = append(a.inbound, loadedInbound{client, uint16(n)})
+	default:
+		return fmt.Errorf("queue subject %q: %w", rel, codec.ErrCorrupt)
+	}
+	return nil
+}
+
+// records joins deliveries to their records and messages (one *Message
+// per message, shared by its deliveries) and drops leftovers: deliveries
+// of no record or of a missing message, messages of no delivery. Unless
+// anyNode, deliveries of another node's messages are left out: Load reads
+// only this node's messages, and their ids could collide with this node's
+// in one snapshot (decision 0054: the next round re-stores them on takeover).
+func (a *assembly) records(node string, anyNode bool) ([]session.Record, error) {
+	decoded := map[msgKey]*session.Message{}
+	own := token(node)
+	for i := range a.deliveries {
+		ld := &a.deliveries[i]
+		r := a.recs[ld.client]
+		if r == nil {
+			continue
+		}
+		if ld.msgID != 0 {
+			key := msgKey{token(ld.msgNode), ld.msgID}
+			if key.node != own && !anyNode {
+				continue
+			}
+			m := decoded[key]
+			if m == nil {
+				v, ok := a.messages[key]
+				if !ok {
+					continue
+				}
+				m = new(session.Message)
+				if err := codec.DecodeMessage(v, m); err != nil {
+					return nil, fmt.Errorf("message %d of %q: %w", ld.msgID, ld.msgNode, err)
+				}
+				decoded[key] = m
+			}
+			ld.d.Msg = m
+		}
+		if ld.d.PacketID != 0 {
+			r.Inflight = append(r.Inflight, ld.d)
+		} else {
+			r.Queued = append(r.Queued, ld.d)
+		}
+	}
+	for _, in := range a.inbound {
+		if r := a.recs[in.client]; r != nil {
+			r.InboundQoS2 = append(r.InboundQoS2, in.id)
+		}
+	}
+	out := make([]session.Record, 0, len(a.recs))
+	bySeq := func(x, y session.Delivery) int { return cmp.Compare(x.Seq, y.Seq) }
+	for _, r := range a.recs {
+		slices.SortFunc(r.Inflight, bySeq)
+		slices.SortFunc(r.Queued, bySeq)
+		slices.Sort(r.InboundQoS2)
+		out = append(out, *r)
+	}
+	return out, nil
+}
+
+// sortSnapshot orders sessions by id and retained messages by topic.
+func sortSnapshot(s *session.Snapshot) {
+	slices.SortFunc(s.Sessions, func(x, y session.Record) int { return strings.Compare(x.ID, y.ID) })
+	slices.SortFunc(s.Retained, func(x, y session.Message) int { return strings.Compare(x.Topic, y.Topic) })
+}

@@ -1,0 +1,208 @@
+package jetstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/plumemq/plume/store/internal/codec"
+)
+
+// The commit log (decision 0054). A Commit's plan is written to the node's
+// log before any of its writes, as one message or, when larger than a
+// message may be, as chunks 0…k-1 (subjects p.log.<node>.<i>, each keeping
+// only its latest message) carrying the Commit's number and k in headers.
+// Once every write is acknowledged the node writes the number to
+// p.log.<node>.done (waited for by the next Commit, not by this one). Open
+// reads chunk 0 and done: a complete entry with a
+// number above done was logged and maybe not applied whole, and is applied
+// again; an incomplete one was never applied and Commit never returned nil
+// for it. Commits of one node are serial, so only the latest can be
+// unfinished, and a chunk left from an older, larger Commit is told apart
+// by its number.
+const (
+	hdrCommit = "Plume-Commit"
+	hdrChunks = "Plume-Chunks"
+)
+
+// writeLog writes a Commit's log entry and waits for every chunk's
+// acknowledgement. Each chunk has a Msg-Id unique to the node, the Commit
+// and the chunk, so that the one retry of a chunk whose acknowledgement
+// was lost is not stored twice.
+func (s *Store) writeLog(ctx context.Context, no uint64, entry []byte) error {
+	k := max((len(entry)+s.chunk-1)/s.chunk, 1)
+	msgs := make([]*nats.Msg, k)
+	futs := make([]jetstream.PubAckFuture, k)
+	id := func(i int) string { return s.names.node + "." + strconv.FormatUint(no, 10) + "." + strconv.Itoa(i) }
+	for i := range msgs {
+		if s.crash != nil && s.crash("log", i) {
+			for _, f := range futs[:i] {
+				<-f.Ok()
+			}
+			return errCrashed
+		}
+		m := nats.NewMsg(s.names.logChunk(i))
+		m.Data = entry[i*s.chunk : min((i+1)*s.chunk, len(entry))]
+		m.Header.Set(hdrCommit, strconv.FormatUint(no, 10))
+		m.Header.Set(hdrChunks, strconv.Itoa(k))
+		msgs[i] = m
+		f, err := s.js.PublishMsgAsync(m, jetstream.WithMsgID(id(i)))
+		if err != nil {
+			return fmt.Errorf("chunk %d of commit %d: %w", i, no, err)
+		}
+		futs[i] = f
+	}
+	for i, f := range futs {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			// Retried once, synchronously: the Msg-Id makes a chunk that
+			// was stored after all count once.
+			m := nats.NewMsg(msgs[i].Subject)
+			m.Data, m.Header = msgs[i].Data, msgs[i].Header
+			if _, err2 := s.js.PublishMsg(ctx, m, jetstream.WithMsgID(id(i))); err2 != nil {
+				return fmt.Errorf("chunk %d of commit %d: %w (retried: %w)", i, no, err, err2)
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("chunk %d of commit %d: %w", i, no, ctx.Err())
+		}
+	}
+	return nil
+}
+
+// markDone records that Commit no is applied, without waiting: the next
+// Commit waits for it (settleDone) before it writes anything.
+func (s *Store) markDone(no uint64) {
+	s.undone, s.done = no, nil
+	if s.crash != nil && s.crash("done", 0) {
+		return // the marker is lost
+	}
+	m := nats.NewMsg(s.names.logDone())
+	m.Data = strconv.AppendUint(nil, no, 10)
+	if f, err := s.js.PublishMsgAsync(m); err == nil {
+		s.done = f
+	}
+	// On an error settleDone writes it again.
+}
+
+// settleDone makes sure the last logged Commit is marked done before any
+// other write: Open applies a Commit not marked done again, and that must
+// not undo a later write — a one-write Commit, which has no log entry of
+// its own (TestLostDoneMarkerDoesNotUndoALaterCommit).
+func (s *Store) settleDone(ctx context.Context) error {
+	if s.undone == 0 {
+		return nil
+	}
+	if f := s.done; f != nil {
+		select {
+		case <-f.Ok():
+			s.undone, s.done = 0, nil
+			return nil
+		case err := <-f.Err():
+			s.log.Warn().Err(err).Str("node", s.cfg.Node).Uint64("commit", s.undone).
+				Msg("jetstream store: done marker not written; writing it again")
+		case <-ctx.Done():
+			return fmt.Errorf("done marker of commit %d: %w", s.undone, ctx.Err())
+		}
+	}
+	if _, err := s.js.Publish(ctx, s.names.logDone(), strconv.AppendUint(nil, s.undone, 10)); err != nil {
+		return fmt.Errorf("done marker of commit %d: %w", s.undone, err)
+	}
+	s.undone, s.done = 0, nil
+	return nil
+}
+
+// recoverLog finishes this node's last Commit if a crash interrupted it,
+// and sets the number of the next.
+func (s *Store) recoverLog(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout*4)
+	defer cancel()
+	done, err := s.logNumber(ctx, s.names.logDone())
+	if err != nil {
+		return err
+	}
+	first, err := s.logs.GetLastMsgForSubject(ctx, s.names.logChunk(0))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		s.next = done + 1
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("chunk 0: %w", err)
+	}
+	no, k, err := chunkHeaders(first)
+	if err != nil {
+		return err
+	}
+	s.next = max(no, done) + 1
+	if no <= done {
+		return nil
+	}
+	entry := append([]byte(nil), first.Data...)
+	for i := 1; i < k; i++ {
+		m, err := s.logs.GetLastMsgForSubject(ctx, s.names.logChunk(i))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return s.incomplete(no, i, k)
+		}
+		if err != nil {
+			return fmt.Errorf("chunk %d: %w", i, err)
+		}
+		if n, _, err := chunkHeaders(m); err != nil {
+			return err
+		} else if n != no {
+			return s.incomplete(no, i, k)
+		}
+		entry = append(entry, m.Data...)
+	}
+	acts, err := decodePlan(entry)
+	if err != nil {
+		return fmt.Errorf("commit %d: %w", no, err)
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), s.deadline(len(acts)))
+	defer cancel2()
+	if err := s.apply(ctx2, acts); err != nil {
+		return fmt.Errorf("applying commit %d again: %w", no, err)
+	}
+	if _, err := s.js.Publish(ctx2, s.names.logDone(), strconv.AppendUint(nil, no, 10)); err != nil {
+		return fmt.Errorf("done marker of commit %d: %w", no, err)
+	}
+	s.log.Info().Str("node", s.cfg.Node).Uint64("commit", no).Int("writes", len(acts)).
+		Msg("jetstream store: applied again the last commit, which a crash had interrupted")
+	return nil
+}
+
+// incomplete is a log entry whose writing a crash cut short: its Commit
+// applied nothing and never returned nil.
+func (s *Store) incomplete(no uint64, i, k int) error {
+	s.log.Info().Str("node", s.cfg.Node).Uint64("commit", no).Int("chunks", i).Int("of", k).
+		Msg("jetstream store: the last commit was not logged whole; nothing of it was applied")
+	return nil
+}
+
+func (s *Store) logNumber(ctx context.Context, subject string) (uint64, error) {
+	m, err := s.logs.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", subject, err)
+	}
+	n, err := strconv.ParseUint(string(m.Data), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %q: %w", subject, m.Data, codec.ErrCorrupt)
+	}
+	return n, nil
+}
+
+func chunkHeaders(m *jetstream.RawStreamMsg) (no uint64, k int, err error) {
+	no, err1 := strconv.ParseUint(m.Header.Get(hdrCommit), 10, 64)
+	k, err2 := strconv.Atoi(m.Header.Get(hdrChunks))
+	if err1 != nil || err2 != nil || k < 1 {
+		return 0, 0, fmt.Errorf("log message %s (%s %q, %s %q): %w", m.Subject, hdrCommit, m.Header.Get(hdrCommit),
+			hdrChunks, m.Header.Get(hdrChunks), codec.ErrCorrupt)
+	}
+	return no, k, nil
+}

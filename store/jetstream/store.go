@@ -1,0 +1,270 @@
+// Package jetstream is a session.Store in NATS JetStream: the state of a
+// Plume cluster's sessions, queues and retained messages, replicated by
+// JetStream (issue 14, decision 0054).
+package jetstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/plumemq/plume/core/session"
+	"github.com/plumemq/plume/store/internal/codec"
+)
+
+// tombstoneTTL is how long a delete's tombstone stays: it has already
+// removed its subject's message (MaxMsgsPerSubject 1) when it is stored, so
+// it only has to outlive the reads that might see the message before it.
+// A variable for tests.
+var tombstoneTTL = 10 * time.Second
+
+// asyncWindow is how many writes a Commit has in flight before it waits
+// for their acknowledgements: it bounds the memory a huge Commit holds and
+// stays under nats.go's default of 4,000 pending async publishes.
+const asyncWindow = 1024
+
+// kvOperation is the header of a KV delete marker (nats.go does not export
+// its name).
+const kvOperation = "KV-Operation"
+
+// Store is a session.Store in JetStream (decision 0054): a KV bucket of
+// session records, queue streams sharded by client id for deliveries,
+// inbound QoS 2 ids and messages, a stream of retained messages, and a
+// commit log per node that makes each Commit atomic across them.
+//
+// Durability: Commit returns nil after JetStream acknowledged every write
+// of it — on a replicated stream, after a quorum of replicas stored it. How
+// soon the servers fsync what they stored is the NATS servers' sync
+// setting (the cluster node's configuration, decision 0053), not this
+// store's. Each Commit is atomic: it is written to the node's commit log
+// first, and a crash while its writes are applied is repaired by Open,
+// which applies the logged Commit again (all its writes are idempotent).
+//
+// Commit and Load are safe for concurrent use; they run one at a time. The
+// store does not own the NATS connection: Close leaves it open.
+type Store struct {
+	cfg    Config
+	names  names
+	log    zerolog.Logger
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	queues []jetstream.Stream
+	ret    jetstream.Stream
+	logs   jetstream.Stream
+	kv     jetstream.KeyValue
+	kvSt   jetstream.Stream // the bucket's stream, read whole by Load
+
+	// chunk is the size of a commit log message: the connection's maximum
+	// payload less room for headers.
+	chunk int
+
+	mu      sync.Mutex
+	closed  bool
+	next    uint64                 // number of the next Commit
+	pending []action               // logged, not yet applied whole: applied before anything else
+	pendNo  uint64                 // its number
+	undone  uint64                 // a Commit applied, its done marker not yet acknowledged
+	done    jetstream.PubAckFuture // that marker's acknowledgement, if it was sent
+
+	// crash, set by tests, plays the process dying: the log write or the
+	// apply stops before write i when it returns true, after the writes
+	// before it were acknowledged.
+	crash func(stage string, i int) bool
+}
+
+// errCrashed is what a write stopped by Store.crash returns.
+var errCrashed = errors.New("crash (test)")
+
+var _ session.Store = (*Store)(nil)
+
+// Open opens the store cfg describes on nc, creating its streams and bucket
+// if missing, and applies again the last Commit of this node if a crash
+// interrupted it. cfg is validated first. A store created with another
+// shard count is refused.
+func Open(ctx context.Context, nc *nats.Conn, cfg Config, log zerolog.Logger) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(cfg.Timeout))
+	if err != nil {
+		return nil, fmt.Errorf("jetstream store: %w", err)
+	}
+	s := &Store{cfg: cfg, names: newNames(cfg.Prefix, cfg.Node, cfg.Shards), log: log, nc: nc, js: js}
+	s.chunk = int(nc.MaxPayload()) - 4096
+	if s.chunk < 4096 {
+		return nil, fmt.Errorf("jetstream store: the server's max payload %d is too small", nc.MaxPayload())
+	}
+	if err := s.ensure(ctx); err != nil {
+		return nil, fmt.Errorf("jetstream store %s: %w", cfg.Prefix, err)
+	}
+	if err := s.recoverLog(ctx); err != nil {
+		return nil, fmt.Errorf("jetstream store %s, commit log of node %q: %w", cfg.Prefix, cfg.Node, err)
+	}
+	return s, nil
+}
+
+// Node is the node name the store writes as.
+func (s *Store) Node() string { return s.cfg.Node }
+
+// Config is the store's configuration, defaults filled in.
+func (s *Store) Config() Config { return s.cfg }
+
+// Commit applies ops atomically and in order, and returns when JetStream
+// acknowledged every write (Store).
+func (s *Store) Commit(ops []session.Op) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return session.ErrClosed
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	acts, err := s.plan(ops)
+	if err != nil {
+		return fmt.Errorf("jetstream store: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.deadline(len(acts)))
+	defer cancel()
+	// A Commit whose writes failed midway is finished first: its log entry
+	// is the only record of it, and the next one overwrites it.
+	if s.pending != nil {
+		if err := s.finish(ctx); err != nil {
+			return fmt.Errorf("jetstream store: an earlier commit is still not applied: %w", err)
+		}
+	}
+	if err := s.settleDone(ctx); err != nil {
+		return fmt.Errorf("jetstream store: %w", err)
+	}
+	if len(acts) == 1 && acts[0].kind != actPurge {
+		// One write is atomic by itself: no log. (An acknowledgement's
+		// DeleteDelivery, a subscription's PutSession.)
+		if err := s.apply(ctx, acts); err != nil {
+			return fmt.Errorf("jetstream store: %w", err)
+		}
+		return nil
+	}
+	no := s.next
+	s.next++
+	if err := s.writeLog(ctx, no, encodePlan(acts)); err != nil {
+		// Nothing applied. If the entry was stored whole after all, a
+		// restart before the next Commit applies it: whole either way.
+		return fmt.Errorf("jetstream store: commit log: %w", err)
+	}
+	s.pending, s.pendNo = acts, no
+	if err := s.finish(ctx); err != nil {
+		return fmt.Errorf("jetstream store: %w", err)
+	}
+	return nil
+}
+
+// deadline is the time a Commit of n writes may take: the request timeout,
+// and as much again per asyncWindow writes.
+func (s *Store) deadline(n int) time.Duration {
+	return s.cfg.Timeout * time.Duration(2+n/asyncWindow)
+}
+
+// finish applies the pending Commit and marks it done in the log.
+func (s *Store) finish(ctx context.Context) error {
+	if err := s.apply(ctx, s.pending); err != nil {
+		return err
+	}
+	s.markDone(s.pendNo)
+	s.pending = nil
+	return nil
+}
+
+// apply makes the writes, at most asyncWindow in flight, and waits for
+// every acknowledgement. A purge waits for the writes before it: it is an
+// API request, not ordered with the publishes in flight.
+func (s *Store) apply(ctx context.Context, acts []action) error {
+	futs := make([]jetstream.PubAckFuture, 0, min(len(acts), asyncWindow))
+	wait := func() error {
+		defer func() { futs = futs[:0] }()
+		for _, f := range futs {
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				return fmt.Errorf("write to %s: %w", f.Msg().Subject, err)
+			case <-ctx.Done():
+				return fmt.Errorf("write to %s: %w", f.Msg().Subject, ctx.Err())
+			}
+		}
+		return nil
+	}
+	for i, a := range acts {
+		if s.crash != nil && s.crash("apply", i) {
+			return errors.Join(errCrashed, wait())
+		}
+		if a.kind == actPurge {
+			if err := wait(); err != nil {
+				return err
+			}
+			if err := s.purge(ctx, string(a.data), a.subject); err != nil {
+				return err
+			}
+			continue
+		}
+		m := nats.NewMsg(a.subject)
+		m.Data = a.data
+		if a.kind == actDel {
+			// The KV's own delete marker, so that the sessions bucket reads
+			// as a KV; the other streams use the same header.
+			m.Header.Set(kvOperation, "DEL")
+			m.Header.Set(jetstream.MsgTTLHeader, tombstoneTTL.String())
+		}
+		f, err := s.js.PublishMsgAsync(m)
+		if err != nil {
+			return errors.Join(fmt.Errorf("write to %s: %w", a.subject, err), wait())
+		}
+		futs = append(futs, f)
+		if len(futs) == asyncWindow {
+			if err := wait(); err != nil {
+				return err
+			}
+		}
+	}
+	return wait()
+}
+
+func (s *Store) purge(ctx context.Context, stream, filter string) error {
+	var st jetstream.Stream
+	for _, q := range s.queues {
+		if q.CachedInfo().Config.Name == stream {
+			st = q
+		}
+	}
+	if st == nil {
+		return fmt.Errorf("purge %s in %s: not a queue stream of this store: %w", filter, stream, codec.ErrCorrupt)
+	}
+	if err := st.Purge(ctx, jetstream.WithPurgeSubject(filter)); err != nil {
+		return fmt.Errorf("purge %s in %s: %w", filter, stream, err)
+	}
+	return nil
+}
+
+// Close stops the store; the connection stays open (its owner closes it).
+// A second Close returns nil.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	// No js.CleanupPublisher: in nats.go v1.55 it races with the goroutine
+	// the first async publish starts, which then blocks forever on a nil
+	// channel (goleak caught it). The reply subscription goes with the
+	// connection.
+	if s.pending != nil {
+		s.log.Warn().Str("node", s.cfg.Node).Uint64("commit", s.pendNo).
+			Msg("jetstream store closed with a commit not yet applied; the next Open applies it")
+	}
+	return nil
+}
