@@ -2,20 +2,24 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/plumemq/plume/cluster/fabric"
 	"github.com/plumemq/plume/cluster/node"
 	"github.com/plumemq/plume/cmd/plume/internal/config"
+	"github.com/plumemq/plume/core/broker"
 	"github.com/plumemq/plume/store/disk"
 )
 
 // startCluster makes the process a node of the cluster cfg describes,
-// before the store and the broker start: the JetStream store and the
-// routing fabric are built on the node (s.cluster). Without a cluster
-// section it does nothing, and the broker runs on its own.
-func (s *server) startCluster(cfg config.Config, log zerolog.Logger) error {
+// before the store and the broker start, and gives the broker the routing
+// fabric over the node's connection (decision 0052): messages cross to the
+// nodes with matching subscriptions. Without a cluster section it does
+// nothing, and the broker runs on its own (opts.Fabric stays nil).
+func (s *server) startCluster(cfg config.Config, log zerolog.Logger, opts *broker.Options) error {
 	if cfg.Cluster == nil {
 		return nil
 	}
@@ -25,7 +29,26 @@ func (s *server) startCluster(cfg config.Config, log zerolog.Logger) error {
 	if err != nil {
 		return err // it says what it waited for
 	}
-	s.cluster = n
+	f, err := fabric.New(fabric.Config{Conn: n.Conn(), Log: log.With().Str("component", "fabric").Logger()})
+	if err != nil {
+		s.closeNode(n)
+		return err
+	}
+	s.cluster, s.fabric = n, f
+	opts.Fabric = f
+	return nil
+}
+
+// joinFabric starts carrying messages between b and the other nodes, once
+// b exists: the fabric subscribes to the interest b's router reported
+// while it restored sessions, and to the retained broadcast.
+func (s *server) joinFabric(b *broker.Broker) error {
+	if s.fabric == nil {
+		return nil
+	}
+	if err := s.fabric.Start(b); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
 	return nil
 }
 
@@ -48,14 +71,25 @@ func (s *server) singleNodeStore(cfg *disk.Config) *disk.Config {
 const clusterCloseWait = 10 * time.Second
 
 // closeCluster leaves the cluster, if the process is in one: after the
-// broker and the store, whose last writes may go through it.
+// broker and the store, whose last writes may go through it. The fabric
+// stops first: it routes into the broker and publishes on the node.
 func (s *server) closeCluster() {
 	if s.cluster == nil {
 		return
 	}
+	if s.fabric != nil {
+		if err := s.fabric.Close(); err != nil {
+			s.log.Error().Err(err).Msg("stopping the cluster fabric")
+		}
+	}
+	s.closeNode(s.cluster)
+}
+
+// closeNode drains n's connection and stops its embedded server, if any.
+func (s *server) closeNode(n *node.Node) {
 	ctx, cancel := context.WithTimeout(context.Background(), clusterCloseWait)
 	defer cancel()
-	if err := s.cluster.Close(ctx); err != nil {
-		s.log.Error().Err(err).Str("node", s.cluster.Name()).Msg("leaving the cluster")
+	if err := n.Close(ctx); err != nil {
+		s.log.Error().Err(err).Str("node", n.Name()).Msg("leaving the cluster")
 	}
 }
