@@ -87,9 +87,14 @@ func (c *client) parkFromServe() bool {
 // unpark resumes a parked connection on a new goroutine; only the first of
 // several wake-ups (readable, keep-alive, kick) does anything.
 func (c *client) unpark() {
-	if !c.parked.CompareAndSwap(true, false) {
-		return
+	if c.parked.CompareAndSwap(true, false) {
+		c.wake()
 	}
+}
+
+// wake starts the goroutine of a connection that was parked, for whoever
+// took it out of the poller (unpark, poller.readable).
+func (c *client) wake() {
 	if p := c.b.idlePoller(); p != nil {
 		p.unschedule(c)
 	}

@@ -207,7 +207,7 @@ func (p *poller) loop() {
 			c := p.conns[h]
 			p.mu.Unlock()
 			if c != nil {
-				c.unpark()
+				p.readable(c, events[i].Events) // answers a PINGREQ, or wakes c (park_ping_linux.go)
 			}
 		}
 	}
