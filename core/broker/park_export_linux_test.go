@@ -76,3 +76,7 @@ func (b *Broker) HoldsReadBuffer(id string) bool {
 	b.withClientLocked(id, func(c *client) { holds = c.rd.buf != nil })
 	return holds
 }
+
+// PollerPings is how many PINGREQs the idle poller answered itself
+// (park_ping_linux.go), since the process started.
+func PollerPings() uint64 { return pollerPings.Load() }

@@ -85,11 +85,14 @@ func (c *client) answerPings() bool {
 		return false
 	}
 	c.rd.w += int32(n)
-	c.rd.lastRead = monoNow() // the keep-alive counts from here [MQTT-3.1.2-22]
 	pings := onlyPings(buf[:n])
 	if pings == 0 || !c.writePingresps(pings) {
-		return false // handed over: the reader parses what was read
+		// Handed over: the reader parses what was read. lastRead stays at
+		// the read before the wake, for the woken run's quiet condition;
+		// the run stamps it when it starts (reparkWatch).
+		return false
 	}
+	c.rd.lastRead = monoNow() // the keep-alive counts from here [MQTT-3.1.2-22]
 	c.rd.r = c.rd.w
 	c.rd.releaseIfEmpty()
 	c.b.stats.packetsIn.Add(uint64(pings))
@@ -135,7 +138,7 @@ func (c *client) writePingresps(pings int) bool {
 		return false
 	}
 	c.b.stats.bytesOut.Add(uint64(wrote))
-	if wrote < len(resp) {
+	if wrote <= 0 {
 		c.out = append(getWriteBuf(), resp[wrote:]...)
 		c.endIn(nil) // attaches c and starts a flusher; unlocks
 		return true
