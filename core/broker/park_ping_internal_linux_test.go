@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bufio"
+	"fmt"
 	"net"
 	"sync/atomic"
 	"syscall"
@@ -76,7 +77,7 @@ func TestPollerPingrespShortOrBlockedWrite(t *testing.T) {
 			awaitDetached("parked after CONNACK")
 			for round := 1; round <= 2; round++ { // the write misbehaves in round 1
 				write(&packets.Pingreq{})
-				if p := next("PINGRESP"); p.Type() != packets.TypePingresp {
+				if p := next(fmt.Sprintf("round %d: PINGRESP", round)); p.Type() != packets.TypePingresp {
 					t.Fatalf("round %d: got %T, want PINGRESP", round, p)
 				}
 				if tc.wakes == 0 {

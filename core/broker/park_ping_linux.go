@@ -138,7 +138,7 @@ func (c *client) writePingresps(pings int) bool {
 		return false
 	}
 	c.b.stats.bytesOut.Add(uint64(wrote))
-	if wrote <= 0 {
+	if wrote < len(resp) {
 		c.out = append(getWriteBuf(), resp[wrote:]...)
 		c.endIn(nil) // attaches c and starts a flusher; unlocks
 		return true
