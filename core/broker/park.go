@@ -1,6 +1,9 @@
 package broker
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // Parking: a connection that has nothing to read for a while gives up its
 // goroutine. Its socket goes into the broker's idle poller (epoll on Linux),
@@ -111,6 +114,14 @@ func (c *client) resume() {
 		(*seen)(c.info.ID)
 	}
 	c.attach()
+	if wait := c.readWait(); wait > 0 && !c.rd.empty() {
+		// Bytes the poller read and handed over (park_ping_linux.go): serve
+		// sets the read deadline only before it waits with nothing
+		// buffered, and the rebuilt conn has none, so the rest of a packet
+		// they begin would be waited for without the stall limit or the
+		// keep-alive.
+		_ = c.conn.SetReadDeadline(time.Now().Add(wait))
+	}
 	c.run()
 }
 
