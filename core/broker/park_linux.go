@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -11,6 +12,10 @@ import (
 // arrived between the reader's last read and arm are reported at once.
 type poller struct {
 	epfd int
+	// file and raw are epfd as the runtime's network poller knows it
+	// (park_wait_linux.go); nil where it cannot poll it.
+	file *os.File
+	raw  syscall.RawConn
 	wake [2]int // a pipe whose read end stops the loop
 	mu   sync.Mutex
 	// conns is keyed by the connection's handle, never by its socket number:
@@ -55,6 +60,7 @@ func newPoller() (*poller, error) {
 		p.close()
 		return nil, err
 	}
+	p.pollFile()
 	return p, nil
 }
 
@@ -78,7 +84,7 @@ func (p *poller) arm(c *client, fd int32, add bool) error {
 	if add {
 		op = syscall.EPOLL_CTL_ADD
 	}
-	return syscall.EpollCtl(p.epfd, op, int(fd), &ev)
+	return epollCtl(p.epfd, op, int(fd), &ev)
 }
 
 // disarm takes socket fd out of the set. It must run before fd is closed
@@ -86,7 +92,7 @@ func (p *poller) arm(c *client, fd int32, add bool) error {
 // number, after the close that number is someone else's, and while another
 // descriptor holds the socket open epoll keeps reporting the closed one.
 func (p *poller) disarm(fd int) {
-	_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, fd, nil)
+	_ = epollCtl(p.epfd, syscall.EPOLL_CTL_DEL, fd, nil)
 }
 
 // forget removes c from the poller's table, when c is over.
@@ -184,7 +190,7 @@ func (p *poller) loop() {
 	var expired, detached []*client
 	var lastTick uint32
 	for {
-		n, err := syscall.EpollWait(p.epfd, events, p.nextTick())
+		n, err := p.wait(events) // until the next second's tick (park_wait_linux.go)
 		if err == syscall.EINTR {
 			continue
 		}
@@ -217,7 +223,11 @@ func (p *poller) loop() {
 func (p *poller) stop() { _, _ = syscall.Write(p.wake[1], []byte{1}) }
 
 func (p *poller) close() {
-	syscall.Close(p.epfd)
+	if p.file != nil {
+		p.file.Close() // it owns epfd
+	} else {
+		syscall.Close(p.epfd)
+	}
 	syscall.Close(p.wake[0])
 	syscall.Close(p.wake[1])
 }
