@@ -30,6 +30,8 @@ type poller struct {
 	// (a flusher was writing); loop detaches them on its next tick
 	// (park_detach.go). Their redetach flag says they are here.
 	detach []*client
+	// pingBuf is what answerPings reads into (park_ping_linux.go); loop's.
+	pingBuf [2*maxPolledPings + 1]byte
 }
 
 // wakeToken is the poller's own pipe in event data; handles start at 1.

@@ -53,7 +53,7 @@ func (p *poller) readable(c *client, events uint32) {
 	p.unschedule(c)
 	// Only a plain readable report: EPOLLRDHUP, EPOLLHUP or EPOLLERR means
 	// the peer closed or reset, which the reader's own read reports.
-	if events == syscall.EPOLLIN && c.answerPings() {
+	if events == syscall.EPOLLIN && c.answerPings(p) {
 		return
 	}
 	c.wake()
@@ -64,7 +64,13 @@ func (p *poller) readable(c *client, events uint32) {
 // It reports whether c is parked again, having answered only PINGREQs;
 // otherwise the bytes read are in c's reader, for the goroutine c.wake
 // starts.
-func (c *client) answerPings() bool {
+//
+// It reads into the poller's own small buffer, one byte longer than the
+// most PINGREQs it answers: a ping touches no pooled read buffer (taken on
+// whichever P the poller's goroutine runs, and that P's pool empty, it was
+// a fresh 4 KiB now and then). Anything else is copied into the reader's
+// buffer, which reads the rest itself.
+func (c *client) answerPings(p *poller) bool {
 	if !c.rd.empty() {
 		return false // never so when parked; the reader knows what to do
 	}
@@ -76,25 +82,22 @@ func (c *client) answerPings() bool {
 	if fd < 0 {
 		return false
 	}
-	buf := c.rd.target(false)
+	buf := p.pingBuf[:]
 	n, _ := socketRead(fd, buf)
 	if n <= 0 {
 		// Nothing after all, or an error or EOF that came after epoll's
 		// report: the reader reads again and meets it.
-		c.rd.releaseIfEmpty()
 		return false
 	}
-	c.rd.w += int32(n)
 	pings := onlyPings(buf[:n])
 	if pings == 0 || !c.writePingresps(pings) {
 		// Handed over: the reader parses what was read. lastRead stays at
 		// the read before the wake, for the woken run's quiet condition;
 		// the run stamps it when it starts (reparkWatch).
+		c.rd.w += int32(copy(c.rd.target(false), buf[:n]))
 		return false
 	}
 	c.rd.lastRead = monoNow() // the keep-alive counts from here [MQTT-3.1.2-22]
-	c.rd.r = c.rd.w
-	c.rd.releaseIfEmpty()
 	c.b.stats.packetsIn.Add(uint64(pings))
 	c.b.stats.bytesIn.Add(uint64(2 * pings))
 	pollerPings.Add(uint64(pings))
