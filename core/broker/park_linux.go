@@ -16,7 +16,8 @@ type poller struct {
 	// (park_wait_linux.go); nil where it cannot poll it.
 	file *os.File
 	raw  syscall.RawConn
-	wake [2]int // a pipe whose read end stops the loop
+	w    pollWait // loop's
+	wake [2]int   // a pipe whose read end stops the loop
 	mu   sync.Mutex
 	// conns is keyed by the connection's handle, never by its socket number:
 	// a closed socket's number is soon another connection's, and a stale

@@ -38,6 +38,7 @@ func (p *poller) pollFile() bool {
 		return false
 	}
 	p.raw = raw
+	p.w.ready = p.w.poll
 	return true
 }
 
@@ -50,22 +51,34 @@ func (p *poller) wait(events []syscall.EpollEvent) (int, error) {
 	if err := p.file.SetReadDeadline(time.Now().Add(time.Duration(p.nextTick()) * time.Millisecond)); err != nil {
 		return 0, err
 	}
-	var n int
-	var errno syscall.Errno
-	err := p.raw.Read(func(fd uintptr) bool {
-		r, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
-		n, errno = int(r), e
-		return e != 0 || n > 0 // else nothing ready: wait for the runtime to say so
-	})
+	p.w.events = events
+	err := p.raw.Read(p.w.ready)
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return 0, nil // the tick
 	case err != nil:
 		return 0, err
-	case errno != 0:
-		return 0, errno
+	case p.w.errno != 0:
+		return 0, p.w.errno
 	}
-	return n, nil
+	return p.w.n, nil
+}
+
+// pollWait is wait's RawConn callback and its results, bound once
+// (pollFile): a closure per wait was an allocation per wake-up.
+type pollWait struct {
+	events []syscall.EpollEvent
+	n      int
+	errno  syscall.Errno
+	ready  func(fd uintptr) bool
+}
+
+// poll takes what is ready without waiting; false (nothing) has the
+// runtime wait for the descriptor to turn readable.
+func (w *pollWait) poll(fd uintptr) bool {
+	r, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&w.events[0])), uintptr(len(w.events)), 0, 0, 0)
+	w.n, w.errno = int(r), e
+	return e != 0 || w.n > 0
 }
 
 // epollCtl is epoll_ctl as a raw call: it never blocks, and through the
