@@ -16,7 +16,8 @@ import (
 // soon as it has answered (park_repark.go, 0047).
 
 // park hands the connection to the idle poller. It runs on the reader
-// goroutine with nothing buffered, and reports false when the connection must
+// goroutine with nothing buffered (or on the poller's, which answered a
+// PINGREQ for it: park_ping_linux.go), and reports false when the connection must
 // keep its goroutine (no poller, no socket, or a kick raced with it).
 //
 // Unless a flusher is writing to it, the connection parks detached: it keeps
