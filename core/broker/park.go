@@ -1,6 +1,9 @@
 package broker
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // Parking: a connection that has nothing to read for a while gives up its
 // goroutine. Its socket goes into the broker's idle poller (epoll on Linux),
@@ -13,7 +16,8 @@ import "sync/atomic"
 // soon as it has answered (park_repark.go, 0047).
 
 // park hands the connection to the idle poller. It runs on the reader
-// goroutine with nothing buffered, and reports false when the connection must
+// goroutine with nothing buffered (or on the poller's, which answered a
+// PINGREQ for it: park_ping_linux.go), and reports false when the connection must
 // keep its goroutine (no poller, no socket, or a kick raced with it).
 //
 // Unless a flusher is writing to it, the connection parks detached: it keeps
@@ -87,9 +91,14 @@ func (c *client) parkFromServe() bool {
 // unpark resumes a parked connection on a new goroutine; only the first of
 // several wake-ups (readable, keep-alive, kick) does anything.
 func (c *client) unpark() {
-	if !c.parked.CompareAndSwap(true, false) {
-		return
+	if c.parked.CompareAndSwap(true, false) {
+		c.wake()
 	}
+}
+
+// wake starts the goroutine of a connection that was parked, for whoever
+// took it out of the poller (unpark, poller.readable).
+func (c *client) wake() {
 	if p := c.b.idlePoller(); p != nil {
 		p.unschedule(c)
 	}
@@ -106,6 +115,14 @@ func (c *client) resume() {
 		(*seen)(c.info.ID)
 	}
 	c.attach()
+	if wait := c.readWait(); wait > 0 && !c.rd.empty() {
+		// Bytes the poller read and handed over (park_ping_linux.go): serve
+		// sets the read deadline only before it waits with nothing
+		// buffered, and the rebuilt conn has none, so the rest of a packet
+		// they begin would be waited for without the stall limit or the
+		// keep-alive.
+		_ = c.conn.SetReadDeadline(time.Now().Add(wait))
+	}
 	c.run()
 }
 

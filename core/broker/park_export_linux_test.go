@@ -78,3 +78,14 @@ func (b *Broker) HoldsReadBuffer(id string) bool {
 	b.withClientLocked(id, func(c *client) { holds = c.rd.buf != nil })
 	return holds
 }
+
+// PollerPings is how many PINGREQs the idle poller answered itself
+// (park_ping_linux.go), since the process started.
+func PollerPings() uint64 { return pollerPings.Load() }
+
+// PollerInRuntime reports whether the idle poller waits in the runtime's
+// network poller (park_wait_linux.go) rather than in a blocking epoll_wait.
+func (b *Broker) PollerInRuntime() bool {
+	p := b.idlePoller()
+	return p != nil && p.raw != nil
+}

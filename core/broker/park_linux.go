@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -11,7 +12,12 @@ import (
 // arrived between the reader's last read and arm are reported at once.
 type poller struct {
 	epfd int
-	wake [2]int // a pipe whose read end stops the loop
+	// file and raw are epfd as the runtime's network poller knows it
+	// (park_wait_linux.go); nil where it cannot poll it.
+	file *os.File
+	raw  syscall.RawConn
+	w    pollWait // loop's
+	wake [2]int   // a pipe whose read end stops the loop
 	mu   sync.Mutex
 	// conns are the broker's connections; an event names its connection
 	// by slot and handle (connTable.tag), never by its socket number: a
@@ -26,6 +32,8 @@ type poller struct {
 	// (a flusher was writing); loop detaches them on its next tick
 	// (park_detach.go). Their redetach flag says they are here.
 	detach []*client
+	// pingBuf is what answerPings reads into (park_ping_linux.go); loop's.
+	pingBuf [2*maxPolledPings + 1]byte
 }
 
 // wakeToken is the poller's own pipe in event data; a connection's tag has
@@ -57,6 +65,7 @@ func newPoller(conns *connTable) (*poller, error) {
 		p.close()
 		return nil, err
 	}
+	p.pollFile()
 	return p, nil
 }
 
@@ -78,7 +87,7 @@ func (p *poller) arm(c *client, fd int32, add bool) error {
 	if add {
 		op = syscall.EPOLL_CTL_ADD
 	}
-	return syscall.EpollCtl(p.epfd, op, int(fd), &ev)
+	return epollCtl(p.epfd, op, int(fd), &ev)
 }
 
 // disarm takes socket fd out of the set. It must run before fd is closed
@@ -86,7 +95,7 @@ func (p *poller) arm(c *client, fd int32, add bool) error {
 // number, after the close that number is someone else's, and while another
 // descriptor holds the socket open epoll keeps reporting the closed one.
 func (p *poller) disarm(fd int) {
-	_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, fd, nil)
+	_ = epollCtl(p.epfd, syscall.EPOLL_CTL_DEL, fd, nil)
 }
 
 // dupSocket duplicates a socket's descriptor, close-on-exec, for a parked
@@ -177,7 +186,7 @@ func (p *poller) loop() {
 	var expired, detached []*client
 	var lastTick uint32
 	for {
-		n, err := syscall.EpollWait(p.epfd, events, p.nextTick())
+		n, err := p.wait(events) // until the next second's tick (park_wait_linux.go)
 		if err == syscall.EINTR {
 			continue
 		}
@@ -197,7 +206,7 @@ func (p *poller) loop() {
 				return
 			}
 			if c := p.conns.lookup(h); c != nil {
-				c.unpark()
+				p.readable(c, events[i].Events) // answers a PINGREQ, or wakes c (park_ping_linux.go)
 			}
 		}
 	}
@@ -207,7 +216,11 @@ func (p *poller) loop() {
 func (p *poller) stop() { _, _ = syscall.Write(p.wake[1], []byte{1}) }
 
 func (p *poller) close() {
-	syscall.Close(p.epfd)
+	if p.file != nil {
+		p.file.Close() // it owns epfd
+	} else {
+		syscall.Close(p.epfd)
+	}
 	syscall.Close(p.wake[0])
 	syscall.Close(p.wake[1])
 }

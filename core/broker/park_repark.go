@@ -50,7 +50,17 @@ type repark struct {
 
 // reparkWatch starts the rule for a run about to begin reading: on only if
 // the connection can park and sent nothing for reparkQuiet.
+//
+// Bytes the reader holds already were read just now, by the poller that
+// woke the run (park_ping_linux.go), or with the CONNECT: lastRead, left at
+// the read before them for this condition, moves to now for the keep-alive
+// and the stall limit of a packet they begin.
 func (c *client) reparkWatch() repark {
+	now := monoNow()
+	silent := time.Duration(now - c.rd.lastRead)
+	if !c.rd.empty() {
+		c.rd.lastRead = now
+	}
 	if c.b.parkAfter <= 0 {
 		return repark{}
 	}
@@ -58,7 +68,7 @@ func (c *client) reparkWatch() repark {
 	if d := reparkQuietSeam.Load(); d != nil {
 		quiet = *d
 	}
-	return repark{on: time.Duration(monoNow()-c.rd.lastRead) >= quiet}
+	return repark{on: silent >= quiet}
 }
 
 // saw notes a packet the run read.

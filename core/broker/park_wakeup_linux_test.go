@@ -14,8 +14,8 @@ import (
 // BenchmarkParkedWakeUp measures what waking a parked connection costs
 // (docs/decisions/0041): per op, a QoS 0 message goes to a parked subscriber
 // (deliver: the publisher wakes on its PUBLISH, the subscriber is written to
-// while parked), then the publisher, parked again, sends PINGREQ (ping: one
-// wake-up on readable, and the answer). Both connections are parked before
+// while parked), then the publisher, parked again, sends PINGREQ (ping: the
+// poller answers it without a wake-up since 0050; one wake-up before). Both connections are parked before
 // each step; since 0041 the publisher parks without its net.Conn each time
 // (the subscriber, once written to, keeps it until the poller's tick). Reported: each step's latency and the process's CPU for it
 // (broker and the two in-process clients), in µs.
