@@ -80,10 +80,10 @@ type client struct {
 	wclosed           bool
 	// writeFailed: a write to the socket failed; nothing more can reach the client.
 	writeFailed bool
-	slowKicked  bool // disconnected as a slow consumer (queues.go), under wmu
-	cleanedUp   bool // finish (or a refused handshake) is over, under wmu: see doneCh
-	armed       bool // fd is in the poller's set
-	polled      bool // the poller's table knows the connection
+	slowKicked  bool    // disconnected as a slow consumer (queues.go), under wmu
+	cleanedUp   bool    // finish (or a refused handshake) is over, under wmu: see doneCh
+	armed       armMode // how fd is in the poller's set: not, one-shot, or level-triggered
+	polled      bool    // the poller's table knows the connection
 	// detachOnFlush: parked with its net.Conn because it was being written
 	// to; the flusher detaches it when done. writeAttached: a writer
 	// rebuilt its net.Conn since it last parked (park_detach.go).
@@ -201,9 +201,26 @@ var errClientDisconnect = errors.New("client disconnected")
 // connection is over, having cleaned up, or when the connection was parked
 // (see park.go): a later readiness event starts run again.
 func (c *client) run() {
-	defer c.b.wg.Done()
 	c.batch = getBatch()
-	err := c.serve()
+	c.runOn(nil, nil)
+}
+
+// runOn is run for a reader whose batch is already set: handed over by the
+// poller's inline path (inline_linux.go) with, perhaps, a packet it read
+// but must not handle itself (pend) or the error that ends the connection.
+func (c *client) runOn(pend *heldPacket, err error) {
+	defer c.b.wg.Done()
+	if err == nil && pend != nil {
+		c.batch.n++
+		err = c.dispatchKept(pend.h, pend.body)
+	}
+	if err == nil && len(c.batch.over) > 0 {
+		waited := c.awaitRoom()
+		c.rd.lastRead += int64(waited)
+	}
+	if err == nil {
+		err = c.serve()
+	}
 	if err == errParked {
 		// Nothing to flush: serve flushed before it waited on the socket, and
 		// gave the batch back before parking (parkFromServe).
@@ -213,6 +230,12 @@ func (c *client) run() {
 	c.finish(err)
 	putBatch(c.batch)
 	c.batch = nil
+}
+
+// heldPacket is a packet the inline path read and leaves to a goroutine.
+type heldPacket struct {
+	h    packets.FixedHeader
+	body []byte
 }
 
 // errParked ends serve when the connection was handed to the idle poller.
@@ -236,6 +259,7 @@ func (c *client) serve() error {
 	var deadlineSet time.Time
 	rp := c.reparkWatch()
 	for {
+		small := c.batch.n <= maxInlinePackets
 		if c.rd.empty() || c.batch.n >= maxBatchPackets {
 			// The batch ends before the reader may wait on its socket.
 			c.batch.flush()
@@ -254,6 +278,9 @@ func (c *client) serve() error {
 				if c.parkFromServe() {
 					return errParked
 				}
+			}
+			if small && c.inlineOK() && c.waitInline() {
+				return errParked
 			}
 			// Refresh the read deadline only when about to wait on the socket,
 			// and at most every tenth of its distance: a timer change per

@@ -1,9 +1,11 @@
 package broker
 
 import (
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // poller waits, on one goroutine, for any parked connection's socket to turn
@@ -61,24 +63,35 @@ func newPoller() (*poller, error) {
 // prepare enters c in the poller's table and tells whether its socket must
 // be added to the set (else re-armed); wmu held. Called before c is marked
 // parked, so that whatever goroutine the wake-up starts sees these writes.
-func (p *poller) prepare(c *client) (add bool) {
+func (p *poller) prepare(c *client, mode armMode) (add bool) {
 	p.mu.Lock()
 	p.conns[c.info.Handle] = c
 	p.mu.Unlock()
-	add = !c.armed
-	c.armed, c.polled = true, true
+	add = c.armed == armNone
+	c.armed, c.polled = mode, true
 	return add
 }
 
-// arm adds or re-arms c's socket fd, one-shot: from here on, c may be woken.
-func (p *poller) arm(c *client, fd int32, add bool) error {
+// arm adds or re-arms c's socket fd, one-shot, or level-triggered for a
+// connection served inline (inline_linux.go), which the poller re-parks
+// without a call per message: from here on, c may be woken.
+func (p *poller) arm(c *client, fd int32, add, level bool) error {
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT}
+	if level {
+		ev.Events &^= syscall.EPOLLONESHOT
+	}
 	eventData(&ev, c.info.Handle)
 	op := syscall.EPOLL_CTL_MOD
 	if add {
 		op = syscall.EPOLL_CTL_ADD
 	}
-	return syscall.EpollCtl(p.epfd, op, int(fd), &ev)
+	// Raw: epoll_ctl never blocks, and through the runtime its entry
+	// would wake sysmon from its deep sleep (decision 0039).
+	_, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_CTL, uintptr(p.epfd), uintptr(op), uintptr(fd), uintptr(unsafe.Pointer(&ev)), 0, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
 }
 
 // disarm takes socket fd out of the set. It must run before fd is closed
@@ -183,8 +196,20 @@ func (p *poller) loop() {
 	events := make([]syscall.EpollEvent, 256)
 	var expired, detached []*client
 	var lastTick uint32
+	gs := runtime.NumGoroutine()
 	for {
+		// Let the goroutines this loop just started run first (a woken
+		// connection, a hand-off, a flusher for what an inline service
+		// wrote): they sit in this P's run queue, and a P blocked in a
+		// system call gives them up only when sysmon retakes it, up to
+		// 10 ms later (seen: QoS 2 round trips, whose PUBREL a flusher
+		// writes, at two thirds of their rate). Only then: a yield per
+		// wait cost a third more CPU per message with one client.
+		if runtime.NumGoroutine() > gs {
+			runtime.Gosched()
+		}
 		n, err := syscall.EpollWait(p.epfd, events, p.nextTick())
+		gs = runtime.NumGoroutine()
 		if err == syscall.EINTR {
 			continue
 		}
@@ -207,7 +232,7 @@ func (p *poller) loop() {
 			c := p.conns[h]
 			p.mu.Unlock()
 			if c != nil {
-				c.unpark()
+				c.wakeFromPoll()
 			}
 		}
 	}
