@@ -71,11 +71,10 @@ type Broker struct {
 	pollOnce  sync.Once
 	poll      *poller // nil until the first park, or where there is none
 	pollDone  chan struct{}
-	// lastWaiter and lastWaitAt: the connection that last waited for its
-	// next packet after a small batch, and when (monoNow). Serving inline
-	// pays only when several connections do so at once (peersWaiting).
-	lastWaiter atomic.Uintptr
-	lastWaitAt atomic.Int64
+	// waits: the last two connections that waited for their next packet
+	// after a small batch. Serving inline pays only when several do so at
+	// once (peersWaiting, inline_linux.go).
+	waits recentWaits
 	// inlineAlone: a test seam (inline_export_linux_test.go) that serves a
 	// lone latency-bound client inline too, for the tests of the inline
 	// path itself. Set before any client connects.

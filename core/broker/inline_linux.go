@@ -5,7 +5,6 @@ import (
 	"io"
 	"sync/atomic"
 	"syscall"
-	"time"
 	"unsafe"
 
 	"github.com/plumemq/plume/core/hooks"
@@ -43,30 +42,21 @@ func (c *client) inlineOK() bool {
 		!b.hooks.Provides(hooks.PointTransform)
 }
 
-// peerWindow is how close together two connections' waits for their next
-// packet must come for both to be served inline. Eight clients with one
-// message in flight each wait every few microseconds between them; one
-// client alone never meets another within it.
-const peerWindow = int64(time.Millisecond)
-
 // peersWaiting records that c waits for its next packet after a small
 // batch at now (monoNow), and reports whether another connection did
 // within peerWindow. Serving inline wins only when the poller serves
-// several connections per wait — eight clients: CPU per message 0.84–1.00×
-// and p99 at Mosquitto's level — and loses with one client, where it does
-// per message what the reader's goroutine did and no longer keeps a thread
-// spinning (round trips 0.72–0.85×; docs/decisions/0044, 0051). So a lone
-// latency-bound client stays on its goroutine, and one served inline that
-// finds itself alone goes back to one. The two words may be read torn by a
-// racing waiter: the cost is one misjudged wait.
+// several connections per wait — eight clients: the broker's threads wait
+// for a CPU a fifth as long, p99 at Mosquitto's level — and loses with one
+// client, where it does per message what the reader's goroutine did and no
+// longer keeps a thread spinning (round trips 0.72–0.85×;
+// docs/decisions/0044, 0051). So a lone latency-bound client stays on its
+// goroutine, and one served inline that finds itself alone goes back to
+// one.
 func (b *Broker) peersWaiting(c *client, now int64) bool {
 	if b.inlineAlone.Load() {
 		return true
 	}
-	me := uintptr(unsafe.Pointer(c))
-	prev := b.lastWaiter.Swap(me)
-	d := now - b.lastWaitAt.Swap(now)
-	return prev != me && prev != 0 && d < peerWindow && d > -peerWindow
+	return b.waits.record(uintptr(unsafe.Pointer(c)), now)
 }
 
 // inlineType reports whether packets of type t are handled on the poller.

@@ -1,0 +1,36 @@
+package broker
+
+import (
+	"sync"
+	"time"
+)
+
+// peerWindow is how close together two connections' waits for their next
+// packet must come for both to be served inline. Eight clients with one
+// message in flight each wait every few microseconds between them; one
+// client alone never meets another within it.
+const peerWindow = int64(time.Millisecond)
+
+// recentWaits are the last two different connections that waited, and
+// when: the last one may be the caller itself (the poller serves one
+// connection twice in a row), and the other one is then its peer.
+type recentWaits struct {
+	mu            sync.Mutex
+	last, before  uintptr
+	lastAt, befAt int64
+}
+
+// record notes that connection me waits at now and reports whether
+// another one waited within peerWindow of it.
+func (w *recentWaits) record(me uintptr, now int64) bool {
+	w.mu.Lock()
+	if w.last != me {
+		w.before, w.befAt = w.last, w.lastAt
+		w.last = me
+	}
+	w.lastAt = now
+	peer, at := w.before, w.befAt
+	w.mu.Unlock()
+	d := now - at
+	return peer != 0 && d < peerWindow && d > -peerWindow
+}
