@@ -32,7 +32,9 @@ import (
 // Anything else — another packet type, a hook, backpressure, a batch of
 // more than maxInlinePackets, a packet that has not fully arrived, an
 // error, a kick — goes to a goroutine of its own (handOff), which carries
-// on as the reader always did.
+// on as the reader always did. And only while another connection is
+// latency-bound too (peersWaiting): a lone client keeps its goroutine,
+// where its round trips are shorter (docs/decisions/0051).
 
 // inlineOK reports whether the connection may be served on the poller.
 func (c *client) inlineOK() bool {
