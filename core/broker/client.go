@@ -257,6 +257,7 @@ func (c *client) serve() error {
 		_ = c.conn.SetReadDeadline(time.Time{}) // lift the CONNECT timeout of the handshake
 	}
 	var deadlineSet time.Time
+	var lastWait int64 // when this reader last waited after a small batch (rd.lastRead)
 	rp := c.reparkWatch()
 	for {
 		small := c.batch.n <= maxInlinePackets
@@ -279,8 +280,13 @@ func (c *client) serve() error {
 					return errParked
 				}
 			}
-			if small && c.inlineOK() && c.waitInline() {
-				return errParked
+			if small && c.inlineOK() {
+				// Served inline only if it came back soon (busyWindow).
+				busy := lastWait != 0 && c.rd.lastRead-lastWait < busyWindow
+				lastWait = c.rd.lastRead
+				if busy && c.waitInline() {
+					return errParked
+				}
 			}
 			// Refresh the read deadline only when about to wait on the socket,
 			// and at most every tenth of its distance: a timer change per

@@ -119,6 +119,7 @@ func (c *client) wakeFromPoll() {
 // off.
 func (c *client) serveInline(fd int) {
 	inlineServes.Add(1)
+	prevRead := c.rd.lastRead // its previous service's
 	c.batch = getBatch()
 	limit := c.lim.MaxPacketSize
 	short := false // the last read left room: the socket is empty, or soon reported again
@@ -168,8 +169,9 @@ func (c *client) serveInline(fd int) {
 		}
 	}
 	c.batch.flush()
-	if !c.b.peersWaiting(c, c.rd.lastRead) {
-		// Alone: its own goroutine serves it better (peersWaiting).
+	if c.rd.lastRead-prevRead >= busyWindow || !c.b.peersWaiting(c, c.rd.lastRead) {
+		// Slow or alone: its own goroutine serves it better (busyWindow,
+		// peersWaiting).
 		c.handOff(nil, nil)
 		return
 	}

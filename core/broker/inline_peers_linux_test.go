@@ -3,6 +3,7 @@ package broker_test
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/plumemq/plume/core/broker"
 	"github.com/plumemq/plume/core/packets"
@@ -103,4 +104,29 @@ func TestInlineClientLeftAloneGoesBackToItsGoroutine(t *testing.T) {
 	cs[0].subscribe(2, sub("peers/other", 0))
 	cs[0].disconnect(packets.NormalDisconnection)
 	cs[0].expectClosed()
+}
+
+// Clients that send together but seldom — a fleet's devices, each once a
+// second — stay on their goroutines: ten thousand of them queued behind
+// each other on the poller's one thread (0051). Here two clients send at
+// the same moment every 15 ms, past busyWindow (10 ms): no inline service
+// (every round before the rule).
+func TestSeldomPeersStayOnTheirGoroutines(t *testing.T) {
+	tb := inlineCapableBroker(t, broker.Options{})
+	cs, topics := peers(t, tb, 2)
+	var before uint64
+	for i := range 22 {
+		if i == 2 {
+			// Counted from the third round: the first publish came right
+			// after the SUBSCRIBE, so each client entered inline service,
+			// and the second round's publish was served there once before
+			// its gap sent it back.
+			before = broker.InlineServes()
+		}
+		lockstep(t, cs, topics, 1)
+		time.Sleep(15 * time.Millisecond) // the pace is the scenario: nothing to await
+	}
+	if n := broker.InlineServes() - before; n != 0 {
+		t.Fatalf("%d inline services for two clients sending every 15 ms", n)
+	}
 }

@@ -11,6 +11,13 @@ import (
 // client alone never meets another within it.
 const peerWindow = int64(time.Millisecond)
 
+// busyWindow is how soon after its previous wait a connection must wait
+// again to be served inline: ping-pong clients come back within
+// microseconds, a fleet's devices once a second. Ten thousand devices on the
+// poller's one thread queued behind each other (fleet p50 2–21 ms against
+// main's 0.3–0.5; docs/decisions/0051); on their goroutines they do not.
+const busyWindow = int64(10 * time.Millisecond)
+
 // recentWaits are the last two different connections that waited, and
 // when: the last one may be the caller itself (the poller serves one
 // connection twice in a row), and the other one is then its peer.
