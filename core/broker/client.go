@@ -258,6 +258,7 @@ func (c *client) serve() error {
 	}
 	var deadlineSet time.Time
 	var lastWait int64 // when this reader last waited after a small batch (rd.lastRead)
+	smallRun := 0      // waits in a row after a small batch (inlineAfter)
 	rp := c.reparkWatch()
 	for {
 		small := c.batch.n <= maxInlinePackets
@@ -280,11 +281,14 @@ func (c *client) serve() error {
 					return errParked
 				}
 			}
-			if small && c.inlineOK() {
-				// Served inline only if it came back soon (busyWindow).
+			if !small {
+				smallRun = 0
+			} else if smallRun++; c.inlineOK() {
+				// Served inline only if it came back soon (busyWindow), and
+				// after a run of small batches (inlineAfter).
 				busy := lastWait != 0 && c.rd.lastRead-lastWait < busyWindow
 				lastWait = c.rd.lastRead
-				if busy && c.waitInline() {
+				if busy && c.b.inlineAfter(smallRun) && c.waitInline() {
 					return errParked
 				}
 			}

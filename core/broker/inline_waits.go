@@ -18,6 +18,18 @@ const peerWindow = int64(time.Millisecond)
 // main's 0.3–0.5; docs/decisions/0051); on their goroutines they do not.
 const busyWindow = int64(10 * time.Millisecond)
 
+// minSmallRun is how many waits in a row after a small batch a reader
+// makes before it is served inline. A connection whose reads come in bursts
+// — a wildcard subscriber acknowledging thousands of deliveries a second —
+// is handed back to its goroutine by the first big batch; without a run
+// first, it entered again at its next small one, and every entry detaches
+// the connection and every exit rebuilds it (fleet p50 1.5x main's, 0051).
+const minSmallRun = 16
+
+// inlineAfter reports whether a reader that waited run times in a row after
+// a small batch may be served inline.
+func (b *Broker) inlineAfter(run int) bool { return run >= minSmallRun || b.inlineAlone.Load() }
+
 // recentWaits are the last two different connections that waited, and
 // when: the last one may be the caller itself (the poller serves one
 // connection twice in a row), and the other one is then its peer.
