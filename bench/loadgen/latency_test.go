@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"os"
 	"testing"
 	"time"
 
@@ -202,9 +203,14 @@ func TestLatencyScenariosAccountForEveryMessage(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			spec, _ := pingScenario(name)
 			res, err := runPingPong(spec, flowConfig{addr: addr, warmup: 50 * time.Millisecond, window: 300 * time.Millisecond, payload: 64,
-				stall: 20 * time.Second}) // a slow round trip on a loaded machine is not a stall
+				stall: 20 * time.Second, // a slow round trip on a loaded machine is not a stall
+				pid:   os.Getpid()})     // the broker is in-process
 			if err != nil {
 				t.Fatal(err)
+			}
+			// The broker's run-queue figures come from its threads' slices in the window.
+			if _, err := processSched(os.Getpid()); err == nil && (!res.schedOK || res.sched1.slices <= res.sched0.slices) {
+				t.Fatalf("scheduler statistics not sampled around the window: %+v -> %+v (read: %v)", res.sched0, res.sched1, res.schedOK)
 			}
 			if res.roundTrips == 0 || res.hist.n != res.roundTrips {
 				t.Fatalf("%d round trips in the window, %d latencies", res.roundTrips, res.hist.n)

@@ -85,6 +85,11 @@ type Result struct {
 	// MsgsPerCPUSec is deliveries per CPU second of the broker: less
 	// sensitive than msgs/s to other load on a shared machine.
 	MsgsPerCPUSec float64 `json:"msgs_per_broker_cpu_s,omitempty"`
+	// Ping-pong: how long the broker's threads were runnable but waited for
+	// a CPU in the window (/proc/PID/task/*/schedstat), per delivered
+	// message and per time a thread was given a CPU (schedwait.go).
+	RunQueueWaitPerMsgMicros   float64 `json:"broker_runq_wait_us_per_msg,omitempty"`
+	RunQueueWaitPerSliceMicros float64 `json:"broker_runq_wait_us_per_slice,omitempty"`
 
 	// Idle scenario.
 	IdleConns     int     `json:"idle_conns,omitempty"`
@@ -325,6 +330,9 @@ func cmdRun(args []string) error {
 		res.Sent, res.Received, res.Duplicates, res.Stalls, res.StalledOn = r.sent, r.completed, r.stray, r.stalls, r.stalledOn
 		setWindow(&res, r.elapsed, r.roundTrips, &r.hist, r.brokerCPU, r.loadgenCPU)
 		res.RoundTripsPerSec = res.MsgsPerSec
+		if r.schedOK {
+			setRunQueueWait(&res, r.sched0, r.sched1, r.roundTrips)
+		}
 	default:
 		spec, ok := scenarios[*scenario]
 		if !ok {

@@ -182,6 +182,10 @@ type pingResult struct {
 	stalledOn  map[string]int // what the stalled round trips were waiting for
 	brokerCPU  time.Duration
 	loadgenCPU time.Duration
+	// The broker's scheduler statistics at the window's start and end
+	// (schedOK: both read).
+	sched0, sched1 schedStat
+	schedOK        bool
 }
 
 // runPingPong runs spec for cfg's warm-up and window: one goroutine per
@@ -292,12 +296,15 @@ func runPingPong(spec pingSpec, cfg flowConfig) (res pingResult, err error) {
 
 	time.Sleep(cfg.warmup)
 	b0, l0 := brokerCPUOf(cfg.pid), selfCPU()
+	s0, ok0 := brokerSchedOf(cfg.pid)
 	start, c0 := time.Now(), completed.Load()
 	measuring.Store(true)
 	time.Sleep(cfg.window)
 	measuring.Store(false)
 	res.elapsed, res.roundTrips = time.Since(start), completed.Load()-c0
 	res.brokerCPU, res.loadgenCPU = brokerCPUOf(cfg.pid)-b0, selfCPU()-l0
+	s1, ok1 := brokerSchedOf(cfg.pid)
+	res.sched0, res.sched1, res.schedOK = s0, s1, ok0 && ok1
 	stop.Store(true)
 	wg.Wait()
 	var errs []error

@@ -73,6 +73,14 @@ type Broker struct {
 	pollOnce  sync.Once
 	poll      *poller // nil until the first park, or where there is none
 	pollDone  chan struct{}
+	// waits: the last two connections that waited for their next packet
+	// after a small batch. Serving inline pays only when several do so at
+	// once (peersWaiting, inline_linux.go).
+	waits recentWaits
+	// inlineAlone: a test seam (inline_export_linux_test.go) that serves a
+	// lone latency-bound client inline too, for the tests of the inline
+	// path itself. Set before any client connects.
+	inlineAlone atomic.Bool
 
 	// Test seams (export_test.go), nil in production: retainStored runs after
 	// a retained message is stored and before it is routed; orderWait runs

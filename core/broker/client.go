@@ -82,9 +82,9 @@ type client struct {
 	wclosed           bool
 	// writeFailed: a write to the socket failed; nothing more can reach the client.
 	writeFailed bool
-	slowKicked  bool // disconnected as a slow consumer (queues.go), under wmu
-	cleanedUp   bool // finish (or a refused handshake) is over, under wmu: see doneCh
-	armed       bool // fd is in the poller's set
+	slowKicked  bool    // disconnected as a slow consumer (queues.go), under wmu
+	cleanedUp   bool    // finish (or a refused handshake) is over, under wmu: see doneCh
+	armed       armMode // how fd is in the poller's set: not, one-shot, or level-triggered
 	// detachOnFlush: parked with its net.Conn because it was being written
 	// to; the flusher detaches it when done. writeAttached: a writer
 	// rebuilt its net.Conn since it last parked (park_detach.go).
@@ -202,9 +202,26 @@ var errClientDisconnect = errors.New("client disconnected")
 // connection is over, having cleaned up, or when the connection was parked
 // (see park.go): a later readiness event starts run again.
 func (c *client) run() {
-	defer c.b.wg.Done()
 	c.batch = getBatch()
-	err := c.serve()
+	c.runOn(nil, nil)
+}
+
+// runOn is run for a reader whose batch is already set: handed over by the
+// poller's inline path (inline_linux.go) with, perhaps, a packet it read
+// but must not handle itself (pend) or the error that ends the connection.
+func (c *client) runOn(pend *heldPacket, err error) {
+	defer c.b.wg.Done()
+	if err == nil && pend != nil {
+		c.batch.n++
+		err = c.dispatchKept(pend.h, pend.body)
+	}
+	if err == nil && len(c.batch.over) > 0 {
+		waited := c.awaitRoom()
+		c.rd.lastRead += int64(waited)
+	}
+	if err == nil {
+		err = c.serve()
+	}
 	if err == errParked {
 		// Nothing to flush: serve flushed before it waited on the socket, and
 		// gave the batch back before parking (parkFromServe).
@@ -214,6 +231,12 @@ func (c *client) run() {
 	c.finish(err)
 	putBatch(c.batch)
 	c.batch = nil
+}
+
+// heldPacket is a packet the inline path read and leaves to a goroutine.
+type heldPacket struct {
+	h    packets.FixedHeader
+	body []byte
 }
 
 // errParked ends serve when the connection was handed to the idle poller.
@@ -235,8 +258,11 @@ func (c *client) serve() error {
 		_ = c.conn.SetReadDeadline(time.Time{}) // lift the CONNECT timeout of the handshake
 	}
 	var deadlineSet time.Time
+	var lastWait int64 // when this reader last waited after a small batch (rd.lastRead)
+	smallRun := 0      // waits in a row after a small batch (inlineAfter)
 	rp := c.reparkWatch()
 	for {
+		small := c.batch.n <= maxInlinePackets
 		if c.rd.empty() || c.batch.n >= maxBatchPackets {
 			// The batch ends before the reader may wait on its socket.
 			c.batch.flush()
@@ -253,6 +279,17 @@ func (c *client) serve() error {
 				// with it, and a parked connection holds no buffer.
 				c.rd.releaseIfEmpty()
 				if c.parkFromServe() {
+					return errParked
+				}
+			}
+			if !small {
+				smallRun = 0
+			} else if smallRun++; c.inlineOK() {
+				// Served inline only if it came back soon (busyWindow), and
+				// after a run of small batches (inlineAfter).
+				busy := lastWait != 0 && c.rd.lastRead-lastWait < busyWindow
+				lastWait = c.rd.lastRead
+				if busy && c.b.inlineAfter(smallRun) && c.waitInline() {
 					return errParked
 				}
 			}

@@ -63,8 +63,8 @@ func startBrokerNoCleanup(t *testing.T, opts broker.Options) *testBroker {
 	switch opts.Store {
 	case nil:
 		if os.Getenv("PLUME_TEST_NO_STORE") != "" {
-			// The suite as plume without --data-dir runs: no journal, so
-			// answers are never held behind a commit (make test runs both).
+			// The whole suite without a journal: the paths a broker with no
+			// store takes (serving inline, inline_linux.go) under every test.
 			opts.Store = nil
 			break
 		}

@@ -25,7 +25,22 @@ import (
 // registering and marking it parked happen under wmu, so that a writer
 // meets either the attached connection or a parked, detached one, never
 // one half-way.
-func (c *client) park() bool {
+func (c *client) park() bool { return c.parkAs(false, false) }
+
+// armMode is how a connection's socket is in the poller's set.
+type armMode uint8
+
+const (
+	armNone  armMode = iota // not in the set
+	armOnce                 // one-shot: the first event wakes a goroutine (park)
+	armLevel                // level-triggered: served inline on the poller (inline_linux.go)
+)
+
+// parkAs is park; inline parks the connection for the poller to serve
+// inline when it turns readable, its socket watched level-triggered
+// (inline_linux.go). keep: the poller re-parks a connection it served
+// inline, whose socket is still in the set as it must be.
+func (c *client) parkAs(inline, keep bool) bool {
 	p := c.b.idlePoller()
 	if p == nil || c.fd < 0 {
 		return false
@@ -47,12 +62,21 @@ func (c *client) park() bool {
 			c.logDebug().Err(err).Msg("parking with the connection attached")
 		}
 	}
-	add := p.prepare(c)
-	c.parked.Store(true)
-	err := p.arm(c, c.fd, add)
+	var err error
+	if keep && c.armed == armLevel {
+		c.parked.Store(true)
+	} else {
+		mode := armOnce
+		if inline {
+			mode = armLevel
+		}
+		add := p.prepare(c, mode)
+		c.parked.Store(true)
+		err = p.arm(c, c.fd, add, inline)
+	}
 	if err != nil {
 		p.disarm(int(c.fd))
-		c.armed = false
+		c.armed = armNone
 	}
 	c.wmu.Unlock()
 	if err != nil {
@@ -156,8 +180,8 @@ func (c *client) register() {
 func (c *client) unregister() {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.armed {
+	if c.armed != armNone {
 		c.b.idlePoller().disarm(int(c.fd))
-		c.armed = false
+		c.armed = armNone
 	}
 }

@@ -32,12 +32,12 @@ func (c *client) detachLocked(p *poller) error {
 	if err != nil {
 		return fmt.Errorf("duplicate socket %d: %w", c.fd, err)
 	}
-	if c.armed {
+	if c.armed != armNone {
 		// The number about to close must leave the poller's set first: epoll
 		// keeps a closed number's entry while another descriptor (dup) holds
 		// the socket open, and would report its events for ever.
 		p.disarm(int(c.fd))
-		c.armed = false
+		c.armed = armNone
 	}
 	_ = c.conn.Close() // the duplicate keeps the socket: no FIN
 	c.conn, c.rd.src = nil, nil
@@ -75,6 +75,7 @@ func (c *client) redetachLocked(p *poller) {
 	if !c.parked.Load() || c.conn == nil || c.wclosed || c.flushing {
 		return // awake (it parks itself, detached), detached, ending or written to
 	}
+	mode := c.armed // detaching takes the old number out of the set
 	if err := c.detachLocked(p); err != nil {
 		c.logDebug().Err(err).Msg("detaching a parked connection failed")
 		return
@@ -83,13 +84,13 @@ func (c *client) redetachLocked(p *poller) {
 	// Should c have woken meanwhile (unpark does not take wmu), its
 	// goroutine attaches it on this same number, whose entry then stays as
 	// any woken connection's does.
-	if err := p.arm(c, c.fd, true); err != nil {
+	if err := p.arm(c, c.fd, true, mode == armLevel); err != nil {
 		// Nothing would tell us it is readable: give it its goroutine back.
 		c.logDebug().Err(err).Msg("re-arming a detached connection failed")
 		c.unpark()
 		return
 	}
-	c.armed = true
+	c.armed = max(mode, armOnce)
 }
 
 // attach gives a detached connection its net.Conn back, for the reader.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/plumemq/plume/core/broker"
 	"github.com/plumemq/plume/core/packets"
+	"github.com/plumemq/plume/core/session"
 )
 
 // A parked plain-TCP connection keeps only its socket number and gets a
@@ -29,7 +30,10 @@ import (
 // detachingBroker parks a connection 1 ms after its last byte: as often as
 // the tests can make it.
 func detachingBroker(t *testing.T) *testBroker {
-	return startBroker(t, broker.Options{AllowAnonymous: true, ParkIdleAfter: time.Millisecond})
+	// With a store, as the suite's default: these tests are about the
+	// write-attach of parked connections, which a broker without one
+	// serves inline instead (inline_linux_test.go), also under PLUME_TEST_NO_STORE.
+	return startBroker(t, broker.Options{AllowAnonymous: true, ParkIdleAfter: time.Millisecond, Store: session.NewMemoryStore()})
 }
 
 // detachWithin is how long a test waits for a connection to be detached: a

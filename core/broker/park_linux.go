@@ -2,6 +2,7 @@ package broker
 
 import (
 	"os"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -70,18 +71,23 @@ func newPoller(conns *connTable) (*poller, error) {
 }
 
 // prepare tells whether c's socket must be added to the set (else
-// re-armed); wmu held. Called before c is marked parked, so that whatever
-// goroutine the wake-up starts sees these writes. c is in the broker's
-// connTable already (track), where the poller finds it.
-func (p *poller) prepare(c *client) (add bool) {
-	add = !c.armed
-	c.armed = true
+// re-armed) and notes how it is armed; wmu held. Called before c is marked
+// parked, so that whatever goroutine the wake-up starts sees these writes.
+// c is in the broker's connTable already (track), where the poller finds it.
+func (p *poller) prepare(c *client, mode armMode) (add bool) {
+	add = c.armed == armNone
+	c.armed = mode
 	return add
 }
 
-// arm adds or re-arms c's socket fd, one-shot: from here on, c may be woken.
-func (p *poller) arm(c *client, fd int32, add bool) error {
+// arm adds or re-arms c's socket fd, one-shot, or level-triggered for a
+// connection served inline (inline_linux.go), which the poller re-parks
+// without a call per message: from here on, c may be woken.
+func (p *poller) arm(c *client, fd int32, add, level bool) error {
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT}
+	if level {
+		ev.Events &^= syscall.EPOLLONESHOT
+	}
 	eventData(&ev, p.conns.tag(c))
 	op := syscall.EPOLL_CTL_MOD
 	if add {
@@ -185,8 +191,20 @@ func (p *poller) loop() {
 	events := make([]syscall.EpollEvent, 256)
 	var expired, detached []*client
 	var lastTick uint32
+	gs := runtime.NumGoroutine()
 	for {
+		// Waiting blocking in epoll_wait (the runtime cannot poll the
+		// epoll descriptor: park_wait_linux.go), let the goroutines this
+		// loop just started run first (a woken connection, a hand-off, a
+		// flusher for what an inline service wrote): they sit in this P's
+		// run queue, and a P blocked in a system call gives them up only
+		// when sysmon retakes it, up to 10 ms later. Waiting in the
+		// runtime's poller, the loop's goroutine parks and they run.
+		if p.raw == nil && runtime.NumGoroutine() > gs {
+			runtime.Gosched()
+		}
 		n, err := p.wait(events) // until the next second's tick (park_wait_linux.go)
+		gs = runtime.NumGoroutine()
 		if err == syscall.EINTR {
 			continue
 		}
@@ -206,7 +224,7 @@ func (p *poller) loop() {
 				return
 			}
 			if c := p.conns.lookup(h); c != nil {
-				p.readable(c, events[i].Events) // answers a PINGREQ, or wakes c (park_ping_linux.go)
+				p.readable(c, events[i].Events) // inline, a PINGREQ answered, or c woken (park_ping_linux.go)
 			}
 		}
 	}

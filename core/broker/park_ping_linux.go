@@ -48,9 +48,19 @@ var pollerPings atomic.Uint64
 // kick) does anything, as with unpark.
 func (p *poller) readable(c *client, events uint32) {
 	if !c.parked.CompareAndSwap(true, false) {
+		c.quiet() // a level-triggered entry of a connection a goroutine reads now (inline_linux.go)
 		return
 	}
 	p.unschedule(c)
+	// A connection parked for inline service is served here, PINGREQs
+	// included (inline_linux.go); c.fd changes only under wmu.
+	c.wmu.Lock()
+	mode, fd := c.armed, int(c.fd)
+	c.wmu.Unlock()
+	if mode == armLevel {
+		c.serveInline(fd)
+		return
+	}
 	// Only a plain readable report: EPOLLRDHUP, EPOLLHUP or EPOLLERR means
 	// the peer closed or reset, which the reader's own read reports.
 	if events == syscall.EPOLLIN && c.answerPings(p) {

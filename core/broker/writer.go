@@ -68,7 +68,12 @@ func (c *client) end() { c.endIn(nil) }
 // to the batch too; what they append goes out in the same write.
 func (c *client) endIn(batch session.Batch) {
 	if !c.flushing && !c.wclosed && c.writable() > 0 {
-		c.attachLocked() // a parked connection may have let its net.Conn go (park_detach.go)
+		if c.armed != armLevel {
+			// A parked connection may have let its net.Conn go
+			// (park_detach.go); one served inline is written without it
+			// (flushInline), and a flusher attaches it.
+			c.attachLocked()
+		}
 		c.flushing = true
 		if batch != nil {
 			batch.Defer(c)
@@ -163,30 +168,45 @@ func (fb *flushBatch) flush() {
 // subscriber that does not read costs the caller one system call that takes
 // nothing, never a stall.
 func (c *client) flushInline() {
-	raw := c.rd.raw()
-	if raw == nil {
-		c.startFlusher() // TLS and WebSocket may block in Write
-		return
+	if !c.writeOnce(false) {
+		c.startFlusher()
 	}
+}
+
+// writeOnce is flushInline's one write, also the flusher's first for a
+// connection without its net.Conn (detachedOnly; inline_linux.go). True:
+// all is written and the flushing token given up; false: a flusher must
+// write the rest, or write at all (TLS, WebSocket, a barrier), and the
+// caller still holds the token.
+func (c *client) writeOnce(detachedOnly bool) bool {
 	c.wmu.Lock()
+	raw, fd := c.rd.raw(), int(c.fd)
+	if (raw == nil && (c.conn != nil || fd < 0)) || (detachedOnly && c.conn != nil) {
+		c.wmu.Unlock()
+		return false // TLS and WebSocket may block in Write
+	}
 	n := c.writable()
 	if n == 0 || c.wclosed {
 		c.flushDoneLocked()
-		return
+		return true
 	}
 	if n < len(c.out) {
 		// Part is held behind a barrier (durable.go): the flusher knows how
 		// to write around it.
 		c.wmu.Unlock()
-		c.startFlusher()
-		return
+		return false
 	}
 	buf := c.out
 	c.out = nil
 	c.written(n)
 	c.wmu.Unlock()
 
-	wrote := writeNonBlocking(raw, buf)
+	var wrote int
+	if raw != nil {
+		wrote = writeNonBlocking(raw, buf)
+	} else {
+		wrote = writeDetached(fd, buf) // no net.Conn (inline_linux.go)
+	}
 	c.b.stats.bytesOut.Add(uint64(wrote))
 
 	c.wmu.Lock()
@@ -208,10 +228,10 @@ func (c *client) flushInline() {
 		// a flusher waits for room, meets the error and ends the
 		// connection, or writes the rest in one go.
 		c.wmu.Unlock()
-		c.startFlusher()
-		return
+		return false
 	}
 	c.flushDoneLocked()
+	return true
 }
 
 // flushDoneLocked gives up the flushing token with nothing left to write
@@ -297,8 +317,12 @@ func (c *client) flush() {
 	// Let whoever woke us append what else it has before the first write: a
 	// publisher in the middle of a batch fills one write instead of many.
 	runtime.Gosched()
+	if c.writeOnce(true) {
+		return // a connection served inline, written without its net.Conn
+	}
 	for {
 		c.wmu.Lock()
+		c.attachLocked() // one served inline is written to without its net.Conn (inline_linux.go)
 		buf := c.out
 		n := c.writable()
 		if n == 0 || c.wclosed {
