@@ -228,6 +228,9 @@ func TestQueuedMessagesSurviveANodeRestart(t *testing.T) {
 	n2.stop()
 	n2.start()
 	c.awaitFormed()
+	// The restarted node's store Load gave it the session and its queue
+	// back: the admin API shows them before the client returns.
+	n2.awaitQueued(t, "dev-1", func(q int) bool { return q >= n })
 	again := startSubArgs(t, n2, persistent...)
 	for i := range n {
 		want := fmt.Sprintf("keep/data m%02d", i)
@@ -244,27 +247,43 @@ func (s *mosquittoSub) stop() {
 }
 
 // awaitQueued waits until the admin API shows client offline on nd with a
-// queue cond accepts.
+// queue cond accepts. The API has no event to wait on and the node logs
+// nothing while a queue grows, so it is polled (nd.await wakes on log lines).
 func (nd *node) awaitQueued(t *testing.T, client string, cond func(int) bool) {
 	t.Helper()
-	last := ""
-	nd.await(waitFor, "client "+client+" offline with its queue", func() bool {
-		resp, err := http.Get("http://" + nd.http + "/api/v1/clients/" + client)
-		if err != nil {
-			last = err.Error()
-			return false
+	last := "no answer yet"
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.NewTimer(waitFor)
+	defer deadline.Stop()
+	for {
+		ok, seen := nd.queued(client, cond)
+		if ok {
+			return
 		}
-		defer resp.Body.Close()
-		var info struct {
-			Connected bool `json:"connected"`
-			Queued    int  `json:"queued"`
+		last = seen
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			t.Fatalf("%s: client %s not offline with the queue wanted after %s; the admin API says %s", nd.name, client, waitFor, last)
 		}
-		if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
-			last = fmt.Sprintf("%d: %v", resp.StatusCode, err)
-			return false
-		}
-		last = fmt.Sprintf("connected %v, queued %d", info.Connected, info.Queued)
-		return !info.Connected && cond(info.Queued)
-	})
-	_ = last
+	}
+}
+
+// queued asks nd's admin API about client: whether it is offline with a
+// queue cond accepts, and what the API said.
+func (nd *node) queued(client string, cond func(int) bool) (bool, string) {
+	resp, err := http.Get("http://" + nd.http + "/api/v1/clients/" + client)
+	if err != nil {
+		return false, err.Error()
+	}
+	defer resp.Body.Close()
+	var info struct {
+		Connected bool `json:"connected"`
+		Queued    int  `json:"queued"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
+		return false, fmt.Sprintf("%d: %v", resp.StatusCode, err)
+	}
+	return !info.Connected && cond(info.Queued), fmt.Sprintf("%d: connected %v, queued %d", resp.StatusCode, info.Connected, info.Queued)
 }
