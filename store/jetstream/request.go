@@ -46,12 +46,16 @@ func request[T any](ctx context.Context, timeout time.Duration, do func(context.
 	}
 }
 
+// errNotYet marks an answer that says a stream known to exist is missing.
+var errNotYet = errors.New("not visible yet")
+
 // transient tells an unanswered request, or an answer saying the cluster
 // cannot serve it yet, from a refusal.
 func transient(err error) bool {
 	var api *jetstream.APIError
 	switch {
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrNoResponders):
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrNoResponders),
+		errors.Is(err, errNotYet):
 		return true
 	case errors.As(err, &api):
 		return api.Code == 503 // JetStream cluster not available, stream offline

@@ -54,9 +54,7 @@ func (s *Store) ensure(ctx context.Context) error {
 	if s.kv, err = s.bucket(ctx); err != nil {
 		return fmt.Errorf("bucket %s: %w", n.bucket, err)
 	}
-	if s.kvSt, err = request(ctx, s.cfg.Timeout, func(ctx context.Context) (jetstream.Stream, error) {
-		return s.js.Stream(ctx, "KV_"+n.bucket)
-	}); err != nil {
+	if s.kvSt, err = s.led(ctx, "KV_"+n.bucket, nil); err != nil {
 		return fmt.Errorf("bucket %s: %w", n.bucket, err)
 	}
 	retCfg := base(n.retain, n.prefix+".r.>")
@@ -81,13 +79,14 @@ func (s *Store) stream(ctx context.Context, cfg jetstream.StreamConfig, check fu
 	st, err := request(ctx, s.cfg.Timeout, func(ctx context.Context) (jetstream.Stream, error) {
 		return s.js.CreateStream(ctx, cfg)
 	})
+	if err == nil {
+		return s.led(ctx, cfg.Name, st)
+	}
 	if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		return st, err
+		return nil, err
 	}
 	if check != nil {
-		old, err := request(ctx, s.cfg.Timeout, func(ctx context.Context) (jetstream.Stream, error) {
-			return s.js.Stream(ctx, cfg.Name)
-		})
+		old, err := s.led(ctx, cfg.Name, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -95,9 +94,48 @@ func (s *Store) stream(ctx context.Context, cfg jetstream.StreamConfig, check fu
 			return nil, err
 		}
 	}
-	return request(ctx, s.cfg.Timeout, func(ctx context.Context) (jetstream.Stream, error) {
+	if st, err = request(ctx, s.cfg.Timeout, func(ctx context.Context) (jetstream.Stream, error) {
 		return s.js.UpdateStream(ctx, cfg)
-	})
+	}); err != nil {
+		return nil, err
+	}
+	return s.led(ctx, cfg.Name, st)
+}
+
+// led returns the stream named name, which exists, once its replicas
+// elected a leader, asking for its info again until then (st: the info
+// already had, or nil). A create repeated by another node is answered by
+// every member as soon as the stream exists, before the election; until it
+// ends, the server leaves reads (STREAM.MSG.GET, STREAM.INFO) unanswered and
+// publishes unacknowledged, so Open would hang on its first read of the
+// log. A member whose copy of the assignment lags answers "not found".
+func (s *Store) led(ctx context.Context, name string, st jetstream.Stream) (jetstream.Stream, error) {
+	wait := retryFirst
+	for {
+		if st != nil {
+			if c := st.CachedInfo().Cluster; c == nil || c.Leader != "" {
+				return st, nil
+			}
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, fmt.Errorf("no leader elected: %w", ctx.Err())
+			case <-t.C:
+			}
+			wait = min(2*wait, retryMax)
+		}
+		var err error
+		if st, err = request(ctx, s.cfg.Timeout, func(ctx context.Context) (jetstream.Stream, error) {
+			st, err := s.js.Stream(ctx, name)
+			if errors.Is(err, jetstream.ErrStreamNotFound) {
+				return nil, fmt.Errorf("%w: %w", errNotYet, err)
+			}
+			return st, err
+		}); err != nil {
+			return nil, err
+		}
+	}
 }
 
 // checkShards refuses a log stream created with another shard count.
