@@ -46,6 +46,10 @@ func request[T any](ctx context.Context, timeout time.Duration, do func(context.
 	}
 }
 
+// errCodeNoPeers is nats-server's JSClusterNoPeersErrF (nats.go has no
+// name for it).
+const errCodeNoPeers jetstream.ErrorCode = 10005
+
 // errNotYet marks an answer that says a stream known to exist is missing.
 var errNotYet = errors.New("not visible yet")
 
@@ -58,7 +62,13 @@ func transient(err error) bool {
 		errors.Is(err, errNotYet):
 		return true
 	case errors.As(err, &api):
-		return api.Code == 503 // JetStream cluster not available, stream offline
+		// 503: JetStream cluster not available, stream offline. 10005, no
+		// suitable peers for placement: the meta leader places a replica
+		// only on a server whose JetStream it has heard from, which nodes
+		// started together report a moment after the meta leader exists
+		// (test/cluster met it); a peer that stays down makes Open fail on
+		// its deadline with this error.
+		return api.Code == 503 || api.ErrorCode == errCodeNoPeers
 	}
 	return false
 }
