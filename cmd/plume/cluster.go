@@ -11,7 +11,7 @@ import (
 	"github.com/plumemq/plume/cluster/node"
 	"github.com/plumemq/plume/cmd/plume/internal/config"
 	"github.com/plumemq/plume/core/broker"
-	"github.com/plumemq/plume/store/disk"
+	jsstore "github.com/plumemq/plume/store/jetstream"
 )
 
 // startCluster makes the process a node of the cluster cfg describes,
@@ -52,20 +52,28 @@ func (s *server) joinFabric(b *broker.Broker) error {
 	return nil
 }
 
-// singleNodeStore is the disk store to open: cfg, or none on a cluster
-// node. There the broker's data directory (store.path, --data-dir) is the
-// node's, JetStream's files under it (decision 0053), and sessions belong
-// in JetStream, replicated, not in one node's Pebble: a store in both
-// places would split them. Until the JetStream store is wired (issue 14's
-// next step) a cluster node keeps sessions in memory, and says so.
-func (s *server) singleNodeStore(cfg *disk.Config) *disk.Config {
-	if s.cluster == nil || cfg == nil {
-		return cfg
+// openClusterStore keeps a cluster node's sessions, queued messages and
+// retained messages in JetStream, replicated as the node's replica count
+// says (decision 0054). The broker's data directory (store.path,
+// --data-dir) is the node's, JetStream's files under it (decision 0053):
+// a single-node disk store beside it would split the sessions.
+func (s *server) openClusterStore(log zerolog.Logger, opts *broker.Options) error {
+	ctx, cancel := context.WithTimeout(context.Background(), clusterStoreOpenWait)
+	defer cancel()
+	cfg := jsstore.Config{Node: s.cluster.Name(), Replicas: s.cluster.Replicas()}
+	st, err := jsstore.Open(ctx, s.cluster.Conn(), cfg, log.With().Str("component", "store").Logger())
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
 	}
-	s.log.Warn().Str("data_dir", cfg.Path).
-		Msg("cluster node: the data directory holds JetStream's files; sessions are not in the single-node disk store, and not yet in JetStream either: they live in memory")
+	s.store, s.storeAt, opts.Store = st, "jetstream "+st.Config().Prefix, st
+	log.Info().Str("store", "jetstream").Int("replicas", st.Config().Replicas).Int("shards", st.Config().Shards).
+		Msg("session store: JetStream; acknowledged messages are stored on the replicas first")
 	return nil
 }
+
+// clusterStoreOpenWait bounds opening the JetStream store: creating its
+// streams needs the JetStream meta leader, which Start already waited for.
+const clusterStoreOpenWait = time.Minute
 
 // clusterCloseWait bounds leaving the cluster at exit.
 const clusterCloseWait = 10 * time.Second

@@ -17,6 +17,7 @@ import (
 	"github.com/plumemq/plume/cluster/node"
 	"github.com/plumemq/plume/cmd/plume/internal/config"
 	"github.com/plumemq/plume/core/broker"
+	"github.com/plumemq/plume/core/session"
 	"github.com/plumemq/plume/core/setting"
 	"github.com/plumemq/plume/host"
 	"github.com/plumemq/plume/ops"
@@ -46,7 +47,8 @@ type server struct {
 	cancel    context.CancelFunc // stops the config watcher
 	stopCerts context.CancelFunc // stops the certificate watcher
 	ops       *ops.Server        // nil without http.address (--http)
-	store     *disk.Store        // nil without a store: sessions live in memory
+	store     session.Store      // nil without a store: sessions live in memory
+	storeAt   string             // where the store is, for its log lines
 	started   atomic.Bool        // store recovered, plugins loaded, listeners bound: /readyz answers 200
 	stopping  atomic.Bool        // stop has begun: /healthz answers 503
 	audit     *audit.Logger      // nil without an audit section (audit.go)
@@ -108,7 +110,7 @@ func start(cfg config.Config, configPath string, logOut io.Writer) (*server, err
 		s.closePlugins()
 		return nil, err
 	}
-	if err := s.openStore(s.singleNodeStore(cfg.Store), log, &opts); err != nil {
+	if err := s.openStore(cfg.Store, log, &opts); err != nil {
 		s.closeCluster()
 		s.closePlugins()
 		return nil, err
@@ -191,6 +193,9 @@ func (s *server) stop(ctx context.Context) error {
 // openStore opens the disk store cfg asks for, if any, as opts.Store, and
 // says at start-up where sessions are kept.
 func (s *server) openStore(cfg *disk.Config, log zerolog.Logger, opts *broker.Options) error {
+	if s.cluster != nil {
+		return s.openClusterStore(log, opts) // cluster.go
+	}
 	if cfg == nil {
 		log.Info().Str("store", "memory").Msg("session store: in memory; sessions and retained messages end with the process (--data-dir keeps them)")
 		return nil
@@ -199,7 +204,7 @@ func (s *server) openStore(cfg *disk.Config, log zerolog.Logger, opts *broker.Op
 	if err != nil {
 		return err // it names the store and its directory
 	}
-	s.store, opts.Store = st, st
+	s.store, s.storeAt, opts.Store = st, st.Path(), st
 	msg := "session store: on disk; acknowledged messages are fsynced first"
 	if cfg.Mode == disk.ModeAsync {
 		msg = fmt.Sprintf("session store: on disk, async; changes reach the disk within %s, a crash may lose what was acknowledged in that window", cfg.SyncInterval)
@@ -223,10 +228,10 @@ func (s *server) closeStore() {
 	select {
 	case err := <-closed:
 		if err != nil {
-			s.log.Error().Err(err).Str("path", s.store.Path()).Msg("closing the session store")
+			s.log.Error().Err(err).Str("path", s.storeAt).Msg("closing the session store")
 		}
 	case <-time.After(storeCloseWait):
-		s.log.Error().Str("path", s.store.Path()).Dur("waited_ms", storeCloseWait).
+		s.log.Error().Str("path", s.storeAt).Dur("waited_ms", storeCloseWait).
 			Msg("the session store did not close (a commit is stuck): exiting without it; the next start replays its log")
 	}
 }

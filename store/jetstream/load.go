@@ -106,20 +106,28 @@ const hdrBarrier = "Plume-Barrier"
 // delivers the barrier it has delivered what came before.
 func (s *Store) readAll(ctx context.Context, st jetstream.Stream, filters []string, barrier string, fn func(jetstream.Msg) error) error {
 	name := st.CachedInfo().Config.Name
-	cctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	// Each request has its own timeout and is asked again (request): a
+	// stream between leaders, as after a node's restart, leaves it
+	// unanswered. A repeated barrier replaces the first (one per subject);
+	// a consumer created twice goes by itself (InactiveThreshold).
+	cctx, cancel := context.WithTimeout(ctx, 4*s.cfg.Timeout)
 	defer cancel()
-	b := nats.NewMsg(barrier)
-	b.Header.Set(hdrBarrier, s.cfg.Node)
-	ack, err := s.js.PublishMsg(cctx, b)
+	ack, err := request(cctx, s.cfg.Timeout, func(ctx context.Context) (*jetstream.PubAck, error) {
+		b := nats.NewMsg(barrier)
+		b.Header.Set(hdrBarrier, s.cfg.Node)
+		return s.js.PublishMsg(ctx, b)
+	})
 	if err != nil {
 		return fmt.Errorf("read barrier in %s: %w", name, err)
 	}
 	if !slices.ContainsFunc(filters, func(f string) bool { return covers(f, barrier) }) {
 		filters = append(slices.Clip(filters), barrier)
 	}
-	cons, err := st.CreateConsumer(cctx, jetstream.ConsumerConfig{
-		AckPolicy: jetstream.AckNonePolicy, DeliverPolicy: jetstream.DeliverAllPolicy, FilterSubjects: filters,
-		MemoryStorage: true, InactiveThreshold: time.Minute, // removed by the server if we die reading
+	cons, err := request(cctx, s.cfg.Timeout, func(ctx context.Context) (jetstream.Consumer, error) {
+		return st.CreateConsumer(ctx, jetstream.ConsumerConfig{
+			AckPolicy: jetstream.AckNonePolicy, DeliverPolicy: jetstream.DeliverAllPolicy, FilterSubjects: filters,
+			MemoryStorage: true, InactiveThreshold: time.Minute, // removed by the server if we die reading
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("consumer on %s: %w", name, err)

@@ -119,13 +119,15 @@ func (s *Store) settleDone(ctx context.Context) error {
 // recoverLog finishes this node's last Commit if a crash interrupted it,
 // and sets the number of the next.
 func (s *Store) recoverLog(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout*4)
+	// Room for a few attempts (logRead) through the leader election a
+	// node's restart may cause.
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout*12)
 	defer cancel()
 	done, err := s.logNumber(ctx, s.names.logDone())
 	if err != nil {
 		return err
 	}
-	first, err := s.logs.GetLastMsgForSubject(ctx, s.names.logChunk(0))
+	first, err := s.logRead(ctx, s.names.logChunk(0))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		s.next = done + 1
 		return nil
@@ -143,7 +145,7 @@ func (s *Store) recoverLog(ctx context.Context) error {
 	}
 	entry := append([]byte(nil), first.Data...)
 	for i := 1; i < k; i++ {
-		m, err := s.logs.GetLastMsgForSubject(ctx, s.names.logChunk(i))
+		m, err := s.logRead(ctx, s.names.logChunk(i))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return s.incomplete(no, i, k)
 		}
@@ -182,8 +184,18 @@ func (s *Store) incomplete(no uint64, i, k int) error {
 	return nil
 }
 
+// logRead reads the log's last message on subject, each attempt with its
+// own timeout (request): a stream between leaders leaves the read
+// unanswered, which a restarted node meets (test/cluster's restart of n3
+// waited out the whole recovery on one read).
+func (s *Store) logRead(ctx context.Context, subject string) (*jetstream.RawStreamMsg, error) {
+	return request(ctx, s.cfg.Timeout, func(ctx context.Context) (*jetstream.RawStreamMsg, error) {
+		return s.logs.GetLastMsgForSubject(ctx, subject)
+	})
+}
+
 func (s *Store) logNumber(ctx context.Context, subject string) (uint64, error) {
-	m, err := s.logs.GetLastMsgForSubject(ctx, subject)
+	m, err := s.logRead(ctx, subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return 0, nil
 	}

@@ -19,20 +19,18 @@ const metaShards = "plume-shards"
 // was created with.
 var ErrShards = errors.New("jetstream store created with another shard count")
 
-// ensure creates or updates the streams and the bucket. Every stream keeps
-// one message per subject (a key's current value), in files, with the
-// configured replicas; nothing expires but tombstones (Nats-TTL).
+// ensure creates the streams and the bucket, or updates them when they
+// exist with another configuration. Every stream keeps one message per
+// subject (a key's current value), in files, with the configured replicas;
+// nothing expires but tombstones (Nats-TTL). Several nodes open the store at
+// once when a cluster starts: each request has its own timeout and is asked
+// again when unanswered (request), and the create comes first because the
+// server answers concurrent creates of one configuration to every caller,
+// where an update racing a create leaves both unanswered.
 func (s *Store) ensure(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout*time.Duration(4+s.cfg.Shards))
 	defer cancel()
 	n := &s.names
-	if st, err := s.js.Stream(ctx, n.logName); err == nil {
-		if got := st.CachedInfo().Config.Metadata[metaShards]; got != strconv.Itoa(s.cfg.Shards) {
-			return fmt.Errorf("shards %d, the store has %s: %w", s.cfg.Shards, got, ErrShards)
-		}
-	} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
-		return fmt.Errorf("stream %s: %w", n.logName, err)
-	}
 	base := func(name, subjects string) jetstream.StreamConfig {
 		return jetstream.StreamConfig{
 			Name: name, Subjects: []string{subjects}, Storage: jetstream.FileStorage, Replicas: s.cfg.Replicas,
@@ -47,29 +45,121 @@ func (s *Store) ensure(ctx context.Context) error {
 	// Msg-Id dedup of a log write retried after a timeout: the retry comes
 	// within the Commit's deadline, and the window's ids cost server memory.
 	logCfg.Duplicates = max(30*time.Second, 4*s.cfg.Timeout)
-	if s.logs, err = s.js.CreateOrUpdateStream(ctx, logCfg); err != nil {
+	if s.logs, err = s.stream(ctx, logCfg, s.checkShards); err != nil {
 		return fmt.Errorf("stream %s: %w", n.logName, err)
 	}
-	s.kv, err = s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: n.bucket, History: 1, Storage: jetstream.FileStorage, Replicas: s.cfg.Replicas,
-		LimitMarkerTTL: tombstoneTTL, // allows Nats-TTL on delete markers
-	})
-	if err != nil {
+	if err := s.checkShards(s.logs); err != nil {
+		return err
+	}
+	if s.kv, err = s.bucket(ctx); err != nil {
 		return fmt.Errorf("bucket %s: %w", n.bucket, err)
 	}
-	if s.kvSt, err = s.js.Stream(ctx, "KV_"+n.bucket); err != nil {
+	if s.kvSt, err = s.led(ctx, "KV_"+n.bucket, nil); err != nil {
 		return fmt.Errorf("bucket %s: %w", n.bucket, err)
 	}
 	retCfg := base(n.retain, n.prefix+".r.>")
 	retCfg.Subjects = append(retCfg.Subjects, n.prefix+".rb.>") // read barriers
-	if s.ret, err = s.js.CreateOrUpdateStream(ctx, retCfg); err != nil {
+	if s.ret, err = s.stream(ctx, retCfg, nil); err != nil {
 		return fmt.Errorf("stream %s: %w", n.retain, err)
 	}
 	s.queues = make([]jetstream.Stream, s.cfg.Shards)
 	for k := range s.queues {
-		if s.queues[k], err = s.js.CreateOrUpdateStream(ctx, base(n.queueStream(k), n.queueSubjects(k))); err != nil {
+		if s.queues[k], err = s.stream(ctx, base(n.queueStream(k), n.queueSubjects(k)), nil); err != nil {
 			return fmt.Errorf("stream %s: %w", n.queueStream(k), err)
 		}
 	}
 	return nil
+}
+
+// stream creates the stream of cfg, or, when it exists with another
+// configuration, checks the existing one with check (nil: no check) and
+// updates it. A create of an existing stream with the same configuration
+// succeeds: the server treats it as a repeat.
+func (s *Store) stream(ctx context.Context, cfg jetstream.StreamConfig, check func(jetstream.Stream) error) (jetstream.Stream, error) {
+	st, err := request(ctx, s.cfg.Timeout, func(ctx context.Context) (jetstream.Stream, error) {
+		return s.js.CreateStream(ctx, cfg)
+	})
+	if err == nil {
+		return s.led(ctx, cfg.Name, st)
+	}
+	if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return nil, err
+	}
+	if check != nil {
+		old, err := s.led(ctx, cfg.Name, nil)
+		if err != nil {
+			return nil, err
+		}
+		if err := check(old); err != nil {
+			return nil, err
+		}
+	}
+	if st, err = request(ctx, s.cfg.Timeout, func(ctx context.Context) (jetstream.Stream, error) {
+		return s.js.UpdateStream(ctx, cfg)
+	}); err != nil {
+		return nil, err
+	}
+	return s.led(ctx, cfg.Name, st)
+}
+
+// led returns the stream named name, which exists, once its replicas
+// elected a leader, asking for its info again until then (st: the info
+// already had, or nil). A create repeated by another node is answered by
+// every member as soon as the stream exists, before the election; until it
+// ends, the server leaves reads (STREAM.MSG.GET, STREAM.INFO) unanswered and
+// publishes unacknowledged, so Open would hang on its first read of the
+// log. A member whose copy of the assignment lags answers "not found".
+func (s *Store) led(ctx context.Context, name string, st jetstream.Stream) (jetstream.Stream, error) {
+	wait := retryFirst
+	for {
+		if st != nil {
+			if c := st.CachedInfo().Cluster; c == nil || c.Leader != "" {
+				return st, nil
+			}
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, fmt.Errorf("no leader elected: %w", ctx.Err())
+			case <-t.C:
+			}
+			wait = min(2*wait, retryMax)
+		}
+		var err error
+		if st, err = request(ctx, s.cfg.Timeout, func(ctx context.Context) (jetstream.Stream, error) {
+			st, err := s.js.Stream(ctx, name)
+			if errors.Is(err, jetstream.ErrStreamNotFound) {
+				return nil, fmt.Errorf("%w: %w", errNotYet, err)
+			}
+			return st, err
+		}); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// checkShards refuses a log stream created with another shard count.
+func (s *Store) checkShards(st jetstream.Stream) error {
+	if got := st.CachedInfo().Config.Metadata[metaShards]; got != strconv.Itoa(s.cfg.Shards) {
+		return fmt.Errorf("shards %d, the store has %s: %w", s.cfg.Shards, got, ErrShards)
+	}
+	return nil
+}
+
+// bucket creates the session KV bucket, or updates it when it exists with
+// another configuration (see stream).
+func (s *Store) bucket(ctx context.Context) (jetstream.KeyValue, error) {
+	cfg := jetstream.KeyValueConfig{
+		Bucket: s.names.bucket, History: 1, Storage: jetstream.FileStorage, Replicas: s.cfg.Replicas,
+		LimitMarkerTTL: tombstoneTTL, // allows Nats-TTL on delete markers
+	}
+	kv, err := request(ctx, s.cfg.Timeout, func(ctx context.Context) (jetstream.KeyValue, error) {
+		return s.js.CreateKeyValue(ctx, cfg)
+	})
+	if !errors.Is(err, jetstream.ErrBucketExists) {
+		return kv, err
+	}
+	return request(ctx, s.cfg.Timeout, func(ctx context.Context) (jetstream.KeyValue, error) {
+		return s.js.UpdateKeyValue(ctx, cfg)
+	})
 }

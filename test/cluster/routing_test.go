@@ -3,9 +3,11 @@ package cluster
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
@@ -78,6 +80,7 @@ func TestMessagesCrossBetweenPlumeProcesses(t *testing.T) {
 // mosquittoSub is a mosquitto_sub process whose lines arrive on lines.
 type mosquittoSub struct {
 	node  string
+	cmd   *exec.Cmd
 	lines chan string
 }
 
@@ -88,7 +91,12 @@ func hostPort(nd *node) []string {
 
 func startSub(t *testing.T, nd *node, filter string) *mosquittoSub {
 	t.Helper()
-	cmd := exec.Command("mosquitto_sub", append(hostPort(nd), "-V", "mqttv5", "-v", "-q", "1", "-t", filter)...)
+	return startSubArgs(t, nd, "-V", "mqttv5", "-v", "-q", "1", "-t", filter)
+}
+
+func startSubArgs(t *testing.T, nd *node, args ...string) *mosquittoSub {
+	t.Helper()
+	cmd := exec.Command("mosquitto_sub", append(hostPort(nd), args...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +104,7 @@ func startSub(t *testing.T, nd *node, filter string) *mosquittoSub {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &mosquittoSub{node: nd.name, lines: make(chan string, 1024)}
+	s := &mosquittoSub{node: nd.name, cmd: cmd, lines: make(chan string, 1024)}
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
@@ -184,4 +192,98 @@ func (p *mosquittoPub) line(s string) {
 	if _, err := io.WriteString(p.in, s+"\n"); err != nil {
 		p.t.Fatalf("mosquitto_pub: %v", err)
 	}
+}
+
+// A cluster node keeps its sessions in JetStream (cmd/plume/cluster.go,
+// decision 0054): messages published on n1 for a persistent session whose
+// client is offline on n2 are queued there, and are still there, in order,
+// after n2 is stopped and started again.
+func TestQueuedMessagesSurviveANodeRestart(t *testing.T) {
+	c := newCluster(t, 3)
+	c.startAll()
+	n1, n2 := c.nodes[0], c.nodes[1]
+	persistent := []string{"-i", "dev-1", "-c", "-q", "1", "-v", "-t", "keep/#"}
+
+	// The session and its subscription, known across the cluster before
+	// its client leaves (probes until one crosses, as above).
+	sub := startSubArgs(t, n2, persistent...)
+	pub := startPub(t, n1, "keep/probe")
+	deadline := time.Now().Add(waitFor)
+	for !sub.saw("keep/probe probe", 100*time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no probe published on n1 reached the subscriber on n2")
+		}
+		pub.line("probe")
+	}
+	sub.stop()
+	n2.awaitQueued(t, "dev-1", func(int) bool { return true }) // offline: the admin API sees it
+
+	data := startPub(t, n1, "keep/data")
+	const n = 50
+	for i := range n {
+		data.line(fmt.Sprintf("m%02d", i))
+	}
+	n2.awaitQueued(t, "dev-1", func(q int) bool { return q >= n })
+
+	n2.stop()
+	n2.start()
+	c.awaitFormed()
+	// The restarted node's store Load gave it the session and its queue
+	// back: the admin API shows them before the client returns.
+	n2.awaitQueued(t, "dev-1", func(q int) bool { return q >= n })
+	again := startSubArgs(t, n2, persistent...)
+	for i := range n {
+		want := fmt.Sprintf("keep/data m%02d", i)
+		if got := again.next(t, "probe"); got != want {
+			t.Fatalf("after n2's restart: got %q, want %q (every queued message, in order)", got, want)
+		}
+	}
+}
+
+// stop kills the subscriber without a DISCONNECT.
+func (s *mosquittoSub) stop() {
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+}
+
+// awaitQueued waits until the admin API shows client offline on nd with a
+// queue cond accepts. The API has no event to wait on and the node logs
+// nothing while a queue grows, so it is polled (nd.await wakes on log lines).
+func (nd *node) awaitQueued(t *testing.T, client string, cond func(int) bool) {
+	t.Helper()
+	last := "no answer yet"
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.NewTimer(waitFor)
+	defer deadline.Stop()
+	for {
+		ok, seen := nd.queued(client, cond)
+		if ok {
+			return
+		}
+		last = seen
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			t.Fatalf("%s: client %s not offline with the queue wanted after %s; the admin API says %s", nd.name, client, waitFor, last)
+		}
+	}
+}
+
+// queued asks nd's admin API about client: whether it is offline with a
+// queue cond accepts, and what the API said.
+func (nd *node) queued(client string, cond func(int) bool) (bool, string) {
+	resp, err := http.Get("http://" + nd.http + "/api/v1/clients/" + client)
+	if err != nil {
+		return false, err.Error()
+	}
+	defer resp.Body.Close()
+	var info struct {
+		Connected bool `json:"connected"`
+		Queued    int  `json:"queued"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
+		return false, fmt.Sprintf("%d: %v", resp.StatusCode, err)
+	}
+	return !info.Connected && cond(info.Queued), fmt.Sprintf("%d: connected %v, queued %d", resp.StatusCode, info.Connected, info.Queued)
 }
