@@ -37,7 +37,7 @@ var pingresps = func() (b [2 * maxPolledPings]byte) {
 }()
 
 // pingreqByte and pingrespByte are the first bytes of PINGREQ and
-// PINGRESP; the second is a zero Remaining Length [MQTT-3.12.1], [MQTT-3.13.1].
+// PINGRESP; the second is a zero Remaining Length (MQTT 5.0 §3.12.1, §3.13.1).
 const pingreqByte, pingrespByte = 0xC0, 0xD0
 
 // pollerPings counts the PINGREQs the poller answered, for tests.
@@ -124,7 +124,7 @@ func onlyPings(b []byte) int {
 	}
 	for i := 0; i < len(b); i += 2 {
 		if b[i] != pingreqByte || b[i+1] != 0 {
-			return 0 // another packet, or a malformed PINGREQ [MQTT-3.12.1]
+			return 0 // another packet, or a malformed PINGREQ (MQTT 5.0 §3.12.1)
 		}
 	}
 	return len(b) / 2
