@@ -47,7 +47,6 @@ func (t *connTable) add(c *client) {
 			copy(grown, chunks)
 			grown[len(chunks)] = new(connChunk)
 			t.chunks.Store(&grown)
-			chunks = grown
 		}
 	}
 	t.slot(s).Store(c)
