@@ -190,8 +190,9 @@ func (s *server) stop(ctx context.Context) error {
 	return err
 }
 
-// openStore opens the disk store cfg asks for, if any, as opts.Store, and
-// says at start-up where sessions are kept.
+// openStore opens the session store as opts.Store — JetStream on a cluster
+// node (cluster.go), else the disk store cfg asks for, if any — and says at
+// start-up where sessions are kept.
 func (s *server) openStore(cfg *disk.Config, log zerolog.Logger, opts *broker.Options) error {
 	if s.cluster != nil {
 		return s.openClusterStore(log, opts) // cluster.go
