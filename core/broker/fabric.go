@@ -44,26 +44,6 @@ func (b *Broker) joinFabric(f Fabric) {
 	})
 }
 
-// publishClustered is publish on a cluster node: m goes to this node's
-// subscribers and then to the fabric, which carries it to the other nodes
-// with interest and to the shared groups. $SYS messages are this node's own
-// and stay here, shared groups included.
-func (b *Broker) publishClustered(m *session.Message, batch session.Batch) int {
-	local := isSys(m.Topic)
-	if m.Retain {
-		defer b.lockTopic(m).Unlock()
-		b.retain(m)
-		if b.retainStored != nil {
-			b.retainStored(m)
-		}
-	}
-	n := b.route(m, batch, local)
-	if !local {
-		b.fabric.Publish(m)
-	}
-	return n
-}
-
 // RouteFromPeer routes m, a message another node accepted and its fabric
 // carried here, to this node's non-shared subscribers; it is never
 // forwarded again. No Local applies by m.Publisher [MQTT-3.8.3-3]; a
@@ -88,8 +68,7 @@ func (b *Broker) RouteFromPeer(m *session.Message) int {
 func (b *Broker) RouteShared(m *session.Message, name, filter string) bool {
 	g := b.router.Group(name, filter)
 	if g == nil {
-		b.stats.dropped.Add(1)
-		b.stats.sharedLost.Add(1)
+		b.dropShared()
 		return false
 	}
 	return b.deliverShared(m, g, time.Now().UnixNano(), nil)

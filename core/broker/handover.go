@@ -27,9 +27,14 @@ func (b *Broker) deliverShared(m *session.Message, g *topics.Group, now int64, b
 			return delivered
 		}
 	}
+	b.dropShared()
+	return false
+}
+
+// dropShared counts a message that no member of its shared group took.
+func (b *Broker) dropShared() {
 	b.stats.dropped.Add(1)
 	b.stats.sharedLost.Add(1)
-	return false
 }
 
 // offerShared offers m to the session of the one member s of the group whose

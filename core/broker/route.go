@@ -21,10 +21,13 @@ var matchesPool = sync.Pool{New: func() any { return new(topics.Matches) }}
 //
 // A retained message is stored and routed under its topic's order lock
 // (order.go), so the retained value is always the message routed last.
+//
+// On a cluster node (fabric.go) m then goes to the fabric, which carries it
+// to the other nodes with interest and picks the node of each shared
+// group's member; $SYS messages are this node's own and stay here, shared
+// groups included. A retained m is handed over under its topic's lock, so
+// that peers see one topic's retained messages in this node's order.
 func (b *Broker) publish(m *session.Message, batch session.Batch) int {
-	if b.fabric != nil {
-		return b.publishClustered(m, batch) // fabric.go
-	}
 	if m.Retain {
 		defer b.lockTopic(m).Unlock()
 		b.retain(m)
@@ -32,7 +35,12 @@ func (b *Broker) publish(m *session.Message, batch session.Batch) int {
 			b.retainStored(m)
 		}
 	}
-	return b.route(m, batch, true)
+	clustered := b.fabric != nil && !isSys(m.Topic)
+	n := b.route(m, batch, !clustered)
+	if clustered {
+		b.fabric.Publish(m)
+	}
+	return n
 }
 
 // route hands m to every matching session on this node, and to one member
