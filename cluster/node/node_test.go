@@ -41,12 +41,16 @@ func freeAddrs(t testing.TB, n int) []string {
 // testConfigs is a cluster of n nodes on loopback, validated.
 func testConfigs(t testing.TB, n int) []Config {
 	t.Helper()
-	addrs := freeAddrs(t, n)
+	// Client ports are reserved with the route ports: left to the default
+	// (127.0.0.1:0), one node's client listener once took a route port
+	// reserved and freed here before its own router bound it.
+	addrs := freeAddrs(t, 2*n)
+	routes := addrs[:n]
 	dir := t.TempDir()
 	cfgs := make([]Config, n)
 	for i := range cfgs {
-		cfgs[i] = Config{Name: "test", Node: fmt.Sprintf("n%d", i+1), Listen: addrs[i], Peers: addrs,
-			DataDir: filepath.Join(dir, fmt.Sprintf("n%d", i+1)), StartTimeout: waitFor}
+		cfgs[i] = Config{Name: "test", Node: fmt.Sprintf("n%d", i+1), Listen: routes[i], Peers: routes,
+			ClientListen: addrs[n+i], DataDir: filepath.Join(dir, fmt.Sprintf("n%d", i+1)), StartTimeout: waitFor}
 		if err := cfgs[i].Validate(); err != nil {
 			t.Fatal(err)
 		}

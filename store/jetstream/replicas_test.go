@@ -21,23 +21,32 @@ import (
 // has a leader.
 func runCluster(t testing.TB) []*server.Server {
 	t.Helper()
-	ports := make([]int, 3)
-	var routes []*url.URL
+	// Client ports are reserved with the route ports, all listeners held
+	// until every port is known: a random client port could otherwise be a
+	// route port reserved and freed here before its server bound it.
+	ports := make([]int, 6)
+	var ls []net.Listener
 	for i := range ports {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
+		ls = append(ls, l)
 		ports[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	for _, l := range ls {
 		if err := l.Close(); err != nil {
 			t.Fatal(err)
 		}
+	}
+	var routes []*url.URL
+	for i := range 3 {
 		routes = append(routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", ports[i])})
 	}
 	srvs := make([]*server.Server, 3)
 	for i := range srvs {
 		srv, err := server.NewServer(&server.Options{
-			ServerName: fmt.Sprintf("s%d", i), Host: "127.0.0.1", Port: server.RANDOM_PORT,
+			ServerName: fmt.Sprintf("s%d", i), Host: "127.0.0.1", Port: ports[3+i],
 			JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
 			Cluster: server.ClusterOpts{Name: "plume-test", Host: "127.0.0.1", Port: ports[i]},
 			Routes:  routes,
