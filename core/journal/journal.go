@@ -51,7 +51,10 @@ type Journal struct {
 	// batch replaces or cancels them (cancel.go).
 	puts    map[uint64]put // delivery Seq -> its PutDelivery
 	msgPuts map[uint64]put // Message.ID -> its PutMessage
-	closed  bool
+	// positions is where each shard's Position op sits in the open batch
+	// (cluster.go): a later one replaces it.
+	positions map[uint32]int
+	closed    bool
 
 	wake    chan struct{} // the committer has work
 	quit    chan struct{} // closed by Close: stop waiting out the window
@@ -89,7 +92,7 @@ type Ticket struct{ From, To uint64 }
 func New(store session.Store, snap *session.Snapshot, log zerolog.Logger) *Journal {
 	j := &Journal{store: store, log: log, changed: make(chan struct{}), quit: make(chan struct{}),
 		window: session.WindowOf(store),
-		puts:   map[uint64]put{}, msgPuts: map[uint64]put{},
+		puts:   map[uint64]put{}, msgPuts: map[uint64]put{}, positions: map[uint32]int{},
 		wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 	var seq, id uint64
 	for i := range snap.Sessions {
@@ -289,6 +292,7 @@ func (j *Journal) drain(spare []session.Op) []session.Op {
 		j.pending.Store(0)
 		clear(j.puts)
 		clear(j.msgPuts)
+		clear(j.positions)
 		j.mu.Unlock()
 		j.group.Unlock()
 

@@ -18,6 +18,7 @@ type MemoryStore struct {
 	inbound    map[string]map[uint16]struct{}
 	messages   map[uint64]Message
 	retained   map[string]Message
+	positions  map[uint32]uint64
 	closed     bool
 }
 
@@ -28,6 +29,7 @@ func NewMemoryStore() *MemoryStore {
 	return &MemoryStore{
 		sessions: map[string]Record{}, deliveries: map[string]map[uint64]Delivery{},
 		inbound: map[string]map[uint16]struct{}{}, messages: map[uint64]Message{}, retained: map[string]Message{},
+		positions: map[uint32]uint64{},
 	}
 }
 
@@ -64,7 +66,11 @@ func checkOp(op *Op) error {
 		if op.Message.ID == 0 {
 			return fmt.Errorf("put message on %q: no ID", op.Message.Topic)
 		}
-	case DeleteSession, DeleteMessage, DeleteDelivery, PutInbound, DeleteInbound, PutRetained, DeleteRetained:
+	case Forward:
+		if op.Forward == nil || op.Forward.Subject == "" {
+			return fmt.Errorf("forward: no subject")
+		}
+	case DeleteSession, DeleteMessage, DeleteDelivery, PutInbound, DeleteInbound, PutRetained, DeleteRetained, Position:
 	default:
 		return fmt.Errorf("op %d: %s", op.Kind, op.Kind)
 	}
@@ -107,6 +113,11 @@ func (m *MemoryStore) apply(op *Op) {
 		m.retained[op.Message.Topic] = op.Message.Copy()
 	case DeleteRetained:
 		delete(m.retained, op.Topic)
+	case Forward:
+		// No other node reads this store: a forwarded message has nowhere
+		// to go. Accepted, so that a cluster's broker runs on it in tests.
+	case Position:
+		m.positions[op.Shard] = op.Seq
 	}
 }
 
@@ -155,6 +166,12 @@ func (m *MemoryStore) Load() (Snapshot, error) {
 	for _, msg := range m.retained {
 		s.Retained = append(s.Retained, msg.Copy())
 	}
+	for k, seq := range m.positions {
+		for len(s.Positions) <= int(k) {
+			s.Positions = append(s.Positions, 0)
+		}
+		s.Positions[k] = seq
+	}
 	return s, nil
 }
 
@@ -170,6 +187,6 @@ func (m *MemoryStore) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.closed = true
-	m.sessions, m.deliveries, m.inbound, m.messages, m.retained = nil, nil, nil, nil, nil
+	m.sessions, m.deliveries, m.inbound, m.messages, m.retained, m.positions = nil, nil, nil, nil, nil, nil
 	return nil
 }

@@ -48,6 +48,36 @@ type Will struct {
 type Snapshot struct {
 	Sessions []Record
 	Retained []Message
+	// Positions are this node's positions in the cluster's ingest (Position
+	// ops): nil on a single node.
+	Positions Positions
+}
+
+// Positions says how far a cluster node has routed each shard of the
+// cluster's ingest (decision 0055): Positions[k] is the stream sequence of
+// the last message of shard k whose routing is in the committed state, 0 for
+// none yet. Shards past its length are at 0.
+type Positions []uint64
+
+// At is the position of shard k, 0 when p does not reach it.
+func (p Positions) At(k int) uint64 {
+	if k < 0 || k >= len(p) {
+		return 0
+	}
+	return p[k]
+}
+
+// Clone returns a copy of p that the caller may change.
+func (p Positions) Clone() Positions { return append(Positions(nil), p...) }
+
+// Forwarded is a message on its way to a cluster's other nodes, as the
+// fabric encoded it: a store that keeps a cluster's ingest (store/jetstream)
+// writes Data to Subject, and stores a write of one ID once, so that a
+// retried Commit does not forward the message twice.
+type Forwarded struct {
+	Subject string
+	Data    []byte
+	ID      string
 }
 
 // OpKind says what an Op changes.
@@ -81,6 +111,15 @@ const (
 	PutRetained
 	// DeleteRetained removes the retained message of Op.Topic.
 	DeleteRetained
+	// Forward writes Op.Forward to the cluster's ingest: a QoS ≥ 1 message
+	// accepted on this node, for the other nodes (decision 0055). Only a
+	// cluster store takes it; the broker appends it only with a fabric that
+	// forwards through the store (broker.Ingest).
+	Forward
+	// Position records that this node routed shard Op.Shard of the ingest
+	// up to stream sequence Op.Seq, atomically with the deliveries that
+	// routing made. Load returns the last per shard (Snapshot.Positions).
+	Position
 )
 
 var opKindNames = [...]string{
@@ -89,6 +128,7 @@ var opKindNames = [...]string{
 	PutDelivery: "put delivery", DeleteDelivery: "delete delivery",
 	PutInbound: "put inbound", DeleteInbound: "delete inbound",
 	PutRetained: "put retained", DeleteRetained: "delete retained",
+	Forward: "forward", Position: "position",
 }
 
 func (k OpKind) String() string {
@@ -102,14 +142,16 @@ func (k OpKind) String() string {
 // (see the OpKind constants); the others are zero.
 type Op struct {
 	Kind      OpKind
-	Client    string   // DeleteSession, PutDelivery, DeleteDelivery, PutInbound, DeleteInbound
-	Record    *Record  // PutSession
-	Message   *Message // PutMessage, PutRetained
-	Delivery  Delivery // PutDelivery, a copy taken when the change was made
-	Seq       uint64   // DeleteDelivery
-	MessageID uint64   // DeleteMessage
-	PacketID  uint16   // PutInbound, DeleteInbound
-	Topic     string   // DeleteRetained
+	Client    string     // DeleteSession, PutDelivery, DeleteDelivery, PutInbound, DeleteInbound
+	Record    *Record    // PutSession
+	Message   *Message   // PutMessage, PutRetained
+	Delivery  Delivery   // PutDelivery, a copy taken when the change was made
+	Seq       uint64     // DeleteDelivery; Position: the stream sequence
+	MessageID uint64     // DeleteMessage
+	PacketID  uint16     // PutInbound, DeleteInbound
+	Topic     string     // DeleteRetained
+	Forward   *Forwarded // Forward
+	Shard     uint32     // Position
 }
 
 // Errors of the Store contract, for callers to branch on with errors.Is.

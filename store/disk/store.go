@@ -175,6 +175,11 @@ func addOp(b *pebble.Batch, op *session.Op, buf []byte) ([]byte, error) {
 		err = b.Set(retainedKey(op.Message.Topic), buf, nil)
 	case session.DeleteRetained:
 		err = b.Delete(retainedKey(op.Topic), nil)
+	case session.Forward, session.Position:
+		// A cluster node's ops (decision 0055): the broker appends them only
+		// with a cluster fabric, whose store is store/jetstream. Refused
+		// rather than dropped: a forward dropped would lose the message.
+		return buf, fmt.Errorf("%s op: a single-node store keeps no cluster state", op.Kind)
 	default:
 		return buf, fmt.Errorf("unknown op kind %d", op.Kind)
 	}

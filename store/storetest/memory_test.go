@@ -11,7 +11,8 @@ import (
 // the value, so a restart inside one process reuses it (Reopen returns it).
 func TestMemoryStoreConformance(t *testing.T) {
 	storetest.Run(t, storetest.Harness{
-		Open:   func(*testing.T) session.Store { return session.NewMemoryStore() },
-		Reopen: func(_ *testing.T, s session.Store) session.Store { return s },
+		Open:      func(*testing.T) session.Store { return session.NewMemoryStore() },
+		Reopen:    func(_ *testing.T, s session.Store) session.Store { return s },
+		Clustered: true,
 	})
 }

@@ -37,6 +37,11 @@ type Harness struct {
 	// session.FormatVersion, as a newer broker would. Without it the
 	// suite cannot check that Load refuses such data, and skips that case.
 	PlantFuture func(t *testing.T, s session.Store, id string)
+	// Clustered says the store keeps a cluster node's ops, Forward and
+	// Position (decision 0055): the suite checks that it loads the last
+	// position per shard. A single-node store must refuse them instead,
+	// failing the whole Commit, and the suite checks that.
+	Clustered bool
 }
 
 // Run runs every case of the suite against the store h makes.
@@ -63,6 +68,7 @@ func Run(t *testing.T, h Harness) {
 		{"UnknownVersionIsRefusedOnLoad", unknownVersionOnLoad},
 		{"ManySessions", manySessions},
 		{"ManyDeliveries", manyDeliveries},
+		{"ClusterOps", clusterOps},
 		{"Close", closeStore},
 	}
 	for _, c := range cases {
