@@ -48,6 +48,11 @@ type Broker struct {
 	journal *journal.Journal
 	// fabric is opts.Fabric: nil on one node (fabric.go).
 	fabric Fabric
+	// ingest is the fabric when it carries QoS ≥ 1 messages through the
+	// store (ingest.go); nil on one node, and without a store.
+	ingest Ingest
+	// positions are the ingest positions the store loaded (ingest.go).
+	positions session.Positions
 
 	sessions sessionIndex // client id -> *entry; written under mu, read anywhere (sessindex.go)
 	retainMu sync.Mutex   // orders writes to retained and the store's copy

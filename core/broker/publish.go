@@ -144,7 +144,9 @@ func (c *client) accept(p *packets.Publish, keepQoS2 bool) (packets.ReasonCode, 
 	}
 	var gate *ackGate
 	if c.durable() != nil && p.QoS == 1 {
-		gate = newAckGate(c, m.Retain) // a retained value must reach the disk
+		// A retained value must reach the disk; on a cluster node, the
+		// message must reach the ingest (ingest.go) whoever acknowledged it.
+		gate = newAckGate(c, m.Retain || c.b.ingest != nil)
 		m.Gate = gate
 	}
 	n := c.b.publish(m, c.batch)

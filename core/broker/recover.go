@@ -29,6 +29,10 @@ func (b *Broker) openStore() error {
 		}
 	}
 	b.journal = journal.New(b.opts.Store, &snap, b.log)
+	b.positions = snap.Positions
+	if in, ok := b.fabric.(Ingest); ok {
+		b.ingest = in // a fabric with a store forwards through it (ingest.go)
+	}
 	// Sessions reach the journal through their limits (session.Limits.Journal).
 	b.setLive(func(v *live) { v.sess = newSessionLimits(v.limits, b.budget, b.journal) })
 	got := b.restore(snap)

@@ -38,6 +38,9 @@ func (b *Broker) publish(m *session.Message, batch session.Batch) int {
 	clustered := b.fabric != nil && !isSys(m.Topic)
 	n := b.route(m, batch, !clustered)
 	if clustered {
+		if m.QoS > 0 && b.ingest != nil {
+			b.forward(m) // ingest.go: QoS ≥ 1 goes to the other nodes through the store
+		}
 		b.fabric.Publish(m)
 	}
 	return n
@@ -105,6 +108,9 @@ func merge(m *session.Message, subs []topics.Subscription) (d session.Delivery, 
 			d.SubIDs = append(d.SubIDs, s.Identifier)
 		}
 	}
+	// A message a cluster node reads again after a crash may have reached
+	// the client already (decision 0055) [MQTT-3.3.1-1].
+	d.Dup = m.Redelivered && d.QoS == 1
 	return d, ok
 }
 

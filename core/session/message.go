@@ -27,6 +27,10 @@ type Message struct {
 	// be delivered, 0 for never [MQTT-3.3.2-5].
 	Expires   int64
 	Publisher string // client id, for No Local
+	// Redelivered marks a message a cluster node read again from the
+	// ingest after a crash (decision 0055): its QoS 1 deliveries go with
+	// DUP set, since the node may have sent them before.
+	Redelivered bool
 	// Gate, when set, is told about the kept deliveries of this message
 	// (Gate); the broker sets it before routing, for a publisher waiting for
 	// its PUBACK.

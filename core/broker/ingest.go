@@ -1,0 +1,65 @@
+package broker
+
+import (
+	"github.com/plumemq/plume/core/session"
+)
+
+// Ingest is a Fabric that carries QoS ≥ 1 messages to the other nodes
+// through the store (decision 0055): the broker appends each one's Forward
+// op to the journal in the change that routed it here, so that the
+// publisher's PUBACK or PUBREC waits for the ingest write as it waits for
+// the deliveries (decision 0019). The fabric reads every node's ingest back
+// and routes it here with RouteIngested. It is used only on a broker with a
+// store; QoS 0 messages and shared groups stay on Fabric.Publish.
+type Ingest interface {
+	Fabric
+	// Forward returns m as the ingest takes it, or false when m cannot go
+	// (its topic has no subject, it expired): m then stays on this node,
+	// as on core NATS. It must not keep m.
+	Forward(m *session.Message) (*session.Forwarded, bool)
+}
+
+// forward appends m's Forward op, inside the publisher's change (accept
+// holds journal.Begin), so that one Commit has m's deliveries here and
+// its write to the ingest.
+func (b *Broker) forward(m *session.Message) {
+	if b.journal == nil {
+		return
+	}
+	if f, ok := b.ingest.Forward(m); ok {
+		b.journal.Forward(f)
+	}
+}
+
+// Positions returns the ingest positions the store held when the broker
+// started: where the fabric's consumers resume (nil without a store, or
+// on a store that never had one).
+func (b *Broker) Positions() session.Positions { return b.positions.Clone() }
+
+// RouteIngested routes m, read from shard of the ingest at stream sequence
+// seq, to this node's non-shared subscribers as RouteFromPeer does, and
+// records the node's position there in the same change: the position is
+// committed with the deliveries its routing made, never before them
+// (decision 0055). A nil m (a message this node published itself, routed
+// when it was accepted) advances the position only. Redelivered messages
+// (read again after a crash) reach QoS 1 subscribers with DUP set. The
+// caller waits while the journal is backlogged, so that a slow store slows
+// the reading, not loses what is read.
+func (b *Broker) RouteIngested(m *session.Message, shard uint32, seq uint64) int {
+	j := b.journal
+	if j != nil {
+		if wait := j.Backlogged(); wait != nil {
+			<-wait
+		}
+		j.Begin()
+		defer j.End()
+	}
+	n := 0
+	if m != nil {
+		n = b.RouteFromPeer(m)
+	}
+	if j != nil {
+		j.Position(shard, seq)
+	}
+	return n
+}

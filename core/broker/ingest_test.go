@@ -1,0 +1,169 @@
+package broker_test
+
+import (
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/plumemq/plume/core/broker"
+	"github.com/plumemq/plume/core/packets"
+	"github.com/plumemq/plume/core/session"
+)
+
+// ingestFabric is a recordingFabric that forwards QoS ≥ 1 messages through
+// the store (broker.Ingest).
+type ingestFabric struct {
+	recordingFabric
+	n int
+}
+
+func (f *ingestFabric) Forward(m *session.Message) (*session.Forwarded, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n++
+	return &session.Forwarded{Subject: "in." + m.Topic, Data: slices.Clone(m.Payload), ID: string(rune('a' + f.n))}, true
+}
+
+// forwardStore is a MemoryStore whose Commits that hold a Forward wait at
+// gate (when set), and which records every Commit.
+type forwardStore struct {
+	*session.MemoryStore
+	mu      sync.Mutex
+	gate    chan struct{}
+	entered chan struct{}
+	commits [][]session.Op
+}
+
+func newForwardStore() *forwardStore {
+	return &forwardStore{MemoryStore: session.NewMemoryStore(), entered: make(chan struct{}, 64)}
+}
+
+func (s *forwardStore) Commit(ops []session.Op) error {
+	s.mu.Lock()
+	s.commits = append(s.commits, slices.Clone(ops))
+	gate := s.gate
+	s.mu.Unlock()
+	if slices.ContainsFunc(ops, func(op session.Op) bool { return op.Kind == session.Forward }) {
+		s.entered <- struct{}{}
+		if gate != nil {
+			<-gate
+		}
+	}
+	return s.MemoryStore.Commit(ops)
+}
+
+// batchWith returns the first committed batch for which ok holds.
+func (s *forwardStore) batchWith(ok func([]session.Op) bool) []session.Op {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, b := range s.commits {
+		if ok(b) {
+			return b
+		}
+	}
+	return nil
+}
+
+// A clustered QoS 1 or 2 message is acknowledged only once its Forward is
+// committed: with nothing kept to wait for (no subscriber), the PUBACK
+// would otherwise go as soon as it was routed (the ack gate opens).
+func TestIngestHoldsTheAckUntilTheForwardIsCommitted(t *testing.T) {
+	for _, qos := range []byte{1, 2} {
+		st := newForwardStore()
+		st.gate = make(chan struct{})
+		f := &ingestFabric{}
+		tb := startBroker(t, broker.Options{AllowAnonymous: true, Fabric: f, Store: st})
+		p, _ := connectRaw(t, tb.addr, v5Connect("pub"))
+		p.publish(&packets.Publish{Topic: "t", QoS: qos, PacketID: 1, Payload: []byte("m")})
+		select {
+		case <-st.entered:
+		case <-time.After(wait):
+			t.Fatalf("QoS %d: no Commit with the Forward", qos)
+		}
+		p.expectNothing(200 * time.Millisecond) // the Commit is held: so is the answer
+		close(st.gate)
+		ack := packets.TypePuback
+		if qos == 2 {
+			ack = packets.TypePubrec
+		}
+		p.expectAck(ack, 1)
+		fwd := st.batchWith(func(b []session.Op) bool {
+			return slices.ContainsFunc(b, func(op session.Op) bool { return op.Kind == session.Forward })
+		})
+		if i := slices.IndexFunc(fwd, func(op session.Op) bool { return op.Kind == session.Forward }); fwd[i].Forward.Subject != "in.t" {
+			t.Fatalf("QoS %d: forwarded %+v", qos, fwd[i].Forward)
+		}
+	}
+}
+
+// QoS 0 never goes through the ingest; neither does anything on a broker
+// whose fabric does not forward (round 1's core NATS path).
+func TestIngestSkipsQoS0(t *testing.T) {
+	st := newForwardStore()
+	f := &ingestFabric{}
+	tb := startBroker(t, broker.Options{AllowAnonymous: true, Fabric: f, Store: st})
+	p, _ := connectRaw(t, tb.addr, v5Connect("pub"))
+	p.publish(&packets.Publish{Topic: "zero", Payload: []byte("m")})
+	p.publish(&packets.Publish{Topic: "one", QoS: 1, PacketID: 1, Payload: []byte("m")})
+	p.expectAck(packets.TypePuback, 1)
+	f.mu.Lock()
+	n := f.n
+	f.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d messages forwarded, want 1 (the QoS 1 one)", n)
+	}
+	if got, _ := f.snapshot(); len(got) != 2 {
+		t.Fatalf("%d messages published on the fabric, want both (QoS 0 and shared groups go there)", len(got))
+	}
+}
+
+// RouteIngested commits the node's position with the deliveries its
+// routing made, in one batch; a redelivered message goes to a QoS 1
+// subscriber with DUP set, to QoS 0 without.
+func TestRouteIngestedCommitsThePositionWithTheDeliveries(t *testing.T) {
+	st := newForwardStore()
+	tb := startBroker(t, broker.Options{AllowAnonymous: true, Fabric: &ingestFabric{}, Store: st})
+	if p := tb.Positions(); len(p) != 0 {
+		t.Fatalf("positions %v on an empty store", p)
+	}
+	cp := v5Connect("s")
+	cp.CleanStart = false
+	cp.Properties.SessionExpiry = 3600
+	cp.Properties.Set(packets.PropSessionExpiry)
+	s, _ := connectRaw(t, tb.addr, cp)
+	s.subscribe(1, sub("a/+", 1))
+
+	tb.RouteIngested(&session.Message{Topic: "a/1", QoS: 1, Payload: []byte("x"), Publisher: "elsewhere"}, 3, 41)
+	got := s.nextPublish()
+	if got.Dup || got.Topic != "a/1" {
+		t.Fatalf("first read: %+v, want a/1 without DUP", got)
+	}
+	s.ack(packets.TypePuback, got.PacketID)
+	tb.RouteIngested(&session.Message{Topic: "a/2", QoS: 1, Payload: []byte("y"), Publisher: "elsewhere", Redelivered: true}, 3, 42)
+	if got := s.nextPublish(); !got.Dup || got.Topic != "a/2" {
+		t.Fatalf("re-read: %+v, want a/2 with DUP", got)
+	}
+	tb.RouteIngested(nil, 5, 7) // our own message: the position only
+
+	eventually(t, "positions committed", func() bool {
+		snap, err := st.Load()
+		return err == nil && snap.Positions.At(3) == 42 && snap.Positions.At(5) == 7
+	})
+	// The second message is unacknowledged: its delivery is in the batch
+	// that has its position.
+	b := st.batchWith(func(b []session.Op) bool {
+		return slices.ContainsFunc(b, func(op session.Op) bool { return op.Kind == session.Position && op.Seq == 42 })
+	})
+	if !slices.ContainsFunc(b, func(op session.Op) bool { return op.Kind == session.PutDelivery && op.Client == "s" }) {
+		t.Fatalf("position 42 committed in %v, without the delivery its routing made", kindsOf(b))
+	}
+}
+
+func kindsOf(ops []session.Op) []string {
+	var k []string
+	for _, op := range ops {
+		k = append(k, op.Kind.String())
+	}
+	return k
+}
