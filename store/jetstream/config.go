@@ -12,6 +12,9 @@ const (
 	DefaultPrefix  = "plume"
 	DefaultShards  = 16
 	DefaultTimeout = 5 * time.Second
+	// DefaultReplayWindow is how long the ingest keeps a message (decision
+	// 0055): a node down for longer misses what is older.
+	DefaultReplayWindow = time.Hour
 )
 
 // Config is the store as the config file gives it. The NATS connection is
@@ -36,6 +39,10 @@ type Config struct {
 	// Timeout bounds each JetStream request (a publish acknowledgement, a
 	// purge, a read). Default DefaultTimeout.
 	Timeout time.Duration `yaml:"timeout"`
+	// ReplayWindow is the MaxAge of the ingest streams (decision 0055): how
+	// long a QoS ≥ 1 message stays readable for a node that was down or a
+	// session that moves. Default DefaultReplayWindow; at least a minute.
+	ReplayWindow time.Duration `yaml:"replay_window"`
 }
 
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
@@ -55,6 +62,9 @@ func (c *Config) Validate() error {
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
 	}
+	if c.ReplayWindow == 0 {
+		c.ReplayWindow = DefaultReplayWindow
+	}
 	switch {
 	case !namePattern.MatchString(c.Prefix):
 		return setting.Errorf("prefix", "%q: only letters, digits, '-' and '_' (it names streams and subjects)", c.Prefix)
@@ -66,6 +76,8 @@ func (c *Config) Validate() error {
 		return setting.Errorf("replicas", "%d is not 1, 3 or 5", c.Replicas)
 	case c.Timeout < 0:
 		return setting.Errorf("timeout", "%s is negative", c.Timeout)
+	case c.ReplayWindow < time.Minute:
+		return setting.Errorf("replay_window", "%s is under a minute (a restart must fit in it)", c.ReplayWindow)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package jetstream
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -79,8 +80,38 @@ func (s *Store) Load() (session.Snapshot, error) {
 	if err != nil {
 		return session.Snapshot{}, fmt.Errorf("jetstream store: %w", err)
 	}
+	if snap.Positions, err = s.positions(ctx); err != nil {
+		return session.Snapshot{}, fmt.Errorf("jetstream store: positions: %w", err)
+	}
 	sortSnapshot(&snap)
 	return snap, nil
+}
+
+// positions reads this node's position in each ingest shard (decision
+// 0055), nil when it has none. A get goes to the stream's leader, which has
+// every acknowledged write: no barrier needed.
+func (s *Store) positions(ctx context.Context) (session.Positions, error) {
+	var p session.Positions
+	for k := range s.cfg.Shards {
+		subj := s.names.positionSubject(k)
+		m, err := request(ctx, s.cfg.Timeout, func(ctx context.Context) (*jetstream.RawStreamMsg, error) {
+			return s.pos.GetLastMsgForSubject(ctx, subj)
+		})
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", subj, err)
+		}
+		if len(m.Data) != 8 {
+			return nil, fmt.Errorf("%s: %d bytes: %w", subj, len(m.Data), codec.ErrCorrupt)
+		}
+		if p == nil {
+			p = make(session.Positions, s.cfg.Shards)
+		}
+		p[k] = binary.BigEndian.Uint64(m.Data)
+	}
+	return p, nil
 }
 
 func (s *Store) kvStream() jetstream.Stream { return s.kvSt }

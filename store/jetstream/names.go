@@ -17,7 +17,11 @@ import (
 //	                       p.q.<k>.m.<node>.<message id>       a message
 //	stream p_RETAINED      p.r.<level>.<level>…                a retained message
 //	stream p_LOG           p.log.<node>.<chunk>, p.log.<node>.done
+//	stream p_IN<k>         p.in.<k>.…                          the ingest (decision 0055)
+//	stream p_POS           p.pos.<node>.<k>                    a node's position in p_IN<k>
 //
+// The ingest's subjects after p.in.<k> are the fabric's (cluster/fabric):
+// the store writes what a Forward op names, and reads nothing there.
 // and a read barrier per node in each stream it reads whole (readAll):
 // $KV.p_sessions.barrier.<node> (client keys are one token), p.q.<k>.b.<node>,
 // p.rb.<node>.
@@ -128,6 +132,18 @@ func (n *names) messageSubject(node string, id uint64) string {
 
 func (n *names) retainedSubject(topic string) string {
 	return n.prefix + ".r." + topicSubject(topic)
+}
+
+// IngestStream is the name of ingest shard k's stream for prefix: the
+// fabric (cluster/fabric) reads it, and must agree.
+func IngestStream(prefix string, k int) string { return prefix + "_IN" + strconv.Itoa(k) }
+
+// IngestSubjects is the subject filter of ingest shard k.
+func IngestSubjects(prefix string, k int) string { return prefix + ".in." + strconv.Itoa(k) + ".>" }
+
+func (n *names) positionStream() string { return n.prefix + "_POS" }
+func (n *names) positionSubject(k int) string {
+	return n.prefix + ".pos." + n.node + "." + strconv.Itoa(k)
 }
 
 func (n *names) logChunk(i int) string { return n.prefix + ".log." + n.node + "." + strconv.Itoa(i) }

@@ -122,7 +122,8 @@ func TestLoadLeavesNoConsumers(t *testing.T) {
 	if jsz.Consumers != 0 {
 		t.Fatalf("%d consumers after Load, want 0", jsz.Consumers)
 	}
-	if jsz.Streams != s.cfg.Shards+3 {
-		t.Fatalf("%d streams, want %d: %d shards, sessions, retained and log", jsz.Streams, s.cfg.Shards+3, s.cfg.Shards)
+	if jsz.Streams != 2*s.cfg.Shards+4 {
+		t.Fatalf("%d streams, want %d: %d queue and ingest shards, sessions, retained, positions and log",
+			jsz.Streams, 2*s.cfg.Shards+4, s.cfg.Shards)
 	}
 }

@@ -3,6 +3,7 @@ package jetstream
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 
 	"github.com/plumemq/plume/core/session"
 	"github.com/plumemq/plume/store/internal/codec"
@@ -19,6 +20,10 @@ const (
 	actPut   actKind = 1 // data becomes the subject's one message
 	actDel   actKind = 2 // a tombstone replaces it, and expires (tombstoneTTL)
 	actPurge actKind = 3 // subject is a filter; data names the stream
+	// actForward appends to the ingest (decision 0055): data is the
+	// Msg-Id (appendString) then the payload; the stream's dedup window
+	// makes a repeated write count once.
+	actForward actKind = 4
 )
 
 type action struct {
@@ -75,6 +80,17 @@ func (s *Store) plan(ops []session.Op) ([]action, error) {
 			acts = append(acts, action{actPut, n.retainedSubject(op.Message.Topic), v})
 		case session.DeleteRetained:
 			acts = append(acts, action{actDel, n.retainedSubject(op.Topic), nil})
+		case session.Forward:
+			f := op.Forward
+			if f == nil || !strings.HasPrefix(f.Subject, n.prefix+".in.") || f.ID == "" {
+				return nil, fmt.Errorf("op %d: forward to %v: not an ingest subject of this store, or no id", i, f)
+			}
+			acts = append(acts, action{actForward, f.Subject, append(appendString(nil, f.ID), f.Data...)})
+		case session.Position:
+			if int(op.Shard) >= s.cfg.Shards {
+				return nil, fmt.Errorf("op %d: position of shard %d: the store has %d", i, op.Shard, s.cfg.Shards)
+			}
+			acts = append(acts, action{actPut, n.positionSubject(int(op.Shard)), binary.BigEndian.AppendUint64(nil, op.Seq)})
 		default:
 			return nil, fmt.Errorf("op %d: %v (kind %d)", i, op.Kind, op.Kind)
 		}
@@ -123,7 +139,7 @@ func decodePlan(b []byte) ([]action, error) {
 	b = b[k:]
 	acts := make([]action, 0, count)
 	for range count {
-		if len(b) == 0 || b[0] < byte(actPut) || b[0] > byte(actPurge) {
+		if len(b) == 0 || b[0] < byte(actPut) || b[0] > byte(actForward) {
 			return nil, fmt.Errorf("commit log entry: bad action: %w", codec.ErrCorrupt)
 		}
 		a := action{kind: actKind(b[0])}

@@ -116,5 +116,7 @@ func TestConformanceReplicated(t *testing.T) {
 			}
 			return openT(t, conn(), js.Config())
 		},
+		Clustered:     true,
+		IngestSubject: func(s session.Store) string { return s.(*Store).Config().Prefix + ".in.1.t.a" },
 	})
 }

@@ -56,6 +56,7 @@ type Store struct {
 	js     jetstream.JetStream
 	queues []jetstream.Stream
 	ret    jetstream.Stream
+	pos    jetstream.Stream // this node's ingest positions (decision 0055)
 	logs   jetstream.Stream
 	kv     jetstream.KeyValue
 	kvSt   jetstream.Stream // the bucket's stream, read whole by Load
@@ -213,6 +214,14 @@ func (s *Store) apply(ctx context.Context, acts []action) error {
 		}
 		m := nats.NewMsg(a.subject)
 		m.Data = a.data
+		if a.kind == actForward {
+			id, data, err := readString(a.data)
+			if err != nil {
+				return errors.Join(fmt.Errorf("forward to %s: %w", a.subject, err), wait())
+			}
+			m.Data = data
+			m.Header.Set(jetstream.MsgIDHeader, id) // a retried write counts once
+		}
 		if a.kind == actDel {
 			// The KV's own delete marker, so that the sessions bucket reads
 			// as a KV; the other streams use the same header.

@@ -24,6 +24,8 @@ func TestConformance(t *testing.T) {
 			}
 			return openT(t, nc, js.Config())
 		},
+		Clustered:     true,
+		IngestSubject: func(s session.Store) string { return s.(*Store).Config().Prefix + ".in.1.t.a" },
 		PlantFuture: func(t *testing.T, s session.Store, id string) {
 			js := s.(*Store)
 			v := appendString(nil, js.Node())
@@ -33,4 +35,48 @@ func TestConformance(t *testing.T) {
 			}
 		},
 	})
+}
+
+// A Forward is written to its ingest shard's stream with its id as
+// Nats-Msg-Id: a Commit repeated (a retry, the commit log applied again)
+// stores it once; a Forward outside the ingest is refused before anything
+// is written (decision 0055).
+func TestForwardIsWrittenOnceToItsIngestShard(t *testing.T) {
+	srv := runServer(t)
+	nc := connect(t, srv)
+	s := openT(t, nc, freshConfig("n1"))
+	p := s.Config().Prefix
+	fwd := func(id string) session.Op {
+		return session.Op{Kind: session.Forward, Forward: &session.Forwarded{Subject: p + ".in.2.t.a", Data: []byte(id), ID: "n1." + id}}
+	}
+	put := session.Op{Kind: session.PutInbound, Client: "c", PacketID: 1}
+	for _, ops := range [][]session.Op{{fwd("1")}, {fwd("1")}, {fwd("2"), put}, {fwd("2"), put}, {fwd("3"), fwd("4")}} {
+		if err := s.Commit(ops); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := s.js.Stream(context.Background(), IngestStream(p, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 4 {
+		t.Fatalf("%d messages in the ingest shard, want 4 (two Commits repeated)", info.State.Msgs)
+	}
+	for seq, want := range []string{"1", "2", "3", "4"} {
+		m, err := st.GetMsg(context.Background(), uint64(seq+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(m.Data) != want || m.Header.Get("Nats-Msg-Id") != "n1."+want {
+			t.Fatalf("message %d: %q id %q, want %q", seq+1, m.Data, m.Header.Get("Nats-Msg-Id"), want)
+		}
+	}
+	bad := session.Op{Kind: session.Forward, Forward: &session.Forwarded{Subject: "elsewhere.in.2", ID: "x"}}
+	if err := s.Commit([]session.Op{put, bad}); err == nil {
+		t.Fatal("a Forward outside the ingest was accepted")
+	}
 }

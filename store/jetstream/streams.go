@@ -28,7 +28,7 @@ var ErrShards = errors.New("jetstream store created with another shard count")
 // server answers concurrent creates of one configuration to every caller,
 // where an update racing a create leaves both unanswered.
 func (s *Store) ensure(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout*time.Duration(4+s.cfg.Shards))
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout*time.Duration(5+2*s.cfg.Shards))
 	defer cancel()
 	n := &s.names
 	base := func(name, subjects string) jetstream.StreamConfig {
@@ -61,6 +61,20 @@ func (s *Store) ensure(ctx context.Context) error {
 	retCfg.Subjects = append(retCfg.Subjects, n.prefix+".rb.>") // read barriers
 	if s.ret, err = s.stream(ctx, retCfg, nil); err != nil {
 		return fmt.Errorf("stream %s: %w", n.retain, err)
+	}
+	if s.pos, err = s.stream(ctx, base(n.positionStream(), n.prefix+".pos.>"), nil); err != nil {
+		return fmt.Errorf("stream %s: %w", n.positionStream(), err)
+	}
+	for k := range s.cfg.Shards {
+		// The ingest is a log, not a map: every message stays for the
+		// replay window. Msg-Id dedup makes a retried Forward count once.
+		in := base(IngestStream(n.prefix, k), IngestSubjects(n.prefix, k))
+		in.MaxMsgsPerSubject, in.AllowMsgTTL = 0, false
+		in.MaxAge = s.cfg.ReplayWindow
+		in.Duplicates = min(s.cfg.ReplayWindow, max(2*time.Minute, 4*s.cfg.Timeout))
+		if _, err = s.stream(ctx, in, nil); err != nil {
+			return fmt.Errorf("stream %s: %w", in.Name, err)
+		}
 	}
 	s.queues = make([]jetstream.Stream, s.cfg.Shards)
 	for k := range s.queues {

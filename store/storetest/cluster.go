@@ -11,8 +11,12 @@ import (
 // both, and the Commit that held one changed nothing (decision 0055).
 func clusterOps(t *testing.T, h Harness) {
 	o := open(t, h)
+	subject := "plume.in.1.t.a"
+	if h.IngestSubject != nil {
+		subject = h.IngestSubject(o.s)
+	}
 	fwd := session.Op{Kind: session.Forward, Forward: &session.Forwarded{
-		Subject: "plume.in.1.t.a", Data: []byte("forwarded"), ID: "storetest.1"}}
+		Subject: subject, Data: []byte("forwarded"), ID: "storetest.1"}}
 	pos := func(shard uint32, seq uint64) session.Op {
 		return session.Op{Kind: session.Position, Shard: shard, Seq: seq}
 	}

@@ -42,6 +42,9 @@ type Harness struct {
 	// position per shard. A single-node store must refuse them instead,
 	// failing the whole Commit, and the suite checks that.
 	Clustered bool
+	// IngestSubject, for a clustered store, names a subject of its ingest
+	// that a Forward may write to; "plume.in.1.t.a" when nil.
+	IngestSubject func(s session.Store) string
 }
 
 // Run runs every case of the suite against the store h makes.
