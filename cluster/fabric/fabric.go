@@ -58,7 +58,11 @@ type Config struct {
 	// Pending is how many received messages may wait for the broker before
 	// NATS drops more (counted as Stats.Dropped); 65536 when zero.
 	Pending int
-	Log     zerolog.Logger
+	// Ingest, when set, carries QoS ≥ 1 messages through JetStream
+	// (ingest.go, decision 0055) instead of core NATS; nil: round 1's
+	// core NATS path for every QoS.
+	Ingest *IngestConfig
+	Log    zerolog.Logger
 }
 
 // Stats counts what the fabric did.
@@ -72,12 +76,19 @@ type Stats struct {
 	Own        uint64 // our own messages back (routed locally before publishing)
 	Malformed  uint64 // envelopes that did not decode
 	Dropped    uint64 // lost before the broker: slow consumer, or expired on the way
+	// The ingest (decision 0055).
+	Forwarded   uint64 // QoS ≥ 1 messages handed to the journal for the ingest
+	Ingested    uint64 // other nodes' messages read from the ingest and routed
+	Redelivered uint64 // of those, read again after a restart (DUP for QoS 1)
+	ViaIngest   uint64 // core NATS copies of QoS ≥ 1 messages ignored: the ingest carries them
+	CaughtUp    uint64 // CatchUp calls finished
 }
 
 // Fabric is a broker.Fabric over NATS. Create it before the broker (whose
 // New reports the subscriptions it restores), then Start it with the broker.
 type Fabric struct {
 	nc       *nats.Conn
+	in       *ingest        // nil: no ingest (ingest.go)
 	msgs     *subject.Codec // "{prefix}.m"
 	retained *subject.Codec // "{prefix}.r"
 	origin   uint64
@@ -88,7 +99,7 @@ type Fabric struct {
 	seq    uint64
 	bufs   sync.Pool
 	stats  counters
-	in     chan *nats.Msg
+	inbox  chan *nats.Msg
 	done   chan struct{}
 	wg     sync.WaitGroup
 	closed atomic.Bool
@@ -112,6 +123,7 @@ type change struct {
 
 type counters struct {
 	published, tooLong, received, routed, shared, duplicates, own, malformed, dropped atomic.Uint64
+	forwarded, ingested, redelivered, viaIngest, caughtUp                             atomic.Uint64
 }
 
 // New returns a Fabric on cfg.Conn; it subscribes to nothing until Start.
@@ -141,11 +153,16 @@ func New(cfg Config) (*Fabric, error) {
 	}
 	f := &Fabric{
 		nc: cfg.Conn, msgs: msgs, retained: retained, origin: binary.BigEndian.Uint64(id[:]),
-		log: cfg.Log, in: make(chan *nats.Msg, pending), done: make(chan struct{}), wake: make(chan struct{}, 1),
+		log: cfg.Log, inbox: make(chan *nats.Msg, pending), done: make(chan struct{}), wake: make(chan struct{}, 1),
 		plain: map[string][]*nats.Subscription{}, groups: map[groupKey][]*nats.Subscription{},
 		queues: map[string]groupKey{}, highest: map[uint64]uint64{},
 	}
 	f.bufs.New = func() any { b := make([]byte, 0, 512); return &b }
+	if cfg.Ingest != nil {
+		if f.in, err = newIngest(f, *cfg.Ingest); err != nil {
+			return nil, err
+		}
+	}
 	f.warn = ratelog.New(10*time.Second, 1, f.reportWarnings)
 	return f, nil
 }
@@ -156,13 +173,25 @@ func (f *Fabric) reportWarnings(key string, held uint64) {
 }
 
 // Start subscribes to the retained broadcast and to the interest reported so
-// far, and begins delivering received messages into local.
+// far, and begins delivering received messages into local. With an ingest,
+// local must be an IngestLocal, and the ingest's consumers start at the
+// positions it loaded.
 func (f *Fabric) Start(local Local) error {
+	if f.in != nil {
+		il, ok := local.(IngestLocal)
+		if !ok {
+			return errors.New("fabric: the ingest needs a local broker that routes ingested messages")
+		}
+		if err := f.startIngest(il); err != nil {
+			return err
+		}
+	}
 	f.mu.Lock()
 	f.local = local
 	f.mu.Unlock()
-	sub, err := f.nc.ChanSubscribe(f.retained.All(), f.in)
+	sub, err := f.nc.ChanSubscribe(f.retained.All(), f.inbox)
 	if err != nil {
+		f.stopIngest()
 		return fmt.Errorf("fabric: subscribe %s: %w", f.retained.All(), err)
 	}
 	f.mu.Lock()
@@ -182,6 +211,7 @@ func (f *Fabric) Close() error {
 		return nil
 	}
 	close(f.done)
+	f.stopIngest()
 	f.wg.Wait()
 	f.warn.Close()
 	f.mu.Lock()
@@ -213,6 +243,8 @@ func (f *Fabric) Stats() Stats {
 		Published: c.published.Load(), TooLong: c.tooLong.Load(), Received: c.received.Load(),
 		Routed: c.routed.Load(), Shared: c.shared.Load(), Duplicates: c.duplicates.Load(),
 		Own: c.own.Load(), Malformed: c.malformed.Load(), Dropped: c.dropped.Load(),
+		Forwarded: c.forwarded.Load(), Ingested: c.ingested.Load(), Redelivered: c.redelivered.Load(),
+		ViaIngest: c.viaIngest.Load(), CaughtUp: c.caughtUp.Load(),
 	}
 	// What nats.go dropped because the channel was full (slow consumer).
 	f.mu.Lock()

@@ -120,7 +120,7 @@ func (f *Fabric) applyLocked(c change) error {
 			return err
 		}
 		for _, s := range subjects {
-			sub, err := f.nc.ChanSubscribe(s, f.in)
+			sub, err := f.nc.ChanSubscribe(s, f.inbox)
 			if err != nil {
 				return errors.Join(err, unsubscribeAll(f.plain, c.filter))
 			}
@@ -143,7 +143,7 @@ func (f *Fabric) applyLocked(c change) error {
 			return err
 		}
 		for _, s := range subjects {
-			sub, err := f.nc.ChanQueueSubscribe(s, q, f.in)
+			sub, err := f.nc.ChanQueueSubscribe(s, q, f.inbox)
 			if err != nil {
 				return errors.Join(err, unsubscribeAll(f.groups, k))
 			}
@@ -172,7 +172,7 @@ func (f *Fabric) receive() {
 		select {
 		case <-f.done:
 			return
-		case msg := <-f.in:
+		case msg := <-f.inbox:
 			f.deliver(msg)
 		}
 	}
@@ -207,6 +207,12 @@ func (f *Fabric) deliver(msg *nats.Msg) {
 	}
 	if e.origin == f.origin {
 		f.stats.own.Add(1) // routed here before it was published
+		return
+	}
+	if f.in != nil && m.QoS > 0 {
+		// The ingest carries it (ingest.go); this copy was published for
+		// the shared groups (queue subscriptions), handled above.
+		f.stats.viaIngest.Add(1)
 		return
 	}
 	f.mu.Lock()

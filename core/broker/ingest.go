@@ -13,6 +13,9 @@ import (
 // store; QoS 0 messages and shared groups stay on Fabric.Publish.
 type Ingest interface {
 	Fabric
+	// Forwards reports whether the fabric was configured with an ingest:
+	// without one, QoS ≥ 1 messages stay on Fabric.Publish.
+	Forwards() bool
 	// Forward returns m as the ingest takes it, or false when m cannot go
 	// (its topic has no subject, it expired): m then stays on this node,
 	// as on core NATS. It must not keep m.

@@ -18,6 +18,8 @@ type ingestFabric struct {
 	n int
 }
 
+func (f *ingestFabric) Forwards() bool { return true }
+
 func (f *ingestFabric) Forward(m *session.Message) (*session.Forwarded, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

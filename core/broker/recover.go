@@ -30,7 +30,7 @@ func (b *Broker) openStore() error {
 	}
 	b.journal = journal.New(b.opts.Store, &snap, b.log)
 	b.positions = snap.Positions
-	if in, ok := b.fabric.(Ingest); ok {
+	if in, ok := b.fabric.(Ingest); ok && in.Forwards() {
 		b.ingest = in // a fabric with a store forwards through it (ingest.go)
 	}
 	// Sessions reach the journal through their limits (session.Limits.Journal).

@@ -1,0 +1,127 @@
+package fabric
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/plumemq/plume/core/session"
+)
+
+// ErrNoIngest is CatchUp's error on a fabric without an ingest.
+var ErrNoIngest = errors.New("fabric: no ingest configured")
+
+// CatchUp reads, for a session that moves here (decision 0055, part 3),
+// every ingest message in (from[k], Positions()[k]] of each shard k whose
+// topic matches one of filters (non-shared MQTT filters), in stream order
+// per shard, and calls deliver for each, with m.Redelivered set (another
+// node may have sent it). The shards' consumers are paused from the start
+// of the call to its end, between two messages, so that the range ends
+// exactly where live routing resumes; ready, if not nil, runs last, still
+// paused: install the session there, and every later message reaches it
+// through routing. deliver and ready must not call back into the fabric.
+// A message older than the replay window is gone: CatchUp delivers from the
+// first one left and reports the shards that lost some (ErrReplayWindow),
+// after running ready.
+func (f *Fabric) CatchUp(ctx context.Context, from session.Positions, filters []string, deliver func(*session.Message), ready func()) error {
+	in := f.in
+	if in == nil || len(in.shards) == 0 {
+		return ErrNoIngest
+	}
+	for _, sh := range in.shards {
+		sh.mu.Lock()
+		defer sh.mu.Unlock() // all of them: a session's range ends at one point of every shard
+	}
+	var lost []error
+	for _, sh := range in.shards {
+		start, to := from.At(int(sh.k)), sh.pos.Load()
+		if start >= to || len(filters) == 0 {
+			continue
+		}
+		var subjects []string
+		for _, flt := range filters {
+			s, err := in.codecs[sh.k].Filter(flt)
+			if err != nil {
+				return fmt.Errorf("fabric: catch-up filter %q: %w", flt, err)
+			}
+			subjects = append(subjects, s...)
+		}
+		slices.Sort(subjects)
+		subjects = slices.Compact(subjects)
+		st, err := in.js.Stream(ctx, sh.stream)
+		if err != nil {
+			return fmt.Errorf("fabric: catch-up on %s: %w", sh.stream, err)
+		}
+		if first := st.CachedInfo().State.FirstSeq; first > start+1 {
+			lost = append(lost, fmt.Errorf("%s: (%d, %d) %w", sh.stream, start, first, ErrReplayWindow))
+		}
+		if err := f.catchUpShard(ctx, sh, start, to, subjects, deliver); err != nil {
+			return err
+		}
+	}
+	if ready != nil {
+		ready()
+	}
+	f.stats.caughtUp.Add(1)
+	return errors.Join(lost...)
+}
+
+// ErrReplayWindow reports messages of a catch-up's range that the ingest
+// no longer holds (older than cluster.replay_window).
+var ErrReplayWindow = errors.New("ingest messages older than the replay window are gone")
+
+// catchUpShard reads (start, to] of sh under subjects with an ordered
+// consumer of its own.
+func (f *Fabric) catchUpShard(ctx context.Context, sh *shard, start, to uint64, subjects []string, deliver func(*session.Message)) error {
+	in := f.in
+	cons, err := in.js.OrderedConsumer(ctx, sh.stream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: subjects, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: start + 1,
+	})
+	if err != nil {
+		return fmt.Errorf("fabric: catch-up consumer on %s: %w", sh.stream, err)
+	}
+	for {
+		batch, err := cons.FetchNoWait(in.cfg.Pull)
+		if err != nil {
+			return fmt.Errorf("fabric: catch-up on %s: %w", sh.stream, err)
+		}
+		n := 0
+		for msg := range batch.Messages() {
+			n++
+			meta, err := msg.Metadata()
+			if err != nil {
+				continue
+			}
+			seq := meta.Sequence.Stream
+			if seq > to {
+				return nil // live routing has it from here
+			}
+			e, err := decodeEnvelope(msg.Data())
+			if err != nil {
+				f.stats.malformed.Add(1)
+				continue
+			}
+			m := &e.msg
+			if e.leftMs > 0 {
+				m.Expires = meta.Timestamp.Add(msDuration(e.leftMs)).UnixNano()
+			}
+			m.Redelivered = true
+			deliver(m)
+			if seq == to {
+				return nil
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+			return fmt.Errorf("fabric: catch-up on %s: %w", sh.stream, err)
+		}
+		if n == 0 {
+			return nil // nothing more under the filters up to the stream's end
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("fabric: catch-up on %s: %w", sh.stream, err)
+		}
+	}
+}

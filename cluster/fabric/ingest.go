@@ -1,0 +1,304 @@
+package fabric
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/plumemq/plume/cluster/subject"
+	"github.com/plumemq/plume/core/session"
+)
+
+// QoS ≥ 1 between nodes goes through JetStream (decision 0055). A message
+// accepted here is forwarded by the broker's journal (broker.Ingest: the
+// Forward op, written by the store before the publisher's PUBACK) to the
+// ingest stream of its publisher's shard, PREFIX_IN<k>, on subject
+// PREFIX.in.<k>.<cluster/subject encoding of the topic>, as an envelope
+// whose origin is this node's name hashed. Every node reads every shard in
+// stream order with one ordered consumer per shard, from its committed
+// position on, and routes each message with RouteIngested, which commits
+// the position with the deliveries it made. Its own messages were routed
+// when they were accepted: they only advance the position.
+
+// IngestConfig turns the ingest on: the store's side of it (store/jetstream
+// writes the Forward ops and creates the streams).
+type IngestConfig struct {
+	// Prefix is the store's prefix: streams PREFIX_IN<k>, subjects PREFIX.in.<k>.…
+	Prefix string
+	// Shards is the store's shard count: one ingest stream per shard.
+	Shards int
+	// Node is this node's name, as the store writes it: unique, stable
+	// across restarts (it tells this node's messages from the others').
+	Node string
+	// Timeout bounds each JetStream request; 5s when zero.
+	Timeout time.Duration
+	// Pull is how many messages a shard's consumer holds ahead of the
+	// broker; 256 when zero. The consumer asks for more only as the broker
+	// takes them: a slow broker slows the reading, it loses nothing.
+	Pull int
+}
+
+// IngestLocal is what the ingest delivers into: *broker.Broker.
+type IngestLocal interface {
+	Local
+	// RouteIngested routes m (nil: position only) and records the
+	// position (shard, seq) in the same journal change.
+	RouteIngested(m *session.Message, shard uint32, seq uint64) int
+	// Positions are the positions the store held at start.
+	Positions() session.Positions
+}
+
+type ingest struct {
+	cfg    IngestConfig
+	js     jetstream.JetStream
+	codecs []*subject.Codec // per shard: PREFIX.in.<k>
+	origin uint64           // fnv64a(Node): this node's ingest envelopes
+	boot   string           // Msg-Id stem: node, and a random id per process
+	seq    atomic.Uint64    // Msg-Id counter
+	shards []*shard
+	local  IngestLocal
+}
+
+// shard is one ingest stream as this node reads it.
+type shard struct {
+	k        uint32
+	stream   string
+	mu       sync.Mutex // held while a message is routed: CatchUp pauses the shard by taking it
+	pos      atomic.Uint64
+	redoTo   uint64 // messages up to here may have been routed before a crash: DUP
+	messages jetstream.MessagesContext
+}
+
+func newIngest(f *Fabric, cfg IngestConfig) (*ingest, error) {
+	if cfg.Shards < 1 || cfg.Node == "" || cfg.Prefix == "" {
+		return nil, fmt.Errorf("fabric: ingest needs a prefix, a node name and shards (got %q, %q, %d)", cfg.Prefix, cfg.Node, cfg.Shards)
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	if cfg.Pull <= 0 {
+		cfg.Pull = 256
+	}
+	js, err := jetstream.New(f.nc)
+	if err != nil {
+		return nil, fmt.Errorf("fabric: ingest: %w", err)
+	}
+	in := &ingest{cfg: cfg, js: js}
+	for k := range cfg.Shards {
+		c, err := subject.New(cfg.Prefix + ".in." + strconv.Itoa(k))
+		if err != nil {
+			return nil, fmt.Errorf("fabric: ingest prefix: %w", err)
+		}
+		in.codecs = append(in.codecs, c)
+	}
+	h := fnv.New64a()
+	h.Write([]byte(cfg.Node))
+	in.origin = h.Sum64()
+	var id [6]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return nil, fmt.Errorf("fabric: ingest id: %w", err)
+	}
+	// A process's ids never repeat another's: the dedup window must not
+	// take a new message of a restarted node for an old one.
+	in.boot = cfg.Node + "." + hex.EncodeToString(id[:]) + "."
+	return in, nil
+}
+
+// shardOf is the ingest shard of a publisher: FNV-1a of its client id, as
+// store/jetstream shards its queues, so that one publisher's messages are
+// in one stream, in order.
+func (in *ingest) shardOf(client string) int {
+	h := fnv.New32a()
+	h.Write([]byte(client))
+	return int(h.Sum32() % uint32(in.cfg.Shards))
+}
+
+// Forwards reports whether the fabric carries QoS ≥ 1 messages through the
+// store (broker.Ingest): with an ingest configured.
+func (f *Fabric) Forwards() bool { return f.in != nil }
+
+// Forward returns m as its ingest shard takes it (broker.Ingest), or false
+// when it cannot go: no ingest, expired, or a topic too long for a subject
+// (routed here only, as on core NATS, counted in Stats.TooLong).
+func (f *Fabric) Forward(m *session.Message) (*session.Forwarded, bool) {
+	in := f.in
+	if in == nil {
+		return nil, false
+	}
+	var leftMs int64
+	if m.Expires != 0 {
+		left := time.Until(time.Unix(0, m.Expires))
+		if left <= 0 {
+			return nil, false // [MQTT-3.3.2-5]
+		}
+		leftMs = max(left.Milliseconds(), 1)
+	}
+	k := in.shardOf(m.Publisher)
+	subj, err := in.codecs[k].AppendTopic(nil, m.Topic)
+	if err != nil {
+		f.stats.tooLong.Add(1)
+		f.warn.Log(&f.log, zerolog.WarnLevel, "topic too long").Str("topic", truncate(m.Topic)).
+			Str("client_id", m.Publisher).Err(err).Msg("cluster fabric: message not forwarded to other nodes")
+		return nil, false
+	}
+	n := in.seq.Add(1)
+	env := appendEnvelope(nil, m, in.origin, leftMs)
+	setSeq(env, n)
+	f.stats.forwarded.Add(1)
+	return &session.Forwarded{Subject: string(subj), Data: env, ID: in.boot + strconv.FormatUint(n, 10)}, true
+}
+
+// startIngest starts one ordered consumer per shard at the position local
+// loaded. A shard without one starts at its stream's end, and that
+// position is committed at once: a node that never read a shard has
+// nothing to catch up on, but from now on it must not skip what a restart
+// would find missing.
+func (f *Fabric) startIngest(local IngestLocal) error {
+	in := f.in
+	in.local = local
+	loaded := local.Positions()
+	ctx, cancel := context.WithTimeout(context.Background(), in.cfg.Timeout*time.Duration(2+in.cfg.Shards))
+	defer cancel()
+	for k := range in.cfg.Shards {
+		sh := &shard{k: uint32(k), stream: in.cfg.Prefix + "_IN" + strconv.Itoa(k)}
+		st, err := in.js.Stream(ctx, sh.stream)
+		if err != nil {
+			f.stopIngest()
+			return fmt.Errorf("fabric: ingest stream %s: %w", sh.stream, err)
+		}
+		last := st.CachedInfo().State.LastSeq
+		pos := loaded.At(k)
+		if pos == 0 {
+			pos = last
+			local.RouteIngested(nil, sh.k, pos)
+		} else {
+			sh.redoTo = last // what the last run may have routed without its position committed
+			if first := st.CachedInfo().State.FirstSeq; pos+1 < first {
+				f.log.Warn().Str("stream", sh.stream).Uint64("position", pos).Uint64("first", first).
+					Msg("cluster fabric: messages older than the replay window are gone: this node missed them")
+			}
+		}
+		sh.pos.Store(pos)
+		cons, err := in.js.OrderedConsumer(ctx, sh.stream, jetstream.OrderedConsumerConfig{
+			DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: pos + 1,
+		})
+		if err != nil {
+			f.stopIngest()
+			return fmt.Errorf("fabric: ingest consumer on %s: %w", sh.stream, err)
+		}
+		if sh.messages, err = cons.Messages(jetstream.PullMaxMessages(in.cfg.Pull)); err != nil {
+			f.stopIngest()
+			return fmt.Errorf("fabric: ingest consumer on %s: %w", sh.stream, err)
+		}
+		in.shards = append(in.shards, sh)
+	}
+	for _, sh := range in.shards {
+		f.wg.Add(1)
+		go f.readShard(sh)
+	}
+	return nil
+}
+
+// stopIngest stops the consumers; their goroutines end (Close waits).
+func (f *Fabric) stopIngest() {
+	if f.in == nil {
+		return
+	}
+	for _, sh := range f.in.shards {
+		sh.messages.Stop()
+	}
+}
+
+// readShard routes shard sh's messages in stream order, one at a time: the
+// next is asked for only when the broker took this one.
+func (f *Fabric) readShard(sh *shard) {
+	defer f.wg.Done()
+	for {
+		msg, err := sh.messages.Next()
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || errors.Is(err, nats.ErrConnectionClosed) {
+				return
+			}
+			f.warn.Log(&f.log, zerolog.WarnLevel, "ingest read").Str("stream", sh.stream).Err(err).
+				Msg("cluster fabric: reading the ingest")
+			// The ordered consumer recreates itself from its last message;
+			// a pause keeps a lasting fault from spinning.
+			select {
+			case <-f.done:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			f.stats.malformed.Add(1)
+			continue
+		}
+		sh.mu.Lock()
+		f.routeIngested(sh, msg.Data(), meta.Sequence.Stream, meta.Timestamp)
+		sh.mu.Unlock()
+	}
+}
+
+// routeIngested routes one ingest message read at seq; sh.mu is held.
+func (f *Fabric) routeIngested(sh *shard, data []byte, seq uint64, stored time.Time) {
+	in := f.in
+	if seq <= sh.pos.Load() {
+		return // read already (a consumer recreated at an older point)
+	}
+	f.stats.received.Add(1)
+	e, err := decodeEnvelope(data)
+	switch {
+	case err != nil:
+		f.stats.malformed.Add(1)
+		f.warn.Log(&f.log, zerolog.WarnLevel, "malformed").Str("stream", sh.stream).Err(err).
+			Msg("cluster fabric: ingest message dropped")
+		in.local.RouteIngested(nil, sh.k, seq)
+	case e.origin == in.origin:
+		f.stats.own.Add(1) // routed here when it was accepted
+		in.local.RouteIngested(nil, sh.k, seq)
+	default:
+		m := &e.msg
+		if e.leftMs > 0 {
+			// The server's clock when it stored the message stands for the
+			// publisher's: the time left counts from then [MQTT-3.3.2-6].
+			m.Expires = stored.Add(msDuration(e.leftMs)).UnixNano()
+		}
+		m.Redelivered = seq <= sh.redoTo
+		if m.Redelivered {
+			f.stats.redelivered.Add(1)
+		}
+		in.local.RouteIngested(m, sh.k, seq)
+		f.stats.ingested.Add(1)
+	}
+	sh.pos.Store(seq)
+}
+
+// Positions returns how far this node has routed each ingest shard: every
+// message up to Positions()[k] went through RouteIngested, and its
+// position op is in the journal (committed once the journal has committed
+// what was appended before the call returned). Nil without an ingest.
+func (f *Fabric) Positions() session.Positions {
+	if f.in == nil || len(f.in.shards) == 0 {
+		return nil
+	}
+	p := make(session.Positions, len(f.in.shards))
+	for i, sh := range f.in.shards {
+		p[i] = sh.pos.Load()
+	}
+	return p
+}
+
+func msDuration(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }
