@@ -1,0 +1,142 @@
+package fabric_test
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/eclipse/paho.golang/paho"
+)
+
+// received checks what a subscriber got from several publishers: per
+// publisher, payloads "<publisher> <i>" for i from 0, in order, each
+// once unless resent with DUP (QoS 1 only). It returns how many distinct
+// messages of each publisher arrived.
+type received struct {
+	mu   sync.Mutex
+	next map[string]int
+	dups int
+}
+
+func (r *received) add(t *testing.T, m *paho.Publish) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pub, n, ok := strings.Cut(string(m.Payload), " ")
+	i, err := strconv.Atoi(n)
+	if !ok || err != nil {
+		t.Fatalf("payload %q", m.Payload)
+	}
+	if r.next == nil {
+		r.next = map[string]int{}
+	}
+	switch want := r.next[pub]; {
+	case i == want:
+		r.next[pub]++
+	case i < want && m.Duplicate() && m.QoS == 1:
+		r.dups++ // a resend, announced
+	case i < want:
+		t.Fatalf("%s %d again (QoS %d, DUP %v) after %d: a duplicate without DUP", pub, i, m.QoS, m.Duplicate(), want-1)
+	default:
+		t.Fatalf("%s %d arrived before %d: lost or out of order", pub, i, want)
+	}
+}
+
+func (r *received) count(pub string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.next[pub]
+}
+
+// publishN publishes n messages "<id> <i>" at qos from c, each acknowledged
+// before the next.
+func publishN(t *testing.T, c *client, id, topic string, qos byte, from, n int) {
+	t.Helper()
+	for i := from; i < from+n; i++ {
+		c.publish(t, &paho.Publish{Topic: topic, QoS: qos, Payload: []byte(fmt.Sprintf("%s %d", id, i))})
+	}
+}
+
+// QoS 1 and 2 cross nodes through the ingest, in order per publisher, each
+// once, without DUP; nothing goes on core NATS for them but for queue
+// groups (ViaIngest counts the copies ignored).
+func TestIngestCarriesQoS1And2InOrderAcrossNodes(t *testing.T) {
+	nodes := startJSCluster(t, 3, "pa")
+	sub, _ := dialJS(t, nodes[2], "sub", true)
+	sub.subscribe(t, paho.SubscribeOptions{Topic: "in/#", QoS: 2})
+	const each = 150
+	var wg sync.WaitGroup
+	for i, qos := range []byte{1, 2} {
+		pub, _ := dialJS(t, nodes[i], fmt.Sprintf("pub%d", i), false)
+		wg.Go(func() { publishN(t, pub, fmt.Sprintf("q%d", qos), fmt.Sprintf("in/%d", i), qos, 0, each) })
+	}
+	var r received
+	for range 2 * each {
+		m := sub.expect(t)
+		if m.Duplicate() {
+			t.Fatalf("DUP on %q: nothing was read again", m.Payload)
+		}
+		r.add(t, m)
+	}
+	wg.Wait()
+	if r.count("q1") != each || r.count("q2") != each {
+		t.Fatalf("got %d QoS 1 and %d QoS 2 messages, want %d each", r.count("q1"), r.count("q2"), each)
+	}
+	s := nodes[2].fab.Stats()
+	if s.Ingested != 2*each {
+		t.Fatalf("the subscriber's node routed %d messages from the ingest, want %d (stats %+v)", s.Ingested, 2*each, s)
+	}
+	if f := nodes[0].fab.Stats().Forwarded; f != each {
+		t.Fatalf("the QoS 1 publisher's node forwarded %d, want %d", f, each)
+	}
+}
+
+// The subscriber's node stops (as on SIGTERM) while a publisher on another
+// node goes on; restarted on the same JetStream state, it resumes its
+// consumers at its committed positions: the persistent subscriber gets every
+// message acknowledged meanwhile, in order, none twice without DUP, QoS 2
+// once.
+func TestIngestRestartedNodeGetsWhatWasPublishedWhileItWasDown(t *testing.T) {
+	nodes := startJSCluster(t, 3, "pr")
+	subNode := nodes[2]
+	sub, _ := dialJS(t, subNode, "sub", true)
+	sub.subscribe(t, paho.SubscribeOptions{Topic: "r/+", QoS: 2})
+	p1, _ := dialJS(t, nodes[0], "p1", false)
+	p2, _ := dialJS(t, nodes[1], "p2", false)
+	const before, during, after = 40, 120, 40
+	var r received
+	publishN(t, p1, "q1", "r/1", 1, 0, before)
+	publishN(t, p2, "q2", "r/2", 2, 0, before)
+	for range 2 * before {
+		r.add(t, sub.expect(t))
+	}
+	// The QoS 2 exchanges finished (PUBCOMP): a new paho client keeps no
+	// state of the old one's, and would take a resent QoS 2 PUBLISH for a
+	// new message.
+	eventually(t, "the subscriber's in-flight window empty", func() bool {
+		st, ok := subNode.b.SessionStats("sub")
+		return ok && st.Inflight == 0
+	})
+
+	subNode.stop(t)
+	var wg sync.WaitGroup
+	wg.Go(func() { publishN(t, p1, "q1", "r/1", 1, before, during) })
+	wg.Go(func() { publishN(t, p2, "q2", "r/2", 2, before, during) })
+	wg.Wait() // every one acknowledged while the subscriber's node was down
+
+	subNode.start(t)
+	sub2, present := dialJS(t, subNode, "sub", true)
+	if !present {
+		t.Fatal("session_present=0 after the node's restart: its session was not loaded")
+	}
+	wg.Go(func() { publishN(t, p1, "q1", "r/1", 1, before+during, after) })
+	wg.Go(func() { publishN(t, p2, "q2", "r/2", 2, before+during, after) })
+	total := before + during + after
+	for r.count("q1") < total || r.count("q2") < total {
+		r.add(t, sub2.expect(t))
+	}
+	wg.Wait()
+	sub2.expectNone(t)
+}
