@@ -33,6 +33,8 @@ const (
 	// DataDirName is the folder under the broker's data directory that holds
 	// JetStream's files when data_dir is not given.
 	DataDirName = "jetstream"
+	// DefaultReplayWindow is the ingest streams' MaxAge (decision 0055).
+	DefaultReplayWindow = time.Hour
 	// maxReplicas is JetStream's own limit on a stream's replicas.
 	maxReplicas = 5
 )
@@ -69,6 +71,10 @@ type Config struct {
 	Replicas int `yaml:"replicas"`
 	// StartTimeout bounds Start (default DefaultStartTimeout).
 	StartTimeout time.Duration `yaml:"start_timeout"`
+	// ReplayWindow is how long the ingest keeps a QoS ≥ 1 message for a node
+	// that was down or a session that moves (decision 0055); default
+	// DefaultReplayWindow, at least a minute. Either mode.
+	ReplayWindow time.Duration `yaml:"replay_window"`
 
 	// NATSURL is an existing NATS cluster's URLs, comma separated
 	// (nats://host:4222,tls://host2:4222): the node embeds no server.
@@ -160,10 +166,17 @@ func (c *Config) SyncInterval() (always bool, every time.Duration) {
 // naming the key at fault, for the caller to put under "cluster"; every
 // one found is returned, joined.
 func (c *Config) Validate() error {
-	if c.External() {
-		return c.validateExternal()
+	if c.ReplayWindow == 0 {
+		c.ReplayWindow = DefaultReplayWindow
 	}
-	return c.validateEmbedded()
+	var window error
+	if c.ReplayWindow < time.Minute {
+		window = setting.Errorf("replay_window", "%s is under a minute: a node's restart must fit in it", c.ReplayWindow)
+	}
+	if c.External() {
+		return errors.Join(c.validateExternal(), window)
+	}
+	return errors.Join(c.validateEmbedded(), window)
 }
 
 func (c *Config) validateEmbedded() error {

@@ -29,7 +29,16 @@ func (s *server) startCluster(cfg config.Config, log zerolog.Logger, opts *broke
 	if err != nil {
 		return err // it says what it waited for
 	}
-	f, err := fabric.New(fabric.Config{Conn: n.Conn(), Log: log.With().Str("component", "fabric").Logger()})
+	// The store and the fabric's ingest share its prefix, shards and node
+	// name (decision 0055): QoS ≥ 1 messages go through the store's ingest
+	// streams, read back by every node's fabric.
+	s.jsCfg = jsstore.Config{Node: n.Name(), Replicas: n.Replicas(), ReplayWindow: nc.ReplayWindow}
+	if err := s.jsCfg.Validate(); err != nil {
+		s.closeNode(n)
+		return fmt.Errorf("cluster: %w", err)
+	}
+	f, err := fabric.New(fabric.Config{Conn: n.Conn(), Log: log.With().Str("component", "fabric").Logger(),
+		Ingest: &fabric.IngestConfig{Prefix: s.jsCfg.Prefix, Shards: s.jsCfg.Shards, Node: s.jsCfg.Node, Timeout: s.jsCfg.Timeout}})
 	if err != nil {
 		s.closeNode(n)
 		return err
@@ -60,8 +69,7 @@ func (s *server) joinFabric(b *broker.Broker) error {
 func (s *server) openClusterStore(log zerolog.Logger, opts *broker.Options) error {
 	ctx, cancel := context.WithTimeout(context.Background(), clusterStoreOpenWait)
 	defer cancel()
-	cfg := jsstore.Config{Node: s.cluster.Name(), Replicas: s.cluster.Replicas()}
-	st, err := jsstore.Open(ctx, s.cluster.Conn(), cfg, log.With().Str("component", "store").Logger())
+	st, err := jsstore.Open(ctx, s.cluster.Conn(), s.jsCfg, log.With().Str("component", "store").Logger())
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}

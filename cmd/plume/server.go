@@ -24,6 +24,7 @@ import (
 	"github.com/plumemq/plume/ops/audit"
 	"github.com/plumemq/plume/ops/dashboard"
 	"github.com/plumemq/plume/store/disk"
+	jsstore "github.com/plumemq/plume/store/jetstream"
 	"github.com/plumemq/plume/transport"
 )
 
@@ -54,6 +55,7 @@ type server struct {
 	audit     *audit.Logger      // nil without an audit section (audit.go)
 	cluster   *node.Node         // nil without a cluster section (cluster.go)
 	fabric    *fabric.Fabric     // routes between the nodes; nil without a cluster section
+	jsCfg     jsstore.Config     // the cluster store's configuration, defaults filled (cluster.go)
 
 	dashboard *dashboard.Dashboard // nil without http.address (--http)
 }
