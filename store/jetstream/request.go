@@ -59,7 +59,11 @@ func transient(err error) bool {
 	var api *jetstream.APIError
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrNoResponders),
-		errors.Is(err, errNotYet):
+		errors.Is(err, errNotYet),
+		// A publish no stream answered: after a node's restart, its
+		// streams recover their files and elect leaders before they take
+		// writes (test/cluster's kill -9 test: Load's read barriers).
+		errors.Is(err, jetstream.ErrNoStreamResponse):
 		return true
 	case errors.As(err, &api):
 		// 503: JetStream cluster not available, stream offline. 10005, no

@@ -24,6 +24,7 @@ func TestTransient(t *testing.T) {
 		{&jetstream.APIError{Code: 503, ErrorCode: 10008, Description: "JetStream system temporarily unavailable"}, true},
 		{&jetstream.APIError{Code: 400, ErrorCode: 10005, Description: "no suitable peers for placement"}, true},
 		{fmt.Errorf("%w: %w", errNotYet, jetstream.ErrStreamNotFound), true},
+		{fmt.Errorf("read barrier in p_Q5: %w", jetstream.ErrNoStreamResponse), true},
 		{jetstream.ErrStreamNameAlreadyInUse, false},
 		{jetstream.ErrStreamNotFound, false},
 		{&jetstream.APIError{Code: 400, ErrorCode: 10052, Description: "invalid stream config"}, false},
