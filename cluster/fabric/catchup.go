@@ -27,7 +27,7 @@ var ErrNoIngest = errors.New("fabric: no ingest configured")
 // first one left and reports the shards that lost some (ErrReplayWindow),
 // after running ready.
 func (f *Fabric) CatchUp(ctx context.Context, from session.Positions, filters []string, deliver func(*session.Message), ready func()) error {
-	in := f.in
+	in := f.ing
 	if in == nil || len(in.shards) == 0 {
 		return ErrNoIngest
 	}
@@ -76,7 +76,7 @@ var ErrReplayWindow = errors.New("ingest messages older than the replay window a
 // catchUpShard reads (start, to] of sh under subjects with an ordered
 // consumer of its own.
 func (f *Fabric) catchUpShard(ctx context.Context, sh *shard, start, to uint64, subjects []string, deliver func(*session.Message)) error {
-	in := f.in
+	in := f.ing
 	cons, err := in.js.OrderedConsumer(ctx, sh.stream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: subjects, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: start + 1,
 	})

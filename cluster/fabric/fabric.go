@@ -88,7 +88,7 @@ type Stats struct {
 // New reports the subscriptions it restores), then Start it with the broker.
 type Fabric struct {
 	nc       *nats.Conn
-	in       *ingest        // nil: no ingest (ingest.go)
+	ing      *ingest        // nil: no ingest (ingest.go)
 	msgs     *subject.Codec // "{prefix}.m"
 	retained *subject.Codec // "{prefix}.r"
 	origin   uint64
@@ -99,7 +99,7 @@ type Fabric struct {
 	seq    uint64
 	bufs   sync.Pool
 	stats  counters
-	inbox  chan *nats.Msg
+	in     chan *nats.Msg
 	done   chan struct{}
 	wg     sync.WaitGroup
 	closed atomic.Bool
@@ -153,13 +153,13 @@ func New(cfg Config) (*Fabric, error) {
 	}
 	f := &Fabric{
 		nc: cfg.Conn, msgs: msgs, retained: retained, origin: binary.BigEndian.Uint64(id[:]),
-		log: cfg.Log, inbox: make(chan *nats.Msg, pending), done: make(chan struct{}), wake: make(chan struct{}, 1),
+		log: cfg.Log, in: make(chan *nats.Msg, pending), done: make(chan struct{}), wake: make(chan struct{}, 1),
 		plain: map[string][]*nats.Subscription{}, groups: map[groupKey][]*nats.Subscription{},
 		queues: map[string]groupKey{}, highest: map[uint64]uint64{},
 	}
 	f.bufs.New = func() any { b := make([]byte, 0, 512); return &b }
 	if cfg.Ingest != nil {
-		if f.in, err = newIngest(f, *cfg.Ingest); err != nil {
+		if f.ing, err = newIngest(f, *cfg.Ingest); err != nil {
 			return nil, err
 		}
 	}
@@ -177,7 +177,7 @@ func (f *Fabric) reportWarnings(key string, held uint64) {
 // local must be an IngestLocal, and the ingest's consumers start at the
 // positions it loaded.
 func (f *Fabric) Start(local Local) error {
-	if f.in != nil {
+	if f.ing != nil {
 		il, ok := local.(IngestLocal)
 		if !ok {
 			return errors.New("fabric: the ingest needs a local broker that routes ingested messages")
@@ -189,7 +189,7 @@ func (f *Fabric) Start(local Local) error {
 	f.mu.Lock()
 	f.local = local
 	f.mu.Unlock()
-	sub, err := f.nc.ChanSubscribe(f.retained.All(), f.inbox)
+	sub, err := f.nc.ChanSubscribe(f.retained.All(), f.in)
 	if err != nil {
 		f.stopIngest()
 		return fmt.Errorf("fabric: subscribe %s: %w", f.retained.All(), err)

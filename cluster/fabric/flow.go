@@ -120,7 +120,7 @@ func (f *Fabric) applyLocked(c change) error {
 			return err
 		}
 		for _, s := range subjects {
-			sub, err := f.nc.ChanSubscribe(s, f.inbox)
+			sub, err := f.nc.ChanSubscribe(s, f.in)
 			if err != nil {
 				return errors.Join(err, unsubscribeAll(f.plain, c.filter))
 			}
@@ -143,7 +143,7 @@ func (f *Fabric) applyLocked(c change) error {
 			return err
 		}
 		for _, s := range subjects {
-			sub, err := f.nc.ChanQueueSubscribe(s, q, f.inbox)
+			sub, err := f.nc.ChanQueueSubscribe(s, q, f.in)
 			if err != nil {
 				return errors.Join(err, unsubscribeAll(f.groups, k))
 			}
@@ -172,7 +172,7 @@ func (f *Fabric) receive() {
 		select {
 		case <-f.done:
 			return
-		case msg := <-f.inbox:
+		case msg := <-f.in:
 			f.deliver(msg)
 		}
 	}
@@ -209,7 +209,7 @@ func (f *Fabric) deliver(msg *nats.Msg) {
 		f.stats.own.Add(1) // routed here before it was published
 		return
 	}
-	if f.in != nil && m.QoS > 0 {
+	if f.ing != nil && m.QoS > 0 {
 		// The ingest carries it (ingest.go); this copy was published for
 		// the shared groups (queue subscriptions), handled above.
 		f.stats.viaIngest.Add(1)

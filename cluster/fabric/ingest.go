@@ -126,13 +126,13 @@ func (in *ingest) shardOf(client string) int {
 
 // Forwards reports whether the fabric carries QoS ≥ 1 messages through the
 // store (broker.Ingest): with an ingest configured.
-func (f *Fabric) Forwards() bool { return f.in != nil }
+func (f *Fabric) Forwards() bool { return f.ing != nil }
 
 // Forward returns m as its ingest shard takes it (broker.Ingest), or false
 // when it cannot go: no ingest, expired, or a topic too long for a subject
 // (routed here only, as on core NATS, counted in Stats.TooLong).
 func (f *Fabric) Forward(m *session.Message) (*session.Forwarded, bool) {
-	in := f.in
+	in := f.ing
 	if in == nil {
 		return nil, false
 	}
@@ -165,7 +165,7 @@ func (f *Fabric) Forward(m *session.Message) (*session.Forwarded, bool) {
 // nothing to catch up on, but from now on it must not skip what a restart
 // would find missing.
 func (f *Fabric) startIngest(local IngestLocal) error {
-	in := f.in
+	in := f.ing
 	in.local = local
 	loaded := local.Positions()
 	ctx, cancel := context.WithTimeout(context.Background(), in.cfg.Timeout*time.Duration(2+in.cfg.Shards))
@@ -212,10 +212,10 @@ func (f *Fabric) startIngest(local IngestLocal) error {
 
 // stopIngest stops the consumers; their goroutines end (Close waits).
 func (f *Fabric) stopIngest() {
-	if f.in == nil {
+	if f.ing == nil {
 		return
 	}
-	for _, sh := range f.in.shards {
+	for _, sh := range f.ing.shards {
 		sh.messages.Stop()
 	}
 }
@@ -254,7 +254,7 @@ func (f *Fabric) readShard(sh *shard) {
 
 // routeIngested routes one ingest message read at seq; sh.mu is held.
 func (f *Fabric) routeIngested(sh *shard, data []byte, seq uint64, stored time.Time) {
-	in := f.in
+	in := f.ing
 	if seq <= sh.pos.Load() {
 		return // read already (a consumer recreated at an older point)
 	}
@@ -291,11 +291,11 @@ func (f *Fabric) routeIngested(sh *shard, data []byte, seq uint64, stored time.T
 // position op is in the journal (committed once the journal has committed
 // what was appended before the call returned). Nil without an ingest.
 func (f *Fabric) Positions() session.Positions {
-	if f.in == nil || len(f.in.shards) == 0 {
+	if f.ing == nil || len(f.ing.shards) == 0 {
 		return nil
 	}
-	p := make(session.Positions, len(f.in.shards))
-	for i, sh := range f.in.shards {
+	p := make(session.Positions, len(f.ing.shards))
+	for i, sh := range f.ing.shards {
 		p[i] = sh.pos.Load()
 	}
 	return p

@@ -28,6 +28,9 @@ type jsNode struct {
 	srv    *server.Server
 	prefix string
 	shards int
+	// coreOnly leaves the ingest off: QoS ≥ 1 on core NATS, as in round 1
+	// (for the benchmark's comparison).
+	coreOnly bool
 
 	nc   *nats.Conn
 	st   *jsstore.Store
@@ -40,7 +43,7 @@ type jsNode struct {
 // startJSCluster starts n JetStream servers clustered over loopback routes,
 // waits for the routes and a meta leader, then a plume part on each, with
 // stores under one fresh prefix.
-func startJSCluster(t *testing.T, n int, prefix string) []*jsNode {
+func startJSCluster(t testing.TB, n int, prefix string, coreOnly bool) []*jsNode {
 	t.Helper()
 	nodes := make([]*jsNode, n)
 	ports := make([]int, n)
@@ -69,7 +72,7 @@ func startJSCluster(t *testing.T, n int, prefix string) []*jsNode {
 		}
 		srv.Start()
 		t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-		nodes[i] = &jsNode{name: opts.ServerName, srv: srv, prefix: prefix, shards: 4}
+		nodes[i] = &jsNode{name: opts.ServerName, srv: srv, prefix: prefix, shards: 4, coreOnly: coreOnly}
 	}
 	for i, nd := range nodes {
 		if !nd.srv.ReadyForConnections(wait) {
@@ -107,7 +110,7 @@ func joinRoutes(routes []string, except int) string {
 }
 
 // start opens the node's store, fabric and broker on its server.
-func (nd *jsNode) start(t *testing.T) {
+func (nd *jsNode) start(t testing.TB) {
 	t.Helper()
 	nc, err := nats.Connect(nd.srv.ClientURL(), nats.Name(nd.name))
 	if err != nil {
@@ -123,8 +126,11 @@ func (nd *jsNode) start(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%s: store: %v", nd.name, err)
 	}
-	fab, err := fabric.New(fabric.Config{Conn: nc, Log: log,
-		Ingest: &fabric.IngestConfig{Prefix: nd.prefix, Shards: nd.shards, Node: nd.name}})
+	cfg := fabric.Config{Conn: nc, Log: log}
+	if !nd.coreOnly {
+		cfg.Ingest = &fabric.IngestConfig{Prefix: nd.prefix, Shards: nd.shards, Node: nd.name}
+	}
+	fab, err := fabric.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +153,7 @@ func (nd *jsNode) start(t *testing.T) {
 // stop ends the plume part, as a SIGTERM would: the fabric stops reading,
 // the broker commits its last changes, the store and connection close. A
 // second call does nothing.
-func (nd *jsNode) stop(t *testing.T) {
+func (nd *jsNode) stop(t testing.TB) {
 	t.Helper()
 	if nd.b == nil {
 		return
@@ -172,7 +178,7 @@ func (nd *jsNode) stop(t *testing.T) {
 
 // dialJS connects a paho.golang client to nd; persistent asks for a session
 // kept an hour (clean start 0), and the CONNACK's session present is returned.
-func dialJS(t *testing.T, nd *jsNode, id string, persistent bool) (*client, bool) {
+func dialJS(t testing.TB, nd *jsNode, id string, persistent bool) (*client, bool) {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", nd.addr, wait)
 	if err != nil {

@@ -63,7 +63,7 @@ func publishN(t *testing.T, c *client, id, topic string, qos byte, from, n int) 
 // once, without DUP; nothing goes on core NATS for them but for queue
 // groups (ViaIngest counts the copies ignored).
 func TestIngestCarriesQoS1And2InOrderAcrossNodes(t *testing.T) {
-	nodes := startJSCluster(t, 3, "pa")
+	nodes := startJSCluster(t, 3, "pa", false)
 	sub, _ := dialJS(t, nodes[2], "sub", true)
 	sub.subscribe(t, paho.SubscribeOptions{Topic: "in/#", QoS: 2})
 	const each = 150
@@ -99,7 +99,7 @@ func TestIngestCarriesQoS1And2InOrderAcrossNodes(t *testing.T) {
 // message acknowledged meanwhile, in order, none twice without DUP, QoS 2
 // once.
 func TestIngestRestartedNodeGetsWhatWasPublishedWhileItWasDown(t *testing.T) {
-	nodes := startJSCluster(t, 3, "pr")
+	nodes := startJSCluster(t, 3, "pr", false)
 	subNode := nodes[2]
 	sub, _ := dialJS(t, subNode, "sub", true)
 	sub.subscribe(t, paho.SubscribeOptions{Topic: "r/+", QoS: 2})
