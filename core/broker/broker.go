@@ -156,6 +156,9 @@ func New(opts Options) (*Broker, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("broker options: %w", err)
 	}
+	if err := checkIngest(opts); err != nil { // ingest.go
+		return nil, err
+	}
 	opts = opts.Defaults()
 	b := &Broker{
 		opts:        opts,

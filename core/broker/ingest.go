@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"errors"
+
 	"github.com/plumemq/plume/core/session"
 )
 
@@ -20,6 +22,16 @@ type Ingest interface {
 	// (its topic has no subject, it expired): m then stays on this node,
 	// as on core NATS. It must not keep m.
 	Forward(m *session.Message) (*session.Forwarded, bool)
+}
+
+// checkIngest refuses a fabric with an ingest on a broker without a store:
+// its peers ignore the core NATS copies of QoS ≥ 1 messages, and nothing
+// would write them to the ingest.
+func checkIngest(opts Options) error {
+	if in, ok := opts.Fabric.(Ingest); ok && in.Forwards() && opts.Store == nil {
+		return errors.New("broker options: a cluster fabric with an ingest needs a store (QoS 1 and 2 cross nodes through it)")
+	}
+	return nil
 }
 
 // forward appends m's Forward op, inside the publisher's change (accept

@@ -169,3 +169,10 @@ func kindsOf(ops []session.Op) []string {
 	}
 	return k
 }
+
+// A fabric that forwards through the store needs one.
+func TestIngestNeedsAStore(t *testing.T) {
+	if _, err := broker.New(broker.Options{Fabric: &ingestFabric{}}); err == nil {
+		t.Fatal("a broker with an ingest fabric and no store started")
+	}
+}

@@ -34,6 +34,12 @@ func TestKilledSubscriberNodeDeliversEveryAcknowledgedMessage(t *testing.T) {
 	const total = 400
 	pub := &publisher{t: t, nd: n1, id: "ingest-pub", retried: map[int]bool{}}
 	pub.connect()
+	// A retained message on the fabric's broadcast: n3 must still load its
+	// store when it restarts (the store's retained stream once took the
+	// broadcast's subjects for its own, and Load failed on them).
+	if _, err := pub.c.Publish(waitCtx(t), &paho.Publish{Topic: "state/n1", Retain: true, Payload: []byte("on")}); err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
