@@ -76,7 +76,11 @@ type shard struct {
 	stream   string
 	mu       sync.Mutex // held while a message is routed: CatchUp pauses the shard by taking it
 	pos      atomic.Uint64
-	redoTo   uint64 // messages up to here may have been routed before a crash: DUP
+	// Messages up to redoTo, or stored before redoBefore, may have been
+	// routed by this node's last run before it crashed: DUP. Zero on a
+	// shard this node never read.
+	redoTo     uint64
+	redoBefore time.Time
 	messages jetstream.MessagesContext
 }
 
@@ -159,6 +163,11 @@ func (f *Fabric) Forward(m *session.Message) (*session.Forwarded, bool) {
 	return &session.Forwarded{Subject: string(subj), Data: env, ID: in.boot + strconv.FormatUint(n, 10)}, true
 }
 
+// redoClockMargin is how far the clocks of the NATS servers (which stamp
+// stored messages) and this process may differ, for the DUP of re-read
+// messages: a few messages too many get DUP, which QoS 1 allows.
+const redoClockMargin = 10 * time.Second
+
 // startIngest starts one ordered consumer per shard at the position local
 // loaded. A shard without one starts at its stream's end, and that
 // position is committed at once: a node that never read a shard has
@@ -183,7 +192,12 @@ func (f *Fabric) startIngest(local IngestLocal) error {
 			pos = last
 			local.RouteIngested(nil, sh.k, pos)
 		} else {
-			sh.redoTo = last // what the last run may have routed without its position committed
+			// What the last run may have routed without its position
+			// committed. The stream info may come from a replica that has
+			// not caught up after this node's restart, so the time the
+			// server stored a message counts too: anything stored before
+			// this run began, with a margin for the servers' clocks.
+			sh.redoTo, sh.redoBefore = last, time.Now().Add(redoClockMargin)
 			if first := st.CachedInfo().State.FirstSeq; pos+1 < first {
 				f.log.Warn().Str("stream", sh.stream).Uint64("position", pos).Uint64("first", first).
 					Msg("cluster fabric: messages older than the replay window are gone: this node missed them")
@@ -276,7 +290,7 @@ func (f *Fabric) routeIngested(sh *shard, data []byte, seq uint64, stored time.T
 			// publisher's: the time left counts from then [MQTT-3.3.2-6].
 			m.Expires = stored.Add(msDuration(e.leftMs)).UnixNano()
 		}
-		m.Redelivered = seq <= sh.redoTo
+		m.Redelivered = seq <= sh.redoTo || stored.Before(sh.redoBefore)
 		if m.Redelivered {
 			f.stats.redelivered.Add(1)
 		}
