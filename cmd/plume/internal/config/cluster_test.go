@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/plumemq/plume/store/disk"
 )
@@ -32,6 +33,10 @@ func TestClusterErrorsNameTheKeyAndLine(t *testing.T) {
 			`line 2: cluster.nats_url: "http://n1:4222": the scheme is nats:// or tls://`},
 		{"credentials on the embedded server", embedded + "  credentials: a.creds\n",
 			"line 5: cluster.credentials: applies to nats_url only: the embedded server needs none"},
+		{"a replay window under a minute", embedded + "  replay_window: 30s\n",
+			"line 5: cluster.replay_window: 30s is under a minute: a node's restart must fit in it"},
+		{"a replay window under a minute, external", "cluster:\n  nats_url: nats://n1:4222\n  replay_window: 1s\n",
+			"line 3: cluster.replay_window: 1s is under a minute: a node's restart must fit in it"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse(strings.NewReader(tc.yaml))
@@ -55,6 +60,9 @@ func TestClusterDefaults(t *testing.T) {
 	// The node's own address in peers is not a fourth node: one list serves every node.
 	if c.Nodes() != 3 || c.Replicas != 3 {
 		t.Errorf("%d nodes, replicas %d; want 3 and R3", c.Nodes(), c.Replicas)
+	}
+	if c.ReplayWindow != time.Hour {
+		t.Errorf("replay_window %s, want 1h", c.ReplayWindow)
 	}
 	if c.Sync != "always" || c.Name != "plume" || c.ClientListen != "127.0.0.1:0" {
 		t.Errorf("sync %q, name %q, client_listen %q: want always, plume, 127.0.0.1:0", c.Sync, c.Name, c.ClientListen)
