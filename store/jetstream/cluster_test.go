@@ -133,3 +133,23 @@ func TestClaimFencesAStaleRevision(t *testing.T) {
 		t.Fatalf("Fetch of a claimed client with no session yet: %v, want ErrNoSession", err)
 	}
 }
+
+// A node reads another node's committed ingest positions (decision 0055:
+// adopting a dead node's sessions starts their catch-up there).
+func TestPositionsOfAnotherNode(t *testing.T) {
+	a, b := twoNodes(t)
+	ctx := context.Background()
+	if err := a.Commit([]session.Op{{Kind: session.Position, Shard: 1, Seq: 9}, {Kind: session.Position, Shard: 3, Seq: 4}}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := b.PositionsOf(ctx, "node-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(p, session.Positions{0, 9, 0, 4}) {
+		t.Fatalf("positions of node-a %v, want [0 9 0 4]", p)
+	}
+	if p, err := b.PositionsOf(ctx, "node-b"); err != nil || p != nil {
+		t.Fatalf("positions of node-b, which has none: %v, %v", p, err)
+	}
+}

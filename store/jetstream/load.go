@@ -87,13 +87,29 @@ func (s *Store) Load() (session.Snapshot, error) {
 	return snap, nil
 }
 
+// PositionsOf reads the committed ingest positions of node (decision
+// 0055): where its routing stood when it last committed — for a node that
+// adopts a dead node's sessions, the start of their catch-up. Nil when the
+// node has none.
+func (s *Store) PositionsOf(ctx context.Context, node string) (session.Positions, error) {
+	p, err := s.positionsOf(ctx, token(node))
+	if err != nil {
+		return nil, fmt.Errorf("jetstream store: positions of %q: %w", node, err)
+	}
+	return p, nil
+}
+
 // positions reads this node's position in each ingest shard (decision
 // 0055), nil when it has none. A get goes to the stream's leader, which has
 // every acknowledged write: no barrier needed.
 func (s *Store) positions(ctx context.Context) (session.Positions, error) {
+	return s.positionsOf(ctx, s.names.node)
+}
+
+func (s *Store) positionsOf(ctx context.Context, nodeToken string) (session.Positions, error) {
 	var p session.Positions
 	for k := range s.cfg.Shards {
-		subj := s.names.positionSubject(k)
+		subj := s.names.positionSubjectOf(nodeToken, k)
 		m, err := request(ctx, s.cfg.Timeout, func(ctx context.Context) (*jetstream.RawStreamMsg, error) {
 			return s.pos.GetLastMsgForSubject(ctx, subj)
 		})
