@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -26,10 +27,18 @@ var ErrNoIngest = errors.New("fabric: no ingest configured")
 // A message older than the replay window is gone: CatchUp delivers from the
 // first one left and reports the shards that lost some (ErrReplayWindow),
 // after running ready.
+//
+// A shard where from is ahead of this node (the old owner had routed
+// further) is waited for first, until this node has routed up to from:
+// otherwise live routing would give the session again what the old owner
+// already had. The wait ends with ctx.
 func (f *Fabric) CatchUp(ctx context.Context, from session.Positions, filters []string, deliver func(*session.Message), ready func()) error {
 	in := f.ing
 	if in == nil || len(in.shards) == 0 {
 		return ErrNoIngest
+	}
+	if err := f.awaitPositions(ctx, from); err != nil {
+		return err
 	}
 	for _, sh := range in.shards {
 		sh.mu.Lock()
@@ -122,6 +131,27 @@ func (f *Fabric) catchUpShard(ctx context.Context, sh *shard, start, to uint64, 
 		}
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("fabric: catch-up on %s: %w", sh.stream, err)
+		}
+	}
+}
+
+// awaitPositions waits until this node has routed every shard up to from
+// (positions only grow: it still holds once the shards are paused).
+func (f *Fabric) awaitPositions(ctx context.Context, from session.Positions) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		behind := false
+		for _, sh := range f.ing.shards {
+			behind = behind || sh.pos.Load() < from.At(int(sh.k))
+		}
+		if !behind {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("fabric: catch-up: this node has not routed up to %v: %w", from, ctx.Err())
+		case <-t.C:
 		}
 	}
 }

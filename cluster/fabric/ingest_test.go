@@ -2,6 +2,7 @@ package fabric_test
 
 import (
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"strings"
 	"sync"
@@ -182,5 +183,34 @@ func TestCatchUpReadsTheRangeUnderTheFilters(t *testing.T) {
 	var none int
 	if err := c.fab.CatchUp(ctx(t), c.fab.Positions(), []string{"#"}, func(*session.Message) { none++ }, nil); err != nil || none != 0 {
 		t.Fatalf("catch-up from the live positions: %d messages, %v", none, err)
+	}
+}
+
+// CatchUp from positions ahead of this node waits until it has routed up
+// to them: the old owner had those messages, live routing must not give
+// them again.
+func TestCatchUpWaitsForPositionsAheadOfThisNode(t *testing.T) {
+	nodes := startJSCluster(t, 3, "pw", false)
+	c := nodes[2]
+	from := c.fab.Positions()
+	h := fnv.New32a()
+	h.Write([]byte("wp1"))
+	k := int(h.Sum32() % 4) // the publisher's shard (store/jetstream's rule)
+	from[k] += 3
+	done := make(chan error, 1)
+	var got int
+	go func() {
+		done <- c.fab.CatchUp(ctx(t), from, []string{"#"}, func(*session.Message) { got++ }, nil)
+	}()
+	p, _ := dialJS(t, nodes[0], "wp1", false)
+	publishN(t, p, "w", "w/1", 1, 0, 3)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got != 0 {
+		t.Fatalf("%d messages caught up, want none: the range (from, here] is empty", got)
+	}
+	if pos := c.fab.Positions(); pos[k] < from[k] {
+		t.Fatalf("returned at %v, before %v", pos, from)
 	}
 }
