@@ -72,16 +72,16 @@ type ingest struct {
 
 // shard is one ingest stream as this node reads it.
 type shard struct {
-	k        uint32
-	stream   string
-	mu       sync.Mutex // held while a message is routed: CatchUp pauses the shard by taking it
-	pos      atomic.Uint64
+	k      uint32
+	stream string
+	mu     sync.Mutex // held while a message is routed: CatchUp pauses the shard by taking it
+	pos    atomic.Uint64
 	// Messages up to redoTo, or stored before redoBefore, may have been
 	// routed by this node's last run before it crashed: DUP. Zero on a
 	// shard this node never read.
 	redoTo     uint64
 	redoBefore time.Time
-	messages jetstream.MessagesContext
+	messages   jetstream.MessagesContext
 }
 
 func newIngest(f *Fabric, cfg IngestConfig) (*ingest, error) {

@@ -141,7 +141,7 @@ func IngestStream(prefix string, k int) string { return prefix + "_IN" + strconv
 // IngestSubjects is the subject filter of ingest shard k.
 func IngestSubjects(prefix string, k int) string { return prefix + ".in." + strconv.Itoa(k) + ".>" }
 
-func (n *names) positionStream() string { return n.prefix + "_POS" }
+func (n *names) positionStream() string       { return n.prefix + "_POS" }
 func (n *names) positionSubject(k int) string { return n.positionSubjectOf(n.node, k) }
 func (n *names) positionSubjectOf(nodeToken string, k int) string {
 	return n.prefix + ".pos." + nodeToken + "." + strconv.Itoa(k)
