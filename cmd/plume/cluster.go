@@ -29,7 +29,14 @@ func (s *server) startCluster(cfg config.Config, log zerolog.Logger, opts *broke
 	if err != nil {
 		return err // it says what it waited for
 	}
-	f, err := fabric.New(fabric.Config{Conn: n.Conn(), Log: log.With().Str("component", "fabric").Logger()})
+	// Publishes go out on a NoEcho connection, so that NATS does not send the
+	// node its own messages back (decision 0058).
+	pc, err := n.PublishConn()
+	if err != nil {
+		s.closeNode(n)
+		return err
+	}
+	f, err := fabric.New(fabric.Config{Conn: n.Conn(), Publish: pc, Log: log.With().Str("component", "fabric").Logger()})
 	if err != nil {
 		s.closeNode(n)
 		return err
