@@ -21,6 +21,8 @@
 #   BENCH_OUTSTANDING   max messages in flight end to end, per publisher (1000)
 #   BENCH_CLUSTER_PORT  first loopback port tried (29830)
 #   PLUME_BIN           measure this plume binary, build nothing of Plume
+#   BENCH_PLUME_LABEL   what the report calls the plume measured (HEAD's commit,
+#                       or PLUME_BIN's path)
 #   BENCH_RESULTS       JSON report (bench/results/cluster.json; the table in .txt)
 set -uo pipefail
 
@@ -65,6 +67,8 @@ trap 'exit 130' INT TERM
 
 log "building loadgen"
 (cd "$BENCH_DIR" && go build -o "$BIN/loadgen" ./loadgen) || exit 1
+PLUME_LABEL=${BENCH_PLUME_LABEL:-$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)}
+[ -n "${PLUME_BIN:-}" ] && PLUME_LABEL=${BENCH_PLUME_LABEL:-$PLUME_BIN}
 if [ -z "${PLUME_BIN:-}" ]; then
 	log "building plume"
 	(cd "$ROOT" && go build -o "$BIN/plume" ./cmd/plume) || exit 1
@@ -177,5 +181,8 @@ for round in $(seq "$ROUNDS"); do
 done
 
 SETTINGS="window=$DURATION warmup=$WARMUP outstanding=$OUTSTANDING rounds=$ROUNDS nodes=3 replicas=3 sync=always"
-SETTINGS+=" plume=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null) cpus=$(nproc)"
+# The commit measured: HEAD's when the script built plume (read before the
+# first run, so a commit made during the run does not relabel it); with
+# PLUME_BIN, the caller's to state (BENCH_PLUME_LABEL).
+SETTINGS+=" plume=$PLUME_LABEL cpus=$(nproc)"
 "$BIN/loadgen" clusterreport -settings "$SETTINGS" -out "$RESULTS" "$RUN_DIR"/*.json | tee "${RESULTS%.json}.txt"
