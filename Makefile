@@ -5,7 +5,7 @@ CORE      := ./core/...
 BIN       := bin/plume
 STATICCHECK := $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin/staticcheck)
 
-.PHONY: churn-long churn-mosquitto crash crash-long build run test test-unit test-race test-wasmtime conformance conformance-plume conformance-transports conformance-mosquitto conformance-report check fmt vet lint bench fuzz bench-compare bench-recovery bench-latency tools
+.PHONY: churn-long churn-mosquitto crash crash-long build run test test-unit test-race test-wasmtime conformance conformance-plume conformance-transports conformance-mosquitto conformance-report check fmt vet lint bench fuzz bench-compare bench-cluster bench-recovery bench-latency tools
 
 build: ## the broker binary
 	$(GO) build -o $(BIN) ./cmd/plume
@@ -146,6 +146,9 @@ bench-latency: ## latency-bound scenarios of issue 13 (ping-pong, closed loop an
 	BENCH_SCENARIOS="pingpong-q0-1 pingpong-q0-8 pingpong-q1-1 pingpong-q1-8 pingpong-q2-1 pingpong-q2-8 pingpong-q0-1-paced pingpong-q0-8-paced fanout-paced fleet" \
 	BENCH_BROKERS="$${BENCH_BROKERS:-plume mosquitto mochi reflector}" BENCH_ROUNDS="$${BENCH_ROUNDS:-3}" \
 	BENCH_RESULTS=$(CURDIR)/bench/results/latency.json bash bench/compare.sh | tee bench/results/latency.txt
+
+bench-cluster: ## 3-node cluster (real plume processes, embedded NATS, R3) vs single-node Plume: cross-node pairs and fan-in, QoS 0 and 1, 3 rounds (bench/README.md)
+	bash bench/cluster.sh
 
 bench-recovery: ## restart time with 1,000,000 queued messages in 10,000 sessions (bench/README.md)
 	BENCH_SCENARIOS=recovery BENCH_RESULTS=$(CURDIR)/bench/results/recovery.json bash bench/compare.sh

@@ -42,6 +42,8 @@ type flowSpec struct {
 // flowConfig is what the command line sets for every throughput scenario.
 type flowConfig struct {
 	addr        string
+	pubAddrs    []string // publisher i dials pubAddrs[i%len] (cluster.go); addr when empty
+	subAddrs    []string // subscriber i dials subAddrs[i%len]; addr when empty
 	warmup      time.Duration
 	window      time.Duration // the measured window
 	drain       time.Duration // how long to wait for stragglers after publishers stop
@@ -50,6 +52,7 @@ type flowConfig struct {
 	payload     int
 	bufSize     int
 	pid         int           // broker process, for its CPU time; 0 to skip
+	morePids    []int         // the other processes of a clustered broker, their CPU added to pid's
 	persistent  bool          // subscribers ask for persistent sessions, whatever the scenario says
 	stall       time.Duration // ping-pong: a round trip not ended after this is a stall (stallTimeout if 0)
 	pingRate    float64       // paced ping-pong: round trips a second per client (defaultPingRate if 0)
@@ -159,7 +162,7 @@ func runFlow(spec flowSpec, cfg flowConfig) (res flowResult, err error) {
 	}()
 
 	for i := range subs {
-		c, _, err := dialSession(cfg.addr, fmt.Sprintf("bench-%s-sub-%d", spec.name, i), keepAlive, cfg.bufSize,
+		c, _, err := dialSession(pick(cfg.subAddrs, i, cfg.addr), fmt.Sprintf("bench-%s-sub-%d", spec.name, i), keepAlive, cfg.bufSize,
 			!spec.persistent && !cfg.persistent)
 		if err != nil {
 			return res, err
@@ -171,7 +174,7 @@ func runFlow(spec flowSpec, cfg flowConfig) (res flowResult, err error) {
 		subs[i] = &subscriber{c: c, qos: spec.qos, recv: make([]atomic.Uint64, spec.pubs), seen: make([]bitset, spec.pubs), pubs: pubs}
 	}
 	for i := range pubs {
-		c, err := dial(cfg.addr, fmt.Sprintf("bench-%s-pub-%d", spec.name, i), keepAlive, cfg.bufSize)
+		c, err := dial(pick(cfg.pubAddrs, i, cfg.addr), fmt.Sprintf("bench-%s-pub-%d", spec.name, i), keepAlive, cfg.bufSize)
 		if err != nil {
 			return res, err
 		}
@@ -184,6 +187,16 @@ func runFlow(spec flowSpec, cfg flowConfig) (res flowResult, err error) {
 			p.pending = make([]atomic.Uint64, 1<<16)
 		}
 		pubs[i] = p
+	}
+
+	if len(cfg.pubAddrs) > 0 || len(cfg.subAddrs) > 0 {
+		subConns := make([]*conn, len(subs))
+		for i, s := range subs {
+			subConns[i] = s.c
+		}
+		if err := awaitInterest(spec, cfg, subConns, 30*time.Second); err != nil {
+			return res, err
+		}
 	}
 
 	// Readers: one goroutine per connection, stopped by closing the socket.
@@ -233,6 +246,10 @@ func runFlow(spec flowSpec, cfg flowConfig) (res flowResult, err error) {
 			return 0
 		}
 		d, _ := processCPU(cfg.pid)
+		for _, pid := range cfg.morePids {
+			more, _ := processCPU(pid)
+			d += more
+		}
 		return d
 	}
 	b0, l0 := brokerCPU(), selfCPU()

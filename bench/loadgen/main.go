@@ -11,6 +11,8 @@
 //	loadgen certs -dir DIR
 //	loadgen run -addr tls://127.0.0.1:18883 -ca DIR/ca.pem ...   (see transport.go)
 //	loadgen report -out results/latest.json results/run/*.json
+//	loadgen run -pub-addrs N1 -sub-addrs N2 -pid P1 -pids P2,P3 ...   (cluster.go, bench/cluster.sh)
+//	loadgen clusterreport -out results/cluster.json run/*.json   (report_cluster.go)
 package main
 
 import (
@@ -76,6 +78,9 @@ type Result struct {
 	Stalls       int     `json:"stalls,omitempty"`
 	// StalledOn: ping-pong, what the stalled round trips were waiting for.
 	StalledOn map[string]int `json:"stalled_on,omitempty"`
+	// LoadAvg1 is the machine's one-minute load average at the end of the
+	// window (throughput scenarios): two shared cores, other work on them.
+	LoadAvg1 float64 `json:"loadavg_1m,omitempty"`
 	// CPU used in the measured window, in cores (CPU seconds per second).
 	BrokerCores float64 `json:"broker_cores,omitempty"`
 	// BrokerCPUSecs is the broker's utime+stime (/proc/PID/stat) over the
@@ -151,6 +156,18 @@ func init() {
 	scenarios[s.name] = s
 }
 
+// pairs-q1 and fanin-q0 are pairs at QoS 1 and fanin at QoS 0, clean
+// sessions: the cluster benchmark (bench/cluster.sh) runs both scenarios at
+// both QoS levels.
+func init() {
+	s := scenarios["pairs"]
+	s.name, s.qos = "pairs-q1", 1
+	scenarios[s.name] = s
+	s = scenarios["fanin"]
+	s.name, s.qos = "fanin-q0", 0
+	scenarios[s.name] = s
+}
+
 // The durable scenarios are pairs and fanin at QoS 1 with persistent
 // subscribers: what a broker's store costs when it must keep every message
 // it queues. Same topics and connections as their in-memory twins.
@@ -164,7 +181,7 @@ func init() {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen run|fill|recovered|wait|authcheck|report|freeport|certs [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadgen run|fill|recovered|wait|authcheck|report|clusterreport|freeport|certs [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -183,10 +200,12 @@ func main() {
 		err = cmdReport(os.Args[2:])
 	case "freeport":
 		err = cmdFreePort(os.Args[2:])
+	case "clusterreport":
+		err = cmdClusterReport(os.Args[2:])
 	case "certs":
 		err = cmdCerts(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q (want run, fill, recovered, wait, authcheck, report, freeport or certs)", os.Args[1])
+		err = fmt.Errorf("unknown command %q (want run, fill, recovered, wait, authcheck, report, clusterreport, freeport or certs)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
@@ -238,7 +257,14 @@ func cmdRun(args []string) error {
 	fleetPeriod := fs.Duration("fleet-period", time.Second, "fleet scenario: time between one device's readings")
 	fleetConnectRate := fs.Int("fleet-connect-rate", 2000, "fleet scenario: connections opened per second at most")
 	pingRate := fs.Float64("pingpong-rate", defaultPingRate, "pingpong-qQ-N-paced: round trips a second per client")
+	pubAddrs := fs.String("pub-addrs", "", "throughput scenarios: comma-separated broker addresses, publisher i dials the i-th modulo their number (a cluster's nodes; -addr when empty)")
+	subAddrs := fs.String("sub-addrs", "", "throughput scenarios: the same for subscribers")
+	morePids := fs.String("pids", "", "comma-separated further broker processes (a cluster's other nodes): their CPU is added to -pid's")
 	_ = fs.Parse(args)
+	pids, err := parsePids(*morePids)
+	if err != nil {
+		return err
+	}
 	if err := loadTLS(); err != nil {
 		return err
 	}
@@ -344,8 +370,9 @@ func cmdRun(args []string) error {
 		r, err := runFlow(spec, flowConfig{
 			addr: *addr, warmup: *warmup, window: *window, drain: *drain,
 			outstanding: *outstanding, inflight: *inflight, payload: *payload, bufSize: 64 << 10, pid: *pid,
-			persistent: *persistent,
+			persistent: *persistent, pubAddrs: splitList(*pubAddrs), subAddrs: splitList(*subAddrs), morePids: pids,
 		})
+		res.LoadAvg1 = loadAvg1()
 		res.Outstanding, res.Persistent = *outstanding, spec.persistent || *persistent
 		res.InFlight = fmt.Sprintf("%d per publisher", *outstanding)
 		if spec.qos > 0 {

@@ -39,11 +39,21 @@ type node struct {
 	done chan error
 	// dialed counts the clients node.dial made, for their ids.
 	dialed int
+	// echo: no separate publishing connection (fabric.Config.Publish nil),
+	// so the node's own messages come back to it.
+	echo bool
 }
 
 // startCluster starts n nodes whose nats-servers form one cluster over
 // loopback routes, and waits until every server has a route to every other.
 func startCluster(t testing.TB, n int) []*node {
+	t.Helper()
+	return startClusterWith(t, n, false)
+}
+
+// startClusterWith is startCluster; echo: without the fabric's publishing
+// connection (each node's own messages come back to it).
+func startClusterWith(t testing.TB, n int, echo bool) []*node {
 	t.Helper()
 	nodes := make([]*node, n)
 	var seed string
@@ -67,7 +77,7 @@ func startCluster(t testing.TB, n int) []*node {
 		if seed == "" {
 			seed = "nats://" + srv.ClusterAddr().String()
 		}
-		nodes[i] = &node{name: opts.ServerName, srv: srv}
+		nodes[i] = &node{name: opts.ServerName, srv: srv, echo: echo}
 		t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
 	}
 	eventually(t, "routes between every pair of servers", func() bool {
@@ -95,7 +105,16 @@ func (nd *node) start(t testing.TB) {
 	if os.Getenv("PLUME_TEST_LOG") != "" {
 		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr}).With().Str("node", nd.name).Logger()
 	}
-	fab, err := fabric.New(fabric.Config{Conn: nc, Log: log})
+	// As cmd/plume does: a NoEcho connection for the fabric's publishes.
+	pc, err := nats.Connect(nd.srv.ClientURL(), nats.Name(nd.name+" publish"), nats.NoEcho())
+	if err != nil {
+		t.Fatalf("nats connect: %v", err)
+	}
+	cfg := fabric.Config{Conn: nc, Publish: pc, Log: log}
+	if nd.echo {
+		cfg.Publish = nil
+	}
+	fab, err := fabric.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,6 +145,7 @@ func (nd *node) start(t testing.TB) {
 		if err := fab.Close(); err != nil {
 			t.Errorf("%s: fabric Close: %v", nd.name, err)
 		}
+		pc.Close()
 		nc.Close()
 	})
 }

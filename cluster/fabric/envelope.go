@@ -14,7 +14,7 @@ import (
 //	version  1 byte (envelopeVersion)
 //	flags    1 byte: QoS (bits 0-1), retain (2), expiry (3), properties (4)
 //	origin   8 bytes, big endian: the sending fabric's random id
-//	seq      8 bytes, big endian: its sequence number, set under the publish lock
+//	seq      8 bytes, big endian: its sequence number, unique per origin (not ordered across its publishers)
 //	topic, publisher: uvarint length + bytes each
 //	expiry   uvarint milliseconds left, when flagged (relative: nodes' clocks differ)
 //	props    when flagged: a byte of which are present (payload format, content

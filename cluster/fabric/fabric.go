@@ -11,9 +11,13 @@
 // members: NATS picks the node, the node's broker picks the member.
 //
 // Overlapping filters on one node (a/# and a/+) make NATS send a node one copy
-// per matching subscription; all of them arrive on one channel in the order
-// the origin published (one NATS connection each way), and a node keeps, per
-// origin, the highest sequence number it routed and drops the rest.
+// per matching subscription; NATS writes the copies of one message one after
+// the other (one origin's messages reach a node over one route, which NATS
+// reads in order, and it delivers each message to every matching subscription
+// of the connection before the next), and they arrive on one channel in that
+// order, so a node keeps, per origin, the sequence number it routed last and
+// drops the copies that follow it (decision 0058: the numbers are unique, not
+// rising across an origin's publishers, so that Publish takes no lock).
 //
 // Between nodes this is core NATS: at most once. A message in flight when a
 // connection drops, or one a slow node's channel cannot take, is lost for
@@ -55,6 +59,14 @@ type Config struct {
 	// Prefix is the first token(s) of every subject; "plume" when empty.
 	// Nodes of one cluster must agree on it.
 	Prefix string
+	// Publish, when set, is a second connection to the same NATS system,
+	// opened with nats.NoEcho(): the fabric publishes on it and takes its
+	// non-shared and retained subscriptions there, so that NATS never sends
+	// the node its own messages back (decision 0058). Shared groups' queue
+	// subscriptions stay on Conn, which must echo: the queue group may pick
+	// this node for a message it published. Nil: everything on Conn, and the
+	// node's own messages come back to be dropped. The fabric does not close it.
+	Publish *nats.Conn
 	// Pending is how many received messages may wait for the broker before
 	// NATS drops more (counted as Stats.Dropped); 65536 when zero.
 	Pending int
@@ -87,7 +99,8 @@ type Stats struct {
 // Fabric is a broker.Fabric over NATS. Create it before the broker (whose
 // New reports the subscriptions it restores), then Start it with the broker.
 type Fabric struct {
-	nc       *nats.Conn
+	nc       *nats.Conn     // queue subscriptions
+	pub      *nats.Conn     // publishes, non-shared and retained subscriptions: Config.Publish, else nc
 	ing      *ingest        // nil: no ingest (ingest.go)
 	msgs     *subject.Codec // "{prefix}.m"
 	retained *subject.Codec // "{prefix}.r"
@@ -95,8 +108,7 @@ type Fabric struct {
 	log      zerolog.Logger
 	warn     *ratelog.Limiter
 
-	pubMu  sync.Mutex // orders sequence numbers as NATS sees the publishes
-	seq    uint64
+	seq    atomic.Uint64 // the last sequence number sent
 	bufs   sync.Pool
 	stats  counters
 	in     chan *nats.Msg
@@ -111,7 +123,7 @@ type Fabric struct {
 	plain   map[string][]*nats.Subscription   // filter -> its subscriptions
 	groups  map[groupKey][]*nats.Subscription // shared group -> its queue subscriptions
 	queues  map[string]groupKey               // queue name -> group, for received messages
-	highest map[uint64]uint64                 // origin -> highest sequence routed
+	last    map[uint64]uint64                 // origin -> the sequence number routed last
 }
 
 type groupKey struct{ name, filter string }
@@ -130,6 +142,15 @@ type counters struct {
 func New(cfg Config) (*Fabric, error) {
 	if cfg.Conn == nil {
 		return nil, errors.New("fabric: no NATS connection")
+	}
+	pub := cfg.Publish
+	switch {
+	case pub == nil:
+		pub = cfg.Conn
+	case !pub.Opts.NoEcho:
+		return nil, errors.New("fabric: the publishing connection must be opened with nats.NoEcho()")
+	case pub == cfg.Conn:
+		return nil, errors.New("fabric: the publishing connection must not be Conn: shared groups need echo")
 	}
 	prefix := cfg.Prefix
 	if prefix == "" {
@@ -152,10 +173,10 @@ func New(cfg Config) (*Fabric, error) {
 		pending = 1 << 16
 	}
 	f := &Fabric{
-		nc: cfg.Conn, msgs: msgs, retained: retained, origin: binary.BigEndian.Uint64(id[:]),
+		nc: cfg.Conn, pub: pub, msgs: msgs, retained: retained, origin: binary.BigEndian.Uint64(id[:]),
 		log: cfg.Log, in: make(chan *nats.Msg, pending), done: make(chan struct{}), wake: make(chan struct{}, 1),
 		plain: map[string][]*nats.Subscription{}, groups: map[groupKey][]*nats.Subscription{},
-		queues: map[string]groupKey{}, highest: map[uint64]uint64{},
+		queues: map[string]groupKey{}, last: map[uint64]uint64{},
 	}
 	f.bufs.New = func() any { b := make([]byte, 0, 512); return &b }
 	if cfg.Ingest != nil {
@@ -189,7 +210,7 @@ func (f *Fabric) Start(local Local) error {
 	f.mu.Lock()
 	f.local = local
 	f.mu.Unlock()
-	sub, err := f.nc.ChanSubscribe(f.retained.All(), f.in)
+	sub, err := f.pub.ChanSubscribe(f.retained.All(), f.in)
 	if err != nil {
 		f.stopIngest()
 		return fmt.Errorf("fabric: subscribe %s: %w", f.retained.All(), err)

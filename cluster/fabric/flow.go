@@ -3,6 +3,7 @@ package fabric
 import (
 	"errors"
 	"time"
+	"unsafe"
 
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
@@ -12,9 +13,10 @@ import (
 )
 
 // Publish sends m to the other nodes (broker.Fabric). The broker calls it
-// after routing m here, in each publisher's order; the sequence number is
-// taken under the same lock as the NATS publish, so that every receiver sees
-// one origin's sequence numbers rising.
+// after routing m here, in each publisher's order. It takes no lock of its
+// own (decision 0058): the sequence number is unique, not ordered with the
+// publishes of other publishers, which a receiver's duplicate check does not
+// need (deliver), and the subject is handed to nats.go without a copy.
 func (f *Fabric) Publish(m *session.Message) {
 	var leftMs int64
 	if m.Expires != 0 {
@@ -40,12 +42,11 @@ func (f *Fabric) Publish(m *session.Message) {
 	n := len(subj)
 	env := appendEnvelope(subj, m, f.origin, leftMs)
 	*bp = env
-	f.pubMu.Lock()
-	f.seq++
-	setSeq(env[n:], f.seq)
-	// nats.go copies the bytes into its write buffer: env may be reused.
-	err = f.nc.Publish(string(env[:n]), env[n:])
-	f.pubMu.Unlock()
+	setSeq(env[n:], f.seq.Add(1))
+	// nats.go copies the subject and the data into its write buffer before
+	// Publish returns and keeps neither: a string over env's bytes is safe,
+	// and env goes back to the pool after.
+	err = f.pub.Publish(unsafe.String(unsafe.SliceData(env), n), env[n:])
 	if err != nil {
 		f.warn.Log(&f.log, zerolog.WarnLevel, "publish").Err(err).Str("client_id", m.Publisher).
 			Msg("cluster fabric: message not sent to other nodes")
@@ -120,7 +121,7 @@ func (f *Fabric) applyLocked(c change) error {
 			return err
 		}
 		for _, s := range subjects {
-			sub, err := f.nc.ChanSubscribe(s, f.in)
+			sub, err := f.pub.ChanSubscribe(s, f.in)
 			if err != nil {
 				return errors.Join(err, unsubscribeAll(f.plain, c.filter))
 			}
@@ -216,9 +217,9 @@ func (f *Fabric) deliver(msg *nats.Msg) {
 		return
 	}
 	f.mu.Lock()
-	dup := e.seq <= f.highest[e.origin]
+	dup := e.seq == f.last[e.origin]
 	if !dup {
-		f.highest[e.origin] = e.seq
+		f.last[e.origin] = e.seq
 	}
 	local := f.local
 	f.mu.Unlock()

@@ -39,6 +39,8 @@ type Node struct {
 	name     string
 	srv      *server.Server // nil when external
 	nc       *nats.Conn
+	dial     []nats.Option // how nc was made, without its name: for PublishConn (publish.go)
+	pub      *nats.Conn    // PublishConn's, closed with nc
 	js       jetstream.JetStream
 	replicas int
 
@@ -112,8 +114,8 @@ func (n *Node) embed(ctx context.Context) error {
 		return fmt.Errorf("cluster: the embedded NATS server (routes %s, clients %s) did not start within %s: %w",
 			cfg.Listen, cfg.ClientListen, cfg.StartTimeout, ErrNotReady)
 	}
-	if n.nc, err = nats.Connect("", nats.InProcessServer(srv), nats.Name("plume "+n.name),
-		nats.MaxReconnects(-1)); err != nil {
+	n.dial = []nats.Option{nats.InProcessServer(srv), nats.MaxReconnects(-1)}
+	if n.nc, err = nats.Connect("", append(n.dial, nats.Name("plume "+n.name))...); err != nil {
 		return fmt.Errorf("cluster: connect to the embedded NATS server: %w", err)
 	}
 	if n.js, err = jetstream.New(n.nc); err != nil {
@@ -196,6 +198,7 @@ func (n *Node) connect(ctx context.Context) error {
 			opts = append(opts, nats.ClientCert(t.CertFile, t.KeyFile))
 		}
 	}
+	n.dial = opts
 	var err error
 	if n.nc, err = nats.Connect(cfg.NATSURL, opts...); err != nil {
 		return fmt.Errorf("cluster: connect to nats_url %s: %w", cfg.NATSURL, err)
@@ -325,6 +328,7 @@ func (n *Node) Close(ctx context.Context) error {
 	close(n.stop)
 	n.wg.Wait()
 	var err error
+	n.closePublishConn()
 	if n.nc != nil {
 		drained := make(chan struct{})
 		n.nc.SetClosedHandler(func(*nats.Conn) { close(drained) })
@@ -350,6 +354,7 @@ func (n *Node) Close(ctx context.Context) error {
 
 // shutdown closes what Start opened, without draining.
 func (n *Node) shutdown() {
+	n.closePublishConn()
 	if n.nc != nil && !n.nc.IsClosed() {
 		n.nc.Close()
 	}

@@ -37,11 +37,18 @@ func (s *server) startCluster(cfg config.Config, log zerolog.Logger, opts *broke
 		s.closeNode(n)
 		return fmt.Errorf("cluster: %w", err)
 	}
+	// Publishes go out on a NoEcho connection, so that NATS does not send the
+	// node its own messages back (decision 0058).
+	pc, err := n.PublishConn()
+	if err != nil {
+		s.closeNode(n)
+		return err
+	}
 	// The fabric's core NATS subjects under a prefix of their own: the
 	// store's retained stream takes every subject under PREFIX.r, and would
 	// store the fabric's retained broadcast (PREFIX.r.…) as if it were its
 	// own, which Load then reads as damaged data.
-	f, err := fabric.New(fabric.Config{Conn: n.Conn(), Prefix: s.jsCfg.Prefix + ".f", Log: log.With().Str("component", "fabric").Logger(),
+	f, err := fabric.New(fabric.Config{Conn: n.Conn(), Publish: pc, Prefix: s.jsCfg.Prefix + ".f", Log: log.With().Str("component", "fabric").Logger(),
 		Ingest: &fabric.IngestConfig{Prefix: s.jsCfg.Prefix, Shards: s.jsCfg.Shards, Node: s.jsCfg.Node, Timeout: s.jsCfg.Timeout}})
 	if err != nil {
 		s.closeNode(n)
