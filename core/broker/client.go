@@ -154,8 +154,8 @@ func (c *client) keepLimit() time.Duration {
 // stopRequest asks a client's reader to end the connection.
 type stopRequest struct {
 	reason packets.ReasonCode
-	will   bool  // publish the will: yes for takeover and shutdown, as for any close without DISCONNECT 0x00 [MQTT-3.1.2-8]
-	err    error // what went wrong, for the log; nil for a deliberate stop
+	will   bool   // publish the will: yes for takeover and shutdown, as for any close without DISCONNECT 0x00 [MQTT-3.1.2-8]
+	err    error  // what went wrong, for the log; nil for a deliberate stop
 	ref    string // a Server Reference for the DISCONNECT (drain.go); "" none
 }
 
