@@ -69,6 +69,12 @@ type Config struct {
 	Replicas int `yaml:"replicas"`
 	// StartTimeout bounds Start (default DefaultStartTimeout).
 	StartTimeout time.Duration `yaml:"start_timeout"`
+	// ServerReference is where this node sends its MQTT 5.0 clients when it
+	// drains on SIGTERM: DISCONNECT 0x9C Use another server with this
+	// Server Reference (§4.11; typically the other nodes' or a load
+	// balancer's host:port, space separated). Empty: 0x8B Server shutting
+	// down (decision 0057). Either mode.
+	ServerReference string `yaml:"server_reference"`
 
 	// NATSURL is an existing NATS cluster's URLs, comma separated
 	// (nats://host:4222,tls://host2:4222): the node embeds no server.
@@ -160,10 +166,16 @@ func (c *Config) SyncInterval() (always bool, every time.Duration) {
 // naming the key at fault, for the caller to put under "cluster"; every
 // one found is returned, joined.
 func (c *Config) Validate() error {
+	var err error
 	if c.External() {
-		return c.validateExternal()
+		err = c.validateExternal()
+	} else {
+		err = c.validateEmbedded()
 	}
-	return c.validateEmbedded()
+	if c.ServerReference != "" && strings.TrimSpace(c.ServerReference) == "" {
+		err = errors.Join(err, setting.Errorf("server_reference", "blank: give where clients should go, or leave it out"))
+	}
+	return err
 }
 
 func (c *Config) validateEmbedded() error {

@@ -36,6 +36,10 @@ func (s *server) startCluster(cfg config.Config, log zerolog.Logger, opts *broke
 	}
 	s.cluster, s.fabric = n, f
 	opts.Fabric = f
+	// Cut off from the JetStream quorum, the broker refuses what it could
+	// not replicate; draining, it sends its clients where the file says
+	// (decision 0057).
+	opts.Quorum, opts.ServerReference = n.Quorum(), nc.ServerReference
 	return nil
 }
 

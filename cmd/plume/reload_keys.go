@@ -99,6 +99,7 @@ var reloadKeys = []reloadRule{
 	{"cluster.sync", "", clusterNote},
 	{"cluster.replicas", "", clusterNote},
 	{"cluster.start_timeout", "", clusterNote},
+	{"cluster.server_reference", "", clusterNote},
 	{"cluster.nats_url", "", clusterNote},
 	{"cluster.credentials", "", clusterNote},
 	{"cluster.tls.ca_file", "", clusterNote},

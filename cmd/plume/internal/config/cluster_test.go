@@ -32,6 +32,8 @@ func TestClusterErrorsNameTheKeyAndLine(t *testing.T) {
 			`line 2: cluster.nats_url: "http://n1:4222": the scheme is nats:// or tls://`},
 		{"credentials on the embedded server", embedded + "  credentials: a.creds\n",
 			"line 5: cluster.credentials: applies to nats_url only: the embedded server needs none"},
+		{"a blank server_reference", embedded + "  server_reference: \"  \"\n",
+			"line 5: cluster.server_reference: blank: give where clients should go, or leave it out"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse(strings.NewReader(tc.yaml))
