@@ -54,6 +54,9 @@ type Options struct {
 	// clients: DISCONNECT 0x9C Use another server with this Server
 	// Reference instead of 0x8B (drain.go); "" sends 0x8B.
 	ServerReference string `yaml:"-"`
+	// Cluster reports a cluster node's membership and health for $SYS,
+	// the admin API and /metrics (clusterstatus.go); nil: no cluster.
+	Cluster func() ClusterStatus `yaml:"-"`
 
 	Limits Limits `yaml:"limits"`
 	// SysInterval is how often $SYS topics are published; negative disables them.

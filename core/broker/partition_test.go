@@ -4,6 +4,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/plumemq/plume/core/broker"
 	"github.com/plumemq/plume/core/packets"
@@ -127,4 +128,57 @@ func TestShutdownSendsUseAnotherServerWithTheReference(t *testing.T) {
 	}
 	tiny.expectDisconnect(packets.ServerShuttingDown)
 	v311.expectClosed()
+}
+
+// A cluster node publishes its membership and health under
+// $SYS/broker/cluster/ (Options.Cluster), with the broker's own counts of
+// refusals for want of a quorum; Broker.Cluster answers the same for the
+// admin API and /metrics. A broker without a cluster publishes none.
+func TestClusterStatusOnSys(t *testing.T) {
+	var quorum atomic.Bool
+	status := func() broker.ClusterStatus {
+		return broker.ClusterStatus{Node: "n1", Quorum: quorum.Load(), MetaLeader: "",
+			Members: []broker.ClusterMember{{Name: "n1", Self: true, Up: true}, {Name: "n2"}, {Name: "n3"}},
+			Fabric:  []broker.ClusterCounter{{Name: "published", Value: 7}}}
+	}
+	tb := startBroker(t, broker.Options{AllowAnonymous: true, Quorum: &quorum, Cluster: status, SysInterval: 20 * time.Millisecond})
+	c, _ := connectRaw(t, tb.addr, v5Connect("refused-pub"))
+	c.publish(&packets.Publish{Topic: "x", QoS: 1, PacketID: 1, Payload: []byte("x")})
+	c.expectAck(packets.TypePuback, 1)
+
+	watcher, _ := connectRaw(t, tb.addr, v5Connect("sys-watcher"))
+	watcher.subscribe(1, sub("$SYS/broker/cluster/#", 0))
+	want := map[string]string{
+		"$SYS/broker/cluster/node": "n1", "$SYS/broker/cluster/quorum": "0", "$SYS/broker/cluster/meta_leader": "",
+		"$SYS/broker/cluster/members/total": "3", "$SYS/broker/cluster/members/up": "1",
+		"$SYS/broker/cluster/refused/publishes": "1", "$SYS/broker/cluster/refused/connects": "0",
+		"$SYS/broker/cluster/fabric/published": "7",
+	}
+	// Retained values first, then each interval's: read until every topic
+	// has said what it should (a value from before the refusal may come
+	// first), or the read deadline fails the test.
+	got := map[string]string{}
+	matches := func() bool {
+		for topic, v := range want {
+			if got[topic] != v {
+				return false
+			}
+		}
+		return got["$SYS/broker/cluster/members"] != ""
+	}
+	for !matches() {
+		m := watcher.nextPublish()
+		got[m.Topic] = string(m.Payload)
+	}
+	if !strings.Contains(got["$SYS/broker/cluster/members"], `"name":"n2","up":false`) {
+		t.Errorf("$SYS/broker/cluster/members = %s, want n2 down in it", got["$SYS/broker/cluster/members"])
+	}
+	if s, ok := tb.Cluster(); !ok || s.RefusedPublishes != 1 || s.Up() != 1 {
+		t.Errorf("Cluster() = %+v, %v", s, ok)
+	}
+
+	plain := startBroker(t, broker.Options{AllowAnonymous: true})
+	if _, ok := plain.Cluster(); ok {
+		t.Error("a broker without a cluster reports a cluster status")
+	}
 }
