@@ -40,6 +40,7 @@ func (s *server) startCluster(cfg config.Config, log zerolog.Logger, opts *broke
 	// not replicate; draining, it sends its clients where the file says
 	// (decision 0057).
 	opts.Quorum, opts.ServerReference = n.Quorum(), nc.ServerReference
+	opts.Cluster = clusterStatus(n, f) // $SYS, the admin API, /metrics
 	return nil
 }
 

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -58,6 +60,26 @@ func TestANodeWithoutQuorumRefusesWhatItCannotReplicate(t *testing.T) {
 		}
 	}
 
+	// The admin API and /metrics say so.
+	var st struct {
+		Quorum  bool   `json:"quorum"`
+		Refused uint64 `json:"refused_publishes"`
+		Members []struct {
+			Name string `json:"name"`
+			Up   bool   `json:"up"`
+		} `json:"members"`
+	}
+	if err := json.Unmarshal([]byte(n1.get(t, "/api/v1/cluster")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Quorum || st.Refused < 2 || len(st.Members) != 3 {
+		t.Errorf("GET /api/v1/cluster without a quorum: %+v; want quorum false, 2+ publishes refused, 3 members", st)
+	}
+	if m := n1.get(t, "/metrics"); !strings.Contains(m, "plume_cluster_quorum 0") ||
+		!strings.Contains(m, `plume_cluster_members{state="down"} 2`) {
+		t.Errorf("/metrics without a quorum lacks plume_cluster_quorum 0 or 2 members down")
+	}
+
 	// Clean sessions and QoS 0 go on, on this node.
 	sub := dialMQTT(t, n1, &packets.Connect{ProtocolVersion: packets.V5, CleanStart: true, ClientID: "part-sub"})
 	sub.subscribe(1, "part/#", 0)
@@ -73,6 +95,9 @@ func TestANodeWithoutQuorumRefusesWhatItCannotReplicate(t *testing.T) {
 	pub.publish(&packets.Publish{Topic: "part/after", QoS: 1, PacketID: 4, Payload: []byte("accepted")})
 	if a := pub.ack(packets.TypePuback, 4); a.Reason.IsError() {
 		t.Errorf("QoS 1 with the quorum back: PUBACK %v", a.Reason)
+	}
+	if m := n1.get(t, "/metrics"); !strings.Contains(m, "plume_cluster_quorum 1") {
+		t.Errorf("/metrics with the quorum back lacks plume_cluster_quorum 1")
 	}
 	for _, cp := range persistentConnects() {
 		mc := dialRaw(t, n1)
@@ -139,6 +164,22 @@ func TestADrainingNodeSendsClientsToAnotherServer(t *testing.T) {
 	if _, err := kv.Get(ctx, base64.RawURLEncoding.EncodeToString([]byte("drained"))); err != nil {
 		t.Errorf("the drained node's persistent session is not in the session KV: %v", err)
 	}
+}
+
+// get is the body of GET path on the node's operations endpoint, which
+// must answer 200.
+func (nd *node) get(t *testing.T, path string) string {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: waitFor}).Get("http://" + nd.http + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s on %s: %d %s %v", path, nd.name, resp.StatusCode, b, err)
+	}
+	return string(b)
 }
 
 // awaitLog waits until the node's log file holds a line with msg.
