@@ -168,7 +168,7 @@ func (n *Node) refreshLocked() {
 		ev.Str("leader", leader).Str("previous", n.leader).Msg(msg)
 		n.leader = leader
 	}
-	n.setQuorum(leader != "")
+	n.judgeQuorumLocked(len(members), leader)
 }
 
 // refreshExternalLocked: an external node's one member is the server its

@@ -51,7 +51,9 @@ type Node struct {
 	leader  string             // the JetStream meta leader last seen
 	closed  bool
 
-	quorum atomic.Bool // Quorum (quorum.go); set by refreshLocked
+	quorum     atomic.Bool // Quorum (quorum.go); set by refreshLocked
+	judged     bool        // the first verdict was given (Start's, not logged)
+	leaderless time.Time   // since when no meta leader is known; zero while one is
 }
 
 // Start joins or connects to the cluster cfg describes (cfg validated) and
