@@ -51,9 +51,10 @@ type Node struct {
 	leader  string             // the JetStream meta leader last seen
 	closed  bool
 
-	quorum     atomic.Bool // Quorum (quorum.go); set by refreshLocked
-	judged     bool        // the first verdict was given (Start's, not logged)
-	leaderless time.Time   // since when no meta leader is known; zero while one is
+	quorum     atomic.Bool                       // Quorum (quorum.go); set by refreshLocked
+	judged     bool                              // the first verdict was given (Start's, not logged)
+	leaderless time.Time                         // since when no meta leader is known; zero while one is
+	onQuorum   func(ok bool, membersUp []string) // OnQuorumChange; under mu
 }
 
 // Start joins or connects to the cluster cfg describes (cfg validated) and

@@ -55,6 +55,9 @@ func (n *Node) setQuorum(ok bool) {
 	if was == ok {
 		return
 	}
+	if f := n.onQuorum; f != nil {
+		f(ok, n.upLocked())
+	}
 	if ok {
 		n.log.Info().Str("node", n.name).Strs("members_up", n.upLocked()).
 			Msg("cluster: quorum regained: accepting QoS 1 and 2 publishes and persistent sessions again")
@@ -62,4 +65,14 @@ func (n *Node) setQuorum(ok bool) {
 	}
 	n.log.Warn().Str("node", n.name).Strs("members_up", n.upLocked()).
 		Msg("cluster: quorum lost: refusing QoS 1 and 2 publishes and persistent sessions; QoS 0 and clean sessions go on")
+}
+
+// OnQuorumChange has f told of each change of the verdict after Start's
+// first, with the nodes up then (for the audit log). f runs under the
+// node's lock, on the membership watcher or a Health caller: it must not
+// block nor call the Node. Set it once, before the changes it should see.
+func (n *Node) OnQuorumChange(f func(ok bool, membersUp []string)) {
+	n.mu.Lock()
+	n.onQuorum = f
+	n.mu.Unlock()
 }

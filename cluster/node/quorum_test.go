@@ -21,6 +21,13 @@ func TestQuorumFollowsTheMajority(t *testing.T) {
 	if !q.Load() {
 		t.Fatal("n1 has no quorum right after Start, which waited for the meta leader")
 	}
+	changes := make(chan bool, 8)
+	nodes[0].OnQuorumChange(func(ok bool, _ []string) {
+		select {
+		case changes <- ok:
+		default:
+		}
+	})
 	for _, n := range nodes[1:] {
 		if err := n.Close(context.Background()); err != nil {
 			t.Fatal(err)
@@ -35,6 +42,9 @@ func TestQuorumFollowsTheMajority(t *testing.T) {
 	if h := nodes[0].Health(); h.Quorum {
 		t.Errorf("Health %+v says quorum with the flag down", h)
 	}
+	if ok := nextChange(t, changes); ok {
+		t.Error("OnQuorumChange's first call says regained; want lost")
+	}
 	startWith(t, cfgs[1:], func(c Config) zerolog.Logger {
 		return zerolog.New(zerolog.NewTestWriter(t)).With().Str("node", c.Node).Logger()
 	})
@@ -44,6 +54,21 @@ func TestQuorumFollowsTheMajority(t *testing.T) {
 		}
 		return ""
 	})
+	if ok := nextChange(t, changes); !ok {
+		t.Error("OnQuorumChange's second call says lost; want regained")
+	}
+}
+
+// nextChange is the next verdict OnQuorumChange reported.
+func nextChange(t *testing.T, changes <-chan bool) bool {
+	t.Helper()
+	select {
+	case ok := <-changes:
+		return ok
+	case <-time.After(waitFor):
+		t.Fatal("OnQuorumChange was not called")
+		return false
+	}
 }
 
 // A route port another process holds fails Start at once with the listen

@@ -41,6 +41,10 @@ func (s *server) startCluster(cfg config.Config, log zerolog.Logger, opts *broke
 	// (decision 0057).
 	opts.Quorum, opts.ServerReference = n.Quorum(), nc.ServerReference
 	opts.Cluster = clusterStatus(n, f) // $SYS, the admin API, /metrics
+	if a := s.audit; a != nil {
+		name := n.Name()
+		n.OnQuorumChange(func(ok bool, up []string) { a.Quorum(name, ok, up) })
+	}
 	return nil
 }
 
