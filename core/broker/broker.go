@@ -264,8 +264,8 @@ func (b *Broker) isClosing() bool {
 }
 
 // Shutdown stops accepting, disconnects every client (5.0 clients with
-// DISCONNECT 0x8B, or 0x9C with Options.ServerReference: drain.go), saves sessions to the store and waits for every goroutine,
-// or until ctx ends.
+// DISCONNECT 0x8B, or 0x9C with Options.ServerReference: drain.go), saves
+// sessions to the store and waits for every goroutine, or until ctx ends.
 func (b *Broker) Shutdown(ctx context.Context) error {
 	b.mu.Lock()
 	if !b.closing {

@@ -74,7 +74,10 @@ func (c *client) refusePublishNoQuorum(p *packets.Publish) error {
 		c.entry.ReleaseQoS2(p.PacketID) // the refusal ends the exchange [MQTT-4.3.3-9]
 	}
 	if c.version != packets.V5 {
-		return &packets.Error{Reason: packets.ImplementationSpecificError, Msg: "publish refused: " + whyNoQuorum}
+		// A stop, not an error: an error would log a protocol violation
+		// per connection, which a partition turns into a flood.
+		c.stopWith(&stopRequest{reason: packets.ImplementationSpecificError, will: true})
+		return nil
 	}
 	kind := packets.TypePuback
 	if p.QoS == 2 {
