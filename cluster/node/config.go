@@ -75,6 +75,12 @@ type Config struct {
 	// that was down or a session that moves (decision 0055); default
 	// DefaultReplayWindow, at least a minute. Either mode.
 	ReplayWindow time.Duration `yaml:"replay_window"`
+	// ServerReference is where this node sends its MQTT 5.0 clients when it
+	// drains on SIGTERM: DISCONNECT 0x9C Use another server with this
+	// Server Reference (§4.11; typically the other nodes' or a load
+	// balancer's host:port, space separated). Empty: 0x8B Server shutting
+	// down (decision 0057). Either mode.
+	ServerReference string `yaml:"server_reference"`
 
 	// NATSURL is an existing NATS cluster's URLs, comma separated
 	// (nats://host:4222,tls://host2:4222): the node embeds no server.
@@ -169,14 +175,19 @@ func (c *Config) Validate() error {
 	if c.ReplayWindow == 0 {
 		c.ReplayWindow = DefaultReplayWindow
 	}
-	var window error
-	if c.ReplayWindow < time.Minute {
-		window = setting.Errorf("replay_window", "%s is under a minute: a node's restart must fit in it", c.ReplayWindow)
-	}
+	var err error
 	if c.External() {
-		return errors.Join(c.validateExternal(), window)
+		err = c.validateExternal()
+	} else {
+		err = c.validateEmbedded()
 	}
-	return errors.Join(c.validateEmbedded(), window)
+	if c.ReplayWindow < time.Minute {
+		err = errors.Join(err, setting.Errorf("replay_window", "%s is under a minute: a node's restart must fit in it", c.ReplayWindow))
+	}
+	if c.ServerReference != "" && strings.TrimSpace(c.ServerReference) == "" {
+		err = errors.Join(err, setting.Errorf("server_reference", "blank: give where clients should go, or leave it out"))
+	}
+	return err
 }
 
 func (c *Config) validateEmbedded() error {

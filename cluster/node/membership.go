@@ -34,6 +34,9 @@ type Health struct {
 	// Members, Up: nodes known and up, this one included. Embedded only.
 	Members int `json:"members"`
 	Up      int `json:"up"`
+	// Quorum: the node accepts QoS ≥ 1 publishes and persistent sessions
+	// (Node.Quorum).
+	Quorum bool `json:"quorum"`
 }
 
 // Members lists the nodes this node knows, sorted by name: itself, every
@@ -54,7 +57,7 @@ func (n *Node) Members() []Member {
 
 // Health is the node's state now.
 func (n *Node) Health() Health {
-	h := Health{Connected: n.nc != nil && n.nc.IsConnected()}
+	h := Health{Connected: n.nc != nil && n.nc.IsConnected(), Quorum: n.quorum.Load()}
 	if n.srv == nil {
 		return h // an external cluster's meta group is not visible from a client
 	}
@@ -122,6 +125,7 @@ func (n *Node) refresh() {
 func (n *Node) refreshLocked() {
 	if n.srv == nil {
 		n.refreshExternalLocked()
+		n.setQuorum(n.nc.IsConnected())
 		return
 	}
 	up := map[string]bool{n.name: true}
@@ -164,6 +168,7 @@ func (n *Node) refreshLocked() {
 		ev.Str("leader", leader).Str("previous", n.leader).Msg(msg)
 		n.leader = leader
 	}
+	n.judgeQuorumLocked(len(members), leader)
 }
 
 // refreshExternalLocked: an external node's one member is the server its
@@ -222,11 +227,25 @@ func (n *Node) watch() {
 // natsLogger writes nats-server's log lines through zerolog. Its notices
 // (start-up banners, each route made) are debug here: Plume logs the
 // membership changes itself; warnings and errors stay what they are.
-type natsLogger struct{ log zerolog.Logger }
+type natsLogger struct {
+	log   zerolog.Logger
+	fatal chan<- string // the first fatal error, for Start (awaitListening)
+}
 
 func (l natsLogger) Noticef(format string, v ...any) { l.log.Debug().Msgf(format, v...) }
 func (l natsLogger) Warnf(format string, v ...any)   { l.log.Warn().Msgf(format, v...) }
-func (l natsLogger) Fatalf(format string, v ...any)  { l.log.Error().Msgf(format, v...) }
-func (l natsLogger) Errorf(format string, v ...any)  { l.log.Error().Msgf(format, v...) }
-func (l natsLogger) Debugf(format string, v ...any)  { l.log.Trace().Msgf(format, v...) }
-func (l natsLogger) Tracef(format string, v ...any)  { l.log.Trace().Msgf(format, v...) }
+
+// Fatalf: nats-server gave up on something it needs, a listener mostly.
+// The binary owns the process (no exit here); Start hears of it.
+func (l natsLogger) Fatalf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	l.log.Error().Msg(msg)
+	select {
+	case l.fatal <- msg:
+	default: // one is enough; nil after start-up is never ready
+	}
+}
+
+func (l natsLogger) Errorf(format string, v ...any) { l.log.Error().Msgf(format, v...) }
+func (l natsLogger) Debugf(format string, v ...any) { l.log.Trace().Msgf(format, v...) }
+func (l natsLogger) Tracef(format string, v ...any) { l.log.Trace().Msgf(format, v...) }

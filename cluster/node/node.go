@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -51,6 +52,11 @@ type Node struct {
 	members map[string]*Member // by name, this node included; never shrinks
 	leader  string             // the JetStream meta leader last seen
 	closed  bool
+
+	quorum     atomic.Bool                       // Quorum (quorum.go); set by refreshLocked
+	judged     bool                              // the first verdict was given (Start's, not logged)
+	leaderless time.Time                         // since when no meta leader is known; zero while one is
+	onQuorum   func(ok bool, membersUp []string) // OnQuorumChange; under mu
 }
 
 // Start joins or connects to the cluster cfg describes (cfg validated) and
@@ -106,13 +112,12 @@ func (n *Node) embed(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cluster: nats-server: %w", err)
 	}
-	srv.SetLoggerV2(natsLogger{n.log.With().Str("source", "nats-server").Logger()}, false, false, false)
+	fatal := make(chan string, 1)
+	srv.SetLoggerV2(natsLogger{log: n.log.With().Str("source", "nats-server").Logger(), fatal: fatal}, false, false, false)
 	n.srv = srv
 	srv.Start()
-	deadline, _ := ctx.Deadline()
-	if !srv.ReadyForConnections(time.Until(deadline)) {
-		return fmt.Errorf("cluster: the embedded NATS server (routes %s, clients %s) did not start within %s: %w",
-			cfg.Listen, cfg.ClientListen, cfg.StartTimeout, ErrNotReady)
+	if err := n.awaitListening(ctx, fatal); err != nil {
+		return err
 	}
 	n.dial = []nats.Option{nats.InProcessServer(srv), nats.MaxReconnects(-1)}
 	if n.nc, err = nats.Connect("", append(n.dial, nats.Name("plume "+n.name))...); err != nil {
@@ -128,6 +133,30 @@ func (n *Node) embed(ctx context.Context) error {
 		}
 		return n.jetStreamWait(ctx)
 	})
+}
+
+// readyPoll is how long each look at the embedded server's listeners waits
+// before Start checks whether one of them failed.
+const readyPoll = 100 * time.Millisecond
+
+// awaitListening waits until the embedded server's listeners are bound.
+// A listener that cannot bind (the port taken, the address not this
+// host's) is fatal to nats-server, which says so through its logger and
+// never becomes ready: Start returns that error at once rather than wait
+// out start_timeout.
+func (n *Node) awaitListening(ctx context.Context, fatal <-chan string) error {
+	for !n.srv.ReadyForConnections(readyPoll) {
+		select {
+		case msg := <-fatal:
+			return fmt.Errorf("cluster: the embedded NATS server (routes %s, clients %s) cannot start: %w",
+				n.cfg.Listen, n.cfg.ClientListen, errors.New(msg))
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: the embedded NATS server (routes %s, clients %s) did not start within %s: %w",
+				n.cfg.Listen, n.cfg.ClientListen, n.cfg.StartTimeout, ErrNotReady)
+		default:
+		}
+	}
+	return nil
 }
 
 // serverOptions is the embedded server's configuration.

@@ -16,7 +16,7 @@ func (s *server) registerAdmin(o *ops.Server) {
 // adminConfig is what the admin API reads and does here; its actions go to
 // the audit log.
 func (s *server) adminConfig() admin.Config {
-	c := admin.Config{Broker: s.broker, Plugins: s.adminPlugins}
+	c := admin.Config{Broker: s.broker, Plugins: s.adminPlugins, Cluster: s.broker.Cluster}
 	if s.configPath != "" {
 		c.Reload = s.adminReload
 	}

@@ -56,6 +56,15 @@ func (s *server) startCluster(cfg config.Config, log zerolog.Logger, opts *broke
 	}
 	s.cluster, s.fabric = n, f
 	opts.Fabric = f
+	// Cut off from the JetStream quorum, the broker refuses what it could
+	// not replicate; draining, it sends its clients where the file says
+	// (decision 0057).
+	opts.Quorum, opts.ServerReference = n.Quorum(), nc.ServerReference
+	opts.Cluster = clusterStatus(n, f) // $SYS, the admin API, /metrics
+	if a := s.audit; a != nil {
+		name := n.Name()
+		n.OnQuorumChange(func(ok bool, up []string) { a.Quorum(name, ok, up) })
+	}
 	return nil
 }
 

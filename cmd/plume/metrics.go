@@ -13,6 +13,7 @@ func (s *server) registerMetrics(o *ops.Server) {
 		Stats:         s.broker.Stats,
 		Breakdown:     s.broker.Breakdown,
 		CommitLatency: s.broker.CommitLatency,
+		Cluster:       s.broker.Cluster,
 	}
 	if s.plugins != nil {
 		cfg.Plugins = func() []metrics.Plugin { return pluginMetrics(s.plugins.Plugins()) }

@@ -18,7 +18,6 @@ import (
 	"github.com/plumemq/plume/core/budget"
 	"github.com/plumemq/plume/core/hooks"
 	"github.com/plumemq/plume/core/journal"
-	"github.com/plumemq/plume/core/packets"
 	"github.com/plumemq/plume/core/ratelog"
 	"github.com/plumemq/plume/core/session"
 	"github.com/plumemq/plume/core/topics"
@@ -53,6 +52,7 @@ type Broker struct {
 	ingest Ingest
 	// positions are the ingest positions the store loaded (ingest.go).
 	positions session.Positions
+	part      partition // the quorum gate of a cluster node (partition.go)
 
 	sessions sessionIndex // client id -> *entry; written under mu, read anywhere (sessindex.go)
 	retainMu sync.Mutex   // orders writes to retained and the store's copy
@@ -190,6 +190,7 @@ func New(opts Options) (*Broker, error) {
 	if opts.Fabric != nil {
 		b.joinFabric(opts.Fabric) // before openStore restores subscriptions
 	}
+	b.initPartition(opts.Quorum)
 	if err := b.openStore(); err != nil {
 		b.closeLogLimiters()
 		return nil, err
@@ -207,6 +208,7 @@ func (b *Broker) closeLogLimiters() {
 	b.dropLog.Close()
 	b.hookLog.Close()
 	b.refuseLog.Close()
+	b.closePartition()
 }
 
 // ErrClosed is returned by Serve once Shutdown has begun.
@@ -270,8 +272,8 @@ func (b *Broker) isClosing() bool {
 }
 
 // Shutdown stops accepting, disconnects every client (5.0 clients with
-// DISCONNECT 0x8B), saves sessions to the store and waits for every goroutine,
-// or until ctx ends.
+// DISCONNECT 0x8B, or 0x9C with Options.ServerReference: drain.go), saves
+// sessions to the store and waits for every goroutine, or until ctx ends.
 func (b *Broker) Shutdown(ctx context.Context) error {
 	b.mu.Lock()
 	if !b.closing {
@@ -281,8 +283,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	for l := range b.listeners {
 		_ = l.Close()
 	}
+	bye := b.goodbye()
 	b.conns.each(func(c *client) bool {
-		c.kick(packets.ServerShuttingDown, true)
+		c.stopWith(bye)
 		return true
 	})
 	b.mu.Unlock()

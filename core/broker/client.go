@@ -154,8 +154,9 @@ func (c *client) keepLimit() time.Duration {
 // stopRequest asks a client's reader to end the connection.
 type stopRequest struct {
 	reason packets.ReasonCode
-	will   bool  // publish the will: yes for takeover and shutdown, as for any close without DISCONNECT 0x00 [MQTT-3.1.2-8]
-	err    error // what went wrong, for the log; nil for a deliberate stop
+	will   bool   // publish the will: yes for takeover and shutdown, as for any close without DISCONNECT 0x00 [MQTT-3.1.2-8]
+	err    error  // what went wrong, for the log; nil for a deliberate stop
+	ref    string // a Server Reference for the DISCONNECT (drain.go); "" none
 }
 
 func newClient(b *Broker, conn net.Conn, listener string) *client {
@@ -395,7 +396,11 @@ func (c *client) finish(err error) {
 	switch stop := c.stop.Load(); {
 	case stop != nil:
 		reason, will, cause = stop.reason, stop.will, stop.err
-		c.disconnect(reason, "")
+		if stop.ref != "" {
+			c.disconnectTo(reason, stop.ref)
+		} else {
+			c.disconnect(reason, "")
+		}
 	case errors.Is(err, errClientDisconnect):
 		reason, will = c.clientReason, c.clientReason == packets.DisconnectWithWill
 	case c.keepExpired.Load() || errors.Is(err, os.ErrDeadlineExceeded):

@@ -106,6 +106,10 @@ func (c *client) handshake(a *admission) bool {
 		c.refuse(reason, why)
 		return false
 	}
+	if c.persistentNoQuorum(cp.CleanStart) {
+		c.refuseConnectNoQuorum()
+		return false
+	}
 	c.beginPacket()
 	c.keepStrings(cp)
 	c.connAt = time.Now().UnixNano() // before attach publishes c under b.mu: Broker.Clients reads it there
@@ -343,6 +347,15 @@ func (c *client) readAuth() (*packets.Auth, error) {
 
 // refuse answers CONNECT with an error CONNACK [MQTT-3.2.2-6] and logs it.
 func (c *client) refuse(reason packets.ReasonCode, why string) {
+	c.answerRefusal(reason, why)
+	c.logWarn().Str("username", c.info.Username).
+		Uint8("protocol_version", c.version).Str("reason", reason.String()).Str("why", why).
+		Msg("connection refused")
+}
+
+// answerRefusal sends the error CONNACK and counts it, without the log
+// line: refusals that may come in floods log at a rate of their own.
+func (c *client) answerRefusal(reason packets.ReasonCode, why string) {
 	c.refused = reason
 	c.saidGoodbye = true
 	ack := packets.Connack{Reason: reason}
@@ -356,9 +369,6 @@ func (c *client) refuse(reason packets.ReasonCode, why string) {
 	c.send(&ack)
 	c.b.stats.refusedBy[reason].Add(1)
 	c.b.stats.listenerStats(c.info.Listener).refused.Add(1)
-	c.logWarn().Str("username", c.info.Username).
-		Uint8("protocol_version", c.version).Str("reason", reason.String()).Str("why", why).
-		Msg("connection refused")
 }
 
 // refuseMalformed answers a CONNECT that did not decode. An unknown protocol

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -45,6 +46,17 @@ type Options struct {
 	// Fabric carries messages to and from the other nodes of a cluster
 	// (fabric.go, decision 0052); nil: one node, at the cost of one nil test.
 	Fabric Fabric `yaml:"-"`
+	// Quorum is a cluster node's verdict on its JetStream quorum, kept
+	// current by the node: false refuses QoS ≥ 1 publishes and persistent
+	// sessions (partition.go, decision 0057); nil: one node, never refused.
+	Quorum *atomic.Bool `yaml:"-"`
+	// ServerReference, on a cluster node, is where Shutdown sends 5.0
+	// clients: DISCONNECT 0x9C Use another server with this Server
+	// Reference instead of 0x8B (drain.go); "" sends 0x8B.
+	ServerReference string `yaml:"-"`
+	// Cluster reports a cluster node's membership and health for $SYS,
+	// the admin API and /metrics (clusterstatus.go); nil: no cluster.
+	Cluster func() ClusterStatus `yaml:"-"`
 
 	Limits Limits `yaml:"limits"`
 	// SysInterval is how often $SYS topics are published; negative disables them.

@@ -54,6 +54,9 @@ func (c *client) handlePublish(h packets.FixedHeader, body []byte) error {
 			return &packets.Error{Reason: packets.ReceiveMaximumExceeded, Msg: "Receive Maximum exceeded"}
 		}
 	}
+	if p.QoS > 0 && c.b.noQuorum() {
+		return c.refusePublishNoQuorum(&p)
+	}
 	reason, why, gate := c.accept(&p, p.QoS == 2)
 	if c.version != packets.V5 && overLimit(reason) {
 		// A 3.1.1 client cannot be told its message was refused: the server

@@ -136,4 +136,5 @@ func (b *Broker) publishSys() {
 		t := &sysTopics[i]
 		b.publish(&session.Message{Topic: "$SYS/broker/" + t.Topic, Payload: []byte(t.value(b, &s)), Retain: true}, nil)
 	}
+	b.publishClusterSys() // clusterstatus.go
 }

@@ -155,5 +155,12 @@ func sysTopicsDoc(names []string, docs map[string]string) string {
 			fmt.Fprintf(&w, "| `%s` | %s |\n", n, docs[n])
 		}
 	}
+	w.WriteString("\n## Cluster nodes\n\n")
+	w.WriteString("A node of a cluster (a `cluster:` section) publishes these as well, with the others;\n")
+	w.WriteString("`GET /api/v1/cluster` answers the same as JSON and `/metrics` has them as `plume_cluster_*`.\n\n")
+	w.WriteString("| topic | what it carries |\n|---|---|\n")
+	for _, ct := range ClusterSysTopics() {
+		fmt.Fprintf(&w, "| `$SYS/broker/%s` | %s |\n", ct[0], ct[1])
+	}
 	return w.String()
 }

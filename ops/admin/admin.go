@@ -8,6 +8,7 @@
 //	GET  /api/v1/retained?prefix=&limit=         retained topics
 //	GET  /api/v1/plugins                         the plugin chain with its counters
 //	POST /api/v1/reload                          what SIGHUP does: re-read the config file
+//	GET  /api/v1/cluster                         a cluster node's membership, health and refusals
 //
 // It depends on small interfaces (Broker) and funcs (Config.Plugins,
 // Config.Reload) that the binary wires, never on the plugin host or the
@@ -89,6 +90,9 @@ type Config struct {
 	Reload func(ctx context.Context) (ReloadReport, error)
 	// Auditor, if set, hears of every action.
 	Auditor Auditor
+	// Cluster is the node's status (broker.Broker.Cluster); nil, or false,
+	// on a broker that is no cluster node: GET /api/v1/cluster answers 404.
+	Cluster func() (broker.ClusterStatus, bool)
 }
 
 // Register adds the API's routes to s.
@@ -110,6 +114,7 @@ func Handlers(cfg Config) map[string]http.Handler {
 		"/api/v1/retained":                method(http.MethodGet, a.retained),
 		"/api/v1/plugins":                 method(http.MethodGet, a.plugins),
 		"/api/v1/reload":                  method(http.MethodPost, a.reload),
+		"/api/v1/cluster":                 method(http.MethodGet, a.cluster),
 	}
 }
 

@@ -42,6 +42,7 @@ const (
 	ClassPluginFailure Class = "plugin_failure" // a load or reload failed; a call trapped or overran its deadline
 	ClassAdmin         Class = "admin"          // an admin API action
 	ClassConfigReload  Class = "config_reload"  // the config file was reloaded
+	ClassCluster       Class = "cluster"        // a cluster node lost or regained its quorum (decision 0057)
 	// ClassDropped says how many events were lost because the writer fell
 	// behind; it is always recorded.
 	ClassDropped Class = "dropped"
@@ -50,7 +51,7 @@ const (
 // Classes are the classes Config.Events may name, in the order documented.
 var Classes = []Class{
 	ClassConnect, ClassAuthFailure, ClassAuthzDenied, ClassTakeover, ClassDisconnect,
-	ClassPluginLoad, ClassPluginSwap, ClassPluginFailure, ClassAdmin, ClassConfigReload,
+	ClassPluginLoad, ClassPluginSwap, ClassPluginFailure, ClassAdmin, ClassConfigReload, ClassCluster,
 }
 
 // Event is one line of the audit log. Fields that do not apply are omitted.
@@ -83,6 +84,7 @@ type Event struct {
 	NeedsRestart   []string `json:"needs_restart,omitempty"`
 	Error          string   `json:"error,omitempty"`
 	ConnectedForMS int64    `json:"connected_for_ms,omitempty"`
+	MembersUp      []string `json:"members_up,omitempty"` // cluster: the nodes up
 	// Suppressed counts events of this kind and key held back by the rate
 	// limit since the last one recorded; Summary marks an event that only
 	// carries such a count.

@@ -298,12 +298,13 @@ func TestAdminReloadAndPluginEventsMakeOneLineEach(t *testing.T) {
 	l.ConfigReload("SIGHUP", []string{"limits.max_inflight"}, []string{"store.path"}, nil)
 	l.Plugin(PluginEvent{Class: ClassPluginSwap, Plugin: "acl", Hash: "bb", OldHash: "aa"})
 	l.Plugin(PluginEvent{Class: ClassPluginFailure, Plugin: "acl", Hash: "bb", Cause: "trap", Point: "authorize", Err: errors.New("unreachable")})
+	l.Quorum("n1", false, []string{"n1"})
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
 	lines := readLines(t, path)
-	if len(lines) != 4 {
-		t.Fatalf("%d lines, want 4: %v", len(lines), lines)
+	if len(lines) != 5 {
+		t.Fatalf("%d lines, want 5: %v", len(lines), lines)
 	}
 	check := func(m map[string]any, want map[string]any) {
 		t.Helper()
@@ -317,4 +318,5 @@ func TestAdminReloadAndPluginEventsMakeOneLineEach(t *testing.T) {
 	check(lines[1], map[string]any{"event": "config_reload", "trigger": "SIGHUP", "applied": []any{"limits.max_inflight"}, "needs_restart": []any{"store.path"}})
 	check(lines[2], map[string]any{"event": "plugin_swap", "plugin": "acl", "hash": "bb", "old_hash": "aa"})
 	check(lines[3], map[string]any{"event": "plugin_failure", "plugin": "acl", "action": "trap authorize", "error": "unreachable"})
+	check(lines[4], map[string]any{"event": "cluster", "action": "quorum_lost", "target": "n1", "members_up": []any{"n1"}})
 }

@@ -129,6 +129,22 @@ func (l *Logger) ConfigReload(trigger string, applied, needsRestart []string, er
 	l.record(Event{Class: ClassConfigReload, Trigger: trigger, Applied: applied, NeedsRestart: needsRestart, Error: errText(err)})
 }
 
+// Quorum records a cluster node losing (ok false) or regaining its
+// JetStream quorum: from then on it refuses, or accepts again, QoS ≥ 1
+// publishes and persistent sessions (decision 0057). Action is
+// "quorum_lost" or "quorum_regained", Target the node, MembersUp the
+// nodes it saw up.
+func (l *Logger) Quorum(node string, ok bool, membersUp []string) {
+	if !l.Enabled(ClassCluster) {
+		return
+	}
+	action := "quorum_lost"
+	if ok {
+		action = "quorum_regained"
+	}
+	l.record(Event{Class: ClassCluster, Action: action, Target: node, MembersUp: membersUp})
+}
+
 func errText(err error) string {
 	if err == nil {
 		return ""

@@ -67,6 +67,7 @@ var allDescs = []*prometheus.Desc{
 	dSubs, dRetained, dQueued, dQueuedBytes, dPartialBytes, dSlow, dHandedOver, dBPWaits, dBPTimeouts,
 	dCommit, dPluginCalls, dPluginErrors, dPluginDead, dPluginTraps, dPluginLatency,
 	dPluginReloads, dPluginReFail, dPluginLoaded,
+	dClusterQuorum, dClusterLeader, dClusterMembers, dClusterMember, dClusterRefused, dClusterFabric,
 }
 
 // Collector is the prometheus.Collector of Plume's own metrics.
@@ -126,6 +127,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- histogram(dCommit, &h)
 		}
 	}
+	c.collectCluster(counter, gauge) // cluster.go
 	if c.cfg.Plugins != nil {
 		for _, p := range c.cfg.Plugins() {
 			counter(dPluginReloads, p.Reloads, p.Name)

@@ -36,6 +36,9 @@ type Config struct {
 	// Plugins is the plugins of the chain, in order (host.Plugin.Metrics,
 	// adapted by cmd/plume).
 	Plugins func() []Plugin
+	// Cluster is a cluster node's status (broker.Broker.Cluster); nil, or
+	// false, on a broker that is no cluster node: no plume_cluster_*.
+	Cluster func() (broker.ClusterStatus, bool)
 }
 
 // Plugin is one plugin's counters (the shape of host.PluginMetrics).

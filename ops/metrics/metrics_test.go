@@ -43,6 +43,11 @@ func fullConfig() Config {
 			return []Plugin{{Name: "acl", LoadedAt: time.Unix(1700000000, 0), Reloads: 1,
 				Points: []Point{{Point: "authorize", Calls: 2, Latency: snap}}}}
 		},
+		Cluster: func() (broker.ClusterStatus, bool) {
+			return broker.ClusterStatus{Node: "n1", Quorum: true, MetaLeader: "n2", RefusedPublishes: 1,
+				Members: []broker.ClusterMember{{Name: "n1", Self: true, Up: true}, {Name: "n2", Up: true, Leader: true}},
+				Fabric:  []broker.ClusterCounter{{Name: "published", Value: 3}}}, true
+		},
 	}
 }
 

@@ -37,6 +37,8 @@ func TestClusterErrorsNameTheKeyAndLine(t *testing.T) {
 			"line 5: cluster.replay_window: 30s is under a minute: a node's restart must fit in it"},
 		{"a replay window under a minute, external", "cluster:\n  nats_url: nats://n1:4222\n  replay_window: 1s\n",
 			"line 3: cluster.replay_window: 1s is under a minute: a node's restart must fit in it"},
+		{"a blank server_reference", embedded + "  server_reference: \"  \"\n",
+			"line 5: cluster.server_reference: blank: give where clients should go, or leave it out"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse(strings.NewReader(tc.yaml))
