@@ -45,6 +45,9 @@ type Options struct {
 	// Fabric carries messages to and from the other nodes of a cluster
 	// (fabric.go, decision 0052); nil: one node, at the cost of one nil test.
 	Fabric Fabric `yaml:"-"`
+	// Takeover moves persistent sessions between the nodes of a cluster
+	// (takeover.go, decision 0056); nil: one node, at one nil test a CONNECT.
+	Takeover Takeover `yaml:"-"`
 
 	Limits Limits `yaml:"limits"`
 	// SysInterval is how often $SYS topics are published; negative disables them.
