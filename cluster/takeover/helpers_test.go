@@ -158,7 +158,9 @@ func (a storeOf) Claim(ctx context.Context, client string, expected uint64) (uin
 	return rev, err
 }
 
-func (a storeOf) Owned(ctx context.Context, node string) ([]string, error) { return a.s.Owned(ctx, node) }
+func (a storeOf) Owned(ctx context.Context, node string) ([]string, error) {
+	return a.s.Owned(ctx, node)
+}
 
 // client is a paho.golang (MQTT 5.0) client.
 type client struct {
