@@ -15,6 +15,7 @@ import (
 
 	"github.com/plumemq/plume/cluster/fabric"
 	"github.com/plumemq/plume/cluster/node"
+	"github.com/plumemq/plume/cluster/takeover"
 	"github.com/plumemq/plume/cmd/plume/internal/config"
 	"github.com/plumemq/plume/core/broker"
 	"github.com/plumemq/plume/core/session"
@@ -54,6 +55,7 @@ type server struct {
 	audit     *audit.Logger      // nil without an audit section (audit.go)
 	cluster   *node.Node         // nil without a cluster section (cluster.go)
 	fabric    *fabric.Fabric     // routes between the nodes; nil without a cluster section
+	mover     *takeover.Mover    // moves sessions between the nodes; nil without a cluster section
 
 	dashboard *dashboard.Dashboard // nil without http.address (--http)
 }
