@@ -1,0 +1,192 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+)
+
+// Sessions move between plume processes (decision 0056): a persistent
+// subscriber that reconnects to another node resumes its session there,
+// with what was in flight and queued, whether the node it left lives (its
+// connection then gets 0x8E) or was killed.
+
+// mqttClient is a paho.golang (MQTT 5.0) client of one node.
+type mqttClient struct {
+	*paho.Client
+	msgs chan *paho.Publish
+	gone chan *paho.Disconnect
+	ack  *paho.Connack
+}
+
+// connectTo connects a client to nd, again until the node accepts it or
+// waitFor passes: a node that has just lost a peer may answer 0x88 Server
+// unavailable while JetStream elects new leaders.
+func connectTo(t *testing.T, nd *node, id string, clean bool, receiveMax uint16, manualAck bool) *mqttClient {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for {
+		c, err := tryConnect(nd, id, clean, receiveMax, manualAck)
+		if err == nil {
+			t.Cleanup(func() { _ = c.Disconnect(&paho.Disconnect{}) })
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("connect %s to %s: %v", id, nd.name, err)
+		}
+		time.Sleep(200 * time.Millisecond) // the node retries nothing for us; a client would back off too
+	}
+}
+
+func tryConnect(nd *node, id string, clean bool, receiveMax uint16, manualAck bool) (*mqttClient, error) {
+	conn, err := net.DialTimeout("tcp", nd.mqtt, waitFor)
+	if err != nil {
+		return nil, err
+	}
+	c := &mqttClient{msgs: make(chan *paho.Publish, 1000), gone: make(chan *paho.Disconnect, 1)}
+	c.Client = paho.NewClient(paho.ClientConfig{
+		Conn: conn, EnableManualAcknowledgment: manualAck,
+		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
+			c.msgs <- pr.Packet
+			return true, nil
+		}},
+		OnServerDisconnect: func(d *paho.Disconnect) { c.gone <- d },
+	})
+	expiry := uint32(300)
+	cp := &paho.Connect{ClientID: id, CleanStart: clean, KeepAlive: 60, Properties: &paho.ConnectProperties{SessionExpiryInterval: &expiry}}
+	if receiveMax > 0 {
+		cp.Properties.ReceiveMaximum = &receiveMax
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	if c.ack, err = c.Connect(ctx, cp); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *mqttClient) publish(t *testing.T, topic, payload string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	if _, err := c.Publish(ctx, &paho.Publish{Topic: topic, Payload: []byte(payload), QoS: 1}); err != nil {
+		t.Fatalf("publish %q: %v", payload, err)
+	}
+}
+
+func (c *mqttClient) subscribe(t *testing.T, filter string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	if _, err := c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (c *mqttClient) next(t *testing.T, skip string) *paho.Publish {
+	t.Helper()
+	deadline := time.After(waitFor)
+	for {
+		select {
+		case m := <-c.msgs:
+			if string(m.Payload) == skip {
+				continue
+			}
+			return m
+		case <-deadline:
+			t.Fatal("no message received")
+			return nil
+		}
+	}
+}
+
+// routes publishes probes on from until one reaches c: the subscription
+// has reached from's node (interest crosses a moment after SUBACK).
+func (c *mqttClient) routes(t *testing.T, from *mqttClient, topic string) {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for {
+		from.publish(t, topic, "probe")
+		select {
+		case m := <-c.msgs:
+			if string(m.Payload) == "probe" {
+				return
+			}
+			t.Fatalf("before the probe: %q", m.Payload)
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no probe on %s reached the subscriber", topic)
+		}
+	}
+}
+
+func TestSessionMovesBetweenLivePlumeProcesses(t *testing.T) {
+	c := newCluster(t, 3)
+	c.startAll()
+	n1, n2, n3 := c.nodes[0], c.nodes[1], c.nodes[2]
+	old := connectTo(t, n1, "mover", false, 1, true)
+	old.subscribe(t, "mv/#")
+	pub := connectTo(t, n1, "pub1", true, 0, false)
+	for i := 1; i <= 3; i++ {
+		pub.publish(t, "mv/a", fmt.Sprintf("m%d", i))
+	}
+	if m := old.next(t, ""); string(m.Payload) != "m1" {
+		t.Fatalf("first message %q, want m1", m.Payload)
+	} // not acknowledged: m1 in flight, m2 and m3 queued
+
+	moved := connectTo(t, n2, "mover", false, 0, false)
+	select {
+	case d := <-old.gone:
+		if d.ReasonCode != 0x8E {
+			t.Fatalf("old connection: DISCONNECT 0x%02X, want 0x8E Session taken over", d.ReasonCode)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("the connection on n1 was not told 0x8E")
+	}
+	if !moved.ack.SessionPresent {
+		t.Fatal("CONNACK on n2: session present 0, want 1")
+	}
+	for _, want := range []string{"m1", "m2", "m3"} {
+		if m := moved.next(t, ""); string(m.Payload) != want {
+			t.Fatalf("on n2: %q, want %q", m.Payload, want)
+		}
+	}
+	pub3 := connectTo(t, n3, "pub3", true, 0, false)
+	moved.routes(t, pub3, "mv/b")
+}
+
+func TestSessionOfAKilledPlumeProcessResumesOnAnother(t *testing.T) {
+	c := newCluster(t, 3)
+	c.startAll()
+	n1, n2 := c.nodes[0], c.nodes[1]
+	sub := connectTo(t, n1, "survivor", false, 0, false)
+	sub.subscribe(t, "kd/#")
+	if err := sub.Disconnect(&paho.Disconnect{}); err != nil {
+		t.Fatal(err)
+	}
+	<-sub.Done()
+	pub := connectTo(t, n1, "pub1", true, 0, false)
+	for i := 1; i <= 5; i++ {
+		pub.publish(t, "kd/a", fmt.Sprintf("q%d", i)) // acknowledged: queued for the offline session, replicated
+	}
+	n1.kill()
+
+	moved := connectTo(t, n2, "survivor", false, 0, false)
+	if !moved.ack.SessionPresent {
+		t.Fatal("CONNACK on n2 after n1's kill -9: session present 0, want 1")
+	}
+	for i := 1; i <= 5; i++ {
+		want := fmt.Sprintf("q%d", i)
+		if m := moved.next(t, ""); string(m.Payload) != want {
+			t.Fatalf("on n2: %q, want %q (every acknowledged message, in order)", m.Payload, want)
+		}
+	}
+	pub3 := connectTo(t, c.nodes[2], "pub3", true, 0, false)
+	moved.routes(t, pub3, "kd/b")
+}
