@@ -73,6 +73,12 @@ func startNodes(t testing.TB, srv *server.Server, answer bool, names ...string) 
 
 func startNode(t testing.TB, srv *server.Server, prefix, name string, answer bool) *plume {
 	t.Helper()
+	return startNodeWith(t, srv, prefix, name, answer, nil)
+}
+
+// startNodeWith is startNode with an ingest (nil: takeover.NoLog).
+func startNodeWith(t testing.TB, srv *server.Server, prefix, name string, answer bool, ingest takeover.Log) *plume {
+	t.Helper()
 	log := zerolog.Nop()
 	if os.Getenv("PLUME_TEST_LOG") != "" {
 		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr}).With().Str("node", name).Logger()
@@ -89,7 +95,7 @@ func startNode(t testing.TB, srv *server.Server, prefix, name string, answer boo
 	if err != nil {
 		t.Fatal(err)
 	}
-	mv, err := takeover.New(takeover.Config{Conn: nc, Prefix: prefix, Node: name, Store: storeOf{st}, Log: log,
+	mv, err := takeover.New(takeover.Config{Conn: nc, Prefix: prefix, Node: name, Store: storeOf{st}, Ingest: ingest, Log: log,
 		AskTimeout: 5 * time.Second, AdoptAfter: -1})
 	if err != nil {
 		t.Fatal(err)
