@@ -21,8 +21,8 @@ import (
 // the new owner's queue) and tells the broker (SetOnLost), which drops the
 // session without writing anything more.
 //
-// Not fenced: a record this node has not written or claimed since it
-// opened the store (its revision is unknown until the first write is
+// Not fenced: a record this node has not loaded, written or claimed since
+// it opened the store (its revision is unknown until the first write is
 // acknowledged), the writes of a Commit replayed from the log after a crash
 // (the log does not keep revisions), and deliveries written between the
 // claim and this node's next write of the record.
@@ -126,4 +126,13 @@ func (s *Store) lose(tok string) {
 func (s *Store) owned(tok string, rev uint64) {
 	delete(s.fence.lost, tok)
 	s.fence.revs[tok] = rev
+}
+
+// loadedRevision notes the revision of a record of this node that Load
+// read, so that the node's first write of it after a restart is fenced
+// too. s.mu is held.
+func (s *Store) loadedRevision(m jetstream.Msg) {
+	if md, err := m.Metadata(); err == nil {
+		s.fence.revs[strings.TrimPrefix(m.Subject(), s.names.kvStem)] = md.Sequence.Stream
+	}
 }

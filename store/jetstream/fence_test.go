@@ -81,3 +81,41 @@ func TestCommitsOfALostSessionAreFenced(t *testing.T) {
 		t.Fatalf("node-b owns %v (%v), want [c]", ids, err)
 	}
 }
+
+// A node restarted after it stored a session, and cut off when another
+// node claims it, is fenced on its first write: Load noted the revision.
+func TestFirstWriteAfterLoadIsFenced(t *testing.T) {
+	nc := connect(t, runServer(t))
+	cfg := freshConfig("node-a")
+	if err := openT(t, nc, cfg).Commit(withQueue("c", 1)); err != nil {
+		t.Fatal(err)
+	}
+	a := openT(t, nc, cfg) // node-a again, after a restart
+	if got := load(t, a); len(got.Sessions) != 1 {
+		t.Fatalf("node-a loads %s, want c", dump(got))
+	}
+	lost := make(chan string, 1)
+	a.SetOnLost(func(client string) { lost <- client })
+	bcfg := cfg
+	bcfg.Node = "node-b"
+	b := openT(t, nc, bcfg)
+	ctx := context.Background()
+	h, err := b.Fetch(ctx, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Claim(ctx, "c", h.Revision); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Commit([]session.Op{{Kind: session.PutSession, Record: &session.Record{Version: session.FormatVersion, ID: "c", Expiry: 5}}}); err != nil {
+		t.Fatalf("a fenced commit failed: %v, want it dropped", err)
+	}
+	select {
+	case <-lost:
+	case <-time.After(10 * time.Second):
+		t.Fatal("node-a's first write after its restart was not fenced")
+	}
+	if got, err := b.Fetch(ctx, "c"); err != nil || got.Node != "node-b" {
+		t.Fatalf("owner %q (%v), want node-b", got.Node, err)
+	}
+}
