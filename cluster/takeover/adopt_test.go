@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/eclipse/paho.golang/paho"
+
 	"github.com/plumemq/plume/cluster/takeover"
 )
 
@@ -62,5 +64,40 @@ func TestAdopterIsTheSameEverywhere(t *testing.T) {
 	}
 	if len(picked) < 3 {
 		t.Fatalf("64 dead nodes adopted by %v: the choice does not spread", picked)
+	}
+}
+
+// A Clean Start on another node ends the session of a dead node, and the
+// will that session was waiting to publish goes now, as a Clean Start on
+// the session's own node would send it.
+func TestCleanStartPublishesTheWillOfADeadNodesSession(t *testing.T) {
+	srv := runJetStream(t)
+	a := startNode(t, srv, "will", "node-a", true)
+	dead := startNode(t, srv, "will", "node-c", true)
+	watcher := dial(t, a, "watcher", dialOpts{clean: true})
+	watcher.subscribe(t, "will/#", 1)
+	s := dial(t, dead, "w", dialOpts{expiry: 300, willTopic: "will/w", willDelay: 3600})
+	if err := s.Disconnect(&paho.Disconnect{ReasonCode: 0x04}); err != nil { // disconnect with will: it waits for its delay
+		t.Fatal(err)
+	}
+	<-s.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := dead.mover.Close(); err != nil { // it answers no more
+		t.Fatal(err)
+	}
+	if err := dead.b.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	fresh := dial(t, a, "w", dialOpts{clean: true, expiry: 300})
+	if fresh.ack.SessionPresent {
+		t.Fatal("Clean Start: session present 1, want 0")
+	}
+	if m := watcher.expect(t); m.Topic != "will/w" {
+		t.Fatalf("got %q on %s, want the will on will/w", m.Payload, m.Topic)
+	}
+	if h, err := a.store.Fetch(ctx, "w"); err != nil || len(h.Record.Subscriptions) != 0 || h.Record.Will != nil {
+		t.Fatalf("after Clean Start the store holds %+v (%v), want node-a's new empty session", h.Record, err)
 	}
 }

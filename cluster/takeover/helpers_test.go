@@ -182,6 +182,8 @@ type dialOpts struct {
 	expiry     uint32
 	receiveMax uint16
 	manualAck  bool // never acknowledge: deliveries stay in flight
+	willTopic  string
+	willDelay  uint32
 }
 
 func dial(t testing.TB, p *plume, id string, o dialOpts) *client {
@@ -206,6 +208,10 @@ func dial(t testing.TB, p *plume, id string, o dialOpts) *client {
 		Properties: &paho.ConnectProperties{SessionExpiryInterval: &o.expiry}}
 	if o.receiveMax > 0 {
 		cp.Properties.ReceiveMaximum = &o.receiveMax
+	}
+	if o.willTopic != "" {
+		cp.WillMessage = &paho.WillMessage{Topic: o.willTopic, Payload: []byte("will of " + id), QoS: 1}
+		cp.WillProperties = &paho.WillProperties{WillDelayInterval: &o.willDelay}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()

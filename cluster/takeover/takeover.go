@@ -186,10 +186,10 @@ func (m *Mover) Acquire(ctx context.Context, client string, cleanStart bool) (br
 		} else if err != nil {
 			return broker.Acquired{}, fmt.Errorf("claim: %w", err)
 		}
-		if cleanStart {
-			return broker.Acquired{Discard: true}, nil
-		}
 		rec := h.Record
+		if cleanStart {
+			return broker.Acquired{Discard: true, Record: &rec}, nil
+		}
 		ingest := m.cfg.Ingest
 		return broker.Acquired{Record: &rec, CatchUp: func(install func() []string, deliver func(*session.Message, bool)) error {
 			return ingest.CatchUp(ctx, from, install, deliver)

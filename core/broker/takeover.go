@@ -37,8 +37,9 @@ type Acquired struct {
 	// are the broker's from now on.
 	Record *session.Record
 	// Discard: the store still holds a session of the client that nobody
-	// will resume (Clean Start on a dead owner's session); the broker
-	// deletes it before it stores the new one.
+	// will resume (Clean Start on a dead owner's session), Record; the
+	// broker deletes it before it stores the new one, and publishes the
+	// will it was waiting to publish.
 	Discard bool
 	// CatchUp, when set, brings the resumed session up to date with the
 	// cluster's ingest (decision 0055): it calls install at a point between
@@ -72,7 +73,16 @@ func (b *Broker) acquire(c *client, cleanStart bool) error {
 	if got.Discard && b.journal != nil {
 		b.journal.DeleteSession(id)
 	}
-	if got.Record == nil || cleanStart {
+	if cleanStart {
+		if r := got.Record; got.Discard && r != nil && r.Will != nil {
+			// The session ends now, and the will waiting for its delay
+			// with it, as a Clean Start on its own node would end it.
+			msg := r.Will.Msg
+			b.publishWill(&pendingWill{msg: &msg, client: hooks.Client{ID: id, Authenticated: r.Owner.Authenticated, Principal: r.Owner.Principal}})
+		}
+		return nil
+	}
+	if got.Record == nil {
 		return nil
 	}
 	if err := b.install(got.Record, got.CatchUp); err != nil {
