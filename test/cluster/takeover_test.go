@@ -2,8 +2,11 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -221,6 +224,83 @@ func TestMessagesPublishedWhileTheSessionsNodeIsDeadAreDelivered(t *testing.T) {
 		want := fmt.Sprintf("w%d", i)
 		if m := moved.next(t, "probe"); string(m.Payload) != want {
 			t.Fatalf("on n2: %q, want %q", m.Payload, want)
+		}
+	}
+}
+
+// logged waits until one of nodes logs a JSON line with message msg whose
+// fields include the given ones, and returns that node. The log is read
+// from its file: the harness copies each line there as it comes.
+func logged(t *testing.T, within time.Duration, msg string, fields map[string]any, nodes ...*node) *node {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		for _, nd := range nodes {
+			data, err := os.ReadFile(nd.logPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, line := range strings.Split(string(data), "\n") {
+				var m map[string]any
+				if json.Unmarshal([]byte(line), &m) != nil || m["message"] != msg {
+					continue
+				}
+				match := true
+				for k, v := range fields {
+					match = match && fmt.Sprint(m[k]) == fmt.Sprint(v)
+				}
+				if match {
+					return nd
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no node logged %q with %v within %s", msg, fields, within)
+		}
+		time.Sleep(100 * time.Millisecond) // polling a file: nothing to wait on
+	}
+}
+
+// A node killed for good: after the adoption delay one survivor adopts
+// its persistent session (decision 0056), so that messages published
+// afterwards are queued for it, and the client that comes back to the
+// other survivor gets them (the session moves again, from the adopter).
+func TestSurvivorAdoptsTheSessionsOfAKilledPlumeProcess(t *testing.T) {
+	c := newCluster(t, 3)
+	c.startAll()
+	n1, n2, n3 := c.nodes[0], c.nodes[1], c.nodes[2]
+	sub := connectTo(t, n1, "adoptee", false, 0, false)
+	sub.subscribe(t, "ad/#")
+	if err := sub.Disconnect(&paho.Disconnect{}); err != nil {
+		t.Fatal(err)
+	}
+	<-sub.Done()
+	n1.kill()
+	adopter := logged(t, waitFor, "takeover: sessions of a node that left adopted", map[string]any{"dead_node": "n1", "sessions": 1}, n2, n3)
+	t.Logf("%s adopted n1's session", adopter.name)
+
+	other := n2
+	if adopter == n2 {
+		other = n3
+	}
+	// Published on the adopter: queued for the adopted session there, and
+	// stored before the PUBACK. (On another node they would cross on core
+	// NATS once the subscription's interest reached it: this round's ingest
+	// is what makes that path lossless, decision 0055.)
+	pub := connectTo(t, adopter, "pub", true, 0, false)
+	for i := 1; i <= 3; i++ {
+		pub.publish(t, "ad/a", fmt.Sprintf("a%d", i))
+	}
+	// The client comes back to the other survivor: the session moves again,
+	// from the adopter.
+	back := connectTo(t, other, "adoptee", false, 0, false)
+	if !back.ack.SessionPresent {
+		t.Fatalf("CONNACK on %s: session present 0, want 1", other.name)
+	}
+	for i := 1; i <= 3; i++ {
+		want := fmt.Sprintf("a%d", i)
+		if m := back.next(t, ""); string(m.Payload) != want {
+			t.Fatalf("on %s: %q, want %q", other.name, m.Payload, want)
 		}
 	}
 }
