@@ -36,7 +36,7 @@ type Config struct {
 
 // claimTries bounds Acquire's fetch-and-claim rounds when other nodes keep
 // winning the race for the client.
-const claimTries = 4
+const claimTries = 8
 
 // Mover moves sessions between this node and the others (decision 0056).
 type Mover struct {
@@ -160,9 +160,21 @@ func (m *Mover) answer(msg *nats.Msg) {
 // (broker.Takeover).
 func (m *Mover) Acquire(ctx context.Context, client string, cleanStart bool) (broker.Acquired, error) {
 	for try := 0; try < claimTries; try++ {
+		if try > 0 {
+			// Another node is between its claim and its first write of
+			// the session: give it that moment.
+			select {
+			case <-time.After(time.Duration(try) * 20 * time.Millisecond):
+			case <-ctx.Done():
+				return broker.Acquired{}, ctx.Err()
+			}
+		}
 		h, err := m.cfg.Store.Fetch(ctx, client)
 		if errors.Is(err, ErrNoSession) {
-			return broker.Acquired{}, nil
+			if fresh, err := m.claimFresh(ctx, client, cleanStart); err != nil || fresh {
+				return broker.Acquired{}, err
+			}
+			continue // created elsewhere meanwhile
 		}
 		if err != nil {
 			return broker.Acquired{}, fmt.Errorf("fetch: %w", err)
@@ -174,7 +186,7 @@ func (m *Mover) Acquire(ctx context.Context, client string, cleanStart bool) (br
 		if asked {
 			// Read again: the owner committed the session's last state.
 			if h, err = m.cfg.Store.Fetch(ctx, client); errors.Is(err, ErrNoSession) {
-				return broker.Acquired{}, nil
+				continue
 			} else if err != nil {
 				return broker.Acquired{}, fmt.Errorf("fetch after let-go: %w", err)
 			}
@@ -196,6 +208,23 @@ func (m *Mover) Acquire(ctx context.Context, client string, cleanStart bool) (br
 		}}, nil
 	}
 	return broker.Acquired{}, fmt.Errorf("claim of %q: lost the race %d times", client, claimTries)
+}
+
+// claimFresh makes a new persistent session's client id this node's in the
+// store (Claim at revision 0), so that two nodes cannot both create one:
+// the loser fetches again and takes the winner's over. It reports false
+// when another node has the key. A Clean Start claims nothing: it resumes
+// nothing, and a client id that never keeps a session would leave a key.
+func (m *Mover) claimFresh(ctx context.Context, client string, cleanStart bool) (bool, error) {
+	if cleanStart {
+		return true, nil
+	}
+	if _, err := m.cfg.Store.Claim(ctx, client, 0); errors.Is(err, ErrFenced) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("claim of a new session: %w", err)
+	}
+	return true, nil
 }
 
 // letGoOf asks owner to let go of client. It reports false when it got no

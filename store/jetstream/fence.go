@@ -31,7 +31,17 @@ import (
 type fenceState struct {
 	revs   map[string]uint64   // token(client) -> revision of the record as this node last wrote or claimed it
 	lost   map[string]struct{} // token(client) of sessions another node took
+	tombs  map[string]struct{} // revs that are a tombstone's: forgotten after the Commit
 	onLost func(client string)
+}
+
+// forgetTombstones forgets the revisions of the tombstones the last apply
+// wrote (settle). s.mu is held.
+func (s *Store) forgetTombstones() {
+	for tok := range s.fence.tombs {
+		delete(s.fence.revs, tok)
+		delete(s.fence.tombs, tok)
+	}
 }
 
 // SetOnLost sets what the store calls, on a goroutine of its own, when it
@@ -90,12 +100,15 @@ func (s *Store) settle(w fenceWrite, ack *jetstream.PubAck, err error) bool {
 		return false
 	}
 	if err == nil {
+		s.fence.revs[w.tok] = ack.Sequence
 		if w.del {
 			// The server replaces an expired tombstone with a marker of its
-			// own: the next write cannot know that revision.
-			delete(s.fence.revs, w.tok)
+			// own, whose revision no later write can know: the tombstone's
+			// holds for the rest of this Commit (a PutSession after the
+			// DeleteSession of a move), and is forgotten after it.
+			s.fence.tombs[w.tok] = struct{}{}
 		} else {
-			s.fence.revs[w.tok] = ack.Sequence
+			delete(s.fence.tombs, w.tok)
 		}
 		return false
 	}

@@ -99,7 +99,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config, log zerolog.Logger) (*
 		return nil, fmt.Errorf("jetstream store: %w", err)
 	}
 	s := &Store{cfg: cfg, names: newNames(cfg.Prefix, cfg.Node, cfg.Shards), log: log, nc: nc, js: js,
-		fence: fenceState{revs: map[string]uint64{}, lost: map[string]struct{}{}}}
+		fence: fenceState{revs: map[string]uint64{}, lost: map[string]struct{}{}, tombs: map[string]struct{}{}}}
 	s.chunk = int(nc.MaxPayload()) - 4096
 	if s.chunk < 4096 {
 		return nil, fmt.Errorf("jetstream store: the server's max payload %d is too small", nc.MaxPayload())
@@ -190,6 +190,7 @@ func (s *Store) finish(ctx context.Context) error {
 func (s *Store) apply(ctx context.Context, acts []action) error {
 	futs := make([]jetstream.PubAckFuture, 0, min(len(acts), asyncWindow))
 	fws := make([]fenceWrite, 0, cap(futs)) // fence.go, one per future
+	defer s.forgetTombstones()
 	wait := func() error {
 		defer func() { futs, fws = futs[:0], fws[:0] }()
 		for i, f := range futs {
