@@ -174,7 +174,6 @@ type client struct {
 	msgs   chan *paho.Publish
 	gone   chan *paho.Disconnect // the server's DISCONNECT
 	ack    *paho.Connack
-	closed bool
 }
 
 type dialOpts struct {
