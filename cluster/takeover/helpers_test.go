@@ -171,9 +171,9 @@ func (a storeOf) Owned(ctx context.Context, node string) ([]string, error) {
 // client is a paho.golang (MQTT 5.0) client.
 type client struct {
 	*paho.Client
-	msgs   chan *paho.Publish
-	gone   chan *paho.Disconnect // the server's DISCONNECT
-	ack    *paho.Connack
+	msgs chan *paho.Publish
+	gone chan *paho.Disconnect // the server's DISCONNECT
+	ack  *paho.Connack
 }
 
 type dialOpts struct {
