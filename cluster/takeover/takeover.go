@@ -158,7 +158,7 @@ func (m *Mover) answer(msg *nats.Msg) {
 
 // Acquire brings the cluster's session of client to this node
 // (broker.Takeover).
-func (m *Mover) Acquire(ctx context.Context, client string, cleanStart bool) (broker.Acquired, error) {
+func (m *Mover) Acquire(ctx context.Context, client string, cleanStart, keep bool) (broker.Acquired, error) {
 	for try := 0; try < claimTries; try++ {
 		if try > 0 {
 			// Another node is between its claim and its first write of
@@ -171,7 +171,7 @@ func (m *Mover) Acquire(ctx context.Context, client string, cleanStart bool) (br
 		}
 		h, err := m.cfg.Store.Fetch(ctx, client)
 		if errors.Is(err, ErrNoSession) {
-			if fresh, err := m.claimFresh(ctx, client, cleanStart); err != nil || fresh {
+			if fresh, err := m.claimFresh(ctx, client, cleanStart || !keep); err != nil || fresh {
 				return broker.Acquired{}, err
 			}
 			continue // created elsewhere meanwhile
@@ -213,10 +213,11 @@ func (m *Mover) Acquire(ctx context.Context, client string, cleanStart bool) (br
 // claimFresh makes a new persistent session's client id this node's in the
 // store (Claim at revision 0), so that two nodes cannot both create one:
 // the loser fetches again and takes the winner's over. It reports false
-// when another node has the key. A Clean Start claims nothing: it resumes
-// nothing, and a client id that never keeps a session would leave a key.
-func (m *Mover) claimFresh(ctx context.Context, client string, cleanStart bool) (bool, error) {
-	if cleanStart {
+// when another node has the key. skip (a Clean Start, which resumes
+// nothing, or a session that ends with its connection, which the store
+// never keeps and would leave a key behind) claims nothing.
+func (m *Mover) claimFresh(ctx context.Context, client string, skip bool) (bool, error) {
+	if skip {
 		return true, nil
 	}
 	if _, err := m.cfg.Store.Claim(ctx, client, 0); errors.Is(err, ErrFenced) {

@@ -25,9 +25,11 @@ import (
 // (fenced: one owner per client id) and returns it. With cleanStart the
 // session ends instead: the owner ends it (publishing its will as a Clean
 // Start on its own node would), or, when the owner is gone, Acquired.Discard
-// asks this broker to delete what the store still holds.
+// asks this broker to delete what the store still holds. keep says
+// whether the new connection's session outlives it (a session expiry): a
+// session that does not is not claimed when there is none to resume.
 type Takeover interface {
-	Acquire(ctx context.Context, client string, cleanStart bool) (Acquired, error)
+	Acquire(ctx context.Context, client string, cleanStart, keep bool) (Acquired, error)
 }
 
 // Acquired is what Takeover.Acquire found for a client.
@@ -66,7 +68,7 @@ func (b *Broker) acquire(c *client, cleanStart bool) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), acquireTimeout)
 	defer cancel()
-	got, err := b.opts.Takeover.Acquire(ctx, id, cleanStart)
+	got, err := b.opts.Takeover.Acquire(ctx, id, cleanStart, b.journal != nil && c.sessionExpiry > 0)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrTakeover, err)
 	}
