@@ -259,3 +259,24 @@ func (c *client) expect(t testing.TB) *paho.Publish {
 		return nil
 	}
 }
+
+// routes publishes probes on from until one reaches c: c's subscription
+// is known where from is.
+func (c *client) routes(t testing.TB, from *client, topic string) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		from.publish(t, topic, "probe", 1)
+		select {
+		case m := <-c.msgs:
+			if string(m.Payload) != "probe" {
+				t.Fatalf("before the probe: %q", m.Payload)
+			}
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no probe on %s reached the subscriber", topic)
+		}
+	}
+}
