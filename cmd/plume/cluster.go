@@ -78,7 +78,7 @@ func (s *server) joinFabric(b *broker.Broker) error {
 	if err := s.fabric.Start(b); err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
-	return nil
+	return s.joinTakeover(b) // takeover.go
 }
 
 // openClusterStore keeps a cluster node's sessions, queued messages and
@@ -96,7 +96,7 @@ func (s *server) openClusterStore(log zerolog.Logger, opts *broker.Options) erro
 	s.store, s.storeAt, opts.Store = st, "jetstream "+st.Config().Prefix, st
 	log.Info().Str("store", "jetstream").Int("replicas", st.Config().Replicas).Int("shards", st.Config().Shards).
 		Msg("session store: JetStream; acknowledged messages are stored on the replicas first")
-	return nil
+	return s.startTakeover(st, log, opts) // takeover.go
 }
 
 // clusterStoreOpenWait bounds opening the JetStream store: creating its
@@ -112,6 +112,11 @@ const clusterCloseWait = 10 * time.Second
 func (s *server) closeCluster() {
 	if s.cluster == nil {
 		return
+	}
+	if s.mover != nil {
+		if err := s.mover.Close(); err != nil {
+			s.log.Error().Err(err).Msg("stopping session takeover")
+		}
 	}
 	if s.fabric != nil {
 		if err := s.fabric.Close(); err != nil {

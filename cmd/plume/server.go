@@ -15,6 +15,7 @@ import (
 
 	"github.com/plumemq/plume/cluster/fabric"
 	"github.com/plumemq/plume/cluster/node"
+	"github.com/plumemq/plume/cluster/takeover"
 	"github.com/plumemq/plume/cmd/plume/internal/config"
 	"github.com/plumemq/plume/core/broker"
 	"github.com/plumemq/plume/core/session"
@@ -56,6 +57,7 @@ type server struct {
 	cluster   *node.Node         // nil without a cluster section (cluster.go)
 	fabric    *fabric.Fabric     // routes between the nodes; nil without a cluster section
 	jsCfg     jsstore.Config     // the cluster store's configuration, defaults filled (cluster.go)
+	mover     *takeover.Mover    // moves sessions between the nodes; nil without a cluster section
 
 	dashboard *dashboard.Dashboard // nil without http.address (--http)
 }

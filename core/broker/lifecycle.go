@@ -19,6 +19,11 @@ import (
 func (b *Broker) attach(c *client, cleanStart bool) (present bool, err error) {
 	id := c.info.ID
 	owner := ownerOf(&c.info)
+	if b.opts.Takeover != nil {
+		if err := b.acquire(c, cleanStart); err != nil {
+			return false, err
+		}
+	}
 	for {
 		b.mu.Lock()
 		if b.closing {

@@ -57,6 +57,9 @@ type Options struct {
 	// Cluster reports a cluster node's membership and health for $SYS,
 	// the admin API and /metrics (clusterstatus.go); nil: no cluster.
 	Cluster func() ClusterStatus `yaml:"-"`
+	// Takeover moves persistent sessions between the nodes of a cluster
+	// (takeover.go, decision 0056); nil: one node, at one nil test a CONNECT.
+	Takeover Takeover `yaml:"-"`
 
 	Limits Limits `yaml:"limits"`
 	// SysInterval is how often $SYS topics are published; negative disables them.

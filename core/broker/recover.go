@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/plumemq/plume/core/hooks"
 	"github.com/plumemq/plume/core/journal"
 	"github.com/plumemq/plume/core/session"
 )
@@ -84,25 +83,11 @@ func (b *Broker) restore(snap session.Snapshot) recovered {
 				}
 			}
 		}
-		e := &entry{off: &offlineState{since: offline}}
-		e.InitRestored(rec, b.sessionLimits())
 		got.sessions++
 		got.deliveries += len(rec.Inflight) + len(rec.Queued)
 		got.inbound += len(rec.InboundQoS2)
-		for _, sub := range rec.Subscriptions {
-			b.router.Subscribe(routerSubscription(e.ID, sub))
-		}
-		b.sessions.store(rec.ID, e)
 		b.mu.Lock()
-		e.off.expiry = time.AfterFunc(left, func() { b.expire(e) })
-		if rec.Will != nil {
-			msg := rec.Will.Msg
-			// [MQTT-3.1.3-9] the rest of the Will Delay Interval, not zero:
-			// the client may still come back in time.
-			pw := &pendingWill{msg: &msg, client: hooks.Client{ID: rec.ID, Authenticated: rec.Owner.Authenticated, Principal: rec.Owner.Principal}, due: time.Unix(0, rec.Will.PublishAt)}
-			pw.timer = time.AfterFunc(max(time.Until(pw.due), 0), func() { b.fireWill(e, pw) })
-			e.off.will = pw
-		}
+		e := b.installOffline(rec, offline, left)
 		if crashed {
 			b.saveSession(e, e.off.will) // when it went offline, for the next restart
 		}

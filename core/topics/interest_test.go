@@ -21,6 +21,11 @@ func TestInterestHearsFirstAndLastOfEachFilterAndGroup(t *testing.T) {
 	r.Unsubscribe("a", "$share/g/x/+")
 	r.Unsubscribe("c", "x/#") // not subscribed
 	r.UnsubscribeAll("b")
+	// UnsubscribeAll walks b's subscriptions in map order: the last two
+	// calls may come either way round.
+	if len(got) == 4 {
+		slices.Sort(got[2:])
+	}
 	want := []string{"x/#||true", "x/+|g|true", "x/#||false", "x/+|g|false"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("interest calls %q, want %q", got, want)

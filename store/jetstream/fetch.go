@@ -94,8 +94,8 @@ func (s *Store) Fetch(ctx context.Context, client string) (Session, error) {
 // revision is still expected (0: if there is no session), and returns the
 // new revision. It fails with ErrFenced when another write came between —
 // another node claimed or changed the session. The record's fields stay as
-// they are; the next round fences this node's later writes of the session
-// with the revision Claim returned (decision 0054).
+// they are; this node's later writes of the session are conditional on the
+// revision Claim returned, and another node's fail (fence.go).
 func (s *Store) Claim(ctx context.Context, client string, expected uint64) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -111,6 +111,7 @@ func (s *Store) Claim(ctx context.Context, client string, expected uint64) (uint
 		if err != nil {
 			return 0, fmt.Errorf("jetstream store: claim of %q: %w", client, err)
 		}
+		s.owned(key, rev)
 		return rev, nil
 	}
 	e, err := s.kv.Get(ctx, key)
@@ -133,5 +134,6 @@ func (s *Store) Claim(ctx context.Context, client string, expected uint64) (uint
 		}
 		return 0, fmt.Errorf("jetstream store: claim of %q: %w", client, err)
 	}
+	s.owned(key, rev)
 	return rev, nil
 }

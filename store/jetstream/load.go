@@ -34,7 +34,10 @@ func (s *Store) Load() (session.Snapshot, error) {
 	defer cancel()
 	a := newAssembly()
 	err := s.readAll(ctx, s.kvStream(), []string{s.names.kvStem + ">"}, s.names.kvBarrier(), func(m jetstream.Msg) error {
-		_, err := a.session(s, m.Subject(), m.Data(), m.Headers(), false)
+		node, err := a.session(s, m.Subject(), m.Data(), m.Headers(), false)
+		if node == s.cfg.Node {
+			s.loadedRevision(m) // fence.go
+		}
 		return err
 	})
 	if err != nil {

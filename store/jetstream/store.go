@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -73,6 +74,8 @@ type Store struct {
 	undone  uint64                 // a Commit applied, its done marker not yet acknowledged
 	done    jetstream.PubAckFuture // that marker's acknowledgement, if it was sent
 
+	fence fenceState // fence.go
+
 	// crash, set by tests, plays the process dying: the log write or the
 	// apply stops before write i when it returns true, after the writes
 	// before it were acknowledged.
@@ -96,7 +99,8 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config, log zerolog.Logger) (*
 	if err != nil {
 		return nil, fmt.Errorf("jetstream store: %w", err)
 	}
-	s := &Store{cfg: cfg, names: newNames(cfg.Prefix, cfg.Node, cfg.Shards), log: log, nc: nc, js: js}
+	s := &Store{cfg: cfg, names: newNames(cfg.Prefix, cfg.Node, cfg.Shards), log: log, nc: nc, js: js,
+		fence: fenceState{revs: map[string]uint64{}, lost: map[string]struct{}{}, tombs: map[string]struct{}{}}}
 	s.chunk = int(nc.MaxPayload()) - 4096
 	if s.chunk < 4096 {
 		return nil, fmt.Errorf("jetstream store: the server's max payload %d is too small", nc.MaxPayload())
@@ -186,12 +190,18 @@ func (s *Store) finish(ctx context.Context) error {
 // API request, not ordered with the publishes in flight.
 func (s *Store) apply(ctx context.Context, acts []action) error {
 	futs := make([]jetstream.PubAckFuture, 0, min(len(acts), asyncWindow))
+	fws := make([]fenceWrite, 0, cap(futs)) // fence.go, one per future
+	defer s.forgetTombstones()
 	wait := func() error {
-		defer func() { futs = futs[:0] }()
-		for _, f := range futs {
+		defer func() { futs, fws = futs[:0], fws[:0] }()
+		for i, f := range futs {
 			select {
-			case <-f.Ok():
+			case ack := <-f.Ok():
+				s.settle(fws[i], ack, nil)
 			case err := <-f.Err():
+				if s.settle(fws[i], nil, err) {
+					continue // fenced: another node owns the session
+				}
 				return fmt.Errorf("write to %s: %w", f.Msg().Subject, err)
 			case <-ctx.Done():
 				return fmt.Errorf("write to %s: %w", f.Msg().Subject, ctx.Err())
@@ -203,10 +213,19 @@ func (s *Store) apply(ctx context.Context, acts []action) error {
 		if s.crash != nil && s.crash("apply", i) {
 			return errors.Join(errCrashed, wait())
 		}
-		if a.kind == actPurge {
+		tok, record := s.fenceTarget(a.subject)
+		if a.kind == actPurge || tok != "" && (slices.Contains(fws, fenceWrite{tok: tok}) || slices.Contains(fws, fenceWrite{tok: tok, del: true})) {
+			// A purge is not ordered with the publishes in flight; and a
+			// write of the client's record in flight decides whether the
+			// client's next write may go (fence.go).
 			if err := wait(); err != nil {
 				return err
 			}
+		}
+		if tok != "" && s.isLost(tok) {
+			continue
+		}
+		if a.kind == actPurge {
 			if err := s.purge(ctx, string(a.data), a.subject); err != nil {
 				return err
 			}
@@ -228,11 +247,16 @@ func (s *Store) apply(ctx context.Context, acts []action) error {
 			m.Header.Set(kvOperation, "DEL")
 			m.Header.Set(jetstream.MsgTTLHeader, tombstoneTTL.String())
 		}
+		fw := fenceWrite{}
+		if record {
+			s.condition(tok, m)
+			fw = fenceWrite{tok: tok, del: a.kind == actDel}
+		}
 		f, err := s.js.PublishMsgAsync(m)
 		if err != nil {
 			return errors.Join(fmt.Errorf("write to %s: %w", a.subject, err), wait())
 		}
-		futs = append(futs, f)
+		futs, fws = append(futs, f), append(fws, fw)
 		if len(futs) == asyncWindow {
 			if err := wait(); err != nil {
 				return err

@@ -1,0 +1,65 @@
+package takeover_test
+
+import (
+	"context"
+	"maps"
+	"testing"
+	"time"
+
+	"github.com/plumemq/plume/cluster/takeover"
+	"github.com/plumemq/plume/core/session"
+)
+
+// fakeLog plays the ingest (decision 0055) at the seam takeover uses.
+type fakeLog struct {
+	pos   takeover.Positions
+	catch []*session.Message
+	from  chan takeover.Positions
+}
+
+func (f *fakeLog) Positions() takeover.Positions { return f.pos }
+
+func (f *fakeLog) PositionsOf(context.Context, string) (takeover.Positions, error) { return f.pos, nil }
+
+func (f *fakeLog) CatchUp(_ context.Context, from takeover.Positions, install func() []string, deliver func(*session.Message, bool)) error {
+	f.from <- from
+	if filters := install(); len(filters) == 0 {
+		return nil
+	}
+	for _, m := range f.catch {
+		deliver(m, true)
+	}
+	return nil
+}
+
+// The positions the owner reads as it lets go reach the new owner's
+// catch-up, which installs the session and delivers what it missed: a
+// re-read message goes with DUP [MQTT-3.3.1-1], and one its subscriptions
+// do not match is not delivered.
+func TestCatchUpStartsAtTheOwnersPositions(t *testing.T) {
+	srv := runJetStream(t)
+	la := &fakeLog{pos: takeover.Positions{0: 42, 3: 7}, from: make(chan takeover.Positions, 1)}
+	lb := &fakeLog{from: make(chan takeover.Positions, 1), catch: []*session.Message{
+		{Topic: "other/x", Payload: []byte("not subscribed"), QoS: 1},
+		{Topic: "t/x", Payload: []byte("caught"), QoS: 1},
+	}}
+	a := startNodeWith(t, srv, "cu", "node-a", true, la)
+	b := startNodeWith(t, srv, "cu", "node-b", true, lb)
+	s := dial(t, a, "cu", dialOpts{expiry: 300})
+	s.subscribe(t, "t/#", 1)
+	s.leave(t)
+
+	moved := dial(t, b, "cu", dialOpts{expiry: 300})
+	select {
+	case from := <-lb.from:
+		if !maps.Equal(from, la.pos) {
+			t.Fatalf("catch-up from %v, want node-a's positions %v", from, la.pos)
+		}
+	case <-time.After(wait):
+		t.Fatal("no catch-up")
+	}
+	m := moved.expect(t)
+	if string(m.Payload) != "caught" || !m.Duplicate() {
+		t.Fatalf("got %q (DUP %v), want the caught-up message with DUP", m.Payload, m.Duplicate())
+	}
+}

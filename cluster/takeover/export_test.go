@@ -1,0 +1,4 @@
+package takeover
+
+// Adopter is adopter, for tests.
+var Adopter = adopter

@@ -1,0 +1,96 @@
+// Package takeover moves persistent sessions between the nodes of a Plume
+// cluster (issue 14, decision 0056): a client that reconnects to another
+// node resumes its session there, the node that had it lets go (its
+// connection gets 0x8E Session taken over), the store fences the old
+// owner's late writes, and the sessions of a node that died are adopted by
+// one survivor. It implements broker.Takeover.
+package takeover
+
+import (
+	"context"
+	"errors"
+
+	"github.com/plumemq/plume/cluster/node"
+	"github.com/plumemq/plume/core/session"
+)
+
+// Positions are where a node stands in the cluster's ingest (decision
+// 0055): per ingest shard, the stream sequence of the last message it
+// routed.
+type Positions map[int]uint64
+
+// Log is what takeover needs from the cluster's ingest (cluster/fabric,
+// decision 0055). A session that moves carries its old node's positions;
+// the new node delivers it what the ingest holds after them.
+type Log interface {
+	// Positions is where this node's ingest consumers stand now: every
+	// message at or before them was routed to the local sessions (their
+	// deliveries are in the journal, committed once the journal's latest
+	// batch is). Read before a session leaves the router, so that a message
+	// routed after it is in the range the new owner catches up.
+	Positions() Positions
+	// PositionsOf is the last positions node committed: where a dead or
+	// silent node's sessions stood.
+	PositionsOf(ctx context.Context, node string) (Positions, error)
+	// CatchUp pauses this node's ingest consumers between two messages,
+	// calls install (which puts the session in the router and returns its
+	// filters; nil: nothing was installed, deliver nothing), delivers every
+	// message of (from, the pause point] of every shard whose topic matches
+	// one of the filters in shard order (redelivered: the session may have
+	// had it, DUP), and lets the consumers go on. A nil from means the
+	// session's old node's positions are unknown: nothing is caught up.
+	CatchUp(ctx context.Context, from Positions, install func() []string, deliver func(m *session.Message, redelivered bool)) error
+}
+
+// NoLog is the Log of a cluster without an ingest (round 1's core NATS
+// routing): no positions, nothing to catch up. CatchUp only installs.
+type NoLog struct{}
+
+// Positions returns nil.
+func (NoLog) Positions() Positions { return nil }
+
+// PositionsOf returns nil.
+func (NoLog) PositionsOf(context.Context, string) (Positions, error) { return nil, nil }
+
+// CatchUp calls install.
+func (NoLog) CatchUp(_ context.Context, _ Positions, install func() []string, _ func(*session.Message, bool)) error {
+	install()
+	return nil
+}
+
+// Store is the cluster's session store as takeover uses it
+// (store/jetstream, through an adapter in cmd/plume).
+type Store interface {
+	// Fetch reads the session of client whichever node owns it; an error
+	// wrapping ErrNoSession when there is none.
+	Fetch(ctx context.Context, client string) (Held, error)
+	// Claim makes this node the owner if the session's revision is still
+	// expected; an error wrapping ErrFenced when another write came between.
+	Claim(ctx context.Context, client string, expected uint64) (uint64, error)
+	// Owned lists the client ids of node's sessions.
+	Owned(ctx context.Context, node string) ([]string, error)
+}
+
+// Held is a session as Store.Fetch returns it.
+type Held struct {
+	Record   session.Record
+	Node     string // the node that wrote it last: its owner
+	Revision uint64 // the fencing token Claim expects
+}
+
+// Errors a Store's methods wrap.
+var (
+	ErrNoSession = errors.New("no such session")
+	ErrFenced    = errors.New("session claimed elsewhere")
+)
+
+// Broker is the local broker as takeover drives it (core/broker).
+type Broker interface {
+	Release(ctx context.Context, client string, end bool) (bool, error)
+	Adopt(rec *session.Record, catchUp func(install func() []string, deliver func(*session.Message, bool)) error) (bool, error)
+}
+
+// Members is the cluster's membership (*node.Node).
+type Members interface {
+	Members() []node.Member
+}

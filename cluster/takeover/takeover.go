@@ -1,0 +1,268 @@
+package takeover
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+
+	"github.com/plumemq/plume/cluster/subject"
+	"github.com/plumemq/plume/core/broker"
+	"github.com/plumemq/plume/core/session"
+)
+
+// Config is what a Mover needs.
+type Config struct {
+	Conn    *nats.Conn // the node's connection
+	Prefix  string     // subject prefix; "" is "plume"
+	Node    string     // this node's name, as the store writes it
+	Store   Store
+	Ingest  Log     // nil: NoLog
+	Members Members // nil: every other node is asked (no responders: gone)
+	Log     zerolog.Logger
+	// AskTimeout bounds the wait for the owner to let go; 0 is 5 s. An
+	// owner that does not answer in time is taken as cut off: its session
+	// is taken from the store as it is, and fencing stops its late writes.
+	AskTimeout time.Duration
+	// AdoptAfter is how long a node must be down before a survivor adopts
+	// its sessions; 0 is 10 s, negative disables adoption.
+	AdoptAfter time.Duration
+}
+
+// claimTries bounds Acquire's fetch-and-claim rounds when other nodes keep
+// winning the race for the client.
+const claimTries = 8
+
+// Mover moves sessions between this node and the others (decision 0056).
+type Mover struct {
+	cfg  Config
+	b    Broker
+	sub  *nats.Subscription
+	quit chan struct{}
+	wg   sync.WaitGroup
+}
+
+var _ broker.Takeover = (*Mover)(nil)
+
+// New makes a Mover; Start connects it to the broker.
+func New(cfg Config) (*Mover, error) {
+	if cfg.Conn == nil || cfg.Store == nil || cfg.Node == "" {
+		return nil, errors.New("takeover: a connection, a store and a node name are needed")
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "plume"
+	}
+	if cfg.Ingest == nil {
+		cfg.Ingest = NoLog{}
+	}
+	if cfg.AskTimeout <= 0 {
+		cfg.AskTimeout = 5 * time.Second
+	}
+	if cfg.AdoptAfter == 0 {
+		cfg.AdoptAfter = 10 * time.Second
+	}
+	return &Mover{cfg: cfg, quit: make(chan struct{})}, nil
+}
+
+// subjectOf is the subject on which node answers let-go requests.
+func (m *Mover) subjectOf(node string) string {
+	return m.cfg.Prefix + ".own." + subject.Token(node)
+}
+
+// letGo asks a node to let go of a session; letGoReply is its answer.
+type letGo struct {
+	Client string `json:"client"`
+	End    bool   `json:"end,omitempty"` // Clean Start: end it there
+	From   string `json:"from"`          // the asking node, for the log
+}
+
+type letGoReply struct {
+	Had       bool      `json:"had"`
+	Positions Positions `json:"positions,omitempty"`
+	Error     string    `json:"error,omitempty"`
+}
+
+// Start answers other nodes' let-go requests with b, and, with membership,
+// adopts the sessions of nodes that left. b must not take sessions from
+// clients before Start: Acquire needs no Start, but answering does.
+func (m *Mover) Start(b Broker) error {
+	m.b = b
+	sub, err := m.cfg.Conn.Subscribe(m.subjectOf(m.cfg.Node), m.answer)
+	if err != nil {
+		return fmt.Errorf("takeover: subscribe: %w", err)
+	}
+	if err := m.cfg.Conn.Flush(); err != nil {
+		return fmt.Errorf("takeover: subscribe: %w", err)
+	}
+	m.sub = sub
+	if m.cfg.Members != nil && m.cfg.AdoptAfter > 0 {
+		m.wg.Add(1)
+		go m.watch()
+	}
+	return nil
+}
+
+// Close stops answering and adopting.
+func (m *Mover) Close() error {
+	select {
+	case <-m.quit:
+		return nil
+	default:
+	}
+	close(m.quit)
+	var err error
+	if m.sub != nil {
+		err = m.sub.Unsubscribe()
+	}
+	m.wg.Wait()
+	if err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		return fmt.Errorf("takeover: %w", err)
+	}
+	return nil
+}
+
+// answer lets go of a session another node takes over, on a goroutine of
+// its own: closing the connection and committing may take a while.
+func (m *Mover) answer(msg *nats.Msg) {
+	var req letGo
+	if err := json.Unmarshal(msg.Data, &req); err != nil {
+		m.cfg.Log.Warn().Err(err).Msg("takeover: bad let-go request")
+		return
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.AskTimeout)
+		defer cancel()
+		// Read before the session leaves the router: what is routed after
+		// is in the range the new owner catches up (Log.Positions).
+		rep := letGoReply{Positions: m.cfg.Ingest.Positions()}
+		had, err := m.b.Release(ctx, req.Client, req.End)
+		rep.Had = had
+		if err != nil {
+			rep.Error = err.Error()
+		}
+		m.cfg.Log.Info().Str("client_id", req.Client).Str("to", req.From).Bool("had", had).Bool("end", req.End).
+			AnErr("error", err).Msg("takeover: session let go to another node")
+		data, _ := json.Marshal(rep)
+		if err := msg.Respond(data); err != nil {
+			m.cfg.Log.Warn().Err(err).Str("client_id", req.Client).Msg("takeover: let-go answer not sent")
+		}
+	}()
+}
+
+// Acquire brings the cluster's session of client to this node
+// (broker.Takeover).
+func (m *Mover) Acquire(ctx context.Context, client string, cleanStart, keep bool) (broker.Acquired, error) {
+	for try := 0; try < claimTries; try++ {
+		if try > 0 {
+			// Another node is between its claim and its first write of
+			// the session: give it that moment.
+			select {
+			case <-time.After(time.Duration(try) * 20 * time.Millisecond):
+			case <-ctx.Done():
+				return broker.Acquired{}, ctx.Err()
+			}
+		}
+		h, err := m.cfg.Store.Fetch(ctx, client)
+		if errors.Is(err, ErrNoSession) {
+			if fresh, err := m.claimFresh(ctx, client, cleanStart || !keep); err != nil || fresh {
+				return broker.Acquired{}, err
+			}
+			continue // created elsewhere meanwhile
+		}
+		if err != nil {
+			return broker.Acquired{}, fmt.Errorf("fetch: %w", err)
+		}
+		from, asked := m.letGoOf(ctx, h.Node, client, cleanStart)
+		if asked && cleanStart {
+			return broker.Acquired{}, nil // the owner ended it
+		}
+		if asked {
+			// Read again: the owner committed the session's last state.
+			if h, err = m.cfg.Store.Fetch(ctx, client); errors.Is(err, ErrNoSession) {
+				continue
+			} else if err != nil {
+				return broker.Acquired{}, fmt.Errorf("fetch after let-go: %w", err)
+			}
+		} else if from, err = m.cfg.Ingest.PositionsOf(ctx, h.Node); err != nil {
+			return broker.Acquired{}, fmt.Errorf("positions of %q: %w", h.Node, err)
+		}
+		if _, err := m.cfg.Store.Claim(ctx, client, h.Revision); errors.Is(err, ErrFenced) {
+			continue // another node was faster, or the owner wrote again
+		} else if err != nil {
+			return broker.Acquired{}, fmt.Errorf("claim: %w", err)
+		}
+		rec := h.Record
+		if cleanStart {
+			return broker.Acquired{Discard: true, Record: &rec}, nil
+		}
+		ingest := m.cfg.Ingest
+		return broker.Acquired{Record: &rec, CatchUp: func(install func() []string, deliver func(*session.Message, bool)) error {
+			return ingest.CatchUp(ctx, from, install, deliver)
+		}}, nil
+	}
+	return broker.Acquired{}, fmt.Errorf("claim of %q: lost the race %d times", client, claimTries)
+}
+
+// claimFresh makes a new persistent session's client id this node's in the
+// store (Claim at revision 0), so that two nodes cannot both create one:
+// the loser fetches again and takes the winner's over. It reports false
+// when another node has the key. skip (a Clean Start, which resumes
+// nothing, or a session that ends with its connection, which the store
+// never keeps and would leave a key behind) claims nothing.
+func (m *Mover) claimFresh(ctx context.Context, client string, skip bool) (bool, error) {
+	if skip {
+		return true, nil
+	}
+	if _, err := m.cfg.Store.Claim(ctx, client, 0); errors.Is(err, ErrFenced) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("claim of a new session: %w", err)
+	}
+	return true, nil
+}
+
+// letGoOf asks owner to let go of client. It reports false when it got no
+// answer that counts (the owner is this node, not alive, silent, or had no
+// session): the caller then takes the session from the store as it is.
+func (m *Mover) letGoOf(ctx context.Context, owner, client string, end bool) (Positions, bool) {
+	if owner == m.cfg.Node || !m.alive(owner) {
+		return nil, false
+	}
+	data, _ := json.Marshal(letGo{Client: client, End: end, From: m.cfg.Node})
+	actx, cancel := context.WithTimeout(ctx, m.cfg.AskTimeout)
+	defer cancel()
+	msg, err := m.cfg.Conn.RequestWithContext(actx, m.subjectOf(owner), data)
+	if err != nil {
+		m.cfg.Log.Warn().Err(err).Str("client_id", client).Str("owner", owner).
+			Msg("takeover: the owner did not let go; taking the session from the store")
+		return nil, false
+	}
+	var rep letGoReply
+	if err := json.Unmarshal(msg.Data, &rep); err != nil || rep.Error != "" || !rep.Had {
+		m.cfg.Log.Warn().AnErr("error", err).Str("owner_error", rep.Error).Bool("had", rep.Had).
+			Str("client_id", client).Str("owner", owner).Msg("takeover: the owner's answer; taking the session from the store")
+		return nil, false
+	}
+	return rep.Positions, true
+}
+
+// alive says whether membership lists node as up; without membership
+// every node is asked.
+func (m *Mover) alive(node string) bool {
+	if m.cfg.Members == nil {
+		return true
+	}
+	for _, mem := range m.cfg.Members.Members() {
+		if mem.Name == node {
+			return mem.Up
+		}
+	}
+	return false
+}

@@ -1,0 +1,159 @@
+package takeover_test
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+
+	jsstore "github.com/plumemq/plume/store/jetstream"
+)
+
+// sessionTakenOver is DISCONNECT's reason 0x8E [MQTT-3.1.4-3].
+const sessionTakenOver = 0x8E
+
+func (c *client) leave(t testing.TB) {
+	t.Helper()
+	if err := c.Disconnect(&paho.Disconnect{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(wait):
+		t.Fatal("client did not stop")
+	}
+}
+
+func (c *client) expectTakenOver(t testing.TB) {
+	t.Helper()
+	select {
+	case d := <-c.gone:
+		if d.ReasonCode != sessionTakenOver {
+			t.Fatalf("DISCONNECT reason 0x%02X, want 0x8E Session taken over", d.ReasonCode)
+		}
+	case <-time.After(wait):
+		t.Fatal("the old connection got no DISCONNECT")
+	}
+}
+
+// A persistent subscriber on node-a reconnects to node-b while node-a
+// lives: node-a's connection is told 0x8E, node-b resumes the session
+// (session present), the message in flight and those queued on node-a are
+// delivered in order, and the subscription routes on node-b.
+func TestSessionMovesToAnotherLiveNode(t *testing.T) {
+	nodes := startNodes(t, runJetStream(t), true, "node-a", "node-b")
+	a, b := nodes[0], nodes[1]
+	old := dial(t, a, "mover", dialOpts{expiry: 300, receiveMax: 1, manualAck: true})
+	old.subscribe(t, "t/#", 2)
+	pub := dial(t, a, "pub", dialOpts{clean: true})
+	pub.publish(t, "t/1", "m1", 1)
+	pub.publish(t, "t/2", "m2", 1)
+	pub.publish(t, "t/3", "m3", 2)
+	if m := old.expect(t); string(m.Payload) != "m1" {
+		t.Fatalf("got %q first, want m1", m.Payload)
+	} // never acknowledged: m1 stays in flight, m2 and m3 queued behind it
+
+	moved := dial(t, b, "mover", dialOpts{expiry: 300})
+	old.expectTakenOver(t)
+	if !moved.ack.SessionPresent {
+		t.Fatal("CONNACK on node-b: session present 0, want 1 [MQTT-3.2.2-2]")
+	}
+	for i, want := range []string{"m1", "m2", "m3"} {
+		m := moved.expect(t)
+		if string(m.Payload) != want {
+			t.Fatalf("message %d on node-b: %q, want %q", i, m.Payload, want)
+		}
+		if want == "m3" && m.QoS != 2 {
+			t.Fatalf("m3 arrived at QoS %d, want 2", m.QoS)
+		}
+	}
+	// The subscription moved: a message published on node-a reaches the
+	// client on node-b, once node-b's interest has reached NATS (decision
+	// 0052: until then a QoS 0/1 message crosses at most once).
+	moved.routes(t, pub, "t/4")
+	h, err := b.store.Fetch(tctx(t), "mover")
+	if err != nil || h.Node != "node-b" {
+		t.Fatalf("the store's owner is %q (%v), want node-b", h.Node, err)
+	}
+}
+
+// node-a does not answer (cut off from the other nodes, not from
+// JetStream): node-b takes the session from the store, and node-a's late
+// writes of it — here its expiry, which would delete the record and purge
+// the queue — are fenced: node-b's session stays whole and node-a is told.
+func TestAnOwnerThatDoesNotAnswerIsFenced(t *testing.T) {
+	srv := runJetStream(t)
+	a := startNode(t, srv, "fence", "node-a", false)
+	b := startNode(t, srv, "fence", "node-b", true)
+	s := dial(t, a, "x", dialOpts{expiry: 2})
+	s.subscribe(t, "t/#", 1)
+	s.leave(t) // node-a ends the session 2 s from now
+
+	moved := dial(t, b, "x", dialOpts{expiry: 300})
+	if !moved.ack.SessionPresent {
+		t.Fatal("CONNACK on node-b: session present 0, want 1")
+	}
+	select {
+	case c := <-a.lost:
+		if c != "x" {
+			t.Fatalf("node-a lost %q, want x", c)
+		}
+	case <-time.After(wait):
+		t.Fatal("node-a's expiry of the session it no longer owns was not fenced")
+	}
+	h, err := b.store.Fetch(tctx(t), "x")
+	if err != nil {
+		t.Fatalf("node-b's session after node-a's expiry: %v", err)
+	}
+	if h.Node != "node-b" || h.Record.Expiry != 300 || len(h.Record.Subscriptions) != 1 {
+		t.Fatalf("after node-a's expiry: owner %q, expiry %d, %d subscriptions; want node-b's, 300, 1", h.Node, h.Record.Expiry, len(h.Record.Subscriptions))
+	}
+	pub := dial(t, b, "pub", dialOpts{clean: true})
+	pub.publish(t, "t/1", "after", 1)
+	if m := moved.expect(t); string(m.Payload) != "after" {
+		t.Fatalf("got %q, want after", m.Payload)
+	}
+}
+
+// Two nodes race for one client whose session a third node has: one
+// connection wins, the other is told 0x8E, and the store names the
+// winner's node.
+func TestTwoNodesRacingForOneClient(t *testing.T) {
+	nodes := startNodes(t, runJetStream(t), true, "node-a", "node-b", "node-c")
+	first := dial(t, nodes[2], "r", dialOpts{expiry: 300})
+	first.subscribe(t, "t/#", 1)
+	first.leave(t)
+
+	var wg sync.WaitGroup
+	conns := make([]*client, 2)
+	for i := range conns {
+		wg.Go(func() { conns[i] = dial(t, nodes[i], "r", dialOpts{expiry: 300}) })
+	}
+	wg.Wait()
+	var live int
+	select {
+	case d := <-conns[0].gone:
+		if d.ReasonCode != sessionTakenOver {
+			t.Fatalf("node-a's connection: reason 0x%02X, want 0x8E", d.ReasonCode)
+		}
+		live = 1
+	case d := <-conns[1].gone:
+		if d.ReasonCode != sessionTakenOver {
+			t.Fatalf("node-b's connection: reason 0x%02X, want 0x8E", d.ReasonCode)
+		}
+		live = 0
+	case <-time.After(wait):
+		t.Fatal("both connections are still up: two owners")
+	}
+	h, err := nodes[live].store.Fetch(tctx(t), "r")
+	if err != nil || h.Node != nodes[live].name {
+		t.Fatalf("the store names %q (%v), want %s, whose connection lives", h.Node, err, nodes[live].name)
+	}
+	if _, err := nodes[1-live].store.Fetch(tctx(t), "r"); errors.Is(err, jsstore.ErrNoSession) {
+		t.Fatal("the session is gone")
+	}
+	pub := dial(t, nodes[2], "pub", dialOpts{clean: true})
+	conns[live].routes(t, pub, "t/1") // the winner's subscription routes
+}

@@ -1,0 +1,304 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/plumemq/plume/core/hooks"
+	"github.com/plumemq/plume/core/packets"
+	"github.com/plumemq/plume/core/session"
+	"github.com/plumemq/plume/core/topics"
+)
+
+// Takeover moves persistent sessions between the nodes of a cluster
+// (decision 0056; cluster/takeover implements it over NATS and the
+// JetStream store). A broker without one is a single node: the CONNECT path
+// pays one nil test.
+//
+// The broker calls Acquire on a CONNECT whose client id has no session on
+// this node, before it attaches one. Acquire finds the session the cluster
+// holds for the client (another node's, live or dead), makes the node that
+// owns it let go (Release on that node's broker: a live connection there is
+// closed with 0x8E [MQTT-3.1.4-3]), claims it for this node in the store
+// (fenced: one owner per client id) and returns it. With cleanStart the
+// session ends instead: the owner ends it (publishing its will as a Clean
+// Start on its own node would), or, when the owner is gone, Acquired.Discard
+// asks this broker to delete what the store still holds. keep says
+// whether the new connection's session outlives it (a session expiry): a
+// session that does not is not claimed when there is none to resume.
+type Takeover interface {
+	Acquire(ctx context.Context, client string, cleanStart, keep bool) (Acquired, error)
+}
+
+// Acquired is what Takeover.Acquire found for a client.
+type Acquired struct {
+	// Record is the session to resume here, with its deliveries, inbound
+	// QoS 2 ids and pending will; nil: there is none to resume. Its messages
+	// are the broker's from now on.
+	Record *session.Record
+	// Discard: the store still holds a session of the client that nobody
+	// will resume (Clean Start on a dead owner's session), Record; the
+	// broker deletes it before it stores the new one, and publishes the
+	// will it was waiting to publish.
+	Discard bool
+	// CatchUp, when set, brings the resumed session up to date with the
+	// cluster's ingest (decision 0055): it calls install at a point between
+	// two messages of every ingest shard — install puts the session in the
+	// router, so that every later message reaches it — and delivers each
+	// message the session missed before that point through deliver, with
+	// redelivered set for those it may have had (DUP).
+	CatchUp func(install func() (filters []string), deliver func(m *session.Message, redelivered bool)) error
+}
+
+// ErrTakeover wraps what went wrong taking a session over from another
+// node: the client is refused with Server Unavailable, and may retry.
+var ErrTakeover = errors.New("session takeover from another node failed")
+
+// acquireTimeout bounds a CONNECT's wait for another node to let go.
+const acquireTimeout = 15 * time.Second
+
+// acquire brings the cluster's session of c's client id here, when this
+// node has none, before attach looks for it. Called without b.mu.
+func (b *Broker) acquire(c *client, cleanStart bool) error {
+	id := c.info.ID
+	if _, ok := b.sessions.load(id); ok {
+		return nil // this node owns it: a local takeover, or a resume
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), acquireTimeout)
+	defer cancel()
+	got, err := b.opts.Takeover.Acquire(ctx, id, cleanStart, b.journal != nil && c.sessionExpiry > 0)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrTakeover, err)
+	}
+	if got.Discard && b.journal != nil {
+		b.journal.DeleteSession(id)
+	}
+	if cleanStart {
+		if r := got.Record; got.Discard && r != nil && r.Will != nil {
+			// The session ends now, and the will waiting for its delay
+			// with it, as a Clean Start on its own node would end it.
+			msg := r.Will.Msg
+			b.publishWill(&pendingWill{msg: &msg, client: hooks.Client{ID: id, Authenticated: r.Owner.Authenticated, Principal: r.Owner.Principal}})
+		}
+		return nil
+	}
+	if got.Record == nil {
+		return nil
+	}
+	if err := b.install(got.Record, got.CatchUp); err != nil {
+		return fmt.Errorf("%w: %w", ErrTakeover, err)
+	}
+	c.logInfo().Int("inflight", len(got.Record.Inflight)).Int("queued", len(got.Record.Queued)).
+		Msg("session taken over from another node")
+	return nil
+}
+
+// Adopt installs rec, the session of a node that died, as an offline
+// session of this node (decision 0056): stored here, its subscriptions
+// routing, its expiry and will timers running, and brought up to date by
+// catchUp (nil: nothing to catch up). It reports false when this node
+// already has a session of that client id (a client reconnected here
+// first): that one wins and rec is dropped.
+func (b *Broker) Adopt(rec *session.Record, catchUp func(install func() []string, deliver func(*session.Message, bool)) error) (bool, error) {
+	if _, ok := b.sessions.load(rec.ID); ok {
+		return false, nil
+	}
+	if err := b.install(rec, catchUp); err != nil {
+		return false, err
+	}
+	b.log.Info().Str("client_id", rec.ID).Int("inflight", len(rec.Inflight)).Int("queued", len(rec.Queued)).
+		Msg("session adopted from a node that left the cluster")
+	return true, nil
+}
+
+// install makes rec an offline session of this broker, stored under this
+// node's keys (journal.Adopt), at the point catchUp chooses.
+func (b *Broker) install(rec *session.Record, catchUp func(install func() []string, deliver func(*session.Message, bool)) error) error {
+	if rec.Version != session.FormatVersion {
+		return fmt.Errorf("session %q has format version %d, this broker reads %d: %w",
+			rec.ID, rec.Version, session.FormatVersion, session.ErrUnknownVersion)
+	}
+	var installed bool
+	put := func() []string {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if _, ok := b.sessions.load(rec.ID); ok || b.closing {
+			return nil
+		}
+		if b.journal != nil {
+			b.journal.Adopt(rec)
+		}
+		offline := rec.DisconnectedAt
+		if offline == 0 {
+			offline = time.Now().UnixNano() // it was connected when its node let go or died
+		}
+		left := time.Duration(rec.Expiry)*time.Second - time.Duration(time.Now().UnixNano()-offline)
+		b.installOffline(*rec, offline, max(left, time.Millisecond))
+		installed = true
+		filters := make([]string, len(rec.Subscriptions))
+		for i, s := range rec.Subscriptions {
+			filters[i] = s.Filter
+		}
+		return filters
+	}
+	if catchUp == nil {
+		put()
+		return nil
+	}
+	return catchUp(put, func(m *session.Message, redelivered bool) {
+		if installed {
+			b.deliverTo(rec.ID, m, redelivered)
+		}
+	})
+}
+
+// installOffline makes rec an offline session that went offline at offline
+// (Unix ns) and ends after left: in the sessions and the router, with its
+// expiry timer and its will's. b.mu is held.
+func (b *Broker) installOffline(rec session.Record, offline int64, left time.Duration) *entry {
+	e := &entry{off: &offlineState{since: offline}}
+	e.InitRestored(rec, b.sessionLimits())
+	for _, sub := range rec.Subscriptions {
+		b.router.Subscribe(routerSubscription(e.ID, sub))
+	}
+	b.sessions.store(rec.ID, e)
+	e.off.expiry = time.AfterFunc(left, func() { b.expire(e) })
+	if rec.Will != nil {
+		msg := rec.Will.Msg
+		// [MQTT-3.1.3-9] the rest of the Will Delay Interval, not zero:
+		// the client may still come back in time.
+		pw := &pendingWill{msg: &msg, client: hooks.Client{ID: rec.ID, Authenticated: rec.Owner.Authenticated, Principal: rec.Owner.Principal}, due: time.Unix(0, rec.Will.PublishAt)}
+		pw.timer = time.AfterFunc(max(time.Until(pw.due), 0), func() { b.fireWill(e, pw) })
+		e.off.will = pw
+	}
+	return e
+}
+
+// deliverTo offers m, a message the session of client missed while it
+// moved, to that session alone, as its subscriptions match it. A message it
+// may have had already goes with DUP set [MQTT-3.3.1-1].
+func (b *Broker) deliverTo(client string, m *session.Message, redelivered bool) {
+	ms := matchesPool.Get().(*topics.Matches)
+	defer func() { ms.Reset(); matchesPool.Put(ms) }()
+	b.router.Match(m.Topic, ms)
+	var subs []topics.Subscription
+	for _, s := range ms.Subs {
+		if s.Client == client {
+			subs = append(subs, s)
+		}
+	}
+	if len(subs) == 0 {
+		return
+	}
+	d, ok := merge(m, subs)
+	if !ok {
+		return
+	}
+	d.Dup = redelivered
+	b.offerTo(client, d, m, time.Now().UnixNano(), nil)
+}
+
+// Release lets go of the session of client because another node takes it
+// over (decision 0056): a live connection is closed with 0x8E Session taken
+// over [MQTT-3.1.4-3] (its will goes as on a local takeover), and the
+// session's last state is committed before Release returns, so that the
+// new owner reads it whole. With end, the session ends here as on a Clean
+// Start (its will is published and the store's copy deleted); otherwise
+// this node forgets it without touching the store: it is the new owner's.
+// It reports whether this node had the session.
+func (b *Broker) Release(ctx context.Context, client string, end bool) (bool, error) {
+	e, ok := b.sessions.load(client)
+	if !ok {
+		return false, nil
+	}
+	b.mu.Lock()
+	c := e.client
+	b.mu.Unlock()
+	if c != nil {
+		c.logInfo().Bool("end", end).Msg("session taken over by another node")
+		c.kick(packets.SessionTakenOver, true)
+		select {
+		case <-c.doneCh():
+		case <-ctx.Done():
+			return true, fmt.Errorf("release %q: the connection did not close: %w", client, ctx.Err())
+		}
+	}
+	b.forget(e, end)
+	if b.journal == nil {
+		return true, nil
+	}
+	if !b.journal.Wait(b.journal.Latest(), timeLeft(ctx)) {
+		return true, fmt.Errorf("release %q: the session's last state was not committed in time", client)
+	}
+	if _, err := b.journal.Check(b.journal.Latest()); err != nil {
+		return true, fmt.Errorf("release %q: commit of the session's last state: %w", client, err)
+	}
+	return true, nil
+}
+
+// Forget drops the session of client from this node without touching the
+// store, whose copy another node owns now: what a node does when the store
+// tells it that it lost the client (fencing, decision 0056). A live
+// connection is closed with 0x8E Session taken over.
+func (b *Broker) Forget(client string) {
+	e, ok := b.sessions.load(client)
+	if !ok {
+		return
+	}
+	e.Disown() // before the kick: its last changes are not this node's to write
+	b.mu.Lock()
+	c := e.client
+	b.mu.Unlock()
+	if c != nil {
+		c.kick(packets.SessionTakenOver, false)
+		<-c.doneCh()
+	}
+	b.forget(e, false)
+	b.log.Warn().Str("client_id", client).Msg("session owned by another node now: dropped here")
+}
+
+// forget removes e from this broker once its connection is gone: ended
+// (end) or handed to another node.
+func (b *Broker) forget(e *entry, end bool) {
+	b.mu.Lock()
+	if cur, _ := b.sessions.load(e.ID); cur != e || e.client != nil {
+		b.mu.Unlock()
+		return // gone meanwhile, or a client reconnected here first
+	}
+	will := e.pendingWill()
+	if o := e.off; o != nil {
+		if o.expiry != nil {
+			o.expiry.Stop()
+		}
+		if will != nil {
+			will.timer.Stop()
+			o.will = nil
+		}
+	}
+	if end {
+		ended := b.dropSession(e)
+		b.mu.Unlock()
+		ended.handOver(b)
+		if will != nil {
+			b.publishWill(will) // the session ends now, and its will with it
+		}
+		return
+	}
+	// The will, queue and in-flight messages go with the record to the new
+	// owner: shared deliveries are not handed to other members here.
+	e.Disown()
+	b.router.UnsubscribeAll(e.ID)
+	b.sessions.compareAndDelete(e.ID, e)
+	e.End()
+	b.mu.Unlock()
+}
+
+// timeLeft is what remains of ctx's deadline, a minute without one.
+func timeLeft(ctx context.Context) time.Duration {
+	if d, ok := ctx.Deadline(); ok {
+		return max(time.Until(d), 0)
+	}
+	return time.Minute
+}

@@ -1,0 +1,151 @@
+package jetstream
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Fencing (decision 0056). Once another node claimed a session (Claim, on
+// the record's revision), this node's writes of that session must not
+// overwrite the new owner's: a node cut off, or slow to let go, may still be
+// committing for it. So every write of a session record that this node
+// knows the revision of is conditional on it (the stream leader checks
+// Nats-Expected-Last-Subject-Sequence); the server refusing it means
+// another node wrote the record since: the session is lost to this node.
+// From then on the store drops every write of that client (record,
+// deliveries, inbound ids, the purge of a DeleteSession, which would empty
+// the new owner's queue) and tells the broker (SetOnLost), which drops the
+// session without writing anything more.
+//
+// Not fenced: a record this node has not loaded, written or claimed since
+// it opened the store (its revision is unknown until the first write is
+// acknowledged), the writes of a Commit replayed from the log after a crash
+// (the log does not keep revisions), and deliveries written between the
+// claim and this node's next write of the record.
+
+// fenceState is the store's view of which sessions it owns; under Store.mu.
+type fenceState struct {
+	revs   map[string]uint64   // token(client) -> revision of the record as this node last wrote or claimed it
+	lost   map[string]struct{} // token(client) of sessions another node took
+	tombs  map[string]struct{} // revs that are a tombstone's: forgotten after the Commit
+	onLost func(client string)
+}
+
+// forgetTombstones forgets the revisions of the tombstones the last apply
+// wrote (settle). s.mu is held.
+func (s *Store) forgetTombstones() {
+	for tok := range s.fence.tombs {
+		delete(s.fence.revs, tok)
+		delete(s.fence.tombs, tok)
+	}
+}
+
+// SetOnLost sets what the store calls, on a goroutine of its own, when it
+// finds that another node took a session over: the broker forgets it
+// (broker.Forget). Set it before the first Commit.
+func (s *Store) SetOnLost(fn func(client string)) {
+	s.mu.Lock()
+	s.fence.onLost = fn
+	s.mu.Unlock()
+}
+
+// fenceTarget is a write's client, for the fence: its token ("" when the
+// write is nobody's: messages, retained, the log) and whether it is the
+// session record.
+func (s *Store) fenceTarget(subject string) (tok string, record bool) {
+	if rest, ok := strings.CutPrefix(subject, s.names.kvStem); ok {
+		return rest, true
+	}
+	rest, ok := strings.CutPrefix(subject, s.names.prefix+".q.")
+	if !ok {
+		return "", false
+	}
+	_, rest, _ = strings.Cut(rest, ".") // the shard
+	if rest, ok = strings.CutPrefix(rest, "c."); !ok {
+		return "", false
+	}
+	tok, _, _ = strings.Cut(rest, ".")
+	return tok, false
+}
+
+// isLost says whether another node took the session of tok. s.mu is held.
+func (s *Store) isLost(tok string) bool {
+	_, ok := s.fence.lost[tok]
+	return ok
+}
+
+// condition makes m, a write of tok's record, conditional on the revision
+// this node knows. s.mu is held.
+func (s *Store) condition(tok string, m *nats.Msg) {
+	if rev, ok := s.fence.revs[tok]; ok {
+		m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(rev, 10))
+	}
+}
+
+// fenceWrite is a record write in flight, for settle.
+type fenceWrite struct {
+	tok string // "" for any other write
+	del bool
+}
+
+// settle notes the outcome of a record write: its revision, or, when the
+// server refused its condition, the session lost. It reports whether err
+// is that refusal (the write is then dropped, not failed). s.mu is held.
+func (s *Store) settle(w fenceWrite, ack *jetstream.PubAck, err error) bool {
+	if w.tok == "" {
+		return false
+	}
+	if err == nil {
+		s.fence.revs[w.tok] = ack.Sequence
+		if w.del {
+			// The server replaces an expired tombstone with a marker of its
+			// own, whose revision no later write can know: the tombstone's
+			// holds for the rest of this Commit (a PutSession after the
+			// DeleteSession of a move), and is forgotten after it.
+			s.fence.tombs[w.tok] = struct{}{}
+		} else {
+			delete(s.fence.tombs, w.tok)
+		}
+		return false
+	}
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode != jetstream.JSErrCodeStreamWrongLastSequence {
+		return false
+	}
+	s.lose(w.tok)
+	return true
+}
+
+// lose marks the session of tok taken by another node. s.mu is held.
+func (s *Store) lose(tok string) {
+	if s.isLost(tok) {
+		return
+	}
+	s.fence.lost[tok] = struct{}{}
+	delete(s.fence.revs, tok)
+	client, _ := untoken(tok)
+	s.log.Warn().Str("client_id", client).Str("node", s.cfg.Node).
+		Msg("jetstream store: session claimed by another node; this node's writes of it are dropped")
+	if fn := s.fence.onLost; fn != nil {
+		go fn(client)
+	}
+}
+
+// owned records that this node claimed tok's record at rev. s.mu is held.
+func (s *Store) owned(tok string, rev uint64) {
+	delete(s.fence.lost, tok)
+	s.fence.revs[tok] = rev
+}
+
+// loadedRevision notes the revision of a record of this node that Load
+// read, so that the node's first write of it after a restart is fenced
+// too. s.mu is held.
+func (s *Store) loadedRevision(m jetstream.Msg) {
+	if md, err := m.Metadata(); err == nil {
+		s.fence.revs[strings.TrimPrefix(m.Subject(), s.names.kvStem)] = md.Sequence.Stream
+	}
+}

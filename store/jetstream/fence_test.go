@@ -1,0 +1,121 @@
+package jetstream
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/plumemq/plume/core/session"
+)
+
+// A node that still commits for a session another node claimed (cut off,
+// or slow to let go) must not overwrite the new owner's state: its writes
+// of the client are dropped and it is told it lost the session.
+func TestCommitsOfALostSessionAreFenced(t *testing.T) {
+	a, b := twoNodes(t)
+	ctx := context.Background()
+	lost := make(chan string, 4)
+	a.SetOnLost(func(client string) { lost <- client })
+	if err := a.Commit(withQueue("c", 1)); err != nil {
+		t.Fatal(err)
+	}
+	seen, err := b.Fetch(ctx, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Claim(ctx, "c", seen.Revision); err != nil {
+		t.Fatal(err)
+	}
+	// node-b stores the session again under its own keys, as a takeover
+	// does (journal.Adopt): the old keys deleted, the record and a queue
+	// of its own written.
+	m := &session.Message{Topic: "t/c", Payload: []byte("b's"), QoS: 1, ID: 7}
+	if err := b.Commit([]session.Op{
+		{Kind: session.DeleteSession, Client: "c"},
+		{Kind: session.PutSession, Record: &session.Record{Version: session.FormatVersion, ID: "c", Expiry: 99}},
+		{Kind: session.PutMessage, Message: m},
+		{Kind: session.PutDelivery, Client: "c", Delivery: session.Delivery{Msg: m, QoS: 1, Seq: 1}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// node-a, which has not heard, ends the session (a DeleteSession would
+	// purge node-b's queue), then writes it again with a delivery.
+	am := &session.Message{Topic: "t/c", Payload: []byte("a's"), QoS: 1, ID: 2}
+	if err := a.Commit([]session.Op{{Kind: session.DeleteSession, Client: "c"}, {Kind: session.PutSession, Record: &session.Record{Version: session.FormatVersion, ID: "c", Expiry: 1}}}); err != nil {
+		t.Fatalf("a fenced commit failed: %v, want it dropped", err)
+	}
+	if err := a.Commit([]session.Op{
+		{Kind: session.PutSession, Record: &session.Record{Version: session.FormatVersion, ID: "c", Expiry: 2}},
+		{Kind: session.PutMessage, Message: am},
+		{Kind: session.PutDelivery, Client: "c", Delivery: session.Delivery{Msg: am, QoS: 1, Seq: 1}},
+	}); err != nil {
+		t.Fatalf("a fenced commit failed: %v, want it dropped", err)
+	}
+	select {
+	case c := <-lost:
+		if c != "c" {
+			t.Fatalf("lost %q, want c", c)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("node-a was not told that it lost c")
+	}
+	got, err := b.Fetch(ctx, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Node != "node-b" || got.Record.Expiry != 99 {
+		t.Fatalf("after node-a's late commits: owner %q expiry %d, want node-b's record (99)", got.Node, got.Record.Expiry)
+	}
+	if q := got.Record.Queued; len(q) != 1 || string(q[0].Msg.Payload) != "b's" {
+		t.Fatalf("after node-a's late commits the queue is %+v, want node-b's one delivery", q)
+	}
+	// A session node-a still owns is not affected.
+	if err := a.Commit(withQueue("d", 3)); err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := a.Owned(ctx, "node-a"); err != nil || !slices.Equal(ids, []string{"d"}) {
+		t.Fatalf("node-a owns %v (%v), want [d]", ids, err)
+	}
+	if ids, err := a.Owned(ctx, "node-b"); err != nil || !slices.Equal(ids, []string{"c"}) {
+		t.Fatalf("node-b owns %v (%v), want [c]", ids, err)
+	}
+}
+
+// A node restarted after it stored a session, and cut off when another
+// node claims it, is fenced on its first write: Load noted the revision.
+func TestFirstWriteAfterLoadIsFenced(t *testing.T) {
+	nc := connect(t, runServer(t))
+	cfg := freshConfig("node-a")
+	if err := openT(t, nc, cfg).Commit(withQueue("c", 1)); err != nil {
+		t.Fatal(err)
+	}
+	a := openT(t, nc, cfg) // node-a again, after a restart
+	if got := load(t, a); len(got.Sessions) != 1 {
+		t.Fatalf("node-a loads %s, want c", dump(got))
+	}
+	lost := make(chan string, 1)
+	a.SetOnLost(func(client string) { lost <- client })
+	bcfg := cfg
+	bcfg.Node = "node-b"
+	b := openT(t, nc, bcfg)
+	ctx := context.Background()
+	h, err := b.Fetch(ctx, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Claim(ctx, "c", h.Revision); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Commit([]session.Op{{Kind: session.PutSession, Record: &session.Record{Version: session.FormatVersion, ID: "c", Expiry: 5}}}); err != nil {
+		t.Fatalf("a fenced commit failed: %v, want it dropped", err)
+	}
+	select {
+	case <-lost:
+	case <-time.After(10 * time.Second):
+		t.Fatal("node-a's first write after its restart was not fenced")
+	}
+	if got, err := b.Fetch(ctx, "c"); err != nil || got.Node != "node-b" {
+		t.Fatalf("owner %q (%v), want node-b", got.Node, err)
+	}
+}
