@@ -15,24 +15,25 @@ import (
 // ErrNoIngest is CatchUp's error on a fabric without an ingest.
 var ErrNoIngest = errors.New("fabric: no ingest configured")
 
-// CatchUp reads, for a session that moves here (decision 0055, part 3),
-// every ingest message in (from[k], Positions()[k]] of each shard k whose
-// topic matches one of filters (non-shared MQTT filters), in stream order
-// per shard, and calls deliver for each, with m.Redelivered set (another
-// node may have sent it). The shards' consumers are paused from the start
-// of the call to its end, between two messages, so that the range ends
-// exactly where live routing resumes; ready, if not nil, runs last, still
-// paused: install the session there, and every later message reaches it
-// through routing. deliver and ready must not call back into the fabric.
-// A message older than the replay window is gone: CatchUp delivers from the
-// first one left and reports the shards that lost some (ErrReplayWindow),
-// after running ready.
+// CatchUp brings a session that moves here (decision 0055, part 3) up to
+// this node's routing. It pauses the shards' consumers between two
+// messages, calls install — which puts the session in this node's router
+// and returns its non-shared MQTT filters (nil: nothing was installed,
+// nothing is read) — then reads every ingest message in (from[k],
+// Positions()[k]] of each shard k whose topic matches one of the filters,
+// in stream order per shard, calls deliver for each with m.Redelivered set
+// (the old owner may have sent it), and lets the consumers go on. So the
+// range ends exactly where live routing resumes, and the session gets
+// the range before anything routed after it. install and deliver must not
+// call back into the fabric. A message older than the replay window is
+// gone: CatchUp delivers from the first one left and reports the shards
+// that lost some (ErrReplayWindow).
 //
 // A shard where from is ahead of this node (the old owner had routed
 // further) is waited for first, until this node has routed up to from:
 // otherwise live routing would give the session again what the old owner
 // already had. The wait ends with ctx.
-func (f *Fabric) CatchUp(ctx context.Context, from session.Positions, filters []string, deliver func(*session.Message), ready func()) error {
+func (f *Fabric) CatchUp(ctx context.Context, from session.Positions, install func() []string, deliver func(*session.Message)) error {
 	in := f.ing
 	if in == nil || len(in.shards) == 0 {
 		return ErrNoIngest
@@ -44,6 +45,7 @@ func (f *Fabric) CatchUp(ctx context.Context, from session.Positions, filters []
 		sh.mu.Lock()
 		defer sh.mu.Unlock() // all of them: a session's range ends at one point of every shard
 	}
+	filters := install()
 	var lost []error
 	for _, sh := range in.shards {
 		start, to := from.At(int(sh.k)), sh.pos.Load()
@@ -70,9 +72,6 @@ func (f *Fabric) CatchUp(ctx context.Context, from session.Positions, filters []
 		if err := f.catchUpShard(ctx, sh, start, to, subjects, deliver); err != nil {
 			return err
 		}
-	}
-	if ready != nil {
-		ready()
 	}
 	f.stats.caughtUp.Add(1)
 	return errors.Join(lost...)

@@ -146,7 +146,7 @@ func TestIngestRestartedNodeGetsWhatWasPublishedWhileItWasDown(t *testing.T) {
 
 // CatchUp reads, for a session that moves here, the range between another
 // node's positions and this node's, under the session's filters, in order
-// per publisher, marked redelivered; ready runs with the consumers paused.
+// per publisher, marked redelivered; the session is installed first, with the consumers paused.
 func TestCatchUpReadsTheRangeUnderTheFilters(t *testing.T) {
 	nodes := startJSCluster(t, 3, "pc", false)
 	c := nodes[2]
@@ -163,25 +163,25 @@ func TestCatchUpReadsTheRangeUnderTheFilters(t *testing.T) {
 	eventually(t, "the third node read every message", func() bool { return c.fab.Stats().Ingested == 3*each })
 
 	var r received
-	readyRan := false
-	err := c.fab.CatchUp(ctx(t), from, []string{"c/+"}, func(m *session.Message) {
-		if readyRan {
-			t.Error("deliver after ready")
+	installed := false
+	err := c.fab.CatchUp(ctx(t), from, func() []string { installed = true; return []string{"c/+"} }, func(m *session.Message) {
+		if !installed {
+			t.Error("deliver before install")
 		}
 		if !m.Redelivered {
 			t.Errorf("%q not marked redelivered", m.Payload)
 		}
 		r.add(t, &paho.Publish{Topic: m.Topic, QoS: m.QoS, Payload: m.Payload})
-	}, func() { readyRan = true })
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !readyRan || r.count("a") != each || r.count("b") != each || r.count("x") != 0 {
-		t.Fatalf("ready %v; caught up a:%d b:%d x:%d, want %d, %d, 0", readyRan, r.count("a"), r.count("b"), r.count("x"), each, each)
+	if !installed || r.count("a") != each || r.count("b") != each || r.count("x") != 0 {
+		t.Fatalf("installed %v; caught up a:%d b:%d x:%d, want %d, %d, 0", installed, r.count("a"), r.count("b"), r.count("x"), each, each)
 	}
 	// Nothing past this node's positions: a range from them is empty.
 	var none int
-	if err := c.fab.CatchUp(ctx(t), c.fab.Positions(), []string{"#"}, func(*session.Message) { none++ }, nil); err != nil || none != 0 {
+	if err := c.fab.CatchUp(ctx(t), c.fab.Positions(), all, func(*session.Message) { none++ }); err != nil || none != 0 {
 		t.Fatalf("catch-up from the live positions: %d messages, %v", none, err)
 	}
 }
@@ -200,7 +200,7 @@ func TestCatchUpWaitsForPositionsAheadOfThisNode(t *testing.T) {
 	done := make(chan error, 1)
 	var got int
 	go func() {
-		done <- c.fab.CatchUp(ctx(t), from, []string{"#"}, func(*session.Message) { got++ }, nil)
+		done <- c.fab.CatchUp(ctx(t), from, all, func(*session.Message) { got++ })
 	}()
 	p, _ := dialJS(t, nodes[0], "wp1", false)
 	publishN(t, p, "w", "w/1", 1, 0, 3)
@@ -214,3 +214,6 @@ func TestCatchUpWaitsForPositionsAheadOfThisNode(t *testing.T) {
 		t.Fatalf("returned at %v, before %v", pos, from)
 	}
 }
+
+// all is an install that subscribes to everything.
+func all() []string { return []string{"#"} }

@@ -7,18 +7,21 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/plumemq/plume/cluster/fabric"
 	"github.com/plumemq/plume/cluster/takeover"
 	"github.com/plumemq/plume/core/broker"
+	"github.com/plumemq/plume/core/session"
 	jsstore "github.com/plumemq/plume/store/jetstream"
 )
 
 // startTakeover lets sessions move between the cluster's nodes (decision
 // 0056): a client reconnecting to this node resumes a session another node
 // has, and the store's fencing makes this node drop a session another node
-// claimed. The ingest's catch-up (decision 0055) is not wired yet: NoLog.
+// claimed; a moved session catches up from the ingest (decision 0055) what
+// was published after its old node let go of it.
 func (s *server) startTakeover(st *jsstore.Store, log zerolog.Logger, opts *broker.Options) error {
 	mv, err := takeover.New(takeover.Config{Conn: s.cluster.Conn(), Prefix: st.Config().Prefix, Node: s.cluster.Name(),
-		Store: takeoverStore{st}, Members: s.cluster, Log: log.With().Str("component", "takeover").Logger()})
+		Store: takeoverStore{st}, Members: s.cluster, Ingest: takeoverLog{s.fabric, st}, Log: log.With().Str("component", "takeover").Logger()})
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
@@ -62,4 +65,56 @@ func (a takeoverStore) Claim(ctx context.Context, client string, expected uint64
 
 func (a takeoverStore) Owned(ctx context.Context, node string) ([]string, error) {
 	return a.s.Owned(ctx, node)
+}
+
+// takeoverLog is the fabric's ingest (decision 0055) as takeover.Log: the
+// positions a moved session carries and the catch-up of what the ingest
+// holds after them. Positions are slices indexed by shard here and maps in
+// takeover's messages.
+type takeoverLog struct {
+	f  *fabric.Fabric
+	st *jsstore.Store
+}
+
+func (l takeoverLog) Positions() takeover.Positions { return toMap(l.f.Positions()) }
+
+func (l takeoverLog) PositionsOf(ctx context.Context, node string) (takeover.Positions, error) {
+	p, err := l.st.PositionsOf(ctx, node)
+	if err != nil {
+		return nil, err
+	}
+	return toMap(p), nil
+}
+
+func (l takeoverLog) CatchUp(ctx context.Context, from takeover.Positions, install func() []string, deliver func(*session.Message, bool)) error {
+	if from == nil { // the old owner's positions are unknown: nothing to catch up
+		install()
+		return nil
+	}
+	return l.f.CatchUp(ctx, toSlice(from), install, func(m *session.Message) { deliver(m, m.Redelivered) })
+}
+
+func toMap(p session.Positions) takeover.Positions {
+	if p == nil {
+		return nil
+	}
+	m := make(takeover.Positions, len(p))
+	for k, seq := range p {
+		m[k] = seq
+	}
+	return m
+}
+
+func toSlice(m takeover.Positions) session.Positions {
+	n := 0
+	for k := range m {
+		n = max(n, k+1)
+	}
+	p := make(session.Positions, n)
+	for k, seq := range m {
+		if k >= 0 {
+			p[k] = seq
+		}
+	}
+	return p
 }

@@ -197,10 +197,8 @@ func TestSessionOfAKilledPlumeProcessResumesOnAnother(t *testing.T) {
 // The messages published on another node while the session's node is
 // dead and before the client comes back reach nobody's router: only the
 // ingest's catch-up from the dead node's positions (decision 0055) brings
-// them. Skipped until the ingest implements takeover.Log and cmd/plume
-// passes it to the Mover (cmd/plume/takeover.go).
+// them (cmd/plume/takeover.go passes the fabric to the Mover).
 func TestMessagesPublishedWhileTheSessionsNodeIsDeadAreDelivered(t *testing.T) {
-	t.Skip("needs the ingest's catch-up (decision 0055) wired into takeover.Config.Ingest")
 	c := newCluster(t, 3)
 	c.startAll()
 	n1, n2, n3 := c.nodes[0], c.nodes[1], c.nodes[2]
