@@ -5,7 +5,7 @@ CORE      := ./core/...
 BIN       := bin/plume
 STATICCHECK := $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin/staticcheck)
 
-.PHONY: churn-long churn-mosquitto crash crash-long build run test test-unit test-race test-wasmtime conformance conformance-plume conformance-transports conformance-mosquitto conformance-report check fmt vet lint bench fuzz bench-compare bench-recovery bench-latency tools
+.PHONY: churn-long churn-mosquitto crash crash-long build run test test-unit test-race test-wasmtime conformance conformance-plume conformance-transports conformance-mosquitto conformance-cluster conformance-report check fmt vet lint bench fuzz bench-compare bench-recovery bench-latency tools
 
 build: ## the broker binary
 	$(GO) build -o $(BIN) ./cmd/plume
@@ -25,6 +25,7 @@ run: build ## start the broker with the embedded default (127.0.0.1:1883)
 # ran; the run ends with one table, and fails if any stage failed. Mosquitto's
 # documented deviations count as "expected", not as failures.
 TEST_STAGES := conformance-mosquitto churn-mosquitto test-unit test-race test-wasmtime conformance-plume conformance-transports
+TEST_STAGES += conformance-cluster
 TESTSUM     := $(CURDIR)/bin/testsummary
 STAGE        = $(if $(TEST_SUMMARY),$(TESTSUM) run -stage $@ --,)
 GOTEST_JSON  = $(if $(TEST_SUMMARY),-json,)
@@ -66,7 +67,7 @@ test-wasmtime: ## the plugin host on both engines, with the race detector
 
 # The conformance suite and the interop matrix (real clients) against a running
 # Plume binary, and against Debian's Mosquitto with its known deviations.
-conformance: conformance-plume conformance-transports conformance-mosquitto
+conformance: conformance-plume conformance-transports conformance-mosquitto conformance-cluster
 
 # --websockets: MQTT.js runs the interop scenarios over ws, wss and wss with a
 # client certificate as well as TCP.
@@ -75,6 +76,12 @@ conformance-plume:
 	  sh -c '$(GO) test $(GOTEST_JSON) -count=1 ./conformance/... -broker tcp://$$PLUME_ADDR -sends-topic-aliases \
 	    -broker-ws $$PLUME_WS_URL -broker-wss $$PLUME_WSS_URL -broker-wss-mtls $$PLUME_WSS_MTLS_URL \
 	    -cafile $$PLUME_CA_FILE -client-cert $$PLUME_CLIENT_CERT -client-key $$PLUME_CLIENT_KEY'
+
+# The suite against one node (n2) of a 3-node cluster of real plume
+# processes (embedded NATS, JetStream R3): about 20 s. No case is excluded.
+conformance-cluster:
+	$(STAGE) bash scripts/with-plume-cluster.sh --config conformance/plume.yaml -- \
+	  sh -c '$(GO) test $(GOTEST_JSON) -count=1 ./conformance/... -broker tcp://$$PLUME_ADDR -sends-topic-aliases'
 
 # The suite again over tls://, ws:// and wss:// (a throwaway CA made with
 # openssl), one run each: about 5 s a run, as over TCP.
