@@ -5,7 +5,7 @@ CORE      := ./core/...
 BIN       := bin/plume
 STATICCHECK := $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin/staticcheck)
 
-.PHONY: churn-long churn-mosquitto crash crash-long build run test test-unit test-race test-wasmtime conformance conformance-plume conformance-transports conformance-mosquitto conformance-cluster conformance-report check fmt vet lint bench fuzz bench-compare bench-recovery bench-latency tools
+.PHONY: churn-long churn-mosquitto crash crash-long build run test test-unit test-race test-wasmtime conformance conformance-plume conformance-transports conformance-mosquitto conformance-report check fmt vet lint bench fuzz bench-compare bench-recovery bench-latency tools
 
 build: ## the broker binary
 	$(GO) build -o $(BIN) ./cmd/plume
@@ -77,6 +77,7 @@ conformance-plume:
 	    -broker-ws $$PLUME_WS_URL -broker-wss $$PLUME_WSS_URL -broker-wss-mtls $$PLUME_WSS_MTLS_URL \
 	    -cafile $$PLUME_CA_FILE -client-cert $$PLUME_CLIENT_CERT -client-key $$PLUME_CLIENT_KEY'
 
+.PHONY: conformance-cluster fault fault-long
 # The suite against one node (n2) of a 3-node cluster of real plume
 # processes (embedded NATS, JetStream R3): about 20 s. No case is excluded.
 conformance-cluster:
@@ -138,6 +139,15 @@ crash: ## the crash test: 20 kills with SIGKILL
 
 crash-long: ## the crash test: 200 kills with SIGKILL
 	$(GO) test -count=1 -timeout 30m ./test/crash -crash.kills 200 $(CRASH_FLAGS)
+
+# The kill -9 fault test of a 3-node cluster (test/cluster/fault_test.go):
+# it runs in test-unit and test-race with 5 kills; these run it alone.
+# FAULT_FLAGS adds flags, e.g. -fault.seed N to replay the kill moments.
+fault: ## the cluster fault test: 5 kills of a node with SIGKILL
+	$(GO) test -count=1 -timeout 30m ./test/cluster -run '^TestFaultKill9$$' -v $(FAULT_FLAGS)
+
+fault-long: ## the cluster fault test: 30 kills of a node with SIGKILL
+	$(GO) test -count=1 -timeout 60m ./test/cluster -run '^TestFaultKill9$$' -fault.kills 30 -v $(FAULT_FLAGS)
 
 bench: ## micro-benchmarks beside the code
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 500ms ./core/...

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,6 +40,7 @@ type client struct {
 	version byte   // 4 (3.1.1) or 5
 	home    int    // index in f.c.nodes
 	sticky  bool
+	rng     *rand.Rand // where a mover goes first when it reconnects; the client's own
 
 	conn   *wire.Conn
 	opened bool // the session exists: a connect must find it
@@ -56,13 +58,17 @@ type hop struct {
 }
 
 func (f *faultRun) newClient(name string, home int, version byte, sticky bool) *client {
-	return &client{f: f, name: name, id: f.tag + "-" + name, version: version, home: home, sticky: sticky}
+	f.clients++
+	return &client{f: f, name: name, id: f.tag + "-" + name, version: version, home: home, sticky: sticky,
+		rng: rand.New(rand.NewPCG(f.seed, uint64(f.clients)))}
 }
 
 func (c *client) homeName() string { return c.f.c.nodes[c.home].name }
 
-// connect dials nodes until one takes the connection: home first, then (a
-// mover) the others in turn; when none does, it waits for a membership
+// connect dials nodes until one takes the connection: a sticky client its
+// home only; a mover its home the first time, later a random node first
+// (so that the clients spread over the nodes again after each kill), then
+// the others in turn; when none does, it waits for a membership
 // change or a moment and tries again, for up to reconnectWait. It returns
 // Session Present; a session that existed and is not present is noted.
 func (c *client) connect(clean bool) (bool, error) {
@@ -74,17 +80,20 @@ func (c *client) connect(clean bool) (bool, error) {
 			return false, errAborted
 		default:
 		}
-		epoch, changed := c.f.state()
-		tries := len(nodes)
+		_, changed := c.f.state()
+		tries, first := len(nodes), c.home
 		if c.sticky {
 			tries = 1
+		} else if c.opened {
+			first = c.rng.IntN(len(nodes))
 		}
 		var last error
 		for i := range tries {
-			nd := nodes[(c.home+i)%len(nodes)]
+			nd := nodes[(first+i)%len(nodes)]
 			present, err := c.dial(nd, clean)
 			if err == nil {
 				if c.opened && !present {
+					epoch, _ := c.f.state()
 					c.f.note("SESSION: %s (%s) reconnected to %s at %s (epoch %d) without Session Present: its session was lost (connections: %s)",
 						c.name, c.kind(), nd.name, c.f.since(time.Now()), epoch, c.history())
 				}

@@ -56,6 +56,7 @@ type faultRun struct {
 	c     *cluster
 	seed  uint64
 	rng   *rand.Rand // the kill moments and victims; the test goroutine's only
+	order []int      // the victims left in this round of kills
 	tag   string     // prefix of topics and client ids: unique per run
 	began time.Time
 
@@ -68,8 +69,9 @@ type faultRun struct {
 	ackSignal chan struct{}
 	delivered chan struct{}
 
-	abort chan struct{} // closed when the test ends: every actor returns
-	wg    sync.WaitGroup
+	clients int           // clients made: each gets its own random source
+	abort   chan struct{} // closed when the test ends: every actor returns
+	wg      sync.WaitGroup
 
 	vmu   sync.Mutex
 	notes []string // violations the actors saw (sessions lost)
@@ -229,7 +231,7 @@ func (f *faultRun) killAtRandom(k int, w *world) {
 		target = 1 + f.rng.Int64N(2*perEpoch)
 	}
 	delay := time.Duration(f.rng.IntN(20_000)) * time.Microsecond
-	victim := f.c.nodes[f.rng.IntN(len(f.c.nodes))]
+	victim := f.victim()
 	downFor := 1 + f.rng.Int64N(perEpoch)
 	if !f.awaitAcks(target, 2*time.Minute) {
 		t.Fatalf("epoch %d: %d acknowledgements in 2 minutes, waiting for %d: the cluster makes no progress", k-1, f.acks.Load(), target)
@@ -239,13 +241,14 @@ func (f *faultRun) killAtRandom(k int, w *world) {
 	for _, pb := range w.pubs {
 		flights = append(flights, pb.inFlight())
 	}
-	acks := f.acks.Load()
-	victim.kill()
+	// Epoch k begins as the kill is sent: an acknowledgement racing the
+	// kill counts in the epoch it may be lost in.
 	f.mu.Lock()
+	acks := f.acks.Swap(0)
 	f.epoch = k
-	f.acks.Store(0)
 	f.kills = append(f.kills, kill{node: victim.name, at: time.Now(), acks: acks, inFlight: flights})
 	f.mu.Unlock()
+	victim.kill()
 	f.wake()
 	t.Logf("kill %d: %s at %s, %d acknowledgements into epoch %d (waited for %d, then %v); in flight:\n  %s",
 		k, victim.name, f.since(time.Now()), acks, k-1, target, delay, strings.Join(flights, "\n  "))
@@ -263,6 +266,17 @@ func (f *faultRun) killAtRandom(k int, w *world) {
 	f.mu.Unlock()
 	f.wake()
 	t.Logf("kill %d: %s back and the cluster formed at %s (%d acknowledged while it was dead)", k, victim.name, f.since(time.Now()), down)
+}
+
+// victim picks the node kill k ends: the kills go in rounds, each a random
+// order of the nodes, so that 3 kills reach every node.
+func (f *faultRun) victim() *node {
+	if len(f.order) == 0 {
+		f.order = f.rng.Perm(len(f.c.nodes))
+	}
+	nd := f.c.nodes[f.order[0]]
+	f.order = f.order[1:]
+	return nd
 }
 
 // awaitAcks waits until the epoch has n acknowledgements.

@@ -69,7 +69,8 @@ func (f *faultRun) verdict(w *world) {
 				}
 				if bad != "" {
 					if dups++; dups <= maxReported {
-						fail("DUPLICATE: %s received %v a %d. time %s (copies: %s)", s.name, m, i+2, bad, f.copies(ds))
+						fail("DUPLICATE: %s received %v (QoS %d, sent %d×) a %d. time %s (copies: %s)",
+							s.name, m, sm.qos, sm.sends, i+2, bad, f.copies(ds))
 					}
 				}
 			}
