@@ -24,9 +24,9 @@ import (
 //     offline through the run (the subscribers' filter matches every topic);
 //   - a second copy at QoS 1 carries DUP, unless its publisher sent it twice
 //     (a resend to a new connection may be a new publication [MQTT-4.3.2-5]);
-//     a QoS 2 message arrives exactly once [MQTT-4.3.3-...];
+//     a QoS 2 message arrives exactly once;
 //   - every persistent session resumes with Session Present, wherever its
-//     client reconnects [MQTT-3.2.2-2]. A subscriber that finds its session
+//     client reconnects [MQTT-3.2.2-3]. A subscriber that finds its session
 //     gone is reported, then subscribes again, so that the rest of the run
 //     still measures delivery.
 //
