@@ -291,6 +291,7 @@ func (s *subscriber) disconnect() error {
 // kill. A session found gone (noted by connect) is subscribed again.
 func (s *subscriber) run(stop <-chan struct{}) error {
 	defer s.drop()
+	s.quit = stop
 	for {
 		select {
 		case <-stop:

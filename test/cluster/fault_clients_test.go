@@ -19,15 +19,15 @@ import (
 const ioWait = 30 * time.Second
 
 // reconnectWait bounds how long a client finds no node to take it: longer
-// than a node stays dead (2 minutes of survivors' progress at most, then
-// its restart).
-const reconnectWait = 5 * time.Minute
+// than a node stays dead (the survivors' progress, bounded by 2 minutes,
+// then its restart).
+const reconnectWait = 3 * time.Minute
 
 // farExpiry is the Session Expiry Interval of every session: longer than
 // any run.
 const farExpiry = 3600
 
-var errAborted = errors.New("the test ended")
+var errAborted = errors.New("the test or the actor ended")
 
 // client is one MQTT client identity of the fault test, speaking through
 // the conformance suite's raw codec (DUP flags and packet ids visible). Its
@@ -44,6 +44,9 @@ type client struct {
 
 	conn   *wire.Conn
 	opened bool // the session exists: a connect must find it
+	// quit, closed, ends a connect in progress (a subscriber's stop; nil for
+	// a publisher, which completes its flow in flight).
+	quit <-chan struct{}
 
 	hmu  sync.Mutex // guards at and hops, which the killer and the verdict read
 	at   string     // the node of the last connection
@@ -78,6 +81,8 @@ func (c *client) connect(clean bool) (bool, error) {
 		select {
 		case <-c.f.abort:
 			return false, errAborted
+		case <-c.quit:
+			return false, errAborted
 		default:
 		}
 		_, changed := c.f.state()
@@ -110,6 +115,9 @@ func (c *client) connect(clean bool) (bool, error) {
 		case <-changed:
 		case <-timer.C:
 		case <-c.f.abort:
+			timer.Stop()
+			return false, errAborted
+		case <-c.quit:
 			timer.Stop()
 			return false, errAborted
 		}
