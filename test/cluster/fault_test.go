@@ -259,8 +259,7 @@ func (f *faultRun) killAtRandom(k int, w *world) {
 			k, f.acks.Load(), victim.name, downFor)
 	}
 	down := f.acks.Load()
-	victim.start()
-	f.c.awaitFormed()
+	f.restart(k, victim)
 	f.mu.Lock()
 	f.kills[k-1].back, f.kills[k-1].downAcked = time.Now(), down
 	f.mu.Unlock()
@@ -277,6 +276,49 @@ func (f *faultRun) victim() *node {
 	nd := f.c.nodes[f.order[0]]
 	f.order = f.order[1:]
 	return nd
+}
+
+// restart starts the victim again as a supervisor would: a start that
+// exits (a defect: a node must come back after SIGKILL) is noted for the
+// verdict and tried again, 3 times at most; then the cluster re-forms.
+func (f *faultRun) restart(k int, victim *node) {
+	for try := 1; ; try++ {
+		victim.start()
+		if victim.awaitJoinedOrExit() {
+			f.c.awaitFormed()
+			return
+		}
+		f.note("START: %s exited while starting after kill %d (start %d): %s", victim.name, k, try, tail(victim.logPath, 1))
+		victim.kill() // reaps the process
+		if try == 3 {
+			f.t.Fatalf("%s did not start in 3 tries after kill %d", victim.name, k)
+		}
+	}
+}
+
+// awaitJoinedOrExit waits until the node joined and serves (true) or its
+// process exited (false).
+func (nd *node) awaitJoinedOrExit() bool {
+	t := nd.c.t
+	t.Helper()
+	deadline := time.NewTimer(startWait)
+	defer deadline.Stop()
+	for {
+		nd.mu.Lock()
+		ok, exited, ch := nd.joined && nd.serving == 2, nd.exited(), nd.changed
+		nd.mu.Unlock()
+		switch {
+		case ok:
+			return true
+		case exited:
+			return false
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			t.Fatalf("%s neither joined nor exited within %s of its start", nd.name, startWait)
+		}
+	}
 }
 
 // awaitAcks waits until the epoch has n acknowledgements.
