@@ -234,7 +234,7 @@ func (f *faultRun) killAtRandom(k int, w *world) {
 	victim := f.victim()
 	downFor := 1 + f.rng.Int64N(perEpoch)
 	if !f.awaitAcks(target, 2*time.Minute) {
-		t.Fatalf("epoch %d: %d acknowledgements in 2 minutes, waiting for %d: the cluster makes no progress", k-1, f.acks.Load(), target)
+		f.stuck(w, "epoch %d: %d acknowledgements in 2 minutes, waiting for %d: the cluster makes no progress", k-1, f.acks.Load(), target)
 	}
 	time.Sleep(delay) // a random moment, not a condition
 	var flights []string
@@ -255,7 +255,7 @@ func (f *faultRun) killAtRandom(k int, w *world) {
 	// Dead until the survivors took some messages: the messages published
 	// while a node is down are the ones at stake.
 	if !f.awaitAcks(downFor, 2*time.Minute) {
-		t.Fatalf("kill %d: %d acknowledgements in 2 minutes with %s dead, waiting for %d: the survivors make no progress",
+		f.stuck(w, "kill %d: %d acknowledgements in 2 minutes with %s dead, waiting for %d: the survivors make no progress",
 			k, f.acks.Load(), victim.name, downFor)
 	}
 	down := f.acks.Load()
@@ -265,6 +265,23 @@ func (f *faultRun) killAtRandom(k int, w *world) {
 	f.mu.Unlock()
 	f.wake()
 	t.Logf("kill %d: %s back and the cluster formed at %s (%d acknowledged while it was dead)", k, victim.name, f.since(time.Now()), down)
+}
+
+// stuck ends a run that makes no progress, with what each actor did and
+// what was noted so far.
+func (f *faultRun) stuck(w *world, format string, args ...any) {
+	f.t.Helper()
+	f.vmu.Lock()
+	notes, stalls, refusals := f.notes, f.stalls, f.refusals
+	f.vmu.Unlock()
+	for _, pb := range w.pubs {
+		f.t.Logf("in flight: %s", pb.inFlight())
+	}
+	f.logSummary(w, len(owed(w.pubs)), stalls, refusals)
+	for _, n := range notes {
+		f.t.Logf("noted: %s", n)
+	}
+	f.t.Fatalf(format, args...)
 }
 
 // victim picks the node kill k ends: the kills go in rounds, each a random
