@@ -25,6 +25,7 @@ run: build ## start the broker with the embedded default (127.0.0.1:1883)
 # ran; the run ends with one table, and fails if any stage failed. Mosquitto's
 # documented deviations count as "expected", not as failures.
 TEST_STAGES := conformance-mosquitto churn-mosquitto test-unit test-race test-wasmtime conformance-plume conformance-transports
+TEST_STAGES += conformance-cluster
 TESTSUM     := $(CURDIR)/bin/testsummary
 STAGE        = $(if $(TEST_SUMMARY),$(TESTSUM) run -stage $@ --,)
 GOTEST_JSON  = $(if $(TEST_SUMMARY),-json,)
@@ -66,7 +67,7 @@ test-wasmtime: ## the plugin host on both engines, with the race detector
 
 # The conformance suite and the interop matrix (real clients) against a running
 # Plume binary, and against Debian's Mosquitto with its known deviations.
-conformance: conformance-plume conformance-transports conformance-mosquitto
+conformance: conformance-plume conformance-transports conformance-mosquitto conformance-cluster
 
 # --websockets: MQTT.js runs the interop scenarios over ws, wss and wss with a
 # client certificate as well as TCP.
@@ -75,6 +76,13 @@ conformance-plume:
 	  sh -c '$(GO) test $(GOTEST_JSON) -count=1 ./conformance/... -broker tcp://$$PLUME_ADDR -sends-topic-aliases \
 	    -broker-ws $$PLUME_WS_URL -broker-wss $$PLUME_WSS_URL -broker-wss-mtls $$PLUME_WSS_MTLS_URL \
 	    -cafile $$PLUME_CA_FILE -client-cert $$PLUME_CLIENT_CERT -client-key $$PLUME_CLIENT_KEY'
+
+.PHONY: conformance-cluster fault fault-long
+# The suite against one node (n2) of a 3-node cluster of real plume
+# processes (embedded NATS, JetStream R3): about 20 s. No case is excluded.
+conformance-cluster:
+	$(STAGE) bash scripts/with-plume-cluster.sh --config conformance/plume.yaml -- \
+	  sh -c '$(GO) test $(GOTEST_JSON) -count=1 ./conformance/... -broker tcp://$$PLUME_ADDR -sends-topic-aliases'
 
 # The suite again over tls://, ws:// and wss:// (a throwaway CA made with
 # openssl), one run each: about 5 s a run, as over TCP.
@@ -131,6 +139,15 @@ crash: ## the crash test: 20 kills with SIGKILL
 
 crash-long: ## the crash test: 200 kills with SIGKILL
 	$(GO) test -count=1 -timeout 30m ./test/crash -crash.kills 200 $(CRASH_FLAGS)
+
+# The kill -9 fault test of a 3-node cluster (test/cluster/fault_test.go):
+# it runs in test-unit and test-race with 5 kills; these run it alone.
+# FAULT_FLAGS adds flags, e.g. -fault.seed N to replay the kill moments.
+fault: ## the cluster fault test: 5 kills of a node with SIGKILL
+	$(GO) test -count=1 -timeout 30m ./test/cluster -run '^TestFaultKill9$$' -v $(FAULT_FLAGS)
+
+fault-long: ## the cluster fault test: 30 kills of a node with SIGKILL
+	$(GO) test -count=1 -timeout 60m ./test/cluster -run '^TestFaultKill9$$' -fault.kills 30 -v $(FAULT_FLAGS)
 
 bench: ## micro-benchmarks beside the code
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 500ms ./core/...

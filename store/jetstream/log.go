@@ -103,6 +103,10 @@ func (s *Store) settleDone(ctx context.Context) error {
 			s.undone, s.done = 0, nil
 			return nil
 		case err := <-f.Err():
+			// The future gives its error once: forget it, or the next
+			// Commit, should the rewrite below fail, waits on it for its
+			// whole deadline, and so does every one after it.
+			s.done = nil
 			s.log.Warn().Err(err).Str("node", s.cfg.Node).Uint64("commit", s.undone).
 				Msg("jetstream store: done marker not written; writing it again")
 		case <-ctx.Done():

@@ -103,7 +103,11 @@ type node struct {
 }
 
 // newCluster prepares n nodes on free loopback ports; start runs them.
-func newCluster(t *testing.T, n int) *cluster {
+func newCluster(t *testing.T, n int) *cluster { return newClusterConfig(t, n, "") }
+
+// newClusterConfig is newCluster with extra, top-level YAML (no listeners,
+// http or cluster section) at the head of every node's config.
+func newClusterConfig(t *testing.T, n int, extra string) *cluster {
 	dir, err := os.MkdirTemp("", "plume-cluster-")
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +125,7 @@ func newCluster(t *testing.T, n int) *cluster {
 		nd.config = filepath.Join(dir, nd.name+".yaml")
 		nd.logPath = filepath.Join(dir, nd.name+".log")
 		// One peers list for every node, as an operator writes it.
-		yaml := fmt.Sprintf("sys_interval: -1s\nlisteners:\n  - address: %s\nhttp:\n  address: %s\ncluster:\n"+
+		yaml := extra + fmt.Sprintf("sys_interval: -1s\nlisteners:\n  - address: %s\nhttp:\n  address: %s\ncluster:\n"+
 			"  name: plume-test\n  node: %s\n  listen: %s\n  client_listen: %s\n  peers: [%s]\n  start_timeout: %s\n",
 			nd.mqtt, nd.http, nd.name, nd.route, nd.client, strings.Join(routes, ", "), startWait)
 		if err := os.WriteFile(nd.config, []byte(yaml), 0o600); err != nil {
