@@ -12,11 +12,11 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 )
 
-// The subscriber's node is killed (-9) while a publisher on another node
+// The subscriber's node is killed (-9) while a stubbornPublisher on another node
 // goes on; restarted, it resumes reading the ingest at its committed
 // positions (decision 0055): the persistent subscriber, back on it, gets
-// every message the publisher saw acknowledged — resends with DUP allowed,
-// nothing twice without it but what the publisher itself sent twice.
+// every message the stubbornPublisher saw acknowledged — resends with DUP allowed,
+// nothing twice without it but what the stubbornPublisher itself sent twice.
 func TestKilledSubscriberNodeDeliversEveryAcknowledgedMessage(t *testing.T) {
 	c := newCluster(t, 3)
 	c.startAll()
@@ -32,7 +32,7 @@ func TestKilledSubscriberNodeDeliversEveryAcknowledgedMessage(t *testing.T) {
 	}
 
 	const total = 400
-	pub := &publisher{t: t, nd: n1, id: "ingest-pub", retried: map[int]bool{}}
+	pub := &stubbornPublisher{t: t, nd: n1, id: "ingest-pub", retried: map[int]bool{}}
 	pub.connect()
 	// A retained message on the fabric's broadcast: n3 must still load its
 	// store when it restarts (the store's retained stream once took the
@@ -137,7 +137,7 @@ func (g *tally) await(t *testing.T, cond func() bool, what string) {
 }
 
 // check: every message 0..total-1 arrived; none more than once without
-// DUP, unless the publisher sent it twice (it resent after losing its
+// DUP, unless the stubbornPublisher sent it twice (it resent after losing its
 // connection: a new message to the broker).
 func (g *tally) check(t *testing.T, total int, retried map[int]bool) {
 	t.Helper()
@@ -147,19 +147,19 @@ func (g *tally) check(t *testing.T, total int, retried map[int]bool) {
 	for i := range total {
 		switch {
 		case g.plain[i]+g.dup[i] == 0:
-			t.Errorf("message %d acknowledged to the publisher, never delivered", i)
+			t.Errorf("message %d acknowledged to the stubbornPublisher, never delivered", i)
 		case g.plain[i] > 1 && !retried[i]:
 			t.Errorf("message %d delivered %d times without DUP", i, g.plain[i])
 		}
 		dups += g.dup[i]
 	}
-	t.Logf("%d messages, %d copies with DUP, %d resent by the publisher", total, dups, len(retried))
+	t.Logf("%d messages, %d copies with DUP, %d resent by the stubbornPublisher", total, dups, len(retried))
 }
 
-// publisher sends QoS 1 messages to one node, each until acknowledged,
+// stubbornPublisher sends QoS 1 messages to one node, each until acknowledged,
 // reconnecting when the node closes the connection (a commit that failed
 // withholds the PUBACK, decision 0019).
-type publisher struct {
+type stubbornPublisher struct {
 	t       *testing.T
 	nd      *node
 	id      string
@@ -168,7 +168,7 @@ type publisher struct {
 	retried map[int]bool
 }
 
-func (p *publisher) connect() {
+func (p *stubbornPublisher) connect() {
 	deadline := time.Now().Add(waitFor)
 	for {
 		c, _, err := connectPaho(p.nd, p.id, false, nil)
@@ -177,13 +177,13 @@ func (p *publisher) connect() {
 			return
 		}
 		if time.Now().After(deadline) {
-			p.t.Errorf("publisher: %v", err)
+			p.t.Errorf("stubbornPublisher: %v", err)
 			return
 		}
 	}
 }
 
-func (p *publisher) send(i int) {
+func (p *stubbornPublisher) send(i int) {
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			p.mu.Lock()
@@ -205,7 +205,7 @@ func (p *publisher) send(i int) {
 	}
 }
 
-func (p *publisher) retriedSet() map[int]bool {
+func (p *stubbornPublisher) retriedSet() map[int]bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.retried
