@@ -12,11 +12,11 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 )
 
-// The subscriber's node is killed (-9) while a stubbornPublisher on another node
+// The subscriber's node is killed (-9) while a publisher on another node
 // goes on; restarted, it resumes reading the ingest at its committed
 // positions (decision 0055): the persistent subscriber, back on it, gets
-// every message the stubbornPublisher saw acknowledged — resends with DUP allowed,
-// nothing twice without it but what the stubbornPublisher itself sent twice.
+// every message the publisher saw acknowledged — resends with DUP allowed,
+// nothing twice without it but what the publisher itself sent twice.
 func TestKilledSubscriberNodeDeliversEveryAcknowledgedMessage(t *testing.T) {
 	c := newCluster(t, 3)
 	c.startAll()
@@ -137,7 +137,7 @@ func (g *tally) await(t *testing.T, cond func() bool, what string) {
 }
 
 // check: every message 0..total-1 arrived; none more than once without
-// DUP, unless the stubbornPublisher sent it twice (it resent after losing its
+// DUP, unless the publisher sent it twice (it resent after losing its
 // connection: a new message to the broker).
 func (g *tally) check(t *testing.T, total int, retried map[int]bool) {
 	t.Helper()
@@ -156,7 +156,7 @@ func (g *tally) check(t *testing.T, total int, retried map[int]bool) {
 	t.Logf("%d messages, %d copies with DUP, %d resent by the stubbornPublisher", total, dups, len(retried))
 }
 
-// stubbornPublisher sends QoS 1 messages to one node, each until acknowledged,
+// publisher sends QoS 1 messages to one node, each until acknowledged,
 // reconnecting when the node closes the connection (a commit that failed
 // withholds the PUBACK, decision 0019).
 type stubbornPublisher struct {
