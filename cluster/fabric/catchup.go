@@ -22,7 +22,8 @@ var ErrNoIngest = errors.New("fabric: no ingest configured")
 // nothing is read) — then reads every ingest message in (from[k],
 // Positions()[k]] of each shard k whose topic matches one of the filters,
 // in stream order per shard, calls deliver for each with m.Redelivered set
-// (the old owner may have sent it), and lets the consumers go on. So the
+// (the old owner may have sent it) — but those of own, which the old owner
+// routed to the session as it accepted them — and lets the consumers go on. So the
 // range ends exactly where live routing resumes, and the session gets
 // the range before anything routed after it. install and deliver must not
 // call back into the fabric. A message older than the replay window is
@@ -33,7 +34,7 @@ var ErrNoIngest = errors.New("fabric: no ingest configured")
 // further) is waited for first, until this node has routed up to from:
 // otherwise live routing would give the session again what the old owner
 // already had. The wait ends with ctx.
-func (f *Fabric) CatchUp(ctx context.Context, from session.Positions, install func() []string, deliver func(*session.Message)) error {
+func (f *Fabric) CatchUp(ctx context.Context, from session.Positions, own Own, install func() []string, deliver func(*session.Message)) error {
 	in := f.ing
 	if in == nil || len(in.shards) == 0 {
 		return ErrNoIngest
@@ -69,7 +70,7 @@ func (f *Fabric) CatchUp(ctx context.Context, from session.Positions, install fu
 		if first := st.CachedInfo().State.FirstSeq; first > start+1 {
 			lost = append(lost, fmt.Errorf("%s: (%d, %d) %w", sh.stream, start, first, ErrReplayWindow))
 		}
-		if err := f.catchUpShard(ctx, sh, start, to, subjects, deliver); err != nil {
+		if err := f.catchUpShard(ctx, sh, start, to, subjects, own, deliver); err != nil {
 			return err
 		}
 	}
@@ -83,7 +84,7 @@ var ErrReplayWindow = errors.New("ingest messages older than the replay window a
 
 // catchUpShard reads (start, to] of sh under subjects with an ordered
 // consumer of its own.
-func (f *Fabric) catchUpShard(ctx context.Context, sh *shard, start, to uint64, subjects []string, deliver func(*session.Message)) error {
+func (f *Fabric) catchUpShard(ctx context.Context, sh *shard, start, to uint64, subjects []string, own Own, deliver func(*session.Message)) error {
 	in := f.ing
 	cons, err := in.js.OrderedConsumer(ctx, sh.stream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: subjects, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: start + 1,
@@ -110,6 +111,12 @@ func (f *Fabric) catchUpShard(ctx context.Context, sh *shard, start, to uint64, 
 			e, err := decodeEnvelope(msg.Data())
 			if err != nil {
 				f.stats.malformed.Add(1)
+				continue
+			}
+			if own.skips(e.origin, e.seq) {
+				if seq == to {
+					return nil
+				}
 				continue
 			}
 			m := &e.msg

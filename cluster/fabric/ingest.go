@@ -106,9 +106,7 @@ func newIngest(f *Fabric, cfg IngestConfig) (*ingest, error) {
 		}
 		in.codecs = append(in.codecs, c)
 	}
-	h := fnv.New64a()
-	h.Write([]byte(cfg.Node))
-	in.origin = h.Sum64()
+	in.origin = originOf(cfg.Node)
 	var id [6]byte
 	if _, err := rand.Read(id[:]); err != nil {
 		return nil, fmt.Errorf("fabric: ingest id: %w", err)
@@ -116,6 +114,10 @@ func newIngest(f *Fabric, cfg IngestConfig) (*ingest, error) {
 	// A process's ids never repeat another's: the dedup window must not
 	// take a new message of a restarted node for an old one.
 	in.boot = cfg.Node + "." + hex.EncodeToString(id[:]) + "."
+	// The envelope's counter goes on across restarts (from the clock, in
+	// ns): a catch-up tells a node's own messages it had routed from those
+	// it had not by comparing them with its count at let-go (Own).
+	in.seq.Store(uint64(time.Now().UnixNano()))
 	return in, nil
 }
 
@@ -313,6 +315,35 @@ func (f *Fabric) Positions() session.Positions {
 		p[i] = sh.pos.Load()
 	}
 	return p
+}
+
+// Own names the ingest messages a session's old node routed to it when it
+// accepted them (decision 0056): Node's own messages up to its counter
+// UpTo. A catch-up skips them. The zero Own skips nothing.
+type Own struct {
+	Node string
+	UpTo uint64
+}
+
+// Forwarded is this node's own-message cut: every message it forwarded so
+// far has a counter at or below it, and was routed to the local sessions as
+// it was accepted.
+func (f *Fabric) Forwarded() Own {
+	if f.ing == nil {
+		return Own{}
+	}
+	return Own{Node: f.ing.cfg.Node, UpTo: f.ing.seq.Load()}
+}
+
+// skips says whether the envelope (origin, seq) is one of own's messages.
+func (o Own) skips(origin, seq uint64) bool {
+	return o.Node != "" && origin == originOf(o.Node) && seq <= o.UpTo
+}
+
+func originOf(node string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(node))
+	return h.Sum64()
 }
 
 func msDuration(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }

@@ -16,8 +16,15 @@ import (
 
 // Positions are where a node stands in the cluster's ingest (decision
 // 0055): per ingest shard, the stream sequence of the last message it
-// routed.
-type Positions map[int]uint64
+// routed (Shards; nil: unknown), and which of the ingest's messages it
+// routed to its sessions when it accepted them rather than when it read
+// them: its own, Node's, up to its ingest counter Own. A catch-up skips
+// those — the session had them — and reads the rest of the range.
+type Positions struct {
+	Shards map[int]uint64 `json:"shards,omitempty"`
+	Node   string         `json:"node,omitempty"`
+	Own    uint64         `json:"own,omitempty"`
+}
 
 // Log is what takeover needs from the cluster's ingest (cluster/fabric,
 // decision 0055). A session that moves carries its old node's positions;
@@ -37,8 +44,9 @@ type Log interface {
 	// filters; nil: nothing was installed, deliver nothing), delivers every
 	// message of (from, the pause point] of every shard whose topic matches
 	// one of the filters in shard order (redelivered: the session may have
-	// had it, DUP), and lets the consumers go on. A nil from means the
-	// session's old node's positions are unknown: nothing is caught up.
+	// had it, DUP) but from's own messages, and lets the consumers go on. A
+	// nil from.Shards means the session's old node's positions are unknown:
+	// nothing is caught up.
 	CatchUp(ctx context.Context, from Positions, install func() []string, deliver func(m *session.Message, redelivered bool)) error
 }
 
@@ -47,10 +55,10 @@ type Log interface {
 type NoLog struct{}
 
 // Positions returns nil.
-func (NoLog) Positions() Positions { return nil }
+func (NoLog) Positions() Positions { return Positions{} }
 
 // PositionsOf returns nil.
-func (NoLog) PositionsOf(context.Context, string) (Positions, error) { return nil, nil }
+func (NoLog) PositionsOf(context.Context, string) (Positions, error) { return Positions{}, nil }
 
 // CatchUp calls install.
 func (NoLog) CatchUp(_ context.Context, _ Positions, install func() []string, _ func(*session.Message, bool)) error {

@@ -233,7 +233,7 @@ func (m *Mover) claimFresh(ctx context.Context, client string, skip bool) (bool,
 // session): the caller then takes the session from the store as it is.
 func (m *Mover) letGoOf(ctx context.Context, owner, client string, end bool) (Positions, bool) {
 	if owner == m.cfg.Node || !m.alive(owner) {
-		return nil, false
+		return Positions{}, false
 	}
 	data, _ := json.Marshal(letGo{Client: client, End: end, From: m.cfg.Node})
 	actx, cancel := context.WithTimeout(ctx, m.cfg.AskTimeout)
@@ -242,13 +242,13 @@ func (m *Mover) letGoOf(ctx context.Context, owner, client string, end bool) (Po
 	if err != nil {
 		m.cfg.Log.Warn().Err(err).Str("client_id", client).Str("owner", owner).
 			Msg("takeover: the owner did not let go; taking the session from the store")
-		return nil, false
+		return Positions{}, false
 	}
 	var rep letGoReply
 	if err := json.Unmarshal(msg.Data, &rep); err != nil || rep.Error != "" || !rep.Had {
 		m.cfg.Log.Warn().AnErr("error", err).Str("owner_error", rep.Error).Bool("had", rep.Had).
 			Str("client_id", client).Str("owner", owner).Msg("takeover: the owner's answer; taking the session from the store")
-		return nil, false
+		return Positions{}, false
 	}
 	return rep.Positions, true
 }

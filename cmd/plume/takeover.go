@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/rs/zerolog"
 
@@ -76,36 +77,45 @@ type takeoverLog struct {
 	st *jsstore.Store
 }
 
-func (l takeoverLog) Positions() takeover.Positions { return toMap(l.f.Positions()) }
+// Positions are read on the old owner as it lets go: its shards, and its
+// own-message cut (every own message up to it reached the session).
+func (l takeoverLog) Positions() takeover.Positions {
+	own := l.f.Forwarded()
+	return takeover.Positions{Shards: toMap(l.f.Positions()), Node: own.Node, Own: own.UpTo}
+}
 
+// PositionsOf is a dead or silent node's last committed positions. Each of
+// its own messages in the ingest was routed to its sessions as it was
+// accepted, in the commit that wrote it there: all of them are skipped.
 func (l takeoverLog) PositionsOf(ctx context.Context, node string) (takeover.Positions, error) {
 	p, err := l.st.PositionsOf(ctx, node)
 	if err != nil {
-		return nil, err
+		return takeover.Positions{}, err
 	}
-	return toMap(p), nil
+	return takeover.Positions{Shards: toMap(p), Node: node, Own: math.MaxUint64}, nil
 }
 
 func (l takeoverLog) CatchUp(ctx context.Context, from takeover.Positions, install func() []string, deliver func(*session.Message, bool)) error {
-	if from == nil { // the old owner's positions are unknown: nothing to catch up
+	if from.Shards == nil { // the old owner's positions are unknown: nothing to catch up
 		install()
 		return nil
 	}
-	return l.f.CatchUp(ctx, toSlice(from), install, func(m *session.Message) { deliver(m, m.Redelivered) })
+	own := fabric.Own{Node: from.Node, UpTo: from.Own}
+	return l.f.CatchUp(ctx, toSlice(from.Shards), own, install, func(m *session.Message) { deliver(m, m.Redelivered) })
 }
 
-func toMap(p session.Positions) takeover.Positions {
+func toMap(p session.Positions) map[int]uint64 {
 	if p == nil {
 		return nil
 	}
-	m := make(takeover.Positions, len(p))
+	m := make(map[int]uint64, len(p))
 	for k, seq := range p {
 		m[k] = seq
 	}
 	return m
 }
 
-func toSlice(m takeover.Positions) session.Positions {
+func toSlice(m map[int]uint64) session.Positions {
 	n := 0
 	for k := range m {
 		n = max(n, k+1)
