@@ -49,8 +49,9 @@ func (s *Store) writeLog(ctx context.Context, no uint64, entry []byte) error {
 		m.Data = entry[i*s.chunk : min((i+1)*s.chunk, len(entry))]
 		m.Header.Set(hdrCommit, strconv.FormatUint(no, 10))
 		m.Header.Set(hdrChunks, strconv.Itoa(k))
+		m.Header.Set(jetstream.MsgIDHeader, id(i)) // kept for a retry (republish)
 		msgs[i] = m
-		f, err := s.js.PublishMsgAsync(m, jetstream.WithMsgID(id(i)))
+		f, err := s.js.PublishMsgAsync(m)
 		if err != nil {
 			return fmt.Errorf("chunk %d of commit %d: %w", i, no, err)
 		}
@@ -60,12 +61,10 @@ func (s *Store) writeLog(ctx context.Context, no uint64, entry []byte) error {
 		select {
 		case <-f.Ok():
 		case err := <-f.Err():
-			// Retried once, synchronously: the Msg-Id makes a chunk that
-			// was stored after all count once.
-			m := nats.NewMsg(msgs[i].Subject)
-			m.Data, m.Header = msgs[i].Data, msgs[i].Header
-			if _, err2 := s.js.PublishMsg(ctx, m, jetstream.WithMsgID(id(i))); err2 != nil {
-				return fmt.Errorf("chunk %d of commit %d: %w (retried: %w)", i, no, err, err2)
+			// Retried synchronously while the error passes (republish): the
+			// Msg-Id makes a chunk that was stored after all count once.
+			if _, err := s.republish(ctx, msgs[i], err); err != nil {
+				return fmt.Errorf("chunk %d of commit %d: %w", i, no, err)
 			}
 		case <-ctx.Done():
 			return fmt.Errorf("chunk %d of commit %d: %w", i, no, ctx.Err())

@@ -199,10 +199,13 @@ func (s *Store) apply(ctx context.Context, acts []action) error {
 			case ack := <-f.Ok():
 				s.settle(fws[i], ack, nil)
 			case err := <-f.Err():
-				if s.settle(fws[i], nil, err) {
+				ack, err := s.republish(ctx, f.Msg(), err)
+				if s.settle(fws[i], ack, err) {
 					continue // fenced: another node owns the session
 				}
-				return fmt.Errorf("write to %s: %w", f.Msg().Subject, err)
+				if err != nil {
+					return fmt.Errorf("write to %s: %w", f.Msg().Subject, err)
+				}
 			case <-ctx.Done():
 				return fmt.Errorf("write to %s: %w", f.Msg().Subject, ctx.Err())
 			}
@@ -264,6 +267,31 @@ func (s *Store) apply(ctx context.Context, acts []action) error {
 		}
 	}
 	return wait()
+}
+
+// republish writes m again, as long as ctx allows, when its asynchronous
+// write failed for a reason that passes: a stream whose leader died has
+// none until its replicas elect one (seconds after a kill -9), and its
+// writes go unanswered meanwhile. Every write is idempotent (a put or a
+// tombstone replaces its subject's one message, a Forward carries its
+// Msg-Id) but a record's conditional write: if the unanswered one was
+// stored after all, the retry is refused as a wrong last sequence, and the
+// session counts as lost here (fence.go) — the client's next CONNECT
+// takes it back from the store, which names this node.
+func (s *Store) republish(ctx context.Context, m *nats.Msg, err error) (*jetstream.PubAck, error) {
+	if !transient(err) || ctx.Err() != nil {
+		return nil, err
+	}
+	first := err
+	ack, err := request(ctx, s.cfg.Timeout, func(c context.Context) (*jetstream.PubAck, error) {
+		again := nats.NewMsg(m.Subject)
+		again.Data, again.Header = m.Data, m.Header
+		return s.js.PublishMsg(c, again)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w (asked again: %w)", first, err)
+	}
+	return ack, nil
 }
 
 func (s *Store) purge(ctx context.Context, stream, filter string) error {
