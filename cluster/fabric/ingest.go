@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -68,7 +69,22 @@ type ingest struct {
 	seq    atomic.Uint64    // Msg-Id counter
 	shards []*shard
 	local  IngestLocal
+	// unread are this node's own messages forwarded and not yet read back
+	// from the ingest, by counter (PendingOwn).
+	unreadMu sync.Mutex
+	unread   map[uint64]unreadOwn
 }
+
+// unreadOwn is one of them, with when it was forwarded: one whose write
+// failed never comes back and is forgotten after unreadFor.
+type unreadOwn struct {
+	m  *session.Message
+	at time.Time
+}
+
+// unreadFor bounds how long an own message is waited for: far longer than
+// a Commit may take.
+const unreadFor = time.Minute
 
 // shard is one ingest stream as this node reads it.
 type shard struct {
@@ -159,6 +175,7 @@ func (f *Fabric) Forward(m *session.Message) (*session.Forwarded, bool) {
 		return nil, false
 	}
 	n := in.seq.Add(1)
+	in.keepUnread(n, m)
 	env := appendEnvelope(nil, m, in.origin, leftMs)
 	setSeq(env, n)
 	f.stats.forwarded.Add(1)
@@ -284,6 +301,7 @@ func (f *Fabric) routeIngested(sh *shard, data []byte, seq uint64, stored time.T
 		in.local.RouteIngested(nil, sh.k, seq)
 	case e.origin == in.origin:
 		f.stats.own.Add(1) // routed here when it was accepted
+		in.readBack(e.seq)
 		in.local.RouteIngested(nil, sh.k, seq)
 	default:
 		m := &e.msg
@@ -315,6 +333,59 @@ func (f *Fabric) Positions() session.Positions {
 		p[i] = sh.pos.Load()
 	}
 	return p
+}
+
+// keepUnread remembers own message n until it is read back.
+func (in *ingest) keepUnread(n uint64, m *session.Message) {
+	now := time.Now()
+	in.unreadMu.Lock()
+	defer in.unreadMu.Unlock()
+	if in.unread == nil {
+		in.unread = map[uint64]unreadOwn{}
+	}
+	if len(in.unread) >= 1024 && len(in.unread)%1024 == 0 {
+		for k, u := range in.unread {
+			if now.Sub(u.at) > unreadFor {
+				delete(in.unread, k) // its write failed: it never comes back
+			}
+		}
+	}
+	in.unread[n] = unreadOwn{m: m, at: now}
+}
+
+func (in *ingest) readBack(n uint64) {
+	in.unreadMu.Lock()
+	delete(in.unread, n)
+	in.unreadMu.Unlock()
+}
+
+// PendingOwn returns this node's own QoS ≥ 1 messages that were forwarded
+// and routed here as they were accepted but not yet read back from the
+// ingest, in the order they were accepted (broker.Ingest). A session
+// installed here now missed them: its catch-up range ends at this node's
+// positions, which they are past, and the consumers skip them as this
+// node's own when they read them. Call it with the consumers paused
+// (CatchUp's install) and with no publish between its routing and its
+// Forward (the broker holds them off), so that the list is exact.
+func (f *Fabric) PendingOwn() []*session.Message {
+	in := f.ing
+	if in == nil {
+		return nil
+	}
+	in.unreadMu.Lock()
+	ns := make([]uint64, 0, len(in.unread))
+	for n, u := range in.unread {
+		if time.Since(u.at) <= unreadFor {
+			ns = append(ns, n)
+		}
+	}
+	slices.Sort(ns)
+	ms := make([]*session.Message, len(ns))
+	for i, n := range ns {
+		ms[i] = in.unread[n].m
+	}
+	in.unreadMu.Unlock()
+	return ms
 }
 
 // Own names the ingest messages a session's old node routed to it when it

@@ -52,7 +52,11 @@ type Broker struct {
 	ingest Ingest
 	// positions are the ingest positions the store loaded (ingest.go).
 	positions session.Positions
-	part      partition // the quorum gate of a cluster node (partition.go)
+	// moving is held by a session moving in while its catch-up runs, and
+	// shared by each clustered QoS ≥ 1 publish from its routing here to its
+	// Forward (route.go, takeover.go).
+	moving sync.RWMutex
+	part   partition // the quorum gate of a cluster node (partition.go)
 
 	sessions sessionIndex // client id -> *entry; written under mu, read anywhere (sessindex.go)
 	retainMu sync.Mutex   // orders writes to retained and the store's copy

@@ -20,8 +20,14 @@ type Ingest interface {
 	Forwards() bool
 	// Forward returns m as the ingest takes it, or false when m cannot go
 	// (its topic has no subject, it expired): m then stays on this node,
-	// as on core NATS. It must not keep m.
+	// as on core NATS. It may keep m, read-only, until it reads m back from
+	// the ingest (PendingOwn).
 	Forward(m *session.Message) (*session.Forwarded, bool)
+	// PendingOwn returns the messages this node forwarded and routed here
+	// as it accepted them but has not read back from the ingest yet, in
+	// the order accepted: a session installed now by a move missed them
+	// (install, takeover.go). Called with the ingest's consumers paused.
+	PendingOwn() []*session.Message
 }
 
 // checkIngest refuses a fabric with an ingest on a broker without a store:

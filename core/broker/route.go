@@ -36,10 +36,18 @@ func (b *Broker) publish(m *session.Message, batch session.Batch) int {
 		}
 	}
 	clustered := b.fabric != nil && !isSys(m.Topic)
+	viaIngest := clustered && m.QoS > 0 && b.ingest != nil
+	if viaIngest {
+		// Routed here and forwarded as one step with respect to a
+		// session moving in (takeover.go's install): it has the message
+		// either from this routing or from the ingest's PendingOwn.
+		b.moving.RLock()
+	}
 	n := b.route(m, batch, !clustered)
 	if clustered {
-		if m.QoS > 0 && b.ingest != nil {
+		if viaIngest {
 			b.forward(m) // ingest.go: QoS ≥ 1 goes to the other nodes through the store
+			b.moving.RUnlock()
 		}
 		b.fabric.Publish(m)
 	}

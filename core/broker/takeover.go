@@ -147,11 +147,38 @@ func (b *Broker) install(rec *session.Record, catchUp func(install func() []stri
 		put()
 		return nil
 	}
-	return catchUp(put, func(m *session.Message, redelivered bool) {
+	if b.ingest == nil {
+		return catchUp(put, func(m *session.Message, redelivered bool) {
+			if installed {
+				b.deliverTo(rec.ID, m, redelivered)
+			}
+		})
+	}
+	// This node's own messages accepted just before the session arrived
+	// were routed here without it and are past this node's positions, so
+	// the catch-up's range does not hold them and the consumers will skip
+	// them as this node's own: the session gets them from PendingOwn, taken
+	// at install (consumers paused, no publish between its routing and its
+	// Forward) and delivered after the range, before any later publish of
+	// this node routes (moving held until then): one publisher's order.
+	b.moving.Lock()
+	defer b.moving.Unlock()
+	var unread []*session.Message
+	err := catchUp(func() []string {
+		filters := put()
+		if installed {
+			unread = b.ingest.PendingOwn()
+		}
+		return filters
+	}, func(m *session.Message, redelivered bool) {
 		if installed {
 			b.deliverTo(rec.ID, m, redelivered)
 		}
 	})
+	for _, m := range unread {
+		b.deliverTo(rec.ID, m, false)
+	}
+	return err
 }
 
 // installOffline makes rec an offline session that went offline at offline
