@@ -80,6 +80,9 @@ func adopter(dead string, up []string) string {
 // how many this node took. Sessions claimed by another node meanwhile are
 // left to it.
 func (m *Mover) AdoptNode(ctx context.Context, dead string) (int, error) {
+	if err := m.cfg.Store.FinishCommitsOf(ctx, dead); err != nil {
+		return 0, err
+	}
 	ids, err := m.cfg.Store.Owned(ctx, dead)
 	if err != nil {
 		return 0, err

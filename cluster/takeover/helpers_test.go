@@ -168,6 +168,10 @@ func (a storeOf) Owned(ctx context.Context, node string) ([]string, error) {
 	return a.s.Owned(ctx, node)
 }
 
+func (a storeOf) FinishCommitsOf(ctx context.Context, node string) error {
+	return a.s.FinishCommitsOf(ctx, node)
+}
+
 // client is a paho.golang (MQTT 5.0) client.
 type client struct {
 	*paho.Client

@@ -77,6 +77,9 @@ type Store interface {
 	Claim(ctx context.Context, client string, expected uint64) (uint64, error)
 	// Owned lists the client ids of node's sessions.
 	Owned(ctx context.Context, node string) ([]string, error)
+	// FinishCommitsOf applies what node, dead or silent, logged and did
+	// not finish applying, so that its sessions read whole.
+	FinishCommitsOf(ctx context.Context, node string) error
 }
 
 // Held is a session as Store.Fetch returns it.

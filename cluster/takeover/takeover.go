@@ -190,8 +190,22 @@ func (m *Mover) Acquire(ctx context.Context, client string, cleanStart, keep boo
 			} else if err != nil {
 				return broker.Acquired{}, fmt.Errorf("fetch after let-go: %w", err)
 			}
-		} else if from, err = m.cfg.Ingest.PositionsOf(ctx, h.Node); err != nil {
-			return broker.Acquired{}, fmt.Errorf("positions of %q: %w", h.Node, err)
+		} else {
+			// The owner died or is silent: its last Commit may be logged
+			// and half applied (a QoS 2 publisher's Forward written, its
+			// inbound id not): finish it, then read the session again.
+			if err := m.cfg.Store.FinishCommitsOf(ctx, h.Node); err != nil {
+				return broker.Acquired{}, fmt.Errorf("finish the commits of %q: %w", h.Node, err)
+			}
+			owner := h.Node
+			if h, err = m.cfg.Store.Fetch(ctx, client); errors.Is(err, ErrNoSession) {
+				continue
+			} else if err != nil {
+				return broker.Acquired{}, fmt.Errorf("fetch after finishing %q's commits: %w", owner, err)
+			}
+			if from, err = m.cfg.Ingest.PositionsOf(ctx, owner); err != nil {
+				return broker.Acquired{}, fmt.Errorf("positions of %q: %w", owner, err)
+			}
 		}
 		if _, err := m.cfg.Store.Claim(ctx, client, h.Revision); errors.Is(err, ErrFenced) {
 			continue // another node was faster, or the owner wrote again

@@ -68,6 +68,10 @@ func (a takeoverStore) Owned(ctx context.Context, node string) ([]string, error)
 	return a.s.Owned(ctx, node)
 }
 
+func (a takeoverStore) FinishCommitsOf(ctx context.Context, node string) error {
+	return a.s.FinishCommitsOf(ctx, node)
+}
+
 // takeoverLog is the fabric's ingest (decision 0055) as takeover.Log: the
 // positions a moved session carries and the catch-up of what the ingest
 // holds after them. Positions are slices indexed by shard here and maps in

@@ -1,9 +1,11 @@
 package jetstream
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/plumemq/plume/core/session"
@@ -216,5 +218,44 @@ func TestLostDoneMarkerDoesNotUndoALaterCommit(t *testing.T) {
 	// The process dies; a new one opens the store.
 	if got, want := load(t, openT(t, nc, cfg)), expected(t, first, later); !reflect.DeepEqual(got, want) {
 		t.Fatalf("after a lost done marker, a one-write Commit and a restart: loaded\n%s\nwant\n%s", dump(got), dump(want))
+	}
+}
+
+// A node killed between logging a Commit and applying it leaves that
+// Commit's writes undone until it restarts; a node taking its sessions
+// over finishes it first (FinishCommitsOf), so that it reads them whole.
+// Before, the new owner found no session "new" (its record was logged,
+// not written) and took a QoS 2 publisher's resend for a new message.
+func TestAnotherNodeFinishesADeadNodesCommit(t *testing.T) {
+	nc := connect(t, runServer(t))
+	first, second := crashOps()
+	cfg := freshConfig("n1")
+	s := openT(t, nc, cfg)
+	if err := s.Commit(first); err != nil {
+		t.Fatal(err)
+	}
+	s.crash = func(stage string, j int) bool { return stage == "apply" }
+	if err := s.Commit(second); !errors.Is(err, errCrashed) {
+		t.Fatalf("Commit: %v, want the crash before its first write", err)
+	}
+	other := cfg
+	other.Node = "n2"
+	s2 := openT(t, nc, other)
+	if _, err := s2.Fetch(context.Background(), "new"); !errors.Is(err, ErrNoSession) {
+		t.Fatalf("before: Fetch of a session only logged: %v, want ErrNoSession", err)
+	}
+	if err := s2.FinishCommitsOf(context.Background(), "n1"); err != nil {
+		t.Fatal(err)
+	}
+	h, err := s2.Fetch(context.Background(), "new")
+	if err != nil {
+		t.Fatalf("after finishing n1's commit: %v", err)
+	}
+	if h.Node != "n1" || !slices.Equal(h.Record.InboundQoS2, []uint16{7}) || len(h.Record.Queued) != 1 {
+		t.Fatalf("session %q of %q: inbound %v, %d queued; want n1's, inbound [7], 1 queued", h.Record.ID, h.Node, h.Record.InboundQoS2, len(h.Record.Queued))
+	}
+	// The dead node's own Open then finds the entry done: nothing twice.
+	if got, want := load(t, openT(t, nc, cfg)), expected(t, first, second); !reflect.DeepEqual(got, want) {
+		t.Fatalf("n1 restarted: loaded\n%s\nwant\n%s", dump(got), dump(want))
 	}
 }

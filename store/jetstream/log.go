@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/plumemq/plume/core/session"
 	"github.com/plumemq/plume/store/internal/codec"
 )
 
@@ -122,61 +123,96 @@ func (s *Store) settleDone(ctx context.Context) error {
 // recoverLog finishes this node's last Commit if a crash interrupted it,
 // and sets the number of the next.
 func (s *Store) recoverLog(ctx context.Context) error {
+	next, err := s.replayLog(ctx, &s.names)
+	if err != nil {
+		return err
+	}
+	s.next = next
+	return nil
+}
+
+// FinishCommitsOf applies the last Commit another node logged and did not
+// mark done, as that node's own Open would: a node killed between logging a
+// Commit and applying it leaves its sessions' state half written (a
+// Forward in the ingest, the publisher's inbound QoS 2 id not yet in its
+// queue stream) until it restarts. A node that takes over or adopts the
+// dead node's sessions calls it first, so that it reads them whole
+// (decision 0056): without it a QoS 2 publisher's resend after the move
+// was taken for a new message. Every write is idempotent; the dead node,
+// should it come back meanwhile, applies the same entry again.
+func (s *Store) FinishCommitsOf(ctx context.Context, node string) error {
+	if node == s.cfg.Node {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return session.ErrClosed
+	}
+	n := newNames(s.cfg.Prefix, node, s.cfg.Shards)
+	if _, err := s.replayLog(ctx, &n); err != nil {
+		return fmt.Errorf("jetstream store: commits of %q: %w", node, err)
+	}
+	return nil
+}
+
+// replayLog applies the last Commit logged under n if it is not marked
+// done, and returns the number the next Commit there takes.
+func (s *Store) replayLog(ctx context.Context, n *names) (uint64, error) {
 	// Room for a few attempts (logRead) through the leader election a
 	// node's restart may cause.
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout*12)
 	defer cancel()
-	done, err := s.logNumber(ctx, s.names.logDone())
+	done, err := s.logNumber(ctx, n.logDone())
 	if err != nil {
-		return err
+		return 0, err
 	}
-	first, err := s.logRead(ctx, s.names.logChunk(0))
+	first, err := s.logRead(ctx, n.logChunk(0))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		s.next = done + 1
-		return nil
+		return done + 1, nil
 	}
 	if err != nil {
-		return fmt.Errorf("chunk 0: %w", err)
+		return 0, fmt.Errorf("chunk 0: %w", err)
 	}
 	no, k, err := chunkHeaders(first)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	s.next = max(no, done) + 1
+	next := max(no, done) + 1
 	if no <= done {
-		return nil
+		return next, nil
 	}
 	entry := append([]byte(nil), first.Data...)
 	for i := 1; i < k; i++ {
-		m, err := s.logRead(ctx, s.names.logChunk(i))
+		m, err := s.logRead(ctx, n.logChunk(i))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return s.incomplete(no, i, k)
+			return next, s.incomplete(no, i, k)
 		}
 		if err != nil {
-			return fmt.Errorf("chunk %d: %w", i, err)
+			return 0, fmt.Errorf("chunk %d: %w", i, err)
 		}
-		if n, _, err := chunkHeaders(m); err != nil {
-			return err
-		} else if n != no {
-			return s.incomplete(no, i, k)
+		if c, _, err := chunkHeaders(m); err != nil {
+			return 0, err
+		} else if c != no {
+			return next, s.incomplete(no, i, k)
 		}
 		entry = append(entry, m.Data...)
 	}
 	acts, err := decodePlan(entry)
 	if err != nil {
-		return fmt.Errorf("commit %d: %w", no, err)
+		return 0, fmt.Errorf("commit %d: %w", no, err)
 	}
 	ctx2, cancel2 := context.WithTimeout(context.Background(), s.deadline(len(acts)))
 	defer cancel2()
 	if err := s.apply(ctx2, acts); err != nil {
-		return fmt.Errorf("applying commit %d again: %w", no, err)
+		return 0, fmt.Errorf("applying commit %d again: %w", no, err)
 	}
-	if _, err := s.js.Publish(ctx2, s.names.logDone(), strconv.AppendUint(nil, no, 10)); err != nil {
-		return fmt.Errorf("done marker of commit %d: %w", no, err)
+	if _, err := s.js.Publish(ctx2, n.logDone(), strconv.AppendUint(nil, no, 10)); err != nil {
+		return 0, fmt.Errorf("done marker of commit %d: %w", no, err)
 	}
-	s.log.Info().Str("node", s.cfg.Node).Uint64("commit", no).Int("writes", len(acts)).
+	s.log.Info().Str("node", untokenOr(n.node)).Uint64("commit", no).Int("writes", len(acts)).
 		Msg("jetstream store: applied again the last commit, which a crash had interrupted")
-	return nil
+	return next, nil
 }
 
 // incomplete is a log entry whose writing a crash cut short: its Commit
@@ -220,4 +256,12 @@ func chunkHeaders(m *jetstream.RawStreamMsg) (no uint64, k int, err error) {
 			hdrChunks, m.Header.Get(hdrChunks), codec.ErrCorrupt)
 	}
 	return no, k, nil
+}
+
+// untokenOr is t's node name for a log line, or t if it is not a token.
+func untokenOr(t string) string {
+	if s, err := untoken(t); err == nil {
+		return s
+	}
+	return t
 }
