@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 
 	"github.com/plumemq/plume/core/session"
 )
@@ -85,9 +86,33 @@ var ErrReplayWindow = errors.New("ingest messages older than the replay window a
 // catchUpShard reads (start, to] of sh under subjects with an ordered
 // consumer of its own.
 func (f *Fabric) catchUpShard(ctx context.Context, sh *shard, start, to uint64, subjects []string, own Own, deliver func(*session.Message)) error {
+	// A shard whose stream is between leaders (a node was just killed)
+	// answers nothing for a while: read again from the last message
+	// delivered, as long as ctx allows, rather than leave the session
+	// without the rest of its range.
+	wait := 20 * time.Millisecond
+	for {
+		err := f.readRange(ctx, sh, &start, to, subjects, own, deliver)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		f.warn.Log(&f.log, zerolog.WarnLevel, "catch-up").Str("stream", sh.stream).Err(err).
+			Msg("cluster fabric: catch-up read failed; reading again")
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// readRange reads (*start, to] of sh under subjects, advancing *start past
+// each message it has handled.
+func (f *Fabric) readRange(ctx context.Context, sh *shard, start *uint64, to uint64, subjects []string, own Own, deliver func(*session.Message)) error {
 	in := f.ing
 	cons, err := in.js.OrderedConsumer(ctx, sh.stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: subjects, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: start + 1,
+		FilterSubjects: subjects, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: *start + 1,
 	})
 	if err != nil {
 		return fmt.Errorf("fabric: catch-up consumer on %s: %w", sh.stream, err)
@@ -111,8 +136,10 @@ func (f *Fabric) catchUpShard(ctx context.Context, sh *shard, start, to uint64, 
 			e, err := decodeEnvelope(msg.Data())
 			if err != nil {
 				f.stats.malformed.Add(1)
+				*start = seq
 				continue
 			}
+			*start = seq
 			if own.skips(e.origin, e.seq) {
 				if seq == to {
 					return nil
@@ -141,8 +168,17 @@ func (f *Fabric) catchUpShard(ctx context.Context, sh *shard, start, to uint64, 
 	}
 }
 
-// awaitPositions waits until this node has routed every shard up to from
-// (positions only grow: it still holds once the shards are paused).
+// AwaitPositions waits until this node has routed every shard up to from
+// (positions only grow: it still holds once the shards are paused). A
+// node taking a session over waits before it claims it (decision 0056):
+// a claim it could not follow with a catch-up would strand the session.
+func (f *Fabric) AwaitPositions(ctx context.Context, from session.Positions) error {
+	if f.ing == nil {
+		return ErrNoIngest
+	}
+	return f.awaitPositions(ctx, from)
+}
+
 func (f *Fabric) awaitPositions(ctx context.Context, from session.Positions) error {
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()

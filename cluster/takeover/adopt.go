@@ -3,6 +3,7 @@ package takeover
 import (
 	"context"
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"time"
 
@@ -93,6 +94,11 @@ func (m *Mover) AdoptNode(ctx context.Context, dead string) (int, error) {
 	from, err := m.cfg.Ingest.PositionsOf(ctx, dead)
 	if err != nil {
 		return 0, err
+	}
+	if from.Shards != nil {
+		if err := m.cfg.Ingest.AwaitPositions(ctx, from); err != nil {
+			return 0, fmt.Errorf("route up to %q's positions: %w", dead, err)
+		}
 	}
 	n := 0
 	var errs []error

@@ -21,6 +21,8 @@ func (f *fakeLog) Positions() takeover.Positions { return f.pos }
 
 func (f *fakeLog) PositionsOf(context.Context, string) (takeover.Positions, error) { return f.pos, nil }
 
+func (f *fakeLog) AwaitPositions(context.Context, takeover.Positions) error { return nil }
+
 func (f *fakeLog) CatchUp(_ context.Context, from takeover.Positions, install func() []string, deliver func(*session.Message, bool)) error {
 	f.from <- from
 	if filters := install(); len(filters) == 0 {

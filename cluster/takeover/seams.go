@@ -39,6 +39,10 @@ type Log interface {
 	// PositionsOf is the last positions node committed: where a dead or
 	// silent node's sessions stood.
 	PositionsOf(ctx context.Context, node string) (Positions, error)
+	// AwaitPositions waits until this node has routed up to from. Called
+	// before the claim: a node that claimed a session and then could not
+	// catch it up would strand it.
+	AwaitPositions(ctx context.Context, from Positions) error
 	// CatchUp pauses this node's ingest consumers between two messages,
 	// calls install (which puts the session in the router and returns its
 	// filters; nil: nothing was installed, deliver nothing), delivers every
@@ -59,6 +63,9 @@ func (NoLog) Positions() Positions { return Positions{} }
 
 // PositionsOf returns nil.
 func (NoLog) PositionsOf(context.Context, string) (Positions, error) { return Positions{}, nil }
+
+// AwaitPositions returns nil: there is nothing to wait for.
+func (NoLog) AwaitPositions(context.Context, Positions) error { return nil }
 
 // CatchUp calls install.
 func (NoLog) CatchUp(_ context.Context, _ Positions, install func() []string, _ func(*session.Message, bool)) error {

@@ -207,6 +207,11 @@ func (m *Mover) Acquire(ctx context.Context, client string, cleanStart, keep boo
 				return broker.Acquired{}, fmt.Errorf("positions of %q: %w", owner, err)
 			}
 		}
+		if from.Shards != nil {
+			if err := m.cfg.Ingest.AwaitPositions(ctx, from); err != nil {
+				return broker.Acquired{}, fmt.Errorf("route up to %q's positions: %w", h.Node, err)
+			}
+		}
 		if _, err := m.cfg.Store.Claim(ctx, client, h.Revision); errors.Is(err, ErrFenced) {
 			continue // another node was faster, or the owner wrote again
 		} else if err != nil {

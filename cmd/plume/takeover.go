@@ -99,6 +99,10 @@ func (l takeoverLog) PositionsOf(ctx context.Context, node string) (takeover.Pos
 	return takeover.Positions{Shards: toMap(p), Node: node, Own: math.MaxUint64}, nil
 }
 
+func (l takeoverLog) AwaitPositions(ctx context.Context, from takeover.Positions) error {
+	return l.f.AwaitPositions(ctx, toSlice(from.Shards))
+}
+
 func (l takeoverLog) CatchUp(ctx context.Context, from takeover.Positions, install func() []string, deliver func(*session.Message, bool)) error {
 	if from.Shards == nil { // the old owner's positions are unknown: nothing to catch up
 		install()
