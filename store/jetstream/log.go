@@ -123,7 +123,7 @@ func (s *Store) settleDone(ctx context.Context) error {
 // recoverLog finishes this node's last Commit if a crash interrupted it,
 // and sets the number of the next.
 func (s *Store) recoverLog(ctx context.Context) error {
-	next, err := s.replayLog(ctx, &s.names)
+	next, err := s.replayLog(ctx, &s.names, func() func() { return func() {} })
 	if err != nil {
 		return err
 	}
@@ -144,21 +144,22 @@ func (s *Store) FinishCommitsOf(ctx context.Context, node string) error {
 	if node == s.cfg.Node {
 		return nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return session.ErrClosed
-	}
 	n := newNames(s.cfg.Prefix, node, s.cfg.Shards)
-	if _, err := s.replayLog(ctx, &n); err != nil {
+	// The reads go without s.mu (a stream between leaders may keep them
+	// waiting); the writes take it, as a Commit's do (fence.go).
+	if _, err := s.replayLog(ctx, &n, func() func() {
+		s.mu.Lock()
+		return s.mu.Unlock
+	}); err != nil {
 		return fmt.Errorf("jetstream store: commits of %q: %w", node, err)
 	}
 	return nil
 }
 
 // replayLog applies the last Commit logged under n if it is not marked
-// done, and returns the number the next Commit there takes.
-func (s *Store) replayLog(ctx context.Context, n *names) (uint64, error) {
+// done, and returns the number the next Commit there takes. lock is held
+// while it writes.
+func (s *Store) replayLog(ctx context.Context, n *names, lock func() (unlock func())) (uint64, error) {
 	// Room for a few attempts (logRead) through the leader election a
 	// node's restart may cause.
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout*12)
@@ -204,6 +205,11 @@ func (s *Store) replayLog(ctx context.Context, n *names) (uint64, error) {
 	}
 	ctx2, cancel2 := context.WithTimeout(context.Background(), s.deadline(len(acts)))
 	defer cancel2()
+	unlock := lock()
+	defer unlock()
+	if s.closed {
+		return 0, session.ErrClosed
+	}
 	if err := s.apply(ctx2, acts); err != nil {
 		return 0, fmt.Errorf("applying commit %d again: %w", no, err)
 	}
