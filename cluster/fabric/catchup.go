@@ -30,16 +30,34 @@ var ErrNoIngest = errors.New("fabric: no ingest configured")
 // gone: CatchUp delivers from the first one left and reports the shards
 // that lost some (ErrReplayWindow).
 //
-// A shard where from is ahead of this node (the old owner had routed
-// further) is waited for first, until this node has routed up to from:
-// otherwise live routing would give the session again what the old owner
-// already had. The wait ends with ctx.
+// Every shard is waited for first, until this node has routed up to from
+// (the old owner had routed further) and up to the stream's end as it is
+// when CatchUp begins: the old owner has let go or died by then, so every
+// message it put in the session — its own, routed as it accepted them and
+// written to the ingest in the same commit, which may lie beyond both
+// nodes' positions — is in the range, where own skips it. Installed at a
+// lower point, this node's live routing would give the session those
+// again (without DUP), and the range would miss this node's own messages
+// accepted before the catch-up began but not yet read back (its consumers
+// skip them). The wait ends with ctx, before anything is installed.
 func (f *Fabric) CatchUp(ctx context.Context, from session.Positions, own Own, install func() []string, deliver func(*session.Message)) error {
 	in := f.ing
 	if in == nil || len(in.shards) == 0 {
 		return ErrNoIngest
 	}
-	if err := f.awaitPositions(ctx, from); err != nil {
+	// The streams are read before the install: a JetStream that cannot
+	// answer fails the move with nothing installed.
+	infos := make([]*jetstream.StreamInfo, len(in.shards))
+	upTo := make(session.Positions, len(in.shards))
+	for i, sh := range in.shards {
+		st, err := in.js.Stream(ctx, sh.stream)
+		if err != nil {
+			return fmt.Errorf("fabric: catch-up on %s: %w", sh.stream, err)
+		}
+		infos[i] = st.CachedInfo()
+		upTo[i] = max(from.At(int(sh.k)), infos[i].State.LastSeq)
+	}
+	if err := f.awaitPositions(ctx, upTo); err != nil {
 		return err
 	}
 	for _, sh := range in.shards {
@@ -48,7 +66,7 @@ func (f *Fabric) CatchUp(ctx context.Context, from session.Positions, own Own, i
 	}
 	filters := install()
 	var lost []error
-	for _, sh := range in.shards {
+	for i, sh := range in.shards {
 		start, to := from.At(int(sh.k)), sh.pos.Load()
 		if start >= to || len(filters) == 0 {
 			continue
@@ -63,11 +81,7 @@ func (f *Fabric) CatchUp(ctx context.Context, from session.Positions, own Own, i
 		}
 		slices.Sort(subjects)
 		subjects = slices.Compact(subjects)
-		st, err := in.js.Stream(ctx, sh.stream)
-		if err != nil {
-			return fmt.Errorf("fabric: catch-up on %s: %w", sh.stream, err)
-		}
-		if first := st.CachedInfo().State.FirstSeq; first > start+1 {
+		if first := infos[i].State.FirstSeq; first > start+1 {
 			lost = append(lost, fmt.Errorf("%s: (%d, %d) %w", sh.stream, start, first, ErrReplayWindow))
 		}
 		if err := f.catchUpShard(ctx, sh, start, to, subjects, own, deliver); err != nil {
@@ -143,6 +157,7 @@ func (f *Fabric) catchUpShard(ctx context.Context, sh *shard, start, to uint64, 
 
 // awaitPositions waits until this node has routed every shard up to from
 // (positions only grow: it still holds once the shards are paused).
+// Shards are indexed by their number.
 func (f *Fabric) awaitPositions(ctx context.Context, from session.Positions) error {
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
