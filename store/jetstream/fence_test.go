@@ -119,3 +119,43 @@ func TestFirstWriteAfterLoadIsFenced(t *testing.T) {
 		t.Fatalf("owner %q (%v), want node-b", got.Node, err)
 	}
 }
+
+// A loss found before the broker asks to hear of them — the fenced write
+// is the restart's own (the commit applied again, or the first after Load)
+// — is reported when it does: the broker loaded that session and must
+// drop it, not route to it and resume its client from the stale copy.
+func TestALossFoundBeforeSetOnLostIsReported(t *testing.T) {
+	nc := connect(t, runServer(t))
+	cfg := freshConfig("node-a")
+	if err := openT(t, nc, cfg).Commit(withQueue("c", 1)); err != nil {
+		t.Fatal(err)
+	}
+	a := openT(t, nc, cfg) // node-a again, after a restart
+	if got := load(t, a); len(got.Sessions) != 1 {
+		t.Fatalf("node-a loads %s, want c", dump(got))
+	}
+	bcfg := cfg
+	bcfg.Node = "node-b"
+	b := openT(t, nc, bcfg)
+	ctx := context.Background()
+	h, err := b.Fetch(ctx, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Claim(ctx, "c", h.Revision); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Commit([]session.Op{{Kind: session.PutSession, Record: &session.Record{Version: session.FormatVersion, ID: "c", Expiry: 5}}}); err != nil {
+		t.Fatalf("a fenced commit failed: %v, want it dropped", err)
+	}
+	lost := make(chan string, 1)
+	a.SetOnLost(func(client string) { lost <- client })
+	select {
+	case c := <-lost:
+		if c != "c" {
+			t.Fatalf("lost %q, want c", c)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a loss found before SetOnLost was never reported")
+	}
+}
