@@ -168,6 +168,9 @@ func (s *Store) recoverLog(ctx context.Context) error {
 	}
 	ctx2, cancel2 := context.WithTimeout(context.Background(), s.deadline(len(acts)))
 	defer cancel2()
+	if err := s.fenceReplay(ctx2, acts); err != nil {
+		return fmt.Errorf("applying commit %d again: %w", no, err)
+	}
 	if err := s.apply(ctx2, acts); err != nil {
 		return fmt.Errorf("applying commit %d again: %w", no, err)
 	}
@@ -176,6 +179,49 @@ func (s *Store) recoverLog(ctx context.Context) error {
 	}
 	s.log.Info().Str("node", s.cfg.Node).Uint64("commit", no).Int("writes", len(acts)).
 		Msg("jetstream store: applied again the last commit, which a crash had interrupted")
+	return nil
+}
+
+// fenceReplay fences the writes of a commit applied again after a crash
+// as the node's live writes are fenced (fence.go): while this node was
+// down another node may have claimed a session the commit writes — a
+// survivor that took it from the store as it was — and the commit, applied
+// whole or not before the crash, must not write that session again. It
+// would bring back the deliveries the new owner has since completed
+// (TestFaultKill9 seed 1796056886957813969: n3's replay put back s3's QoS 2
+// deliveries that n1 had released, and n2 sent them again under the packet
+// ids the client had finished). A session another node owns is marked lost
+// (its writes are skipped, and the broker told, SetOnLost); one this node
+// owns is written conditionally on its current revision.
+func (s *Store) fenceReplay(ctx context.Context, acts []action) error {
+	seen := map[string]bool{}
+	for _, a := range acts {
+		tok, _ := s.fenceTarget(a.subject)
+		if tok == "" || seen[tok] {
+			continue
+		}
+		seen[tok] = true
+		e, err := request(ctx, s.cfg.Timeout, func(ctx context.Context) (jetstream.KeyValueEntry, error) {
+			return s.kv.Get(ctx, tok)
+		})
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("owner of %s: %w", tok, err)
+		}
+		owner, _, err := readString(e.Value())
+		if err != nil {
+			return fmt.Errorf("owner of %s: %w", tok, err)
+		}
+		s.mu.Lock()
+		if owner != s.cfg.Node {
+			s.lose(tok)
+		} else {
+			s.fence.revs[tok] = e.Revision()
+		}
+		s.mu.Unlock()
+	}
 	return nil
 }
 
