@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 
 	"github.com/plumemq/plume/core/session"
 )
@@ -84,7 +85,7 @@ func (f *Fabric) CatchUp(ctx context.Context, from session.Positions, own Own, i
 		if first := infos[i].State.FirstSeq; first > start+1 {
 			lost = append(lost, fmt.Errorf("%s: (%d, %d) %w", sh.stream, start, first, ErrReplayWindow))
 		}
-		if err := f.catchUpShard(ctx, sh, start, to, subjects, own, deliver); err != nil {
+		if err := f.catchUpRetrying(ctx, sh, start, to, subjects, own, deliver); err != nil {
 			return err
 		}
 	}
@@ -96,20 +97,44 @@ func (f *Fabric) CatchUp(ctx context.Context, from session.Positions, own Own, i
 // no longer holds (older than cluster.replay_window).
 var ErrReplayWindow = errors.New("ingest messages older than the replay window are gone")
 
+// catchUpRetrying reads (start, to] of sh as catchUpShard does, and after
+// a failure goes on from the last message read until ctx ends: the session
+// is installed by then, and a range cut short would be lost to it for good
+// (its client, refused, resumes the installed session here on its next
+// CONNECT).
+func (f *Fabric) catchUpRetrying(ctx context.Context, sh *shard, start, to uint64, subjects []string, own Own, deliver func(*session.Message)) error {
+	for {
+		read, err := f.catchUpShard(ctx, sh, start, to, subjects, own, deliver)
+		if err == nil {
+			return nil
+		}
+		start = max(start, read)
+		f.warn.Log(&f.log, zerolog.WarnLevel, "catch-up read").Str("stream", sh.stream).Uint64("from", start).
+			Err(err).Msg("cluster fabric: catch-up read failed; reading again")
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (%w)", err, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // catchUpShard reads (start, to] of sh under subjects with an ordered
-// consumer of its own.
-func (f *Fabric) catchUpShard(ctx context.Context, sh *shard, start, to uint64, subjects []string, own Own, deliver func(*session.Message)) error {
+// consumer of its own. It returns the last stream sequence it read
+// (delivered or skipped), start when none.
+func (f *Fabric) catchUpShard(ctx context.Context, sh *shard, start, to uint64, subjects []string, own Own, deliver func(*session.Message)) (uint64, error) {
 	in := f.ing
 	cons, err := in.js.OrderedConsumer(ctx, sh.stream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: subjects, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: start + 1,
 	})
 	if err != nil {
-		return fmt.Errorf("fabric: catch-up consumer on %s: %w", sh.stream, err)
+		return start, fmt.Errorf("fabric: catch-up consumer on %s: %w", sh.stream, err)
 	}
+	read := start
 	for {
 		batch, err := cons.FetchNoWait(in.cfg.Pull)
 		if err != nil {
-			return fmt.Errorf("fabric: catch-up on %s: %w", sh.stream, err)
+			return read, fmt.Errorf("fabric: catch-up on %s: %w", sh.stream, err)
 		}
 		n := 0
 		for msg := range batch.Messages() {
@@ -120,8 +145,9 @@ func (f *Fabric) catchUpShard(ctx context.Context, sh *shard, start, to uint64, 
 			}
 			seq := meta.Sequence.Stream
 			if seq > to {
-				return nil // live routing has it from here
+				return read, nil // live routing has it from here
 			}
+			read = seq
 			e, err := decodeEnvelope(msg.Data())
 			if err != nil {
 				f.stats.malformed.Add(1)
@@ -129,7 +155,7 @@ func (f *Fabric) catchUpShard(ctx context.Context, sh *shard, start, to uint64, 
 			}
 			if own.skips(e.origin, e.seq) {
 				if seq == to {
-					return nil
+					return read, nil
 				}
 				continue
 			}
@@ -140,17 +166,17 @@ func (f *Fabric) catchUpShard(ctx context.Context, sh *shard, start, to uint64, 
 			m.Redelivered = true
 			deliver(m)
 			if seq == to {
-				return nil
+				return read, nil
 			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return fmt.Errorf("fabric: catch-up on %s: %w", sh.stream, err)
+			return read, fmt.Errorf("fabric: catch-up on %s: %w", sh.stream, err)
 		}
 		if n == 0 {
-			return nil // nothing more under the filters up to the stream's end
+			return read, nil // nothing more under the filters up to the stream's end
 		}
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("fabric: catch-up on %s: %w", sh.stream, err)
+			return read, fmt.Errorf("fabric: catch-up on %s: %w", sh.stream, err)
 		}
 	}
 }

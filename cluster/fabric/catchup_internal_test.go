@@ -3,7 +3,9 @@ package fabric
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/plumemq/plume/cluster/subject"
+	"github.com/plumemq/plume/core/ratelog"
 	"github.com/plumemq/plume/core/session"
 )
 
@@ -19,18 +22,46 @@ import (
 // consumer the test plays: nothing reads the stream, the test sets the
 // shard's position as routing would.
 func pausedIngest(t *testing.T) (*Fabric, *shard, func(origin string, counter uint64, payload string)) {
+	f, sh, write, _ := pausedIngestRestartable(t)
+	return f, sh, write
+}
+
+// pausedIngestRestartable is pausedIngest with a bounce of its server: it
+// shuts down, and starts again on the same port and data a moment later.
+func pausedIngestRestartable(t *testing.T) (*Fabric, *shard, func(origin string, counter uint64, payload string), func()) {
 	t.Helper()
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true,
-		StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	opts := &server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true}
+	srv, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	go srv.Start()
-	t.Cleanup(srv.Shutdown)
 	if !srv.ReadyForConnections(30 * time.Second) {
 		t.Fatal("nats-server not ready")
 	}
-	nc, err := nats.Connect(srv.ClientURL())
+	var mu sync.Mutex
+	current := srv
+	t.Cleanup(func() { mu.Lock(); current.Shutdown(); mu.Unlock() })
+	bounce := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		port := current.Addr().(*net.TCPAddr).Port
+		current.Shutdown()
+		o := *opts
+		o.Port = port
+		next, err := server.NewServer(&o)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		current = next
+		go func() {
+			time.Sleep(300 * time.Millisecond) // down for a moment: the read fails meanwhile
+			next.Start()
+		}()
+	}
+	nc, err := nats.Connect(srv.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond),
+		nats.ReconnectBufSize(-1)) // a request while the server is down fails at once
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +80,7 @@ func pausedIngest(t *testing.T) (*Fabric, *shard, func(origin string, counter ui
 		t.Fatal(err)
 	}
 	sh := &shard{k: 0, stream: "cu_IN0"}
-	f := &Fabric{ing: &ingest{cfg: IngestConfig{Prefix: "cu", Shards: 1, Node: "here", Pull: 16}, js: js,
+	f := &Fabric{warn: ratelog.New(time.Minute, 1, func(string, uint64) {}), ing: &ingest{cfg: IngestConfig{Prefix: "cu", Shards: 1, Node: "here", Pull: 16}, js: js,
 		codecs: []*subject.Codec{codec}, shards: []*shard{sh}}}
 	write := func(origin string, counter uint64, payload string) {
 		t.Helper()
@@ -66,7 +97,7 @@ func pausedIngest(t *testing.T) (*Fabric, *shard, func(origin string, counter ui
 			t.Fatal(err)
 		}
 	}
-	return f, sh, write
+	return f, sh, write, bounce
 }
 
 // A session moves here from node "old", which put its own messages 2 and 3
@@ -110,5 +141,29 @@ func TestCatchUpWaitsForTheOldOwnersMessagesBeyondThisNodesPosition(t *testing.T
 	}
 	if !installed || strings.Join(got, ",") != "c1" {
 		t.Fatalf("installed %v, caught up %q; want installed and c1 only (a1, a2 are the old owner's, in the session)", installed, got)
+	}
+}
+
+// The catch-up's read fails after the session is installed (its JetStream
+// server went away; back a moment later): it reads again from where it
+// stopped, rather than leave the session installed without the rest of its
+// range — which its client, refused, would then resume here (TestFaultKill9
+// seed 1796056886957813969: s2 refused by n3 on "catch-up on plume_IN4: no
+// responders", then resumed there, lost what the range held).
+func TestCatchUpReadsAgainAfterAFailure(t *testing.T) {
+	f, sh, write, bounce := pausedIngestRestartable(t)
+	write("other", 1, "c1")
+	write("other", 2, "c2")
+	sh.pos.Store(2)
+	var got []string
+	install := func() []string {
+		bounce() // the range is read while the server is down
+		return []string{"t/#"}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := f.CatchUp(ctx, session.Positions{0}, Own{}, install, func(m *session.Message) { got = append(got, string(m.Payload)) })
+	if err != nil || strings.Join(got, ",") != "c1,c2" {
+		t.Fatalf("caught up %q (err %v), want c1,c2 once the server is back", got, err)
 	}
 }
