@@ -31,16 +31,34 @@ var ErrNoIngest = errors.New("fabric: no ingest configured")
 // gone: CatchUp delivers from the first one left and reports the shards
 // that lost some (ErrReplayWindow).
 //
-// A shard where from is ahead of this node (the old owner had routed
-// further) is waited for first, until this node has routed up to from:
-// otherwise live routing would give the session again what the old owner
-// already had. The wait ends with ctx.
+// Every shard is waited for first, until this node has routed up to from
+// (the old owner had routed further) and up to the stream's end as it is
+// when CatchUp begins: the old owner has let go or died by then, so every
+// message it put in the session — its own, routed as it accepted them and
+// written to the ingest in the same commit, which may lie beyond both
+// nodes' positions — is in the range, where own skips it. Installed at a
+// lower point, this node's live routing would give the session those
+// again (without DUP), and the range would miss this node's own messages
+// accepted before the catch-up began but not yet read back (its consumers
+// skip them). The wait ends with ctx, before anything is installed.
 func (f *Fabric) CatchUp(ctx context.Context, from session.Positions, own Own, install func() []string, deliver func(*session.Message)) error {
 	in := f.ing
 	if in == nil || len(in.shards) == 0 {
 		return ErrNoIngest
 	}
-	if err := f.awaitPositions(ctx, from); err != nil {
+	// The streams are read before the install: a JetStream that cannot
+	// answer fails the move with nothing installed.
+	infos := make([]*jetstream.StreamInfo, len(in.shards))
+	upTo := make(session.Positions, len(in.shards))
+	for i, sh := range in.shards {
+		st, err := in.js.Stream(ctx, sh.stream)
+		if err != nil {
+			return fmt.Errorf("fabric: catch-up on %s: %w", sh.stream, err)
+		}
+		infos[i] = st.CachedInfo()
+		upTo[i] = max(from.At(int(sh.k)), infos[i].State.LastSeq)
+	}
+	if err := f.awaitPositions(ctx, upTo); err != nil {
 		return err
 	}
 	for _, sh := range in.shards {
@@ -49,7 +67,7 @@ func (f *Fabric) CatchUp(ctx context.Context, from session.Positions, own Own, i
 	}
 	filters := install()
 	var lost []error
-	for _, sh := range in.shards {
+	for i, sh := range in.shards {
 		start, to := from.At(int(sh.k)), sh.pos.Load()
 		if start >= to || len(filters) == 0 {
 			continue
@@ -64,14 +82,10 @@ func (f *Fabric) CatchUp(ctx context.Context, from session.Positions, own Own, i
 		}
 		slices.Sort(subjects)
 		subjects = slices.Compact(subjects)
-		st, err := in.js.Stream(ctx, sh.stream)
-		if err != nil {
-			return fmt.Errorf("fabric: catch-up on %s: %w", sh.stream, err)
-		}
-		if first := st.CachedInfo().State.FirstSeq; first > start+1 {
+		if first := infos[i].State.FirstSeq; first > start+1 {
 			lost = append(lost, fmt.Errorf("%s: (%d, %d) %w", sh.stream, start, first, ErrReplayWindow))
 		}
-		if err := f.catchUpShard(ctx, sh, start, to, subjects, own, deliver); err != nil {
+		if err := f.catchUpRetrying(ctx, sh, start, to, subjects, own, deliver); err != nil {
 			return err
 		}
 	}
@@ -83,44 +97,44 @@ func (f *Fabric) CatchUp(ctx context.Context, from session.Positions, own Own, i
 // no longer holds (older than cluster.replay_window).
 var ErrReplayWindow = errors.New("ingest messages older than the replay window are gone")
 
-// catchUpShard reads (start, to] of sh under subjects with an ordered
-// consumer of its own.
-func (f *Fabric) catchUpShard(ctx context.Context, sh *shard, start, to uint64, subjects []string, own Own, deliver func(*session.Message)) error {
-	// A shard whose stream is between leaders (a node was just killed)
-	// answers nothing for a while: read again from the last message
-	// delivered, as long as ctx allows, rather than leave the session
-	// without the rest of its range.
-	wait := 20 * time.Millisecond
+// catchUpRetrying reads (start, to] of sh as catchUpShard does, and after
+// a failure goes on from the last message read until ctx ends: the session
+// is installed by then, and a range cut short would be lost to it for good
+// (its client, refused, resumes the installed session here on its next
+// CONNECT).
+func (f *Fabric) catchUpRetrying(ctx context.Context, sh *shard, start, to uint64, subjects []string, own Own, deliver func(*session.Message)) error {
 	for {
-		err := f.readRange(ctx, sh, &start, to, subjects, own, deliver)
-		if err == nil || ctx.Err() != nil {
-			return err
+		read, err := f.catchUpShard(ctx, sh, start, to, subjects, own, deliver)
+		if err == nil {
+			return nil
 		}
-		f.warn.Log(&f.log, zerolog.WarnLevel, "catch-up").Str("stream", sh.stream).Err(err).
-			Msg("cluster fabric: catch-up read failed; reading again")
+		start = max(start, read)
+		f.warn.Log(&f.log, zerolog.WarnLevel, "catch-up read").Str("stream", sh.stream).Uint64("from", start).
+			Err(err).Msg("cluster fabric: catch-up read failed; reading again")
 		select {
 		case <-ctx.Done():
-			return err
-		case <-time.After(wait):
+			return fmt.Errorf("%w (%w)", err, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
 		}
-		wait = min(2*wait, time.Second)
 	}
 }
 
-// readRange reads (*start, to] of sh under subjects, advancing *start past
-// each message it has handled.
-func (f *Fabric) readRange(ctx context.Context, sh *shard, start *uint64, to uint64, subjects []string, own Own, deliver func(*session.Message)) error {
+// catchUpShard reads (start, to] of sh under subjects with an ordered
+// consumer of its own. It returns the last stream sequence it read
+// (delivered or skipped), start when none.
+func (f *Fabric) catchUpShard(ctx context.Context, sh *shard, start, to uint64, subjects []string, own Own, deliver func(*session.Message)) (uint64, error) {
 	in := f.ing
 	cons, err := in.js.OrderedConsumer(ctx, sh.stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: subjects, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: *start + 1,
+		FilterSubjects: subjects, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: start + 1,
 	})
 	if err != nil {
-		return fmt.Errorf("fabric: catch-up consumer on %s: %w", sh.stream, err)
+		return start, fmt.Errorf("fabric: catch-up consumer on %s: %w", sh.stream, err)
 	}
+	read := start
 	for {
 		batch, err := cons.FetchNoWait(in.cfg.Pull)
 		if err != nil {
-			return fmt.Errorf("fabric: catch-up on %s: %w", sh.stream, err)
+			return read, fmt.Errorf("fabric: catch-up on %s: %w", sh.stream, err)
 		}
 		n := 0
 		for msg := range batch.Messages() {
@@ -131,18 +145,17 @@ func (f *Fabric) readRange(ctx context.Context, sh *shard, start *uint64, to uin
 			}
 			seq := meta.Sequence.Stream
 			if seq > to {
-				return nil // live routing has it from here
+				return read, nil // live routing has it from here
 			}
+			read = seq
 			e, err := decodeEnvelope(msg.Data())
 			if err != nil {
 				f.stats.malformed.Add(1)
-				*start = seq
 				continue
 			}
-			*start = seq
 			if own.skips(e.origin, e.seq) {
 				if seq == to {
-					return nil
+					return read, nil
 				}
 				continue
 			}
@@ -153,24 +166,23 @@ func (f *Fabric) readRange(ctx context.Context, sh *shard, start *uint64, to uin
 			m.Redelivered = true
 			deliver(m)
 			if seq == to {
-				return nil
+				return read, nil
 			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return fmt.Errorf("fabric: catch-up on %s: %w", sh.stream, err)
+			return read, fmt.Errorf("fabric: catch-up on %s: %w", sh.stream, err)
 		}
 		if n == 0 {
-			return nil // nothing more under the filters up to the stream's end
+			return read, nil // nothing more under the filters up to the stream's end
 		}
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("fabric: catch-up on %s: %w", sh.stream, err)
+			return read, fmt.Errorf("fabric: catch-up on %s: %w", sh.stream, err)
 		}
 	}
 }
 
-// AwaitPositions waits until this node has routed every shard up to from
-// (positions only grow: it still holds once the shards are paused). A
-// node taking a session over waits before it claims it (decision 0056):
+// AwaitPositions waits until this node has routed every shard up to from.
+// A node taking a session over waits before it claims it (decision 0056):
 // a claim it could not follow with a catch-up would strand the session.
 func (f *Fabric) AwaitPositions(ctx context.Context, from session.Positions) error {
 	if f.ing == nil {
@@ -179,6 +191,9 @@ func (f *Fabric) AwaitPositions(ctx context.Context, from session.Positions) err
 	return f.awaitPositions(ctx, from)
 }
 
+// awaitPositions waits until this node has routed every shard up to from
+// (positions only grow: it still holds once the shards are paused).
+// Shards are indexed by their number.
 func (f *Fabric) awaitPositions(ctx context.Context, from session.Positions) error {
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()

@@ -15,16 +15,31 @@ type fakeLog struct {
 	pos   takeover.Positions
 	catch []*session.Message
 	from  chan takeover.Positions
+	// of, when set, are the committed positions PositionsOf returns per
+	// node (else pos).
+	of map[string]takeover.Positions
+	// fail, when set, fails the next CatchUp before it installs anything.
+	fail chan error
 }
 
 func (f *fakeLog) Positions() takeover.Positions { return f.pos }
 
-func (f *fakeLog) PositionsOf(context.Context, string) (takeover.Positions, error) { return f.pos, nil }
+func (f *fakeLog) PositionsOf(_ context.Context, node string) (takeover.Positions, error) {
+	if p, ok := f.of[node]; ok {
+		return p, nil
+	}
+	return f.pos, nil
+}
 
 func (f *fakeLog) AwaitPositions(context.Context, takeover.Positions) error { return nil }
 
 func (f *fakeLog) CatchUp(_ context.Context, from takeover.Positions, install func() []string, deliver func(*session.Message, bool)) error {
 	f.from <- from
+	select {
+	case err := <-f.fail:
+		return err
+	default:
+	}
 	if filters := install(); len(filters) == 0 {
 		return nil
 	}

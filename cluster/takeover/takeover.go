@@ -45,6 +45,8 @@ type Mover struct {
 	sub  *nats.Subscription
 	quit chan struct{}
 	wg   sync.WaitGroup
+	// unplaced: sessions claimed here whose install never came (unplaced.go).
+	unplaced unplaced
 }
 
 var _ broker.Takeover = (*Mover)(nil)
@@ -143,6 +145,12 @@ func (m *Mover) answer(msg *nats.Msg) {
 		// is in the range the new owner catches up (Log.Positions).
 		rep := letGoReply{Positions: m.cfg.Ingest.Positions()}
 		had, err := m.b.Release(ctx, req.Client, req.End)
+		if p, ok := m.unplaced.take(req.Client); ok && !had && err == nil && !req.End {
+			// Claimed here, never installed: the state and its positions
+			// are the old owner's. (An end leaves it to the asking node,
+			// which deletes the store's copy.)
+			rep.Positions, had = p, true
+		}
 		rep.Had = had
 		if err != nil {
 			rep.Error = err.Error()
@@ -190,6 +198,8 @@ func (m *Mover) Acquire(ctx context.Context, client string, cleanStart, keep boo
 			} else if err != nil {
 				return broker.Acquired{}, fmt.Errorf("fetch after let-go: %w", err)
 			}
+		} else if p, ok := m.unplacedOf(client, h.Node); ok {
+			from = p // claimed here before, never installed: the old owner's positions
 		} else {
 			// The owner died or is silent: its last Commit may be logged
 			// and half applied (a QoS 2 publisher's Forward written, its
@@ -222,8 +232,12 @@ func (m *Mover) Acquire(ctx context.Context, client string, cleanStart, keep boo
 			return broker.Acquired{Discard: true, Record: &rec}, nil
 		}
 		ingest := m.cfg.Ingest
+		m.unplaced.claimed(client, from)
 		return broker.Acquired{Record: &rec, CatchUp: func(install func() []string, deliver func(*session.Message, bool)) error {
-			return ingest.CatchUp(ctx, from, install, deliver)
+			return ingest.CatchUp(ctx, from, func() []string {
+				m.unplaced.placed(client)
+				return install()
+			}, deliver)
 		}}, nil
 	}
 	return broker.Acquired{}, fmt.Errorf("claim of %q: lost the race %d times", client, claimTries)
@@ -270,6 +284,15 @@ func (m *Mover) letGoOf(ctx context.Context, owner, client string, end bool) (Po
 		return Positions{}, false
 	}
 	return rep.Positions, true
+}
+
+// unplacedOf returns the positions of client's session when this node,
+// owner, claimed it and never installed it.
+func (m *Mover) unplacedOf(client, owner string) (Positions, bool) {
+	if owner != m.cfg.Node {
+		return Positions{}, false
+	}
+	return m.unplaced.peek(client)
 }
 
 // alive says whether membership lists node as up; without membership

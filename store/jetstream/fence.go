@@ -46,11 +46,23 @@ func (s *Store) forgetTombstones() {
 
 // SetOnLost sets what the store calls, on a goroutine of its own, when it
 // finds that another node took a session over: the broker forgets it
-// (broker.Forget). Set it before the first Commit.
+// (broker.Forget). Sessions found lost before — by the commit a restart
+// applies again, before the broker exists — are reported at once: the
+// broker loaded them, and would otherwise route to them and resume their
+// clients from a stale copy (TestFaultKill9 seed 1796056886957813969: a
+// restarted n2 served s2 its old queue, ~470 messages a second time).
 func (s *Store) SetOnLost(fn func(client string)) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.fence.onLost = fn
-	s.mu.Unlock()
+	if fn == nil {
+		return
+	}
+	for tok := range s.fence.lost {
+		if client, err := untoken(tok); err == nil {
+			go fn(client)
+		}
+	}
 }
 
 // fenceTarget is a write's client, for the fence: its token ("" when the

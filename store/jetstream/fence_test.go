@@ -2,6 +2,7 @@ package jetstream
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -117,5 +118,112 @@ func TestFirstWriteAfterLoadIsFenced(t *testing.T) {
 	}
 	if got, err := b.Fetch(ctx, "c"); err != nil || got.Node != "node-b" {
 		t.Fatalf("owner %q (%v), want node-b", got.Node, err)
+	}
+}
+
+// A loss found before the broker asks to hear of them — the fenced write
+// is the restart's own (the commit applied again, or the first after Load)
+// — is reported when it does: the broker loaded that session and must
+// drop it, not route to it and resume its client from the stale copy.
+func TestALossFoundBeforeSetOnLostIsReported(t *testing.T) {
+	nc := connect(t, runServer(t))
+	cfg := freshConfig("node-a")
+	if err := openT(t, nc, cfg).Commit(withQueue("c", 1)); err != nil {
+		t.Fatal(err)
+	}
+	a := openT(t, nc, cfg) // node-a again, after a restart
+	if got := load(t, a); len(got.Sessions) != 1 {
+		t.Fatalf("node-a loads %s, want c", dump(got))
+	}
+	bcfg := cfg
+	bcfg.Node = "node-b"
+	b := openT(t, nc, bcfg)
+	ctx := context.Background()
+	h, err := b.Fetch(ctx, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Claim(ctx, "c", h.Revision); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Commit([]session.Op{{Kind: session.PutSession, Record: &session.Record{Version: session.FormatVersion, ID: "c", Expiry: 5}}}); err != nil {
+		t.Fatalf("a fenced commit failed: %v, want it dropped", err)
+	}
+	lost := make(chan string, 1)
+	a.SetOnLost(func(client string) { lost <- client })
+	select {
+	case c := <-lost:
+		if c != "c" {
+			t.Fatalf("lost %q, want c", c)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a loss found before SetOnLost was never reported")
+	}
+}
+
+// node-a crashes while applying a commit of client c's session; node-b
+// takes c from the store as it was and completes its delivery. When node-a
+// restarts and applies its commit again, the writes of c are fenced: they
+// would put back the delivery node-b completed (its packet id, which the
+// client finished), and node-b's next reader would send it again.
+func TestACommitAppliedAgainAfterACrashIsFenced(t *testing.T) {
+	nc := connect(t, runServer(t))
+	cfg := freshConfig("node-a")
+	a := openT(t, nc, cfg)
+	if err := a.Commit(withQueue("c", 1)); err != nil {
+		t.Fatal(err)
+	}
+	m := &session.Message{Topic: "t/c", Payload: []byte("a's second"), QoS: 2, ID: 2}
+	crashed := false
+	a.crash = func(stage string, j int) bool {
+		crashed = crashed || stage == "apply" && j == 1
+		return crashed
+	}
+	if err := a.Commit([]session.Op{
+		{Kind: session.PutSession, Record: &session.Record{Version: session.FormatVersion, ID: "c", Expiry: 61}},
+		{Kind: session.PutMessage, Message: m},
+		{Kind: session.PutDelivery, Client: "c", Delivery: session.Delivery{Msg: m, QoS: 2, PacketID: 7, Seq: 2}},
+	}); !errors.Is(err, errCrashed) {
+		t.Fatalf("Commit returned %v, want the injected crash", err)
+	}
+
+	bcfg := cfg
+	bcfg.Node = "node-b"
+	b := openT(t, nc, bcfg)
+	ctx := context.Background()
+	h, err := b.Fetch(ctx, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Claim(ctx, "c", h.Revision); err != nil {
+		t.Fatal(err)
+	}
+	// node-b stores the session under its own keys (journal.Adopt) and
+	// its client completes every delivery: none left.
+	if err := b.Commit([]session.Op{
+		{Kind: session.DeleteSession, Client: "c"},
+		{Kind: session.PutSession, Record: &session.Record{Version: session.FormatVersion, ID: "c", Expiry: 99}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	lost := make(chan string, 1)
+	a2 := openT(t, nc, cfg) // node-a restarts: its interrupted commit is applied again
+	a2.SetOnLost(func(client string) { lost <- client })
+	got, err := b.Fetch(ctx, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Node != "node-b" || got.Record.Expiry != 99 || len(got.Record.Inflight)+len(got.Record.Queued) != 0 {
+		t.Fatalf("after node-a's replay: owner %q expiry %d, inflight %d, queued %d; want node-b's record (99) with no delivery",
+			got.Node, got.Record.Expiry, len(got.Record.Inflight), len(got.Record.Queued))
+	}
+	select {
+	case c := <-lost:
+		if c != "c" {
+			t.Fatalf("lost %q, want c", c)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("node-a was not told that it lost c")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/nats-io/nats.go"
@@ -205,6 +206,9 @@ func (s *Store) replayLog(ctx context.Context, n *names, lock func() (unlock fun
 	}
 	ctx2, cancel2 := context.WithTimeout(context.Background(), s.deadline(len(acts)))
 	defer cancel2()
+	if acts, err = s.fenceReplay(ctx2, acts, n.node); err != nil {
+		return 0, fmt.Errorf("applying commit %d again: %w", no, err)
+	}
 	unlock := lock()
 	defer unlock()
 	if s.closed {
@@ -219,6 +223,66 @@ func (s *Store) replayLog(ctx context.Context, n *names, lock func() (unlock fun
 	s.log.Info().Str("node", untokenOr(n.node)).Uint64("commit", no).Int("writes", len(acts)).
 		Msg("jetstream store: applied again the last commit, which a crash had interrupted")
 	return next, nil
+}
+
+// fenceReplay fences the writes of a commit applied again after a crash
+// as the node's live writes are fenced (fence.go): while this node was
+// down another node may have claimed a session the commit writes — a
+// survivor that took it from the store as it was — and the commit, applied
+// whole or not before the crash, must not write that session again. It
+// would bring back the deliveries the new owner has since completed
+// (TestFaultKill9 seed 1796056886957813969: n3's replay put back s3's QoS 2
+// deliveries that n1 had released, and n2 sent them again under the packet
+// ids the client had finished). A session another node owns is marked lost
+// (its writes are skipped, and the broker told, SetOnLost); one this node
+// owns is written conditionally on its current revision.
+//
+// A node finishing a dead node's commit (FinishCommitsOf; node is then the
+// dead one's token) drops the writes of the sessions the dead node no
+// longer owns and leaves this node's own fencing state alone: it returns
+// the writes to make.
+func (s *Store) fenceReplay(ctx context.Context, acts []action, node string) ([]action, error) {
+	foreign := node != s.names.node
+	gone := map[string]bool{}
+	seen := map[string]bool{}
+	for _, a := range acts {
+		tok, _ := s.fenceTarget(a.subject)
+		if tok == "" || seen[tok] {
+			continue
+		}
+		seen[tok] = true
+		e, err := request(ctx, s.cfg.Timeout, func(ctx context.Context) (jetstream.KeyValueEntry, error) {
+			return s.kv.Get(ctx, tok)
+		})
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("owner of %s: %w", tok, err)
+		}
+		owner, _, err := readString(e.Value())
+		if err != nil {
+			return nil, fmt.Errorf("owner of %s: %w", tok, err)
+		}
+		if foreign {
+			gone[tok] = token(owner) != node
+			continue
+		}
+		s.mu.Lock()
+		if owner != s.cfg.Node {
+			s.lose(tok)
+		} else {
+			s.fence.revs[tok] = e.Revision()
+		}
+		s.mu.Unlock()
+	}
+	if !foreign {
+		return acts, nil
+	}
+	return slices.DeleteFunc(acts, func(a action) bool {
+		tok, _ := s.fenceTarget(a.subject)
+		return gone[tok]
+	}), nil
 }
 
 // incomplete is a log entry whose writing a crash cut short: its Commit

@@ -224,8 +224,10 @@ func (pb *publisher) inFlight() string {
 type delivery struct {
 	dup  bool
 	qos  byte
+	id   uint16 // packet id: a QoS 2 copy under an id whose PUBREL is awaited is the same flow
 	at   time.Time
 	node string
+	rel  time.Time // QoS 2: when its PUBREL came (zero: never), for a duplicate's report
 }
 
 // subscriber holds a persistent session subscribed to one filter at QoS 2.
@@ -382,7 +384,7 @@ func (s *subscriber) take(p *wire.Packet) ([]byte, error) {
 		if was, ok := s.inbound[p.PacketID]; p.QoS == 2 && ok && was == m {
 			return s.ack(wire.PUBREC, p.PacketID), nil // the same flow again
 		}
-		s.got[m] = append(s.got[m], delivery{dup: p.Dup, qos: p.QoS, at: time.Now(), node: s.at})
+		s.got[m] = append(s.got[m], delivery{dup: p.Dup, qos: p.QoS, id: p.PacketID, at: time.Now(), node: s.at})
 		s.f.noteDelivery()
 		switch p.QoS {
 		case 1:
@@ -394,6 +396,11 @@ func (s *subscriber) take(p *wire.Packet) ([]byte, error) {
 		return nil, nil
 	case wire.PUBREL:
 		s.mu.Lock()
+		if m, ok := s.inbound[p.PacketID]; ok {
+			if ds := s.got[m]; len(ds) > 0 {
+				ds[len(ds)-1].rel = time.Now()
+			}
+		}
 		delete(s.inbound, p.PacketID)
 		s.mu.Unlock()
 		return s.ack(wire.PUBCOMP, p.PacketID), nil

@@ -167,7 +167,11 @@ func (f *faultRun) epochName(e int) string {
 func (f *faultRun) copies(ds []delivery) string {
 	var out []string
 	for _, d := range ds {
-		out = append(out, fmt.Sprintf("from %s at %s dup=%v qos=%d", d.node, f.since(d.at), d.dup, d.qos))
+		rel := "never"
+		if !d.rel.IsZero() {
+			rel = f.since(d.rel)
+		}
+		out = append(out, fmt.Sprintf("from %s at %s dup=%v qos=%d id=%d PUBREL %s", d.node, f.since(d.at), d.dup, d.qos, d.id, rel))
 	}
 	return strings.Join(out, "; ")
 }

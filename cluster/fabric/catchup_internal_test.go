@@ -1,0 +1,169 @@
+package fabric
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/plumemq/plume/cluster/subject"
+	"github.com/plumemq/plume/core/ratelog"
+	"github.com/plumemq/plume/core/session"
+)
+
+// pausedIngest is a one-shard ingest on a JetStream of its own whose
+// consumer the test plays: nothing reads the stream, the test sets the
+// shard's position as routing would.
+func pausedIngest(t *testing.T) (*Fabric, *shard, func(origin string, counter uint64, payload string)) {
+	f, sh, write, _ := pausedIngestRestartable(t)
+	return f, sh, write
+}
+
+// pausedIngestRestartable is pausedIngest with a bounce of its server: it
+// shuts down, and starts again on the same port and data a moment later.
+func pausedIngestRestartable(t *testing.T) (*Fabric, *shard, func(origin string, counter uint64, payload string), func()) {
+	t.Helper()
+	opts := &server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(30 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	var mu sync.Mutex
+	current := srv
+	t.Cleanup(func() { mu.Lock(); current.Shutdown(); mu.Unlock() })
+	bounce := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		port := current.Addr().(*net.TCPAddr).Port
+		current.Shutdown()
+		o := *opts
+		o.Port = port
+		next, err := server.NewServer(&o)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		current = next
+		go func() {
+			time.Sleep(300 * time.Millisecond) // down for a moment: the read fails meanwhile
+			next.Start()
+		}()
+	}
+	nc, err := nats.Connect(srv.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond),
+		nats.ReconnectBufSize(-1)) // a request while the server is down fails at once
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "cu_IN0", Subjects: []string{"cu.in.0.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	codec, err := subject.New("cu.in.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh := &shard{k: 0, stream: "cu_IN0"}
+	f := &Fabric{warn: ratelog.New(time.Minute, 1, func(string, uint64) {}), ing: &ingest{cfg: IngestConfig{Prefix: "cu", Shards: 1, Node: "here", Pull: 16}, js: js,
+		codecs: []*subject.Codec{codec}, shards: []*shard{sh}}}
+	write := func(origin string, counter uint64, payload string) {
+		t.Helper()
+		m := &session.Message{Topic: "t/x", QoS: 2, Payload: []byte(payload), Publisher: "p"}
+		subj, err := codec.AppendTopic(nil, m.Topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env := appendEnvelope(nil, m, originOf(origin), 0)
+		setSeq(env, counter)
+		pctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := js.Publish(pctx, string(subj), env); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f, sh, write, bounce
+}
+
+// A session moves here from node "old", which put its own messages 2 and 3
+// in the session as it accepted them (decision 0056) and let go (or died):
+// they are in the ingest, beyond both nodes' positions (this node has
+// routed message 1 only). Installed now, the session would get 2 and 3
+// again from this node's live routing — without DUP, so a QoS 2 message
+// twice (TestFaultKill9, seed 1796056886957813969: s3 moved off a killed
+// n3 got n1's messages from its stored queue and again from the catch-up).
+// CatchUp waits until this node has routed up to the stream's end: then
+// the range holds them, and own skips them.
+func TestCatchUpWaitsForTheOldOwnersMessagesBeyondThisNodesPosition(t *testing.T) {
+	f, sh, write := pausedIngest(t)
+	write("other", 1, "c1")
+	write("old", 7, "a1")
+	write("old", 8, "a2")
+	sh.pos.Store(1)
+	own := Own{Node: "old", UpTo: 8}
+
+	installed := false
+	install := func() []string { installed = true; return []string{"t/#"} }
+	var got []string
+	deliver := func(m *session.Message) {
+		if !m.Redelivered {
+			t.Errorf("%q caught up without DUP", m.Payload)
+		}
+		got = append(got, string(m.Payload))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	err := f.CatchUp(ctx, session.Positions{0}, own, install, deliver)
+	if installed || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("installed %v at position 1 of 3 (got %q, err %v): live routing would deliver a1, a2 again; want no install and the wait's end", installed, got, err)
+	}
+
+	sh.pos.Store(3) // this node's consumer routed 2 and 3 (to no one: the session was not here)
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel2()
+	if err := f.CatchUp(ctx2, session.Positions{0}, own, install, deliver); err != nil {
+		t.Fatal(err)
+	}
+	if !installed || strings.Join(got, ",") != "c1" {
+		t.Fatalf("installed %v, caught up %q; want installed and c1 only (a1, a2 are the old owner's, in the session)", installed, got)
+	}
+}
+
+// The catch-up's read fails after the session is installed (its JetStream
+// server went away; back a moment later): it reads again from where it
+// stopped, rather than leave the session installed without the rest of its
+// range — which its client, refused, would then resume here (TestFaultKill9
+// seed 1796056886957813969: s2 refused by n3 on "catch-up on plume_IN4: no
+// responders", then resumed there, lost what the range held).
+func TestCatchUpReadsAgainAfterAFailure(t *testing.T) {
+	f, sh, write, bounce := pausedIngestRestartable(t)
+	write("other", 1, "c1")
+	write("other", 2, "c2")
+	sh.pos.Store(2)
+	var got []string
+	install := func() []string {
+		bounce() // the range is read while the server is down
+		return []string{"t/#"}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := f.CatchUp(ctx, session.Positions{0}, Own{}, install, func(m *session.Message) { got = append(got, string(m.Payload)) })
+	if err != nil || strings.Join(got, ",") != "c1,c2" {
+		t.Fatalf("caught up %q (err %v), want c1,c2 once the server is back", got, err)
+	}
+}

@@ -1,0 +1,109 @@
+package takeover_test
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/plumemq/plume/cluster/takeover"
+)
+
+// A session node-b claimed but could not install (its catch-up failed
+// before the install: JetStream did not answer) still has node-a's state,
+// and node-a's positions. When the client then goes back to node-a, node-a
+// asks node-b, the owner in the store, to let go: node-b answers with the
+// positions the session carries — node-a's — not with nothing, which made
+// node-a catch up from node-b's committed positions, skipping node-b's
+// messages the session never had and giving it again node-a's own that it
+// had (TestFaultKill9 seed 1796056886957813969: QoS 2 messages twice, new
+// packet ids).
+func TestASessionClaimedButNeverInstalledKeepsItsOldOwnersPositions(t *testing.T) {
+	srv := runJetStream(t)
+	aPos := takeover.Positions{Shards: map[int]uint64{0: 42, 3: 7}, Node: "node-a", Own: 9}
+	bCommitted := takeover.Positions{Shards: map[int]uint64{0: 5, 3: 5}, Node: "node-b", Own: ^uint64(0)}
+	la := &fakeLog{pos: aPos, from: make(chan takeover.Positions, 2), of: map[string]takeover.Positions{"node-b": bCommitted}}
+	lb := &fakeLog{pos: bCommitted, from: make(chan takeover.Positions, 2), fail: make(chan error, 1)}
+	a := startNodeWith(t, srv, "up", "node-a", true, la)
+	b := startNodeWith(t, srv, "up", "node-b", true, lb)
+	s := dial(t, a, "up", dialOpts{expiry: 300})
+	s.subscribe(t, "t/#", 1)
+	s.leave(t)
+
+	lb.fail <- errors.New("fabric: catch-up on tk_IN4: nats: no responders available for request")
+	if ack, err := connectOnce(t, b, "up"); err == nil {
+		t.Fatalf("node-b took the session although its catch-up failed: %+v", ack)
+	}
+	if from := <-lb.from; !maps.Equal(from.Shards, aPos.Shards) {
+		t.Fatalf("node-b's catch-up from %v, want node-a's positions %v", from, aPos)
+	}
+
+	back := dial(t, a, "up", dialOpts{expiry: 300})
+	if !back.ack.SessionPresent {
+		t.Fatal("session not present back on node-a")
+	}
+	select {
+	case from := <-la.from:
+		if !maps.Equal(from.Shards, aPos.Shards) || from.Node != aPos.Node || from.Own != aPos.Own {
+			t.Fatalf("node-a caught up from %+v; want the positions the session carries, node-a's %+v (not node-b's committed %+v)", from, aPos, bCommitted)
+		}
+	case <-time.After(wait):
+		t.Fatal("no catch-up on node-a")
+	}
+	back.routes(t, back, "t/x")
+}
+
+// The client retries on the node that claimed its session and failed to
+// install it: that node is the owner in the store, asks no one, and catches
+// up from the positions the session carries, not from its own committed
+// ones.
+func TestARetryOnTheNodeThatClaimedCatchesUpFromTheOldOwnersPositions(t *testing.T) {
+	srv := runJetStream(t)
+	aPos := takeover.Positions{Shards: map[int]uint64{0: 42}, Node: "node-a", Own: 9}
+	bCommitted := takeover.Positions{Shards: map[int]uint64{0: 5}, Node: "node-b", Own: ^uint64(0)}
+	la := &fakeLog{pos: aPos, from: make(chan takeover.Positions, 2)}
+	lb := &fakeLog{pos: bCommitted, from: make(chan takeover.Positions, 2), fail: make(chan error, 1)}
+	a := startNodeWith(t, srv, "ur", "node-a", true, la)
+	b := startNodeWith(t, srv, "ur", "node-b", true, lb)
+	s := dial(t, a, "ur", dialOpts{expiry: 300})
+	s.subscribe(t, "t/#", 1)
+	s.leave(t)
+
+	lb.fail <- errors.New("fabric: catch-up: this node has not routed up to [42]: context deadline exceeded")
+	if ack, err := connectOnce(t, b, "ur"); err == nil {
+		t.Fatalf("node-b took the session although its catch-up failed: %+v", ack)
+	}
+	<-lb.from
+	again := dial(t, b, "ur", dialOpts{expiry: 300})
+	if !again.ack.SessionPresent {
+		t.Fatal("session not present on node-b's retry")
+	}
+	if from := <-lb.from; !maps.Equal(from.Shards, aPos.Shards) || from.Node != aPos.Node {
+		t.Fatalf("retry caught up from %+v, want node-a's %+v", from, aPos)
+	}
+}
+
+// connectOnce makes one MQTT 5 connection of a persistent session and
+// returns the CONNACK, or the error of a refused one.
+func connectOnce(t *testing.T, p *plume, id string) (*paho.Connack, error) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", p.addr, wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := paho.NewClient(paho.ClientConfig{Conn: conn})
+	expiry := uint32(300)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	ack, err := c.Connect(ctx, &paho.Connect{ClientID: id, KeepAlive: 60, Properties: &paho.ConnectProperties{SessionExpiryInterval: &expiry}})
+	if err != nil {
+		_ = conn.Close()
+		return ack, err
+	}
+	t.Cleanup(func() { _ = c.Disconnect(&paho.Disconnect{}) })
+	return ack, nil
+}
