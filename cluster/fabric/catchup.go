@@ -104,7 +104,12 @@ var ErrReplayWindow = errors.New("ingest messages older than the replay window a
 // CONNECT).
 func (f *Fabric) catchUpRetrying(ctx context.Context, sh *shard, start, to uint64, subjects []string, own Own, deliver func(*session.Message)) error {
 	for {
-		read, err := f.catchUpShard(ctx, sh, start, to, subjects, own, deliver)
+		// Each attempt has its own deadline: a request the server lost
+		// while it was away is answered by no one, and would hold the
+		// whole catch-up's.
+		actx, cancel := context.WithTimeout(ctx, f.catchUpAttempt())
+		read, err := f.catchUpShard(actx, sh, start, to, subjects, own, deliver)
+		cancel()
 		if err == nil {
 			return nil
 		}
@@ -117,6 +122,14 @@ func (f *Fabric) catchUpRetrying(ctx context.Context, sh *shard, start, to uint6
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// catchUpAttempt is how long one attempt of a catch-up's read may take.
+func (f *Fabric) catchUpAttempt() time.Duration {
+	if t := f.ing.cfg.Timeout; t > 0 {
+		return t
+	}
+	return 5 * time.Second
 }
 
 // catchUpShard reads (start, to] of sh under subjects with an ordered
