@@ -154,8 +154,17 @@ func TestThreeNodesFormAClusterWithReplicatedJetStream(t *testing.T) {
 	if got := len(s.CachedInfo().Cluster.Replicas); got != 2 {
 		t.Errorf("stream has %d replicas besides its leader, want 2", got)
 	}
-	if _, err := nodes[0].JetStream().Publish(ctx, "t.x", []byte("hello")); err != nil {
-		t.Fatal(err)
+	// A new R3 stream answers no publish until its group has elected a
+	// leader, a moment after CreateStream returns: ask again meanwhile.
+	for {
+		_, err := nodes[0].JetStream().Publish(ctx, "t.x", []byte("hello"))
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, jetstream.ErrNoStreamResponse) || ctx.Err() != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	s3, err := nodes[2].JetStream().Stream(ctx, "T")
 	if err != nil {
