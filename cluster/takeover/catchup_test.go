@@ -2,7 +2,7 @@ package takeover_test
 
 import (
 	"context"
-	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -55,7 +55,7 @@ func (f *fakeLog) CatchUp(_ context.Context, from takeover.Positions, install fu
 // do not match is not delivered.
 func TestCatchUpStartsAtTheOwnersPositions(t *testing.T) {
 	srv := runJetStream(t)
-	la := &fakeLog{pos: takeover.Positions{Shards: map[int]uint64{0: 42, 3: 7}}, from: make(chan takeover.Positions, 1)}
+	la := &fakeLog{pos: takeover.Positions{Shards: session.Positions{42, 0, 0, 7}}, from: make(chan takeover.Positions, 1)}
 	lb := &fakeLog{from: make(chan takeover.Positions, 1), catch: []*session.Message{
 		{Topic: "other/x", Payload: []byte("not subscribed"), QoS: 1},
 		{Topic: "t/x", Payload: []byte("caught"), QoS: 1},
@@ -69,7 +69,7 @@ func TestCatchUpStartsAtTheOwnersPositions(t *testing.T) {
 	moved := dial(t, b, "cu", dialOpts{expiry: 300})
 	select {
 	case from := <-lb.from:
-		if !maps.Equal(from.Shards, la.pos.Shards) {
+		if !slices.Equal(from.Shards, la.pos.Shards) {
 			t.Fatalf("catch-up from %v, want node-a's positions %v", from, la.pos)
 		}
 	case <-time.After(wait):

@@ -21,9 +21,9 @@ import (
 // them: its own, Node's, up to its ingest counter Own. A catch-up skips
 // those — the session had them — and reads the rest of the range.
 type Positions struct {
-	Shards map[int]uint64 `json:"shards,omitempty"`
-	Node   string         `json:"node,omitempty"`
-	Own    uint64         `json:"own,omitempty"`
+	Shards session.Positions `json:"shards,omitempty"`
+	Node   string            `json:"node,omitempty"`
+	Own    uint64            `json:"own,omitempty"`
 }
 
 // Log is what takeover needs from the cluster's ingest (cluster/fabric,

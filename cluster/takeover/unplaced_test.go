@@ -3,14 +3,15 @@ package takeover_test
 import (
 	"context"
 	"errors"
-	"maps"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/plumemq/plume/cluster/takeover"
+	"github.com/plumemq/plume/core/session"
 )
 
 // A session node-b claimed but could not install (its catch-up failed
@@ -24,8 +25,8 @@ import (
 // packet ids).
 func TestASessionClaimedButNeverInstalledKeepsItsOldOwnersPositions(t *testing.T) {
 	srv := runJetStream(t)
-	aPos := takeover.Positions{Shards: map[int]uint64{0: 42, 3: 7}, Node: "node-a", Own: 9}
-	bCommitted := takeover.Positions{Shards: map[int]uint64{0: 5, 3: 5}, Node: "node-b", Own: ^uint64(0)}
+	aPos := takeover.Positions{Shards: session.Positions{42, 0, 0, 7}, Node: "node-a", Own: 9}
+	bCommitted := takeover.Positions{Shards: session.Positions{5, 0, 0, 5}, Node: "node-b", Own: ^uint64(0)}
 	la := &fakeLog{pos: aPos, from: make(chan takeover.Positions, 2), of: map[string]takeover.Positions{"node-b": bCommitted}}
 	lb := &fakeLog{pos: bCommitted, from: make(chan takeover.Positions, 2), fail: make(chan error, 1)}
 	a := startNodeWith(t, srv, "up", "node-a", true, la)
@@ -38,7 +39,7 @@ func TestASessionClaimedButNeverInstalledKeepsItsOldOwnersPositions(t *testing.T
 	if ack, err := connectOnce(t, b, "up"); err == nil {
 		t.Fatalf("node-b took the session although its catch-up failed: %+v", ack)
 	}
-	if from := <-lb.from; !maps.Equal(from.Shards, aPos.Shards) {
+	if from := <-lb.from; !slices.Equal(from.Shards, aPos.Shards) {
 		t.Fatalf("node-b's catch-up from %v, want node-a's positions %v", from, aPos)
 	}
 
@@ -48,7 +49,7 @@ func TestASessionClaimedButNeverInstalledKeepsItsOldOwnersPositions(t *testing.T
 	}
 	select {
 	case from := <-la.from:
-		if !maps.Equal(from.Shards, aPos.Shards) || from.Node != aPos.Node || from.Own != aPos.Own {
+		if !slices.Equal(from.Shards, aPos.Shards) || from.Node != aPos.Node || from.Own != aPos.Own {
 			t.Fatalf("node-a caught up from %+v; want the positions the session carries, node-a's %+v (not node-b's committed %+v)", from, aPos, bCommitted)
 		}
 	case <-time.After(wait):
@@ -63,8 +64,8 @@ func TestASessionClaimedButNeverInstalledKeepsItsOldOwnersPositions(t *testing.T
 // ones.
 func TestARetryOnTheNodeThatClaimedCatchesUpFromTheOldOwnersPositions(t *testing.T) {
 	srv := runJetStream(t)
-	aPos := takeover.Positions{Shards: map[int]uint64{0: 42}, Node: "node-a", Own: 9}
-	bCommitted := takeover.Positions{Shards: map[int]uint64{0: 5}, Node: "node-b", Own: ^uint64(0)}
+	aPos := takeover.Positions{Shards: session.Positions{42}, Node: "node-a", Own: 9}
+	bCommitted := takeover.Positions{Shards: session.Positions{5}, Node: "node-b", Own: ^uint64(0)}
 	la := &fakeLog{pos: aPos, from: make(chan takeover.Positions, 2)}
 	lb := &fakeLog{pos: bCommitted, from: make(chan takeover.Positions, 2), fail: make(chan error, 1)}
 	a := startNodeWith(t, srv, "ur", "node-a", true, la)
@@ -82,7 +83,7 @@ func TestARetryOnTheNodeThatClaimedCatchesUpFromTheOldOwnersPositions(t *testing
 	if !again.ack.SessionPresent {
 		t.Fatal("session not present on node-b's retry")
 	}
-	if from := <-lb.from; !maps.Equal(from.Shards, aPos.Shards) || from.Node != aPos.Node {
+	if from := <-lb.from; !slices.Equal(from.Shards, aPos.Shards) || from.Node != aPos.Node {
 		t.Fatalf("retry caught up from %+v, want node-a's %+v", from, aPos)
 	}
 }

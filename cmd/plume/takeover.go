@@ -74,8 +74,7 @@ func (a takeoverStore) FinishCommitsOf(ctx context.Context, node string) error {
 
 // takeoverLog is the fabric's ingest (decision 0055) as takeover.Log: the
 // positions a moved session carries and the catch-up of what the ingest
-// holds after them. Positions are slices indexed by shard here and maps in
-// takeover's messages.
+// holds after them.
 type takeoverLog struct {
 	f  *fabric.Fabric
 	st *jsstore.Store
@@ -85,7 +84,7 @@ type takeoverLog struct {
 // own-message cut (every own message up to it reached the session).
 func (l takeoverLog) Positions() takeover.Positions {
 	own := l.f.Forwarded()
-	return takeover.Positions{Shards: toMap(l.f.Positions()), Node: own.Node, Own: own.UpTo}
+	return takeover.Positions{Shards: l.f.Positions(), Node: own.Node, Own: own.UpTo}
 }
 
 // PositionsOf is a dead or silent node's last committed positions. Each of
@@ -96,11 +95,11 @@ func (l takeoverLog) PositionsOf(ctx context.Context, node string) (takeover.Pos
 	if err != nil {
 		return takeover.Positions{}, err
 	}
-	return takeover.Positions{Shards: toMap(p), Node: node, Own: math.MaxUint64}, nil
+	return takeover.Positions{Shards: p, Node: node, Own: math.MaxUint64}, nil
 }
 
 func (l takeoverLog) AwaitPositions(ctx context.Context, from takeover.Positions) error {
-	return l.f.AwaitPositions(ctx, toSlice(from.Shards))
+	return l.f.AwaitPositions(ctx, from.Shards)
 }
 
 func (l takeoverLog) CatchUp(ctx context.Context, from takeover.Positions, install func() []string, deliver func(*session.Message, bool)) error {
@@ -109,30 +108,5 @@ func (l takeoverLog) CatchUp(ctx context.Context, from takeover.Positions, insta
 		return nil
 	}
 	own := fabric.Own{Node: from.Node, UpTo: from.Own}
-	return l.f.CatchUp(ctx, toSlice(from.Shards), own, install, func(m *session.Message) { deliver(m, m.Redelivered) })
-}
-
-func toMap(p session.Positions) map[int]uint64 {
-	if p == nil {
-		return nil
-	}
-	m := make(map[int]uint64, len(p))
-	for k, seq := range p {
-		m[k] = seq
-	}
-	return m
-}
-
-func toSlice(m map[int]uint64) session.Positions {
-	n := 0
-	for k := range m {
-		n = max(n, k+1)
-	}
-	p := make(session.Positions, n)
-	for k, seq := range m {
-		if k >= 0 {
-			p[k] = seq
-		}
-	}
-	return p
+	return l.f.CatchUp(ctx, from.Shards, own, install, func(m *session.Message) { deliver(m, m.Redelivered) })
 }
