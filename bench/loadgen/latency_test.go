@@ -212,8 +212,8 @@ func TestLatencyScenariosAccountForEveryMessage(t *testing.T) {
 			if _, err := processSched(os.Getpid()); err == nil && (!res.schedOK || res.sched1.slices <= res.sched0.slices) {
 				t.Fatalf("scheduler statistics not sampled around the window: %+v -> %+v (read: %v)", res.sched0, res.sched1, res.schedOK)
 			}
-			if res.roundTrips == 0 || res.hist.n != res.roundTrips {
-				t.Fatalf("%d round trips in the window, %d latencies", res.roundTrips, res.hist.n)
+			if res.roundTrips == 0 || res.hist.n != res.roundTrips || res.roundTrips >= res.completed {
+				t.Fatalf("%d round trips in the window, %d latencies, %d completed in all", res.roundTrips, res.hist.n, res.completed)
 			}
 			if res.stalls != 0 || res.stray != 0 || res.completed != res.sent {
 				t.Fatalf("sent %d, completed %d, stray %d, stalls %d (waiting for %v)", res.sent, res.completed, res.stray, res.stalls, res.stalledOn)

@@ -216,6 +216,7 @@ func runPingPong(spec pingSpec, cfg flowConfig) (res pingResult, err error) {
 	type clientOut struct {
 		hist        histogram
 		sent, stray uint64
+		inWindow    uint64 // round trips recorded in hist
 		stalls      int
 		stalledOn   map[string]int
 		err         error
@@ -284,8 +285,13 @@ func runPingPong(spec pingSpec, cfg flowConfig) (res pingResult, err error) {
 					}
 				}
 				if st.complete() {
+					// One gate decides both counting and recording, so
+					// the window's round trips and its latencies agree
+					// (a shared counter read at the window's end raced
+					// with a client between the two).
 					if measuring.Load() {
 						o.hist.record(st.latency)
+						o.inWindow++
 					}
 					completed.Add(1)
 				}
@@ -297,11 +303,11 @@ func runPingPong(spec pingSpec, cfg flowConfig) (res pingResult, err error) {
 	time.Sleep(cfg.warmup)
 	b0, l0 := brokerCPUOf(cfg.pid), selfCPU()
 	s0, ok0 := brokerSchedOf(cfg.pid)
-	start, c0 := time.Now(), completed.Load()
+	start := time.Now()
 	measuring.Store(true)
 	time.Sleep(cfg.window)
 	measuring.Store(false)
-	res.elapsed, res.roundTrips = time.Since(start), completed.Load()-c0
+	res.elapsed = time.Since(start)
 	res.brokerCPU, res.loadgenCPU = brokerCPUOf(cfg.pid)-b0, selfCPU()-l0
 	s1, ok1 := brokerSchedOf(cfg.pid)
 	res.sched0, res.sched1, res.schedOK = s0, s1, ok0 && ok1
@@ -311,6 +317,7 @@ func runPingPong(spec pingSpec, cfg flowConfig) (res pingResult, err error) {
 	for i := range outs {
 		res.hist.merge(&outs[i].hist)
 		res.sent += outs[i].sent
+		res.roundTrips += outs[i].inWindow
 		res.stray += outs[i].stray
 		res.stalls += outs[i].stalls
 		for k, n := range outs[i].stalledOn {
