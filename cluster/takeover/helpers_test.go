@@ -1,11 +1,13 @@
 package takeover_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -79,10 +81,7 @@ func startNode(t testing.TB, srv *server.Server, prefix, name string, answer boo
 // startNodeWith is startNode with an ingest (nil: takeover.NoLog).
 func startNodeWith(t testing.TB, srv *server.Server, prefix, name string, answer bool, ingest takeover.Log) *plume {
 	t.Helper()
-	log := zerolog.Nop()
-	if os.Getenv("PLUME_TEST_LOG") != "" {
-		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr}).With().Str("node", name).Logger()
-	}
+	log := failureLog(t, name)
 	nc, err := nats.Connect(srv.ClientURL(), nats.Name(name))
 	if err != nil {
 		t.Fatal(err)
@@ -283,4 +282,38 @@ func (c *client) routes(t testing.TB, from *client, topic string) {
 			t.Fatalf("no probe on %s reached the subscriber", topic)
 		}
 	}
+}
+
+// failureLog is a node's logger: its lines are printed when the test fails
+// (races here pass under -v and fail without: the logs must come with the
+// failure), or all along with PLUME_TEST_LOG set.
+func failureLog(t testing.TB, name string) zerolog.Logger {
+	if os.Getenv("PLUME_TEST_LOG") != "" {
+		return zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr}).With().Str("node", name).Logger()
+	}
+	buf := &lockedBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("%s's log:\n%s", name, buf.String())
+		}
+	})
+	return zerolog.New(buf).With().Timestamp().Str("node", name).Logger()
+}
+
+// lockedBuffer is a log destination written by a node's goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }

@@ -141,6 +141,9 @@ func (m *Mover) answer(msg *nats.Msg) {
 		defer m.wg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.AskTimeout)
 		defer cancel()
+		// A catch-up of this client running here ends first: installed,
+		// the session is let go below; failed, it is unplaced.
+		m.unplaced.settle(ctx, req.Client)
 		// Read before the session leaves the router: what is routed after
 		// is in the range the new owner catches up (Log.Positions).
 		rep := letGoReply{Positions: m.cfg.Ingest.Positions()}
@@ -187,7 +190,8 @@ func (m *Mover) Acquire(ctx context.Context, client string, cleanStart, keep boo
 		if err != nil {
 			return broker.Acquired{}, fmt.Errorf("fetch: %w", err)
 		}
-		from, asked := m.letGoOf(ctx, h.Node, client, cleanStart)
+		owner := h.Node
+		from, asked := m.letGoOf(ctx, owner, client, cleanStart)
 		if asked && cleanStart {
 			return broker.Acquired{}, nil // the owner ended it
 		}
@@ -198,6 +202,9 @@ func (m *Mover) Acquire(ctx context.Context, client string, cleanStart, keep boo
 			} else if err != nil {
 				return broker.Acquired{}, fmt.Errorf("fetch after let-go: %w", err)
 			}
+			if h.Node != owner {
+				continue // claimed by another node meanwhile: that one is asked next
+			}
 		} else if p, ok := m.unplacedOf(client, h.Node); ok {
 			from = p // claimed here before, never installed: the old owner's positions
 		} else {
@@ -207,11 +214,17 @@ func (m *Mover) Acquire(ctx context.Context, client string, cleanStart, keep boo
 			if err := m.cfg.Store.FinishCommitsOf(ctx, h.Node); err != nil {
 				return broker.Acquired{}, fmt.Errorf("finish the commits of %q: %w", h.Node, err)
 			}
-			owner := h.Node
 			if h, err = m.cfg.Store.Fetch(ctx, client); errors.Is(err, ErrNoSession) {
 				continue
 			} else if err != nil {
 				return broker.Acquired{}, fmt.Errorf("fetch after finishing %q's commits: %w", owner, err)
+			}
+			if h.Node != owner {
+				// Another node claimed it meanwhile (two CONNECTs racing
+				// for a dead or letting-go owner's session): claiming at
+				// that node's revision would take the session from it
+				// unasked, and both would serve the client. Ask it instead.
+				continue
 			}
 			if from, err = m.cfg.Ingest.PositionsOf(ctx, owner); err != nil {
 				return broker.Acquired{}, fmt.Errorf("positions of %q: %w", owner, err)
@@ -234,6 +247,11 @@ func (m *Mover) Acquire(ctx context.Context, client string, cleanStart, keep boo
 		ingest := m.cfg.Ingest
 		m.unplaced.claimed(client, from)
 		return broker.Acquired{Record: &rec, CatchUp: func(install func() []string, deliver func(*session.Message, bool)) error {
+			done, ok := m.unplaced.begin(client)
+			if !ok {
+				return fmt.Errorf("claim of %q: another node took it before the catch-up", client)
+			}
+			defer done()
 			return ingest.CatchUp(ctx, from, func() []string {
 				m.unplaced.placed(client)
 				return install()
