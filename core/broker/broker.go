@@ -95,6 +95,9 @@ type Broker struct {
 	// a retained message is stored and before it is routed; orderWait runs
 	// when a retained publish finds its topic's order lock taken.
 	retainStored, orderWait func(m *session.Message)
+	// releaseWaits runs when Release waits for a CONNECT to attach to the
+	// session it took over.
+	releaseWaits func()
 }
 
 // entry is a session together with what the broker keeps beside it: the
@@ -120,6 +123,11 @@ type offlineState struct {
 	// since is when the connection left (Unix ns): the store's
 	// Record.DisconnectedAt.
 	since int64
+	// arriving, while a CONNECT that took the session from another node is
+	// between the install and its attach, closes once it attached (or
+	// failed to): Release waits for it, so that it lets go of the
+	// connection too, not of an entry the CONNECT then finds gone.
+	arriving chan struct{}
 }
 
 // offline is e.off, made if there is none. b.mu is held.

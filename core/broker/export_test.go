@@ -24,3 +24,7 @@ func (b *Broker) ParkedCount() int {
 func SetRetainSeams(b *Broker, stored, contended func(m *session.Message)) {
 	b.retainStored, b.orderWait = stored, contended
 }
+
+// SetReleaseWaits installs the test seam that runs when Release waits for a
+// CONNECT to attach to the session it took over.
+func SetReleaseWaits(b *Broker, waits func()) { b.releaseWaits = waits }

@@ -20,9 +20,11 @@ func (b *Broker) attach(c *client, cleanStart bool) (present bool, err error) {
 	id := c.info.ID
 	owner := ownerOf(&c.info)
 	if b.opts.Takeover != nil {
-		if err := b.acquire(c, cleanStart); err != nil {
+		arrived, err := b.acquire(c, cleanStart)
+		if err != nil {
 			return false, err
 		}
+		defer close(arrived)
 	}
 	for {
 		b.mu.Lock()

@@ -60,17 +60,19 @@ var ErrTakeover = errors.New("session takeover from another node failed")
 const acquireTimeout = 15 * time.Second
 
 // acquire brings the cluster's session of c's client id here, when this
-// node has none, before attach looks for it. Called without b.mu.
-func (b *Broker) acquire(c *client, cleanStart bool) error {
+// node has none, before attach looks for it. Called without b.mu. The
+// caller closes arrived once c attached, or failed to.
+func (b *Broker) acquire(c *client, cleanStart bool) (arrived chan struct{}, err error) {
+	arrived = make(chan struct{})
 	id := c.info.ID
 	if _, ok := b.sessions.load(id); ok {
-		return nil // this node owns it: a local takeover, or a resume
+		return arrived, nil // this node owns it: a local takeover, or a resume
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), acquireTimeout)
 	defer cancel()
 	got, err := b.opts.Takeover.Acquire(ctx, id, cleanStart, b.journal != nil && c.sessionExpiry > 0)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrTakeover, err)
+		return nil, fmt.Errorf("%w: %w", ErrTakeover, err)
 	}
 	if got.Discard && b.journal != nil {
 		b.journal.DeleteSession(id)
@@ -82,17 +84,18 @@ func (b *Broker) acquire(c *client, cleanStart bool) error {
 			msg := r.Will.Msg
 			b.publishWill(&pendingWill{msg: &msg, client: hooks.Client{ID: id, Authenticated: r.Owner.Authenticated, Principal: r.Owner.Principal}})
 		}
-		return nil
+		return arrived, nil
 	}
 	if got.Record == nil {
-		return nil
+		return arrived, nil
 	}
-	if err := b.install(got.Record, got.CatchUp); err != nil {
-		return fmt.Errorf("%w: %w", ErrTakeover, err)
+	if err := b.install(got.Record, got.CatchUp, arrived); err != nil {
+		close(arrived)
+		return nil, fmt.Errorf("%w: %w", ErrTakeover, err)
 	}
 	c.logInfo().Int("inflight", len(got.Record.Inflight)).Int("queued", len(got.Record.Queued)).
 		Msg("session taken over from another node")
-	return nil
+	return arrived, nil
 }
 
 // Adopt installs rec, the session of a node that died, as an offline
@@ -105,7 +108,7 @@ func (b *Broker) Adopt(rec *session.Record, catchUp func(install func() []string
 	if _, ok := b.sessions.load(rec.ID); ok {
 		return false, nil
 	}
-	if err := b.install(rec, catchUp); err != nil {
+	if err := b.install(rec, catchUp, nil); err != nil {
 		return false, err
 	}
 	b.log.Info().Str("client_id", rec.ID).Int("inflight", len(rec.Inflight)).Int("queued", len(rec.Queued)).
@@ -114,8 +117,9 @@ func (b *Broker) Adopt(rec *session.Record, catchUp func(install func() []string
 }
 
 // install makes rec an offline session of this broker, stored under this
-// node's keys (journal.Adopt), at the point catchUp chooses.
-func (b *Broker) install(rec *session.Record, catchUp func(install func() []string, deliver func(*session.Message, bool)) error) error {
+// node's keys (journal.Adopt), at the point catchUp chooses. arriving, when
+// a CONNECT is to attach to it, is closed by that CONNECT (offlineState).
+func (b *Broker) install(rec *session.Record, catchUp func(install func() []string, deliver func(*session.Message, bool)) error, arriving chan struct{}) error {
 	if rec.Version != session.FormatVersion {
 		return fmt.Errorf("session %q has format version %d, this broker reads %d: %w",
 			rec.ID, rec.Version, session.FormatVersion, session.ErrUnknownVersion)
@@ -135,7 +139,8 @@ func (b *Broker) install(rec *session.Record, catchUp func(install func() []stri
 			offline = time.Now().UnixNano() // it was connected when its node let go or died
 		}
 		left := time.Duration(rec.Expiry)*time.Second - time.Duration(time.Now().UnixNano()-offline)
-		b.installOffline(*rec, offline, max(left, time.Millisecond))
+		e := b.installOffline(*rec, offline, max(left, time.Millisecond))
+		e.off.arriving = arriving
 		installed = true
 		filters := make([]string, len(rec.Subscriptions))
 		for i, s := range rec.Subscriptions {
@@ -242,7 +247,27 @@ func (b *Broker) Release(ctx context.Context, client string, end bool) (bool, er
 	}
 	b.mu.Lock()
 	c := e.client
+	var arriving chan struct{}
+	if c == nil && e.off != nil {
+		arriving = e.off.arriving
+	}
 	b.mu.Unlock()
+	if arriving != nil {
+		// Taken over here a moment ago, its connection not attached yet:
+		// forgetting the entry now would leave that connection a fresh
+		// session on this node while the asking node resumes the old one.
+		if b.releaseWaits != nil {
+			b.releaseWaits()
+		}
+		select {
+		case <-arriving:
+		case <-ctx.Done():
+			return true, fmt.Errorf("release %q: the connection taking it over here did not attach: %w", client, ctx.Err())
+		}
+		b.mu.Lock()
+		c = e.client
+		b.mu.Unlock()
+	}
 	if c != nil {
 		c.logInfo().Bool("end", end).Msg("session taken over by another node")
 		c.kick(packets.SessionTakenOver, true)

@@ -1,0 +1,85 @@
+package broker_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/plumemq/plume/core/broker"
+	"github.com/plumemq/plume/core/packets"
+	"github.com/plumemq/plume/core/session"
+)
+
+// releasingTakeover hands a session over to a CONNECT, and, the moment it
+// is installed and before the CONNECT attaches to it, has another node ask
+// this one to let go of it again (Release): two CONNECTs of one client on
+// two nodes, racing.
+type releasingTakeover struct {
+	b        *broker.Broker
+	waiting  chan struct{} // Release waits for the CONNECT to attach
+	released chan error
+}
+
+func (f *releasingTakeover) Acquire(ctx context.Context, client string, _, _ bool) (broker.Acquired, error) {
+	rec := &session.Record{Version: session.FormatVersion, ID: client, Expiry: 300,
+		Subscriptions: []session.Subscription{{Subscription: packets.Subscription{Filter: "t/#", QoS: 1}}}}
+	return broker.Acquired{Record: rec, CatchUp: func(install func() []string, _ func(*session.Message, bool)) error {
+		install()
+		go func() {
+			had, err := f.b.Release(context.Background(), client, false)
+			if err == nil && !had {
+				err = errNotHad
+			}
+			f.released <- err
+		}()
+		// Return once Release either waits for the attach or has let go
+		// of the entry already (what it did before it waited).
+		for {
+			select {
+			case <-f.waiting:
+				return nil
+			case err := <-f.released:
+				f.released <- err
+				return nil
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}}, nil
+}
+
+type notHad string
+
+func (e notHad) Error() string { return string(e) }
+
+const errNotHad = notHad("release: the session was not here")
+
+// A session taken over from another node and let go again before its
+// CONNECT attached: Release waits for the attach and closes the connection
+// with 0x8E, rather than dropping the entry under it — which left the
+// client connected to a fresh session here while the asking node resumed
+// the old one (TestTwoNodesRacingForOneClient: "no probe reached the
+// subscriber").
+func TestReleaseOfASessionBeingTakenOverWaitsForItsConnection(t *testing.T) {
+	f := &releasingTakeover{waiting: make(chan struct{}, 1), released: make(chan error, 1)}
+	tb := startBroker(t, broker.Options{AllowAnonymous: true, Takeover: f})
+	f.b = tb.Broker
+	broker.SetReleaseWaits(tb.Broker, func() { f.waiting <- struct{}{} })
+
+	cp := v5Connect("racer")
+	cp.CleanStart = false
+	cp.Properties.SessionExpiry = 300
+	cp.Properties.Set(packets.PropSessionExpiry)
+	c, ack := connectRaw(t, tb.addr, cp)
+	if !ack.SessionPresent {
+		t.Fatal("session present 0: the taken-over session was dropped before the CONNECT attached")
+	}
+	c.expectDisconnect(packets.SessionTakenOver)
+	select {
+	case err := <-f.released:
+		if err != nil {
+			t.Fatalf("Release: %v", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("Release did not return")
+	}
+}
