@@ -35,6 +35,9 @@ const (
 	DataDirName = "jetstream"
 	// DefaultReplayWindow is the ingest streams' MaxAge (decision 0055).
 	DefaultReplayWindow = time.Hour
+	// DefaultRouteTLSTimeout bounds a route's TLS handshake: generous, a
+	// peer across a slow link still joins.
+	DefaultRouteTLSTimeout = 5 * time.Second
 	// maxReplicas is JetStream's own limit on a stream's replicas.
 	maxReplicas = 5
 )
@@ -82,6 +85,13 @@ type Config struct {
 	// down (decision 0057). Either mode.
 	ServerReference string `yaml:"server_reference"`
 
+	// RouteTLS secures the routes between the embedded servers with
+	// mutual TLS (embedded only; decision 0059): each node presents its
+	// certificate and accepts only peers whose certificate the CA signed.
+	// Without it the routes are plain TCP: fine on a private network, not
+	// across one you do not trust.
+	RouteTLS *RouteTLS `yaml:"route_tls"`
+
 	// NATSURL is an existing NATS cluster's URLs, comma separated
 	// (nats://host:4222,tls://host2:4222): the node embeds no server.
 	NATSURL string `yaml:"nats_url"`
@@ -96,6 +106,18 @@ type TLS struct {
 	CAFile   string `yaml:"ca_file"`   // the servers' CA (default: the system's)
 	CertFile string `yaml:"cert_file"` // client certificate, with key_file
 	KeyFile  string `yaml:"key_file"`
+}
+
+// RouteTLS is the embedded server's TLS on its routes. Each node's
+// certificate serves both ends of a route (a node accepts routes and makes
+// them): issue it for server and client authentication, with the names or
+// addresses the peers dial (peers entries) among its SANs.
+type RouteTLS struct {
+	CertFile string `yaml:"cert_file"` // this node's certificate (PEM)
+	KeyFile  string `yaml:"key_file"`  // its private key (PEM)
+	CAFile   string `yaml:"ca_file"`   // the CA that signs every node's certificate
+	// Timeout bounds a route's TLS handshake (default DefaultRouteTLSTimeout).
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // External reports whether the node connects to a cluster the user runs.
@@ -247,6 +269,9 @@ func (c *Config) validateEmbedded() error {
 	if c.StartTimeout < 0 {
 		errs = append(errs, setting.Errorf("start_timeout", "%s is negative", c.StartTimeout))
 	}
+	if t := c.RouteTLS; t != nil {
+		errs = append(errs, t.validate()...)
+	}
 	for _, k := range []set{{"credentials", c.Credentials != ""}, {"tls", c.TLS != nil}} {
 		if k.set {
 			errs = append(errs, setting.Errorf(k.key, "applies to nats_url only: the embedded server needs none"))
@@ -276,6 +301,7 @@ func (c *Config) validateExternal() error {
 	for _, k := range []set{
 		{"name", c.Name != ""}, {"node", c.Node != ""}, {"listen", c.Listen != ""}, {"peers", len(c.Peers) > 0},
 		{"client_listen", c.ClientListen != ""}, {"data_dir", c.DataDir != ""}, {"sync", c.Sync != ""},
+		{"route_tls", c.RouteTLS != nil},
 	} {
 		if k.set {
 			errs = append(errs, setting.Errorf(k.key, "applies to the embedded server only, not with nats_url"))

@@ -88,7 +88,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Node, error) {
 	}
 	ev := log.Info().Str("mode", mode).Str("node", n.name).Int("replicas", n.replicas)
 	if n.srv != nil {
-		ev = ev.Str("cluster", cfg.Name).Str("listen", cfg.Listen).Str("client_url", n.srv.ClientURL()).
+		ev = ev.Str("cluster", cfg.Name).Str("listen", cfg.Listen).Bool("route_tls", cfg.RouteTLS != nil).Str("client_url", n.srv.ClientURL()).
 			Str("data_dir", cfg.DataDir).Str("sync", cfg.Sync)
 	} else {
 		ev = ev.Str("nats_url", n.nc.ConnectedUrlRedacted())
@@ -196,6 +196,13 @@ func serverOptions(cfg *Config) (*server.Options, error) {
 		SyncInterval: every,
 		NoSigs:       true, // the binary owns the process's signals
 		MaxPayload:   8 << 20,
+	}
+	if t := cfg.RouteTLS; t != nil {
+		c, err := t.config()
+		if err != nil {
+			return nil, fmt.Errorf("cluster.route_tls: %w", err)
+		}
+		opts.Cluster.TLSConfig, opts.Cluster.TLSTimeout = c, t.Timeout.Seconds()
 	}
 	if len(routes) == 0 {
 		// nats-server refuses clustered JetStream without a route to make:

@@ -106,6 +106,10 @@ var reloadKeys = []reloadRule{
 	{"cluster.tls.ca_file", "", clusterNote},
 	{"cluster.tls.cert_file", "", clusterNote},
 	{"cluster.tls.key_file", "", clusterNote},
+	{"cluster.route_tls.cert_file", "", clusterNote},
+	{"cluster.route_tls.key_file", "", clusterNote},
+	{"cluster.route_tls.ca_file", "", clusterNote},
+	{"cluster.route_tls.timeout", "", clusterNote},
 	{"cluster", "", "a cluster section added or removed: a node joins or leaves its cluster at start-up"},
 }
 

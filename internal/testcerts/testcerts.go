@@ -31,6 +31,7 @@ type Leaf struct {
 	DNSNames   []string
 	IPs        []net.IP
 	Client     bool // for client authentication rather than a server
+	Both       bool // for server and client authentication (a cluster route's two ends)
 	NotBefore  time.Time
 	NotAfter   time.Time
 	Serial     int64
@@ -77,9 +78,12 @@ func (ca *CA) Issue(t testing.TB, l Leaf) Issued {
 	if l.NotAfter.IsZero() {
 		l.NotAfter = time.Now().Add(24 * time.Hour)
 	}
-	usage := x509.ExtKeyUsageServerAuth
-	if l.Client {
-		usage = x509.ExtKeyUsageClientAuth
+	usage := []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	switch {
+	case l.Both:
+		usage = append(usage, x509.ExtKeyUsageClientAuth)
+	case l.Client:
+		usage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(t, l.Serial),
@@ -89,7 +93,7 @@ func (ca *CA) Issue(t testing.TB, l Leaf) Issued {
 		NotBefore:    l.NotBefore,
 		NotAfter:     l.NotAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
+		ExtKeyUsage:  usage,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.key)
 	if err != nil {

@@ -40,6 +40,9 @@ func resolveClusterFiles(cl *node.Config, dir string) {
 	if t := cl.TLS; t != nil {
 		files = append(files, &t.CAFile, &t.CertFile, &t.KeyFile)
 	}
+	if t := cl.RouteTLS; t != nil {
+		files = append(files, &t.CAFile, &t.CertFile, &t.KeyFile)
+	}
 	for _, f := range files {
 		if *f != "" && !filepath.IsAbs(*f) {
 			*f = filepath.Join(dir, *f)

@@ -39,6 +39,10 @@ func TestClusterErrorsNameTheKeyAndLine(t *testing.T) {
 			"line 3: cluster.replay_window: 1s is under a minute: a node's restart must fit in it"},
 		{"a blank server_reference", embedded + "  server_reference: \"  \"\n",
 			"line 5: cluster.server_reference: blank: give where clients should go, or leave it out"},
+		{"route_tls without its key", embedded + "  route_tls:\n    cert_file: n.pem\n    ca_file: ca.pem\n",
+			"line 5: cluster.route_tls.key_file: required: routes use mutual TLS, every node needs its certificate, key and the CA"},
+		{"route_tls with nats_url", "cluster:\n  nats_url: nats://n1:4222\n  route_tls: {cert_file: n.pem}\n",
+			"line 3: cluster.route_tls: applies to the embedded server only, not with nats_url"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse(strings.NewReader(tc.yaml))
