@@ -125,7 +125,7 @@ func (n *Node) refresh() {
 func (n *Node) refreshLocked() {
 	if n.srv == nil {
 		n.refreshExternalLocked()
-		n.setQuorum(n.nc.IsConnected())
+		n.judgeExternalLocked()
 		return
 	}
 	up := map[string]bool{n.name: true}
@@ -219,6 +219,9 @@ func (n *Node) watch() {
 		case <-n.stop:
 			return
 		case <-t.C:
+			if n.srv == nil {
+				n.probeJetStream() // a request: not under n.mu
+			}
 			n.refresh()
 		}
 	}

@@ -56,6 +56,7 @@ type Node struct {
 	quorum     atomic.Bool                       // Quorum (quorum.go); set by refreshLocked
 	judged     bool                              // the first verdict was given (Start's, not logged)
 	leaderless time.Time                         // since when no meta leader is known; zero while one is
+	jsSilent   time.Time                         // external: since when JetStream has not answered; zero while it does
 	onQuorum   func(ok bool, membersUp []string) // OnQuorumChange; under mu
 }
 

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"sync/atomic"
 	"time"
 )
@@ -18,10 +19,41 @@ import (
 // meta leader missing while the routes are up counts only after
 // leaderGrace, since one is missing for a moment at every election.
 //
-// An external cluster's meta group is not visible from a client: a
-// connected node there counts as having the quorum, and a write that
-// cannot be replicated fails in the store instead.
+// An external cluster's meta group is not visible from a client; what is,
+// is whether JetStream answers: the node has the quorum while it is
+// connected and its JetStream account info request (one a second, by the
+// membership watcher) is answered — a clustered JetStream without a meta
+// leader answers 503 or not at all — with the same grace for elections.
 func (n *Node) Quorum() *atomic.Bool { return &n.quorum }
+
+// probeTimeout bounds the external JetStream probe: under the watcher's
+// interval, over a loaded cluster's answer.
+const probeTimeout = 900 * time.Millisecond
+
+// probeJetStream asks an external cluster's JetStream for the account's
+// info and records since when it has not answered (zero while it does),
+// for judgeExternalLocked.
+func (n *Node) probeJetStream() {
+	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+	defer cancel()
+	_, err := n.js.AccountInfo(ctx)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	switch {
+	case err == nil:
+		n.jsSilent = time.Time{}
+	case n.jsSilent.IsZero():
+		n.jsSilent = time.Now()
+		n.log.Debug().Err(err).Msg("cluster: JetStream did not answer")
+	}
+}
+
+// judgeExternalLocked sets an external node's verdict: connected, and
+// JetStream not silent for leaderGrace or more. n.mu held.
+func (n *Node) judgeExternalLocked() {
+	silent := !n.jsSilent.IsZero() && time.Since(n.jsSilent) >= leaderGrace
+	n.setQuorum(n.nc.IsConnected() && !silent)
+}
 
 // leaderGrace is how long the meta leader may be unknown, with a majority
 // of routes up, before the node says it has no quorum.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/rs/zerolog"
 )
 
@@ -102,4 +103,49 @@ func TestStartFailsFastWhenTheRoutePortIsTaken(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond) // polling a condition
 	}
+}
+
+// Connected to a NATS cluster the user runs, the node has the quorum while
+// JetStream answers: a JetStream that stops answering (here switched off;
+// in a cluster, one without a meta leader) takes it away after the grace,
+// and its return gives it back — the connection stayed up all along.
+func TestExternalQuorumFollowsJetStream(t *testing.T) {
+	dir := t.TempDir()
+	srv, err := server.NewServer(&server.Options{ServerName: "ext", Host: "127.0.0.1", Port: server.RANDOM_PORT,
+		JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	if !srv.ReadyForConnections(waitFor) {
+		t.Fatal("the external server did not start")
+	}
+	cfg := Config{NATSURL: srv.ClientURL()}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	n := startAll(t, []Config{cfg})[0]
+	q := n.Quorum()
+	if !q.Load() {
+		t.Fatal("no quorum right after Start, which waited for JetStream")
+	}
+	if err := srv.DisableJetStream(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() string {
+		if q.Load() {
+			return "quorum still held with JetStream off"
+		}
+		return ""
+	})
+	if err := srv.EnableJetStream(&server.JetStreamConfig{StoreDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() string {
+		if !q.Load() {
+			return "no quorum with JetStream back"
+		}
+		return ""
+	})
 }
