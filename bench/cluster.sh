@@ -20,6 +20,8 @@
 #   BENCH_SCENARIOS     subset of "pairs pairs-q1 fanin-q0 fanin"
 #   BENCH_OUTSTANDING   max messages in flight end to end, per publisher (1000)
 #   BENCH_CLUSTER_PORT  first loopback port tried (29830)
+#   BENCH_CLUSTER_SYNC  the nodes' cluster.sync: always (default) or a period
+#                       such as 100ms, to see what fsync per write costs
 #   PLUME_BIN           measure this plume binary, build nothing of Plume
 #   BENCH_PLUME_LABEL   what the report calls the plume measured (HEAD's commit,
 #                       or PLUME_BIN's path)
@@ -35,6 +37,7 @@ ROUNDS=${BENCH_ROUNDS:-3}
 SCENARIOS=${BENCH_SCENARIOS:-pairs pairs-q1 fanin-q0 fanin}
 OUTSTANDING=${BENCH_OUTSTANDING:-1000}
 PORT=${BENCH_CLUSTER_PORT:-29830}
+SYNC=${BENCH_CLUSTER_SYNC:-always}
 PLUME=${PLUME_BIN:-$BIN/plume}
 RESULTS=${BENCH_RESULTS:-$BENCH_DIR/results/cluster.json}
 
@@ -125,6 +128,7 @@ cluster:
   client_listen: 127.0.0.1:${client[i]}
   peers: [$routes]
   start_timeout: 60s
+  sync: $SYNC
 CONF
 		run_plume "$RUN_DIR/n$((i + 1)).log" --config "$dir/n$((i + 1)).yaml" --data-dir "$dir/n$((i + 1))"
 		ADDRS+=("127.0.0.1:${mqtt[i]}")
@@ -180,7 +184,7 @@ for round in $(seq "$ROUNDS"); do
 	done
 done
 
-SETTINGS="window=$DURATION warmup=$WARMUP outstanding=$OUTSTANDING rounds=$ROUNDS nodes=3 replicas=3 sync=always"
+SETTINGS="window=$DURATION warmup=$WARMUP outstanding=$OUTSTANDING rounds=$ROUNDS nodes=3 replicas=3 sync=$SYNC"
 # The commit measured: HEAD's when the script built plume (read before the
 # first run, so a commit made during the run does not relabel it); with
 # PLUME_BIN, the caller's to state (BENCH_PLUME_LABEL).

@@ -147,6 +147,11 @@ func (n *names) positionSubjectOf(nodeToken string, k int) string {
 	return n.prefix + ".pos." + nodeToken + "." + strconv.Itoa(k)
 }
 
+// isPosition reports whether subject is one of this node's positions.
+func (n *names) isPosition(subject string) bool {
+	return strings.HasPrefix(subject, n.prefix+".pos."+n.node+".")
+}
+
 func (n *names) logChunk(i int) string { return n.prefix + ".log." + n.node + "." + strconv.Itoa(i) }
 func (n *names) logDone() string       { return n.prefix + ".log." + n.node + ".done" }
 

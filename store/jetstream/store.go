@@ -147,9 +147,10 @@ func (s *Store) Commit(ops []session.Op) error {
 	if err := s.settleDone(ctx); err != nil {
 		return fmt.Errorf("jetstream store: %w", err)
 	}
-	if len(acts) == 1 && acts[0].kind != actPurge {
-		// One write is atomic by itself: no log. (An acknowledgement's
-		// DeleteDelivery, a subscription's PutSession.)
+	if !s.needsLog(acts) {
+		// One write is atomic by itself (an acknowledgement's
+		// DeleteDelivery, a subscription's PutSession), and so is a set of
+		// writes each of which stands alone: no log.
 		if err := s.apply(ctx, acts); err != nil {
 			return fmt.Errorf("jetstream store: %w", err)
 		}
@@ -167,6 +168,33 @@ func (s *Store) Commit(ops []session.Op) error {
 		return fmt.Errorf("jetstream store: %w", err)
 	}
 	return nil
+}
+
+// needsLog reports whether acts go through the commit log, which makes
+// them one atomic change at the price of two more replicated round trips
+// (the entry, then the done marker the next Commit waits for). A single
+// write does not; nor does a Commit of only Forwards and positions, the
+// whole of what a node accepting QoS 1 messages from clean sessions and
+// routing to clean subscribers commits: each such write stands alone —
+// a Forward is idempotent by its Msg-Id and depends on no other write,
+// and a position put without deliveries beside it records a point this
+// node already passed. Anything else beside them (an inbound QoS 2 id
+// that must land with its Forward, deliveries that must land with their
+// position) keeps the log. A crash midway through an unlogged Commit
+// leaves some of its writes; none was acknowledged, the journal commits
+// the same ops again or the publishers send them again, as for a QoS 1
+// message accepted and never acknowledged (bench-cluster pairs-q1: the
+// log's two round trips were two thirds of every Commit's time).
+func (s *Store) needsLog(acts []action) bool {
+	if len(acts) == 1 {
+		return acts[0].kind == actPurge
+	}
+	for _, a := range acts {
+		if a.kind != actForward && !(a.kind == actPut && s.names.isPosition(a.subject)) {
+			return true
+		}
+	}
+	return false
 }
 
 // deadline is the time a Commit of n writes may take: the request timeout,

@@ -80,3 +80,43 @@ func TestForwardIsWrittenOnceToItsIngestShard(t *testing.T) {
 		t.Fatal("a Forward outside the ingest was accepted")
 	}
 }
+
+// A Commit of Forwards and positions alone writes no commit log entry
+// (each write stands alone: needsLog); one that also holds an inbound QoS 2
+// id, or deliveries, is logged, so that the id lands with its Forward.
+func TestOnlyCommitsOfDependentWritesAreLogged(t *testing.T) {
+	s := openT(t, connect(t, runServer(t)), freshConfig("n1"))
+	p := s.Config().Prefix
+	fwd := func(id string) session.Op {
+		return session.Op{Kind: session.Forward, Forward: &session.Forwarded{Subject: p + ".in.2.t.a", Data: []byte(id), ID: "n1." + id}}
+	}
+	pos := func(k uint32, seq uint64) session.Op { return session.Op{Kind: session.Position, Shard: k, Seq: seq} }
+	var logged bool
+	s.crash = func(stage string, _ int) bool {
+		logged = logged || stage == "log"
+		return false
+	}
+	for _, tc := range []struct {
+		name string
+		ops  []session.Op
+		log  bool
+	}{
+		{"forwards", []session.Op{fwd("1"), fwd("2"), fwd("3")}, false},
+		{"forwards and positions", []session.Op{fwd("4"), pos(0, 7), pos(3, 2)}, false},
+		{"positions", []session.Op{pos(1, 5), pos(2, 9)}, false},
+		{"a forward and its inbound id", []session.Op{fwd("5"), {Kind: session.PutInbound, Client: "c", PacketID: 1}}, true},
+		{"a position and an acknowledged delivery", []session.Op{pos(1, 6), {Kind: session.DeleteDelivery, Client: "c", Seq: 1}}, true},
+	} {
+		logged = false
+		if err := s.Commit(tc.ops); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if logged != tc.log {
+			t.Errorf("%s: logged %v, want %v", tc.name, logged, tc.log)
+		}
+	}
+	snap := load(t, s)
+	if got := snap.Positions; len(got) < 4 || got[0] != 7 || got[1] != 6 || got[2] != 9 || got[3] != 2 {
+		t.Errorf("positions %v, want [7 6 9 2 …]: unlogged position writes land as logged ones do", got)
+	}
+}
