@@ -104,6 +104,7 @@ type Fabric struct {
 	ing      *ingest        // nil: no ingest (ingest.go)
 	msgs     *subject.Codec // "{prefix}.m"
 	retained *subject.Codec // "{prefix}.r"
+	queued   *subject.Codec // "{prefix}.q": QoS ≥ 1 with the ingest on, for shared groups only
 	origin   uint64
 	log      zerolog.Logger
 	warn     *ratelog.Limiter
@@ -164,6 +165,10 @@ func New(cfg Config) (*Fabric, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fabric: prefix: %w", err)
 	}
+	queued, err := subject.New(prefix + ".q")
+	if err != nil {
+		return nil, fmt.Errorf("fabric: prefix: %w", err)
+	}
 	var id [8]byte
 	if _, err := rand.Read(id[:]); err != nil {
 		return nil, fmt.Errorf("fabric: origin id: %w", err)
@@ -173,7 +178,7 @@ func New(cfg Config) (*Fabric, error) {
 		pending = 1 << 16
 	}
 	f := &Fabric{
-		nc: cfg.Conn, pub: pub, msgs: msgs, retained: retained, origin: binary.BigEndian.Uint64(id[:]),
+		nc: cfg.Conn, pub: pub, msgs: msgs, retained: retained, queued: queued, origin: binary.BigEndian.Uint64(id[:]),
 		log: cfg.Log, in: make(chan *nats.Msg, pending), done: make(chan struct{}), wake: make(chan struct{}, 1),
 		plain: map[string][]*nats.Subscription{}, groups: map[groupKey][]*nats.Subscription{},
 		queues: map[string]groupKey{}, last: map[uint64]uint64{},

@@ -27,8 +27,15 @@ func (f *Fabric) Publish(m *session.Message) {
 		leftMs = max(left.Milliseconds(), 1)
 	}
 	codec := f.msgs
-	if m.Retain {
+	switch {
+	case m.Retain:
 		codec = f.retained
+	case m.QoS > 0 && f.ing != nil:
+		// The ingest carries it to every node; this copy is for the
+		// shared groups alone, on subjects only their queue
+		// subscriptions take: the nodes with plain subscriptions are
+		// not sent a copy they would ignore.
+		codec = f.queued
 	}
 	bp := f.bufs.Get().(*[]byte)
 	defer f.bufs.Put(bp)
@@ -136,9 +143,10 @@ func (f *Fabric) applyLocked(c change) error {
 		return unsubscribeAll(f.groups, k)
 	}
 	f.queues[q] = k
-	// A group takes live and retained messages alike: one member of it gets
-	// each, as on one node.
-	for _, codec := range []*subject.Codec{f.msgs, f.retained} {
+	// A group takes live and retained messages alike, and the QoS ≥ 1 ones
+	// published for groups alone: one member of it gets each, as on one
+	// node.
+	for _, codec := range []*subject.Codec{f.msgs, f.retained, f.queued} {
 		subjects, err := codec.Filter(c.filter)
 		if err != nil {
 			return err

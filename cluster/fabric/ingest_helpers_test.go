@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/plumemq/plume/cluster/fabric"
+	"github.com/plumemq/plume/cluster/subject"
 	"github.com/plumemq/plume/core/broker"
 	jsstore "github.com/plumemq/plume/store/jetstream"
 )
@@ -215,4 +216,32 @@ func dialJS(t testing.TB, nd *jsNode, id string, persistent bool) (*client, bool
 		}
 	})
 	return &client{Client: c, msgs: msgs}, ack.SessionPresent
+}
+
+// awaitQueue waits until nd's server knows, from another node's route, the
+// queue subscription of group for filter on the subjects that carry QoS ≥ 1
+// messages to shared groups ("plume.q…").
+func (nd *jsNode) awaitQueue(t *testing.T, filter, group string) {
+	t.Helper()
+	c, err := subject.New("plume.q") // the fabric's default prefix in these tests
+	if err != nil {
+		t.Fatal(err)
+	}
+	subjects, err := c.Filter(filter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue := subject.Queue(group, filter)
+	eventually(t, fmt.Sprintf("%s knows group %q of %q on the queued subjects", nd.name, group, filter), func() bool {
+		rz, err := nd.srv.Routez(&server.RoutezOptions{SubscriptionsDetail: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rz.Routes {
+			if hasSub(r.SubsDetail, subjects[0], queue) {
+				return true
+			}
+		}
+		return false
+	})
 }

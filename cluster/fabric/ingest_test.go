@@ -65,11 +65,16 @@ func publishN(t *testing.T, c *client, id, topic string, qos byte, from, n int) 
 
 // QoS 1 and 2 cross nodes through the ingest, in order per publisher, each
 // once, without DUP; nothing goes on core NATS for them but for queue
-// groups (ViaIngest counts the copies ignored).
+// groups: a node with plain subscriptions only gets no core NATS copy
+// (ViaIngest would count it), and a shared group's member still gets each
+// message once.
 func TestIngestCarriesQoS1And2InOrderAcrossNodes(t *testing.T) {
 	nodes := startJSCluster(t, 3, "pa", false)
 	sub, _ := dialJS(t, nodes[2], "sub", true)
 	sub.subscribe(t, paho.SubscribeOptions{Topic: "in/#", QoS: 2})
+	member, _ := dialJS(t, nodes[1], "member", false)
+	member.subscribe(t, paho.SubscribeOptions{Topic: "$share/g/in/#", QoS: 1})
+	nodes[0].awaitQueue(t, "in/#", "g")
 	const each = 150
 	var wg sync.WaitGroup
 	for i, qos := range []byte{1, 2} {
@@ -91,6 +96,16 @@ func TestIngestCarriesQoS1And2InOrderAcrossNodes(t *testing.T) {
 	s := nodes[2].fab.Stats()
 	if s.Ingested != 2*each {
 		t.Fatalf("the subscriber's node routed %d messages from the ingest, want %d (stats %+v)", s.Ingested, 2*each, s)
+	}
+	if s.ViaIngest != 0 {
+		t.Fatalf("the subscriber's node got %d core NATS copies of QoS ≥ 1 messages, ignored: they go to shared groups only", s.ViaIngest)
+	}
+	seen := map[string]int{}
+	for range 2 * each {
+		seen[string(member.expect(t).Payload)]++
+	}
+	if len(seen) != 2*each {
+		t.Fatalf("the shared group's member got %d distinct messages of %d", len(seen), 2*each)
 	}
 	if f := nodes[0].fab.Stats().Forwarded; f != each {
 		t.Fatalf("the QoS 1 publisher's node forwarded %d, want %d", f, each)
