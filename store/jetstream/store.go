@@ -132,8 +132,8 @@ func (s *Store) Commit(ops []session.Op) error {
 		return nil
 	}
 	acts, err := s.plan(ops)
-	if err != nil {
-		return fmt.Errorf("jetstream store: %w", err)
+	if err != nil { // an op this store cannot write: the same again fails the same
+		return fmt.Errorf("jetstream store: %w: %w", session.ErrRejected, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.deadline(len(acts)))
 	defer cancel()
