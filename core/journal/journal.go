@@ -296,6 +296,9 @@ func (j *Journal) drain(spare []session.Op) []session.Op {
 		batch, n := j.ops, j.open.Load()
 		j.ops = spare[:0]
 		j.open.Store(n + 1)
+		if !j.retry.empty() { // they join the held ops: counted there from now on
+			j.retry.held.Add(int64(len(batch)))
+		}
 		j.pending.Store(0)
 		clear(j.puts)
 		clear(j.msgPuts)
