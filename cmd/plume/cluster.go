@@ -49,7 +49,8 @@ func (s *server) startCluster(cfg config.Config, log zerolog.Logger, opts *broke
 	// store the fabric's retained broadcast (PREFIX.r.…) as if it were its
 	// own, which Load then reads as damaged data.
 	f, err := fabric.New(fabric.Config{Conn: n.Conn(), Publish: pc, Prefix: s.jsCfg.Prefix + ".f", Log: log.With().Str("component", "fabric").Logger(),
-		Ingest: &fabric.IngestConfig{Prefix: s.jsCfg.Prefix, Shards: s.jsCfg.Shards, Node: s.jsCfg.Node, Timeout: s.jsCfg.Timeout}})
+		Ingest: &fabric.IngestConfig{Prefix: s.jsCfg.Prefix, Shards: s.jsCfg.Shards, Node: s.jsCfg.Node, Timeout: s.jsCfg.Timeout,
+			StartTimeout: nc.StartTimeout}}) // a restart waits for its streams' leaders
 	if err != nil {
 		s.closeNode(n)
 		return err
