@@ -1,9 +1,13 @@
 package jetstream
 
 import (
+	"context"
 	"reflect"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/plumemq/plume/core/session"
 )
@@ -65,5 +69,53 @@ func TestACommitFailedMidwayIsTakenAgainWithLaterOps(t *testing.T) {
 				t.Fatalf("%s write %d failed: %d sessions counted as taken by another node", stage, i, n)
 			}
 		}
+	}
+}
+
+// A record write that was stored but never answered (its stream's leader
+// killed after the replicas had it) is asked again, by republish or by the
+// journal's next Commit, conditional on the revision before it: the server
+// refuses that as a wrong last sequence. The record holding this very write
+// is not another node's claim: the session stays this node's, and its next
+// writes land (before, it counted as lost and every later write of the
+// client was dropped).
+func TestARecordWriteStoredUnansweredIsNoLoss(t *testing.T) {
+	a, b := twoNodes(t)
+	lost := make(chan string, 4)
+	a.SetOnLost(func(client string) { lost <- client })
+	if err := a.Commit(withQueue("c", 1)); err != nil {
+		t.Fatal(err)
+	}
+	again := []session.Op{{Kind: session.PutSession, Record: &session.Record{Version: session.FormatVersion, ID: "c", Expiry: 77}}}
+	// The write stored behind the store's back, as if unanswered.
+	acts, err := a.plan(again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := nats.NewMsg(acts[0].subject)
+	m.Data = acts[0].data
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := a.js.PublishMsg(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Commit(again); err != nil {
+		t.Fatalf("the write given again: %v", err)
+	}
+	later := &session.Record{Version: session.FormatVersion, ID: "c", Expiry: 88}
+	if err := a.Commit([]session.Op{{Kind: session.PutSession, Record: later}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case c := <-lost:
+		t.Fatalf("session %q counted as taken by another node after its own write came back", c)
+	default:
+	}
+	got, err := b.Fetch(ctx, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Record.Expiry != 88 {
+		t.Fatalf("stored record has expiry %d, want 88: the later write was dropped", got.Record.Expiry)
 	}
 }
