@@ -187,5 +187,5 @@ func (s *Store) storedBefore(ctx context.Context, m *nats.Msg) (*jetstream.PubAc
 	if err != nil || last.Header.Get(kvOperation) != "" || !bytes.Equal(last.Data, m.Data) {
 		return nil, false
 	}
-	return &jetstream.PubAck{Stream: last.Subject, Sequence: last.Sequence}, true
+	return &jetstream.PubAck{Sequence: last.Sequence}, true // settle reads the sequence
 }
