@@ -222,9 +222,9 @@ var (
 // The answers waiting for them wait. Only an error wrapping ErrRejected,
 // ErrUnknownVersion or ErrClosed makes it give the ops up: the
 // acknowledgements waiting for them are withheld and their connections
-// closed, so that clients resend; the broker goes on serving from memory. Load failing fails
-// broker.New: a broker that started without the sessions it promised to
-// keep would break them silently.
+// closed, so that clients resend; the broker goes on serving from memory.
+// Load failing fails broker.New: a broker that started without the
+// sessions it promised to keep would break them silently.
 //
 // # Ownership
 //
