@@ -44,6 +44,11 @@ type IngestConfig struct {
 	Node string
 	// Timeout bounds each JetStream request; 5s when zero.
 	Timeout time.Duration
+	// StartTimeout bounds Start's JetStream requests together: each is
+	// asked again while the streams elect leaders (ask.go) until then.
+	// Timeout × (2 + Shards) when zero; cmd/plume gives it
+	// cluster.start_timeout.
+	StartTimeout time.Duration
 	// Pull is how many messages a shard's consumer holds ahead of the
 	// broker; 256 when zero. The consumer asks for more only as the broker
 	// takes them: a slow broker slows the reading, it loses nothing.
@@ -196,11 +201,14 @@ func (f *Fabric) startIngest(local IngestLocal) error {
 	in := f.ing
 	in.local = local
 	loaded := local.Positions()
-	ctx, cancel := context.WithTimeout(context.Background(), in.cfg.Timeout*time.Duration(2+in.cfg.Shards))
+	ctx, cancel := context.WithTimeout(context.Background(), in.startTimeout())
 	defer cancel()
 	for k := range in.cfg.Shards {
 		sh := &shard{k: uint32(k), stream: in.cfg.Prefix + "_IN" + strconv.Itoa(k)}
-		st, err := in.js.Stream(ctx, sh.stream)
+		st, again, err := ask(ctx, in.cfg.Timeout, func(ctx context.Context) (jetstream.Stream, error) {
+			return in.js.Stream(ctx, sh.stream)
+		})
+		f.askedAgain(sh.stream, "stream lookup", again, err)
 		if err != nil {
 			f.stopIngest()
 			return fmt.Errorf("fabric: ingest stream %s: %w", sh.stream, err)
@@ -223,9 +231,12 @@ func (f *Fabric) startIngest(local IngestLocal) error {
 			}
 		}
 		sh.pos.Store(pos)
-		cons, err := in.js.OrderedConsumer(ctx, sh.stream, jetstream.OrderedConsumerConfig{
-			DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: pos + 1,
+		cons, again, err := ask(ctx, in.cfg.Timeout, func(ctx context.Context) (jetstream.Consumer, error) {
+			return in.js.OrderedConsumer(ctx, sh.stream, jetstream.OrderedConsumerConfig{
+				DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: pos + 1,
+			})
 		})
+		f.askedAgain(sh.stream, "consumer create", again, err)
 		if err != nil {
 			f.stopIngest()
 			return fmt.Errorf("fabric: ingest consumer on %s: %w", sh.stream, err)
@@ -241,6 +252,24 @@ func (f *Fabric) startIngest(local IngestLocal) error {
 		go f.readShard(sh)
 	}
 	return nil
+}
+
+// startTimeout bounds startIngest's requests together.
+func (in *ingest) startTimeout() time.Duration {
+	if in.cfg.StartTimeout > 0 {
+		return in.cfg.StartTimeout
+	}
+	return in.cfg.Timeout * time.Duration(2+in.cfg.Shards)
+}
+
+// askedAgain logs a start request that needed more than one attempt: a
+// restart that waited for its streams' leaders says so.
+func (f *Fabric) askedAgain(stream, what string, attempts int, err error) {
+	if attempts == 0 || err != nil { // a failure is the caller's error
+		return
+	}
+	f.log.Info().Str("stream", stream).Int("attempts", attempts+1).
+		Msg("cluster fabric: ingest " + what + " answered after asking again (the stream was electing a leader)")
 }
 
 // stopIngest stops the consumers; their goroutines end (Close waits).

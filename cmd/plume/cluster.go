@@ -33,6 +33,9 @@ func (s *server) startCluster(cfg config.Config, log zerolog.Logger, opts *broke
 	// name (decision 0055): QoS ≥ 1 messages go through the store's ingest
 	// streams, read back by every node's fabric.
 	s.jsCfg = jsstore.Config{Node: n.Name(), Replicas: n.Replicas(), ReplayWindow: nc.ReplayWindow}
+	// A node restarted after a kill -9 opens its store while the streams
+	// elect leaders; Open asks again until this (decision 0059).
+	s.jsOpenFor = max(clusterStoreOpenWait, nc.StartTimeout)
 	if err := s.jsCfg.Validate(); err != nil {
 		s.closeNode(n)
 		return fmt.Errorf("cluster: %w", err)
@@ -49,7 +52,8 @@ func (s *server) startCluster(cfg config.Config, log zerolog.Logger, opts *broke
 	// store the fabric's retained broadcast (PREFIX.r.…) as if it were its
 	// own, which Load then reads as damaged data.
 	f, err := fabric.New(fabric.Config{Conn: n.Conn(), Publish: pc, Prefix: s.jsCfg.Prefix + ".f", Log: log.With().Str("component", "fabric").Logger(),
-		Ingest: &fabric.IngestConfig{Prefix: s.jsCfg.Prefix, Shards: s.jsCfg.Shards, Node: s.jsCfg.Node, Timeout: s.jsCfg.Timeout}})
+		Ingest: &fabric.IngestConfig{Prefix: s.jsCfg.Prefix, Shards: s.jsCfg.Shards, Node: s.jsCfg.Node, Timeout: s.jsCfg.Timeout,
+			StartTimeout: nc.StartTimeout}}) // a restart waits for its streams' leaders
 	if err != nil {
 		s.closeNode(n)
 		return err
@@ -87,7 +91,7 @@ func (s *server) joinFabric(b *broker.Broker) error {
 // --data-dir) is the node's, JetStream's files under it (decision 0053):
 // a single-node disk store beside it would split the sessions.
 func (s *server) openClusterStore(log zerolog.Logger, opts *broker.Options) error {
-	ctx, cancel := context.WithTimeout(context.Background(), clusterStoreOpenWait)
+	ctx, cancel := context.WithTimeout(context.Background(), max(clusterStoreOpenWait, s.jsOpenFor))
 	defer cancel()
 	st, err := jsstore.Open(ctx, s.cluster.Conn(), s.jsCfg, log.With().Str("component", "store").Logger())
 	if err != nil {
@@ -99,8 +103,9 @@ func (s *server) openClusterStore(log zerolog.Logger, opts *broker.Options) erro
 	return s.startTakeover(st, log, opts) // takeover.go
 }
 
-// clusterStoreOpenWait bounds opening the JetStream store: creating its
-// streams needs the JetStream meta leader, which Start already waited for.
+// clusterStoreOpenWait bounds opening the JetStream store, or
+// cluster.start_timeout when longer: creating its streams needs the
+// JetStream meta leader, which Start already waited for.
 const clusterStoreOpenWait = time.Minute
 
 // clusterCloseWait bounds leaving the cluster at exit.

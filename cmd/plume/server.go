@@ -57,6 +57,7 @@ type server struct {
 	cluster   *node.Node         // nil without a cluster section (cluster.go)
 	fabric    *fabric.Fabric     // routes between the nodes; nil without a cluster section
 	jsCfg     jsstore.Config     // the cluster store's configuration, defaults filled (cluster.go)
+	jsOpenFor time.Duration      // how long opening the cluster store may take: cluster.start_timeout at least (cluster.go)
 	mover     *takeover.Mover    // moves sessions between the nodes; nil without a cluster section
 
 	dashboard *dashboard.Dashboard // nil without http.address (--http)

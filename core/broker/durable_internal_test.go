@@ -2,7 +2,7 @@ package broker
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -11,9 +11,13 @@ import (
 	"github.com/plumemq/plume/core/session"
 )
 
+// failingStore rejects every Commit: the journal gives the ops up (a
+// passing failure would be retried, and the answers would wait instead).
 type failingStore struct{ *session.MemoryStore }
 
-func (failingStore) Commit([]session.Op) error { return errors.New("disk gone") }
+func (failingStore) Commit([]session.Op) error {
+	return fmt.Errorf("disk gone: %w", session.ErrRejected)
+}
 
 // An answer held on batches whose commit has already failed when it is
 // held (the commit ran between the packet's changes and its answer) is

@@ -3,9 +3,11 @@ package broker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -168,15 +170,15 @@ func TestAcknowledgementOfUnkeptMessageDoesNotWait(t *testing.T) {
 	pub.expectAck(packets.TypePuback, 3)
 }
 
-// A commit that fails withholds the acknowledgements waiting for it and
-// closes their connections: the client resends, and the message is not
+// A commit the store rejects withholds the acknowledgements waiting for it
+// and closes their connections: the client resends, and the message is not
 // acknowledged as kept when it is not.
-func TestFailedCommitWithholdsTheAcknowledgement(t *testing.T) {
+func TestRejectedCommitWithholdsTheAcknowledgement(t *testing.T) {
 	store := newGateStore(t)
 	tb := startBroker(t, broker.Options{AllowAnonymous: true, Store: store})
 	keptSubscriber(t, tb.addr, "offline", "t", 1)
 	pub, _ := connectRaw(t, tb.addr, v5Connect("pub"))
-	store.failWith(errors.New("disk on fire"))
+	store.failWith(fmt.Errorf("disk on fire: %w", session.ErrRejected))
 	pub.publish(&packets.Publish{Topic: "t", Payload: []byte("lost"), QoS: 1, PacketID: 9})
 	d := pub.expectDisconnect(packets.UnspecifiedError)
 	if d == nil {
@@ -263,7 +265,7 @@ func TestHeldAnswerOfAClosedConnection(t *testing.T) {
 		_ = pub.conn.Close()
 		eventually(t, "the publisher's connection to end", func() bool { return tb.ClientCount() == 0 })
 		if fail {
-			store.failWith(errors.New("disk gone"))
+			store.failWith(fmt.Errorf("disk gone: %w", session.ErrRejected))
 		}
 		store.open()
 		store.failWith(nil)
@@ -393,4 +395,55 @@ func TestPubackGoesOnceTheSubscribersHaveTheMessage(t *testing.T) {
 	pub.expectNothing(200 * time.Millisecond) // the offline session has it only in memory
 	store.open()
 	pub.expectAck(packets.TypePuback, 2)
+}
+
+// flakyStore fails its first failures Commits with an error that passes (a
+// JetStream stream electing a leader), then works.
+type flakyStore struct {
+	*session.MemoryStore
+	failures atomic.Int32
+	attempts atomic.Int32
+}
+
+func (s *flakyStore) Commit(ops []session.Op) error {
+	s.attempts.Add(1)
+	if s.failures.Add(-1) >= 0 {
+		return errors.New("no response from stream")
+	}
+	return s.MemoryStore.Commit(ops)
+}
+
+// A commit that fails for a reason that passes is made again until it
+// lands: the PUBACK waits for it on an open connection, and the message
+// reaches the subscriber once (decision 0059; before, the publisher was
+// disconnected and its resend made a second copy).
+func TestPassingCommitFailureDelaysTheAcknowledgement(t *testing.T) {
+	store := &flakyStore{MemoryStore: session.NewMemoryStore()}
+	tb := startBroker(t, broker.Options{AllowAnonymous: true, Store: store})
+	keptSubscriber(t, tb.addr, "offline", "t", 1)
+	pub, _ := connectRaw(t, tb.addr, v5Connect("pub"))
+	before := store.attempts.Load()
+	store.failures.Store(3)
+	pub.publish(&packets.Publish{Topic: "t", Payload: []byte("kept"), QoS: 1, PacketID: 9})
+	pub.expectAck(packets.TypePuback, 9)
+	if n := store.attempts.Load() - before; n < 4 {
+		t.Fatalf("PUBACK after %d commit attempts, want it after the 4th (3 failed)", n)
+	}
+	snap, err := store.MemoryStore.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range snap.Sessions {
+		if r.ID == "offline" && (len(r.Queued) != 1 || string(r.Queued[0].Msg.Payload) != "kept") {
+			t.Fatalf("the store holds %+v for the subscriber, want the one delivery of \"kept\"", r.Queued)
+		}
+	}
+	cp := v5Connect("offline")
+	cp.CleanStart = false
+	cp.Properties.SessionExpiry = 3600
+	cp.Properties.Set(packets.PropSessionExpiry)
+	c, _ := connectRaw(t, tb.addr, cp)
+	if p := c.nextPublish(); string(p.Payload) != "kept" || p.Dup {
+		t.Fatalf("the subscriber got %+v, want \"kept\"", p)
+	}
 }

@@ -7,6 +7,7 @@
 package journal
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,8 +44,8 @@ type Journal struct {
 	// appended since the start: written under mu, read without it by Mark.
 	open     atomic.Uint64
 	appended atomic.Uint64
-	done     uint64   // the last batch the committer finished, committed or failed
-	failed   []uint64 // batches whose Commit failed, ascending
+	done     uint64   // the last batch the committer finished, committed or given up
+	failed   []Ticket // ranges of batches given up (retry.go), ascending
 	waiters  []waiter
 	changed  chan struct{} // closed and replaced when a batch is finished
 	// The puts of the open batch by key, so that a later change in the same
@@ -67,6 +68,9 @@ type Journal struct {
 	// (CommitLatency): with a disk store, the fsync that makes it durable.
 	commits latency.Histogram
 	busy    bool // the last batch was large: let the next gather (busyLinger); the committer's
+	// retry holds the ops of batches whose Commit failed until one lands
+	// them (retry.go); the committer's.
+	retry retry
 }
 
 // A Waiter is told when the batches of a Ticket are finished.
@@ -176,8 +180,8 @@ func (j *Journal) check(t Ticket) (bool, error) {
 	if t.To > j.done {
 		return false, nil
 	}
-	for _, b := range j.failed {
-		if b >= t.From && b <= t.To {
+	for _, f := range j.failed {
+		if f.From <= t.To && t.From <= f.To {
 			return true, errCommitFailed
 		}
 	}
@@ -219,8 +223,10 @@ func (j *Journal) Wait(t Ticket, timeout time.Duration) bool {
 
 // Backlogged returns a channel closed when the committer next finishes a
 // batch if the open batch holds more than MaxBacklog ops, nil otherwise.
+// The ops of failed batches waiting to be committed again count too: a
+// store that keeps failing stops the readers instead of filling memory.
 func (j *Journal) Backlogged() <-chan struct{} {
-	if j.pending.Load() <= MaxBacklog {
+	if j.pending.Load()+j.retry.held.Load() <= MaxBacklog {
 		return nil
 	}
 	j.mu.Lock()
@@ -276,12 +282,13 @@ const (
 // true unless the store promises a loss window instead (session.WindowedStore).
 func (j *Journal) Holds() bool { return j.window == 0 }
 
-// drain commits batches until the open one is empty.
+// drain commits batches until the open one is empty and no failed batch
+// waits to be committed again.
 func (j *Journal) drain(spare []session.Op) []session.Op {
 	for {
 		j.group.Lock()
 		j.mu.Lock()
-		if len(j.ops) == 0 {
+		if len(j.ops) == 0 && j.retry.empty() {
 			j.mu.Unlock()
 			j.group.Unlock()
 			return spare
@@ -289,6 +296,9 @@ func (j *Journal) drain(spare []session.Op) []session.Op {
 		batch, n := j.ops, j.open.Load()
 		j.ops = spare[:0]
 		j.open.Store(n + 1)
+		if !j.retry.empty() { // they join the held ops: counted there from now on
+			j.retry.held.Add(int64(len(batch)))
+		}
 		j.pending.Store(0)
 		clear(j.puts)
 		clear(j.msgPuts)
@@ -296,20 +306,28 @@ func (j *Journal) drain(spare []session.Op) []session.Op {
 		j.mu.Unlock()
 		j.group.Unlock()
 
+		ops := j.retry.merge(compact(batch), n)
 		var err error
-		if live := compact(batch); len(live) > 0 {
+		if len(ops) > 0 {
 			began := time.Now()
-			err = j.store.Commit(live)
+			err = j.store.Commit(ops)
 			j.commits.Observe(time.Since(began))
 		}
-		if err != nil {
-			j.log.Error().Err(err).Int("ops", len(batch)).
-				Msg("session store commit failed: the acknowledgements waiting for it are withheld and their clients disconnected")
+		if err != nil && !j.giveUp(err) {
+			// Kept for the next attempt (retry.go): nothing is finished,
+			// the waiters wait for the commit that lands the ops.
+			j.retry.failed(ops, err, n, j.log)
+			clear(batch)
+			spare = batch
+			j.waitOut(j.retry.backoff())
+			continue
 		}
+		from := j.retry.landed(ops, err, j.closing(), j.log)
+		busy := len(batch) >= busyBatch
 		clear(batch)
 		spare = batch
-		j.finish(n, err)
-		j.busy = len(batch) >= busyBatch
+		j.finish(from, n, err)
+		j.busy = busy
 		if j.window > 0 || j.busy {
 			return spare // the next batch gathers for a while first
 		}
@@ -320,12 +338,13 @@ func (j *Journal) drain(spare []session.Op) []session.Op {
 // batch that had ops left after compaction, failed ones included.
 func (j *Journal) CommitLatency() latency.Snapshot { return j.commits.Snapshot() }
 
-// finish records batch n as finished and tells the waiters it completes.
-func (j *Journal) finish(n uint64, err error) {
+// finish records batches from to n as finished, committed or (err) given
+// up, and tells the waiters it completes.
+func (j *Journal) finish(from, n uint64, err error) {
 	j.mu.Lock()
 	j.done = n
 	if err != nil {
-		j.failed = append(j.failed, n)
+		j.failed = append(j.failed, Ticket{From: from, To: n})
 	}
 	close(j.changed)
 	j.changed = make(chan struct{})
@@ -351,7 +370,9 @@ func (j *Journal) finish(n uint64, err error) {
 }
 
 // Close commits what is pending, stops the committer and reports whether
-// everything appended was committed. The journal takes no ops after it.
+// everything appended was committed: a store still failing at Close gets
+// one more attempt, and what it does not take is given up and reported
+// (how many ops, and the store's error). The journal takes no ops after it.
 func (j *Journal) Close() error {
 	j.mu.Lock()
 	if j.closed {
@@ -368,6 +389,9 @@ func (j *Journal) Close() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if len(j.failed) > before { // the last batches, committed by Close, failed
+		if lost := j.retry.lostAtClose; lost.err != nil {
+			return fmt.Errorf("%w: %d ops never committed: %w", errCommitFailed, lost.ops, lost.err)
+		}
 		return errCommitFailed
 	}
 	return nil

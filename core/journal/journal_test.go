@@ -1,7 +1,7 @@
 package journal_test
 
 import (
-	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -125,17 +125,17 @@ func TestSinceWithoutChanges(t *testing.T) {
 	}
 }
 
-// A failed commit is reported to the waiters of its batch, and to no later
-// ones.
-func TestFailedCommitIsReportedToItsWaiters(t *testing.T) {
+// A commit the store rejects (the same ops would fail the same way again)
+// is given up: its waiters are told, and no later ones.
+func TestRejectedCommitIsReportedToItsWaiters(t *testing.T) {
 	s := newRecordingStore()
-	s.fail = errors.New("disk full")
+	s.fail = fmt.Errorf("op 0: %w", session.ErrRejected)
 	j := newJournal(t, s)
 	m := j.Mark()
 	j.DeleteRetained("x")
 	bad, _ := j.Since(m)
 	if ok := j.Wait(bad, 10*time.Second); ok {
-		t.Fatal("Wait reports a failed commit as committed")
+		t.Fatal("Wait reports a rejected commit as committed")
 	}
 	s.mu.Lock()
 	s.fail = nil
@@ -144,7 +144,10 @@ func TestFailedCommitIsReportedToItsWaiters(t *testing.T) {
 	j.DeleteRetained("y")
 	good, _ := j.Since(m)
 	if ok := j.Wait(good, 10*time.Second); !ok {
-		t.Fatal("a commit after the failed one is reported failed")
+		t.Fatal("a commit after the rejected one is reported failed")
+	}
+	if b := s.batches(); len(b[len(b)-1]) != 1 || b[len(b)-1][0].Topic != "y" {
+		t.Fatalf("last commit %v, want only the delete of y: the rejected op was given again", b[len(b)-1])
 	}
 }
 

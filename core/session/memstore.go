@@ -1,6 +1,7 @@
 package session
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -37,7 +38,10 @@ func NewMemoryStore() *MemoryStore {
 func (m *MemoryStore) Commit(ops []Op) error {
 	for i := range ops {
 		if err := checkOp(&ops[i]); err != nil {
-			return err
+			if errors.Is(err, ErrUnknownVersion) {
+				return err
+			}
+			return fmt.Errorf("%w: %w", ErrRejected, err)
 		}
 	}
 	m.mu.Lock()

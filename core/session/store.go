@@ -161,6 +161,11 @@ var (
 	// ErrUnknownVersion reports data in a format version the store or the
 	// broker does not know: written by a newer Plume, or damaged.
 	ErrUnknownVersion = errors.New("unknown session store format version")
+	// ErrRejected reports a Commit that fails however often it is tried: an
+	// op the store cannot write (a kind it keeps no state for, a message
+	// without an id) or a store broken for good. The journal gives its ops
+	// up; any other error it takes as passing, and commits the ops again.
+	ErrRejected = errors.New("session store rejected the commit")
 )
 
 // Store keeps what must survive a broker restart: sessions, the deliveries
@@ -210,11 +215,16 @@ var (
 // A non-nil error from Commit means none of its ops may have happened
 // (atomicity) or, for a store that cannot tell, that some may have. A store
 // that can usefully retry does so before it returns. What the broker does
-// (docs/decisions/0019-durable-store.md): the acknowledgements waiting for
-// that Commit are withheld and their connections closed, so that clients
-// resend; the broker goes on serving from memory. Load failing fails
-// broker.New: a broker that started without the sessions it promised to
-// keep would break them silently.
+// (docs/decisions/0059-a-failed-commit-is-committed-again.md): it gives the
+// same ops again, followed by the ones made since, in the next Commit, until
+// one returns nil; so a store must take ops that already happened, in part
+// or whole, again (puts and deletes of a key are; a Forward carries its id).
+// The answers waiting for them wait. Only an error wrapping ErrRejected,
+// ErrUnknownVersion or ErrClosed makes it give the ops up: the
+// acknowledgements waiting for them are withheld and their connections
+// closed, so that clients resend; the broker goes on serving from memory.
+// Load failing fails broker.New: a broker that started without the
+// sessions it promised to keep would break them silently.
 //
 // # Ownership
 //

@@ -83,7 +83,7 @@ func (s *Store) Commit(ops []session.Op) (err error) {
 		return session.ErrClosed
 	}
 	if err := s.failed(); err != nil {
-		return err
+		return fmt.Errorf("%w: %w", session.ErrRejected, err) // Pebble is unusable until restarted
 	}
 	b := s.db.NewBatch()
 	defer func() {
@@ -94,7 +94,8 @@ func (s *Store) Commit(ops []session.Op) (err error) {
 	var buf []byte
 	for i := range ops {
 		if buf, err = addOp(b, &ops[i], buf[:0]); err != nil {
-			return fmt.Errorf("session store: op %d (%s): %w", i, ops[i].Kind, err)
+			// The same op fails the same way again: not worth a retry.
+			return fmt.Errorf("session store: op %d (%s): %w: %w", i, ops[i].Kind, session.ErrRejected, err)
 		}
 	}
 	if b.Empty() {

@@ -1,6 +1,8 @@
 package jetstream
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"strconv"
 	"strings"
@@ -124,8 +126,7 @@ func (s *Store) settle(w fenceWrite, ack *jetstream.PubAck, err error) bool {
 		}
 		return false
 	}
-	var apiErr *jetstream.APIError
-	if !errors.As(err, &apiErr) || apiErr.ErrorCode != jetstream.JSErrCodeStreamWrongLastSequence {
+	if !refused(err) {
 		return false
 	}
 	s.lose(w.tok)
@@ -160,4 +161,31 @@ func (s *Store) loadedRevision(m jetstream.Msg) {
 	if md, err := m.Metadata(); err == nil {
 		s.fence.revs[strings.TrimPrefix(m.Subject(), s.names.kvStem)] = md.Sequence.Stream
 	}
+}
+
+// refused reports whether err is the server refusing a write's condition.
+func refused(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+}
+
+// storedBefore reports whether m, a record write the server refused as a
+// wrong last sequence, is the record's last value already: an earlier
+// attempt of this very write was stored after all — unanswered (a leader
+// killed after its replicas had it), or answered after its Commit failed,
+// which the journal then gives again (decision 0059). Its sequence is then
+// the revision, and the session still this node's: counting it lost would
+// make the broker drop a session it owns. A tombstone is never taken for
+// one: every node's looks the same. s.mu is held.
+func (s *Store) storedBefore(ctx context.Context, m *nats.Msg) (*jetstream.PubAck, bool) {
+	if m.Header.Get(kvOperation) != "" {
+		return nil, false
+	}
+	last, err := request(ctx, s.cfg.Timeout, func(ctx context.Context) (*jetstream.RawStreamMsg, error) {
+		return s.kvSt.GetLastMsgForSubject(ctx, m.Subject)
+	})
+	if err != nil || last.Header.Get(kvOperation) != "" || !bytes.Equal(last.Data, m.Data) {
+		return nil, false
+	}
+	return &jetstream.PubAck{Sequence: last.Sequence}, true // settle reads the sequence
 }

@@ -132,8 +132,8 @@ func (s *Store) Commit(ops []session.Op) error {
 		return nil
 	}
 	acts, err := s.plan(ops)
-	if err != nil {
-		return fmt.Errorf("jetstream store: %w", err)
+	if err != nil { // an op this store cannot write: the same again fails the same
+		return fmt.Errorf("jetstream store: %w: %w", session.ErrRejected, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.deadline(len(acts)))
 	defer cancel()
@@ -228,6 +228,11 @@ func (s *Store) apply(ctx context.Context, acts []action) error {
 				s.settle(fws[i], ack, nil)
 			case err := <-f.Err():
 				ack, err := s.republish(ctx, f.Msg(), err)
+				if fws[i].tok != "" && refused(err) {
+					if a, ok := s.storedBefore(ctx, f.Msg()); ok {
+						ack, err = a, nil // an earlier attempt of this write landed
+					}
+				}
 				if s.settle(fws[i], ack, err) {
 					continue // fenced: another node owns the session
 				}
@@ -303,9 +308,9 @@ func (s *Store) apply(ctx context.Context, acts []action) error {
 // writes go unanswered meanwhile. Every write is idempotent (a put or a
 // tombstone replaces its subject's one message, a Forward carries its
 // Msg-Id) but a record's conditional write: if the unanswered one was
-// stored after all, the retry is refused as a wrong last sequence, and the
-// session counts as lost here (fence.go) — the client's next CONNECT
-// takes it back from the store, which names this node.
+// stored after all, the retry is refused as a wrong last sequence; the
+// caller then finds the record holding this very write (storedBefore,
+// fence.go) and takes its revision, rather than count the session lost.
 func (s *Store) republish(ctx context.Context, m *nats.Msg, err error) (*jetstream.PubAck, error) {
 	if !transient(err) || ctx.Err() != nil {
 		return nil, err
