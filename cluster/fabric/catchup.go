@@ -61,10 +61,7 @@ func (f *Fabric) CatchUp(ctx context.Context, from session.Positions, own Own, i
 	if err := f.awaitPositions(ctx, upTo); err != nil {
 		return err
 	}
-	for _, sh := range in.shards {
-		sh.mu.Lock()
-		defer sh.mu.Unlock() // all of them: a session's range ends at one point of every shard
-	}
+	defer f.Pause()() // all of them: a session's range ends at one point of every shard
 	filters := install()
 	var lost []error
 	for i, sh := range in.shards {
@@ -91,6 +88,26 @@ func (f *Fabric) CatchUp(ctx context.Context, from session.Positions, own Own, i
 	}
 	f.stats.caughtUp.Add(1)
 	return errors.Join(lost...)
+}
+
+// Pause stops every shard's consumer between two messages, and returns
+// the call that lets them go on (broker.Ingest). While they are paused
+// Positions does not move: a session that leaves or enters the router then
+// does so at one exact point of every shard. Without an ingest it does
+// nothing.
+func (f *Fabric) Pause() (resume func()) {
+	if f.ing == nil {
+		return func() {}
+	}
+	shards := f.ing.shards
+	for _, sh := range shards {
+		sh.mu.Lock()
+	}
+	return func() {
+		for _, sh := range shards {
+			sh.mu.Unlock()
+		}
+	}
 }
 
 // ErrReplayWindow reports messages of a catch-up's range that the ingest

@@ -33,8 +33,10 @@ type Log interface {
 	// Positions is where this node's ingest consumers stand now: every
 	// message at or before them was routed to the local sessions (their
 	// deliveries are in the journal, committed once the journal's latest
-	// batch is). Read before a session leaves the router, so that a message
-	// routed after it is in the range the new owner catches up.
+	// batch is). Read in Broker.Release's cut, where the session leaves
+	// the router with the consumers paused and no publish in between: a
+	// message routed before is the session's, one routed after is in the
+	// range the new owner catches up. It must not wait for the consumers.
 	Positions() Positions
 	// PositionsOf is the last positions node committed: where a dead or
 	// silent node's sessions stood.
@@ -104,7 +106,7 @@ var (
 
 // Broker is the local broker as takeover drives it (core/broker).
 type Broker interface {
-	Release(ctx context.Context, client string, end bool) (bool, error)
+	Release(ctx context.Context, client string, end bool, cut func()) (bool, error)
 	Adopt(rec *session.Record, catchUp func(install func() []string, deliver func(*session.Message, bool)) error) (bool, error)
 }
 

@@ -144,10 +144,11 @@ func (m *Mover) answer(msg *nats.Msg) {
 		// A catch-up of this client running here ends first: installed,
 		// the session is let go below; failed, it is unplaced.
 		m.unplaced.settle(ctx, req.Client)
-		// Read before the session leaves the router: what is routed after
-		// is in the range the new owner catches up (Log.Positions).
-		rep := letGoReply{Positions: m.cfg.Ingest.Positions()}
-		had, err := m.b.Release(ctx, req.Client, req.End)
+		// Read where the session leaves the router, with nothing routed
+		// meanwhile (Release's cut): what was routed before is the
+		// session's, what is routed after is in the new owner's range.
+		var rep letGoReply
+		had, err := m.b.Release(ctx, req.Client, req.End, func() { rep.Positions = m.cfg.Ingest.Positions() })
 		if p, ok := m.unplaced.take(req.Client); ok && !had && err == nil && !req.End {
 			// Claimed here, never installed: the state and its positions
 			// are the old owner's. (An end leaves it to the asking node,

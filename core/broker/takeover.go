@@ -161,10 +161,21 @@ func (b *Broker) install(rec *session.Record, catchUp func(install func() []stri
 	// at install (consumers paused, no publish between its routing and its
 	// Forward) and delivered after the range, before any later publish of
 	// this node routes (moving held until then): one publisher's order.
-	b.moving.Lock()
-	defer b.moving.Unlock()
+	// moving is taken inside install, after catchUp paused the consumers:
+	// the order Release takes them in too (consumers, then moving). The
+	// other order deadlocks with a consumer routing a retained message,
+	// which waits for its topic's lock, held by a publisher waiting for
+	// moving.
 	var unread []*session.Message
+	var held bool
+	defer func() {
+		if held {
+			b.moving.Unlock()
+		}
+	}()
 	err := catchUp(func() []string {
+		b.moving.Lock()
+		held = true
 		filters := put()
 		if installed {
 			unread = b.ingest.PendingOwn()
@@ -235,7 +246,16 @@ func (b *Broker) deliverTo(client string, m *session.Message, redelivered bool) 
 // Start (its will is published and the store's copy deleted); otherwise
 // this node forgets it without touching the store: it is the new owner's.
 // It reports whether this node had the session.
-func (b *Broker) Release(ctx context.Context, client string, end bool) (bool, error) {
+//
+// cut, when set (and not with end), is called at the exact point the
+// session leaves: with the ingest's consumers paused and no clustered
+// publish between its routing here and its Forward, just after the session
+// left the router. Every message routed to it came before that point,
+// none after, so the positions and own-message counter read in cut are
+// the exact start of the new owner's catch-up: read before, a message
+// routed in between would reach the session twice (here and in the range);
+// read after the pause, one routed in between would be lost to it.
+func (b *Broker) Release(ctx context.Context, client string, end bool, cut func()) (bool, error) {
 	e, ok := b.sessions.load(client)
 	if !ok {
 		return false, nil
@@ -252,7 +272,13 @@ func (b *Broker) Release(ctx context.Context, client string, end bool) (bool, er
 			return true, fmt.Errorf("release %q: the connection did not close: %w", client, ctx.Err())
 		}
 	}
-	b.forget(e, end)
+	if end || cut == nil {
+		// An ended session is deleted, not moved: there is no range to
+		// cut (and its will is published, which takes moving).
+		b.forget(e, end)
+	} else {
+		b.leaveAt(e, cut)
+	}
 	if b.journal == nil {
 		return true, nil
 	}
@@ -263,6 +289,18 @@ func (b *Broker) Release(ctx context.Context, client string, end bool) (bool, er
 		return true, fmt.Errorf("release %q: commit of the session's last state: %w", client, err)
 	}
 	return true, nil
+}
+
+// leaveAt forgets e, handed to another node, at one point of the ingest
+// and of this node's publishes, and calls cut there (Release).
+func (b *Broker) leaveAt(e *entry, cut func()) {
+	if b.ingest != nil {
+		defer b.ingest.Pause()() // first, as install takes them: consumers, then moving
+		b.moving.Lock()
+		defer b.moving.Unlock()
+	}
+	b.forget(e, false)
+	cut()
 }
 
 // Forget drops the session of client from this node without touching the
