@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"time"
-
-	"github.com/plumemq/plume/core/session"
 )
 
 // Adoption (decision 0056): when membership has shown a node down for
@@ -118,11 +116,15 @@ func (m *Mover) AdoptNode(ctx context.Context, dead string) (int, error) {
 			continue
 		}
 		rec := h.Record
-		ok, err := m.b.Adopt(&rec, func(install func() []string, deliver func(*session.Message, bool)) error {
-			return m.cfg.Ingest.CatchUp(ctx, from, install, deliver)
-		})
+		// Unplaced until installed, as a session Acquire claims: if its
+		// catch-up fails, the store names this node its owner while its
+		// state and positions are still dead's, and whoever takes it next
+		// must start from those (unplaced.go).
+		ok, err := m.b.Adopt(&rec, m.claimed(ctx, id, from))
 		if err != nil {
 			errs = append(errs, err)
+		} else if !ok {
+			m.unplaced.take(id) // a session of the client was here first: it stays
 		}
 		if ok {
 			n++

@@ -245,21 +245,28 @@ func (m *Mover) Acquire(ctx context.Context, client string, cleanStart, keep boo
 		if cleanStart {
 			return broker.Acquired{Discard: true, Record: &rec}, nil
 		}
-		ingest := m.cfg.Ingest
-		m.unplaced.claimed(client, from)
-		return broker.Acquired{Record: &rec, CatchUp: func(install func() []string, deliver func(*session.Message, bool)) error {
-			done, ok := m.unplaced.begin(client)
-			if !ok {
-				return fmt.Errorf("claim of %q: another node took it before the catch-up", client)
-			}
-			defer done()
-			return ingest.CatchUp(ctx, from, func() []string {
-				m.unplaced.placed(client)
-				return install()
-			}, deliver)
-		}}, nil
+		return broker.Acquired{Record: &rec, CatchUp: m.claimed(ctx, client, from)}, nil
 	}
 	return broker.Acquired{}, fmt.Errorf("claim of %q: lost the race %d times", client, claimTries)
+}
+
+// claimed notes client's session claimed here, carrying from, and returns
+// its catch-up: until that installs it, the session is unplaced (a let-go
+// answers with from, a retry here catches up from it).
+func (m *Mover) claimed(ctx context.Context, client string, from Positions) func(install func() []string, deliver func(*session.Message, bool)) error {
+	ingest := m.cfg.Ingest
+	m.unplaced.claimed(client, from)
+	return func(install func() []string, deliver func(*session.Message, bool)) error {
+		done, ok := m.unplaced.begin(client)
+		if !ok {
+			return fmt.Errorf("claim of %q: another node took it before the catch-up", client)
+		}
+		defer done()
+		return ingest.CatchUp(ctx, from, func() []string {
+			m.unplaced.placed(client)
+			return install()
+		}, deliver)
+	}
 }
 
 // claimFresh makes a new persistent session's client id this node's in the

@@ -108,3 +108,53 @@ func connectOnce(t *testing.T, p *plume, id string) (*paho.Connack, error) {
 	t.Cleanup(func() { _ = c.Disconnect(&paho.Disconnect{}) })
 	return ack, nil
 }
+
+// An adopted session is unplaced until installed, as a session a CONNECT
+// claims: node-b adopts node-a's session (node-a dead), its catch-up fails
+// before the install, and the client then connects to node-c. node-c asks
+// node-b, the owner in the store, which answers with the positions the
+// session carries — node-a's last committed ones — and node-c catches up
+// from those. Before, node-b answered it had nothing, and node-c caught up
+// from node-b's committed positions with all of node-b's messages skipped:
+// what node-b's consumers routed between node-a's positions and its own
+// never reached the session.
+func TestAnAdoptedSessionNeverInstalledKeepsTheDeadNodesPositions(t *testing.T) {
+	srv := runJetStream(t)
+	aCommitted := takeover.Positions{Shards: session.Positions{3, 0, 0, 4}, Node: "node-a", Own: ^uint64(0)}
+	bCommitted := takeover.Positions{Shards: session.Positions{30, 0, 0, 40}, Node: "node-b", Own: ^uint64(0)}
+	la := &fakeLog{from: make(chan takeover.Positions, 2)}
+	lb := &fakeLog{pos: bCommitted, from: make(chan takeover.Positions, 2), fail: make(chan error, 1),
+		of: map[string]takeover.Positions{"node-a": aCommitted}}
+	lc := &fakeLog{from: make(chan takeover.Positions, 2), of: map[string]takeover.Positions{"node-a": aCommitted, "node-b": bCommitted}}
+	a := startNodeWith(t, srv, "ad", "node-a", true, la)
+	b := startNodeWith(t, srv, "ad", "node-b", true, lb)
+	c := startNodeWith(t, srv, "ad", "node-c", true, lc)
+	s := dial(t, a, "orphan", dialOpts{expiry: 300})
+	s.subscribe(t, "o/#", 1)
+	s.leave(t)
+	ctx := tctx(t)
+	if err := a.b.Shutdown(ctx); err != nil { // node-a dies; its sessions stay in JetStream
+		t.Fatal(err)
+	}
+
+	lb.fail <- errors.New("fabric: catch-up on ad_IN0: nats: no responders available for request")
+	if n, err := b.mover.AdoptNode(ctx, "node-a"); err == nil || n != 0 {
+		t.Fatalf("AdoptNode: %d sessions (%v), want none adopted and the catch-up's error", n, err)
+	}
+	if from := <-lb.from; !slices.Equal(from.Shards, aCommitted.Shards) {
+		t.Fatalf("node-b's catch-up from %v, want node-a's committed positions %v", from, aCommitted)
+	}
+
+	moved := dial(t, c, "orphan", dialOpts{expiry: 300})
+	if !moved.ack.SessionPresent {
+		t.Fatal("session not present on node-c")
+	}
+	select {
+	case from := <-lc.from:
+		if !slices.Equal(from.Shards, aCommitted.Shards) || from.Node != "node-a" {
+			t.Fatalf("node-c caught up from %+v; want the positions the session carries, node-a's %+v (not node-b's %+v)", from, aCommitted, bCommitted)
+		}
+	case <-time.After(wait):
+		t.Fatal("no catch-up on node-c")
+	}
+}
