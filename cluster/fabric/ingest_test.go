@@ -165,7 +165,7 @@ func TestCatchUpReadsTheRangeUnderTheFilters(t *testing.T) {
 
 	var r received
 	installed := false
-	err := c.fab.CatchUp(ctx(t), from, fabric.Own{}, func() []string { installed = true; return []string{"c/+"} }, func(m *session.Message) {
+	err := c.fab.CatchUp(ctx(t), from, nil, fabric.Own{}, func() []string { installed = true; return []string{"c/+"} }, func(m *session.Message) {
 		if !installed {
 			t.Error("deliver before install")
 		}
@@ -182,7 +182,7 @@ func TestCatchUpReadsTheRangeUnderTheFilters(t *testing.T) {
 	}
 	// Nothing past this node's positions: a range from them is empty.
 	var none int
-	if err := c.fab.CatchUp(ctx(t), c.fab.Positions(), fabric.Own{}, all, func(*session.Message) { none++ }); err != nil || none != 0 {
+	if err := c.fab.CatchUp(ctx(t), c.fab.Positions(), nil, fabric.Own{}, all, func(*session.Message) { none++ }); err != nil || none != 0 {
 		t.Fatalf("catch-up from the live positions: %d messages, %v", none, err)
 	}
 }
@@ -201,7 +201,7 @@ func TestCatchUpWaitsForPositionsAheadOfThisNode(t *testing.T) {
 	done := make(chan error, 1)
 	var got int
 	go func() {
-		done <- c.fab.CatchUp(ctx(t), from, fabric.Own{}, all, func(*session.Message) { got++ })
+		done <- c.fab.CatchUp(ctx(t), from, nil, fabric.Own{}, all, func(*session.Message) { got++ })
 	}()
 	p, _ := dialJS(t, nodes[0], "wp1", false)
 	publishN(t, p, "w", "w/1", 1, 0, 3)

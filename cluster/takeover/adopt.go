@@ -94,7 +94,7 @@ func (m *Mover) AdoptNode(ctx context.Context, dead string) (int, error) {
 		return 0, err
 	}
 	if from.Shards != nil {
-		if err := m.cfg.Ingest.AwaitPositions(ctx, from); err != nil {
+		if from, err = m.cfg.Ingest.AwaitPositions(ctx, from); err != nil {
 			return 0, fmt.Errorf("route up to %q's positions: %w", dead, err)
 		}
 	}

@@ -31,7 +31,9 @@ func (f *fakeLog) PositionsOf(_ context.Context, node string) (takeover.Position
 	return f.pos, nil
 }
 
-func (f *fakeLog) AwaitPositions(context.Context, takeover.Positions) error { return nil }
+func (f *fakeLog) AwaitPositions(_ context.Context, from takeover.Positions) (takeover.Positions, error) {
+	return from, nil
+}
 
 func (f *fakeLog) CatchUp(_ context.Context, from takeover.Positions, install func() []string, deliver func(*session.Message, bool)) error {
 	f.from <- from

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/plumemq/plume/core/session"
 )
 
 // copyOf is one copy of a message a subscriber got.
@@ -158,4 +160,80 @@ func TestEveryMessageOnceAcrossLetGos(t *testing.T) {
 		t.Fatalf("%d of %d messages delivered twice at QoS 2 (node, packet id, DUP):\n%s", len(twice), len(want), strings.Join(twice, "\n"))
 	}
 	t.Logf("%d messages, %d moves, none twice", len(want), moves)
+}
+
+// A node whose ingest consumers are behind the ingest's end refuses to
+// take a dead node's session and claims nothing: the session stays where
+// it was, whole, for a later try here or on another node. Before, the
+// node claimed it first and then waited for the end in the catch-up: the
+// CONNECT timed out after the claim (refused every 15 s for 45 s in a
+// kill -9 run), leaving the session claimed by a node that never
+// installed it, its old owner's positions in that node's memory only.
+func TestANodeBehindTheIngestClaimsNothing(t *testing.T) {
+	nodes := startIngestNodes(t, runJetStream(t), "node-a", "node-b", "node-c")
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	s := dial(t, a, "lag", dialOpts{expiry: 300})
+	s.subscribe(t, "t/#", 1)
+	s.leave(t)
+	// node-a dies: it answers no let-go, and its positions stay as it
+	// committed them.
+	ctx := tctx(t)
+	if err := a.mover.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.b.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dead, err := a.store.PositionsOf(ctx, "node-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	awaitRouted(t, b, dead)
+	resume := b.fab.Pause() // node-b's consumers stop: behind what node-c publishes next
+	paused := true
+	defer func() {
+		if paused {
+			resume()
+		}
+	}()
+	pub := dial(t, c, "pub", dialOpts{clean: true})
+	pub.publish(t, "t/1", "while node-b lags", 1)
+
+	actx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if got, err := b.mover.Acquire(actx, "lag", false, true); err == nil {
+		t.Errorf("node-b took the session although it could not catch it up (record %v)", got.Record != nil)
+	}
+	if h, err := b.store.Fetch(ctx, "lag"); err != nil || h.Node != "node-a" {
+		t.Fatalf("the store names %q (%v) as owner; want node-a still: node-b claimed a session it could not catch up", h.Node, err)
+	}
+
+	resume()
+	paused = false
+	back := dial(t, b, "lag", dialOpts{expiry: 300})
+	if !back.ack.SessionPresent {
+		t.Fatal("session not present on node-b")
+	}
+	if m := back.expect(t); string(m.Payload) != "while node-b lags" {
+		t.Fatalf("got %q, want the message published while node-b lagged", m.Payload)
+	}
+}
+
+// awaitRouted waits until p has routed every ingest shard up to pos.
+func awaitRouted(t *testing.T, p *plume, pos session.Positions) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		at, behind := p.fab.Positions(), false
+		for k, n := range pos {
+			behind = behind || at.At(k) < n
+		}
+		if !behind {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s routed up to %v, not to %v", p.name, at, pos)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

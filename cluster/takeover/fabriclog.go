@@ -39,9 +39,15 @@ func (l FabricLog) PositionsOf(ctx context.Context, node string) (Positions, err
 	return Positions{Shards: p, Node: node, Own: math.MaxUint64}, nil
 }
 
-// AwaitPositions waits until this node has routed up to from.
-func (l FabricLog) AwaitPositions(ctx context.Context, from Positions) error {
-	return l.Fabric.AwaitPositions(ctx, from.Shards)
+// AwaitPositions waits until this node has routed up to from and to the
+// ingest's end, which it returns as from.Through.
+func (l FabricLog) AwaitPositions(ctx context.Context, from Positions) (Positions, error) {
+	through, err := l.Fabric.AwaitPositions(ctx, from.Shards)
+	if err != nil {
+		return from, err
+	}
+	from.Through = through
+	return from, nil
 }
 
 // CatchUp installs the session at a point of this node's consumers and
@@ -52,5 +58,5 @@ func (l FabricLog) CatchUp(ctx context.Context, from Positions, install func() [
 		return nil
 	}
 	own := fabric.Own{Node: from.Node, UpTo: from.Own}
-	return l.Fabric.CatchUp(ctx, from.Shards, own, install, func(m *session.Message) { deliver(m, m.Redelivered) })
+	return l.Fabric.CatchUp(ctx, from.Shards, from.Through, own, install, func(m *session.Message) { deliver(m, m.Redelivered) })
 }

@@ -56,6 +56,7 @@ type plume struct {
 	store *jsstore.Store
 	mover *takeover.Mover
 	b     *broker.Broker
+	fab   *fabric.Fabric
 	addr  string
 	lost  chan string // clients the store says another node took
 }
@@ -129,7 +130,7 @@ func startNodeOf(t testing.TB, srv *server.Server, prefix, name string, answer b
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &plume{name: name, store: st, mover: mv, b: b, lost: make(chan string, 16)}
+	p := &plume{name: name, store: st, mover: mv, b: b, fab: fab, lost: make(chan string, 16)}
 	st.SetOnLost(func(client string) { b.Forget(client); p.lost <- client })
 	if err := fab.Start(b); err != nil {
 		t.Fatal(err)

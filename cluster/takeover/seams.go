@@ -20,10 +20,15 @@ import (
 // routed to its sessions when it accepted them rather than when it read
 // them: its own, Node's, up to its ingest counter Own. A catch-up skips
 // those — the session had them — and reads the rest of the range.
+//
+// Through is local to the node taking the session: the ingest's end as it
+// read it once the old owner had let go or died (Log.AwaitPositions), which
+// the catch-up installs no earlier than.
 type Positions struct {
-	Shards session.Positions `json:"shards,omitempty"`
-	Node   string            `json:"node,omitempty"`
-	Own    uint64            `json:"own,omitempty"`
+	Shards  session.Positions `json:"shards,omitempty"`
+	Node    string            `json:"node,omitempty"`
+	Own     uint64            `json:"own,omitempty"`
+	Through session.Positions `json:"-"`
 }
 
 // Log is what takeover needs from the cluster's ingest (cluster/fabric,
@@ -41,10 +46,14 @@ type Log interface {
 	// PositionsOf is the last positions node committed: where a dead or
 	// silent node's sessions stood.
 	PositionsOf(ctx context.Context, node string) (Positions, error)
-	// AwaitPositions waits until this node has routed up to from. Called
-	// before the claim: a node that claimed a session and then could not
-	// catch it up would strand it.
-	AwaitPositions(ctx context.Context, from Positions) error
+	// AwaitPositions waits until this node has routed up to from and up
+	// to the ingest's end as it is now, and returns from with Through set
+	// to that end. Called once the old owner let go or died, before the
+	// claim: the catch-up's wait happens with nothing claimed, so that a
+	// node too far behind refuses the move and leaves the session where
+	// it was (a node that claimed a session and then could not catch it up
+	// would strand it).
+	AwaitPositions(ctx context.Context, from Positions) (Positions, error)
 	// CatchUp pauses this node's ingest consumers between two messages,
 	// calls install (which puts the session in the router and returns its
 	// filters; nil: nothing was installed, deliver nothing), delivers every
@@ -66,8 +75,8 @@ func (NoLog) Positions() Positions { return Positions{} }
 // PositionsOf returns nil.
 func (NoLog) PositionsOf(context.Context, string) (Positions, error) { return Positions{}, nil }
 
-// AwaitPositions returns nil: there is nothing to wait for.
-func (NoLog) AwaitPositions(context.Context, Positions) error { return nil }
+// AwaitPositions returns from: there is nothing to wait for.
+func (NoLog) AwaitPositions(_ context.Context, from Positions) (Positions, error) { return from, nil }
 
 // CatchUp calls install.
 func (NoLog) CatchUp(_ context.Context, _ Positions, install func() []string, _ func(*session.Message, bool)) error {

@@ -232,8 +232,8 @@ func (m *Mover) Acquire(ctx context.Context, client string, cleanStart, keep boo
 			}
 		}
 		if from.Shards != nil {
-			if err := m.cfg.Ingest.AwaitPositions(ctx, from); err != nil {
-				return broker.Acquired{}, fmt.Errorf("route up to %q's positions: %w", h.Node, err)
+			if from, err = m.cfg.Ingest.AwaitPositions(ctx, from); err != nil {
+				return broker.Acquired{}, fmt.Errorf("route up to %q's positions and the ingest's end: %w", h.Node, err)
 			}
 		}
 		if _, err := m.cfg.Store.Claim(ctx, client, h.Revision); errors.Is(err, ErrFenced) {
