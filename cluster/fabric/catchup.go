@@ -47,17 +47,26 @@ func (f *Fabric) CatchUp(ctx context.Context, from, through session.Positions, o
 	if in == nil || len(in.shards) == 0 {
 		return ErrNoIngest
 	}
-	// The streams are read before the install: a JetStream that cannot
-	// answer fails the move with nothing installed.
+	// Without through, the streams' ends are read before the install: a
+	// JetStream that cannot answer fails the move with nothing installed.
+	// With it, they serve only to tell what aged out of the replay window,
+	// and a stream that does not answer is not checked: the session was
+	// claimed for this node, and a catch-up failing before its install
+	// would leave it claimed and never installed.
 	infos := make([]*jetstream.StreamInfo, len(in.shards))
 	upTo := make(session.Positions, len(in.shards))
 	for i, sh := range in.shards {
+		upTo[i] = max(from.At(int(sh.k)), through.At(int(sh.k)))
 		st, err := in.js.Stream(ctx, sh.stream)
-		if err != nil {
+		if err != nil && through == nil {
 			return fmt.Errorf("fabric: catch-up on %s: %w", sh.stream, err)
 		}
+		if err != nil {
+			f.warn.Log(&f.log, zerolog.WarnLevel, "catch-up info").Str("stream", sh.stream).Err(err).
+				Msg("cluster fabric: catch-up without the replay window's check")
+			continue
+		}
 		infos[i] = st.CachedInfo()
-		upTo[i] = max(from.At(int(sh.k)), through.At(int(sh.k)))
 		if through == nil {
 			upTo[i] = max(upTo[i], infos[i].State.LastSeq)
 		}
@@ -83,7 +92,8 @@ func (f *Fabric) CatchUp(ctx context.Context, from, through session.Positions, o
 		}
 		slices.Sort(subjects)
 		subjects = slices.Compact(subjects)
-		if first := infos[i].State.FirstSeq; first > start+1 {
+		if infos[i] != nil && infos[i].State.FirstSeq > start+1 { // nil: not checked (above)
+			first := infos[i].State.FirstSeq
 			lost = append(lost, fmt.Errorf("%s: (%d, %d) %w", sh.stream, start, first, ErrReplayWindow))
 		}
 		if err := f.catchUpRetrying(ctx, sh, start, to, subjects, own, deliver); err != nil {

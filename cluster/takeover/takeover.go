@@ -232,7 +232,10 @@ func (m *Mover) Acquire(ctx context.Context, client string, cleanStart, keep boo
 			}
 		}
 		if from.Shards != nil {
-			if from, err = m.cfg.Ingest.AwaitPositions(ctx, from); err != nil {
+			wctx, cancel := beforeClaim(ctx)
+			from, err = m.cfg.Ingest.AwaitPositions(wctx, from)
+			cancel()
+			if err != nil {
 				return broker.Acquired{}, fmt.Errorf("route up to %q's positions and the ingest's end: %w", h.Node, err)
 			}
 		}
@@ -267,6 +270,23 @@ func (m *Mover) claimed(ctx context.Context, client string, from Positions) func
 			return install()
 		}, deliver)
 	}
+}
+
+// catchUpReserve is the part of a move's deadline kept for what follows
+// its claim: the catch-up, whose range is read after the install (a
+// JetStream request is 5 s by default). A wait before the claim that
+// leaves less refuses the move with nothing claimed; one that used the
+// whole deadline left the catch-up to fail after the claim (the session
+// claimed, never installed) or after the install (installed without the
+// rest of its range).
+const catchUpReserve = 5 * time.Second
+
+// beforeClaim is ctx less the catch-up's reserve.
+func beforeClaim(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(ctx, d.Add(-catchUpReserve))
+	}
+	return context.WithCancel(ctx)
 }
 
 // claimFresh makes a new persistent session's client id this node's in the
