@@ -2,6 +2,7 @@ package takeover
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -109,18 +110,36 @@ func (m *Mover) AdoptNode(ctx context.Context, dead string) (int, error) {
 			errs = append(errs, err)
 			continue
 		}
-		if _, err := m.cfg.Store.Claim(ctx, id, h.Revision); errors.Is(err, ErrFenced) {
+		sfrom := from
+		if h.Record.Carried != nil {
+			// dead claimed it and died before its catch-up was committed:
+			// the session is where the positions it carries say.
+			if sfrom, err = m.startOf(ctx, &h.Record, dead); err == nil && sfrom.Shards != nil {
+				sfrom, err = m.cfg.Ingest.AwaitPositions(ctx, sfrom)
+			}
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
+		carried, err := json.Marshal(sfrom)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if _, err := m.cfg.Store.Claim(ctx, id, h.Revision, carried); errors.Is(err, ErrFenced) {
 			continue
 		} else if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		rec := h.Record
+		rec.Carried = carried // kept in the store until the catch-up is committed
 		// Unplaced until installed, as a session Acquire claims: if its
 		// catch-up fails, the store names this node its owner while its
 		// state and positions are still dead's, and whoever takes it next
 		// must start from those (unplaced.go).
-		ok, err := m.b.Adopt(&rec, m.claimed(ctx, id, from))
+		ok, err := m.b.Adopt(&rec, m.claimed(ctx, id, sfrom))
 		if err != nil {
 			errs = append(errs, err)
 		} else if !ok {

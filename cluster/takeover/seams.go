@@ -92,7 +92,10 @@ type Store interface {
 	Fetch(ctx context.Context, client string) (Held, error)
 	// Claim makes this node the owner if the session's revision is still
 	// expected; an error wrapping ErrFenced when another write came between.
-	Claim(ctx context.Context, client string, expected uint64) (uint64, error)
+	// carried (nil: those it has, if any) are the positions the session
+	// carries here, kept in the store with the claim until this node has
+	// caught it up: Fetch returns them in Record.Carried meanwhile.
+	Claim(ctx context.Context, client string, expected uint64, carried []byte) (uint64, error)
 	// Owned lists the client ids of node's sessions.
 	Owned(ctx context.Context, node string) ([]string, error)
 	// FinishCommitsOf applies what node, dead or silent, logged and did

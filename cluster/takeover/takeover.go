@@ -227,8 +227,8 @@ func (m *Mover) Acquire(ctx context.Context, client string, cleanStart, keep boo
 				// unasked, and both would serve the client. Ask it instead.
 				continue
 			}
-			if from, err = m.cfg.Ingest.PositionsOf(ctx, owner); err != nil {
-				return broker.Acquired{}, fmt.Errorf("positions of %q: %w", owner, err)
+			if from, err = m.startOf(ctx, &h.Record, owner); err != nil {
+				return broker.Acquired{}, err
 			}
 		}
 		if from.Shards != nil {
@@ -239,12 +239,17 @@ func (m *Mover) Acquire(ctx context.Context, client string, cleanStart, keep boo
 				return broker.Acquired{}, fmt.Errorf("route up to %q's positions and the ingest's end: %w", h.Node, err)
 			}
 		}
-		if _, err := m.cfg.Store.Claim(ctx, client, h.Revision); errors.Is(err, ErrFenced) {
+		carried, err := json.Marshal(from)
+		if err != nil {
+			return broker.Acquired{}, fmt.Errorf("claim: %w", err)
+		}
+		if _, err := m.cfg.Store.Claim(ctx, client, h.Revision, carried); errors.Is(err, ErrFenced) {
 			continue // another node was faster, or the owner wrote again
 		} else if err != nil {
 			return broker.Acquired{}, fmt.Errorf("claim: %w", err)
 		}
 		rec := h.Record
+		rec.Carried = carried // kept in the store until the catch-up is committed
 		if cleanStart {
 			return broker.Acquired{Discard: true, Record: &rec}, nil
 		}
@@ -289,6 +294,26 @@ func beforeClaim(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithCancel(ctx)
 }
 
+// startOf is where the catch-up of rec, a session owner does not hand
+// over (dead, silent, or it never installed it), starts: the positions the
+// session still carries when a node claimed it and never committed its
+// catch-up — that node died or restarted meanwhile (Record.Carried) — or
+// else the owner's last committed positions.
+func (m *Mover) startOf(ctx context.Context, rec *session.Record, owner string) (Positions, error) {
+	if rec.Carried != nil {
+		var p Positions
+		if err := json.Unmarshal(rec.Carried, &p); err != nil {
+			return Positions{}, fmt.Errorf("the positions %q's session carries: %w", rec.ID, err)
+		}
+		return p, nil
+	}
+	p, err := m.cfg.Ingest.PositionsOf(ctx, owner)
+	if err != nil {
+		return Positions{}, fmt.Errorf("positions of %q: %w", owner, err)
+	}
+	return p, nil
+}
+
 // claimFresh makes a new persistent session's client id this node's in the
 // store (Claim at revision 0), so that two nodes cannot both create one:
 // the loser fetches again and takes the winner's over. It reports false
@@ -299,7 +324,7 @@ func (m *Mover) claimFresh(ctx context.Context, client string, skip bool) (bool,
 	if skip {
 		return true, nil
 	}
-	if _, err := m.cfg.Store.Claim(ctx, client, 0); errors.Is(err, ErrFenced) {
+	if _, err := m.cfg.Store.Claim(ctx, client, 0, nil); errors.Is(err, ErrFenced) {
 		return false, nil
 	} else if err != nil {
 		return false, fmt.Errorf("claim of a new session: %w", err)

@@ -158,3 +158,62 @@ func TestAnAdoptedSessionNeverInstalledKeepsTheDeadNodesPositions(t *testing.T) 
 		t.Fatal("no catch-up on node-c")
 	}
 }
+
+// node-b claims node-a's session and dies before its catch-up is
+// committed: the positions the session carries are in the store with the
+// claim (Record.Carried), and node-c, taking it from the store, catches up
+// from them — node-a's — and not from node-b's committed positions, which
+// the session never had. Before, they lived in node-b's memory only, and
+// died with it (TestFaultKill9 seed 1796065786490223062: s2 lost 16 QoS 2
+// messages when n1 was killed a second after adopting it).
+func TestASessionWhoseClaimerDiedCatchesUpFromThePositionsItCarries(t *testing.T) {
+	srv := runJetStream(t)
+	aPos := takeover.Positions{Shards: session.Positions{42, 0, 0, 7}, Node: "node-a", Own: 9}
+	bCommitted := takeover.Positions{Shards: session.Positions{50, 0, 0, 50}, Node: "node-b", Own: ^uint64(0)}
+	la := &fakeLog{pos: aPos, from: make(chan takeover.Positions, 2)}
+	lb := &fakeLog{pos: bCommitted, from: make(chan takeover.Positions, 2), fail: make(chan error, 1)}
+	lc := &fakeLog{from: make(chan takeover.Positions, 2), of: map[string]takeover.Positions{"node-a": aPos, "node-b": bCommitted}}
+	a := startNodeWith(t, srv, "cd", "node-a", true, la)
+	b := startNodeWith(t, srv, "cd", "node-b", true, lb)
+	c := startNodeWith(t, srv, "cd", "node-c", true, lc)
+	s := dial(t, a, "carried", dialOpts{expiry: 300})
+	s.subscribe(t, "t/#", 1)
+	s.leave(t)
+
+	lb.fail <- errors.New("fabric: catch-up on cd_IN0: nats: no responders available for request")
+	if ack, err := connectOnce(t, b, "carried"); err == nil {
+		t.Fatalf("node-b took the session although its catch-up failed: %+v", ack)
+	}
+	<-lb.from
+	ctx := tctx(t)
+	if err := b.mover.Close(); err != nil { // node-b dies: what it kept in memory is gone
+		t.Fatal(err)
+	}
+	if err := b.b.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	moved := dial(t, c, "carried", dialOpts{expiry: 300})
+	if !moved.ack.SessionPresent {
+		t.Fatal("session not present on node-c")
+	}
+	select {
+	case from := <-lc.from:
+		if !slices.Equal(from.Shards, aPos.Shards) || from.Node != aPos.Node || from.Own != aPos.Own {
+			t.Fatalf("node-c caught up from %+v; want the positions the session carries, node-a's %+v (not node-b's committed %+v)", from, aPos, bCommitted)
+		}
+	case <-time.After(wait):
+		t.Fatal("no catch-up on node-c")
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		h, err := c.store.Fetch(ctx, "carried")
+		if err == nil && h.Node == "node-c" && h.Record.Carried == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the store after node-c's catch-up: owner %q, carried %q (%v); want node-c and nothing carried", h.Node, h.Record.Carried, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

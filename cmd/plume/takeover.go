@@ -53,8 +53,8 @@ func (a takeoverStore) Fetch(ctx context.Context, client string) (takeover.Held,
 	return takeover.Held{Record: h.Record, Node: h.Node, Revision: h.Revision}, err
 }
 
-func (a takeoverStore) Claim(ctx context.Context, client string, expected uint64) (uint64, error) {
-	rev, err := a.s.Claim(ctx, client, expected)
+func (a takeoverStore) Claim(ctx context.Context, client string, expected uint64, carried []byte) (uint64, error) {
+	rev, err := a.s.ClaimCarrying(ctx, client, expected, carried)
 	if errors.Is(err, jsstore.ErrFenced) {
 		return 0, fmt.Errorf("%w: %w", takeover.ErrFenced, err)
 	}

@@ -148,11 +148,13 @@ func (b *Broker) install(rec *session.Record, catchUp func(install func() []stri
 		return nil
 	}
 	if b.ingest == nil {
-		return catchUp(put, func(m *session.Message, redelivered bool) {
+		err := catchUp(put, func(m *session.Message, redelivered bool) {
 			if installed {
 				b.deliverTo(rec.ID, m, redelivered)
 			}
 		})
+		b.caughtUp(rec, installed && err == nil)
+		return err
 	}
 	// This node's own messages accepted just before the session arrived
 	// were routed here without it and are past this node's positions, so
@@ -189,7 +191,24 @@ func (b *Broker) install(rec *session.Record, catchUp func(install func() []stri
 	for _, m := range unread {
 		b.deliverTo(rec.ID, m, false)
 	}
+	b.caughtUp(rec, installed && err == nil)
 	return err
+}
+
+// caughtUp stores rec's session again without the positions it carried
+// (Record.Carried), once its catch-up delivered it everything (done): the
+// journal commits in order, so the store drops them only once the range's
+// deliveries are committed too. Until then a node that takes the session
+// from the store catches up from them.
+func (b *Broker) caughtUp(rec *session.Record, done bool) {
+	if !done || rec.Carried == nil || b.journal == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if e, ok := b.sessions.load(rec.ID); ok {
+		b.saveSession(e, e.pendingWill())
+	}
 }
 
 // installOffline makes rec an offline session that went offline at offline
