@@ -171,6 +171,7 @@ func (m *Mover) answer(msg *nats.Msg) {
 // Acquire brings the cluster's session of client to this node
 // (broker.Takeover).
 func (m *Mover) Acquire(ctx context.Context, client string, cleanStart, keep bool) (broker.Acquired, error) {
+	finished := false // fetchFinished ran
 	for try := 0; try < claimTries; try++ {
 		if try > 0 {
 			// Another node is between its claim and its first write of
@@ -182,6 +183,12 @@ func (m *Mover) Acquire(ctx context.Context, client string, cleanStart, keep boo
 			}
 		}
 		h, err := m.cfg.Store.Fetch(ctx, client)
+		if errors.Is(err, ErrNoSession) && !cleanStart && keep && !finished {
+			// A dead node's move of the session may be half applied: its
+			// DeleteSession's tombstone written, not its PutSession.
+			finished = true
+			h, err = m.fetchFinished(ctx, client)
+		}
 		if errors.Is(err, ErrNoSession) {
 			if fresh, err := m.claimFresh(ctx, client, cleanStart || !keep); err != nil || fresh {
 				return broker.Acquired{}, err
@@ -312,6 +319,35 @@ func (m *Mover) startOf(ctx context.Context, rec *session.Record, owner string) 
 		return Positions{}, fmt.Errorf("positions of %q: %w", owner, err)
 	}
 	return p, nil
+}
+
+// fetchFinished finishes the last commit of every node down in membership
+// and fetches client's session again. A node that dies in the middle of
+// applying a move (journal.Adopt: the DeleteSession's tombstone, then the
+// PutSession) leaves the key deleted until its restart or another node
+// finishes the commit: a CONNECT in between found no session and created a
+// fresh one, and the dead node's copy — with its inbound QoS 2 ids — was
+// lost for good (TestFaultKill9 seed 1796065786490223062: p2q2 resumed
+// without its session, its resent QoS 2 message accepted three times).
+// It returns ErrNoSession when there is still none: a session that ended.
+func (m *Mover) fetchFinished(ctx context.Context, client string) (Held, error) {
+	if m.cfg.Members == nil {
+		return Held{}, fmt.Errorf("%q: %w", client, ErrNoSession) // without membership no node is known down
+	}
+	finished := false
+	for _, mem := range m.cfg.Members.Members() {
+		if mem.Up || mem.Name == m.cfg.Node {
+			continue
+		}
+		if err := m.cfg.Store.FinishCommitsOf(ctx, mem.Name); err != nil {
+			return Held{}, fmt.Errorf("finish the commits of %q: %w", mem.Name, err)
+		}
+		finished = true
+	}
+	if !finished {
+		return Held{}, fmt.Errorf("%q: %w", client, ErrNoSession)
+	}
+	return m.cfg.Store.Fetch(ctx, client)
 }
 
 // claimFresh makes a new persistent session's client id this node's in the
