@@ -145,6 +145,36 @@ func TestIngestRestartedNodeGetsWhatWasPublishedWhileItWasDown(t *testing.T) {
 	sub2.expectNone(t)
 }
 
+// A node restarted before it routed its first message of a shard — the
+// stream was empty when it first read it, so its committed position there
+// is 0 — gets what was published while it was down, as any restarted node
+// does. Before, a committed 0 was taken for no position at all, the
+// consumer started at the stream's end, and the node's sessions missed
+// every message published meanwhile (TestFaultKill9 seed
+// 1796066200031605877: s1 lost 40 messages).
+func TestIngestNodeRestartedBeforeItsFirstMessageGetsWhatWasPublishedMeanwhile(t *testing.T) {
+	nodes := startJSCluster(t, 3, "pz", false)
+	subNode := nodes[2]
+	sub, _ := dialJS(t, subNode, "sub", true)
+	sub.subscribe(t, paho.SubscribeOptions{Topic: "z/+", QoS: 2})
+	subNode.stop(t) // nothing published yet: its positions are all 0
+
+	p1, _ := dialJS(t, nodes[0], "p1", false)
+	const n = 20
+	publishN(t, p1, "z", "z/1", 2, 0, n) // acknowledged while the node is down
+
+	subNode.start(t)
+	sub2, present := dialJS(t, subNode, "sub", true)
+	if !present {
+		t.Fatal("session_present=0 after the node's restart: its session was not loaded")
+	}
+	var r received
+	for r.count("z") < n {
+		r.add(t, sub2.expect(t))
+	}
+	sub2.expectNone(t)
+}
+
 // CatchUp reads, for a session that moves here, the range between another
 // node's positions and this node's, under the session's filters, in order
 // per publisher, marked redelivered; the session is installed first, with the consumers paused.
