@@ -118,7 +118,7 @@ var (
 
 // Broker is the local broker as takeover drives it (core/broker).
 type Broker interface {
-	Release(ctx context.Context, client string, end bool, cut func()) (bool, error)
+	Release(ctx context.Context, client string, end bool, cut func() []byte) (bool, error)
 	Adopt(rec *session.Record, catchUp func(install func() []string, deliver func(*session.Message, bool)) error) (bool, error)
 }
 

@@ -148,7 +148,17 @@ func (m *Mover) answer(msg *nats.Msg) {
 		// meanwhile (Release's cut): what was routed before is the
 		// session's, what is routed after is in the new owner's range.
 		var rep letGoReply
-		had, err := m.b.Release(ctx, req.Client, req.End, func() { rep.Positions = m.cfg.Ingest.Positions() })
+		had, err := m.b.Release(ctx, req.Client, req.End, func() []byte {
+			rep.Positions = m.cfg.Ingest.Positions()
+			if rep.Positions.Shards == nil {
+				return nil // no ingest: nothing to catch up
+			}
+			carried, err := json.Marshal(rep.Positions)
+			if err != nil {
+				return nil
+			}
+			return carried // kept in the store until the next owner caught the session up
+		})
 		if p, ok := m.unplaced.take(req.Client); ok && !had && err == nil && !req.End {
 			// Claimed here, never installed: the state and its positions
 			// are the old owner's. (An end leaves it to the asking node,

@@ -217,3 +217,43 @@ func TestASessionWhoseClaimerDiedCatchesUpFromThePositionsItCarries(t *testing.T
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// node-a lets its session go to node-b, and node-b then refuses the move
+// before its claim (its consumers behind): the session stays in the store
+// under node-a, which routes no more to it. Its last state carries node-a's
+// cut, so the client coming back to node-a is caught up from the cut, not
+// from where node-a's routing went on since — nor, after a restart, from
+// node-a's committed positions. Before, it was (TestFaultKill9 seed
+// 1796066200031605877: s3 lost 28 messages when n1 let it go to n3, n3
+// refused, and n1 was killed and restarted).
+func TestALetGoWhoseTakerRefusedKeepsTheCut(t *testing.T) {
+	srv := runJetStream(t)
+	cut := takeover.Positions{Shards: session.Positions{42, 0, 0, 7}, Node: "node-a", Own: 9}
+	later := takeover.Positions{Shards: session.Positions{60, 0, 0, 60}, Node: "node-a", Own: ^uint64(0)}
+	la := &fakeLog{pos: cut, from: make(chan takeover.Positions, 2), of: map[string]takeover.Positions{"node-a": later}}
+	lb := &fakeLog{from: make(chan takeover.Positions, 2), await: func(context.Context) error {
+		return errors.New("fabric: catch-up: this node has not routed up to the ingest's end: context deadline exceeded")
+	}}
+	a := startNodeWith(t, srv, "lg", "node-a", true, la)
+	b := startNodeWith(t, srv, "lg", "node-b", true, lb)
+	s := dial(t, a, "letgo", dialOpts{expiry: 300})
+	s.subscribe(t, "t/#", 1)
+	s.leave(t)
+
+	if ack, err := connectOnce(t, b, "letgo"); err == nil {
+		t.Fatalf("node-b took the session although it could not catch it up: %+v", ack)
+	}
+	la.pos = later // node-a routes on without the session
+	back := dial(t, a, "letgo", dialOpts{expiry: 300})
+	if !back.ack.SessionPresent {
+		t.Fatal("session not present back on node-a")
+	}
+	select {
+	case from := <-la.from:
+		if !slices.Equal(from.Shards, cut.Shards) || from.Own != cut.Own {
+			t.Fatalf("node-a caught up from %+v; want its cut at the let-go %+v", from, cut)
+		}
+	case <-time.After(wait):
+		t.Fatal("no catch-up on node-a")
+	}
+}

@@ -273,8 +273,11 @@ func (b *Broker) deliverTo(client string, m *session.Message, redelivered bool) 
 // none after, so the positions and own-message counter read in cut are
 // the exact start of the new owner's catch-up: read before, a message
 // routed in between would reach the session twice (here and in the range);
-// read after the pause, one routed in between would be lost to it.
-func (b *Broker) Release(ctx context.Context, client string, end bool, cut func()) (bool, error) {
+// read after the pause, one routed in between would be lost to it. What
+// cut returns (nil: nothing) is stored with the session's last state as
+// the positions it carries (session.Record.Carried), until the node that
+// takes it has caught it up.
+func (b *Broker) Release(ctx context.Context, client string, end bool, cut func() []byte) (bool, error) {
 	e, ok := b.sessions.load(client)
 	if !ok {
 		return false, nil
@@ -312,14 +315,31 @@ func (b *Broker) Release(ctx context.Context, client string, end bool, cut func(
 
 // leaveAt forgets e, handed to another node, at one point of the ingest
 // and of this node's publishes, and calls cut there (Release).
-func (b *Broker) leaveAt(e *entry, cut func()) {
+func (b *Broker) leaveAt(e *entry, cut func() []byte) {
 	if b.ingest != nil {
 		defer b.ingest.Pause()() // first, as install takes them: consumers, then moving
 		b.moving.Lock()
 		defer b.moving.Unlock()
 	}
-	b.forget(e, false)
-	cut()
+	b.mu.Lock()
+	kept := e.Kept()
+	rec := e.Meta()
+	rec.DisconnectedAt = e.offlineSince()
+	if w := e.pendingWill(); w != nil {
+		rec.Will = &session.Will{Msg: *w.msg, PublishAt: w.due.UnixNano()}
+	}
+	b.mu.Unlock()
+	left := b.forget(e, false)
+	carried := cut()
+	if left && carried != nil && b.journal != nil && kept {
+		// The session's last state carries the cut (Record.Carried): if
+		// the node taking it fails before its claim, the session stays
+		// in the store under this node, which routes no more to it, and
+		// whoever takes it next — this node too, after a restart —
+		// catches up from the cut, not from where this node went on.
+		rec.Carried = carried
+		b.journal.PutSession(&rec)
+	}
 }
 
 // Forget drops the session of client from this node without touching the
@@ -344,12 +364,13 @@ func (b *Broker) Forget(client string) {
 }
 
 // forget removes e from this broker once its connection is gone: ended
-// (end) or handed to another node.
-func (b *Broker) forget(e *entry, end bool) {
+// (end) or handed to another node. It reports false when e was gone
+// meanwhile or a client reconnected to it here.
+func (b *Broker) forget(e *entry, end bool) bool {
 	b.mu.Lock()
 	if cur, _ := b.sessions.load(e.ID); cur != e || e.client != nil {
 		b.mu.Unlock()
-		return // gone meanwhile, or a client reconnected here first
+		return false // gone meanwhile, or a client reconnected here first
 	}
 	will := e.pendingWill()
 	if o := e.off; o != nil {
@@ -368,7 +389,7 @@ func (b *Broker) forget(e *entry, end bool) {
 		if will != nil {
 			b.publishWill(will) // the session ends now, and its will with it
 		}
-		return
+		return true
 	}
 	// The will, queue and in-flight messages go with the record to the new
 	// owner: shared deliveries are not handed to other members here.
@@ -377,6 +398,7 @@ func (b *Broker) forget(e *entry, end bool) {
 	b.sessions.compareAndDelete(e.ID, e)
 	e.End()
 	b.mu.Unlock()
+	return true
 }
 
 // timeLeft is what remains of ctx's deadline, a minute without one.
