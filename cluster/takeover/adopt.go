@@ -2,7 +2,6 @@ package takeover
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -122,7 +121,7 @@ func (m *Mover) AdoptNode(ctx context.Context, dead string) (int, error) {
 				continue
 			}
 		}
-		carried, err := json.Marshal(sfrom)
+		carried, err := carry(sfrom)
 		if err != nil {
 			errs = append(errs, err)
 			continue

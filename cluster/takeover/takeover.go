@@ -150,12 +150,9 @@ func (m *Mover) answer(msg *nats.Msg) {
 		var rep letGoReply
 		had, err := m.b.Release(ctx, req.Client, req.End, func() []byte {
 			rep.Positions = m.cfg.Ingest.Positions()
-			if rep.Positions.Shards == nil {
-				return nil // no ingest: nothing to catch up
-			}
-			carried, err := json.Marshal(rep.Positions)
+			carried, err := carry(rep.Positions)
 			if err != nil {
-				return nil
+				m.cfg.Log.Warn().Err(err).Str("client_id", req.Client).Msg("takeover: the cut is not stored with the session")
 			}
 			return carried // kept in the store until the next owner caught the session up
 		})
@@ -256,7 +253,7 @@ func (m *Mover) Acquire(ctx context.Context, client string, cleanStart, keep boo
 				return broker.Acquired{}, fmt.Errorf("route up to %q's positions and the ingest's end: %w", h.Node, err)
 			}
 		}
-		carried, err := json.Marshal(from)
+		carried, err := carry(from)
 		if err != nil {
 			return broker.Acquired{}, fmt.Errorf("claim: %w", err)
 		}
@@ -309,6 +306,19 @@ func beforeClaim(ctx context.Context) (context.Context, context.CancelFunc) {
 		return context.WithDeadline(ctx, d.Add(-catchUpReserve))
 	}
 	return context.WithCancel(ctx)
+}
+
+// carry encodes the positions a session carries (Record.Carried); nil
+// when they are unknown (no ingest): there is nothing to catch up.
+func carry(p Positions) ([]byte, error) {
+	if p.Shards == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("positions %v: %w", p, err)
+	}
+	return b, nil
 }
 
 // startOf is where the catch-up of rec, a session owner does not hand
