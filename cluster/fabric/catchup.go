@@ -32,39 +32,49 @@ var ErrNoIngest = errors.New("fabric: no ingest configured")
 // that lost some (ErrReplayWindow).
 //
 // Every shard is waited for first, until this node has routed up to from
-// (the old owner had routed further) and up to the stream's end as it is
-// when CatchUp begins: the old owner has let go or died by then, so every
-// message it put in the session — its own, routed as it accepted them and
+// (the old owner had routed further) and up to through, the stream's end
+// as AwaitPositions read it once the old owner had let go or died (nil:
+// the end as it is when CatchUp begins), so that every message the old
+// owner put in the session — its own, routed as it accepted them and
 // written to the ingest in the same commit, which may lie beyond both
 // nodes' positions — is in the range, where own skips it. Installed at a
 // lower point, this node's live routing would give the session those
 // again (without DUP), and the range would miss this node's own messages
 // accepted before the catch-up began but not yet read back (its consumers
 // skip them). The wait ends with ctx, before anything is installed.
-func (f *Fabric) CatchUp(ctx context.Context, from session.Positions, own Own, install func() []string, deliver func(*session.Message)) error {
+func (f *Fabric) CatchUp(ctx context.Context, from, through session.Positions, own Own, install func() []string, deliver func(*session.Message)) error {
 	in := f.ing
 	if in == nil || len(in.shards) == 0 {
 		return ErrNoIngest
 	}
-	// The streams are read before the install: a JetStream that cannot
-	// answer fails the move with nothing installed.
+	// Without through, the streams' ends are read before the install: a
+	// JetStream that cannot answer fails the move with nothing installed.
+	// With it, they serve only to tell what aged out of the replay window,
+	// and a stream that does not answer is not checked: the session was
+	// claimed for this node, and a catch-up failing before its install
+	// would leave it claimed and never installed.
 	infos := make([]*jetstream.StreamInfo, len(in.shards))
 	upTo := make(session.Positions, len(in.shards))
 	for i, sh := range in.shards {
+		upTo[i] = max(from.At(int(sh.k)), through.At(int(sh.k)))
 		st, err := in.js.Stream(ctx, sh.stream)
-		if err != nil {
+		if err != nil && through == nil {
 			return fmt.Errorf("fabric: catch-up on %s: %w", sh.stream, err)
 		}
+		if err != nil {
+			f.warn.Log(&f.log, zerolog.WarnLevel, "catch-up info").Str("stream", sh.stream).Err(err).
+				Msg("cluster fabric: catch-up without the replay window's check")
+			continue
+		}
 		infos[i] = st.CachedInfo()
-		upTo[i] = max(from.At(int(sh.k)), infos[i].State.LastSeq)
+		if through == nil {
+			upTo[i] = max(upTo[i], infos[i].State.LastSeq)
+		}
 	}
 	if err := f.awaitPositions(ctx, upTo); err != nil {
 		return err
 	}
-	for _, sh := range in.shards {
-		sh.mu.Lock()
-		defer sh.mu.Unlock() // all of them: a session's range ends at one point of every shard
-	}
+	defer f.Pause()() // all of them: a session's range ends at one point of every shard
 	filters := install()
 	var lost []error
 	for i, sh := range in.shards {
@@ -82,7 +92,8 @@ func (f *Fabric) CatchUp(ctx context.Context, from session.Positions, own Own, i
 		}
 		slices.Sort(subjects)
 		subjects = slices.Compact(subjects)
-		if first := infos[i].State.FirstSeq; first > start+1 {
+		if infos[i] != nil && infos[i].State.FirstSeq > start+1 { // nil: not checked (above)
+			first := infos[i].State.FirstSeq
 			lost = append(lost, fmt.Errorf("%s: (%d, %d) %w", sh.stream, start, first, ErrReplayWindow))
 		}
 		if err := f.catchUpRetrying(ctx, sh, start, to, subjects, own, deliver); err != nil {
@@ -91,6 +102,26 @@ func (f *Fabric) CatchUp(ctx context.Context, from session.Positions, own Own, i
 	}
 	f.stats.caughtUp.Add(1)
 	return errors.Join(lost...)
+}
+
+// Pause stops every shard's consumer between two messages, and returns
+// the call that lets them go on (broker.Ingest). While they are paused
+// Positions does not move: a session that leaves or enters the router then
+// does so at one exact point of every shard. Without an ingest it does
+// nothing.
+func (f *Fabric) Pause() (resume func()) {
+	if f.ing == nil {
+		return func() {}
+	}
+	shards := f.ing.shards
+	for _, sh := range shards {
+		sh.mu.Lock()
+	}
+	return func() {
+		for _, sh := range shards {
+			sh.mu.Unlock()
+		}
+	}
 }
 
 // ErrReplayWindow reports messages of a catch-up's range that the ingest
@@ -194,14 +225,30 @@ func (f *Fabric) catchUpShard(ctx context.Context, sh *shard, start, to uint64, 
 	}
 }
 
-// AwaitPositions waits until this node has routed every shard up to from.
-// A node taking a session over waits before it claims it (decision 0056):
-// a claim it could not follow with a catch-up would strand the session.
-func (f *Fabric) AwaitPositions(ctx context.Context, from session.Positions) error {
-	if f.ing == nil {
-		return ErrNoIngest
+// AwaitPositions waits until this node has routed every shard up to from
+// and up to each ingest stream's end as it is when it is called, and
+// returns those ends: the through of a CatchUp. A node taking a session
+// over waits before it claims it (decision 0056), once the old owner let
+// go or died: the wait a catch-up needs happens with nothing claimed yet,
+// so that a node too far behind refuses the move and leaves the session
+// where it was instead of claiming it and failing its catch-up (the
+// session stranded, unplaced, its positions only in this node's memory).
+func (f *Fabric) AwaitPositions(ctx context.Context, from session.Positions) (session.Positions, error) {
+	in := f.ing
+	if in == nil || len(in.shards) == 0 {
+		return nil, ErrNoIngest
 	}
-	return f.awaitPositions(ctx, from)
+	ends := make(session.Positions, len(in.shards))
+	upTo := make(session.Positions, len(in.shards))
+	for i, sh := range in.shards {
+		st, err := in.js.Stream(ctx, sh.stream)
+		if err != nil {
+			return nil, fmt.Errorf("fabric: the end of %s: %w", sh.stream, err)
+		}
+		ends[i] = st.CachedInfo().State.LastSeq
+		upTo[i] = max(from.At(int(sh.k)), ends[i])
+	}
+	return ends, f.awaitPositions(ctx, upTo)
 }
 
 // awaitPositions waits until this node has routed every shard up to from

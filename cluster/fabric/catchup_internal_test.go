@@ -128,7 +128,7 @@ func TestCatchUpWaitsForTheOldOwnersMessagesBeyondThisNodesPosition(t *testing.T
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	err := f.CatchUp(ctx, session.Positions{0}, own, install, deliver)
+	err := f.CatchUp(ctx, session.Positions{0}, nil, own, install, deliver)
 	if installed || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("installed %v at position 1 of 3 (got %q, err %v): live routing would deliver a1, a2 again; want no install and the wait's end", installed, got, err)
 	}
@@ -136,7 +136,7 @@ func TestCatchUpWaitsForTheOldOwnersMessagesBeyondThisNodesPosition(t *testing.T
 	sh.pos.Store(3) // this node's consumer routed 2 and 3 (to no one: the session was not here)
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel2()
-	if err := f.CatchUp(ctx2, session.Positions{0}, own, install, deliver); err != nil {
+	if err := f.CatchUp(ctx2, session.Positions{0}, nil, own, install, deliver); err != nil {
 		t.Fatal(err)
 	}
 	if !installed || strings.Join(got, ",") != "c1" {
@@ -162,7 +162,7 @@ func TestCatchUpReadsAgainAfterAFailure(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := f.CatchUp(ctx, session.Positions{0}, Own{}, install, func(m *session.Message) { got = append(got, string(m.Payload)) })
+	err := f.CatchUp(ctx, session.Positions{0}, nil, Own{}, install, func(m *session.Message) { got = append(got, string(m.Payload)) })
 	if err != nil || strings.Join(got, ",") != "c1,c2" {
 		t.Fatalf("caught up %q (err %v), want c1,c2 once the server is back", got, err)
 	}

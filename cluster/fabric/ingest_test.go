@@ -160,6 +160,36 @@ func TestIngestRestartedNodeGetsWhatWasPublishedWhileItWasDown(t *testing.T) {
 	sub2.expectNone(t)
 }
 
+// A node restarted before it routed its first message of a shard — the
+// stream was empty when it first read it, so its committed position there
+// is 0 — gets what was published while it was down, as any restarted node
+// does. Before, a committed 0 was taken for no position at all, the
+// consumer started at the stream's end, and the node's sessions missed
+// every message published meanwhile (TestFaultKill9 seed
+// 1796066200031605877: s1 lost 40 messages).
+func TestIngestNodeRestartedBeforeItsFirstMessageGetsWhatWasPublishedMeanwhile(t *testing.T) {
+	nodes := startJSCluster(t, 3, "pz", false)
+	subNode := nodes[2]
+	sub, _ := dialJS(t, subNode, "sub", true)
+	sub.subscribe(t, paho.SubscribeOptions{Topic: "z/+", QoS: 2})
+	subNode.stop(t) // nothing published yet: its positions are all 0
+
+	p1, _ := dialJS(t, nodes[0], "p1", false)
+	const n = 20
+	publishN(t, p1, "z", "z/1", 2, 0, n) // acknowledged while the node is down
+
+	subNode.start(t)
+	sub2, present := dialJS(t, subNode, "sub", true)
+	if !present {
+		t.Fatal("session_present=0 after the node's restart: its session was not loaded")
+	}
+	var r received
+	for r.count("z") < n {
+		r.add(t, sub2.expect(t))
+	}
+	sub2.expectNone(t)
+}
+
 // CatchUp reads, for a session that moves here, the range between another
 // node's positions and this node's, under the session's filters, in order
 // per publisher, marked redelivered; the session is installed first, with the consumers paused.
@@ -180,7 +210,7 @@ func TestCatchUpReadsTheRangeUnderTheFilters(t *testing.T) {
 
 	var r received
 	installed := false
-	err := c.fab.CatchUp(ctx(t), from, fabric.Own{}, func() []string { installed = true; return []string{"c/+"} }, func(m *session.Message) {
+	err := c.fab.CatchUp(ctx(t), from, nil, fabric.Own{}, func() []string { installed = true; return []string{"c/+"} }, func(m *session.Message) {
 		if !installed {
 			t.Error("deliver before install")
 		}
@@ -197,7 +227,7 @@ func TestCatchUpReadsTheRangeUnderTheFilters(t *testing.T) {
 	}
 	// Nothing past this node's positions: a range from them is empty.
 	var none int
-	if err := c.fab.CatchUp(ctx(t), c.fab.Positions(), fabric.Own{}, all, func(*session.Message) { none++ }); err != nil || none != 0 {
+	if err := c.fab.CatchUp(ctx(t), c.fab.Positions(), nil, fabric.Own{}, all, func(*session.Message) { none++ }); err != nil || none != 0 {
 		t.Fatalf("catch-up from the live positions: %d messages, %v", none, err)
 	}
 }
@@ -216,7 +246,7 @@ func TestCatchUpWaitsForPositionsAheadOfThisNode(t *testing.T) {
 	done := make(chan error, 1)
 	var got int
 	go func() {
-		done <- c.fab.CatchUp(ctx(t), from, fabric.Own{}, all, func(*session.Message) { got++ })
+		done <- c.fab.CatchUp(ctx(t), from, nil, fabric.Own{}, all, func(*session.Message) { got++ })
 	}()
 	p, _ := dialJS(t, nodes[0], "wp1", false)
 	publishN(t, p, "w", "w/1", 1, 0, 3)

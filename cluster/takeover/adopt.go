@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"time"
-
-	"github.com/plumemq/plume/core/session"
 )
 
 // Adoption (decision 0056): when membership has shown a node down for
@@ -96,7 +94,7 @@ func (m *Mover) AdoptNode(ctx context.Context, dead string) (int, error) {
 		return 0, err
 	}
 	if from.Shards != nil {
-		if err := m.cfg.Ingest.AwaitPositions(ctx, from); err != nil {
+		if from, err = m.cfg.Ingest.AwaitPositions(ctx, from); err != nil {
 			return 0, fmt.Errorf("route up to %q's positions: %w", dead, err)
 		}
 	}
@@ -111,18 +109,40 @@ func (m *Mover) AdoptNode(ctx context.Context, dead string) (int, error) {
 			errs = append(errs, err)
 			continue
 		}
-		if _, err := m.cfg.Store.Claim(ctx, id, h.Revision); errors.Is(err, ErrFenced) {
+		sfrom := from
+		if h.Record.Carried != nil {
+			// dead claimed it and died before its catch-up was committed:
+			// the session is where the positions it carries say.
+			if sfrom, err = m.startOf(ctx, &h.Record, dead); err == nil && sfrom.Shards != nil {
+				sfrom, err = m.cfg.Ingest.AwaitPositions(ctx, sfrom)
+			}
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
+		carried, err := carry(sfrom)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if _, err := m.cfg.Store.Claim(ctx, id, h.Revision, carried); errors.Is(err, ErrFenced) {
 			continue
 		} else if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		rec := h.Record
-		ok, err := m.b.Adopt(&rec, func(install func() []string, deliver func(*session.Message, bool)) error {
-			return m.cfg.Ingest.CatchUp(ctx, from, install, deliver)
-		})
+		rec.Carried = carried // kept in the store until the catch-up is committed
+		// Unplaced until installed, as a session Acquire claims: if its
+		// catch-up fails, the store names this node its owner while its
+		// state and positions are still dead's, and whoever takes it next
+		// must start from those (unplaced.go).
+		ok, err := m.b.Adopt(&rec, m.claimed(ctx, id, sfrom))
 		if err != nil {
 			errs = append(errs, err)
+		} else if !ok {
+			m.unplaced.take(id) // a session of the client was here first: it stays
 		}
 		if ok {
 			n++

@@ -20,6 +20,8 @@ type fakeLog struct {
 	of map[string]takeover.Positions
 	// fail, when set, fails the next CatchUp before it installs anything.
 	fail chan error
+	// await, when set, is AwaitPositions' wait.
+	await func(ctx context.Context) error
 }
 
 func (f *fakeLog) Positions() takeover.Positions { return f.pos }
@@ -31,7 +33,12 @@ func (f *fakeLog) PositionsOf(_ context.Context, node string) (takeover.Position
 	return f.pos, nil
 }
 
-func (f *fakeLog) AwaitPositions(context.Context, takeover.Positions) error { return nil }
+func (f *fakeLog) AwaitPositions(ctx context.Context, from takeover.Positions) (takeover.Positions, error) {
+	if f.await != nil {
+		return from, f.await(ctx)
+	}
+	return from, nil
+}
 
 func (f *fakeLog) CatchUp(_ context.Context, from takeover.Positions, install func() []string, deliver func(*session.Message, bool)) error {
 	f.from <- from
@@ -78,5 +85,38 @@ func TestCatchUpStartsAtTheOwnersPositions(t *testing.T) {
 	m := moved.expect(t)
 	if string(m.Payload) != "caught" || !m.Duplicate() {
 		t.Fatalf("got %q (DUP %v), want the caught-up message with DUP", m.Payload, m.Duplicate())
+	}
+}
+
+// A wait for this node's consumers that ends too close to the move's
+// deadline refuses the move with nothing claimed: what follows the claim
+// (the catch-up's reads) keeps a reserve of the deadline. Before, the wait
+// could use all of it, and the catch-up then failed after the claim.
+func TestAWaitThatLeavesNoTimeForTheCatchUpClaimsNothing(t *testing.T) {
+	srv := runJetStream(t)
+	la := &fakeLog{pos: takeover.Positions{Shards: session.Positions{1}, Node: "node-a", Own: 1}, from: make(chan takeover.Positions, 1)}
+	deadline := time.Now().Add(8 * time.Second) // the move's
+	lb := &fakeLog{from: make(chan takeover.Positions, 1), await: func(ctx context.Context) error {
+		// The consumers get there 2 s before the move's deadline.
+		select {
+		case <-time.After(time.Until(deadline) - 2*time.Second):
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}}
+	a := startNodeWith(t, srv, "rs", "node-a", true, la)
+	b := startNodeWith(t, srv, "rs", "node-b", true, lb)
+	s := dial(t, a, "rs", dialOpts{expiry: 300})
+	s.subscribe(t, "t/#", 1)
+	s.leave(t)
+
+	ctx, cancel := context.WithDeadline(tctx(t), deadline)
+	defer cancel()
+	if _, err := b.mover.Acquire(ctx, "rs", false, true); err == nil {
+		t.Error("node-b took the session with 2 s left for its catch-up")
+	}
+	if h, err := b.store.Fetch(tctx(t), "rs"); err != nil || h.Node != "node-a" {
+		t.Fatalf("the store names %q (%v); want node-a still", h.Node, err)
 	}
 }

@@ -56,6 +56,7 @@ type plume struct {
 	store *jsstore.Store
 	mover *takeover.Mover
 	b     *broker.Broker
+	fab   *fabric.Fabric
 	addr  string
 	lost  chan string // clients the store says another node took
 }
@@ -81,6 +82,24 @@ func startNode(t testing.TB, srv *server.Server, prefix, name string, answer boo
 // startNodeWith is startNode with an ingest (nil: takeover.NoLog).
 func startNodeWith(t testing.TB, srv *server.Server, prefix, name string, answer bool, ingest takeover.Log) *plume {
 	t.Helper()
+	return startNodeOf(t, srv, prefix, name, answer, ingest, false)
+}
+
+// startIngestNodes starts one node per name on srv whose QoS ≥ 1 messages
+// go through the fabric's ingest, and whose moves catch up from it, as
+// cmd/plume wires them (decision 0055).
+func startIngestNodes(t testing.TB, srv *server.Server, names ...string) []*plume {
+	t.Helper()
+	prefix := fmt.Sprintf("tk%d", prefixes.Add(1))
+	nodes := make([]*plume, len(names))
+	for i, name := range names {
+		nodes[i] = startNodeOf(t, srv, prefix, name, true, nil, true)
+	}
+	return nodes
+}
+
+func startNodeOf(t testing.TB, srv *server.Server, prefix, name string, answer bool, ingest takeover.Log, fabricIngest bool) *plume {
+	t.Helper()
 	log := failureLog(t, name)
 	nc, err := nats.Connect(srv.ClientURL(), nats.Name(name))
 	if err != nil {
@@ -90,9 +109,17 @@ func startNodeWith(t testing.TB, srv *server.Server, prefix, name string, answer
 	if err != nil {
 		t.Fatal(err)
 	}
-	fab, err := fabric.New(fabric.Config{Conn: nc, Prefix: prefix, Log: log})
+	fcfg := fabric.Config{Conn: nc, Prefix: prefix, Log: log}
+	if fabricIngest {
+		fcfg.Prefix = prefix + ".f" // as cmd/plume: the store's retained stream takes PREFIX.r.>
+		fcfg.Ingest = &fabric.IngestConfig{Prefix: prefix, Shards: 4, Node: name}
+	}
+	fab, err := fabric.New(fcfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if fabricIngest {
+		ingest = takeover.FabricLog{Fabric: fab, Committed: st.PositionsOf}
 	}
 	mv, err := takeover.New(takeover.Config{Conn: nc, Prefix: prefix, Node: name, Store: storeOf{st}, Ingest: ingest, Log: log,
 		AskTimeout: 5 * time.Second, AdoptAfter: -1})
@@ -103,7 +130,7 @@ func startNodeWith(t testing.TB, srv *server.Server, prefix, name string, answer
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &plume{name: name, store: st, mover: mv, b: b, lost: make(chan string, 16)}
+	p := &plume{name: name, store: st, mover: mv, b: b, fab: fab, lost: make(chan string, 16)}
 	st.SetOnLost(func(client string) { b.Forget(client); p.lost <- client })
 	if err := fab.Start(b); err != nil {
 		t.Fatal(err)
@@ -155,8 +182,8 @@ func (a storeOf) Fetch(ctx context.Context, client string) (takeover.Held, error
 	return takeover.Held{Record: h.Record, Node: h.Node, Revision: h.Revision}, err
 }
 
-func (a storeOf) Claim(ctx context.Context, client string, expected uint64) (uint64, error) {
-	rev, err := a.s.Claim(ctx, client, expected)
+func (a storeOf) Claim(ctx context.Context, client string, expected uint64, carried []byte) (uint64, error) {
+	rev, err := a.s.ClaimCarrying(ctx, client, expected, carried)
 	if errors.Is(err, jsstore.ErrFenced) {
 		return 0, fmt.Errorf("%w: %w", takeover.ErrFenced, err)
 	}

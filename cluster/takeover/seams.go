@@ -20,10 +20,15 @@ import (
 // routed to its sessions when it accepted them rather than when it read
 // them: its own, Node's, up to its ingest counter Own. A catch-up skips
 // those — the session had them — and reads the rest of the range.
+//
+// Through is local to the node taking the session: the ingest's end as it
+// read it once the old owner had let go or died (Log.AwaitPositions), which
+// the catch-up installs no earlier than.
 type Positions struct {
-	Shards session.Positions `json:"shards,omitempty"`
-	Node   string            `json:"node,omitempty"`
-	Own    uint64            `json:"own,omitempty"`
+	Shards  session.Positions `json:"shards,omitempty"`
+	Node    string            `json:"node,omitempty"`
+	Own     uint64            `json:"own,omitempty"`
+	Through session.Positions `json:"-"`
 }
 
 // Log is what takeover needs from the cluster's ingest (cluster/fabric,
@@ -33,16 +38,22 @@ type Log interface {
 	// Positions is where this node's ingest consumers stand now: every
 	// message at or before them was routed to the local sessions (their
 	// deliveries are in the journal, committed once the journal's latest
-	// batch is). Read before a session leaves the router, so that a message
-	// routed after it is in the range the new owner catches up.
+	// batch is). Read in Broker.Release's cut, where the session leaves
+	// the router with the consumers paused and no publish in between: a
+	// message routed before is the session's, one routed after is in the
+	// range the new owner catches up. It must not wait for the consumers.
 	Positions() Positions
 	// PositionsOf is the last positions node committed: where a dead or
 	// silent node's sessions stood.
 	PositionsOf(ctx context.Context, node string) (Positions, error)
-	// AwaitPositions waits until this node has routed up to from. Called
-	// before the claim: a node that claimed a session and then could not
-	// catch it up would strand it.
-	AwaitPositions(ctx context.Context, from Positions) error
+	// AwaitPositions waits until this node has routed up to from and up
+	// to the ingest's end as it is now, and returns from with Through set
+	// to that end. Called once the old owner let go or died, before the
+	// claim: the catch-up's wait happens with nothing claimed, so that a
+	// node too far behind refuses the move and leaves the session where
+	// it was (a node that claimed a session and then could not catch it up
+	// would strand it).
+	AwaitPositions(ctx context.Context, from Positions) (Positions, error)
 	// CatchUp pauses this node's ingest consumers between two messages,
 	// calls install (which puts the session in the router and returns its
 	// filters; nil: nothing was installed, deliver nothing), delivers every
@@ -64,8 +75,8 @@ func (NoLog) Positions() Positions { return Positions{} }
 // PositionsOf returns nil.
 func (NoLog) PositionsOf(context.Context, string) (Positions, error) { return Positions{}, nil }
 
-// AwaitPositions returns nil: there is nothing to wait for.
-func (NoLog) AwaitPositions(context.Context, Positions) error { return nil }
+// AwaitPositions returns from: there is nothing to wait for.
+func (NoLog) AwaitPositions(_ context.Context, from Positions) (Positions, error) { return from, nil }
 
 // CatchUp calls install.
 func (NoLog) CatchUp(_ context.Context, _ Positions, install func() []string, _ func(*session.Message, bool)) error {
@@ -81,7 +92,10 @@ type Store interface {
 	Fetch(ctx context.Context, client string) (Held, error)
 	// Claim makes this node the owner if the session's revision is still
 	// expected; an error wrapping ErrFenced when another write came between.
-	Claim(ctx context.Context, client string, expected uint64) (uint64, error)
+	// carried (nil: those it has, if any) are the positions the session
+	// carries here, kept in the store with the claim until this node has
+	// caught it up: Fetch returns them in Record.Carried meanwhile.
+	Claim(ctx context.Context, client string, expected uint64, carried []byte) (uint64, error)
 	// Owned lists the client ids of node's sessions.
 	Owned(ctx context.Context, node string) ([]string, error)
 	// FinishCommitsOf applies what node, dead or silent, logged and did
@@ -104,7 +118,7 @@ var (
 
 // Broker is the local broker as takeover drives it (core/broker).
 type Broker interface {
-	Release(ctx context.Context, client string, end bool) (bool, error)
+	Release(ctx context.Context, client string, end bool, cut func() []byte) (bool, error)
 	Adopt(rec *session.Record, catchUp func(install func() []string, deliver func(*session.Message, bool)) error) (bool, error)
 }
 

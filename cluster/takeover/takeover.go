@@ -144,10 +144,18 @@ func (m *Mover) answer(msg *nats.Msg) {
 		// A catch-up of this client running here ends first: installed,
 		// the session is let go below; failed, it is unplaced.
 		m.unplaced.settle(ctx, req.Client)
-		// Read before the session leaves the router: what is routed after
-		// is in the range the new owner catches up (Log.Positions).
-		rep := letGoReply{Positions: m.cfg.Ingest.Positions()}
-		had, err := m.b.Release(ctx, req.Client, req.End)
+		// Read where the session leaves the router, with nothing routed
+		// meanwhile (Release's cut): what was routed before is the
+		// session's, what is routed after is in the new owner's range.
+		var rep letGoReply
+		had, err := m.b.Release(ctx, req.Client, req.End, func() []byte {
+			rep.Positions = m.cfg.Ingest.Positions()
+			carried, err := carry(rep.Positions)
+			if err != nil {
+				m.cfg.Log.Warn().Err(err).Str("client_id", req.Client).Msg("takeover: the cut is not stored with the session")
+			}
+			return carried // kept in the store until the next owner caught the session up
+		})
 		if p, ok := m.unplaced.take(req.Client); ok && !had && err == nil && !req.End {
 			// Claimed here, never installed: the state and its positions
 			// are the old owner's. (An end leaves it to the asking node,
@@ -170,6 +178,7 @@ func (m *Mover) answer(msg *nats.Msg) {
 // Acquire brings the cluster's session of client to this node
 // (broker.Takeover).
 func (m *Mover) Acquire(ctx context.Context, client string, cleanStart, keep bool) (broker.Acquired, error) {
+	finished := false // fetchFinished ran
 	for try := 0; try < claimTries; try++ {
 		if try > 0 {
 			// Another node is between its claim and its first write of
@@ -181,6 +190,12 @@ func (m *Mover) Acquire(ctx context.Context, client string, cleanStart, keep boo
 			}
 		}
 		h, err := m.cfg.Store.Fetch(ctx, client)
+		if errors.Is(err, ErrNoSession) && !cleanStart && keep && !finished {
+			// A dead node's move of the session may be half applied: its
+			// DeleteSession's tombstone written, not its PutSession.
+			finished = true
+			h, err = m.fetchFinished(ctx, client)
+		}
 		if errors.Is(err, ErrNoSession) {
 			if fresh, err := m.claimFresh(ctx, client, cleanStart || !keep); err != nil || fresh {
 				return broker.Acquired{}, err
@@ -226,39 +241,133 @@ func (m *Mover) Acquire(ctx context.Context, client string, cleanStart, keep boo
 				// unasked, and both would serve the client. Ask it instead.
 				continue
 			}
-			if from, err = m.cfg.Ingest.PositionsOf(ctx, owner); err != nil {
-				return broker.Acquired{}, fmt.Errorf("positions of %q: %w", owner, err)
+			if from, err = m.startOf(ctx, &h.Record, owner); err != nil {
+				return broker.Acquired{}, err
 			}
 		}
 		if from.Shards != nil {
-			if err := m.cfg.Ingest.AwaitPositions(ctx, from); err != nil {
-				return broker.Acquired{}, fmt.Errorf("route up to %q's positions: %w", h.Node, err)
+			wctx, cancel := beforeClaim(ctx)
+			from, err = m.cfg.Ingest.AwaitPositions(wctx, from)
+			cancel()
+			if err != nil {
+				return broker.Acquired{}, fmt.Errorf("route up to %q's positions and the ingest's end: %w", h.Node, err)
 			}
 		}
-		if _, err := m.cfg.Store.Claim(ctx, client, h.Revision); errors.Is(err, ErrFenced) {
+		carried, err := carry(from)
+		if err != nil {
+			return broker.Acquired{}, fmt.Errorf("claim: %w", err)
+		}
+		if _, err := m.cfg.Store.Claim(ctx, client, h.Revision, carried); errors.Is(err, ErrFenced) {
 			continue // another node was faster, or the owner wrote again
 		} else if err != nil {
 			return broker.Acquired{}, fmt.Errorf("claim: %w", err)
 		}
 		rec := h.Record
+		rec.Carried = carried // kept in the store until the catch-up is committed
 		if cleanStart {
 			return broker.Acquired{Discard: true, Record: &rec}, nil
 		}
-		ingest := m.cfg.Ingest
-		m.unplaced.claimed(client, from)
-		return broker.Acquired{Record: &rec, CatchUp: func(install func() []string, deliver func(*session.Message, bool)) error {
-			done, ok := m.unplaced.begin(client)
-			if !ok {
-				return fmt.Errorf("claim of %q: another node took it before the catch-up", client)
-			}
-			defer done()
-			return ingest.CatchUp(ctx, from, func() []string {
-				m.unplaced.placed(client)
-				return install()
-			}, deliver)
-		}}, nil
+		return broker.Acquired{Record: &rec, CatchUp: m.claimed(ctx, client, from)}, nil
 	}
 	return broker.Acquired{}, fmt.Errorf("claim of %q: lost the race %d times", client, claimTries)
+}
+
+// claimed notes client's session claimed here, carrying from, and returns
+// its catch-up: until that installs it, the session is unplaced (a let-go
+// answers with from, a retry here catches up from it).
+func (m *Mover) claimed(ctx context.Context, client string, from Positions) func(install func() []string, deliver func(*session.Message, bool)) error {
+	ingest := m.cfg.Ingest
+	m.unplaced.claimed(client, from)
+	return func(install func() []string, deliver func(*session.Message, bool)) error {
+		done, ok := m.unplaced.begin(client)
+		if !ok {
+			return fmt.Errorf("claim of %q: another node took it before the catch-up", client)
+		}
+		defer done()
+		return ingest.CatchUp(ctx, from, func() []string {
+			m.unplaced.placed(client)
+			return install()
+		}, deliver)
+	}
+}
+
+// catchUpReserve is the part of a move's deadline kept for what follows
+// its claim: the catch-up, whose range is read after the install (a
+// JetStream request is 5 s by default). A wait before the claim that
+// leaves less refuses the move with nothing claimed; one that used the
+// whole deadline left the catch-up to fail after the claim (the session
+// claimed, never installed) or after the install (installed without the
+// rest of its range).
+const catchUpReserve = 5 * time.Second
+
+// beforeClaim is ctx less the catch-up's reserve.
+func beforeClaim(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(ctx, d.Add(-catchUpReserve))
+	}
+	return context.WithCancel(ctx)
+}
+
+// carry encodes the positions a session carries (Record.Carried); nil
+// when they are unknown (no ingest): there is nothing to catch up.
+func carry(p Positions) ([]byte, error) {
+	if p.Shards == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("positions %v: %w", p, err)
+	}
+	return b, nil
+}
+
+// startOf is where the catch-up of rec, a session owner does not hand
+// over (dead, silent, or it never installed it), starts: the positions the
+// session still carries when a node claimed it and never committed its
+// catch-up — that node died or restarted meanwhile (Record.Carried) — or
+// else the owner's last committed positions.
+func (m *Mover) startOf(ctx context.Context, rec *session.Record, owner string) (Positions, error) {
+	if rec.Carried != nil {
+		var p Positions
+		if err := json.Unmarshal(rec.Carried, &p); err != nil {
+			return Positions{}, fmt.Errorf("the positions %q's session carries: %w", rec.ID, err)
+		}
+		return p, nil
+	}
+	p, err := m.cfg.Ingest.PositionsOf(ctx, owner)
+	if err != nil {
+		return Positions{}, fmt.Errorf("positions of %q: %w", owner, err)
+	}
+	return p, nil
+}
+
+// fetchFinished finishes the last commit of every node down in membership
+// and fetches client's session again. A node that dies in the middle of
+// applying a move (journal.Adopt: the DeleteSession's tombstone, then the
+// PutSession) leaves the key deleted until its restart or another node
+// finishes the commit: a CONNECT in between found no session and created a
+// fresh one, and the dead node's copy — with its inbound QoS 2 ids — was
+// lost for good (TestFaultKill9 seed 1796065786490223062: p2q2 resumed
+// without its session, its resent QoS 2 message accepted three times).
+// It returns ErrNoSession when there is still none: a session that ended.
+func (m *Mover) fetchFinished(ctx context.Context, client string) (Held, error) {
+	if m.cfg.Members == nil {
+		return Held{}, fmt.Errorf("%q: %w", client, ErrNoSession) // without membership no node is known down
+	}
+	finished := false
+	for _, mem := range m.cfg.Members.Members() {
+		if mem.Up || mem.Name == m.cfg.Node {
+			continue
+		}
+		if err := m.cfg.Store.FinishCommitsOf(ctx, mem.Name); err != nil {
+			return Held{}, fmt.Errorf("finish the commits of %q: %w", mem.Name, err)
+		}
+		finished = true
+	}
+	if !finished {
+		return Held{}, fmt.Errorf("%q: %w", client, ErrNoSession)
+	}
+	return m.cfg.Store.Fetch(ctx, client)
 }
 
 // claimFresh makes a new persistent session's client id this node's in the
@@ -271,7 +380,7 @@ func (m *Mover) claimFresh(ctx context.Context, client string, skip bool) (bool,
 	if skip {
 		return true, nil
 	}
-	if _, err := m.cfg.Store.Claim(ctx, client, 0); errors.Is(err, ErrFenced) {
+	if _, err := m.cfg.Store.Claim(ctx, client, 0, nil); errors.Is(err, ErrFenced) {
 		return false, nil
 	} else if err != nil {
 		return false, fmt.Errorf("claim of a new session: %w", err)

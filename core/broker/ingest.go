@@ -28,6 +28,12 @@ type Ingest interface {
 	// the order accepted: a session installed now by a move missed them
 	// (install, takeover.go). Called with the ingest's consumers paused.
 	PendingOwn() []*session.Message
+	// Pause stops the ingest's consumers between two messages until resume
+	// is called: nothing is routed from the ingest meanwhile, and the
+	// fabric's positions stay where they are. A session moves in or out
+	// of the router under it (takeover.go), so that the positions it
+	// carries are an exact cut.
+	Pause() (resume func())
 }
 
 // checkIngest refuses a fabric with an ingest on a broker without a store:

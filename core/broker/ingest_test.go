@@ -224,3 +224,5 @@ func TestAMovedInSessionGetsOwnMessagesNotYetReadBack(t *testing.T) {
 		}
 	}
 }
+
+func (f *ingestFabric) Pause() func() { return func() {} }

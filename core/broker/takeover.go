@@ -153,11 +153,13 @@ func (b *Broker) install(rec *session.Record, catchUp func(install func() []stri
 		return nil
 	}
 	if b.ingest == nil {
-		return catchUp(put, func(m *session.Message, redelivered bool) {
+		err := catchUp(put, func(m *session.Message, redelivered bool) {
 			if installed {
 				b.deliverTo(rec.ID, m, redelivered)
 			}
 		})
+		b.caughtUp(rec, installed && err == nil)
+		return err
 	}
 	// This node's own messages accepted just before the session arrived
 	// were routed here without it and are past this node's positions, so
@@ -166,10 +168,21 @@ func (b *Broker) install(rec *session.Record, catchUp func(install func() []stri
 	// at install (consumers paused, no publish between its routing and its
 	// Forward) and delivered after the range, before any later publish of
 	// this node routes (moving held until then): one publisher's order.
-	b.moving.Lock()
-	defer b.moving.Unlock()
+	// moving is taken inside install, after catchUp paused the consumers:
+	// the order Release takes them in too (consumers, then moving). The
+	// other order deadlocks with a consumer routing a retained message,
+	// which waits for its topic's lock, held by a publisher waiting for
+	// moving.
 	var unread []*session.Message
+	var held bool
+	defer func() {
+		if held {
+			b.moving.Unlock()
+		}
+	}()
 	err := catchUp(func() []string {
+		b.moving.Lock()
+		held = true
 		filters := put()
 		if installed {
 			unread = b.ingest.PendingOwn()
@@ -183,7 +196,24 @@ func (b *Broker) install(rec *session.Record, catchUp func(install func() []stri
 	for _, m := range unread {
 		b.deliverTo(rec.ID, m, false)
 	}
+	b.caughtUp(rec, installed && err == nil)
 	return err
+}
+
+// caughtUp stores rec's session again without the positions it carried
+// (Record.Carried), once its catch-up delivered it everything (done): the
+// journal commits in order, so the store drops them only once the range's
+// deliveries are committed too. Until then a node that takes the session
+// from the store catches up from them.
+func (b *Broker) caughtUp(rec *session.Record, done bool) {
+	if !done || rec.Carried == nil || b.journal == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if e, ok := b.sessions.load(rec.ID); ok {
+		b.saveSession(e, e.pendingWill())
+	}
 }
 
 // installOffline makes rec an offline session that went offline at offline
@@ -240,7 +270,19 @@ func (b *Broker) deliverTo(client string, m *session.Message, redelivered bool) 
 // Start (its will is published and the store's copy deleted); otherwise
 // this node forgets it without touching the store: it is the new owner's.
 // It reports whether this node had the session.
-func (b *Broker) Release(ctx context.Context, client string, end bool) (bool, error) {
+//
+// cut, when set (and not with end), is called at the exact point the
+// session leaves: with the ingest's consumers paused and no clustered
+// publish between its routing here and its Forward, just after the session
+// left the router. Every message routed to it came before that point,
+// none after, so the positions and own-message counter read in cut are
+// the exact start of the new owner's catch-up: read before, a message
+// routed in between would reach the session twice (here and in the range);
+// read after the pause, one routed in between would be lost to it. What
+// cut returns (nil: nothing) is stored with the session's last state as
+// the positions it carries (session.Record.Carried), until the node that
+// takes it has caught it up.
+func (b *Broker) Release(ctx context.Context, client string, end bool, cut func() []byte) (bool, error) {
 	e, ok := b.sessions.load(client)
 	if !ok {
 		return false, nil
@@ -277,7 +319,13 @@ func (b *Broker) Release(ctx context.Context, client string, end bool) (bool, er
 			return true, fmt.Errorf("release %q: the connection did not close: %w", client, ctx.Err())
 		}
 	}
-	b.forget(e, end)
+	if end || cut == nil {
+		// An ended session is deleted, not moved: there is no range to
+		// cut (and its will is published, which takes moving).
+		b.forget(e, end)
+	} else {
+		b.leaveAt(e, cut)
+	}
 	if b.journal == nil {
 		return true, nil
 	}
@@ -288,6 +336,35 @@ func (b *Broker) Release(ctx context.Context, client string, end bool) (bool, er
 		return true, fmt.Errorf("release %q: commit of the session's last state: %w", client, err)
 	}
 	return true, nil
+}
+
+// leaveAt forgets e, handed to another node, at one point of the ingest
+// and of this node's publishes, and calls cut there (Release).
+func (b *Broker) leaveAt(e *entry, cut func() []byte) {
+	if b.ingest != nil {
+		defer b.ingest.Pause()() // first, as install takes them: consumers, then moving
+		b.moving.Lock()
+		defer b.moving.Unlock()
+	}
+	b.mu.Lock()
+	kept := e.Kept()
+	rec := e.Meta()
+	rec.DisconnectedAt = e.offlineSince()
+	if w := e.pendingWill(); w != nil {
+		rec.Will = &session.Will{Msg: *w.msg, PublishAt: w.due.UnixNano()}
+	}
+	b.mu.Unlock()
+	left := b.forget(e, false)
+	carried := cut()
+	if left && carried != nil && b.journal != nil && kept {
+		// The session's last state carries the cut (Record.Carried): if
+		// the node taking it fails before its claim, the session stays
+		// in the store under this node, which routes no more to it, and
+		// whoever takes it next — this node too, after a restart —
+		// catches up from the cut, not from where this node went on.
+		rec.Carried = carried
+		b.journal.PutSession(&rec)
+	}
 }
 
 // Forget drops the session of client from this node without touching the
@@ -312,12 +389,13 @@ func (b *Broker) Forget(client string) {
 }
 
 // forget removes e from this broker once its connection is gone: ended
-// (end) or handed to another node.
-func (b *Broker) forget(e *entry, end bool) {
+// (end) or handed to another node. It reports false when e was gone
+// meanwhile or a client reconnected to it here.
+func (b *Broker) forget(e *entry, end bool) bool {
 	b.mu.Lock()
 	if cur, _ := b.sessions.load(e.ID); cur != e || e.client != nil {
 		b.mu.Unlock()
-		return // gone meanwhile, or a client reconnected here first
+		return false // gone meanwhile, or a client reconnected here first
 	}
 	will := e.pendingWill()
 	if o := e.off; o != nil {
@@ -336,7 +414,7 @@ func (b *Broker) forget(e *entry, end bool) {
 		if will != nil {
 			b.publishWill(will) // the session ends now, and its will with it
 		}
-		return
+		return true
 	}
 	// The will, queue and in-flight messages go with the record to the new
 	// owner: shared deliveries are not handed to other members here.
@@ -345,6 +423,7 @@ func (b *Broker) forget(e *entry, end bool) {
 	b.sessions.compareAndDelete(e.ID, e)
 	e.End()
 	b.mu.Unlock()
+	return true
 }
 
 // timeLeft is what remains of ctx's deadline, a minute without one.

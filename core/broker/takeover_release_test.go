@@ -26,7 +26,7 @@ func (f *releasingTakeover) Acquire(ctx context.Context, client string, _, _ boo
 	return broker.Acquired{Record: rec, CatchUp: func(install func() []string, _ func(*session.Message, bool)) error {
 		install()
 		go func() {
-			had, err := f.b.Release(context.Background(), client, false)
+			had, err := f.b.Release(context.Background(), client, false, nil)
 			if err == nil && !had {
 				err = errNotHad
 			}

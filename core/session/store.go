@@ -28,6 +28,12 @@ type Record struct {
 	Queued      []Delivery
 	InboundQoS2 []uint16
 	Will        *Will // a will waiting for its delay, nil if none
+	// Carried, set on a cluster node only, are the positions a session
+	// moving between nodes carries until its new owner has caught it up
+	// (decision 0056), opaque to the broker and the store: a store that
+	// keeps them returns them until a PutSession without them, and Load
+	// leaves such a session out.
+	Carried []byte
 }
 
 // Owner is the identity a session belongs to: the one that created it. Only

@@ -129,7 +129,35 @@ func (s *Store) settle(w fenceWrite, ack *jetstream.PubAck, err error) bool {
 	if !refused(err) {
 		return false
 	}
+	if s.stillOwned(w.tok) {
+		return false // the write fails, and its retry goes on the record's revision
+	}
 	s.lose(w.tok)
+	return true
+}
+
+// stillOwned reads tok's record after a write of it was refused, and
+// reports whether the record still names this node: then nobody claimed
+// it, and the write that came between was this node's own — one whose
+// acknowledgement timed out and that republish sent again on the old
+// revision, or this node's last commit applied again by another node
+// (FinishCommitsOf) — so the session is not lost; the revision is noted
+// for the next write. Declared lost, the broker dropped a session it
+// still owned, with what only its memory held (TestFaultKill9 seed
+// 1796066723011425782: s1 lost 88 messages two seconds after a commit
+// failed with "timeout waiting for ack"). s.mu is held.
+func (s *Store) stillOwned(tok string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+	defer cancel()
+	e, err := s.kv.Get(ctx, tok)
+	if err != nil {
+		return false
+	}
+	owner, _, err := readString(e.Value())
+	if err != nil || owner != s.cfg.Node {
+		return false
+	}
+	s.fence.revs[tok] = e.Revision()
 	return true
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/plumemq/plume/core/session"
+	"github.com/plumemq/plume/store/internal/codec"
 )
 
 // A node that still commits for a session another node claimed (cut off,
@@ -225,5 +226,51 @@ func TestACommitAppliedAgainAfterACrashIsFenced(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("node-a was not told that it lost c")
+	}
+}
+
+// A write of this node's own session that the server refuses because the
+// record changed — but the record still names this node — is not a loss:
+// the change was this node's own write whose acknowledgement timed out
+// (republish then sent it again on the old revision), or its own last
+// commit applied again by another node. The Commit fails, the session is
+// kept, and the next write goes on the record's revision. Before, the
+// session was declared lost and dropped by the broker with what only its
+// memory held (TestFaultKill9 seed 1796066723011425782: s1 lost 88).
+func TestARefusedWriteOfARecordThatStillNamesThisNodeIsNotALoss(t *testing.T) {
+	a, b := twoNodes(t)
+	ctx := context.Background()
+	lost := make(chan string, 4)
+	a.SetOnLost(func(client string) { lost <- client })
+	rec := func(expiry uint32) *session.Record {
+		return &session.Record{Version: session.FormatVersion, ID: "mine", Expiry: expiry}
+	}
+	if err := a.Commit([]session.Op{{Kind: session.PutSession, Record: rec(10)}}); err != nil {
+		t.Fatal(err)
+	}
+	// node-a's own write lands without node-a learning its revision (its
+	// acknowledgement lost): the record names node-a, at a revision it
+	// does not know.
+	v, err := codec.AppendRecord(appendString(nil, "node-a"), rec(20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.kv.Put(ctx, token("mine"), v); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Commit([]session.Op{{Kind: session.PutSession, Record: rec(30)}}); err == nil {
+		t.Fatal("a refused write was dropped as fenced; want the Commit to fail and the session kept")
+	}
+	if err := a.Commit([]session.Op{{Kind: session.PutSession, Record: rec(40)}}); err != nil {
+		t.Fatalf("the write after it: %v", err)
+	}
+	h, err := b.Fetch(ctx, "mine")
+	if err != nil || h.Node != "node-a" || h.Record.Expiry != 40 {
+		t.Fatalf("fetched %q expiry %d (%v), want node-a's last write (expiry 40)", h.Node, h.Record.Expiry, err)
+	}
+	select {
+	case c := <-lost:
+		t.Fatalf("%q reported lost; nobody claimed it", c)
+	default:
 	}
 }

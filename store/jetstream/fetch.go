@@ -97,6 +97,14 @@ func (s *Store) Fetch(ctx context.Context, client string) (Session, error) {
 // they are; this node's later writes of the session are conditional on the
 // revision Claim returned, and another node's fail (fence.go).
 func (s *Store) Claim(ctx context.Context, client string, expected uint64) (uint64, error) {
+	return s.ClaimCarrying(ctx, client, expected, nil)
+}
+
+// ClaimCarrying is Claim writing, with the claim, the positions the session
+// carries to this node (carried.go; nil keeps those it carries already):
+// if this node dies before it has delivered the session their range and
+// committed it, the next owner starts from them.
+func (s *Store) ClaimCarrying(ctx context.Context, client string, expected uint64, carried []byte) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -124,6 +132,13 @@ func (s *Store) Claim(ctx context.Context, client string, expected uint64) (uint
 	_, rest, err := readString(e.Value())
 	if err != nil {
 		return 0, fmt.Errorf("jetstream store: session %q: %w", client, err)
+	}
+	if carried != nil {
+		_, record, err := splitCarried(rest)
+		if err != nil {
+			return 0, fmt.Errorf("jetstream store: session %q: %w", client, err)
+		}
+		rest = append(appendCarried(nil, carried), record...)
 	}
 	// The write is conditional on the server: a Get that read a stale
 	// replica cannot make it succeed.

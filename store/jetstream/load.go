@@ -299,13 +299,21 @@ func (a *assembly) session(s *Store, subject string, data []byte, h nats.Header,
 	if err != nil {
 		return "", fmt.Errorf("session %q: %w", id, err)
 	}
+	carried, rest, err := splitCarried(rest)
+	if err != nil {
+		return "", fmt.Errorf("session %q: %w", id, err)
+	}
 	if node != s.cfg.Node && !anyNode || len(rest) == 0 {
 		return node, nil // another node's, or claimed and not written yet (Claim)
+	}
+	if carried != nil && !anyNode {
+		return node, nil // moving here, its catch-up not committed: its next CONNECT does it (carried.go)
 	}
 	r, err := codec.DecodeRecord(id, rest)
 	if err != nil {
 		return "", err
 	}
+	r.Carried = carried
 	a.recs[id] = &r
 	return node, nil
 }

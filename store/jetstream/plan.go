@@ -45,7 +45,7 @@ func (s *Store) plan(ops []session.Op) ([]action, error) {
 		op := &ops[i]
 		switch op.Kind {
 		case session.PutSession:
-			v, err := codec.AppendRecord(appendString(nil, s.cfg.Node), op.Record)
+			v, err := codec.AppendRecord(appendCarried(appendString(nil, s.cfg.Node), op.Record.Carried), op.Record)
 			if err != nil {
 				return nil, err
 			}
