@@ -238,20 +238,7 @@ func TestASingleNodeWithoutPeersRunsJetStreamAlone(t *testing.T) {
 // user runs (here one nats-server of the test's own) and waits for its
 // JetStream.
 func TestExternalClusterConnects(t *testing.T) {
-	srv, err := server.NewServer(&server.Options{ServerName: "ext", Host: "127.0.0.1", Port: server.RANDOM_PORT,
-		JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	if !srv.ReadyForConnections(waitFor) {
-		t.Fatal("the external server did not start")
-	}
-	cfg := Config{NATSURL: srv.ClientURL()}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	_, cfg := runExternal(t, t.TempDir())
 	n := startAll(t, []Config{cfg})[0]
 	if n.Name() != "ext" || n.Replicas() != 1 || n.ClientURL() != "" {
 		t.Errorf("name %q, replicas %d, client URL %q; want ext, 1 (one server), none", n.Name(), n.Replicas(), n.ClientURL())
@@ -272,4 +259,25 @@ func TestExternalClusterConnects(t *testing.T) {
 	if _, err := Start(context.Background(), cfg, zerolog.Nop()); err == nil || !strings.Contains(err.Error(), "replicas 3") {
 		t.Errorf("Start with replicas 3 on one server: %v, want a refusal naming replicas", err)
 	}
+}
+
+// runExternal runs a nats-server with JetStream, storing under dir, as the
+// NATS the user runs, and returns it with a validated nats_url section.
+func runExternal(t *testing.T, dir string) (*server.Server, Config) {
+	t.Helper()
+	srv, err := server.NewServer(&server.Options{ServerName: "ext", Host: "127.0.0.1", Port: server.RANDOM_PORT,
+		JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	if !srv.ReadyForConnections(waitFor) {
+		t.Fatal("the external server did not start")
+	}
+	cfg := Config{NATSURL: srv.ClientURL()}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return srv, cfg
 }

@@ -111,20 +111,7 @@ func TestStartFailsFastWhenTheRoutePortIsTaken(t *testing.T) {
 // and its return gives it back — the connection stayed up all along.
 func TestExternalQuorumFollowsJetStream(t *testing.T) {
 	dir := t.TempDir()
-	srv, err := server.NewServer(&server.Options{ServerName: "ext", Host: "127.0.0.1", Port: server.RANDOM_PORT,
-		JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	if !srv.ReadyForConnections(waitFor) {
-		t.Fatal("the external server did not start")
-	}
-	cfg := Config{NATSURL: srv.ClientURL()}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	srv, cfg := runExternal(t, dir)
 	n := startAll(t, []Config{cfg})[0]
 	q := n.Quorum()
 	if !q.Load() {
