@@ -95,7 +95,7 @@ func (s *Store) Load() (session.Snapshot, error) {
 // adopts a dead node's sessions, the start of their catch-up. Nil when the
 // node has none.
 func (s *Store) PositionsOf(ctx context.Context, node string) (session.Positions, error) {
-	p, err := s.positionsOf(ctx, token(node))
+	p, err := s.positionsOf(ctx, token(node), nil)
 	if err != nil {
 		return nil, fmt.Errorf("jetstream store: positions of %q: %w", node, err)
 	}
@@ -105,18 +105,25 @@ func (s *Store) PositionsOf(ctx context.Context, node string) (session.Positions
 // positions reads this node's position in each ingest shard (decision
 // 0055), nil when it has none. A get goes to the stream's leader, which has
 // every acknowledged write: no barrier needed.
+// Their sequences go to the position fence (posfence.go). s.mu is held.
 func (s *Store) positions(ctx context.Context) (session.Positions, error) {
-	return s.positionsOf(ctx, s.names.node)
+	return s.positionsOf(ctx, s.names.node, s.posSeq)
 }
 
-func (s *Store) positionsOf(ctx context.Context, nodeToken string) (session.Positions, error) {
+// positionsOf reads the positions of the node of nodeToken, and, with seqs,
+// notes each subject's stream sequence there (0: none stored).
+func (s *Store) positionsOf(ctx context.Context, nodeToken string, seqs map[string]uint64) (session.Positions, error) {
 	var p session.Positions
+	own := seqs != nil
 	for k := range s.cfg.Shards {
 		subj := s.names.positionSubjectOf(nodeToken, k)
 		m, err := request(ctx, s.cfg.Timeout, func(ctx context.Context) (*jetstream.RawStreamMsg, error) {
 			return s.pos.GetLastMsgForSubject(ctx, subj)
 		})
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			if own {
+				seqs[subj] = 0
+			}
 			continue
 		}
 		if err != nil {
@@ -129,6 +136,9 @@ func (s *Store) positionsOf(ctx context.Context, nodeToken string) (session.Posi
 			p = make(session.Positions, s.cfg.Shards)
 		}
 		p[k] = binary.BigEndian.Uint64(m.Data)
+		if own {
+			seqs[subj] = m.Sequence
+		}
 	}
 	return p, nil
 }

@@ -5,6 +5,7 @@ package jetstream
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -75,6 +76,9 @@ type Store struct {
 	done    jetstream.PubAckFuture // that marker's acknowledgement, if it was sent
 
 	fence fenceState // fence.go
+	// posSeq is the stream sequence of each of this node's position
+	// subjects as last written or read here (posfence.go). Under mu.
+	posSeq map[string]uint64
 
 	// crash, set by tests, plays the process dying: the log write or the
 	// apply stops before write i when it returns true, after the writes
@@ -100,7 +104,8 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config, log zerolog.Logger) (*
 		return nil, fmt.Errorf("jetstream store: %w", err)
 	}
 	s := &Store{cfg: cfg, names: newNames(cfg.Prefix, cfg.Node, cfg.Shards), log: log, nc: nc, js: js,
-		fence: fenceState{revs: map[string]uint64{}, lost: map[string]struct{}{}, tombs: map[string]struct{}{}}}
+		fence:  fenceState{revs: map[string]uint64{}, lost: map[string]struct{}{}, tombs: map[string]struct{}{}},
+		posSeq: map[string]uint64{}}
 	s.chunk = int(nc.MaxPayload()) - 4096
 	if s.chunk < 4096 {
 		return nil, fmt.Errorf("jetstream store: the server's max payload %d is too small", nc.MaxPayload())
@@ -219,10 +224,26 @@ func (s *Store) finish(ctx context.Context) error {
 func (s *Store) apply(ctx context.Context, acts []action) error {
 	futs := make([]jetstream.PubAckFuture, 0, min(len(acts), asyncWindow))
 	fws := make([]fenceWrite, 0, cap(futs)) // fence.go, one per future
+	pws := make([]posWrite, 0, cap(futs))   // posfence.go, one per future
 	defer s.forgetTombstones()
 	wait := func() error {
-		defer func() { futs, fws = futs[:0], fws[:0] }()
+		defer func() { futs, fws, pws = futs[:0], fws[:0], pws[:0] }()
 		for i, f := range futs {
+			if pws[i].subject != "" {
+				var ack *jetstream.PubAck
+				var err error
+				select {
+				case ack = <-f.Ok():
+				case err = <-f.Err():
+					ack, err = s.republish(ctx, f.Msg(), err)
+				case <-ctx.Done():
+					return fmt.Errorf("write to %s: %w", f.Msg().Subject, ctx.Err())
+				}
+				if err := s.settlePosition(ctx, pws[i], ack, err); err != nil {
+					return fmt.Errorf("write to %s: %w", f.Msg().Subject, err)
+				}
+				continue
+			}
 			select {
 			case ack := <-f.Ok():
 				s.settle(fws[i], ack, nil)
@@ -283,16 +304,20 @@ func (s *Store) apply(ctx context.Context, acts []action) error {
 			m.Header.Set(kvOperation, "DEL")
 			m.Header.Set(jetstream.MsgTTLHeader, tombstoneTTL.String())
 		}
-		fw := fenceWrite{}
+		fw, pw := fenceWrite{}, posWrite{}
 		if record {
 			s.condition(tok, m)
 			fw = fenceWrite{tok: tok, del: a.kind == actDel}
+		}
+		if s.isOwnPosition(a) {
+			s.conditionPosition(m)
+			pw = posWrite{subject: a.subject, value: binary.BigEndian.Uint64(a.data)}
 		}
 		f, err := s.js.PublishMsgAsync(m)
 		if err != nil {
 			return errors.Join(fmt.Errorf("write to %s: %w", a.subject, err), wait())
 		}
-		futs, fws = append(futs, f), append(fws, fw)
+		futs, fws, pws = append(futs, f), append(fws, fw), append(pws, pw)
 		if len(futs) == asyncWindow {
 			if err := wait(); err != nil {
 				return err
