@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/rs/zerolog"
 )
 
@@ -106,32 +105,44 @@ func TestStartFailsFastWhenTheRoutePortIsTaken(t *testing.T) {
 }
 
 // Connected to a NATS cluster the user runs, the node has the quorum while
-// JetStream answers: a JetStream that stops answering (here switched off;
-// in a cluster, one without a meta leader) takes it away after the grace,
-// and its return gives it back — the connection stayed up all along.
+// JetStream answers: when that cluster loses its majority (two of three
+// servers stop; the connection to the third stays up), JetStream stops
+// answering and the node's verdict falls after the grace; it comes back
+// with them. (The three servers are embedded nodes' own, standing in for
+// the user's cluster: switching JetStream off on a live server instead
+// races inside nats-server.)
 func TestExternalQuorumFollowsJetStream(t *testing.T) {
-	dir := t.TempDir()
-	srv, cfg := runExternal(t, dir)
-	n := startAll(t, []Config{cfg})[0]
+	cfgs := testConfigs(t, 3)
+	nodes := startAll(t, cfgs)
+	ext := Config{NATSURL: nodes[0].ClientURL()}
+	if err := ext.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	n := startAll(t, []Config{ext})[0]
 	q := n.Quorum()
 	if !q.Load() {
 		t.Fatal("no quorum right after Start, which waited for JetStream")
 	}
-	if err := srv.DisableJetStream(); err != nil {
-		t.Fatal(err)
+	for _, nd := range nodes[1:] {
+		if err := nd.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	eventually(t, func() string {
 		if q.Load() {
-			return "quorum still held with JetStream off"
+			return "quorum still held with two of the three servers gone"
 		}
 		return ""
 	})
-	if err := srv.EnableJetStream(&server.JetStreamConfig{StoreDir: dir}); err != nil {
-		t.Fatal(err)
+	if !n.Conn().IsConnected() {
+		t.Fatal("the connection to the remaining server dropped: the verdict did not come from JetStream")
 	}
+	startWith(t, cfgs[1:], func(c Config) zerolog.Logger {
+		return zerolog.New(zerolog.NewTestWriter(t)).With().Str("node", c.Node).Logger()
+	})
 	eventually(t, func() string {
 		if !q.Load() {
-			return "no quorum with JetStream back"
+			return "no quorum with the servers back"
 		}
 		return ""
 	})
