@@ -28,21 +28,7 @@ func (idleLocal) Positions() session.Positions                       { return ni
 // timeout instead of failing on the first answer (round 2's fault run:
 // "fabric: ingest stream plume_IN2: context deadline exceeded").
 func TestStartWaitsForTheIngestStreams(t *testing.T) {
-	opts := &server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true}
-	srv, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Start()
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	if !srv.ReadyForConnections(wait) {
-		t.Fatal("nats-server not ready")
-	}
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	srv, nc := runNATS(t, &server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
 	f, err := fabric.New(fabric.Config{Conn: nc, Prefix: "late.f", Log: zerolog.Nop(),
 		Ingest: &fabric.IngestConfig{Prefix: "late", Shards: 1, Node: "n1", Timeout: 200 * time.Millisecond, StartTimeout: time.Minute}})
 	if err != nil {
@@ -103,21 +89,7 @@ func TestStartWaitsForTheIngestStreams(t *testing.T) {
 
 // A refusal that asking again cannot change still fails Start at once.
 func TestStartFailsOnARefusal(t *testing.T) {
-	opts := &server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true, JetStream: true, StoreDir: t.TempDir()}
-	srv, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Start()
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	if !srv.ReadyForConnections(wait) {
-		t.Fatal("nats-server not ready")
-	}
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	_, nc := runNATS(t, &server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true, JetStream: true, StoreDir: t.TempDir()})
 	f, err := fabric.New(fabric.Config{Conn: nc, Prefix: "bad.f", Log: zerolog.Nop(),
 		// A stream name may not hold a dot: the lookup is refused.
 		Ingest: &fabric.IngestConfig{Prefix: "bad.prefix", Shards: 1, Node: "n1", Timeout: 200 * time.Millisecond, StartTimeout: time.Hour}})
@@ -135,4 +107,24 @@ func TestStartFailsOnARefusal(t *testing.T) {
 	case <-time.After(wait):
 		t.Fatal("Start still asking about a stream name JetStream refuses (its start timeout is an hour)")
 	}
+}
+
+// runNATS runs a nats-server with opts for the test and connects to it.
+func runNATS(t *testing.T, opts *server.Options) (*server.Server, *nats.Conn) {
+	t.Helper()
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Start()
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	if !srv.ReadyForConnections(wait) {
+		t.Fatal("nats-server not ready")
+	}
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return srv, nc
 }
