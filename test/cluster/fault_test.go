@@ -106,6 +106,9 @@ func newFaultRun(t *testing.T) *faultRun {
 		close(f.abort)
 		f.wake()
 		for _, nd := range f.c.nodes {
+			if t.Failed() {
+				nd.dumpGoroutines() // what each node was doing, in its log
+			}
 			nd.kill()
 		}
 		f.wg.Wait()

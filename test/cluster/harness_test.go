@@ -135,6 +135,9 @@ func newClusterConfig(t *testing.T, n int, extra string) *cluster {
 	}
 	t.Cleanup(func() {
 		for _, nd := range c.nodes {
+			if t.Failed() {
+				nd.dumpGoroutines()
+			}
 			nd.kill()
 		}
 		raced := false
@@ -348,6 +351,23 @@ func (nd *node) stop() {
 	nd.mu.Lock()
 	nd.proc = nil
 	nd.mu.Unlock()
+}
+
+// dumpGoroutines has a running node print every goroutine's stack to its
+// log and exit (SIGQUIT, Go's runtime does it), so that a failed test
+// leaves what each node was doing — a reader stuck, a lock held — beside
+// its log lines. It waits for the log to be copied, a bounded time.
+func (nd *node) dumpGoroutines() {
+	nd.mu.Lock()
+	p, done := nd.proc, nd.logDone
+	nd.mu.Unlock()
+	if p == nil || p.Process.Signal(syscall.SIGQUIT) != nil {
+		return
+	}
+	select {
+	case <-done:
+	case <-time.After(stopWait):
+	}
 }
 
 // kill ends the node with SIGKILL, if it runs.
