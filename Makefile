@@ -34,12 +34,12 @@ GOTEST_JSON  = $(if $(TEST_SUMMARY),-json,)
 # a hung test still ends the run, with every goroutine's stack.
 TIMEOUT     := -timeout 30m
 # The cluster's kill -9 fault test (test/cluster TestFaultKill9, `make fault`)
-# still fails now and then: after round 3 of issue 14 it passed 8 runs of 9
-# (lead, 2026-11-30); the failing one delivered ~47 QoS 2 messages twice
-# to a subscriber that stayed on its node across that node's kill (the
-# store's copy of its session lacked the completions the client had seen:
-# under investigation, decision 0060). It stays out of `make test` until it
-# passes every time; delete this line then.
+# still fails now and then: after round 3 of issue 14 it passed 17 runs of
+# 21 (lead, 2026-11-30). The failures: a QoS 2 publisher's resend after its
+# node died taken as a new message (twice), QoS 2 messages delivered again
+# after a subscriber's node restarted, and a session moved to a node just
+# restarted that got nothing more (decision 0060). It stays out of `make
+# test` until it passes every time; delete this line then.
 KNOWN_FAILING := -skip '^TestFaultKill9$$'
 test: ## everything CI runs, ending with one summary of what ran
 	@mkdir -p bin && rm -f bin/test-summary.jsonl && $(GO) build -o $(TESTSUM) ./internal/testsummary
