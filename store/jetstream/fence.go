@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -129,35 +130,7 @@ func (s *Store) settle(w fenceWrite, ack *jetstream.PubAck, err error) bool {
 	if !refused(err) {
 		return false
 	}
-	if s.stillOwned(w.tok) {
-		return false // the write fails, and its retry goes on the record's revision
-	}
 	s.lose(w.tok)
-	return true
-}
-
-// stillOwned reads tok's record after a write of it was refused, and
-// reports whether the record still names this node: then nobody claimed
-// it, and the write that came between was this node's own — one whose
-// acknowledgement timed out and that republish sent again on the old
-// revision, or this node's last commit applied again by another node
-// (FinishCommitsOf) — so the session is not lost; the revision is noted
-// for the next write. Declared lost, the broker dropped a session it
-// still owned, with what only its memory held (TestFaultKill9 seed
-// 1796066723011425782: s1 lost 88 messages two seconds after a commit
-// failed with "timeout waiting for ack"). s.mu is held.
-func (s *Store) stillOwned(tok string) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
-	defer cancel()
-	e, err := s.kv.Get(ctx, tok)
-	if err != nil {
-		return false
-	}
-	owner, _, err := readString(e.Value())
-	if err != nil || owner != s.cfg.Node {
-		return false
-	}
-	s.fence.revs[tok] = e.Revision()
 	return true
 }
 
@@ -197,23 +170,36 @@ func refused(err error) bool {
 	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
 }
 
-// storedBefore reports whether m, a record write the server refused as a
-// wrong last sequence, is the record's last value already: an earlier
-// attempt of this very write was stored after all — unanswered (a leader
-// killed after its replicas had it), or answered after its Commit failed,
-// which the journal then gives again (decision 0059). Its sequence is then
-// the revision, and the session still this node's: counting it lost would
-// make the broker drop a session it owns. A tombstone is never taken for
-// one: every node's looks the same. s.mu is held.
-func (s *Store) storedBefore(ctx context.Context, m *nats.Msg) (*jetstream.PubAck, bool) {
-	if m.Header.Get(kvOperation) != "" {
-		return nil, false
-	}
-	last, err := request(ctx, s.cfg.Timeout, func(ctx context.Context) (*jetstream.RawStreamMsg, error) {
+// recheck reads a record once after the server refused a write of it as a
+// wrong last sequence (err), and tells what came between:
+//   - this very write, stored by an earlier attempt — unanswered (a leader
+//     killed after its replicas had it), or answered after its Commit
+//     failed, which the journal then gives again (decision 0059): it took,
+//     and its sequence is the revision;
+//   - a record that still names this node: the write in between was this
+//     node's own — one whose acknowledgement timed out and that republish
+//     sent again on the old revision, or this node's last commit applied
+//     again by another node (FinishCommitsOf) — so the session is not lost
+//     (TestFaultKill9 seed 1796066723011425782: declared lost, s1 lost 88
+//     messages the broker dropped with it); the revision is noted, and the
+//     Commit fails, to be given again on it;
+//   - anything else (another node's claim; a tombstone, which every node's
+//     looks the same): err as it is, and settle counts the session lost.
+//
+// s.mu is held.
+func (s *Store) recheck(ctx context.Context, m *nats.Msg, tok string, err error) (*jetstream.PubAck, error) {
+	last, rerr := request(ctx, s.cfg.Timeout, func(ctx context.Context) (*jetstream.RawStreamMsg, error) {
 		return s.kvSt.GetLastMsgForSubject(ctx, m.Subject)
 	})
-	if err != nil || last.Header.Get(kvOperation) != "" || !bytes.Equal(last.Data, m.Data) {
-		return nil, false
+	if rerr != nil || last.Header.Get(kvOperation) != "" {
+		return nil, err
 	}
-	return &jetstream.PubAck{Sequence: last.Sequence}, true // settle reads the sequence
+	if m.Header.Get(kvOperation) == "" && bytes.Equal(last.Data, m.Data) {
+		return &jetstream.PubAck{Sequence: last.Sequence}, nil // settle reads the sequence
+	}
+	if owner, _, oerr := readString(last.Data); oerr == nil && owner == s.cfg.Node {
+		s.fence.revs[tok] = last.Sequence
+		return nil, fmt.Errorf("record %s: this node's own earlier write came between (%v); written again on its revision", m.Subject, err)
+	}
+	return nil, err
 }

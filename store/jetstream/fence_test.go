@@ -22,13 +22,7 @@ func TestCommitsOfALostSessionAreFenced(t *testing.T) {
 	if err := a.Commit(withQueue("c", 1)); err != nil {
 		t.Fatal(err)
 	}
-	seen, err := b.Fetch(ctx, "c")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.Claim(ctx, "c", seen.Revision); err != nil {
-		t.Fatal(err)
-	}
+	takeOver(t, b, "c")
 	// node-b stores the session again under its own keys, as a takeover
 	// does (journal.Adopt): the old keys deleted, the record and a queue
 	// of its own written.
@@ -54,14 +48,7 @@ func TestCommitsOfALostSessionAreFenced(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("a fenced commit failed: %v, want it dropped", err)
 	}
-	select {
-	case c := <-lost:
-		if c != "c" {
-			t.Fatalf("lost %q, want c", c)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("node-a was not told that it lost c")
-	}
+	expectLost(t, lost, "c", "node-a was not told that it lost c")
 	got, err := b.Fetch(ctx, "c")
 	if err != nil {
 		t.Fatal(err)
@@ -102,21 +89,11 @@ func TestFirstWriteAfterLoadIsFenced(t *testing.T) {
 	bcfg.Node = "node-b"
 	b := openT(t, nc, bcfg)
 	ctx := context.Background()
-	h, err := b.Fetch(ctx, "c")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.Claim(ctx, "c", h.Revision); err != nil {
-		t.Fatal(err)
-	}
+	takeOver(t, b, "c")
 	if err := a.Commit([]session.Op{{Kind: session.PutSession, Record: &session.Record{Version: session.FormatVersion, ID: "c", Expiry: 5}}}); err != nil {
 		t.Fatalf("a fenced commit failed: %v, want it dropped", err)
 	}
-	select {
-	case <-lost:
-	case <-time.After(10 * time.Second):
-		t.Fatal("node-a's first write after its restart was not fenced")
-	}
+	expectLost(t, lost, "c", "node-a's first write after its restart was not fenced")
 	if got, err := b.Fetch(ctx, "c"); err != nil || got.Node != "node-b" {
 		t.Fatalf("owner %q (%v), want node-b", got.Node, err)
 	}
@@ -139,27 +116,13 @@ func TestALossFoundBeforeSetOnLostIsReported(t *testing.T) {
 	bcfg := cfg
 	bcfg.Node = "node-b"
 	b := openT(t, nc, bcfg)
-	ctx := context.Background()
-	h, err := b.Fetch(ctx, "c")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.Claim(ctx, "c", h.Revision); err != nil {
-		t.Fatal(err)
-	}
+	takeOver(t, b, "c")
 	if err := a.Commit([]session.Op{{Kind: session.PutSession, Record: &session.Record{Version: session.FormatVersion, ID: "c", Expiry: 5}}}); err != nil {
 		t.Fatalf("a fenced commit failed: %v, want it dropped", err)
 	}
 	lost := make(chan string, 1)
 	a.SetOnLost(func(client string) { lost <- client })
-	select {
-	case c := <-lost:
-		if c != "c" {
-			t.Fatalf("lost %q, want c", c)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("a loss found before SetOnLost was never reported")
-	}
+	expectLost(t, lost, "c", "a loss found before SetOnLost was never reported")
 }
 
 // node-a crashes while applying a commit of client c's session; node-b
@@ -192,13 +155,7 @@ func TestACommitAppliedAgainAfterACrashIsFenced(t *testing.T) {
 	bcfg.Node = "node-b"
 	b := openT(t, nc, bcfg)
 	ctx := context.Background()
-	h, err := b.Fetch(ctx, "c")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.Claim(ctx, "c", h.Revision); err != nil {
-		t.Fatal(err)
-	}
+	takeOver(t, b, "c")
 	// node-b stores the session under its own keys (journal.Adopt) and
 	// its client completes every delivery: none left.
 	if err := b.Commit([]session.Op{
@@ -219,14 +176,7 @@ func TestACommitAppliedAgainAfterACrashIsFenced(t *testing.T) {
 		t.Fatalf("after node-a's replay: owner %q expiry %d, inflight %d, queued %d; want node-b's record (99) with no delivery",
 			got.Node, got.Record.Expiry, len(got.Record.Inflight), len(got.Record.Queued))
 	}
-	select {
-	case c := <-lost:
-		if c != "c" {
-			t.Fatalf("lost %q, want c", c)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("node-a was not told that it lost c")
-	}
+	expectLost(t, lost, "c", "node-a was not told that it lost c")
 }
 
 // A write of this node's own session that the server refuses because the
@@ -272,5 +222,33 @@ func TestARefusedWriteOfARecordThatStillNamesThisNodeIsNotALoss(t *testing.T) {
 	case c := <-lost:
 		t.Fatalf("%q reported lost; nobody claimed it", c)
 	default:
+	}
+}
+
+// takeOver has s claim client's session at the revision it fetches, as a
+// node taking it from the store does.
+func takeOver(t *testing.T, s *Store, client string) {
+	t.Helper()
+	ctx := context.Background()
+	h, err := s.Fetch(ctx, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Claim(ctx, client, h.Revision); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// expectLost waits for the store to report client lost on lost (SetOnLost),
+// failing with why if it does not.
+func expectLost(t *testing.T, lost <-chan string, client, why string) {
+	t.Helper()
+	select {
+	case c := <-lost:
+		if c != client {
+			t.Fatalf("lost %q, want %s", c, client)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal(why)
 	}
 }

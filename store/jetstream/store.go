@@ -229,39 +229,28 @@ func (s *Store) apply(ctx context.Context, acts []action) error {
 	wait := func() error {
 		defer func() { futs, fws, pws = futs[:0], fws[:0], pws[:0] }()
 		for i, f := range futs {
-			if pws[i].subject != "" {
-				var ack *jetstream.PubAck
-				var err error
-				select {
-				case ack = <-f.Ok():
-				case err = <-f.Err():
-					ack, err = s.republish(ctx, f.Msg(), err)
-				case <-ctx.Done():
-					return fmt.Errorf("write to %s: %w", f.Msg().Subject, ctx.Err())
-				}
-				if err := s.settlePosition(ctx, pws[i], ack, err); err != nil {
-					return fmt.Errorf("write to %s: %w", f.Msg().Subject, err)
-				}
-				continue
-			}
+			var ack *jetstream.PubAck
+			var err error
 			select {
-			case ack := <-f.Ok():
-				s.settle(fws[i], ack, nil)
-			case err := <-f.Err():
-				ack, err := s.republish(ctx, f.Msg(), err)
-				if fws[i].tok != "" && refused(err) {
-					if a, ok := s.storedBefore(ctx, f.Msg()); ok {
-						ack, err = a, nil // an earlier attempt of this write landed
-					}
+			case ack = <-f.Ok():
+			case err = <-f.Err():
+				ack, err = s.republish(ctx, f.Msg(), err)
+			case <-ctx.Done():
+				return fmt.Errorf("write to %s: %w", f.Msg().Subject, ctx.Err())
+			}
+			switch {
+			case pws[i].subject != "":
+				err = s.settlePosition(ctx, pws[i], ack, err)
+			case fws[i].tok != "":
+				if refused(err) {
+					ack, err = s.recheck(ctx, f.Msg(), fws[i].tok, err)
 				}
 				if s.settle(fws[i], ack, err) {
 					continue // fenced: another node owns the session
 				}
-				if err != nil {
-					return fmt.Errorf("write to %s: %w", f.Msg().Subject, err)
-				}
-			case <-ctx.Done():
-				return fmt.Errorf("write to %s: %w", f.Msg().Subject, ctx.Err())
+			}
+			if err != nil {
+				return fmt.Errorf("write to %s: %w", f.Msg().Subject, err)
 			}
 		}
 		return nil
@@ -334,7 +323,7 @@ func (s *Store) apply(ctx context.Context, acts []action) error {
 // tombstone replaces its subject's one message, a Forward carries its
 // Msg-Id) but a record's conditional write: if the unanswered one was
 // stored after all, the retry is refused as a wrong last sequence; the
-// caller then finds the record holding this very write (storedBefore,
+// caller then finds the record holding this very write (recheck,
 // fence.go) and takes its revision, rather than count the session lost.
 func (s *Store) republish(ctx context.Context, m *nats.Msg, err error) (*jetstream.PubAck, error) {
 	if !transient(err) || ctx.Err() != nil {
