@@ -3,11 +3,12 @@ package fabric
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/plumemq/plume/core/retry"
 )
 
 // A node restarted after a kill -9 starts while the streams it reads elect
@@ -20,39 +21,13 @@ import (
 // request again, each attempt with its own timeout, until the start's
 // deadline (cluster.start_timeout): the requests are lookups and ephemeral
 // consumer creates, safe to ask twice. (store/jetstream's request does the
-// same for the store's Open; cluster/ may not import store/.)
+// same for the store, with its own idea of what passes.)
 
-// Backoff between attempts.
-const (
-	askFirst = 50 * time.Millisecond
-	askMax   = time.Second
-)
-
-// ask runs do, each attempt bounded by timeout, until it succeeds, fails
-// for a reason that does not pass, or ctx ends. attempts counts the failed
-// ones, for the caller's log.
-func ask[T any](ctx context.Context, timeout time.Duration, do func(context.Context) (T, error)) (v T, attempts int, err error) {
-	wait := askFirst
-	for {
-		attempt, cancel := context.WithTimeout(ctx, timeout)
-		v, err = do(attempt)
-		cancel()
-		if err == nil || !passing(err) || ctx.Err() != nil {
-			if err != nil && ctx.Err() != nil {
-				err = fmt.Errorf("%w (last attempt: %w)", ctx.Err(), err)
-			}
-			return v, attempts, err
-		}
-		attempts++
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return v, attempts, fmt.Errorf("%w (last attempt: %w)", ctx.Err(), err)
-		case <-t.C:
-		}
-		wait = min(2*wait, askMax)
-	}
+// ask runs do with retry.Do while its failure passes: each attempt bounded
+// by timeout, until ctx ends. attempts counts the failed ones, for the
+// caller's log.
+func ask[T any](ctx context.Context, timeout time.Duration, do func(context.Context) (T, error)) (T, int, error) {
+	return retry.Do(ctx, timeout, passing, do)
 }
 
 // passing tells an answer a JetStream still electing leaders gives (or

@@ -3,22 +3,17 @@ package jetstream
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-)
 
-// Backoff between attempts of a JetStream API request that got no answer.
-const (
-	retryFirst = 50 * time.Millisecond
-	retryMax   = time.Second
+	"github.com/plumemq/plume/core/retry"
 )
 
 // request runs one JetStream API request with its own timeout and runs it
-// again, until the caller's ctx ends, when it got no answer or a transient
-// one. A clustered nats-server (v2.15.2) stays silent rather than answer
+// again (core/retry), until the caller's ctx ends, when it got no answer or
+// a transient one. A clustered nats-server (v2.15.2) stays silent rather than answer
 // some requests about a stream whose creation another client proposed and
 // that has no leader yet: STREAM.INFO on a non-leader, and the create and
 // update of racing CreateOrUpdateStream calls (the update, accepted against
@@ -27,23 +22,8 @@ const (
 // a whole sequence of requests would wait for that answer forever; the
 // requests given here are idempotent, so asking again is safe.
 func request[T any](ctx context.Context, timeout time.Duration, do func(context.Context) (T, error)) (T, error) {
-	wait := retryFirst
-	for {
-		attempt, cancel := context.WithTimeout(ctx, timeout)
-		v, err := do(attempt)
-		cancel()
-		if err == nil || !transient(err) || ctx.Err() != nil {
-			return v, err
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return v, fmt.Errorf("%w (last attempt: %w)", ctx.Err(), err)
-		case <-t.C:
-		}
-		wait = min(2*wait, retryMax)
-	}
+	v, _, err := retry.Do(ctx, timeout, transient, do)
+	return v, err
 }
 
 // errCodeNoPeers is nats-server's JSClusterNoPeersErrF (nats.go has no

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/plumemq/plume/core/retry"
 )
 
 // metaShards is the log stream's metadata key holding the shard count the
@@ -124,7 +126,7 @@ func (s *Store) stream(ctx context.Context, cfg jetstream.StreamConfig, check fu
 // publishes unacknowledged, so Open would hang on its first read of the
 // log. A member whose copy of the assignment lags answers "not found".
 func (s *Store) led(ctx context.Context, name string, st jetstream.Stream) (jetstream.Stream, error) {
-	wait := retryFirst
+	wait := retry.First
 	for {
 		if st != nil {
 			if c := st.CachedInfo().Cluster; c == nil || c.Leader != "" {
@@ -137,7 +139,7 @@ func (s *Store) led(ctx context.Context, name string, st jetstream.Stream) (jets
 				return nil, fmt.Errorf("no leader elected: %w", ctx.Err())
 			case <-t.C:
 			}
-			wait = min(2*wait, retryMax)
+			wait = min(2*wait, retry.Max)
 		}
 		var err error
 		if st, err = request(ctx, s.cfg.Timeout, func(ctx context.Context) (jetstream.Stream, error) {
