@@ -24,7 +24,9 @@ func (b *Broker) attach(c *client, cleanStart bool) (present bool, err error) {
 		if err != nil {
 			return false, err
 		}
-		defer close(arrived)
+		if arrived != nil {
+			defer close(arrived)
+		}
 	}
 	for {
 		b.mu.Lock()
@@ -227,12 +229,19 @@ func (b *Broker) saveSession(e *entry, w *pendingWill) {
 	if !e.Kept() {
 		return
 	}
+	rec := sessionRecord(e, w)
+	b.journal.PutSession(&rec)
+}
+
+// sessionRecord is e's session as the store keeps it, with w, its pending
+// will (nil: none). b.mu is held.
+func sessionRecord(e *entry, w *pendingWill) session.Record {
 	rec := e.Meta()
 	rec.DisconnectedAt = e.offlineSince()
 	if w != nil {
 		rec.Will = &session.Will{Msg: *w.msg, PublishAt: w.due.UnixNano()}
 	}
-	b.journal.PutSession(&rec)
+	return rec
 }
 
 func willMessage(c *client) *session.Message {

@@ -60,13 +60,13 @@ var ErrTakeover = errors.New("session takeover from another node failed")
 const acquireTimeout = 15 * time.Second
 
 // acquire brings the cluster's session of c's client id here, when this
-// node has none, before attach looks for it. Called without b.mu. The
-// caller closes arrived once c attached, or failed to.
+// node has none, before attach looks for it. Called without b.mu. When it
+// installed a session for c, the caller closes arrived once c attached, or
+// failed to.
 func (b *Broker) acquire(c *client, cleanStart bool) (arrived chan struct{}, err error) {
-	arrived = make(chan struct{})
 	id := c.info.ID
 	if _, ok := b.sessions.load(id); ok {
-		return arrived, nil // this node owns it: a local takeover, or a resume
+		return nil, nil // this node owns it: a local takeover, or a resume
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), acquireTimeout)
 	defer cancel()
@@ -84,11 +84,12 @@ func (b *Broker) acquire(c *client, cleanStart bool) (arrived chan struct{}, err
 			msg := r.Will.Msg
 			b.publishWill(&pendingWill{msg: &msg, client: hooks.Client{ID: id, Authenticated: r.Owner.Authenticated, Principal: r.Owner.Principal}})
 		}
-		return arrived, nil
+		return nil, nil
 	}
 	if got.Record == nil {
-		return arrived, nil
+		return nil, nil
 	}
+	arrived = make(chan struct{})
 	if err := b.install(got.Record, got.CatchUp, arrived); err != nil {
 		close(arrived)
 		return nil, fmt.Errorf("%w: %w", ErrTakeover, err)
@@ -152,27 +153,18 @@ func (b *Broker) install(rec *session.Record, catchUp func(install func() []stri
 		put()
 		return nil
 	}
-	if b.ingest == nil {
-		err := catchUp(put, func(m *session.Message, redelivered bool) {
-			if installed {
-				b.deliverTo(rec.ID, m, redelivered)
-			}
-		})
-		b.caughtUp(rec, installed && err == nil)
-		return err
-	}
-	// This node's own messages accepted just before the session arrived
-	// were routed here without it and are past this node's positions, so
-	// the catch-up's range does not hold them and the consumers will skip
-	// them as this node's own: the session gets them from PendingOwn, taken
-	// at install (consumers paused, no publish between its routing and its
-	// Forward) and delivered after the range, before any later publish of
-	// this node routes (moving held until then): one publisher's order.
-	// moving is taken inside install, after catchUp paused the consumers:
-	// the order Release takes them in too (consumers, then moving). The
-	// other order deadlocks with a consumer routing a retained message,
-	// which waits for its topic's lock, held by a publisher waiting for
-	// moving.
+	// On a cluster node this node's own messages accepted just before the
+	// session arrived were routed here without it and are past this node's
+	// positions, so the catch-up's range does not hold them and the
+	// consumers will skip them as this node's own: the session gets them
+	// from PendingOwn, taken at install (consumers paused, no publish
+	// between its routing and its Forward) and delivered after the range,
+	// before any later publish of this node routes (moving held until
+	// then): one publisher's order. moving is taken inside install, after
+	// catchUp paused the consumers: the order Release takes them in too
+	// (consumers, then moving). The other order deadlocks with a consumer
+	// routing a retained message, which waits for its topic's lock, held
+	// by a publisher waiting for moving.
 	var unread []*session.Message
 	var held bool
 	defer func() {
@@ -181,10 +173,12 @@ func (b *Broker) install(rec *session.Record, catchUp func(install func() []stri
 		}
 	}()
 	err := catchUp(func() []string {
-		b.moving.Lock()
-		held = true
+		if b.ingest != nil {
+			b.moving.Lock()
+			held = true
+		}
 		filters := put()
-		if installed {
+		if installed && b.ingest != nil {
 			unread = b.ingest.PendingOwn()
 		}
 		return filters
@@ -348,11 +342,7 @@ func (b *Broker) leaveAt(e *entry, cut func() []byte) {
 	}
 	b.mu.Lock()
 	kept := e.Kept()
-	rec := e.Meta()
-	rec.DisconnectedAt = e.offlineSince()
-	if w := e.pendingWill(); w != nil {
-		rec.Will = &session.Will{Msg: *w.msg, PublishAt: w.due.UnixNano()}
-	}
+	rec := sessionRecord(e, e.pendingWill())
 	b.mu.Unlock()
 	left := b.forget(e, false)
 	carried := cut()
