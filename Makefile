@@ -34,8 +34,8 @@ GOTEST_JSON  = $(if $(TEST_SUMMARY),-json,)
 # a hung test still ends the run, with every goroutine's stack.
 TIMEOUT     := -timeout 30m
 # The cluster's kill -9 fault test (test/cluster TestFaultKill9, `make fault`)
-# still fails now and then: after round 3 of issue 14 it passed 17 runs of
-# 21 (lead, 2026-11-30). The failures: a QoS 2 publisher's resend after its
+# still fails now and then: after round 3 of issue 14 it passed 21 runs of
+# 26 (lead, 2026-11-30). The failures: a QoS 2 publisher's resend after its
 # node died taken as a new message (twice), QoS 2 messages delivered again
 # after a subscriber's node restarted, and a session moved to a node just
 # restarted that got nothing more (decision 0060). It stays out of `make
