@@ -6,14 +6,18 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/nats-io/nats-server/v2/server"
+
 	"github.com/plumemq/plume/core/session"
 )
 
 // Two nodes share one store: each loads its own sessions, either fetches
 // any session, and a claim with a stale revision fails.
 
-func twoNodes(t *testing.T) (a, b *Store) {
-	nc := connect(t, runServer(t))
+func twoNodes(t *testing.T) (a, b *Store) { return twoNodesOn(t, runServer(t)) }
+
+func twoNodesOn(t *testing.T, srv *server.Server) (a, b *Store) {
+	nc := connect(t, srv)
 	cfg := freshConfig("node-a")
 	a = openT(t, nc, cfg)
 	cfg.Node = "node-b"

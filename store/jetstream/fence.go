@@ -189,7 +189,7 @@ func refused(err error) bool {
 // s.mu is held.
 func (s *Store) recheck(ctx context.Context, m *nats.Msg, tok string, err error) (*jetstream.PubAck, error) {
 	last, rerr := request(ctx, s.cfg.Timeout, func(ctx context.Context) (*jetstream.RawStreamMsg, error) {
-		return s.kvSt.GetLastMsgForSubject(ctx, m.Subject)
+		return s.lastOf(ctx, "KV_"+s.names.bucket, m.Subject)
 	})
 	if rerr != nil || last.Header.Get(kvOperation) != "" {
 		return nil, err

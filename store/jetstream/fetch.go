@@ -44,7 +44,7 @@ func (s *Store) Fetch(ctx context.Context, client string) (Session, error) {
 	if s.closed {
 		return Session{}, session.ErrClosed
 	}
-	e, err := s.kv.Get(ctx, token(client))
+	e, err := s.getKey(ctx, token(client))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return Session{}, fmt.Errorf("jetstream store: %q: %w", client, ErrNoSession)
 	}
@@ -52,7 +52,7 @@ func (s *Store) Fetch(ctx context.Context, client string) (Session, error) {
 		return Session{}, fmt.Errorf("jetstream store: session %q: %w", client, err)
 	}
 	a := newAssembly()
-	node, err := a.session(s, s.names.kvStem+e.Key(), e.Value(), nil, true)
+	node, err := a.session(s, s.names.sessionSubject(client), e.value, nil, true)
 	if err != nil {
 		return Session{}, fmt.Errorf("jetstream store: %w", err)
 	}
@@ -87,7 +87,7 @@ func (s *Store) Fetch(ctx context.Context, client string) (Session, error) {
 	if len(recs) == 0 { // claimed, never written
 		return Session{}, fmt.Errorf("jetstream store: %q (claimed by %q): %w", client, node, ErrNoSession)
 	}
-	return Session{Record: recs[0], Node: node, Revision: e.Revision()}, nil
+	return Session{Record: recs[0], Node: node, Revision: e.revision}, nil
 }
 
 // Claim makes this node the owner of client's session if the session's
@@ -122,14 +122,16 @@ func (s *Store) ClaimCarrying(ctx context.Context, client string, expected uint6
 		s.owned(key, rev)
 		return rev, nil
 	}
-	e, err := s.kv.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
+	e, err := s.getKey(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) || err == nil && e.revision != expected {
+		// The record changed since the caller read it: claiming it would
+		// write what this read has under the revision the caller expects.
 		return 0, fmt.Errorf("jetstream store: claim of %q at revision %d: %w", client, expected, ErrFenced)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("jetstream store: claim of %q: %w", client, err)
 	}
-	_, rest, err := readString(e.Value())
+	_, rest, err := readString(e.value)
 	if err != nil {
 		return 0, fmt.Errorf("jetstream store: session %q: %w", client, err)
 	}
@@ -140,8 +142,7 @@ func (s *Store) ClaimCarrying(ctx context.Context, client string, expected uint6
 		}
 		rest = append(appendCarried(nil, carried), record...)
 	}
-	// The write is conditional on the server: a Get that read a stale
-	// replica cannot make it succeed.
+	// The write is conditional on the server too.
 	rev, err := s.kv.Update(ctx, key, append(appendString(nil, s.cfg.Node), rest...), expected)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {

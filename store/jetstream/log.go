@@ -251,8 +251,8 @@ func (s *Store) fenceReplay(ctx context.Context, acts []action, node string) ([]
 			continue
 		}
 		seen[tok] = true
-		e, err := request(ctx, s.cfg.Timeout, func(ctx context.Context) (jetstream.KeyValueEntry, error) {
-			return s.kv.Get(ctx, tok)
+		e, err := request(ctx, s.cfg.Timeout, func(ctx context.Context) (keyEntry, error) {
+			return s.getKey(ctx, tok)
 		})
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			continue
@@ -260,7 +260,7 @@ func (s *Store) fenceReplay(ctx context.Context, acts []action, node string) ([]
 		if err != nil {
 			return nil, fmt.Errorf("owner of %s: %w", tok, err)
 		}
-		owner, _, err := readString(e.Value())
+		owner, _, err := readString(e.value)
 		if err != nil {
 			return nil, fmt.Errorf("owner of %s: %w", tok, err)
 		}
@@ -272,7 +272,7 @@ func (s *Store) fenceReplay(ctx context.Context, acts []action, node string) ([]
 		if owner != s.cfg.Node {
 			s.lose(tok)
 		} else {
-			s.fence.revs[tok] = e.Revision()
+			s.fence.revs[tok] = e.revision
 		}
 		s.mu.Unlock()
 	}
