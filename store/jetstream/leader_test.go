@@ -78,4 +78,3 @@ func TestRecordReadsGoToTheLeader(t *testing.T) {
 		t.Fatalf("session record reads: %d direct gets (any replica), %d leader gets; want none and at least 3", seen["DIRECT"], seen["STREAM"])
 	}
 }
-
