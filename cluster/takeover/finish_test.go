@@ -42,6 +42,8 @@ func (s *halfMovedStore) Claim(_ context.Context, _ string, expected uint64, _ [
 
 func (s *halfMovedStore) Owned(context.Context, string) ([]string, error) { return nil, nil }
 
+func (s *halfMovedStore) Owner(context.Context, string) (string, error) { return "node-x", nil }
+
 func (s *halfMovedStore) FinishCommitsOf(_ context.Context, node string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -194,6 +194,14 @@ func (a storeOf) Owned(ctx context.Context, node string) ([]string, error) {
 	return a.s.Owned(ctx, node)
 }
 
+func (a storeOf) Owner(ctx context.Context, client string) (string, error) {
+	node, err := a.s.Owner(ctx, client)
+	if errors.Is(err, jsstore.ErrNoSession) {
+		return "", fmt.Errorf("%w: %w", takeover.ErrNoSession, err)
+	}
+	return node, err
+}
+
 func (a storeOf) FinishCommitsOf(ctx context.Context, node string) error {
 	return a.s.FinishCommitsOf(ctx, node)
 }

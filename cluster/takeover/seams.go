@@ -98,6 +98,10 @@ type Store interface {
 	Claim(ctx context.Context, client string, expected uint64, carried []byte) (uint64, error)
 	// Owned lists the client ids of node's sessions.
 	Owned(ctx context.Context, node string) ([]string, error)
+	// Owner is the node that owns client's session now, read where the
+	// last write is (never from a replica that may lag); an error wrapping
+	// ErrNoSession when there is none.
+	Owner(ctx context.Context, client string) (string, error)
 	// FinishCommitsOf applies what node, dead or silent, logged and did
 	// not finish applying, so that its sessions read whole.
 	FinishCommitsOf(ctx context.Context, node string) error

@@ -272,6 +272,26 @@ func (m *Mover) Acquire(ctx context.Context, client string, cleanStart, keep boo
 	return broker.Acquired{}, fmt.Errorf("claim of %q: lost the race %d times", client, claimTries)
 }
 
+// Owns reports whether the store still gives client's session to this
+// node, which holds a copy of it (broker.Takeover). kept says whether that
+// copy is one the store keeps: a session that ends with its connection is
+// never stored, and is this node's while the store has none. A copy the
+// store gives to another node is stale: this node loaded it at its start
+// and another node took it before this node answered let-go requests, or
+// another node took it from the store while this node was silent. Resumed,
+// it would serve the client its old queue until its first write was
+// fenced (TestFaultKill9 seed 1796074893220585896).
+func (m *Mover) Owns(ctx context.Context, client string, kept bool) (bool, error) {
+	owner, err := m.cfg.Store.Owner(ctx, client)
+	if errors.Is(err, ErrNoSession) {
+		return !kept, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("owner of %q: %w", client, err)
+	}
+	return owner == m.cfg.Node, nil
+}
+
 // claimed notes client's session claimed here, carrying from, and returns
 // its catch-up: until that installs it, the session is unplaced (a let-go
 // answers with from, a retry here catches up from it).

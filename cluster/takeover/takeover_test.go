@@ -157,3 +157,47 @@ func TestTwoNodesRacingForOneClient(t *testing.T) {
 	pub := dial(t, nodes[2], "pub", dialOpts{clean: true})
 	conns[live].routes(t, pub, "t/1") // the winner's subscription routes
 }
+
+// node-a keeps a copy of a session that node-b took from the store while
+// node-a did not answer (a restart's start, a cut-off moment). When the
+// client comes back to node-a, node-a does not resume its copy — an old
+// queue, served until its first write is fenced — but asks the store,
+// drops the copy and takes the session from node-b: the store names
+// node-a and the message queued on node-b arrives once. Before, node-a
+// resumed its copy without a claim (TestFaultKill9 seed
+// 1796074893220585896: a restarted node sent a session's old queue).
+func TestAStaleCopyOfASessionIsNotResumed(t *testing.T) {
+	srv := runJetStream(t)
+	a := startNode(t, srv, "stale", "node-a", false)
+	b := startNode(t, srv, "stale", "node-b", true)
+	s := dial(t, a, "x", dialOpts{expiry: 300})
+	s.subscribe(t, "t/#", 1)
+	s.leave(t)
+
+	moved := dial(t, b, "x", dialOpts{expiry: 300})
+	if !moved.ack.SessionPresent {
+		t.Fatal("CONNACK on node-b: session present 0, want 1")
+	}
+	moved.leave(t)
+	pub := dial(t, b, "pub", dialOpts{clean: true})
+	pub.publish(t, "t/1", "queued on node-b", 1)
+
+	back := dial(t, a, "x", dialOpts{expiry: 300})
+	if !back.ack.SessionPresent {
+		t.Fatal("CONNACK back on node-a: session present 0, want 1")
+	}
+	h, err := a.store.Fetch(tctx(t), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Node != "node-a" {
+		t.Fatalf("the store names %q after the client came back to node-a, want node-a: node-a resumed a copy it did not own", h.Node)
+	}
+	if m := back.expect(t); string(m.Payload) != "queued on node-b" {
+		t.Fatalf("got %q, want the message queued on node-b", m.Payload)
+	}
+	pub.publish(t, "t/2", "probe", 1)
+	if m := back.expect(t); string(m.Payload) != "probe" {
+		t.Fatalf("got %q after the queued message, want probe (the queued message twice?)", m.Payload)
+	}
+}

@@ -65,6 +65,14 @@ func (a takeoverStore) Owned(ctx context.Context, node string) ([]string, error)
 	return a.s.Owned(ctx, node)
 }
 
+func (a takeoverStore) Owner(ctx context.Context, client string) (string, error) {
+	node, err := a.s.Owner(ctx, client)
+	if errors.Is(err, jsstore.ErrNoSession) {
+		return "", fmt.Errorf("%w: %w", takeover.ErrNoSession, err)
+	}
+	return node, err
+}
+
 func (a takeoverStore) FinishCommitsOf(ctx context.Context, node string) error {
 	return a.s.FinishCommitsOf(ctx, node)
 }

@@ -28,8 +28,14 @@ import (
 // asks this broker to delete what the store still holds. keep says
 // whether the new connection's session outlives it (a session expiry): a
 // session that does not is not claimed when there is none to resume.
+//
+// Owns is asked on a CONNECT whose client id has a session on this node:
+// whether the store still gives it to this node (kept: the session is one
+// the store keeps). A copy the cluster gave to another node meanwhile is
+// dropped here (Forget) and the session acquired from its owner.
 type Takeover interface {
 	Acquire(ctx context.Context, client string, cleanStart, keep bool) (Acquired, error)
+	Owns(ctx context.Context, client string, kept bool) (bool, error)
 }
 
 // Acquired is what Takeover.Acquire found for a client.
@@ -65,11 +71,22 @@ const acquireTimeout = 15 * time.Second
 // failed to.
 func (b *Broker) acquire(c *client, cleanStart bool) (arrived chan struct{}, err error) {
 	id := c.info.ID
-	if _, ok := b.sessions.load(id); ok {
-		return nil, nil // this node owns it: a local takeover, or a resume
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), acquireTimeout)
 	defer cancel()
+	if e, ok := b.sessions.load(id); ok {
+		b.mu.Lock()
+		kept := e.Kept()
+		b.mu.Unlock()
+		owns, err := b.opts.Takeover.Owns(ctx, id, kept)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrTakeover, err)
+		}
+		if owns {
+			return nil, nil // a local takeover, or a resume
+		}
+		b.log.Warn().Str("client_id", id).Msg("session here is stale: the cluster gave it to another node; taking it from there")
+		b.Forget(id)
+	}
 	got, err := b.opts.Takeover.Acquire(ctx, id, cleanStart, b.journal != nil && c.sessionExpiry > 0)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrTakeover, err)

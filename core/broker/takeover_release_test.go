@@ -47,6 +47,9 @@ func (f *releasingTakeover) Acquire(ctx context.Context, client string, _, _ boo
 	}}, nil
 }
 
+// Owns: the sessions here are this node's (the test has one node).
+func (f *releasingTakeover) Owns(context.Context, string, bool) (bool, error) { return true, nil }
+
 type notHad string
 
 func (e notHad) Error() string { return string(e) }

@@ -2,6 +2,7 @@ package jetstream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -39,4 +40,29 @@ func (s *Store) Owned(ctx context.Context, node string) ([]string, error) {
 		return nil, fmt.Errorf("jetstream store: sessions of %q: %w", node, err)
 	}
 	return ids, nil
+}
+
+// Owner returns the node that owns client's session, as the bucket's
+// leader has it: the node named by its record or by a claim not yet
+// written. An error wrapping ErrNoSession when there is none. It does not
+// wait for a Commit under way: a CONNECT asks it.
+func (s *Store) Owner(ctx context.Context, client string) (string, error) {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return "", fmt.Errorf("jetstream store: %w", session.ErrClosed)
+	}
+	e, err := s.getKey(ctx, token(client))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return "", fmt.Errorf("jetstream store: %q: %w", client, ErrNoSession)
+	}
+	if err != nil {
+		return "", fmt.Errorf("jetstream store: owner of %q: %w", client, err)
+	}
+	owner, _, err := readString(e.value)
+	if err != nil {
+		return "", fmt.Errorf("jetstream store: owner of %q: %w", client, err)
+	}
+	return owner, nil
 }
