@@ -131,19 +131,12 @@ func (s *Store) ClaimCarrying(ctx context.Context, client string, expected uint6
 	if err != nil {
 		return 0, fmt.Errorf("jetstream store: claim of %q: %w", client, err)
 	}
-	_, rest, err := readString(e.value)
+	v, err := parseSessionValue(e.value)
 	if err != nil {
 		return 0, fmt.Errorf("jetstream store: session %q: %w", client, err)
 	}
-	if carried != nil {
-		_, record, err := splitCarried(rest)
-		if err != nil {
-			return 0, fmt.Errorf("jetstream store: session %q: %w", client, err)
-		}
-		rest = append(appendCarried(nil, carried), record...)
-	}
 	// The write is conditional on the server too.
-	rev, err := s.kv.Update(ctx, key, append(appendString(nil, s.cfg.Node), rest...), expected)
+	rev, err := s.kv.Update(ctx, key, v.claimedBy(s.cfg.Node, carried), expected)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			return 0, fmt.Errorf("jetstream store: claim of %q at revision %d: %w", client, expected, ErrFenced)

@@ -260,6 +260,9 @@ type assembly struct {
 	deliveries []loadedDelivery
 	inbound    []loadedInbound
 	messages   map[msgKey][]byte // undecoded until a delivery refers to one
+	// writers are the nodes whose deliveries each session takes: its
+	// owner and its writer (writer.go).
+	writers map[string][2]string
 }
 
 // msgKey names a message: ids are each node's own.
@@ -281,7 +284,7 @@ type loadedInbound struct {
 }
 
 func newAssembly() *assembly {
-	return &assembly{recs: map[string]*session.Record{}, messages: map[msgKey][]byte{}}
+	return &assembly{recs: map[string]*session.Record{}, messages: map[msgKey][]byte{}, writers: map[string][2]string{}}
 }
 
 func (a *assembly) merge(b *assembly) {
@@ -305,31 +308,32 @@ func (a *assembly) session(s *Store, subject string, data []byte, h nats.Header,
 	if err != nil {
 		return "", fmt.Errorf("session key %s: %w", subject, codec.ErrCorrupt)
 	}
-	node, rest, err := readString(data)
+	v, err := parseSessionValue(data)
 	if err != nil {
 		return "", fmt.Errorf("session %q: %w", id, err)
 	}
-	carried, rest, err := splitCarried(rest)
-	if err != nil {
-		return "", fmt.Errorf("session %q: %w", id, err)
-	}
-	if node != s.cfg.Node && !anyNode || len(rest) == 0 {
+	node := v.owner
+	if node != s.cfg.Node && !anyNode || len(v.record) == 0 {
 		return node, nil // another node's, or claimed and not written yet (Claim)
 	}
-	if carried != nil && !anyNode {
-		return node, nil // moving here, its catch-up not committed: its next CONNECT does it (carried.go)
+	if (v.carried != nil || v.writer != node) && !anyNode {
+		// Moving here, its catch-up not committed, or claimed here and
+		// not written since: its next CONNECT does it (carried.go).
+		return node, nil
 	}
-	r, err := codec.DecodeRecord(id, rest)
+	r, err := codec.DecodeRecord(id, v.record)
 	if err != nil {
 		return "", err
 	}
-	r.Carried = carried
+	r.Carried = v.carried
 	a.recs[id] = &r
+	a.writers[id] = [2]string{v.owner, v.writer}
 	return node, nil
 }
 
 // queued takes a message of a queue shard, its subject without the
-// shard's stem: c.<client>.d.<seq>, c.<client>.i.<id> or m.<node>.<id>.
+// shard's stem: c.<client>.d.<node>.<seq> (c.<client>.d.<seq> as earlier
+// versions wrote it), c.<client>.i.<id> or m.<node>.<id>.
 func (a *assembly) queued(rel string, data []byte, h nats.Header) error {
 	if tombstone(h) {
 		return nil
@@ -343,7 +347,7 @@ func (a *assembly) queued(rel string, data []byte, h nats.Header) error {
 		a.messages[msgKey{parts[1], n}] = data
 		return nil
 	}
-	if parts[0] != "c" || len(parts) != 4 {
+	if parts[0] != "c" || len(parts) != 4 && !(len(parts) == 5 && parts[2] == "d") {
 		return fmt.Errorf("queue subject %q: %w", rel, codec.ErrCorrupt)
 	}
 	client, err := untoken(parts[1])
@@ -387,6 +391,9 @@ func (a *assembly) records(node string, anyNode bool) ([]session.Record, error) 
 		r := a.recs[ld.client]
 		if r == nil {
 			continue
+		}
+		if w := a.writers[ld.client]; ld.msgNode != w[0] && ld.msgNode != w[1] {
+			continue // a stale copy's, written after another node took the session (writer.go)
 		}
 		if ld.msgID != 0 {
 			key := msgKey{token(ld.msgNode), ld.msgID}

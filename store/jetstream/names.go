@@ -114,8 +114,14 @@ func (n *names) clientPrefix(client string) string {
 	return n.prefix + ".q." + strconv.Itoa(n.shardOf(client)) + ".c." + token(client) + "."
 }
 
+// deliverySubject is the subject of one of client's deliveries as this
+// node writes it: the node is in it because delivery Seqs are each node's
+// own, and a node that still writes a session another node took (a stale
+// copy, until its fence) must not replace that node's deliveries with its
+// own. Stores of earlier versions wrote c.<client>.d.<seq>, which reads
+// still take.
 func (n *names) deliverySubject(client string, seq uint64) string {
-	return n.clientPrefix(client) + "d." + strconv.FormatUint(seq, 10)
+	return n.clientPrefix(client) + "d." + n.node + "." + strconv.FormatUint(seq, 10)
 }
 
 func (n *names) inboundSubject(client string, id uint16) string {
