@@ -124,6 +124,10 @@ var (
 type Broker interface {
 	Release(ctx context.Context, client string, end bool, cut func() []byte) (bool, error)
 	Adopt(rec *session.Record, catchUp func(install func() []string, deliver func(*session.Message, bool)) error) (bool, error)
+	// KeptIDs lists the client ids of the sessions here the store keeps.
+	KeptIDs() []string
+	// Forget drops a session another node owns, without touching the store.
+	Forget(client string)
 }
 
 // Members is the cluster's membership (*node.Node).

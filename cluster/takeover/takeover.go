@@ -102,6 +102,8 @@ func (m *Mover) Start(b Broker) error {
 		return fmt.Errorf("takeover: subscribe: %w", err)
 	}
 	m.sub = sub
+	m.wg.Add(1)
+	go m.sweep()
 	if m.cfg.Members != nil && m.cfg.AdoptAfter > 0 {
 		m.wg.Add(1)
 		go m.watch()

@@ -2,6 +2,7 @@ package takeover_test
 
 import (
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -199,5 +200,41 @@ func TestAStaleCopyOfASessionIsNotResumed(t *testing.T) {
 	pub.publish(t, "t/2", "probe", 1)
 	if m := back.expect(t); string(m.Payload) != "probe" {
 		t.Fatalf("got %q after the queued message, want probe (the queued message twice?)", m.Payload)
+	}
+}
+
+// node-a holds a copy of a session that node-b took from the store before
+// node-a answered let-go requests (a restart's window between Load and
+// Start). When node-a starts answering, it drops the copy, which would
+// otherwise route into its own queue and fire its will for a session
+// node-b serves.
+func TestACopyTakenBeforeStartIsDroppedAtStart(t *testing.T) {
+	srv := runJetStream(t)
+	a := startNode(t, srv, "sweep", "node-a", false)
+	b := startNode(t, srv, "sweep", "node-b", true)
+	s := dial(t, a, "x", dialOpts{expiry: 300})
+	s.subscribe(t, "t/#", 1)
+	s.leave(t)
+	kept := dial(t, a, "kept", dialOpts{expiry: 300})
+	kept.leave(t)
+	moved := dial(t, b, "x", dialOpts{expiry: 300})
+	if !moved.ack.SessionPresent {
+		t.Fatal("CONNACK on node-b: session present 0, want 1")
+	}
+	if ids := a.b.KeptIDs(); !slices.Contains(ids, "x") {
+		t.Fatalf("node-a holds %q before it starts answering, want its copy of x among them", ids)
+	}
+	if err := a.mover.Start(a.b); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(wait)
+	for slices.Contains(a.b.KeptIDs(), "x") {
+		if time.Now().After(deadline) {
+			t.Fatal("node-a still holds its copy of x, which node-b owns")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if ids := a.b.KeptIDs(); !slices.Contains(ids, "kept") {
+		t.Fatalf("node-a holds %q after the sweep, want its own session kept", ids)
 	}
 }

@@ -395,6 +395,22 @@ func (b *Broker) Forget(client string) {
 	b.log.Warn().Str("client_id", client).Msg("session owned by another node now: dropped here")
 }
 
+// KeptIDs lists the client ids of the sessions this broker holds that the
+// store keeps (a session expiry): what a cluster node checks against the
+// store once it answers the other nodes (cluster/takeover's sweep).
+func (b *Broker) KeptIDs() []string {
+	var ids []string
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.sessions.each(func(e *entry) bool {
+		if e.Kept() {
+			ids = append(ids, e.ID)
+		}
+		return true
+	})
+	return ids
+}
+
 // forget removes e from this broker once its connection is gone: ended
 // (end) or handed to another node. It reports false when e was gone
 // meanwhile or a client reconnected to it here.
