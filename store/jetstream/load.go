@@ -64,6 +64,11 @@ func (s *Store) Load() (session.Snapshot, error) {
 	for _, p := range parts {
 		a.merge(p)
 	}
+	for _, ld := range a.deliveries {
+		if ld.legacy && a.recs[ld.client] != nil {
+			s.legacy[legacyKey{ld.client, ld.d.Seq}] = struct{}{}
+		}
+	}
 	var snap session.Snapshot
 	err = s.readAll(ctx, s.ret, []string{s.names.prefix + ".r.>"}, s.names.retainedBarrier(), func(m jetstream.Msg) error {
 		if tombstone(m.Headers()) {
@@ -276,6 +281,7 @@ type loadedDelivery struct {
 	msgNode string
 	msgID   uint64
 	d       session.Delivery
+	legacy  bool // at its subject of before decision 0062 (names.legacyDeliverySubject)
 }
 
 type loadedInbound struct {
@@ -365,7 +371,7 @@ func (a *assembly) queued(rel string, data []byte, h nats.Header) error {
 			return fmt.Errorf("delivery %s: %w", rel, err)
 		}
 		d.Seq = n
-		a.deliveries = append(a.deliveries, loadedDelivery{client: client, msgNode: node, msgID: id, d: d})
+		a.deliveries = append(a.deliveries, loadedDelivery{client: client, msgNode: node, msgID: id, d: d, legacy: len(parts) == 4})
 	case "i":
 		if n > 0xFFFF {
 			return fmt.Errorf("inbound id %s: %w", rel, codec.ErrCorrupt)

@@ -124,6 +124,12 @@ func (n *names) deliverySubject(client string, seq uint64) string {
 	return n.clientPrefix(client) + "d." + n.node + "." + strconv.FormatUint(seq, 10)
 }
 
+// legacyDeliverySubject is a delivery's subject as stores before decision
+// 0062 wrote it: a node that loaded one goes on writing it there.
+func (n *names) legacyDeliverySubject(client string, seq uint64) string {
+	return n.clientPrefix(client) + "d." + strconv.FormatUint(seq, 10)
+}
+
 func (n *names) inboundSubject(client string, id uint16) string {
 	return n.clientPrefix(client) + "i." + strconv.FormatUint(uint64(id), 10)
 }

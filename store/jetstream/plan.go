@@ -65,9 +65,9 @@ func (s *Store) plan(ops []session.Op) ([]action, error) {
 			// The delivery names its message's node: message ids are each
 			// node's own, and a session that moves keeps its deliveries.
 			v := codec.AppendDelivery(appendString(nil, s.cfg.Node), &op.Delivery)
-			acts = append(acts, action{actPut, n.deliverySubject(op.Client, op.Delivery.Seq), v})
+			acts = append(acts, action{actPut, s.deliverySubject(op.Client, op.Delivery.Seq), v})
 		case session.DeleteDelivery:
-			acts = append(acts, action{actDel, n.deliverySubject(op.Client, op.Seq), nil})
+			acts = append(acts, action{actDel, s.deliverySubject(op.Client, op.Seq), nil})
 		case session.PutInbound:
 			acts = append(acts, action{actPut, n.inboundSubject(op.Client, op.PacketID), []byte{}})
 		case session.DeleteInbound:
@@ -96,6 +96,23 @@ func (s *Store) plan(ops []session.Op) ([]action, error) {
 		}
 	}
 	return acts, nil
+}
+
+// legacyKey is a delivery this node loaded at its subject of before
+// decision 0062.
+type legacyKey struct {
+	client string
+	seq    uint64
+}
+
+// deliverySubject is where this node writes a delivery of client: where
+// Load found it, for one an earlier version stored, so that its changes and
+// its deletion replace it. s.mu is held.
+func (s *Store) deliverySubject(client string, seq uint64) string {
+	if _, ok := s.legacy[legacyKey{client, seq}]; ok {
+		return s.names.legacyDeliverySubject(client, seq)
+	}
+	return s.names.deliverySubject(client, seq)
 }
 
 func appendString(dst []byte, s string) []byte {

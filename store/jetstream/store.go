@@ -79,6 +79,9 @@ type Store struct {
 	// posSeq is the stream sequence of each of this node's position
 	// subjects as last written or read here (posfence.go). Under mu.
 	posSeq map[string]uint64
+	// legacy are the deliveries Load found at their subject of before
+	// decision 0062 (plan.go). Under mu.
+	legacy map[legacyKey]struct{}
 
 	// crash, set by tests, plays the process dying: the log write or the
 	// apply stops before write i when it returns true, after the writes
@@ -105,7 +108,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config, log zerolog.Logger) (*
 	}
 	s := &Store{cfg: cfg, names: newNames(cfg.Prefix, cfg.Node, cfg.Shards), log: log, nc: nc, js: js,
 		fence:  fenceState{revs: map[string]uint64{}, lost: map[string]struct{}{}, tombs: map[string]struct{}{}},
-		posSeq: map[string]uint64{}}
+		posSeq: map[string]uint64{}, legacy: map[legacyKey]struct{}{}}
 	s.chunk = int(nc.MaxPayload()) - 4096
 	if s.chunk < 4096 {
 		return nil, fmt.Errorf("jetstream store: the server's max payload %d is too small", nc.MaxPayload())

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/plumemq/plume/core/session"
+	"github.com/plumemq/plume/store/internal/codec"
 )
 
 // node-a has a stale copy of a session node-b took from the store: it goes
@@ -60,5 +61,34 @@ func TestAStaleCopysDeliveriesAreNotTheSessions(t *testing.T) {
 	}
 	if snap := load(t, b); len(snap.Sessions) != 1 || len(snap.Sessions[0].Queued) != 1 || string(snap.Sessions[0].Queued[0].Msg.Payload) != "node-b's" {
 		t.Fatalf("node-b loads %s, want s with its one delivery", dump(snap))
+	}
+}
+
+// A delivery an earlier version stored at c.<client>.d.<seq> is loaded,
+// and its acknowledgement deletes it there: written to the new subject,
+// the delete left it, and every restart delivered it again.
+func TestADeliveryOfTheOldLayoutIsDeletedWhereItIs(t *testing.T) {
+	a, _ := twoNodes(t)
+	ctx := context.Background()
+	m := &session.Message{Topic: "t/old", Payload: []byte("old"), QoS: 1, ID: 3}
+	if err := a.Commit([]session.Op{
+		{Kind: session.PutSession, Record: &session.Record{Version: session.FormatVersion, ID: "o", Expiry: 60}},
+		{Kind: session.PutMessage, Message: m},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	v := codec.AppendDelivery(appendString(nil, "node-a"), &session.Delivery{Msg: m, QoS: 1, Seq: 5})
+	if _, err := a.js.Publish(ctx, a.names.legacyDeliverySubject("o", 5), v); err != nil {
+		t.Fatal(err)
+	}
+	snap := load(t, a)
+	if len(snap.Sessions) != 1 || len(snap.Sessions[0].Queued) != 1 || snap.Sessions[0].Queued[0].Seq != 5 {
+		t.Fatalf("loaded %s, want o with its delivery of the old layout", dump(snap))
+	}
+	if err := a.Commit([]session.Op{{Kind: session.DeleteDelivery, Client: "o", Seq: 5}}); err != nil {
+		t.Fatal(err)
+	}
+	if snap := load(t, a); len(snap.Sessions) != 1 || len(snap.Sessions[0].Queued) != 0 {
+		t.Fatalf("loaded %s after the delivery's deletion, want o without it", dump(snap))
 	}
 }
