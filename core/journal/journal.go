@@ -92,13 +92,14 @@ type Mark struct{ batch, appended uint64 }
 type Ticket struct{ From, To uint64 }
 
 // New starts a journal that commits to store. Seq and message ids continue
-// after the largest ones in snap, what store held at start.
+// after the largest ones in snap, what store held at start, and after its
+// IDFloor.
 func New(store session.Store, snap *session.Snapshot, log zerolog.Logger) *Journal {
 	j := &Journal{store: store, log: log, changed: make(chan struct{}), quit: make(chan struct{}),
 		window: session.WindowOf(store),
 		puts:   map[uint64]put{}, msgPuts: map[uint64]put{}, positions: map[uint32]int{},
 		wake: make(chan struct{}, 1), stopped: make(chan struct{})}
-	var seq, id uint64
+	seq, id := snap.IDFloor, snap.IDFloor
 	for i := range snap.Sessions {
 		r := &snap.Sessions[i]
 		for _, ds := range [][]session.Delivery{r.Inflight, r.Queued} {

@@ -346,3 +346,20 @@ func TestCommitLatencyObservesEachBatch(t *testing.T) {
 		}
 	}
 }
+
+// Seqs and message ids continue above the snapshot's IDFloor, even when
+// the snapshot's own deliveries are below it: a cluster store's Load
+// leaves out sessions whose deliveries still name this node's ids.
+func TestIDsContinueAboveTheFloor(t *testing.T) {
+	s := newRecordingStore()
+	m := &session.Message{Topic: "t", Payload: []byte("p"), QoS: 1, ID: 7}
+	snap := &session.Snapshot{IDFloor: 1_000_000, Sessions: []session.Record{{ID: "a",
+		Queued: []session.Delivery{{Msg: m, QoS: 1, Seq: 9}}}}}
+	j := journal.New(s, snap, zerolog.Nop())
+	t.Cleanup(func() { _ = j.Close() })
+	d := session.Delivery{Msg: &session.Message{Topic: "t", Payload: []byte("q"), QoS: 1}, QoS: 1}
+	j.Stored("a", &d)
+	if d.Seq <= snap.IDFloor || d.Msg.ID <= snap.IDFloor {
+		t.Fatalf("seq %d, message id %d: want both above the floor %d", d.Seq, d.Msg.ID, snap.IDFloor)
+	}
+}

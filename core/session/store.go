@@ -57,6 +57,14 @@ type Snapshot struct {
 	// Positions are this node's positions in the cluster's ingest (Position
 	// ops): nil on a single node.
 	Positions Positions
+	// IDFloor is a floor for the delivery Seqs and message ids the node
+	// hands out from now on (0: none), for a store whose Load leaves some of
+	// the node's earlier writes out — a cluster store does not load the
+	// sessions that are moving or that another node owns, and their
+	// deliveries still name this node's Seqs and messages. Without it the
+	// journal would hand the same ids out again, and a new message would
+	// replace the one those deliveries point to.
+	IDFloor uint64
 }
 
 // Positions says how far a cluster node has routed each shard of the

@@ -88,6 +88,7 @@ func (s *Store) Load() (session.Snapshot, error) {
 	if err != nil {
 		return session.Snapshot{}, fmt.Errorf("jetstream store: %w", err)
 	}
+	snap.IDFloor = idFloor()
 	if snap.Positions, err = s.positions(ctx); err != nil {
 		return session.Snapshot{}, fmt.Errorf("jetstream store: positions: %w", err)
 	}
@@ -441,6 +442,19 @@ func (a *assembly) records(node string, anyNode bool) ([]session.Record, error) 
 	}
 	return out, nil
 }
+
+// idFloor is where a node's delivery Seqs and message ids start after
+// Load (session.Snapshot.IDFloor): the clock, in ns. Load reads only the
+// sessions this node owns and has written, so the largest id it saw is not
+// the largest this node ever used: a session moving to or from it keeps
+// deliveries with its Seqs and messages of its ids (TestFaultKill9 seed
+// 1796078725667671118: n1, restarted, gave a new message an id a moved
+// session's QoS 2 delivery still named, and the client got a QoS 1
+// message at QoS 2 under a packet id that was never released). Every id
+// handed out is at most the floor of its start plus the count handed out
+// since, which stays below the clock of any later start unless a node
+// hands out more than one id per ns or its clock goes back.
+func idFloor() uint64 { return uint64(time.Now().UnixNano()) }
 
 // sortSnapshot orders sessions by id and retained messages by topic.
 func sortSnapshot(s *session.Snapshot) {

@@ -92,3 +92,33 @@ func TestADeliveryOfTheOldLayoutIsDeletedWhereItIs(t *testing.T) {
 		t.Fatalf("loaded %s after the delivery's deletion, want o without it", dump(snap))
 	}
 }
+
+// Load gives a floor above every id the node handed out before, also for
+// sessions it does not load (one another node claimed): the journal starts
+// there, and a new message never takes the id of one a moved session's
+// deliveries still name.
+func TestLoadGivesAnIDFloorAboveEveryEarlierID(t *testing.T) {
+	a, b := twoNodes(t)
+	first := floorOf(t, a)
+	m := &session.Message{Topic: "t/s", Payload: []byte("x"), QoS: 1, ID: first + 1000}
+	if err := a.Commit([]session.Op{
+		{Kind: session.PutSession, Record: &session.Record{Version: session.FormatVersion, ID: "s", Expiry: 60}},
+		{Kind: session.PutMessage, Message: m},
+		{Kind: session.PutDelivery, Client: "s", Delivery: session.Delivery{Msg: m, QoS: 1, Seq: first + 1000}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	takeOver(t, b, "s")
+	if snap, floor := load(t, a), floorOf(t, a); len(snap.Sessions) != 0 || floor <= m.ID {
+		t.Fatalf("node-a loads %s with floor %d; want no session and a floor above the id %d it used", dump(snap), floor, m.ID)
+	}
+}
+
+func floorOf(t *testing.T, s *Store) uint64 {
+	t.Helper()
+	snap, err := s.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap.IDFloor
+}
