@@ -168,17 +168,7 @@ func TestTwoNodesRacingForOneClient(t *testing.T) {
 // resumed its copy without a claim (TestFaultKill9 seed
 // 1796074893220585896: a restarted node sent a session's old queue).
 func TestAStaleCopyOfASessionIsNotResumed(t *testing.T) {
-	srv := runJetStream(t)
-	a := startNode(t, srv, "stale", "node-a", false)
-	b := startNode(t, srv, "stale", "node-b", true)
-	s := dial(t, a, "x", dialOpts{expiry: 300})
-	s.subscribe(t, "t/#", 1)
-	s.leave(t)
-
-	moved := dial(t, b, "x", dialOpts{expiry: 300})
-	if !moved.ack.SessionPresent {
-		t.Fatal("CONNACK on node-b: session present 0, want 1")
-	}
+	a, b, moved := takenWhileSilent(t, "stale")
 	moved.leave(t)
 	pub := dial(t, b, "pub", dialOpts{clean: true})
 	pub.publish(t, "t/1", "queued on node-b", 1)
@@ -209,18 +199,7 @@ func TestAStaleCopyOfASessionIsNotResumed(t *testing.T) {
 // otherwise route into its own queue and fire its will for a session
 // node-b serves.
 func TestACopyTakenBeforeStartIsDroppedAtStart(t *testing.T) {
-	srv := runJetStream(t)
-	a := startNode(t, srv, "sweep", "node-a", false)
-	b := startNode(t, srv, "sweep", "node-b", true)
-	s := dial(t, a, "x", dialOpts{expiry: 300})
-	s.subscribe(t, "t/#", 1)
-	s.leave(t)
-	kept := dial(t, a, "kept", dialOpts{expiry: 300})
-	kept.leave(t)
-	moved := dial(t, b, "x", dialOpts{expiry: 300})
-	if !moved.ack.SessionPresent {
-		t.Fatal("CONNACK on node-b: session present 0, want 1")
-	}
+	a, _, _ := takenWhileSilent(t, "sweep")
 	if ids := a.b.KeptIDs(); !slices.Contains(ids, "x") {
 		t.Fatalf("node-a holds %q before it starts answering, want its copy of x among them", ids)
 	}
@@ -237,4 +216,23 @@ func TestACopyTakenBeforeStartIsDroppedAtStart(t *testing.T) {
 	if ids := a.b.KeptIDs(); !slices.Contains(ids, "kept") {
 		t.Fatalf("node-a holds %q after the sweep, want its own session kept", ids)
 	}
+}
+
+// takenWhileSilent has node-b take client x's session (subscribed to t/#,
+// offline) from node-a, which does not answer let-go requests and so keeps
+// a copy; node-a also has a session of its own, kept. moved is x on node-b.
+func takenWhileSilent(t *testing.T, prefix string) (a, b *plume, moved *client) {
+	t.Helper()
+	srv := runJetStream(t)
+	a = startNode(t, srv, prefix, "node-a", false)
+	b = startNode(t, srv, prefix, "node-b", true)
+	s := dial(t, a, "x", dialOpts{expiry: 300})
+	s.subscribe(t, "t/#", 1)
+	s.leave(t)
+	dial(t, a, "kept", dialOpts{expiry: 300}).leave(t)
+	moved = dial(t, b, "x", dialOpts{expiry: 300})
+	if !moved.ack.SessionPresent {
+		t.Fatal("CONNACK on node-b: session present 0, want 1")
+	}
+	return a, b, moved
 }
