@@ -144,17 +144,17 @@ func TestRouteIngestedCommitsThePositionWithTheDeliveries(t *testing.T) {
 	s, _ := connectRaw(t, tb.addr, cp)
 	s.subscribe(1, sub("a/+", 1))
 
-	tb.RouteIngested(&session.Message{Topic: "a/1", QoS: 1, Payload: []byte("x"), Publisher: "elsewhere"}, 3, 41)
+	tb.RouteIngested(3, 41, &session.Message{Topic: "a/1", QoS: 1, Payload: []byte("x"), Publisher: "elsewhere"})
 	got := s.nextPublish()
 	if got.Dup || got.Topic != "a/1" {
 		t.Fatalf("first read: %+v, want a/1 without DUP", got)
 	}
 	s.ack(packets.TypePuback, got.PacketID)
-	tb.RouteIngested(&session.Message{Topic: "a/2", QoS: 1, Payload: []byte("y"), Publisher: "elsewhere", Redelivered: true}, 3, 42)
+	tb.RouteIngested(3, 42, &session.Message{Topic: "a/2", QoS: 1, Payload: []byte("y"), Publisher: "elsewhere", Redelivered: true})
 	if got := s.nextPublish(); !got.Dup || got.Topic != "a/2" {
 		t.Fatalf("re-read: %+v, want a/2 with DUP", got)
 	}
-	tb.RouteIngested(nil, 5, 7) // our own message: the position only
+	tb.RouteIngested(5, 7) // our own message: the position only
 
 	eventually(t, "positions committed", func() bool {
 		snap, err := st.Load()
