@@ -90,13 +90,15 @@ func (p *packer) add(acts []action, f *session.Forwarded) ([]action, error) {
 		b = nil
 	}
 	if b == nil {
-		b = &packed{at: len(acts), stem: stem, size: session.ForwardBatchHeader + len(stem) + 64}
+		// The chunk leaves 4 KiB of the max payload for headers (the
+		// Msg-Id) and the subject.
+		b = &packed{at: len(acts), stem: stem, size: session.ForwardBatchHeader}
 		p.open[stem] = b
 		p.all = append(p.all, b)
 		acts = append(acts, action{}) // filled in by done
 	}
 	b.forward = append(b.forward, f)
-	b.size += size + len(f.ID)
+	b.size += size
 	return acts, nil
 }
 
