@@ -320,7 +320,7 @@ func TestCatchUpFiltersTheMessagesOfABatch(t *testing.T) {
 	var data [][]byte
 	for _, e := range []env{
 		{origin: "other", counter: 2, topic: "t/y", payload: "c2"},
-		{origin: "old", counter: 7, topic: "t/x", payload: "a1"}, // the old owner's: in the session already
+		{origin: "old", counter: 7, topic: "t/x", payload: "a1"},   // the old owner's: in the session already
 		{origin: "other", counter: 3, topic: "u/x", payload: "d1"}, // not the session's
 		{origin: "old", counter: 9, topic: "t/x", payload: "a2"},   // after its let-go: not in the session
 		{origin: "other", counter: 4, topic: "t/x", payload: "c4"},
