@@ -173,3 +173,24 @@ func TestARetriedCommitWithMoreForwardsStoresEachOnce(t *testing.T) {
 		})
 	}
 }
+
+// With SingleForwards (a rolling upgrade from a version whose readers
+// take envelopes only), each Forward is a message of its own, as before.
+func TestSingleForwardsWritesEachForwardAlone(t *testing.T) {
+	cfg := freshConfig("n1")
+	cfg.SingleForwards = true
+	s := openT(t, connect(t, runServer(t)), cfg)
+	p := s.Config().Prefix
+	if err := s.Commit([]session.Op{forwardOp(p, 2, "a0"), forwardOp(p, 2, "a1"), forwardOp(p, 2, "a2")}); err != nil {
+		t.Fatal(err)
+	}
+	msgs := ingestMessages(t, s, 2)
+	if len(msgs) != 3 {
+		t.Fatalf("%d messages, want 3", len(msgs))
+	}
+	for i, m := range msgs {
+		if session.IsForwardBatch(m.Data) || m.Header.Get(jetstream.MsgIDHeader) != fmt.Sprintf("n1.boot.a%d", i) {
+			t.Fatalf("message %d: %q id %q, want a%d alone", i, m.Data, m.Header.Get(jetstream.MsgIDHeader), i)
+		}
+	}
+}
