@@ -30,7 +30,9 @@ import (
 // stream order with one ordered consumer per shard, from its committed
 // position on, and routes each message with RouteIngested, which commits
 // the position with the deliveries it made. Its own messages were routed
-// when they were accepted: they only advance the position.
+// when they were accepted: they only advance the position. The store packs
+// the Forwards of one Commit to one shard into one stream message, a batch
+// (decision 0061, batch.go): routed whole, at its one sequence.
 
 // IngestConfig turns the ingest on: the store's side of it (store/jetstream
 // writes the Forward ops and creates the streams).
