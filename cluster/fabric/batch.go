@@ -14,21 +14,21 @@ import (
 // only with every delivery the batch made and a reader that crashes
 // midway reads the whole batch again.
 
-// unpack decodes the envelopes of ingest message data, in order. A batch
-// whose framing is broken is one malformed message (bad); an entry of a
-// sound batch that does not decode is counted malformed and left out, the
-// others kept.
-func (f *Fabric) unpack(data []byte) (envs []envelope, batch, bad bool) {
+// unpack decodes the envelopes of ingest message data, in order, and
+// says whether it was a batch. A batch whose framing is broken is one
+// malformed message (err); an entry of a sound batch that does not decode
+// is counted malformed and left out, the others kept.
+func (f *Fabric) unpack(data []byte) (envs []envelope, batch bool, err error) {
 	if !session.IsForwardBatch(data) {
 		e, err := decodeEnvelope(data)
 		if err != nil {
-			return nil, false, true
+			return nil, false, err
 		}
-		return []envelope{e}, false, false
+		return []envelope{e}, false, nil
 	}
 	entries, err := session.SplitForwardBatch(data)
 	if err != nil {
-		return nil, true, true
+		return nil, true, err
 	}
 	envs = make([]envelope, 0, len(entries))
 	for _, b := range entries {
@@ -39,7 +39,7 @@ func (f *Fabric) unpack(data []byte) (envs []envelope, batch, bad bool) {
 		}
 		envs = append(envs, e)
 	}
-	return envs, true, false
+	return envs, true, nil
 }
 
 // batchToken follows PREFIX.in.<k> in a batch's subject (store/jetstream

@@ -197,8 +197,8 @@ func (f *Fabric) catchUpShard(ctx context.Context, sh *shard, start, to uint64, 
 				return read, nil // live routing has it from here
 			}
 			read = seq
-			envs, _, bad := f.unpack(msg.Data())
-			if bad {
+			envs, _, err := f.unpack(msg.Data())
+			if err != nil {
 				f.stats.malformed.Add(1)
 			}
 			for i := range envs {

@@ -331,15 +331,15 @@ func (f *Fabric) routeIngested(sh *shard, data []byte, seq uint64, stored time.T
 	if seq <= sh.pos.Load() {
 		return // read already (a consumer recreated at an older point)
 	}
-	envs, batch, bad := f.unpack(data)
-	if batch && !bad {
-		f.stats.batches.Add(1)
-	}
-	if bad {
+	envs, batch, err := f.unpack(data)
+	switch {
+	case err != nil:
 		f.stats.received.Add(1)
 		f.stats.malformed.Add(1)
-		f.warn.Log(&f.log, zerolog.WarnLevel, "malformed").Str("stream", sh.stream).
-			Msg("cluster fabric: ingest message dropped: it did not decode")
+		f.warn.Log(&f.log, zerolog.WarnLevel, "malformed").Str("stream", sh.stream).Err(err).
+			Msg("cluster fabric: ingest message dropped")
+	case batch:
+		f.stats.batches.Add(1)
 	}
 	f.stats.received.Add(uint64(len(envs)))
 	redo := seq <= sh.redoTo || stored.Before(sh.redoBefore)
