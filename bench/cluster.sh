@@ -19,6 +19,8 @@
 #   BENCH_ROUNDS        rounds; the report shows each round and the medians (3)
 #   BENCH_SCENARIOS     subset of "pairs pairs-q1 fanin-q0 fanin"
 #   BENCH_OUTSTANDING   max messages in flight end to end, per publisher (1000)
+#   BENCH_INFLIGHT      max unacknowledged QoS 1 publishes per publisher (64):
+#                       how many messages a publisher node's Commit can gather
 #   BENCH_CLUSTER_PORT  first loopback port tried (29830)
 #   BENCH_CLUSTER_SYNC  the nodes' cluster.sync: always (default) or a period
 #                       such as 100ms, to see what fsync per write costs
@@ -36,6 +38,7 @@ WARMUP=${BENCH_WARMUP:-2s}
 ROUNDS=${BENCH_ROUNDS:-3}
 SCENARIOS=${BENCH_SCENARIOS:-pairs pairs-q1 fanin-q0 fanin}
 OUTSTANDING=${BENCH_OUTSTANDING:-1000}
+INFLIGHT=${BENCH_INFLIGHT:-64}
 PORT=${BENCH_CLUSTER_PORT:-29830}
 SYNC=${BENCH_CLUSTER_SYNC:-always}
 PLUME=${PLUME_BIN:-$BIN/plume}
@@ -153,7 +156,7 @@ measure() {
 	log "round $round/$ROUNDS: $scenario on $name (load $(cut -d' ' -f1-3 /proc/loadavg))"
 	if ! timeout 180 "$BIN/loadgen" run -addr "${ADDRS[0]}" "${where[@]}" -broker "plume-$name" \
 		-scenario "$scenario" -pid "${PIDS[0]}" -duration "$DURATION" -warmup "$WARMUP" \
-		-outstanding "$OUTSTANDING" -out "$out" >/dev/null; then
+		-outstanding "$OUTSTANDING" -inflight "$INFLIGHT" -out "$out" >/dev/null; then
 		printf '[{"broker":"plume-%s","scenario":"%s","error":"loadgen failed or timed out","lost":0}]\n' \
 			"$name" "$scenario" >"$out"
 	fi
@@ -184,7 +187,7 @@ for round in $(seq "$ROUNDS"); do
 	done
 done
 
-SETTINGS="window=$DURATION warmup=$WARMUP outstanding=$OUTSTANDING rounds=$ROUNDS nodes=3 replicas=3 sync=$SYNC"
+SETTINGS="window=$DURATION warmup=$WARMUP outstanding=$OUTSTANDING inflight=$INFLIGHT rounds=$ROUNDS nodes=3 replicas=3 sync=$SYNC"
 # The commit measured: HEAD's when the script built plume (read before the
 # first run, so a commit made during the run does not relabel it); with
 # PLUME_BIN, the caller's to state (BENCH_PLUME_LABEL).

@@ -76,6 +76,7 @@ func (f *Fabric) CatchUp(ctx context.Context, from, through session.Positions, o
 	}
 	defer f.Pause()() // all of them: a session's range ends at one point of every shard
 	filters := install()
+	match := matcher(filters)
 	var lost []error
 	for i, sh := range in.shards {
 		start, to := from.At(int(sh.k)), sh.pos.Load()
@@ -90,13 +91,16 @@ func (f *Fabric) CatchUp(ctx context.Context, from, through session.Positions, o
 			}
 			subjects = append(subjects, s...)
 		}
+		// Batches (decision 0061) are under a subject of their own, whatever
+		// their messages' topics: read whole, and filtered here (match).
+		subjects = append(subjects, in.codecs[sh.k].Prefix()+batchToken)
 		slices.Sort(subjects)
 		subjects = slices.Compact(subjects)
 		if infos[i] != nil && infos[i].State.FirstSeq > start+1 { // nil: not checked (above)
 			first := infos[i].State.FirstSeq
 			lost = append(lost, fmt.Errorf("%s: (%d, %d) %w", sh.stream, start, first, ErrReplayWindow))
 		}
-		if err := f.catchUpRetrying(ctx, sh, start, to, subjects, own, deliver); err != nil {
+		if err := f.catchUpRetrying(ctx, sh, start, to, subjects, match, own, deliver); err != nil {
 			return err
 		}
 	}
@@ -133,13 +137,13 @@ var ErrReplayWindow = errors.New("ingest messages older than the replay window a
 // is installed by then, and a range cut short would be lost to it for good
 // (its client, refused, resumes the installed session here on its next
 // CONNECT).
-func (f *Fabric) catchUpRetrying(ctx context.Context, sh *shard, start, to uint64, subjects []string, own Own, deliver func(*session.Message)) error {
+func (f *Fabric) catchUpRetrying(ctx context.Context, sh *shard, start, to uint64, subjects []string, match func(topic string) bool, own Own, deliver func(*session.Message)) error {
 	for {
 		// Each attempt has its own deadline: a request the server lost
 		// while it was away is answered by no one, and would hold the
 		// whole catch-up's.
 		actx, cancel := context.WithTimeout(ctx, f.catchUpAttempt())
-		read, err := f.catchUpShard(actx, sh, start, to, subjects, own, deliver)
+		read, err := f.catchUpShard(actx, sh, start, to, subjects, match, own, deliver)
 		cancel()
 		if err == nil {
 			return nil
@@ -164,9 +168,10 @@ func (f *Fabric) catchUpAttempt() time.Duration {
 }
 
 // catchUpShard reads (start, to] of sh under subjects with an ordered
-// consumer of its own. It returns the last stream sequence it read
-// (delivered or skipped), start when none.
-func (f *Fabric) catchUpShard(ctx context.Context, sh *shard, start, to uint64, subjects []string, own Own, deliver func(*session.Message)) (uint64, error) {
+// consumer of its own, and delivers the messages whose topic match takes:
+// a batch holds messages of any topic (decision 0061). It returns the last
+// stream sequence it read (delivered or skipped), start when none.
+func (f *Fabric) catchUpShard(ctx context.Context, sh *shard, start, to uint64, subjects []string, match func(topic string) bool, own Own, deliver func(*session.Message)) (uint64, error) {
 	in := f.ing
 	cons, err := in.js.OrderedConsumer(ctx, sh.stream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: subjects, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: start + 1,
@@ -192,23 +197,22 @@ func (f *Fabric) catchUpShard(ctx context.Context, sh *shard, start, to uint64, 
 				return read, nil // live routing has it from here
 			}
 			read = seq
-			e, err := decodeEnvelope(msg.Data())
+			envs, _, err := f.unpack(msg.Data())
 			if err != nil {
 				f.stats.malformed.Add(1)
-				continue
 			}
-			if own.skips(e.origin, e.seq) {
-				if seq == to {
-					return read, nil
+			for i := range envs {
+				e := &envs[i]
+				if own.skips(e.origin, e.seq) || !match(e.msg.Topic) {
+					continue
 				}
-				continue
+				m := &e.msg
+				if e.leftMs > 0 {
+					m.Expires = meta.Timestamp.Add(msDuration(e.leftMs)).UnixNano()
+				}
+				m.Redelivered = true
+				deliver(m)
 			}
-			m := &e.msg
-			if e.leftMs > 0 {
-				m.Expires = meta.Timestamp.Add(msDuration(e.leftMs)).UnixNano()
-			}
-			m.Redelivered = true
-			deliver(m)
 			if seq == to {
 				return read, nil
 			}

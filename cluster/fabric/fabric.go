@@ -94,6 +94,7 @@ type Stats struct {
 	Redelivered uint64 // of those, read again after a restart (DUP for QoS 1)
 	ViaIngest   uint64 // core NATS copies of QoS ≥ 1 messages ignored: the ingest carries them
 	CaughtUp    uint64 // CatchUp calls finished
+	Batches     uint64 // ingest messages that packed several envelopes (decision 0061), counted in Received by envelope
 }
 
 // Fabric is a broker.Fabric over NATS. Create it before the broker (whose
@@ -136,7 +137,7 @@ type change struct {
 
 type counters struct {
 	published, tooLong, received, routed, shared, duplicates, own, malformed, dropped atomic.Uint64
-	forwarded, ingested, redelivered, viaIngest, caughtUp                             atomic.Uint64
+	forwarded, ingested, redelivered, viaIngest, caughtUp, batches                    atomic.Uint64
 }
 
 // New returns a Fabric on cfg.Conn; it subscribes to nothing until Start.
@@ -270,7 +271,7 @@ func (f *Fabric) Stats() Stats {
 		Routed: c.routed.Load(), Shared: c.shared.Load(), Duplicates: c.duplicates.Load(),
 		Own: c.own.Load(), Malformed: c.malformed.Load(), Dropped: c.dropped.Load(),
 		Forwarded: c.forwarded.Load(), Ingested: c.ingested.Load(), Redelivered: c.redelivered.Load(),
-		ViaIngest: c.viaIngest.Load(), CaughtUp: c.caughtUp.Load(),
+		ViaIngest: c.viaIngest.Load(), CaughtUp: c.caughtUp.Load(), Batches: c.batches.Load(),
 	}
 	// What nats.go dropped because the channel was full (slow consumer).
 	f.mu.Lock()

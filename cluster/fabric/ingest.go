@@ -30,7 +30,9 @@ import (
 // stream order with one ordered consumer per shard, from its committed
 // position on, and routes each message with RouteIngested, which commits
 // the position with the deliveries it made. Its own messages were routed
-// when they were accepted: they only advance the position.
+// when they were accepted: they only advance the position. The store packs
+// the Forwards of one Commit to one shard into one stream message, a batch
+// (decision 0061, batch.go): routed whole, at its one sequence.
 
 // IngestConfig turns the ingest on: the store's side of it (store/jetstream
 // writes the Forward ops and creates the streams).
@@ -58,9 +60,11 @@ type IngestConfig struct {
 // IngestLocal is what the ingest delivers into: *broker.Broker.
 type IngestLocal interface {
 	Local
-	// RouteIngested routes m (nil: position only) and records the
-	// position (shard, seq) in the same journal change.
-	RouteIngested(m *session.Message, shard uint32, seq uint64) int
+	// RouteIngested routes ms, the messages of the ingest message at
+	// (shard, seq) — none: position only; several: a batch — and records
+	// the position in the same journal change, so that it commits with
+	// every delivery their routing made.
+	RouteIngested(shard uint32, seq uint64, ms ...*session.Message) int
 	// Positions are the positions the store held at start.
 	Positions() session.Positions
 }
@@ -217,7 +221,7 @@ func (f *Fabric) startIngest(local IngestLocal) error {
 		pos := loaded.At(k)
 		if loaded == nil {
 			pos = last
-			local.RouteIngested(nil, sh.k, pos)
+			local.RouteIngested(sh.k, pos)
 		} else {
 			// A committed 0 is a position: the stream was empty when this
 			// node first read it. Taken for none, it made a node restarted
@@ -319,38 +323,48 @@ func (f *Fabric) readShard(sh *shard) {
 	}
 }
 
-// routeIngested routes one ingest message read at seq; sh.mu is held.
+// routeIngested routes one ingest message read at seq — one envelope, or
+// a batch of them (batch.go) — in one RouteIngested with the position;
+// sh.mu is held.
 func (f *Fabric) routeIngested(sh *shard, data []byte, seq uint64, stored time.Time) {
 	in := f.ing
 	if seq <= sh.pos.Load() {
 		return // read already (a consumer recreated at an older point)
 	}
-	f.stats.received.Add(1)
-	e, err := decodeEnvelope(data)
+	envs, batch, err := f.unpack(data)
 	switch {
 	case err != nil:
+		f.stats.received.Add(1)
 		f.stats.malformed.Add(1)
 		f.warn.Log(&f.log, zerolog.WarnLevel, "malformed").Str("stream", sh.stream).Err(err).
 			Msg("cluster fabric: ingest message dropped")
-		in.local.RouteIngested(nil, sh.k, seq)
-	case e.origin == in.origin:
-		f.stats.own.Add(1) // routed here when it was accepted
-		in.readBack(e.seq)
-		in.local.RouteIngested(nil, sh.k, seq)
-	default:
+	case batch:
+		f.stats.batches.Add(1)
+	}
+	f.stats.received.Add(uint64(len(envs)))
+	redo := seq <= sh.redoTo || stored.Before(sh.redoBefore)
+	ms := make([]*session.Message, 0, len(envs))
+	for i := range envs {
+		e := &envs[i]
+		if e.origin == in.origin {
+			f.stats.own.Add(1) // routed here when it was accepted
+			in.readBack(e.seq)
+			continue
+		}
 		m := &e.msg
 		if e.leftMs > 0 {
 			// The server's clock when it stored the message stands for the
 			// publisher's: the time left counts from then [MQTT-3.3.2-6].
 			m.Expires = stored.Add(msDuration(e.leftMs)).UnixNano()
 		}
-		m.Redelivered = seq <= sh.redoTo || stored.Before(sh.redoBefore)
-		if m.Redelivered {
+		m.Redelivered = redo
+		if redo {
 			f.stats.redelivered.Add(1)
 		}
-		in.local.RouteIngested(m, sh.k, seq)
-		f.stats.ingested.Add(1)
+		ms = append(ms, m)
 	}
+	in.local.RouteIngested(sh.k, seq, ms...)
+	f.stats.ingested.Add(uint64(len(ms)))
 	sh.pos.Store(seq)
 }
 

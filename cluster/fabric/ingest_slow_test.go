@@ -24,16 +24,18 @@ type slowLocal struct {
 func (l *slowLocal) RouteFromPeer(*session.Message) int                { return 0 }
 func (l *slowLocal) RouteShared(*session.Message, string, string) bool { return false }
 func (l *slowLocal) Positions() session.Positions                      { return nil }
-func (l *slowLocal) RouteIngested(m *session.Message, _ uint32, seq uint64) int {
-	if m == nil {
+func (l *slowLocal) RouteIngested(_ uint32, seq uint64, ms ...*session.Message) int {
+	if len(ms) == 0 {
 		return 0
 	}
 	<-l.gate
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.got = append(l.got, string(m.Payload))
-	l.seqs = append(l.seqs, seq)
-	return 1
+	for _, m := range ms {
+		l.got = append(l.got, string(m.Payload))
+		l.seqs = append(l.seqs, seq)
+	}
+	return len(ms)
 }
 
 func (l *slowLocal) count() int {

@@ -17,10 +17,10 @@ import (
 // idleLocal is a broker that takes nothing: Start only needs it there.
 type idleLocal struct{}
 
-func (idleLocal) RouteFromPeer(*session.Message) int                 { return 0 }
-func (idleLocal) RouteShared(*session.Message, string, string) bool  { return false }
-func (idleLocal) RouteIngested(*session.Message, uint32, uint64) int { return 0 }
-func (idleLocal) Positions() session.Positions                       { return nil }
+func (idleLocal) RouteFromPeer(*session.Message) int                    { return 0 }
+func (idleLocal) RouteShared(*session.Message, string, string) bool     { return false }
+func (idleLocal) RouteIngested(uint32, uint64, ...*session.Message) int { return 0 }
+func (idleLocal) Positions() session.Positions                          { return nil }
 
 // A node restarted after a kill -9 starts while its streams elect leaders:
 // JetStream answers late (no responders), then not about the stream (not

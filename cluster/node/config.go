@@ -78,6 +78,13 @@ type Config struct {
 	// that was down or a session that moves (decision 0055); default
 	// DefaultReplayWindow, at least a minute. Either mode.
 	ReplayWindow time.Duration `yaml:"replay_window"`
+	// SingleForwards writes each QoS ≥ 1 message to the ingest as a stream
+	// message of its own, as Plume did before decision 0061, instead of
+	// packing those of one commit to one shard into one. A node of an
+	// earlier version drops packed messages (counted malformed): set it on
+	// the upgraded nodes while any earlier one runs, clear it once none is
+	// left. Either mode.
+	SingleForwards bool `yaml:"single_forwards"`
 	// ServerReference is where this node sends its MQTT 5.0 clients when it
 	// drains on SIGTERM: DISCONNECT 0x9C Use another server with this
 	// Server Reference (§4.11; typically the other nodes' or a load

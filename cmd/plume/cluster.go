@@ -32,7 +32,7 @@ func (s *server) startCluster(cfg config.Config, log zerolog.Logger, opts *broke
 	// The store and the fabric's ingest share its prefix, shards and node
 	// name (decision 0055): QoS ≥ 1 messages go through the store's ingest
 	// streams, read back by every node's fabric.
-	s.jsCfg = jsstore.Config{Node: n.Name(), Replicas: n.Replicas(), ReplayWindow: nc.ReplayWindow}
+	s.jsCfg = jsstore.Config{Node: n.Name(), Replicas: n.Replicas(), ReplayWindow: nc.ReplayWindow, SingleForwards: nc.SingleForwards}
 	// A node restarted after a kill -9 opens its store while the streams
 	// elect leaders; Open asks again until this (decision 0059).
 	s.jsOpenFor = max(clusterStoreOpenWait, nc.StartTimeout)

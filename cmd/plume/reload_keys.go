@@ -100,6 +100,7 @@ var reloadKeys = []reloadRule{
 	{"cluster.replicas", "", clusterNote},
 	{"cluster.start_timeout", "", clusterNote},
 	{"cluster.replay_window", "", clusterNote},
+	{"cluster.single_forwards", "", clusterNote},
 	{"cluster.server_reference", "", clusterNote},
 	{"cluster.nats_url", "", clusterNote},
 	{"cluster.credentials", "", clusterNote},

@@ -63,16 +63,19 @@ func (b *Broker) forward(m *session.Message) {
 // on a store that never had one).
 func (b *Broker) Positions() session.Positions { return b.positions.Clone() }
 
-// RouteIngested routes m, read from shard of the ingest at stream sequence
-// seq, to this node's non-shared subscribers as RouteFromPeer does, and
-// records the node's position there in the same change: the position is
-// committed with the deliveries its routing made, never before them
-// (decision 0055). A nil m (a message this node published itself, routed
-// when it was accepted) advances the position only. Redelivered messages
-// (read again after a crash) reach QoS 1 subscribers with DUP set. The
-// caller waits while the journal is backlogged, so that a slow store slows
-// the reading, not loses what is read.
-func (b *Broker) RouteIngested(m *session.Message, shard uint32, seq uint64) int {
+// RouteIngested routes ms, read from shard of the ingest at stream
+// sequence seq, to this node's non-shared subscribers as RouteFromPeer
+// does, and records the node's position there in the same change: the
+// position is committed with the deliveries their routing made, never
+// before them (decision 0055). Several messages are one batch of the
+// ingest (decision 0061): all routed in that one change, so that a crash
+// midway leaves the position before the batch, and it is read again
+// whole. None (messages this node published itself, routed when they were
+// accepted) advances the position only. Redelivered messages (read again
+// after a crash) reach QoS 1 subscribers with DUP set. The caller waits
+// while the journal is backlogged, so that a slow store slows the reading,
+// not loses what is read.
+func (b *Broker) RouteIngested(shard uint32, seq uint64, ms ...*session.Message) int {
 	j := b.journal
 	if j != nil {
 		if wait := j.Backlogged(); wait != nil {
@@ -82,8 +85,8 @@ func (b *Broker) RouteIngested(m *session.Message, shard uint32, seq uint64) int
 		defer j.End()
 	}
 	n := 0
-	if m != nil {
-		n = b.RouteFromPeer(m)
+	for _, m := range ms {
+		n += b.RouteFromPeer(m)
 	}
 	if j != nil {
 		j.Position(shard, seq)

@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -144,17 +145,17 @@ func TestRouteIngestedCommitsThePositionWithTheDeliveries(t *testing.T) {
 	s, _ := connectRaw(t, tb.addr, cp)
 	s.subscribe(1, sub("a/+", 1))
 
-	tb.RouteIngested(&session.Message{Topic: "a/1", QoS: 1, Payload: []byte("x"), Publisher: "elsewhere"}, 3, 41)
+	tb.RouteIngested(3, 41, &session.Message{Topic: "a/1", QoS: 1, Payload: []byte("x"), Publisher: "elsewhere"})
 	got := s.nextPublish()
 	if got.Dup || got.Topic != "a/1" {
 		t.Fatalf("first read: %+v, want a/1 without DUP", got)
 	}
 	s.ack(packets.TypePuback, got.PacketID)
-	tb.RouteIngested(&session.Message{Topic: "a/2", QoS: 1, Payload: []byte("y"), Publisher: "elsewhere", Redelivered: true}, 3, 42)
+	tb.RouteIngested(3, 42, &session.Message{Topic: "a/2", QoS: 1, Payload: []byte("y"), Publisher: "elsewhere", Redelivered: true})
 	if got := s.nextPublish(); !got.Dup || got.Topic != "a/2" {
 		t.Fatalf("re-read: %+v, want a/2 with DUP", got)
 	}
-	tb.RouteIngested(nil, 5, 7) // our own message: the position only
+	tb.RouteIngested(5, 7) // our own message: the position only
 
 	eventually(t, "positions committed", func() bool {
 		snap, err := st.Load()
@@ -167,6 +168,46 @@ func TestRouteIngestedCommitsThePositionWithTheDeliveries(t *testing.T) {
 	})
 	if !slices.ContainsFunc(b, func(op session.Op) bool { return op.Kind == session.PutDelivery && op.Client == "s" }) {
 		t.Fatalf("position 42 committed in %v, without the delivery its routing made", kindsOf(b))
+	}
+}
+
+// A batch of the ingest (decision 0061) is routed in one change: the
+// Commit that holds its position holds the deliveries of every message in
+// it, so that a crash before that Commit leaves the position before the
+// batch and the batch is read again whole — never a position past messages
+// whose deliveries were lost.
+func TestRouteIngestedCommitsABatchsDeliveriesWithItsPosition(t *testing.T) {
+	st := newForwardStore()
+	tb := startBroker(t, broker.Options{AllowAnonymous: true, Fabric: &ingestFabric{}, Store: st})
+	cp := v5Connect("s")
+	cp.CleanStart = false
+	cp.Properties.SessionExpiry = 3600
+	cp.Properties.Set(packets.PropSessionExpiry)
+	s, _ := connectRaw(t, tb.addr, cp)
+	s.subscribe(1, sub("b/+", 2))
+
+	var batch []*session.Message
+	for i := range 5 {
+		batch = append(batch, &session.Message{Topic: fmt.Sprintf("b/%d", i), QoS: 2, Payload: []byte{byte(i)}, Publisher: "elsewhere"})
+	}
+	if n := tb.RouteIngested(2, 90, batch...); n != 5 {
+		t.Fatalf("routed to %d subscribers, want 5", n)
+	}
+	eventually(t, "position committed", func() bool {
+		snap, err := st.Load()
+		return err == nil && snap.Positions.At(2) == 90
+	})
+	b := st.batchWith(func(b []session.Op) bool {
+		return slices.ContainsFunc(b, func(op session.Op) bool { return op.Kind == session.Position && op.Seq == 90 })
+	})
+	n := 0
+	for _, op := range b {
+		if op.Kind == session.PutDelivery && op.Client == "s" {
+			n++
+		}
+	}
+	if n != 5 {
+		t.Fatalf("position 90 committed with %d of the batch's 5 deliveries (%v)", n, kindsOf(b))
 	}
 }
 

@@ -43,6 +43,12 @@ type Config struct {
 	// long a QoS ≥ 1 message stays readable for a node that was down or a
 	// session that moves. Default DefaultReplayWindow; at least a minute.
 	ReplayWindow time.Duration `yaml:"replay_window"`
+	// SingleForwards writes each Forward to the ingest as a message of its
+	// own, as before decision 0061, instead of packing a Commit's Forwards
+	// to one shard into one message. A node that cannot read packed
+	// messages drops them: set while any such node is in the cluster (a
+	// rolling upgrade), and clear once none is left.
+	SingleForwards bool `yaml:"single_forwards"`
 }
 
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)

@@ -18,10 +18,12 @@ import (
 //	stream p_RETAINED      p.r.<level>.<level>…                a retained message
 //	stream p_LOG           p.log.<node>.<chunk>, p.log.<node>.done
 //	stream p_IN<k>         p.in.<k>.…                          the ingest (decision 0055)
+//	                       p.in.<k>.b                          a forward batch (decision 0061, pack.go)
 //	stream p_POS           p.pos.<node>.<k>                    a node's position in p_IN<k>
 //
 // The ingest's subjects after p.in.<k> are the fabric's (cluster/fabric):
-// the store writes what a Forward op names, and reads nothing there.
+// the store writes what a Forward op names, or packs several under .b (the
+// fabric's topics are under .t and .s), and reads nothing there.
 // and a read barrier per node in each stream it reads whole (readAll):
 // $KV.p_sessions.barrier.<node> (client keys are one token), p.q.<k>.b.<node>,
 // p.rb.<node>.

@@ -37,17 +37,20 @@ const planVersion = 1
 
 // plan turns ops into writes. It fails, before anything is written, on an
 // op the store cannot keep (a record of an unknown version, a message with
-// properties no store keeps).
-func (s *Store) plan(ops []session.Op) ([]action, error) {
+// properties no store keeps). The Forwards to one ingest shard become one
+// write (pack.go); the packer returned knows their batches, which a Commit
+// that fails remembers for the next (Store.retried).
+func (s *Store) plan(ops []session.Op) ([]action, *packer, error) {
 	acts := make([]action, 0, len(ops))
 	n := &s.names
+	pk := s.newPacker()
 	for i := range ops {
 		op := &ops[i]
 		switch op.Kind {
 		case session.PutSession:
 			v, err := codec.AppendRecord(appendCarried(appendString(nil, s.cfg.Node), op.Record.Carried), op.Record)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			acts = append(acts, action{actPut, n.sessionSubject(op.Record.ID), v})
 		case session.DeleteSession:
@@ -56,7 +59,7 @@ func (s *Store) plan(ops []session.Op) ([]action, error) {
 		case session.PutMessage:
 			v, err := codec.AppendMessage(nil, op.Message)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			acts = append(acts, action{actPut, n.messageSubject(n.node, op.Message.ID), v})
 		case session.DeleteMessage:
@@ -75,7 +78,7 @@ func (s *Store) plan(ops []session.Op) ([]action, error) {
 		case session.PutRetained:
 			v, err := codec.AppendMessage(nil, op.Message)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			acts = append(acts, action{actPut, n.retainedSubject(op.Message.Topic), v})
 		case session.DeleteRetained:
@@ -83,19 +86,22 @@ func (s *Store) plan(ops []session.Op) ([]action, error) {
 		case session.Forward:
 			f := op.Forward
 			if f == nil || !strings.HasPrefix(f.Subject, n.prefix+".in.") || f.ID == "" {
-				return nil, fmt.Errorf("op %d: forward to %v: not an ingest subject of this store, or no id", i, f)
+				return nil, nil, fmt.Errorf("op %d: forward to %v: not an ingest subject of this store, or no id", i, f)
 			}
-			acts = append(acts, action{actForward, f.Subject, append(appendString(nil, f.ID), f.Data...)})
+			var err error
+			if acts, err = pk.add(acts, f); err != nil {
+				return nil, nil, fmt.Errorf("op %d: %w", i, err)
+			}
 		case session.Position:
 			if int(op.Shard) >= s.cfg.Shards {
-				return nil, fmt.Errorf("op %d: position of shard %d: the store has %d", i, op.Shard, s.cfg.Shards)
+				return nil, nil, fmt.Errorf("op %d: position of shard %d: the store has %d", i, op.Shard, s.cfg.Shards)
 			}
 			acts = append(acts, action{actPut, n.positionSubject(int(op.Shard)), binary.BigEndian.AppendUint64(nil, op.Seq)})
 		default:
-			return nil, fmt.Errorf("op %d: %v (kind %d)", i, op.Kind, op.Kind)
+			return nil, nil, fmt.Errorf("op %d: %v (kind %d)", i, op.Kind, op.Kind)
 		}
 	}
-	return acts, nil
+	return pk.finish(acts), pk, nil
 }
 
 // legacyKey is a delivery this node loaded at its subject of before

@@ -88,7 +88,7 @@ func TestARecordWriteStoredUnansweredIsNoLoss(t *testing.T) {
 	}
 	again := []session.Op{{Kind: session.PutSession, Record: &session.Record{Version: session.FormatVersion, ID: "c", Expiry: 77}}}
 	// The write stored behind the store's back, as if unanswered.
-	acts, err := a.plan(again)
+	acts, _, err := a.plan(again)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,6 +76,9 @@ type Store struct {
 	done    jetstream.PubAckFuture // that marker's acknowledgement, if it was sent
 
 	fence fenceState // fence.go
+	// retried are the forward batches of the last Commit, kept while it
+	// has failed: the next writes them again as they were (pack.go). Under mu.
+	retried map[string]*packed
 	// posSeq is the stream sequence of each of this node's position
 	// subjects as last written or read here (posfence.go). Under mu.
 	posSeq map[string]uint64
@@ -139,10 +142,22 @@ func (s *Store) Commit(ops []session.Op) error {
 	if len(ops) == 0 {
 		return nil
 	}
-	acts, err := s.plan(ops)
+	acts, pk, err := s.plan(ops)
 	if err != nil { // an op this store cannot write: the same again fails the same
 		return fmt.Errorf("jetstream store: %w: %w", session.ErrRejected, err)
 	}
+	if err := s.commit(acts); err != nil {
+		// Some of its batches may be stored, unanswered: the journal's
+		// next attempt must write the same ones (pack.go).
+		s.retried = pk.remembered()
+		return err
+	}
+	s.retried = nil
+	return nil
+}
+
+// commit applies a Commit's planned writes.
+func (s *Store) commit(acts []action) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.deadline(len(acts)))
 	defer cancel()
 	// A Commit whose writes failed midway is finished first: its log entry

@@ -40,7 +40,8 @@ func TestConformance(t *testing.T) {
 // A Forward is written to its ingest shard's stream with its id as
 // Nats-Msg-Id: a Commit repeated (a retry, the commit log applied again)
 // stores it once; a Forward outside the ingest is refused before anything
-// is written (decision 0055).
+// is written (decision 0055). (Several Forwards to one shard in one Commit
+// are one batch: pack_test.go.)
 func TestForwardIsWrittenOnceToItsIngestShard(t *testing.T) {
 	srv := runServer(t)
 	nc := connect(t, srv)
@@ -50,7 +51,7 @@ func TestForwardIsWrittenOnceToItsIngestShard(t *testing.T) {
 		return session.Op{Kind: session.Forward, Forward: &session.Forwarded{Subject: p + ".in.2.t.a", Data: []byte(id), ID: "n1." + id}}
 	}
 	put := session.Op{Kind: session.PutInbound, Client: "c", PacketID: 1}
-	for _, ops := range [][]session.Op{{fwd("1")}, {fwd("1")}, {fwd("2"), put}, {fwd("2"), put}, {fwd("3"), fwd("4")}} {
+	for _, ops := range [][]session.Op{{fwd("1")}, {fwd("1")}, {fwd("2"), put}, {fwd("2"), put}, {fwd("3")}, {fwd("4")}} {
 		if err := s.Commit(ops); err != nil {
 			t.Fatal(err)
 		}
