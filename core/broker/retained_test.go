@@ -133,14 +133,24 @@ func TestSysTopicsPublishCounters(t *testing.T) {
 	c.subscribe(1, sub("$SYS/broker/clients/connected", 0))
 	// The retained value may predate this client; the next tick counts it.
 	m := c.nextPublish()
-	if !m.Retain {
-		t.Fatal("retained $SYS value sent without RETAIN")
-	}
 	if string(m.Payload) != "1" {
 		m = c.nextPublish()
 	}
 	if string(m.Payload) != "1" {
 		t.Fatalf("clients/connected = %q, want 1", m.Payload)
+	}
+	// A tick has stored the value: a new subscription gets it retained.
+	// The first one's copy may come with a tick before it, not retained
+	// [MQTT-3.3.1-12]: before the first tick, the first copy was that
+	// (a failure seen once in a hundred runs).
+	c.send(&packets.Subscribe{PacketID: 2, Subscriptions: []packets.Subscription{sub("$SYS/broker/clients/+", 0)}})
+	for i := 0; ; i++ {
+		if p, ok := c.next().(*packets.Publish); ok && p.Retain && p.Topic == "$SYS/broker/clients/connected" {
+			break
+		}
+		if i == 50 {
+			t.Fatal("no retained $SYS value after a second SUBSCRIBE: sent without RETAIN")
+		}
 	}
 }
 
