@@ -78,6 +78,7 @@ func (f *Fabric) CatchUp(ctx context.Context, from, through session.Positions, o
 	filters := install()
 	match := matcher(filters)
 	var lost []error
+	var late []lateRange
 	for i, sh := range in.shards {
 		start, to := from.At(int(sh.k)), sh.pos.Load()
 		if start >= to || len(filters) == 0 {
@@ -100,12 +101,61 @@ func (f *Fabric) CatchUp(ctx context.Context, from, through session.Positions, o
 			first := infos[i].State.FirstSeq
 			lost = append(lost, fmt.Errorf("%s: (%d, %d) %w", sh.stream, start, first, ErrReplayWindow))
 		}
-		if err := f.catchUpRetrying(ctx, sh, start, to, subjects, match, own, deliver); err != nil {
-			return err
+		if late != nil {
+			late = append(late, lateRange{sh, start, to, subjects})
+			continue
 		}
+		if read, err := f.catchUpRetrying(ctx, sh, start, to, subjects, match, own, deliver); err != nil {
+			late = append(late, lateRange{sh, read, to, subjects})
+		}
+	}
+	if late != nil {
+		f.readLate(late, match, own, deliver)
 	}
 	f.stats.caughtUp.Add(1)
 	return errors.Join(lost...)
+}
+
+// lateRange is what is left of a shard's catch-up range when ctx ended.
+type lateRange struct {
+	sh        *shard
+	start, to uint64
+	subjects  []string
+}
+
+// readLate delivers what is left of a catch-up's ranges, on a goroutine of
+// its own, reading again until it has it or the fabric closes. The
+// session is installed by then: a range cut short was lost to it for good
+// — its client, refused, resumed the installed session here on its next
+// CONNECT (TestFaultKill9 seed 1796080832879662629: the stream's leader had
+// just been killed, its election outlasted the CONNECT's deadline, and s1
+// lost 66 messages). Read with the consumers running, the range's messages
+// come after newer ones the session got meanwhile: late, with DUP, never
+// lost. Until they are read the session carries its positions in the
+// store only until its next write, as after any catch-up.
+func (f *Fabric) readLate(late []lateRange, match func(string) bool, own Own, deliver func(*session.Message)) {
+	f.log.Warn().Int("shards", len(late)).Str("stream", late[0].sh.stream).Uint64("from", late[0].start).
+		Msg("cluster fabric: the catch-up's deadline passed; the rest of its range comes after newer messages")
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			select {
+			case <-f.done:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		for _, r := range late {
+			if _, err := f.catchUpRetrying(ctx, r.sh, r.start, r.to, r.subjects, match, own, deliver); err != nil {
+				f.log.Error().Err(err).Str("stream", r.sh.stream).Uint64("from", r.start).Uint64("to", r.to).
+					Msg("cluster fabric: the rest of a catch-up's range was not read before the fabric closed")
+				return
+			}
+		}
+	}()
 }
 
 // Pause stops every shard's consumer between two messages, and returns
@@ -134,10 +184,9 @@ var ErrReplayWindow = errors.New("ingest messages older than the replay window a
 
 // catchUpRetrying reads (start, to] of sh as catchUpShard does, and after
 // a failure goes on from the last message read until ctx ends: the session
-// is installed by then, and a range cut short would be lost to it for good
-// (its client, refused, resumes the installed session here on its next
-// CONNECT).
-func (f *Fabric) catchUpRetrying(ctx context.Context, sh *shard, start, to uint64, subjects []string, match func(topic string) bool, own Own, deliver func(*session.Message)) error {
+// is installed by then, and a range cut short would be lost to it. It
+// returns where it got to when ctx ends (readLate goes on from there).
+func (f *Fabric) catchUpRetrying(ctx context.Context, sh *shard, start, to uint64, subjects []string, match func(topic string) bool, own Own, deliver func(*session.Message)) (uint64, error) {
 	for {
 		// Each attempt has its own deadline: a request the server lost
 		// while it was away is answered by no one, and would hold the
@@ -146,14 +195,14 @@ func (f *Fabric) catchUpRetrying(ctx context.Context, sh *shard, start, to uint6
 		read, err := f.catchUpShard(actx, sh, start, to, subjects, match, own, deliver)
 		cancel()
 		if err == nil {
-			return nil
+			return to, nil
 		}
 		start = max(start, read)
 		f.warn.Log(&f.log, zerolog.WarnLevel, "catch-up read").Str("stream", sh.stream).Uint64("from", start).
 			Err(err).Msg("cluster fabric: catch-up read failed; reading again")
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w (%w)", err, ctx.Err())
+			return start, fmt.Errorf("%w (%w)", err, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

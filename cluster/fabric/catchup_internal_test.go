@@ -27,8 +27,8 @@ func pausedIngest(t *testing.T) (*Fabric, *shard, func(origin string, counter ui
 }
 
 // pausedIngestRestartable is pausedIngest with a bounce of its server: it
-// shuts down, and starts again on the same port and data a moment later.
-func pausedIngestRestartable(t *testing.T) (*Fabric, *shard, func(origin string, counter uint64, payload string), func()) {
+// shuts down, and starts again on the same port and data after down.
+func pausedIngestRestartable(t *testing.T) (*Fabric, *shard, func(origin string, counter uint64, payload string), func(down time.Duration)) {
 	t.Helper()
 	opts := &server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true}
 	srv, err := server.NewServer(opts)
@@ -42,7 +42,7 @@ func pausedIngestRestartable(t *testing.T) (*Fabric, *shard, func(origin string,
 	var mu sync.Mutex
 	current := srv
 	t.Cleanup(func() { mu.Lock(); current.Shutdown(); mu.Unlock() })
-	bounce := func() {
+	bounce := func(down time.Duration) {
 		mu.Lock()
 		defer mu.Unlock()
 		port := current.Addr().(*net.TCPAddr).Port
@@ -56,7 +56,7 @@ func pausedIngestRestartable(t *testing.T) (*Fabric, *shard, func(origin string,
 		}
 		current = next
 		go func() {
-			time.Sleep(300 * time.Millisecond) // down for a moment: the read fails meanwhile
+			time.Sleep(down) // the read fails meanwhile
 			next.Start()
 		}()
 	}
@@ -157,7 +157,7 @@ func TestCatchUpReadsAgainAfterAFailure(t *testing.T) {
 	sh.pos.Store(2)
 	var got []string
 	install := func() []string {
-		bounce() // the range is read while the server is down
+		bounce(300 * time.Millisecond) // the range is read while the server is down
 		return []string{"t/#"}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -166,4 +166,39 @@ func TestCatchUpReadsAgainAfterAFailure(t *testing.T) {
 	if err != nil || strings.Join(got, ",") != "c1,c2" {
 		t.Fatalf("caught up %q (err %v), want c1,c2 once the server is back", got, err)
 	}
+}
+
+// The server stays down past the CONNECT's deadline (a stream whose leader
+// was killed, electing another): CatchUp returns with the session
+// installed, and the rest of the range arrives once the server is back,
+// after newer messages rather than never (TestFaultKill9 seed
+// 1796080832879662629: s1 lost 66 messages).
+func TestCatchUpPastItsDeadlineDeliversTheRestLater(t *testing.T) {
+	f, sh, write, bounce := pausedIngestRestartable(t)
+	write("other", 1, "c1")
+	write("other", 2, "c2")
+	sh.pos.Store(2)
+	got := make(chan string, 4)
+	install := func() []string {
+		bounce(2 * time.Second) // longer than the catch-up's deadline
+		return []string{"t/#"}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if err := f.CatchUp(ctx, session.Positions{0}, nil, Own{}, install, func(m *session.Message) { got <- string(m.Payload) }); err != nil {
+		t.Fatalf("CatchUp: %v, want the session installed and the rest read later", err)
+	}
+	var all []string
+	for len(all) < 2 {
+		select {
+		case p := <-got:
+			all = append(all, p)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("caught up %q, want c1,c2 once the server is back", all)
+		}
+	}
+	if strings.Join(all, ",") != "c1,c2" {
+		t.Fatalf("caught up %q, want c1,c2", all)
+	}
+	f.wg.Wait()
 }
