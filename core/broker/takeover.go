@@ -70,6 +70,14 @@ const acquireTimeout = 15 * time.Second
 // installed a session for c, the caller closes arrived once c attached, or
 // failed to.
 func (b *Broker) acquire(c *client, cleanStart bool) (arrived chan struct{}, err error) {
+	if b.noQuorum() {
+		// Only a session that ends with its connection gets here without
+		// a quorum (persistentNoQuorum refused the others): it is served
+		// here alone, as decision 0057 promises, without the store, whose
+		// leaders cannot answer. Another node's session of the client id,
+		// if any, is left to its owner.
+		return nil, nil
+	}
 	id := c.info.ID
 	ctx, cancel := context.WithTimeout(context.Background(), acquireTimeout)
 	defer cancel()
