@@ -42,19 +42,7 @@ func newBatchStream(t *testing.T) *batchStream {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "bt_IN0", Subjects: []string{"bt.in.0.>"}}); err != nil {
-		t.Fatal(err)
-	}
-	codec, err := subject.New("bt.in.0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	js, codec := oneShardStream(t, nc, "bt")
 	return &batchStream{t: t, url: srv.ClientURL(), js: js, codec: codec}
 }
 

@@ -66,19 +66,7 @@ func pausedIngestRestartable(t *testing.T) (*Fabric, *shard, func(origin string,
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "cu_IN0", Subjects: []string{"cu.in.0.>"}}); err != nil {
-		t.Fatal(err)
-	}
-	codec, err := subject.New("cu.in.0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	js, codec := oneShardStream(t, nc, "cu")
 	sh := &shard{k: 0, stream: "cu_IN0"}
 	f := &Fabric{warn: ratelog.New(time.Minute, 1, func(string, uint64) {}), ing: &ingest{cfg: IngestConfig{Prefix: "cu", Shards: 1, Node: "here", Pull: 16}, js: js,
 		codecs: []*subject.Codec{codec}, shards: []*shard{sh}}}
@@ -201,4 +189,24 @@ func TestCatchUpPastItsDeadlineDeliversTheRestLater(t *testing.T) {
 		t.Fatalf("caught up %q, want c1,c2", all)
 	}
 	f.wg.Wait()
+}
+
+// oneShardStream creates shard 0's ingest stream of prefix, PREFIX_IN0 on
+// PREFIX.in.0.>, on nc, and returns it with that shard's subject codec.
+func oneShardStream(t *testing.T, nc *nats.Conn, prefix string) (jetstream.JetStream, *subject.Codec) {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: prefix + "_IN0", Subjects: []string{prefix + ".in.0.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	codec, err := subject.New(prefix + ".in.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js, codec
 }

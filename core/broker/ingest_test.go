@@ -138,10 +138,8 @@ func TestRouteIngestedCommitsThePositionWithTheDeliveries(t *testing.T) {
 	if p := tb.Positions(); len(p) != 0 {
 		t.Fatalf("positions %v on an empty store", p)
 	}
-	cp := v5Connect("s")
+	cp := persistent("s", 3600)
 	cp.CleanStart = false
-	cp.Properties.SessionExpiry = 3600
-	cp.Properties.Set(packets.PropSessionExpiry)
 	s, _ := connectRaw(t, tb.addr, cp)
 	s.subscribe(1, sub("a/+", 1))
 
@@ -179,10 +177,8 @@ func TestRouteIngestedCommitsThePositionWithTheDeliveries(t *testing.T) {
 func TestRouteIngestedCommitsABatchsDeliveriesWithItsPosition(t *testing.T) {
 	st := newForwardStore()
 	tb := startBroker(t, broker.Options{AllowAnonymous: true, Fabric: &ingestFabric{}, Store: st})
-	cp := v5Connect("s")
+	cp := persistent("s", 3600)
 	cp.CleanStart = false
-	cp.Properties.SessionExpiry = 3600
-	cp.Properties.Set(packets.PropSessionExpiry)
 	s, _ := connectRaw(t, tb.addr, cp)
 	s.subscribe(1, sub("b/+", 2))
 
