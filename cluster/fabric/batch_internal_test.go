@@ -178,7 +178,9 @@ func (l *recordingLocal) awaitSeq(t *testing.T, seq uint64) []routed {
 }
 
 // startReader starts a fabric on the stream as node "here", routing into l.
-func (s *batchStream) startReader(l *recordingLocal) *Fabric {
+// Each of before runs on the fabric before its consumers start, so that
+// state it sets up cannot race the first read.
+func (s *batchStream) startReader(l *recordingLocal, before ...func(*Fabric)) *Fabric {
 	s.t.Helper()
 	nc, err := nats.Connect(s.url)
 	if err != nil {
@@ -188,6 +190,9 @@ func (s *batchStream) startReader(l *recordingLocal) *Fabric {
 	f, err := New(Config{Conn: nc, Prefix: "btf", Ingest: &IngestConfig{Prefix: "bt", Shards: 1, Node: "here"}})
 	if err != nil {
 		s.t.Fatal(err)
+	}
+	for _, b := range before {
+		b(f)
 	}
 	if err := f.Start(l); err != nil {
 		s.t.Fatal(err)
@@ -215,10 +220,11 @@ func TestReaderRoutesABatchAtItsSequenceAndSinglesAsBefore(t *testing.T) {
 	s.single(env{origin: "other", counter: 5, topic: "t/a", payload: "c5"})
 
 	l := newRecordingLocal(session.Positions{0}, 0)
-	f := s.startReader(l)
-	defer f.Close()
 	ownMsg := &session.Message{Topic: "t/a", Payload: []byte("own")}
-	f.ing.keepUnread(9, ownMsg) // as Forward did when it accepted it
+	// As Forward did when it accepted it, before the batch could be read
+	// back: kept after the read, it would stay pending (CI saw that).
+	f := s.startReader(l, func(f *Fabric) { f.ing.keepUnread(9, ownMsg) })
+	defer f.Close()
 
 	calls := l.awaitSeq(t, 4)
 	var got []string
