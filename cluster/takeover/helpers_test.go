@@ -59,6 +59,9 @@ type plume struct {
 	fab   *fabric.Fabric
 	addr  string
 	lost  chan string // clients the store says another node took
+	// stop ends the process: the test's cleanup, or earlier, a node that
+	// dies (what it stored stays in JetStream).
+	stop func()
 }
 
 // startNodes starts one node per name on srv, sharing one store prefix.
@@ -119,7 +122,10 @@ func startNodeOf(t testing.TB, srv *server.Server, prefix, name string, answer b
 		t.Fatal(err)
 	}
 	if fabricIngest {
-		ingest = takeover.FabricLog{Fabric: fab, Committed: st.PositionsOf}
+		if err := st.WriteBoot(context.Background(), fab.Forwarded().UpTo); err != nil { // as cmd/plume
+			t.Fatal(err)
+		}
+		ingest = takeover.FabricLog{Fabric: fab, Committed: st.PositionsOf, Boots: st}
 	}
 	mv, err := takeover.New(takeover.Config{Conn: nc, Prefix: prefix, Node: name, Store: storeOf{st}, Ingest: ingest, Log: log,
 		AskTimeout: 5 * time.Second, AdoptAfter: -1})
@@ -147,7 +153,7 @@ func startNodeOf(t testing.TB, srv *server.Server, prefix, name string, answer b
 	p.addr = l.Addr().String()
 	done := make(chan error, 1)
 	go func() { done <- b.Serve(l, "test") }()
-	t.Cleanup(func() {
+	p.stop = sync.OnceFunc(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
 		if err := mv.Close(); err != nil {
@@ -167,6 +173,7 @@ func startNodeOf(t testing.TB, srv *server.Server, prefix, name string, answer b
 		}
 		nc.Close()
 	})
+	t.Cleanup(p.stop)
 	return p
 }
 

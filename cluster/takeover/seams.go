@@ -21,6 +21,11 @@ import (
 // them: its own, Node's, up to its ingest counter Own. A catch-up skips
 // those — the session had them — and reads the rest of the range.
 //
+// Boot, for a dead or silent node's positions (PositionsOf), is the
+// sequence of Node's latest start record when they were read: Own then
+// takes in the messages of that process and the ones before it, not of
+// those started after (decision 0063). 0: all of Node's.
+//
 // Through is local to the node taking the session: the ingest's end as it
 // read it once the old owner had let go or died (Log.AwaitPositions), which
 // the catch-up installs no earlier than.
@@ -28,6 +33,7 @@ type Positions struct {
 	Shards  session.Positions `json:"shards,omitempty"`
 	Node    string            `json:"node,omitempty"`
 	Own     uint64            `json:"own,omitempty"`
+	Boot    uint64            `json:"boot,omitempty"`
 	Through session.Positions `json:"-"`
 }
 

@@ -97,6 +97,12 @@ func (s *server) openClusterStore(log zerolog.Logger, opts *broker.Options) erro
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
+	// Where this process's own ingest messages begin, before it forwards
+	// one: a catch-up from this node's positions tells this process's
+	// messages from those of the processes before it by it (decision 0063).
+	if err := st.WriteBoot(ctx, s.fabric.Forwarded().UpTo); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
 	s.store, s.storeAt, opts.Store = st, "jetstream "+st.Config().Prefix, st
 	log.Info().Str("store", "jetstream").Int("replicas", st.Config().Replicas).Int("shards", st.Config().Shards).
 		Msg("session store: JetStream; acknowledged messages are stored on the replicas first")

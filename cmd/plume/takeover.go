@@ -19,7 +19,7 @@ import (
 // was published after its old node let go of it.
 func (s *server) startTakeover(st *jsstore.Store, log zerolog.Logger, opts *broker.Options) error {
 	mv, err := takeover.New(takeover.Config{Conn: s.cluster.Conn(), Prefix: st.Config().Prefix, Node: s.cluster.Name(),
-		Store: takeoverStore{st}, Members: s.cluster, Ingest: takeover.FabricLog{Fabric: s.fabric, Committed: st.PositionsOf}, Log: log.With().Str("component", "takeover").Logger()})
+		Store: takeoverStore{st}, Members: s.cluster, Ingest: takeover.FabricLog{Fabric: s.fabric, Committed: st.PositionsOf, Boots: st}, Log: log.With().Str("component", "takeover").Logger()})
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}

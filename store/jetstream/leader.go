@@ -57,33 +57,50 @@ type msgGetReply struct {
 // lastOf reads the last message of subject in stream from the stream's
 // leader; jetstream.ErrMsgNotFound when there is none.
 func (s *Store) lastOf(ctx context.Context, stream, subject string) (*jetstream.RawStreamMsg, error) {
-	req, err := json.Marshal(struct {
-		LastFor string `json:"last_by_subj"`
-	}{subject})
+	return s.leaderGet(ctx, stream, msgGetRequest{LastFor: subject}, "last of "+subject)
+}
+
+// nextOf reads the first message at or after sequence seq whose subject
+// filter takes, from stream's leader; jetstream.ErrMsgNotFound when there
+// is none.
+func (s *Store) nextOf(ctx context.Context, stream, filter string, seq uint64) (*jetstream.RawStreamMsg, error) {
+	return s.leaderGet(ctx, stream, msgGetRequest{Seq: seq, NextFor: filter}, "next of "+filter)
+}
+
+// msgGetRequest is a STREAM.MSG.GET: the last message of a subject, or
+// the first from a sequence on whose subject a filter takes.
+type msgGetRequest struct {
+	LastFor string `json:"last_by_subj,omitempty"`
+	Seq     uint64 `json:"seq,omitempty"`
+	NextFor string `json:"next_by_subj,omitempty"`
+}
+
+func (s *Store) leaderGet(ctx context.Context, stream string, get msgGetRequest, what string) (*jetstream.RawStreamMsg, error) {
+	req, err := json.Marshal(get)
 	if err != nil {
 		return nil, err
 	}
 	msg, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+stream, req)
 	if err != nil {
-		return nil, fmt.Errorf("last of %s in %s: %w", subject, stream, err)
+		return nil, fmt.Errorf("%s in %s: %w", what, stream, err)
 	}
 	var rep msgGetReply
 	if err := json.Unmarshal(msg.Data, &rep); err != nil {
-		return nil, fmt.Errorf("last of %s in %s: %w", subject, stream, err)
+		return nil, fmt.Errorf("%s in %s: %w", what, stream, err)
 	}
 	if rep.Error != nil {
 		if rep.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound {
 			return nil, jetstream.ErrMsgNotFound
 		}
-		return nil, fmt.Errorf("last of %s in %s: %w", subject, stream, rep.Error)
+		return nil, fmt.Errorf("%s in %s: %w", what, stream, rep.Error)
 	}
 	if rep.Message == nil {
-		return nil, fmt.Errorf("last of %s in %s: %w", subject, stream, jetstream.ErrInvalidJetStreamResponse)
+		return nil, fmt.Errorf("%s in %s: %w", what, stream, jetstream.ErrInvalidJetStreamResponse)
 	}
 	var h nats.Header
 	if len(rep.Message.Header) > 0 {
 		if h, err = nats.DecodeHeadersMsg(rep.Message.Header); err != nil {
-			return nil, fmt.Errorf("last of %s in %s: headers: %w", subject, stream, err)
+			return nil, fmt.Errorf("%s in %s: headers: %w", what, stream, err)
 		}
 	}
 	return &jetstream.RawStreamMsg{Subject: rep.Message.Subject, Sequence: rep.Message.Seq, Header: h,
