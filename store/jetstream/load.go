@@ -170,6 +170,15 @@ const hdrBarrier = "Plume-Barrier"
 // holds it, and a quorum's acknowledgement does not mean that replica has
 // applied the write yet; a replica applies writes in order, so once it
 // delivers the barrier it has delivered what came before.
+//
+// fn gets each subject's last message only, tombstones left out, in
+// stream order, once the barrier is read. A replica that lags delivers
+// what it holds as it applies the writes: a message a later write of its
+// subject replaced or deleted comes first, then the later write. Taken
+// one by one, the replaced message stayed (TestFaultKill9 seed
+// 1796082271447879032: a node fetching a session got a QoS 2 delivery as
+// it was before its PUBREC, deleted since, and sent the PUBLISH again
+// under a packet id whose flow the client had completed).
 func (s *Store) readAll(ctx context.Context, st jetstream.Stream, filters []string, barrier string, fn func(jetstream.Msg) error) error {
 	name := st.CachedInfo().Config.Name
 	// Each request has its own timeout and is asked again (request): a
@@ -208,6 +217,7 @@ func (s *Store) readAll(ctx context.Context, st jetstream.Stream, filters []stri
 	}()
 	remaining := cons.CachedInfo().NumPending
 	stalled := time.Now() // the last progress
+	var last lastOfEach
 	for seen := false; !seen; {
 		// Ask for what is left, so that a batch does not wait out
 		// FetchMaxWait; at least one, for a replica still catching up.
@@ -229,9 +239,7 @@ func (s *Store) readAll(ctx context.Context, st jetstream.Stream, filters []stri
 				seen = seen || m.Subject() == barrier && md.Sequence.Stream >= ack.Sequence
 				continue
 			}
-			if ferr == nil {
-				ferr = fn(m)
-			}
+			last.see(m, md.Sequence.Stream)
 		}
 		if ferr != nil {
 			return ferr
@@ -249,6 +257,42 @@ func (s *Store) readAll(ctx context.Context, st jetstream.Stream, filters []stri
 		}
 		if err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, nats.ErrNoResponders) {
 			return fmt.Errorf("fetch from %s: %w", name, err)
+		}
+	}
+	return last.each(fn)
+}
+
+// lastOfEach keeps the last message of each subject a read sees.
+type lastOfEach map[string]lastMsg
+
+type lastMsg struct {
+	seq uint64 // in the stream
+	m   jetstream.Msg
+}
+
+// see notes m, read at stream sequence seq.
+func (l *lastOfEach) see(m jetstream.Msg, seq uint64) {
+	if *l == nil {
+		*l = lastOfEach{}
+	}
+	if had, ok := (*l)[m.Subject()]; !ok || had.seq < seq {
+		(*l)[m.Subject()] = lastMsg{seq, m}
+	}
+}
+
+// each calls fn with each subject's last message that is not a tombstone,
+// in stream order, until fn fails.
+func (l lastOfEach) each(fn func(jetstream.Msg) error) error {
+	ms := make([]lastMsg, 0, len(l))
+	for _, x := range l {
+		if !tombstone(x.m.Headers()) {
+			ms = append(ms, x)
+		}
+	}
+	slices.SortFunc(ms, func(x, y lastMsg) int { return cmp.Compare(x.seq, y.seq) })
+	for _, x := range ms {
+		if err := fn(x.m); err != nil {
+			return err
 		}
 	}
 	return nil
