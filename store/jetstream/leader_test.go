@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/nats-io/nats.go"
@@ -25,16 +24,12 @@ func TestRecordReadsGoToTheLeader(t *testing.T) {
 	a, b := twoNodesOn(t, srv)
 	ctx := context.Background()
 	watch := connect(t, srv)
-	var mu sync.Mutex
-	seen := map[string]int{}
+	// A channel, not a callback: nats.go puts a message in it as it reads
+	// it, so every request made before the Flush below is in it when the
+	// Flush returns; a callback may not have run yet.
+	requests := make(chan *nats.Msg, 1024)
 	for _, subj := range []string{"$JS.API.DIRECT.GET.>", "$JS.API.STREAM.MSG.GET.>"} {
-		sub, err := watch.Subscribe(subj, func(m *nats.Msg) {
-			if strings.Contains(m.Subject, "KV_") {
-				mu.Lock()
-				seen[strings.SplitN(strings.TrimPrefix(m.Subject, "$JS.API."), ".", 2)[0]]++
-				mu.Unlock()
-			}
-		})
+		sub, err := watch.ChanSubscribe(subj, requests)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,8 +67,12 @@ func TestRecordReadsGoToTheLeader(t *testing.T) {
 	if err := watch.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	seen := map[string]int{}
+	for len(requests) > 0 {
+		if m := <-requests; strings.Contains(m.Subject, "KV_") {
+			seen[strings.SplitN(strings.TrimPrefix(m.Subject, "$JS.API."), ".", 2)[0]]++
+		}
+	}
 	if seen["DIRECT"] != 0 || seen["STREAM"] < 3 {
 		t.Fatalf("session record reads: %d direct gets (any replica), %d leader gets; want none and at least 3", seen["DIRECT"], seen["STREAM"])
 	}

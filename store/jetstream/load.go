@@ -281,13 +281,26 @@ func (l *lastOfEach) see(m jetstream.Msg, seq uint64) {
 }
 
 // each calls fn with each subject's last message that is not a tombstone,
-// in stream order, until fn fails.
+// in stream order, until fn fails. A client's messages from before its
+// last purge's marker are left out (purge.go).
 func (l lastOfEach) each(fn func(jetstream.Msg) error) error {
-	ms := make([]lastMsg, 0, len(l))
-	for _, x := range l {
-		if !tombstone(x.m.Headers()) {
-			ms = append(ms, x)
+	purged := map[string]uint64{}
+	for subject, x := range l {
+		if x.m.Headers().Get(hdrPurged) != "" {
+			purged[strings.TrimSuffix(subject, "p")] = x.seq
 		}
+	}
+	ms := make([]lastMsg, 0, len(l))
+	for subject, x := range l {
+		if tombstone(x.m.Headers()) {
+			continue
+		}
+		if len(purged) > 0 {
+			if at, ok := purged[clientPrefixOf(subject)]; ok && x.seq < at {
+				continue // purged: a lagging replica delivered it before the purge
+			}
+		}
+		ms = append(ms, x)
 	}
 	slices.SortFunc(ms, func(x, y lastMsg) int { return cmp.Compare(x.seq, y.seq) })
 	for _, x := range ms {

@@ -14,6 +14,7 @@ import (
 //	KV bucket p_sessions   $KV.p_sessions.<client>            a session's own fields
 //	stream p_Q<k>          p.q.<k>.c.<client>.d.<seq>          a delivery
 //	                       p.q.<k>.c.<client>.i.<packet id>    an inbound QoS 2 id
+//	                       p.q.<k>.c.<client>.p                the client's last purge (purge.go)
 //	                       p.q.<k>.m.<node>.<message id>       a message
 //	stream p_RETAINED      p.r.<level>.<level>…                a retained message
 //	stream p_LOG           p.log.<node>.<chunk>, p.log.<node>.done

@@ -24,6 +24,9 @@ const (
 	// Msg-Id (appendString) then the payload; the stream's dedup window
 	// makes a repeated write count once.
 	actForward actKind = 4
+	// actMark follows a client's purge (purge.go): a marker every read
+	// takes for the point before which that client's messages are gone.
+	actMark actKind = 5
 )
 
 type action struct {
@@ -55,7 +58,8 @@ func (s *Store) plan(ops []session.Op) ([]action, *packer, error) {
 			acts = append(acts, action{actPut, n.sessionSubject(op.Record.ID), v})
 		case session.DeleteSession:
 			acts = append(acts, action{actDel, n.sessionSubject(op.Client), nil},
-				action{actPurge, n.clientPrefix(op.Client) + ">", []byte(n.queueStream(n.shardOf(op.Client)))})
+				action{actPurge, n.clientPrefix(op.Client) + ">", []byte(n.queueStream(n.shardOf(op.Client)))},
+				action{actMark, n.purgeMarker(op.Client), nil})
 		case session.PutMessage:
 			v, err := codec.AppendMessage(nil, op.Message)
 			if err != nil {
@@ -162,7 +166,7 @@ func decodePlan(b []byte) ([]action, error) {
 	b = b[k:]
 	acts := make([]action, 0, count)
 	for range count {
-		if len(b) == 0 || b[0] < byte(actPut) || b[0] > byte(actForward) {
+		if len(b) == 0 || b[0] < byte(actPut) || b[0] > byte(actMark) {
 			return nil, fmt.Errorf("commit log entry: bad action: %w", codec.ErrCorrupt)
 		}
 		a := action{kind: actKind(b[0])}

@@ -305,11 +305,14 @@ func (s *Store) apply(ctx context.Context, acts []action) error {
 			m.Data = data
 			m.Header.Set(jetstream.MsgIDHeader, id) // a retried write counts once
 		}
-		if a.kind == actDel {
+		switch a.kind {
+		case actDel:
 			// The KV's own delete marker, so that the sessions bucket reads
 			// as a KV; the other streams use the same header.
 			m.Header.Set(kvOperation, "DEL")
 			m.Header.Set(jetstream.MsgTTLHeader, tombstoneTTL.String())
+		case actMark:
+			markPurge(m) // purge.go
 		}
 		fw, pw := fenceWrite{}, posWrite{}
 		if record {
