@@ -164,6 +164,15 @@ func (s *Store) loadedRevision(m jetstream.Msg) {
 	}
 }
 
+// forgetRevision forgets the revision Load noted for the key of m when a
+// later message of the key (a tombstone, another node's claim) replaces
+// the record it noted it for. s.mu is held.
+func (s *Store) forgetRevision(m jetstream.Msg) {
+	if m.Headers().Get(hdrBarrier) == "" {
+		delete(s.fence.revs, strings.TrimPrefix(m.Subject(), s.names.kvStem))
+	}
+}
+
 // refused reports whether err is the server refusing a write's condition.
 func refused(err error) bool {
 	var apiErr *jetstream.APIError

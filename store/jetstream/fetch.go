@@ -64,7 +64,11 @@ func (s *Store) Fetch(ctx context.Context, client string) (Session, error) {
 	if err != nil {
 		return Session{}, fmt.Errorf("jetstream store: queue of %q: %w", client, err)
 	}
-	for _, d := range a.deliveries {
+	var deliveries map[string]loadedDelivery
+	if q := a.clients[client]; q != nil {
+		deliveries = q.deliveries
+	}
+	for _, d := range deliveries {
 		key := msgKey{token(d.msgNode), d.msgID}
 		if _, ok := a.messages[key]; ok || d.msgID == 0 {
 			continue

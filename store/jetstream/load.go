@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,6 +38,8 @@ func (s *Store) Load() (session.Snapshot, error) {
 		node, err := a.session(s, m.Subject(), m.Data(), m.Headers(), false)
 		if node == s.cfg.Node {
 			s.loadedRevision(m) // fence.go
+		} else {
+			s.forgetRevision(m) // an earlier message of the key, read first, may have set it
 		}
 		return err
 	})
@@ -64,25 +67,35 @@ func (s *Store) Load() (session.Snapshot, error) {
 	for _, p := range parts {
 		a.merge(p)
 	}
-	for _, ld := range a.deliveries {
-		if ld.legacy && a.recs[ld.client] != nil {
-			s.legacy[legacyKey{ld.client, ld.d.Seq}] = struct{}{}
+	for client, q := range a.clients {
+		if a.recs[client] == nil {
+			continue
+		}
+		for _, ld := range q.deliveries {
+			if ld.legacy {
+				s.legacy[legacyKey{client, ld.d.Seq}] = struct{}{}
+			}
 		}
 	}
 	var snap session.Snapshot
+	retained := map[string][]byte{} // by subject: a later write replaces an earlier one
 	err = s.readAll(ctx, s.ret, []string{s.names.prefix + ".r.>"}, s.names.retainedBarrier(), func(m jetstream.Msg) error {
 		if tombstone(m.Headers()) {
-			return nil
+			delete(retained, m.Subject())
+		} else {
+			retained[m.Subject()] = m.Data()
 		}
-		var msg session.Message
-		if err := codec.DecodeMessage(m.Data(), &msg); err != nil {
-			return fmt.Errorf("retained %s: %w", m.Subject(), err)
-		}
-		snap.Retained = append(snap.Retained, msg)
 		return nil
 	})
 	if err != nil {
 		return session.Snapshot{}, fmt.Errorf("jetstream store: retained: %w", err)
+	}
+	for subject, v := range retained {
+		var msg session.Message
+		if err := codec.DecodeMessage(v, &msg); err != nil {
+			return session.Snapshot{}, fmt.Errorf("jetstream store: retained %s: %w", subject, err)
+		}
+		snap.Retained = append(snap.Retained, msg)
 	}
 	snap.Sessions, err = a.records(s.cfg.Node, false)
 	if err != nil {
@@ -171,14 +184,16 @@ const hdrBarrier = "Plume-Barrier"
 // applied the write yet; a replica applies writes in order, so once it
 // delivers the barrier it has delivered what came before.
 //
-// fn gets each subject's last message only, tombstones left out, in
-// stream order, once the barrier is read. A replica that lags delivers
-// what it holds as it applies the writes: a message a later write of its
-// subject replaced or deleted comes first, then the later write. Taken
-// one by one, the replaced message stayed (TestFaultKill9 seed
-// 1796082271447879032: a node fetching a session got a QoS 2 delivery as
-// it was before its PUBREC, deleted since, and sent the PUBLISH again
-// under a packet id whose flow the client had completed).
+// fn gets every message in stream order, tombstones and purge markers
+// included, and must take a later message of a subject as replacing an
+// earlier one. A replica that lags delivers what it holds as it applies
+// the writes: a message that a later write of its subject replaced or
+// deleted comes first, then that write (decision 0064). A caller that
+// kept each message as it came got a deleted delivery back
+// (TestFaultKill9 seed 1796082271447879032: a node fetching a session got
+// a QoS 2 delivery as it was before its PUBREC, deleted since, and sent
+// the PUBLISH again under a packet id whose flow the client had
+// completed).
 func (s *Store) readAll(ctx context.Context, st jetstream.Stream, filters []string, barrier string, fn func(jetstream.Msg) error) error {
 	name := st.CachedInfo().Config.Name
 	// Each request has its own timeout and is asked again (request): a
@@ -217,7 +232,6 @@ func (s *Store) readAll(ctx context.Context, st jetstream.Stream, filters []stri
 	}()
 	remaining := cons.CachedInfo().NumPending
 	stalled := time.Now() // the last progress
-	var last lastOfEach
 	for seen := false; !seen; {
 		// Ask for what is left, so that a batch does not wait out
 		// FetchMaxWait; at least one, for a replica still catching up.
@@ -239,7 +253,9 @@ func (s *Store) readAll(ctx context.Context, st jetstream.Stream, filters []stri
 				seen = seen || m.Subject() == barrier && md.Sequence.Stream >= ack.Sequence
 				continue
 			}
-			last.see(m, md.Sequence.Stream)
+			if ferr == nil {
+				ferr = fn(m)
+			}
 		}
 		if ferr != nil {
 			return ferr
@@ -259,55 +275,6 @@ func (s *Store) readAll(ctx context.Context, st jetstream.Stream, filters []stri
 			return fmt.Errorf("fetch from %s: %w", name, err)
 		}
 	}
-	return last.each(fn)
-}
-
-// lastOfEach keeps the last message of each subject a read sees.
-type lastOfEach map[string]lastMsg
-
-type lastMsg struct {
-	seq uint64 // in the stream
-	m   jetstream.Msg
-}
-
-// see notes m, read at stream sequence seq.
-func (l *lastOfEach) see(m jetstream.Msg, seq uint64) {
-	if *l == nil {
-		*l = lastOfEach{}
-	}
-	if had, ok := (*l)[m.Subject()]; !ok || had.seq < seq {
-		(*l)[m.Subject()] = lastMsg{seq, m}
-	}
-}
-
-// each calls fn with each subject's last message that is not a tombstone,
-// in stream order, until fn fails. A client's messages from before its
-// last purge's marker are left out (purge.go).
-func (l lastOfEach) each(fn func(jetstream.Msg) error) error {
-	purged := map[string]uint64{}
-	for subject, x := range l {
-		if x.m.Headers().Get(hdrPurged) != "" {
-			purged[strings.TrimSuffix(subject, "p")] = x.seq
-		}
-	}
-	ms := make([]lastMsg, 0, len(l))
-	for subject, x := range l {
-		if tombstone(x.m.Headers()) {
-			continue
-		}
-		if len(purged) > 0 {
-			if at, ok := purged[clientPrefixOf(subject)]; ok && x.seq < at {
-				continue // purged: a lagging replica delivered it before the purge
-			}
-		}
-		ms = append(ms, x)
-	}
-	slices.SortFunc(ms, func(x, y lastMsg) int { return cmp.Compare(x.seq, y.seq) })
-	for _, x := range ms {
-		if err := fn(x.m); err != nil {
-			return err
-		}
-	}
 	return nil
 }
 
@@ -317,15 +284,23 @@ func covers(filter, subject string) bool {
 	return ok && strings.HasPrefix(subject, stem)
 }
 
-// assembly gathers what reads return into records.
+// assembly gathers what reads return into records. Each read gives it
+// every write in stream order (readAll): a later write of a subject
+// replaces what an earlier one put, and a tombstone removes it.
 type assembly struct {
-	recs       map[string]*session.Record
-	deliveries []loadedDelivery
-	inbound    []loadedInbound
-	messages   map[msgKey][]byte // undecoded until a delivery refers to one
+	recs    map[string]*session.Record
+	clients map[string]*clientQueue // by client id: deliveries and inbound ids read
+	// messages are undecoded until a delivery refers to one.
+	messages map[msgKey][]byte
 	// writers are the nodes whose deliveries each session takes: its
 	// owner and its writer (writer.go).
 	writers map[string][2]string
+}
+
+// clientQueue is what a client's subjects in its queue stream hold.
+type clientQueue struct {
+	deliveries map[string]loadedDelivery // by subject, relative to the shard's stem
+	inbound    map[uint16]struct{}
 }
 
 // msgKey names a message: ids are each node's own.
@@ -335,42 +310,39 @@ type msgKey struct {
 }
 
 type loadedDelivery struct {
-	client  string
 	msgNode string
 	msgID   uint64
 	d       session.Delivery
 	legacy  bool // at its subject of before decision 0062 (names.legacyDeliverySubject)
 }
 
-type loadedInbound struct {
-	client string
-	id     uint16
-}
-
 func newAssembly() *assembly {
-	return &assembly{recs: map[string]*session.Record{}, messages: map[msgKey][]byte{}, writers: map[string][2]string{}}
+	return &assembly{recs: map[string]*session.Record{}, clients: map[string]*clientQueue{},
+		messages: map[msgKey][]byte{}, writers: map[string][2]string{}}
 }
 
+// merge takes b's queue reads (another shard's) into a.
 func (a *assembly) merge(b *assembly) {
-	a.deliveries = append(a.deliveries, b.deliveries...)
-	a.inbound = append(a.inbound, b.inbound...)
-	for id, v := range b.messages {
-		a.messages[id] = v
-	}
+	maps.Copy(a.clients, b.clients)
+	maps.Copy(a.messages, b.messages)
 }
 
 // session takes a message of the sessions bucket and returns the node that
-// owns it. Unless anyNode, only records this node wrote are kept.
+// owns it ("" for a tombstone). Unless anyNode, only records this node
+// wrote are kept; any other message of the key drops what an earlier one
+// kept.
 func (a *assembly) session(s *Store, subject string, data []byte, h nats.Header, anyNode bool) (string, error) {
-	if tombstone(h) {
-		return "", nil
-	}
 	if h.Get(hdrBarrier) != "" {
 		return "", nil
 	}
 	id, err := untoken(strings.TrimPrefix(subject, s.names.kvStem))
 	if err != nil {
 		return "", fmt.Errorf("session key %s: %w", subject, codec.ErrCorrupt)
+	}
+	delete(a.recs, id)
+	delete(a.writers, id)
+	if tombstone(h) {
+		return "", nil
 	}
 	v, err := parseSessionValue(data)
 	if err != nil {
@@ -397,18 +369,29 @@ func (a *assembly) session(s *Store, subject string, data []byte, h nats.Header,
 
 // queued takes a message of a queue shard, its subject without the
 // shard's stem: c.<client>.d.<node>.<seq> (c.<client>.d.<seq> as earlier
-// versions wrote it), c.<client>.i.<id> or m.<node>.<id>.
+// versions wrote it), c.<client>.i.<id>, c.<client>.p (a purge's marker,
+// purge.go) or m.<node>.<id>.
 func (a *assembly) queued(rel string, data []byte, h nats.Header) error {
-	if tombstone(h) {
+	parts := strings.Split(rel, ".")
+	if len(parts) == 3 && parts[0] == "c" && parts[2] == "p" && h.Get(hdrPurged) != "" {
+		client, err := untoken(parts[1])
+		if err != nil {
+			return fmt.Errorf("queue subject %q: %w", rel, codec.ErrCorrupt)
+		}
+		delete(a.clients, client) // what the purge removed, read before it by a lagging replica
 		return nil
 	}
-	parts := strings.Split(rel, ".")
 	n, err := strconv.ParseUint(parts[len(parts)-1], 10, 64)
 	if err != nil {
 		return fmt.Errorf("queue subject %q: %w", rel, codec.ErrCorrupt)
 	}
+	gone := tombstone(h)
 	if parts[0] == "m" && len(parts) == 3 {
-		a.messages[msgKey{parts[1], n}] = data
+		if key := (msgKey{parts[1], n}); gone {
+			delete(a.messages, key)
+		} else {
+			a.messages[key] = data
+		}
 		return nil
 	}
 	if parts[0] != "c" || len(parts) != 4 && !(len(parts) == 5 && parts[2] == "d") {
@@ -418,8 +401,20 @@ func (a *assembly) queued(rel string, data []byte, h nats.Header) error {
 	if err != nil {
 		return fmt.Errorf("queue subject %q: %w", rel, codec.ErrCorrupt)
 	}
+	q := a.clients[client]
+	if q == nil {
+		if gone {
+			return nil
+		}
+		q = &clientQueue{deliveries: map[string]loadedDelivery{}, inbound: map[uint16]struct{}{}}
+		a.clients[client] = q
+	}
 	switch parts[2] {
 	case "d":
+		if gone {
+			delete(q.deliveries, rel)
+			return nil
+		}
 		node, rest, err := readString(data)
 		if err != nil {
 			return fmt.Errorf("delivery %s: %w", rel, err)
@@ -429,12 +424,16 @@ func (a *assembly) queued(rel string, data []byte, h nats.Header) error {
 			return fmt.Errorf("delivery %s: %w", rel, err)
 		}
 		d.Seq = n
-		a.deliveries = append(a.deliveries, loadedDelivery{client: client, msgNode: node, msgID: id, d: d, legacy: len(parts) == 4})
+		q.deliveries[rel] = loadedDelivery{msgNode: node, msgID: id, d: d, legacy: len(parts) == 4}
 	case "i":
 		if n > 0xFFFF {
 			return fmt.Errorf("inbound id %s: %w", rel, codec.ErrCorrupt)
 		}
-		a.inbound = append(a.inbound, loadedInbound{client, uint16(n)})
+		if gone {
+			delete(q.inbound, uint16(n))
+		} else {
+			q.inbound[uint16(n)] = struct{}{}
+		}
 	default:
 		return fmt.Errorf("queue subject %q: %w", rel, codec.ErrCorrupt)
 	}
@@ -450,43 +449,43 @@ func (a *assembly) queued(rel string, data []byte, h nats.Header) error {
 func (a *assembly) records(node string, anyNode bool) ([]session.Record, error) {
 	decoded := map[msgKey]*session.Message{}
 	own := token(node)
-	for i := range a.deliveries {
-		ld := &a.deliveries[i]
-		r := a.recs[ld.client]
+	for client, q := range a.clients {
+		r := a.recs[client]
 		if r == nil {
 			continue
 		}
-		if w := a.writers[ld.client]; ld.msgNode != w[0] && ld.msgNode != w[1] {
-			continue // a stale copy's, written after another node took the session (writer.go)
-		}
-		if ld.msgID != 0 {
-			key := msgKey{token(ld.msgNode), ld.msgID}
-			if key.node != own && !anyNode {
-				continue
+		w := a.writers[client]
+		for _, ld := range q.deliveries {
+			if ld.msgNode != w[0] && ld.msgNode != w[1] {
+				continue // a stale copy's, written after another node took the session (writer.go)
 			}
-			m := decoded[key]
-			if m == nil {
-				v, ok := a.messages[key]
-				if !ok {
+			if ld.msgID != 0 {
+				key := msgKey{token(ld.msgNode), ld.msgID}
+				if key.node != own && !anyNode {
 					continue
 				}
-				m = new(session.Message)
-				if err := codec.DecodeMessage(v, m); err != nil {
-					return nil, fmt.Errorf("message %d of %q: %w", ld.msgID, ld.msgNode, err)
+				m := decoded[key]
+				if m == nil {
+					v, ok := a.messages[key]
+					if !ok {
+						continue
+					}
+					m = new(session.Message)
+					if err := codec.DecodeMessage(v, m); err != nil {
+						return nil, fmt.Errorf("message %d of %q: %w", ld.msgID, ld.msgNode, err)
+					}
+					decoded[key] = m
 				}
-				decoded[key] = m
+				ld.d.Msg = m
 			}
-			ld.d.Msg = m
+			if ld.d.PacketID != 0 {
+				r.Inflight = append(r.Inflight, ld.d)
+			} else {
+				r.Queued = append(r.Queued, ld.d)
+			}
 		}
-		if ld.d.PacketID != 0 {
-			r.Inflight = append(r.Inflight, ld.d)
-		} else {
-			r.Queued = append(r.Queued, ld.d)
-		}
-	}
-	for _, in := range a.inbound {
-		if r := a.recs[in.client]; r != nil {
-			r.InboundQoS2 = append(r.InboundQoS2, in.id)
+		for id := range q.inbound {
+			r.InboundQoS2 = append(r.InboundQoS2, id)
 		}
 	}
 	out := make([]session.Record, 0, len(a.recs))

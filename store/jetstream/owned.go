@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -21,24 +22,30 @@ func (s *Store) Owned(ctx context.Context, node string) ([]string, error) {
 	if s.closed {
 		return nil, fmt.Errorf("jetstream store: %w", session.ErrClosed)
 	}
-	var ids []string
+	owned := map[string]bool{} // by key: a later write of a key replaces an earlier one (readAll)
 	err := s.readAll(ctx, s.kvStream(), []string{s.names.kvStem + ">"}, s.names.kvBarrier(), func(m jetstream.Msg) error {
-		if tombstone(m.Headers()) || m.Headers().Get(hdrBarrier) != "" {
+		if m.Headers().Get(hdrBarrier) != "" {
 			return nil
 		}
+		key := strings.TrimPrefix(m.Subject(), s.names.kvStem)
 		owner, _, err := readString(m.Data())
-		if err != nil || owner != node {
-			return nil //nolint:nilerr // a damaged record is Load's to report, not adoption's
+		if tombstone(m.Headers()) || err != nil || owner != node {
+			delete(owned, key) // a damaged record is Load's to report, not adoption's
+			return nil
 		}
-		id, err := untoken(strings.TrimPrefix(m.Subject(), s.names.kvStem))
-		if err == nil {
-			ids = append(ids, id)
-		}
+		owned[key] = true
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("jetstream store: sessions of %q: %w", node, err)
 	}
+	ids := make([]string, 0, len(owned))
+	for key := range owned {
+		if id, err := untoken(key); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
 	return ids, nil
 }
 

@@ -2,83 +2,122 @@ package jetstream
 
 import (
 	"context"
-	"slices"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/plumemq/plume/core/session"
+	"github.com/plumemq/plume/store/internal/codec"
 )
 
-// seenMsg is a message as a read's consumer delivers it.
-type seenMsg struct {
-	jetstream.Msg // not called: only the subject and headers are
-	subject       string
-	header        nats.Header
+// lagging plays what a read through a replica that lags delivers: each
+// write of a subject as the replica applies it, earlier ones first.
+type lagging struct {
+	t *testing.T
+	s *Store
+	a *assembly
 }
 
-func (m seenMsg) Subject() string      { return m.subject }
-func (m seenMsg) Headers() nats.Header { return m.header }
+func (l lagging) record(client, owner string) {
+	l.t.Helper()
+	v, err := codec.AppendRecord(appendString(nil, owner), &session.Record{Version: session.FormatVersion, ID: client, Expiry: 60})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	if _, err := l.a.session(l.s, l.s.names.sessionSubject(client), v, nats.Header{}, false); err != nil {
+		l.t.Fatal(err)
+	}
+}
+
+func (l lagging) queue(subject string, data []byte, h nats.Header) {
+	l.t.Helper()
+	stem := l.s.names.prefix + ".q." + fmt.Sprint(l.s.names.shardOf("c1")) + "."
+	if err := l.a.queued(strings.TrimPrefix(subject, stem), data, h); err != nil {
+		l.t.Fatal(err)
+	}
+}
+
+func (l lagging) delivery(seq uint64, id uint16, msgID uint64) {
+	l.t.Helper()
+	m := &session.Message{ID: msgID}
+	l.queue(l.s.names.deliverySubject("c1", seq),
+		codec.AppendDelivery(appendString(nil, l.s.cfg.Node), &session.Delivery{Msg: m, QoS: 2, PacketID: id, Seq: seq}), nats.Header{})
+}
+
+func (l lagging) message(id uint64) {
+	l.t.Helper()
+	v, err := codec.AppendMessage(nil, &session.Message{Topic: "t", Payload: []byte("m"), QoS: 2, ID: id})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	l.queue(l.s.names.messageSubject(l.s.names.node, id), v, nats.Header{})
+}
+
+func deleted() nats.Header { return nats.Header{kvOperation: []string{"DEL"}} }
+
+func newLagging(t *testing.T) lagging {
+	return lagging{t: t, s: &Store{cfg: Config{Node: "node-a", Shards: 1}, names: newNames("p", "node-a", 1)}, a: newAssembly()}
+}
 
 // A replica that lags delivers a message and then, once it applies them,
-// the later writes of the same subject: a read keeps the last of each
-// subject, and drops a subject whose last write is a tombstone. This is
-// the order a read through a restarted node's replica saw: a QoS 2
-// delivery before its PUBREC (seq 100), then its deletion (160). Taken
-// one by one, the delivery came back.
+// the later writes of the same subject: the read takes each subject's last
+// write, and a tombstone removes what came before it. This is the order a
+// read through a restarted node's replica saw: a QoS 2 delivery before its
+// PUBREC, then its deletion once completed. Taken one by one, the delivery
+// came back, and the next owner sent it again.
 func TestAReadKeepsEachSubjectsLastWriteOnly(t *testing.T) {
-	put := func(subject string) seenMsg { return seenMsg{subject: subject, header: nats.Header{}} }
-	del := func(subject string) seenMsg {
-		return seenMsg{subject: subject, header: nats.Header{kvOperation: []string{"DEL"}}}
-	}
-	var l lastOfEach
-	l.see(put("d.1"), 100) // sent, before its PUBREC
-	l.see(put("d.2"), 110)
-	l.see(put("d.3"), 120)
-	l.see(del("d.1"), 160) // completed: deleted
-	l.see(put("d.2"), 170) // released
-	l.see(put("d.3"), 115) // an older write delivered late never wins
-	var got []string
-	var seqs []uint64
-	if err := l.each(func(m jetstream.Msg) error {
-		got = append(got, m.Subject())
-		seqs = append(seqs, l[m.Subject()].seq)
-		return nil
-	}); err != nil {
+	l := newLagging(t)
+	l.record("c1", "node-a")
+	l.message(7)
+	l.message(8)
+	l.delivery(1, 10, 7) // sent, before its PUBREC
+	l.delivery(2, 11, 8) // sent
+	l.queue(l.s.names.inboundSubject("c1", 3), []byte{}, nats.Header{})
+	l.queue(l.s.names.deliverySubject("c1", 1), nil, deleted()) // completed
+	l.queue(l.s.names.messageSubject(l.s.names.node, 7), nil, deleted())
+	l.queue(l.s.names.inboundSubject("c1", 3), nil, deleted()) // released
+	l.delivery(2, 12, 8)                                       // written again
+	recs, err := l.a.records("node-a", false)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(got, []string{"d.3", "d.2"}) || !slices.Equal(seqs, []uint64{120, 170}) {
-		t.Fatalf("read %v at %v; want d.3 at 120 and d.2 at 170, in stream order, and not the deleted d.1", got, seqs)
+	if len(recs) != 1 || len(recs[0].Inflight) != 1 || len(recs[0].Queued) != 0 || len(recs[0].InboundQoS2) != 0 {
+		t.Fatalf("read %+v; want one session with the one delivery left, and no inbound id", recs)
+	}
+	if d := recs[0].Inflight[0]; d.Seq != 2 || d.PacketID != 12 || d.Msg == nil || d.Msg.ID != 8 {
+		t.Fatalf("the delivery left: %+v; want seq 2 as last written (packet id 12, message 8)", d)
+	}
+	// The session record: a later write by another node, or a tombstone,
+	// drops the copy an earlier write of this node's gave.
+	l.record("c1", "node-b")
+	if recs, _ := l.a.records("node-a", false); len(recs) != 0 {
+		t.Fatalf("read %+v after another node's write of the record; want none of node-a's", recs)
 	}
 }
 
 // A purge leaves no message; its marker (purge.go) does: a read drops the
-// client's messages from before the marker, as a replica that lags
-// delivers them before it applies the purge, and keeps what was written
-// after it and every other client's.
+// client's messages read before the marker, which a replica that lags
+// delivers before it applies the purge, and keeps what was written after
+// it.
 func TestAReadDropsWhatAPurgeRemoved(t *testing.T) {
-	n := newNames("p", "node-a", 4)
-	marker := seenMsg{subject: n.purgeMarker("c1"), header: nats.Header{}}
-	markPurge(&nats.Msg{Header: marker.header})
-	put := func(subject string) seenMsg { return seenMsg{subject: subject, header: nats.Header{}} }
-	var l lastOfEach
-	l.see(put(n.deliverySubject("c1", 1)), 100) // before the purge
-	l.see(put(n.inboundSubject("c1", 7)), 101)  // before the purge
-	l.see(put(n.deliverySubject("c2", 1)), 102) // another client's
-	l.see(marker, 150)                          // the purge's marker
-	l.see(put(n.deliverySubject("c1", 2)), 160) // written after it
-	l.see(put(n.messageSubject(n.node, 5)), 90) // a message: nobody's
-	var got []string
-	if err := l.each(func(m jetstream.Msg) error { got = append(got, m.Subject()); return nil }); err != nil {
+	l := newLagging(t)
+	l.record("c1", "node-a")
+	l.message(7)
+	l.message(8)
+	l.delivery(1, 10, 7) // before the purge
+	l.queue(l.s.names.inboundSubject("c1", 3), []byte{}, nats.Header{})
+	marker := nats.Header{}
+	markPurge(&nats.Msg{Header: marker})
+	l.queue(l.s.names.purgeMarker("c1"), nil, marker)
+	l.delivery(2, 11, 8) // written after it
+	recs, err := l.a.records("node-a", false)
+	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{n.messageSubject(n.node, 5), n.deliverySubject("c2", 1), n.deliverySubject("c1", 2)}
-	if !slices.Equal(got, want) {
-		t.Fatalf("read %v; want %v", got, want)
-	}
-	if got := clientPrefixOf(n.deliverySubject("c1", 2)); got != n.clientPrefix("c1") {
-		t.Fatalf("client prefix of a delivery: %q, want %q", got, n.clientPrefix("c1"))
+	if len(recs) != 1 || len(recs[0].Inflight) != 1 || recs[0].Inflight[0].Seq != 2 || len(recs[0].InboundQoS2) != 0 {
+		t.Fatalf("read %+v; want only the delivery written after the purge", recs)
 	}
 }
 
