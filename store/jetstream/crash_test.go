@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"github.com/plumemq/plume/core/session"
@@ -259,5 +260,112 @@ func TestAnotherNodeFinishesADeadNodesCommit(t *testing.T) {
 	// The dead node's own Open then finds the entry done: nothing twice.
 	if got, want := load(t, openT(t, nc, cfg)), expected(t, first, second); !reflect.DeepEqual(got, want) {
 		t.Fatalf("n1 restarted: loaded\n%s\nwant\n%s", dump(got), dump(want))
+	}
+}
+
+// halfMoved has n1 claim session "moved", which n2 held and lost to it,
+// and die right after the DeleteSession of its move (journal.Adopt: the
+// record's tombstone written, its PutSession not): the session reads as
+// gone until someone finishes n1's commit.
+func halfMoved(t *testing.T) (n1, n2 *Store) {
+	t.Helper()
+	nc := connect(t, runServer(t))
+	cfg := freshConfig("n2")
+	n2 = openT(t, nc, cfg)
+	cfg.Node = "n1"
+	n1 = openT(t, nc, cfg)
+	ctx := context.Background()
+	if err := n2.Commit(withQueue("moved", 1)); err != nil {
+		t.Fatal(err)
+	}
+	h, err := n1.Fetch(ctx, "moved")
+	if err != nil {
+		t.Fatalf("n1's fetch of n2's session: %v", err)
+	}
+	if _, err := n1.Claim(ctx, "moved", h.Revision); err != nil {
+		t.Fatal(err)
+	}
+	// n2 finds out as its next write of the session is refused.
+	if err := n2.Commit([]session.Op{{Kind: session.PutSession, Record: &session.Record{Version: session.FormatVersion, ID: "moved", Expiry: 9}}}); err != nil {
+		t.Logf("n2's fenced write: %v", err)
+	}
+	n2.mu.Lock()
+	lost := n2.isLost(token("moved"))
+	n2.mu.Unlock()
+	if !lost {
+		t.Fatal("n2 did not count the session lost")
+	}
+	m := &session.Message{Topic: "t/moved", Payload: []byte("moved"), QoS: 1, ID: 5}
+	n1.crash = func(stage string, j int) bool { return stage == "apply" && j == 3 } // after the tombstone, the purge and its marker
+	err = n1.Commit([]session.Op{
+		{Kind: session.DeleteSession, Client: "moved"},
+		{Kind: session.PutSession, Record: &session.Record{Version: session.FormatVersion, ID: "moved", Expiry: 60}},
+		{Kind: session.PutMessage, Message: m},
+		{Kind: session.PutDelivery, Client: "moved", Delivery: session.Delivery{Msg: m, QoS: 1, Seq: 1}},
+	})
+	if !errors.Is(err, errCrashed) {
+		t.Fatalf("Commit: %v, want the crash after the DeleteSession", err)
+	}
+	if _, err := n2.Fetch(ctx, "moved"); !errors.Is(err, ErrNoSession) {
+		t.Fatalf("the half-applied move: Fetch %v, want ErrNoSession", err)
+	}
+	return n1, n2
+}
+
+// Finishing another node's commit writes what it wrote, whatever this
+// node's fence says of the session: n2 lost "moved" to n1, and still
+// must put back the record of n1's half-applied move. Before, n2 skipped
+// every write of a session it had lost, and the client, reconnecting to
+// n2, found no session and started a fresh one (TestFaultKill9 seed
+// 1796089859341961506).
+func TestFinishingAnotherNodesCommitIsNotFencedByThisNodes(t *testing.T) {
+	_, n2 := halfMoved(t)
+	ctx := context.Background()
+	if err := n2.FinishCommitsOf(ctx, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	h, err := n2.Fetch(ctx, "moved")
+	if err != nil {
+		t.Fatalf("after finishing n1's commit: %v", err)
+	}
+	if h.Node != "n1" || len(h.Record.Queued) != 1 || h.Record.Expiry != 60 {
+		t.Fatalf("session of %q, %d queued, expiry %d; want n1's, its one delivery, expiry 60", h.Node, len(h.Record.Queued), h.Record.Expiry)
+	}
+}
+
+// Several CONNECTs finishing one dead node's commit at once apply it
+// once: the others wait, then find it done. Before, each applied it again
+// (seed 1796089859341961506: six replays of one commit on one node, each
+// a DeleteSession and a PutSession that other nodes could read between).
+func TestConcurrentFinishesOfOneCommitApplyItOnce(t *testing.T) {
+	_, n2 := halfMoved(t)
+	ctx := context.Background()
+	var replays atomic.Int32
+	n2.mu.Lock()
+	n2.crash = func(stage string, i int) bool {
+		if stage == "apply" && i == 0 {
+			replays.Add(1)
+		}
+		return false
+	}
+	n2.mu.Unlock()
+	errs := make(chan error, 8)
+	for range cap(errs) {
+		go func() {
+			if err := n2.FinishCommitsOf(ctx, "n1"); err != nil {
+				errs <- err
+				return
+			}
+			_, err := n2.Fetch(ctx, "moved")
+			errs <- err
+		}()
+	}
+	for range cap(errs) {
+		if err := <-errs; err != nil {
+			t.Fatalf("a finish, then a fetch: %v", err)
+		}
+	}
+	if n := replays.Load(); n != 1 {
+		t.Fatalf("n1's commit applied %d times by %d concurrent finishes; want once", n, cap(errs))
 	}
 }

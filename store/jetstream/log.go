@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -145,6 +146,15 @@ func (s *Store) FinishCommitsOf(ctx context.Context, node string) error {
 	if node == s.cfg.Node {
 		return nil
 	}
+	// One at a time per node: each CONNECT that finds the dead node's
+	// session half moved calls this, and two replays of one commit
+	// interleave their writes — one's DeleteSession after the other's
+	// PutSession — so that a Fetch between them finds no session (seed
+	// 1796089859341961506: six at once). The next one reads the done
+	// marker the first wrote, and applies nothing.
+	mu, _ := s.finishing.LoadOrStore(node, new(sync.Mutex))
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
 	n := newNames(s.cfg.Prefix, node, s.cfg.Shards)
 	// The reads go without s.mu (a stream between leaders may keep them
 	// waiting); the writes take it, as a Commit's do (fence.go).
@@ -214,7 +224,7 @@ func (s *Store) replayLog(ctx context.Context, n *names, lock func() (unlock fun
 	if s.closed {
 		return 0, session.ErrClosed
 	}
-	if err := s.apply(ctx2, acts); err != nil {
+	if err := s.applyAs(ctx2, acts, n.node == s.names.node); err != nil {
 		return 0, fmt.Errorf("applying commit %d again: %w", no, err)
 	}
 	if _, err := s.js.Publish(ctx2, n.logDone(), strconv.AppendUint(nil, no, 10)); err != nil {

@@ -86,6 +86,10 @@ type Store struct {
 	// decision 0062 (plan.go). Under mu.
 	legacy map[legacyKey]struct{}
 
+	// finishing holds a mutex per node whose commit FinishCommitsOf
+	// applies again: one replay of a node at a time (log.go).
+	finishing sync.Map
+
 	// crash, set by tests, plays the process dying: the log write or the
 	// apply stops before write i when it returns true, after the writes
 	// before it were acknowledged.
@@ -239,7 +243,16 @@ func (s *Store) finish(ctx context.Context) error {
 // apply makes the writes, at most asyncWindow in flight, and waits for
 // every acknowledgement. A purge waits for the writes before it: it is an
 // API request, not ordered with the publishes in flight.
-func (s *Store) apply(ctx context.Context, acts []action) error {
+func (s *Store) apply(ctx context.Context, acts []action) error { return s.applyAs(ctx, acts, true) }
+
+// applyAs is apply, fenced as this node's own writes (fence.go) or, for
+// another node's commit applied again (FinishCommitsOf), not: this node's
+// fencing state is about its own writes. A session this node lost, which
+// the dead node had claimed since, must still get that node's writes
+// (TestFaultKill9 seed 1796089859341961506: n1 had lost p2q2 to n3, and
+// finishing n3's half-applied move of it skipped its PutSession; p2q2
+// then found no session and started a fresh one).
+func (s *Store) applyAs(ctx context.Context, acts []action, fenced bool) error {
 	futs := make([]jetstream.PubAckFuture, 0, min(len(acts), asyncWindow))
 	fws := make([]fenceWrite, 0, cap(futs)) // fence.go, one per future
 	pws := make([]posWrite, 0, cap(futs))   // posfence.go, one per future
@@ -259,7 +272,7 @@ func (s *Store) apply(ctx context.Context, acts []action) error {
 			switch {
 			case pws[i].subject != "":
 				err = s.settlePosition(ctx, pws[i], ack, err)
-			case fws[i].tok != "":
+			case fws[i].tok != "" && fenced:
 				if refused(err) {
 					ack, err = s.recheck(ctx, f.Msg(), fws[i].tok, err)
 				}
@@ -286,7 +299,7 @@ func (s *Store) apply(ctx context.Context, acts []action) error {
 				return err
 			}
 		}
-		if tok != "" && s.isLost(tok) {
+		if fenced && tok != "" && s.isLost(tok) {
 			continue
 		}
 		if a.kind == actPurge {
@@ -316,8 +329,10 @@ func (s *Store) apply(ctx context.Context, acts []action) error {
 		}
 		fw, pw := fenceWrite{}, posWrite{}
 		if record {
-			s.condition(tok, m)
-			fw = fenceWrite{tok: tok, del: a.kind == actDel}
+			if fenced {
+				s.condition(tok, m)
+			}
+			fw = fenceWrite{tok: tok, del: a.kind == actDel} // a foreign one too: the next write of the record waits for it
 		}
 		if s.isOwnPosition(a) {
 			s.conditionPosition(m)
