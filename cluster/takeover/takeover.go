@@ -208,7 +208,10 @@ func (m *Mover) Acquire(ctx context.Context, client string, cleanStart, keep boo
 			return broker.Acquired{}, fmt.Errorf("fetch: %w", err)
 		}
 		owner := h.Node
-		from, asked := m.letGoOf(ctx, owner, client, cleanStart)
+		from, asked, err := m.letGoOf(ctx, owner, client, cleanStart)
+		if err != nil {
+			return broker.Acquired{}, err
+		}
 		if asked && cleanStart {
 			return broker.Acquired{}, nil // the owner ended it
 		}
@@ -413,9 +416,11 @@ func (m *Mover) claimFresh(ctx context.Context, client string, skip bool) (bool,
 // letGoOf asks owner to let go of client. It reports false when it got no
 // answer that counts (the owner is this node, not alive, silent, or had no
 // session): the caller then takes the session from the store as it is.
-func (m *Mover) letGoOf(ctx context.Context, owner, client string, end bool) (Positions, bool) {
+// It fails (ErrNotLetGo) when the owner let go of the session without its
+// last state committed.
+func (m *Mover) letGoOf(ctx context.Context, owner, client string, end bool) (Positions, bool, error) {
 	if owner == m.cfg.Node || !m.alive(owner) {
-		return Positions{}, false
+		return Positions{}, false, nil
 	}
 	data, _ := json.Marshal(letGo{Client: client, End: end, From: m.cfg.Node})
 	actx, cancel := context.WithTimeout(ctx, m.cfg.AskTimeout)
@@ -424,16 +429,32 @@ func (m *Mover) letGoOf(ctx context.Context, owner, client string, end bool) (Po
 	if err != nil {
 		m.cfg.Log.Warn().Err(err).Str("client_id", client).Str("owner", owner).
 			Msg("takeover: the owner did not let go; taking the session from the store")
-		return Positions{}, false
+		return Positions{}, false, nil
 	}
 	var rep letGoReply
-	if err := json.Unmarshal(msg.Data, &rep); err != nil || rep.Error != "" || !rep.Had {
+	err = json.Unmarshal(msg.Data, &rep)
+	if err == nil && rep.Had && rep.Error != "" {
+		// The owner let go of the session, but its last state — what the
+		// session had, and the cut it carries — is not in the store yet
+		// (or its connection did not close): the store's copy is behind
+		// the session, and a catch-up from the owner's committed
+		// positions would skip what the owner accepted after the cut
+		// (TestFaultKill9 seed 1796090657374635515). The client tries
+		// again; by then the store has it.
+		return Positions{}, false, fmt.Errorf("%w: %q let go of the session but: %s", ErrNotLetGo, owner, rep.Error)
+	}
+	if err != nil || rep.Error != "" || !rep.Had {
 		m.cfg.Log.Warn().AnErr("error", err).Str("owner_error", rep.Error).Bool("had", rep.Had).
 			Str("client_id", client).Str("owner", owner).Msg("takeover: the owner's answer; taking the session from the store")
-		return Positions{}, false
+		return Positions{}, false, nil
 	}
-	return rep.Positions, true
+	return rep.Positions, true, nil
 }
+
+// ErrNotLetGo is Acquire's error when the session's owner let go of it
+// without its last state committed: the CONNECT is refused, to be tried
+// again.
+var ErrNotLetGo = errors.New("takeover: the owner let go of the session without committing it")
 
 // unplacedOf returns the positions of client's session when this node,
 // owner, claimed it and never installed it.

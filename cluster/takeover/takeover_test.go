@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/nats-io/nats.go"
 
+	"github.com/plumemq/plume/cluster/subject"
 	jsstore "github.com/plumemq/plume/store/jetstream"
 )
 
@@ -235,4 +237,46 @@ func takenWhileSilent(t *testing.T, prefix string) (a, b *plume, moved *client) 
 		t.Fatal("CONNACK on node-b: session present 0, want 1")
 	}
 	return a, b, moved
+}
+
+// An owner that let go of a session without its last state committed
+// (its store slow) answers so, and the asking node refuses the CONNECT
+// rather than take the session from the store: the store's copy is behind
+// it, and without the cut its last state carries, a catch-up would skip
+// what the owner accepted after the cut (TestFaultKill9 seed
+// 1796090657374635515). The client tries again later.
+func TestAnOwnerThatLetGoWithoutCommittingIsNotTakenFrom(t *testing.T) {
+	srv := runJetStream(t)
+	a := startNode(t, srv, "uncommitted", "node-a", false)
+	b := startNode(t, srv, "uncommitted", "node-b", true)
+	s := dial(t, a, "x", dialOpts{expiry: 300})
+	s.subscribe(t, "t/#", 1)
+	s.leave(t)
+	// node-a's answer, as its mover gives it when Release fails so.
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	sub, err := nc.Subscribe("uncommitted.own."+subject.Token("node-a"), func(m *nats.Msg) {
+		_ = m.Respond([]byte(`{"had":true,"error":"release \"x\": the session's last state was not committed in time"}`))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe() //nolint:errcheck // the connection closes with the test
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	if ack, err := connectOnce(t, b, "x"); err == nil {
+		t.Fatalf("node-b took the session although its owner had not committed it: %+v", ack)
+	}
+	h, err := b.store.Fetch(tctx(t), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Node != "node-a" {
+		t.Fatalf("the store names %q, want node-a: node-b claimed a session its owner had not committed", h.Node)
+	}
 }

@@ -57,6 +57,11 @@ type Broker struct {
 	// Forward (route.go, takeover.go).
 	moving sync.RWMutex
 	part   partition // the quorum gate of a cluster node (partition.go)
+	// released are the sessions this node let go whose last state, with
+	// the cut it carries, was not committed before Release returned: a
+	// CONNECT here waits for it before it reads the store (takeover.go).
+	// Under mu.
+	released map[string]journal.Ticket
 
 	sessions sessionIndex // client id -> *entry; written under mu, read anywhere (sessindex.go)
 	retainMu sync.Mutex   // orders writes to retained and the store's copy

@@ -86,3 +86,75 @@ func TestReleaseOfASessionBeingTakenOverWaitsForItsConnection(t *testing.T) {
 		t.Fatal("Release did not return")
 	}
 }
+
+// storeReadingTakeover records, when a CONNECT asks it for a session, what
+// the store then holds of it: the cut its last state carries, if any.
+type storeReadingTakeover struct {
+	store    session.Store
+	acquired chan []byte // Record.Carried as the store had it (nil: none)
+}
+
+func (f *storeReadingTakeover) Acquire(_ context.Context, client string, _, _ bool) (broker.Acquired, error) {
+	snap, err := f.store.Load()
+	if err != nil {
+		return broker.Acquired{}, err
+	}
+	var carried []byte
+	for _, r := range snap.Sessions {
+		if r.ID == client {
+			carried = r.Carried
+		}
+	}
+	f.acquired <- carried
+	return broker.Acquired{}, nil
+}
+
+func (f *storeReadingTakeover) Owns(context.Context, string, bool) (bool, error) { return true, nil }
+
+// A node that let a session go without its last state committed in time
+// (the store slow) does not take it back from the store before that state
+// — with the cut it carries — is committed: read earlier, the store's copy
+// has no cut, and a catch-up from this node's committed positions skips
+// the messages it accepted after the cut as its own (TestFaultKill9 seed
+// 1796090657374635515: s3 lost one).
+func TestACONNECTWaitsForTheLastStateOfASessionThisNodeLetGo(t *testing.T) {
+	store := newGateStore(t)
+	f := &storeReadingTakeover{store: store, acquired: make(chan []byte, 1)}
+	tb := startBroker(t, broker.Options{AllowAnonymous: true, Store: store, Takeover: f})
+	keptSubscriber(t, tb.addr, "x", "t/#", 1)
+	<-f.acquired // its first CONNECT's
+
+	store.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if had, err := tb.Release(ctx, "x", false, func() []byte { return []byte("the cut") }); !had || err == nil {
+		t.Fatalf("Release with the store held back: had %v, %v; want the session let go, its last state not committed in time", had, err)
+	}
+	cp := v5Connect("x")
+	cp.CleanStart = false
+	cp.Properties.SessionExpiry = 300
+	cp.Properties.Set(packets.PropSessionExpiry)
+	connected := make(chan struct{})
+	go func() {
+		defer close(connected)
+		if c, _ := connectRaw(t, tb.addr, cp); c != nil {
+			c.disconnect(packets.Success)
+		}
+	}()
+	// Asked while the store is held back, the takeover reads no cut.
+	select {
+	case carried := <-f.acquired:
+		t.Fatalf("the CONNECT read the store (cut %q) before the session's last state was committed", carried)
+	case <-time.After(500 * time.Millisecond):
+	}
+	store.open()
+	select {
+	case carried := <-f.acquired:
+		if string(carried) != "the cut" {
+			t.Fatalf("the CONNECT read the session with cut %q, want the one its last state carries", carried)
+		}
+	case <-time.After(wait):
+		t.Fatal("the CONNECT never asked for the session")
+	}
+	<-connected
+}
