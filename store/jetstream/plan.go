@@ -47,35 +47,19 @@ func (s *Store) plan(ops []session.Op) ([]action, *packer, error) {
 	acts := make([]action, 0, len(ops))
 	n := &s.names
 	pk := s.newPacker()
-	for i := 0; i < len(ops); i++ {
+	for i := range ops {
 		op := &ops[i]
 		switch op.Kind {
 		case session.PutSession:
-			a, err := s.putSession(op.Record)
+			v, err := codec.AppendRecord(appendCarried(appendString(nil, s.cfg.Node), op.Record.Carried), op.Record)
 			if err != nil {
 				return nil, nil, err
 			}
-			acts = append(acts, a)
+			acts = append(acts, action{actPut, n.sessionSubject(op.Record.ID), v})
 		case session.DeleteSession:
-			reset := []action{{actPurge, n.clientPrefix(op.Client) + ">", []byte(n.queueStream(n.shardOf(op.Client)))},
-				{actMark, n.purgeMarker(op.Client), nil}}
-			if i+1 < len(ops) && ops[i+1].Kind == session.PutSession && ops[i+1].Record != nil && ops[i+1].Record.ID == op.Client {
-				// A session written again at once (a move, journal.Adopt; a
-				// Clean Start): the PutSession replaces the record, and
-				// comes first, so that it is fenced before the purge (a
-				// node that lost the session must not empty the new
-				// owner's queue). With a tombstone first, a node killed
-				// between the two left the session deleted, and a CONNECT
-				// elsewhere started a fresh one (decision 0065).
-				a, err := s.putSession(ops[i+1].Record)
-				if err != nil {
-					return nil, nil, err
-				}
-				acts = append(append(acts, a), reset...)
-				i++
-				continue
-			}
-			acts = append(append(acts, action{actDel, n.sessionSubject(op.Client), nil}), reset...)
+			acts = append(acts, action{actDel, n.sessionSubject(op.Client), nil},
+				action{actPurge, n.clientPrefix(op.Client) + ">", []byte(n.queueStream(n.shardOf(op.Client)))},
+				action{actMark, n.purgeMarker(op.Client), nil})
 		case session.PutMessage:
 			v, err := codec.AppendMessage(nil, op.Message)
 			if err != nil {
@@ -122,15 +106,6 @@ func (s *Store) plan(ops []session.Op) ([]action, *packer, error) {
 		}
 	}
 	return pk.finish(acts), pk, nil
-}
-
-// putSession is the write of rec, this node's.
-func (s *Store) putSession(rec *session.Record) (action, error) {
-	v, err := codec.AppendRecord(appendCarried(appendString(nil, s.cfg.Node), rec.Carried), rec)
-	if err != nil {
-		return action{}, err
-	}
-	return action{actPut, s.names.sessionSubject(rec.ID), v}, nil
 }
 
 // legacyKey is a delivery this node loaded at its subject of before
