@@ -144,7 +144,11 @@ func (b *Broker) awaitReleased(ctx context.Context, client string) error {
 		return nil
 	}
 	if !b.journal.Wait(t, timeLeft(ctx)) {
-		return fmt.Errorf("%w: the session's last state here, let go to another node, is not committed yet", ErrTakeover)
+		if finished, _ := b.journal.Check(t); !finished {
+			return fmt.Errorf("%w: the session's last state here, let go to another node, is not committed yet", ErrTakeover)
+		}
+		// Given up (the journal's error is logged): there is nothing more
+		// to wait for, and the store has what it has.
 	}
 	b.mu.Lock()
 	if b.released[client] == t {
