@@ -1,7 +1,6 @@
 package jetstream
 
 import (
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -37,15 +36,4 @@ func markPurge(m *nats.Msg) {
 	m.Header.Set(kvOperation, "PURGE")
 	m.Header.Set(hdrPurged, "1")
 	m.Header.Set(jetstream.MsgTTLHeader, purgeMarkerTTL.String())
-}
-
-// clientPrefixOf is the client prefix (p.q.<k>.c.<client>.) of a queue
-// subject, or "" for a subject of no client. The prefix p is one token
-// (Config.Validate).
-func clientPrefixOf(subject string) string {
-	t := strings.SplitN(subject, ".", 6)
-	if len(t) < 6 || t[1] != "q" || t[3] != "c" {
-		return ""
-	}
-	return subject[:len(subject)-len(t[5])]
 }
