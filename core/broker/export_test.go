@@ -1,6 +1,12 @@
 package broker
 
-import "github.com/plumemq/plume/core/session"
+import (
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/plumemq/plume/core/session"
+)
 
 // ParkedCount is the number of connections waiting in the idle poller, for
 // tests that must know a connection is parked before they act.
@@ -28,3 +34,14 @@ func SetRetainSeams(b *Broker, stored, contended func(m *session.Message)) {
 // SetReleaseWaits installs the test seam that runs when Release waits for a
 // CONNECT to attach to the session it took over.
 func SetReleaseWaits(b *Broker, waits func()) { b.releaseWaits = waits }
+
+// Released lists the sessions whose let-go Release did not see committed
+// and a CONNECT here would wait for.
+func Released(b *Broker) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Sorted(maps.Keys(b.released))
+}
+
+// WaitCommitted waits until the journal has committed what it holds now.
+func WaitCommitted(b *Broker, d time.Duration) bool { return b.journal.Wait(b.journal.Latest(), d) }

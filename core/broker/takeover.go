@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/plumemq/plume/core/hooks"
@@ -387,6 +388,12 @@ func (b *Broker) Release(ctx context.Context, client string, end bool, cut func(
 		if b.released == nil {
 			b.released = map[string]journal.Ticket{}
 		}
+		// Those committed since go: a client that never comes back here
+		// would otherwise keep its entry for good.
+		maps.DeleteFunc(b.released, func(_ string, t journal.Ticket) bool {
+			finished, _ := b.journal.Check(t)
+			return finished
+		})
 		b.released[client] = t
 		b.mu.Unlock()
 		return true, fmt.Errorf("release %q: the session's last state was not committed in time", client)

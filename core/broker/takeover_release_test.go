@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -157,4 +158,36 @@ func TestACONNECTWaitsForTheLastStateOfASessionThisNodeLetGo(t *testing.T) {
 		t.Fatal("the CONNECT never asked for the session")
 	}
 	<-connected
+}
+
+// A let-go whose last state is committed later is forgotten once another
+// let-go times out: a client that never comes back here does not keep
+// its entry for good.
+func TestCommittedLetGosAreForgotten(t *testing.T) {
+	store := newGateStore(t)
+	f := &storeReadingTakeover{store: store, acquired: make(chan []byte, 2)}
+	tb := startBroker(t, broker.Options{AllowAnonymous: true, Store: store, Takeover: f})
+	keptSubscriber(t, tb.addr, "x", "t/#", 1)
+	keptSubscriber(t, tb.addr, "y", "t/#", 1)
+	release := func(id string) {
+		t.Helper()
+		store.close()
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		if had, err := tb.Release(ctx, id, false, func() []byte { return []byte("cut") }); !had || err == nil {
+			t.Fatalf("Release of %s with the store held back: had %v, %v", id, had, err)
+		}
+		store.open()
+	}
+	release("x")
+	if got := broker.Released(tb.Broker); !slices.Equal(got, []string{"x"}) {
+		t.Fatalf("let go without a commit: %v, want [x]", got)
+	}
+	if !broker.WaitCommitted(tb.Broker, wait) {
+		t.Fatal("the journal did not commit once the store opened")
+	}
+	release("y")
+	if got := broker.Released(tb.Broker); !slices.Equal(got, []string{"y"}) {
+		t.Fatalf("after x's let-go was committed and y's was not: %v, want [y]", got)
+	}
 }

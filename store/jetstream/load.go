@@ -460,21 +460,12 @@ func (a *assembly) records(node string, anyNode bool) ([]session.Record, error) 
 				continue // a stale copy's, written after another node took the session (writer.go)
 			}
 			if ld.msgID != 0 {
-				key := msgKey{token(ld.msgNode), ld.msgID}
-				if key.node != own && !anyNode {
-					continue
+				m, err := a.message(decoded, ld, own, anyNode)
+				if err != nil {
+					return nil, err
 				}
-				m := decoded[key]
 				if m == nil {
-					v, ok := a.messages[key]
-					if !ok {
-						continue
-					}
-					m = new(session.Message)
-					if err := codec.DecodeMessage(v, m); err != nil {
-						return nil, fmt.Errorf("message %d of %q: %w", ld.msgID, ld.msgNode, err)
-					}
-					decoded[key] = m
+					continue
 				}
 				ld.d.Msg = m
 			}
@@ -497,6 +488,29 @@ func (a *assembly) records(node string, anyNode bool) ([]session.Record, error) 
 		out = append(out, *r)
 	}
 	return out, nil
+}
+
+// message is the message ld refers to, decoded once for all the
+// deliveries that share it (decoded); nil when it is missing, or another
+// node's and not anyNode (records).
+func (a *assembly) message(decoded map[msgKey]*session.Message, ld loadedDelivery, own string, anyNode bool) (*session.Message, error) {
+	key := msgKey{token(ld.msgNode), ld.msgID}
+	if key.node != own && !anyNode {
+		return nil, nil
+	}
+	if m := decoded[key]; m != nil {
+		return m, nil
+	}
+	v, ok := a.messages[key]
+	if !ok {
+		return nil, nil
+	}
+	m := new(session.Message)
+	if err := codec.DecodeMessage(v, m); err != nil {
+		return nil, fmt.Errorf("message %d of %q: %w", ld.msgID, ld.msgNode, err)
+	}
+	decoded[key] = m
+	return m, nil
 }
 
 // idFloor is where a node's delivery Seqs and message ids start after

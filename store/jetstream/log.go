@@ -147,11 +147,12 @@ func (s *Store) FinishCommitsOf(ctx context.Context, node string) error {
 		return nil
 	}
 	// One at a time per node: each CONNECT that finds the dead node's
-	// session half moved calls this, and two replays of one commit
-	// interleave their writes — one's DeleteSession after the other's
-	// PutSession — so that a Fetch between them finds no session (seed
-	// 1796089859341961506: six at once). The next one reads the done
-	// marker the first wrote, and applies nothing.
+	// session half moved calls this (seed 1796089859341961506: six at
+	// once). Their applies already ran one after another (s.mu), but each
+	// wrote the move's tombstone and then its record again, and another
+	// node reading between two of them found no session. Waiting here,
+	// the next one reads the done marker the first wrote, and applies
+	// nothing.
 	mu, _ := s.finishing.LoadOrStore(node, new(sync.Mutex))
 	mu.(*sync.Mutex).Lock()
 	defer mu.(*sync.Mutex).Unlock()
