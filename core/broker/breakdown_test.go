@@ -120,3 +120,16 @@ func TestBreakdownCountsQueuedMessages(t *testing.T) {
 
 // sub2 is a subscription to filter at QoS 2.
 func sub2(filter string) packets.Subscription { return sub(filter, 2) }
+
+// A client that holds its CONNACK is counted connected: tests and operators
+// read Stats.ClientsConnected right after a CONNECT returns, and a count that
+// lagged the CONNACK let a flood loop end before it began.
+func TestAClientHoldingItsCONNACKIsCounted(t *testing.T) {
+	tb := startBroker(t, broker.Options{AllowAnonymous: true})
+	for i := range 200 {
+		connectRaw(t, tb.addr, v5Connect(fmt.Sprintf("counted-%d", i)))
+		if n := tb.Stats().ClientsConnected; n != i+1 {
+			t.Fatalf("after %d CONNACKs, %d clients counted", i+1, n)
+		}
+	}
+}

@@ -124,11 +124,13 @@ func (c *client) handshake(a *admission) bool {
 		return false
 	}
 	ack.SessionPresent = present
+	// Counted before its CONNACK can leave: a client holding a CONNACK is in
+	// Stats.ClientsConnected, which tests and operators read as such.
+	b.stats.connectedNow(c)
 	// CONNACK goes into the write buffer before anything the session resends,
 	// once the session is durable.
 	c.sendHeld(&ack)
 	c.entry.Attach(c, int(c.window))
-	b.stats.connectedNow(c)
 	c.logInfo().
 		Uint8("protocol_version", c.version).
 		Str("username", c.info.Username).
