@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/plumemq/plume/cluster/subject"
 	"github.com/plumemq/plume/core/session"
 )
 
@@ -81,6 +82,7 @@ func (f *Fabric) CatchUp(ctx context.Context, from, through session.Positions, o
 	var late []lateRange
 	for i, sh := range in.shards {
 		start, to := from.At(int(sh.k)), sh.pos.Load()
+		end := sh.posSubject // the shard is paused: the subject of the message at to
 		if start >= to || len(filters) == 0 {
 			continue
 		}
@@ -95,18 +97,18 @@ func (f *Fabric) CatchUp(ctx context.Context, from, through session.Positions, o
 		// Batches (decision 0061) are under a subject of their own, whatever
 		// their messages' topics: read whole, and filtered here (match).
 		subjects = append(subjects, in.codecs[sh.k].Prefix()+batchToken)
-		slices.Sort(subjects)
-		subjects = slices.Compact(subjects)
+		// "a/#" and "a/b" make filters that nats-server refuses together.
+		subjects = subject.WithoutSubsumed(subjects)
 		if infos[i] != nil && infos[i].State.FirstSeq > start+1 { // nil: not checked (above)
 			first := infos[i].State.FirstSeq
 			lost = append(lost, fmt.Errorf("%s: (%d, %d) %w", sh.stream, start, first, ErrReplayWindow))
 		}
 		if late != nil {
-			late = append(late, lateRange{sh, start, to, subjects})
+			late = append(late, lateRange{sh, start, to, end, subjects})
 			continue
 		}
-		if read, err := f.catchUpRetrying(ctx, sh, start, to, subjects, match, own, deliver); err != nil {
-			late = append(late, lateRange{sh, read, to, subjects})
+		if read, err := f.catchUpRetrying(ctx, sh, start, to, end, subjects, match, own, deliver); err != nil {
+			late = append(late, lateRange{sh, read, to, end, subjects})
 		}
 	}
 	if late != nil {
@@ -120,6 +122,7 @@ func (f *Fabric) CatchUp(ctx context.Context, from, through session.Positions, o
 type lateRange struct {
 	sh        *shard
 	start, to uint64
+	end       string // the subject of the message at to, "" if unknown
 	subjects  []string
 }
 
@@ -149,7 +152,7 @@ func (f *Fabric) readLate(late []lateRange, match func(string) bool, own Own, de
 			}
 		}()
 		for _, r := range late {
-			if _, err := f.catchUpRetrying(ctx, r.sh, r.start, r.to, r.subjects, match, own, deliver); err != nil {
+			if _, err := f.catchUpRetrying(ctx, r.sh, r.start, r.to, r.end, r.subjects, match, own, deliver); err != nil {
 				f.log.Error().Err(err).Str("stream", r.sh.stream).Uint64("from", r.start).Uint64("to", r.to).
 					Msg("cluster fabric: the rest of a catch-up's range was not read before the fabric closed")
 				return
@@ -186,13 +189,13 @@ var ErrReplayWindow = errors.New("ingest messages older than the replay window a
 // a failure goes on from the last message read until ctx ends: the session
 // is installed by then, and a range cut short would be lost to it. It
 // returns where it got to when ctx ends (readLate goes on from there).
-func (f *Fabric) catchUpRetrying(ctx context.Context, sh *shard, start, to uint64, subjects []string, match func(topic string) bool, own Own, deliver func(*session.Message)) (uint64, error) {
+func (f *Fabric) catchUpRetrying(ctx context.Context, sh *shard, start, to uint64, end string, subjects []string, match func(topic string) bool, own Own, deliver func(*session.Message)) (uint64, error) {
 	for {
 		// Each attempt has its own deadline: a request the server lost
 		// while it was away is answered by no one, and would hold the
 		// whole catch-up's.
 		actx, cancel := context.WithTimeout(ctx, f.catchUpAttempt())
-		read, err := f.catchUpShard(actx, sh, start, to, subjects, match, own, deliver)
+		read, err := f.catchUpShard(actx, sh, start, to, end, subjects, match, own, deliver)
 		cancel()
 		if err == nil {
 			return to, nil
@@ -220,10 +223,33 @@ func (f *Fabric) catchUpAttempt() time.Duration {
 // consumer of its own, and delivers the messages whose topic match takes:
 // a batch holds messages of any topic (decision 0061). It returns the last
 // stream sequence it read (delivered or skipped), start when none.
-func (f *Fabric) catchUpShard(ctx context.Context, sh *shard, start, to uint64, subjects []string, match func(topic string) bool, own Own, deliver func(*session.Message)) (uint64, error) {
+//
+// The consumer reads whichever replica nats-server put it on, and a
+// replica that a restarted node's server is still catching up holds only
+// the stream's beginning: its read ends early, as if nothing more matched
+// (TestFaultKill9 seed 1796096636821462122: s2 lost the 60 messages the
+// taking node had accepted in the second before the move, read through
+// the replica of a node back a second earlier). So the consumer also
+// takes end, the subject of the message at to, and a read that ends
+// without that message ends with ErrReplicaBehind, to be read again —
+// unless the message left the stream meanwhile (the replay window).
+func (f *Fabric) catchUpShard(ctx context.Context, sh *shard, start, to uint64, end string, subjects []string, match func(topic string) bool, own Own, deliver func(*session.Message)) (uint64, error) {
 	in := f.ing
-	cons, err := in.js.OrderedConsumer(ctx, sh.stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: subjects, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: start + 1,
+	if end == "" {
+		// Not routed by this run (its position came from the store): the
+		// stream's leader names it.
+		s, err := f.subjectAt(ctx, sh, to)
+		if err != nil {
+			return start, err
+		}
+		end = s
+	}
+	filters := subjects
+	if end != "" {
+		filters = subject.WithoutSubsumed(append(slices.Clip(subjects), end))
+	}
+	cons, err := in.readConsumer(ctx, sh.stream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: filters, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: start + 1,
 	})
 	if err != nil {
 		return start, fmt.Errorf("fabric: catch-up consumer on %s: %w", sh.stream, err)
@@ -270,12 +296,49 @@ func (f *Fabric) catchUpShard(ctx context.Context, sh *shard, start, to uint64, 
 			return read, fmt.Errorf("fabric: catch-up on %s: %w", sh.stream, err)
 		}
 		if n == 0 {
-			return read, nil // nothing more under the filters up to the stream's end
+			if end == "" {
+				return read, nil // nothing more under the filters up to the stream's end
+			}
+			if s, err := f.subjectAt(ctx, sh, to); err == nil && s == "" {
+				return read, nil // the message at to is gone: nothing tells how far the read got
+			}
+			return read, fmt.Errorf("fabric: catch-up on %s: read up to %d of %d: %w", sh.stream, read, to, ErrReplicaBehind)
 		}
 		if err := ctx.Err(); err != nil {
 			return read, fmt.Errorf("fabric: catch-up on %s: %w", sh.stream, err)
 		}
 	}
+}
+
+// ErrReplicaBehind reports a catch-up read that ended before the end of
+// its range: the replica that served it had not caught up yet.
+var ErrReplicaBehind = errors.New("the replica read is behind the stream")
+
+// subjectAt is the subject of the message at seq of sh's stream as the
+// stream's leader has it ("" when it has none): the ingest streams have no
+// direct gets, so a GetMsg goes to the leader.
+func (f *Fabric) subjectAt(ctx context.Context, sh *shard, seq uint64) (string, error) {
+	st, err := f.ing.js.Stream(ctx, sh.stream)
+	if err != nil {
+		return "", fmt.Errorf("fabric: catch-up on %s: %w", sh.stream, err)
+	}
+	m, err := st.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("fabric: catch-up on %s: the message at %d: %w", sh.stream, seq, err)
+	}
+	return m.Subject, nil
+}
+
+// readConsumer makes a catch-up's consumer: in.js's ordered consumer, or
+// the test's stand-in (consumerForTest).
+func (in *ingest) readConsumer(ctx context.Context, stream string, cfg jetstream.OrderedConsumerConfig) (jetstream.Consumer, error) {
+	if in.consumerForTest != nil {
+		return in.consumerForTest(ctx, stream, cfg)
+	}
+	return in.js.OrderedConsumer(ctx, stream, cfg)
 }
 
 // AwaitPositions waits until this node has routed every shard up to from

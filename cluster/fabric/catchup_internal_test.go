@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -72,20 +73,27 @@ func pausedIngestRestartable(t *testing.T) (*Fabric, *shard, func(origin string,
 		codecs: []*subject.Codec{codec}, shards: []*shard{sh}}}
 	write := func(origin string, counter uint64, payload string) {
 		t.Helper()
-		m := &session.Message{Topic: "t/x", QoS: 2, Payload: []byte(payload), Publisher: "p"}
-		subj, err := codec.AppendTopic(nil, m.Topic)
-		if err != nil {
-			t.Fatal(err)
-		}
-		env := appendEnvelope(nil, m, originOf(origin), 0)
-		setSeq(env, counter)
-		pctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := js.Publish(pctx, string(subj), env); err != nil {
-			t.Fatal(err)
-		}
+		writeTopic(t, f, "t/x", origin, counter, payload)
 	}
 	return f, sh, write, bounce
+}
+
+// writeTopic writes one message of topic to shard 0 of f's ingest, as
+// node origin's counter-th.
+func writeTopic(t *testing.T, f *Fabric, topic, origin string, counter uint64, payload string) {
+	t.Helper()
+	m := &session.Message{Topic: topic, QoS: 2, Payload: []byte(payload), Publisher: "p"}
+	subj, err := f.ing.codecs[0].AppendTopic(nil, m.Topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := appendEnvelope(nil, m, originOf(origin), 0)
+	setSeq(env, counter)
+	pctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := f.ing.js.Publish(pctx, string(subj), env); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // A session moves here from node "old", which put its own messages 2 and 3
@@ -209,4 +217,132 @@ func oneShardStream(t *testing.T, nc *nats.Conn, prefix string) (jetstream.JetSt
 		t.Fatal(err)
 	}
 	return js, codec
+}
+
+// laggingConsumer reads the stream as a replica that has it up to last
+// only: the replica of a node whose server is still catching up after a
+// restart, which nats-server may put a catch-up's consumer on.
+type laggingConsumer struct {
+	jetstream.Consumer
+	last uint64
+}
+
+func (c laggingConsumer) FetchNoWait(n int) (jetstream.MessageBatch, error) {
+	b, err := c.Consumer.FetchNoWait(n)
+	if err != nil {
+		return nil, err
+	}
+	held := make(chan jetstream.Msg, n)
+	for m := range b.Messages() {
+		if md, err := m.Metadata(); err == nil && md.Sequence.Stream <= c.last {
+			held <- m
+		}
+	}
+	close(held)
+	return heldBatch{held, b.Error()}, nil
+}
+
+type heldBatch struct {
+	msgs chan jetstream.Msg
+	err  error
+}
+
+func (b heldBatch) Messages() <-chan jetstream.Msg { return b.msgs }
+func (b heldBatch) Error() error                   { return b.err }
+
+// lagFirst makes f's first catch-up consumer read a replica that has the
+// stream up to last only, and counts the consumers made.
+func lagFirst(f *Fabric, last uint64) *atomic.Int32 {
+	var made atomic.Int32
+	f.ing.consumerForTest = func(ctx context.Context, stream string, cfg jetstream.OrderedConsumerConfig) (jetstream.Consumer, error) {
+		c, err := f.ing.js.OrderedConsumer(ctx, stream, cfg)
+		if err != nil || made.Add(1) > 1 {
+			return c, err
+		}
+		return laggingConsumer{c, last}, nil
+	}
+	return &made
+}
+
+// The catch-up's consumer lands on a replica that lags: it has the range
+// up to message 1 of 4. The read must not end there as if nothing more
+// matched (TestFaultKill9 seed 1796096636821462122: s2 lost the 60
+// messages accepted in the second before its move). The message at the
+// range's end (here of a topic the session does not take) tells a read
+// that has it all from one that stopped short, which reads again.
+func TestCatchUpReadsAgainFromAReplicaThatLags(t *testing.T) {
+	for _, known := range []bool{true, false} {
+		t.Run(map[bool]string{true: "end routed here", false: "end from the store"}[known], func(t *testing.T) {
+			f, sh, write := pausedIngest(t)
+			write("other", 1, "c1")
+			write("other", 2, "c2")
+			write("other", 3, "c3")
+			writeTopic(t, f, "u/other", "other", 4, "u")
+			sh.pos.Store(4)
+			if known {
+				sh.posSubject = "cu.in.0.t.u.other" // as the consumer routed it
+			}
+			made := lagFirst(f, 1)
+			var got []string
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			err := f.CatchUp(ctx, session.Positions{0}, nil, Own{}, func() []string { return []string{"t/#"} },
+				func(m *session.Message) { got = append(got, string(m.Payload)) })
+			if err != nil || strings.Join(got, ",") != "c1,c2,c3" {
+				t.Fatalf("caught up %q (err %v), want c1,c2,c3: the lagging replica's read ended at c1", got, err)
+			}
+			if made.Load() < 2 {
+				t.Fatalf("%d consumers made, want the range read again", made.Load())
+			}
+		})
+	}
+}
+
+// The message at the range's end left the stream (the replay window):
+// nothing then tells a short read from a whole one, and the catch-up
+// delivers what it read rather than read again until its deadline.
+func TestCatchUpWhoseEndIsGoneDeliversWhatItRead(t *testing.T) {
+	f, sh, write := pausedIngest(t)
+	write("other", 1, "c1")
+	writeTopic(t, f, "u/other", "other", 2, "u")
+	sh.pos.Store(2)
+	sh.posSubject = "cu.in.0.t.u.other"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := f.ing.js.Stream(ctx, "cu_IN0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteMsg(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	start := time.Now()
+	err = f.CatchUp(ctx, session.Positions{0}, nil, Own{}, func() []string { return []string{"t/#"} },
+		func(m *session.Message) { got = append(got, string(m.Payload)) })
+	if err != nil || strings.Join(got, ",") != "c1" {
+		t.Fatalf("caught up %q (err %v), want c1", got, err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("the catch-up read until its deadline (%s)", time.Since(start))
+	}
+}
+
+// A session subscribed to "t/#" and "t/x" makes subjects that nats-server
+// refuses in one consumer (10138: filters that overlap). Its catch-up
+// must read its range all the same.
+func TestCatchUpOverOverlappingFilters(t *testing.T) {
+	f, sh, write := pausedIngest(t)
+	write("other", 1, "c1")
+	write("other", 2, "c2")
+	sh.pos.Store(2)
+	var got []string
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := f.CatchUp(ctx, session.Positions{0}, nil, Own{}, func() []string { return []string{"t/#", "t/x", "t/+"} },
+		func(m *session.Message) { got = append(got, string(m.Payload)) })
+	if err != nil || strings.Join(got, ",") != "c1,c2" {
+		t.Fatalf("caught up %q (err %v), want c1,c2", got, err)
+	}
+	f.wg.Wait()
 }

@@ -82,6 +82,9 @@ type ingest struct {
 	// from the ingest, by counter (PendingOwn).
 	unreadMu sync.Mutex
 	unread   map[uint64]unreadOwn
+	// consumerForTest, when set, makes the catch-ups' consumers: a test
+	// plays a replica that lags.
+	consumerForTest func(ctx context.Context, stream string, cfg jetstream.OrderedConsumerConfig) (jetstream.Consumer, error)
 }
 
 // unreadOwn is one of them, with when it was forwarded: one whose write
@@ -101,6 +104,10 @@ type shard struct {
 	stream string
 	mu     sync.Mutex // held while a message is routed: CatchUp pauses the shard by taking it
 	pos    atomic.Uint64
+	// posSubject is the subject of the message at pos, "" when this run
+	// has not routed one yet (pos from the store); under mu. A catch-up
+	// reads up to pos and must see that message to know it read it all.
+	posSubject string
 	// Messages up to redoTo, or stored before redoBefore, may have been
 	// routed by this node's last run before it crashed: DUP. Zero on a
 	// shard this node never read.
@@ -318,7 +325,7 @@ func (f *Fabric) readShard(sh *shard) {
 			continue
 		}
 		sh.mu.Lock()
-		f.routeIngested(sh, msg.Data(), meta.Sequence.Stream, meta.Timestamp)
+		f.routeIngested(sh, msg.Subject(), msg.Data(), meta.Sequence.Stream, meta.Timestamp)
 		sh.mu.Unlock()
 	}
 }
@@ -326,7 +333,7 @@ func (f *Fabric) readShard(sh *shard) {
 // routeIngested routes one ingest message read at seq — one envelope, or
 // a batch of them (batch.go) — in one RouteIngested with the position;
 // sh.mu is held.
-func (f *Fabric) routeIngested(sh *shard, data []byte, seq uint64, stored time.Time) {
+func (f *Fabric) routeIngested(sh *shard, subject string, data []byte, seq uint64, stored time.Time) {
 	in := f.ing
 	if seq <= sh.pos.Load() {
 		return // read already (a consumer recreated at an older point)
@@ -366,6 +373,7 @@ func (f *Fabric) routeIngested(sh *shard, data []byte, seq uint64, stored time.T
 	in.local.RouteIngested(sh.k, seq, ms...)
 	f.stats.ingested.Add(uint64(len(ms)))
 	sh.pos.Store(seq)
+	sh.posSubject = subject
 }
 
 // Positions returns how far this node has routed each ingest shard: every
