@@ -359,3 +359,12 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.buf.String()
 }
+
+// leaveSubscribed leaves on p an offline session of id, of the expiry
+// given, subscribed to filter at qos: what most moves start from.
+func leaveSubscribed(t testing.TB, p *plume, id string, expiry uint32, filter string, qos byte) {
+	t.Helper()
+	c := dial(t, p, id, dialOpts{expiry: expiry})
+	c.subscribe(t, filter, qos)
+	c.leave(t)
+}

@@ -236,9 +236,7 @@ func TestALetGoWhoseTakerRefusedKeepsTheCut(t *testing.T) {
 	}}
 	a := startNodeWith(t, srv, "lg", "node-a", true, la)
 	b := startNodeWith(t, srv, "lg", "node-b", true, lb)
-	s := dial(t, a, "letgo", dialOpts{expiry: 300})
-	s.subscribe(t, "t/#", 1)
-	s.leave(t)
+	leaveSubscribed(t, a, "letgo", 300, "t/#", 1)
 
 	if ack, err := connectOnce(t, b, "letgo"); err == nil {
 		t.Fatalf("node-b took the session although it could not catch it up: %+v", ack)
