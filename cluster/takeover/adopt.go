@@ -98,6 +98,15 @@ func (m *Mover) AdoptNode(ctx context.Context, dead string) (int, error) {
 			return 0, fmt.Errorf("route up to %q's positions: %w", dead, err)
 		}
 	}
+	// Copies held here before the fetches below: one of them that the
+	// store still gives to dead is stale (this node loaded it before dead
+	// took it, and its sweep has not dropped it yet). Kept, it would win
+	// over the state claimed below (Adopt leaves a session here in place)
+	// and be resumed under the claim, without what dead queued since.
+	here := make(map[string]bool)
+	for _, id := range m.b.KeptIDs() {
+		here[id] = true
+	}
 	n := 0
 	var errs []error
 	for _, id := range ids {
@@ -108,6 +117,9 @@ func (m *Mover) AdoptNode(ctx context.Context, dead string) (int, error) {
 		if err != nil {
 			errs = append(errs, err)
 			continue
+		}
+		if here[id] {
+			m.b.Forget(id)
 		}
 		sfrom := from
 		if h.Record.Carried != nil {

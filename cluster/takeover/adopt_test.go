@@ -101,3 +101,31 @@ func TestCleanStartPublishesTheWillOfADeadNodesSession(t *testing.T) {
 		t.Fatalf("after Clean Start the store holds %+v (%v), want node-a's new empty session", h.Record, err)
 	}
 }
+
+// node-a holds a stale copy of x (node-b took x while node-a did not
+// answer), and node-b dies with a message queued for x before node-a's
+// sweep ran. node-a adopts node-b's sessions: it claims x's state as
+// node-b left it, and must install that, not keep its own older copy and
+// resume it under the claim — the message queued on node-b was lost so.
+func TestAnAdopterTakesTheStateItClaimedOverItsStaleCopy(t *testing.T) {
+	a, b, moved := takenWhileSilent(t, "adoptstale")
+	moved.leave(t)
+	pub := dial(t, b, "pub", dialOpts{clean: true})
+	pub.publish(t, "t/1", "queued on node-b", 1)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := b.b.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a.mover.Serve(a.b) // the sweep has not run
+	if n, err := a.mover.AdoptNode(ctx, "node-b"); err != nil || n != 1 {
+		t.Fatalf("AdoptNode: %d sessions (%v), want x", n, err)
+	}
+	back := dial(t, a, "x", dialOpts{expiry: 300})
+	if !back.ack.SessionPresent {
+		t.Fatal("CONNACK after adoption: session present 0, want 1")
+	}
+	if m := back.expect(t); string(m.Payload) != "queued on node-b" {
+		t.Fatalf("got %q, want the message node-b queued", m.Payload)
+	}
+}
