@@ -110,6 +110,12 @@ func (m *Mover) AdoptNode(ctx context.Context, dead string) (int, error) {
 	n := 0
 	var errs []error
 	for _, id := range ids {
+		if m.cfg.Members != nil && m.alive(dead) {
+			// Back meanwhile: like a node back before AdoptAfter, it keeps
+			// the rest, which its new process may have loaded and be
+			// routing its own messages into (ask).
+			break
+		}
 		h, err := m.cfg.Store.Fetch(ctx, id)
 		if errors.Is(err, ErrNoSession) || err == nil && h.Node != dead {
 			continue // ended, or a client took it elsewhere

@@ -101,7 +101,7 @@ func startIngestNodes(t testing.TB, srv *server.Server, names ...string) []*plum
 	return nodes
 }
 
-func startNodeOf(t testing.TB, srv *server.Server, prefix, name string, answer bool, ingest takeover.Log, fabricIngest bool) *plume {
+func startNodeOf(t testing.TB, srv *server.Server, prefix, name string, answer bool, ingest takeover.Log, fabricIngest bool, configure ...func(*takeover.Config)) *plume {
 	t.Helper()
 	log := failureLog(t, name)
 	nc, err := nats.Connect(srv.ClientURL(), nats.Name(name))
@@ -127,8 +127,12 @@ func startNodeOf(t testing.TB, srv *server.Server, prefix, name string, answer b
 		}
 		ingest = takeover.FabricLog{Fabric: fab, Committed: st.PositionsOf, Boots: st}
 	}
-	mv, err := takeover.New(takeover.Config{Conn: nc, Prefix: prefix, Node: name, Store: storeOf{st}, Ingest: ingest, Log: log,
-		AskTimeout: 5 * time.Second, AdoptAfter: -1})
+	cfg := takeover.Config{Conn: nc, Prefix: prefix, Node: name, Store: storeOf{st}, Ingest: ingest, Log: log,
+		AskTimeout: 5 * time.Second, AdoptAfter: -1}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	mv, err := takeover.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

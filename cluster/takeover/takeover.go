@@ -208,6 +208,7 @@ func (m *Mover) Acquire(ctx context.Context, client string, cleanStart, keep boo
 			return broker.Acquired{}, fmt.Errorf("fetch: %w", err)
 		}
 		owner := h.Node
+		down := owner != m.cfg.Node && !m.alive(owner)
 		from, asked, err := m.letGoOf(ctx, owner, client, cleanStart)
 		if err != nil {
 			return broker.Acquired{}, err
@@ -257,6 +258,12 @@ func (m *Mover) Acquire(ctx context.Context, client string, cleanStart, keep boo
 			if err != nil {
 				return broker.Acquired{}, fmt.Errorf("route up to %q's positions and the ingest's end: %w", h.Node, err)
 			}
+		}
+		if down && m.alive(owner) {
+			// The owner came back while this move waited for the ingest:
+			// its new process may have loaded the session and routed its
+			// own messages into it. Ask it (ask).
+			continue
 		}
 		carried, err := carry(from)
 		if err != nil {
@@ -425,7 +432,10 @@ func (m *Mover) letGoOf(ctx context.Context, owner, client string, end bool) (Po
 	data, _ := json.Marshal(letGo{Client: client, End: end, From: m.cfg.Node})
 	actx, cancel := context.WithTimeout(ctx, m.cfg.AskTimeout)
 	defer cancel()
-	msg, err := m.cfg.Conn.RequestWithContext(actx, m.subjectOf(owner), data)
+	msg, err := m.ask(actx, owner, data)
+	if errors.Is(err, ErrOwnerStarting) {
+		return Positions{}, false, err
+	}
 	if err != nil {
 		m.cfg.Log.Warn().Err(err).Str("client_id", client).Str("owner", owner).
 			Msg("takeover: the owner did not let go; taking the session from the store")
@@ -450,6 +460,36 @@ func (m *Mover) letGoOf(ctx context.Context, owner, client string, end bool) (Po
 	}
 	return rep.Positions, true, nil
 }
+
+// ask sends a let-go request to owner. A node that membership lists up
+// with nobody on its let-go subject is starting — its NATS server joined
+// the cluster before its broker loaded the sessions the store names it the
+// owner of and began to answer — or stopping. It is asked again until it
+// answers or ctx ends (ErrOwnerStarting), not taken for dead: a restarted
+// owner that loaded the session routes its own messages into it
+// meanwhile, and a move from the store would skip them as messages the
+// session had (TestFaultKill9 seed 1796101714686182431: s3 lost 69).
+func (m *Mover) ask(ctx context.Context, owner string, data []byte) (*nats.Msg, error) {
+	for {
+		msg, err := m.cfg.Conn.RequestWithContext(ctx, m.subjectOf(owner), data)
+		if !errors.Is(err, nats.ErrNoResponders) || m.cfg.Members == nil || !m.alive(owner) {
+			return msg, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: %q", ErrOwnerStarting, owner)
+		case <-time.After(askAgain):
+		}
+	}
+}
+
+// askAgain is how often a node that is up and not answering yet is asked.
+const askAgain = 50 * time.Millisecond
+
+// ErrOwnerStarting is Acquire's error when the session's owner is up and
+// did not begin to answer in time: the CONNECT is refused, to be tried
+// again.
+var ErrOwnerStarting = errors.New("takeover: the owner is up and does not answer yet")
 
 // ErrNotLetGo is Acquire's error when the session's owner let go of it
 // without its last state committed: the CONNECT is refused, to be tried

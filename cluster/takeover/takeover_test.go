@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/plumemq/plume/cluster/subject"
+	"github.com/plumemq/plume/cluster/takeover"
 	jsstore "github.com/plumemq/plume/store/jetstream"
 )
 
@@ -276,5 +278,41 @@ func TestAnOwnerThatLetGoWithoutCommittingIsNotTakenFrom(t *testing.T) {
 	}
 	if h.Node != "node-a" {
 		t.Fatalf("the store names %q, want node-a: node-b claimed a session its owner had not committed", h.Node)
+	}
+}
+
+// node-a owns x and is up — membership lists it: its NATS server joined
+// the cluster — but does not answer let-go requests yet: its broker is
+// between loading the sessions it owns and Start, as after a restart.
+// node-b's CONNECT for x asks again until node-a answers and lets x go,
+// rather than take x from the store as from a dead node while node-a's
+// copy routes node-a's own messages (TestFaultKill9 seed
+// 1796101714686182431: s3 lost 69 that a catch-up skipped as node-a's).
+func TestAnOwnerThatIsUpAndNotAnsweringYetIsAskedAgain(t *testing.T) {
+	srv := runJetStream(t)
+	a := startNode(t, srv, "starting", "node-a", false)
+	b := startNodeOf(t, srv, "starting", "node-b", true, nil, false, func(c *takeover.Config) {
+		c.Members = members{{Name: "node-b", Self: true, Up: true}, {Name: "node-a", Up: true}}
+	})
+	leaveSubscribed(t, a, "x", 300, "t/#", 1)
+	var answering atomic.Bool
+	started := make(chan error, 1)
+	go func() {
+		time.Sleep(300 * time.Millisecond) // node-a's start takes a while
+		answering.Store(true)
+		started <- a.mover.Start(a.b)
+	}()
+	moved := dial(t, b, "x", dialOpts{expiry: 300})
+	if !answering.Load() {
+		t.Fatal("node-b resumed x before node-a answered: it took x from the store as from a dead node")
+	}
+	if err := <-started; err != nil {
+		t.Fatal(err)
+	}
+	if !moved.ack.SessionPresent {
+		t.Fatal("CONNACK on node-b: session present 0, want 1")
+	}
+	if h, err := b.store.Fetch(tctx(t), "x"); err != nil || h.Node != "node-b" {
+		t.Fatalf("the store names %q (%v), want node-b", h.Node, err)
 	}
 }
