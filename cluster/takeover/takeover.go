@@ -231,9 +231,17 @@ func (m *Mover) Acquire(ctx context.Context, client string, cleanStart, keep boo
 		} else {
 			// The owner died or is silent: its last Commit may be logged
 			// and half applied (a QoS 2 publisher's Forward written, its
-			// inbound id not): finish it, then read the session again.
-			if err := m.cfg.Store.FinishCommitsOf(ctx, h.Node); err != nil {
-				return broker.Acquired{}, fmt.Errorf("finish the commits of %q: %w", h.Node, err)
+			// inbound id not): finish it, then read the session again. Not
+			// that of an owner that is up (it answered without the
+			// session, or is slow): it applies its commits itself, and
+			// goes on to the next ones, which a replay here landing late
+			// would undo (TestFaultKill9 seed 1796102688678920922: a
+			// completed QoS 2 delivery put back in its PUBLISH state, and
+			// sent again by the next owner).
+			if m.cfg.Members == nil || !m.alive(owner) {
+				if err := m.cfg.Store.FinishCommitsOf(ctx, h.Node); err != nil {
+					return broker.Acquired{}, fmt.Errorf("finish the commits of %q: %w", h.Node, err)
+				}
 			}
 			if h, err = m.cfg.Store.Fetch(ctx, client); errors.Is(err, ErrNoSession) {
 				continue
