@@ -98,10 +98,20 @@ func (s *Store) isLost(tok string) bool {
 // condition makes m, a write of tok's record, conditional on the revision
 // this node knows. s.mu is held.
 func (s *Store) condition(tok string, m *nats.Msg) {
-	if rev, ok := s.fence.revs[tok]; ok {
+	rev, ok := s.fence.revs[tok]
+	if ok {
 		m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(rev, 10))
 	}
+	if m.Header.Get(kvOperation) != "" {
+		// A tombstone has no data to know it by: recheck finds this very
+		// one by who wrote it on which revision.
+		m.Header.Set(hdrTombstoneBy, s.cfg.Node+"@"+strconv.FormatUint(rev, 10))
+	}
 }
+
+// hdrTombstoneBy names the node that wrote a record's tombstone, and the
+// revision it was written on (condition).
+const hdrTombstoneBy = "Plume-Tombstone-By"
 
 // fenceWrite is a record write in flight, for settle.
 type fenceWrite struct {
@@ -194,15 +204,26 @@ func refused(err error) bool {
 //     (TestFaultKill9 seed 1796066723011425782: declared lost, s1 lost 88
 //     messages the broker dropped with it); the revision is noted, and the
 //     Commit fails, to be given again on it;
-//   - anything else (another node's claim; a tombstone, which every node's
-//     looks the same): err as it is, and settle counts the session lost.
+//   - this very tombstone, stored by an earlier attempt: it names the node
+//     and the revision it was written on (hdrTombstoneBy);
+//   - anything else (another node's claim, another tombstone): err as it
+//     is, and settle counts the session lost.
 //
 // s.mu is held.
 func (s *Store) recheck(ctx context.Context, m *nats.Msg, tok string, err error) (*jetstream.PubAck, error) {
 	last, rerr := request(ctx, s.cfg.Timeout, func(ctx context.Context) (*jetstream.RawStreamMsg, error) {
 		return s.lastOf(ctx, "KV_"+s.names.bucket, m.Subject)
 	})
-	if rerr != nil || last.Header.Get(kvOperation) != "" {
+	if rerr != nil {
+		return nil, err
+	}
+	if by := m.Header.Get(hdrTombstoneBy); by != "" && last.Header.Get(hdrTombstoneBy) == by {
+		// This very tombstone, stored by an earlier attempt (TestFaultKill9
+		// seed 1796106328003761796: a move's tombstone of p1q1, counted
+		// lost, left the session deleted, and its client got a fresh one).
+		return &jetstream.PubAck{Sequence: last.Sequence}, nil
+	}
+	if last.Header.Get(kvOperation) != "" {
 		return nil, err
 	}
 	if m.Header.Get(kvOperation) == "" && bytes.Equal(last.Data, m.Data) {

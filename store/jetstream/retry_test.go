@@ -119,3 +119,54 @@ func TestARecordWriteStoredUnansweredIsNoLoss(t *testing.T) {
 		t.Fatalf("stored record has expiry %d, want 88: the later write was dropped", got.Record.Expiry)
 	}
 }
+
+// A move's first write, the tombstone of the client's record (journal.Adopt:
+// DeleteSession, then PutSession), is stored but never answered, and asked
+// again on the revision before it: the server refuses that. The tombstone
+// found is this very one, written by this node on that revision, not
+// another node's: the session stays this node's and the PutSession after it
+// lands. Before, every tombstone looked alike, the session counted as lost,
+// the PutSession was dropped, and the session was left deleted
+// (TestFaultKill9 seed 1796106328003761796: p1q1's client, kicked, came
+// back to a fresh session).
+func TestATombstoneStoredUnansweredIsNoLoss(t *testing.T) {
+	a, b := twoNodes(t)
+	lost := make(chan string, 4)
+	a.SetOnLost(func(client string) { lost <- client })
+	if err := a.Commit(withQueue("c", 1)); err != nil {
+		t.Fatal(err)
+	}
+	move := []session.Op{{Kind: session.DeleteSession, Client: "c"},
+		{Kind: session.PutSession, Record: &session.Record{Version: session.FormatVersion, ID: "c", Expiry: 77}}}
+	acts, _, err := a.plan(move)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The tombstone stored behind the store's back, as its apply writes it.
+	m := nats.NewMsg(acts[0].subject)
+	m.Header.Set(kvOperation, "DEL")
+	tok, _ := a.fenceTarget(acts[0].subject)
+	a.mu.Lock()
+	a.condition(tok, m)
+	a.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := a.js.PublishMsg(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Commit(move); err != nil {
+		t.Fatalf("the move given again: %v", err)
+	}
+	select {
+	case c := <-lost:
+		t.Fatalf("session %q counted as taken by another node after its own tombstone came back", c)
+	default:
+	}
+	got, err := b.Fetch(ctx, "c")
+	if err != nil {
+		t.Fatalf("the session after the move: %v", err)
+	}
+	if got.Record.Expiry != 77 {
+		t.Fatalf("stored record has expiry %d, want 77", got.Record.Expiry)
+	}
+}
