@@ -245,8 +245,8 @@ func (f *Fabric) catchUpShard(ctx context.Context, sh *shard, start, to uint64, 
 		end = s
 	}
 	filters := subjects
-	if end != "" {
-		filters = subject.WithoutSubsumed(append(slices.Clip(subjects), end))
+	if end != "" && !slices.ContainsFunc(subjects, func(s string) bool { return subject.Subsumes(s, end) }) {
+		filters = append(slices.Clip(subjects), end) // a literal subject: it subsumes none of them
 	}
 	cons, err := in.readConsumer(ctx, sh.stream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: filters, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: start + 1,

@@ -110,7 +110,7 @@ func (m *Mover) AdoptNode(ctx context.Context, dead string) (int, error) {
 	n := 0
 	var errs []error
 	for _, id := range ids {
-		if m.cfg.Members != nil && m.alive(dead) {
+		if m.knownUp(dead) {
 			// Back meanwhile: like a node back before AdoptAfter, it keeps
 			// the rest, which its new process may have loaded and be
 			// routing its own messages into (ask).

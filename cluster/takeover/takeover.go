@@ -238,7 +238,7 @@ func (m *Mover) Acquire(ctx context.Context, client string, cleanStart, keep boo
 			// would undo (TestFaultKill9 seed 1796102688678920922: a
 			// completed QoS 2 delivery put back in its PUBLISH state, and
 			// sent again by the next owner).
-			if m.cfg.Members == nil || !m.alive(owner) {
+			if !m.knownUp(owner) {
 				if err := m.cfg.Store.FinishCommitsOf(ctx, h.Node); err != nil {
 					return broker.Acquired{}, fmt.Errorf("finish the commits of %q: %w", h.Node, err)
 				}
@@ -267,7 +267,7 @@ func (m *Mover) Acquire(ctx context.Context, client string, cleanStart, keep boo
 				return broker.Acquired{}, fmt.Errorf("route up to %q's positions and the ingest's end: %w", h.Node, err)
 			}
 		}
-		if down && m.alive(owner) {
+		if down && m.knownUp(owner) {
 			// The owner came back while this move waited for the ingest:
 			// its new process may have loaded the session and routed its
 			// own messages into it. Ask it (ask).
@@ -480,7 +480,7 @@ func (m *Mover) letGoOf(ctx context.Context, owner, client string, end bool) (Po
 func (m *Mover) ask(ctx context.Context, owner string, data []byte) (*nats.Msg, error) {
 	for {
 		msg, err := m.cfg.Conn.RequestWithContext(ctx, m.subjectOf(owner), data)
-		if !errors.Is(err, nats.ErrNoResponders) || m.cfg.Members == nil || !m.alive(owner) {
+		if !errors.Is(err, nats.ErrNoResponders) || !m.knownUp(owner) {
 			return msg, err
 		}
 		select {
@@ -512,6 +512,10 @@ func (m *Mover) unplacedOf(client, owner string) (Positions, bool) {
 	}
 	return m.unplaced.peek(client)
 }
+
+// knownUp says whether membership lists node as up: false without
+// membership, where alive takes every node for up so as to ask it.
+func (m *Mover) knownUp(node string) bool { return m.cfg.Members != nil && m.alive(node) }
 
 // alive says whether membership lists node as up; without membership
 // every node is asked.

@@ -96,9 +96,7 @@ func TestARecordWriteStoredUnansweredIsNoLoss(t *testing.T) {
 	m.Data = acts[0].data
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := a.js.PublishMsg(ctx, m); err != nil {
-		t.Fatal(err)
-	}
+	storeBehind(ctx, t, a, m)
 	if err := a.Commit(again); err != nil {
 		t.Fatalf("the write given again: %v", err)
 	}
@@ -151,9 +149,7 @@ func TestATombstoneStoredUnansweredIsNoLoss(t *testing.T) {
 	a.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := a.js.PublishMsg(ctx, m); err != nil {
-		t.Fatal(err)
-	}
+	storeBehind(ctx, t, a, m)
 	if err := a.Commit(move); err != nil {
 		t.Fatalf("the move given again: %v", err)
 	}
@@ -168,5 +164,14 @@ func TestATombstoneStoredUnansweredIsNoLoss(t *testing.T) {
 	}
 	if got.Record.Expiry != 77 {
 		t.Fatalf("stored record has expiry %d, want 77", got.Record.Expiry)
+	}
+}
+
+// storeBehind writes m to a's JetStream without a's store knowing: a
+// write stored whose answer never came.
+func storeBehind(ctx context.Context, t *testing.T, a *Store, m *nats.Msg) {
+	t.Helper()
+	if _, err := a.js.PublishMsg(ctx, m); err != nil {
+		t.Fatal(err)
 	}
 }
