@@ -199,8 +199,16 @@ func (m *Mover) Acquire(ctx context.Context, client string, cleanStart, keep boo
 			h, err = m.fetchFinished(ctx, client)
 		}
 		if errors.Is(err, ErrNoSession) {
-			if fresh, err := m.claimFresh(ctx, client, cleanStart || !keep); err != nil || fresh {
-				return broker.Acquired{}, err
+			fresh, cerr := m.claimFresh(ctx, client, cleanStart || !keep)
+			if fresh && !cleanStart && keep {
+				// A new client, or one whose session ended, expired or
+				// was lost: the store says which (a tombstone names its
+				// writer), for an operator asking why a device resumed
+				// nothing.
+				m.cfg.Log.Info().Str("client_id", client).AnErr("store", err).Msg("takeover: no session in the store; a new one starts here")
+			}
+			if cerr != nil || fresh {
+				return broker.Acquired{}, cerr
 			}
 			continue // created elsewhere meanwhile
 		}

@@ -28,9 +28,9 @@ import (
 // it opened the store (its revision is unknown until the first write is
 // acknowledged), the writes of a Commit replayed from the log after a crash
 // (the log does not keep revisions; fenceReplay drops those of sessions
-// the node no longer owns), another node's Commit applied again
-// (FinishCommitsOf, decision 0065), and deliveries written between the
-// claim and this node's next write of the record.
+// the node no longer owns), and deliveries written between the claim and
+// this node's next write of the record. Another node's Commit applied
+// again (FinishCommitsOf) is fenced on its own terms (replayfence.go).
 
 // fenceState is the store's view of which sessions it owns; under Store.mu.
 type fenceState struct {

@@ -46,7 +46,7 @@ func (s *Store) Fetch(ctx context.Context, client string) (Session, error) {
 	}
 	e, err := s.getKey(ctx, token(client))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return Session{}, fmt.Errorf("jetstream store: %q: %w", client, ErrNoSession)
+		return Session{}, fmt.Errorf("jetstream store: %q: %w (%v)", client, ErrNoSession, err)
 	}
 	if err != nil {
 		return Session{}, fmt.Errorf("jetstream store: session %q: %w", client, err)
@@ -89,7 +89,7 @@ func (s *Store) Fetch(ctx context.Context, client string) (Session, error) {
 		return Session{}, fmt.Errorf("jetstream store: session %q: %w", client, err)
 	}
 	if len(recs) == 0 { // claimed, never written
-		return Session{}, fmt.Errorf("jetstream store: %q (claimed by %q): %w", client, node, ErrNoSession)
+		return Session{}, fmt.Errorf("jetstream store: %q (claimed by %q at revision %d, not written since): %w", client, node, e.revision, ErrNoSession)
 	}
 	return Session{Record: recs[0], Node: node, Revision: e.revision}, nil
 }

@@ -37,9 +37,23 @@ func (s *Store) getKey(ctx context.Context, key string) (keyEntry, error) {
 		return keyEntry{}, err
 	}
 	if tombstone(m.Header) {
-		return keyEntry{}, jetstream.ErrKeyNotFound
+		return keyEntry{}, fmt.Errorf("%w: %s", jetstream.ErrKeyNotFound, describeTombstone(m))
 	}
 	return keyEntry{value: m.Data, revision: m.Sequence}, nil
+}
+
+// describeTombstone says which write deleted a record, for the error of a
+// CONNECT that finds no session where its client expected one: an
+// operator (or a fault run's reader) learns who deleted it, and when.
+func describeTombstone(m *jetstream.RawStreamMsg) string {
+	by := m.Header.Get(hdrTombstoneBy)
+	if by == "" {
+		by = "unnamed"
+	}
+	if reason := m.Header.Get(jetstream.MarkerReasonHeader); reason != "" {
+		by = "the server (" + reason + ")"
+	}
+	return fmt.Sprintf("deleted by %s at revision %d, %s", by, m.Sequence, m.Time.Format(time.RFC3339Nano))
 }
 
 // msgGetReply is the JetStream API's answer to STREAM.MSG.GET.

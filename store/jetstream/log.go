@@ -217,15 +217,22 @@ func (s *Store) replayLog(ctx context.Context, n *names, lock func() (unlock fun
 	}
 	ctx2, cancel2 := context.WithTimeout(context.Background(), s.deadline(len(acts)))
 	defer cancel2()
-	if acts, err = s.fenceReplay(ctx2, acts, n.node); err != nil {
+	var replay *replayFence // nil: this node's own commit, fenced as its live writes are
+	if n.node != s.names.node {
+		replay = newReplayFence(n.node, no)
+	}
+	if acts, err = s.fenceReplay(ctx2, acts, replay); err != nil {
 		return 0, fmt.Errorf("applying commit %d again: %w", no, err)
+	}
+	if s.crash != nil && s.crash("replay-read", 0) {
+		return 0, errCrashed
 	}
 	unlock := lock()
 	defer unlock()
 	if s.closed {
 		return 0, session.ErrClosed
 	}
-	if err := s.applyAs(ctx2, acts, n.node == s.names.node); err != nil {
+	if err := s.applyAs(ctx2, acts, replay); err != nil {
 		return 0, fmt.Errorf("applying commit %d again: %w", no, err)
 	}
 	if _, err := s.js.Publish(ctx2, n.logDone(), strconv.AppendUint(nil, no, 10)); err != nil {
@@ -248,12 +255,11 @@ func (s *Store) replayLog(ctx context.Context, n *names, lock func() (unlock fun
 // (its writes are skipped, and the broker told, SetOnLost); one this node
 // owns is written conditionally on its current revision.
 //
-// A node finishing a dead node's commit (FinishCommitsOf; node is then the
-// dead one's token) drops the writes of the sessions the dead node no
-// longer owns and leaves this node's own fencing state alone: it returns
-// the writes to make.
-func (s *Store) fenceReplay(ctx context.Context, acts []action, node string) ([]action, error) {
-	foreign := node != s.names.node
+// A node finishing a dead node's commit (FinishCommitsOf; replay is then
+// not nil) drops the writes of the sessions the dead node no longer owns,
+// notes the revision of every other record in replay, and leaves this
+// node's own fencing state alone: it returns the writes to make.
+func (s *Store) fenceReplay(ctx context.Context, acts []action, replay *replayFence) ([]action, error) {
 	gone := map[string]bool{}
 	seen := map[string]bool{}
 	for _, a := range acts {
@@ -262,6 +268,26 @@ func (s *Store) fenceReplay(ctx context.Context, acts []action, node string) ([]
 			continue
 		}
 		seen[tok] = true
+		if replay != nil {
+			last, err := request(ctx, s.cfg.Timeout, func(ctx context.Context) (*jetstream.RawStreamMsg, error) {
+				return s.lastOf(ctx, "KV_"+s.names.bucket, s.names.kvStem+tok)
+			})
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				last, err = nil, nil
+			}
+			if err != nil {
+				return nil, fmt.Errorf("record of %s: %w", tok, err)
+			}
+			replay.expect(tok, last)
+			if last != nil && !tombstone(last.Header) {
+				owner, _, err := readString(last.Data)
+				if err != nil {
+					return nil, fmt.Errorf("owner of %s: %w", tok, err)
+				}
+				gone[tok] = token(owner) != replay.node
+			}
+			continue
+		}
 		e, err := request(ctx, s.cfg.Timeout, func(ctx context.Context) (keyEntry, error) {
 			return s.getKey(ctx, tok)
 		})
@@ -275,10 +301,6 @@ func (s *Store) fenceReplay(ctx context.Context, acts []action, node string) ([]
 		if err != nil {
 			return nil, fmt.Errorf("owner of %s: %w", tok, err)
 		}
-		if foreign {
-			gone[tok] = token(owner) != node
-			continue
-		}
 		s.mu.Lock()
 		if owner != s.cfg.Node {
 			s.lose(tok)
@@ -287,7 +309,7 @@ func (s *Store) fenceReplay(ctx context.Context, acts []action, node string) ([]
 		}
 		s.mu.Unlock()
 	}
-	if !foreign {
+	if replay == nil {
 		return acts, nil
 	}
 	return slices.DeleteFunc(acts, func(a action) bool {

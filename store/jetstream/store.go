@@ -92,7 +92,8 @@ type Store struct {
 
 	// crash, set by tests, plays the process dying: the log write or the
 	// apply stops before write i when it returns true, after the writes
-	// before it were acknowledged.
+	// before it were acknowledged; a replay stops between its reads and
+	// its writes ("replay-read"), where a test may also hold it.
 	crash func(stage string, i int) bool
 }
 
@@ -243,16 +244,18 @@ func (s *Store) finish(ctx context.Context) error {
 // apply makes the writes, at most asyncWindow in flight, and waits for
 // every acknowledgement. A purge waits for the writes before it: it is an
 // API request, not ordered with the publishes in flight.
-func (s *Store) apply(ctx context.Context, acts []action) error { return s.applyAs(ctx, acts, true) }
+func (s *Store) apply(ctx context.Context, acts []action) error { return s.applyAs(ctx, acts, nil) }
 
 // applyAs is apply, fenced as this node's own writes (fence.go) or, for
-// another node's commit applied again (FinishCommitsOf), not: this node's
-// fencing state is about its own writes. A session this node lost, which
-// the dead node had claimed since, must still get that node's writes
-// (TestFaultKill9 seed 1796089859341961506: n1 had lost p2q2 to n3, and
-// finishing n3's half-applied move of it skipped its PutSession; p2q2
-// then found no session and started a fresh one).
-func (s *Store) applyAs(ctx context.Context, acts []action, fenced bool) error {
+// another node's commit applied again (FinishCommitsOf), by replay, on
+// what the replay read (replayfence.go): this node's fencing state is
+// about its own writes. A session this node lost, which the dead node had
+// claimed since, must still get that node's writes (TestFaultKill9 seed
+// 1796089859341961506: n1 had lost p2q2 to n3, and finishing n3's
+// half-applied move of it skipped its PutSession; p2q2 then found no
+// session and started a fresh one).
+func (s *Store) applyAs(ctx context.Context, acts []action, replay *replayFence) error {
+	fenced := replay == nil
 	futs := make([]jetstream.PubAckFuture, 0, min(len(acts), asyncWindow))
 	fws := make([]fenceWrite, 0, cap(futs)) // fence.go, one per future
 	pws := make([]posWrite, 0, cap(futs))   // posfence.go, one per future
@@ -279,6 +282,11 @@ func (s *Store) applyAs(ctx context.Context, acts []action, fenced bool) error {
 				if s.settle(fws[i], ack, err) {
 					continue // fenced: another node owns the session
 				}
+			case fws[i].tok != "":
+				var dropped bool
+				if dropped, err = replay.settle(ctx, s, fws[i].tok, f.Msg(), ack, err); dropped {
+					continue
+				}
 			}
 			if err != nil {
 				return fmt.Errorf("write to %s: %w", f.Msg().Subject, err)
@@ -299,7 +307,7 @@ func (s *Store) applyAs(ctx context.Context, acts []action, fenced bool) error {
 				return err
 			}
 		}
-		if fenced && tok != "" && s.isLost(tok) {
+		if tok != "" && (fenced && s.isLost(tok) || !fenced && replay.left[tok]) {
 			continue
 		}
 		if a.kind == actPurge {
@@ -331,6 +339,8 @@ func (s *Store) applyAs(ctx context.Context, acts []action, fenced bool) error {
 		if record {
 			if fenced {
 				s.condition(tok, m)
+			} else {
+				replay.condition(tok, m)
 			}
 			fw = fenceWrite{tok: tok, del: a.kind == actDel} // a foreign one too: the next write of the record waits for it
 		}
