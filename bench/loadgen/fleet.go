@@ -94,8 +94,9 @@ func runFleet(cfg fleetConfig) (res fleetResult, err error) {
 		readers.Wait()
 	}()
 
+	tag := runTag() // clean sessions: see runTag
 	for i := range subs {
-		c, err := dial(cfg.addr, fmt.Sprintf("bench-fleet-sub-%d", i), keepAlive, 64<<10)
+		c, err := dial(cfg.addr, fmt.Sprintf("bench-fleet-sub-%s-%d", tag, i), keepAlive, 64<<10)
 		if err != nil {
 			return res, err
 		}
@@ -116,7 +117,7 @@ func runFleet(cfg fleetConfig) (res fleetResult, err error) {
 	t0 := time.Now()
 	dialer := manyDialer{workers: cfg.concurrency, rate: cfg.connectRate, start: t0, what: "device", total: cfg.devices,
 		open: func(i int) error {
-			c, err := dial(cfg.addr, fmt.Sprintf("bench-fleet-%d", i), keepAlive, 256)
+			c, err := dial(cfg.addr, fmt.Sprintf("bench-fleet-%s-%d", tag, i), keepAlive, 256)
 			if err != nil {
 				return err
 			}

@@ -288,3 +288,16 @@ func TestKeepAliveForIsTwiceThePingPeriod(t *testing.T) {
 		}
 	}
 }
+
+// Each run's clean clients get ids of their own (runTag): a run that
+// reused the last one's raced the broker's teardown of its connections.
+func TestRunTagsDifferBetweenRuns(t *testing.T) {
+	seen := map[string]bool{}
+	for range 1000 {
+		tag := runTag()
+		if len(tag) != 4 || seen[tag] {
+			t.Fatalf("run tag %q: repeated or not 4 characters (ids must stay within 23 bytes)", tag)
+		}
+		seen[tag] = true
+	}
+}

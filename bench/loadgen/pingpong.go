@@ -202,8 +202,9 @@ func runPingPong(spec pingSpec, cfg flowConfig) (res pingResult, err error) {
 			}
 		}
 	}()
+	tag := runTag()
 	for i := range conns {
-		c, err := dial(cfg.addr, fmt.Sprintf("bench-pingpong-%d", i), keepAlive, 4096)
+		c, err := dial(cfg.addr, fmt.Sprintf("bench-pingpong-%s-%d", tag, i), keepAlive, 4096)
 		if err != nil {
 			return res, err
 		}
