@@ -131,6 +131,24 @@ func TestPingRoundTripQoS2RunsBothHandshakes(t *testing.T) {
 	}
 }
 
+// A stalled round trip names every event it still waits for: the broker
+// that acknowledged our publish and never delivered it shows as such.
+func TestStalledRoundTripNamesEveryMissingEvent(t *testing.T) {
+	s := pingState{idx: 3, qos: 2}
+	s.next(nil, "bench/ping/3", make([]byte, 64), 0)
+	if got, want := s.waitingFor(), "delivery + ack of our publish + PUBREL of the delivery"; got != want {
+		t.Fatalf("nothing received: waiting for %q, want %q", got, want)
+	}
+	for _, h := range []wire.Header{packet(t, wire.AppendPubRec(nil, s.pid)), packet(t, wire.AppendPubComp(nil, s.pid))} {
+		if _, err := s.handle(h, 5, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := s.waitingFor(), "delivery + PUBREL of the delivery"; got != want {
+		t.Fatalf("our publish completed: waiting for %q, want %q", got, want)
+	}
+}
+
 func TestHistogramTailQuantile(t *testing.T) {
 	var h histogram
 	for i := 1; i <= 10000; i++ {

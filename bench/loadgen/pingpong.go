@@ -106,17 +106,23 @@ func (s *pingState) next(b []byte, topic string, payload []byte, at int64) []byt
 	return wire.AppendPublish(b, topic, s.qos, false, pid, payload)
 }
 
-// waitingFor names what a round trip that has not ended still waits for.
+// waitingFor names every event a round trip that has not ended still
+// waits for, in the order they would come: a stall that got the broker's
+// acknowledgement of our publish but not the delivery is the broker
+// dropping an accepted message, one that got neither is a stalled broker
+// or connection.
 func (s *pingState) waitingFor() string {
-	switch {
-	case !s.delivered:
-		return "delivery"
-	case !s.acked:
-		return "ack of our publish"
-	case !s.released:
-		return "PUBREL of the delivery"
+	var missing []string
+	if !s.delivered {
+		missing = append(missing, "delivery")
 	}
-	return ""
+	if !s.acked {
+		missing = append(missing, "ack of our publish")
+	}
+	if !s.released {
+		missing = append(missing, "PUBREL of the delivery")
+	}
+	return strings.Join(missing, " + ")
 }
 
 // complete reports whether the round trip has ended: delivered, and every
