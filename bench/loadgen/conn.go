@@ -37,7 +37,9 @@ const keepAlive = 3600
 // publishes but delivers it nothing (one round trip in a few thousand of
 // pingpong-q2-8 run right after pingpong-q1-8 on a busy machine: PUBCOMP
 // and PINGRESP came, the delivery never did). The scenarios measure steady
-// traffic, not takeovers, so each run's clean clients have ids of their own.
+// traffic, not takeovers, so each run's clean clients have ids of their own
+// (pingpong, fleet, flow). The idle scenario keeps bench-idle-N: decision
+// 0049's per-connection bytes count that id's length.
 func runTag() string {
 	return fmt.Sprintf("%04x", uint16(runTagBase+runTagSeq.Add(1)))
 }

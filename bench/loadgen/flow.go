@@ -161,9 +161,16 @@ func runFlow(spec flowSpec, cfg flowConfig) (res flowResult, err error) {
 		}
 	}()
 
+	// Clean clients get this run's tag (runTag); persistent subscribers
+	// keep their ids, as a persistent client does.
+	tag := runTag()
+	clean := !spec.persistent && !cfg.persistent
 	for i := range subs {
-		c, _, err := dialSession(pick(cfg.subAddrs, i, cfg.addr), fmt.Sprintf("bench-%s-sub-%d", spec.name, i), keepAlive, cfg.bufSize,
-			!spec.persistent && !cfg.persistent)
+		id := fmt.Sprintf("bench-%s-sub-%d", spec.name, i)
+		if clean {
+			id = fmt.Sprintf("bench-%s-sub-%s-%d", spec.name, tag, i)
+		}
+		c, _, err := dialSession(pick(cfg.subAddrs, i, cfg.addr), id, keepAlive, cfg.bufSize, clean)
 		if err != nil {
 			return res, err
 		}
@@ -174,7 +181,7 @@ func runFlow(spec flowSpec, cfg flowConfig) (res flowResult, err error) {
 		subs[i] = &subscriber{c: c, qos: spec.qos, recv: make([]atomic.Uint64, spec.pubs), seen: make([]bitset, spec.pubs), pubs: pubs}
 	}
 	for i := range pubs {
-		c, err := dial(pick(cfg.pubAddrs, i, cfg.addr), fmt.Sprintf("bench-%s-pub-%d", spec.name, i), keepAlive, cfg.bufSize)
+		c, err := dial(pick(cfg.pubAddrs, i, cfg.addr), fmt.Sprintf("bench-%s-pub-%s-%d", spec.name, tag, i), keepAlive, cfg.bufSize)
 		if err != nil {
 			return res, err
 		}

@@ -296,7 +296,7 @@ func TestRunTagsDifferBetweenRuns(t *testing.T) {
 	for range 1000 {
 		tag := runTag()
 		if len(tag) != 4 || seen[tag] {
-			t.Fatalf("run tag %q: repeated or not 4 characters (ids must stay within 23 bytes)", tag)
+			t.Fatalf("run tag %q: repeated, or not the 4 characters that keep the ids short", tag)
 		}
 		seen[tag] = true
 	}

@@ -107,7 +107,7 @@ func (s *pingState) next(b []byte, topic string, payload []byte, at int64) []byt
 }
 
 // waitingFor names every event a round trip that has not ended still
-// waits for, in the order they would come: a stall that got the broker's
+// waits for, in a fixed order: a stall that got the broker's
 // acknowledgement of our publish but not the delivery is the broker
 // dropping an accepted message, one that got neither is a stalled broker
 // or connection.
